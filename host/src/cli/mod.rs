@@ -1,0 +1,145 @@
+//! The `provhost` command line: one file per subcommand, each a clap struct with a `run`.
+
+mod actions;
+mod init;
+mod persons;
+mod run;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::store::Store;
+
+/// provhost — run identity-provisioning plugins in a sandbox, with governance and audit.
+#[derive(Debug, Parser)]
+#[command(name = "provhost", version, about)]
+pub struct Cli {
+    /// Where the embedded store and the compile cache live.
+    #[arg(long, global = true, env = "PROVHOST_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the data directory and the demo tenant.
+    Init(init::InitArgs),
+    /// Run one event through a plugin and commit what it plans.
+    Run(run::RunArgs),
+    /// Read persons of a tenant.
+    #[command(subcommand)]
+    Persons(persons::PersonsCommand),
+    /// Read entitlement actions of a tenant.
+    #[command(subcommand)]
+    Actions(actions::ActionsCommand),
+}
+
+/// Exit status when the command failed before or outside a plugin (bad input, missing store).
+const EXIT_ERROR: u8 = 1;
+/// Exit status when the plugin ran but its plan was not committed.
+pub const EXIT_NOT_COMMITTED: u8 = 3;
+
+/// Parses the command line, runs it, and turns an error into one line on stderr.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PROVHOST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.run() {
+        Ok(code) => code,
+        Err(error) => {
+            let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+            let _ = writeln!(std::io::stderr(), "provhost: {}", chain.join(": "));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+impl Cli {
+    fn run(self) -> anyhow::Result<ExitCode> {
+        let data = DataDir::resolve(self.data_dir)?;
+        match self.command {
+            Command::Init(args) => args.run(&data),
+            Command::Run(args) => args.run(&data),
+            Command::Persons(cmd) => cmd.run(&data),
+            Command::Actions(cmd) => cmd.run(&data),
+        }
+    }
+}
+
+/// The data directory: `provhost.db` (the embedded store) and `cache/` (compiled plugins).
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// `--data-dir`/`PROVHOST_DATA_DIR`, else `$XDG_DATA_HOME/provhost`, else
+    /// `~/.local/share/provhost`.
+    fn resolve(flag: Option<PathBuf>) -> anyhow::Result<Self> {
+        let root = match flag {
+            Some(dir) => dir,
+            None => match (std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME")) {
+                (Some(xdg), _) if !xdg.is_empty() => PathBuf::from(xdg).join("provhost"),
+                (_, Some(home)) => PathBuf::from(home).join(".local/share/provhost"),
+                _ => anyhow::bail!("no data directory: pass --data-dir or set PROVHOST_DATA_DIR"),
+            },
+        };
+        Ok(Self { root })
+    }
+
+    fn store_path(&self) -> PathBuf {
+        self.root.join("provhost.db")
+    }
+
+    /// Where compiled components are cached.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Opens the store, creating the directory and the file if needed.
+    fn create_store(&self) -> anyhow::Result<Arc<Store>> {
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create the data directory {}", self.root.display()))?;
+        Ok(Arc::new(Store::open(&self.store_path())?))
+    }
+
+    /// Opens an existing store whose tenant exists, or says how to create it.
+    fn open_tenant(&self, tenant: &str) -> anyhow::Result<Arc<Store>> {
+        let path = self.store_path();
+        if !path.exists() {
+            anyhow::bail!(
+                "no provhost store at {}; run `provhost init --data-dir {}` first",
+                path.display(),
+                self.root.display()
+            );
+        }
+        let store = Arc::new(Store::open(&path)?);
+        if !store.tenant_exists(tenant)? {
+            anyhow::bail!("tenant '{tenant}' does not exist in {}", path.display());
+        }
+        Ok(store)
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}

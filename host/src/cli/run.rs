@@ -1,0 +1,110 @@
+//! `provhost run`: one event through one plugin, printed as one JSON document.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{DataDir, EXIT_NOT_COMMITTED, print_json};
+use crate::backend::EmbeddedBackend;
+use crate::event::Event;
+use crate::imports::TenantContext;
+use crate::pipeline::run_event;
+use crate::runtime::{Limits, Runtime};
+use crate::store::DEMO_TENANT;
+
+/// Arguments of `provhost run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The plugin component (.wasm).
+    #[arg(long, value_name = "FILE")]
+    plugin: PathBuf,
+    /// The event document (JSON), or `-` for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    event: String,
+    /// The tenant to run for.
+    #[arg(long, default_value = DEMO_TENANT)]
+    tenant: String,
+    /// Run the plugin and report what it would commit, without committing it.
+    #[arg(long)]
+    dry_run: bool,
+    /// A plugin setting, read by the plugin through `config(key)`; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    settings: Vec<(String, String)>,
+    /// Fuel (instruction budget) for the invocation.
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Wall-clock deadline in milliseconds, host calls included.
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    /// Memory cap in MiB, over all of the plugin's memories.
+    #[arg(long)]
+    memory_mb: Option<u64>,
+    /// Most host calls the plugin may make.
+    #[arg(long)]
+    max_host_calls: Option<u32>,
+    /// Most actions the plugin may plan.
+    #[arg(long)]
+    max_actions: Option<u32>,
+}
+
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got '{text}'")),
+    }
+}
+
+impl RunArgs {
+    fn limits(&self) -> Limits {
+        let d = Limits::default();
+        Limits {
+            fuel: self.fuel.unwrap_or(d.fuel),
+            timeout_ms: self.timeout_ms.unwrap_or(d.timeout_ms),
+            memory_bytes: self.memory_mb.map(|mb| mb << 20).unwrap_or(d.memory_bytes),
+            max_host_calls: self.max_host_calls.unwrap_or(d.max_host_calls),
+            max_actions: self.max_actions.unwrap_or(d.max_actions),
+        }
+    }
+
+    fn read_event(&self) -> anyhow::Result<Event> {
+        let (name, text) = if self.event == "-" {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).context("cannot read the event from standard input")?;
+            ("standard input".to_string(), text)
+        } else {
+            let text = std::fs::read_to_string(&self.event).with_context(|| format!("cannot read event file {}", self.event))?;
+            (self.event.clone(), text)
+        };
+        Event::from_json(&text).with_context(|| format!("event {name}"))
+    }
+
+    pub(super) fn run(self, data: &DataDir) -> anyhow::Result<ExitCode> {
+        let event = self.read_event()?;
+        let store = data.open_tenant(&self.tenant)?;
+        let runtime = Runtime::new(data.cache_dir())?;
+        let plugin = runtime.load(&self.plugin)?;
+        let context = Arc::new(TenantContext {
+            tenant: self.tenant.clone(),
+            backend: Arc::new(EmbeddedBackend::new(store.clone())),
+            config: self.settings.iter().cloned().collect::<BTreeMap<_, _>>(),
+        });
+        let report = run_event(&store, &runtime, &plugin, context, self.limits(), &event, self.dry_run)?;
+        print_json(&report)?;
+        if report.committed {
+            Ok(ExitCode::SUCCESS)
+        } else {
+            eprintln!(
+                "provhost: nothing committed: plugin {} ended with {}: {}",
+                plugin.name,
+                report.outcome.code(),
+                report.outcome.detail()
+            );
+            Ok(ExitCode::from(EXIT_NOT_COMMITTED))
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Events as they arrive in JSON: provhost's own shape (tagged by `type`), or SailPoint's
+//! "Provisioning Completed" trigger payload as SailPoint sends it.
+
+use serde::{Deserialize, Serialize};
+
+/// One attribute that changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttributeChange {
+    /// Attribute name.
+    pub attribute: String,
+    /// Values before.
+    #[serde(default)]
+    pub old_values: Vec<String>,
+    /// Values after.
+    #[serde(default)]
+    pub new_values: Vec<String>,
+}
+
+/// Attributes of a person changed outside provisioning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttributeChanged {
+    /// The person.
+    pub person: String,
+    /// The system where they changed.
+    pub system: String,
+    /// Who made the change.
+    #[serde(default)]
+    pub source: String,
+    /// The changes; at least one.
+    pub changes: Vec<AttributeChange>,
+}
+
+/// A SailPoint `{type, id, name}` reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reference {
+    /// `IDENTITY`, `SOURCE`, ...
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// The id.
+    pub id: String,
+    /// The display name.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// One attribute operation of an account request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttributeRequest {
+    /// Attribute name.
+    pub attribute_name: String,
+    /// Value (SailPoint sends a string, a list or null; lists are joined with commas).
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub attribute_value: String,
+    /// `Add`, `Remove`, `Set`.
+    pub operation: String,
+}
+
+/// One account operation of a provisioning run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountRequest {
+    /// The source.
+    pub source: Reference,
+    /// The account id in the source.
+    #[serde(default)]
+    pub account_id: String,
+    /// `Create`, `Modify`, ...
+    pub account_operation: String,
+    /// `SUCCESS`, `FAILED`, ...
+    pub provisioning_result: String,
+    /// Provisioning target name.
+    #[serde(default)]
+    pub provisioning_target: Option<String>,
+    /// Manual work item ticket.
+    #[serde(default)]
+    pub ticket_id: Option<String>,
+    /// Attribute operations.
+    #[serde(default)]
+    pub attribute_requests: Vec<AttributeRequest>,
+}
+
+/// SailPoint's "Provisioning Completed" trigger payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisioningCompleted {
+    /// Tracking number.
+    pub tracking_number: String,
+    /// Sources involved.
+    #[serde(default)]
+    pub sources: String,
+    /// What started the run.
+    #[serde(default)]
+    pub action: String,
+    /// The identity whose access changed.
+    pub recipient: Reference,
+    /// Who asked.
+    #[serde(default)]
+    pub requester: Option<Reference>,
+    /// Errors.
+    #[serde(default)]
+    pub errors: Vec<String>,
+    /// Warnings.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// Account operations.
+    #[serde(default)]
+    pub account_requests: Vec<AccountRequest>,
+}
+
+/// An event a plugin can be invoked with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Event {
+    /// Attributes changed outside provisioning.
+    AttributeChanged(AttributeChanged),
+    /// A provisioning run finished.
+    ProvisioningCompleted(ProvisioningCompleted),
+    /// An entitlement action ended in error; the host looks the action up.
+    #[serde(rename_all = "camelCase")]
+    ActionFailed {
+        /// The failed action's id.
+        action: String,
+    },
+}
+
+/// Why an event document was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// Not JSON, or not an event of a known shape.
+    #[error("{0}")]
+    Malformed(String),
+    /// A well-formed event that cannot be acted on.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Event {
+    /// The event's kind as the WIT variant names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::AttributeChanged(_) => "attribute-changed",
+            Event::ProvisioningCompleted(_) => "provisioning-completed",
+            Event::ActionFailed { .. } => "action-failed",
+        }
+    }
+
+    /// The person the event is about.
+    pub fn person(&self) -> Option<&str> {
+        match self {
+            Event::AttributeChanged(e) => Some(&e.person),
+            Event::ProvisioningCompleted(e) => Some(&e.recipient.id),
+            Event::ActionFailed { .. } => None,
+        }
+    }
+
+    /// Parses an event document. A document without `type` that has SailPoint's `trackingNumber`
+    /// and `recipient` is taken as a "Provisioning Completed" trigger payload.
+    pub fn from_json(text: &str) -> Result<Event, EventError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| EventError::Malformed(format!("not valid JSON: {e}")))?;
+        let untyped_sailpoint = value.get("type").is_none()
+            && value.get("trackingNumber").is_some()
+            && value.get("recipient").is_some();
+        let event = if untyped_sailpoint {
+            serde_json::from_value(value).map(Event::ProvisioningCompleted)
+        } else {
+            serde_json::from_value(value)
+        }
+        .map_err(|e| {
+            EventError::Malformed(format!(
+                "not a provhost event: {e} (expected \"type\": \"attribute-changed\", \
+                 \"provisioning-completed\" or \"action-failed\", or a SailPoint Provisioning Completed payload)"
+            ))
+        })?;
+        event.validate()?;
+        Ok(event)
+    }
+
+    fn validate(&self) -> Result<(), EventError> {
+        let blank = |field: &str, value: &str| {
+            if value.trim().is_empty() {
+                Err(EventError::Invalid(format!("{} event: `{field}` must not be empty", self.kind())))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Event::AttributeChanged(e) => {
+                blank("person", &e.person)?;
+                blank("system", &e.system)?;
+                if e.changes.is_empty() {
+                    return Err(EventError::Invalid("attribute-changed event: `changes` lists no attribute".into()));
+                }
+                e.changes.iter().try_for_each(|c| blank("changes[].attribute", &c.attribute))
+            }
+            Event::ProvisioningCompleted(e) => blank("recipient.id", &e.recipient.id),
+            Event::ActionFailed { action } => blank("action", action),
+        }
+    }
+}
+
+fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAILPOINT: &str = include_str!("../../examples/events/sailpoint-provisioning-completed.json");
+
+    #[test]
+    fn attribute_changed_parses_and_unknown_fields_are_named() {
+        let ok = r#"{"type":"attribute-changed","person":"p1","system":"active-directory","source":"wf",
+                     "changes":[{"attribute":"mail","oldValues":["a@x"],"newValues":["b@x"]}]}"#;
+        let Event::AttributeChanged(e) = Event::from_json(ok).unwrap() else { panic!("wrong kind") };
+        assert_eq!(e.changes[0].new_values, ["b@x"]);
+        let typo = ok.replace("newValues", "newValue");
+        let err = Event::from_json(&typo).unwrap_err().to_string();
+        assert!(err.contains("unknown field `newValue`"), "{err}");
+    }
+
+    #[test]
+    fn empty_changes_and_bad_json_are_explained() {
+        let err = Event::from_json(r#"{"type":"attribute-changed","person":"p","system":"s","changes":[]}"#).unwrap_err();
+        assert!(err.to_string().contains("lists no attribute"), "{err}");
+        let err = Event::from_json("{not json").unwrap_err();
+        assert!(err.to_string().starts_with("not valid JSON"), "{err}");
+        let err = Event::from_json(r#"{"type":"holiday"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown variant `holiday`"), "{err}");
+    }
+
+    #[test]
+    fn sailpoint_provisioning_completed_is_accepted_as_published() {
+        let Event::ProvisioningCompleted(e) = Event::from_json(SAILPOINT).unwrap() else { panic!("wrong kind") };
+        assert_eq!(e.tracking_number, "4b4d982dddff4267ab12f0f1e72b5a6d");
+        assert_eq!(e.account_requests[0].attribute_requests[0].attribute_name, "memberOf");
+        assert_eq!(e.recipient.name, "William Wilson");
+    }
+}

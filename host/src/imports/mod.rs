@@ -1,0 +1,155 @@
+//! The host side of the WIT imports: one file per interface, all implemented on [`HostState`],
+//! the data of each invocation's `Store`.
+
+mod actions;
+mod convert;
+mod events;
+mod journal;
+mod log;
+mod queries;
+mod types;
+
+pub(crate) use events::wit_event;
+pub use journal::{AuditNote, CallRecord, Journal, LogLine};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::backend::Backend;
+use crate::plan::Plan;
+use crate::refusal::Refusal;
+use crate::runtime::{CapturedOutput, LimitHit, Limits, MemoryLimiter};
+
+/// What every invocation for one tenant and plugin shares: built once, shared by `Arc`.
+pub struct TenantContext {
+    /// The tenant's id.
+    pub tenant: String,
+    /// Where the tenant's directory lives and actions run.
+    pub backend: Arc<dyn Backend>,
+    /// The plugin's settings in this tenant, read through `log.config`.
+    pub config: BTreeMap<String, String>,
+}
+
+/// How a host call ends when it does not succeed: a refusal the plugin receives as a WIT
+/// `error`, or a trap that ends the invocation.
+#[derive(Debug)]
+pub enum CallError {
+    /// Returned to the plugin as the WIT `error` variant.
+    Refused(Refusal),
+    /// Ends the invocation.
+    Trap(wasmtime::Error),
+}
+
+impl From<Refusal> for CallError {
+    fn from(r: Refusal) -> Self {
+        CallError::Refused(r)
+    }
+}
+
+impl CallError {
+    /// For imports that have no error case: a refusal ends the invocation too.
+    fn into_trap(self) -> wasmtime::Error {
+        match self {
+            CallError::Refused(r) => wasmtime::Error::msg(r.to_string()),
+            CallError::Trap(e) => e,
+        }
+    }
+}
+
+/// The data of one invocation's `Store`: sandbox state, limits, and what the plugin planned.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Enforces the memory cap and remembers the peak.
+    pub limiter: MemoryLimiter,
+    context: Arc<TenantContext>,
+    /// The actions planned so far.
+    pub plan: Plan,
+    /// Every call, note and log line so far.
+    pub journal: Journal,
+    limits: Limits,
+    deadline: Instant,
+    /// Host calls made so far.
+    pub host_calls: u32,
+    /// The limit that ended (or will end) the invocation.
+    pub limit_hit: Option<LimitHit>,
+}
+
+impl HostState {
+    /// Fresh state for one invocation: WASI with nothing granted and output going to `output`.
+    pub fn new(invocation: &str, context: Arc<TenantContext>, limits: Limits, output: &CapturedOutput) -> Self {
+        let wasi = WasiCtx::builder().stdout(output.clone()).stderr(output.clone()).build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(limits.memory_bytes),
+            context,
+            plan: Plan::new(invocation, limits.max_actions),
+            journal: Journal::default(),
+            limits,
+            deadline: Instant::now() + limits.timeout(),
+            host_calls: 0,
+            limit_hit: None,
+        }
+    }
+
+    fn tenant(&self) -> &str {
+        &self.context.tenant
+    }
+
+    fn backend(&self) -> &dyn Backend {
+        self.context.backend.as_ref()
+    }
+
+    /// Counts a host call against the budget and checks the deadline. Past the budget the call is
+    /// refused with `budget-exhausted` and the invocation can no longer commit; any call after
+    /// that, or past the deadline, traps.
+    fn begin_call(&mut self) -> Result<(), CallError> {
+        if let Some(hit) = self.limit_hit {
+            return Err(CallError::Trap(wasmtime::Error::new(hit)));
+        }
+        if Instant::now() >= self.deadline {
+            let hit = LimitHit::Timeout(self.limits.timeout_ms);
+            self.limit_hit = Some(hit);
+            return Err(CallError::Trap(wasmtime::Error::new(hit)));
+        }
+        self.host_calls += 1;
+        if self.host_calls > self.limits.max_host_calls {
+            let hit = LimitHit::HostCalls(self.limits.max_host_calls);
+            self.limit_hit = Some(hit);
+            return Err(Refusal::BudgetExhausted(format!("{hit}; the plan is abandoned")).into());
+        }
+        Ok(())
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Host state over the demo tenant, for calling the import traits directly, without wasm.
+
+    use super::*;
+    use crate::backend::EmbeddedBackend;
+    use crate::store::{DEMO_TENANT, Store, seed_demo};
+
+    /// A demo store and host state whose plugin setting `systems` is `exchange-online,topdesk`.
+    pub fn demo_state(limits: Limits) -> (Arc<Store>, HostState) {
+        let store = Arc::new(Store::in_memory().unwrap());
+        seed_demo(&store).unwrap();
+        let context = Arc::new(TenantContext {
+            tenant: DEMO_TENANT.into(),
+            backend: Arc::new(EmbeddedBackend::new(store.clone())),
+            config: BTreeMap::from([("systems".to_string(), "exchange-online,topdesk".to_string())]),
+        });
+        (store, HostState::new("inv-test", context, limits, &CapturedOutput::new(1024)))
+    }
+}

@@ -1,0 +1,91 @@
+//! `provhost:plugin/queries`: read-through to the tenant's backend.
+
+use super::{CallError, HostState};
+use crate::bindings::queries::Host;
+use crate::bindings::types::{Account, Action, ActionFilter, Entitlement, Person};
+use crate::model;
+use crate::refusal::Refusal;
+
+/// The most actions one `list-actions` call returns.
+const LIST_ACTIONS_LIMIT: usize = 500;
+
+impl HostState {
+    /// Runs a read, records its decision, and converts the answer to WIT types.
+    fn query<T, W: From<T>>(
+        &mut self,
+        function: &'static str,
+        ids: &[&str],
+        read: impl FnOnce(&Self) -> Result<Vec<T>, Refusal>,
+    ) -> Result<Vec<W>, CallError> {
+        self.begin_call()?;
+        let result = read(self);
+        self.journal.record(function, ids, &result, |_| Vec::new());
+        Ok(result?.into_iter().map(W::from).collect())
+    }
+}
+
+impl Host for HostState {
+    fn get_person(&mut self, person: String) -> Result<Person, CallError> {
+        let found = self.query("queries.get-person", &[&person], |s| Ok(vec![s.backend().person(s.tenant(), &person)?]))?;
+        Ok(found.into_iter().next().expect("one person was read"))
+    }
+
+    fn list_entitlements(&mut self, person: String) -> Result<Vec<Entitlement>, CallError> {
+        self.query("queries.list-entitlements", &[&person], |s| {
+            s.backend().person(s.tenant(), &person)?;
+            Ok(s.backend().entitlements(s.tenant(), &person)?)
+        })
+    }
+
+    fn list_accounts(&mut self, person: String) -> Result<Vec<Account>, CallError> {
+        self.query("queries.list-accounts", &[&person], |s| {
+            s.backend().person(s.tenant(), &person)?;
+            Ok(s.backend().accounts(s.tenant(), &person)?)
+        })
+    }
+
+    fn list_actions(&mut self, filter: ActionFilter) -> Result<Vec<Action>, CallError> {
+        let filter = model::ActionFilter {
+            person: filter.person,
+            state: filter.state.map(Into::into),
+            system: filter.system,
+        };
+        let person = filter.person.clone().unwrap_or_default();
+        self.query("queries.list-actions", &[&person], |s| {
+            Ok(s.backend().actions(s.tenant(), &filter, LIST_ACTIONS_LIMIT)?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::types::{ActionState, Host as _};
+    use crate::imports::testing::demo_state;
+    use crate::runtime::Limits;
+
+    const JAN: &str = "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01";
+
+    #[test]
+    fn reads_return_the_demo_directory() {
+        let (_store, mut state) = demo_state(Limits::default());
+        let jan = state.get_person(JAN.into()).unwrap();
+        assert_eq!(jan.display_name, "Jan Jansen");
+        assert!(jan.attributes.iter().any(|a| a.name == "proxyAddresses" && a.values.len() == 2));
+        assert_eq!(state.list_accounts(JAN.into()).unwrap().len(), 4);
+        let failed = state
+            .list_actions(ActionFilter { person: Some(JAN.into()), state: Some(ActionState::Error), system: None })
+            .unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(state.host_calls, 3);
+    }
+
+    #[test]
+    fn an_unknown_person_is_a_not_found_error_naming_the_id() {
+        let (_store, mut state) = demo_state(Limits::default());
+        let err = state.list_entitlements("nobody".into()).unwrap_err();
+        let message = format!("{:?}", state.convert_error(err).unwrap());
+        assert!(message.contains("NotFound") && message.contains("person 'nobody' not found"), "{message}");
+        assert_eq!(state.journal.calls[0].decision, "not-found");
+    }
+}

@@ -1,0 +1,18 @@
+//! provhost: a WebAssembly plugin host for identity-provisioning automation.
+//!
+//! An event (an attribute changed, a provisioning run completed, an action failed) runs through a
+//! sandboxed plugin that decides which targeted actions to take — re-enforce an entitlement,
+//! update one or all accounts, unmanage an entitlement, retry a failed action. The host checks
+//! each call, collects the plan, and commits it only after the plugin returns cleanly.
+
+pub mod backend;
+mod bindings;
+pub mod cli;
+pub mod event;
+pub mod imports;
+pub mod model;
+pub mod pipeline;
+pub mod plan;
+pub mod refusal;
+pub mod runtime;
+pub mod store;

@@ -1,0 +1,242 @@
+//! provhost's domain records, independent of wasm and of any backend.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// One named attribute with its values (attributes such as `proxyAddresses` are multi-valued).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribute {
+    /// Attribute name, e.g. `mail`.
+    pub name: String,
+    /// Its values in order.
+    pub values: Vec<String>,
+}
+
+/// A person as the platform knows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    /// The person's id (a GUID).
+    pub id: String,
+    /// Name for display.
+    pub display_name: String,
+    /// The person's attributes.
+    pub attributes: Vec<Attribute>,
+}
+
+/// A target system such as Active Directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct System {
+    /// The system's id (a short slug such as `active-directory`).
+    pub id: String,
+    /// Name for display.
+    pub name: String,
+    /// Person attributes the system's update step writes to its accounts.
+    pub consumes: Vec<String>,
+    /// When set, every action executed against the system fails with this message.
+    pub failure: Option<String>,
+}
+
+/// What an entitlement grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntitlementType {
+    /// An account.
+    Account,
+    /// The account being enabled or disabled.
+    AccountAccess,
+    /// A group membership or permission.
+    Permission,
+}
+
+/// What a person is granted in a target system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entitlement {
+    /// The entitlement's id.
+    pub id: String,
+    /// Its holder.
+    pub person: String,
+    /// Its target system.
+    pub system: String,
+    /// What it grants.
+    pub kind: EntitlementType,
+    /// Name for display.
+    pub display_name: String,
+    /// False once unmanaged.
+    pub managed: bool,
+}
+
+/// One account of a person in a target system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// The account's id.
+    pub id: String,
+    /// Its owner.
+    pub person: String,
+    /// Its target system.
+    pub system: String,
+    /// The target system's own reference.
+    pub account_reference: String,
+    /// Whether it is enabled.
+    pub enabled: bool,
+    /// The account's provisioned attributes.
+    pub attributes: Vec<Attribute>,
+}
+
+/// Declares a string-backed enum with its wire names, `Display` and `FromStr`.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        "unknown {} '{other}'; expected one of: {}",
+                        stringify!($name),
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// The step an entitlement action runs.
+    ActionKind {
+        /// Grant (a re-enforce runs it again).
+        Grant = "grant",
+        /// Account update.
+        Update = "update",
+        /// Revoke.
+        Revoke = "revoke",
+        /// Stop managing.
+        Unmanage = "unmanage",
+    }
+}
+
+wire_enum! {
+    /// Where an entitlement action is in its life.
+    ActionState {
+        /// Committed, not yet picked up.
+        Pending = "pending",
+        /// Queued.
+        Waiting = "waiting",
+        /// Executing.
+        Running = "running",
+        /// Finished without error.
+        Success = "success",
+        /// Finished with an error.
+        Error = "error",
+        /// Held back by a threshold.
+        Blocked = "blocked",
+    }
+}
+
+/// What an action acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "type", content = "id")]
+pub enum ActionTarget {
+    /// An entitlement.
+    Entitlement(String),
+    /// An account.
+    Account(String),
+}
+
+/// One entitlement action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    /// The action's id.
+    pub id: String,
+    /// The person it is for.
+    pub person: String,
+    /// The system it runs against.
+    pub system: String,
+    /// What it acts on.
+    pub target: ActionTarget,
+    /// The step it runs.
+    pub kind: ActionKind,
+    /// Its state.
+    pub state: ActionState,
+    /// Why it exists (`re-enforce`, `update account`, `manual retry`, ...).
+    pub origin: String,
+    /// The latest message.
+    pub message: String,
+    /// The action this one retries, if it is a retry.
+    pub retry_of: Option<String>,
+    /// The invocation that planned it.
+    pub invocation: Option<String>,
+    /// Creation time, RFC 3339 UTC.
+    pub created_at: String,
+    /// Time of the last state change, RFC 3339 UTC.
+    pub updated_at: String,
+}
+
+/// Which actions to list; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionFilter {
+    /// Only this person's.
+    pub person: Option<String>,
+    /// Only in this state.
+    pub state: Option<ActionState>,
+    /// Only against this system.
+    pub system: Option<String>,
+}
+
+/// The current time as RFC 3339 UTC with millisecond precision.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+/// A new GUID for an action, invocation or other record.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_round_trip_and_unknown_names_list_the_choices() {
+        for kind in ActionKind::ALL {
+            assert_eq!(kind.as_str().parse::<ActionKind>().unwrap(), *kind);
+        }
+        let err = "granted".parse::<ActionState>().unwrap_err();
+        assert!(err.contains("unknown ActionState 'granted'"), "{err}");
+        assert!(err.contains("pending, waiting, running, success, error, blocked"), "{err}");
+    }
+
+    #[test]
+    fn timestamps_are_utc_rfc3339() {
+        let t = now_rfc3339();
+        assert!(t.ends_with('Z'), "{t}");
+        assert!(time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok());
+    }
+}

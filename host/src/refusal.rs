@@ -1,0 +1,69 @@
+//! Why provhost refused a plugin's call: the host-side twin of the WIT `error` variant, free of
+//! wasm types so that policy and backends can produce it.
+
+use crate::model::ActionKind;
+
+/// A refused host call. Every case carries a sentence a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Not granted to the API key or not declared by the plugin.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The person or system is excluded.
+    #[error("excluded: {0}")]
+    Excluded(String),
+    /// A threshold or window budget is reached.
+    #[error("threshold exceeded: {message}")]
+    ThresholdExceeded {
+        /// The system the threshold is set on.
+        system: String,
+        /// The kind of action it counts.
+        kind: ActionKind,
+        /// The limit.
+        limit: u32,
+        /// The count reached.
+        count: u32,
+        /// A sentence for a person.
+        message: String,
+    },
+    /// A named record does not exist (for this person).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The call is malformed or does not apply.
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The call conflicts with the current state.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The backend could not answer.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The invocation's budget of host calls or planned actions is used up.
+    #[error("budget exhausted: {0}")]
+    BudgetExhausted(String),
+}
+
+impl Refusal {
+    /// The decision's name in reports and audit records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Forbidden(_) => "forbidden",
+            Refusal::Excluded(_) => "excluded",
+            Refusal::ThresholdExceeded { .. } => "threshold-exceeded",
+            Refusal::NotFound(_) => "not-found",
+            Refusal::Invalid(_) => "invalid",
+            Refusal::Conflict(_) => "conflict",
+            Refusal::Unavailable(_) => "unavailable",
+            Refusal::BudgetExhausted(_) => "budget-exhausted",
+        }
+    }
+}
+
+impl From<crate::backend::BackendError> for Refusal {
+    fn from(e: crate::backend::BackendError) -> Self {
+        match e {
+            crate::backend::BackendError::NotFound(m) => Refusal::NotFound(m),
+            crate::backend::BackendError::Unavailable(m) => Refusal::Unavailable(m),
+        }
+    }
+}

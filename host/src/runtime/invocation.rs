@@ -1,0 +1,168 @@
+//! One invocation: a fresh `Store` and instance per event, limits applied, the plan and journal
+//! collected. Nothing here writes to the store; committing is the caller's decision.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use wasmtime::{Store, Trap};
+
+use super::engine::EPOCH_TICK;
+use super::{CapturedOutput, LimitHit, Limits, LoadedPlugin, Runtime};
+use crate::backend::BackendError;
+use crate::event::Event;
+use crate::imports::{HostState, Journal, TenantContext};
+use crate::model::{Action, new_id};
+
+/// The most guest output (stdout and stderr together) kept per invocation.
+pub const GUEST_OUTPUT_CAP: usize = 64 * 1024;
+
+/// How an invocation ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "status")]
+pub enum InvocationOutcome {
+    /// `handle` returned `ok`: the plan may commit.
+    Completed {
+        /// The plugin's summary.
+        summary: String,
+    },
+    /// `handle` returned `err`.
+    PluginError {
+        /// The plugin's message.
+        message: String,
+    },
+    /// The plugin trapped (a panic, an invalid operation).
+    Trap {
+        /// What happened.
+        message: String,
+    },
+    /// A limit ended the invocation.
+    Limit {
+        /// Which limit and its value.
+        hit: LimitHit,
+        /// The limit in words.
+        message: String,
+    },
+}
+
+impl InvocationOutcome {
+    /// The outcome's name in records: `completed`, `plugin-error`, `trap` or `limit`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InvocationOutcome::Completed { .. } => "completed",
+            InvocationOutcome::PluginError { .. } => "plugin-error",
+            InvocationOutcome::Trap { .. } => "trap",
+            InvocationOutcome::Limit { .. } => "limit",
+        }
+    }
+
+    /// One line: the plugin's summary or why it failed.
+    pub fn detail(&self) -> &str {
+        match self {
+            InvocationOutcome::Completed { summary } => summary,
+            InvocationOutcome::PluginError { message }
+            | InvocationOutcome::Trap { message }
+            | InvocationOutcome::Limit { message, .. } => message,
+        }
+    }
+
+    fn limit(hit: LimitHit) -> Self {
+        InvocationOutcome::Limit { hit, message: hit.to_string() }
+    }
+}
+
+/// What an invocation used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// Fuel consumed.
+    pub fuel: u64,
+    /// Wall time from instantiation to return, in microseconds.
+    pub wall_time_us: u64,
+    /// Peak linear memory, in bytes.
+    pub peak_memory: u64,
+    /// Host calls made.
+    pub host_calls: u32,
+}
+
+/// The result of running one event through one plugin.
+#[derive(Debug)]
+pub struct Invocation {
+    /// The invocation's id; planned actions carry it.
+    pub id: String,
+    /// How it ended.
+    pub outcome: InvocationOutcome,
+    /// The actions planned; committed only if the outcome is `Completed`.
+    pub plan: Vec<Action>,
+    /// Every host call, audit note and log line.
+    pub journal: Journal,
+    /// Resources used.
+    pub usage: Usage,
+    /// What the plugin printed, capped.
+    pub guest_output: String,
+}
+
+impl Invocation {
+    /// Whether the plan may be committed.
+    pub fn completed(&self) -> bool {
+        matches!(self.outcome, InvocationOutcome::Completed { .. })
+    }
+}
+
+impl Runtime {
+    /// Runs `event` through `plugin` in a fresh sandbox. An `action-failed` event is resolved to
+    /// the failed action through the tenant's backend first.
+    pub fn invoke(
+        &self,
+        plugin: &LoadedPlugin,
+        context: Arc<TenantContext>,
+        limits: Limits,
+        event: &Event,
+    ) -> Result<Invocation, BackendError> {
+        let wit_event = crate::imports::wit_event(event.clone(), |id| context.backend.action(&context.tenant, id))?;
+        let id = new_id();
+        let output = CapturedOutput::new(GUEST_OUTPUT_CAP);
+        let started = Instant::now();
+        let mut store = Store::new(&self.engine, HostState::new(&id, context, limits, &output));
+        store.limiter(|state| &mut state.limiter);
+        let result = store
+            .set_fuel(limits.fuel)
+            .map(|()| store.set_epoch_deadline(limits.timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64)))
+            .and_then(|()| plugin.pre.instantiate(&mut store))
+            .and_then(|bindings| bindings.provhost_plugin_handler().call_handle(&mut store, &wit_event));
+        let wall_time_us = started.elapsed().as_micros() as u64;
+        let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let state = store.into_data();
+        let guest_output = output.text();
+        let outcome = match (state.limit_hit, result) {
+            (Some(hit), _) => InvocationOutcome::limit(hit),
+            (None, Ok(Ok(outcome))) => InvocationOutcome::Completed { summary: outcome.summary },
+            (None, Ok(Err(message))) => InvocationOutcome::PluginError { message },
+            (None, Err(error)) => classify_trap(&error, &state, &limits, &guest_output),
+        };
+        Ok(Invocation {
+            id,
+            outcome,
+            usage: Usage { fuel, wall_time_us, peak_memory: state.limiter.peak, host_calls: state.host_calls },
+            plan: state.plan.into_actions(),
+            journal: state.journal,
+            guest_output,
+        })
+    }
+}
+
+/// Names the limit behind a trap, or describes the trap with the guest's panic message if it
+/// printed one.
+fn classify_trap(error: &wasmtime::Error, state: &HostState, limits: &Limits, output: &str) -> InvocationOutcome {
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => return InvocationOutcome::limit(LimitHit::Fuel(limits.fuel)),
+        Some(Trap::Interrupt) => return InvocationOutcome::limit(LimitHit::Timeout(limits.timeout_ms)),
+        _ if state.limiter.refused => return InvocationOutcome::limit(LimitHit::Memory(limits.memory_bytes)),
+        _ => {}
+    }
+    let mut message = format!("plugin trapped: {}", error.root_cause());
+    if let Some(panic) = output.lines().find(|l| l.contains("panicked at")) {
+        let detail = output.lines().skip_while(|l| !l.contains("panicked at")).nth(1).unwrap_or("");
+        message.push_str(&format!(" ({} {})", panic.trim(), detail.trim()));
+    }
+    InvocationOutcome::Trap { message }
+}

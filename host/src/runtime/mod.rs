@@ -1,0 +1,123 @@
+//! Running plugins: the engine, the compiled-component cache, loading a plugin into an
+//! `InstancePre`, and one sandboxed invocation per event.
+
+mod cache;
+mod engine;
+mod inspect;
+mod invocation;
+mod limits;
+mod output;
+
+pub use inspect::{InspectError, Inspection, SUPPORTED_API_VERSIONS, inspect};
+pub use invocation::{Invocation, InvocationOutcome, Usage};
+pub use limits::{LimitHit, Limits, MemoryLimiter};
+pub use output::CapturedOutput;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::{Component, HasSelf, Linker};
+
+use crate::bindings::{Plugin, PluginPre};
+use crate::imports::HostState;
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read plugin {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a loadable provhost plugin.
+    #[error("plugin {path} {source}")]
+    NotAPlugin {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        source: InspectError,
+    },
+    /// Compiling or linking failed, e.g. it imports something provhost does not provide.
+    #[error("plugin {path} cannot be loaded: {reason}")]
+    Link {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's explanation.
+        reason: String,
+    },
+}
+
+/// A plugin compiled and linked, ready to be instantiated once per event.
+pub struct LoadedPlugin {
+    /// The plugin's name (its file name without extension).
+    pub name: String,
+    /// The sha256 of the component, hex; the plugin's identity.
+    pub sha256: String,
+    /// The provhost API version it was built against.
+    pub api_version: String,
+    /// Whether this load compiled it (false: it came from the compile cache).
+    pub compiled: bool,
+    pre: PluginPre<HostState>,
+}
+
+/// Owns the engine, the linker with provhost's imports, the compile cache and the epoch ticker.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: cache::CompileCache,
+    _ticker: engine::EpochTicker,
+}
+
+impl Runtime {
+    /// A runtime caching compiled components in `cache_dir`.
+    pub fn new(cache_dir: PathBuf) -> anyhow::Result<Self> {
+        let engine = engine::build_engine()?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+        Ok(Self {
+            cache: cache::CompileCache::new(cache_dir, &engine),
+            _ticker: engine::EpochTicker::start(&engine),
+            engine,
+            linker,
+        })
+    }
+
+    /// The directory compiled components are cached in.
+    pub fn cache_dir(&self) -> &Path {
+        self.cache.dir()
+    }
+
+    /// Loads a plugin file: checks it is a provhost plugin of a supported API version before
+    /// compiling, then compiles it (or maps it from the cache) and pre-links it.
+    pub fn load(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        self.load_bytes(path, &bytes)
+    }
+
+    /// As [`Runtime::load`], for bytes already read from `path`.
+    pub fn load_bytes(&self, path: &Path, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        let inspection = inspect(bytes).map_err(|source| LoadError::NotAPlugin { path: path.to_owned(), source })?;
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let link = |e: wasmtime::Error| LoadError::Link { path: path.to_owned(), reason: format!("{e:#}") };
+        let (component, compiled) = match self.cache.load(&self.engine, &sha256) {
+            Some(component) => (component, false),
+            None => {
+                let component = Component::new(&self.engine, bytes).map_err(link)?;
+                self.cache.store(&sha256, &component);
+                (component, true)
+            }
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(link)?;
+        let pre = PluginPre::new(pre).map_err(link)?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().replace('_', "-"))
+            .unwrap_or_else(|| "plugin".into());
+        Ok(LoadedPlugin { name, sha256, api_version: inspection.api_version, compiled, pre })
+    }
+}

@@ -1,0 +1,242 @@
+//! Entitlement actions: inserting a committed plan, state changes with history, and reads.
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+use serde::Serialize;
+
+use super::directory::{not_found, not_found_if_zero, to_json};
+use super::{Store, StoreError, parse_column};
+use crate::model::{Action, ActionFilter, ActionState, ActionTarget, Attribute, now_rfc3339};
+
+const ACTION_COLUMNS: &str = "id, person, system, target_type, target_id, kind, state, origin, message, \
+                              retry_of, invocation, created_at, updated_at";
+
+/// What executing an action changed in the target system, applied with its final state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing changed beyond the action's state (e.g. a permission granted again).
+    Nothing,
+    /// The account's attributes were rewritten.
+    AccountAttributes {
+        /// The account.
+        account: String,
+        /// Its new attributes.
+        attributes: Vec<Attribute>,
+    },
+    /// The account was enabled.
+    AccountEnabled {
+        /// The account.
+        account: String,
+    },
+    /// The entitlement is no longer managed.
+    Unmanaged {
+        /// The entitlement.
+        entitlement: String,
+    },
+    /// The entitlement was revoked and is gone.
+    Revoked {
+        /// The entitlement.
+        entitlement: String,
+    },
+}
+
+/// One state an action went through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    /// The state entered.
+    pub state: ActionState,
+    /// Why.
+    pub message: String,
+    /// When, RFC 3339 UTC.
+    pub at: String,
+}
+
+type ActionRow = [Option<String>; 13];
+
+fn action_row(row: &Row<'_>) -> rusqlite::Result<ActionRow> {
+    let mut out: ActionRow = Default::default();
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = row.get(i)?;
+    }
+    Ok(out)
+}
+
+fn action(row: ActionRow) -> Result<Action, StoreError> {
+    let [id, person, system, target_type, target_id, kind, state, origin, message, retry_of, invocation, created, updated] =
+        row;
+    let text = |v: Option<String>| v.unwrap_or_default();
+    let target_id = text(target_id);
+    let target = match target_type.as_deref() {
+        Some("entitlement") => ActionTarget::Entitlement(target_id),
+        Some("account") => ActionTarget::Account(target_id),
+        other => {
+            return Err(StoreError::Corrupt {
+                column: "actions.target_type",
+                reason: format!("unknown target type {other:?}"),
+            });
+        }
+    };
+    Ok(Action {
+        id: text(id),
+        person: text(person),
+        system: text(system),
+        target,
+        kind: parse_column("actions.kind", &text(kind))?,
+        state: parse_column("actions.state", &text(state))?,
+        origin: text(origin),
+        message: text(message),
+        retry_of,
+        invocation,
+        created_at: text(created),
+        updated_at: text(updated),
+    })
+}
+
+/// Inserts actions as committed, with the first entry of their history, inside `tx`.
+pub(super) fn insert_actions(tx: &Transaction<'_>, tenant: &str, actions: &[Action]) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO actions (tenant, {ACTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    ))?;
+    for a in actions {
+        let (target_type, target_id) = match &a.target {
+            ActionTarget::Entitlement(id) => ("entitlement", id),
+            ActionTarget::Account(id) => ("account", id),
+        };
+        insert.execute(params![
+            tenant,
+            a.id,
+            a.person,
+            a.system,
+            target_type,
+            target_id,
+            a.kind.as_str(),
+            a.state.as_str(),
+            a.origin,
+            a.message,
+            a.retry_of,
+            a.invocation,
+            a.created_at,
+            a.updated_at
+        ])?;
+        append_history(tx, tenant, &a.id, a.state, &a.message, &a.created_at)?;
+    }
+    Ok(())
+}
+
+fn append_history(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    action: &str,
+    state: ActionState,
+    message: &str,
+    at: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO action_history (tenant, action, seq, state, message, at)
+         VALUES (?1, ?2, (SELECT COUNT(*) FROM action_history WHERE tenant = ?1 AND action = ?2), ?3, ?4, ?5)",
+    )?
+    .execute(params![tenant, action, state.as_str(), message, at])?;
+    Ok(())
+}
+
+fn set_state(tx: &Transaction<'_>, tenant: &str, id: &str, state: ActionState, message: &str) -> Result<(), StoreError> {
+    let at = now_rfc3339();
+    let changed = tx.execute(
+        "UPDATE actions SET state = ?3, message = ?4, updated_at = ?5 WHERE tenant = ?1 AND id = ?2",
+        params![tenant, id, state.as_str(), message, at],
+    )?;
+    not_found_if_zero(changed, "action", id, tenant)?;
+    append_history(tx, tenant, id, state, message, &at)
+}
+
+fn apply(tx: &Transaction<'_>, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
+    let (sql, id, value): (&str, &str, Option<String>) = match effect {
+        Effect::Nothing => return Ok(()),
+        Effect::AccountAttributes { account, attributes } => (
+            "UPDATE accounts SET attributes = ?3 WHERE tenant = ?1 AND id = ?2",
+            account,
+            Some(to_json(attributes)),
+        ),
+        Effect::AccountEnabled { account } => ("UPDATE accounts SET enabled = 1 WHERE tenant = ?1 AND id = ?2", account, None),
+        Effect::Unmanaged { entitlement } => (
+            "UPDATE entitlements SET managed = 0 WHERE tenant = ?1 AND id = ?2",
+            entitlement,
+            None,
+        ),
+        Effect::Revoked { entitlement } => ("DELETE FROM entitlements WHERE tenant = ?1 AND id = ?2", entitlement, None),
+    };
+    let changed = match value {
+        Some(value) => tx.execute(sql, params![tenant, id, value])?,
+        None => tx.execute(sql, params![tenant, id])?,
+    };
+    not_found_if_zero(changed, "target", id, tenant)
+}
+
+impl Store {
+    /// Moves an action to `state` with a message, recording the change in its history.
+    pub fn transition(&self, tenant: &str, id: &str, state: ActionState, message: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        set_state(&tx, tenant, id, state, message)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Ends an action: on success applies its effect and marks it `success`; on failure marks it
+    /// `error` with the target system's message. Both in one transaction.
+    pub fn finish_action(&self, tenant: &str, id: &str, result: Result<(Effect, String), String>) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        match result {
+            Ok((effect, message)) => {
+                apply(&tx, tenant, &effect)?;
+                set_state(&tx, tenant, id, ActionState::Success, &message)?;
+            }
+            Err(message) => set_state(&tx, tenant, id, ActionState::Error, &message)?,
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The action with this id.
+    pub fn action(&self, tenant: &str, id: &str) -> Result<Action, StoreError> {
+        let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND id = ?2");
+        let row = self.conn().query_row(&sql, [tenant, id], action_row).optional()?;
+        action(row.ok_or_else(|| not_found("action", id, tenant))?)
+    }
+
+    /// Actions matching the filter, newest first, at most `limit`.
+    pub fn actions(&self, tenant: &str, filter: &ActionFilter, limit: usize) -> Result<Vec<Action>, StoreError> {
+        let sql = format!(
+            "SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1
+               AND (?2 IS NULL OR person = ?2) AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR system = ?4)
+             ORDER BY created_at DESC, rowid DESC LIMIT ?5"
+        );
+        let state = filter.state.map(|s| s.as_str());
+        let rows = self
+            .conn()
+            .prepare(&sql)?
+            .query_map(params![tenant, filter.person, state, filter.system, limit as i64], action_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(action).collect()
+    }
+
+    /// The states an action went through, oldest first.
+    pub fn action_history(&self, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT state, message, at FROM action_history WHERE tenant = ?1 AND action = ?2 ORDER BY seq",
+        )?;
+        let rows = stmt
+            .query_map([tenant, id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(state, message, at)| {
+                Ok(HistoryEntry {
+                    state: parse_column("action_history.state", &state)?,
+                    message,
+                    at,
+                })
+            })
+            .collect()
+    }
+}

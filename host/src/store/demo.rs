@@ -1,0 +1,191 @@
+//! The demo tenant `provhost init` creates: a handful of persons in Active Directory, Exchange
+//! Online, TOPdesk (service desk) and AFAS (HR), with fixed ids so examples can name them.
+
+use super::{Store, StoreError};
+use crate::model::{
+    Account, Action, ActionKind, ActionState, ActionTarget, Attribute, Entitlement, EntitlementType, Person, System,
+    now_rfc3339,
+};
+
+/// The demo tenant's id.
+pub const DEMO_TENANT: &str = "demo";
+
+struct DemoPerson {
+    id: &'static str,
+    given: &'static str,
+    family: &'static str,
+    login: &'static str,
+    department: &'static str,
+}
+
+const PERSONS: &[DemoPerson] = &[
+    DemoPerson { id: "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01", given: "Jan", family: "Jansen", login: "jan.jansen", department: "Sales" },
+    DemoPerson { id: "7a9e2b14-5c3d-4e8f-8b12-6d4a1f0e9c02", given: "Sanne", family: "de Vries", login: "sanne.devries", department: "Finance" },
+    DemoPerson { id: "c2d8f0a6-1b4e-4f3a-a7c5-9e2b6d8f1a03", given: "Pieter", family: "Bakker", login: "pieter.bakker", department: "IT" },
+    DemoPerson { id: "e5b7c9d1-3f2a-4c6e-b8d4-1a9f7e5c3b04", given: "Fatima", family: "El Amrani", login: "fatima.elamrani", department: "HR" },
+];
+
+/// The downstream systems and the person attributes their update step writes.
+fn systems() -> Vec<System> {
+    let system = |id: &str, name: &str, consumes: &[&str]| System {
+        id: id.into(),
+        name: name.into(),
+        consumes: consumes.iter().map(|s| s.to_string()).collect(),
+        failure: None,
+    };
+    vec![
+        system("active-directory", "Active Directory", &["mail", "proxyAddresses", "userPrincipalName", "department"]),
+        system("exchange-online", "Exchange Online", &["mail", "proxyAddresses", "userPrincipalName"]),
+        system("topdesk", "TOPdesk", &["mail", "department"]),
+        system("afas-hr", "AFAS Profit (HR)", &["mail"]),
+    ]
+}
+
+fn attr(name: &str, values: &[String]) -> Attribute {
+    Attribute { name: name.into(), values: values.to_vec() }
+}
+
+fn demo_person(p: &DemoPerson) -> Person {
+    let mail = format!("{}@contoso.example", p.login);
+    Person {
+        id: p.id.into(),
+        display_name: format!("{} {}", p.given, p.family),
+        attributes: vec![
+            attr("mail", &[mail.clone()]),
+            attr("proxyAddresses", &[format!("SMTP:{mail}"), format!("smtp:{}@contoso.onmicrosoft.example", p.login)]),
+            attr("userPrincipalName", &[mail]),
+            attr("department", &[p.department.to_string()]),
+            attr("employeeType", &["employee".to_string()]),
+        ],
+    }
+}
+
+/// A derived id that stays the same across `init` runs: the person's GUID with a per-record suffix.
+fn derived_id(person: &str, suffix: u32) -> String {
+    format!("{}{:04x}", &person[..32], suffix)
+}
+
+/// Creates the demo tenant. Fails if it already exists (the store is left as it was).
+pub fn seed_demo(store: &Store) -> Result<(), StoreError> {
+    store.insert_tenant(DEMO_TENANT, "Contoso (demo)")?;
+    let systems = systems();
+    for system in &systems {
+        store.insert_system(DEMO_TENANT, system)?;
+    }
+    for p in PERSONS {
+        let person = demo_person(p);
+        store.insert_person(DEMO_TENANT, &person)?;
+        for (n, system) in systems.iter().enumerate() {
+            let n = n as u32;
+            let attributes = person
+                .attributes
+                .iter()
+                .filter(|a| system.consumes.contains(&a.name))
+                .cloned()
+                .collect();
+            store.insert_account(DEMO_TENANT, &Account {
+                id: derived_id(p.id, 0x100 + n),
+                person: person.id.clone(),
+                system: system.id.clone(),
+                account_reference: account_reference(&system.id, p),
+                enabled: true,
+                attributes,
+            })?;
+            store.insert_entitlement(DEMO_TENANT, &Entitlement {
+                id: derived_id(p.id, 0x200 + n),
+                person: person.id.clone(),
+                system: system.id.clone(),
+                kind: EntitlementType::Account,
+                display_name: format!("{} account", system.name),
+                managed: true,
+            })?;
+        }
+        let group = format!("{} team", p.department);
+        store.insert_entitlement(DEMO_TENANT, &Entitlement {
+            id: derived_id(p.id, 0x300),
+            person: person.id.clone(),
+            system: "active-directory".into(),
+            kind: EntitlementType::Permission,
+            display_name: group,
+            managed: true,
+        })?;
+        store.insert_entitlement(DEMO_TENANT, &Entitlement {
+            id: derived_id(p.id, 0x301),
+            person: person.id.clone(),
+            system: "exchange-online".into(),
+            kind: EntitlementType::Permission,
+            display_name: format!("{} shared mailbox", p.department),
+            managed: true,
+        })?;
+    }
+    seed_failed_action(store)
+}
+
+fn account_reference(system: &str, p: &DemoPerson) -> String {
+    match system {
+        "active-directory" => format!("CN={} {},OU={},DC=contoso,DC=example", p.given, p.family, p.department),
+        "exchange-online" => format!("{}@contoso.example", p.login),
+        _ => p.login.to_string(),
+    }
+}
+
+/// Jan Jansen's last TOPdesk update failed, so that a retry has something to act on.
+fn seed_failed_action(store: &Store) -> Result<(), StoreError> {
+    let jan = PERSONS[0].id;
+    let at = now_rfc3339();
+    let failed = Action {
+        id: derived_id(jan, 0x900),
+        person: jan.into(),
+        system: "topdesk".into(),
+        target: ActionTarget::Account(derived_id(jan, 0x102)),
+        kind: ActionKind::Update,
+        state: ActionState::Error,
+        origin: "enforcement".into(),
+        message: "TOPdesk API answered 503 Service Unavailable".into(),
+        retry_of: None,
+        invocation: None,
+        created_at: at.clone(),
+        updated_at: at,
+    };
+    let record = super::InvocationRecord {
+        id: derived_id(jan, 0x901),
+        tenant: DEMO_TENANT.into(),
+        plugin_name: "provhost init".into(),
+        plugin_sha256: String::new(),
+        event_kind: "seed".into(),
+        outcome: "committed".into(),
+        detail: "demo history: one failed TOPdesk update".into(),
+        dry_run: false,
+        started_at: failed.created_at.clone(),
+        duration_us: 0,
+        fuel_used: 0,
+        peak_memory: 0,
+        host_calls: 0,
+        guest_output: String::new(),
+    };
+    store.commit_invocation(&record, &[failed])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ActionFilter;
+
+    #[test]
+    fn demo_tenant_has_persons_with_accounts_entitlements_and_a_failed_action() {
+        let store = Store::in_memory().unwrap();
+        seed_demo(&store).unwrap();
+        let persons = store.persons(DEMO_TENANT).unwrap();
+        assert_eq!(persons.len(), PERSONS.len());
+        let jan = store.person(DEMO_TENANT, PERSONS[0].id).unwrap();
+        assert_eq!(jan.display_name, "Jan Jansen");
+        assert_eq!(store.accounts_of(DEMO_TENANT, &jan.id).unwrap().len(), 4);
+        assert_eq!(store.entitlements_of(DEMO_TENANT, &jan.id).unwrap().len(), 6);
+        let failed = store
+            .actions(DEMO_TENANT, &ActionFilter { state: Some(ActionState::Error), ..Default::default() }, 10)
+            .unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].system, "topdesk");
+        assert!(seed_demo(&store).is_err(), "seeding twice must fail, not duplicate");
+    }
+}

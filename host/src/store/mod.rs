@@ -1,0 +1,124 @@
+//! The embedded store: one SQLite file holding tenants, the directory (persons, systems,
+//! entitlements, accounts), entitlement actions with their history, and invocation records.
+
+mod actions;
+mod demo;
+mod directory;
+mod invocations;
+mod schema;
+
+pub use demo::{DEMO_TENANT, seed_demo};
+pub use actions::{Effect, HistoryEntry};
+pub use invocations::InvocationRecord;
+pub use schema::SCHEMA_VERSION;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database file could not be opened or created.
+    #[error("cannot open the store at {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer provhost.
+    #[error("the store has schema version {found} but this provhost supports up to {supported}; upgrade provhost")]
+    TooNew {
+        /// Version found in the file.
+        found: usize,
+        /// Newest version this build knows.
+        supported: usize,
+    },
+    /// A stored value could not be decoded.
+    #[error("the store holds an unreadable value in {column}: {reason}")]
+    Corrupt {
+        /// Where the value was.
+        column: &'static str,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A named record does not exist.
+    #[error("{kind} '{id}' not found in tenant '{tenant}'")]
+    NotFound {
+        /// Record type, e.g. `person`.
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+        /// The tenant looked in.
+        tenant: String,
+    },
+}
+
+/// The embedded SQLite store. Cheap to share behind an `Arc`; one connection, serialised.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Self::from_connection(conn)
+    }
+
+    /// A private in-memory store, for tests and dry experiments.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::from_connection(Connection::open_in_memory()?)
+    }
+
+    fn from_connection(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        schema::migrate(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-written transaction behind (SQLite
+        // rolls back an unfinished one), so the connection is safe to keep using.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether the tenant exists.
+    pub fn tenant_exists(&self, tenant: &str) -> Result<bool, StoreError> {
+        let found = self
+            .conn()
+            .query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant], |_| Ok(()))
+            .map(|_| true);
+        match found {
+            Ok(found) => Ok(found),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Decodes a JSON column, naming the column when it is unreadable.
+fn from_json<T: serde::de::DeserializeOwned>(column: &'static str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        column,
+        reason: e.to_string(),
+    })
+}
+
+/// Decodes a wire-named enum column, naming the column when it is unreadable.
+fn parse_column<T: std::str::FromStr<Err = String>>(column: &'static str, text: &str) -> Result<T, StoreError> {
+    text.parse().map_err(|reason| StoreError::Corrupt { column, reason })
+}

@@ -1,0 +1,123 @@
+//! The embedded store's schema, as an ordered list of migrations tracked in `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+/// Migrations in order; migration `i` brings the schema from version `i` to `i + 1`.
+/// Released migrations are never edited: a change is a new entry.
+const MIGRATIONS: &[&str] = &[
+    // 1: directory (tenants, systems, persons, entitlements, accounts), actions and invocations.
+    r#"
+    CREATE TABLE tenants (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL
+    );
+    CREATE TABLE systems (
+        tenant      TEXT NOT NULL REFERENCES tenants(id),
+        id          TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        consumes    TEXT NOT NULL,   -- JSON array of person attribute names
+        failure     TEXT,            -- when set, every executed action fails with this message
+        PRIMARY KEY (tenant, id)
+    );
+    CREATE TABLE persons (
+        tenant       TEXT NOT NULL REFERENCES tenants(id),
+        id           TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        attributes   TEXT NOT NULL,  -- JSON array of {name, values}
+        PRIMARY KEY (tenant, id)
+    );
+    CREATE TABLE entitlements (
+        tenant       TEXT NOT NULL,
+        id           TEXT NOT NULL,
+        person       TEXT NOT NULL,
+        system       TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        managed      INTEGER NOT NULL,
+        PRIMARY KEY (tenant, id),
+        FOREIGN KEY (tenant, person) REFERENCES persons(tenant, id),
+        FOREIGN KEY (tenant, system) REFERENCES systems(tenant, id)
+    );
+    CREATE INDEX entitlements_by_person ON entitlements(tenant, person);
+    CREATE TABLE accounts (
+        tenant       TEXT NOT NULL,
+        id           TEXT NOT NULL,
+        person       TEXT NOT NULL,
+        system       TEXT NOT NULL,
+        reference    TEXT NOT NULL,
+        enabled      INTEGER NOT NULL,
+        attributes   TEXT NOT NULL,
+        PRIMARY KEY (tenant, id),
+        FOREIGN KEY (tenant, person) REFERENCES persons(tenant, id),
+        FOREIGN KEY (tenant, system) REFERENCES systems(tenant, id)
+    );
+    CREATE INDEX accounts_by_person ON accounts(tenant, person);
+    CREATE TABLE invocations (
+        tenant        TEXT NOT NULL,
+        id            TEXT NOT NULL,
+        plugin_name   TEXT NOT NULL,
+        plugin_sha256 TEXT NOT NULL,
+        event_kind    TEXT NOT NULL,
+        outcome       TEXT NOT NULL,
+        detail        TEXT NOT NULL,
+        dry_run       INTEGER NOT NULL,
+        started_at    TEXT NOT NULL,
+        duration_us   INTEGER NOT NULL,
+        fuel_used     INTEGER NOT NULL,
+        peak_memory   INTEGER NOT NULL,
+        host_calls    INTEGER NOT NULL,
+        guest_output  TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)
+    );
+    CREATE TABLE actions (
+        tenant       TEXT NOT NULL,
+        id           TEXT NOT NULL,
+        person       TEXT NOT NULL,
+        system       TEXT NOT NULL,
+        target_type  TEXT NOT NULL,  -- entitlement | account
+        target_id    TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        origin       TEXT NOT NULL,
+        message      TEXT NOT NULL,
+        retry_of     TEXT,
+        invocation   TEXT,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)
+    );
+    CREATE INDEX actions_by_person ON actions(tenant, person, created_at);
+    CREATE INDEX actions_by_state ON actions(tenant, state);
+    CREATE TABLE action_history (
+        tenant   TEXT NOT NULL,
+        action   TEXT NOT NULL,
+        seq      INTEGER NOT NULL,
+        state    TEXT NOT NULL,
+        message  TEXT NOT NULL,
+        at       TEXT NOT NULL,
+        PRIMARY KEY (tenant, action, seq)
+    );
+    "#,
+];
+
+/// The schema version this build of provhost writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Brings the database up to [`SCHEMA_VERSION`], each migration in its own transaction.
+/// Refuses a database written by a newer provhost rather than guessing at its schema.
+pub fn migrate(conn: &mut Connection) -> Result<(), super::StoreError> {
+    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if current > SCHEMA_VERSION {
+        return Err(super::StoreError::TooNew {
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
