@@ -1,0 +1,199 @@
+//! End to end through the `provhost` binary and real wasm components: the demo event through
+//! propagate-mail, dry runs, failing systems and retries, the compile cache, and bad input.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{Demo, JAN, json, mail_changed, plugin, stderr};
+
+fn states(report: &Value) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = report["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["kind"].as_str().unwrap().to_owned(),
+                a["system"].as_str().unwrap().to_owned(),
+                a["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_demo_event_commits_and_executes_updates_re_enforcements_and_the_retry() {
+    let demo = Demo::new();
+    let before = demo.actions().len();
+    let out = demo.run("propagate-mail", &mail_changed(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["committed"], true);
+    assert_eq!(report["outcome"]["status"], "completed");
+    assert_eq!(report["plugin"]["name"], "propagate-mail");
+    assert_eq!(report["plugin"]["compiled"], true);
+    let expected: Vec<(String, String, String)> = [
+        ("grant", "afas-hr"),
+        ("grant", "exchange-online"),
+        ("grant", "exchange-online"),
+        ("grant", "topdesk"),
+        ("update", "afas-hr"),
+        ("update", "exchange-online"),
+        ("update", "topdesk"),
+    ]
+    .iter()
+    .map(|(k, s)| (k.to_string(), s.to_string(), "success".to_string()))
+    .collect();
+    assert_eq!(states(&report), expected);
+    let retry = report["actions"].as_array().unwrap().iter().find(|a| a["origin"] == "manual retry").expect("a retry");
+    assert_eq!(retry["system"], "topdesk");
+
+    let stored = demo.actions();
+    assert_eq!(stored.len(), before + 7, "exactly the planned actions are stored");
+    let retried = stored.iter().find(|a| a["id"] == retry["id"]).unwrap();
+    assert!(retried["retry_of"].is_string(), "the retry names the failed action: {retried}");
+
+    let shown = json(&demo.provhost(&["actions", "show", retry["id"].as_str().unwrap()]));
+    let history: Vec<&str> =
+        shown["history"].as_array().unwrap().iter().map(|h| h["state"].as_str().unwrap()).collect();
+    assert_eq!(history, ["pending", "running", "success"]);
+
+    let person = json(&demo.provhost(&["persons", "show", JAN]));
+    let exchange = person["accounts"].as_array().unwrap().iter().find(|a| a["system"] == "exchange-online").unwrap();
+    let mail = exchange["attributes"].as_array().unwrap().iter().find(|a| a["name"] == "mail").unwrap();
+    assert_eq!(mail["values"], json!(["jan.jansen@fabrikam.example"]), "the update carried the new mail downstream");
+}
+
+#[test]
+fn a_second_run_of_the_same_plugin_uses_the_compile_cache() {
+    let demo = Demo::new();
+    let first = json(&demo.run("propagate-mail", &mail_changed(), &["--dry-run"]));
+    let second = json(&demo.run("propagate-mail", &mail_changed(), &["--dry-run"]));
+    assert_eq!(first["plugin"]["compiled"], true);
+    assert_eq!(second["plugin"]["compiled"], false);
+    assert_eq!(first["plugin"]["sha256"], second["plugin"]["sha256"]);
+    let cached = std::fs::read_dir(demo.dir.path().join("cache")).unwrap().count();
+    assert_eq!(cached, 1, "one compiled component in the cache");
+}
+
+#[test]
+fn a_dry_run_reports_the_plan_and_commits_nothing() {
+    let demo = Demo::new();
+    let before = demo.actions();
+    let out = demo.run("propagate-mail", &mail_changed(), &["--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!((report["dry_run"].clone(), report["committed"].clone()), (json!(true), json!(true)));
+    assert_eq!(report["actions"].as_array().unwrap().len(), 7);
+    assert!(report["actions"].as_array().unwrap().iter().all(|a| a["state"] == "pending"));
+    assert_eq!(demo.actions(), before);
+}
+
+#[test]
+fn configured_systems_narrow_the_plan() {
+    let demo = Demo::new();
+    let out = demo.run("propagate-mail", &mail_changed(), &["--set", "systems=exchange-online"]);
+    let report = json(&out);
+    let systems: Vec<&str> =
+        report["actions"].as_array().unwrap().iter().map(|a| a["system"].as_str().unwrap()).collect();
+    assert_eq!(systems, ["exchange-online"; 3], "{report}");
+}
+
+#[test]
+fn a_failing_system_ends_in_error_and_the_next_event_retries_it() {
+    let demo = Demo::new();
+    assert!(
+        demo.provhost(&["systems", "fail", "exchange-online", "--message", "mailbox server down"]).status.success()
+    );
+    let first = json(&demo.run("propagate-mail", &mail_changed(), &["--set", "systems=exchange-online"]));
+    assert!(states(&first).iter().all(|(_, _, state)| state == "error"), "{first}");
+    assert!(first["actions"][0]["message"].as_str().unwrap().contains("mailbox server down"));
+
+    assert!(demo.provhost(&["systems", "restore", "exchange-online"]).status.success());
+    let second = json(&demo.run("propagate-mail", &mail_changed(), &["--set", "systems=exchange-online"]));
+    let retries: Vec<&Value> =
+        second["actions"].as_array().unwrap().iter().filter(|a| a["origin"] == "manual retry").collect();
+    assert_eq!(retries.len(), 3, "each failed action is retried: {second}");
+    assert!(retries.iter().all(|a| a["state"] == "success"));
+}
+
+#[test]
+fn a_change_the_plugin_does_not_watch_commits_an_empty_plan() {
+    let demo = Demo::new();
+    let before = demo.actions().len();
+    let event = demo.event(
+        "department.json",
+        &json!({"type": "attribute-changed", "person": JAN, "system": "active-directory", "source": "HR sync",
+                "changes": [{"attribute": "department", "oldValues": ["Sales"], "newValues": ["Marketing"]}]}),
+    );
+    let report = json(&demo.run("propagate-mail", &event, &[]));
+    assert_eq!(report["outcome"]["summary"], "ignored: no mail attribute changed");
+    assert_eq!(report["actions"], json!([]));
+    assert_eq!(report["log"][0]["message"], "no mail attribute changed (department); nothing to propagate");
+    assert_eq!(demo.actions().len(), before);
+}
+
+#[test]
+fn bad_input_is_one_line_naming_the_input() {
+    let demo = Demo::new();
+    let propagate = plugin("propagate-mail");
+    let propagate = propagate.to_str().unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--event".into(), "/nonexistent/event.json".into()], "cannot read event file /nonexistent/event.json"),
+        (
+            vec!["--event".into(), demo.event("string.json", &json!("x")).to_str().unwrap().into()],
+            "not a provhost event",
+        ),
+        (
+            vec![
+                "--event".into(),
+                demo.event(
+                    "stranger.json",
+                    &json!({"type": "attribute-changed", "person": "no-such-person", "system": "active-directory",
+                    "changes": [{"attribute": "mail", "newValues": ["x@y"]}]}),
+                )
+                .to_str()
+                .unwrap()
+                .into(),
+            ],
+            "names person 'no-such-person', who is not in tenant 'demo'",
+        ),
+    ];
+    for (event_args, expected) in cases {
+        let mut args = vec!["run".to_string(), "--plugin".into(), propagate.into()];
+        args.extend(event_args);
+        let out = demo.provhost(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(expected), "expected '{expected}' in: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+
+    std::fs::write(demo.dir.path().join("broken.json"), "{ this is not json").unwrap();
+    let out = demo.run("propagate-mail", &demo.dir.path().join("broken.json"), &[]);
+    assert!(stderr(&out).contains("broken.json: not valid JSON"), "{}", stderr(&out));
+
+    let not_wasm = demo.provhost(&[
+        "run",
+        "--plugin",
+        mail_changed().to_str().unwrap(),
+        "--event",
+        mail_changed().to_str().unwrap(),
+    ]);
+    assert!(stderr(&not_wasm).contains("mail-changed.json is not a WebAssembly file"), "{}", stderr(&not_wasm));
+
+    let core = demo.dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let out = demo.provhost(&["run", "--plugin", core.to_str().unwrap(), "--event", mail_changed().to_str().unwrap()]);
+    assert!(stderr(&out).contains("core WebAssembly module, not a component"), "{}", stderr(&out));
+
+    let fresh = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_provhost"))
+        .args(["--data-dir", fresh.path().to_str().unwrap(), "run", "--plugin", propagate, "--event"])
+        .arg(mail_changed())
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("run `provhost init --data-dir"), "{}", stderr(&out));
+}

@@ -14,6 +14,6 @@ mod generated {
     });
 }
 
-pub(crate) use generated::PluginPre;
 pub(crate) use generated::Plugin;
+pub(crate) use generated::PluginPre;
 pub(crate) use generated::provhost::plugin::{actions, events, log, queries, types};

@@ -161,9 +161,8 @@ impl Event {
     pub fn from_json(text: &str) -> Result<Event, EventError> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| EventError::Malformed(format!("not valid JSON: {e}")))?;
-        let untyped_sailpoint = value.get("type").is_none()
-            && value.get("trackingNumber").is_some()
-            && value.get("recipient").is_some();
+        let untyped_sailpoint =
+            value.get("type").is_none() && value.get("trackingNumber").is_some() && value.get("recipient").is_some();
         let event = if untyped_sailpoint {
             serde_json::from_value(value).map(Event::ProvisioningCompleted)
         } else {
@@ -234,7 +233,8 @@ mod tests {
 
     #[test]
     fn empty_changes_and_bad_json_are_explained() {
-        let err = Event::from_json(r#"{"type":"attribute-changed","person":"p","system":"s","changes":[]}"#).unwrap_err();
+        let err =
+            Event::from_json(r#"{"type":"attribute-changed","person":"p","system":"s","changes":[]}"#).unwrap_err();
         assert!(err.to_string().contains("lists no attribute"), "{err}");
         let err = Event::from_json("{not json").unwrap_err();
         assert!(err.to_string().starts_with("not valid JSON"), "{err}");

@@ -141,7 +141,10 @@ pub fn run_event(
     let tenant = context.tenant.clone();
     if let Some(person) = event.person() {
         backend.person(&tenant, person).map_err(|_| {
-            RunError::UnknownTarget(format!("{} event names person '{person}', who is not in tenant '{tenant}'", event.kind()))
+            RunError::UnknownTarget(format!(
+                "{} event names person '{person}', who is not in tenant '{tenant}'",
+                event.kind()
+            ))
         })?;
     }
     let started_at = now_rfc3339();

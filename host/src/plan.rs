@@ -39,9 +39,11 @@ impl Plan {
     }
 
     /// Adds an intent and returns the planned action. Asking twice for the same step on the same
-    /// target returns the action already planned instead of planning a duplicate.
+    /// target (or to retry the same action twice) returns the action already planned instead of
+    /// planning a duplicate.
     pub fn add(&mut self, intent: Intent) -> Result<&Action, Refusal> {
-        if let Some(index) = self.actions.iter().position(|a| a.kind == intent.kind && a.target == intent.target) {
+        let same = |a: &Action| a.kind == intent.kind && a.target == intent.target && a.retry_of == intent.retry_of;
+        if let Some(index) = self.actions.iter().position(same) {
             return Ok(&self.actions[index]);
         }
         if self.actions.len() as u32 >= self.max {

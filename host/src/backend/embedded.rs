@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::{Backend, BackendError};
 use crate::model::{
-    Account, Action, ActionFilter, ActionKind, ActionState, ActionTarget, Attribute, Entitlement, EntitlementType, Person,
+    Account, Action, ActionFilter, ActionKind, ActionState, ActionTarget, Attribute, Entitlement, EntitlementType,
+    Person,
 };
 use crate::store::{Effect, Store};
 
@@ -169,12 +170,14 @@ mod tests {
     fn update_copies_consumed_person_attributes_and_records_each_state() {
         let (store, backend) = demo();
         let person = &store.persons(DEMO_TENANT).unwrap()[0];
-        let account = store.accounts_of(DEMO_TENANT, &person.id).unwrap().into_iter().find(|a| a.system == "topdesk").unwrap();
+        let account =
+            store.accounts_of(DEMO_TENANT, &person.id).unwrap().into_iter().find(|a| a.system == "topdesk").unwrap();
         let action = planned(person, "topdesk", ActionKind::Update, ActionTarget::Account(account.id.clone()));
         commit(&store, &action);
         let done = backend.execute(DEMO_TENANT, std::slice::from_ref(&action)).unwrap();
         assert_eq!(done[0].state, ActionState::Success);
-        let states: Vec<_> = store.action_history(DEMO_TENANT, &action.id).unwrap().into_iter().map(|h| h.state).collect();
+        let states: Vec<_> =
+            store.action_history(DEMO_TENANT, &action.id).unwrap().into_iter().map(|h| h.state).collect();
         assert_eq!(states, [ActionState::Pending, ActionState::Running, ActionState::Success]);
         let after = store.account(DEMO_TENANT, &account.id).unwrap();
         let names: Vec<_> = after.attributes.iter().map(|a| a.name.as_str()).collect();
@@ -192,7 +195,8 @@ mod tests {
             .into_iter()
             .find(|e| e.system == "exchange-online")
             .unwrap();
-        let action = planned(person, "exchange-online", ActionKind::Unmanage, ActionTarget::Entitlement(entitlement.id.clone()));
+        let action =
+            planned(person, "exchange-online", ActionKind::Unmanage, ActionTarget::Entitlement(entitlement.id.clone()));
         commit(&store, &action);
         let done = backend.execute(DEMO_TENANT, &[action]).unwrap();
         assert_eq!(done[0].state, ActionState::Error);
@@ -205,7 +209,12 @@ mod tests {
         let (store, backend) = demo();
         let person = &store.persons(DEMO_TENANT).unwrap()[0];
         let entitlement = store.entitlements_of(DEMO_TENANT, &person.id).unwrap().remove(0);
-        let action = planned(person, &entitlement.system, ActionKind::Unmanage, ActionTarget::Entitlement(entitlement.id.clone()));
+        let action = planned(
+            person,
+            &entitlement.system,
+            ActionKind::Unmanage,
+            ActionTarget::Entitlement(entitlement.id.clone()),
+        );
         commit(&store, &action);
         assert_eq!(backend.execute(DEMO_TENANT, &[action]).unwrap()[0].state, ActionState::Success);
         assert!(!store.entitlement(DEMO_TENANT, &entitlement.id).unwrap().managed);

@@ -70,14 +70,22 @@ impl ActionsCommand {
                     for a in &actions {
                         println!(
                             "{:<38} {:<9} {:<8} {:<17} {:<14} {}",
-                            a.id, a.kind, a.state, a.system, a.origin, target(a)
+                            a.id,
+                            a.kind,
+                            a.state,
+                            a.system,
+                            a.origin,
+                            target(a)
                         );
                     }
                 }
             }
             ActionsCommand::Show { id, tenant } => {
                 let store = data.open_tenant(&tenant)?;
-                print_json(&ActionDetail { history: store.action_history(&tenant, &id)?, action: store.action(&tenant, &id)? })?;
+                print_json(&ActionDetail {
+                    history: store.action_history(&tenant, &id)?,
+                    action: store.action(&tenant, &id)?,
+                })?;
             }
         }
         Ok(ExitCode::SUCCESS)

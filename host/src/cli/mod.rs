@@ -4,6 +4,7 @@ mod actions;
 mod init;
 mod persons;
 mod run;
+mod systems;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,9 @@ enum Command {
     /// Read entitlement actions of a tenant.
     #[command(subcommand)]
     Actions(actions::ActionsCommand),
+    /// Read target systems; make a simulated one fail or recover.
+    #[command(subcommand)]
+    Systems(systems::SystemsCommand),
 }
 
 /// Exit status when the command failed before or outside a plugin (bad input, missing store).
@@ -50,9 +54,7 @@ pub const EXIT_NOT_COMMITTED: u8 = 3;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PROVHOST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PROVHOST_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     match cli.run() {
@@ -73,6 +75,7 @@ impl Cli {
             Command::Run(args) => args.run(&data),
             Command::Persons(cmd) => cmd.run(&data),
             Command::Actions(cmd) => cmd.run(&data),
+            Command::Systems(cmd) => cmd.run(&data),
         }
     }
 }

@@ -40,13 +40,7 @@ struct PersonDetail {
 }
 
 fn first_value<'a>(person: &'a Person, name: &str) -> &'a str {
-    person
-        .attributes
-        .iter()
-        .find(|a| a.name == name)
-        .and_then(|a| a.values.first())
-        .map(String::as_str)
-        .unwrap_or("")
+    person.attributes.iter().find(|a| a.name == name).and_then(|a| a.values.first()).map(String::as_str).unwrap_or("")
 }
 
 impl PersonsCommand {

@@ -77,7 +77,8 @@ impl RunArgs {
             std::io::stdin().read_to_string(&mut text).context("cannot read the event from standard input")?;
             ("standard input".to_string(), text)
         } else {
-            let text = std::fs::read_to_string(&self.event).with_context(|| format!("cannot read event file {}", self.event))?;
+            let text = std::fs::read_to_string(&self.event)
+                .with_context(|| format!("cannot read event file {}", self.event))?;
             (self.event.clone(), text)
         };
         Event::from_json(&text).with_context(|| format!("event {name}"))

@@ -96,10 +96,16 @@ fn ids(actions: &[Action]) -> Vec<String> {
 }
 
 impl Host for HostState {
-    fn re_enforce_entitlement(&mut self, person: String, entitlement: String, reason: String) -> Result<Receipt, CallError> {
+    fn re_enforce_entitlement(
+        &mut self,
+        person: String,
+        entitlement: String,
+        reason: String,
+    ) -> Result<Receipt, CallError> {
         self.begin_call()?;
         let result = self.entitlement_intent(&person, &entitlement, ActionKind::Grant, "re-enforce", reason);
-        self.journal.record("actions.re-enforce-entitlement", &[&person, &entitlement], &result, |a| vec![a.id.clone()]);
+        self.journal
+            .record("actions.re-enforce-entitlement", &[&person, &entitlement], &result, |a| vec![a.id.clone()]);
         Ok(receipt(&result?))
     }
 
@@ -122,13 +128,21 @@ impl Host for HostState {
         let result = (|| {
             self.backend().person(self.tenant(), &person)?;
             let accounts = self.backend().accounts(self.tenant(), &person)?;
-            accounts.into_iter().map(|account| self.update_intent(account, reason.clone())).collect::<Result<Vec<_>, _>>()
+            accounts
+                .into_iter()
+                .map(|account| self.update_intent(account, reason.clone()))
+                .collect::<Result<Vec<_>, _>>()
         })();
         self.journal.record("actions.update-all-accounts", &[&person], &result, |a| ids(a));
         Ok(result?.iter().map(receipt).collect())
     }
 
-    fn unmanage_entitlement(&mut self, person: String, entitlement: String, reason: String) -> Result<Receipt, CallError> {
+    fn unmanage_entitlement(
+        &mut self,
+        person: String,
+        entitlement: String,
+        reason: String,
+    ) -> Result<Receipt, CallError> {
         self.begin_call()?;
         let result = self.entitlement_intent(&person, &entitlement, ActionKind::Unmanage, "unmanage", reason);
         self.journal.record("actions.unmanage-entitlement", &[&person, &entitlement], &result, |a| vec![a.id.clone()]);
@@ -169,7 +183,10 @@ mod tests {
         let r = state.re_enforce_entitlement(JAN.into(), entitlement.id.clone(), "mail changed".into()).unwrap();
         assert_eq!(r.state, WitState::Pending);
         let planned = &state.plan.actions()[0];
-        assert_eq!((planned.id.as_str(), planned.kind, planned.origin.as_str()), (r.action.as_str(), ActionKind::Grant, "re-enforce"));
+        assert_eq!(
+            (planned.id.as_str(), planned.kind, planned.origin.as_str()),
+            (r.action.as_str(), ActionKind::Grant, "re-enforce")
+        );
         assert_eq!(store.counts(DEMO_TENANT).unwrap(), before, "planning must not write");
         assert_eq!(state.journal.calls[0].decision, "allowed");
     }

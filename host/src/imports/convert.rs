@@ -101,4 +101,3 @@ impl From<Action> for wit::Action {
         }
     }
 }
-

@@ -34,36 +34,38 @@ pub(crate) fn wit_event(
                 })
                 .collect(),
         }),
-        Event::ProvisioningCompleted(e) => wit_events::Event::ProvisioningCompleted(wit_events::ProvisioningCompleted {
-            tracking_number: e.tracking_number,
-            sources: e.sources,
-            action: e.action,
-            recipient: reference(e.recipient),
-            requester: e.requester.map(reference),
-            errors: e.errors,
-            warnings: e.warnings,
-            account_requests: e
-                .account_requests
-                .into_iter()
-                .map(|r| wit_events::AccountRequest {
-                    source: reference(r.source),
-                    account_id: r.account_id,
-                    account_operation: r.account_operation,
-                    provisioning_result: r.provisioning_result,
-                    provisioning_target: r.provisioning_target,
-                    ticket_id: r.ticket_id,
-                    attribute_requests: r
-                        .attribute_requests
-                        .into_iter()
-                        .map(|a| wit_events::AttributeRequest {
-                            name: a.attribute_name,
-                            value: a.attribute_value,
-                            operation: a.operation,
-                        })
-                        .collect(),
-                })
-                .collect(),
-        }),
+        Event::ProvisioningCompleted(e) => {
+            wit_events::Event::ProvisioningCompleted(wit_events::ProvisioningCompleted {
+                tracking_number: e.tracking_number,
+                sources: e.sources,
+                action: e.action,
+                recipient: reference(e.recipient),
+                requester: e.requester.map(reference),
+                errors: e.errors,
+                warnings: e.warnings,
+                account_requests: e
+                    .account_requests
+                    .into_iter()
+                    .map(|r| wit_events::AccountRequest {
+                        source: reference(r.source),
+                        account_id: r.account_id,
+                        account_operation: r.account_operation,
+                        provisioning_result: r.provisioning_result,
+                        provisioning_target: r.provisioning_target,
+                        ticket_id: r.ticket_id,
+                        attribute_requests: r
+                            .attribute_requests
+                            .into_iter()
+                            .map(|a| wit_events::AttributeRequest {
+                                name: a.attribute_name,
+                                value: a.attribute_value,
+                                operation: a.operation,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+        }
         Event::ActionFailed { action } => wit_events::Event::ActionFailed(failed_action(&action)?.into()),
     })
 }

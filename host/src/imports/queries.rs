@@ -26,7 +26,8 @@ impl HostState {
 
 impl Host for HostState {
     fn get_person(&mut self, person: String) -> Result<Person, CallError> {
-        let found = self.query("queries.get-person", &[&person], |s| Ok(vec![s.backend().person(s.tenant(), &person)?]))?;
+        let found =
+            self.query("queries.get-person", &[&person], |s| Ok(vec![s.backend().person(s.tenant(), &person)?]))?;
         Ok(found.into_iter().next().expect("one person was read"))
     }
 
@@ -45,11 +46,8 @@ impl Host for HostState {
     }
 
     fn list_actions(&mut self, filter: ActionFilter) -> Result<Vec<Action>, CallError> {
-        let filter = model::ActionFilter {
-            person: filter.person,
-            state: filter.state.map(Into::into),
-            system: filter.system,
-        };
+        let filter =
+            model::ActionFilter { person: filter.person, state: filter.state.map(Into::into), system: filter.system };
         let person = filter.person.clone().unwrap_or_default();
         self.query("queries.list-actions", &[&person], |s| {
             Ok(s.backend().actions(s.tenant(), &filter, LIST_ACTIONS_LIMIT)?)

@@ -24,10 +24,14 @@ pub enum InspectError {
     #[error("is not a WebAssembly file: {0}")]
     NotWasm(String),
     /// A core module, not a component.
-    #[error("is a core WebAssembly module, not a component; build it for wasm32-wasip2 or wrap it with `wasm-tools component new`")]
+    #[error(
+        "is a core WebAssembly module, not a component; build it for wasm32-wasip2 or wrap it with `wasm-tools component new`"
+    )]
     CoreModule,
     /// A component that does not export the handler.
-    #[error("is a component but not a provhost plugin: it does not export `provhost:plugin/handler` (world `provhost:plugin/plugin`)")]
+    #[error(
+        "is a component but not a provhost plugin: it does not export `provhost:plugin/handler` (world `provhost:plugin/plugin`)"
+    )]
     NoHandler,
     /// Built against an API version this provhost does not load.
     #[error("was built for provhost plugin API {found}, but this provhost supports {}; rebuild it against a supported version", SUPPORTED_API_VERSIONS.join(", "))]

@@ -114,10 +114,7 @@ impl Runtime {
         };
         let pre = self.linker.instantiate_pre(&component).map_err(link)?;
         let pre = PluginPre::new(pre).map_err(link)?;
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().replace('_', "-"))
-            .unwrap_or_else(|| "plugin".into());
+        let name = path.file_stem().map(|s| s.to_string_lossy().replace('_', "-")).unwrap_or_else(|| "plugin".into());
         Ok(LoadedPlugin { name, sha256, api_version: inspection.api_version, compiled, pre })
     }
 }

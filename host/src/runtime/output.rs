@@ -24,9 +24,7 @@ struct Captured {
 impl CapturedOutput {
     /// A sink keeping at most `cap` bytes.
     pub fn new(cap: usize) -> Self {
-        Self {
-            inner: Arc::new(Mutex::new(Captured { bytes: Vec::new(), cap, truncated: false })),
-        }
+        Self { inner: Arc::new(Mutex::new(Captured { bytes: Vec::new(), cap, truncated: false })) }
     }
 
     fn push(&self, data: &[u8]) {

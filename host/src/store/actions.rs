@@ -61,8 +61,21 @@ fn action_row(row: &Row<'_>) -> rusqlite::Result<ActionRow> {
 }
 
 fn action(row: ActionRow) -> Result<Action, StoreError> {
-    let [id, person, system, target_type, target_id, kind, state, origin, message, retry_of, invocation, created, updated] =
-        row;
+    let [
+        id,
+        person,
+        system,
+        target_type,
+        target_id,
+        kind,
+        state,
+        origin,
+        message,
+        retry_of,
+        invocation,
+        created,
+        updated,
+    ] = row;
     let text = |v: Option<String>| v.unwrap_or_default();
     let target_id = text(target_id);
     let target = match target_type.as_deref() {
@@ -138,7 +151,13 @@ fn append_history(
     Ok(())
 }
 
-fn set_state(tx: &Transaction<'_>, tenant: &str, id: &str, state: ActionState, message: &str) -> Result<(), StoreError> {
+fn set_state(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    id: &str,
+    state: ActionState,
+    message: &str,
+) -> Result<(), StoreError> {
     let at = now_rfc3339();
     let changed = tx.execute(
         "UPDATE actions SET state = ?3, message = ?4, updated_at = ?5 WHERE tenant = ?1 AND id = ?2",
@@ -151,18 +170,18 @@ fn set_state(tx: &Transaction<'_>, tenant: &str, id: &str, state: ActionState, m
 fn apply(tx: &Transaction<'_>, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
     let (sql, id, value): (&str, &str, Option<String>) = match effect {
         Effect::Nothing => return Ok(()),
-        Effect::AccountAttributes { account, attributes } => (
-            "UPDATE accounts SET attributes = ?3 WHERE tenant = ?1 AND id = ?2",
-            account,
-            Some(to_json(attributes)),
-        ),
-        Effect::AccountEnabled { account } => ("UPDATE accounts SET enabled = 1 WHERE tenant = ?1 AND id = ?2", account, None),
-        Effect::Unmanaged { entitlement } => (
-            "UPDATE entitlements SET managed = 0 WHERE tenant = ?1 AND id = ?2",
-            entitlement,
-            None,
-        ),
-        Effect::Revoked { entitlement } => ("DELETE FROM entitlements WHERE tenant = ?1 AND id = ?2", entitlement, None),
+        Effect::AccountAttributes { account, attributes } => {
+            ("UPDATE accounts SET attributes = ?3 WHERE tenant = ?1 AND id = ?2", account, Some(to_json(attributes)))
+        }
+        Effect::AccountEnabled { account } => {
+            ("UPDATE accounts SET enabled = 1 WHERE tenant = ?1 AND id = ?2", account, None)
+        }
+        Effect::Unmanaged { entitlement } => {
+            ("UPDATE entitlements SET managed = 0 WHERE tenant = ?1 AND id = ?2", entitlement, None)
+        }
+        Effect::Revoked { entitlement } => {
+            ("DELETE FROM entitlements WHERE tenant = ?1 AND id = ?2", entitlement, None)
+        }
     };
     let changed = match value {
         Some(value) => tx.execute(sql, params![tenant, id, value])?,
@@ -183,7 +202,12 @@ impl Store {
 
     /// Ends an action: on success applies its effect and marks it `success`; on failure marks it
     /// `error` with the target system's message. Both in one transaction.
-    pub fn finish_action(&self, tenant: &str, id: &str, result: Result<(Effect, String), String>) -> Result<(), StoreError> {
+    pub fn finish_action(
+        &self,
+        tenant: &str,
+        id: &str,
+        result: Result<(Effect, String), String>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         match result {
@@ -223,19 +247,14 @@ impl Store {
     /// The states an action went through, oldest first.
     pub fn action_history(&self, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT state, message, at FROM action_history WHERE tenant = ?1 AND action = ?2 ORDER BY seq",
-        )?;
+        let mut stmt = conn
+            .prepare("SELECT state, message, at FROM action_history WHERE tenant = ?1 AND action = ?2 ORDER BY seq")?;
         let rows = stmt
             .query_map([tenant, id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
             .map(|(state, message, at)| {
-                Ok(HistoryEntry {
-                    state: parse_column("action_history.state", &state)?,
-                    message,
-                    at,
-                })
+                Ok(HistoryEntry { state: parse_column("action_history.state", &state)?, message, at })
             })
             .collect()
     }

@@ -19,10 +19,34 @@ struct DemoPerson {
 }
 
 const PERSONS: &[DemoPerson] = &[
-    DemoPerson { id: "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01", given: "Jan", family: "Jansen", login: "jan.jansen", department: "Sales" },
-    DemoPerson { id: "7a9e2b14-5c3d-4e8f-8b12-6d4a1f0e9c02", given: "Sanne", family: "de Vries", login: "sanne.devries", department: "Finance" },
-    DemoPerson { id: "c2d8f0a6-1b4e-4f3a-a7c5-9e2b6d8f1a03", given: "Pieter", family: "Bakker", login: "pieter.bakker", department: "IT" },
-    DemoPerson { id: "e5b7c9d1-3f2a-4c6e-b8d4-1a9f7e5c3b04", given: "Fatima", family: "El Amrani", login: "fatima.elamrani", department: "HR" },
+    DemoPerson {
+        id: "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01",
+        given: "Jan",
+        family: "Jansen",
+        login: "jan.jansen",
+        department: "Sales",
+    },
+    DemoPerson {
+        id: "7a9e2b14-5c3d-4e8f-8b12-6d4a1f0e9c02",
+        given: "Sanne",
+        family: "de Vries",
+        login: "sanne.devries",
+        department: "Finance",
+    },
+    DemoPerson {
+        id: "c2d8f0a6-1b4e-4f3a-a7c5-9e2b6d8f1a03",
+        given: "Pieter",
+        family: "Bakker",
+        login: "pieter.bakker",
+        department: "IT",
+    },
+    DemoPerson {
+        id: "e5b7c9d1-3f2a-4c6e-b8d4-1a9f7e5c3b04",
+        given: "Fatima",
+        family: "El Amrani",
+        login: "fatima.elamrani",
+        department: "HR",
+    },
 ];
 
 /// The downstream systems and the person attributes their update step writes.
@@ -51,7 +75,7 @@ fn demo_person(p: &DemoPerson) -> Person {
         id: p.id.into(),
         display_name: format!("{} {}", p.given, p.family),
         attributes: vec![
-            attr("mail", &[mail.clone()]),
+            attr("mail", std::slice::from_ref(&mail)),
             attr("proxyAddresses", &[format!("SMTP:{mail}"), format!("smtp:{}@contoso.onmicrosoft.example", p.login)]),
             attr("userPrincipalName", &[mail]),
             attr("department", &[p.department.to_string()]),
@@ -77,46 +101,53 @@ pub fn seed_demo(store: &Store) -> Result<(), StoreError> {
         store.insert_person(DEMO_TENANT, &person)?;
         for (n, system) in systems.iter().enumerate() {
             let n = n as u32;
-            let attributes = person
-                .attributes
-                .iter()
-                .filter(|a| system.consumes.contains(&a.name))
-                .cloned()
-                .collect();
-            store.insert_account(DEMO_TENANT, &Account {
-                id: derived_id(p.id, 0x100 + n),
-                person: person.id.clone(),
-                system: system.id.clone(),
-                account_reference: account_reference(&system.id, p),
-                enabled: true,
-                attributes,
-            })?;
-            store.insert_entitlement(DEMO_TENANT, &Entitlement {
-                id: derived_id(p.id, 0x200 + n),
-                person: person.id.clone(),
-                system: system.id.clone(),
-                kind: EntitlementType::Account,
-                display_name: format!("{} account", system.name),
-                managed: true,
-            })?;
+            let attributes = person.attributes.iter().filter(|a| system.consumes.contains(&a.name)).cloned().collect();
+            store.insert_account(
+                DEMO_TENANT,
+                &Account {
+                    id: derived_id(p.id, 0x100 + n),
+                    person: person.id.clone(),
+                    system: system.id.clone(),
+                    account_reference: account_reference(&system.id, p),
+                    enabled: true,
+                    attributes,
+                },
+            )?;
+            store.insert_entitlement(
+                DEMO_TENANT,
+                &Entitlement {
+                    id: derived_id(p.id, 0x200 + n),
+                    person: person.id.clone(),
+                    system: system.id.clone(),
+                    kind: EntitlementType::Account,
+                    display_name: format!("{} account", system.name),
+                    managed: true,
+                },
+            )?;
         }
         let group = format!("{} team", p.department);
-        store.insert_entitlement(DEMO_TENANT, &Entitlement {
-            id: derived_id(p.id, 0x300),
-            person: person.id.clone(),
-            system: "active-directory".into(),
-            kind: EntitlementType::Permission,
-            display_name: group,
-            managed: true,
-        })?;
-        store.insert_entitlement(DEMO_TENANT, &Entitlement {
-            id: derived_id(p.id, 0x301),
-            person: person.id.clone(),
-            system: "exchange-online".into(),
-            kind: EntitlementType::Permission,
-            display_name: format!("{} shared mailbox", p.department),
-            managed: true,
-        })?;
+        store.insert_entitlement(
+            DEMO_TENANT,
+            &Entitlement {
+                id: derived_id(p.id, 0x300),
+                person: person.id.clone(),
+                system: "active-directory".into(),
+                kind: EntitlementType::Permission,
+                display_name: group,
+                managed: true,
+            },
+        )?;
+        store.insert_entitlement(
+            DEMO_TENANT,
+            &Entitlement {
+                id: derived_id(p.id, 0x301),
+                person: person.id.clone(),
+                system: "exchange-online".into(),
+                kind: EntitlementType::Permission,
+                display_name: format!("{} shared mailbox", p.department),
+                managed: true,
+            },
+        )?;
     }
     seed_failed_action(store)
 }

@@ -15,11 +15,7 @@ fn person_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String)> {
 }
 
 fn person((id, display_name, attributes): (String, String, String)) -> Result<Person, StoreError> {
-    Ok(Person {
-        id,
-        display_name,
-        attributes: from_json("persons.attributes", &attributes)?,
-    })
+    Ok(Person { id, display_name, attributes: from_json("persons.attributes", &attributes)? })
 }
 
 type SystemRow = (String, String, String, Option<String>);
@@ -29,12 +25,7 @@ fn system_row(row: &Row<'_>) -> rusqlite::Result<SystemRow> {
 }
 
 fn system((id, name, consumes, failure): SystemRow) -> Result<System, StoreError> {
-    Ok(System {
-        id,
-        name,
-        consumes: from_json("systems.consumes", &consumes)?,
-        failure,
-    })
+    Ok(System { id, name, consumes: from_json("systems.consumes", &consumes)?, failure })
 }
 
 type EntitlementRow = (String, String, String, String, String, bool);
@@ -45,19 +36,9 @@ fn entitlement_row(row: &Row<'_>) -> rusqlite::Result<EntitlementRow> {
 
 fn entitlement((id, person, system, kind, display_name, managed): EntitlementRow) -> Result<Entitlement, StoreError> {
     let kind: EntitlementType = serde_json::from_value(serde_json::Value::String(kind.clone())).map_err(|_| {
-        StoreError::Corrupt {
-            column: "entitlements.kind",
-            reason: format!("unknown entitlement type '{kind}'"),
-        }
+        StoreError::Corrupt { column: "entitlements.kind", reason: format!("unknown entitlement type '{kind}'") }
     })?;
-    Ok(Entitlement {
-        id,
-        person,
-        system,
-        kind,
-        display_name,
-        managed,
-    })
+    Ok(Entitlement { id, person, system, kind, display_name, managed })
 }
 
 type AccountRow = (String, String, String, String, bool, String);
@@ -91,8 +72,7 @@ pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
 impl Store {
     /// Creates a tenant.
     pub fn insert_tenant(&self, id: &str, name: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute("INSERT INTO tenants (id, name) VALUES (?1, ?2)", params![id, name])?;
+        self.conn().execute("INSERT INTO tenants (id, name) VALUES (?1, ?2)", params![id, name])?;
         Ok(())
     }
 
@@ -183,7 +163,8 @@ impl Store {
         let sql = format!(
             "SELECT {ENTITLEMENT_COLUMNS} FROM entitlements WHERE tenant = ?1 AND person = ?2 ORDER BY system, display_name"
         );
-        let rows = self.conn().prepare(&sql)?.query_map([tenant, person], entitlement_row)?.collect::<Result<Vec<_>, _>>()?;
+        let rows =
+            self.conn().prepare(&sql)?.query_map([tenant, person], entitlement_row)?.collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(entitlement).collect()
     }
 
@@ -196,21 +177,18 @@ impl Store {
 
     /// Every account the person owns.
     pub fn accounts_of(&self, tenant: &str, person: &str) -> Result<Vec<Account>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant = ?1 AND person = ?2 ORDER BY system, id");
-        let rows = self.conn().prepare(&sql)?.query_map([tenant, person], account_row)?.collect::<Result<Vec<_>, _>>()?;
+        let sql =
+            format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant = ?1 AND person = ?2 ORDER BY system, id");
+        let rows =
+            self.conn().prepare(&sql)?.query_map([tenant, person], account_row)?.collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(account).collect()
     }
 }
 
 pub(super) fn not_found(kind: &'static str, id: &str, tenant: &str) -> StoreError {
-    StoreError::NotFound {
-        kind,
-        id: id.to_owned(),
-        tenant: tenant.to_owned(),
-    }
+    StoreError::NotFound { kind, id: id.to_owned(), tenant: tenant.to_owned() }
 }
 
 pub(super) fn not_found_if_zero(changed: usize, kind: &'static str, id: &str, tenant: &str) -> Result<(), StoreError> {
     if changed == 0 { Err(not_found(kind, id, tenant)) } else { Ok(()) }
 }
-

@@ -10,11 +10,10 @@ use crate::event::AttributeChanged;
 use crate::model::{Action, Attribute};
 
 fn apply_observed(tx: &rusqlite::Transaction<'_>, tenant: &str, change: &AttributeChanged) -> Result<(), StoreError> {
-    let text: String = tx.query_row(
-        "SELECT attributes FROM persons WHERE tenant = ?1 AND id = ?2",
-        [tenant, &change.person],
-        |r| r.get(0),
-    )?;
+    let text: String =
+        tx.query_row("SELECT attributes FROM persons WHERE tenant = ?1 AND id = ?2", [tenant, &change.person], |r| {
+            r.get(0)
+        })?;
     let mut attributes: Vec<Attribute> = from_json("persons.attributes", &text)?;
     for c in &change.changes {
         attributes.retain(|a| a.name != c.attribute);
@@ -113,7 +112,8 @@ impl Store {
     pub fn counts(&self, tenant: &str) -> Result<(u64, u64), StoreError> {
         let conn = self.conn();
         let count = |table: &str| -> Result<u64, StoreError> {
-            let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table} WHERE tenant = ?1"), [tenant], |r| r.get(0))?;
+            let n: i64 =
+                conn.query_row(&format!("SELECT COUNT(*) FROM {table} WHERE tenant = ?1"), [tenant], |r| r.get(0))?;
             Ok(n as u64)
         };
         Ok((count("invocations")?, count("actions")?))

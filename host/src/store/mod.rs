@@ -7,8 +7,8 @@ mod directory;
 mod invocations;
 mod schema;
 
-pub use demo::{DEMO_TENANT, seed_demo};
 pub use actions::{Effect, HistoryEntry};
+pub use demo::{DEMO_TENANT, seed_demo};
 pub use invocations::InvocationRecord;
 pub use schema::SCHEMA_VERSION;
 
@@ -67,10 +67,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
+        let conn = Connection::open(path).map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         Self::from_connection(conn)
     }
@@ -85,9 +82,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         schema::migrate(&mut conn)?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-        })
+        Ok(Self { conn: Mutex::new(conn) })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -98,10 +93,7 @@ impl Store {
 
     /// Whether the tenant exists.
     pub fn tenant_exists(&self, tenant: &str) -> Result<bool, StoreError> {
-        let found = self
-            .conn()
-            .query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant], |_| Ok(()))
-            .map(|_| true);
+        let found = self.conn().query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant], |_| Ok(())).map(|_| true);
         match found {
             Ok(found) => Ok(found),
             Err(rusqlite::Error::QueryReturnedNoRows) => Ok(false),
@@ -112,10 +104,7 @@ impl Store {
 
 /// Decodes a JSON column, naming the column when it is unreadable.
 fn from_json<T: serde::de::DeserializeOwned>(column: &'static str, text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-        column,
-        reason: e.to_string(),
-    })
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { column, reason: e.to_string() })
 }
 
 /// Decodes a wire-named enum column, naming the column when it is unreadable.

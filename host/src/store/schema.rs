@@ -108,10 +108,7 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 pub fn migrate(conn: &mut Connection) -> Result<(), super::StoreError> {
     let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if current > SCHEMA_VERSION {
-        return Err(super::StoreError::TooNew {
-            found: current,
-            supported: SCHEMA_VERSION,
-        });
+        return Err(super::StoreError::TooNew { found: current, supported: SCHEMA_VERSION });
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction()?;

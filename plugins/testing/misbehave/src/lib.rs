@@ -1,0 +1,53 @@
+//! A plugin that misbehaves on purpose, chosen by the `mode` setting, so that tests can show the
+//! host contains it and commits nothing:
+//! `loop` spins forever, `grow` allocates without end, `panic` panics, `storm` calls the host
+//! without end, `plan-then-err` plans updates and then returns an error, `chatter` prints far
+//! more than the output cap and then plans an update. Without a mode it does nothing.
+
+use provhost_sdk::{AttributeChanged, Outcome, PersonId, Plugin, actions, log, queries, register_plugin};
+
+struct Misbehave;
+
+impl Plugin for Misbehave {
+    fn on_attribute_changed(event: &AttributeChanged) -> Result<Outcome, String> {
+        let person = PersonId::from(event.person.as_str());
+        match log::config("mode").as_deref() {
+            Some("loop") => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            Some("grow") => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            Some("panic") => {
+                actions::update_all_accounts(&person, "before the panic").map_err(|e| format!("{e:?}"))?;
+                panic!("deliberate panic after planning");
+            }
+            Some("storm") => loop {
+                let _ = queries::get_person(&person);
+            },
+            Some("plan-then-err") => {
+                let planned =
+                    actions::update_all_accounts(&person, "planned, then abandoned").map_err(|e| format!("{e:?}"))?;
+                Err(format!("changed my mind after planning {} updates", planned.len()))
+            }
+            Some("chatter") => {
+                for i in 0..100_000 {
+                    println!("line {i} of far too much output");
+                }
+                let planned = actions::update_all_accounts(&person, "after chatter").map_err(|e| format!("{e:?}"))?;
+                Ok(Outcome::new(format!("chattered, then planned {}", planned.len())))
+            }
+            Some(other) => Err(format!("unknown mode '{other}'")),
+            None => Ok(Outcome::new("no mode set; did nothing")),
+        }
+    }
+}
+
+register_plugin!(Misbehave);

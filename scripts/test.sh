@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, host-import tests, and end-to-end tests through the binary
+# and real wasm components.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/build-plugins.sh
+cargo test --workspace
