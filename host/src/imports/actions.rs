@@ -251,4 +251,13 @@ mod tests {
         let err = state.update_all_accounts(JAN.into(), "x".into()).unwrap_err();
         assert!(state.convert_error(err).is_err(), "a call after the budget is gone traps");
     }
+
+    #[test]
+    fn a_call_after_the_deadline_traps_and_names_the_deadline() {
+        let (_store, mut state) = demo_state(Limits { timeout_ms: 0, ..Limits::default() });
+        let err = state.update_all_accounts(JAN.into(), "x".into()).unwrap_err();
+        let trap = state.convert_error(err).unwrap_err();
+        assert_eq!(trap.to_string(), "wall-clock deadline of 0 ms passed");
+        assert!(state.plan.actions().is_empty());
+    }
 }
