@@ -140,6 +140,7 @@ fn bad_input_is_one_line_naming_the_input() {
     let demo = Demo::new();
     let propagate = plugin("propagate-mail");
     let propagate = propagate.to_str().unwrap();
+    let key = demo.key.clone();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["--event".into(), "/nonexistent/event.json".into()], "cannot read event file /nonexistent/event.json"),
         (
@@ -162,7 +163,7 @@ fn bad_input_is_one_line_naming_the_input() {
         ),
     ];
     for (event_args, expected) in cases {
-        let mut args = vec!["run".to_string(), "--plugin".into(), propagate.into()];
+        let mut args = vec!["run".to_string(), "--api-key".into(), key.clone(), "--plugin".into(), propagate.into()];
         args.extend(event_args);
         let out = demo.provhost(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let err = stderr(&out);
@@ -175,23 +176,26 @@ fn bad_input_is_one_line_naming_the_input() {
     let out = demo.run("propagate-mail", &demo.dir.path().join("broken.json"), &[]);
     assert!(stderr(&out).contains("broken.json: not valid JSON"), "{}", stderr(&out));
 
-    let not_wasm = demo.provhost(&[
-        "run",
-        "--plugin",
-        mail_changed().to_str().unwrap(),
-        "--event",
-        mail_changed().to_str().unwrap(),
-    ]);
+    let not_wasm = demo.run_as(&key, mail_changed().to_str().unwrap(), &mail_changed(), &[]);
     assert!(stderr(&not_wasm).contains("mail-changed.json is not a WebAssembly file"), "{}", stderr(&not_wasm));
 
     let core = demo.dir.path().join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
-    let out = demo.provhost(&["run", "--plugin", core.to_str().unwrap(), "--event", mail_changed().to_str().unwrap()]);
+    let out = demo.run_as(&key, core.to_str().unwrap(), &mail_changed(), &[]);
     assert!(stderr(&out).contains("core WebAssembly module, not a component"), "{}", stderr(&out));
 
     let fresh = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_provhost"))
-        .args(["--data-dir", fresh.path().to_str().unwrap(), "run", "--plugin", propagate, "--event"])
+        .args([
+            "--data-dir",
+            fresh.path().to_str().unwrap(),
+            "run",
+            "--api-key",
+            &key,
+            "--plugin",
+            propagate,
+            "--event",
+        ])
         .arg(mail_changed())
         .output()
         .unwrap();
@@ -207,7 +211,7 @@ fn a_plugin_built_for_another_api_version_is_refused_before_compiling() {
     bytes[at + marker.len() - 5..at + marker.len()].copy_from_slice(b"9.9.9");
     let other = demo.dir.path().join("future-plugin.wasm");
     std::fs::write(&other, bytes).unwrap();
-    let out = demo.provhost(&["run", "--plugin", other.to_str().unwrap(), "--event", mail_changed().to_str().unwrap()]);
+    let out = demo.run_as(&demo.key, other.to_str().unwrap(), &mail_changed(), &[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("was built for provhost plugin API 9.9.9, but this provhost supports 0.1.0"), "{err}");

@@ -5,14 +5,17 @@
 //! update one or all accounts, unmanage an entitlement, retry a failed action. The host checks
 //! each call, collects the plan, and commits it only after the plugin returns cleanly.
 
+pub mod auth;
 pub mod backend;
 mod bindings;
 pub mod cli;
+pub mod config;
 pub mod event;
 pub mod imports;
 pub mod model;
 pub mod pipeline;
 pub mod plan;
+pub mod policy;
 pub mod refusal;
 pub mod runtime;
 pub mod store;

@@ -151,8 +151,10 @@ wire_enum! {
         Success = "success",
         /// Finished with an error.
         Error = "error",
-        /// Held back by a threshold.
+        /// Held back by a threshold; waits for approval.
         Blocked = "blocked",
+        /// A blocked action that was rejected; final.
+        Rejected = "rejected",
     }
 }
 
@@ -208,9 +210,14 @@ pub struct ActionFilter {
 
 /// The current time as RFC 3339 UTC with millisecond precision.
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| now.unix_timestamp().to_string())
+    rfc3339(time::OffsetDateTime::now_utc())
+}
+
+/// A time as RFC 3339 UTC, always with three fractional digits, so that stored times sort as text.
+pub fn rfc3339(at: time::OffsetDateTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    at.to_offset(time::UtcOffset::UTC).format(&format).expect("a UTC time formats")
 }
 
 /// A new GUID for an action, invocation or other record.
@@ -233,8 +240,11 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_are_utc_rfc3339() {
+    fn timestamps_are_utc_rfc3339_of_fixed_width() {
+        let whole = rfc3339(time::macros::datetime!(2026-01-02 03:04:05 UTC));
+        assert_eq!(whole, "2026-01-02T03:04:05.000Z");
         let t = now_rfc3339();
+        assert_eq!(t.len(), whole.len());
         assert!(t.ends_with('Z'), "{t}");
         assert!(time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok());
     }

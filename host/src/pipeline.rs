@@ -10,8 +10,9 @@ use crate::backend::BackendError;
 use crate::event::Event;
 use crate::imports::{AuditNote, CallRecord, LogLine, TenantContext};
 use crate::model::{Action, ActionState, ActionTarget, now_rfc3339};
+use crate::policy::threshold;
 use crate::runtime::{InvocationOutcome, Limits, LoadedPlugin, Runtime, Usage};
-use crate::store::{InvocationRecord, Store, StoreError};
+use crate::store::{Commit, InvocationRecord, StoreError};
 
 /// Why an event could not be run.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +112,13 @@ pub struct RunReport {
     pub dry_run: bool,
     /// Whether the plan was committed (a dry run: whether it would be).
     pub committed: bool,
+    /// Why a plan the plugin returned was not committed after all (a window budget that another
+    /// process used up meanwhile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused_at_commit: Option<String>,
+    /// Thresholds the plan reached: the actions they count were committed `blocked`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<String>,
     /// The actions planned, in their final state when committed and executed.
     pub actions: Vec<ActionSummary>,
     /// The calls refused and why.
@@ -126,10 +134,11 @@ pub struct RunReport {
     pub guest_output: String,
 }
 
-/// Runs one event through one plugin for a tenant, and commits and executes the plan unless
-/// `dry_run` or the plugin did not return `ok`.
+/// Runs one event through one plugin for a tenant. When the plugin returns `ok`, thresholds are
+/// applied to its plan (blocking whole kinds per system), and — unless `dry_run` — the plan
+/// commits with the invocation record in one transaction, after the window budgets are checked
+/// again, and the runnable actions are executed. Otherwise only the invocation record is kept.
 pub fn run_event(
-    store: &Store,
     runtime: &Runtime,
     plugin: &LoadedPlugin,
     context: Arc<TenantContext>,
@@ -138,6 +147,8 @@ pub fn run_event(
     dry_run: bool,
 ) -> Result<RunReport, RunError> {
     let backend = context.backend.clone();
+    let store = context.store.clone();
+    let policy = context.policy.clone();
     let tenant = context.tenant.clone();
     if let Some(person) = event.person() {
         backend.person(&tenant, person).map_err(|_| {
@@ -148,9 +159,18 @@ pub fn run_event(
         })?;
     }
     let started_at = now_rfc3339();
-    let invocation = runtime.invoke(plugin, context, limits, event)?;
-    let commit = invocation.completed() && !dry_run;
-    let record = InvocationRecord {
+    let mut invocation = runtime.invoke(plugin, context, limits, event)?;
+    let mut breaches = Vec::new();
+    if invocation.completed() {
+        let mut totals = std::collections::BTreeMap::new();
+        for action in &invocation.plan {
+            if !totals.contains_key(&action.system) {
+                totals.insert(action.system.clone(), backend.entitlement_count(&tenant, &action.system)?);
+            }
+        }
+        breaches = threshold::apply(&policy.thresholds, &mut invocation.plan, |system| totals[system]);
+    }
+    let mut record = InvocationRecord {
         id: invocation.id.clone(),
         tenant: tenant.clone(),
         plugin_name: plugin.name.clone(),
@@ -166,13 +186,32 @@ pub fn run_event(
         host_calls: invocation.usage.host_calls,
         guest_output: invocation.guest_output.clone(),
     };
-    let planned: &[Action] = if commit { &invocation.plan } else { &[] };
-    let observed = match event {
-        Event::AttributeChanged(change) if commit => Some(change),
-        _ => None,
-    };
-    store.commit_observed(&record, planned, observed)?;
-    let actions = if commit { backend.execute(&tenant, planned)? } else { invocation.plan.clone() };
+    let mut committed = invocation.completed();
+    let mut refused_at_commit = None;
+    let mut actions = invocation.plan.clone();
+    if committed && !dry_run {
+        let observed = match event {
+            Event::AttributeChanged(change) => Some(change),
+            _ => None,
+        };
+        let commit = Commit { record: &record, actions: &invocation.plan, observed, windows: &policy.windows };
+        if let Err(refusal) = store.commit(&commit)? {
+            committed = false;
+            record.outcome = "refused".into();
+            record.detail = format!("not committed: {refusal}");
+            store.commit_invocation(&record, &[])?;
+            refused_at_commit = Some(refusal.to_string());
+        } else {
+            let executed = backend.execute(&tenant, &invocation.plan)?;
+            for action in actions.iter_mut() {
+                if let Some(done) = executed.iter().find(|d| d.id == action.id) {
+                    *action = done.clone();
+                }
+            }
+        }
+    } else {
+        store.commit_invocation(&record, &[])?;
+    }
     Ok(RunReport {
         invocation: invocation.id.clone(),
         tenant,
@@ -183,9 +222,11 @@ pub fn run_event(
             compiled: plugin.compiled,
         },
         event: event.kind().to_string(),
-        committed: invocation.completed(),
+        committed,
+        refused_at_commit,
         dry_run,
         actions: actions.iter().map(ActionSummary::from).collect(),
+        thresholds: breaches.into_iter().map(|b| b.message).collect(),
         refused: invocation.journal.refused().cloned().collect(),
         audit_notes: invocation.journal.notes,
         log: invocation.journal.logs,

@@ -36,37 +36,74 @@ pub fn plugin(name: &str) -> PathBuf {
     path
 }
 
-/// A data directory with the demo tenant, removed when dropped.
+/// A data directory with the demo tenant and its all-scopes API key, removed when dropped.
 pub struct Demo {
     pub dir: tempfile::TempDir,
+    /// The demo tenant's API key, `KEY_ID:SECRET`.
+    pub key: String,
+    config: Option<PathBuf>,
 }
 
 impl Demo {
     /// Creates a data directory and runs `provhost init` in it.
     pub fn new() -> Self {
-        let demo = Demo { dir: tempfile::tempdir().expect("temporary directory") };
+        let mut demo =
+            Demo { dir: tempfile::tempdir().expect("temporary directory"), key: String::new(), config: None };
         let out = demo.provhost(&["init"]);
         assert!(out.status.success(), "init failed: {}", stderr(&out));
+        demo.key = std::fs::read_to_string(demo.dir.path().join("keys/demo.key")).unwrap().trim().to_owned();
         demo
     }
 
-    /// Runs `provhost --data-dir <dir> <args>`.
+    /// Uses a tenant configuration (TOML text) for every later command.
+    pub fn configure(&mut self, toml: &str) {
+        let path = self.dir.path().join("provhost.toml");
+        std::fs::write(&path, toml).unwrap();
+        self.config = Some(path);
+    }
+
+    /// Runs `provhost --data-dir <dir> [--config <file>] <args>`.
     pub fn provhost(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_provhost"))
-            .arg("--data-dir")
-            .arg(self.dir.path())
+        let mut command = Command::new(env!("CARGO_BIN_EXE_provhost"));
+        command.arg("--data-dir").arg(self.dir.path());
+        if let Some(config) = &self.config {
+            command.arg("--config").arg(config);
+        }
+        command
             .args(args)
             .env_remove("PROVHOST_DATA_DIR")
+            .env_remove("PROVHOST_CONFIG")
+            .env_remove("PROVHOST_API_KEY")
             .output()
             .expect("running provhost")
     }
 
-    /// Runs a plugin on an event file with extra flags; returns the output.
+    /// Runs a plugin (a built component by name) on an event file with the demo key and extra
+    /// flags; returns the output.
     pub fn run(&self, plugin_name: &str, event: &Path, extra: &[&str]) -> Output {
         let plugin = plugin(plugin_name);
-        let mut args = vec!["run", "--plugin", plugin.to_str().unwrap(), "--event", event.to_str().unwrap()];
+        self.run_as(&self.key, plugin.to_str().unwrap(), event, extra)
+    }
+
+    /// Runs `provhost run` with a given key and plugin (a configured name or a file).
+    pub fn run_as(&self, key: &str, plugin: &str, event: &Path, extra: &[&str]) -> Output {
+        let mut args = vec!["run", "--api-key", key, "--plugin", plugin, "--event", event.to_str().unwrap()];
         args.extend_from_slice(extra);
         self.provhost(&args)
+    }
+
+    /// Creates an API key for the demo tenant with the given scopes; returns `KEY_ID:SECRET`.
+    pub fn key_with(&self, scopes: &[&str]) -> String {
+        let mut args = vec!["keys", "create", "--tenant", "demo"];
+        for scope in scopes {
+            args.extend(["--scope", scope]);
+        }
+        let out = self.provhost(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let id = text.lines().find_map(|l| l.strip_prefix("key:")).unwrap().trim().to_owned();
+        let secret = text.lines().find_map(|l| l.strip_prefix("secret:")).unwrap().trim().to_owned();
+        format!("{id}:{secret}")
     }
 
     /// Every entitlement action of the tenant, as JSON.

@@ -104,6 +104,10 @@ impl Backend for EmbeddedBackend {
         Ok(self.store.actions(tenant, filter, limit)?)
     }
 
+    fn entitlement_count(&self, tenant: &str, system: &str) -> Result<u32, BackendError> {
+        Ok(self.store.entitlement_count(tenant, system)?)
+    }
+
     fn execute(&self, tenant: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError> {
         let mut done = Vec::with_capacity(actions.len());
         for action in actions.iter().filter(|a| a.state == ActionState::Pending) {

@@ -43,6 +43,8 @@ pub trait Backend: Send + Sync {
     fn action(&self, tenant: &str, id: &str) -> Result<Action, BackendError>;
     /// Actions matching the filter, newest first, at most `limit`.
     fn actions(&self, tenant: &str, filter: &ActionFilter, limit: usize) -> Result<Vec<Action>, BackendError>;
+    /// How many entitlements the system holds (the base of percentage thresholds).
+    fn entitlement_count(&self, tenant: &str, system: &str) -> Result<u32, BackendError>;
     /// Runs committed `pending` actions to completion and returns them in their final state.
     fn execute(&self, tenant: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError>;
 }

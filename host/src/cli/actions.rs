@@ -5,9 +5,11 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::{DataDir, print_json};
-use crate::model::{Action, ActionFilter, ActionState, ActionTarget};
-use crate::store::{DEMO_TENANT, HistoryEntry};
+use super::{ApiKeyArg, DataDir, print_json};
+use crate::backend::{Backend, EmbeddedBackend};
+use crate::model::{Action, ActionFilter, ActionKind, ActionState, ActionTarget};
+use crate::policy::Scope;
+use crate::store::{DEMO_TENANT, Decision, HistoryEntry};
 
 /// `provhost actions …`
 #[derive(Debug, Subcommand)]
@@ -33,6 +35,19 @@ pub enum ActionsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List actions blocked by a threshold, waiting for approval.
+    Blocked {
+        /// The tenant.
+        #[arg(long, default_value = DEMO_TENANT)]
+        tenant: String,
+        /// Only against this system.
+        #[arg(long)]
+        system: Option<String>,
+    },
+    /// Approve blocked actions and run them (needs `actions:approve`).
+    Approve(Decide),
+    /// Reject blocked actions; they end `rejected` (needs `actions:approve`).
+    Reject(Decide),
     /// Show one action with its history, as JSON.
     Show {
         /// The action's id.
@@ -41,6 +56,51 @@ pub enum ActionsCommand {
         #[arg(long, default_value = DEMO_TENANT)]
         tenant: String,
     },
+}
+
+/// Which blocked actions to decide on, and under which key.
+#[derive(Debug, clap::Args)]
+pub struct Decide {
+    /// The actions' ids.
+    ids: Vec<String>,
+    /// Every blocked action against this system (with `--kind`).
+    #[arg(long, requires = "kind", conflicts_with = "ids")]
+    system: Option<String>,
+    /// Every blocked action of this kind (with `--system`).
+    #[arg(long, requires = "system")]
+    kind: Option<ActionKind>,
+    #[command(flatten)]
+    key: ApiKeyArg,
+}
+
+impl Decide {
+    fn run(self, data: &DataDir, decision: Decision) -> anyhow::Result<()> {
+        let store = data.open_store()?;
+        let key = self.key.authenticate(&store, Scope::ActionsApprove)?;
+        let tenant = key.tenant.as_str();
+        let ids = match (&self.system, self.kind) {
+            (Some(system), Some(kind)) => {
+                let filter =
+                    ActionFilter { state: Some(ActionState::Blocked), system: Some(system.clone()), person: None };
+                store
+                    .actions(tenant, &filter, usize::MAX >> 1)?
+                    .into_iter()
+                    .filter(|a| a.kind == kind)
+                    .map(|a| a.id)
+                    .collect()
+            }
+            _ => self.ids,
+        };
+        if ids.is_empty() {
+            anyhow::bail!("no blocked actions to decide on: name their ids, or --system and --kind");
+        }
+        let decided = store.decide_blocked(tenant, &ids, decision, &key.id)?;
+        let done = match decision {
+            Decision::Approve => EmbeddedBackend::new(store.clone()).execute(tenant, &decided)?,
+            Decision::Reject => decided,
+        };
+        print_json(&done)
+    }
 }
 
 #[derive(Serialize)]
@@ -80,6 +140,13 @@ impl ActionsCommand {
                     }
                 }
             }
+            ActionsCommand::Blocked { tenant, system } => {
+                let store = data.open_tenant(&tenant)?;
+                let filter = ActionFilter { state: Some(ActionState::Blocked), system, person: None };
+                print_json(&store.actions(&tenant, &filter, usize::MAX >> 1)?)?;
+            }
+            ActionsCommand::Approve(decide) => decide.run(data, Decision::Approve)?,
+            ActionsCommand::Reject(decide) => decide.run(data, Decision::Reject)?,
             ActionsCommand::Show { id, tenant } => {
                 let store = data.open_tenant(&tenant)?;
                 print_json(&ActionDetail {

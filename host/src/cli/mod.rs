@@ -2,6 +2,7 @@
 
 mod actions;
 mod init;
+mod keys;
 mod persons;
 mod run;
 mod systems;
@@ -14,7 +15,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::store::Store;
+use crate::auth::Credentials;
+use crate::config::Config;
+use crate::policy::Scope;
+use crate::store::{KeyRecord, Store};
 
 /// provhost — run identity-provisioning plugins in a sandbox, with governance and audit.
 #[derive(Debug, Parser)]
@@ -23,6 +27,10 @@ pub struct Cli {
     /// Where the embedded store and the compile cache live.
     #[arg(long, global = true, env = "PROVHOST_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+
+    /// The tenant configuration (plugins, thresholds, windows, exclusions).
+    #[arg(long, global = true, env = "PROVHOST_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -40,6 +48,9 @@ enum Command {
     /// Read entitlement actions of a tenant.
     #[command(subcommand)]
     Actions(actions::ActionsCommand),
+    /// Create, list and revoke API keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Read target systems; make a simulated one fail or recover.
     #[command(subcommand)]
     Systems(systems::SystemsCommand),
@@ -69,26 +80,33 @@ pub fn main() -> ExitCode {
 
 impl Cli {
     fn run(self) -> anyhow::Result<ExitCode> {
-        let data = DataDir::resolve(self.data_dir)?;
+        let config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        let data = DataDir::resolve(self.data_dir, config)?;
         match self.command {
             Command::Init(args) => args.run(&data),
             Command::Run(args) => args.run(&data),
             Command::Persons(cmd) => cmd.run(&data),
             Command::Actions(cmd) => cmd.run(&data),
             Command::Systems(cmd) => cmd.run(&data),
+            Command::Keys(cmd) => cmd.run(&data),
         }
     }
 }
 
-/// The data directory: `provhost.db` (the embedded store) and `cache/` (compiled plugins).
+/// The data directory — `provhost.db` (the embedded store), `cache/` (compiled plugins),
+/// `keys/` (keys `init` created) — and the tenant configuration in force.
 pub struct DataDir {
     root: PathBuf,
+    config: Config,
 }
 
 impl DataDir {
     /// `--data-dir`/`PROVHOST_DATA_DIR`, else `$XDG_DATA_HOME/provhost`, else
     /// `~/.local/share/provhost`.
-    fn resolve(flag: Option<PathBuf>) -> anyhow::Result<Self> {
+    fn resolve(flag: Option<PathBuf>, config: Config) -> anyhow::Result<Self> {
         let root = match flag {
             Some(dir) => dir,
             None => match (std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME")) {
@@ -97,7 +115,7 @@ impl DataDir {
                 _ => anyhow::bail!("no data directory: pass --data-dir or set PROVHOST_DATA_DIR"),
             },
         };
-        Ok(Self { root })
+        Ok(Self { root, config })
     }
 
     fn store_path(&self) -> PathBuf {
@@ -121,8 +139,8 @@ impl DataDir {
         Ok(Arc::new(Store::open(&self.store_path())?))
     }
 
-    /// Opens an existing store whose tenant exists, or says how to create it.
-    fn open_tenant(&self, tenant: &str) -> anyhow::Result<Arc<Store>> {
+    /// Opens an existing store, or says how to create it.
+    fn open_store(&self) -> anyhow::Result<Arc<Store>> {
         let path = self.store_path();
         if !path.exists() {
             anyhow::bail!(
@@ -131,11 +149,36 @@ impl DataDir {
                 self.root.display()
             );
         }
-        let store = Arc::new(Store::open(&path)?);
+        Ok(Arc::new(Store::open(&path)?))
+    }
+
+    /// Opens an existing store whose tenant exists.
+    fn open_tenant(&self, tenant: &str) -> anyhow::Result<Arc<Store>> {
+        let store = self.open_store()?;
+        let path = self.store_path();
         if !store.tenant_exists(tenant)? {
             anyhow::bail!("tenant '{tenant}' does not exist in {}", path.display());
         }
         Ok(store)
+    }
+}
+
+/// An API key given on the command line or in `PROVHOST_API_KEY`.
+#[derive(Debug, clap::Args)]
+struct ApiKeyArg {
+    /// The API key, KEY_ID:SECRET.
+    #[arg(long = "api-key", env = "PROVHOST_API_KEY", hide_env_values = true, value_name = "KEY_ID:SECRET")]
+    api_key: Credentials,
+}
+
+impl ApiKeyArg {
+    /// Verifies the key and that it is granted `scope`; the key decides the tenant.
+    fn authenticate(&self, store: &Store, scope: Scope) -> anyhow::Result<KeyRecord> {
+        let key = store.verify_key(&self.api_key)?;
+        if !key.scopes.allows(scope, None) {
+            anyhow::bail!("API key '{}' is not granted {scope}", key.id);
+        }
+        Ok(key)
     }
 }
 

@@ -1,34 +1,33 @@
 //! `provhost run`: one event through one plugin, printed as one JSON document.
 
-use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 
-use super::{DataDir, EXIT_NOT_COMMITTED, print_json};
+use super::{ApiKeyArg, DataDir, EXIT_NOT_COMMITTED, print_json};
 use crate::backend::EmbeddedBackend;
 use crate::event::Event;
 use crate::imports::TenantContext;
 use crate::pipeline::run_event;
+use crate::policy::{Grants, Permission, Scope};
 use crate::runtime::{Limits, Runtime};
-use crate::store::DEMO_TENANT;
 
 /// Arguments of `provhost run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The plugin component (.wasm).
-    #[arg(long, value_name = "FILE")]
-    plugin: PathBuf,
+    /// The plugin: its name in the tenant's configuration, or a component file (.wasm), which
+    /// then runs bounded by the API key's scopes alone.
+    #[arg(long, value_name = "NAME|FILE")]
+    plugin: String,
     /// The event document (JSON), or `-` for standard input.
     #[arg(long, value_name = "FILE|-")]
     event: String,
-    /// The tenant to run for.
-    #[arg(long, default_value = DEMO_TENANT)]
-    tenant: String,
+    #[command(flatten)]
+    key: ApiKeyArg,
     /// Run the plugin and report what it would commit, without committing it.
     #[arg(long)]
     dry_run: bool,
@@ -60,8 +59,7 @@ fn parse_setting(text: &str) -> Result<(String, String), String> {
 }
 
 impl RunArgs {
-    fn limits(&self) -> Limits {
-        let d = Limits::default();
+    fn limits(&self, d: Limits) -> Limits {
         Limits {
             fuel: self.fuel.unwrap_or(d.fuel),
             timeout_ms: self.timeout_ms.unwrap_or(d.timeout_ms),
@@ -86,25 +84,51 @@ impl RunArgs {
 
     pub(super) fn run(self, data: &DataDir) -> anyhow::Result<ExitCode> {
         let event = self.read_event()?;
-        let store = data.open_tenant(&self.tenant)?;
+        let store = data.open_store()?;
+        let key = self.key.authenticate(&store, Scope::EventsSubmit)?;
+        let tenant = data.config.tenant(&key.tenant);
+        let (path, installed) = match tenant.plugins.get(&self.plugin) {
+            Some(installed) => (installed.component.clone(), Some(installed)),
+            None if Path::new(&self.plugin).is_file() => (PathBuf::from(&self.plugin), None),
+            None => anyhow::bail!(
+                "no plugin '{}' is configured for tenant '{}', and there is no such file",
+                self.plugin,
+                key.tenant
+            ),
+        };
+        if let Some(installed) = installed {
+            installed
+                .triggers
+                .matches(&event)
+                .map_err(|why| anyhow::anyhow!("plugin '{}' is not triggered by this event: {why}", self.plugin))?;
+        }
         let runtime = Runtime::new(data.cache_dir())?;
-        let plugin = runtime.load(&self.plugin)?;
+        let plugin = runtime.load(&path, installed.and_then(|p| p.sha256.as_deref()))?;
+        let mut settings = installed.map(|p| p.config.clone()).unwrap_or_default();
+        settings.extend(self.settings.iter().cloned());
         let context = Arc::new(TenantContext {
-            tenant: self.tenant.clone(),
+            tenant: key.tenant.clone(),
             backend: Arc::new(EmbeddedBackend::new(store.clone())),
-            config: self.settings.iter().cloned().collect::<BTreeMap<_, _>>(),
+            store,
+            policy: tenant.policy(),
+            permission: Permission {
+                key_id: key.id.clone(),
+                key: key.scopes.clone(),
+                plugin: plugin.name.clone(),
+                manifest: installed.map(|p| p.capabilities.clone()).unwrap_or_else(Grants::everything),
+            },
+            config: settings,
         });
-        let report = run_event(&store, &runtime, &plugin, context, self.limits(), &event, self.dry_run)?;
+        let limits = self.limits(installed.map(|p| p.limits).unwrap_or_default());
+        let report = run_event(&runtime, &plugin, context, limits, &event, self.dry_run)?;
         print_json(&report)?;
         if report.committed {
             Ok(ExitCode::SUCCESS)
         } else {
-            eprintln!(
-                "provhost: nothing committed: plugin {} ended with {}: {}",
-                plugin.name,
-                report.outcome.code(),
-                report.outcome.detail()
-            );
+            let why = report.refused_at_commit.clone().unwrap_or_else(|| {
+                format!("plugin {} ended with {}: {}", plugin.name, report.outcome.code(), report.outcome.detail())
+            });
+            eprintln!("provhost: nothing committed: {why}");
             Ok(ExitCode::from(EXIT_NOT_COMMITTED))
         }
     }

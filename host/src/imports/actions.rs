@@ -1,16 +1,22 @@
-//! `provhost:plugin/actions`: validate the call now, plan the action, record the decision.
-//! Nothing reaches the store here; the plan commits after the plugin returns `ok`.
+//! `provhost:plugin/actions`: check the call (scope, exclusions, window budget), plan the action,
+//! record the decision. Nothing reaches the store here; the plan commits after the plugin returns
+//! `ok`, when thresholds are applied.
 
 use super::{CallError, HostState};
 use crate::bindings::actions::Host;
 use crate::bindings::types::Receipt;
-use crate::model::{Action, ActionKind, ActionState, ActionTarget};
+use crate::model::{Account, Action, ActionKind, ActionState, ActionTarget, Entitlement, Person};
 use crate::plan::Intent;
+use crate::policy::Scope;
 use crate::refusal::Refusal;
 use crate::runtime::LimitHit;
 
 fn receipt(action: &Action) -> Receipt {
     Receipt { action: action.id.clone(), state: action.state.into() }
+}
+
+fn ids(actions: &[Action]) -> Vec<String> {
+    actions.iter().map(|a| a.id.clone()).collect()
 }
 
 impl HostState {
@@ -23,12 +29,43 @@ impl HostState {
         planned
     }
 
+    /// The person, who must exist.
+    fn person(&self, person: &str) -> Result<Person, Refusal> {
+        Ok(self.backend().person(self.tenant(), person)?)
+    }
+
+    /// Refuses the call if the person is excluded.
+    fn person_admitted(&self, person: &Person) -> Result<(), Refusal> {
+        self.context.policy.exclusions.person(person).map_or(Ok(()), |reason| Err(Refusal::Excluded(reason)))
+    }
+
+    /// Refuses an action of `kind` on `system` that the key and manifest do not allow, that
+    /// touches an excluded system, or that a window budget has no room for.
+    fn system_admitted(&self, scope: Scope, system: &str, kind: ActionKind) -> Result<(), Refusal> {
+        let context = &self.context;
+        context.permission.check(scope, Some(system)).map_err(Refusal::Forbidden)?;
+        if let Some(reason) = context.policy.exclusions.system(system) {
+            return Err(Refusal::Excluded(reason));
+        }
+        for budget in context.policy.windows.iter().filter(|b| b.applies(system, kind)) {
+            let used = context
+                .store
+                .window_usage(self.tenant(), system, kind, budget.per)
+                .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+            let planned = self.plan.actions().iter().filter(|a| a.system == system && a.kind == kind).count() as u32;
+            budget.admit(system, used, planned)?;
+        }
+        Ok(())
+    }
+
     /// The entitlement, checked to belong to the person and still be managed.
-    fn managed_entitlement_of(&self, person: &str, entitlement: &str) -> Result<crate::model::Entitlement, Refusal> {
-        self.backend().person(self.tenant(), person)?;
+    fn managed_entitlement_of(&self, person: &Person, entitlement: &str) -> Result<Entitlement, Refusal> {
         let found = self.backend().entitlement(self.tenant(), entitlement)?;
-        if found.person != person {
-            return Err(Refusal::NotFound(format!("entitlement '{entitlement}' does not belong to person '{person}'")));
+        if found.person != person.id {
+            return Err(Refusal::NotFound(format!(
+                "entitlement '{entitlement}' does not belong to person '{}'",
+                person.id
+            )));
         }
         if !found.managed {
             return Err(Refusal::Invalid(format!(
@@ -43,13 +80,15 @@ impl HostState {
         &mut self,
         person: &str,
         entitlement: &str,
-        kind: ActionKind,
-        origin: &'static str,
+        (scope, kind, origin): (Scope, ActionKind, &'static str),
         reason: String,
     ) -> Result<Action, Refusal> {
-        let found = self.managed_entitlement_of(person, entitlement)?;
+        let person = self.person(person)?;
+        let found = self.managed_entitlement_of(&person, entitlement)?;
+        self.system_admitted(scope, &found.system, kind)?;
+        self.person_admitted(&person)?;
         self.plan_intent(Intent {
-            person: person.to_owned(),
+            person: person.id,
             system: found.system,
             target: ActionTarget::Entitlement(found.id),
             kind,
@@ -59,7 +98,8 @@ impl HostState {
         })
     }
 
-    fn update_intent(&mut self, account: crate::model::Account, reason: String) -> Result<Action, Refusal> {
+    fn update_intent(&mut self, account: Account, reason: String) -> Result<Action, Refusal> {
+        self.system_admitted(Scope::AccountsUpdate, &account.system, ActionKind::Update)?;
         self.plan_intent(Intent {
             person: account.person,
             system: account.system,
@@ -71,6 +111,34 @@ impl HostState {
         })
     }
 
+    fn update_one(&mut self, person: &str, account: &str, reason: String) -> Result<Action, Refusal> {
+        let person = self.person(person)?;
+        let found = self.backend().account(self.tenant(), account)?;
+        if found.person != person.id {
+            return Err(Refusal::NotFound(format!("account '{account}' does not belong to person '{}'", person.id)));
+        }
+        self.person_admitted(&person)?;
+        self.update_intent(found, reason)
+    }
+
+    /// Plans an update of every account the key and manifest allow, skipping (and recording)
+    /// accounts in excluded systems; any other refusal refuses the whole call.
+    fn update_all(&mut self, person: &str, reason: String) -> Result<Vec<Action>, Refusal> {
+        let person = self.person(person)?;
+        self.person_admitted(&person)?;
+        let mut planned = Vec::new();
+        for account in self.backend().accounts(self.tenant(), &person.id)? {
+            if let Some(reason) = self.context.policy.exclusions.system(&account.system) {
+                let skipped: Result<(), Refusal> = Err(Refusal::Excluded(reason));
+                self.journal
+                    .record("actions.update-all-accounts", &[&person.id, &account.id], &skipped, |_| Vec::new());
+                continue;
+            }
+            planned.push(self.update_intent(account, reason.clone())?);
+        }
+        Ok(planned)
+    }
+
     fn retry_intent(&mut self, action: &str, reason: String) -> Result<Action, Refusal> {
         let failed = self.backend().action(self.tenant(), action)?;
         if failed.state != ActionState::Error {
@@ -79,6 +147,9 @@ impl HostState {
                 failed.state
             )));
         }
+        self.system_admitted(Scope::ActionsRetry, &failed.system, failed.kind)?;
+        let person = self.person(&failed.person)?;
+        self.person_admitted(&person)?;
         self.plan_intent(Intent {
             person: failed.person,
             system: failed.system,
@@ -91,10 +162,6 @@ impl HostState {
     }
 }
 
-fn ids(actions: &[Action]) -> Vec<String> {
-    actions.iter().map(|a| a.id.clone()).collect()
-}
-
 impl Host for HostState {
     fn re_enforce_entitlement(
         &mut self,
@@ -103,7 +170,8 @@ impl Host for HostState {
         reason: String,
     ) -> Result<Receipt, CallError> {
         self.begin_call()?;
-        let result = self.entitlement_intent(&person, &entitlement, ActionKind::Grant, "re-enforce", reason);
+        let how = (Scope::EntitlementsReEnforce, ActionKind::Grant, "re-enforce");
+        let result = self.entitlement_intent(&person, &entitlement, how, reason);
         self.journal
             .record("actions.re-enforce-entitlement", &[&person, &entitlement], &result, |a| vec![a.id.clone()]);
         Ok(receipt(&result?))
@@ -111,28 +179,14 @@ impl Host for HostState {
 
     fn update_account(&mut self, person: String, account: String, reason: String) -> Result<Receipt, CallError> {
         self.begin_call()?;
-        let result = (|| {
-            self.backend().person(self.tenant(), &person)?;
-            let found = self.backend().account(self.tenant(), &account)?;
-            if found.person != person {
-                return Err(Refusal::NotFound(format!("account '{account}' does not belong to person '{person}'")));
-            }
-            self.update_intent(found, reason)
-        })();
+        let result = self.update_one(&person, &account, reason);
         self.journal.record("actions.update-account", &[&person, &account], &result, |a| vec![a.id.clone()]);
         Ok(receipt(&result?))
     }
 
     fn update_all_accounts(&mut self, person: String, reason: String) -> Result<Vec<Receipt>, CallError> {
         self.begin_call()?;
-        let result = (|| {
-            self.backend().person(self.tenant(), &person)?;
-            let accounts = self.backend().accounts(self.tenant(), &person)?;
-            accounts
-                .into_iter()
-                .map(|account| self.update_intent(account, reason.clone()))
-                .collect::<Result<Vec<_>, _>>()
-        })();
+        let result = self.update_all(&person, reason);
         self.journal.record("actions.update-all-accounts", &[&person], &result, |a| ids(a));
         Ok(result?.iter().map(receipt).collect())
     }
@@ -144,7 +198,8 @@ impl Host for HostState {
         reason: String,
     ) -> Result<Receipt, CallError> {
         self.begin_call()?;
-        let result = self.entitlement_intent(&person, &entitlement, ActionKind::Unmanage, "unmanage", reason);
+        let how = (Scope::EntitlementsUnmanage, ActionKind::Unmanage, "unmanage");
+        let result = self.entitlement_intent(&person, &entitlement, how, reason);
         self.journal.record("actions.unmanage-entitlement", &[&person, &entitlement], &result, |a| vec![a.id.clone()]);
         Ok(receipt(&result?))
     }
@@ -259,5 +314,73 @@ mod tests {
         let trap = state.convert_error(err).unwrap_err();
         assert_eq!(trap.to_string(), "wall-clock deadline of 0 ms passed");
         assert!(state.plan.actions().is_empty());
+    }
+
+    mod governed {
+        use super::*;
+        use crate::imports::testing::governed_state;
+        use crate::policy::{AttributeRule, Exclusions, Grants, TenantPolicy, WindowBudget};
+
+        fn account_in(store: &crate::store::Store, system: &str) -> String {
+            store.accounts_of(DEMO_TENANT, JAN).unwrap().into_iter().find(|a| a.system == system).unwrap().id
+        }
+
+        #[test]
+        fn a_call_outside_the_keys_scope_is_forbidden_names_the_scope_and_plans_nothing() {
+            let key = Grants::parse(&["persons:read", "accounts:update@exchange-online"]).unwrap();
+            let (store, mut state) = governed_state(Limits::default(), key, TenantPolicy::default());
+            let err = state.update_account(JAN.into(), account_in(&store, "topdesk"), "x".into()).unwrap_err();
+            let message = refused(&mut state, err);
+            assert!(
+                message
+                    .contains("Forbidden(\"API key 'phk_test' is not granted accounts:update on system 'topdesk'\")"),
+                "{message}"
+            );
+            state.update_account(JAN.into(), account_in(&store, "exchange-online"), "x".into()).unwrap();
+            assert_eq!(state.plan.actions().len(), 1);
+            let decisions: Vec<&str> = state.journal.calls.iter().map(|c| c.decision).collect();
+            assert_eq!(decisions, ["forbidden", "allowed"]);
+        }
+
+        #[test]
+        fn excluded_persons_are_refused_and_excluded_systems_skipped_by_update_all() {
+            let policy = TenantPolicy {
+                exclusions: Exclusions { systems: vec!["afas-hr".into()], ..Default::default() },
+                ..Default::default()
+            };
+            let (_store, mut state) = governed_state(Limits::default(), Grants::everything(), policy);
+            let receipts = state.update_all_accounts(JAN.into(), "x".into()).unwrap();
+            assert_eq!(receipts.len(), 3, "four accounts, one in an excluded system");
+            assert!(state.plan.actions().iter().all(|a| a.system != "afas-hr"));
+            assert!(state.journal.calls.iter().any(|c| c.decision == "excluded"));
+
+            let rule = AttributeRule { attribute: "department".into(), equals: Some("sales".into()), one_of: None };
+            let policy = TenantPolicy {
+                exclusions: Exclusions { rules: vec![rule], ..Default::default() },
+                ..Default::default()
+            };
+            let (_store, mut state) = governed_state(Limits::default(), Grants::everything(), policy);
+            let err = state.update_all_accounts(JAN.into(), "x".into()).unwrap_err();
+            assert!(refused(&mut state, err).contains("excluded by the rule department = sales"));
+            assert!(state.plan.actions().is_empty());
+        }
+
+        #[test]
+        fn a_window_budget_counts_committed_and_planned_actions() {
+            let budget = WindowBudget {
+                system: "topdesk".into(),
+                kind: ActionKind::Update,
+                max: 2,
+                per: std::time::Duration::from_secs(3600),
+            };
+            let policy = TenantPolicy { windows: vec![budget], ..Default::default() };
+            let (store, mut state) = governed_state(Limits::default(), Grants::everything(), policy);
+            // The demo's failed TOPdesk update was committed just now: one of the two is used.
+            state.update_account(JAN.into(), account_in(&store, "topdesk"), "x".into()).unwrap();
+            let failed = store.actions(DEMO_TENANT, &ActionFilter::default(), 10).unwrap().remove(0);
+            let err = state.retry_action(failed.id, "again".into()).unwrap_err();
+            let message = refused(&mut state, err);
+            assert!(message.contains("ThresholdExceeded") && message.contains("limit: 2, count: 3"), "{message}");
+        }
     }
 }

@@ -25,6 +25,7 @@ impl From<ActionState> for wit::ActionState {
             ActionState::Success => wit::ActionState::Success,
             ActionState::Error => wit::ActionState::Error,
             ActionState::Blocked => wit::ActionState::Blocked,
+            ActionState::Rejected => wit::ActionState::Rejected,
         }
     }
 }
@@ -38,6 +39,7 @@ impl From<wit::ActionState> for ActionState {
             wit::ActionState::Success => ActionState::Success,
             wit::ActionState::Error => ActionState::Error,
             wit::ActionState::Blocked => ActionState::Blocked,
+            wit::ActionState::Rejected => ActionState::Rejected,
         }
     }
 }

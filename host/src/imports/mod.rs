@@ -21,15 +21,24 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::backend::Backend;
 use crate::plan::Plan;
+use crate::policy::{Permission, TenantPolicy};
 use crate::refusal::Refusal;
 use crate::runtime::{CapturedOutput, LimitHit, Limits, MemoryLimiter};
+use crate::store::Store;
 
-/// What every invocation for one tenant and plugin shares: built once, shared by `Arc`.
+/// What every invocation of one plugin for one tenant under one API key shares: built once,
+/// shared by `Arc`.
 pub struct TenantContext {
     /// The tenant's id.
     pub tenant: String,
     /// Where the tenant's directory lives and actions run.
     pub backend: Arc<dyn Backend>,
+    /// provhost's own store: committed actions, window usage.
+    pub store: Arc<Store>,
+    /// The tenant's exclusions, thresholds and window budgets.
+    pub policy: Arc<TenantPolicy>,
+    /// The API key's grants and the plugin's declared capabilities.
+    pub permission: Permission,
     /// The plugin's settings in this tenant, read through `log.config`.
     pub config: BTreeMap<String, String>,
 }
@@ -139,15 +148,30 @@ pub(crate) mod testing {
 
     use super::*;
     use crate::backend::EmbeddedBackend;
-    use crate::store::{DEMO_TENANT, Store, seed_demo};
+    use crate::policy::Grants;
+    use crate::store::{DEMO_TENANT, seed_demo};
 
-    /// A demo store and host state whose plugin setting `systems` is `exchange-online,topdesk`.
+    /// A demo store and host state whose plugin setting `systems` is `exchange-online,topdesk`,
+    /// with every scope granted and no policy.
     pub fn demo_state(limits: Limits) -> (Arc<Store>, HostState) {
+        governed_state(limits, Grants::everything(), TenantPolicy::default())
+    }
+
+    /// A demo store and host state under the given key grants and tenant policy.
+    pub fn governed_state(limits: Limits, key: Grants, policy: TenantPolicy) -> (Arc<Store>, HostState) {
         let store = Arc::new(Store::in_memory().unwrap());
         seed_demo(&store).unwrap();
         let context = Arc::new(TenantContext {
             tenant: DEMO_TENANT.into(),
             backend: Arc::new(EmbeddedBackend::new(store.clone())),
+            store: store.clone(),
+            policy: Arc::new(policy),
+            permission: Permission {
+                key_id: "phk_test".into(),
+                key,
+                plugin: "test-plugin".into(),
+                manifest: Grants::everything(),
+            },
             config: BTreeMap::from([("systems".to_string(), "exchange-online,topdesk".to_string())]),
         });
         (store, HostState::new("inv-test", context, limits, &CapturedOutput::new(1024)))

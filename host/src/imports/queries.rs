@@ -4,6 +4,7 @@ use super::{CallError, HostState};
 use crate::bindings::queries::Host;
 use crate::bindings::types::{Account, Action, ActionFilter, Entitlement, Person};
 use crate::model;
+use crate::policy::Scope;
 use crate::refusal::Refusal;
 
 /// The most actions one `list-actions` call returns.
@@ -18,7 +19,12 @@ impl HostState {
         read: impl FnOnce(&Self) -> Result<Vec<T>, Refusal>,
     ) -> Result<Vec<W>, CallError> {
         self.begin_call()?;
-        let result = read(self);
+        let result = self
+            .context
+            .permission
+            .check(Scope::PersonsRead, None)
+            .map_err(Refusal::Forbidden)
+            .and_then(|()| read(self));
         self.journal.record(function, ids, &result, |_| Vec::new());
         Ok(result?.into_iter().map(W::from).collect())
     }

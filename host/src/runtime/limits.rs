@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// The resources one invocation may use. Each has a safe default and can be overridden per
 /// tenant and plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
 pub struct Limits {
     /// Fuel (roughly, wasm instructions) the plugin may burn.
     pub fuel: u64,

@@ -41,6 +41,18 @@ pub enum LoadError {
         /// What it is instead.
         source: InspectError,
     },
+    /// The file does not match the sha256 the configuration pins.
+    #[error(
+        "plugin {path} has sha256 {actual}, but the configuration pins {pinned}; the file was changed or the pin is stale: check the file, then update `sha256`"
+    )]
+    PinMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The file's digest.
+        actual: String,
+        /// The pinned digest.
+        pinned: String,
+    },
     /// Compiling or linking failed, e.g. it imports something provhost does not provide.
     #[error("plugin {path} cannot be loaded: {reason}")]
     Link {
@@ -94,20 +106,19 @@ impl Runtime {
 
     /// Loads a plugin file: checks it is a provhost plugin of a supported API version before
     /// compiling, then compiles it (or maps it from the cache) and pre-links it.
-    pub fn load(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
+    /// With `pinned`, a file whose sha256 differs is refused before anything else.
+    pub fn load(&self, path: &Path, pinned: Option<&str>) -> Result<LoadedPlugin, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
-        self.load_bytes(path, &bytes)
-    }
-
-    /// As [`Runtime::load`], for bytes already read from `path`.
-    pub fn load_bytes(&self, path: &Path, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
-        let inspection = inspect(bytes).map_err(|source| LoadError::NotAPlugin { path: path.to_owned(), source })?;
-        let sha256 = hex::encode(Sha256::digest(bytes));
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        if let Some(pinned) = pinned.filter(|p| !p.eq_ignore_ascii_case(&sha256)) {
+            return Err(LoadError::PinMismatch { path: path.to_owned(), actual: sha256, pinned: pinned.to_owned() });
+        }
+        let inspection = inspect(&bytes).map_err(|source| LoadError::NotAPlugin { path: path.to_owned(), source })?;
         let link = |e: wasmtime::Error| LoadError::Link { path: path.to_owned(), reason: format!("{e:#}") };
         let (component, compiled) = match self.cache.load(&self.engine, &sha256) {
             Some(component) => (component, false),
             None => {
-                let component = Component::new(&self.engine, bytes).map_err(link)?;
+                let component = Component::new(&self.engine, &bytes).map_err(link)?;
                 self.cache.store(&sha256, &component);
                 (component, true)
             }

@@ -5,7 +5,9 @@ use serde::Serialize;
 
 use super::directory::{not_found, not_found_if_zero, to_json};
 use super::{Store, StoreError, parse_column};
-use crate::model::{Action, ActionFilter, ActionState, ActionTarget, Attribute, now_rfc3339};
+use std::time::Duration;
+
+use crate::model::{Action, ActionFilter, ActionKind, ActionState, ActionTarget, Attribute, now_rfc3339, rfc3339};
 
 const ACTION_COLUMNS: &str = "id, person, system, target_type, target_id, kind, state, origin, message, \
                               retry_of, invocation, created_at, updated_at";
@@ -190,7 +192,87 @@ fn apply(tx: &Transaction<'_>, tenant: &str, effect: &Effect) -> Result<(), Stor
     not_found_if_zero(changed, "target", id, tenant)
 }
 
+/// Committed actions of a kind against a system created since `since` (RFC 3339), not counting
+/// blocked or rejected ones: what a window budget has used.
+pub(super) fn usage_since(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    system: &str,
+    kind: ActionKind,
+    since: &str,
+) -> Result<u32, StoreError> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM actions WHERE tenant = ?1 AND system = ?2 AND kind = ?3 AND created_at >= ?4
+               AND state NOT IN ('blocked', 'rejected')",
+        )?
+        .query_row(params![tenant, system, kind.as_str(), since], |r| r.get(0))?;
+    Ok(n as u32)
+}
+
+/// The start of a window that ends now.
+pub(super) fn window_start(window: Duration) -> String {
+    let window = time::Duration::try_from(window).unwrap_or(time::Duration::MAX);
+    rfc3339(time::OffsetDateTime::now_utc().checked_sub(window).unwrap_or(time::OffsetDateTime::UNIX_EPOCH))
+}
+
+/// A decision on blocked actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Let them run: they become `pending`.
+    Approve,
+    /// Do not run them: they end `rejected`.
+    Reject,
+}
+
 impl Store {
+    /// Committed actions of `kind` against `system` within the last `window`.
+    pub fn window_usage(
+        &self,
+        tenant: &str,
+        system: &str,
+        kind: ActionKind,
+        window: Duration,
+    ) -> Result<u32, StoreError> {
+        usage_since(&self.conn(), tenant, system, kind, &window_start(window))
+    }
+
+    /// Approves or rejects blocked actions, all or none, recording who decided. An id that is not
+    /// a blocked action of this tenant fails the whole decision.
+    pub fn decide_blocked(
+        &self,
+        tenant: &str,
+        ids: &[String],
+        decision: Decision,
+        by: &str,
+    ) -> Result<Vec<Action>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for id in ids {
+            let state: Option<String> = tx
+                .query_row("SELECT state FROM actions WHERE tenant = ?1 AND id = ?2", [tenant, id], |r| r.get(0))
+                .optional()?;
+            match state.as_deref() {
+                None => return Err(not_found("action", id, tenant)),
+                Some("blocked") => {}
+                Some(other) => {
+                    return Err(StoreError::Conflict(format!(
+                        "action '{id}' is {other}, not blocked; nothing was decided"
+                    )));
+                }
+            }
+            let (state, message) = match decision {
+                Decision::Approve => (ActionState::Pending, format!("approved by API key '{by}'")),
+                Decision::Reject => (ActionState::Rejected, format!("rejected by API key '{by}'")),
+            };
+            set_state(&tx, tenant, id, state, &message)?;
+            tx.execute("UPDATE actions SET decided_by = ?3 WHERE tenant = ?1 AND id = ?2", params![tenant, id, by])?;
+        }
+        tx.commit()?;
+        drop(conn);
+        ids.iter().map(|id| self.action(tenant, id)).collect()
+    }
+
     /// Moves an action to `state` with a message, recording the change in its history.
     pub fn transition(&self, tenant: &str, id: &str, state: ActionState, message: &str) -> Result<(), StoreError> {
         let mut conn = self.conn();

@@ -168,6 +168,16 @@ impl Store {
         rows.into_iter().map(entitlement).collect()
     }
 
+    /// How many entitlements the system holds.
+    pub fn entitlement_count(&self, tenant: &str, system: &str) -> Result<u32, StoreError> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM entitlements WHERE tenant = ?1 AND system = ?2",
+            [tenant, system],
+            |r| r.get(0),
+        )?;
+        Ok(n as u32)
+    }
+
     /// The account with this id.
     pub fn account(&self, tenant: &str, id: &str) -> Result<Account, StoreError> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant = ?1 AND id = ?2");

@@ -3,11 +3,77 @@
 use rusqlite::params;
 use serde::Serialize;
 
-use super::actions::insert_actions;
+use rusqlite::Transaction;
+
+use super::actions::{insert_actions, usage_since, window_start};
 use super::directory::to_json;
 use super::{Store, StoreError, from_json};
 use crate::event::AttributeChanged;
-use crate::model::{Action, Attribute};
+use crate::model::{Action, ActionKind, ActionState, Attribute};
+use crate::policy::WindowBudget;
+use crate::refusal::Refusal;
+
+/// One plan to commit.
+pub struct Commit<'a> {
+    /// The invocation that planned it.
+    pub record: &'a InvocationRecord,
+    /// The actions, in the states they commit in (pending or blocked).
+    pub actions: &'a [Action],
+    /// The attribute change the event reported, recorded on the person.
+    pub observed: Option<&'a AttributeChanged>,
+    /// The tenant's window budgets, checked again inside the transaction.
+    pub windows: &'a [WindowBudget],
+}
+
+fn insert_invocation(tx: &Transaction<'_>, record: &InvocationRecord) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO invocations (tenant, id, plugin_name, plugin_sha256, event_kind, outcome, detail, dry_run,
+                                  started_at, duration_us, fuel_used, peak_memory, host_calls, guest_output)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        record.tenant,
+        record.id,
+        record.plugin_name,
+        record.plugin_sha256,
+        record.event_kind,
+        record.outcome,
+        record.detail,
+        record.dry_run,
+        record.started_at,
+        record.duration_us as i64,
+        record.fuel_used as i64,
+        record.peak_memory as i64,
+        record.host_calls,
+        record.guest_output,
+    ])?;
+    Ok(())
+}
+
+/// The first window budget the plan's runnable actions would overrun, given what is committed.
+fn check_windows(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    actions: &[Action],
+    windows: &[WindowBudget],
+) -> Result<Result<(), Refusal>, StoreError> {
+    let mut groups: Vec<(&str, ActionKind)> =
+        actions.iter().filter(|a| a.state == ActionState::Pending).map(|a| (a.system.as_str(), a.kind)).collect();
+    groups.sort_by_key(|(system, kind)| (*system, kind.as_str()));
+    groups.dedup();
+    for (system, kind) in groups {
+        let planned =
+            actions.iter().filter(|a| a.state == ActionState::Pending && a.system == system && a.kind == kind).count()
+                as u32;
+        for budget in windows.iter().filter(|b| b.applies(system, kind)) {
+            let used = usage_since(tx, tenant, system, kind, &window_start(budget.per))?;
+            if let Err(refusal) = budget.admit(system, used, planned.saturating_sub(1)) {
+                return Ok(Err(refusal));
+            }
+        }
+    }
+    Ok(Ok(()))
+}
 
 fn apply_observed(tx: &rusqlite::Transaction<'_>, tenant: &str, change: &AttributeChanged) -> Result<(), StoreError> {
     let text: String =
@@ -66,46 +132,27 @@ impl Store {
     /// Records an invocation and commits the actions it planned, in one transaction: either both
     /// are stored or neither is.
     pub fn commit_invocation(&self, record: &InvocationRecord, actions: &[Action]) -> Result<(), StoreError> {
-        self.commit_observed(record, actions, None)
+        self.commit(&Commit { record, actions, observed: None, windows: &[] })?
+            .map_err(|m| StoreError::Conflict(m.to_string()))
     }
 
-    /// As [`Store::commit_invocation`], and also records on the person the attribute change the
-    /// event reported, so that the directory's person matches what the source system now holds.
-    pub fn commit_observed(
-        &self,
-        record: &InvocationRecord,
-        actions: &[Action],
-        observed: Option<&AttributeChanged>,
-    ) -> Result<(), StoreError> {
+    /// Commits a plan with its invocation record in one immediate (write-locked) transaction,
+    /// after checking the window budgets again so that concurrent processes cannot overrun them.
+    /// Returns the budget's refusal instead of committing when one would be overrun; then
+    /// nothing is written.
+    pub fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        if let Some(change) = observed {
-            apply_observed(&tx, &record.tenant, change)?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Err(refusal) = check_windows(&tx, &commit.record.tenant, commit.actions, commit.windows)? {
+            return Ok(Err(refusal));
         }
-        tx.prepare_cached(
-            "INSERT INTO invocations (tenant, id, plugin_name, plugin_sha256, event_kind, outcome, detail, dry_run,
-                                      started_at, duration_us, fuel_used, peak_memory, host_calls, guest_output)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        )?
-        .execute(params![
-            record.tenant,
-            record.id,
-            record.plugin_name,
-            record.plugin_sha256,
-            record.event_kind,
-            record.outcome,
-            record.detail,
-            record.dry_run,
-            record.started_at,
-            record.duration_us as i64,
-            record.fuel_used as i64,
-            record.peak_memory as i64,
-            record.host_calls,
-            record.guest_output,
-        ])?;
-        insert_actions(&tx, &record.tenant, actions)?;
+        if let Some(change) = commit.observed {
+            apply_observed(&tx, &commit.record.tenant, change)?;
+        }
+        insert_invocation(&tx, commit.record)?;
+        insert_actions(&tx, &commit.record.tenant, commit.actions)?;
         tx.commit()?;
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// How many invocations the tenant has on record, and how many actions.

@@ -5,11 +5,13 @@ mod actions;
 mod demo;
 mod directory;
 mod invocations;
+mod keys;
 mod schema;
 
-pub use actions::{Effect, HistoryEntry};
+pub use actions::{Decision, Effect, HistoryEntry};
 pub use demo::{DEMO_TENANT, seed_demo};
-pub use invocations::InvocationRecord;
+pub use invocations::{Commit, InvocationRecord};
+pub use keys::{AuthError, KeyError, KeyRecord};
 pub use schema::SCHEMA_VERSION;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +49,9 @@ pub enum StoreError {
         /// What was wrong with it.
         reason: String,
     },
+    /// The change conflicts with the record's state.
+    #[error("{0}")]
+    Conflict(String),
     /// A named record does not exist.
     #[error("{kind} '{id}' not found in tenant '{tenant}'")]
     NotFound {

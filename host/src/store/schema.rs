@@ -98,6 +98,23 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, action, seq)
     );
     "#,
+    // 2: API keys; who approved or rejected a blocked action.
+    r#"
+    CREATE TABLE api_keys (
+        id           TEXT PRIMARY KEY,
+        tenant       TEXT NOT NULL REFERENCES tenants(id),
+        salt         BLOB NOT NULL,
+        hash         BLOB NOT NULL,
+        scopes       TEXT NOT NULL,   -- JSON array of grants, e.g. "accounts:update@topdesk"
+        description  TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        expires_at   TEXT,
+        revoked_at   TEXT
+    );
+    CREATE INDEX api_keys_by_tenant ON api_keys(tenant);
+    ALTER TABLE actions ADD COLUMN decided_by TEXT;
+    CREATE INDEX actions_by_window ON actions(tenant, system, kind, created_at);
+    "#,
 ];
 
 /// The schema version this build of provhost writes.

@@ -1,0 +1,346 @@
+//! The tenant configuration file (`provhost.toml`): tenants, their plugins (component, pinned
+//! sha256, capabilities, triggers, settings, limits), thresholds, window budgets and exclusions.
+//! Unknown fields are errors; every error names the file, and the line where there is one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::event::Event;
+use crate::policy::{Exclusions, Grants, TenantPolicy, Threshold, WindowBudget};
+use crate::runtime::Limits;
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown or mistyped field.
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("{path}: {at}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Where in the file, e.g. `tenants.demo.thresholds[0]`.
+        at: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Which events run a plugin. An empty list matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Triggers {
+    /// Event kinds: `attribute-changed`, `provisioning-completed`, `action-failed`.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Attribute names (attribute-changed: the changed attributes; provisioning-completed: the
+    /// attribute requests), compared case-insensitively.
+    #[serde(default)]
+    pub attributes: Vec<String>,
+    /// Systems where the change happened (attribute-changed) or account sources
+    /// (provisioning-completed, by id or name).
+    #[serde(default)]
+    pub systems: Vec<String>,
+}
+
+impl Triggers {
+    /// Whether the event runs the plugin; otherwise why not.
+    pub fn matches(&self, event: &Event) -> Result<(), String> {
+        if !self.events.is_empty() && !self.events.iter().any(|k| k == event.kind()) {
+            return Err(format!("it runs on {} events, not {}", self.events.join(", "), event.kind()));
+        }
+        let (attributes, systems): (Vec<&str>, Vec<&str>) = match event {
+            Event::AttributeChanged(e) => {
+                (e.changes.iter().map(|c| c.attribute.as_str()).collect(), vec![e.system.as_str()])
+            }
+            Event::ProvisioningCompleted(e) => (
+                e.account_requests
+                    .iter()
+                    .flat_map(|r| &r.attribute_requests)
+                    .map(|a| a.attribute_name.as_str())
+                    .collect(),
+                e.account_requests.iter().flat_map(|r| [r.source.id.as_str(), r.source.name.as_str()]).collect(),
+            ),
+            Event::ActionFailed { .. } => return Ok(()),
+        };
+        if !self.attributes.is_empty()
+            && !attributes.iter().any(|a| self.attributes.iter().any(|t| t.eq_ignore_ascii_case(a)))
+        {
+            return Err(format!(
+                "it watches {}, and the event changes {}",
+                self.attributes.join(", "),
+                attributes.join(", ")
+            ));
+        }
+        if !self.systems.is_empty() && !systems.iter().any(|s| self.systems.iter().any(|t| t == s)) {
+            return Err(format!(
+                "it watches systems {}, and the event is from {}",
+                self.systems.join(", "),
+                systems.join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A plugin installed for a tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The component file; a relative path is relative to the configuration file.
+    pub component: PathBuf,
+    /// The component's sha256 (hex); when set, a file that does not match is refused.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// What the plugin may do (intersected with the API key's scopes).
+    pub capabilities: Grants,
+    /// Which events run it.
+    #[serde(default)]
+    pub triggers: Triggers,
+    /// Settings the plugin reads with `config(key)`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Limits for its invocations; unset ones keep their defaults.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// One tenant.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Name for display.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Installed plugins by name.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginConfig>,
+    /// Thresholds evaluated on each plan.
+    #[serde(default)]
+    pub thresholds: Vec<Threshold>,
+    /// Rolling-window budgets.
+    #[serde(default)]
+    pub windows: Vec<WindowBudget>,
+    /// Exclusions.
+    #[serde(default)]
+    pub exclusions: Exclusions,
+}
+
+impl TenantConfig {
+    /// The tenant's policy, compiled once.
+    pub fn policy(&self) -> Arc<TenantPolicy> {
+        Arc::new(TenantPolicy {
+            exclusions: self.exclusions.clone(),
+            thresholds: self.thresholds.clone(),
+            windows: self.windows.clone(),
+        })
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Tenants by id.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let mut config = Self::parse(path, &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for tenant in config.tenants.values_mut() {
+            for plugin in tenant.plugins.values_mut() {
+                if plugin.component.is_relative() {
+                    plugin.component = base.join(&plugin.component);
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parses and validates configuration text; `path` is used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_column(text, s.start)).unwrap_or((1, 1));
+            ConfigError::Syntax { path: path.into(), line, column, message: e.message().trim().to_string() }
+        })?;
+        config.validate().map_err(|(at, message)| ConfigError::Invalid { path: path.into(), at, message })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        for (id, tenant) in &self.tenants {
+            for (i, t) in tenant.thresholds.iter().enumerate() {
+                t.validate().map_err(|m| (format!("tenants.{id}.thresholds[{i}]"), m))?;
+            }
+            for (i, w) in tenant.windows.iter().enumerate() {
+                w.validate().map_err(|m| (format!("tenants.{id}.windows[{i}]"), m))?;
+            }
+            for (i, r) in tenant.exclusions.rules.iter().enumerate() {
+                r.validate().map_err(|m| (format!("tenants.{id}.exclusions.rules[{i}]"), m))?;
+            }
+            for (name, plugin) in &tenant.plugins {
+                let at = format!("tenants.{id}.plugins.{name}");
+                if let Some(sha) = &plugin.sha256
+                    && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
+                {
+                    return Err((at, format!("`sha256` must be 64 hex digits, not '{sha}'")));
+                }
+                let known = ["attribute-changed", "provisioning-completed", "action-failed"];
+                if let Some(kind) = plugin.triggers.events.iter().find(|k| !known.contains(&k.as_str())) {
+                    return Err((at, format!("trigger event '{kind}' is not one of {}", known.join(", "))));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The tenant's configuration; a tenant not in the file has no plugins and no policy.
+    pub fn tenant(&self, id: &str) -> TenantConfig {
+        self.tenants.get(id).cloned().unwrap_or_default()
+    }
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[tenants.demo]
+name = "Contoso"
+
+[tenants.demo.plugins.propagate-mail]
+component = "plugins/propagate_mail.wasm"
+capabilities = ["persons:read", "accounts:update@exchange-online"]
+config = { systems = "exchange-online" }
+limits = { fuel = 1000, timeout-ms = 250 }
+triggers = { events = ["attribute-changed"], attributes = ["mail"], systems = ["active-directory"] }
+
+[[tenants.demo.thresholds]]
+system = "exchange-online"
+kind = "update"
+percent = 10
+
+[[tenants.demo.windows]]
+system = "*"
+kind = "update"
+max = 500
+per = "1h"
+
+[tenants.demo.exclusions]
+systems = ["afas-hr"]
+rules = [{ attribute = "employeeType", equals = "external" }]
+"#;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("provhost.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_full_configuration_parses_with_defaults_for_unset_limits() {
+        let config = parse(GOOD).unwrap();
+        let demo = config.tenant("demo");
+        let plugin = &demo.plugins["propagate-mail"];
+        assert_eq!(plugin.limits.fuel, 1000);
+        assert_eq!(plugin.limits.timeout_ms, 250);
+        assert_eq!(plugin.limits.max_actions, Limits::default().max_actions);
+        assert!(plugin.capabilities.allows(crate::policy::Scope::AccountsUpdate, Some("exchange-online")));
+        assert_eq!(demo.thresholds[0].percent, Some(10.0));
+        assert!(config.tenant("unknown").plugins.is_empty());
+    }
+
+    #[test]
+    fn mistakes_name_the_file_the_line_and_the_field() {
+        let cases = [
+            (
+                GOOD.replace("kind = \"update\"\npercent", "kind = \"update\"\npercnt"),
+                "provhost.toml:15:1: unknown field `percnt`",
+            ),
+            (
+                GOOD.replace("timeout-ms", "timeout"),
+                "provhost.toml:9:25: unknown field `timeout`, expected one of `fuel`, `timeout-ms`",
+            ),
+            (
+                GOOD.replace("\"persons:read\",", "\"persons:write\","),
+                "provhost.toml:7:16: unknown scope 'persons:write'",
+            ),
+            (
+                GOOD.replace("kind = \"update\"\npercent", "kind = \"upgrade\"\npercent"),
+                "provhost.toml:14:8: unknown variant `upgrade`",
+            ),
+            (
+                GOOD.replace("percent = 10", "percent = 0"),
+                "provhost.toml: tenants.demo.thresholds[0]: threshold on exchange-online update: `percent` must be above 0",
+            ),
+            (
+                GOOD.replace("equals = \"external\"", "is = \"external\""),
+                "provhost.toml:25:40: unknown field `is`, expected one of `attribute`, `equals`, `in`",
+            ),
+            (
+                GOOD.replace("max = 500", "max = 0"),
+                "provhost.toml: tenants.demo.windows[0]: window on * update: `max` must be at least 1",
+            ),
+            (
+                GOOD.replace("[\"attribute-changed\"]", "[\"attribute-change\"]"),
+                "trigger event 'attribute-change' is not one of",
+            ),
+            (
+                GOOD.replace("capabilities =", "sha256 = \"abc\"\ncapabilities ="),
+                "`sha256` must be 64 hex digits, not 'abc'",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = parse(&text).unwrap_err();
+            assert!(err.starts_with(expected) || err.contains(expected), "expected '{expected}' in: {err}");
+        }
+    }
+
+    #[test]
+    fn triggers_match_kind_attributes_and_systems() {
+        let demo = parse(GOOD).unwrap().tenant("demo");
+        let triggers = &demo.plugins["propagate-mail"].triggers;
+        let event = |attribute: &str, system: &str| {
+            Event::from_json(&format!(
+                r#"{{"type":"attribute-changed","person":"p","system":"{system}","changes":[{{"attribute":"{attribute}"}}]}}"#
+            ))
+            .unwrap()
+        };
+        assert!(triggers.matches(&event("Mail", "active-directory")).is_ok());
+        assert!(triggers.matches(&event("department", "active-directory")).unwrap_err().contains("watches mail"));
+        assert!(triggers.matches(&event("mail", "topdesk")).unwrap_err().contains("event is from topdesk"));
+        let failed = Event::from_json(r#"{"type":"action-failed","action":"a"}"#).unwrap();
+        assert!(triggers.matches(&failed).unwrap_err().contains("not action-failed"));
+    }
+}

@@ -1,0 +1,110 @@
+//! Rolling-window budgets: at most `max` actions of a kind against a system within a window
+//! (e.g. 500 updates per hour), counted from the store so that separate processes share them.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::model::ActionKind;
+use crate::refusal::Refusal;
+
+/// One budget.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowBudget {
+    /// The target system, or `*` for every system (each counted on its own).
+    pub system: String,
+    /// The action kind counted.
+    pub kind: ActionKind,
+    /// The most actions within the window.
+    pub max: u32,
+    /// The window's length, e.g. `1h`, `15m`, `1day`.
+    #[serde(deserialize_with = "duration")]
+    pub per: Duration,
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!("`per` = \"{text}\" is not a duration like \"1h\" or \"15m\": {e}"))
+    })
+}
+
+impl WindowBudget {
+    /// Checks `max` is at least 1 and the window is not empty.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max == 0 {
+            return Err(format!("window on {} {}: `max` must be at least 1", self.system, self.kind));
+        }
+        if self.per.is_zero() {
+            return Err(format!("window on {} {}: `per` must be longer than zero", self.system, self.kind));
+        }
+        Ok(())
+    }
+
+    /// Whether the budget counts actions of this kind against this system.
+    pub fn applies(&self, system: &str, kind: ActionKind) -> bool {
+        self.kind == kind && (self.system == "*" || self.system == system)
+    }
+
+    /// `Ok` if one more action fits: `used` were committed within the window, `planned` are
+    /// already in this plan. Otherwise the refusal names the limit and the count.
+    pub fn admit(&self, system: &str, used: u32, planned: u32) -> Result<(), Refusal> {
+        let count = used + planned + 1;
+        if count <= self.max {
+            return Ok(());
+        }
+        Err(Refusal::ThresholdExceeded {
+            system: system.into(),
+            kind: self.kind,
+            limit: self.max,
+            count,
+            message: format!(
+                "the budget of {} {} actions on '{system}' per {} is used up ({used} committed in the window, {planned} planned now)",
+                self.max,
+                self.kind,
+                humantime::format_duration(self.per)
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(max: u32) -> WindowBudget {
+        WindowBudget { system: "*".into(), kind: ActionKind::Update, max, per: Duration::from_secs(3600) }
+    }
+
+    #[test]
+    fn the_budget_admits_up_to_max_counting_committed_and_planned() {
+        let b = budget(3);
+        assert!(b.admit("exo", 0, 0).is_ok());
+        assert!(b.admit("exo", 1, 1).is_ok(), "the third fits");
+        let Err(Refusal::ThresholdExceeded { limit, count, message, .. }) = b.admit("exo", 2, 1) else { panic!() };
+        assert_eq!((limit, count), (3, 4));
+        assert!(
+            message.contains("3 update actions on 'exo' per 1h is used up (2 committed in the window, 1 planned now)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn budgets_apply_by_system_and_kind() {
+        let mut b = budget(1);
+        assert!(b.applies("any", ActionKind::Update));
+        assert!(!b.applies("any", ActionKind::Grant));
+        b.system = "exo".into();
+        assert!(!b.applies("topdesk", ActionKind::Update));
+    }
+
+    #[test]
+    fn durations_parse_and_bad_ones_are_explained() {
+        let ok: WindowBudget = toml::from_str("system = \"*\"\nkind = \"update\"\nmax = 5\nper = \"15m\"").unwrap();
+        assert_eq!(ok.per, Duration::from_secs(900));
+        let err =
+            toml::from_str::<WindowBudget>("system = \"*\"\nkind = \"update\"\nmax = 5\nper = \"soon\"").unwrap_err();
+        assert!(err.to_string().contains("`per` = \"soon\" is not a duration"), "{err}");
+    }
+}

@@ -1,0 +1,219 @@
+//! API keys: created with a secret shown once, stored as a salted hash, listed without secrets,
+//! revoked, and verified.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::directory::{not_found_if_zero, to_json};
+use super::{Store, StoreError, from_json};
+use crate::auth::{Credentials, hash_secret, new_key_id, new_salt, new_secret, secret_matches};
+use crate::model::now_rfc3339;
+use crate::policy::Grants;
+
+/// An API key as stored, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyRecord {
+    /// The key's id.
+    pub id: String,
+    /// The tenant it belongs to; it reaches no other.
+    pub tenant: String,
+    /// What it is granted.
+    pub scopes: Grants,
+    /// What it is for.
+    pub description: String,
+    /// When it was created.
+    pub created_at: String,
+    /// When it stops working, if ever.
+    pub expires_at: Option<String>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+}
+
+/// Why a key was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    /// Unknown id or wrong secret (deliberately not told apart).
+    #[error("API key '{0}' is not valid (unknown key or wrong secret)")]
+    Invalid(String),
+    /// Revoked.
+    #[error("API key '{0}' was revoked at {1}")]
+    Revoked(String, String),
+    /// Expired.
+    #[error("API key '{0}' expired at {1}")]
+    Expired(String, String),
+}
+
+/// Why a key could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Not accepted.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+type KeyRow = (String, String, Vec<u8>, Vec<u8>, String, String, String, Option<String>, Option<String>);
+
+fn read_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+    ))
+}
+
+fn record(
+    (id, tenant, _, _, scopes, description, created_at, expires_at, revoked_at): KeyRow,
+) -> Result<KeyRecord, StoreError> {
+    Ok(KeyRecord {
+        id,
+        tenant,
+        scopes: from_json("api_keys.scopes", &scopes)?,
+        description,
+        created_at,
+        expires_at,
+        revoked_at,
+    })
+}
+
+const KEY_COLUMNS: &str = "id, tenant, salt, hash, scopes, description, created_at, expires_at, revoked_at";
+
+impl Store {
+    /// Creates a key for a tenant; returns it with its secret, which is not kept.
+    pub fn create_key(
+        &self,
+        tenant: &str,
+        scopes: &Grants,
+        description: &str,
+        expires_at: Option<String>,
+    ) -> Result<(KeyRecord, String), StoreError> {
+        if !self.tenant_exists(tenant)? {
+            return Err(super::directory::not_found("tenant", tenant, tenant));
+        }
+        let (id, secret, salt) = (new_key_id(), new_secret(), new_salt());
+        let created_at = now_rfc3339();
+        self.conn().execute(
+            &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)"),
+            params![
+                id,
+                tenant,
+                salt,
+                hash_secret(&salt, &secret),
+                to_json(scopes),
+                description,
+                created_at,
+                expires_at
+            ],
+        )?;
+        let record = KeyRecord {
+            id,
+            tenant: tenant.into(),
+            scopes: scopes.clone(),
+            description: description.into(),
+            created_at,
+            expires_at,
+            revoked_at: None,
+        };
+        Ok((record, secret))
+    }
+
+    /// Every key, or a tenant's, oldest first; never secrets.
+    pub fn keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE ?1 IS NULL OR tenant = ?1 ORDER BY created_at, id"
+        ))?;
+        let rows = stmt.query_map([tenant], read_key)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(record).collect()
+    }
+
+    /// Revokes a key; it stops working at once.
+    pub fn revoke_key(&self, id: &str) -> Result<(), StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, now_rfc3339()],
+        )?;
+        not_found_if_zero(changed, "unrevoked API key", id, "any")
+    }
+
+    /// The key these credentials name, if the secret matches and it is neither revoked nor expired.
+    pub fn verify_key(&self, credentials: &Credentials) -> Result<KeyRecord, KeyError> {
+        let row = self
+            .conn()
+            .query_row(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"), [&credentials.id], read_key)
+            .optional()
+            .map_err(StoreError::from)?;
+        let invalid = || AuthError::Invalid(credentials.id.clone());
+        let row = row.ok_or_else(invalid)?;
+        if !secret_matches(&row.2, &row.3, &credentials.secret) {
+            return Err(invalid().into());
+        }
+        let key = record(row)?;
+        if let Some(at) = &key.revoked_at {
+            return Err(AuthError::Revoked(key.id, at.clone()).into());
+        }
+        if let Some(at) = key.expires_at.as_deref().filter(|at| is_past(at)) {
+            return Err(AuthError::Expired(key.id.clone(), at.to_owned()).into());
+        }
+        Ok(key)
+    }
+}
+
+fn is_past(rfc3339: &str) -> bool {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(rfc3339, &Rfc3339).map(|t| t <= time::OffsetDateTime::now_utc()).unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DEMO_TENANT, seed_demo};
+
+    fn store() -> Store {
+        let store = Store::in_memory().unwrap();
+        seed_demo(&store).unwrap();
+        store
+    }
+
+    #[test]
+    fn a_created_key_verifies_and_lists_without_its_secret() {
+        let store = store();
+        let scopes = Grants::parse(&["persons:read", "accounts:update@topdesk"]).unwrap();
+        let (key, secret) = store.create_key(DEMO_TENANT, &scopes, "workflow step", None).unwrap();
+        let ok = store.verify_key(&Credentials { id: key.id.clone(), secret: secret.clone() }).unwrap();
+        assert_eq!(ok.scopes, scopes);
+        let listed = serde_json::to_string(&store.keys(Some(DEMO_TENANT)).unwrap()).unwrap();
+        assert!(listed.contains(&key.id) && !listed.contains(&secret));
+        let wrong = store.verify_key(&Credentials { id: key.id.clone(), secret: "guess".into() }).unwrap_err();
+        assert_eq!(wrong.to_string(), format!("API key '{}' is not valid (unknown key or wrong secret)", key.id));
+    }
+
+    #[test]
+    fn revoked_and_expired_keys_are_refused() {
+        let store = store();
+        let (key, secret) = store.create_key(DEMO_TENANT, &Grants::everything(), "", None).unwrap();
+        store.revoke_key(&key.id).unwrap();
+        let err = store.verify_key(&Credentials { id: key.id.clone(), secret }).unwrap_err();
+        assert!(matches!(err, KeyError::Auth(AuthError::Revoked(..))), "{err}");
+        assert!(store.revoke_key(&key.id).is_err(), "revoking twice is reported");
+
+        let (old, secret) =
+            store.create_key(DEMO_TENANT, &Grants::everything(), "", Some("2020-01-01T00:00:00Z".into())).unwrap();
+        let err = store.verify_key(&Credentials { id: old.id, secret }).unwrap_err();
+        assert!(err.to_string().contains("expired at 2020-01-01T00:00:00Z"), "{err}");
+    }
+
+    #[test]
+    fn keys_need_an_existing_tenant() {
+        let err = store().create_key("nope", &Grants::everything(), "", None).unwrap_err();
+        assert!(err.to_string().contains("tenant 'nope' not found"), "{err}");
+    }
+}
