@@ -147,6 +147,31 @@ impl Event {
         }
     }
 
+    /// One line on what the event is about, for records.
+    pub fn summary(&self) -> String {
+        match self {
+            Event::AttributeChanged(e) => {
+                let names: Vec<&str> = e.changes.iter().map(|c| c.attribute.as_str()).collect();
+                format!("{} of person {} changed in {} by {}", names.join(", "), e.person, e.system, e.source)
+            }
+            Event::ProvisioningCompleted(e) => format!(
+                "provisioning {} ({}) completed for {} with {} account requests",
+                e.tracking_number,
+                e.action,
+                e.recipient.id,
+                e.account_requests.len()
+            ),
+            Event::ActionFailed { action } => format!("action {action} failed"),
+        }
+    }
+
+    /// The sha256 of the event's canonical JSON, hex.
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        let json = serde_json::to_vec(self).expect("events serialise");
+        hex::encode(sha2::Sha256::digest(json))
+    }
+
     /// The person the event is about.
     pub fn person(&self) -> Option<&str> {
         match self {

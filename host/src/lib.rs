@@ -5,6 +5,7 @@
 //! update one or all accounts, unmanage an entitlement, retry a failed action. The host checks
 //! each call, collects the plan, and commits it only after the plugin returns cleanly.
 
+pub mod audit;
 pub mod auth;
 pub mod backend;
 mod bindings;

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::audit::{invocation_entries, invocation_entry};
 use crate::backend::BackendError;
 use crate::event::Event;
-use crate::imports::{AuditNote, CallRecord, LogLine, TenantContext};
+use crate::imports::{AuditNote, CallRecord, Journal, LogLine, TenantContext};
 use crate::model::{Action, ActionState, ActionTarget, now_rfc3339};
 use crate::policy::threshold;
 use crate::runtime::{InvocationOutcome, Limits, LoadedPlugin, Runtime, Usage};
-use crate::store::{Commit, InvocationRecord, StoreError};
+use crate::store::{Commit, InvocationRecord, Store, StoreError};
 
 /// Why an event could not be run.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +135,15 @@ pub struct RunReport {
     pub guest_output: String,
 }
 
+/// Records an invocation that committed nothing: one audit record, which carries what the plugin
+/// asked for and was told in its details.
+fn record_uncommitted(store: &Store, record: &InvocationRecord, journal: &Journal) -> Result<(), StoreError> {
+    let mut entry = invocation_entry(record);
+    entry.details["journal"] = serde_json::json!({ "calls": journal.calls, "notes": journal.notes });
+    let commit = Commit { record, actions: &[], observed: None, windows: &[], audit: std::slice::from_ref(&entry) };
+    store.commit(&commit)?.map_err(|refusal| StoreError::Conflict(refusal.to_string()))
+}
+
 /// Runs one event through one plugin for a tenant. When the plugin returns `ok`, thresholds are
 /// applied to its plan (blocking whole kinds per system), and — unless `dry_run` — the plan
 /// commits with the invocation record in one transaction, after the window budgets are checked
@@ -150,6 +160,7 @@ pub fn run_event(
     let store = context.store.clone();
     let policy = context.policy.clone();
     let tenant = context.tenant.clone();
+    let key_id = context.permission.key_id.clone();
     if let Some(person) = event.person() {
         backend.person(&tenant, person).map_err(|_| {
             RunError::UnknownTarget(format!(
@@ -185,6 +196,9 @@ pub fn run_event(
         peak_memory: invocation.usage.peak_memory,
         host_calls: invocation.usage.host_calls,
         guest_output: invocation.guest_output.clone(),
+        key_id: Some(key_id),
+        event_digest: event.digest(),
+        event_summary: event.summary(),
     };
     let mut committed = invocation.completed();
     let mut refused_at_commit = None;
@@ -194,12 +208,14 @@ pub fn run_event(
             Event::AttributeChanged(change) => Some(change),
             _ => None,
         };
-        let commit = Commit { record: &record, actions: &invocation.plan, observed, windows: &policy.windows };
+        let audit = invocation_entries(&record, &invocation.journal);
+        let commit =
+            Commit { record: &record, actions: &invocation.plan, observed, windows: &policy.windows, audit: &audit };
         if let Err(refusal) = store.commit(&commit)? {
             committed = false;
             record.outcome = "refused".into();
             record.detail = format!("not committed: {refusal}");
-            store.commit_invocation(&record, &[])?;
+            record_uncommitted(&store, &record, &invocation.journal)?;
             refused_at_commit = Some(refusal.to_string());
         } else {
             let executed = backend.execute(&tenant, &invocation.plan)?;
@@ -210,7 +226,7 @@ pub fn run_event(
             }
         }
     } else {
-        store.commit_invocation(&record, &[])?;
+        record_uncommitted(&store, &record, &invocation.journal)?;
     }
     Ok(RunReport {
         invocation: invocation.id.clone(),

@@ -148,6 +148,9 @@ mod tests {
             peak_memory: 0,
             host_calls: 0,
             guest_output: String::new(),
+            key_id: None,
+            event_digest: String::new(),
+            event_summary: String::new(),
         };
         store.commit_invocation(&record, std::slice::from_ref(action)).unwrap();
     }

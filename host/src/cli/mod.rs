@@ -1,6 +1,7 @@
 //! The `provhost` command line: one file per subcommand, each a clap struct with a `run`.
 
 mod actions;
+mod audit;
 mod init;
 mod keys;
 mod persons;
@@ -48,6 +49,9 @@ enum Command {
     /// Read entitlement actions of a tenant.
     #[command(subcommand)]
     Actions(actions::ActionsCommand),
+    /// Read, export and verify the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -92,6 +96,7 @@ impl Cli {
             Command::Actions(cmd) => cmd.run(&data),
             Command::Systems(cmd) => cmd.run(&data),
             Command::Keys(cmd) => cmd.run(&data),
+            Command::Audit(cmd) => cmd.run(&data),
         }
     }
 }

@@ -1,10 +1,12 @@
 //! Entitlement actions: inserting a committed plan, state changes with history, and reads.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
+use super::audit::append as append_audit;
 use super::directory::{not_found, not_found_if_zero, to_json};
 use super::{Store, StoreError, parse_column};
+use crate::audit::{AuditEntry, helloid_action};
 use std::time::Duration;
 
 use crate::model::{Action, ActionFilter, ActionKind, ActionState, ActionTarget, Attribute, now_rfc3339, rfc3339};
@@ -106,8 +108,71 @@ fn action(row: ActionRow) -> Result<Action, StoreError> {
     })
 }
 
-/// Inserts actions as committed, with the first entry of their history, inside `tx`.
-pub(super) fn insert_actions(tx: &Transaction<'_>, tenant: &str, actions: &[Action]) -> Result<(), StoreError> {
+/// Who changed an action, for its audit record.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Actor<'a> {
+    /// The audit record's kind.
+    pub kind: &'static str,
+    /// The API key behind the change.
+    pub key_id: Option<&'a str>,
+    /// The plugin behind the change.
+    pub plugin: Option<&'a str>,
+}
+
+const EXECUTOR: Actor<'static> = Actor { kind: crate::audit::kind::ACTION_STATE, key_id: None, plugin: None };
+
+/// The audit record of an action entering `state`, named as HelloID names it.
+fn action_entry(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    id: &str,
+    state: ActionState,
+    message: &str,
+    actor: Actor<'_>,
+) -> Result<AuditEntry, StoreError> {
+    let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND id = ?2");
+    let a = action(tx.query_row(&sql, [tenant, id], action_row)?)?;
+    let entitlement_type = match &a.target {
+        ActionTarget::Entitlement(e) => tx
+            .query_row("SELECT kind FROM entitlements WHERE tenant = ?1 AND id = ?2", [tenant, e], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+            .and_then(|k| serde_json::from_value(serde_json::Value::String(k)).ok()),
+        ActionTarget::Account(_) => None,
+    };
+    Ok(AuditEntry {
+        kind: actor.kind.into(),
+        invocation: a.invocation.clone(),
+        key_id: actor.key_id.map(str::to_owned),
+        plugin: actor.plugin.map(str::to_owned),
+        person: Some(a.person.clone()),
+        action: Some(a.id.clone()),
+        system: Some(a.system.clone()),
+        decision: state.as_str().into(),
+        audit_action: Some(helloid_action(a.kind, &a.target, entitlement_type).into()),
+        message: message.into(),
+        details: serde_json::json!({
+            "kind": a.kind,
+            "target": a.target,
+            "origin": a.origin,
+            "retry_of": a.retry_of,
+            "by": actor.key_id.map(|k| format!("API key {k}")).unwrap_or_else(|| match actor.kind {
+                crate::audit::kind::COMMIT => "plan commit".to_string(),
+                _ => "embedded executor".to_string(),
+            }),
+        }),
+    })
+}
+
+/// Inserts actions as committed, with the first entry of their history and their audit records,
+/// inside `tx`.
+pub(super) fn insert_actions(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    actions: &[Action],
+    actor: Actor<'_>,
+) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO actions (tenant, {ACTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     ))?;
@@ -134,7 +199,12 @@ pub(super) fn insert_actions(tx: &Transaction<'_>, tenant: &str, actions: &[Acti
         ])?;
         append_history(tx, tenant, &a.id, a.state, &a.message, &a.created_at)?;
     }
-    Ok(())
+    drop(insert);
+    let entries = actions
+        .iter()
+        .map(|a| action_entry(tx, tenant, &a.id, a.state, &a.message, actor))
+        .collect::<Result<Vec<_>, _>>()?;
+    append_audit(tx, tenant, &entries)
 }
 
 fn append_history(
@@ -153,12 +223,13 @@ fn append_history(
     Ok(())
 }
 
+/// Moves an action to `state`, with its history entry and audit record.
 fn set_state(
     tx: &Transaction<'_>,
     tenant: &str,
     id: &str,
-    state: ActionState,
-    message: &str,
+    (state, message): (ActionState, &str),
+    actor: Actor<'_>,
 ) -> Result<(), StoreError> {
     let at = now_rfc3339();
     let changed = tx.execute(
@@ -166,7 +237,9 @@ fn set_state(
         params![tenant, id, state.as_str(), message, at],
     )?;
     not_found_if_zero(changed, "action", id, tenant)?;
-    append_history(tx, tenant, id, state, message, &at)
+    append_history(tx, tenant, id, state, message, &at)?;
+    let entry = action_entry(tx, tenant, id, state, message, actor)?;
+    append_audit(tx, tenant, std::slice::from_ref(&entry))
 }
 
 fn apply(tx: &Transaction<'_>, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
@@ -247,7 +320,7 @@ impl Store {
         by: &str,
     ) -> Result<Vec<Action>, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for id in ids {
             let state: Option<String> = tx
                 .query_row("SELECT state FROM actions WHERE tenant = ?1 AND id = ?2", [tenant, id], |r| r.get(0))
@@ -261,11 +334,15 @@ impl Store {
                     )));
                 }
             }
-            let (state, message) = match decision {
-                Decision::Approve => (ActionState::Pending, format!("approved by API key '{by}'")),
-                Decision::Reject => (ActionState::Rejected, format!("rejected by API key '{by}'")),
+            let (state, message, kind) = match decision {
+                Decision::Approve => {
+                    (ActionState::Pending, format!("approved by API key '{by}'"), crate::audit::kind::APPROVAL)
+                }
+                Decision::Reject => {
+                    (ActionState::Rejected, format!("rejected by API key '{by}'"), crate::audit::kind::REJECTION)
+                }
             };
-            set_state(&tx, tenant, id, state, &message)?;
+            set_state(&tx, tenant, id, (state, &message), Actor { kind, key_id: Some(by), plugin: None })?;
             tx.execute("UPDATE actions SET decided_by = ?3 WHERE tenant = ?1 AND id = ?2", params![tenant, id, by])?;
         }
         tx.commit()?;
@@ -276,8 +353,8 @@ impl Store {
     /// Moves an action to `state` with a message, recording the change in its history.
     pub fn transition(&self, tenant: &str, id: &str, state: ActionState, message: &str) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        set_state(&tx, tenant, id, state, message)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        set_state(&tx, tenant, id, (state, message), EXECUTOR)?;
         tx.commit()?;
         Ok(())
     }
@@ -291,13 +368,13 @@ impl Store {
         result: Result<(Effect, String), String>,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         match result {
             Ok((effect, message)) => {
                 apply(&tx, tenant, &effect)?;
-                set_state(&tx, tenant, id, ActionState::Success, &message)?;
+                set_state(&tx, tenant, id, (ActionState::Success, &message), EXECUTOR)?;
             }
-            Err(message) => set_state(&tx, tenant, id, ActionState::Error, &message)?,
+            Err(message) => set_state(&tx, tenant, id, (ActionState::Error, &message), EXECUTOR)?,
         }
         tx.commit()?;
         Ok(())

@@ -193,6 +193,9 @@ fn seed_failed_action(store: &Store) -> Result<(), StoreError> {
         peak_memory: 0,
         host_calls: 0,
         guest_output: String::new(),
+        key_id: None,
+        event_digest: String::new(),
+        event_summary: "demo history".into(),
     };
     store.commit_invocation(&record, &[failed])
 }

@@ -5,9 +5,11 @@ use serde::Serialize;
 
 use rusqlite::Transaction;
 
-use super::actions::{insert_actions, usage_since, window_start};
+use super::actions::{Actor, insert_actions, usage_since, window_start};
+use super::audit::append as append_audit;
 use super::directory::to_json;
 use super::{Store, StoreError, from_json};
+use crate::audit::AuditEntry;
 use crate::event::AttributeChanged;
 use crate::model::{Action, ActionKind, ActionState, Attribute};
 use crate::policy::WindowBudget;
@@ -23,13 +25,17 @@ pub struct Commit<'a> {
     pub observed: Option<&'a AttributeChanged>,
     /// The tenant's window budgets, checked again inside the transaction.
     pub windows: &'a [WindowBudget],
+    /// The invocation's audit records (the invocation, its host calls, its notes); the actions'
+    /// own records are added as they are inserted.
+    pub audit: &'a [AuditEntry],
 }
 
 fn insert_invocation(tx: &Transaction<'_>, record: &InvocationRecord) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO invocations (tenant, id, plugin_name, plugin_sha256, event_kind, outcome, detail, dry_run,
-                                  started_at, duration_us, fuel_used, peak_memory, host_calls, guest_output)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                                  started_at, duration_us, fuel_used, peak_memory, host_calls, guest_output,
+                                  key_id, event_digest, event_summary)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         record.tenant,
@@ -46,6 +52,9 @@ fn insert_invocation(tx: &Transaction<'_>, record: &InvocationRecord) -> Result<
         record.peak_memory as i64,
         record.host_calls,
         record.guest_output,
+        record.key_id,
+        record.event_digest,
+        record.event_summary,
     ])?;
     Ok(())
 }
@@ -126,13 +135,21 @@ pub struct InvocationRecord {
     pub host_calls: u32,
     /// What the plugin wrote to stdout and stderr, capped.
     pub guest_output: String,
+    /// The API key it ran under.
+    pub key_id: Option<String>,
+    /// The sha256 of the event document as received.
+    pub event_digest: String,
+    /// One line on what the event was about.
+    pub event_summary: String,
 }
 
 impl Store {
     /// Records an invocation and commits the actions it planned, in one transaction: either both
     /// are stored or neither is.
+    /// The invocation's own audit record is written with it.
     pub fn commit_invocation(&self, record: &InvocationRecord, actions: &[Action]) -> Result<(), StoreError> {
-        self.commit(&Commit { record, actions, observed: None, windows: &[] })?
+        let audit = [crate::audit::invocation_entry(record)];
+        self.commit(&Commit { record, actions, observed: None, windows: &[], audit: &audit })?
             .map_err(|m| StoreError::Conflict(m.to_string()))
     }
 
@@ -150,7 +167,13 @@ impl Store {
             apply_observed(&tx, &commit.record.tenant, change)?;
         }
         insert_invocation(&tx, commit.record)?;
-        insert_actions(&tx, &commit.record.tenant, commit.actions)?;
+        append_audit(&tx, &commit.record.tenant, commit.audit)?;
+        let actor = Actor {
+            kind: crate::audit::kind::COMMIT,
+            key_id: commit.record.key_id.as_deref(),
+            plugin: Some(&commit.record.plugin_name),
+        };
+        insert_actions(&tx, &commit.record.tenant, commit.actions, actor)?;
         tx.commit()?;
         Ok(Ok(()))
     }

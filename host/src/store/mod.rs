@@ -2,6 +2,7 @@
 //! entitlements, accounts), entitlement actions with their history, and invocation records.
 
 mod actions;
+mod audit;
 mod demo;
 mod directory;
 mod invocations;
@@ -9,6 +10,7 @@ mod keys;
 mod schema;
 
 pub use actions::{Decision, Effect, HistoryEntry};
+pub use audit::{AuditFilter, Verification};
 pub use demo::{DEMO_TENANT, seed_demo};
 pub use invocations::{Commit, InvocationRecord};
 pub use keys::{AuthError, KeyError, KeyRecord};

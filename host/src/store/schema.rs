@@ -115,6 +115,46 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE actions ADD COLUMN decided_by TEXT;
     CREATE INDEX actions_by_window ON actions(tenant, system, kind, created_at);
     "#,
+    // 3: the audit trail, hash-chained per tenant and never updated or deleted; who ran an
+    // invocation and on what event.
+    r#"
+    CREATE TABLE audit (
+        tenant        TEXT NOT NULL,
+        seq           INTEGER NOT NULL,
+        id            TEXT NOT NULL UNIQUE,
+        at            TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        invocation    TEXT,
+        key_id        TEXT,
+        plugin        TEXT,
+        person        TEXT,
+        action        TEXT,
+        system        TEXT,
+        decision      TEXT NOT NULL,
+        audit_action  TEXT,
+        message       TEXT NOT NULL,
+        details       TEXT NOT NULL,
+        prev_hash     TEXT NOT NULL,
+        hash          TEXT NOT NULL,
+        PRIMARY KEY (tenant, seq)
+    );
+    -- Where an imported (archived) chain starts when it does not start at record 1.
+    CREATE TABLE audit_anchor (
+        tenant     TEXT PRIMARY KEY,
+        seq        INTEGER NOT NULL,
+        prev_hash  TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_invocation ON audit(invocation);
+    CREATE INDEX audit_by_person ON audit(tenant, person);
+    CREATE INDEX audit_by_action ON audit(tenant, action);
+    CREATE TRIGGER audit_is_never_updated BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit records are never updated'); END;
+    CREATE TRIGGER audit_is_never_deleted BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit records are never deleted'); END;
+    ALTER TABLE invocations ADD COLUMN key_id TEXT;
+    ALTER TABLE invocations ADD COLUMN event_digest TEXT NOT NULL DEFAULT '';
+    ALTER TABLE invocations ADD COLUMN event_summary TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// The schema version this build of provhost writes.

@@ -1,0 +1,126 @@
+//! Hash chaining: each record's hash covers its canonical content and its predecessor's hash, so
+//! an edited, deleted, inserted or reordered record breaks the chain at that record.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{AuditEntry, AuditRecord, GENESIS};
+
+/// The fields a hash covers, in a fixed order; `details` maps serialise with sorted keys.
+#[derive(Serialize)]
+struct Canonical<'a> {
+    tenant: &'a str,
+    seq: u64,
+    id: &'a str,
+    at: &'a str,
+    entry: &'a AuditEntry,
+    prev_hash: &'a str,
+}
+
+/// The hash of a record's content.
+pub fn content_hash(tenant: &str, seq: u64, id: &str, at: &str, entry: &AuditEntry, prev_hash: &str) -> String {
+    let canonical = Canonical { tenant, seq, id, at, entry, prev_hash };
+    let bytes = serde_json::to_vec(&canonical).expect("audit content serialises");
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Where and why a chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainBreak {
+    /// The first record that does not verify (for a gap: the record after it).
+    pub id: String,
+    /// Its position.
+    pub seq: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Verifies records in chain order. `anchor` is the hash the first record must continue
+/// (`None`: the first must be the tenant's first record, with seq 1 and the genesis hash).
+/// Returns how many verified, or the first break.
+pub fn verify_chain<'a>(
+    records: impl IntoIterator<Item = &'a AuditRecord>,
+    anchor: Option<(u64, &str)>,
+) -> Result<u64, ChainBreak> {
+    let (mut expected_seq, mut expected_prev) = match anchor {
+        Some((seq, hash)) => (seq, hash.to_owned()),
+        None => (1, GENESIS.to_owned()),
+    };
+    let mut count = 0;
+    for r in records {
+        let broken = |reason: String| ChainBreak { id: r.id.clone(), seq: r.seq, reason };
+        if r.seq != expected_seq {
+            return Err(broken(format!(
+                "expected record {expected_seq} here, found {}: a record is missing or out of place",
+                r.seq
+            )));
+        }
+        if r.prev_hash != expected_prev {
+            return Err(broken("its prev_hash does not match the hash of the record before it".into()));
+        }
+        let actual = content_hash(&r.tenant, r.seq, &r.id, &r.at, &r.entry, &r.prev_hash);
+        if actual != r.hash {
+            return Err(broken("its content does not match its hash: the record was changed".into()));
+        }
+        expected_seq += 1;
+        expected_prev = r.hash.clone();
+        count += 1;
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: u64) -> Vec<AuditRecord> {
+        let mut prev = GENESIS.to_string();
+        (1..=n)
+            .map(|seq| {
+                let entry = AuditEntry {
+                    kind: "note".into(),
+                    decision: "allowed".into(),
+                    message: format!("record {seq}"),
+                    details: serde_json::json!({"b": 1, "a": [seq]}),
+                    ..Default::default()
+                };
+                let (id, at) = (format!("r{seq}"), "2026-01-01T00:00:00.000Z".to_string());
+                let hash = content_hash("t", seq, &id, &at, &entry, &prev);
+                let record =
+                    AuditRecord { tenant: "t".into(), seq, id, at, entry, prev_hash: prev.clone(), hash: hash.clone() };
+                prev = hash;
+                record
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        assert_eq!(verify_chain(&chain(5), None), Ok(5));
+        let records = chain(5);
+        assert_eq!(verify_chain(&records[2..], Some((3, &records[1].hash))), Ok(3), "a range continues its anchor");
+    }
+
+    #[test]
+    fn edits_deletions_and_swaps_break_at_the_right_record() {
+        let mut edited = chain(5);
+        edited[2].entry.message = "rewritten".into();
+        assert_eq!(verify_chain(&edited, None).unwrap_err().id, "r3");
+
+        let mut deleted = chain(5);
+        deleted.remove(1);
+        let err = verify_chain(&deleted, None).unwrap_err();
+        assert_eq!((err.id.as_str(), err.seq), ("r3", 3));
+        assert!(err.reason.contains("missing"), "{}", err.reason);
+
+        let mut swapped = chain(5);
+        swapped.swap(1, 3);
+        assert_eq!(verify_chain(&swapped, None).unwrap_err().id, "r4");
+
+        let mut renumbered = chain(5);
+        renumbered.swap(1, 3);
+        renumbered[1].seq = 2;
+        renumbered[3].seq = 4;
+        assert_eq!(verify_chain(&renumbered, None).unwrap_err().id, "r4", "renumbering does not hide a swap");
+    }
+}

@@ -1,0 +1,81 @@
+//! The audit trail: one record per decision — invocations, host calls, commits, action state
+//! changes, approvals and rejections, plugin audit notes — written in the same store transaction
+//! as the change it describes, and chained by hash per tenant so that tampering shows.
+
+mod chain;
+mod names;
+mod records;
+
+pub use chain::{ChainBreak, content_hash, verify_chain};
+pub use names::helloid_action;
+pub use records::{invocation_entries, invocation_entry};
+
+use serde::{Deserialize, Serialize};
+
+/// What a record is about.
+pub mod kind {
+    /// One plugin run (also dry runs and runs that committed nothing).
+    pub const INVOCATION: &str = "invocation";
+    /// One action or query call a plugin made, with provhost's decision.
+    pub const HOST_CALL: &str = "host-call";
+    /// A plan committed: its actions and the thresholds it reached.
+    pub const COMMIT: &str = "commit";
+    /// An action changed state.
+    pub const ACTION_STATE: &str = "action-state";
+    /// A blocked action approved.
+    pub const APPROVAL: &str = "approval";
+    /// A blocked action rejected.
+    pub const REJECTION: &str = "rejection";
+    /// A line the plugin added with `audit-note`.
+    pub const NOTE: &str = "note";
+}
+
+/// What a record says, before it is placed in the chain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// One of [`kind`].
+    pub kind: String,
+    /// The invocation it belongs to.
+    pub invocation: Option<String>,
+    /// The API key that caused it (never a secret).
+    pub key_id: Option<String>,
+    /// The plugin involved.
+    pub plugin: Option<String>,
+    /// The person it concerns.
+    pub person: Option<String>,
+    /// The entitlement action it concerns.
+    pub action: Option<String>,
+    /// The target system it concerns.
+    pub system: Option<String>,
+    /// `allowed`, a refusal code, an outcome, or an action state.
+    pub decision: String,
+    /// The HelloID audit action name (`UpdateAccount`, `GrantPermission`, …) where one applies.
+    pub audit_action: Option<String>,
+    /// A sentence for a person.
+    pub message: String,
+    /// Everything else, as JSON.
+    pub details: serde_json::Value,
+}
+
+/// A record as stored: its place in the tenant's chain and its hashes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// The tenant whose chain it is in.
+    pub tenant: String,
+    /// Position in the tenant's chain, from 1.
+    pub seq: u64,
+    /// The record's id.
+    pub id: String,
+    /// When it was written, RFC 3339 UTC.
+    pub at: String,
+    /// What it says.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    /// The hash of the record before it (64 zeros for the first).
+    pub prev_hash: String,
+    /// The hash of this record's content, including `prev_hash`.
+    pub hash: String,
+}
+
+/// The `prev_hash` of a tenant's first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

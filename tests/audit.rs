@@ -1,0 +1,273 @@
+//! The audit trail end to end: what real runs through components record, that a trap leaves
+//! only its invocation record, tamper evidence against edits, deletions and swaps made directly
+//! in the database, and export → import → verify.
+
+mod support;
+
+use rusqlite::Connection;
+use serde_json::Value;
+use support::{Demo, JAN, json, mail_changed, plugin, stderr};
+
+fn records(demo: &Demo, filters: &[&str]) -> Vec<Value> {
+    let mut args = vec!["audit", "list", "--format", "json"];
+    args.extend_from_slice(filters);
+    let out = demo.provhost(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    json(&out).as_array().unwrap().clone()
+}
+
+fn db(demo: &Demo) -> Connection {
+    let conn = Connection::open(demo.dir.path().join("provhost.db")).unwrap();
+    // What someone with write access to the file could do: remove the guards first.
+    conn.execute_batch("DROP TRIGGER audit_is_never_updated; DROP TRIGGER audit_is_never_deleted;").unwrap();
+    conn
+}
+
+fn id_at(demo: &Demo, seq: u64) -> String {
+    records(demo, &["--tenant", "demo"]).into_iter().find(|r| r["seq"] == seq).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn verify(demo: &Demo) -> (Option<i32>, String) {
+    let out = demo.provhost(&["audit", "verify"]);
+    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out)))
+}
+
+#[test]
+fn a_committed_run_records_invocation_calls_notes_commits_and_state_changes() {
+    let demo = Demo::new();
+    let report = json(&demo.run("propagate-mail", &mail_changed(), &[]));
+    let invocation = report["invocation"].as_str().unwrap();
+    let key_id = demo.key.split(':').next().unwrap();
+    let mine: Vec<Value> = records(&demo, &[]).into_iter().filter(|r| r["invocation"] == invocation).collect();
+
+    let inv = mine.iter().find(|r| r["kind"] == "invocation").unwrap();
+    assert_eq!(inv["key_id"], key_id);
+    assert_eq!(inv["plugin"], "propagate-mail");
+    assert_eq!(inv["decision"], "completed");
+    let details = &inv["details"];
+    assert_eq!(details["plugin_sha256"], report["plugin"]["sha256"]);
+    assert_eq!(details["event_digest"].as_str().unwrap().len(), 64);
+    assert!(details["event_summary"].as_str().unwrap().starts_with("mail, proxyAddresses of person"));
+    assert_eq!(details["host_calls"], report["usage"]["host_calls"]);
+    assert!(details["fuel_used"].as_u64().unwrap() > 0 && details["peak_memory"].as_u64().unwrap() > 0);
+    assert!(!serde_json::to_string(&mine).unwrap().contains(demo.key.split(':').nth(1).unwrap()), "never the secret");
+
+    let calls: Vec<&Value> = mine.iter().filter(|r| r["kind"] == "host-call").collect();
+    assert_eq!(calls.len(), 11, "4 queries and 7 actions");
+    let update = calls.iter().find(|c| c["details"]["function"] == "update-account").unwrap();
+    assert_eq!((update["decision"].as_str(), update["person"].as_str()), (Some("allowed"), Some(JAN)));
+    assert_eq!(update["details"]["interface"], "actions");
+    assert_eq!(mine.iter().filter(|r| r["kind"] == "note").count(), 7);
+
+    let action = report["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "update" && a["origin"] == "update account")
+        .unwrap();
+    let trail = records(&demo, &["--action", action["id"].as_str().unwrap()]);
+    let states: Vec<(&str, &str)> = trail
+        .iter()
+        .filter(|r| r["kind"] != "host-call" && r["kind"] != "note")
+        .map(|r| (r["kind"].as_str().unwrap(), r["decision"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("commit", "pending"), ("action-state", "running"), ("action-state", "success")]);
+    assert!(
+        trail
+            .iter()
+            .filter(|r| r["kind"] != "host-call" && r["kind"] != "note")
+            .all(|r| r["audit_action"] == "UpdateAccount")
+    );
+    let names: Vec<&str> =
+        mine.iter().filter(|r| r["kind"] == "commit").map(|r| r["audit_action"].as_str().unwrap()).collect();
+    assert!(names.contains(&"CreateAccount") && names.contains(&"GrantPermission"), "{names:?}");
+
+    let one = demo.provhost(&["audit", "show", update["id"].as_str().unwrap()]);
+    let shown = json(&one);
+    assert_eq!(shown["record"]["id"], update["id"]);
+    assert_eq!(shown["invocation"]["id"], inv["id"]);
+    assert_eq!(verify(&demo).0, Some(0));
+}
+
+#[test]
+fn refusals_approvals_and_rejections_are_recorded_with_who_decided() {
+    let mut demo = Demo::new();
+    let component = plugin("propagate-mail");
+    demo.configure(&format!(
+        "[tenants.demo.plugins.pm]\ncomponent = \"{}\"\ncapabilities = [\"persons:read\", \"accounts:update\", \"entitlements:re-enforce\"]\n\
+         [[tenants.demo.thresholds]]\nsystem = \"exchange-online\"\nkind = \"grant\"\ncount = 1\n",
+        component.display()
+    ));
+    let report = json(&demo.run_as(&demo.key, "pm", &mail_changed(), &[]));
+    let forbidden = records(&demo, &["--kind", "host-call", "--outcome", "forbidden"]);
+    assert_eq!(forbidden.len(), 1);
+    assert!(forbidden[0]["message"].as_str().unwrap().contains("does not declare the capability actions:retry"));
+
+    let blocked: Vec<&str> = report["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["state"] == "blocked")
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(blocked.len(), 2);
+    let approver = demo.key_with(&["actions:approve"]);
+    assert!(demo.provhost(&["actions", "approve", "--api-key", &approver, blocked[0]]).status.success());
+    assert!(demo.provhost(&["actions", "reject", "--api-key", &approver, blocked[1]]).status.success());
+    let approver_id = approver.split(':').next().unwrap();
+    let approvals = records(&demo, &["--kind", "approval"]);
+    let rejections = records(&demo, &["--kind", "rejection"]);
+    assert_eq!((approvals.len(), rejections.len()), (1, 1));
+    assert_eq!(approvals[0]["key_id"], approver_id);
+    assert_eq!(approvals[0]["action"], blocked[0]);
+    assert_eq!(rejections[0]["decision"], "rejected");
+    assert_eq!(
+        records(&demo, &["--key", approver_id]).len(),
+        2,
+        "the approval and the rejection; running it is the executor's"
+    );
+}
+
+#[test]
+fn a_trapping_invocation_leaves_its_invocation_record_and_nothing_else() {
+    let demo = Demo::new();
+    let before = records(&demo, &[]).len();
+    let out = demo.run("misbehave", &mail_changed(), &["--set", "mode=panic"]);
+    assert_eq!(out.status.code(), Some(3));
+    let after = records(&demo, &[]);
+    assert_eq!(after.len(), before + 1);
+    let last = after.last().unwrap();
+    assert_eq!((last["kind"].as_str(), last["decision"].as_str()), (Some("invocation"), Some("trap")));
+    assert!(last["message"].as_str().unwrap().contains("deliberate panic after planning"));
+    assert_eq!(
+        last["details"]["journal"]["calls"][0]["decision"], "allowed",
+        "what it asked for is kept in the record"
+    );
+
+    let dry = demo.run("propagate-mail", &mail_changed(), &["--dry-run"]);
+    assert!(dry.status.success());
+    let last = records(&demo, &[]).pop().unwrap();
+    assert_eq!(last["decision"], "dry-run:completed");
+}
+
+#[test]
+fn the_database_refuses_to_update_or_delete_audit_records() {
+    let demo = Demo::new();
+    let conn = Connection::open(demo.dir.path().join("provhost.db")).unwrap();
+    let err = conn.execute("UPDATE audit SET message = 'x' WHERE seq = 1", []).unwrap_err();
+    assert!(err.to_string().contains("audit records are never updated"), "{err}");
+    let err = conn.execute("DELETE FROM audit", []).unwrap_err();
+    assert!(err.to_string().contains("audit records are never deleted"), "{err}");
+}
+
+#[test]
+fn verify_finds_an_edited_record() {
+    let demo = Demo::new();
+    demo.run("propagate-mail", &mail_changed(), &[]);
+    assert_eq!(verify(&demo).0, Some(0));
+    let id = id_at(&demo, 5);
+    db(&demo).execute("UPDATE audit SET decision = 'forbidden' WHERE tenant = 'demo' AND seq = 5", []).unwrap();
+    let (code, text) = verify(&demo);
+    assert_eq!(code, Some(1));
+    assert!(text.contains(&format!("breaks at record 5 ({id}): its content does not match its hash")), "{text}");
+}
+
+#[test]
+fn verify_finds_a_deleted_record() {
+    let demo = Demo::new();
+    demo.run("propagate-mail", &mail_changed(), &[]);
+    let next = id_at(&demo, 8);
+    db(&demo).execute("DELETE FROM audit WHERE tenant = 'demo' AND seq = 7", []).unwrap();
+    let (code, text) = verify(&demo);
+    assert_eq!(code, Some(1));
+    assert!(text.contains(&format!("breaks at record 8 ({next}): expected record 7 here")), "{text}");
+}
+
+#[test]
+fn verify_finds_two_swapped_records() {
+    let demo = Demo::new();
+    demo.run("propagate-mail", &mail_changed(), &[]);
+    let first = id_at(&demo, 4);
+    let conn = db(&demo);
+    conn.execute_batch(
+        "UPDATE audit SET seq = -4 WHERE tenant = 'demo' AND seq = 4;
+         UPDATE audit SET seq = 4 WHERE tenant = 'demo' AND seq = 9;
+         UPDATE audit SET seq = 9 WHERE tenant = 'demo' AND seq = -4;",
+    )
+    .unwrap();
+    let (code, text) = verify(&demo);
+    assert_eq!(code, Some(1));
+    assert!(text.contains("breaks at record 4 ("), "{text}");
+    assert!(!text.contains(&first), "the record now in place 4 is the one from place 9: {text}");
+}
+
+#[test]
+fn an_exported_chain_imports_into_an_archive_and_verifies() {
+    let demo = Demo::new();
+    demo.run("propagate-mail", &mail_changed(), &[]);
+    let export = demo.provhost(&["audit", "export", "--tenant", "demo"]);
+    assert!(export.status.success());
+    let file = demo.dir.path().join("demo-audit.jsonl");
+    std::fs::write(&file, &export.stdout).unwrap();
+    let lines = String::from_utf8_lossy(&export.stdout).lines().count();
+    assert_eq!(lines, records(&demo, &["--tenant", "demo"]).len());
+
+    let out = demo.provhost(&["audit", "verify", "--file", file.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{lines} records")), "{}", stderr(&out));
+
+    let archive = tempfile::tempdir().unwrap();
+    let provhost = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_provhost"))
+            .arg("--data-dir")
+            .arg(archive.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = provhost(&["audit", "import", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = provhost(&["audit", "verify", "--tenant", "demo"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = provhost(&["audit", "import", file.to_str().unwrap()]);
+    assert!(stderr(&again).contains("does not continue tenant 'demo''s chain"), "{}", stderr(&again));
+
+    let range = demo.provhost(&["audit", "export", "--tenant", "demo", "--from-seq", "10"]);
+    let tail = demo.dir.path().join("tail.jsonl");
+    std::fs::write(&tail, &range.stdout).unwrap();
+    let later = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_provhost"))
+            .arg("--data-dir")
+            .arg(later.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["audit", "import", tail.to_str().unwrap()]).status.success());
+    let out = run(&["audit", "verify"]);
+    assert!(out.status.success(), "a range anchored on its predecessor's hash verifies: {}", stderr(&out));
+
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text = text.replacen("\"decision\":\"allowed\"", "\"decision\":\"forbidden\"", 1);
+    std::fs::write(&file, text).unwrap();
+    let out = demo.provhost(&["audit", "verify", "--file", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("its content does not match its hash"), "{}", stderr(&out));
+}
+
+#[test]
+fn list_filters_and_formats() {
+    let demo = Demo::new();
+    demo.run("propagate-mail", &mail_changed(), &[]);
+    let jsonl = demo.provhost(&["audit", "list", "--person", JAN, "--format", "jsonl"]);
+    let lines: Vec<Value> =
+        String::from_utf8_lossy(&jsonl.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!lines.is_empty() && lines.iter().all(|r| r["person"] == JAN));
+    let table = String::from_utf8_lossy(&demo.provhost(&["audit", "list", "--kind", "invocation"]).stdout).into_owned();
+    assert!(table.starts_with("SEQ") && table.lines().count() == 3, "{table}");
+    let none = records(&demo, &["--since", "2999-01-01T00:00:00Z"]);
+    assert!(none.is_empty());
+}
