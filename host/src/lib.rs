@@ -16,6 +16,7 @@ pub mod imports;
 pub mod model;
 pub mod pipeline;
 pub mod plan;
+pub mod planner;
 pub mod policy;
 pub mod refusal;
 pub mod runtime;

@@ -1,13 +1,11 @@
-//! `provhost:plugin/actions`: check the call (scope, exclusions, window budget), plan the action,
-//! record the decision. Nothing reaches the store here; the plan commits after the plugin returns
-//! `ok`, when thresholds are applied.
+//! `provhost:plugin/actions`: each call goes through the [`Planner`](crate::planner::Planner)
+//! (scope, exclusions, window budget, plan, decision recorded). Nothing reaches the store here;
+//! the plan commits after the plugin returns `ok`, when thresholds are applied.
 
 use super::{CallError, HostState};
 use crate::bindings::actions::Host;
 use crate::bindings::types::Receipt;
-use crate::model::{Account, Action, ActionKind, ActionState, ActionTarget, Entitlement, Person};
-use crate::plan::Intent;
-use crate::policy::Scope;
+use crate::model::Action;
 use crate::refusal::Refusal;
 use crate::runtime::LimitHit;
 
@@ -15,150 +13,13 @@ fn receipt(action: &Action) -> Receipt {
     Receipt { action: action.id.clone(), state: action.state.into() }
 }
 
-fn ids(actions: &[Action]) -> Vec<String> {
-    actions.iter().map(|a| a.id.clone()).collect()
-}
-
 impl HostState {
-    /// Plans an intent; a refused plan (the action budget) also ends the invocation's chance to commit.
-    fn plan_intent(&mut self, intent: Intent) -> Result<Action, Refusal> {
-        let planned = self.plan.add(intent).cloned();
-        if planned.is_err() {
+    /// A refusal for the action budget also ends the invocation's chance to commit.
+    fn budget<T>(&mut self, result: Result<T, Refusal>) -> Result<T, Refusal> {
+        if let Err(Refusal::BudgetExhausted(_)) = &result {
             self.limit_hit = Some(LimitHit::Actions(self.limits.max_actions));
         }
-        planned
-    }
-
-    /// The person, who must exist.
-    fn person(&self, person: &str) -> Result<Person, Refusal> {
-        Ok(self.backend().person(self.tenant(), person)?)
-    }
-
-    /// Refuses the call if the person is excluded.
-    fn person_admitted(&self, person: &Person) -> Result<(), Refusal> {
-        self.context.policy.exclusions.person(person).map_or(Ok(()), |reason| Err(Refusal::Excluded(reason)))
-    }
-
-    /// Refuses an action of `kind` on `system` that the key and manifest do not allow, that
-    /// touches an excluded system, or that a window budget has no room for.
-    fn system_admitted(&self, scope: Scope, system: &str, kind: ActionKind) -> Result<(), Refusal> {
-        let context = &self.context;
-        context.permission.check(scope, Some(system)).map_err(Refusal::Forbidden)?;
-        if let Some(reason) = context.policy.exclusions.system(system) {
-            return Err(Refusal::Excluded(reason));
-        }
-        for budget in context.policy.windows.iter().filter(|b| b.applies(system, kind)) {
-            let used = context
-                .store
-                .window_usage(self.tenant(), system, kind, budget.per)
-                .map_err(|e| Refusal::Unavailable(e.to_string()))?;
-            let planned = self.plan.actions().iter().filter(|a| a.system == system && a.kind == kind).count() as u32;
-            budget.admit(system, used, planned)?;
-        }
-        Ok(())
-    }
-
-    /// The entitlement, checked to belong to the person and still be managed.
-    fn managed_entitlement_of(&self, person: &Person, entitlement: &str) -> Result<Entitlement, Refusal> {
-        let found = self.backend().entitlement(self.tenant(), entitlement)?;
-        if found.person != person.id {
-            return Err(Refusal::NotFound(format!(
-                "entitlement '{entitlement}' does not belong to person '{}'",
-                person.id
-            )));
-        }
-        if !found.managed {
-            return Err(Refusal::Invalid(format!(
-                "entitlement '{}' ({entitlement}) is no longer managed; provisioning leaves it alone",
-                found.display_name
-            )));
-        }
-        Ok(found)
-    }
-
-    fn entitlement_intent(
-        &mut self,
-        person: &str,
-        entitlement: &str,
-        (scope, kind, origin): (Scope, ActionKind, &'static str),
-        reason: String,
-    ) -> Result<Action, Refusal> {
-        let person = self.person(person)?;
-        let found = self.managed_entitlement_of(&person, entitlement)?;
-        self.system_admitted(scope, &found.system, kind)?;
-        self.person_admitted(&person)?;
-        self.plan_intent(Intent {
-            person: person.id,
-            system: found.system,
-            target: ActionTarget::Entitlement(found.id),
-            kind,
-            origin,
-            reason,
-            retry_of: None,
-        })
-    }
-
-    fn update_intent(&mut self, account: Account, reason: String) -> Result<Action, Refusal> {
-        self.system_admitted(Scope::AccountsUpdate, &account.system, ActionKind::Update)?;
-        self.plan_intent(Intent {
-            person: account.person,
-            system: account.system,
-            target: ActionTarget::Account(account.id),
-            kind: ActionKind::Update,
-            origin: "update account",
-            reason,
-            retry_of: None,
-        })
-    }
-
-    fn update_one(&mut self, person: &str, account: &str, reason: String) -> Result<Action, Refusal> {
-        let person = self.person(person)?;
-        let found = self.backend().account(self.tenant(), account)?;
-        if found.person != person.id {
-            return Err(Refusal::NotFound(format!("account '{account}' does not belong to person '{}'", person.id)));
-        }
-        self.person_admitted(&person)?;
-        self.update_intent(found, reason)
-    }
-
-    /// Plans an update of every account the key and manifest allow, skipping (and recording)
-    /// accounts in excluded systems; any other refusal refuses the whole call.
-    fn update_all(&mut self, person: &str, reason: String) -> Result<Vec<Action>, Refusal> {
-        let person = self.person(person)?;
-        self.person_admitted(&person)?;
-        let mut planned = Vec::new();
-        for account in self.backend().accounts(self.tenant(), &person.id)? {
-            if let Some(reason) = self.context.policy.exclusions.system(&account.system) {
-                let skipped: Result<(), Refusal> = Err(Refusal::Excluded(reason));
-                self.journal
-                    .record("actions.update-all-accounts", &[&person.id, &account.id], &skipped, |_| Vec::new());
-                continue;
-            }
-            planned.push(self.update_intent(account, reason.clone())?);
-        }
-        Ok(planned)
-    }
-
-    fn retry_intent(&mut self, action: &str, reason: String) -> Result<Action, Refusal> {
-        let failed = self.backend().action(self.tenant(), action)?;
-        if failed.state != ActionState::Error {
-            return Err(Refusal::Conflict(format!(
-                "action '{action}' is {}; only an action in state error can be retried",
-                failed.state
-            )));
-        }
-        self.system_admitted(Scope::ActionsRetry, &failed.system, failed.kind)?;
-        let person = self.person(&failed.person)?;
-        self.person_admitted(&person)?;
-        self.plan_intent(Intent {
-            person: failed.person,
-            system: failed.system,
-            target: failed.target,
-            kind: failed.kind,
-            origin: "manual retry",
-            reason,
-            retry_of: Some(failed.id),
-        })
+        result
     }
 }
 
@@ -170,25 +31,20 @@ impl Host for HostState {
         reason: String,
     ) -> Result<Receipt, CallError> {
         self.begin_call()?;
-        let how = (Scope::EntitlementsReEnforce, ActionKind::Grant, "re-enforce");
-        let result = self.entitlement_intent(&person, &entitlement, how, reason);
-        self.journal
-            .record("actions.re-enforce-entitlement", &[&person, &entitlement], &result, |a| vec![a.id.clone()]);
-        Ok(receipt(&result?))
+        let result = self.planner.re_enforce(&person, &entitlement, reason);
+        Ok(receipt(&self.budget(result)?))
     }
 
     fn update_account(&mut self, person: String, account: String, reason: String) -> Result<Receipt, CallError> {
         self.begin_call()?;
-        let result = self.update_one(&person, &account, reason);
-        self.journal.record("actions.update-account", &[&person, &account], &result, |a| vec![a.id.clone()]);
-        Ok(receipt(&result?))
+        let result = self.planner.update_account(&person, &account, reason);
+        Ok(receipt(&self.budget(result)?))
     }
 
     fn update_all_accounts(&mut self, person: String, reason: String) -> Result<Vec<Receipt>, CallError> {
         self.begin_call()?;
-        let result = self.update_all(&person, reason);
-        self.journal.record("actions.update-all-accounts", &[&person], &result, |a| ids(a));
-        Ok(result?.iter().map(receipt).collect())
+        let result = self.planner.update_all_accounts(&person, reason);
+        Ok(self.budget(result)?.iter().map(receipt).collect())
     }
 
     fn unmanage_entitlement(
@@ -198,17 +54,14 @@ impl Host for HostState {
         reason: String,
     ) -> Result<Receipt, CallError> {
         self.begin_call()?;
-        let how = (Scope::EntitlementsUnmanage, ActionKind::Unmanage, "unmanage");
-        let result = self.entitlement_intent(&person, &entitlement, how, reason);
-        self.journal.record("actions.unmanage-entitlement", &[&person, &entitlement], &result, |a| vec![a.id.clone()]);
-        Ok(receipt(&result?))
+        let result = self.planner.unmanage(&person, &entitlement, reason);
+        Ok(receipt(&self.budget(result)?))
     }
 
     fn retry_action(&mut self, action: String, reason: String) -> Result<Receipt, CallError> {
         self.begin_call()?;
-        let result = self.retry_intent(&action, reason);
-        self.journal.record("actions.retry-action", &[&action], &result, |a| vec![a.id.clone()]);
-        Ok(receipt(&result?))
+        let result = self.planner.retry(&action, reason);
+        Ok(receipt(&self.budget(result)?))
     }
 }
 
@@ -217,7 +70,7 @@ mod tests {
     use super::*;
     use crate::bindings::types::{ActionState as WitState, Host as _};
     use crate::imports::testing::demo_state;
-    use crate::model::ActionFilter;
+    use crate::model::{ActionFilter, ActionKind, ActionState};
     use crate::runtime::Limits;
     use crate::store::DEMO_TENANT;
 
@@ -237,13 +90,13 @@ mod tests {
         let before = store.counts(DEMO_TENANT).unwrap();
         let r = state.re_enforce_entitlement(JAN.into(), entitlement.id.clone(), "mail changed".into()).unwrap();
         assert_eq!(r.state, WitState::Pending);
-        let planned = &state.plan.actions()[0];
+        let planned = &state.planner.plan.actions()[0];
         assert_eq!(
             (planned.id.as_str(), planned.kind, planned.origin.as_str()),
             (r.action.as_str(), ActionKind::Grant, "re-enforce")
         );
         assert_eq!(store.counts(DEMO_TENANT).unwrap(), before, "planning must not write");
-        assert_eq!(state.journal.calls[0].decision, "allowed");
+        assert_eq!(state.planner.journal.calls[0].decision, "allowed");
     }
 
     #[test]
@@ -253,8 +106,8 @@ mod tests {
         let theirs = store.entitlements_of(DEMO_TENANT, &other.id).unwrap().remove(0);
         let err = state.re_enforce_entitlement(JAN.into(), theirs.id, "x".into()).unwrap_err();
         assert!(refused(&mut state, err).contains("does not belong to person"));
-        assert!(state.plan.actions().is_empty());
-        assert_eq!(state.journal.calls[0].decision, "not-found");
+        assert!(state.planner.plan.actions().is_empty());
+        assert_eq!(state.planner.journal.calls[0].decision, "not-found");
     }
 
     #[test]
@@ -262,7 +115,7 @@ mod tests {
         let (store, mut state) = demo_state(Limits::default());
         let receipts = state.update_all_accounts(JAN.into(), "mail changed".into()).unwrap();
         assert_eq!(receipts.len(), store.accounts_of(DEMO_TENANT, JAN).unwrap().len());
-        assert!(state.plan.actions().iter().all(|a| a.kind == ActionKind::Update));
+        assert!(state.planner.plan.actions().iter().all(|a| a.kind == ActionKind::Update));
     }
 
     #[test]
@@ -273,7 +126,7 @@ mod tests {
             .unwrap()
             .remove(0);
         state.retry_action(failed.id.clone(), "try again".into()).unwrap();
-        let retry = &state.plan.actions()[0];
+        let retry = &state.planner.plan.actions()[0];
         assert_eq!((retry.origin.as_str(), retry.retry_of.as_deref()), ("manual retry", Some(failed.id.as_str())));
         assert_ne!(retry.id, failed.id);
 
@@ -313,7 +166,7 @@ mod tests {
         let err = state.update_all_accounts(JAN.into(), "x".into()).unwrap_err();
         let trap = state.convert_error(err).unwrap_err();
         assert_eq!(trap.to_string(), "wall-clock deadline of 0 ms passed");
-        assert!(state.plan.actions().is_empty());
+        assert!(state.planner.plan.actions().is_empty());
     }
 
     mod governed {
@@ -337,8 +190,8 @@ mod tests {
                 "{message}"
             );
             state.update_account(JAN.into(), account_in(&store, "exchange-online"), "x".into()).unwrap();
-            assert_eq!(state.plan.actions().len(), 1);
-            let decisions: Vec<&str> = state.journal.calls.iter().map(|c| c.decision).collect();
+            assert_eq!(state.planner.plan.actions().len(), 1);
+            let decisions: Vec<&str> = state.planner.journal.calls.iter().map(|c| c.decision).collect();
             assert_eq!(decisions, ["forbidden", "allowed"]);
         }
 
@@ -351,8 +204,8 @@ mod tests {
             let (_store, mut state) = governed_state(Limits::default(), Grants::everything(), policy);
             let receipts = state.update_all_accounts(JAN.into(), "x".into()).unwrap();
             assert_eq!(receipts.len(), 3, "four accounts, one in an excluded system");
-            assert!(state.plan.actions().iter().all(|a| a.system != "afas-hr"));
-            assert!(state.journal.calls.iter().any(|c| c.decision == "excluded"));
+            assert!(state.planner.plan.actions().iter().all(|a| a.system != "afas-hr"));
+            assert!(state.planner.journal.calls.iter().any(|c| c.decision == "excluded"));
 
             let rule = AttributeRule { attribute: "department".into(), equals: Some("sales".into()), one_of: None };
             let policy = TenantPolicy {
@@ -362,7 +215,7 @@ mod tests {
             let (_store, mut state) = governed_state(Limits::default(), Grants::everything(), policy);
             let err = state.update_all_accounts(JAN.into(), "x".into()).unwrap_err();
             assert!(refused(&mut state, err).contains("excluded by the rule department = sales"));
-            assert!(state.plan.actions().is_empty());
+            assert!(state.planner.plan.actions().is_empty());
         }
 
         #[test]

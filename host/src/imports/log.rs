@@ -29,20 +29,20 @@ impl Host for HostState {
             Level::Warn => "warn",
             Level::Error => "error",
         };
-        tracing::debug!(target: "provhost::plugin", tenant = %self.tenant(), level, "{message}");
-        self.journal.logs.push(LogLine { level, message });
+        tracing::debug!(target: "provhost::plugin", tenant = %self.planner.tenant(), level, "{message}");
+        self.planner.journal.logs.push(LogLine { level, message });
         Ok(())
     }
 
     fn audit_note(&mut self, action: Option<String>, message: String, is_error: bool) -> wasmtime::Result<()> {
         self.begin_call().map_err(super::CallError::into_trap)?;
-        self.journal.notes.push(AuditNote { action, message: capped(message), is_error });
+        self.planner.journal.notes.push(AuditNote { action, message: capped(message), is_error });
         Ok(())
     }
 
     fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         self.begin_call().map_err(super::CallError::into_trap)?;
-        Ok(self.context.config.get(&key).cloned())
+        Ok(self.planner.context().config.get(&key).cloned())
     }
 }
 
@@ -59,7 +59,7 @@ mod tests {
         state.audit_note(Some("a1".into()), "UpdateAccount ok".into(), false).unwrap();
         assert_eq!(state.config("systems".into()).unwrap().as_deref(), Some("exchange-online,topdesk"));
         assert_eq!(state.config("missing".into()).unwrap(), None);
-        assert!(state.journal.logs[0].message.ends_with(" […]"));
-        assert_eq!(state.journal.notes[0].action.as_deref(), Some("a1"));
+        assert!(state.planner.journal.logs[0].message.ends_with(" […]"));
+        assert_eq!(state.planner.journal.notes[0].action.as_deref(), Some("a1"));
     }
 }

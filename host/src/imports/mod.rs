@@ -20,7 +20,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::backend::Backend;
-use crate::plan::Plan;
+use crate::planner::Planner;
 use crate::policy::{Permission, TenantPolicy};
 use crate::refusal::Refusal;
 use crate::runtime::{CapturedOutput, LimitHit, Limits, MemoryLimiter};
@@ -75,11 +75,8 @@ pub struct HostState {
     table: ResourceTable,
     /// Enforces the memory cap and remembers the peak.
     pub limiter: MemoryLimiter,
-    context: Arc<TenantContext>,
-    /// The actions planned so far.
-    pub plan: Plan,
-    /// Every call, note and log line so far.
-    pub journal: Journal,
+    /// Checks and plans the plugin's calls.
+    pub planner: Planner,
     limits: Limits,
     deadline: Instant,
     /// Host calls made so far.
@@ -96,22 +93,12 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(limits.memory_bytes),
-            context,
-            plan: Plan::new(invocation, limits.max_actions),
-            journal: Journal::default(),
+            planner: Planner::new(invocation, context, limits.max_actions),
             limits,
             deadline: Instant::now() + limits.timeout(),
             host_calls: 0,
             limit_hit: None,
         }
-    }
-
-    fn tenant(&self) -> &str {
-        &self.context.tenant
-    }
-
-    fn backend(&self) -> &dyn Backend {
-        self.context.backend.as_ref()
     }
 
     /// Counts a host call against the budget and checks the deadline. Past the budget the call is

@@ -4,29 +4,19 @@ use super::{CallError, HostState};
 use crate::bindings::queries::Host;
 use crate::bindings::types::{Account, Action, ActionFilter, Entitlement, Person};
 use crate::model;
-use crate::policy::Scope;
+use crate::planner::{LIST_ACTIONS_LIMIT, Planner};
 use crate::refusal::Refusal;
 
-/// The most actions one `list-actions` call returns.
-const LIST_ACTIONS_LIMIT: usize = 500;
-
 impl HostState {
-    /// Runs a read, records its decision, and converts the answer to WIT types.
+    /// Runs a read through the planner (scope, decision recorded) and converts the answer.
     fn query<T, W: From<T>>(
         &mut self,
         function: &'static str,
         ids: &[&str],
-        read: impl FnOnce(&Self) -> Result<Vec<T>, Refusal>,
+        read: impl FnOnce(&Planner) -> Result<Vec<T>, Refusal>,
     ) -> Result<Vec<W>, CallError> {
         self.begin_call()?;
-        let result = self
-            .context
-            .permission
-            .check(Scope::PersonsRead, None)
-            .map_err(Refusal::Forbidden)
-            .and_then(|()| read(self));
-        self.journal.record(function, ids, &result, |_| Vec::new());
-        Ok(result?.into_iter().map(W::from).collect())
+        Ok(self.planner.query(function, ids, read)?.into_iter().map(W::from).collect())
     }
 }
 
@@ -90,6 +80,6 @@ mod tests {
         let err = state.list_entitlements("nobody".into()).unwrap_err();
         let message = format!("{:?}", state.convert_error(err).unwrap());
         assert!(message.contains("NotFound") && message.contains("person 'nobody' not found"), "{message}");
-        assert_eq!(state.journal.calls[0].decision, "not-found");
+        assert_eq!(state.planner.journal.calls[0].decision, "not-found");
     }
 }

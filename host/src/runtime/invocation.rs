@@ -143,8 +143,8 @@ impl Runtime {
             id,
             outcome,
             usage: Usage { fuel, wall_time_us, peak_memory: state.limiter.peak, host_calls: state.host_calls },
-            plan: state.plan.into_actions(),
-            journal: state.journal,
+            plan: state.planner.plan.into_actions(),
+            journal: state.planner.journal,
             guest_output,
         })
     }

@@ -1,0 +1,40 @@
+//! From a decision to committed, executed actions — the same path for an event through a plugin
+//! (CLI and HTTP) and for a targeted request on the HTTP API: thresholds on the plan, one
+//! transaction for the plan and its audit records (window budgets checked again inside it), then
+//! execution. The CLI and the HTTP service both go through here.
+
+mod conclude;
+mod event;
+mod report;
+mod request;
+
+pub use conclude::Conclusion;
+pub use event::run_event;
+pub use report::{ActionSummary, PluginSummary, RunReport};
+pub use request::{RequestReport, run_request};
+
+use crate::backend::BackendError;
+use crate::store::StoreError;
+
+/// Why a run could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The event names a person or action the tenant does not have.
+    #[error("the event cannot be run: {0}")]
+    UnknownTarget(String),
+    /// The backend failed.
+    #[error("the backend failed: {0}")]
+    Backend(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<BackendError> for RunError {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::NotFound(m) => RunError::UnknownTarget(m),
+            BackendError::Unavailable(m) => RunError::Backend(m),
+        }
+    }
+}
