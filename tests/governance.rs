@@ -197,7 +197,7 @@ fn a_threshold_blocks_its_whole_kind_on_that_system_and_approval_runs_them() {
 #[test]
 fn rejected_actions_end_rejected_and_never_run() {
     let mut demo = Demo::new();
-    demo.configure(&config(ALL, "[[tenants.demo.thresholds]]\nsystem = \"*\"\nkind = \"update\"\npercent = 20\n"));
+    demo.configure(&config(ALL, "[[tenants.demo.thresholds]]\nsystem = \"*\"\nkind = \"update\"\npercent = 15\n"));
     let (report, _) = run(&demo, &[]);
     let blocked: Vec<String> = report["actions"]
         .as_array()
@@ -206,7 +206,7 @@ fn rejected_actions_end_rejected_and_never_run() {
         .filter(|a| a["state"] == "blocked")
         .map(|a| a["id"].as_str().unwrap().to_owned())
         .collect();
-    // One update is 25% of the 4 entitlements of topdesk and of afas-hr, 12.5% of exchange-online's 8.
+    // One update is 16.7% of the 6 entitlements of topdesk and of afas-hr, 8.3% of exchange-online's 12.
     assert_eq!(blocked.len(), 2, "{report}");
     let mut args = vec!["actions", "reject", "--api-key", demo.key.as_str()];
     args.extend(blocked.iter().map(String::as_str));

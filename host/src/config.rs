@@ -145,6 +145,9 @@ pub struct TenantConfig {
     /// Exclusions.
     #[serde(default)]
     pub exclusions: Exclusions,
+    /// Where "Provisioning Completed" notifications go after committed actions finish.
+    #[serde(default)]
+    pub webhooks: Vec<Webhook>,
 }
 
 impl TenantConfig {
@@ -155,6 +158,53 @@ impl TenantConfig {
             thresholds: self.thresholds.clone(),
             windows: self.windows.clone(),
         })
+    }
+}
+
+/// A subscription to notifications.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Webhook {
+    /// Where to POST (http or https).
+    pub url: String,
+    /// The HMAC-SHA256 key deliveries are signed with.
+    pub secret: String,
+    /// A JSONPath (RFC 9535) query on the payload; only payloads it matches are delivered.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Tries before a delivery is dead-lettered.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// The first retry's delay in milliseconds; each later one doubles it (with jitter), up to 5 minutes.
+    #[serde(default = "default_retry_base")]
+    pub retry_base_ms: u64,
+}
+
+fn default_attempts() -> u32 {
+    6
+}
+
+fn default_retry_base() -> u64 {
+    1000
+}
+
+impl Webhook {
+    fn validate(&self) -> Result<(), String> {
+        let url = reqwest::Url::parse(&self.url).map_err(|e| format!("`url` = \"{}\" is not a URL: {e}", self.url))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("`url` = \"{}\" must be http or https", self.url));
+        }
+        if self.secret.len() < 16 {
+            return Err("`secret` must be at least 16 characters".into());
+        }
+        if self.max_attempts == 0 {
+            return Err("`max-attempts` must be at least 1".into());
+        }
+        if let Some(filter) = &self.filter {
+            serde_json_path::JsonPath::parse(filter)
+                .map_err(|e| format!("`filter` = \"{filter}\" is not a JSONPath query: {e}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -203,6 +253,9 @@ impl Config {
             }
             for (i, r) in tenant.exclusions.rules.iter().enumerate() {
                 r.validate().map_err(|m| (format!("tenants.{id}.exclusions.rules[{i}]"), m))?;
+            }
+            for (i, w) in tenant.webhooks.iter().enumerate() {
+                w.validate().map_err(|m| (format!("tenants.{id}.webhooks[{i}]"), m))?;
             }
             for (name, plugin) in &tenant.plugins {
                 let at = format!("tenants.{id}.plugins.{name}");
@@ -262,6 +315,11 @@ per = "1h"
 [tenants.demo.exclusions]
 systems = ["afas-hr"]
 rules = [{ attribute = "employeeType", equals = "external" }]
+
+[[tenants.demo.webhooks]]
+url = "https://hooks.example/provisioning"
+secret = "0123456789abcdef0123"
+filter = "$.accountRequests[?@.provisioningResult == 'FAILED']"
 "#;
 
     fn parse(text: &str) -> Result<Config, String> {
@@ -320,6 +378,8 @@ rules = [{ attribute = "employeeType", equals = "external" }]
                 GOOD.replace("capabilities =", "sha256 = \"abc\"\ncapabilities ="),
                 "`sha256` must be 64 hex digits, not 'abc'",
             ),
+            (GOOD.replace("$.accountRequests[?", "$.accountRequests[?("), "tenants.demo.webhooks[0]: `filter` ="),
+            (GOOD.replace("https://hooks", "ftp://hooks"), "must be http or https"),
         ];
         for (text, expected) in cases {
             let err = parse(&text).unwrap_err();

@@ -110,6 +110,67 @@ pub struct ProvisioningCompleted {
     pub account_requests: Vec<AccountRequest>,
 }
 
+/// One change in SailPoint's "Identity/Account Attributes Changed" triggers; values may be a
+/// string, a boolean, a list or an object.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SailPointChange {
+    attribute: String,
+    #[serde(default)]
+    old_value: serde_json::Value,
+    #[serde(default)]
+    new_value: serde_json::Value,
+}
+
+/// SailPoint's "Account Attributes Changed" (with `source` and `account`) and "Identity
+/// Attributes Changed" (without) trigger payloads.
+#[derive(Debug, Clone, Deserialize)]
+struct SailPointAttributesChanged {
+    identity: Reference,
+    #[serde(default)]
+    source: Option<Reference>,
+    #[serde(default)]
+    account: Option<serde_json::Value>,
+    changes: Vec<SailPointChange>,
+}
+
+fn values(value: serde_json::Value) -> Vec<String> {
+    match value {
+        serde_json::Value::Null => Vec::new(),
+        serde_json::Value::String(s) => vec![s],
+        serde_json::Value::Array(items) => {
+            items.into_iter().map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).collect()
+        }
+        other => vec![other.to_string()],
+    }
+}
+
+impl From<SailPointAttributesChanged> for AttributeChanged {
+    fn from(e: SailPointAttributesChanged) -> Self {
+        let (system, source) = match (&e.source, &e.account) {
+            (Some(source), account) => {
+                let name = account.as_ref().and_then(|a| a.get("name")).and_then(|n| n.as_str()).unwrap_or("");
+                (source.id.clone(), format!("SailPoint Account Attributes Changed: {} account {name}", source.name))
+            }
+            (None, _) => ("identity".to_owned(), "SailPoint Identity Attributes Changed".to_owned()),
+        };
+        AttributeChanged {
+            person: e.identity.id,
+            system,
+            source,
+            changes: e
+                .changes
+                .into_iter()
+                .map(|c| AttributeChange {
+                    attribute: c.attribute,
+                    old_values: values(c.old_value),
+                    new_values: values(c.new_value),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// An event a plugin can be invoked with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -181,15 +242,20 @@ impl Event {
         }
     }
 
-    /// Parses an event document. A document without `type` that has SailPoint's `trackingNumber`
-    /// and `recipient` is taken as a "Provisioning Completed" trigger payload.
+    /// Parses an event document. A document without `type` is taken as a SailPoint trigger
+    /// payload: "Provisioning Completed" when it has `trackingNumber` and `recipient`; "Account
+    /// Attributes Changed" or "Identity Attributes Changed" when it has `identity` and `changes`.
     pub fn from_json(text: &str) -> Result<Event, EventError> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| EventError::Malformed(format!("not valid JSON: {e}")))?;
         let untyped_sailpoint =
             value.get("type").is_none() && value.get("trackingNumber").is_some() && value.get("recipient").is_some();
+        let attributes_changed =
+            value.get("type").is_none() && value.get("identity").is_some() && value.get("changes").is_some();
         let event = if untyped_sailpoint {
             serde_json::from_value(value).map(Event::ProvisioningCompleted)
+        } else if attributes_changed {
+            serde_json::from_value::<SailPointAttributesChanged>(value).map(|e| Event::AttributeChanged(e.into()))
         } else {
             serde_json::from_value(value)
         }
@@ -265,6 +331,30 @@ mod tests {
         assert!(err.to_string().starts_with("not valid JSON"), "{err}");
         let err = Event::from_json(r#"{"type":"holiday"}"#).unwrap_err();
         assert!(err.to_string().contains("unknown variant `holiday`"), "{err}");
+    }
+
+    #[test]
+    fn sailpoint_attribute_triggers_become_attribute_changed() {
+        let account = r#"{"identity": {"type": "IDENTITY", "id": "2c7180a46faadee4016fb4e018c20642", "name": "Michael Michaels"},
+            "source": {"id": "4e4d982dddff4267ab12f0f1e72b5a6d", "type": "SOURCE", "name": "Corporate Active Directory"},
+            "account": {"id": "52170a74-ca89-11ea-87d0-0242ac130003", "uuid": "1cb1f07d-3e5a-4431-becd-234fa4306108",
+                        "name": "john.doe", "nativeIdentity": "cn=john.doe,ou=users,dc=acme,dc=com", "type": "ACCOUNT"},
+            "changes": [{"attribute": "sn", "oldValue": "doe", "newValue": "ryans"},
+                        {"attribute": "memberOf", "oldValue": ["a"], "newValue": ["a", "b"]}]}"#;
+        let Event::AttributeChanged(e) = Event::from_json(account).unwrap() else { panic!("wrong kind") };
+        assert_eq!(
+            (e.person.as_str(), e.system.as_str()),
+            ("2c7180a46faadee4016fb4e018c20642", "4e4d982dddff4267ab12f0f1e72b5a6d")
+        );
+        assert_eq!(e.changes[1].new_values, ["a", "b"]);
+        assert!(e.source.contains("Corporate Active Directory account john.doe"));
+
+        let identity = r#"{"identity": {"type": "IDENTITY", "id": "2c7180a46faadee4016fb4e018c20642", "name": "Michael Michaels"},
+            "changes": [{"attribute": "department", "oldValue": "sales", "newValue": "marketing"},
+                        {"attribute": "isManager", "oldValue": false, "newValue": true}]}"#;
+        let Event::AttributeChanged(e) = Event::from_json(identity).unwrap() else { panic!("wrong kind") };
+        assert_eq!(e.system, "identity");
+        assert_eq!(e.changes[1].new_values, ["true"]);
     }
 
     #[test]

@@ -20,4 +20,6 @@ pub mod planner;
 pub mod policy;
 pub mod refusal;
 pub mod runtime;
+pub mod server;
 pub mod store;
+pub mod webhook;

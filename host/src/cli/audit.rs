@@ -141,7 +141,7 @@ impl AuditCommand {
             AuditCommand::List { tenant, person, plugin, action, outcome, key, kind, since, until, limit, format } => {
                 let filter =
                     AuditFilter { tenant, person, plugin, action, decision: outcome, key_id: key, kind, since, until };
-                let records = data.open_store()?.audit(&filter, limit)?;
+                let records = data.open_store()?.audit(&filter, limit, 0)?;
                 match format {
                     Format::Table => table(&records),
                     Format::Json => print_json(&records)?,
@@ -164,7 +164,7 @@ impl AuditCommand {
                             ..Default::default()
                         };
                         store
-                            .audit(&filter, usize::MAX >> 1)?
+                            .audit(&filter, usize::MAX >> 1, 0)?
                             .into_iter()
                             .find(|r| r.entry.invocation.as_deref() == Some(inv))
                     }

@@ -6,6 +6,7 @@ mod init;
 mod keys;
 mod persons;
 mod run;
+mod serve;
 mod systems;
 
 use std::io::Write;
@@ -43,6 +44,11 @@ enum Command {
     Init(init::InitArgs),
     /// Run one event through a plugin and commit what it plans.
     Run(run::RunArgs),
+    /// Serve the HTTP API.
+    Serve(serve::ServeArgs),
+    /// Deliver the queued webhook notifications that are due, once.
+    #[command(name = "deliver-webhooks")]
+    DeliverWebhooks,
     /// Read persons of a tenant.
     #[command(subcommand)]
     Persons(persons::PersonsCommand),
@@ -92,6 +98,8 @@ impl Cli {
         match self.command {
             Command::Init(args) => args.run(&data),
             Command::Run(args) => args.run(&data),
+            Command::Serve(args) => args.run(&data),
+            Command::DeliverWebhooks => serve::deliver_once(&data),
             Command::Persons(cmd) => cmd.run(&data),
             Command::Actions(cmd) => cmd.run(&data),
             Command::Systems(cmd) => cmd.run(&data),

@@ -118,6 +118,7 @@ impl RunArgs {
                 manifest: installed.map(|p| p.capabilities.clone()).unwrap_or_else(Grants::everything),
             },
             config: settings,
+            webhooks: Arc::new(tenant.webhooks.clone()),
         });
         let limits = self.limits(installed.map(|p| p.limits).unwrap_or_default());
         let report = run_event(&runtime, &plugin, context, limits, &event, self.dry_run)?;

@@ -20,6 +20,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::backend::Backend;
+use crate::config::Webhook;
 use crate::planner::Planner;
 use crate::policy::{Permission, TenantPolicy};
 use crate::refusal::Refusal;
@@ -41,6 +42,8 @@ pub struct TenantContext {
     pub permission: Permission,
     /// The plugin's settings in this tenant, read through `log.config`.
     pub config: BTreeMap<String, String>,
+    /// Where notifications go after committed actions finish.
+    pub webhooks: Arc<Vec<Webhook>>,
 }
 
 /// How a host call ends when it does not succeed: a refusal the plugin receives as a WIT
@@ -160,6 +163,7 @@ pub(crate) mod testing {
                 manifest: Grants::everything(),
             },
             config: BTreeMap::from([("systems".to_string(), "exchange-online,topdesk".to_string())]),
+            webhooks: Arc::default(),
         });
         (store, HostState::new("inv-test", context, limits, &CapturedOutput::new(1024)))
     }

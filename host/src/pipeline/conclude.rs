@@ -9,6 +9,7 @@ use crate::imports::{Journal, TenantContext};
 use crate::model::Action;
 use crate::policy::threshold;
 use crate::store::{Commit, InvocationRecord, Store, StoreError};
+use crate::webhook;
 
 use super::RunError;
 
@@ -82,5 +83,6 @@ pub fn conclude(
             *action = done.clone();
         }
     }
+    webhook::queue(context, &record.id, &record.plugin_name, &plan)?;
     Ok(Conclusion { committed: true, refused_at_commit: None, actions: plan, thresholds })
 }

@@ -389,16 +389,27 @@ impl Store {
 
     /// Actions matching the filter, newest first, at most `limit`.
     pub fn actions(&self, tenant: &str, filter: &ActionFilter, limit: usize) -> Result<Vec<Action>, StoreError> {
+        self.actions_page(tenant, filter, limit, 0)
+    }
+
+    /// As [`Store::actions`], skipping the first `offset`.
+    pub fn actions_page(
+        &self,
+        tenant: &str,
+        filter: &ActionFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<Action>, StoreError> {
         let sql = format!(
             "SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1
                AND (?2 IS NULL OR person = ?2) AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR system = ?4)
-             ORDER BY created_at DESC, rowid DESC LIMIT ?5"
+             ORDER BY created_at DESC, rowid DESC LIMIT ?5 OFFSET ?6"
         );
         let state = filter.state.map(|s| s.as_str());
         let rows = self
             .conn()
             .prepare(&sql)?
-            .query_map(params![tenant, filter.person, state, filter.system, limit as i64], action_row)?
+            .query_map(params![tenant, filter.person, state, filter.system, limit as i64, offset as i64], action_row)?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(action).collect()
     }

@@ -128,15 +128,15 @@ pub struct Verification {
 }
 
 impl Store {
-    /// Records matching the filter, in chain order, at most `limit`.
-    pub fn audit(&self, filter: &AuditFilter, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+    /// Records matching the filter, in chain order, at most `limit`, skipping the first `offset`.
+    pub fn audit(&self, filter: &AuditFilter, limit: usize, offset: usize) -> Result<Vec<AuditRecord>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM audit
              WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR person = ?2) AND (?3 IS NULL OR plugin = ?3)
                AND (?4 IS NULL OR action = ?4) AND (?5 IS NULL OR decision = ?5) AND (?6 IS NULL OR key_id = ?6)
                AND (?7 IS NULL OR kind = ?7) AND (?8 IS NULL OR at >= ?8) AND (?9 IS NULL OR at < ?9)
-             ORDER BY tenant, seq LIMIT ?10"
+             ORDER BY tenant, seq LIMIT ?10 OFFSET ?11"
         ))?;
         let f = filter;
         let rows = stmt
@@ -151,7 +151,8 @@ impl Store {
                     f.kind,
                     f.since,
                     f.until,
-                    limit as i64
+                    limit as i64,
+                    offset as i64
                 ],
                 read,
             )?

@@ -47,6 +47,21 @@ const PERSONS: &[DemoPerson] = &[
         login: "fatima.elamrani",
         department: "HR",
     },
+    // Identities as SailPoint names them, so that SailPoint's published trigger samples run as they are.
+    DemoPerson {
+        id: "2c91808568c529c60168cca6f90c1313",
+        given: "William",
+        family: "Wilson",
+        login: "william.wilson",
+        department: "Sales",
+    },
+    DemoPerson {
+        id: "2c7180a46faadee4016fb4e018c20642",
+        given: "Michael",
+        family: "Michaels",
+        login: "michael.michaels",
+        department: "Marketing",
+    },
 ];
 
 /// The downstream systems and the person attributes their update step writes.

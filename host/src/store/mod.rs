@@ -3,17 +3,21 @@
 
 mod actions;
 mod audit;
+mod deliveries;
 mod demo;
 mod directory;
 mod invocations;
 mod keys;
+mod requests;
 mod schema;
 
 pub use actions::{Decision, Effect, HistoryEntry};
 pub use audit::{AuditFilter, Verification};
+pub use deliveries::Delivery;
 pub use demo::{DEMO_TENANT, seed_demo};
 pub use invocations::{Commit, InvocationRecord};
 pub use keys::{AuthError, KeyError, KeyRecord};
+pub use requests::{Begun, KeptRequest};
 pub use schema::SCHEMA_VERSION;
 
 use std::path::{Path, PathBuf};

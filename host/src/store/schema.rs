@@ -155,6 +155,34 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE invocations ADD COLUMN event_digest TEXT NOT NULL DEFAULT '';
     ALTER TABLE invocations ADD COLUMN event_summary TEXT NOT NULL DEFAULT '';
     "#,
+    // 4: HTTP requests kept for idempotency and asynchronous status; webhook deliveries.
+    r#"
+    CREATE TABLE requests (
+        tenant           TEXT NOT NULL,
+        id               TEXT NOT NULL,
+        idempotency_key  TEXT,
+        request_hash     TEXT NOT NULL,
+        status           TEXT NOT NULL,   -- running | done
+        http_status      INTEGER,
+        response         TEXT,
+        created_at       TEXT NOT NULL,
+        PRIMARY KEY (tenant, id),
+        UNIQUE (tenant, idempotency_key)
+    );
+    CREATE TABLE deliveries (
+        id               TEXT PRIMARY KEY,
+        tenant           TEXT NOT NULL,
+        url              TEXT NOT NULL,
+        payload          TEXT NOT NULL,
+        status           TEXT NOT NULL,   -- pending | delivered | dead
+        attempts         INTEGER NOT NULL,
+        next_attempt_at  TEXT NOT NULL,
+        last_error       TEXT,
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL
+    );
+    CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
+    "#,
 ];
 
 /// The schema version this build of provhost writes.

@@ -2,7 +2,8 @@
 //! host contains it and commits nothing:
 //! `loop` spins forever, `grow` allocates without end, `panic` panics, `storm` calls the host
 //! without end, `plan-then-err` plans updates and then returns an error, `chatter` prints far
-//! more than the output cap and then plans an update. Without a mode it does nothing.
+//! more than the output cap and then plans an update, `slow` sleeps 1.5 s and then plans updates.
+//! Without a mode it does nothing.
 
 use provhost_sdk::{AttributeChanged, Outcome, PersonId, Plugin, actions, log, queries, register_plugin};
 
@@ -36,6 +37,12 @@ impl Plugin for Misbehave {
                 let planned =
                     actions::update_all_accounts(&person, "planned, then abandoned").map_err(|e| format!("{e:?}"))?;
                 Err(format!("changed my mind after planning {} updates", planned.len()))
+            }
+            Some("slow") => {
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                let planned =
+                    actions::update_all_accounts(&person, "after a long think").map_err(|e| format!("{e:?}"))?;
+                Ok(Outcome::new(format!("slept, then planned {}", planned.len())))
             }
             Some("chatter") => {
                 for i in 0..100_000 {

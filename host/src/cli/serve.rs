@@ -1,0 +1,78 @@
+//! `provhost serve`: the HTTP API on tokio, until SIGTERM or Ctrl-C; and
+//! `provhost deliver-webhooks` for a single delivery pass without a server.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::DataDir;
+use crate::runtime::Runtime;
+use crate::server::{AppState, serve};
+
+/// Arguments of `provhost serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (`127.0.0.1:0` picks a free port, printed on start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body: usize,
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+impl ServeArgs {
+    pub(super) fn run(self, data: &DataDir) -> anyhow::Result<ExitCode> {
+        let store = data.create_store()?;
+        let interrupted = store.settle_requests(std::time::Duration::from_secs(48 * 3600))?;
+        if interrupted > 0 {
+            tracing::warn!("{interrupted} requests were cut off by the last stop; their status says so");
+        }
+        let runtime = Arc::new(Runtime::new(data.cache_dir())?);
+        let state = Arc::new(AppState::new(store, runtime, Arc::new(data.config.clone()))?);
+        let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        tokio.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(self.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", self.listen))?;
+            let address = listener.local_addr()?;
+            eprintln!("provhost: listening on http://{address}");
+            serve(listener, state, self.max_body, stop_signal()).await?;
+            eprintln!("provhost: stopped");
+            anyhow::Ok(())
+        })?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// One delivery pass over the queued notifications that are due.
+pub(super) fn deliver_once(data: &DataDir) -> anyhow::Result<ExitCode> {
+    let store = data.open_store()?;
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build()?;
+    let tried = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(crate::webhook::deliver_due(&store, &data.config, &client))?;
+    println!("provhost: tried {tried} deliveries");
+    Ok(ExitCode::SUCCESS)
+}

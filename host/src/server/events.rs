@@ -1,0 +1,180 @@
+//! `POST /v1/events` and `GET /v1/events/{id}`: an event runs through every plugin of the
+//! tenant whose triggers match. `Idempotency-Key` makes a repeat return the first response
+//! without running again; `Prefer: respond-async` answers 202 with a status URL.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::auth::Caller;
+use super::body::raw_body;
+use super::problem::Problem;
+use super::{AppState, Installed};
+use crate::event::{Event, EventError};
+use crate::pipeline::run_event;
+use crate::policy::Scope;
+use crate::store::{Begun, KeyRecord};
+
+/// Runs the event through the tenant's matching plugins; the response status and body.
+async fn run_all(app: Arc<AppState>, key: KeyRecord, event: Event) -> (StatusCode, Value) {
+    app.metrics.event();
+    let installed: Vec<&Installed> = app
+        .plugins
+        .get(&key.tenant)
+        .map(|ps| ps.iter().filter(|p| p.config.triggers.matches(&event).is_ok()).collect())
+        .unwrap_or_default();
+    let mut invocations = Vec::new();
+    for plugin in installed {
+        let context = app.context(&key, Some(plugin));
+        let (runtime, loaded, limits, event) =
+            (app.runtime.clone(), plugin.loaded.clone(), plugin.config.limits, event.clone());
+        let ran =
+            tokio::task::spawn_blocking(move || run_event(&runtime, &loaded, context, limits, &event, false)).await;
+        match ran {
+            Ok(Ok(report)) => {
+                app.metrics.invocation(&report);
+                invocations.push(report);
+            }
+            Ok(Err(e)) => {
+                let problem = Problem::from(e);
+                return (problem.status, problem.body());
+            }
+            Err(e) => {
+                tracing::error!("an invocation task failed: {e}");
+                let problem = Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the invocation failed inside provhost; it was logged",
+                );
+                return (problem.status, problem.body());
+            }
+        }
+    }
+    let note =
+        invocations.is_empty().then(|| format!("no plugin of tenant '{}' is triggered by this event", key.tenant));
+    (
+        StatusCode::OK,
+        json!({ "event": event.kind(), "summary": event.summary(), "invocations": invocations, "note": note }),
+    )
+}
+
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|p| p.trim() == "respond-async"))
+}
+
+fn accepted(id: &str) -> Response {
+    let url = format!("/v1/events/{id}");
+    let mut response =
+        (StatusCode::ACCEPTED, axum::Json(json!({ "id": id, "status": "running", "statusUrl": url }))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&url) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+fn stored(status: u16, body: &str, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let kind = if status.is_success() { "application/json" } else { "application/problem+json" };
+    let mut response = (status, [(header::CONTENT_TYPE, kind)], body.to_owned()).into_response();
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// `POST /v1/events` (scope `events:submit`).
+pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: Request) -> Result<Response, Problem> {
+    caller.require(Scope::EventsSubmit)?;
+    let headers = request.headers().clone();
+    let body = raw_body(request, &()).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "the body is not UTF-8 text"))?;
+    let event = Event::from_json(text).map_err(|e| match e {
+        EventError::Malformed(m) if m.starts_with("not valid JSON") => {
+            Problem::new(StatusCode::BAD_REQUEST, "malformed-json", m)
+        }
+        other => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-event", other.to_string()),
+    })?;
+    let idempotency_key = headers.get("idempotency-key").map(|v| {
+        v.to_str()
+            .map(str::to_owned)
+            .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "invalid-header", "Idempotency-Key must be text"))
+    });
+    let idempotency_key = idempotency_key.transpose()?;
+    if idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255) {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-header",
+            "Idempotency-Key must be 1 to 255 characters",
+        ));
+    }
+    let hash = hex::encode(Sha256::digest(&body));
+    let key = caller.0;
+    let id = match app.store.begin_request(&key.tenant, idempotency_key.as_deref(), &hash)? {
+        Begun::Existing(previous) if previous.request_hash != hash => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "this Idempotency-Key was used for a different request; use a new key for a new request",
+            ));
+        }
+        Begun::Existing(previous) => match (previous.http_status, previous.response) {
+            (Some(status), Some(body)) => return Ok(stored(status, &body, true)),
+            _ if prefers_async(&headers) => return Ok(accepted(&previous.id)),
+            _ => {
+                return Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "request-in-progress",
+                    format!("the request with this Idempotency-Key is still running; poll /v1/events/{}", previous.id),
+                ));
+            }
+        },
+        Begun::New(id) => id,
+    };
+    if prefers_async(&headers) {
+        let guard = app.track();
+        let (app, tenant, request_id) = (app.clone(), key.tenant.clone(), id.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            let (status, body) = run_all(app.clone(), key, event).await;
+            if let Err(e) = app.store.finish_request(&tenant, &request_id, status.as_u16(), &body.to_string()) {
+                tracing::error!(request = %request_id, "could not keep the response: {e}");
+            }
+        });
+        return Ok(accepted(&id));
+    }
+    let tenant = key.tenant.clone();
+    let (status, body) = run_all(app.clone(), key, event).await;
+    let text = body.to_string();
+    app.store.finish_request(&tenant, &id, status.as_u16(), &text)?;
+    Ok(stored(status.as_u16(), &text, false))
+}
+
+/// `GET /v1/events/{id}`: the status of an event request, and its response once done.
+pub async fn status(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller.require(Scope::EventsSubmit)?;
+    let kept = app.store.request(caller.tenant(), &id)?.ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no event request '{id}' in tenant '{}'", caller.tenant()),
+        )
+    })?;
+    let response: Value = kept.response.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or(Value::Null);
+    Ok(axum::Json(
+        json!({ "id": kept.id, "status": kept.status, "httpStatus": kept.http_status, "response": response }),
+    )
+    .into_response())
+}

@@ -1,0 +1,208 @@
+//! The HTTP service: events in (provhost's own and SailPoint's trigger payloads), the four
+//! targeted provisioning endpoints, reads, approvals, the audit trail, webhook deliveries,
+//! health, metrics and the OpenAPI document. Governance, plan-then-commit and audit are the same
+//! code as on the command line.
+
+mod auth;
+mod body;
+mod events;
+mod metrics;
+mod ops;
+mod problem;
+mod provisioning;
+mod reads;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use crate::backend::EmbeddedBackend;
+use crate::config::{Config, PluginConfig};
+use crate::imports::TenantContext;
+use crate::policy::{Grants, Permission, TenantPolicy};
+use crate::runtime::{LoadedPlugin, Runtime};
+use crate::store::{KeyRecord, Store};
+
+pub use metrics::Metrics;
+
+/// Every route: method and path as in `openapi.json`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/events"),
+    ("GET", "/v1/events/{requestId}"),
+    ("POST", "/provisioning/persons/{personId}/entitlements/{entitlementId}/re-enforce"),
+    ("POST", "/provisioning/persons/{personId}/accounts/{accountId}/update"),
+    ("POST", "/provisioning/persons/{personId}/accounts/update"),
+    ("POST", "/provisioning/persons/{personId}/entitlements/{entitlementId}/unmanage"),
+    ("POST", "/provisioning/entitlement-actions/{actionId}/retry"),
+    ("GET", "/v1/persons"),
+    ("GET", "/v1/persons/{personId}"),
+    ("GET", "/v1/persons/{personId}/entitlements"),
+    ("GET", "/v1/persons/{personId}/accounts"),
+    ("GET", "/v1/actions"),
+    ("GET", "/v1/actions/blocked"),
+    ("GET", "/v1/actions/{actionId}"),
+    ("POST", "/v1/actions/{actionId}/approve"),
+    ("POST", "/v1/actions/{actionId}/reject"),
+    ("GET", "/v1/audit"),
+    ("GET", "/v1/webhooks/deliveries"),
+    ("POST", "/v1/webhooks/deliveries/{deliveryId}/redrive"),
+    ("GET", "/openapi.json"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+];
+
+/// A plugin installed for a tenant, loaded once.
+pub struct Installed {
+    /// Its name in the configuration.
+    pub name: String,
+    /// Its configuration.
+    pub config: PluginConfig,
+    /// Compiled and pre-linked.
+    pub loaded: Arc<LoadedPlugin>,
+}
+
+/// What every request handler shares.
+pub struct AppState {
+    /// The embedded store.
+    pub store: Arc<Store>,
+    /// The wasm runtime.
+    pub runtime: Arc<Runtime>,
+    /// The tenant configuration.
+    pub config: Arc<Config>,
+    /// Installed plugins by tenant.
+    pub plugins: BTreeMap<String, Vec<Installed>>,
+    policies: BTreeMap<String, Arc<TenantPolicy>>,
+    backend: Arc<EmbeddedBackend>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Background work (asynchronous events) still running.
+    in_flight: AtomicUsize,
+}
+
+impl AppState {
+    /// Loads every configured plugin (refusing to start on one that fails to load) and compiles
+    /// each tenant's policy.
+    pub fn new(store: Arc<Store>, runtime: Arc<Runtime>, config: Arc<Config>) -> anyhow::Result<Self> {
+        let mut plugins = BTreeMap::new();
+        let mut policies = BTreeMap::new();
+        for (tenant, tc) in &config.tenants {
+            let mut installed = Vec::new();
+            for (name, pc) in &tc.plugins {
+                let loaded = runtime
+                    .load(&pc.component, pc.sha256.as_deref())
+                    .with_context(|| format!("tenant '{tenant}', plugin '{name}'"))?;
+                installed.push(Installed { name: name.clone(), config: pc.clone(), loaded: Arc::new(loaded) });
+            }
+            plugins.insert(tenant.clone(), installed);
+            policies.insert(tenant.clone(), tc.policy());
+        }
+        Ok(Self {
+            backend: Arc::new(EmbeddedBackend::new(store.clone())),
+            store,
+            runtime,
+            config,
+            plugins,
+            policies,
+            metrics: Metrics::default(),
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    /// The context a call runs in: the key's tenant and grants, and the plugin's capabilities
+    /// and settings (a request without a plugin is bounded by the key alone).
+    pub fn context(&self, key: &KeyRecord, plugin: Option<&Installed>) -> Arc<TenantContext> {
+        let tenant = self.config.tenants.get(&key.tenant);
+        Arc::new(TenantContext {
+            tenant: key.tenant.clone(),
+            backend: self.backend.clone(),
+            store: self.store.clone(),
+            policy: self.policies.get(&key.tenant).cloned().unwrap_or_default(),
+            permission: Permission {
+                key_id: key.id.clone(),
+                key: key.scopes.clone(),
+                plugin: plugin.map(|p| p.name.clone()).unwrap_or_else(|| "api".into()),
+                manifest: plugin.map(|p| p.config.capabilities.clone()).unwrap_or_else(Grants::everything),
+            },
+            config: plugin.map(|p| p.config.config.clone()).unwrap_or_default(),
+            webhooks: Arc::new(tenant.map(|t| t.webhooks.clone()).unwrap_or_default()),
+        })
+    }
+
+    /// Marks background work as started; dropping the guard marks it done.
+    fn track(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+}
+
+/// Background work in progress.
+struct InFlight(Arc<AppState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The router with every route of [`ROUTES`].
+pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
+    Router::new()
+        .route("/v1/events", post(events::submit))
+        .route("/v1/events/{request_id}", get(events::status))
+        .route("/provisioning/persons/{person}/entitlements/{entitlement}/re-enforce", post(provisioning::re_enforce))
+        .route("/provisioning/persons/{person}/accounts/{account}/update", post(provisioning::update_account))
+        .route("/provisioning/persons/{person}/accounts/update", post(provisioning::update_all_accounts))
+        .route("/provisioning/persons/{person}/entitlements/{entitlement}/unmanage", post(provisioning::unmanage))
+        .route("/provisioning/entitlement-actions/{action}/retry", post(provisioning::retry))
+        .route("/v1/persons", get(reads::persons))
+        .route("/v1/persons/{person}", get(reads::person))
+        .route("/v1/persons/{person}/entitlements", get(reads::entitlements))
+        .route("/v1/persons/{person}/accounts", get(reads::accounts))
+        .route("/v1/actions", get(reads::actions))
+        .route("/v1/actions/blocked", get(reads::blocked))
+        .route("/v1/actions/{action}", get(reads::action))
+        .route("/v1/actions/{action}/approve", post(reads::approve))
+        .route("/v1/actions/{action}/reject", post(reads::reject))
+        .route("/v1/audit", get(reads::audit))
+        .route("/v1/webhooks/deliveries", get(reads::deliveries))
+        .route("/v1/webhooks/deliveries/{delivery}/redrive", post(reads::redrive))
+        .route("/openapi.json", get(ops::openapi))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(ops::panicked))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves; then stops accepting, lets requests in flight and
+/// background events finish (each either commits or leaves nothing), and stops the webhook
+/// worker.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    max_body: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(crate::webhook::run_worker(state.store.clone(), state.config.clone(), worker_stop));
+    axum::serve(listener, router(state.clone(), max_body)).with_graceful_shutdown(shutdown).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while state.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop_worker.send(true);
+    let _ = worker.await;
+    Ok(())
+}

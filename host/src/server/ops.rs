@@ -1,0 +1,58 @@
+//! Health, readiness, metrics, the OpenAPI document, and the problems for unknown routes and
+//! panics.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::problem::Problem;
+
+/// The OpenAPI 3.1 document, as checked into the repository.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub async fn healthz() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#).into_response()
+}
+
+/// Ready when the store answers; lists the loaded plugins.
+pub async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+    match app.store.audit_tenants() {
+        Ok(_) => {
+            let plugins: Vec<String> =
+                app.plugins.iter().flat_map(|(t, ps)| ps.iter().map(move |p| format!("{t}/{}", p.name))).collect();
+            axum::Json(serde_json::json!({ "status": "ready", "plugins": plugins })).into_response()
+        }
+        Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", format!("the store does not answer: {e}"))
+            .into_response(),
+    }
+}
+
+pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
+}
+
+pub async fn not_found(uri: axum::http::Uri) -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "no-such-route", format!("there is no route {}; see /openapi.json", uri.path()))
+}
+
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        format!("{method} is not allowed on {}; see /openapi.json", uri.path()),
+    )
+}
+
+/// A handler that panicked: logged, answered 500 — never a dropped connection.
+pub fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "provhost failed on this request; it was logged")
+        .into_response()
+}

@@ -1,0 +1,114 @@
+//! The targeted endpoints of the HelloID feature request — re-enforce, update one or all
+//! accounts, unmanage, retry — through the same planner, thresholds, commit and audit as a
+//! plugin's calls. A refusal is answered as a problem and recorded.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use super::auth::Caller;
+use super::body::JsonBody;
+use super::problem::Problem;
+use crate::model::Action;
+use crate::pipeline::run_request;
+use crate::planner::Planner;
+use crate::refusal::Refusal;
+
+/// The optional body of a targeted request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ActionRequest {
+    /// Why, for the action's message and the audit trail.
+    #[serde(default)]
+    reason: Option<String>,
+    /// Check and report without committing.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn run(
+    app: Arc<AppState>,
+    caller: Caller,
+    summary: String,
+    body: ActionRequest,
+    request: impl FnOnce(&mut Planner, String) -> Result<Vec<Action>, Refusal> + Send + 'static,
+) -> Result<Response, Problem> {
+    let context = app.context(&caller.0, None);
+    let reason = body.reason.unwrap_or_else(|| format!("{summary} by API key {}", caller.0.id));
+    let label = summary.clone();
+    let outcome =
+        tokio::task::spawn_blocking(move || run_request(context, &label, body.dry_run, |p| request(p, reason)))
+            .await
+            .map_err(|e| {
+                Problem::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("the request failed inside provhost: {e}"),
+                )
+            })??;
+    match outcome {
+        Ok(report) => Ok(axum::Json(report).into_response()),
+        Err(refusal) => {
+            app.metrics.refusal(refusal.code());
+            Err(refusal.into())
+        }
+    }
+}
+
+/// `POST /provisioning/persons/{personId}/entitlements/{entitlementId}/re-enforce`
+pub async fn re_enforce(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path((person, entitlement)): Path<(String, String)>,
+    JsonBody(body): JsonBody<ActionRequest>,
+) -> Result<Response, Problem> {
+    let summary = format!("POST /provisioning/persons/{person}/entitlements/{entitlement}/re-enforce");
+    run(app, caller, summary, body, move |p, reason| p.re_enforce(&person, &entitlement, reason).map(|a| vec![a])).await
+}
+
+/// `POST /provisioning/persons/{personId}/accounts/{accountId}/update`
+pub async fn update_account(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path((person, account)): Path<(String, String)>,
+    JsonBody(body): JsonBody<ActionRequest>,
+) -> Result<Response, Problem> {
+    let summary = format!("POST /provisioning/persons/{person}/accounts/{account}/update");
+    run(app, caller, summary, body, move |p, reason| p.update_account(&person, &account, reason).map(|a| vec![a])).await
+}
+
+/// `POST /provisioning/persons/{personId}/accounts/update`
+pub async fn update_all_accounts(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(person): Path<String>,
+    JsonBody(body): JsonBody<ActionRequest>,
+) -> Result<Response, Problem> {
+    let summary = format!("POST /provisioning/persons/{person}/accounts/update");
+    run(app, caller, summary, body, move |p, reason| p.update_all_accounts(&person, reason)).await
+}
+
+/// `POST /provisioning/persons/{personId}/entitlements/{entitlementId}/unmanage`
+pub async fn unmanage(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path((person, entitlement)): Path<(String, String)>,
+    JsonBody(body): JsonBody<ActionRequest>,
+) -> Result<Response, Problem> {
+    let summary = format!("POST /provisioning/persons/{person}/entitlements/{entitlement}/unmanage");
+    run(app, caller, summary, body, move |p, reason| p.unmanage(&person, &entitlement, reason).map(|a| vec![a])).await
+}
+
+/// `POST /provisioning/entitlement-actions/{actionId}/retry`
+pub async fn retry(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(action): Path<String>,
+    JsonBody(body): JsonBody<ActionRequest>,
+) -> Result<Response, Problem> {
+    let summary = format!("POST /provisioning/entitlement-actions/{action}/retry");
+    run(app, caller, summary, body, move |p, reason| p.retry(&action, reason).map(|a| vec![a])).await
+}

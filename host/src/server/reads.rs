@@ -1,0 +1,267 @@
+//! Reads (persons, entitlements, accounts, actions, the audit trail, webhook deliveries), every
+//! list paged; approving and rejecting blocked actions; re-driving dead deliveries.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::auth::Caller;
+use super::body::{Paging, QueryArgs};
+use super::problem::Problem;
+use crate::model::{ActionFilter, ActionState};
+use crate::policy::Scope;
+use crate::store::{AuditFilter, Decision};
+
+/// `GET /v1/persons`
+pub async fn persons(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    QueryArgs(paging): QueryArgs<Paging>,
+) -> Result<Response, Problem> {
+    caller.require(Scope::PersonsRead)?;
+    let paging = paging.checked()?;
+    let all = app.store.persons(caller.tenant())?;
+    Ok(Json(paging.page(all.into_iter().skip(paging.offset).take(paging.limit + 1).collect())).into_response())
+}
+
+/// `GET /v1/persons/{personId}`
+pub async fn person(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(person): Path<String>,
+) -> Result<Response, Problem> {
+    caller.require(Scope::PersonsRead)?;
+    Ok(Json(app.store.person(caller.tenant(), &person)?).into_response())
+}
+
+/// `GET /v1/persons/{personId}/entitlements`
+pub async fn entitlements(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(person): Path<String>,
+    QueryArgs(paging): QueryArgs<Paging>,
+) -> Result<Response, Problem> {
+    caller.require(Scope::PersonsRead)?;
+    let paging = paging.checked()?;
+    app.store.person(caller.tenant(), &person)?;
+    let all = app.store.entitlements_of(caller.tenant(), &person)?;
+    Ok(Json(paging.page(all.into_iter().skip(paging.offset).take(paging.limit + 1).collect())).into_response())
+}
+
+/// `GET /v1/persons/{personId}/accounts`
+pub async fn accounts(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(person): Path<String>,
+    QueryArgs(paging): QueryArgs<Paging>,
+) -> Result<Response, Problem> {
+    caller.require(Scope::PersonsRead)?;
+    let paging = paging.checked()?;
+    app.store.person(caller.tenant(), &person)?;
+    let all = app.store.accounts_of(caller.tenant(), &person)?;
+    Ok(Json(paging.page(all.into_iter().skip(paging.offset).take(paging.limit + 1).collect())).into_response())
+}
+
+/// Filters of `GET /v1/actions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionQuery {
+    person: Option<String>,
+    state: Option<ActionState>,
+    system: Option<String>,
+    #[serde(default = "default_limit")]
+    limit: usize,
+    #[serde(default)]
+    offset: usize,
+}
+
+fn default_limit() -> usize {
+    50
+}
+
+/// `GET /v1/actions`
+pub async fn actions(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    QueryArgs(q): QueryArgs<ActionQuery>,
+) -> Result<Response, Problem> {
+    caller.require(Scope::PersonsRead)?;
+    let paging = Paging { limit: q.limit, offset: q.offset }.checked()?;
+    let filter = ActionFilter { person: q.person, state: q.state, system: q.system };
+    let items = app.store.actions_page(caller.tenant(), &filter, paging.limit + 1, paging.offset)?;
+    Ok(Json(paging.page(items)).into_response())
+}
+
+/// Filters of `GET /v1/actions/blocked`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockedQuery {
+    system: Option<String>,
+    #[serde(default = "default_limit")]
+    limit: usize,
+    #[serde(default)]
+    offset: usize,
+}
+
+/// `GET /v1/actions/blocked`
+pub async fn blocked(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    QueryArgs(q): QueryArgs<BlockedQuery>,
+) -> Result<Response, Problem> {
+    caller.require(Scope::PersonsRead)?;
+    let paging = Paging { limit: q.limit, offset: q.offset }.checked()?;
+    let filter = ActionFilter { person: None, state: Some(ActionState::Blocked), system: q.system };
+    let items = app.store.actions_page(caller.tenant(), &filter, paging.limit + 1, paging.offset)?;
+    Ok(Json(paging.page(items)).into_response())
+}
+
+/// `GET /v1/actions/{actionId}`: the action with its history.
+pub async fn action(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller.require(Scope::PersonsRead)?;
+    let action = app.store.action(caller.tenant(), &id)?;
+    let history = app.store.action_history(caller.tenant(), &id)?;
+    let mut body = serde_json::to_value(action).unwrap_or_default();
+    body["history"] = serde_json::to_value(history).unwrap_or_default();
+    Ok(Json(body).into_response())
+}
+
+async fn decide(app: Arc<AppState>, caller: Caller, id: String, decision: Decision) -> Result<Response, Problem> {
+    caller.require(Scope::ActionsApprove)?;
+    let context = app.context(&caller.0, None);
+    let done = tokio::task::spawn_blocking(move || -> Result<_, Problem> {
+        let decided = context.store.decide_blocked(
+            &context.tenant,
+            std::slice::from_ref(&id),
+            decision,
+            &context.permission.key_id,
+        )?;
+        let done = match decision {
+            Decision::Approve => {
+                context.backend.execute(&context.tenant, &decided).map_err(crate::pipeline::RunError::from)?
+            }
+            Decision::Reject => decided,
+        };
+        let origin = if decision == Decision::Approve { "approval" } else { "rejection" };
+        crate::webhook::queue(&context, &id, origin, &done)?;
+        Ok(done)
+    })
+    .await
+    .map_err(|e| {
+        Problem::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the decision failed inside provhost: {e}"),
+        )
+    })??;
+    Ok(Json(json!({ "actions": done })).into_response())
+}
+
+/// `POST /v1/actions/{actionId}/approve`: the blocked action runs (scope `actions:approve`).
+pub async fn approve(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    decide(app, caller, id, Decision::Approve).await
+}
+
+/// `POST /v1/actions/{actionId}/reject`: the blocked action ends `rejected` (scope `actions:approve`).
+pub async fn reject(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    decide(app, caller, id, Decision::Reject).await
+}
+
+/// Filters of `GET /v1/audit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    person: Option<String>,
+    plugin: Option<String>,
+    action: Option<String>,
+    outcome: Option<String>,
+    key: Option<String>,
+    kind: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    #[serde(default = "default_limit")]
+    limit: usize,
+    #[serde(default)]
+    offset: usize,
+}
+
+/// `GET /v1/audit` (scope `audit:read`): the tenant's records, oldest first.
+pub async fn audit(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    QueryArgs(q): QueryArgs<AuditQuery>,
+) -> Result<Response, Problem> {
+    caller.require(Scope::AuditRead)?;
+    let paging = Paging { limit: q.limit, offset: q.offset }.checked()?;
+    let filter = AuditFilter {
+        tenant: Some(caller.tenant().to_owned()),
+        person: q.person,
+        plugin: q.plugin,
+        action: q.action,
+        decision: q.outcome,
+        key_id: q.key,
+        kind: q.kind,
+        since: q.since,
+        until: q.until,
+    };
+    let items = app.store.audit(&filter, paging.limit + 1, paging.offset)?;
+    Ok(Json(paging.page(items)).into_response())
+}
+
+/// Filters of `GET /v1/webhooks/deliveries`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryQuery {
+    status: Option<String>,
+    #[serde(default = "default_limit")]
+    limit: usize,
+    #[serde(default)]
+    offset: usize,
+}
+
+/// `GET /v1/webhooks/deliveries?status=dead` (scope `audit:read`): the dead-letter list and the rest.
+pub async fn deliveries(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    QueryArgs(q): QueryArgs<DeliveryQuery>,
+) -> Result<Response, Problem> {
+    caller.require(Scope::AuditRead)?;
+    let paging = Paging { limit: q.limit, offset: q.offset }.checked()?;
+    if let Some(status) = q.status.as_deref().filter(|s| !["pending", "delivered", "dead"].contains(s)) {
+        return Err(Problem::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid-query",
+            format!("status must be pending, delivered or dead, not '{status}'"),
+        ));
+    }
+    let items = app.store.deliveries(caller.tenant(), q.status.as_deref(), paging.limit + 1, paging.offset)?;
+    Ok(Json(paging.page(items)).into_response())
+}
+
+/// `POST /v1/webhooks/deliveries/{deliveryId}/redrive` (scope `events:submit`): a dead delivery is tried again.
+pub async fn redrive(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller.require(Scope::EventsSubmit)?;
+    app.store.redrive(caller.tenant(), &id)?;
+    Ok(Json(json!({ "id": id, "status": "pending" })).into_response())
+}

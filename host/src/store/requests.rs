@@ -1,0 +1,125 @@
+//! HTTP requests kept for idempotency (a repeat returns the first response) and for the status
+//! of asynchronous ones.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Store, StoreError};
+use crate::model::{new_id, now_rfc3339, rfc3339};
+
+/// A kept request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeptRequest {
+    /// Its id (the status URL names it).
+    pub id: String,
+    /// The sha256 of what was asked, to tell a true repeat from a reused key.
+    pub request_hash: String,
+    /// `running` or `done`.
+    pub status: String,
+    /// The HTTP status of the response, once done.
+    pub http_status: Option<u16>,
+    /// The response body, once done.
+    pub response: Option<String>,
+}
+
+/// What beginning a request found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begun {
+    /// A new request, now `running`, with this id.
+    New(String),
+    /// A request with the same idempotency key exists.
+    Existing(KeptRequest),
+}
+
+impl Store {
+    /// Records a request as running; with an idempotency key that was used before, returns the
+    /// earlier request instead.
+    pub fn begin_request(
+        &self,
+        tenant: &str,
+        idempotency_key: Option<&str>,
+        request_hash: &str,
+    ) -> Result<Begun, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some(key) = idempotency_key {
+            let existing = tx
+                .query_row(
+                    "SELECT id, request_hash, status, http_status, response FROM requests WHERE tenant = ?1 AND idempotency_key = ?2",
+                    [tenant, key],
+                    |r| {
+                        Ok(KeptRequest {
+                            id: r.get(0)?,
+                            request_hash: r.get(1)?,
+                            status: r.get(2)?,
+                            http_status: r.get(3)?,
+                            response: r.get(4)?,
+                        })
+                    },
+                )
+                .optional()?;
+            if let Some(existing) = existing {
+                return Ok(Begun::Existing(existing));
+            }
+        }
+        let id = new_id();
+        tx.execute(
+            "INSERT INTO requests (tenant, id, idempotency_key, request_hash, status, created_at)
+             VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
+            params![tenant, id, idempotency_key, request_hash, now_rfc3339()],
+        )?;
+        tx.commit()?;
+        Ok(Begun::New(id))
+    }
+
+    /// Keeps a request's response.
+    pub fn finish_request(&self, tenant: &str, id: &str, http_status: u16, response: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE requests SET status = 'done', http_status = ?3, response = ?4 WHERE tenant = ?1 AND id = ?2",
+            params![tenant, id, http_status, response],
+        )?;
+        Ok(())
+    }
+
+    /// A kept request of the tenant.
+    pub fn request(&self, tenant: &str, id: &str) -> Result<Option<KeptRequest>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, request_hash, status, http_status, response FROM requests WHERE tenant = ?1 AND id = ?2",
+                [tenant, id],
+                |r| {
+                    Ok(KeptRequest {
+                        id: r.get(0)?,
+                        request_hash: r.get(1)?,
+                        status: r.get(2)?,
+                        http_status: r.get(3)?,
+                        response: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// At start-up: requests still `running` were cut off by a stop; they end with a response
+    /// that says so (their invocation, if any, is in the audit trail). Requests older than
+    /// `keep` are forgotten. Returns how many were cut off.
+    pub fn settle_requests(&self, keep: std::time::Duration) -> Result<usize, StoreError> {
+        let conn = self.conn();
+        let body = serde_json::json!({
+            "type": "/problems/interrupted",
+            "title": "Interrupted",
+            "status": 503,
+            "detail": "provhost stopped while this request ran; look its invocation up in the audit trail before sending it again under a new Idempotency-Key",
+        })
+        .to_string();
+        let cut = conn.execute(
+            "UPDATE requests SET status = 'done', http_status = 503, response = ?1 WHERE status = 'running'",
+            [body],
+        )?;
+        let cutoff =
+            rfc3339(time::OffsetDateTime::now_utc() - time::Duration::try_from(keep).unwrap_or(time::Duration::DAY));
+        conn.execute("DELETE FROM requests WHERE created_at < ?1", [cutoff])?;
+        Ok(cut)
+    }
+}
