@@ -224,6 +224,14 @@ impl Planner {
                 failed.state
             )));
         }
+        let retries =
+            self.context.store.retries_of(self.tenant(), action).map_err(|e| Refusal::Unavailable(e.to_string()))?;
+        if let Some(live) = retries.iter().find(|r| r.state != ActionState::Error && r.state != ActionState::Rejected) {
+            return Err(Refusal::Conflict(format!(
+                "action '{action}' was already retried by action '{}', which is {}; retry that one if it fails",
+                live.id, live.state
+            )));
+        }
         self.system_admitted(Scope::ActionsRetry, &failed.system, failed.kind)?;
         let person = self.person(&failed.person)?;
         self.person_admitted(&person)?;

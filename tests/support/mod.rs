@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -60,6 +62,11 @@ impl Demo {
         let path = self.dir.path().join("provhost.toml");
         std::fs::write(&path, toml).unwrap();
         self.config = Some(path);
+    }
+
+    /// The configuration file in use, if any.
+    pub fn config_path(&self) -> Option<&Path> {
+        self.config.as_deref()
     }
 
     /// Runs `provhost --data-dir <dir> [--config <file>] <args>`.

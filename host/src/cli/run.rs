@@ -103,7 +103,10 @@ impl RunArgs {
                 .map_err(|why| anyhow::anyhow!("plugin '{}' is not triggered by this event: {why}", self.plugin))?;
         }
         let runtime = Runtime::new(data.cache_dir())?;
-        let plugin = runtime.load(&path, installed.and_then(|p| p.sha256.as_deref()))?;
+        let mut plugin = runtime.load(&path, installed.and_then(|p| p.sha256.as_deref()))?;
+        if installed.is_some() {
+            plugin.name = self.plugin.clone();
+        }
         let mut settings = installed.map(|p| p.config.clone()).unwrap_or_default();
         settings.extend(self.settings.iter().cloned());
         let context = Arc::new(TenantContext {

@@ -97,9 +97,10 @@ impl AppState {
         for (tenant, tc) in &config.tenants {
             let mut installed = Vec::new();
             for (name, pc) in &tc.plugins {
-                let loaded = runtime
+                let mut loaded = runtime
                     .load(&pc.component, pc.sha256.as_deref())
                     .with_context(|| format!("tenant '{tenant}', plugin '{name}'"))?;
+                loaded.name = name.clone();
                 installed.push(Installed { name: name.clone(), config: pc.clone(), loaded: Arc::new(loaded) });
             }
             plugins.insert(tenant.clone(), installed);

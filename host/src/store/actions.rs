@@ -414,6 +414,16 @@ impl Store {
         rows.into_iter().map(action).collect()
     }
 
+    /// The actions that retry `action`, newest first.
+    pub fn retries_of(&self, tenant: &str, failed: &str) -> Result<Vec<Action>, StoreError> {
+        let sql = format!(
+            "SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND retry_of = ?2 ORDER BY created_at DESC"
+        );
+        let rows =
+            self.conn().prepare(&sql)?.query_map([tenant, failed], action_row)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(action).collect()
+    }
+
     /// The states an action went through, oldest first.
     pub fn action_history(&self, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
         let conn = self.conn();

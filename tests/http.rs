@@ -1,0 +1,477 @@
+//! The HTTP service end to end: a real `provhost serve` on 127.0.0.1 with an ephemeral port and a
+//! reqwest client — every endpoint, authentication and tenancy, governance on the targeted
+//! endpoints, idempotency across a restart, SailPoint's published payloads, signed webhook
+//! deliveries with retries and dead-lettering, malformed requests, and graceful shutdown.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::{Value, json};
+use support::server::{Receiver, Server};
+use support::{Demo, JAN, mail_changed, plugin, stderr};
+
+const WILLIAM: &str = "2c91808568c529c60168cca6f90c1313";
+
+fn config(extra: &str) -> String {
+    format!(
+        r#"
+[tenants.demo.plugins.propagate-mail]
+component = "{}"
+capabilities = ["persons:read", "accounts:update", "entitlements:re-enforce", "actions:retry"]
+triggers = {{ events = ["attribute-changed"], attributes = ["mail", "proxyAddresses", "userPrincipalName"] }}
+
+[tenants.demo.plugins.slow]
+component = "{}"
+capabilities = ["persons:read", "accounts:update"]
+triggers = {{ events = ["attribute-changed"], attributes = ["slowAttribute"] }}
+config = {{ mode = "slow" }}
+
+[tenants.demo.plugins.quiet]
+component = "{}"
+capabilities = ["persons:read"]
+triggers = {{ events = ["provisioning-completed"] }}
+{extra}
+"#,
+        plugin("propagate-mail").display(),
+        plugin("misbehave").display(),
+        plugin("misbehave").display(),
+    )
+}
+
+fn demo(extra: &str) -> Demo {
+    let mut demo = Demo::new();
+    demo.configure(&config(extra));
+    demo
+}
+
+fn client() -> Client {
+    Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+}
+
+fn auth(request: RequestBuilder, key: &str) -> RequestBuilder {
+    let (id, secret) = key.split_once(':').unwrap();
+    request.basic_auth(id, Some(secret))
+}
+
+fn body(response: Response) -> (u16, String, Value) {
+    let status = response.status().as_u16();
+    let kind = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let text = response.text().unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, kind, value)
+}
+
+fn post_event(server: &Server, key: &str, event: &Value) -> (u16, String, Value) {
+    body(auth(client().post(server.url("/v1/events")), key).json(event).send().unwrap())
+}
+
+fn mail_event() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(mail_changed()).unwrap()).unwrap()
+}
+
+#[test]
+fn events_run_through_matching_plugins_and_the_reads_show_the_result() {
+    let demo = demo("");
+    let server = Server::start(&demo, &[]);
+    let (status, _, result) = post_event(&server, &demo.key, &mail_event());
+    assert_eq!(status, 200, "{result}");
+    let invocations = result["invocations"].as_array().unwrap();
+    assert_eq!(invocations.len(), 1, "only propagate-mail is triggered by a mail change");
+    assert_eq!(invocations[0]["plugin"]["name"], "propagate-mail");
+    assert_eq!(invocations[0]["committed"], true);
+    assert_eq!(invocations[0]["actions"].as_array().unwrap().len(), 7);
+
+    let get = |path: &str| body(auth(client().get(server.url(path)), &demo.key).send().unwrap());
+    let (s, _, persons) = get("/v1/persons?limit=2");
+    assert_eq!((s, persons["items"].as_array().unwrap().len(), persons["next_offset"].clone()), (200, 2, json!(2)));
+    let (_, _, last) = get("/v1/persons?limit=2&offset=4");
+    assert_eq!((last["items"].as_array().unwrap().len(), last["next_offset"].clone()), (2, Value::Null));
+    assert_eq!(get(&format!("/v1/persons/{JAN}")).2["display_name"], "Jan Jansen");
+    assert_eq!(get(&format!("/v1/persons/{JAN}/entitlements")).2["items"].as_array().unwrap().len(), 6);
+    assert_eq!(get(&format!("/v1/persons/{JAN}/accounts")).2["items"].as_array().unwrap().len(), 4);
+    let (_, _, updates) = get(&format!("/v1/actions?person={JAN}&state=success&system=exchange-online"));
+    assert_eq!(updates["items"].as_array().unwrap().len(), 3);
+    let id = updates["items"][0]["id"].as_str().unwrap();
+    let (_, _, one) = get(&format!("/v1/actions/{id}"));
+    assert_eq!(one["history"].as_array().unwrap().len(), 3);
+    let (_, _, trail) = get(&format!("/v1/audit?action={id}"));
+    assert!(trail["items"].as_array().unwrap().iter().any(|r| r["kind"] == "commit"));
+    let (_, _, metrics) = (0, 0, client().get(server.url("/metrics")).send().unwrap().text().unwrap());
+    assert!(metrics.contains("provhost_events_total 1"), "{metrics}");
+    assert!(metrics.contains("provhost_invocations_total{outcome=\"completed\"} 1"));
+    assert!(metrics.contains("provhost_actions_total{state=\"success\"} 7"));
+    assert!(metrics.contains("provhost_invocation_duration_seconds_count 1"));
+    assert_eq!(body(client().get(server.url("/healthz")).send().unwrap()).0, 200);
+    let (_, _, ready) = body(client().get(server.url("/readyz")).send().unwrap());
+    assert_eq!(ready["plugins"].as_array().unwrap().len(), 3);
+    assert_eq!(server.stop().code(), Some(0));
+}
+
+#[test]
+fn async_events_answer_202_with_a_status_url() {
+    let demo = demo("");
+    let server = Server::start(&demo, &[]);
+    let response = auth(client().post(server.url("/v1/events")), &demo.key)
+        .header("Prefer", "respond-async")
+        .json(&mail_event())
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let done = loop {
+        let (_, _, status) = body(auth(client().get(server.url(&location)), &demo.key).send().unwrap());
+        if status["status"] == "done" {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the event did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(done["httpStatus"], 200);
+    assert_eq!(done["response"]["invocations"][0]["committed"], true);
+    let other = demo.key_with(&["events:submit"]);
+    assert_eq!(body(auth(client().get(server.url("/v1/events/nope")), &other).send().unwrap()).0, 404);
+}
+
+#[test]
+fn the_targeted_endpoints_plan_commit_and_audit_like_plugin_calls() {
+    let demo = demo("");
+    let server = Server::start(&demo, &[]);
+    let accounts =
+        body(auth(client().get(server.url(&format!("/v1/persons/{JAN}/accounts"))), &demo.key).send().unwrap()).2;
+    let exchange =
+        accounts["items"].as_array().unwrap().iter().find(|a| a["system"] == "exchange-online").unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let entitlements =
+        body(auth(client().get(server.url(&format!("/v1/persons/{JAN}/entitlements"))), &demo.key).send().unwrap()).2;
+    let permission =
+        entitlements["items"].as_array().unwrap().iter().find(|e| e["kind"] == "permission").unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let failed = body(auth(client().get(server.url("/v1/actions?state=error")), &demo.key).send().unwrap()).2["items"]
+        [0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let post = |path: String, payload: Option<Value>| {
+        let request = auth(client().post(server.url(&path)), &demo.key);
+        body(match payload {
+            Some(p) => request.json(&p).send().unwrap(),
+            None => request.send().unwrap(),
+        })
+    };
+    let (s, _, r) = post(
+        format!("/provisioning/persons/{JAN}/entitlements/{permission}/re-enforce"),
+        Some(json!({"reason": "group mail changed"})),
+    );
+    assert_eq!(
+        (s, r["actions"][0]["kind"].as_str(), r["actions"][0]["state"].as_str()),
+        (200, Some("grant"), Some("success")),
+        "{r}"
+    );
+    assert_eq!(r["actions"][0]["message"].as_str().map(|m| m.contains("granted")), Some(true));
+    let (s, _, r) = post(format!("/provisioning/persons/{JAN}/accounts/{exchange}/update"), None);
+    assert_eq!((s, r["actions"].as_array().unwrap().len()), (200, 1));
+    let (s, _, r) = post(format!("/provisioning/persons/{JAN}/accounts/update"), Some(json!({"dryRun": true})));
+    assert_eq!((s, r["actions"].as_array().unwrap().len()), (200, 4));
+    assert!(r["actions"].as_array().unwrap().iter().all(|a| a["state"] == "pending"), "a dry run commits nothing");
+    let (s, _, r) = post(format!("/provisioning/entitlement-actions/{failed}/retry"), None);
+    assert_eq!((s, r["actions"][0]["origin"].as_str()), (200, Some("manual retry")));
+    let (s, kind, problem) = post(format!("/provisioning/entitlement-actions/{failed}/retry"), None);
+    assert_eq!((s, kind.as_str(), problem["code"].as_str()), (409, "application/problem+json", Some("conflict")));
+    assert!(problem["detail"].as_str().unwrap().contains("was already retried by action"), "{problem}");
+    let (s, _, r) = post(format!("/provisioning/persons/{JAN}/entitlements/{permission}/unmanage"), None);
+    assert_eq!((s, r["actions"][0]["kind"].as_str()), (200, Some("unmanage")));
+    let (s, _, problem) = post(format!("/provisioning/persons/{JAN}/entitlements/{permission}/re-enforce"), None);
+    assert_eq!((s, problem["code"].as_str()), (422, Some("invalid")), "{problem}");
+
+    let (_, _, audit) =
+        body(auth(client().get(server.url("/v1/audit?kind=invocation&limit=500")), &demo.key).send().unwrap());
+    let requests: Vec<&Value> = audit["items"].as_array().unwrap().iter().filter(|r| r["plugin"] == "api").collect();
+    assert_eq!(requests.len(), 7, "every request, allowed or refused, has its record");
+    assert!(requests.iter().any(|r| r["decision"] == "conflict"));
+}
+
+#[test]
+fn the_targeted_endpoints_honour_scope_exclusions_and_thresholds() {
+    let demo = demo(
+        "[[tenants.demo.thresholds]]\nsystem = \"topdesk\"\nkind = \"update\"\ncount = 1\n\
+         [tenants.demo.exclusions]\npersons = [\"7a9e2b14-5c3d-4e8f-8b12-6d4a1f0e9c02\"]\n",
+    );
+    let server = Server::start(&demo, &[]);
+    let narrow = demo.key_with(&["persons:read", "accounts:update@exchange-online"]);
+    let (s, _, problem) = body(
+        auth(client().post(server.url(&format!("/provisioning/persons/{JAN}/accounts/update"))), &narrow)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!((s, problem["code"].as_str()), (403, Some("forbidden")));
+    assert!(problem["detail"].as_str().unwrap().contains("is not granted accounts:update on system"));
+
+    let (s, _, problem) = body(
+        auth(
+            client().post(server.url("/provisioning/persons/7a9e2b14-5c3d-4e8f-8b12-6d4a1f0e9c02/accounts/update")),
+            &demo.key,
+        )
+        .send()
+        .unwrap(),
+    );
+    assert_eq!((s, problem["code"].as_str()), (403, Some("excluded")), "{problem}");
+
+    let (s, _, r) = body(
+        auth(client().post(server.url(&format!("/provisioning/persons/{JAN}/accounts/update"))), &demo.key)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, 200);
+    let topdesk: Vec<&Value> = r["actions"].as_array().unwrap().iter().filter(|a| a["system"] == "topdesk").collect();
+    assert_eq!(topdesk[0]["state"], "blocked");
+    assert!(
+        r["actions"].as_array().unwrap().iter().filter(|a| a["system"] != "topdesk").all(|a| a["state"] == "success")
+    );
+
+    let (_, _, blocked) = body(auth(client().get(server.url("/v1/actions/blocked")), &demo.key).send().unwrap());
+    let id = blocked["items"][0]["id"].as_str().unwrap().to_owned();
+    let reader = demo.key_with(&["persons:read"]);
+    assert_eq!(
+        body(auth(client().post(server.url(&format!("/v1/actions/{id}/approve"))), &reader).send().unwrap()).0,
+        403
+    );
+    let (s, _, approved) =
+        body(auth(client().post(server.url(&format!("/v1/actions/{id}/approve"))), &demo.key).send().unwrap());
+    assert_eq!((s, approved["actions"][0]["state"].as_str()), (200, Some("success")));
+    let (s, _, _) =
+        body(auth(client().post(server.url(&format!("/v1/actions/{id}/reject"))), &demo.key).send().unwrap());
+    assert_eq!(s, 409, "an approved action cannot be rejected");
+}
+
+#[test]
+fn credentials_are_required_and_a_key_reaches_only_its_tenant() {
+    let demo = demo("");
+    assert!(demo.provhost(&["init", "--tenant", "fabrikam", "--empty"]).status.success());
+    let other = std::fs::read_to_string(demo.dir.path().join("keys/fabrikam.key")).unwrap().trim().to_owned();
+    let server = Server::start(&demo, &[]);
+    let url = server.url(&format!("/v1/persons/{JAN}"));
+
+    let response = client().get(&url).send().unwrap();
+    assert_eq!(response.headers()["www-authenticate"].to_str().unwrap(), r#"Basic realm="provhost", Bearer"#);
+    assert_eq!(body(response).0, 401);
+    let (id, secret) = demo.key.split_once(':').unwrap();
+    assert_eq!(body(client().get(&url).basic_auth(id, Some("wrong")).send().unwrap()).0, 401);
+    assert_eq!(body(client().get(&url).header("Authorization", "Digest abc").send().unwrap()).0, 401);
+    assert_eq!(body(client().get(&url).bearer_auth(format!("{id}.{secret}")).send().unwrap()).0, 200);
+
+    let (s, _, problem) = body(auth(client().get(&url), &other).send().unwrap());
+    assert_eq!(s, 404, "another tenant's person does not exist for this key");
+    assert!(problem["detail"].as_str().unwrap().contains("not found in tenant 'fabrikam'"));
+    let failed = body(auth(client().get(server.url("/v1/actions?state=error")), &demo.key).send().unwrap()).2["items"]
+        [0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, _, _) = body(
+        auth(client().post(server.url(&format!("/provisioning/entitlement-actions/{failed}/retry"))), &other)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, 404);
+    let (_, _, still) =
+        body(auth(client().get(server.url(&format!("/v1/actions/{failed}"))), &demo.key).send().unwrap());
+    assert_eq!(still["state"], "error");
+    let no_audit = demo.key_with(&["persons:read"]);
+    assert_eq!(body(auth(client().get(server.url("/v1/audit")), &no_audit).send().unwrap()).0, 403);
+}
+
+#[test]
+fn an_idempotency_key_replays_the_first_response_even_after_a_restart() {
+    let demo = demo("");
+    let server = Server::start(&demo, &[]);
+    let send = |server: &Server, event: &Value| {
+        auth(client().post(server.url("/v1/events")), &demo.key)
+            .header("Idempotency-Key", "change-42")
+            .json(event)
+            .send()
+            .unwrap()
+    };
+    let first = send(&server, &mail_event());
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first = body(first).2;
+    assert_eq!(server.stop().code(), Some(0));
+    let actions = demo.actions().len();
+
+    let server = Server::start(&demo, &[]);
+    let again = send(&server, &mail_event());
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(body(again).2, first, "the same response");
+    assert_eq!(demo.actions().len(), actions, "nothing ran again");
+    let mut changed = mail_event();
+    changed["source"] = json!("another workflow");
+    let (s, _, problem) = body(send(&server, &changed));
+    assert_eq!((s, problem["type"].as_str()), (422, Some("/problems/idempotency-key-reused")));
+}
+
+#[test]
+fn sailpoint_trigger_payloads_are_accepted_as_published() {
+    let demo = demo("");
+    let server = Server::start(&demo, &[]);
+    let provisioning: Value = serde_json::from_str(
+        &std::fs::read_to_string(support::repo().join("examples/events/sailpoint-provisioning-completed.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let (s, _, r) = post_event(&server, &demo.key, &provisioning);
+    assert_eq!((s, r["event"].as_str()), (200, Some("provisioning-completed")), "{r}");
+    assert_eq!(r["invocations"][0]["plugin"]["name"], "quiet");
+    assert_eq!(r["invocations"][0]["committed"], true);
+
+    let identity = json!({"identity": {"type": "IDENTITY", "id": "2c7180a46faadee4016fb4e018c20642", "name": "Michael Michaels"},
+        "changes": [{"attribute": "mail", "oldValue": "michael.michaels@contoso.example", "newValue": "m.michaels@contoso.example"}]});
+    let (s, _, r) = post_event(&server, &demo.key, &identity);
+    assert_eq!((s, r["event"].as_str()), (200, Some("attribute-changed")), "{r}");
+    assert_eq!(r["invocations"][0]["outcome"]["summary"], "ignored: change in identity, not active-directory");
+
+    let account = json!({"identity": {"type": "IDENTITY", "id": WILLIAM, "name": "William Wilson"},
+        "source": {"id": "active-directory", "type": "SOURCE", "name": "Corporate Active Directory"},
+        "account": {"id": "52170a74-ca89-11ea-87d0-0242ac130003", "uuid": "1cb1f07d-3e5a-4431-becd-234fa4306108",
+                    "name": "william.wilson", "nativeIdentity": "cn=william.wilson,ou=users,dc=acme,dc=com", "type": "ACCOUNT"},
+        "changes": [{"attribute": "proxyAddresses", "oldValue": ["SMTP:william.wilson@contoso.example"], "newValue": ["SMTP:w.wilson@contoso.example"]}]});
+    let (s, _, r) = post_event(&server, &demo.key, &account);
+    assert_eq!(s, 200, "{r}");
+    assert!(r["invocations"][0]["actions"].as_array().unwrap().len() >= 3, "{r}");
+}
+
+#[test]
+fn malformed_requests_are_answered_4xx_with_problem_details() {
+    let demo = demo("");
+    let server = Server::start(&demo, &["--max-body", "4096"]);
+    let event = server.url("/v1/events");
+    let cases: Vec<(&str, RequestBuilder, u16)> = vec![
+        ("malformed JSON", auth(client().post(&event), &demo.key).header("content-type", "application/json").body("{not json"), 400),
+        ("wrong type", auth(client().post(&event), &demo.key).json(&json!({"type": "attribute-changed", "person": 7})), 422),
+        ("unknown event type", auth(client().post(&event), &demo.key).json(&json!({"type": "birthday"})), 422),
+        ("not JSON at all", auth(client().post(&event), &demo.key).header("content-type", "text/plain").body("hello"), 415),
+        ("oversized", auth(client().post(&event), &demo.key).header("content-type", "application/json").body(format!("\"{}\"", "x".repeat(10_000))), 413),
+        ("unknown person", auth(client().post(&event), &demo.key).json(&json!({"type": "attribute-changed", "person": "nobody", "system": "active-directory", "changes": [{"attribute": "mail"}]})), 404),
+        ("unknown route", auth(client().get(server.url("/v2/nothing")), &demo.key), 404),
+        ("wrong method", auth(client().delete(server.url("/v1/persons")), &demo.key), 405),
+        ("bad paging", auth(client().get(server.url("/v1/persons?limit=0")), &demo.key), 400),
+        ("unknown query field", auth(client().get(server.url("/v1/actions?colour=red")), &demo.key), 400),
+        ("bad state", auth(client().get(server.url("/v1/actions?state=sleeping")), &demo.key), 400),
+        ("unknown action", auth(client().post(server.url("/provisioning/entitlement-actions/nope/retry")), &demo.key), 404),
+        ("unknown body field", auth(client().post(server.url(&format!("/provisioning/persons/{JAN}/accounts/update"))), &demo.key).json(&json!({"reasn": "x"})), 422),
+        ("no credentials", client().post(&event).json(&mail_event()), 401),
+    ];
+    for (name, request, expected) in cases {
+        let response = request.send().unwrap();
+        let (status, kind, problem) = body(response);
+        assert_eq!(status, expected, "{name}: {problem}");
+        assert_eq!(kind, "application/problem+json", "{name}");
+        assert_eq!(problem["status"], expected, "{name}");
+        assert!(!problem["detail"].as_str().unwrap_or("").is_empty(), "{name}: a detail a person can act on");
+    }
+}
+
+#[test]
+fn notifications_are_signed_retried_and_dead_lettered() {
+    let flaky = Receiver::start(&[500, 500, 200]);
+    let dead = Receiver::start(&[500]);
+    let demo = demo(&format!(
+        "[[tenants.demo.webhooks]]\nurl = \"{}\"\nsecret = \"a-secret-of-twenty-chars\"\nmax-attempts = 3\nretry-base-ms = 30\n\
+         [[tenants.demo.webhooks]]\nurl = \"{}\"\nsecret = \"another-secret-of-twenty\"\nmax-attempts = 2\nretry-base-ms = 30\n\
+         filter = \"$.accountRequests[?@.source.id == 'exchange-online']\"\n",
+        flaky.url, dead.url
+    ));
+    let server = Server::start(&demo, &[]);
+    assert_eq!(post_event(&server, &demo.key, &mail_event()).0, 200);
+
+    let got = flaky.wait_for(3, Duration::from_secs(20));
+    assert_eq!(got.len(), 3, "two failures, then delivered");
+    let last = &got[2];
+    assert_eq!(last.header("x-provhost-attempt"), Some("3"));
+    let signature = last.header("x-provhost-signature").unwrap();
+    let t: i64 = signature.strip_prefix("t=").unwrap().split(',').next().unwrap().parse().unwrap();
+    assert_eq!(signature, provhost::webhook::sign("a-secret-of-twenty-chars", t, &last.body), "the signature verifies");
+    let payload: Value = serde_json::from_str(&last.body).unwrap();
+    assert_eq!(payload["recipient"]["id"], JAN);
+    assert_eq!(payload["accountRequests"].as_array().unwrap().len(), 7);
+    assert!(payload["accountRequests"].as_array().unwrap().iter().all(|r| r["provisioningResult"] == "SUCCESS"));
+
+    assert_eq!(dead.wait_for(2, Duration::from_secs(20)).len(), 2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let dead_letters = loop {
+        let (_, _, list) =
+            body(auth(client().get(server.url("/v1/webhooks/deliveries?status=dead")), &demo.key).send().unwrap());
+        if !list["items"].as_array().unwrap().is_empty() || std::time::Instant::now() > deadline {
+            break list;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let letter = &dead_letters["items"][0];
+    assert_eq!((letter["attempts"].as_u64(), letter["url"].as_str()), (Some(2), Some(dead.url.as_str())));
+    assert!(letter["last_error"].as_str().unwrap().contains("500"));
+
+    dead.answer(200);
+    let id = letter["id"].as_str().unwrap();
+    let (s, _, _) = body(
+        auth(client().post(server.url(&format!("/v1/webhooks/deliveries/{id}/redrive"))), &demo.key).send().unwrap(),
+    );
+    assert_eq!(s, 200);
+    assert_eq!(dead.wait_for(3, Duration::from_secs(10)).len(), 3, "re-driven and delivered");
+}
+
+#[test]
+fn sigterm_during_a_slow_plugin_lets_it_finish_and_commit() {
+    let demo = demo("");
+    let server = Server::start(&demo, &[]);
+    let before = demo.actions().len();
+    let url = server.url("/v1/events");
+    let key = demo.key.clone();
+    let slow = json!({"type": "attribute-changed", "person": JAN, "system": "active-directory", "source": "test",
+                      "changes": [{"attribute": "slowAttribute", "newValues": ["x"]}]});
+    let request = std::thread::spawn(move || body(auth(client().post(url), &key).json(&slow).send().unwrap()));
+    std::thread::sleep(Duration::from_millis(400));
+    let base = server.base.clone();
+    let status = server.stop();
+    let (s, _, r) = request.join().unwrap();
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["invocations"][0]["committed"], true);
+    assert_eq!(status.code(), Some(0), "a clean exit");
+    assert_eq!(demo.actions().len(), before + 4, "the slow plugin's plan committed whole");
+    assert!(client().get(format!("{base}/healthz")).send().is_err(), "no longer accepting");
+    let log = demo.provhost(&["audit", "verify"]);
+    assert!(log.status.success(), "{}", stderr(&log));
+}
+
+#[test]
+fn the_openapi_document_matches_the_routes() {
+    let demo = demo("");
+    let server = Server::start(&demo, &[]);
+    let spec: Value = body(client().get(server.url("/openapi.json")).send().unwrap()).2;
+    assert_eq!(spec["openapi"], "3.1.0");
+    let checked_in: Value =
+        serde_json::from_str(&std::fs::read_to_string(support::repo().join("host/openapi.json")).unwrap()).unwrap();
+    assert_eq!(spec, checked_in);
+    let documented: BTreeSet<(String, String)> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| (m.to_uppercase(), path.clone())))
+        .collect();
+    let routed: BTreeSet<(String, String)> =
+        provhost::server::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(documented, routed);
+    for (method, path) in provhost::server::ROUTES {
+        let concrete = path.split('/').map(|s| if s.starts_with('{') { "x" } else { s }).collect::<Vec<_>>().join("/");
+        let request = client().request(method.parse().unwrap(), server.url(&concrete));
+        let (status, _, problem) = body(auth(request, &demo.key).send().unwrap());
+        assert_ne!(problem["type"], "/problems/no-such-route", "{method} {path} is not routed");
+        assert_ne!(status, 405, "{method} {path}");
+    }
+}

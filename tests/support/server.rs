@@ -1,0 +1,154 @@
+//! A real `provhost serve` on 127.0.0.1 with an ephemeral port, stopped when dropped; and a
+//! webhook receiver on loopback that answers with scripted statuses.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Demo;
+
+/// A running server.
+pub struct Server {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+}
+
+impl Server {
+    /// Starts `provhost serve --listen 127.0.0.1:0` on the demo's data directory and
+    /// configuration, and waits until it listens.
+    pub fn start(demo: &Demo, extra: &[&str]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_provhost"));
+        command.arg("--data-dir").arg(demo.dir.path());
+        if let Some(config) = demo.config_path() {
+            command.arg("--config").arg(config);
+        }
+        let mut child = command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("PROVHOST_CONFIG")
+            .env_remove("PROVHOST_DATA_DIR")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting provhost serve");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let first = lines.next().expect("provhost serve printed nothing").unwrap();
+        let base = first
+            .strip_prefix("provhost: listening on ")
+            .unwrap_or_else(|| panic!("provhost serve did not start: {first}"))
+            .to_owned();
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child: Some(child), base }
+    }
+
+    /// A URL on the server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "provhost serve did not stop within 30 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Received {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A webhook receiver on 127.0.0.1 answering with `statuses` in turn (the last one repeats).
+pub struct Receiver {
+    pub url: String,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    statuses: Arc<Mutex<Vec<u16>>>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Receiver {
+    pub fn start(statuses: &[u16]) -> Receiver {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let statuses = Arc::new(Mutex::new(statuses.to_vec()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (rec, st) = (received.clone(), statuses.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                ready_tx.send(listener.local_addr().unwrap()).unwrap();
+                let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: String| {
+                    let (rec, st) = (rec.clone(), st.clone());
+                    async move {
+                        let headers =
+                            headers.iter().map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_owned())).collect();
+                        rec.lock().unwrap().push(Received { headers, body });
+                        let mut statuses = st.lock().unwrap();
+                        let status = if statuses.len() > 1 { statuses.remove(0) } else { statuses[0] };
+                        axum::http::StatusCode::from_u16(status).unwrap()
+                    }
+                });
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        let addr = ready_rx.recv().unwrap();
+        Receiver { url: format!("http://{addr}/hook"), received, statuses, _stop: stop }
+    }
+
+    /// From now on answer `status`.
+    pub fn answer(&self, status: u16) {
+        *self.statuses.lock().unwrap() = vec![status];
+    }
+
+    /// Waits until `n` requests arrived (at most `timeout`); returns them.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.received.lock().unwrap().clone();
+            if got.len() >= n || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
