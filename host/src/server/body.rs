@@ -56,39 +56,57 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonBody<
 }
 
 /// `?limit=&offset=` on a list.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy)]
 pub struct Paging {
     /// At most this many items (1–500, default 50).
-    #[serde(default = "default_limit")]
     pub limit: usize,
     /// Skip this many.
-    #[serde(default)]
     pub offset: usize,
 }
 
-fn default_limit() -> usize {
-    50
-}
-
 impl Paging {
-    /// The limit, checked.
-    pub fn checked(self) -> Result<Self, Problem> {
-        if self.limit == 0 || self.limit > 500 {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-query",
-                format!("limit must be 1 to 500, not {}", self.limit),
-            ));
-        }
-        Ok(self)
-    }
-
     /// A page of `items` fetched with one more than the limit, so it can tell whether more follow.
     pub fn page<T: Serialize>(self, mut items: Vec<T>) -> Page<T> {
         let more = items.len() > self.limit;
         items.truncate(self.limit);
         Page { next_offset: more.then_some(self.offset + self.limit), limit: self.limit, offset: self.offset, items }
+    }
+
+    /// A page cut from a whole list.
+    pub fn slice<T: Serialize>(self, all: Vec<T>) -> Page<T> {
+        self.page(all.into_iter().skip(self.offset).take(self.limit + 1).collect())
+    }
+}
+
+/// No filters: a list that only pages.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoFilter {}
+
+/// A list's query: `limit` and `offset`, and the list's own filters `F` (an unknown parameter is
+/// a 400 naming it).
+pub struct Listing<F>(pub F, pub Paging);
+
+impl<F: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Listing<F> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Problem> {
+        let invalid = |detail: String| Problem::new(StatusCode::BAD_REQUEST, "invalid-query", detail);
+        let QueryArgs(mut pairs) =
+            QueryArgs::<std::collections::BTreeMap<String, String>>::from_request_parts(parts, state).await?;
+        let mut number = |name: &str, default: usize| -> Result<usize, Problem> {
+            match pairs.remove(name) {
+                None => Ok(default),
+                Some(text) => text.parse().map_err(|_| invalid(format!("{name} must be a whole number, not '{text}'"))),
+            }
+        };
+        let paging = Paging { limit: number("limit", 50)?, offset: number("offset", 0)? };
+        if paging.limit == 0 || paging.limit > 500 {
+            return Err(invalid(format!("limit must be 1 to 500, not {}", paging.limit)));
+        }
+        let filters = serde_json::to_value(pairs).unwrap_or_default();
+        let filter = serde_json::from_value(filters).map_err(|e| invalid(format!("query: {e}")))?;
+        Ok(Listing(filter, paging))
     }
 }
 

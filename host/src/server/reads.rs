@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::auth::Caller;
-use super::body::{Paging, QueryArgs};
+use super::body::{Listing, NoFilter};
 use super::problem::Problem;
 use crate::model::{ActionFilter, ActionState};
 use crate::policy::Scope;
@@ -21,12 +21,11 @@ use crate::store::{AuditFilter, Decision};
 pub async fn persons(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    QueryArgs(paging): QueryArgs<Paging>,
+    Listing(NoFilter {}, paging): Listing<NoFilter>,
 ) -> Result<Response, Problem> {
     caller.require(Scope::PersonsRead)?;
-    let paging = paging.checked()?;
     let all = app.store.persons(caller.tenant())?;
-    Ok(Json(paging.page(all.into_iter().skip(paging.offset).take(paging.limit + 1).collect())).into_response())
+    Ok(Json(paging.slice(all)).into_response())
 }
 
 /// `GET /v1/persons/{personId}`
@@ -44,13 +43,12 @@ pub async fn entitlements(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     Path(person): Path<String>,
-    QueryArgs(paging): QueryArgs<Paging>,
+    Listing(NoFilter {}, paging): Listing<NoFilter>,
 ) -> Result<Response, Problem> {
     caller.require(Scope::PersonsRead)?;
-    let paging = paging.checked()?;
     app.store.person(caller.tenant(), &person)?;
     let all = app.store.entitlements_of(caller.tenant(), &person)?;
-    Ok(Json(paging.page(all.into_iter().skip(paging.offset).take(paging.limit + 1).collect())).into_response())
+    Ok(Json(paging.slice(all)).into_response())
 }
 
 /// `GET /v1/persons/{personId}/accounts`
@@ -58,13 +56,12 @@ pub async fn accounts(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     Path(person): Path<String>,
-    QueryArgs(paging): QueryArgs<Paging>,
+    Listing(NoFilter {}, paging): Listing<NoFilter>,
 ) -> Result<Response, Problem> {
     caller.require(Scope::PersonsRead)?;
-    let paging = paging.checked()?;
     app.store.person(caller.tenant(), &person)?;
     let all = app.store.accounts_of(caller.tenant(), &person)?;
-    Ok(Json(paging.page(all.into_iter().skip(paging.offset).take(paging.limit + 1).collect())).into_response())
+    Ok(Json(paging.slice(all)).into_response())
 }
 
 /// Filters of `GET /v1/actions`.
@@ -74,24 +71,15 @@ pub struct ActionQuery {
     person: Option<String>,
     state: Option<ActionState>,
     system: Option<String>,
-    #[serde(default = "default_limit")]
-    limit: usize,
-    #[serde(default)]
-    offset: usize,
-}
-
-fn default_limit() -> usize {
-    50
 }
 
 /// `GET /v1/actions`
 pub async fn actions(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    QueryArgs(q): QueryArgs<ActionQuery>,
+    Listing(q, paging): Listing<ActionQuery>,
 ) -> Result<Response, Problem> {
     caller.require(Scope::PersonsRead)?;
-    let paging = Paging { limit: q.limit, offset: q.offset }.checked()?;
     let filter = ActionFilter { person: q.person, state: q.state, system: q.system };
     let items = app.store.actions_page(caller.tenant(), &filter, paging.limit + 1, paging.offset)?;
     Ok(Json(paging.page(items)).into_response())
@@ -102,20 +90,15 @@ pub async fn actions(
 #[serde(deny_unknown_fields)]
 pub struct BlockedQuery {
     system: Option<String>,
-    #[serde(default = "default_limit")]
-    limit: usize,
-    #[serde(default)]
-    offset: usize,
 }
 
 /// `GET /v1/actions/blocked`
 pub async fn blocked(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    QueryArgs(q): QueryArgs<BlockedQuery>,
+    Listing(q, paging): Listing<BlockedQuery>,
 ) -> Result<Response, Problem> {
     caller.require(Scope::PersonsRead)?;
-    let paging = Paging { limit: q.limit, offset: q.offset }.checked()?;
     let filter = ActionFilter { person: None, state: Some(ActionState::Blocked), system: q.system };
     let items = app.store.actions_page(caller.tenant(), &filter, paging.limit + 1, paging.offset)?;
     Ok(Json(paging.page(items)).into_response())
@@ -196,20 +179,15 @@ pub struct AuditQuery {
     kind: Option<String>,
     since: Option<String>,
     until: Option<String>,
-    #[serde(default = "default_limit")]
-    limit: usize,
-    #[serde(default)]
-    offset: usize,
 }
 
 /// `GET /v1/audit` (scope `audit:read`): the tenant's records, oldest first.
 pub async fn audit(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    QueryArgs(q): QueryArgs<AuditQuery>,
+    Listing(q, paging): Listing<AuditQuery>,
 ) -> Result<Response, Problem> {
     caller.require(Scope::AuditRead)?;
-    let paging = Paging { limit: q.limit, offset: q.offset }.checked()?;
     let filter = AuditFilter {
         tenant: Some(caller.tenant().to_owned()),
         person: q.person,
@@ -230,20 +208,15 @@ pub async fn audit(
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
     status: Option<String>,
-    #[serde(default = "default_limit")]
-    limit: usize,
-    #[serde(default)]
-    offset: usize,
 }
 
 /// `GET /v1/webhooks/deliveries?status=dead` (scope `audit:read`): the dead-letter list and the rest.
 pub async fn deliveries(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    QueryArgs(q): QueryArgs<DeliveryQuery>,
+    Listing(q, paging): Listing<DeliveryQuery>,
 ) -> Result<Response, Problem> {
     caller.require(Scope::AuditRead)?;
-    let paging = Paging { limit: q.limit, offset: q.offset }.checked()?;
     if let Some(status) = q.status.as_deref().filter(|s| !["pending", "delivered", "dead"].contains(s)) {
         return Err(Problem::new(
             axum::http::StatusCode::BAD_REQUEST,

@@ -22,6 +22,16 @@ pub struct KeptRequest {
     pub response: Option<String>,
 }
 
+fn read_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeptRequest> {
+    Ok(KeptRequest {
+        id: r.get(0)?,
+        request_hash: r.get(1)?,
+        status: r.get(2)?,
+        http_status: r.get(3)?,
+        response: r.get(4)?,
+    })
+}
+
 /// What beginning a request found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begun {
@@ -47,15 +57,7 @@ impl Store {
                 .query_row(
                     "SELECT id, request_hash, status, http_status, response FROM requests WHERE tenant = ?1 AND idempotency_key = ?2",
                     [tenant, key],
-                    |r| {
-                        Ok(KeptRequest {
-                            id: r.get(0)?,
-                            request_hash: r.get(1)?,
-                            status: r.get(2)?,
-                            http_status: r.get(3)?,
-                            response: r.get(4)?,
-                        })
-                    },
+                    read_request,
                 )
                 .optional()?;
             if let Some(existing) = existing {
@@ -88,15 +90,7 @@ impl Store {
             .query_row(
                 "SELECT id, request_hash, status, http_status, response FROM requests WHERE tenant = ?1 AND id = ?2",
                 [tenant, id],
-                |r| {
-                    Ok(KeptRequest {
-                        id: r.get(0)?,
-                        request_hash: r.get(1)?,
-                        status: r.get(2)?,
-                        http_status: r.get(3)?,
-                        response: r.get(4)?,
-                    })
-                },
+                read_request,
             )
             .optional()?)
     }
