@@ -98,10 +98,8 @@ pub async fn blocked(
     caller: Caller,
     Listing(q, paging): Listing<BlockedQuery>,
 ) -> Result<Response, Problem> {
-    caller.require(Scope::PersonsRead)?;
-    let filter = ActionFilter { person: None, state: Some(ActionState::Blocked), system: q.system };
-    let items = app.store.actions_page(caller.tenant(), &filter, paging.limit + 1, paging.offset)?;
-    Ok(Json(paging.page(items)).into_response())
+    let blocked = ActionQuery { person: None, state: Some(ActionState::Blocked), system: q.system };
+    actions(State(app), caller, Listing(blocked, paging)).await
 }
 
 /// `GET /v1/actions/{actionId}`: the action with its history.
