@@ -5,7 +5,7 @@
 #[allow(missing_docs, clippy::all)]
 mod generated {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/0.1.0",
         world: "plugin",
         imports: { default: trappable },
         trappable_error_type: {

@@ -113,17 +113,19 @@ pub struct PluginConfig {
     /// The component's sha256 (hex); when set, a file that does not match is refused.
     #[serde(default)]
     pub sha256: Option<String>,
-    /// What the plugin may do (intersected with the API key's scopes).
-    pub capabilities: Grants,
-    /// Which events run it.
+    /// What the plugin may do here: narrows the capabilities its manifest declares (and is in
+    /// turn intersected with the API key's scopes). Without a manifest, this declares them.
     #[serde(default)]
-    pub triggers: Triggers,
+    pub capabilities: Option<Grants>,
+    /// Which events run it; without it, the manifest's triggers.
+    #[serde(default)]
+    pub triggers: Option<Triggers>,
     /// Settings the plugin reads with `config(key)`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
-    /// Limits for its invocations; unset ones keep their defaults.
+    /// Limits for its invocations, replacing the manifest's; unset ones keep their defaults.
     #[serde(default)]
-    pub limits: Limits,
+    pub limits: Option<Limits>,
 }
 
 /// One tenant.
@@ -235,10 +237,7 @@ impl Config {
 
     /// Parses and validates configuration text; `path` is used in messages.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_column(text, s.start)).unwrap_or((1, 1));
-            ConfigError::Syntax { path: path.into(), line, column, message: e.message().trim().to_string() }
-        })?;
+        let config: Config = parse_toml(path, text)?;
         config.validate().map_err(|(at, message)| ConfigError::Invalid { path: path.into(), at, message })?;
         Ok(config)
     }
@@ -265,7 +264,8 @@ impl Config {
                     return Err((at, format!("`sha256` must be 64 hex digits, not '{sha}'")));
                 }
                 let known = ["attribute-changed", "provisioning-completed", "action-failed"];
-                if let Some(kind) = plugin.triggers.events.iter().find(|k| !known.contains(&k.as_str())) {
+                let events = plugin.triggers.iter().flat_map(|t| &t.events);
+                if let Some(kind) = events.into_iter().find(|k| !known.contains(&k.as_str())) {
                     return Err((at, format!("trigger event '{kind}' is not one of {}", known.join(", "))));
                 }
             }
@@ -277,6 +277,14 @@ impl Config {
     pub fn tenant(&self, id: &str) -> TenantConfig {
         self.tenants.get(id).cloned().unwrap_or_default()
     }
+}
+
+/// Parses TOML into `T`, reporting a mistake with the file, line and column.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map(|s| line_column(text, s.start)).unwrap_or((1, 1));
+        ConfigError::Syntax { path: path.into(), line, column, message: e.message().trim().to_string() }
+    })
 }
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
@@ -331,10 +339,13 @@ filter = "$.accountRequests[?@.provisioningResult == 'FAILED']"
         let config = parse(GOOD).unwrap();
         let demo = config.tenant("demo");
         let plugin = &demo.plugins["propagate-mail"];
-        assert_eq!(plugin.limits.fuel, 1000);
-        assert_eq!(plugin.limits.timeout_ms, 250);
-        assert_eq!(plugin.limits.max_actions, Limits::default().max_actions);
-        assert!(plugin.capabilities.allows(crate::policy::Scope::AccountsUpdate, Some("exchange-online")));
+        let limits = plugin.limits.unwrap();
+        assert_eq!(limits.fuel, 1000);
+        assert_eq!(limits.timeout_ms, 250);
+        assert_eq!(limits.max_actions, Limits::default().max_actions);
+        assert!(
+            plugin.capabilities.as_ref().unwrap().allows(crate::policy::Scope::AccountsUpdate, Some("exchange-online"))
+        );
         assert_eq!(demo.thresholds[0].percent, Some(10.0));
         assert!(config.tenant("unknown").plugins.is_empty());
     }
@@ -390,7 +401,7 @@ filter = "$.accountRequests[?@.provisioningResult == 'FAILED']"
     #[test]
     fn triggers_match_kind_attributes_and_systems() {
         let demo = parse(GOOD).unwrap().tenant("demo");
-        let triggers = &demo.plugins["propagate-mail"].triggers;
+        let triggers = demo.plugins["propagate-mail"].triggers.as_ref().unwrap();
         let event = |attribute: &str, system: &str| {
             Event::from_json(&format!(
                 r#"{{"type":"attribute-changed","person":"p","system":"{system}","changes":[{{"attribute":"{attribute}"}}]}}"#

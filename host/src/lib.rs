@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod event;
 pub mod imports;
+pub mod manifest;
 pub mod model;
 pub mod pipeline;
 pub mod plan;

@@ -19,21 +19,23 @@ pub fn repo() -> PathBuf {
 /// Jan Jansen, the demo person the example event is about.
 pub const JAN: &str = "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01";
 
-/// Builds the plugins workspace for wasm32-wasip2 (a no-op when up to date) and returns the path
-/// of the named plugin's component.
+/// Builds the plugins (a no-op when up to date) and returns the path of the named Rust plugin's
+/// component; `python/NAME` and `js/NAME` name the other languages' builds.
 pub fn plugin(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     let plugins = repo().join("plugins");
     BUILT.get_or_init(|| {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(&plugins)
-            .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2", "--target-dir"])
-            .arg(plugins.join("target"))
+        let status = Command::new("bash")
+            .arg(repo().join("scripts/build-plugins.sh"))
             .status()
-            .expect("running cargo to build the plugins");
-        assert!(status.success(), "building the plugins failed; is the wasm32-wasip2 target installed?");
+            .expect("running scripts/build-plugins.sh");
+        assert!(status.success(), "building the plugins failed (scripts/build-plugins.sh)");
     });
-    let path = plugins.join("target/wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
+    let file = |n: &str| format!("{}.wasm", n.replace('-', "_"));
+    let path = match name.split_once('/') {
+        Some((language, n)) => plugins.join("target").join(language).join(file(n)),
+        None => plugins.join("target/wasm32-wasip2/release").join(file(name)),
+    };
     assert!(path.exists(), "{} was not built", path.display());
     path
 }

@@ -30,6 +30,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "PROVHOST_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
+    /// Where compiled plugins are cached (default: `<data-dir>/cache`).
+    #[arg(long, global = true, env = "PROVHOST_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+
     /// The tenant configuration (plugins, thresholds, windows, exclusions).
     #[arg(long, global = true, env = "PROVHOST_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -94,7 +98,8 @@ impl Cli {
             Some(path) => Config::load(path)?,
             None => Config::default(),
         };
-        let data = DataDir::resolve(self.data_dir, config)?;
+        let mut data = DataDir::resolve(self.data_dir, config)?;
+        data.cache = self.cache_dir;
         match self.command {
             Command::Init(args) => args.run(&data),
             Command::Run(args) => args.run(&data),
@@ -114,6 +119,7 @@ impl Cli {
 pub struct DataDir {
     root: PathBuf,
     config: Config,
+    cache: Option<PathBuf>,
 }
 
 impl DataDir {
@@ -128,7 +134,7 @@ impl DataDir {
                 _ => anyhow::bail!("no data directory: pass --data-dir or set PROVHOST_DATA_DIR"),
             },
         };
-        Ok(Self { root, config })
+        Ok(Self { root, config, cache: None })
     }
 
     fn store_path(&self) -> PathBuf {
@@ -137,7 +143,7 @@ impl DataDir {
 
     /// Where compiled components are cached.
     pub fn cache_dir(&self) -> PathBuf {
-        self.root.join("cache")
+        self.cache.clone().unwrap_or_else(|| self.root.join("cache"))
     }
 
     /// The root directory.

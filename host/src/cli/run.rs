@@ -12,8 +12,10 @@ use super::{ApiKeyArg, DataDir, EXIT_NOT_COMMITTED, print_json};
 use crate::backend::EmbeddedBackend;
 use crate::event::Event;
 use crate::imports::TenantContext;
+use crate::manifest::resolve;
 use crate::pipeline::run_event;
-use crate::policy::{Grants, Permission, Scope};
+use crate::policy::{Permission, Scope};
+use crate::runtime::plugin_name;
 use crate::runtime::{Limits, Runtime};
 
 /// Arguments of `provhost run`.
@@ -87,27 +89,28 @@ impl RunArgs {
         let store = data.open_store()?;
         let key = self.key.authenticate(&store, Scope::EventsSubmit)?;
         let tenant = data.config.tenant(&key.tenant);
-        let (path, installed) = match tenant.plugins.get(&self.plugin) {
-            Some(installed) => (installed.component.clone(), Some(installed)),
-            None if Path::new(&self.plugin).is_file() => (PathBuf::from(&self.plugin), None),
+        let installed = tenant.plugins.get(&self.plugin);
+        let path = match installed {
+            Some(installed) => installed.component.clone(),
+            None if Path::new(&self.plugin).is_file() => PathBuf::from(&self.plugin),
             None => anyhow::bail!(
                 "no plugin '{}' is configured for tenant '{}', and there is no such file",
                 self.plugin,
                 key.tenant
             ),
         };
-        if let Some(installed) = installed {
-            installed
+        let name = if installed.is_some() { self.plugin.clone() } else { plugin_name(&path) };
+        let resolved = resolve(&name, &path, installed)?;
+        if installed.is_some() {
+            resolved
                 .triggers
                 .matches(&event)
                 .map_err(|why| anyhow::anyhow!("plugin '{}' is not triggered by this event: {why}", self.plugin))?;
         }
         let runtime = Runtime::new(data.cache_dir())?;
-        let mut plugin = runtime.load(&path, installed.and_then(|p| p.sha256.as_deref()))?;
-        if installed.is_some() {
-            plugin.name = self.plugin.clone();
-        }
-        let mut settings = installed.map(|p| p.config.clone()).unwrap_or_default();
+        let mut plugin = runtime.load(&path, resolved.sha256.as_deref())?;
+        plugin.name = name;
+        let mut settings = resolved.settings.clone();
         settings.extend(self.settings.iter().cloned());
         let context = Arc::new(TenantContext {
             tenant: key.tenant.clone(),
@@ -118,12 +121,12 @@ impl RunArgs {
                 key_id: key.id.clone(),
                 key: key.scopes.clone(),
                 plugin: plugin.name.clone(),
-                manifest: installed.map(|p| p.capabilities.clone()).unwrap_or_else(Grants::everything),
+                manifest: resolved.capabilities.clone(),
             },
             config: settings,
             webhooks: Arc::new(tenant.webhooks.clone()),
         });
-        let limits = self.limits(installed.map(|p| p.limits).unwrap_or_default());
+        let limits = self.limits(resolved.limits);
         let report = run_event(&runtime, &plugin, context, limits, &event, self.dry_run)?;
         print_json(&report)?;
         if report.committed {

@@ -132,6 +132,13 @@ impl Grants {
         self.0.iter().any(|g| g.scope == scope && (g.system.is_none() || g.system.as_deref() == system))
     }
 
+    /// The grants both sets allow: `accounts:update` ∩ `accounts:update@topdesk` is the latter.
+    pub fn intersect(&self, other: &Grants) -> Grants {
+        let mine = self.0.iter().filter(|g| other.allows(g.scope, g.system.as_deref()));
+        let theirs = other.0.iter().filter(|g| self.allows(g.scope, g.system.as_deref()));
+        Grants(mine.chain(theirs).cloned().collect())
+    }
+
     /// The grants as text.
     pub fn names(&self) -> Vec<String> {
         self.0.iter().map(Grant::to_string).collect()

@@ -76,6 +76,11 @@ pub struct LoadedPlugin {
     pre: PluginPre<HostState>,
 }
 
+/// A plugin's name from its file: `propagate_mail.wasm` is `propagate-mail`.
+pub fn plugin_name(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().replace('_', "-")).unwrap_or_else(|| "plugin".into())
+}
+
 /// Owns the engine, the linker with provhost's imports, the compile cache and the epoch ticker.
 pub struct Runtime {
     engine: Engine,

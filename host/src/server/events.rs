@@ -25,13 +25,13 @@ async fn run_all(app: Arc<AppState>, key: KeyRecord, event: Event) -> (StatusCod
     let installed: Vec<&Installed> = app
         .plugins
         .get(&key.tenant)
-        .map(|ps| ps.iter().filter(|p| p.config.triggers.matches(&event).is_ok()).collect())
+        .map(|ps| ps.iter().filter(|p| p.plugin.triggers.matches(&event).is_ok()).collect())
         .unwrap_or_default();
     let mut invocations = Vec::new();
     for plugin in installed {
         let context = app.context(&key, Some(plugin));
         let (runtime, loaded, limits, event) =
-            (app.runtime.clone(), plugin.loaded.clone(), plugin.config.limits, event.clone());
+            (app.runtime.clone(), plugin.loaded.clone(), plugin.plugin.limits, event.clone());
         let ran =
             tokio::task::spawn_blocking(move || run_event(&runtime, &loaded, context, limits, &event, false)).await;
         match ran {

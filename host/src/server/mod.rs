@@ -25,8 +25,9 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::backend::EmbeddedBackend;
-use crate::config::{Config, PluginConfig};
+use crate::config::Config;
 use crate::imports::TenantContext;
+use crate::manifest::{Resolved, resolve};
 use crate::policy::{Grants, Permission, TenantPolicy};
 use crate::runtime::{LoadedPlugin, Runtime};
 use crate::store::{KeyRecord, Store};
@@ -62,10 +63,8 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// A plugin installed for a tenant, loaded once.
 pub struct Installed {
-    /// Its name in the configuration.
-    pub name: String,
-    /// Its configuration.
-    pub config: PluginConfig,
+    /// Its manifest and the tenant's configuration of it, combined.
+    pub plugin: Resolved,
     /// Compiled and pre-linked.
     pub loaded: Arc<LoadedPlugin>,
 }
@@ -97,11 +96,12 @@ impl AppState {
         for (tenant, tc) in &config.tenants {
             let mut installed = Vec::new();
             for (name, pc) in &tc.plugins {
+                let plugin = resolve(name, &pc.component, Some(pc))?;
                 let mut loaded = runtime
                     .load(&pc.component, pc.sha256.as_deref())
                     .with_context(|| format!("tenant '{tenant}', plugin '{name}'"))?;
                 loaded.name = name.clone();
-                installed.push(Installed { name: name.clone(), config: pc.clone(), loaded: Arc::new(loaded) });
+                installed.push(Installed { plugin, loaded: Arc::new(loaded) });
             }
             plugins.insert(tenant.clone(), installed);
             policies.insert(tenant.clone(), tc.policy());
@@ -130,10 +130,10 @@ impl AppState {
             permission: Permission {
                 key_id: key.id.clone(),
                 key: key.scopes.clone(),
-                plugin: plugin.map(|p| p.name.clone()).unwrap_or_else(|| "api".into()),
-                manifest: plugin.map(|p| p.config.capabilities.clone()).unwrap_or_else(Grants::everything),
+                plugin: plugin.map(|p| p.plugin.name.clone()).unwrap_or_else(|| "api".into()),
+                manifest: plugin.map(|p| p.plugin.capabilities.clone()).unwrap_or_else(Grants::everything),
             },
-            config: plugin.map(|p| p.config.config.clone()).unwrap_or_default(),
+            config: plugin.map(|p| p.plugin.settings.clone()).unwrap_or_default(),
             webhooks: Arc::new(tenant.map(|t| t.webhooks.clone()).unwrap_or_default()),
         })
     }

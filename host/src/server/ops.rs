@@ -25,8 +25,11 @@ pub async fn healthz() -> Response {
 pub async fn readyz(State(app): State<Arc<AppState>>) -> Response {
     match app.store.audit_tenants() {
         Ok(_) => {
-            let plugins: Vec<String> =
-                app.plugins.iter().flat_map(|(t, ps)| ps.iter().map(move |p| format!("{t}/{}", p.name))).collect();
+            let plugins: Vec<String> = app
+                .plugins
+                .iter()
+                .flat_map(|(t, ps)| ps.iter().map(move |p| format!("{t}/{}", p.plugin.name)))
+                .collect();
             axum::Json(serde_json::json!({ "status": "ready", "plugins": plugins })).into_response()
         }
         Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", format!("the store does not answer: {e}"))

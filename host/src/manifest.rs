@@ -1,0 +1,228 @@
+//! The plugin manifest: a TOML file beside the component (`<component>.toml`) in which a plugin
+//! declares its name, version, capabilities, triggers, settings with descriptions and defaults,
+//! and limits. A tenant's configuration may narrow capabilities and set settings, but never
+//! grant what the manifest does not declare, nor set a setting it does not know.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::config::{ConfigError, PluginConfig, Triggers, parse_toml};
+use crate::policy::Grants;
+use crate::runtime::Limits;
+
+/// One setting a plugin reads with `config(key)`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setting {
+    /// What it does.
+    pub description: String,
+    /// Its value when the tenant sets none.
+    #[serde(default)]
+    pub default: Option<String>,
+}
+
+/// A plugin's manifest.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The plugin's name (kebab-case).
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// What it does, in a sentence.
+    #[serde(default)]
+    pub description: String,
+    /// The capabilities it needs.
+    pub capabilities: Grants,
+    /// Which events run it.
+    #[serde(default)]
+    pub triggers: Triggers,
+    /// The settings it reads.
+    #[serde(default)]
+    pub config: BTreeMap<String, Setting>,
+    /// Limits for its invocations; unset ones keep provhost's defaults.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Where a component's manifest is: `<dir>/<stem>.toml`.
+pub fn manifest_path(component: &Path) -> PathBuf {
+    component.with_extension("toml")
+}
+
+impl Manifest {
+    /// The manifest beside a component, if there is one.
+    pub fn beside(component: &Path) -> Result<Option<Manifest>, ConfigError> {
+        let path = manifest_path(component);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        Self::parse(&path, &text).map(Some)
+    }
+
+    /// Parses and checks a manifest; `path` is used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Manifest, ConfigError> {
+        let manifest: Manifest = parse_toml(path, text)?;
+        let invalid = |message: String| ConfigError::Invalid { path: path.into(), at: "manifest".into(), message };
+        if manifest.name.is_empty()
+            || !manifest.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(invalid(format!("`name` must be kebab-case (a-z, 0-9, -), not '{}'", manifest.name)));
+        }
+        if manifest.version.split('.').count() != 3 || !manifest.version.split('.').all(|p| p.parse::<u64>().is_ok()) {
+            return Err(invalid(format!("`version` must be MAJOR.MINOR.PATCH, not '{}'", manifest.version)));
+        }
+        Ok(manifest)
+    }
+}
+
+/// A plugin as it runs for a tenant: the manifest and the tenant's configuration combined.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Its name.
+    pub name: String,
+    /// The component file.
+    pub component: PathBuf,
+    /// The pinned sha256, if any.
+    pub sha256: Option<String>,
+    /// What it may do (before the API key's scopes).
+    pub capabilities: Grants,
+    /// Which events run it.
+    pub triggers: Triggers,
+    /// Its settings: the manifest's defaults overlaid with the tenant's values.
+    pub settings: BTreeMap<String, String>,
+    /// Its limits.
+    pub limits: Limits,
+}
+
+/// Combines a component's manifest (if any) with a tenant's configuration of it (if any).
+/// `name` is the plugin's name in the tenant's configuration, or the file's for a bare component.
+pub fn resolve(name: &str, component: &Path, installed: Option<&PluginConfig>) -> Result<Resolved, ConfigError> {
+    let manifest = Manifest::beside(component)?;
+    let invalid = |message: String| ConfigError::Invalid {
+        path: manifest_path(component),
+        at: format!("plugin '{name}'"),
+        message,
+    };
+    let capabilities =
+        match (manifest.as_ref().map(|m| &m.capabilities), installed.and_then(|p| p.capabilities.as_ref())) {
+            (Some(declared), Some(narrowed)) => declared.intersect(narrowed),
+            (Some(declared), None) => declared.clone(),
+            (None, Some(declared)) => declared.clone(),
+            (None, None) if installed.is_some() => {
+                return Err(invalid(
+                    "declares no capabilities: put a manifest beside the component or set `capabilities`".into(),
+                ));
+            }
+            (None, None) => Grants::everything(),
+        };
+    let mut settings: BTreeMap<String, String> = manifest
+        .iter()
+        .flat_map(|m| &m.config)
+        .filter_map(|(key, s)| s.default.clone().map(|d| (key.clone(), d)))
+        .collect();
+    if let Some(installed) = installed {
+        if let Some(m) = &manifest
+            && let Some(unknown) = installed.config.keys().find(|k| !m.config.contains_key(*k))
+        {
+            let known: Vec<&str> = m.config.keys().map(String::as_str).collect();
+            return Err(invalid(format!("has no setting `{unknown}`; its settings are: {}", known.join(", "))));
+        }
+        settings.extend(installed.config.clone());
+    }
+    Ok(Resolved {
+        name: name.to_owned(),
+        component: component.to_owned(),
+        sha256: installed.and_then(|p| p.sha256.clone()),
+        capabilities,
+        triggers: installed
+            .and_then(|p| p.triggers.clone())
+            .or_else(|| manifest.as_ref().map(|m| m.triggers.clone()))
+            .unwrap_or_default(),
+        settings,
+        limits: installed.and_then(|p| p.limits).or_else(|| manifest.as_ref().map(|m| m.limits)).unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Scope;
+
+    const MANIFEST: &str = r#"
+name = "propagate-mail"
+version = "0.1.0"
+description = "Propagates mail changes"
+capabilities = ["persons:read", "accounts:update", "actions:retry"]
+triggers = { events = ["attribute-changed"] }
+limits = { timeout-ms = 2000 }
+
+[config.systems]
+description = "Downstream systems"
+
+[config.source-system]
+description = "Where the change happens"
+default = "active-directory"
+"#;
+
+    fn component_with(manifest: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let component = dir.path().join("propagate_mail.wasm");
+        std::fs::write(manifest_path(&component), manifest).unwrap();
+        (dir, component)
+    }
+
+    fn installed(toml: &str) -> PluginConfig {
+        toml::from_str(&format!("component = \"x.wasm\"\n{toml}")).unwrap()
+    }
+
+    #[test]
+    fn the_tenant_narrows_capabilities_and_overlays_settings() {
+        let (_dir, component) = component_with(MANIFEST);
+        let tenant = installed(
+            "capabilities = [\"accounts:update@exchange-online\", \"entitlements:unmanage\"]\nconfig = { systems = \"exchange-online\" }",
+        );
+        let r = resolve("pm", &component, Some(&tenant)).unwrap();
+        assert!(r.capabilities.allows(Scope::AccountsUpdate, Some("exchange-online")));
+        assert!(!r.capabilities.allows(Scope::AccountsUpdate, Some("topdesk")), "narrowed to one system");
+        assert!(
+            !r.capabilities.allows(Scope::EntitlementsUnmanage, Some("x")),
+            "the tenant cannot add what the manifest lacks"
+        );
+        assert!(!r.capabilities.allows(Scope::PersonsRead, None), "not kept by the tenant's list");
+        assert_eq!(r.settings["systems"], "exchange-online");
+        assert_eq!(r.settings["source-system"], "active-directory", "defaults apply");
+        assert_eq!(r.limits.timeout_ms, 2000);
+        assert_eq!(r.triggers.events, ["attribute-changed"]);
+    }
+
+    #[test]
+    fn unknown_settings_and_bad_manifests_are_explained() {
+        let (_dir, component) = component_with(MANIFEST);
+        let err = resolve("pm", &component, Some(&installed("config = { sytems = \"x\" }"))).unwrap_err().to_string();
+        assert!(err.contains("has no setting `sytems`; its settings are: source-system, systems"), "{err}");
+
+        let (_d, broken) = component_with(&MANIFEST.replace("capabilities", "capabilites"));
+        let err = resolve("pm", &broken, None).unwrap_err().to_string();
+        assert!(err.contains("propagate_mail.toml:5:1: unknown field `capabilites`"), "{err}");
+        let (_d, named) = component_with(&MANIFEST.replace("name = \"propagate-mail\"", "name = \"Propagate Mail\""));
+        assert!(resolve("pm", &named, None).unwrap_err().to_string().contains("must be kebab-case"));
+    }
+
+    #[test]
+    fn without_a_manifest_a_configured_plugin_must_declare_capabilities() {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("bare.wasm");
+        assert!(
+            resolve("bare", &bare, Some(&installed(""))).unwrap_err().to_string().contains("declares no capabilities")
+        );
+        let r = resolve("bare", &bare, None).unwrap();
+        assert!(
+            r.capabilities.allows(Scope::AccountsUpdate, Some("any")),
+            "a bare component is bounded by its key alone"
+        );
+    }
+}
