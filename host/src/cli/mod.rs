@@ -5,9 +5,11 @@ mod audit;
 mod init;
 mod keys;
 mod persons;
+mod plugin;
 mod run;
 mod serve;
 mod systems;
+mod test;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -48,6 +50,11 @@ enum Command {
     Init(init::InitArgs),
     /// Run one event through a plugin and commit what it plans.
     Run(run::RunArgs),
+    /// Check a component; create a plugin skeleton.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// Run a plugin against a folder of cases and compare with the expected outcomes.
+    Test(test::TestArgs),
     /// Serve the HTTP API.
     Serve(serve::ServeArgs),
     /// Deliver the queued webhook notifications that are due, once.
@@ -104,6 +111,8 @@ impl Cli {
             Command::Init(args) => args.run(&data),
             Command::Run(args) => args.run(&data),
             Command::Serve(args) => args.run(&data),
+            Command::Test(args) => args.run(&data),
+            Command::Plugin(cmd) => cmd.run(&data),
             Command::DeliverWebhooks => serve::deliver_once(&data),
             Command::Persons(cmd) => cmd.run(&data),
             Command::Actions(cmd) => cmd.run(&data),

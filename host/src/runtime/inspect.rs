@@ -81,6 +81,51 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, InspectError> {
     Ok(Inspection { api_version })
 }
 
+/// The names a component imports and exports at its top level.
+pub fn interface(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), InspectError> {
+    let (mut imports, mut exports, mut depth) = (Vec::new(), Vec::new(), 0usize);
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| InspectError::NotWasm(e.message().to_string()))?;
+        match payload {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(section) if depth == 1 => {
+                for import in section {
+                    imports
+                        .push(import.map_err(|e| InspectError::NotWasm(e.message().to_string()))?.name.name.to_owned());
+                }
+            }
+            Payload::ComponentExportSection(section) if depth == 1 => {
+                for export in section {
+                    exports
+                        .push(export.map_err(|e| InspectError::NotWasm(e.message().to_string()))?.name.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((imports, exports))
+}
+
+/// What provhost does with an import: `provided`, `denied` (linked, but nothing is granted) or
+/// `missing` (instantiation fails); and why.
+pub fn import_status(name: &str) -> (&'static str, &'static str) {
+    let interface = name.split('@').next().unwrap_or(name);
+    match interface.split('/').next().unwrap_or("") {
+        "provhost:plugin" if SUPPORTED_API_VERSIONS.iter().any(|v| name.ends_with(&format!("@{v}"))) => {
+            ("provided", "provhost's contract")
+        }
+        "provhost:plugin" => ("missing", "another version of provhost's contract"),
+        "wasi:cli" | "wasi:io" | "wasi:clocks" | "wasi:random" => {
+            ("provided", "WASI; no environment, arguments or stdin, output captured")
+        }
+        "wasi:filesystem" => ("denied", "linked, but no directory is granted: file access fails"),
+        "wasi:sockets" => ("denied", "linked, but no network is granted: connections fail"),
+        "wasi:http" => ("missing", "provhost plugins have no HTTP: the plugin will not load"),
+        _ => ("missing", "provhost does not provide it: the plugin will not load"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +141,16 @@ mod tests {
     fn an_empty_component_is_not_a_plugin() {
         let empty_component = b"\0asm\x0d\0\x01\0";
         assert_eq!(inspect(empty_component), Err(InspectError::NoHandler));
+    }
+
+    #[test]
+    fn imports_are_classified() {
+        assert_eq!(import_status("provhost:plugin/actions@0.1.0").0, "provided");
+        assert_eq!(import_status("provhost:plugin/actions@0.2.0").0, "missing");
+        assert_eq!(import_status("wasi:cli/stdout@0.2.6").0, "provided");
+        assert_eq!(import_status("wasi:filesystem/preopens@0.2.0").0, "denied");
+        assert_eq!(import_status("wasi:http/outgoing-handler@0.2.0").0, "missing");
+        assert_eq!(import_status("acme:thing/api").0, "missing");
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod invocation;
 mod limits;
 mod output;
 
-pub use inspect::{InspectError, Inspection, SUPPORTED_API_VERSIONS, inspect};
+pub use inspect::{InspectError, Inspection, SUPPORTED_API_VERSIONS, import_status, inspect, interface};
 pub use invocation::{Invocation, InvocationOutcome, Usage};
 pub use limits::{LimitHit, Limits, MemoryLimiter};
 pub use output::CapturedOutput;

@@ -118,4 +118,5 @@ class Handler(wit_world.exports.Handler):
     def handle(self, event) -> handler.Outcome:
         if isinstance(event, Event_AttributeChanged):
             return on_attribute_changed(event.value)
-        return handler.Outcome(f"{type(event).__name__.removeprefix('Event_')} events are not handled by this plugin")
+        kind = {"Event_ProvisioningCompleted": "provisioning-completed", "Event_ActionFailed": "action-failed"}[type(event).__name__]
+        return handler.Outcome(f"{kind} events are not handled by this plugin")

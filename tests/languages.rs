@@ -1,0 +1,194 @@
+//! Plugins in any wasm language: the same propagate-mail in Rust, Python and JavaScript commits
+//! the same plans and passes the same cases; `provhost test` explains a mismatch; `provhost plugin
+//! check` and `plugin new` do what they say; a plugin for another API version is refused.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use support::{Demo, json, mail_changed, plugin, repo, stderr};
+
+const LANGUAGES: [&str; 3] = ["propagate-mail", "python/propagate-mail", "js/propagate-mail"];
+
+/// A compile cache shared by these tests: Python and JavaScript components take seconds to compile.
+fn cache() -> PathBuf {
+    repo().join("plugins/target/test-cache")
+}
+
+fn provhost(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_provhost"))
+        .arg("--cache-dir")
+        .arg(cache())
+        .args(args)
+        .env_remove("PROVHOST_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn cases() -> PathBuf {
+    repo().join("plugins/cases/propagate-mail")
+}
+
+#[test]
+fn the_same_plugin_in_three_languages_passes_the_same_cases() {
+    let data = tempfile::tempdir().unwrap();
+    for name in LANGUAGES {
+        let component = plugin(name);
+        let out = provhost(&[
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "test",
+            component.to_str().unwrap(),
+            cases().to_str().unwrap(),
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{name}:\n{text}{}", stderr(&out));
+        assert!(text.ends_with("5 passed, 0 failed\n"), "{name}: {text}");
+    }
+}
+
+fn committed_plan(name: &str, settings: &[&str]) -> Vec<(String, String, String, String, String)> {
+    let demo = Demo::new();
+    let component = plugin(name);
+    let cache = cache();
+    let mut args = vec!["--cache-dir", cache.to_str().unwrap()];
+    args.extend_from_slice(settings);
+    let out = demo.run_as(&demo.key, component.to_str().unwrap(), &mail_changed(), &args);
+    assert!(out.status.success(), "{name}: {}", stderr(&out));
+    let mut plan: Vec<_> = demo
+        .actions()
+        .into_iter()
+        .filter(|a| a["invocation"] == json(&out)["invocation"])
+        .map(|a| {
+            let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
+            (s(&a["kind"]), s(&a["system"]), s(&a["target"]["id"]), s(&a["origin"]), s(&a["state"]))
+        })
+        .collect();
+    plan.sort();
+    plan
+}
+
+#[test]
+fn the_three_languages_commit_identical_plans() {
+    for settings in [&[][..], &["--set", "systems=exchange-online,topdesk"][..]] {
+        let rust = committed_plan(LANGUAGES[0], settings);
+        assert!(!rust.is_empty());
+        assert_eq!(committed_plan(LANGUAGES[1], settings), rust, "Python differs from Rust ({settings:?})");
+        assert_eq!(committed_plan(LANGUAGES[2], settings), rust, "JavaScript differs from Rust ({settings:?})");
+    }
+}
+
+#[test]
+fn a_mismatch_is_a_readable_diff_and_update_rewrites_the_expectation() {
+    let data = tempfile::tempdir().unwrap();
+    let copy = data.path().join("cases");
+    std::fs::create_dir_all(copy.join("mail-changed")).unwrap();
+    let source = cases().join("mail-changed");
+    std::fs::copy(source.join("event.json"), copy.join("mail-changed/event.json")).unwrap();
+    let expected = std::fs::read_to_string(source.join("expected.json")).unwrap().replace("\"success\"", "\"error\"");
+    std::fs::write(copy.join("mail-changed/expected.json"), expected).unwrap();
+    let component = plugin("propagate-mail");
+    let args =
+        ["--data-dir", data.path().to_str().unwrap(), "test", component.to_str().unwrap(), copy.to_str().unwrap()];
+    let out = provhost(&args);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text.contains("FAILED  mail-changed") && text.contains("--- expected.json\n+++ actual"), "{text}");
+    assert!(text.contains("-      \"state\": \"error\",\n+      \"state\": \"success\","), "{text}");
+    assert!(text.ends_with("0 passed, 1 failed\n"));
+
+    let mut update = args.to_vec();
+    update.push("--update");
+    assert!(provhost(&update).status.success());
+    assert!(provhost(&args).status.success(), "the rewritten expectation passes");
+}
+
+#[test]
+fn plugin_check_reports_what_a_component_is() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let component = plugin("python/propagate-mail");
+    let out = provhost(&["--data-dir", d, "plugin", "check", component.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["api_version"], "0.1.0");
+    assert_eq!(report["loads"], "yes");
+    assert_eq!(report["manifest"]["name"], "propagate-mail");
+    assert!(report["pin"].as_str().unwrap().contains(&format!("sha256 = \"{}\"", report["sha256"].as_str().unwrap())));
+    let imports = report["imports"].as_array().unwrap();
+    assert!(imports.iter().any(|i| i["name"] == "provhost:plugin/actions@0.1.0" && i["status"] == "provided"));
+    assert!(
+        imports.iter().any(|i| i["name"].as_str().unwrap().starts_with("wasi:filesystem/") && i["status"] == "denied")
+    );
+
+    let wants_http = data.path().join("wants_http.wasm");
+    std::fs::write(
+        &wants_http,
+        wat::parse_str(
+            r#"(component
+                 (import "wasi:http/outgoing-handler@0.2.0" (instance))
+                 (instance $h)
+                 (export "provhost:plugin/handler@0.1.0" (instance $h)))"#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let out = provhost(&["--data-dir", d, "plugin", "check", wants_http.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text.contains("missing   wasi:http/outgoing-handler@0.2.0  (provhost plugins have no HTTP"), "{text}");
+
+    let text_file = provhost(&["--data-dir", d, "plugin", "check", mail_changed().to_str().unwrap()]);
+    assert_eq!(text_file.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&text_file.stdout).contains("NOT LOADABLE: it is not a WebAssembly file"));
+}
+
+#[test]
+fn a_plugin_for_another_api_version_is_refused_naming_both() {
+    let demo = Demo::new();
+    let future = demo.dir.path().join("future.wasm");
+    std::fs::write(
+        &future,
+        wat::parse_str(r#"(component (instance $h) (export "provhost:plugin/handler@0.2.0" (instance $h)))"#).unwrap(),
+    )
+    .unwrap();
+    let out = demo.run_as(&demo.key, future.to_str().unwrap(), &mail_changed(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("was built for provhost plugin API 0.2.0, but this provhost supports 0.1.0"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn build_and_test_skeleton(language: &str, prepare: impl FnOnce(&Path)) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let name = format!("skeleton-{language}");
+    let out = provhost(&["--data-dir", d, "plugin", "new", &name, "--lang", language, "--dir", d]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let root = dir.path().join(&name);
+    prepare(&root);
+    let build = Command::new("bash")
+        .arg(root.join("build.sh"))
+        .env("CARGO_TARGET_DIR", repo().join("plugins/target/skeletons"))
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "{language} skeleton build:\n{}", stderr(&build));
+    let component = root.join(format!("dist/{}.wasm", name.replace('-', "_")));
+    let out = provhost(&["--data-dir", d, "test", component.to_str().unwrap(), root.join("cases").to_str().unwrap()]);
+    assert!(out.status.success(), "{language}: {}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+}
+
+#[test]
+fn new_skeletons_build_and_pass_their_own_test() {
+    build_and_test_skeleton("rust", |_| {});
+    build_and_test_skeleton("python", |_| {});
+    build_and_test_skeleton("js", |root| {
+        // The example plugins' packages, already installed, stand in for `npm install`.
+        plugin("js/propagate-mail");
+        std::os::unix::fs::symlink(repo().join("plugins/js/node_modules"), root.join("node_modules")).unwrap();
+    });
+}
