@@ -46,7 +46,7 @@ for dir in plugins/js/*/; do
     out="plugins/target/js/${name//-/_}.wasm"
     if stale "$out" "$dir" wit plugins/js/build.mjs; then
         if [ ! -d plugins/js/node_modules/@bytecodealliance/componentize-js ]; then
-            (cd plugins/js && npm ci --no-audit --no-fund --loglevel=error)
+            (cd plugins/js && npm install --no-audit --no-fund --loglevel=error)
         fi
         node plugins/js/build.mjs "$dir/$name.js" "$out"
     fi

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod auth;
 pub mod backend;
+pub mod bench;
 mod bindings;
 pub mod cases;
 pub mod cli;

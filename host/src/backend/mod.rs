@@ -2,8 +2,10 @@
 //! provhost's embedded store is the default; platform backends implement the same trait.
 
 mod embedded;
+mod memory;
 
 pub use embedded::EmbeddedBackend;
+pub use memory::MemoryBackend;
 
 use crate::model::{Account, Action, ActionFilter, Entitlement, Person};
 

@@ -2,6 +2,7 @@
 
 mod actions;
 mod audit;
+mod bench;
 mod init;
 mod keys;
 mod persons;
@@ -50,6 +51,8 @@ enum Command {
     Init(init::InitArgs),
     /// Run one event through a plugin and commit what it plans.
     Run(run::RunArgs),
+    /// Measure provhost: CLI runs, per-event cost against a native baseline, the server under load, memory.
+    Bench(bench::BenchArgs),
     /// Check a component; create a plugin skeleton.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -113,6 +116,7 @@ impl Cli {
             Command::Serve(args) => args.run(&data),
             Command::Test(args) => args.run(&data),
             Command::Plugin(cmd) => cmd.run(&data),
+            Command::Bench(args) => args.run(&data),
             Command::DeliverWebhooks => serve::deliver_once(&data),
             Command::Persons(cmd) => cmd.run(&data),
             Command::Actions(cmd) => cmd.run(&data),

@@ -1,0 +1,74 @@
+//! In process: the per-event cost of one invocation with a fresh instance (instantiate, handle,
+//! plan; no store writes), against the native baseline on the same in-memory backend.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::median_us;
+use crate::backend::MemoryBackend;
+use crate::event::Event;
+use crate::imports::TenantContext;
+use crate::planner::Planner;
+use crate::policy::{Grants, Permission, TenantPolicy};
+use crate::runtime::{Limits, Runtime};
+use crate::store::{DEMO_TENANT, Store, seed_demo};
+
+/// The figures for one plugin.
+pub struct InvokeFigures {
+    /// Which plugin.
+    pub label: String,
+    /// Median per event, sandboxed, µs.
+    pub sandboxed_us: f64,
+}
+
+/// The demo tenant with its directory in memory, shared by every invocation measured.
+pub fn context(plugin: &str) -> anyhow::Result<Arc<TenantContext>> {
+    let store = Arc::new(Store::in_memory()?);
+    seed_demo(&store)?;
+    Ok(Arc::new(TenantContext {
+        tenant: DEMO_TENANT.into(),
+        backend: Arc::new(MemoryBackend::snapshot(&store, DEMO_TENANT)?),
+        store,
+        policy: Arc::new(TenantPolicy::default()),
+        permission: Permission { key_id: "bench".into(), key: Grants::everything(), plugin: plugin.into(), manifest: Grants::everything() },
+        config: BTreeMap::new(),
+        webhooks: Arc::default(),
+    }))
+}
+
+/// The median per-event time of `plugin` on `event` over `iterations`, after a warm-up.
+pub fn sandboxed(runtime: &Runtime, label: &str, plugin: &Path, event: &Event, iterations: usize) -> anyhow::Result<InvokeFigures> {
+    let loaded = runtime.load(plugin, None)?;
+    let context = context(label)?;
+    let mut times = Vec::with_capacity(iterations);
+    for i in 0..iterations + iterations / 10 + 5 {
+        let started = Instant::now();
+        let invocation = runtime.invoke(&loaded, context.clone(), Limits::default(), event)?;
+        let took = started.elapsed();
+        anyhow::ensure!(invocation.completed(), "{label} did not complete: {}", invocation.outcome.detail());
+        if i >= iterations / 10 + 5 {
+            times.push(took);
+        }
+    }
+    Ok(InvokeFigures { label: label.into(), sandboxed_us: median_us(&mut times) })
+}
+
+/// The median per-event time of the native baseline.
+pub fn native(event: &Event, iterations: usize) -> anyhow::Result<f64> {
+    let Event::AttributeChanged(change) = event else { anyhow::bail!("the baseline handles attribute changes") };
+    let context = context("native")?;
+    let settings = BTreeMap::new();
+    let mut times = Vec::with_capacity(iterations);
+    for i in 0..iterations + iterations / 10 + 5 {
+        let started = Instant::now();
+        let mut planner = Planner::new("bench", context.clone(), Limits::default().max_actions);
+        let summary = super::native::propagate_mail(&mut planner, change, &settings).map_err(anyhow::Error::msg)?;
+        std::hint::black_box((summary, planner.plan.into_actions()));
+        if i >= iterations / 10 + 5 {
+            times.push(started.elapsed());
+        }
+    }
+    Ok(median_us(&mut times))
+}

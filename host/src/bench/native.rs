@@ -1,0 +1,77 @@
+//! The baseline: propagate-mail's decision logic as native Rust, calling the same planner a
+//! plugin's imports call — so that the difference to the sandboxed plugin is the sandbox's cost.
+
+use std::collections::BTreeMap;
+
+use crate::event::AttributeChanged;
+use crate::imports::AuditNote;
+use crate::model::{ActionFilter, ActionState, ActionTarget};
+use crate::planner::{LIST_ACTIONS_LIMIT, Planner};
+use crate::refusal::Refusal;
+
+const WATCHED: [&str; 3] = ["proxyAddresses", "mail", "userPrincipalName"];
+
+/// Plans what propagate-mail plans for `event`; returns its summary.
+pub fn propagate_mail(planner: &mut Planner, event: &AttributeChanged, settings: &BTreeMap<String, String>) -> Result<String, String> {
+    let source = settings.get("source-system").cloned().unwrap_or_else(|| "active-directory".into());
+    if event.system != source {
+        return Ok(format!("ignored: change in {}, not {source}", event.system));
+    }
+    let changed: Vec<&str> =
+        event.changes.iter().map(|c| c.attribute.as_str()).filter(|a| WATCHED.iter().any(|w| w.eq_ignore_ascii_case(a))).collect();
+    if changed.is_empty() {
+        return Ok("ignored: no mail attribute changed".into());
+    }
+    let person = event.person.as_str();
+    let text = |e: Refusal| e.to_string();
+    let found = planner.query("queries.get-person", &[person], |p| Ok(p.backend().person(p.tenant(), person)?)).map_err(text)?;
+    let accounts = planner.query("queries.list-accounts", &[person], |p| Ok(p.backend().accounts(p.tenant(), person)?)).map_err(text)?;
+    let entitlements =
+        planner.query("queries.list-entitlements", &[person], |p| Ok(p.backend().entitlements(p.tenant(), person)?)).map_err(text)?;
+    let mut person_systems: Vec<String> = accounts.iter().map(|a| a.system.clone()).collect();
+    person_systems.dedup();
+    let systems: Vec<String> = match settings.get("systems") {
+        Some(list) => list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+        None => person_systems.into_iter().filter(|s| *s != source).collect(),
+    };
+    let reason = format!("{} changed in {source} by {}", changed.join(", "), event.source);
+    let filter = ActionFilter { person: Some(person.into()), state: Some(ActionState::Error), system: None };
+    let failed = planner
+        .query("queries.list-actions", &[person], |p| Ok(p.backend().actions(p.tenant(), &filter, LIST_ACTIONS_LIMIT)?))
+        .map_err(text)?;
+    let mut counts = [0usize; 3];
+    let mut note = |planner: &mut Planner, what: String, planned: Result<String, Refusal>, slot: usize| match planned {
+        Ok(id) => {
+            counts[slot] += 1;
+            planner.journal.notes.push(AuditNote { action: Some(id), message: format!("{what}: planned"), is_error: false });
+        }
+        Err(_) => {}
+    };
+    let mut retried = Vec::new();
+    for action in failed.iter().filter(|a| systems.contains(&a.system)) {
+        let planned = planner.retry(&action.id, reason.clone()).map(|a| a.id);
+        if planned.is_ok()
+            && let ActionTarget::Account(account) = &action.target
+        {
+            retried.push(account.clone());
+        }
+        note(planner, format!("retry {} on {}", action.kind, action.system), planned, 0);
+    }
+    for account in accounts.iter().filter(|a| systems.contains(&a.system) && !retried.contains(&a.id)) {
+        let planned = planner.update_account(person, &account.id, reason.clone()).map(|a| a.id);
+        note(planner, format!("UpdateAccount {} on {}", account.account_reference, account.system), planned, 1);
+    }
+    for entitlement in entitlements.iter().filter(|e| e.managed && systems.contains(&e.system)) {
+        let planned = planner.re_enforce(person, &entitlement.id, reason.clone()).map(|a| a.id);
+        note(planner, format!("re-enforce {} on {}", entitlement.display_name, entitlement.system), planned, 2);
+    }
+    Ok(format!(
+        "{}: {} changed; planned {} retries, {} account updates, {} re-enforcements in {}",
+        found.display_name,
+        changed.join(", "),
+        counts[0],
+        counts[1],
+        counts[2],
+        systems.join(", ")
+    ))
+}

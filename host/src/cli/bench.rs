@@ -1,0 +1,50 @@
+//! `provhost bench`: measure, print, and optionally write BENCHMARKS.md.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::DataDir;
+use crate::bench::{BenchOptions, run};
+
+/// Arguments of `provhost bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Where the built plugins are.
+    #[arg(long, default_value = "plugins/target")]
+    plugins: PathBuf,
+    /// The event to measure with.
+    #[arg(long, default_value = "examples/events/mail-changed.json")]
+    event: PathBuf,
+    /// In-process iterations per plugin.
+    #[arg(long, default_value_t = 2000)]
+    iterations: usize,
+    /// CLI runs after the first.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// Seconds per load level.
+    #[arg(long, default_value_t = 5.0)]
+    load_seconds: f64,
+    /// Also write the report here (e.g. BENCHMARKS.md).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl BenchArgs {
+    pub(super) fn run(self, _data: &DataDir) -> anyhow::Result<ExitCode> {
+        let options = BenchOptions {
+            plugins: self.plugins,
+            event: self.event,
+            iterations: self.iterations,
+            runs: self.runs,
+            load_seconds: self.load_seconds,
+        };
+        let report = run(&options)?;
+        print!("{report}");
+        if let Some(path) = self.out {
+            std::fs::write(&path, &report)?;
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
