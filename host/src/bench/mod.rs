@@ -49,7 +49,8 @@ fn plugins(root: &Path) -> Vec<(&'static str, PathBuf)> {
 pub fn run(options: &BenchOptions) -> anyhow::Result<String> {
     let event_text = std::fs::read_to_string(&options.event)?;
     let event = Event::from_json(&event_text)?;
-    let plugins = plugins(&options.plugins);
+    let root = options.plugins.canonicalize().map_err(|e| anyhow::anyhow!("{}: {e}", options.plugins.display()))?;
+    let plugins = plugins(&root);
     for (label, path) in &plugins {
         anyhow::ensure!(path.exists(), "{label} is not built at {}; run scripts/build-plugins.sh", path.display());
     }
