@@ -35,7 +35,8 @@ impl MemoryBackend {
             }
             backend.persons.insert(person.id.clone(), person);
         }
-        *backend.actions.lock().unwrap_or_else(|p| p.into_inner()) = store.actions(tenant, &ActionFilter::default(), usize::MAX >> 1)?;
+        *backend.actions.lock().unwrap_or_else(|p| p.into_inner()) =
+            store.actions(tenant, &ActionFilter::default(), usize::MAX >> 1)?;
         Ok(backend)
     }
 }
@@ -87,9 +88,6 @@ impl Backend for MemoryBackend {
     }
 
     fn execute(&self, _tenant: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError> {
-        Ok(actions
-            .iter()
-            .map(|a| Action { state: ActionState::Success, ..a.clone() })
-            .collect())
+        Ok(actions.iter().map(|a| Action { state: ActionState::Success, ..a.clone() }).collect())
     }
 }

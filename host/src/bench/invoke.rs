@@ -32,14 +32,25 @@ pub fn context(plugin: &str) -> anyhow::Result<Arc<TenantContext>> {
         backend: Arc::new(MemoryBackend::snapshot(&store, DEMO_TENANT)?),
         store,
         policy: Arc::new(TenantPolicy::default()),
-        permission: Permission { key_id: "bench".into(), key: Grants::everything(), plugin: plugin.into(), manifest: Grants::everything() },
+        permission: Permission {
+            key_id: "bench".into(),
+            key: Grants::everything(),
+            plugin: plugin.into(),
+            manifest: Grants::everything(),
+        },
         config: BTreeMap::new(),
         webhooks: Arc::default(),
     }))
 }
 
 /// The median per-event time of `plugin` on `event` over `iterations`, after a warm-up.
-pub fn sandboxed(runtime: &Runtime, label: &str, plugin: &Path, event: &Event, iterations: usize) -> anyhow::Result<InvokeFigures> {
+pub fn sandboxed(
+    runtime: &Runtime,
+    label: &str,
+    plugin: &Path,
+    event: &Event,
+    iterations: usize,
+) -> anyhow::Result<InvokeFigures> {
     let loaded = runtime.load(plugin, None)?;
     let context = context(label)?;
     let mut times = Vec::with_capacity(iterations);

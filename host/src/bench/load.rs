@@ -62,7 +62,8 @@ pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) ->
             let started = Instant::now();
             let workers: Vec<_> = (0..concurrency)
                 .map(|_| {
-                    let (client, url, body, key) = (client.clone(), url.clone(), body.clone(), (key.id.clone(), secret.clone()));
+                    let (client, url, body, key) =
+                        (client.clone(), url.clone(), body.clone(), (key.id.clone(), secret.clone()));
                     tokio::spawn(async move {
                         let (mut latencies, mut errors) = (Vec::new(), 0usize);
                         while Instant::now() < deadline {

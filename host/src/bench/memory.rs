@@ -48,7 +48,11 @@ fn start_and_measure(data: &Path) -> anyhow::Result<f64> {
         .spawn()?;
     let mut line = String::new();
     BufReader::new(child.stderr.take().expect("piped")).read_line(&mut line)?;
-    let measured = if line.contains("listening") { rss_mib(child.id()) } else { Err(anyhow::anyhow!("serve did not start: {line}")) };
+    let measured = if line.contains("listening") {
+        rss_mib(child.id())
+    } else {
+        Err(anyhow::anyhow!("serve did not start: {line}"))
+    };
     let _ = child.kill();
     let _ = child.wait();
     measured

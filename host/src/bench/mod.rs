@@ -28,6 +28,14 @@ pub struct BenchOptions {
     pub runs: usize,
     /// Seconds per load level.
     pub load_seconds: f64,
+    /// Only these parts (`invoke`, `cli`, `load`, `memory`); empty for all.
+    pub only: Vec<String>,
+}
+
+impl BenchOptions {
+    fn wants(&self, part: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == part)
+    }
 }
 
 /// The median of durations, in µs.
@@ -63,47 +71,71 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<String> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
 
-    eprintln!("bench: in-process invocations");
-    let cache = tempfile::tempdir()?;
-    let runtime = Runtime::new(cache.path().to_owned())?;
-    let native = invoke::native(&event, options.iterations)?;
-    let _ = writeln!(out, "## Per event, in process (fresh instance: instantiate + handle + plan; no store writes)\n");
-    let _ = writeln!(out, "| plugin | per event | over native | sandboxed / native |\n| --- | ---: | ---: | ---: |");
-    let _ = writeln!(out, "| native Rust baseline (same planner, same in-memory backend) | {native:.1} µs | — | 1.0 |");
-    for (label, path) in &plugins {
-        let f = invoke::sandboxed(&runtime, label, path, &event, options.iterations)?;
-        let over = f.sandboxed_us - native;
-        let _ = writeln!(out, "| {} | {:.1} µs | {over:+.1} µs | {:.1} |", f.label, f.sandboxed_us, f.sandboxed_us / native);
+    if options.wants("invoke") {
+        eprintln!("bench: in-process invocations");
+        let cache = tempfile::tempdir()?;
+        let runtime = Runtime::new(cache.path().to_owned())?;
+        let native = invoke::native(&event, options.iterations)?;
+        let _ =
+            writeln!(out, "## Per event, in process (fresh instance: instantiate + handle + plan; no store writes)\n");
+        let _ =
+            writeln!(out, "| plugin | per event | over native | sandboxed / native |\n| --- | ---: | ---: | ---: |");
+        let _ =
+            writeln!(out, "| native Rust baseline (same planner, same in-memory backend) | {native:.1} µs | — | 1.0 |");
+        for (label, path) in &plugins {
+            let f = invoke::sandboxed(&runtime, label, path, &event, options.iterations)?;
+            let over = f.sandboxed_us - native;
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} µs | {over:+.1} µs | {:.1} |",
+                f.label,
+                f.sandboxed_us,
+                f.sandboxed_us / native
+            );
+        }
     }
-
-    eprintln!("bench: whole CLI runs");
-    let _ = writeln!(out, "\n## `provhost run`, whole process (store on disk, plan committed and executed)\n");
-    let _ = writeln!(out, "| plugin | first run (compiles) | later runs (compile cache) |\n| --- | ---: | ---: |");
-    for (label, path) in &plugins {
-        let (first, later) = process::provhost_run(path, &options.event, options.runs)?;
-        let _ = writeln!(out, "| {label} | {first:.0} ms | {later:.1} ms |");
+    if options.wants("cli") {
+        eprintln!("bench: whole CLI runs");
+        let _ = writeln!(out, "\n## `provhost run`, whole process (store on disk, plan committed and executed)\n");
+        let _ = writeln!(out, "| plugin | first run (compiles) | later runs (compile cache) |\n| --- | ---: | ---: |");
+        for (label, path) in &plugins {
+            let (first, later) = process::provhost_run(path, &options.event, options.runs)?;
+            let _ = writeln!(out, "| {label} | {first:.0} ms | {later:.1} ms |");
+        }
+        if let Some(python) = process::python_step(options.runs) {
+            let _ = writeln!(out, "| for scale: `python3 -c pass` | — | {python:.1} ms |");
+        }
     }
-    if let Some(python) = process::python_step(options.runs) {
-        let _ = writeln!(out, "| for scale: `python3 -c pass` | — | {python:.1} ms |");
+    if options.wants("load") {
+        eprintln!("bench: server under load");
+        let rust = &plugins[1].1;
+        let levels = [1, 4, 16];
+        let figures = load::run(rust, &options.event, &levels, Duration::from_secs_f64(options.load_seconds))?;
+        let _ = writeln!(
+            out,
+            "\n## Server under load (propagate-mail in Rust; each event commits its plan, WAL on disk)\n"
+        );
+        let _ = writeln!(
+            out,
+            "| concurrent requests | events/s | p50 | p99 | errors |\n| ---: | ---: | ---: | ---: | ---: |"
+        );
+        for f in &figures {
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+                f.concurrency, f.events_per_second, f.p50_ms, f.p99_ms, f.errors
+            );
+        }
     }
-
-    eprintln!("bench: server under load");
-    let rust = &plugins[1].1;
-    let levels = [1, 4, 16];
-    let figures = load::run(rust, &options.event, &levels, Duration::from_secs_f64(options.load_seconds))?;
-    let _ = writeln!(out, "\n## Server under load (propagate-mail in Rust; each event commits its plan, WAL on disk)\n");
-    let _ = writeln!(out, "| concurrent requests | events/s | p50 | p99 | errors |\n| ---: | ---: | ---: | ---: | ---: |");
-    for f in &figures {
-        let _ = writeln!(out, "| {} | {:.0} | {:.2} ms | {:.2} ms | {} |", f.concurrency, f.events_per_second, f.p50_ms, f.p99_ms, f.errors);
+    if options.wants("memory") {
+        eprintln!("bench: memory");
+        let all: Vec<&Path> = plugins[1..].iter().map(|(_, p)| p.as_path()).collect();
+        let idle = memory::server_rss(1, &all[..1])?;
+        let loaded = memory::server_rss(10, &all)?;
+        let _ = writeln!(out, "\n## Resident memory of `provhost serve` (plugins from the compile cache)\n");
+        let _ = writeln!(out, "| configuration | resident |\n| --- | ---: |");
+        let _ = writeln!(out, "| 1 tenant × 1 plugin (Rust), idle | {idle:.1} MiB |");
+        let _ = writeln!(out, "| 10 tenants × 3 plugins (Rust, Python, JavaScript) | {loaded:.1} MiB |");
     }
-
-    eprintln!("bench: memory");
-    let all: Vec<&Path> = plugins[1..].iter().map(|(_, p)| p.as_path()).collect();
-    let idle = memory::server_rss(1, &all[..1])?;
-    let loaded = memory::server_rss(10, &all)?;
-    let _ = writeln!(out, "\n## Resident memory of `provhost serve` (plugins from the compile cache)\n");
-    let _ = writeln!(out, "| configuration | resident |\n| --- | ---: |");
-    let _ = writeln!(out, "| 1 tenant × 1 plugin (Rust), idle | {idle:.1} MiB |");
-    let _ = writeln!(out, "| 10 tenants × 3 plugins (Rust, Python, JavaScript) | {loaded:.1} MiB |");
     Ok(out)
 }

@@ -12,22 +12,35 @@ use crate::refusal::Refusal;
 const WATCHED: [&str; 3] = ["proxyAddresses", "mail", "userPrincipalName"];
 
 /// Plans what propagate-mail plans for `event`; returns its summary.
-pub fn propagate_mail(planner: &mut Planner, event: &AttributeChanged, settings: &BTreeMap<String, String>) -> Result<String, String> {
+pub fn propagate_mail(
+    planner: &mut Planner,
+    event: &AttributeChanged,
+    settings: &BTreeMap<String, String>,
+) -> Result<String, String> {
     let source = settings.get("source-system").cloned().unwrap_or_else(|| "active-directory".into());
     if event.system != source {
         return Ok(format!("ignored: change in {}, not {source}", event.system));
     }
-    let changed: Vec<&str> =
-        event.changes.iter().map(|c| c.attribute.as_str()).filter(|a| WATCHED.iter().any(|w| w.eq_ignore_ascii_case(a))).collect();
+    let changed: Vec<&str> = event
+        .changes
+        .iter()
+        .map(|c| c.attribute.as_str())
+        .filter(|a| WATCHED.iter().any(|w| w.eq_ignore_ascii_case(a)))
+        .collect();
     if changed.is_empty() {
         return Ok("ignored: no mail attribute changed".into());
     }
     let person = event.person.as_str();
     let text = |e: Refusal| e.to_string();
-    let found = planner.query("queries.get-person", &[person], |p| Ok(p.backend().person(p.tenant(), person)?)).map_err(text)?;
-    let accounts = planner.query("queries.list-accounts", &[person], |p| Ok(p.backend().accounts(p.tenant(), person)?)).map_err(text)?;
-    let entitlements =
-        planner.query("queries.list-entitlements", &[person], |p| Ok(p.backend().entitlements(p.tenant(), person)?)).map_err(text)?;
+    let found = planner
+        .query("queries.get-person", &[person], |p| Ok(p.backend().person(p.tenant(), person)?))
+        .map_err(text)?;
+    let accounts = planner
+        .query("queries.list-accounts", &[person], |p| Ok(p.backend().accounts(p.tenant(), person)?))
+        .map_err(text)?;
+    let entitlements = planner
+        .query("queries.list-entitlements", &[person], |p| Ok(p.backend().entitlements(p.tenant(), person)?))
+        .map_err(text)?;
     let mut person_systems: Vec<String> = accounts.iter().map(|a| a.system.clone()).collect();
     person_systems.dedup();
     let systems: Vec<String> = match settings.get("systems") {
@@ -37,13 +50,19 @@ pub fn propagate_mail(planner: &mut Planner, event: &AttributeChanged, settings:
     let reason = format!("{} changed in {source} by {}", changed.join(", "), event.source);
     let filter = ActionFilter { person: Some(person.into()), state: Some(ActionState::Error), system: None };
     let failed = planner
-        .query("queries.list-actions", &[person], |p| Ok(p.backend().actions(p.tenant(), &filter, LIST_ACTIONS_LIMIT)?))
+        .query("queries.list-actions", &[person], |p| {
+            Ok(p.backend().actions(p.tenant(), &filter, LIST_ACTIONS_LIMIT)?)
+        })
         .map_err(text)?;
     let mut counts = [0usize; 3];
     let mut note = |planner: &mut Planner, what: String, planned: Result<String, Refusal>, slot: usize| match planned {
         Ok(id) => {
             counts[slot] += 1;
-            planner.journal.notes.push(AuditNote { action: Some(id), message: format!("{what}: planned"), is_error: false });
+            planner.journal.notes.push(AuditNote {
+                action: Some(id),
+                message: format!("{what}: planned"),
+                is_error: false,
+            });
         }
         Err(_) => {}
     };

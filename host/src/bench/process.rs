@@ -38,6 +38,7 @@ pub fn provhost_run(plugin: &Path, event: &Path, runs: usize) -> anyhow::Result<
 
 /// The median wall time of `python3 -c pass`, in ms (`None` without python3).
 pub fn python_step(runs: usize) -> Option<f64> {
-    let mut times = (0..runs).map(|_| timed(Command::new("python3").args(["-c", "pass"]))).collect::<Result<Vec<_>, _>>().ok()?;
+    let mut times =
+        (0..runs).map(|_| timed(Command::new("python3").args(["-c", "pass"]))).collect::<Result<Vec<_>, _>>().ok()?;
     Some(median_us(&mut times) / 1e3)
 }

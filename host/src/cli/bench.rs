@@ -26,6 +26,9 @@ pub struct BenchArgs {
     /// Seconds per load level.
     #[arg(long, default_value_t = 5.0)]
     load_seconds: f64,
+    /// Only these parts: invoke, cli, load, memory (repeatable); all by default.
+    #[arg(long)]
+    only: Vec<String>,
     /// Also write the report here (e.g. BENCHMARKS.md).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -39,6 +42,7 @@ impl BenchArgs {
             iterations: self.iterations,
             runs: self.runs,
             load_seconds: self.load_seconds,
+            only: self.only,
         };
         let report = run(&options)?;
         print!("{report}");

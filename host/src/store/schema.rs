@@ -183,6 +183,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
     "#,
+    // 5: finding the retries of an action without scanning every action.
+    r#"
+    CREATE INDEX actions_by_retry ON actions(tenant, retry_of) WHERE retry_of IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build of provhost writes.
