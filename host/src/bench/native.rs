@@ -55,8 +55,8 @@ pub fn propagate_mail(
         })
         .map_err(text)?;
     let mut counts = [0usize; 3];
-    let mut note = |planner: &mut Planner, what: String, planned: Result<String, Refusal>, slot: usize| match planned {
-        Ok(id) => {
+    let mut note = |planner: &mut Planner, what: String, planned: Result<String, Refusal>, slot: usize| {
+        if let Ok(id) = planned {
             counts[slot] += 1;
             planner.journal.notes.push(AuditNote {
                 action: Some(id),
@@ -64,7 +64,6 @@ pub fn propagate_mail(
                 is_error: false,
             });
         }
-        Err(_) => {}
     };
     let mut retried = Vec::new();
     for action in failed.iter().filter(|a| systems.contains(&a.system)) {
