@@ -67,25 +67,7 @@ fn load_fixture(store: &Store, cases: &Path) -> anyhow::Result<&'static str> {
     f.entitlements.iter().try_for_each(|e| store.insert_entitlement(FIXTURE_TENANT, e))?;
     f.accounts.iter().try_for_each(|a| store.insert_account(FIXTURE_TENANT, a))?;
     if !f.actions.is_empty() {
-        let record = InvocationRecord {
-            id: "fixture".into(),
-            tenant: FIXTURE_TENANT.into(),
-            plugin_name: "fixture".into(),
-            plugin_sha256: String::new(),
-            event_kind: "seed".into(),
-            outcome: "committed".into(),
-            detail: "fixture history".into(),
-            dry_run: false,
-            started_at: crate::model::now_rfc3339(),
-            duration_us: 0,
-            fuel_used: 0,
-            peak_memory: 0,
-            host_calls: 0,
-            guest_output: String::new(),
-            key_id: None,
-            event_digest: String::new(),
-            event_summary: "fixture history".into(),
-        };
+        let record = InvocationRecord::history("fixture", FIXTURE_TENANT, "fixture", "fixture history");
         store.commit_invocation(&record, &f.actions)?;
     }
     Ok(FIXTURE_TENANT)

@@ -133,25 +133,7 @@ mod tests {
     }
 
     fn commit(store: &Store, action: &Action) {
-        let record = InvocationRecord {
-            id: new_id(),
-            tenant: DEMO_TENANT.into(),
-            plugin_name: "test".into(),
-            plugin_sha256: String::new(),
-            event_kind: "test".into(),
-            outcome: "committed".into(),
-            detail: String::new(),
-            dry_run: false,
-            started_at: now_rfc3339(),
-            duration_us: 0,
-            fuel_used: 0,
-            peak_memory: 0,
-            host_calls: 0,
-            guest_output: String::new(),
-            key_id: None,
-            event_digest: String::new(),
-            event_summary: String::new(),
-        };
+        let record = InvocationRecord::history(&new_id(), DEMO_TENANT, "test", "test history");
         store.commit_invocation(&record, std::slice::from_ref(action)).unwrap();
     }
 

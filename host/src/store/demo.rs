@@ -193,25 +193,12 @@ fn seed_failed_action(store: &Store) -> Result<(), StoreError> {
         created_at: at.clone(),
         updated_at: at,
     };
-    let record = super::InvocationRecord {
-        id: derived_id(jan, 0x901),
-        tenant: DEMO_TENANT.into(),
-        plugin_name: "provhost init".into(),
-        plugin_sha256: String::new(),
-        event_kind: "seed".into(),
-        outcome: "committed".into(),
-        detail: "demo history: one failed TOPdesk update".into(),
-        dry_run: false,
-        started_at: failed.created_at.clone(),
-        duration_us: 0,
-        fuel_used: 0,
-        peak_memory: 0,
-        host_calls: 0,
-        guest_output: String::new(),
-        key_id: None,
-        event_digest: String::new(),
-        event_summary: "demo history".into(),
-    };
+    let record = super::InvocationRecord::history(
+        &derived_id(jan, 0x901),
+        DEMO_TENANT,
+        "provhost init",
+        "demo history: one failed TOPdesk update",
+    );
     store.commit_invocation(&record, &[failed])
 }
 

@@ -143,6 +143,32 @@ pub struct InvocationRecord {
     pub event_summary: String,
 }
 
+impl InvocationRecord {
+    /// The record of history brought in from outside a plugin run (seed data, fixtures): it
+    /// committed, with no plugin and no usage.
+    pub fn history(id: &str, tenant: &str, source: &str, detail: &str) -> Self {
+        InvocationRecord {
+            id: id.into(),
+            tenant: tenant.into(),
+            plugin_name: source.into(),
+            plugin_sha256: String::new(),
+            event_kind: "seed".into(),
+            outcome: "committed".into(),
+            detail: detail.into(),
+            dry_run: false,
+            started_at: crate::model::now_rfc3339(),
+            duration_us: 0,
+            fuel_used: 0,
+            peak_memory: 0,
+            host_calls: 0,
+            guest_output: String::new(),
+            key_id: None,
+            event_digest: String::new(),
+            event_summary: detail.into(),
+        }
+    }
+}
+
 impl Store {
     /// Records an invocation and commits the actions it planned, in one transaction: either both
     /// are stored or neither is.
