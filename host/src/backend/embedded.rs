@@ -9,7 +9,7 @@ use crate::model::{
     Account, Action, ActionFilter, ActionKind, ActionState, ActionTarget, Attribute, Entitlement, EntitlementType,
     Person,
 };
-use crate::store::{Effect, Store};
+use crate::store::{ActionResult, Effect, Store};
 
 /// The default backend, over provhost's embedded store.
 #[derive(Clone)]
@@ -24,7 +24,7 @@ impl EmbeddedBackend {
     }
 
     /// What running `action` does to the simulated target system, or the error it ends with.
-    fn simulate(&self, tenant: &str, action: &Action) -> Result<Result<(Effect, String), String>, BackendError> {
+    fn simulate(&self, tenant: &str, action: &Action) -> Result<ActionResult, BackendError> {
         let system = self.store.system(tenant, &action.system)?;
         if let Some(failure) = system.failure {
             return Ok(Err(format!("{}: {failure}", system.name)));
@@ -109,14 +109,18 @@ impl Backend for EmbeddedBackend {
     }
 
     fn execute(&self, tenant: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError> {
-        let mut done = Vec::with_capacity(actions.len());
-        for action in actions.iter().filter(|a| a.state == ActionState::Pending) {
-            self.store.transition(tenant, &action.id, ActionState::Running, "picked up by the embedded executor")?;
-            let result = self.simulate(tenant, action)?;
-            self.store.finish_action(tenant, &action.id, result)?;
-            done.push(self.store.action(tenant, &action.id)?);
+        let pending: Vec<&Action> = actions.iter().filter(|a| a.state == ActionState::Pending).collect();
+        if pending.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(done)
+        let ids: Vec<String> = pending.iter().map(|a| a.id.clone()).collect();
+        self.store.transition(tenant, &ids, ActionState::Running, "picked up by the embedded executor")?;
+        let results = pending
+            .iter()
+            .map(|a| Ok((a.id.clone(), self.simulate(tenant, a)?)))
+            .collect::<Result<Vec<_>, BackendError>>()?;
+        self.store.finish_actions(tenant, &results)?;
+        Ok(ids.iter().map(|id| self.store.action(tenant, id)).collect::<Result<Vec<_>, _>>()?)
     }
 }
 

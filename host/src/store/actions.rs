@@ -43,6 +43,9 @@ pub enum Effect {
     },
 }
 
+/// How executing an action ended: its effect and message, or the target system's error.
+pub type ActionResult = Result<(Effect, String), String>;
+
 /// One state an action went through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryEntry {
@@ -350,31 +353,37 @@ impl Store {
         ids.iter().map(|id| self.action(tenant, id)).collect()
     }
 
-    /// Moves an action to `state` with a message, recording the change in its history.
-    pub fn transition(&self, tenant: &str, id: &str, state: ActionState, message: &str) -> Result<(), StoreError> {
+    /// Moves actions to `state` with a message, recording each change in its history and the
+    /// audit trail, in one transaction.
+    pub fn transition(
+        &self,
+        tenant: &str,
+        ids: &[String],
+        state: ActionState,
+        message: &str,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        set_state(&tx, tenant, id, (state, message), EXECUTOR)?;
+        for id in ids {
+            set_state(&tx, tenant, id, (state, message), EXECUTOR)?;
+        }
         tx.commit()?;
         Ok(())
     }
 
-    /// Ends an action: on success applies its effect and marks it `success`; on failure marks it
-    /// `error` with the target system's message. Both in one transaction.
-    pub fn finish_action(
-        &self,
-        tenant: &str,
-        id: &str,
-        result: Result<(Effect, String), String>,
-    ) -> Result<(), StoreError> {
+    /// Ends actions: each success applies its effect and marks the action `success`; each
+    /// failure marks it `error` with the target system's message. All in one transaction.
+    pub fn finish_actions(&self, tenant: &str, results: &[(String, ActionResult)]) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        match result {
-            Ok((effect, message)) => {
-                apply(&tx, tenant, &effect)?;
-                set_state(&tx, tenant, id, (ActionState::Success, &message), EXECUTOR)?;
+        for (id, result) in results {
+            match result {
+                Ok((effect, message)) => {
+                    apply(&tx, tenant, effect)?;
+                    set_state(&tx, tenant, id, (ActionState::Success, message), EXECUTOR)?;
+                }
+                Err(message) => set_state(&tx, tenant, id, (ActionState::Error, message), EXECUTOR)?,
             }
-            Err(message) => set_state(&tx, tenant, id, (ActionState::Error, &message), EXECUTOR)?,
         }
         tx.commit()?;
         Ok(())

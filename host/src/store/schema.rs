@@ -183,9 +183,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
     "#,
-    // 5: finding the retries of an action without scanning every action.
+    // 5: finding the retries of an action, and a person's actions in a state, without scanning.
     r#"
     CREATE INDEX actions_by_retry ON actions(tenant, retry_of) WHERE retry_of IS NOT NULL;
+    CREATE INDEX actions_by_person_state ON actions(tenant, person, state, created_at);
     "#,
 ];
 
