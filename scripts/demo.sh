@@ -4,7 +4,7 @@
 # in examples/provhost.toml. Prints the run report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/build-plugins.sh
+scripts/build-plugins.sh rust
 cargo build --bin provhost
 provhost="${CARGO_TARGET_DIR:-target}/debug/provhost"
 data="${PROVHOST_DATA_DIR:-target/demo-data}"
