@@ -475,3 +475,28 @@ fn the_openapi_document_matches_the_routes() {
         assert_ne!(status, 405, "{method} {path}");
     }
 }
+
+#[test]
+fn the_targeted_endpoints_take_an_idempotency_key() {
+    let demo = demo("");
+    let server = Server::start(&demo, &[]);
+    let url = server.url(&format!("/provisioning/persons/{JAN}/accounts/update"));
+    let send = |reason: &str| {
+        auth(client().post(&url), &demo.key)
+            .header("Idempotency-Key", "update-jan-1")
+            .json(&json!({"reason": reason}))
+            .send()
+            .unwrap()
+    };
+    let before = demo.actions().len();
+    let first = send("mail changed");
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first = body(first).2;
+    assert_eq!(first["actions"].as_array().unwrap().len(), 4);
+    let again = send("mail changed");
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(body(again).2, first);
+    assert_eq!(demo.actions().len(), before + 4, "the accounts were updated once");
+    let (s, _, problem) = body(send("another reason"));
+    assert_eq!((s, problem["type"].as_str()), (422, Some("/problems/idempotency-key-reused")));
+}

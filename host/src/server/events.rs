@@ -8,16 +8,16 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::auth::Caller;
 use super::body::raw_body;
+use super::idempotency::{self, Begin};
 use super::problem::Problem;
 use super::{AppState, Installed};
 use crate::event::{Event, EventError};
 use crate::pipeline::run_event;
 use crate::policy::Scope;
-use crate::store::{Begun, KeyRecord};
+use crate::store::KeyRecord;
 
 /// Runs the event through the tenant's matching plugins; the response status and body.
 async fn run_all(app: Arc<AppState>, key: KeyRecord, event: Event) -> (StatusCode, Value) {
@@ -80,16 +80,6 @@ fn accepted(id: &str) -> Response {
     response
 }
 
-fn stored(status: u16, body: &str, replayed: bool) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    let kind = if status.is_success() { "application/json" } else { "application/problem+json" };
-    let mut response = (status, [(header::CONTENT_TYPE, kind)], body.to_owned()).into_response();
-    if replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    response
-}
-
 /// `POST /v1/events` (scope `events:submit`).
 pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: Request) -> Result<Response, Problem> {
     caller.require(Scope::EventsSubmit)?;
@@ -103,41 +93,14 @@ pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: R
         }
         other => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-event", other.to_string()),
     })?;
-    let idempotency_key = headers.get("idempotency-key").map(|v| {
-        v.to_str()
-            .map(str::to_owned)
-            .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "invalid-header", "Idempotency-Key must be text"))
-    });
-    let idempotency_key = idempotency_key.transpose()?;
-    if idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255) {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-header",
-            "Idempotency-Key must be 1 to 255 characters",
-        ));
-    }
-    let hash = hex::encode(Sha256::digest(&body));
+    let idempotency_key = idempotency::key(&headers)?;
+    let hash = idempotency::digest(&[&body]);
     let key = caller.0;
-    let id = match app.store.begin_request(&key.tenant, idempotency_key.as_deref(), &hash)? {
-        Begun::Existing(previous) if previous.request_hash != hash => {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency-key-reused",
-                "this Idempotency-Key was used for a different request; use a new key for a new request",
-            ));
-        }
-        Begun::Existing(previous) => match (previous.http_status, previous.response) {
-            (Some(status), Some(body)) => return Ok(stored(status, &body, true)),
-            _ if prefers_async(&headers) => return Ok(accepted(&previous.id)),
-            _ => {
-                return Err(Problem::new(
-                    StatusCode::CONFLICT,
-                    "request-in-progress",
-                    format!("the request with this Idempotency-Key is still running; poll /v1/events/{}", previous.id),
-                ));
-            }
-        },
-        Begun::New(id) => id,
+    let id = match idempotency::begin(&app, &key.tenant, idempotency_key.as_deref(), &hash)? {
+        Begin::New(id) => id,
+        Begin::Replay(response) => return Ok(response),
+        Begin::Running(id) if prefers_async(&headers) => return Ok(accepted(&id)),
+        Begin::Running(id) => return Err(idempotency::in_progress(&id)),
     };
     if prefers_async(&headers) {
         let guard = app.track();
@@ -153,9 +116,7 @@ pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: R
     }
     let tenant = key.tenant.clone();
     let (status, body) = run_all(app.clone(), key, event).await;
-    let text = body.to_string();
-    app.store.finish_request(&tenant, &id, status.as_u16(), &text)?;
-    Ok(stored(status.as_u16(), &text, false))
+    idempotency::finish(&app, &tenant, &id, status, &body.to_string())
 }
 
 /// `GET /v1/events/{id}`: the status of an event request, and its response once done.

@@ -6,6 +6,7 @@
 mod auth;
 mod body;
 mod events;
+mod idempotency;
 mod metrics;
 mod ops;
 mod problem;

@@ -5,12 +5,14 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::AppState;
 use super::auth::Caller;
 use super::body::JsonBody;
+use super::idempotency::{self, Begin};
 use super::problem::Problem;
 use crate::model::Action;
 use crate::pipeline::run_request;
@@ -32,10 +34,25 @@ pub struct ActionRequest {
 async fn run(
     app: Arc<AppState>,
     caller: Caller,
-    summary: String,
-    body: ActionRequest,
+    (headers, summary, body): (HeaderMap, String, ActionRequest),
     request: impl FnOnce(&mut Planner, String) -> Result<Vec<Action>, Refusal> + Send + 'static,
 ) -> Result<Response, Problem> {
+    let tenant = caller.tenant().to_owned();
+    let tracked = match idempotency::key(&headers)? {
+        None => None,
+        Some(key) => {
+            let hash = idempotency::digest(&[
+                summary.as_bytes(),
+                body.reason.as_deref().unwrap_or("").as_bytes(),
+                &[u8::from(body.dry_run)],
+            ]);
+            match idempotency::begin(&app, &tenant, Some(&key), &hash)? {
+                Begin::New(id) => Some(id),
+                Begin::Replay(response) => return Ok(response),
+                Begin::Running(id) => return Err(idempotency::in_progress(&id)),
+            }
+        }
+    };
     let context = app.context(&caller.0, None);
     let reason = body.reason.unwrap_or_else(|| format!("{summary} by API key {}", caller.0.id));
     let label = summary.clone();
@@ -43,18 +60,27 @@ async fn run(
         tokio::task::spawn_blocking(move || run_request(context, &label, body.dry_run, |p| request(p, reason)))
             .await
             .map_err(|e| {
-                Problem::new(
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    format!("the request failed inside provhost: {e}"),
-                )
-            })??;
-    match outcome {
-        Ok(report) => Ok(axum::Json(report).into_response()),
-        Err(refusal) => {
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("the request failed inside provhost: {e}"),
+            )
+        })?;
+    let (status, text) = match outcome {
+        Ok(Ok(report)) => (StatusCode::OK, serde_json::to_string(&report).unwrap_or_default()),
+        Ok(Err(refusal)) => {
             app.metrics.refusal(refusal.code());
-            Err(refusal.into())
+            let problem = Problem::from(refusal);
+            (problem.status, problem.body().to_string())
         }
+        Err(e) => {
+            let problem = Problem::from(e);
+            (problem.status, problem.body().to_string())
+        }
+    };
+    match tracked {
+        Some(id) => idempotency::finish(&app, &tenant, &id, status, &text),
+        None => Ok(idempotency::stored(status.as_u16(), &text, false)),
     }
 }
 
@@ -62,53 +88,67 @@ async fn run(
 pub async fn re_enforce(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    headers: HeaderMap,
     Path((person, entitlement)): Path<(String, String)>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
     let summary = format!("POST /provisioning/persons/{person}/entitlements/{entitlement}/re-enforce");
-    run(app, caller, summary, body, move |p, reason| p.re_enforce(&person, &entitlement, reason).map(|a| vec![a])).await
+    run(app, caller, (headers, summary, body), move |p, reason| {
+        p.re_enforce(&person, &entitlement, reason).map(|a| vec![a])
+    })
+    .await
 }
 
 /// `POST /provisioning/persons/{personId}/accounts/{accountId}/update`
 pub async fn update_account(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    headers: HeaderMap,
     Path((person, account)): Path<(String, String)>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
     let summary = format!("POST /provisioning/persons/{person}/accounts/{account}/update");
-    run(app, caller, summary, body, move |p, reason| p.update_account(&person, &account, reason).map(|a| vec![a])).await
+    run(app, caller, (headers, summary, body), move |p, reason| {
+        p.update_account(&person, &account, reason).map(|a| vec![a])
+    })
+    .await
 }
 
 /// `POST /provisioning/persons/{personId}/accounts/update`
 pub async fn update_all_accounts(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    headers: HeaderMap,
     Path(person): Path<String>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
     let summary = format!("POST /provisioning/persons/{person}/accounts/update");
-    run(app, caller, summary, body, move |p, reason| p.update_all_accounts(&person, reason)).await
+    run(app, caller, (headers, summary, body), move |p, reason| p.update_all_accounts(&person, reason)).await
 }
 
 /// `POST /provisioning/persons/{personId}/entitlements/{entitlementId}/unmanage`
 pub async fn unmanage(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    headers: HeaderMap,
     Path((person, entitlement)): Path<(String, String)>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
     let summary = format!("POST /provisioning/persons/{person}/entitlements/{entitlement}/unmanage");
-    run(app, caller, summary, body, move |p, reason| p.unmanage(&person, &entitlement, reason).map(|a| vec![a])).await
+    run(app, caller, (headers, summary, body), move |p, reason| {
+        p.unmanage(&person, &entitlement, reason).map(|a| vec![a])
+    })
+    .await
 }
 
 /// `POST /provisioning/entitlement-actions/{actionId}/retry`
 pub async fn retry(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    headers: HeaderMap,
     Path(action): Path<String>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
     let summary = format!("POST /provisioning/entitlement-actions/{action}/retry");
-    run(app, caller, summary, body, move |p, reason| p.retry(&action, reason).map(|a| vec![a])).await
+    run(app, caller, (headers, summary, body), move |p, reason| p.retry(&action, reason).map(|a| vec![a])).await
 }
