@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::backend::BackendConfig;
 use crate::event::Event;
 use crate::policy::{Exclusions, Grants, TenantPolicy, Threshold, WindowBudget};
 use crate::runtime::Limits;
@@ -150,6 +151,9 @@ pub struct TenantConfig {
     /// Where "Provisioning Completed" notifications go after committed actions finish.
     #[serde(default)]
     pub webhooks: Vec<Webhook>,
+    /// Where the tenant's directory is read and its actions carried out (default: embedded).
+    #[serde(default)]
+    pub backend: BackendConfig,
 }
 
 impl TenantConfig {
@@ -256,6 +260,7 @@ impl Config {
             for (i, w) in tenant.webhooks.iter().enumerate() {
                 w.validate().map_err(|m| (format!("tenants.{id}.webhooks[{i}]"), m))?;
             }
+            tenant.backend.validate().map_err(|m| (format!("tenants.{id}.backend"), m))?;
             for (name, plugin) in &tenant.plugins {
                 let at = format!("tenants.{id}.plugins.{name}");
                 if let Some(sha) = &plugin.sha256

@@ -22,6 +22,7 @@ pub mod plan;
 pub mod planner;
 pub mod policy;
 pub mod refusal;
+pub mod retry;
 pub mod runtime;
 pub mod server;
 pub mod store;

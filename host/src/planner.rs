@@ -121,6 +121,9 @@ impl Planner {
     fn system_admitted(&self, scope: Scope, system: &str, kind: ActionKind) -> Result<(), Refusal> {
         let context = &self.context;
         context.permission.check(scope, Some(system)).map_err(Refusal::Forbidden)?;
+        if let Some(why) = context.backend.unsupported(kind) {
+            return Err(Refusal::Invalid(why));
+        }
         if let Some(reason) = context.policy.exclusions.system(system) {
             return Err(Refusal::Excluded(reason));
         }

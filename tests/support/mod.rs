@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod flaky;
+pub mod scim;
 pub mod server;
 
 use std::path::{Path, PathBuf};

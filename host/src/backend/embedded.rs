@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use super::{Backend, BackendError};
 use crate::model::{
-    Account, Action, ActionFilter, ActionKind, ActionState, ActionTarget, Attribute, Entitlement, EntitlementType,
-    Person,
+    Account, Action, ActionFilter, ActionKind, ActionTarget, Attribute, Entitlement, EntitlementType, Person,
 };
-use crate::store::{ActionResult, Effect, Store};
+use crate::store::{Effect, Finish, Store};
 
 /// The default backend, over provhost's embedded store.
 #[derive(Clone)]
@@ -24,10 +23,10 @@ impl EmbeddedBackend {
     }
 
     /// What running `action` does to the simulated target system, or the error it ends with.
-    fn simulate(&self, tenant: &str, action: &Action) -> Result<ActionResult, BackendError> {
+    fn simulate(&self, tenant: &str, action: &Action) -> Result<Finish, BackendError> {
         let system = self.store.system(tenant, &action.system)?;
         if let Some(failure) = system.failure {
-            return Ok(Err(format!("{}: {failure}", system.name)));
+            return Ok(Finish::Error(format!("{}: {failure}", system.name)));
         }
         let outcome = match (&action.kind, &action.target) {
             (ActionKind::Update, ActionTarget::Account(account)) => {
@@ -61,9 +60,9 @@ impl EmbeddedBackend {
                 let message = format!("{}: revoked {}", system.name, entitlement.display_name);
                 (Effect::Revoked { entitlement: id.clone() }, message)
             }
-            (kind, target) => return Ok(Err(format!("a {kind} action cannot act on {target:?}"))),
+            (kind, target) => return Ok(Finish::Error(format!("a {kind} action cannot act on {target:?}"))),
         };
-        Ok(Ok(outcome))
+        Ok(Finish::Success(outcome.0, outcome.1))
     }
 }
 
@@ -76,6 +75,10 @@ fn merged_attributes(account: &[Attribute], person: &[Attribute], consumes: &[St
 }
 
 impl Backend for EmbeddedBackend {
+    fn persons(&self, tenant: &str) -> Result<Vec<Person>, BackendError> {
+        Ok(self.store.persons(tenant)?)
+    }
+
     fn person(&self, tenant: &str, id: &str) -> Result<Person, BackendError> {
         Ok(self.store.person(tenant, id)?)
     }
@@ -109,25 +112,14 @@ impl Backend for EmbeddedBackend {
     }
 
     fn execute(&self, tenant: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError> {
-        let pending: Vec<&Action> = actions.iter().filter(|a| a.state == ActionState::Pending).collect();
-        if pending.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = pending.iter().map(|a| a.id.clone()).collect();
-        self.store.transition(tenant, &ids, ActionState::Running, "picked up by the embedded executor")?;
-        let results = pending
-            .iter()
-            .map(|a| Ok((a.id.clone(), self.simulate(tenant, a)?)))
-            .collect::<Result<Vec<_>, BackendError>>()?;
-        self.store.finish_actions(tenant, &results)?;
-        Ok(ids.iter().map(|id| self.store.action(tenant, id)).collect::<Result<Vec<_>, _>>()?)
+        super::execute_each(&self.store, tenant, actions, "embedded", |action| self.simulate(tenant, action))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{new_id, now_rfc3339};
+    use crate::model::{ActionState, new_id, now_rfc3339};
     use crate::store::{DEMO_TENANT, InvocationRecord, seed_demo};
 
     fn demo() -> (Arc<Store>, EmbeddedBackend) {

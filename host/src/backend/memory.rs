@@ -42,6 +42,12 @@ impl MemoryBackend {
 }
 
 impl Backend for MemoryBackend {
+    fn persons(&self, _tenant: &str) -> Result<Vec<Person>, BackendError> {
+        let mut all: Vec<Person> = self.persons.values().cloned().collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(all)
+    }
+
     fn person(&self, _tenant: &str, id: &str) -> Result<Person, BackendError> {
         self.persons.get(id).cloned().ok_or_else(|| missing("person", id))
     }

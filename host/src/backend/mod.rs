@@ -1,13 +1,28 @@
 //! Where persons, entitlements and accounts live and where committed actions are executed.
 //! provhost's embedded store is the default; platform backends implement the same trait.
 
+mod breaker;
+mod client;
 mod embedded;
+mod helloid;
+mod identityiq;
 mod memory;
+mod plan_xml;
+mod settings;
 
+pub use breaker::{Breaker, BreakerState};
+pub use client::{Auth, Call, ClientError, Reply, Resend, RestClient};
 pub use embedded::EmbeddedBackend;
+pub use helloid::HelloIdBackend;
+pub use identityiq::{IdentityIqBackend, LAUNCHED_WORKFLOW, SCIM_JSON, TASK_RESULT};
 pub use memory::MemoryBackend;
+pub use plan_xml::{AccountOp, AttributeOp, AttributeRequest, Plan};
+pub use settings::{Application, BackendConfig, HelloIdConfig, HttpSettings, IdentityIqConfig, Secret};
 
-use crate::model::{Account, Action, ActionFilter, Entitlement, Person};
+use std::sync::Arc;
+
+use crate::model::{Account, Action, ActionFilter, ActionKind, ActionState, Entitlement, Person};
+use crate::store::{Finish, Store};
 
 /// Why a backend call failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +46,8 @@ impl From<crate::store::StoreError> for BackendError {
 
 /// Reads the directory of one tenant and executes committed actions against its target systems.
 pub trait Backend: Send + Sync {
+    /// Every person of the tenant.
+    fn persons(&self, tenant: &str) -> Result<Vec<Person>, BackendError>;
     /// The person with this id.
     fn person(&self, tenant: &str, id: &str) -> Result<Person, BackendError>;
     /// Every entitlement of the person.
@@ -49,4 +66,40 @@ pub trait Backend: Send + Sync {
     fn entitlement_count(&self, tenant: &str, system: &str) -> Result<u32, BackendError>;
     /// Runs committed `pending` actions to completion and returns them in their final state.
     fn execute(&self, tenant: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError>;
+    /// Why actions of `kind` cannot be carried out here, if they cannot: such calls are refused
+    /// as invalid when planned.
+    fn unsupported(&self, kind: ActionKind) -> Option<String> {
+        let _ = kind;
+        None
+    }
+}
+
+/// The backend `config` selects for a tenant, recording actions in `store`.
+pub fn for_tenant(config: &BackendConfig, store: &Arc<Store>) -> Result<Arc<dyn Backend>, String> {
+    Ok(match config {
+        BackendConfig::Embedded => Arc::new(EmbeddedBackend::new(store.clone())),
+        BackendConfig::HelloId(c) => Arc::new(HelloIdBackend::new(c, store.clone())?),
+        BackendConfig::IdentityIq(c) => Arc::new(IdentityIqBackend::new(c, store.clone())?),
+    })
+}
+
+/// Executes the `pending` actions among `actions` one by one with `run`: all are marked running
+/// (picked up by `by`) in one transaction, their ends recorded in another, and they are returned
+/// in their final states.
+fn execute_each(
+    store: &Store,
+    tenant: &str,
+    actions: &[Action],
+    by: &str,
+    mut run: impl FnMut(&Action) -> Result<Finish, BackendError>,
+) -> Result<Vec<Action>, BackendError> {
+    let pending: Vec<&Action> = actions.iter().filter(|a| a.state == ActionState::Pending).collect();
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = pending.iter().map(|a| a.id.clone()).collect();
+    store.transition(tenant, &ids, ActionState::Running, &format!("picked up by the {by} backend"))?;
+    let results = pending.iter().map(|a| Ok((a.id.clone(), run(a)?))).collect::<Result<Vec<_>, BackendError>>()?;
+    store.finish_actions(tenant, &results)?;
+    Ok(ids.iter().map(|id| store.action(tenant, id)).collect::<Result<Vec<_>, _>>()?)
 }

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::{ApiKeyArg, DataDir, print_json};
-use crate::backend::{Backend, EmbeddedBackend};
+
 use crate::model::{Action, ActionFilter, ActionKind, ActionState, ActionTarget};
 use crate::policy::Scope;
 use crate::store::{DEMO_TENANT, Decision, HistoryEntry};
@@ -96,7 +96,7 @@ impl Decide {
         }
         let decided = store.decide_blocked(tenant, &ids, decision, &key.id)?;
         let done = match decision {
-            Decision::Approve => EmbeddedBackend::new(store.clone()).execute(tenant, &decided)?,
+            Decision::Approve => data.backend(&store, tenant)?.execute(tenant, &decided)?,
             Decision::Reject => decided,
         };
         print_json(&done)

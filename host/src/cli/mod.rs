@@ -21,6 +21,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::auth::Credentials;
+use crate::backend::Backend;
 use crate::config::Config;
 use crate::policy::Scope;
 use crate::store::{KeyRecord, Store};
@@ -182,6 +183,12 @@ impl DataDir {
             );
         }
         Ok(Arc::new(Store::open(&path)?))
+    }
+
+    /// The tenant's backend as the configuration selects it.
+    fn backend(&self, store: &Arc<Store>, tenant: &str) -> anyhow::Result<Arc<dyn Backend>> {
+        crate::backend::for_tenant(&self.config.tenant(tenant).backend, store)
+            .map_err(|e| anyhow::anyhow!("tenant '{tenant}': {e}"))
     }
 
     /// Opens an existing store whose tenant exists.

@@ -9,7 +9,6 @@ use anyhow::Context;
 use clap::Args;
 
 use super::{ApiKeyArg, DataDir, EXIT_NOT_COMMITTED, print_json};
-use crate::backend::EmbeddedBackend;
 use crate::event::Event;
 use crate::imports::TenantContext;
 use crate::manifest::resolve;
@@ -114,7 +113,7 @@ impl RunArgs {
         settings.extend(self.settings.iter().cloned());
         let context = Arc::new(TenantContext {
             tenant: key.tenant.clone(),
-            backend: Arc::new(EmbeddedBackend::new(store.clone())),
+            backend: data.backend(&store, &key.tenant)?,
             store,
             policy: tenant.policy(),
             permission: Permission {

@@ -5,6 +5,7 @@
 
 mod auth;
 mod body;
+mod directory;
 mod events;
 mod idempotency;
 mod metrics;
@@ -25,7 +26,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
-use crate::backend::EmbeddedBackend;
+use crate::backend::{Backend, EmbeddedBackend};
 use crate::config::Config;
 use crate::imports::TenantContext;
 use crate::manifest::{Resolved, resolve};
@@ -48,6 +49,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/persons/{personId}"),
     ("GET", "/v1/persons/{personId}/entitlements"),
     ("GET", "/v1/persons/{personId}/accounts"),
+    ("GET", "/v1/entitlements/{entitlementId}"),
+    ("GET", "/v1/accounts/{accountId}"),
+    ("GET", "/v1/systems/{systemId}"),
     ("GET", "/v1/actions"),
     ("GET", "/v1/actions/blocked"),
     ("GET", "/v1/actions/{actionId}"),
@@ -81,7 +85,8 @@ pub struct AppState {
     /// Installed plugins by tenant.
     pub plugins: BTreeMap<String, Vec<Installed>>,
     policies: BTreeMap<String, Arc<TenantPolicy>>,
-    backend: Arc<EmbeddedBackend>,
+    backends: BTreeMap<String, Arc<dyn Backend>>,
+    embedded: Arc<dyn Backend>,
     /// Metrics.
     pub metrics: Metrics,
     /// Background work (asynchronous events) still running.
@@ -94,7 +99,11 @@ impl AppState {
     pub fn new(store: Arc<Store>, runtime: Arc<Runtime>, config: Arc<Config>) -> anyhow::Result<Self> {
         let mut plugins = BTreeMap::new();
         let mut policies = BTreeMap::new();
+        let mut backends = BTreeMap::new();
         for (tenant, tc) in &config.tenants {
+            let backend = crate::backend::for_tenant(&tc.backend, &store)
+                .map_err(|e| anyhow::anyhow!("tenant '{tenant}': {e}"))?;
+            backends.insert(tenant.clone(), backend);
             let mut installed = Vec::new();
             for (name, pc) in &tc.plugins {
                 let plugin = resolve(name, &pc.component, Some(pc))?;
@@ -108,7 +117,8 @@ impl AppState {
             policies.insert(tenant.clone(), tc.policy());
         }
         Ok(Self {
-            backend: Arc::new(EmbeddedBackend::new(store.clone())),
+            embedded: Arc::new(EmbeddedBackend::new(store.clone())),
+            backends,
             store,
             runtime,
             config,
@@ -125,7 +135,7 @@ impl AppState {
         let tenant = self.config.tenants.get(&key.tenant);
         Arc::new(TenantContext {
             tenant: key.tenant.clone(),
-            backend: self.backend.clone(),
+            backend: self.backend(&key.tenant),
             store: self.store.clone(),
             policy: self.policies.get(&key.tenant).cloned().unwrap_or_default(),
             permission: Permission {
@@ -137,6 +147,11 @@ impl AppState {
             config: plugin.map(|p| p.plugin.settings.clone()).unwrap_or_default(),
             webhooks: Arc::new(tenant.map(|t| t.webhooks.clone()).unwrap_or_default()),
         })
+    }
+
+    /// The tenant's backend (a tenant not in the configuration uses the embedded store).
+    pub fn backend(&self, tenant: &str) -> Arc<dyn Backend> {
+        self.backends.get(tenant).unwrap_or(&self.embedded).clone()
     }
 
     /// Marks background work as started; dropping the guard marks it done.
@@ -165,10 +180,13 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/provisioning/persons/{person}/accounts/update", post(provisioning::update_all_accounts))
         .route("/provisioning/persons/{person}/entitlements/{entitlement}/unmanage", post(provisioning::unmanage))
         .route("/provisioning/entitlement-actions/{action}/retry", post(provisioning::retry))
-        .route("/v1/persons", get(reads::persons))
-        .route("/v1/persons/{person}", get(reads::person))
-        .route("/v1/persons/{person}/entitlements", get(reads::entitlements))
-        .route("/v1/persons/{person}/accounts", get(reads::accounts))
+        .route("/v1/persons", get(directory::persons))
+        .route("/v1/persons/{person}", get(directory::person))
+        .route("/v1/persons/{person}/entitlements", get(directory::entitlements))
+        .route("/v1/persons/{person}/accounts", get(directory::accounts))
+        .route("/v1/entitlements/{entitlement}", get(directory::entitlement))
+        .route("/v1/accounts/{account}", get(directory::account))
+        .route("/v1/systems/{system}", get(directory::system))
         .route("/v1/actions", get(reads::actions))
         .route("/v1/actions/blocked", get(reads::blocked))
         .route("/v1/actions/{action}", get(reads::action))

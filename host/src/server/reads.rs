@@ -1,5 +1,5 @@
-//! Reads (persons, entitlements, accounts, actions, the audit trail, webhook deliveries), every
-//! list paged; approving and rejecting blocked actions; re-driving dead deliveries.
+//! Reads of provhost's own records (actions, the audit trail, webhook deliveries), every list
+//! paged; approving and rejecting blocked actions; re-driving dead deliveries.
 
 use std::sync::Arc;
 
@@ -11,58 +11,11 @@ use serde_json::json;
 
 use super::AppState;
 use super::auth::Caller;
-use super::body::{Listing, NoFilter};
+use super::body::Listing;
 use super::problem::Problem;
 use crate::model::{ActionFilter, ActionState};
 use crate::policy::Scope;
 use crate::store::{AuditFilter, Decision};
-
-/// `GET /v1/persons`
-pub async fn persons(
-    State(app): State<Arc<AppState>>,
-    caller: Caller,
-    Listing(NoFilter {}, paging): Listing<NoFilter>,
-) -> Result<Response, Problem> {
-    caller.require(Scope::PersonsRead)?;
-    let all = app.store.persons(caller.tenant())?;
-    Ok(Json(paging.slice(all)).into_response())
-}
-
-/// `GET /v1/persons/{personId}`
-pub async fn person(
-    State(app): State<Arc<AppState>>,
-    caller: Caller,
-    Path(person): Path<String>,
-) -> Result<Response, Problem> {
-    caller.require(Scope::PersonsRead)?;
-    Ok(Json(app.store.person(caller.tenant(), &person)?).into_response())
-}
-
-/// `GET /v1/persons/{personId}/entitlements`
-pub async fn entitlements(
-    State(app): State<Arc<AppState>>,
-    caller: Caller,
-    Path(person): Path<String>,
-    Listing(NoFilter {}, paging): Listing<NoFilter>,
-) -> Result<Response, Problem> {
-    caller.require(Scope::PersonsRead)?;
-    app.store.person(caller.tenant(), &person)?;
-    let all = app.store.entitlements_of(caller.tenant(), &person)?;
-    Ok(Json(paging.slice(all)).into_response())
-}
-
-/// `GET /v1/persons/{personId}/accounts`
-pub async fn accounts(
-    State(app): State<Arc<AppState>>,
-    caller: Caller,
-    Path(person): Path<String>,
-    Listing(NoFilter {}, paging): Listing<NoFilter>,
-) -> Result<Response, Problem> {
-    caller.require(Scope::PersonsRead)?;
-    app.store.person(caller.tenant(), &person)?;
-    let all = app.store.accounts_of(caller.tenant(), &person)?;
-    Ok(Json(paging.slice(all)).into_response())
-}
 
 /// Filters of `GET /v1/actions`.
 #[derive(Debug, Deserialize)]

@@ -43,8 +43,17 @@ pub enum Effect {
     },
 }
 
-/// How executing an action ended: its effect and message, or the target system's error.
-pub type ActionResult = Result<(Effect, String), String>;
+/// Where executing an action left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// Done: what it changed in the directory (platform backends: nothing) and the message.
+    Success(Effect, String),
+    /// The target system's or platform's error.
+    Error(String),
+    /// Accepted by the platform and not finished yet (still running there, or held for approval
+    /// there); the message says where to follow it.
+    Waiting(String),
+}
 
 /// One state an action went through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -372,17 +381,19 @@ impl Store {
     }
 
     /// Ends actions: each success applies its effect and marks the action `success`; each
-    /// failure marks it `error` with the target system's message. All in one transaction.
-    pub fn finish_actions(&self, tenant: &str, results: &[(String, ActionResult)]) -> Result<(), StoreError> {
+    /// failure marks it `error` with the target system's message; an action still running on a
+    /// platform becomes `waiting`. All in one transaction.
+    pub fn finish_actions(&self, tenant: &str, results: &[(String, Finish)]) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for (id, result) in results {
             match result {
-                Ok((effect, message)) => {
+                Finish::Success(effect, message) => {
                     apply(&tx, tenant, effect)?;
                     set_state(&tx, tenant, id, (ActionState::Success, message), EXECUTOR)?;
                 }
-                Err(message) => set_state(&tx, tenant, id, (ActionState::Error, message), EXECUTOR)?,
+                Finish::Error(message) => set_state(&tx, tenant, id, (ActionState::Error, message), EXECUTOR)?,
+                Finish::Waiting(message) => set_state(&tx, tenant, id, (ActionState::Waiting, message), EXECUTOR)?,
             }
         }
         tx.commit()?;

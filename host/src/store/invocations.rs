@@ -1,5 +1,6 @@
 //! Invocation records: one per plugin run, committed together with the actions it planned.
 
+use rusqlite::OptionalExtension;
 use rusqlite::params;
 use serde::Serialize;
 
@@ -84,11 +85,15 @@ fn check_windows(
     Ok(Ok(()))
 }
 
+/// Records an observed attribute change on the person, where the embedded store holds them (a
+/// tenant whose directory is on a platform has no local copy to update).
 fn apply_observed(tx: &rusqlite::Transaction<'_>, tenant: &str, change: &AttributeChanged) -> Result<(), StoreError> {
-    let text: String =
-        tx.query_row("SELECT attributes FROM persons WHERE tenant = ?1 AND id = ?2", [tenant, &change.person], |r| {
+    let text: Option<String> = tx
+        .query_row("SELECT attributes FROM persons WHERE tenant = ?1 AND id = ?2", [tenant, &change.person], |r| {
             r.get(0)
-        })?;
+        })
+        .optional()?;
+    let Some(text) = text else { return Ok(()) };
     let mut attributes: Vec<Attribute> = from_json("persons.attributes", &text)?;
     for c in &change.changes {
         attributes.retain(|a| a.name != c.attribute);

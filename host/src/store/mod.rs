@@ -11,7 +11,7 @@ mod keys;
 mod requests;
 mod schema;
 
-pub use actions::{ActionResult, Decision, Effect, HistoryEntry};
+pub use actions::{Decision, Effect, Finish, HistoryEntry};
 pub use audit::{AuditFilter, Verification};
 pub use deliveries::Delivery;
 pub use demo::{DEMO_TENANT, seed_demo};

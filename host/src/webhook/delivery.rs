@@ -24,17 +24,6 @@ pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
     format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// The wait before try `attempt + 1`: the base doubled per try, capped, with jitter (50–100 %).
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let full = base.saturating_mul(1u32 << attempt.min(20).saturating_sub(1)).min(MAX_BACKOFF);
-    let mut byte = [0u8; 1];
-    let jitter = match getrandom::fill(&mut byte) {
-        Ok(()) => 0.5 + f64::from(byte[0]) / 510.0,
-        Err(_) => 0.75,
-    };
-    full.mul_f64(jitter)
-}
-
 /// Tries one delivery once.
 async fn attempt(client: &reqwest::Client, secret: &str, d: &Delivery) -> Result<(), String> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -61,7 +50,7 @@ pub async fn deliver_due(store: &Store, config: &Config, client: &reqwest::Clien
             Some(hook) => attempt(client, &hook.secret, d).await.map_err(|error| {
                 let tries = d.attempts + 1;
                 let retry_at = (tries < hook.max_attempts).then(|| {
-                    let wait = backoff(Duration::from_millis(hook.retry_base_ms), tries);
+                    let wait = crate::retry::backoff(Duration::from_millis(hook.retry_base_ms), tries, MAX_BACKOFF);
                     rfc3339(time::OffsetDateTime::now_utc() + wait)
                 });
                 (error, retry_at)
@@ -113,16 +102,5 @@ mod tests {
         assert_ne!(a, sign("secret-secret-secret", 1700000001, "{}"));
         assert_ne!(a, sign("secret-secret-secret", 1700000000, "{ }"));
         assert_ne!(a, sign("other-secret-secret", 1700000000, "{}"));
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_is_capped() {
-        let base = Duration::from_millis(100);
-        for attempt in 1..6u32 {
-            let full = base * (1 << (attempt - 1));
-            let wait = backoff(base, attempt);
-            assert!(wait >= full / 2 && wait <= full, "try {attempt}: {wait:?} not within [{:?}, {full:?}]", full / 2);
-        }
-        assert!(backoff(Duration::from_secs(60), 30) <= MAX_BACKOFF);
     }
 }

@@ -1,0 +1,278 @@
+//! The HTTP client every platform backend uses: one connection pool per platform, connect and
+//! request timeouts, bounded retries with exponential backoff and jitter on 429, 5xx and
+//! connection errors (honouring `Retry-After`), and a circuit breaker. Credentials go in the
+//! `Authorization` header only, never into a message, and only to the configured origin.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::Method;
+use reqwest::blocking::{Client, RequestBuilder};
+use reqwest::header::{HeaderName, HeaderValue, RETRY_AFTER};
+
+use super::breaker::{Breaker, BreakerState};
+use super::settings::HttpSettings;
+use crate::retry::{backoff, retry_after};
+
+/// How a platform authenticates provhost.
+pub enum Auth {
+    /// HTTP Basic: user name and password.
+    Basic(String, String),
+    /// A bearer token.
+    Bearer(String),
+}
+
+/// Whether a request may be sent again when it may already have reached the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    /// Reads and requests carrying an idempotency key: applying them twice is impossible.
+    Always,
+    /// Requests that start something: sent again only when the platform cannot have acted on
+    /// them (the connection failed, or it answered 429 or 5xx).
+    OnlyIfRefused,
+}
+
+/// A request to a platform.
+pub struct Call<'a> {
+    /// The method.
+    pub method: Method,
+    /// A path below the base URL, or an absolute URL on the same origin (a `Location`).
+    pub target: &'a str,
+    /// Extra headers.
+    pub headers: Vec<(HeaderName, String)>,
+    /// Content type and body.
+    pub body: Option<(&'static str, Vec<u8>)>,
+    /// Whether it may be sent again.
+    pub resend: Resend,
+}
+
+impl<'a> Call<'a> {
+    /// A `GET` of `target`.
+    pub fn get(target: &'a str) -> Self {
+        Self { method: Method::GET, target, headers: Vec::new(), body: None, resend: Resend::Always }
+    }
+}
+
+/// The platform's answer.
+#[derive(Debug)]
+pub struct Reply {
+    /// Its status code.
+    pub status: u16,
+    /// Its body.
+    pub body: String,
+    /// How many tries it took.
+    pub attempts: u32,
+}
+
+/// Why a request got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The circuit breaker is open.
+    #[error(
+        "{platform} is failing, so provhost is not calling it for now (circuit breaker open, next try in {wait_ms} ms)"
+    )]
+    Open {
+        /// The platform's name.
+        platform: &'static str,
+        /// Until a trial request may go out.
+        wait_ms: u128,
+    },
+    /// Every try failed.
+    #[error("{platform}: {what} failed after {attempts} tries: {reason}")]
+    Exhausted {
+        /// The platform's name.
+        platform: &'static str,
+        /// The request, e.g. `POST /provisioning/...`.
+        what: String,
+        /// Tries made.
+        attempts: u32,
+        /// The last failure.
+        reason: String,
+    },
+    /// The request may have been applied and got no answer; it was not sent again.
+    #[error(
+        "{platform}: {what} may have been applied but no answer came ({reason}); it was not sent again, so it cannot apply twice"
+    )]
+    Unknown {
+        /// The platform's name.
+        platform: &'static str,
+        /// The request.
+        what: String,
+        /// The failure.
+        reason: String,
+    },
+    /// The configured target is not on the platform's origin.
+    #[error("{platform}: refusing to send credentials to {target}, which is not on {base}")]
+    ForeignOrigin {
+        /// The platform's name.
+        platform: &'static str,
+        /// The URL asked for.
+        target: String,
+        /// The configured base URL.
+        base: String,
+    },
+}
+
+/// A client for one platform.
+pub struct RestClient {
+    platform: &'static str,
+    base: reqwest::Url,
+    http: Client,
+    auth: Auth,
+    settings: HttpSettings,
+    breaker: Breaker,
+}
+
+impl RestClient {
+    /// A client for the platform at `base` (its name is used in messages).
+    pub fn new(platform: &'static str, base: &str, auth: Auth, settings: HttpSettings) -> Result<Self, String> {
+        let base = reqwest::Url::parse(base).map_err(|e| format!("{platform}: base URL '{base}': {e}"))?;
+        let http = Client::builder()
+            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+            .timeout(Duration::from_millis(settings.timeout_ms))
+            .pool_max_idle_per_host(16)
+            .user_agent(concat!("provhost/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("{platform}: cannot build an HTTP client: {e}"))?;
+        let breaker = Breaker::new(settings.breaker_failures, Duration::from_millis(settings.breaker_cooldown_ms));
+        Ok(Self { platform, base, http, auth, settings, breaker })
+    }
+
+    /// The platform's name.
+    pub fn platform(&self) -> &'static str {
+        self.platform
+    }
+
+    /// Where the breaker is.
+    pub fn breaker(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    /// The URL a call goes to.
+    fn url(&self, target: &str) -> Result<reqwest::Url, ClientError> {
+        let foreign = || ClientError::ForeignOrigin {
+            platform: self.platform,
+            target: target.to_owned(),
+            base: self.base.to_string(),
+        };
+        if target.starts_with("http://") || target.starts_with("https://") {
+            let url = reqwest::Url::parse(target).map_err(|_| foreign())?;
+            return if url.origin() == self.base.origin() { Ok(url) } else { Err(foreign()) };
+        }
+        let joined = format!("{}{}", self.base.as_str().trim_end_matches('/'), target);
+        reqwest::Url::parse(&joined).map_err(|_| foreign())
+    }
+
+    fn request(&self, call: &Call<'_>, url: &reqwest::Url) -> RequestBuilder {
+        let mut request = self.http.request(call.method.clone(), url.clone());
+        request = match &self.auth {
+            Auth::Basic(user, password) => request.basic_auth(user, Some(password)),
+            Auth::Bearer(token) => request.bearer_auth(token),
+        };
+        for (name, value) in &call.headers {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                request = request.header(name, value);
+            }
+        }
+        if let Some((content_type, body)) = &call.body {
+            request = request.header(reqwest::header::CONTENT_TYPE, *content_type).body(body.clone());
+        }
+        request
+    }
+
+    /// Sends a call, retrying as its [`Resend`] allows; any answer other than 429 or 5xx is
+    /// returned, 4xx included.
+    pub fn send(&self, call: &Call<'_>) -> Result<Reply, ClientError> {
+        let url = self.url(call.target)?;
+        let what = format!("{} {}", call.method, url.path());
+        let max_wait = Duration::from_millis(self.settings.retry_max_ms);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            if let Err(wait) = self.breaker.admit(Instant::now()) {
+                return Err(ClientError::Open { platform: self.platform, wait_ms: wait.as_millis() });
+            }
+            let (reason, asked) = match self.request(call, &url).send() {
+                Ok(response) if response.status().as_u16() == 429 || response.status().is_server_error() => {
+                    self.breaker.record(false, Instant::now());
+                    let status = response.status();
+                    let asked = response
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| retry_after(v, SystemTime::now()));
+                    let body = response.text().unwrap_or_default();
+                    (format!("answered {status}: {}", excerpt(&body)), asked)
+                }
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    match response.text() {
+                        Ok(body) => {
+                            self.breaker.record(true, Instant::now());
+                            return Ok(Reply { status, body, attempts });
+                        }
+                        Err(e) => {
+                            self.breaker.record(false, Instant::now());
+                            if call.resend == Resend::OnlyIfRefused {
+                                return Err(self.unknown(what, &e));
+                            }
+                            (format!("the answer broke off: {}", error_chain(&e)), None)
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.breaker.record(false, Instant::now());
+                    if !e.is_connect() && call.resend == Resend::OnlyIfRefused {
+                        return Err(self.unknown(what, &e));
+                    }
+                    (error_chain(&e), None)
+                }
+            };
+            let exhausted = |reason: String| ClientError::Exhausted {
+                platform: self.platform,
+                what: what.clone(),
+                attempts,
+                reason,
+            };
+            if attempts > self.settings.max_retries {
+                return Err(exhausted(reason));
+            }
+            let wait = backoff(Duration::from_millis(self.settings.retry_base_ms), attempts, max_wait);
+            let wait = match asked {
+                Some(asked) if asked > max_wait => {
+                    return Err(exhausted(format!(
+                        "{reason}; it asked to retry after {} s, longer than http.retry-max-ms allows",
+                        asked.as_secs()
+                    )));
+                }
+                Some(asked) => wait.max(asked),
+                None => wait,
+            };
+            std::thread::sleep(wait);
+        }
+    }
+
+    fn unknown(&self, what: String, e: &reqwest::Error) -> ClientError {
+        ClientError::Unknown { platform: self.platform, what, reason: error_chain(e) }
+    }
+}
+
+/// The error with its causes, which reqwest keeps in its source chain.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The start of a body, for messages.
+pub fn excerpt(body: &str) -> String {
+    let trimmed = body.trim();
+    match trimmed.char_indices().nth(300) {
+        Some((at, _)) => format!("{}…", &trimmed[..at]),
+        None => trimmed.to_owned(),
+    }
+}

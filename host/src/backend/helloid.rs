@@ -1,0 +1,352 @@
+//! The HelloID backend: the directory is read from HelloID's REST API, and each committed action
+//! calls one of the four targeted endpoints of the feature request — re-enforce, update account,
+//! unmanage, retry — with the provhost action's id as `Idempotency-Key`, so a request sent again
+//! after a lost answer is replayed by the platform, never applied twice. provhost's own HTTP
+//! service serves the same contract, so one provhost can front another.
+
+use reqwest::Method;
+use reqwest::header::HeaderName;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::client::{Auth, Call, ClientError, Reply, Resend, RestClient, excerpt};
+use super::settings::HelloIdConfig;
+use super::{Backend, BackendError};
+use crate::model::{Account, Action, ActionFilter, ActionKind, ActionState, ActionTarget, Entitlement, Person};
+use crate::store::{Effect, Finish, Store};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PLATFORM: &str = "HelloID";
+
+/// A tenant in HelloID.
+pub struct HelloIdBackend {
+    client: RestClient,
+    store: Arc<Store>,
+    follow: (Duration, Duration),
+}
+
+/// One page of a HelloID list.
+#[derive(Deserialize)]
+struct Page<T> {
+    items: Vec<T>,
+    next_offset: Option<usize>,
+}
+
+/// A system's summary: what percentage thresholds count against.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SystemSummary {
+    entitlement_count: u32,
+}
+
+/// What a targeted request answers.
+#[derive(Deserialize)]
+struct RequestReport {
+    committed: bool,
+    actions: Vec<RemoteAction>,
+    #[serde(default)]
+    thresholds: Vec<String>,
+    #[serde(default)]
+    refused_at_commit: Option<String>,
+}
+
+/// An action as HelloID reports it.
+#[derive(Deserialize)]
+struct RemoteAction {
+    id: String,
+    state: ActionState,
+    #[serde(default)]
+    message: String,
+}
+
+/// An RFC 9457 problem, as far as messages need it.
+#[derive(Deserialize)]
+struct ProblemBody {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    detail: String,
+}
+
+impl HelloIdBackend {
+    /// A backend for the HelloID tenant `config` names; actions are recorded in `store`.
+    pub fn new(config: &HelloIdConfig, store: Arc<Store>) -> Result<Self, String> {
+        let auth = Auth::Basic(config.api_key.reveal()?, config.api_secret.reveal()?);
+        let client = RestClient::new(PLATFORM, &config.base_url, auth, config.http)?;
+        let follow =
+            (Duration::from_millis(config.completion_timeout_ms), Duration::from_millis(config.poll_interval_ms));
+        Ok(Self { client, store, follow })
+    }
+
+    /// The client, for its breaker's state.
+    pub fn client(&self) -> &RestClient {
+        &self.client
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, BackendError> {
+        let reply = self.client.send(&Call::get(path)).map_err(unavailable)?;
+        match reply.status {
+            200..=299 => serde_json::from_str(&reply.body).map_err(|e| {
+                BackendError::Unavailable(format!(
+                    "{PLATFORM}: GET {path} answered with a body provhost cannot read ({e}): {}",
+                    excerpt(&reply.body)
+                ))
+            }),
+            404 => Err(BackendError::NotFound(problem_text(&reply))),
+            _ => Err(BackendError::Unavailable(format!("{PLATFORM}: GET {path}: {}", problem_text(&reply)))),
+        }
+    }
+
+    /// Every item of a paged list.
+    fn all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, BackendError> {
+        let mut items = Vec::new();
+        let mut offset = 0;
+        loop {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let page: Page<T> = self.get(&format!("{path}{separator}limit=500&offset={offset}"))?;
+            items.extend(page.items);
+            match page.next_offset {
+                Some(next) if next > offset => offset = next,
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// The endpoint that runs `action`.
+    fn endpoint(action: &Action) -> Result<String, String> {
+        if let Some(failed) = &action.retry_of {
+            return Ok(format!("/provisioning/entitlement-actions/{}/retry", segment(failed)));
+        }
+        let person = segment(&action.person);
+        match (action.kind, &action.target) {
+            (ActionKind::Grant, ActionTarget::Entitlement(e)) => {
+                Ok(format!("/provisioning/persons/{person}/entitlements/{}/re-enforce", segment(e)))
+            }
+            (ActionKind::Update, ActionTarget::Account(a)) => {
+                Ok(format!("/provisioning/persons/{person}/accounts/{}/update", segment(a)))
+            }
+            (ActionKind::Unmanage, ActionTarget::Entitlement(e)) => {
+                Ok(format!("/provisioning/persons/{person}/entitlements/{}/unmanage", segment(e)))
+            }
+            (kind, _) => Err(format!(
+                "{PLATFORM} has no targeted endpoint for a {kind} action; provhost re-enforces, updates, unmanages and retries"
+            )),
+        }
+    }
+
+    /// Runs one action on HelloID and says where it ended.
+    fn run(&self, action: &Action) -> Finish {
+        let path = match Self::endpoint(action) {
+            Ok(path) => path,
+            Err(message) => return Finish::Error(message),
+        };
+        let body = serde_json::json!({ "reason": format!("provhost action {} ({})", action.id, action.origin) });
+        let call = Call {
+            method: Method::POST,
+            target: &path,
+            headers: vec![(HeaderName::from_static("idempotency-key"), format!("provhost-{}", action.id))],
+            body: Some(("application/json", body.to_string().into_bytes())),
+            resend: Resend::Always,
+        };
+        let reply = match self.send_until_settled(&call) {
+            Ok(reply) => reply,
+            Err(e) => return Finish::Error(e.to_string()),
+        };
+        let tries = if reply.attempts > 1 { format!(" (after {} tries)", reply.attempts) } else { String::new() };
+        if !(200..=299).contains(&reply.status) {
+            return Finish::Error(format!("{PLATFORM} refused POST {path}: {}{tries}", problem_text(&reply)));
+        }
+        let report: RequestReport = match serde_json::from_str(&reply.body) {
+            Ok(report) => report,
+            Err(e) => {
+                return Finish::Error(format!(
+                    "{PLATFORM} answered POST {path} with a body provhost cannot read ({e}); the action may have run there: {}",
+                    excerpt(&reply.body)
+                ));
+            }
+        };
+        if !report.committed {
+            let why = report.refused_at_commit.unwrap_or_else(|| "it did not commit the action".into());
+            return Finish::Error(format!("{PLATFORM} did not run POST {path}: {why}{tries}"));
+        }
+        match report.actions.as_slice() {
+            [remote] => self.settle(remote, &report.thresholds, &tries),
+            other => Finish::Error(format!(
+                "{PLATFORM} answered POST {path} with {} actions, where one was expected{tries}",
+                other.len()
+            )),
+        }
+    }
+
+    /// Sends `call`, waiting while HelloID still works on an earlier copy of it (409
+    /// `request-in-progress`: the same idempotency key is being processed).
+    fn send_until_settled(&self, call: &Call<'_>) -> Result<Reply, ClientError> {
+        let deadline = Instant::now() + self.follow.0;
+        loop {
+            let reply = self.client.send(call)?;
+            let in_progress = reply.status == 409 && reply.body.contains("request-in-progress");
+            if !in_progress || Instant::now() >= deadline {
+                return Ok(reply);
+            }
+            std::thread::sleep(self.follow.1);
+        }
+    }
+
+    /// Where an action HelloID accepted ends: followed until final or the completion timeout.
+    fn settle(&self, remote: &RemoteAction, thresholds: &[String], tries: &str) -> Finish {
+        let deadline = Instant::now() + self.follow.0;
+        let (mut state, mut message) = (remote.state, remote.message.clone());
+        loop {
+            let said = format!("{PLATFORM} action {}: {message}{tries}", remote.id);
+            match state {
+                ActionState::Success => return Finish::Success(Effect::Nothing, said),
+                ActionState::Error | ActionState::Rejected => return Finish::Error(said),
+                ActionState::Blocked => {
+                    return Finish::Waiting(format!(
+                        "{PLATFORM} holds action {} for approval ({}); approve or reject it there{tries}",
+                        remote.id,
+                        thresholds.join("; ")
+                    ));
+                }
+                ActionState::Pending | ActionState::Waiting | ActionState::Running => {}
+            }
+            if Instant::now() + self.follow.1 > deadline {
+                return Finish::Waiting(format!("{PLATFORM} action {} is still {state} there{tries}", remote.id));
+            }
+            std::thread::sleep(self.follow.1);
+            match self.get::<RemoteAction>(&format!("/v1/actions/{}", segment(&remote.id))) {
+                Ok(now) => (state, message) = (now.state, now.message),
+                Err(e) => {
+                    return Finish::Waiting(format!(
+                        "{PLATFORM} action {} is {state}; following it failed: {e}",
+                        remote.id
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn unavailable(e: ClientError) -> BackendError {
+    BackendError::Unavailable(e.to_string())
+}
+
+/// A path segment with everything but unreserved characters percent-encoded.
+fn segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// What a non-2xx answer says: the problem's title and detail when it is one.
+fn problem_text(reply: &Reply) -> String {
+    match serde_json::from_str::<ProblemBody>(&reply.body) {
+        Ok(p) if !p.detail.is_empty() => format!("{} {}: {}", reply.status, p.title, p.detail),
+        _ => format!("{}: {}", reply.status, excerpt(&reply.body)),
+    }
+}
+
+impl Backend for HelloIdBackend {
+    fn persons(&self, _tenant: &str) -> Result<Vec<Person>, BackendError> {
+        self.all("/v1/persons")
+    }
+
+    fn person(&self, _tenant: &str, id: &str) -> Result<Person, BackendError> {
+        self.get(&format!("/v1/persons/{}", segment(id)))
+    }
+
+    fn entitlements(&self, _tenant: &str, person: &str) -> Result<Vec<Entitlement>, BackendError> {
+        self.all(&format!("/v1/persons/{}/entitlements", segment(person)))
+    }
+
+    fn accounts(&self, _tenant: &str, person: &str) -> Result<Vec<Account>, BackendError> {
+        self.all(&format!("/v1/persons/{}/accounts", segment(person)))
+    }
+
+    fn entitlement(&self, _tenant: &str, id: &str) -> Result<Entitlement, BackendError> {
+        self.get(&format!("/v1/entitlements/{}", segment(id)))
+    }
+
+    fn account(&self, _tenant: &str, id: &str) -> Result<Account, BackendError> {
+        self.get(&format!("/v1/accounts/{}", segment(id)))
+    }
+
+    fn action(&self, _tenant: &str, id: &str) -> Result<Action, BackendError> {
+        self.get(&format!("/v1/actions/{}", segment(id)))
+    }
+
+    fn actions(&self, _tenant: &str, filter: &ActionFilter, limit: usize) -> Result<Vec<Action>, BackendError> {
+        let mut query = vec![format!("limit={}", limit.clamp(1, 500))];
+        if let Some(person) = &filter.person {
+            query.push(format!("person={}", segment(person)));
+        }
+        if let Some(state) = filter.state {
+            query.push(format!("state={state}"));
+        }
+        if let Some(system) = &filter.system {
+            query.push(format!("system={}", segment(system)));
+        }
+        let page: Page<Action> = self.get(&format!("/v1/actions?{}", query.join("&")))?;
+        Ok(page.items)
+    }
+
+    fn entitlement_count(&self, _tenant: &str, system: &str) -> Result<u32, BackendError> {
+        Ok(self.get::<SystemSummary>(&format!("/v1/systems/{}", segment(system)))?.entitlement_count)
+    }
+
+    fn execute(&self, tenant: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError> {
+        super::execute_each(&self.store, tenant, actions, PLATFORM, |action| Ok(self.run(action)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(kind: ActionKind, target: ActionTarget, retry_of: Option<&str>) -> Action {
+        Action {
+            id: "a1".into(),
+            person: "p 1".into(),
+            system: "ad".into(),
+            target,
+            kind,
+            state: ActionState::Pending,
+            origin: "test".into(),
+            message: String::new(),
+            retry_of: retry_of.map(str::to_owned),
+            invocation: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn each_action_goes_to_its_endpoint_with_ids_encoded() {
+        let e = || ActionTarget::Entitlement("e/1".into());
+        assert_eq!(
+            HelloIdBackend::endpoint(&action(ActionKind::Grant, e(), None)).unwrap(),
+            "/provisioning/persons/p%201/entitlements/e%2F1/re-enforce"
+        );
+        assert_eq!(
+            HelloIdBackend::endpoint(&action(ActionKind::Update, ActionTarget::Account("acc".into()), None)).unwrap(),
+            "/provisioning/persons/p%201/accounts/acc/update"
+        );
+        assert_eq!(
+            HelloIdBackend::endpoint(&action(ActionKind::Unmanage, e(), None)).unwrap(),
+            "/provisioning/persons/p%201/entitlements/e%2F1/unmanage"
+        );
+        assert_eq!(
+            HelloIdBackend::endpoint(&action(ActionKind::Revoke, e(), Some("f1"))).unwrap(),
+            "/provisioning/entitlement-actions/f1/retry"
+        );
+        let revoke = HelloIdBackend::endpoint(&action(ActionKind::Revoke, e(), None)).unwrap_err();
+        assert!(revoke.contains("no targeted endpoint for a revoke action"), "{revoke}");
+    }
+}

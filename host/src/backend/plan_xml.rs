@@ -1,0 +1,141 @@
+//! IdentityIQ ProvisioningPlan XML, written with quick-xml so every name and value is escaped.
+
+use quick_xml::Writer;
+use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
+
+/// What an `AccountRequest` does to the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountOp {
+    /// Change attributes.
+    Modify,
+    /// Enable the account.
+    Enable,
+}
+
+/// What an `AttributeRequest` does to the attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttributeOp {
+    /// Add the values (an entitlement).
+    Add,
+    /// Replace the values.
+    Set,
+}
+
+/// One attribute request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeRequest {
+    /// The account attribute.
+    pub name: String,
+    /// Add or set.
+    pub op: AttributeOp,
+    /// Its values: one is written as `value="…"`, several (or none) as a `<List>`.
+    pub values: Vec<String>,
+}
+
+/// A plan with one account request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The identity's name in IdentityIQ.
+    pub identity: String,
+    /// The application.
+    pub application: String,
+    /// The account's native identity in the application.
+    pub native_identity: String,
+    /// The account request's operation.
+    pub op: AccountOp,
+    /// Its attribute requests.
+    pub attributes: Vec<AttributeRequest>,
+}
+
+impl Plan {
+    /// The plan as IdentityIQ reads it.
+    pub fn to_xml(&self) -> String {
+        let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+        let plan = BytesStart::new("ProvisioningPlan").with_attributes([("nativeIdentity", self.identity.as_str())]);
+        let op = match self.op {
+            AccountOp::Modify => "Modify",
+            AccountOp::Enable => "Enable",
+        };
+        let account = BytesStart::new("AccountRequest").with_attributes([
+            ("application", self.application.as_str()),
+            ("nativeIdentity", self.native_identity.as_str()),
+            ("op", op),
+        ]);
+        // Writing to a Vec cannot fail.
+        let _ = writer.write_event(Event::Start(plan));
+        let _ = writer.write_event(Event::Start(account));
+        for request in &self.attributes {
+            write_attribute_request(&mut writer, request);
+        }
+        let _ = writer.write_event(Event::End(BytesEnd::new("AccountRequest")));
+        let _ = writer.write_event(Event::End(BytesEnd::new("ProvisioningPlan")));
+        String::from_utf8(writer.into_inner()).expect("quick-xml writes UTF-8 from UTF-8 input")
+    }
+}
+
+fn write_attribute_request(writer: &mut Writer<Vec<u8>>, request: &AttributeRequest) {
+    let op = match request.op {
+        AttributeOp::Add => "Add",
+        AttributeOp::Set => "Set",
+    };
+    let start = BytesStart::new("AttributeRequest").with_attributes([("name", request.name.as_str()), ("op", op)]);
+    if let [value] = request.values.as_slice() {
+        let _ = writer.write_event(Event::Empty(start.with_attributes([("value", value.as_str())])));
+        return;
+    }
+    let _ = writer.write_event(Event::Start(start));
+    let _ = writer.write_event(Event::Start(BytesStart::new("Value")));
+    let _ = writer.write_event(Event::Start(BytesStart::new("List")));
+    for value in &request.values {
+        let _ = writer.write_event(Event::Start(BytesStart::new("String")));
+        let _ = writer.write_event(Event::Text(BytesText::new(value)));
+        let _ = writer.write_event(Event::End(BytesEnd::new("String")));
+    }
+    let _ = writer.write_event(Event::End(BytesEnd::new("List")));
+    let _ = writer.write_event(Event::End(BytesEnd::new("Value")));
+    let _ = writer.write_event(Event::End(BytesEnd::new("AttributeRequest")));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_re_enforce_plan_adds_the_entitlement_with_values_escaped() {
+        let plan = Plan {
+            identity: "Aaron <Anderson> & Co".into(),
+            application: "Active Directory".into(),
+            native_identity: "CN=Aaron \"A\",OU=Users,DC=contoso,DC=local".into(),
+            op: AccountOp::Modify,
+            attributes: vec![AttributeRequest {
+                name: "memberOf".into(),
+                op: AttributeOp::Add,
+                values: vec!["CN=Sales & Marketing,OU=Groups".into()],
+            }],
+        };
+        let xml = plan.to_xml();
+        assert!(xml.contains(r#"<ProvisioningPlan nativeIdentity="Aaron &lt;Anderson&gt; &amp; Co">"#), "{xml}");
+        assert!(xml.contains(r#"nativeIdentity="CN=Aaron &quot;A&quot;,OU=Users,DC=contoso,DC=local" op="Modify""#));
+        assert!(
+            xml.contains(r#"<AttributeRequest name="memberOf" op="Add" value="CN=Sales &amp; Marketing,OU=Groups"/>"#)
+        );
+    }
+
+    #[test]
+    fn several_values_are_written_as_a_list() {
+        let plan = Plan {
+            identity: "aaron".into(),
+            application: "Exchange".into(),
+            native_identity: "aaron@contoso.com".into(),
+            op: AccountOp::Modify,
+            attributes: vec![AttributeRequest {
+                name: "proxyAddresses".into(),
+                op: AttributeOp::Set,
+                values: vec!["SMTP:a@contoso.com".into(), "smtp:<b>@contoso.com".into()],
+            }],
+        };
+        let xml = plan.to_xml();
+        let list = "<Value>\n        <List>\n          <String>SMTP:a@contoso.com</String>\n          <String>smtp:&lt;b&gt;@contoso.com</String>";
+        assert!(xml.contains(list), "{xml}");
+    }
+}
