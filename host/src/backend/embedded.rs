@@ -112,7 +112,9 @@ impl Backend for EmbeddedBackend {
     }
 
     fn execute(&self, tenant: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError> {
-        super::execute_each(&self.store, tenant, actions, "embedded", |action| self.simulate(tenant, action))
+        super::execute_each(&self.store, tenant, actions, ("embedded", super::Pickup::WithTheEnd), |action| {
+            self.simulate(tenant, action)
+        })
     }
 }
 

@@ -302,7 +302,9 @@ impl Backend for HelloIdBackend {
     }
 
     fn execute(&self, tenant: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError> {
-        super::execute_each(&self.store, tenant, actions, PLATFORM, |action| Ok(self.run(action)))
+        super::execute_each(&self.store, tenant, actions, (PLATFORM, super::Pickup::Before), |action| {
+            Ok(self.run(action))
+        })
     }
 }
 

@@ -320,7 +320,9 @@ impl Backend for IdentityIqBackend {
     }
 
     fn execute(&self, tenant: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError> {
-        super::execute_each(&self.store, tenant, actions, PLATFORM, |action| Ok(self.run(tenant, action)))
+        super::execute_each(&self.store, tenant, actions, (PLATFORM, super::Pickup::Before), |action| {
+            Ok(self.run(tenant, action))
+        })
     }
 
     fn unsupported(&self, kind: ActionKind) -> Option<String> {

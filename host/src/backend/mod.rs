@@ -83,14 +83,22 @@ pub fn for_tenant(config: &BackendConfig, store: &Arc<Store>) -> Result<Arc<dyn 
     })
 }
 
-/// Executes the `pending` actions among `actions` one by one with `run`: all are marked running
-/// (picked up by `by`) in one transaction, their ends recorded in another, and they are returned
-/// in their final states.
+/// How an executor records that it picked actions up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pickup {
+    /// Work that takes time (a platform call): `running` is committed before it starts.
+    Before,
+    /// Work that ends at once (the simulator): `running` and the end commit together.
+    WithTheEnd,
+}
+
+/// Executes the `pending` actions among `actions` one by one with `run`, marking them running
+/// (picked up by `by`) and recording their ends, and returns them in their final states.
 fn execute_each(
     store: &Store,
     tenant: &str,
     actions: &[Action],
-    by: &str,
+    (by, pickup): (&str, Pickup),
     mut run: impl FnMut(&Action) -> Result<Finish, BackendError>,
 ) -> Result<Vec<Action>, BackendError> {
     let pending: Vec<&Action> = actions.iter().filter(|a| a.state == ActionState::Pending).collect();
@@ -98,8 +106,11 @@ fn execute_each(
         return Ok(Vec::new());
     }
     let ids: Vec<String> = pending.iter().map(|a| a.id.clone()).collect();
-    store.transition(tenant, &ids, ActionState::Running, &format!("picked up by the {by} backend"))?;
+    let picked_up = format!("picked up by the {by} backend");
+    if pickup == Pickup::Before {
+        store.transition(tenant, &ids, ActionState::Running, &picked_up)?;
+    }
     let results = pending.iter().map(|a| Ok((a.id.clone(), run(a)?))).collect::<Result<Vec<_>, BackendError>>()?;
-    store.finish_actions(tenant, &results)?;
+    store.finish_actions(tenant, &results, (pickup == Pickup::WithTheEnd).then_some(picked_up.as_str()))?;
     Ok(ids.iter().map(|id| store.action(tenant, id)).collect::<Result<Vec<_>, _>>()?)
 }

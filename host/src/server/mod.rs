@@ -215,6 +215,7 @@ pub async fn serve(
     max_body: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let checkpointer = state.store.checkpoint_in_background(Duration::from_secs(1))?;
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(crate::webhook::run_worker(state.store.clone(), state.config.clone(), worker_stop));
     axum::serve(listener, router(state.clone(), max_body)).with_graceful_shutdown(shutdown).await?;
@@ -224,5 +225,7 @@ pub async fn serve(
     }
     let _ = stop_worker.send(true);
     let _ = worker.await;
+    // The last checkpoint writes the log into the database; off the async workers.
+    let _ = tokio::task::spawn_blocking(move || drop(checkpointer)).await;
     Ok(())
 }

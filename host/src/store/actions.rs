@@ -143,12 +143,11 @@ fn action_entry(
     actor: Actor<'_>,
 ) -> Result<AuditEntry, StoreError> {
     let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND id = ?2");
-    let a = action(tx.query_row(&sql, [tenant, id], action_row)?)?;
+    let a = action(tx.prepare_cached(&sql)?.query_row([tenant, id], action_row)?)?;
     let entitlement_type = match &a.target {
         ActionTarget::Entitlement(e) => tx
-            .query_row("SELECT kind FROM entitlements WHERE tenant = ?1 AND id = ?2", [tenant, e], |r| {
-                r.get::<_, String>(0)
-            })
+            .prepare_cached("SELECT kind FROM entitlements WHERE tenant = ?1 AND id = ?2")?
+            .query_row([tenant, e], |r| r.get::<_, String>(0))
             .optional()?
             .and_then(|k| serde_json::from_value(serde_json::Value::String(k)).ok()),
         ActionTarget::Account(_) => None,
@@ -244,10 +243,9 @@ fn set_state(
     actor: Actor<'_>,
 ) -> Result<(), StoreError> {
     let at = now_rfc3339();
-    let changed = tx.execute(
-        "UPDATE actions SET state = ?3, message = ?4, updated_at = ?5 WHERE tenant = ?1 AND id = ?2",
-        params![tenant, id, state.as_str(), message, at],
-    )?;
+    let changed = tx
+        .prepare_cached("UPDATE actions SET state = ?3, message = ?4, updated_at = ?5 WHERE tenant = ?1 AND id = ?2")?
+        .execute(params![tenant, id, state.as_str(), message, at])?;
     not_found_if_zero(changed, "action", id, tenant)?;
     append_history(tx, tenant, id, state, message, &at)?;
     let entry = action_entry(tx, tenant, id, state, message, actor)?;
@@ -271,8 +269,8 @@ fn apply(tx: &Transaction<'_>, tenant: &str, effect: &Effect) -> Result<(), Stor
         }
     };
     let changed = match value {
-        Some(value) => tx.execute(sql, params![tenant, id, value])?,
-        None => tx.execute(sql, params![tenant, id])?,
+        Some(value) => tx.prepare_cached(sql)?.execute(params![tenant, id, value])?,
+        None => tx.prepare_cached(sql)?.execute(params![tenant, id])?,
     };
     not_found_if_zero(changed, "target", id, tenant)
 }
@@ -335,7 +333,8 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for id in ids {
             let state: Option<String> = tx
-                .query_row("SELECT state FROM actions WHERE tenant = ?1 AND id = ?2", [tenant, id], |r| r.get(0))
+                .prepare_cached("SELECT state FROM actions WHERE tenant = ?1 AND id = ?2")?
+                .query_row([tenant, id], |r| r.get(0))
                 .optional()?;
             match state.as_deref() {
                 None => return Err(not_found("action", id, tenant)),
@@ -355,7 +354,8 @@ impl Store {
                 }
             };
             set_state(&tx, tenant, id, (state, &message), Actor { kind, key_id: Some(by), plugin: None })?;
-            tx.execute("UPDATE actions SET decided_by = ?3 WHERE tenant = ?1 AND id = ?2", params![tenant, id, by])?;
+            tx.prepare_cached("UPDATE actions SET decided_by = ?3 WHERE tenant = ?1 AND id = ?2")?
+                .execute(params![tenant, id, by])?;
         }
         tx.commit()?;
         drop(conn);
@@ -382,10 +382,22 @@ impl Store {
 
     /// Ends actions: each success applies its effect and marks the action `success`; each
     /// failure marks it `error` with the target system's message; an action still running on a
-    /// platform becomes `waiting`. All in one transaction.
-    pub fn finish_actions(&self, tenant: &str, results: &[(String, Finish)]) -> Result<(), StoreError> {
+    /// platform becomes `waiting`. All in one transaction. With `picked_up`, each action is first
+    /// marked `running` with that message in the same transaction (an executor that finished the
+    /// work before recording it).
+    pub fn finish_actions(
+        &self,
+        tenant: &str,
+        results: &[(String, Finish)],
+        picked_up: Option<&str>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(message) = picked_up {
+            for (id, _) in results {
+                set_state(&tx, tenant, id, (ActionState::Running, message), EXECUTOR)?;
+            }
+        }
         for (id, result) in results {
             match result {
                 Finish::Success(effect, message) => {
@@ -403,7 +415,7 @@ impl Store {
     /// The action with this id.
     pub fn action(&self, tenant: &str, id: &str) -> Result<Action, StoreError> {
         let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND id = ?2");
-        let row = self.conn().query_row(&sql, [tenant, id], action_row).optional()?;
+        let row = self.conn().prepare_cached(&sql)?.query_row([tenant, id], action_row).optional()?;
         action(row.ok_or_else(|| not_found("action", id, tenant))?)
     }
 
@@ -428,7 +440,7 @@ impl Store {
         let state = filter.state.map(|s| s.as_str());
         let rows = self
             .conn()
-            .prepare(&sql)?
+            .prepare_cached(&sql)?
             .query_map(params![tenant, filter.person, state, filter.system, limit as i64, offset as i64], action_row)?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(action).collect()
@@ -439,16 +451,20 @@ impl Store {
         let sql = format!(
             "SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND retry_of = ?2 ORDER BY created_at DESC"
         );
-        let rows =
-            self.conn().prepare(&sql)?.query_map([tenant, failed], action_row)?.collect::<Result<Vec<_>, _>>()?;
+        let rows = self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_map([tenant, failed], action_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(action).collect()
     }
 
     /// The states an action went through, oldest first.
     pub fn action_history(&self, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT state, message, at FROM action_history WHERE tenant = ?1 AND action = ?2 ORDER BY seq")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT state, message, at FROM action_history WHERE tenant = ?1 AND action = ?2 ORDER BY seq",
+        )?;
         let rows = stmt
             .query_map([tenant, id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<Vec<_>, _>>()?;

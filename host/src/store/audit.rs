@@ -93,9 +93,8 @@ fn insert(tx: &Transaction<'_>, r: &AuditRecord) -> Result<(), StoreError> {
 
 fn chain_end(tx: &Transaction<'_>, tenant: &str) -> Result<(u64, String), StoreError> {
     let end = tx
-        .query_row("SELECT seq, hash FROM audit WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1", [tenant], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
-        })
+        .prepare_cached("SELECT seq, hash FROM audit WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1")?
+        .query_row([tenant], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))
         .optional()?;
     Ok(end.unwrap_or((0, GENESIS.to_owned())))
 }
@@ -131,7 +130,7 @@ impl Store {
     /// Records matching the filter, in chain order, at most `limit`, skipping the first `offset`.
     pub fn audit(&self, filter: &AuditFilter, limit: usize, offset: usize) -> Result<Vec<AuditRecord>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM audit
              WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR person = ?2) AND (?3 IS NULL OR plugin = ?3)
                AND (?4 IS NULL OR action = ?4) AND (?5 IS NULL OR decision = ?5) AND (?6 IS NULL OR key_id = ?6)
@@ -162,8 +161,11 @@ impl Store {
 
     /// The record with this id.
     pub fn audit_record(&self, id: &str) -> Result<AuditRecord, StoreError> {
-        let row =
-            self.conn().query_row(&format!("SELECT {COLUMNS} FROM audit WHERE id = ?1"), [id], read).optional()?;
+        let row = self
+            .conn()
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM audit WHERE id = ?1"))?
+            .query_row([id], read)
+            .optional()?;
         decode(row.ok_or_else(|| StoreError::NotFound { kind: "audit record", id: id.into(), tenant: "any".into() })?)
     }
 
@@ -176,7 +178,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let conn = self.conn();
         let mut stmt =
-            conn.prepare(&format!("SELECT {COLUMNS} FROM audit WHERE tenant = ?1 AND seq >= ?2 ORDER BY seq"))?;
+            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM audit WHERE tenant = ?1 AND seq >= ?2 ORDER BY seq"))?;
         let mut rows = stmt.query(params![tenant, from_seq as i64])?;
         while let Some(row) = rows.next()? {
             each(decode(read(row)?)?)?;
@@ -187,7 +189,7 @@ impl Store {
     /// The tenants that have audit records.
     pub fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT DISTINCT tenant FROM audit ORDER BY tenant")?;
+        let mut stmt = conn.prepare_cached("SELECT DISTINCT tenant FROM audit ORDER BY tenant")?;
         let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
         Ok(rows)
     }
@@ -201,9 +203,8 @@ impl Store {
         })?;
         let anchor = self
             .conn()
-            .query_row("SELECT seq, prev_hash FROM audit_anchor WHERE tenant = ?1", [tenant], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
-            })
+            .prepare_cached("SELECT seq, prev_hash FROM audit_anchor WHERE tenant = ?1")?
+            .query_row([tenant], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))
             .optional()?
             .unwrap_or((1, GENESIS.to_owned()));
         let (verified, broken) = match verify_chain(&records, Some((anchor.0, &anchor.1))) {
@@ -234,10 +235,8 @@ impl Store {
             ))
         })?;
         if end_seq == 0 && first.seq > 1 {
-            tx.execute(
-                "INSERT INTO audit_anchor (tenant, seq, prev_hash) VALUES (?1, ?2, ?3)",
-                params![first.tenant, first.seq as i64, first.prev_hash],
-            )?;
+            tx.prepare_cached("INSERT INTO audit_anchor (tenant, seq, prev_hash) VALUES (?1, ?2, ?3)")?
+                .execute(params![first.tenant, first.seq as i64, first.prev_hash])?;
         }
         for r in records {
             insert(&tx, r)?;

@@ -50,19 +50,18 @@ impl Store {
     /// Queues a delivery, due now.
     pub fn queue_delivery(&self, tenant: &str, url: &str, payload: &str) -> Result<String, StoreError> {
         let (id, now) = (new_id(), now_rfc3339());
-        self.conn().execute(
-            &format!(
+        self.conn()
+            .prepare_cached(&format!(
                 "INSERT INTO deliveries ({COLUMNS}, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, NULL, ?5, ?5)"
-            ),
-            params![id, tenant, url, payload, now],
-        )?;
+            ))?
+            .execute(params![id, tenant, url, payload, now])?;
         Ok(id)
     }
 
     /// Pending deliveries due by now, oldest first.
     pub fn due_deliveries(&self, limit: usize) -> Result<Vec<Delivery>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![now_rfc3339(), limit as i64], read)?.collect::<Result<Vec<_>, _>>()?;
@@ -73,7 +72,8 @@ impl Store {
     pub fn next_delivery_due(&self) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn()
-            .query_row("SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'", [], |r| r.get(0))?)
+            .prepare_cached("SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'")?
+            .query_row([], |r| r.get(0))?)
     }
 
     /// Records a try: delivered, or failed with `error` and retried at `retry_at` (`None`: dead).
@@ -81,18 +81,9 @@ impl Store {
         let now = now_rfc3339();
         let conn = self.conn();
         match outcome {
-            Ok(()) => conn.execute(
-                "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, last_error = NULL, updated_at = ?2 WHERE id = ?1",
-                params![id, now],
-            )?,
-            Err((error, Some(retry_at))) => conn.execute(
-                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
-                params![id, error, retry_at, now],
-            )?,
-            Err((error, None)) => conn.execute(
-                "UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_error = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id, error, now],
-            )?,
+            Ok(()) => conn.prepare_cached("UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, last_error = NULL, updated_at = ?2 WHERE id = ?1")?.execute(params![id, now])?,
+            Err((error, Some(retry_at))) => conn.prepare_cached("UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1")?.execute(params![id, error, retry_at, now])?,
+            Err((error, None)) => conn.prepare_cached("UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_error = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![id, error, now])?,
         };
         Ok(())
     }
@@ -106,7 +97,7 @@ impl Store {
         offset: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM deliveries WHERE tenant = ?1 AND (?2 IS NULL OR status = ?2)
              ORDER BY created_at DESC, id LIMIT ?3 OFFSET ?4"
         ))?;
@@ -118,11 +109,13 @@ impl Store {
 
     /// Puts a dead delivery back in the queue, due now, with a fresh count of tries.
     pub fn redrive(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
-        let changed = self.conn().execute(
-            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?3, updated_at = ?3
+        let changed = self
+            .conn()
+            .prepare_cached(
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?3, updated_at = ?3
              WHERE tenant = ?1 AND id = ?2 AND status = 'dead'",
-            params![tenant, id, now_rfc3339()],
-        )?;
+            )?
+            .execute(params![tenant, id, now_rfc3339()])?;
         if changed == 0 {
             return Err(StoreError::NotFound { kind: "dead delivery", id: id.into(), tenant: tenant.into() });
         }

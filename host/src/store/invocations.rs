@@ -89,9 +89,8 @@ fn check_windows(
 /// tenant whose directory is on a platform has no local copy to update).
 fn apply_observed(tx: &rusqlite::Transaction<'_>, tenant: &str, change: &AttributeChanged) -> Result<(), StoreError> {
     let text: Option<String> = tx
-        .query_row("SELECT attributes FROM persons WHERE tenant = ?1 AND id = ?2", [tenant, &change.person], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT attributes FROM persons WHERE tenant = ?1 AND id = ?2")?
+        .query_row([tenant, &change.person], |r| r.get(0))
         .optional()?;
     let Some(text) = text else { return Ok(()) };
     let mut attributes: Vec<Attribute> = from_json("persons.attributes", &text)?;
@@ -102,10 +101,11 @@ fn apply_observed(tx: &rusqlite::Transaction<'_>, tenant: &str, change: &Attribu
         }
     }
     attributes.sort_by(|a, b| a.name.cmp(&b.name));
-    tx.execute(
-        "UPDATE persons SET attributes = ?3 WHERE tenant = ?1 AND id = ?2",
-        params![tenant, change.person, to_json(&attributes)],
-    )?;
+    tx.prepare_cached("UPDATE persons SET attributes = ?3 WHERE tenant = ?1 AND id = ?2")?.execute(params![
+        tenant,
+        change.person,
+        to_json(&attributes)
+    ])?;
     Ok(())
 }
 
@@ -213,8 +213,9 @@ impl Store {
     pub fn counts(&self, tenant: &str) -> Result<(u64, u64), StoreError> {
         let conn = self.conn();
         let count = |table: &str| -> Result<u64, StoreError> {
-            let n: i64 =
-                conn.query_row(&format!("SELECT COUNT(*) FROM {table} WHERE tenant = ?1"), [tenant], |r| r.get(0))?;
+            let n: i64 = conn
+                .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE tenant = ?1"))?
+                .query_row([tenant], |r| r.get(0))?;
             Ok(n as u64)
         };
         Ok((count("invocations")?, count("actions")?))

@@ -100,9 +100,11 @@ impl Store {
         }
         let (id, secret, salt) = (new_key_id(), new_secret(), new_salt());
         let created_at = now_rfc3339();
-        self.conn().execute(
-            &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)"),
-            params![
+        self.conn()
+            .prepare_cached(&format!(
+                "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)"
+            ))?
+            .execute(params![
                 id,
                 tenant,
                 salt,
@@ -111,8 +113,7 @@ impl Store {
                 description,
                 created_at,
                 expires_at
-            ],
-        )?;
+            ])?;
         let record = KeyRecord {
             id,
             tenant: tenant.into(),
@@ -128,7 +129,7 @@ impl Store {
     /// Every key, or a tenant's, oldest first; never secrets.
     pub fn keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE ?1 IS NULL OR tenant = ?1 ORDER BY created_at, id"
         ))?;
         let rows = stmt.query_map([tenant], read_key)?.collect::<Result<Vec<_>, _>>()?;
@@ -137,10 +138,10 @@ impl Store {
 
     /// Revokes a key; it stops working at once.
     pub fn revoke_key(&self, id: &str) -> Result<(), StoreError> {
-        let changed = self.conn().execute(
-            "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-            params![id, now_rfc3339()],
-        )?;
+        let changed = self
+            .conn()
+            .prepare_cached("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
+            .execute(params![id, now_rfc3339()])?;
         not_found_if_zero(changed, "unrevoked API key", id, "any")
     }
 
@@ -148,8 +149,8 @@ impl Store {
     pub fn verify_key(&self, credentials: &Credentials) -> Result<KeyRecord, KeyError> {
         let row = self
             .conn()
-            .query_row(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"), [&credentials.id], read_key)
-            .optional()
+            .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([&credentials.id], read_key).optional())
             .map_err(StoreError::from)?;
         let invalid = || AuthError::Invalid(credentials.id.clone());
         let row = row.ok_or_else(invalid)?;

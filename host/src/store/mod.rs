@@ -3,6 +3,7 @@
 
 mod actions;
 mod audit;
+mod checkpoint;
 mod deliveries;
 mod demo;
 mod directory;
@@ -13,6 +14,7 @@ mod schema;
 
 pub use actions::{Decision, Effect, Finish, HistoryEntry};
 pub use audit::{AuditFilter, Verification};
+pub use checkpoint::Checkpointer;
 pub use deliveries::Delivery;
 pub use demo::{DEMO_TENANT, seed_demo};
 pub use invocations::{Commit, InvocationRecord};
@@ -73,6 +75,8 @@ pub enum StoreError {
 /// The embedded SQLite store. Cheap to share behind an `Arc`; one connection, serialised.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// The database file; `None` in memory.
+    path: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -80,7 +84,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        Self::from_connection(conn)
+        Ok(Self { path: Some(path.to_owned()), ..Self::from_connection(conn)? })
     }
 
     /// A private in-memory store, for tests and dry experiments.
@@ -90,10 +94,12 @@ impl Store {
 
     fn from_connection(mut conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Every statement on the hot path is prepared once and reused.
+        conn.set_prepared_statement_cache_capacity(128);
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         schema::migrate(&mut conn)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self { conn: Mutex::new(conn), path: None })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {

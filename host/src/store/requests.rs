@@ -54,32 +54,30 @@ impl Store {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         if let Some(key) = idempotency_key {
             let existing = tx
-                .query_row(
-                    "SELECT id, request_hash, status, http_status, response FROM requests WHERE tenant = ?1 AND idempotency_key = ?2",
-                    [tenant, key],
-                    read_request,
-                )
+                .prepare_cached("SELECT id, request_hash, status, http_status, response FROM requests WHERE tenant = ?1 AND idempotency_key = ?2")?.query_row([tenant, key],
+                    read_request)
                 .optional()?;
             if let Some(existing) = existing {
                 return Ok(Begun::Existing(existing));
             }
         }
         let id = new_id();
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO requests (tenant, id, idempotency_key, request_hash, status, created_at)
              VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
-            params![tenant, id, idempotency_key, request_hash, now_rfc3339()],
-        )?;
+        )?
+        .execute(params![tenant, id, idempotency_key, request_hash, now_rfc3339()])?;
         tx.commit()?;
         Ok(Begun::New(id))
     }
 
     /// Keeps a request's response.
     pub fn finish_request(&self, tenant: &str, id: &str, http_status: u16, response: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE requests SET status = 'done', http_status = ?3, response = ?4 WHERE tenant = ?1 AND id = ?2",
-            params![tenant, id, http_status, response],
-        )?;
+        self.conn()
+            .prepare_cached(
+                "UPDATE requests SET status = 'done', http_status = ?3, response = ?4 WHERE tenant = ?1 AND id = ?2",
+            )?
+            .execute(params![tenant, id, http_status, response])?;
         Ok(())
     }
 
@@ -87,11 +85,10 @@ impl Store {
     pub fn request(&self, tenant: &str, id: &str) -> Result<Option<KeptRequest>, StoreError> {
         Ok(self
             .conn()
-            .query_row(
+            .prepare_cached(
                 "SELECT id, request_hash, status, http_status, response FROM requests WHERE tenant = ?1 AND id = ?2",
-                [tenant, id],
-                read_request,
-            )
+            )?
+            .query_row([tenant, id], read_request)
             .optional()?)
     }
 
@@ -107,13 +104,14 @@ impl Store {
             "detail": "provhost stopped while this request ran; look its invocation up in the audit trail before sending it again under a new Idempotency-Key",
         })
         .to_string();
-        let cut = conn.execute(
-            "UPDATE requests SET status = 'done', http_status = 503, response = ?1 WHERE status = 'running'",
-            [body],
-        )?;
+        let cut = conn
+            .prepare_cached(
+                "UPDATE requests SET status = 'done', http_status = 503, response = ?1 WHERE status = 'running'",
+            )?
+            .execute([body])?;
         let cutoff =
             rfc3339(time::OffsetDateTime::now_utc() - time::Duration::try_from(keep).unwrap_or(time::Duration::DAY));
-        conn.execute("DELETE FROM requests WHERE created_at < ?1", [cutoff])?;
+        conn.prepare_cached("DELETE FROM requests WHERE created_at < ?1")?.execute([cutoff])?;
         Ok(cut)
     }
 }

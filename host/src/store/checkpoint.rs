@@ -1,0 +1,94 @@
+//! Moving the write-ahead log into the database off the request path. A long-running server
+//! turns SQLite's automatic checkpoint off on its connection (it would stall whichever commit
+//! crosses the threshold) and checkpoints from a thread of its own, on its own connection,
+//! without blocking writers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::{Store, StoreError};
+
+/// A background checkpointer; dropping it stops it after a last full checkpoint.
+pub struct Checkpointer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Store {
+    /// Checkpoints the write-ahead log every `every` from a background thread instead of inside
+    /// commits. `None` for an in-memory store, which has no log.
+    pub fn checkpoint_in_background(&self, every: Duration) -> Result<Option<Checkpointer>, StoreError> {
+        let Some(path) = self.path.clone() else { return Ok(None) };
+        let conn = open_for_checkpoints(path)?;
+        self.conn().pragma_update(None, "wal_autocheckpoint", 0)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("provhost-checkpoint".into())
+            .spawn(move || {
+                let tick = Duration::from_millis(20).min(every);
+                let mut waited = Duration::ZERO;
+                while !stopping.load(Ordering::SeqCst) {
+                    std::thread::sleep(tick);
+                    waited += tick;
+                    if waited >= every {
+                        waited = Duration::ZERO;
+                        checkpoint(&conn, "PASSIVE");
+                    }
+                }
+                checkpoint(&conn, "TRUNCATE");
+            })
+            .map_err(|e| StoreError::Conflict(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Some(Checkpointer { stop, thread: Some(thread) }))
+    }
+}
+
+fn open_for_checkpoints(path: PathBuf) -> Result<Connection, StoreError> {
+    let conn = Connection::open(&path).map_err(|source| StoreError::Open { path, source })?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+fn checkpoint(conn: &Connection, mode: &str) {
+    let result = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(0));
+    if let Err(e) = result {
+        tracing::warn!("checkpointing the write-ahead log failed: {e}");
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DEMO_TENANT, seed_demo};
+
+    #[test]
+    fn the_log_is_checkpointed_in_the_background_and_emptied_on_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provhost.db");
+        let store = Store::open(&path).unwrap();
+        let checkpointer = store.checkpoint_in_background(Duration::from_millis(30)).unwrap().unwrap();
+        let autocheckpoint: i64 = store.conn().query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).unwrap();
+        assert_eq!(autocheckpoint, 0, "commits no longer checkpoint");
+        seed_demo(&store).unwrap();
+        let wal = dir.path().join("provhost.db-wal");
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        drop(checkpointer);
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "the last checkpoint truncates the log");
+        assert_eq!(store.persons(DEMO_TENANT).unwrap().len(), 6);
+        assert!(Store::in_memory().unwrap().checkpoint_in_background(Duration::from_secs(1)).unwrap().is_none());
+    }
+}
