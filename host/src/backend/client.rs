@@ -9,7 +9,7 @@ use reqwest::Method;
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{HeaderName, HeaderValue, RETRY_AFTER};
 
-use super::breaker::{Breaker, BreakerState};
+use super::breaker::Breaker;
 use super::settings::HttpSettings;
 use crate::retry::{backoff, retry_after};
 
@@ -135,16 +135,6 @@ impl RestClient {
             .map_err(|e| format!("{platform}: cannot build an HTTP client: {e}"))?;
         let breaker = Breaker::new(settings.breaker_failures, Duration::from_millis(settings.breaker_cooldown_ms));
         Ok(Self { platform, base, http, auth, settings, breaker })
-    }
-
-    /// The platform's name.
-    pub fn platform(&self) -> &'static str {
-        self.platform
-    }
-
-    /// Where the breaker is.
-    pub fn breaker(&self) -> BreakerState {
-        self.breaker.state()
     }
 
     /// The URL a call goes to.

@@ -79,11 +79,6 @@ impl HelloIdBackend {
         Ok(Self { client, store, follow })
     }
 
-    /// The client, for its breaker's state.
-    pub fn client(&self) -> &RestClient {
-        &self.client
-    }
-
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, BackendError> {
         let reply = self.client.send(&Call::get(path)).map_err(unavailable)?;
         match reply.status {

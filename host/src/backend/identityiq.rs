@@ -67,11 +67,6 @@ impl IdentityIqBackend {
         Ok(Self { directory: EmbeddedBackend::new(store.clone()), store, client, config: config.clone() })
     }
 
-    /// The client, for its breaker's state.
-    pub fn client(&self) -> &RestClient {
-        &self.client
-    }
-
     /// The plan that carries out `action`, or why there is none.
     pub fn plan_for(&self, tenant: &str, action: &Action) -> Result<Plan, String> {
         let read = |e: BackendError| e.to_string();

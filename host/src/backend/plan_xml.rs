@@ -51,49 +51,53 @@ impl Plan {
     /// The plan as IdentityIQ reads it.
     pub fn to_xml(&self) -> String {
         let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
-        let plan = BytesStart::new("ProvisioningPlan").with_attributes([("nativeIdentity", self.identity.as_str())]);
+        self.write(&mut writer).expect("writing XML into memory cannot fail");
+        String::from_utf8(writer.into_inner()).expect("quick-xml writes UTF-8 from UTF-8 input")
+    }
+
+    fn write(&self, writer: &mut Writer<Vec<u8>>) -> std::io::Result<()> {
         let op = match self.op {
             AccountOp::Modify => "Modify",
             AccountOp::Enable => "Enable",
         };
-        let account = BytesStart::new("AccountRequest").with_attributes([
+        writer.write_event(Event::Start(
+            BytesStart::new("ProvisioningPlan").with_attributes([("nativeIdentity", self.identity.as_str())]),
+        ))?;
+        writer.write_event(Event::Start(BytesStart::new("AccountRequest").with_attributes([
             ("application", self.application.as_str()),
             ("nativeIdentity", self.native_identity.as_str()),
             ("op", op),
-        ]);
-        // Writing to a Vec cannot fail.
-        let _ = writer.write_event(Event::Start(plan));
-        let _ = writer.write_event(Event::Start(account));
+        ])))?;
         for request in &self.attributes {
-            write_attribute_request(&mut writer, request);
+            request.write(writer)?;
         }
-        let _ = writer.write_event(Event::End(BytesEnd::new("AccountRequest")));
-        let _ = writer.write_event(Event::End(BytesEnd::new("ProvisioningPlan")));
-        String::from_utf8(writer.into_inner()).expect("quick-xml writes UTF-8 from UTF-8 input")
+        writer.write_event(Event::End(BytesEnd::new("AccountRequest")))?;
+        writer.write_event(Event::End(BytesEnd::new("ProvisioningPlan")))
     }
 }
 
-fn write_attribute_request(writer: &mut Writer<Vec<u8>>, request: &AttributeRequest) {
-    let op = match request.op {
-        AttributeOp::Add => "Add",
-        AttributeOp::Set => "Set",
-    };
-    let start = BytesStart::new("AttributeRequest").with_attributes([("name", request.name.as_str()), ("op", op)]);
-    if let [value] = request.values.as_slice() {
-        let _ = writer.write_event(Event::Empty(start.with_attributes([("value", value.as_str())])));
-        return;
+impl AttributeRequest {
+    fn write(&self, writer: &mut Writer<Vec<u8>>) -> std::io::Result<()> {
+        let op = match self.op {
+            AttributeOp::Add => "Add",
+            AttributeOp::Set => "Set",
+        };
+        let start = BytesStart::new("AttributeRequest").with_attributes([("name", self.name.as_str()), ("op", op)]);
+        if let [value] = self.values.as_slice() {
+            return writer.write_event(Event::Empty(start.with_attributes([("value", value.as_str())])));
+        }
+        writer.write_event(Event::Start(start))?;
+        writer.write_event(Event::Start(BytesStart::new("Value")))?;
+        writer.write_event(Event::Start(BytesStart::new("List")))?;
+        for value in &self.values {
+            writer.write_event(Event::Start(BytesStart::new("String")))?;
+            writer.write_event(Event::Text(BytesText::new(value)))?;
+            writer.write_event(Event::End(BytesEnd::new("String")))?;
+        }
+        writer.write_event(Event::End(BytesEnd::new("List")))?;
+        writer.write_event(Event::End(BytesEnd::new("Value")))?;
+        writer.write_event(Event::End(BytesEnd::new("AttributeRequest")))
     }
-    let _ = writer.write_event(Event::Start(start));
-    let _ = writer.write_event(Event::Start(BytesStart::new("Value")));
-    let _ = writer.write_event(Event::Start(BytesStart::new("List")));
-    for value in &request.values {
-        let _ = writer.write_event(Event::Start(BytesStart::new("String")));
-        let _ = writer.write_event(Event::Text(BytesText::new(value)));
-        let _ = writer.write_event(Event::End(BytesEnd::new("String")));
-    }
-    let _ = writer.write_event(Event::End(BytesEnd::new("List")));
-    let _ = writer.write_event(Event::End(BytesEnd::new("Value")));
-    let _ = writer.write_event(Event::End(BytesEnd::new("AttributeRequest")));
 }
 
 #[cfg(test)]
