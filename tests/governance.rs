@@ -167,21 +167,11 @@ fn a_threshold_blocks_its_whole_kind_on_that_system_and_approval_runs_them() {
     assert_eq!(listed.as_array().unwrap().len(), 2);
 
     let reader = demo.key_with(&["persons:read"]);
-    let out =
-        demo.provhost(&["actions", "approve", "--system", "exchange-online", "--kind", "grant", "--api-key", &reader]);
+    let out = approve_exchange_grants(&demo, &reader);
     assert!(stderr(&out).contains("is not granted actions:approve"), "{}", stderr(&out));
 
     let approver = demo.key_with(&["actions:approve"]);
-    let out = demo.provhost(&[
-        "actions",
-        "approve",
-        "--system",
-        "exchange-online",
-        "--kind",
-        "grant",
-        "--api-key",
-        &approver,
-    ]);
+    let out = approve_exchange_grants(&demo, &approver);
     assert!(out.status.success(), "{}", stderr(&out));
     let approved = json(&out);
     assert!(approved.as_array().unwrap().iter().all(|a| a["state"] == "success"));
@@ -328,4 +318,39 @@ fn revoked_keys_stop_working() {
     assert!(stderr(&out).contains(&format!("API key '{id}' was revoked at")), "{}", stderr(&out));
     let listed = String::from_utf8_lossy(&demo.provhost(&["keys", "list"]).stdout).into_owned();
     assert!(listed.contains(id) && !listed.contains(key.split(':').nth(1).unwrap()), "keys list never shows secrets");
+}
+
+#[test]
+fn approving_on_the_command_line_notifies_the_webhooks() {
+    let receiver = support::server::Receiver::start(&[200]);
+    let mut demo = Demo::new();
+    demo.configure(&config(
+        ALL,
+        &format!(
+            "[[tenants.demo.thresholds]]\nsystem = \"exchange-online\"\nkind = \"grant\"\ncount = 2\n\
+             [[tenants.demo.webhooks]]\nurl = \"{}\"\nsecret = \"a-secret-of-twenty-chars\"\n\
+             filter = \"$.accountRequests[?@.source.id == 'exchange-online' && @.provisioningResult == 'SUCCESS']\"\n",
+            receiver.url
+        ),
+    ));
+    let (report, out) = run(&demo, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(report["actions"].as_array().unwrap().iter().any(|a| a["state"] == "blocked"), "{report}");
+    let deliver = || {
+        let out = demo.provhost(&["deliver-webhooks"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    deliver();
+    let before = receiver.received.lock().unwrap().len();
+    let out = approve_exchange_grants(&demo, &demo.key);
+    assert!(out.status.success(), "{}", stderr(&out));
+    deliver();
+    let got = receiver.wait_for(before + 1, std::time::Duration::from_secs(10));
+    assert_eq!(got.len(), before + 1, "the approval's outcome was notified");
+    assert!(got[before].body.contains("exchange-online"), "{}", got[before].body);
+}
+
+/// `provhost actions approve --system exchange-online --kind grant` under `key`.
+fn approve_exchange_grants(demo: &Demo, key: &str) -> std::process::Output {
+    demo.provhost(&["actions", "approve", "--system", "exchange-online", "--kind", "grant", "--api-key", key])
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{ApiKeyArg, DataDir, print_json};
 
 use crate::model::{Action, ActionFilter, ActionKind, ActionState, ActionTarget};
-use crate::policy::Scope;
+use crate::policy::{Grants, Scope};
 use crate::store::{DEMO_TENANT, Decision, HistoryEntry};
 
 /// `provhost actions …`
@@ -94,11 +94,13 @@ impl Decide {
         if ids.is_empty() {
             anyhow::bail!("no blocked actions to decide on: name their ids, or --system and --kind");
         }
+        let context = data.context(&store, &key, ("cli", Grants::everything()), Default::default())?;
         let decided = store.decide_blocked(tenant, &ids, decision, &key.id)?;
-        let done = match decision {
-            Decision::Approve => data.backend(&store, tenant)?.execute(tenant, &decided)?,
-            Decision::Reject => decided,
+        let (done, origin) = match decision {
+            Decision::Approve => (context.backend.execute(tenant, &decided)?, "approval"),
+            Decision::Reject => (decided, "rejection"),
         };
+        crate::webhook::queue(&context, &ids[0], origin, &done)?;
         print_json(&done)
     }
 }

@@ -21,9 +21,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::auth::Credentials;
-use crate::backend::Backend;
+use std::collections::BTreeMap;
+
 use crate::config::Config;
+use crate::imports::TenantContext;
 use crate::policy::Scope;
+use crate::policy::{Grants, Permission};
 use crate::store::{KeyRecord, Store};
 
 /// provhost — run identity-provisioning plugins in a sandbox, with governance and audit.
@@ -185,10 +188,33 @@ impl DataDir {
         Ok(Arc::new(Store::open(&path)?))
     }
 
-    /// The tenant's backend as the configuration selects it.
-    fn backend(&self, store: &Arc<Store>, tenant: &str) -> anyhow::Result<Arc<dyn Backend>> {
-        crate::backend::for_tenant(&self.config.tenant(tenant).backend, store)
-            .map_err(|e| anyhow::anyhow!("tenant '{tenant}': {e}"))
+    /// The context calls run in for `key`'s tenant: its backend as the configuration selects
+    /// it, its policy and webhooks, and the key's grants bounded by what `plugin` (name and
+    /// declared capabilities) may do, with the plugin's settings.
+    fn context(
+        &self,
+        store: &Arc<Store>,
+        key: &KeyRecord,
+        (plugin, manifest): (&str, Grants),
+        settings: BTreeMap<String, String>,
+    ) -> anyhow::Result<Arc<TenantContext>> {
+        let tenant = self.config.tenant(&key.tenant);
+        let backend = crate::backend::for_tenant(&tenant.backend, store)
+            .map_err(|e| anyhow::anyhow!("tenant '{}': {e}", key.tenant))?;
+        Ok(Arc::new(TenantContext {
+            tenant: key.tenant.clone(),
+            backend,
+            store: store.clone(),
+            policy: tenant.policy(),
+            permission: Permission {
+                key_id: key.id.clone(),
+                key: key.scopes.clone(),
+                plugin: plugin.to_owned(),
+                manifest,
+            },
+            config: settings,
+            webhooks: Arc::new(tenant.webhooks.clone()),
+        }))
     }
 
     /// Opens an existing store whose tenant exists.

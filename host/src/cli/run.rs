@@ -3,17 +3,15 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 
 use super::{ApiKeyArg, DataDir, EXIT_NOT_COMMITTED, print_json};
 use crate::event::Event;
-use crate::imports::TenantContext;
 use crate::manifest::resolve;
 use crate::pipeline::run_event;
-use crate::policy::{Permission, Scope};
+use crate::policy::Scope;
 use crate::runtime::plugin_name;
 use crate::runtime::{Limits, Runtime};
 
@@ -111,20 +109,7 @@ impl RunArgs {
         plugin.name = name;
         let mut settings = resolved.settings.clone();
         settings.extend(self.settings.iter().cloned());
-        let context = Arc::new(TenantContext {
-            tenant: key.tenant.clone(),
-            backend: data.backend(&store, &key.tenant)?,
-            store,
-            policy: tenant.policy(),
-            permission: Permission {
-                key_id: key.id.clone(),
-                key: key.scopes.clone(),
-                plugin: plugin.name.clone(),
-                manifest: resolved.capabilities.clone(),
-            },
-            config: settings,
-            webhooks: Arc::new(tenant.webhooks.clone()),
-        });
+        let context = data.context(&store, &key, (&plugin.name, resolved.capabilities.clone()), settings)?;
         let limits = self.limits(resolved.limits);
         let report = run_event(&runtime, &plugin, context, limits, &event, self.dry_run)?;
         print_json(&report)?;
