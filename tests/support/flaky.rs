@@ -35,23 +35,7 @@ impl Flaky {
             posts: AtomicUsize::new(0),
             client: reqwest::Client::new(),
         });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel();
-        let app = Router::new().fallback(forward).with_state(inner.clone());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
+        let (base, stop) = super::serve_loopback(Router::new().fallback(forward).with_state(inner.clone()));
         Flaky { base, inner, _stop: stop }
     }
 

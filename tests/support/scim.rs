@@ -71,26 +71,11 @@ impl Scim {
     /// Starts the server on 127.0.0.1 with an ephemeral port.
     pub fn start() -> Scim {
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel();
         let app = Router::new()
             .route("/identityiq/scim/v2/LaunchedWorkflows", post(launch))
             .route("/identityiq/scim/v2/TaskResults/{id}", get(task_result))
             .with_state(inner.clone());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
+        let (base, stop) = super::serve_loopback(app);
         Scim { base, inner, _stop: stop }
     }
 

@@ -104,35 +104,20 @@ impl Receiver {
     pub fn start(statuses: &[u16]) -> Receiver {
         let received = Arc::new(Mutex::new(Vec::new()));
         let statuses = Arc::new(Mutex::new(statuses.to_vec()));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (rec, st) = (received.clone(), statuses.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                ready_tx.send(listener.local_addr().unwrap()).unwrap();
-                let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: String| {
-                    let (rec, st) = (rec.clone(), st.clone());
-                    async move {
-                        let headers =
-                            headers.iter().map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_owned())).collect();
-                        rec.lock().unwrap().push(Received { headers, body });
-                        let mut statuses = st.lock().unwrap();
-                        let status = if statuses.len() > 1 { statuses.remove(0) } else { statuses[0] };
-                        axum::http::StatusCode::from_u16(status).unwrap()
-                    }
-                });
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
+        let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: String| {
+            let (rec, st) = (rec.clone(), st.clone());
+            async move {
+                let headers =
+                    headers.iter().map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_owned())).collect();
+                rec.lock().unwrap().push(Received { headers, body });
+                let mut statuses = st.lock().unwrap();
+                let status = if statuses.len() > 1 { statuses.remove(0) } else { statuses[0] };
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
         });
-        let addr = ready_rx.recv().unwrap();
-        Receiver { url: format!("http://{addr}/hook"), received, statuses, _stop: stop }
+        let (base, stop) = super::serve_loopback(app);
+        Receiver { url: format!("{base}/hook"), received, statuses, _stop: stop }
     }
 
     /// From now on answer `status`.

@@ -13,6 +13,8 @@ use super::client::{Auth, Call, ClientError, Reply, Resend, RestClient, excerpt}
 use super::settings::HelloIdConfig;
 use super::{Backend, BackendError};
 use crate::model::{Account, Action, ActionFilter, ActionKind, ActionState, ActionTarget, Entitlement, Person};
+use crate::pipeline::{ActionSummary, RequestReport};
+use crate::server::Page;
 use crate::store::{Effect, Finish, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,13 +28,6 @@ pub struct HelloIdBackend {
     follow: (Duration, Duration),
 }
 
-/// One page of a HelloID list.
-#[derive(Deserialize)]
-struct Page<T> {
-    items: Vec<T>,
-    next_offset: Option<usize>,
-}
-
 /// A system's summary: what percentage thresholds count against.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -40,29 +35,11 @@ struct SystemSummary {
     entitlement_count: u32,
 }
 
-/// What a targeted request answers.
-#[derive(Deserialize)]
-struct RequestReport {
-    committed: bool,
-    actions: Vec<RemoteAction>,
-    #[serde(default)]
-    thresholds: Vec<String>,
-    #[serde(default)]
-    refused_at_commit: Option<String>,
-}
-
-/// An action as HelloID reports it.
-#[derive(Deserialize)]
-struct RemoteAction {
-    id: String,
-    state: ActionState,
-    #[serde(default)]
-    message: String,
-}
-
 /// An RFC 9457 problem, as far as messages need it.
 #[derive(Deserialize)]
 struct ProblemBody {
+    #[serde(default, rename = "type")]
+    kind: String,
     #[serde(default)]
     title: String,
     #[serde(default)]
@@ -180,7 +157,9 @@ impl HelloIdBackend {
         let deadline = Instant::now() + self.follow.0;
         loop {
             let reply = self.client.send(call)?;
-            let in_progress = reply.status == 409 && reply.body.contains("request-in-progress");
+            let in_progress = reply.status == 409
+                && serde_json::from_str::<ProblemBody>(&reply.body)
+                    .is_ok_and(|p| p.kind == "/problems/request-in-progress");
             if !in_progress || Instant::now() >= deadline {
                 return Ok(reply);
             }
@@ -189,7 +168,7 @@ impl HelloIdBackend {
     }
 
     /// Where an action HelloID accepted ends: followed until final or the completion timeout.
-    fn settle(&self, remote: &RemoteAction, thresholds: &[String], tries: &str) -> Finish {
+    fn settle(&self, remote: &ActionSummary, thresholds: &[String], tries: &str) -> Finish {
         let deadline = Instant::now() + self.follow.0;
         let (mut state, mut message) = (remote.state, remote.message.clone());
         loop {
@@ -210,7 +189,7 @@ impl HelloIdBackend {
                 return Finish::Waiting(format!("{PLATFORM} action {} is still {state} there{tries}", remote.id));
             }
             std::thread::sleep(self.follow.1);
-            match self.get::<RemoteAction>(&format!("/v1/actions/{}", segment(&remote.id))) {
+            match self.get::<Action>(&format!("/v1/actions/{}", segment(&remote.id))) {
                 Ok(now) => (state, message) = (now.state, now.message),
                 Err(e) => {
                     return Finish::Waiting(format!(

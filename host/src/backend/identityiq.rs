@@ -72,8 +72,7 @@ impl IdentityIqBackend {
         let read = |e: BackendError| e.to_string();
         let person = self.directory.person(tenant, &action.person).map_err(read)?;
         let system = self.store.system(tenant, &action.system).map_err(|e| e.to_string())?;
-        let fallback =
-            Application { name: None, entitlement_attribute: "memberOf".into(), attributes: Default::default() };
+        let fallback = Application::default();
         let app = self.config.applications.get(&action.system).unwrap_or(&fallback);
         let application = app.name.clone().unwrap_or(system.name);
         let identity = match &self.config.identity_attribute {
@@ -186,6 +185,12 @@ impl IdentityIqBackend {
         self.follow(launched, &tries)
     }
 
+    /// The task result at `location`.
+    fn task_result(&self, location: &str) -> Result<TaskResult, String> {
+        let call = Call { headers: vec![(ACCEPT, SCIM_JSON.into())], ..Call::get(location) };
+        parse_task_result(&self.client.send(&call).map_err(|e| e.to_string())?)
+    }
+
     /// Reads the task result until it has a completion status or the completion timeout passes.
     fn follow(&self, mut result: TaskResult, tries: &str) -> Finish {
         let location = result
@@ -203,17 +208,12 @@ impl IdentityIqBackend {
                 return Finish::Waiting(format!("{PLATFORM} task result {} has not completed yet{tries}", result.id));
             }
             std::thread::sleep(poll);
-            let id = result.id.clone();
-            let read = self.client.send(&Call { headers: vec![(ACCEPT, SCIM_JSON.into())], ..Call::get(&location) });
-            result = match read.map_err(|e| e.to_string()).and_then(|reply| match reply.status {
-                200..=299 => serde_json::from_str(&reply.body)
-                    .map_err(|e| format!("an answer provhost cannot read ({e}): {}", excerpt(&reply.body))),
-                _ => Err(scim_error(&reply)),
-            }) {
+            result = match self.task_result(&location) {
                 Ok(next) => next,
                 Err(e) => {
                     return Finish::Waiting(format!(
-                        "{PLATFORM} task result {id} is running; following it failed: {e}"
+                        "{PLATFORM} task result {} is running; following it failed: {e}",
+                        result.id
                     ));
                 }
             };
@@ -229,6 +229,15 @@ fn unsupported(kind: ActionKind) -> Option<String> {
             "{PLATFORM} has no equivalent of unmanaging an entitlement; the tenant's backend cannot do it"
         )),
         ActionKind::Revoke => Some(format!("provhost does not revoke through {PLATFORM}")),
+    }
+}
+
+/// Why IdentityIQ's answer is unusable, or the task result it holds.
+fn parse_task_result(reply: &Reply) -> Result<TaskResult, String> {
+    match reply.status {
+        200..=299 => serde_json::from_str(&reply.body)
+            .map_err(|e| format!("an answer provhost cannot read ({e}): {}", excerpt(&reply.body))),
+        _ => Err(scim_error(reply)),
     }
 }
 

@@ -94,6 +94,13 @@ pub struct Application {
     pub attributes: BTreeMap<String, String>,
 }
 
+impl Default for Application {
+    /// A system not listed: its display name, entitlements on `memberOf`, no mapped attributes.
+    fn default() -> Self {
+        Self { name: None, entitlement_attribute: default_entitlement_attribute(), attributes: BTreeMap::new() }
+    }
+}
+
 /// Timeouts, retries and the circuit breaker of a platform client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

@@ -1,13 +1,13 @@
 //! What a run reports: the actions with their states, the refusals, notes, logs and usage.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::imports::{AuditNote, CallRecord, LogLine};
 use crate::model::{Action, ActionState, ActionTarget};
 use crate::runtime::{InvocationOutcome, Usage};
 
 /// An action as the run report shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionSummary {
     /// The action's id.
     pub id: String,

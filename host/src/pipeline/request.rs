@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::conclude::conclude;
 use super::{ActionSummary, RunError};
@@ -13,8 +13,9 @@ use crate::planner::Planner;
 use crate::refusal::Refusal;
 use crate::store::InvocationRecord;
 
-/// What a targeted request did.
-#[derive(Debug, Clone, Serialize)]
+/// What a targeted request did: the answer of the targeted endpoints, which the HelloID backend
+/// reads back when provhost fronts a platform serving the same contract.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestReport {
     /// The invocation's id (its audit records carry it).
     pub invocation: String,
@@ -23,7 +24,7 @@ pub struct RequestReport {
     /// The actions, in their final states.
     pub actions: Vec<ActionSummary>,
     /// Thresholds reached: those actions were committed `blocked`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<String>,
     /// Why they were not committed after all, if so.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -111,7 +111,7 @@ impl<F: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
 }
 
 /// One page of a list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,

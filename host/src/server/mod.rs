@@ -14,6 +14,8 @@ mod problem;
 mod provisioning;
 mod reads;
 
+pub use body::Page;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -27,7 +29,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::backend::{Backend, EmbeddedBackend};
-use crate::config::Config;
+use crate::config::{Config, Webhook};
 use crate::imports::TenantContext;
 use crate::manifest::{Resolved, resolve};
 use crate::policy::{Grants, Permission, TenantPolicy};
@@ -74,6 +76,14 @@ pub struct Installed {
     pub loaded: Arc<LoadedPlugin>,
 }
 
+/// What a configured tenant's calls share, built once: its compiled policy, its backend and its
+/// webhooks.
+struct Tenant {
+    policy: Arc<TenantPolicy>,
+    backend: Arc<dyn Backend>,
+    webhooks: Arc<Vec<Webhook>>,
+}
+
 /// What every request handler shares.
 pub struct AppState {
     /// The embedded store.
@@ -84,9 +94,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Installed plugins by tenant.
     pub plugins: BTreeMap<String, Vec<Installed>>,
-    policies: BTreeMap<String, Arc<TenantPolicy>>,
-    backends: BTreeMap<String, Arc<dyn Backend>>,
-    embedded: Arc<dyn Backend>,
+    tenants: BTreeMap<String, Tenant>,
+    unconfigured: Tenant,
     /// Metrics.
     pub metrics: Metrics,
     /// Background work (asynchronous events) still running.
@@ -98,12 +107,12 @@ impl AppState {
     /// each tenant's policy.
     pub fn new(store: Arc<Store>, runtime: Arc<Runtime>, config: Arc<Config>) -> anyhow::Result<Self> {
         let mut plugins = BTreeMap::new();
-        let mut policies = BTreeMap::new();
-        let mut backends = BTreeMap::new();
+        let mut tenants = BTreeMap::new();
         for (tenant, tc) in &config.tenants {
             let backend = crate::backend::for_tenant(&tc.backend, &store)
                 .map_err(|e| anyhow::anyhow!("tenant '{tenant}': {e}"))?;
-            backends.insert(tenant.clone(), backend);
+            let webhooks = Arc::new(tc.webhooks.clone());
+            tenants.insert(tenant.clone(), Tenant { policy: tc.policy(), backend, webhooks });
             let mut installed = Vec::new();
             for (name, pc) in &tc.plugins {
                 let plugin = resolve(name, &pc.component, Some(pc))?;
@@ -114,16 +123,19 @@ impl AppState {
                 installed.push(Installed { plugin, loaded: Arc::new(loaded) });
             }
             plugins.insert(tenant.clone(), installed);
-            policies.insert(tenant.clone(), tc.policy());
         }
+        let unconfigured = Tenant {
+            policy: Arc::default(),
+            backend: Arc::new(EmbeddedBackend::new(store.clone())),
+            webhooks: Arc::default(),
+        };
         Ok(Self {
-            embedded: Arc::new(EmbeddedBackend::new(store.clone())),
-            backends,
+            tenants,
+            unconfigured,
             store,
             runtime,
             config,
             plugins,
-            policies,
             metrics: Metrics::default(),
             in_flight: AtomicUsize::new(0),
         })
@@ -132,12 +144,12 @@ impl AppState {
     /// The context a call runs in: the key's tenant and grants, and the plugin's capabilities
     /// and settings (a request without a plugin is bounded by the key alone).
     pub fn context(&self, key: &KeyRecord, plugin: Option<&Installed>) -> Arc<TenantContext> {
-        let tenant = self.config.tenants.get(&key.tenant);
+        let tenant = self.tenant(&key.tenant);
         Arc::new(TenantContext {
             tenant: key.tenant.clone(),
-            backend: self.backend(&key.tenant),
+            backend: tenant.backend.clone(),
             store: self.store.clone(),
-            policy: self.policies.get(&key.tenant).cloned().unwrap_or_default(),
+            policy: tenant.policy.clone(),
             permission: Permission {
                 key_id: key.id.clone(),
                 key: key.scopes.clone(),
@@ -145,13 +157,19 @@ impl AppState {
                 manifest: plugin.map(|p| p.plugin.capabilities.clone()).unwrap_or_else(Grants::everything),
             },
             config: plugin.map(|p| p.plugin.settings.clone()).unwrap_or_default(),
-            webhooks: Arc::new(tenant.map(|t| t.webhooks.clone()).unwrap_or_default()),
+            webhooks: tenant.webhooks.clone(),
         })
     }
 
-    /// The tenant's backend (a tenant not in the configuration uses the embedded store).
+    /// A tenant's shared parts; a tenant not in the configuration has the embedded store, no
+    /// policy and no webhooks.
+    fn tenant(&self, id: &str) -> &Tenant {
+        self.tenants.get(id).unwrap_or(&self.unconfigured)
+    }
+
+    /// The tenant's backend.
     pub fn backend(&self, tenant: &str) -> Arc<dyn Backend> {
-        self.backends.get(tenant).unwrap_or(&self.embedded).clone()
+        self.tenant(tenant).backend.clone()
     }
 
     /// Marks background work as started; dropping the guard marks it done.

@@ -84,19 +84,30 @@ async fn run(
     }
 }
 
+/// A planner call on one person's entitlement or account: re-enforce, update account, unmanage.
+type PersonTargetCall = fn(&mut Planner, &str, &str, String) -> Result<Action, Refusal>;
+
+/// Runs `call` for `POST /provisioning/persons/{person}/{collection}/{target}/{verb}`.
+async fn person_target(
+    (app, caller, headers): (Arc<AppState>, Caller, HeaderMap),
+    (person, target): (String, String),
+    body: ActionRequest,
+    (collection, verb, call): (&'static str, &'static str, PersonTargetCall),
+) -> Result<Response, Problem> {
+    let summary = format!("POST /provisioning/persons/{person}/{collection}/{target}/{verb}");
+    run(app, caller, (headers, summary, body), move |p, reason| call(p, &person, &target, reason).map(|a| vec![a]))
+        .await
+}
+
 /// `POST /provisioning/persons/{personId}/entitlements/{entitlementId}/re-enforce`
 pub async fn re_enforce(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-    Path((person, entitlement)): Path<(String, String)>,
+    Path(ids): Path<(String, String)>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
-    let summary = format!("POST /provisioning/persons/{person}/entitlements/{entitlement}/re-enforce");
-    run(app, caller, (headers, summary, body), move |p, reason| {
-        p.re_enforce(&person, &entitlement, reason).map(|a| vec![a])
-    })
-    .await
+    person_target((app, caller, headers), ids, body, ("entitlements", "re-enforce", Planner::re_enforce)).await
 }
 
 /// `POST /provisioning/persons/{personId}/accounts/{accountId}/update`
@@ -104,14 +115,21 @@ pub async fn update_account(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-    Path((person, account)): Path<(String, String)>,
+    Path(ids): Path<(String, String)>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
-    let summary = format!("POST /provisioning/persons/{person}/accounts/{account}/update");
-    run(app, caller, (headers, summary, body), move |p, reason| {
-        p.update_account(&person, &account, reason).map(|a| vec![a])
-    })
-    .await
+    person_target((app, caller, headers), ids, body, ("accounts", "update", Planner::update_account)).await
+}
+
+/// `POST /provisioning/persons/{personId}/entitlements/{entitlementId}/unmanage`
+pub async fn unmanage(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(ids): Path<(String, String)>,
+    JsonBody(body): JsonBody<ActionRequest>,
+) -> Result<Response, Problem> {
+    person_target((app, caller, headers), ids, body, ("entitlements", "unmanage", Planner::unmanage)).await
 }
 
 /// `POST /provisioning/persons/{personId}/accounts/update`
@@ -124,21 +142,6 @@ pub async fn update_all_accounts(
 ) -> Result<Response, Problem> {
     let summary = format!("POST /provisioning/persons/{person}/accounts/update");
     run(app, caller, (headers, summary, body), move |p, reason| p.update_all_accounts(&person, reason)).await
-}
-
-/// `POST /provisioning/persons/{personId}/entitlements/{entitlementId}/unmanage`
-pub async fn unmanage(
-    State(app): State<Arc<AppState>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path((person, entitlement)): Path<(String, String)>,
-    JsonBody(body): JsonBody<ActionRequest>,
-) -> Result<Response, Problem> {
-    let summary = format!("POST /provisioning/persons/{person}/entitlements/{entitlement}/unmanage");
-    run(app, caller, (headers, summary, body), move |p, reason| {
-        p.unmanage(&person, &entitlement, reason).map(|a| vec![a])
-    })
-    .await
 }
 
 /// `POST /provisioning/entitlement-actions/{actionId}/retry`

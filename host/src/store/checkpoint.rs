@@ -4,8 +4,7 @@
 //! without blocking writers.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use super::{Store, StoreError};
 
 /// A background checkpointer; dropping it stops it after a last full checkpoint.
 pub struct Checkpointer {
-    stop: Arc<AtomicBool>,
+    stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -26,25 +25,17 @@ impl Store {
         let Some(path) = self.path.clone() else { return Ok(None) };
         let conn = open_for_checkpoints(path)?;
         self.conn().pragma_update(None, "wal_autocheckpoint", 0)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
+        let (stop, stopped) = channel::<()>();
         let thread = std::thread::Builder::new()
             .name("provhost-checkpoint".into())
             .spawn(move || {
-                let tick = Duration::from_millis(20).min(every);
-                let mut waited = Duration::ZERO;
-                while !stopping.load(Ordering::SeqCst) {
-                    std::thread::sleep(tick);
-                    waited += tick;
-                    if waited >= every {
-                        waited = Duration::ZERO;
-                        checkpoint(&conn, "PASSIVE");
-                    }
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    checkpoint(&conn, "PASSIVE");
                 }
                 checkpoint(&conn, "TRUNCATE");
             })
             .map_err(|e| StoreError::Conflict(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Some(Checkpointer { stop, thread: Some(thread) }))
+        Ok(Some(Checkpointer { stop: Some(stop), thread: Some(thread) }))
     }
 }
 
@@ -63,7 +54,8 @@ fn checkpoint(conn: &Connection, mode: &str) {
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        // Closing the channel ends the thread's wait at once.
+        self.stop.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
