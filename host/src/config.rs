@@ -3,6 +3,7 @@
 //! Unknown fields are errors; every error names the file, and the line where there is one.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -127,6 +128,17 @@ pub struct PluginConfig {
     /// Limits for its invocations, replacing the manifest's; unset ones keep their defaults.
     #[serde(default)]
     pub limits: Option<Limits>,
+    /// How many events one instance may serve under `provhost serve`. The default, 1, is a fresh
+    /// instance per event. More opts into warm instances: one that ended an event cleanly serves
+    /// this tenant's next events too, so the plugin's globals live on between them; one that
+    /// trapped or hit a limit is dropped. Worth it for interpreted plugins (Python, JavaScript),
+    /// whose interpreter start dominates a fresh instance.
+    #[serde(default = "one_event", rename = "events-per-instance")]
+    pub events_per_instance: NonZeroU32,
+}
+
+fn one_event() -> NonZeroU32 {
+    NonZeroU32::MIN
 }
 
 /// One tenant.
@@ -352,7 +364,10 @@ filter = "$.accountRequests[?@.provisioningResult == 'FAILED']"
             plugin.capabilities.as_ref().unwrap().allows(crate::policy::Scope::AccountsUpdate, Some("exchange-online"))
         );
         assert_eq!(demo.thresholds[0].percent, Some(10.0));
+        assert_eq!(plugin.events_per_instance.get(), 1, "a fresh instance per event unless opted in");
         assert!(config.tenant("unknown").plugins.is_empty());
+        let warm = parse(&GOOD.replace("limits = {", "events-per-instance = 1000\nlimits = {")).unwrap();
+        assert_eq!(warm.tenant("demo").plugins["propagate-mail"].events_per_instance.get(), 1000);
     }
 
     #[test]
@@ -396,6 +411,10 @@ filter = "$.accountRequests[?@.provisioningResult == 'FAILED']"
             ),
             (GOOD.replace("$.accountRequests[?", "$.accountRequests[?("), "tenants.demo.webhooks[0]: `filter` ="),
             (GOOD.replace("https://hooks", "ftp://hooks"), "must be http or https"),
+            (
+                GOOD.replace("limits = {", "events-per-instance = 0\nlimits = {"),
+                "provhost.toml:9:23: invalid value: integer `0`, expected a nonzero u32",
+            ),
         ];
         for (text, expected) in cases {
             let err = parse(&text).unwrap_err();

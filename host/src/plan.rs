@@ -75,9 +75,9 @@ impl Plan {
         &self.actions
     }
 
-    /// Takes the planned actions out.
-    pub fn into_actions(self) -> Vec<Action> {
-        self.actions
+    /// Takes the planned actions out, leaving the plan empty.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
     }
 }
 

@@ -29,6 +29,11 @@ impl Planner {
         Self { plan: Plan::new(invocation, max_actions), journal: Journal::default(), context }
     }
 
+    /// Takes what was planned and journaled so far, leaving the planner empty.
+    pub fn take(&mut self) -> (Vec<Action>, Journal) {
+        (self.plan.take_actions(), std::mem::take(&mut self.journal))
+    }
+
     /// The tenant's id.
     pub fn tenant(&self) -> &str {
         &self.context.tenant

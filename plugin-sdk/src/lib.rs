@@ -74,7 +74,8 @@ impl Person {
 }
 
 /// A provhost plugin. Each method handles one kind of event; the defaults do nothing and say so.
-/// Every event runs in a fresh instance, so a plugin keeps no state between events.
+/// Every event runs in a fresh instance unless the tenant opted into warm instances
+/// (`events-per-instance`); either way a plugin must not rely on state kept between events.
 pub trait Plugin {
     /// Attributes of a person changed outside provisioning.
     fn on_attribute_changed(event: &AttributeChanged) -> Result<Outcome, String> {

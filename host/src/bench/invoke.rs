@@ -2,6 +2,7 @@
 //! plan; no store writes), against the native baseline on the same in-memory backend.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,15 +44,17 @@ pub fn context(plugin: &str) -> anyhow::Result<Arc<TenantContext>> {
     }))
 }
 
-/// The median per-event time of `plugin` on `event` over `iterations`, after a warm-up.
+/// The median per-event time of `plugin` on `event` over `iterations`, after a warm-up, each
+/// instance serving `events_per_instance` events (1: a fresh instance per event).
 pub fn sandboxed(
     runtime: &Runtime,
     label: &str,
     plugin: &Path,
     event: &Event,
     iterations: usize,
+    events_per_instance: NonZeroU32,
 ) -> anyhow::Result<InvokeFigures> {
-    let loaded = runtime.load(plugin, None)?;
+    let loaded = runtime.load(plugin, None)?.with_warm_instances(events_per_instance);
     let context = context(label)?;
     let mut times = Vec::with_capacity(iterations);
     for i in 0..iterations + iterations / 10 + 5 {
@@ -76,7 +79,7 @@ pub fn native(event: &Event, iterations: usize) -> anyhow::Result<f64> {
         let started = Instant::now();
         let mut planner = Planner::new("bench", context.clone(), Limits::default().max_actions);
         let summary = super::native::propagate_mail(&mut planner, change, &settings).map_err(anyhow::Error::msg)?;
-        std::hint::black_box((summary, planner.plan.into_actions()));
+        std::hint::black_box((summary, planner.take()));
         if i >= iterations / 10 + 5 {
             times.push(started.elapsed());
         }

@@ -9,11 +9,15 @@ mod native;
 mod process;
 
 use std::fmt::Write;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::event::Event;
 use crate::runtime::Runtime;
+
+/// Events per instance in the warm-instance rows.
+const WARM_EVENTS: u32 = 1000;
 
 /// How much to measure.
 #[derive(Debug, Clone)]
@@ -82,17 +86,34 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<String> {
             writeln!(out, "| plugin | per event | over native | sandboxed / native |\n| --- | ---: | ---: | ---: |");
         let _ =
             writeln!(out, "| native Rust baseline (same planner, same in-memory backend) | {native:.1} µs | — | 1.0 |");
-        for (label, path) in &plugins {
-            let f = invoke::sandboxed(&runtime, label, path, &event, options.iterations)?;
+        let fresh = NonZeroU32::MIN;
+        let noop = invoke::sandboxed(&runtime, plugins[0].0, &plugins[0].1, &event, options.iterations, fresh)?;
+        let _ = writeln!(
+            out,
+            "| {}: what a fresh instance costs with no work | {:.1} µs | — | — |",
+            noop.label, noop.sandboxed_us
+        );
+        let warm = NonZeroU32::new(WARM_EVENTS).expect("not zero");
+        let runs = plugins[1..]
+            .iter()
+            .map(|p| (p, fresh, ""))
+            .chain(plugins[1..].iter().map(|p| (p, warm, ", warm instance (opt-in)")));
+        for ((label, path), events_per_instance, how) in runs {
+            let f = invoke::sandboxed(&runtime, label, path, &event, options.iterations, events_per_instance)?;
             let over = f.sandboxed_us - native;
             let _ = writeln!(
                 out,
-                "| {} | {:.1} µs | {over:+.1} µs | {:.1} |",
+                "| {}{how} | {:.1} µs | {over:+.1} µs | {:.1} |",
                 f.label,
                 f.sandboxed_us,
                 f.sandboxed_us / native
             );
         }
+        let _ = writeln!(
+            out,
+            "\nA warm instance serves up to {WARM_EVENTS} events of one tenant (`events-per-instance`), so its \
+             interpreter starts once instead of per event."
+        );
     }
     if options.wants("cli") {
         eprintln!("bench: whole CLI runs");

@@ -104,6 +104,17 @@ impl HostState {
         }
     }
 
+    /// Readies the state of a warm instance for its next invocation: a new plan, fresh limits and
+    /// counters. The memory the instance holds stays counted against the cap.
+    pub fn renew(&mut self, invocation: &str, context: Arc<TenantContext>, limits: Limits) {
+        self.limiter.renew(limits.memory_bytes);
+        self.planner = Planner::new(invocation, context, limits.max_actions);
+        self.limits = limits;
+        self.deadline = Instant::now() + limits.timeout();
+        self.host_calls = 0;
+        self.limit_hit = None;
+    }
+
     /// Counts a host call against the budget and checks the deadline. Past the budget the call is
     /// refused with `budget-exhausted` and the invocation can no longer commit; any call after
     /// that, or past the deadline, traps.

@@ -68,7 +68,7 @@ pub fn run_request(
         event_digest: String::new(),
         event_summary: summary.to_owned(),
     };
-    let plan = planner.plan.into_actions();
+    let plan = planner.plan.take_actions();
     let done = conclude(&context, &mut record, plan, &planner.journal, result.is_ok(), None)?;
     Ok(result.map(|_| RequestReport {
         invocation: id,

@@ -1,5 +1,6 @@
-//! One invocation: a fresh `Store` and instance per event, limits applied, the plan and journal
-//! collected. Nothing here writes to the store; committing is the caller's decision.
+//! One invocation: a fresh `Store` and instance per event (or a warm one, opt-in), limits
+//! applied, the plan and journal collected. Nothing here writes to the store; committing is the
+//! caller's decision.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,6 +9,7 @@ use serde::Serialize;
 use wasmtime::{Store, Trap};
 
 use super::engine::EPOCH_TICK;
+use super::warm::{Instance, WarmPool};
 use super::{CapturedOutput, LimitHit, Limits, LoadedPlugin, Runtime};
 use crate::backend::BackendError;
 use crate::event::Event;
@@ -109,8 +111,9 @@ impl Invocation {
 }
 
 impl Runtime {
-    /// Runs `event` through `plugin` in a fresh sandbox. An `action-failed` event is resolved to
-    /// the failed action through the tenant's backend first.
+    /// Runs `event` through `plugin`: in a fresh sandbox, or in one of the plugin's warm
+    /// instances when its tenant opted into reuse. An `action-failed` event is resolved to the
+    /// failed action through the tenant's backend first.
     pub fn invoke(
         &self,
         plugin: &LoadedPlugin,
@@ -120,33 +123,49 @@ impl Runtime {
     ) -> Result<Invocation, BackendError> {
         let wit_event = crate::imports::wit_event(event.clone(), |id| context.backend.action(&context.tenant, id))?;
         let id = new_id();
-        let output = CapturedOutput::new(GUEST_OUTPUT_CAP);
         let started = Instant::now();
-        let mut store = Store::new(&self.engine, HostState::new(&id, context, limits, &output));
-        store.limiter(|state| &mut state.limiter);
+        let warm = plugin.warm.as_ref().and_then(WarmPool::take);
+        let (mut store, output, bindings, served) = match warm {
+            Some(mut instance) => {
+                instance.store.data_mut().renew(&id, context, limits);
+                (instance.store, instance.output, Some(instance.bindings), instance.served)
+            }
+            None => {
+                let output = CapturedOutput::new(GUEST_OUTPUT_CAP);
+                let mut store = Store::new(&self.engine, HostState::new(&id, context, limits, &output));
+                store.limiter(|state| &mut state.limiter);
+                (store, output, None, 0)
+            }
+        };
         let result = store
             .set_fuel(limits.fuel)
             .map(|()| store.set_epoch_deadline(limits.timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64)))
-            .and_then(|()| plugin.pre.instantiate(&mut store))
-            .and_then(|bindings| bindings.provhost_plugin_handler().call_handle(&mut store, &wit_event));
+            .and_then(|()| match bindings {
+                Some(bindings) => Ok(bindings),
+                None => plugin.pre.instantiate(&mut store),
+            })
+            .and_then(|bindings| {
+                let returned = bindings.provhost_plugin_handler().call_handle(&mut store, &wit_event)?;
+                Ok((bindings, returned))
+            });
         let wall_time_us = started.elapsed().as_micros() as u64;
         let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-        let state = store.into_data();
-        let guest_output = output.text();
-        let outcome = match (state.limit_hit, result) {
-            (Some(hit), _) => InvocationOutcome::limit(hit),
-            (None, Ok(Ok(outcome))) => InvocationOutcome::Completed { summary: outcome.summary },
-            (None, Ok(Err(message))) => InvocationOutcome::PluginError { message },
-            (None, Err(error)) => classify_trap(&error, &state, &limits, &guest_output),
+        let guest_output = output.take_text();
+        let state = store.data_mut();
+        let (outcome, bindings) = match (state.limit_hit, result) {
+            (Some(hit), _) => (InvocationOutcome::limit(hit), None),
+            (None, Ok((bindings, Ok(outcome)))) => {
+                (InvocationOutcome::Completed { summary: outcome.summary }, Some(bindings))
+            }
+            (None, Ok((bindings, Err(message)))) => (InvocationOutcome::PluginError { message }, Some(bindings)),
+            (None, Err(error)) => (classify_trap(&error, state, &limits, &guest_output), None),
         };
-        Ok(Invocation {
-            id,
-            outcome,
-            usage: Usage { fuel, wall_time_us, peak_memory: state.limiter.peak, host_calls: state.host_calls },
-            plan: state.planner.plan.into_actions(),
-            journal: state.planner.journal,
-            guest_output,
-        })
+        let usage = Usage { fuel, wall_time_us, peak_memory: state.limiter.peak, host_calls: state.host_calls };
+        let (plan, journal) = state.planner.take();
+        if let (Some(pool), Some(bindings)) = (&plugin.warm, bindings) {
+            pool.give_back(Instance { store, bindings, output, served: served + 1 });
+        }
+        Ok(Invocation { id, outcome, usage, plan, journal, guest_output })
     }
 }
 

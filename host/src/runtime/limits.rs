@@ -87,6 +87,12 @@ impl MemoryLimiter {
     pub fn new(cap: u64) -> Self {
         Self { cap, total: 0, peak: 0, refused: false }
     }
+
+    /// For another invocation of the same instance: a new cap, and the memory already held as
+    /// the starting peak.
+    pub fn renew(&mut self, cap: u64) {
+        *self = Self { cap, total: self.total, peak: self.total, refused: false };
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {

@@ -7,12 +7,15 @@ mod inspect;
 mod invocation;
 mod limits;
 mod output;
+mod warm;
 
 pub use inspect::{InspectError, Inspection, SUPPORTED_API_VERSIONS, import_status, inspect, interface};
 pub use invocation::{Invocation, InvocationOutcome, Usage};
 pub use limits::{LimitHit, Limits, MemoryLimiter};
 pub use output::CapturedOutput;
+pub use warm::WarmPool;
 
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -74,6 +77,17 @@ pub struct LoadedPlugin {
     /// Whether this load compiled it (false: it came from the compile cache).
     pub compiled: bool,
     pre: PluginPre<HostState>,
+    warm: Option<WarmPool>,
+}
+
+impl LoadedPlugin {
+    /// Opts this loaded plugin into warm instances: an instance that served an event cleanly
+    /// serves the next ones too, up to `events_per_instance` in all. Load the plugin once per
+    /// tenant when using this, so that instances are never shared across tenants.
+    pub fn with_warm_instances(mut self, events_per_instance: NonZeroU32) -> Self {
+        self.warm = (events_per_instance.get() > 1).then(|| WarmPool::new(events_per_instance));
+        self
+    }
 }
 
 /// A plugin's name from its file: `propagate_mail.wasm` is `propagate-mail`.
@@ -131,6 +145,6 @@ impl Runtime {
         let pre = self.linker.instantiate_pre(&component).map_err(link)?;
         let pre = PluginPre::new(pre).map_err(link)?;
         let name = path.file_stem().map(|s| s.to_string_lossy().replace('_', "-")).unwrap_or_else(|| "plugin".into());
-        Ok(LoadedPlugin { name, sha256, api_version: inspection.api_version, compiled, pre })
+        Ok(LoadedPlugin { name, sha256, api_version: inspection.api_version, compiled, pre, warm: None })
     }
 }

@@ -37,13 +37,16 @@ impl CapturedOutput {
         c.bytes.extend_from_slice(&data[..take]);
     }
 
-    /// What was captured, as text, with a marker when output was cut at the cap.
-    pub fn text(&self) -> String {
-        let c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+    /// What was captured, as text, with a marker when output was cut at the cap; the sink is
+    /// emptied for what comes next.
+    pub fn take_text(&self) -> String {
+        let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut text = String::from_utf8_lossy(&c.bytes).into_owned();
         if c.truncated {
             text.push_str(&format!("\n[output truncated at {} bytes]", c.cap));
         }
+        c.bytes.clear();
+        c.truncated = false;
         text
     }
 }
@@ -109,6 +112,7 @@ mod tests {
         let mut stream = out.clone();
         stream.write(bytes::Bytes::from_static(b"hello world")).unwrap();
         stream.write(bytes::Bytes::from_static(b"more")).unwrap();
-        assert_eq!(out.text(), "hello\n[output truncated at 5 bytes]");
+        assert_eq!(out.take_text(), "hello\n[output truncated at 5 bytes]");
+        assert_eq!(out.take_text(), "", "taking the text empties the sink");
     }
 }

@@ -120,6 +120,7 @@ impl AppState {
                     .load(&pc.component, pc.sha256.as_deref())
                     .with_context(|| format!("tenant '{tenant}', plugin '{name}'"))?;
                 loaded.name = name.clone();
+                let loaded = loaded.with_warm_instances(pc.events_per_instance);
                 installed.push(Installed { plugin, loaded: Arc::new(loaded) });
             }
             plugins.insert(tenant.clone(), installed);

@@ -1,6 +1,6 @@
 //! Entitlement actions: inserting a committed plan, state changes with history, and reads.
 
-use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Row, ToSql, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::audit::append as append_audit;
@@ -293,6 +293,35 @@ pub(super) fn usage_since(
     Ok(n as u32)
 }
 
+/// The query for [`Store::actions_page`] and its values, with `LIMIT` and `OFFSET` left to add.
+/// Only the filters given go into the statement, so that SQLite uses the index that fits them;
+/// `(?2 IS NULL OR person = ?2)` would make it scan all of the tenant's actions.
+fn filtered<'a>(
+    tenant: &'a &str,
+    filter: &'a ActionFilter,
+    state: &'a Option<&'static str>,
+) -> (String, Vec<&'a dyn ToSql>) {
+    let mut sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1");
+    let mut values: Vec<&dyn ToSql> = vec![tenant];
+    let given: [(&str, Option<&dyn ToSql>); 3] = [
+        ("person", filter.person.as_ref().map(|v| v as _)),
+        ("state", state.as_ref().map(|v| v as _)),
+        ("system", filter.system.as_ref().map(|v| v as _)),
+    ];
+    for (column, value) in given {
+        if let Some(value) = value {
+            values.push(value);
+            sql.push_str(&format!(" AND {column} = ?{}", values.len()));
+        }
+    }
+    sql.push_str(&format!(
+        " ORDER BY created_at DESC, rowid DESC LIMIT ?{} OFFSET ?{}",
+        values.len() + 1,
+        values.len() + 2
+    ));
+    (sql, values)
+}
+
 /// The start of a window that ends now.
 pub(super) fn window_start(window: Duration) -> String {
     let window = time::Duration::try_from(window).unwrap_or(time::Duration::MAX);
@@ -432,16 +461,14 @@ impl Store {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<Action>, StoreError> {
-        let sql = format!(
-            "SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1
-               AND (?2 IS NULL OR person = ?2) AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR system = ?4)
-             ORDER BY created_at DESC, rowid DESC LIMIT ?5 OFFSET ?6"
-        );
         let state = filter.state.map(|s| s.as_str());
+        let (sql, mut values) = filtered(&tenant, filter, &state);
+        let (limit, offset) = (limit as i64, offset as i64);
+        values.extend([&limit as &dyn ToSql, &offset]);
         let rows = self
             .conn()
             .prepare_cached(&sql)?
-            .query_map(params![tenant, filter.person, state, filter.system, limit as i64, offset as i64], action_row)?
+            .query_map(values.as_slice(), action_row)?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(action).collect()
     }
@@ -473,5 +500,62 @@ impl Store {
                 Ok(HistoryEntry { state: parse_column("action_history.state", &state)?, message, at })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How SQLite would run the filtered query.
+    fn plan(store: &Store, filter: &ActionFilter) -> String {
+        let state = filter.state.map(|s| s.as_str());
+        let (sql, mut values) = filtered(&"demo", filter, &state);
+        values.extend([&1 as &dyn ToSql, &0]);
+        let conn = store.conn();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(values.as_slice(), |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<Result<Vec<_>, _>>().unwrap().join("; ")
+    }
+
+    #[test]
+    fn filtered_lists_use_the_index_that_fits_the_filter() {
+        let store = Store::in_memory().unwrap();
+        let person = Some("p".to_string());
+        let by_person_state = ActionFilter { person: person.clone(), state: Some(ActionState::Error), system: None };
+        assert!(plan(&store, &by_person_state).contains("actions_by_person_state (tenant=? AND person=? AND state=?)"));
+        let by_person = ActionFilter { person, state: None, system: None };
+        assert!(plan(&store, &by_person).contains("(tenant=? AND person=?)"), "{}", plan(&store, &by_person));
+        let by_state = ActionFilter { person: None, state: Some(ActionState::Pending), system: None };
+        assert!(
+            plan(&store, &by_state).contains("actions_by_state (tenant=? AND state=?)"),
+            "{}",
+            plan(&store, &by_state)
+        );
+    }
+
+    #[test]
+    fn filters_select_the_same_actions_with_or_without_the_others() {
+        let store = Store::in_memory().unwrap();
+        crate::store::seed_demo(&store).unwrap();
+        let all = store.actions(crate::store::DEMO_TENANT, &ActionFilter::default(), 100).unwrap();
+        let failed = all.iter().find(|a| a.state == ActionState::Error).expect("the demo has a failed action");
+        let filter = ActionFilter {
+            person: Some(failed.person.clone()),
+            state: Some(ActionState::Error),
+            system: Some(failed.system.clone()),
+        };
+        let found = store.actions(crate::store::DEMO_TENANT, &filter, 100).unwrap();
+        let expected: Vec<&str> = all
+            .iter()
+            .filter(|a| a.person == failed.person && a.state == ActionState::Error && a.system == failed.system)
+            .map(|a| a.id.as_str())
+            .collect();
+        assert_eq!(found.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), expected);
+        let page = store.actions_page(crate::store::DEMO_TENANT, &ActionFilter::default(), 1, 1).unwrap();
+        assert_eq!(
+            page.iter().map(|a| &a.id).collect::<Vec<_>>(),
+            all.iter().skip(1).take(1).map(|a| &a.id).collect::<Vec<_>>()
+        );
     }
 }

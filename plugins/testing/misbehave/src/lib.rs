@@ -2,7 +2,9 @@
 //! host contains it and commits nothing:
 //! `loop` spins forever, `grow` allocates without end, `panic` panics, `storm` calls the host
 //! without end, `plan-then-err` plans updates and then returns an error, `chatter` prints far
-//! more than the output cap and then plans an update, `slow` sleeps 1.5 s and then plans updates.
+//! more than the output cap and then plans an update, `slow` sleeps 1.5 s and then plans updates,
+//! `remember` counts the events its instance has seen, in a global, and prints the count (1 on
+//! every event unless the tenant opted into reusing instances).
 //! Without a mode it does nothing.
 
 use provhost_sdk::{AttributeChanged, Outcome, PersonId, Plugin, actions, log, queries, register_plugin};
@@ -50,6 +52,13 @@ impl Plugin for Misbehave {
                 }
                 let planned = actions::update_all_accounts(&person, "after chatter").map_err(|e| format!("{e:?}"))?;
                 Ok(Outcome::new(format!("chattered, then planned {}", planned.len())))
+            }
+            Some("remember") => {
+                static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+                let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+                seen.push(event.person.clone());
+                println!("event {} of this instance", seen.len());
+                Ok(Outcome::new(format!("events seen by this instance: {}", seen.len())))
             }
             Some(other) => Err(format!("unknown mode '{other}'")),
             None => Ok(Outcome::new("no mode set; did nothing")),
