@@ -1,5 +1,5 @@
-//! In process: the per-event cost of one invocation with a fresh instance (instantiate, handle,
-//! plan; no store writes), against the native baseline on the same in-memory backend.
+//! In process: the per-event cost of one invocation (instantiate, handle, plan; no store writes),
+//! against the native baseline on the same in-memory backend, measured alternately.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -18,10 +18,11 @@ use crate::store::{DEMO_TENANT, Store, seed_demo};
 
 /// The figures for one plugin.
 pub struct InvokeFigures {
-    /// Which plugin.
-    pub label: String,
     /// Median per event, sandboxed, µs.
     pub sandboxed_us: f64,
+    /// Median per event of the native baseline, measured alternately with the sandboxed events
+    /// (so that both see the same machine), µs.
+    pub native_us: f64,
 }
 
 /// The demo tenant with its directory in memory, shared by every invocation measured.
@@ -45,7 +46,8 @@ pub fn context(plugin: &str) -> anyhow::Result<Arc<TenantContext>> {
 }
 
 /// The median per-event time of `plugin` on `event` over `iterations`, after a warm-up, each
-/// instance serving `events_per_instance` events (1: a fresh instance per event).
+/// instance serving `events_per_instance` events (1: a fresh instance per event); each sandboxed
+/// event alternates with one of the native baseline.
 pub fn sandboxed(
     runtime: &Runtime,
     label: &str,
@@ -54,35 +56,25 @@ pub fn sandboxed(
     iterations: usize,
     events_per_instance: NonZeroU32,
 ) -> anyhow::Result<InvokeFigures> {
+    let Event::AttributeChanged(change) = event else { anyhow::bail!("the baseline handles attribute changes") };
     let loaded = runtime.load(plugin, None)?.with_warm_instances(events_per_instance);
     let context = context(label)?;
-    let mut times = Vec::with_capacity(iterations);
+    let settings = BTreeMap::new();
+    let (mut sandboxed, mut native) = (Vec::with_capacity(iterations), Vec::with_capacity(iterations));
     for i in 0..iterations + iterations / 10 + 5 {
         let started = Instant::now();
         let invocation = runtime.invoke(&loaded, context.clone(), Limits::default(), event)?;
         let took = started.elapsed();
         anyhow::ensure!(invocation.completed(), "{label} did not complete: {}", invocation.outcome.detail());
-        if i >= iterations / 10 + 5 {
-            times.push(took);
-        }
-    }
-    Ok(InvokeFigures { label: label.into(), sandboxed_us: median_us(&mut times) })
-}
-
-/// The median per-event time of the native baseline.
-pub fn native(event: &Event, iterations: usize) -> anyhow::Result<f64> {
-    let Event::AttributeChanged(change) = event else { anyhow::bail!("the baseline handles attribute changes") };
-    let context = context("native")?;
-    let settings = BTreeMap::new();
-    let mut times = Vec::with_capacity(iterations);
-    for i in 0..iterations + iterations / 10 + 5 {
         let started = Instant::now();
         let mut planner = Planner::new("bench", context.clone(), Limits::default().max_actions);
         let summary = super::native::propagate_mail(&mut planner, change, &settings).map_err(anyhow::Error::msg)?;
         std::hint::black_box((summary, planner.take()));
+        let native_took = started.elapsed();
         if i >= iterations / 10 + 5 {
-            times.push(started.elapsed());
+            sandboxed.push(took);
+            native.push(native_took);
         }
     }
-    Ok(median_us(&mut times))
+    Ok(InvokeFigures { sandboxed_us: median_us(&mut sandboxed), native_us: median_us(&mut native) })
 }
