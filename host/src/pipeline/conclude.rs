@@ -49,13 +49,18 @@ pub fn conclude(
     let (store, backend, tenant) = (&context.store, &context.backend, &context.tenant);
     let mut thresholds = Vec::new();
     if may_commit {
+        // A system's entitlement count is read (from the platform, for a remote backend) only
+        // where a percentage threshold applies.
+        let policy = &context.policy.thresholds;
         let mut totals = BTreeMap::new();
         for action in &plan {
-            if !totals.contains_key(&action.system) {
+            if !totals.contains_key(&action.system)
+                && policy.iter().any(|t| t.counts_entitlements(&action.system, action.kind))
+            {
                 totals.insert(action.system.clone(), backend.entitlement_count(tenant, &action.system)?);
             }
         }
-        thresholds = threshold::apply(&context.policy.thresholds, &mut plan, |system| totals[system])
+        thresholds = threshold::apply(policy, &mut plan, |system| totals.get(system).copied().unwrap_or(0))
             .into_iter()
             .map(|b| b.message)
             .collect();

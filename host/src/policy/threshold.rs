@@ -56,6 +56,12 @@ impl Threshold {
         self.kind == kind && (self.system == "*" || self.system == system)
     }
 
+    /// Whether checking `kind` actions on `system` needs the system's entitlement count: only a
+    /// percentage that applies does.
+    pub fn counts_entitlements(&self, system: &str, kind: ActionKind) -> bool {
+        self.percent.is_some() && self.applies(system, kind)
+    }
+
     /// Whether `planned` actions against a system holding `total` entitlements reach it.
     pub fn check(&self, system: &str, kind: ActionKind, planned: u32, total: u32) -> Option<Breach> {
         if !self.applies(system, kind) || planned == 0 {
@@ -198,5 +204,15 @@ mod tests {
         assert!(threshold("a", ActionKind::Update, Some(0), None).validate().is_err());
         assert!(threshold("a", ActionKind::Update, None, Some(150.0)).validate().unwrap_err().contains("not 150"));
         assert!(threshold("a", ActionKind::Update, Some(10), Some(5.0)).validate().is_ok());
+    }
+
+    #[test]
+    fn only_an_applying_percentage_needs_the_entitlement_count() {
+        let percent = threshold("exchange-online", ActionKind::Update, None, Some(10.0));
+        let count = threshold("*", ActionKind::Update, Some(5), None);
+        assert!(percent.counts_entitlements("exchange-online", ActionKind::Update));
+        assert!(!percent.counts_entitlements("topdesk", ActionKind::Update));
+        assert!(!percent.counts_entitlements("exchange-online", ActionKind::Grant));
+        assert!(!count.counts_entitlements("exchange-online", ActionKind::Update));
     }
 }
