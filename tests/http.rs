@@ -104,6 +104,12 @@ fn events_run_through_matching_plugins_and_the_reads_show_the_result() {
     assert!(metrics.contains("provhost_invocations_total{outcome=\"completed\"} 1"));
     assert!(metrics.contains("provhost_actions_total{state=\"success\"} 7"));
     assert!(metrics.contains("provhost_invocation_duration_seconds_count 1"));
+    let counter = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+        line[name.len() + 1..].parse().unwrap()
+    };
+    let (commits, changes) = (counter("provhost_store_commits_total"), counter("provhost_store_changes_total"));
+    assert!(commits >= 1 && changes >= commits, "{commits} commits holding {changes} changes");
     assert_eq!(body(client().get(server.url("/healthz")).send().unwrap()).0, 200);
     let (_, _, ready) = body(client().get(server.url("/readyz")).send().unwrap());
     assert_eq!(ready["plugins"].as_array().unwrap().len(), 3);

@@ -111,6 +111,5 @@ fn execute_each(
         store.transition(tenant, &ids, ActionState::Running, &picked_up)?;
     }
     let results = pending.iter().map(|a| Ok((a.id.clone(), run(a)?))).collect::<Result<Vec<_>, BackendError>>()?;
-    store.finish_actions(tenant, &results, (pickup == Pickup::WithTheEnd).then_some(picked_up.as_str()))?;
-    Ok(ids.iter().map(|id| store.action(tenant, id)).collect::<Result<Vec<_>, _>>()?)
+    Ok(store.finish_actions(tenant, &results, (pickup == Pickup::WithTheEnd).then_some(picked_up.as_str()))?)
 }

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 
 use crate::pipeline::RunReport;
+use crate::store::GroupStats;
 
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -58,8 +59,8 @@ impl Metrics {
         *self.counts.lock().unwrap_or_else(|p| p.into_inner()).refusals.entry(code.to_owned()).or_default() += 1;
     }
 
-    /// The metrics in Prometheus text format.
-    pub fn render(&self) -> String {
+    /// The metrics in Prometheus text format, with the store's group commits.
+    pub fn render(&self, store: &GroupStats) -> String {
         let c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
         let _ = writeln!(out, "# HELP provhost_events_total Events received.\n# TYPE provhost_events_total counter");
@@ -86,6 +87,16 @@ impl Metrics {
         }
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", c.latency_count);
         let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", c.latency_sum, c.latency_count);
+        for (name, help, n) in [
+            (
+                "provhost_store_commits_total",
+                "Store transactions committed (each holds a group of changes).",
+                store.groups(),
+            ),
+            ("provhost_store_changes_total", "Changes committed in those transactions.", store.units()),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}");
+        }
         out
     }
 }

@@ -38,7 +38,7 @@ pub async fn readyz(State(app): State<Arc<AppState>>) -> Response {
 }
 
 pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render(app.store.group_stats())).into_response()
 }
 
 pub async fn not_found(uri: axum::http::Uri) -> Problem {

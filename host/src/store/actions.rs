@@ -1,6 +1,6 @@
 //! Entitlement actions: inserting a committed plan, state changes with history, and reads.
 
-use rusqlite::{OptionalExtension, Row, ToSql, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 use serde::Serialize;
 
 use super::audit::append as append_audit;
@@ -133,17 +133,15 @@ pub(super) struct Actor<'a> {
 
 const EXECUTOR: Actor<'static> = Actor { kind: crate::audit::kind::ACTION_STATE, key_id: None, plugin: None };
 
-/// The audit record of an action entering `state`, named as HelloID names it.
+/// The audit record of action `a` entering `state`, named as HelloID names it.
 fn action_entry(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &str,
-    id: &str,
+    a: &Action,
     state: ActionState,
     message: &str,
     actor: Actor<'_>,
 ) -> Result<AuditEntry, StoreError> {
-    let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND id = ?2");
-    let a = action(tx.prepare_cached(&sql)?.query_row([tenant, id], action_row)?)?;
     let entitlement_type = match &a.target {
         ActionTarget::Entitlement(e) => tx
             .prepare_cached("SELECT kind FROM entitlements WHERE tenant = ?1 AND id = ?2")?
@@ -179,7 +177,7 @@ fn action_entry(
 /// Inserts actions as committed, with the first entry of their history and their audit records,
 /// inside `tx`.
 pub(super) fn insert_actions(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &str,
     actions: &[Action],
     actor: Actor<'_>,
@@ -213,13 +211,13 @@ pub(super) fn insert_actions(
     drop(insert);
     let entries = actions
         .iter()
-        .map(|a| action_entry(tx, tenant, &a.id, a.state, &a.message, actor))
+        .map(|a| action_entry(tx, tenant, a, a.state, &a.message, actor))
         .collect::<Result<Vec<_>, _>>()?;
     append_audit(tx, tenant, &entries)
 }
 
 fn append_history(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &str,
     action: &str,
     state: ActionState,
@@ -234,25 +232,32 @@ fn append_history(
     Ok(())
 }
 
-/// Moves an action to `state`, with its history entry and audit record.
+/// Moves an action to `state` with its history entry; returns the action as it now is and its
+/// audit record, for the caller to append with the others of its unit.
 fn set_state(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &str,
     id: &str,
     (state, message): (ActionState, &str),
     actor: Actor<'_>,
-) -> Result<(), StoreError> {
+) -> Result<(Action, AuditEntry), StoreError> {
     let at = now_rfc3339();
-    let changed = tx
-        .prepare_cached("UPDATE actions SET state = ?3, message = ?4, updated_at = ?5 WHERE tenant = ?1 AND id = ?2")?
-        .execute(params![tenant, id, state.as_str(), message, at])?;
-    not_found_if_zero(changed, "action", id, tenant)?;
+    let sql = format!(
+        "UPDATE actions SET state = ?3, message = ?4, updated_at = ?5 WHERE tenant = ?1 AND id = ?2
+         RETURNING {ACTION_COLUMNS}"
+    );
+    let row = tx
+        .prepare_cached(&sql)?
+        .query_row(params![tenant, id, state.as_str(), message, at], action_row)
+        .optional()?
+        .ok_or_else(|| not_found("action", id, tenant))?;
     append_history(tx, tenant, id, state, message, &at)?;
-    let entry = action_entry(tx, tenant, id, state, message, actor)?;
-    append_audit(tx, tenant, std::slice::from_ref(&entry))
+    let changed = action(row)?;
+    let entry = action_entry(tx, tenant, &changed, state, message, actor)?;
+    Ok((changed, entry))
 }
 
-fn apply(tx: &Transaction<'_>, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
+fn apply(tx: &Connection, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
     let (sql, id, value): (&str, &str, Option<String>) = match effect {
         Effect::Nothing => return Ok(()),
         Effect::AccountAttributes { account, attributes } => {
@@ -278,7 +283,7 @@ fn apply(tx: &Transaction<'_>, tenant: &str, effect: &Effect) -> Result<(), Stor
 /// Committed actions of a kind against a system created since `since` (RFC 3339), not counting
 /// blocked or rejected ones: what a window budget has used.
 pub(super) fn usage_since(
-    conn: &rusqlite::Connection,
+    conn: &Connection,
     tenant: &str,
     system: &str,
     kind: ActionKind,
@@ -346,7 +351,7 @@ impl Store {
         kind: ActionKind,
         window: Duration,
     ) -> Result<u32, StoreError> {
-        usage_since(&self.conn(), tenant, system, kind, &window_start(window))
+        usage_since(&*self.read()?, tenant, system, kind, &window_start(window))
     }
 
     /// Approves or rejects blocked actions, all or none, recording who decided. An id that is not
@@ -358,36 +363,37 @@ impl Store {
         decision: Decision,
         by: &str,
     ) -> Result<Vec<Action>, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for id in ids {
-            let state: Option<String> = tx
-                .prepare_cached("SELECT state FROM actions WHERE tenant = ?1 AND id = ?2")?
-                .query_row([tenant, id], |r| r.get(0))
-                .optional()?;
-            match state.as_deref() {
-                None => return Err(not_found("action", id, tenant)),
-                Some("blocked") => {}
-                Some(other) => {
-                    return Err(StoreError::Conflict(format!(
-                        "action '{id}' is {other}, not blocked; nothing was decided"
-                    )));
+        self.write(|tx| {
+            let mut entries = Vec::with_capacity(ids.len());
+            for id in ids {
+                let state: Option<String> = tx
+                    .prepare_cached("SELECT state FROM actions WHERE tenant = ?1 AND id = ?2")?
+                    .query_row([tenant, id], |r| r.get(0))
+                    .optional()?;
+                match state.as_deref() {
+                    None => return Err(not_found("action", id, tenant)),
+                    Some("blocked") => {}
+                    Some(other) => {
+                        return Err(StoreError::Conflict(format!(
+                            "action '{id}' is {other}, not blocked; nothing was decided"
+                        )));
+                    }
                 }
+                let (state, message, kind) = match decision {
+                    Decision::Approve => {
+                        (ActionState::Pending, format!("approved by API key '{by}'"), crate::audit::kind::APPROVAL)
+                    }
+                    Decision::Reject => {
+                        (ActionState::Rejected, format!("rejected by API key '{by}'"), crate::audit::kind::REJECTION)
+                    }
+                };
+                let actor = Actor { kind, key_id: Some(by), plugin: None };
+                entries.push(set_state(tx, tenant, id, (state, &message), actor)?.1);
+                tx.prepare_cached("UPDATE actions SET decided_by = ?3 WHERE tenant = ?1 AND id = ?2")?
+                    .execute(params![tenant, id, by])?;
             }
-            let (state, message, kind) = match decision {
-                Decision::Approve => {
-                    (ActionState::Pending, format!("approved by API key '{by}'"), crate::audit::kind::APPROVAL)
-                }
-                Decision::Reject => {
-                    (ActionState::Rejected, format!("rejected by API key '{by}'"), crate::audit::kind::REJECTION)
-                }
-            };
-            set_state(&tx, tenant, id, (state, &message), Actor { kind, key_id: Some(by), plugin: None })?;
-            tx.prepare_cached("UPDATE actions SET decided_by = ?3 WHERE tenant = ?1 AND id = ?2")?
-                .execute(params![tenant, id, by])?;
-        }
-        tx.commit()?;
-        drop(conn);
+            append_audit(tx, tenant, &entries)
+        })?;
         ids.iter().map(|id| self.action(tenant, id)).collect()
     }
 
@@ -400,51 +406,56 @@ impl Store {
         state: ActionState,
         message: &str,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for id in ids {
-            set_state(&tx, tenant, id, (state, message), EXECUTOR)?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.write(|tx| {
+            let entries = ids
+                .iter()
+                .map(|id| set_state(tx, tenant, id, (state, message), EXECUTOR).map(|(_, entry)| entry))
+                .collect::<Result<Vec<_>, _>>()?;
+            append_audit(tx, tenant, &entries)
+        })
     }
 
     /// Ends actions: each success applies its effect and marks the action `success`; each
     /// failure marks it `error` with the target system's message; an action still running on a
     /// platform becomes `waiting`. All in one transaction. With `picked_up`, each action is first
     /// marked `running` with that message in the same transaction (an executor that finished the
-    /// work before recording it).
+    /// work before recording it). Returns the actions in their end states.
     pub fn finish_actions(
         &self,
         tenant: &str,
         results: &[(String, Finish)],
         picked_up: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(message) = picked_up {
-            for (id, _) in results {
-                set_state(&tx, tenant, id, (ActionState::Running, message), EXECUTOR)?;
-            }
-        }
-        for (id, result) in results {
-            match result {
-                Finish::Success(effect, message) => {
-                    apply(&tx, tenant, effect)?;
-                    set_state(&tx, tenant, id, (ActionState::Success, message), EXECUTOR)?;
+    ) -> Result<Vec<Action>, StoreError> {
+        self.write(|tx| {
+            let mut entries = Vec::with_capacity(results.len() * 2);
+            if let Some(message) = picked_up {
+                for (id, _) in results {
+                    entries.push(set_state(tx, tenant, id, (ActionState::Running, message), EXECUTOR)?.1);
                 }
-                Finish::Error(message) => set_state(&tx, tenant, id, (ActionState::Error, message), EXECUTOR)?,
-                Finish::Waiting(message) => set_state(&tx, tenant, id, (ActionState::Waiting, message), EXECUTOR)?,
             }
-        }
-        tx.commit()?;
-        Ok(())
+            let mut ended = Vec::with_capacity(results.len());
+            for (id, result) in results {
+                let end = match result {
+                    Finish::Success(effect, message) => {
+                        apply(tx, tenant, effect)?;
+                        (ActionState::Success, message)
+                    }
+                    Finish::Error(message) => (ActionState::Error, message),
+                    Finish::Waiting(message) => (ActionState::Waiting, message),
+                };
+                let (action, entry) = set_state(tx, tenant, id, (end.0, end.1.as_str()), EXECUTOR)?;
+                ended.push(action);
+                entries.push(entry);
+            }
+            append_audit(tx, tenant, &entries)?;
+            Ok(ended)
+        })
     }
 
     /// The action with this id.
     pub fn action(&self, tenant: &str, id: &str) -> Result<Action, StoreError> {
         let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND id = ?2");
-        let row = self.conn().prepare_cached(&sql)?.query_row([tenant, id], action_row).optional()?;
+        let row = self.read()?.prepare_cached(&sql)?.query_row([tenant, id], action_row).optional()?;
         action(row.ok_or_else(|| not_found("action", id, tenant))?)
     }
 
@@ -466,7 +477,7 @@ impl Store {
         let (limit, offset) = (limit as i64, offset as i64);
         values.extend([&limit as &dyn ToSql, &offset]);
         let rows = self
-            .conn()
+            .read()?
             .prepare_cached(&sql)?
             .query_map(values.as_slice(), action_row)?
             .collect::<Result<Vec<_>, _>>()?;
@@ -479,7 +490,7 @@ impl Store {
             "SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND retry_of = ?2 ORDER BY created_at DESC"
         );
         let rows = self
-            .conn()
+            .read()?
             .prepare_cached(&sql)?
             .query_map([tenant, failed], action_row)?
             .collect::<Result<Vec<_>, _>>()?;
@@ -488,7 +499,7 @@ impl Store {
 
     /// The states an action went through, oldest first.
     pub fn action_history(&self, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT state, message, at FROM action_history WHERE tenant = ?1 AND action = ?2 ORDER BY seq",
         )?;
@@ -512,7 +523,7 @@ mod tests {
         let state = filter.state.map(|s| s.as_str());
         let (sql, mut values) = filtered(&"demo", filter, &state);
         values.extend([&1 as &dyn ToSql, &0]);
-        let conn = store.conn();
+        let conn = store.read().unwrap();
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows = stmt.query_map(values.as_slice(), |r| r.get::<_, String>(3)).unwrap();
         rows.collect::<Result<Vec<_>, _>>().unwrap().join("; ")

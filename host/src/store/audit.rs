@@ -1,7 +1,7 @@
 //! The audit table: appending to a tenant's chain inside a write transaction, reading with
 //! filters, exporting, importing and verifying.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Store, StoreError, from_json};
 use crate::audit::{AuditEntry, AuditRecord, ChainBreak, GENESIS, content_hash, verify_chain};
@@ -64,7 +64,7 @@ fn decode((mut record, details): (AuditRecord, String)) -> Result<AuditRecord, S
     Ok(record)
 }
 
-fn insert(tx: &Transaction<'_>, r: &AuditRecord) -> Result<(), StoreError> {
+fn insert(tx: &Connection, r: &AuditRecord) -> Result<(), StoreError> {
     let e = &r.entry;
     tx.prepare_cached(&format!(
         "INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
@@ -91,7 +91,7 @@ fn insert(tx: &Transaction<'_>, r: &AuditRecord) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn chain_end(tx: &Transaction<'_>, tenant: &str) -> Result<(u64, String), StoreError> {
+fn chain_end(tx: &Connection, tenant: &str) -> Result<(u64, String), StoreError> {
     let end = tx
         .prepare_cached("SELECT seq, hash FROM audit WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1")?
         .query_row([tenant], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))
@@ -99,9 +99,9 @@ fn chain_end(tx: &Transaction<'_>, tenant: &str) -> Result<(u64, String), StoreE
     Ok(end.unwrap_or((0, GENESIS.to_owned())))
 }
 
-/// Appends entries to the tenant's chain inside `tx` (which must be a write transaction, so that
+/// Appends entries to the tenant's chain inside `tx` (a unit of [`Store::write`], so that
 /// concurrent writers take turns).
-pub(super) fn append(tx: &Transaction<'_>, tenant: &str, entries: &[AuditEntry]) -> Result<(), StoreError> {
+pub(super) fn append(tx: &Connection, tenant: &str, entries: &[AuditEntry]) -> Result<(), StoreError> {
     let (mut seq, mut prev) = chain_end(tx, tenant)?;
     for entry in entries {
         seq += 1;
@@ -129,7 +129,7 @@ pub struct Verification {
 impl Store {
     /// Records matching the filter, in chain order, at most `limit`, skipping the first `offset`.
     pub fn audit(&self, filter: &AuditFilter, limit: usize, offset: usize) -> Result<Vec<AuditRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM audit
              WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR person = ?2) AND (?3 IS NULL OR plugin = ?3)
@@ -162,7 +162,7 @@ impl Store {
     /// The record with this id.
     pub fn audit_record(&self, id: &str) -> Result<AuditRecord, StoreError> {
         let row = self
-            .conn()
+            .read()?
             .prepare_cached(&format!("SELECT {COLUMNS} FROM audit WHERE id = ?1"))?
             .query_row([id], read)
             .optional()?;
@@ -176,7 +176,7 @@ impl Store {
         from_seq: u64,
         mut each: impl FnMut(AuditRecord) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt =
             conn.prepare_cached(&format!("SELECT {COLUMNS} FROM audit WHERE tenant = ?1 AND seq >= ?2 ORDER BY seq"))?;
         let mut rows = stmt.query(params![tenant, from_seq as i64])?;
@@ -188,7 +188,7 @@ impl Store {
 
     /// The tenants that have audit records.
     pub fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached("SELECT DISTINCT tenant FROM audit ORDER BY tenant")?;
         let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
         Ok(rows)
@@ -202,7 +202,7 @@ impl Store {
             Ok(())
         })?;
         let anchor = self
-            .conn()
+            .read()?
             .prepare_cached("SELECT seq, prev_hash FROM audit_anchor WHERE tenant = ?1")?
             .query_row([tenant], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))
             .optional()?
@@ -224,24 +224,21 @@ impl Store {
                 first.tenant, other.tenant
             )));
         }
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let (end_seq, end_hash) = chain_end(&tx, &first.tenant)?;
-        let anchor = if end_seq == 0 { (first.seq, first.prev_hash.clone()) } else { (end_seq + 1, end_hash) };
-        verify_chain(records, Some((anchor.0, &anchor.1))).map_err(|b| {
-            StoreError::Conflict(format!(
-                "the import does not continue tenant '{}''s chain at record {} ({}): {}",
-                first.tenant, b.seq, b.id, b.reason
-            ))
+        self.write(|tx| {
+            let (end_seq, end_hash) = chain_end(tx, &first.tenant)?;
+            let anchor = if end_seq == 0 { (first.seq, first.prev_hash.clone()) } else { (end_seq + 1, end_hash) };
+            verify_chain(records, Some((anchor.0, &anchor.1))).map_err(|b| {
+                StoreError::Conflict(format!(
+                    "the import does not continue tenant '{}''s chain at record {} ({}): {}",
+                    first.tenant, b.seq, b.id, b.reason
+                ))
+            })?;
+            if end_seq == 0 && first.seq > 1 {
+                tx.prepare_cached("INSERT INTO audit_anchor (tenant, seq, prev_hash) VALUES (?1, ?2, ?3)")?
+                    .execute(params![first.tenant, first.seq as i64, first.prev_hash])?;
+            }
+            records.iter().try_for_each(|r| insert(tx, r))
         })?;
-        if end_seq == 0 && first.seq > 1 {
-            tx.prepare_cached("INSERT INTO audit_anchor (tenant, seq, prev_hash) VALUES (?1, ?2, ?3)")?
-                .execute(params![first.tenant, first.seq as i64, first.prev_hash])?;
-        }
-        for r in records {
-            insert(&tx, r)?;
-        }
-        tx.commit()?;
         Ok(records.len() as u64)
     }
 }

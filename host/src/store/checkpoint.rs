@@ -24,7 +24,7 @@ impl Store {
     pub fn checkpoint_in_background(&self, every: Duration) -> Result<Option<Checkpointer>, StoreError> {
         let Some(path) = self.path.clone() else { return Ok(None) };
         let conn = open_for_checkpoints(path)?;
-        self.conn().pragma_update(None, "wal_autocheckpoint", 0)?;
+        self.idle_writer().conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (stop, stopped) = channel::<()>();
         let thread = std::thread::Builder::new()
             .name("provhost-checkpoint".into())
@@ -73,7 +73,8 @@ mod tests {
         let path = dir.path().join("provhost.db");
         let store = Store::open(&path).unwrap();
         let checkpointer = store.checkpoint_in_background(Duration::from_millis(30)).unwrap().unwrap();
-        let autocheckpoint: i64 = store.conn().query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).unwrap();
+        let autocheckpoint: i64 =
+            store.idle_writer().conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).unwrap();
         assert_eq!(autocheckpoint, 0, "commits no longer checkpoint");
         seed_demo(&store).unwrap();
         let wal = dir.path().join("provhost.db-wal");

@@ -50,17 +50,18 @@ impl Store {
     /// Queues a delivery, due now.
     pub fn queue_delivery(&self, tenant: &str, url: &str, payload: &str) -> Result<String, StoreError> {
         let (id, now) = (new_id(), now_rfc3339());
-        self.conn()
-            .prepare_cached(&format!(
+        self.write(|c| {
+            c.prepare_cached(&format!(
                 "INSERT INTO deliveries ({COLUMNS}, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, NULL, ?5, ?5)"
             ))?
             .execute(params![id, tenant, url, payload, now])?;
-        Ok(id)
+            Ok(id)
+        })
     }
 
     /// Pending deliveries due by now, oldest first.
     pub fn due_deliveries(&self, limit: usize) -> Result<Vec<Delivery>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2"
         ))?;
@@ -71,7 +72,7 @@ impl Store {
     /// When the next pending delivery is due, if any.
     pub fn next_delivery_due(&self) -> Result<Option<String>, StoreError> {
         Ok(self
-            .conn()
+            .read()?
             .prepare_cached("SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'")?
             .query_row([], |r| r.get(0))?)
     }
@@ -79,13 +80,14 @@ impl Store {
     /// Records a try: delivered, or failed with `error` and retried at `retry_at` (`None`: dead).
     pub fn record_attempt(&self, id: &str, outcome: Result<(), (String, Option<String>)>) -> Result<(), StoreError> {
         let now = now_rfc3339();
-        let conn = self.conn();
+        self.write(|conn| {
         match outcome {
             Ok(()) => conn.prepare_cached("UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, last_error = NULL, updated_at = ?2 WHERE id = ?1")?.execute(params![id, now])?,
             Err((error, Some(retry_at))) => conn.prepare_cached("UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1")?.execute(params![id, error, retry_at, now])?,
             Err((error, None)) => conn.prepare_cached("UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_error = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![id, error, now])?,
         };
         Ok(())
+        })
     }
 
     /// The tenant's deliveries in a state, newest first.
@@ -96,7 +98,7 @@ impl Store {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM deliveries WHERE tenant = ?1 AND (?2 IS NULL OR status = ?2)
              ORDER BY created_at DESC, id LIMIT ?3 OFFSET ?4"
@@ -109,16 +111,17 @@ impl Store {
 
     /// Puts a dead delivery back in the queue, due now, with a fresh count of tries.
     pub fn redrive(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
-        let changed = self
-            .conn()
-            .prepare_cached(
-                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?3, updated_at = ?3
-             WHERE tenant = ?1 AND id = ?2 AND status = 'dead'",
-            )?
-            .execute(params![tenant, id, now_rfc3339()])?;
-        if changed == 0 {
-            return Err(StoreError::NotFound { kind: "dead delivery", id: id.into(), tenant: tenant.into() });
-        }
-        Ok(())
+        self.write(|c| {
+            let changed = c
+                .prepare_cached(
+                    "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?3, updated_at = ?3
+                     WHERE tenant = ?1 AND id = ?2 AND status = 'dead'",
+                )?
+                .execute(params![tenant, id, now_rfc3339()])?;
+            if changed == 0 {
+                return Err(StoreError::NotFound { kind: "dead delivery", id: id.into(), tenant: tenant.into() });
+            }
+            Ok(())
+        })
     }
 }

@@ -72,50 +72,64 @@ pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
 impl Store {
     /// Creates a tenant.
     pub fn insert_tenant(&self, id: &str, name: &str) -> Result<(), StoreError> {
-        self.conn().prepare_cached("INSERT INTO tenants (id, name) VALUES (?1, ?2)")?.execute(params![id, name])?;
-        Ok(())
+        self.write(|c| {
+            c.prepare_cached("INSERT INTO tenants (id, name) VALUES (?1, ?2)")?.execute(params![id, name])?;
+            Ok(())
+        })
     }
 
     /// Creates a target system in a tenant.
     pub fn insert_system(&self, tenant: &str, system: &System) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("INSERT INTO systems (tenant, id, name, consumes, failure) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![tenant, system.id, system.name, to_json(&system.consumes), system.failure])?;
-        Ok(())
+        self.write(|c| {
+            c.prepare_cached("INSERT INTO systems (tenant, id, name, consumes, failure) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![tenant, system.id, system.name, to_json(&system.consumes), system.failure])?;
+            Ok(())
+        })
     }
 
     /// Makes every action executed against a system fail with `failure`, or succeed again with `None`.
     pub fn set_system_failure(&self, tenant: &str, system: &str, failure: Option<&str>) -> Result<(), StoreError> {
-        let changed = self
-            .conn()
-            .prepare_cached("UPDATE systems SET failure = ?3 WHERE tenant = ?1 AND id = ?2")?
-            .execute(params![tenant, system, failure])?;
-        not_found_if_zero(changed, "system", system, tenant)
+        self.write(|c| {
+            let changed = c
+                .prepare_cached("UPDATE systems SET failure = ?3 WHERE tenant = ?1 AND id = ?2")?
+                .execute(params![tenant, system, failure])?;
+            not_found_if_zero(changed, "system", system, tenant)
+        })
     }
 
     /// Creates a person in a tenant.
     pub fn insert_person(&self, tenant: &str, person: &Person) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("INSERT INTO persons (tenant, id, display_name, attributes) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![tenant, person.id, person.display_name, to_json(&person.attributes)])?;
-        Ok(())
+        self.write(|c| {
+            c.prepare_cached("INSERT INTO persons (tenant, id, display_name, attributes) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![tenant, person.id, person.display_name, to_json(&person.attributes)])?;
+            Ok(())
+        })
     }
 
     /// Creates an entitlement.
     pub fn insert_entitlement(&self, tenant: &str, e: &Entitlement) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached(
+        self.write(|c| {
+            c.prepare_cached(
                 "INSERT INTO entitlements (tenant, id, person, system, kind, display_name, managed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![tenant, e.id, e.person, e.system, kind_text(e.kind), e.display_name, e.managed])?;
-        Ok(())
+            .execute(params![
+                tenant,
+                e.id,
+                e.person,
+                e.system,
+                kind_text(e.kind),
+                e.display_name,
+                e.managed
+            ])?;
+            Ok(())
+        })
     }
 
     /// Creates an account.
     pub fn insert_account(&self, tenant: &str, a: &Account) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached(
+        self.write(|c| {
+            c.prepare_cached(
                 "INSERT INTO accounts (tenant, id, person, system, reference, enabled, attributes)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
@@ -128,41 +142,44 @@ impl Store {
                 a.enabled,
                 to_json(&a.attributes)
             ])?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The person with this id.
     pub fn person(&self, tenant: &str, id: &str) -> Result<Person, StoreError> {
         let sql = format!("SELECT {PERSON_COLUMNS} FROM persons WHERE tenant = ?1 AND id = ?2");
-        let row = self.conn().prepare_cached(&sql)?.query_row([tenant, id], person_row).optional()?;
+        let row = self.read()?.prepare_cached(&sql)?.query_row([tenant, id], person_row).optional()?;
         person(row.ok_or_else(|| not_found("person", id, tenant))?)
     }
 
     /// Every person of the tenant, by display name.
     pub fn persons(&self, tenant: &str) -> Result<Vec<Person>, StoreError> {
         let sql = format!("SELECT {PERSON_COLUMNS} FROM persons WHERE tenant = ?1 ORDER BY display_name, id");
-        let rows = self.conn().prepare_cached(&sql)?.query_map([tenant], person_row)?.collect::<Result<Vec<_>, _>>()?;
+        let rows =
+            self.read()?.prepare_cached(&sql)?.query_map([tenant], person_row)?.collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(person).collect()
     }
 
     /// The target system with this id.
     pub fn system(&self, tenant: &str, id: &str) -> Result<System, StoreError> {
         let sql = format!("SELECT {SYSTEM_COLUMNS} FROM systems WHERE tenant = ?1 AND id = ?2");
-        let row = self.conn().prepare_cached(&sql)?.query_row([tenant, id], system_row).optional()?;
+        let row = self.read()?.prepare_cached(&sql)?.query_row([tenant, id], system_row).optional()?;
         system(row.ok_or_else(|| not_found("system", id, tenant))?)
     }
 
     /// Every target system of the tenant.
     pub fn systems(&self, tenant: &str) -> Result<Vec<System>, StoreError> {
         let sql = format!("SELECT {SYSTEM_COLUMNS} FROM systems WHERE tenant = ?1 ORDER BY id");
-        let rows = self.conn().prepare_cached(&sql)?.query_map([tenant], system_row)?.collect::<Result<Vec<_>, _>>()?;
+        let rows =
+            self.read()?.prepare_cached(&sql)?.query_map([tenant], system_row)?.collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(system).collect()
     }
 
     /// The entitlement with this id.
     pub fn entitlement(&self, tenant: &str, id: &str) -> Result<Entitlement, StoreError> {
         let sql = format!("SELECT {ENTITLEMENT_COLUMNS} FROM entitlements WHERE tenant = ?1 AND id = ?2");
-        let row = self.conn().prepare_cached(&sql)?.query_row([tenant, id], entitlement_row).optional()?;
+        let row = self.read()?.prepare_cached(&sql)?.query_row([tenant, id], entitlement_row).optional()?;
         entitlement(row.ok_or_else(|| not_found("entitlement", id, tenant))?)
     }
 
@@ -172,7 +189,7 @@ impl Store {
             "SELECT {ENTITLEMENT_COLUMNS} FROM entitlements WHERE tenant = ?1 AND person = ?2 ORDER BY system, display_name"
         );
         let rows = self
-            .conn()
+            .read()?
             .prepare_cached(&sql)?
             .query_map([tenant, person], entitlement_row)?
             .collect::<Result<Vec<_>, _>>()?;
@@ -182,7 +199,7 @@ impl Store {
     /// How many entitlements the system holds.
     pub fn entitlement_count(&self, tenant: &str, system: &str) -> Result<u32, StoreError> {
         let n: i64 = self
-            .conn()
+            .read()?
             .prepare_cached("SELECT COUNT(*) FROM entitlements WHERE tenant = ?1 AND system = ?2")?
             .query_row([tenant, system], |r| r.get(0))?;
         Ok(n as u32)
@@ -191,7 +208,7 @@ impl Store {
     /// The account with this id.
     pub fn account(&self, tenant: &str, id: &str) -> Result<Account, StoreError> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant = ?1 AND id = ?2");
-        let row = self.conn().prepare_cached(&sql)?.query_row([tenant, id], account_row).optional()?;
+        let row = self.read()?.prepare_cached(&sql)?.query_row([tenant, id], account_row).optional()?;
         account(row.ok_or_else(|| not_found("account", id, tenant))?)
     }
 
@@ -200,7 +217,7 @@ impl Store {
         let sql =
             format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant = ?1 AND person = ?2 ORDER BY system, id");
         let rows = self
-            .conn()
+            .read()?
             .prepare_cached(&sql)?
             .query_map([tenant, person], account_row)?
             .collect::<Result<Vec<_>, _>>()?;

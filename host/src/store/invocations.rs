@@ -1,10 +1,7 @@
 //! Invocation records: one per plugin run, committed together with the actions it planned.
 
-use rusqlite::OptionalExtension;
-use rusqlite::params;
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-
-use rusqlite::Transaction;
 
 use super::actions::{Actor, insert_actions, usage_since, window_start};
 use super::audit::append as append_audit;
@@ -31,7 +28,7 @@ pub struct Commit<'a> {
     pub audit: &'a [AuditEntry],
 }
 
-fn insert_invocation(tx: &Transaction<'_>, record: &InvocationRecord) -> Result<(), StoreError> {
+fn insert_invocation(tx: &Connection, record: &InvocationRecord) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO invocations (tenant, id, plugin_name, plugin_sha256, event_kind, outcome, detail, dry_run,
                                   started_at, duration_us, fuel_used, peak_memory, host_calls, guest_output,
@@ -62,7 +59,7 @@ fn insert_invocation(tx: &Transaction<'_>, record: &InvocationRecord) -> Result<
 
 /// The first window budget the plan's runnable actions would overrun, given what is committed.
 fn check_windows(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &str,
     actions: &[Action],
     windows: &[WindowBudget],
@@ -87,7 +84,7 @@ fn check_windows(
 
 /// Records an observed attribute change on the person, where the embedded store holds them (a
 /// tenant whose directory is on a platform has no local copy to update).
-fn apply_observed(tx: &rusqlite::Transaction<'_>, tenant: &str, change: &AttributeChanged) -> Result<(), StoreError> {
+fn apply_observed(tx: &Connection, tenant: &str, change: &AttributeChanged) -> Result<(), StoreError> {
     let text: Option<String> = tx
         .prepare_cached("SELECT attributes FROM persons WHERE tenant = ?1 AND id = ?2")?
         .query_row([tenant, &change.person], |r| r.get(0))
@@ -184,34 +181,33 @@ impl Store {
             .map_err(|m| StoreError::Conflict(m.to_string()))
     }
 
-    /// Commits a plan with its invocation record in one immediate (write-locked) transaction,
-    /// after checking the window budgets again so that concurrent processes cannot overrun them.
+    /// Commits a plan with its invocation record as one unit of a write transaction, after
+    /// checking the window budgets again so that concurrent processes cannot overrun them.
     /// Returns the budget's refusal instead of committing when one would be overrun; then
     /// nothing is written.
     pub fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        if let Err(refusal) = check_windows(&tx, &commit.record.tenant, commit.actions, commit.windows)? {
-            return Ok(Err(refusal));
-        }
-        if let Some(change) = commit.observed {
-            apply_observed(&tx, &commit.record.tenant, change)?;
-        }
-        insert_invocation(&tx, commit.record)?;
-        append_audit(&tx, &commit.record.tenant, commit.audit)?;
-        let actor = Actor {
-            kind: crate::audit::kind::COMMIT,
-            key_id: commit.record.key_id.as_deref(),
-            plugin: Some(&commit.record.plugin_name),
-        };
-        insert_actions(&tx, &commit.record.tenant, commit.actions, actor)?;
-        tx.commit()?;
-        Ok(Ok(()))
+        self.write(|tx| {
+            if let Err(refusal) = check_windows(tx, &commit.record.tenant, commit.actions, commit.windows)? {
+                return Ok(Err(refusal));
+            }
+            if let Some(change) = commit.observed {
+                apply_observed(tx, &commit.record.tenant, change)?;
+            }
+            insert_invocation(tx, commit.record)?;
+            append_audit(tx, &commit.record.tenant, commit.audit)?;
+            let actor = Actor {
+                kind: crate::audit::kind::COMMIT,
+                key_id: commit.record.key_id.as_deref(),
+                plugin: Some(&commit.record.plugin_name),
+            };
+            insert_actions(tx, &commit.record.tenant, commit.actions, actor)?;
+            Ok(Ok(()))
+        })
     }
 
     /// How many invocations the tenant has on record, and how many actions.
     pub fn counts(&self, tenant: &str) -> Result<(u64, u64), StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let count = |table: &str| -> Result<u64, StoreError> {
             let n: i64 = conn
                 .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE tenant = ?1"))?

@@ -100,8 +100,8 @@ impl Store {
         }
         let (id, secret, salt) = (new_key_id(), new_secret(), new_salt());
         let created_at = now_rfc3339();
-        self.conn()
-            .prepare_cached(&format!(
+        self.write(|c| {
+            c.prepare_cached(&format!(
                 "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)"
             ))?
             .execute(params![
@@ -114,6 +114,8 @@ impl Store {
                 created_at,
                 expires_at
             ])?;
+            Ok(())
+        })?;
         let record = KeyRecord {
             id,
             tenant: tenant.into(),
@@ -128,7 +130,7 @@ impl Store {
 
     /// Every key, or a tenant's, oldest first; never secrets.
     pub fn keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE ?1 IS NULL OR tenant = ?1 ORDER BY created_at, id"
         ))?;
@@ -138,17 +140,18 @@ impl Store {
 
     /// Revokes a key; it stops working at once.
     pub fn revoke_key(&self, id: &str) -> Result<(), StoreError> {
-        let changed = self
-            .conn()
-            .prepare_cached("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
-            .execute(params![id, now_rfc3339()])?;
-        not_found_if_zero(changed, "unrevoked API key", id, "any")
+        self.write(|c| {
+            let changed = c
+                .prepare_cached("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
+                .execute(params![id, now_rfc3339()])?;
+            not_found_if_zero(changed, "unrevoked API key", id, "any")
+        })
     }
 
     /// The key these credentials name, if the secret matches and it is neither revoked nor expired.
     pub fn verify_key(&self, credentials: &Credentials) -> Result<KeyRecord, KeyError> {
         let row = self
-            .conn()
+            .read()?
             .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))
             .and_then(|mut s| s.query_row([&credentials.id], read_key).optional())
             .map_err(StoreError::from)?;

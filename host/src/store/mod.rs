@@ -9,8 +9,10 @@ mod demo;
 mod directory;
 mod invocations;
 mod keys;
+mod readers;
 mod requests;
 mod schema;
+mod writer;
 
 pub use actions::{Decision, Effect, Finish, HistoryEntry};
 pub use audit::{AuditFilter, Verification};
@@ -21,9 +23,10 @@ pub use invocations::{Commit, InvocationRecord};
 pub use keys::{AuthError, KeyError, KeyRecord};
 pub use requests::{Begun, KeptRequest};
 pub use schema::SCHEMA_VERSION;
+pub use writer::GroupStats;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use rusqlite::Connection;
 
@@ -57,6 +60,10 @@ pub enum StoreError {
         /// What was wrong with it.
         reason: String,
     },
+    /// The group transaction holding the change could not be committed, so the change was not
+    /// kept.
+    #[error("the store could not commit: {0}")]
+    GroupCommit(String),
     /// The change conflicts with the record's state.
     #[error("{0}")]
     Conflict(String),
@@ -72,19 +79,30 @@ pub enum StoreError {
     },
 }
 
-/// The embedded SQLite store. Cheap to share behind an `Arc`; one connection, serialised.
+/// The embedded SQLite store. Cheap to share behind an `Arc`: one write connection whose
+/// concurrent changes commit in groups, and (on disk) a pool of read connections.
 pub struct Store {
-    conn: Mutex<Connection>,
+    writer: Mutex<writer::Writer>,
+    queue: writer::Queue,
+    stats: GroupStats,
+    /// Read connections; `None` in memory, where reads use the write connection.
+    readers: Option<readers::ReaderPool>,
     /// The database file; `None` in memory.
     path: Option<std::path::PathBuf>,
 }
 
 impl Store {
     /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
+    /// Commits are durable: the write-ahead log is synced before a commit returns.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        Ok(Self { path: Some(path.to_owned()), ..Self::from_connection(conn)? })
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(Self {
+            path: Some(path.to_owned()),
+            readers: Some(readers::ReaderPool::new(path)),
+            ..Self::from_connection(conn)?
+        })
     }
 
     /// A private in-memory store, for tests and dry experiments.
@@ -97,20 +115,21 @@ impl Store {
         // Every statement on the hot path is prepared once and reused.
         conn.set_prepared_statement_cache_capacity(128);
         conn.pragma_update(None, "foreign_keys", true)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Each unit of a group runs in a savepoint, whose undo journal stays in memory.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         schema::migrate(&mut conn)?;
-        Ok(Self { conn: Mutex::new(conn), path: None })
-    }
-
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave a half-written transaction behind (SQLite
-        // rolls back an unfinished one), so the connection is safe to keep using.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        Ok(Self {
+            writer: Mutex::new(writer::Writer::new(conn)),
+            queue: writer::Queue::default(),
+            stats: GroupStats::default(),
+            readers: None,
+            path: None,
+        })
     }
 
     /// Whether the tenant exists.
     pub fn tenant_exists(&self, tenant: &str) -> Result<bool, StoreError> {
-        let found = self.conn().query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant], |_| Ok(())).map(|_| true);
+        let found = self.read()?.query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant], |_| Ok(())).map(|_| true);
         match found {
             Ok(found) => Ok(found),
             Err(rusqlite::Error::QueryReturnedNoRows) => Ok(false),

@@ -50,41 +50,44 @@ impl Store {
         idempotency_key: Option<&str>,
         request_hash: &str,
     ) -> Result<Begun, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        if let Some(key) = idempotency_key {
-            let existing = tx
-                .prepare_cached("SELECT id, request_hash, status, http_status, response FROM requests WHERE tenant = ?1 AND idempotency_key = ?2")?.query_row([tenant, key],
-                    read_request)
-                .optional()?;
-            if let Some(existing) = existing {
-                return Ok(Begun::Existing(existing));
+        self.write(|tx| {
+            if let Some(key) = idempotency_key {
+                let existing = tx
+                    .prepare_cached(
+                        "SELECT id, request_hash, status, http_status, response FROM requests
+                         WHERE tenant = ?1 AND idempotency_key = ?2",
+                    )?
+                    .query_row([tenant, key], read_request)
+                    .optional()?;
+                if let Some(existing) = existing {
+                    return Ok(Begun::Existing(existing));
+                }
             }
-        }
-        let id = new_id();
-        tx.prepare_cached(
-            "INSERT INTO requests (tenant, id, idempotency_key, request_hash, status, created_at)
-             VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
-        )?
-        .execute(params![tenant, id, idempotency_key, request_hash, now_rfc3339()])?;
-        tx.commit()?;
-        Ok(Begun::New(id))
+            let id = new_id();
+            tx.prepare_cached(
+                "INSERT INTO requests (tenant, id, idempotency_key, request_hash, status, created_at)
+                 VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
+            )?
+            .execute(params![tenant, id, idempotency_key, request_hash, now_rfc3339()])?;
+            Ok(Begun::New(id))
+        })
     }
 
     /// Keeps a request's response.
     pub fn finish_request(&self, tenant: &str, id: &str, http_status: u16, response: &str) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached(
+        self.write(|c| {
+            c.prepare_cached(
                 "UPDATE requests SET status = 'done', http_status = ?3, response = ?4 WHERE tenant = ?1 AND id = ?2",
             )?
             .execute(params![tenant, id, http_status, response])?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// A kept request of the tenant.
     pub fn request(&self, tenant: &str, id: &str) -> Result<Option<KeptRequest>, StoreError> {
         Ok(self
-            .conn()
+            .read()?
             .prepare_cached(
                 "SELECT id, request_hash, status, http_status, response FROM requests WHERE tenant = ?1 AND id = ?2",
             )?
@@ -96,7 +99,6 @@ impl Store {
     /// that says so (their invocation, if any, is in the audit trail). Requests older than
     /// `keep` are forgotten. Returns how many were cut off.
     pub fn settle_requests(&self, keep: std::time::Duration) -> Result<usize, StoreError> {
-        let conn = self.conn();
         let body = serde_json::json!({
             "type": "/problems/interrupted",
             "title": "Interrupted",
@@ -104,14 +106,17 @@ impl Store {
             "detail": "provhost stopped while this request ran; look its invocation up in the audit trail before sending it again under a new Idempotency-Key",
         })
         .to_string();
-        let cut = conn
-            .prepare_cached(
-                "UPDATE requests SET status = 'done', http_status = 503, response = ?1 WHERE status = 'running'",
-            )?
-            .execute([body])?;
-        let cutoff =
-            rfc3339(time::OffsetDateTime::now_utc() - time::Duration::try_from(keep).unwrap_or(time::Duration::DAY));
-        conn.prepare_cached("DELETE FROM requests WHERE created_at < ?1")?.execute([cutoff])?;
-        Ok(cut)
+        self.write(|conn| {
+            let cut = conn
+                .prepare_cached(
+                    "UPDATE requests SET status = 'done', http_status = 503, response = ?1 WHERE status = 'running'",
+                )?
+                .execute([body])?;
+            let cutoff = rfc3339(
+                time::OffsetDateTime::now_utc() - time::Duration::try_from(keep).unwrap_or(time::Duration::DAY),
+            );
+            conn.prepare_cached("DELETE FROM requests WHERE created_at < ?1")?.execute([cutoff])?;
+            Ok(cut)
+        })
     }
 }
