@@ -23,12 +23,14 @@ const MAX_UNITS: usize = 64;
 pub(super) struct Writer {
     pub(super) conn: Connection,
     group: Option<Arc<Group>>,
+    /// Units run in the open group, and how many of them kept their changes.
     units: usize,
+    kept: usize,
 }
 
 impl Writer {
     pub(super) fn new(conn: Connection) -> Self {
-        Self { conn, group: None, units: 0 }
+        Self { conn, group: None, units: 0, kept: 0 }
     }
 
     /// Commits the open group, if any, and tells its waiting members how it ended.
@@ -43,8 +45,10 @@ impl Writer {
                 e.to_string()
             })
         };
-        stats.groups.fetch_add(1, Ordering::Relaxed);
-        stats.units.fetch_add(self.units as u64, Ordering::Relaxed);
+        if ended.is_ok() {
+            stats.groups.fetch_add(1, Ordering::Relaxed);
+            stats.units.fetch_add(self.kept as u64, Ordering::Relaxed);
+        }
         group.end(ended.clone());
         ended.map_err(StoreError::GroupCommit)
     }
@@ -74,7 +78,8 @@ impl Group {
     }
 }
 
-/// How many group transactions committed, and how many units they held.
+/// How many group transactions committed, and how many changes (units that kept theirs) they
+/// held.
 #[derive(Debug, Default)]
 pub struct GroupStats {
     groups: AtomicU64,
@@ -82,12 +87,12 @@ pub struct GroupStats {
 }
 
 impl GroupStats {
-    /// Group transactions ended so far.
+    /// Group transactions committed so far.
     pub fn groups(&self) -> u64 {
         self.groups.load(Ordering::Relaxed)
     }
 
-    /// Units those groups held.
+    /// Changes those groups held.
     pub fn units(&self) -> u64 {
         self.units.load(Ordering::Relaxed)
     }
@@ -111,12 +116,13 @@ impl Store {
             None => {
                 writer.conn.execute_batch("BEGIN IMMEDIATE")?;
                 let group = Arc::new(Group::default());
-                (writer.group, writer.units) = (Some(group.clone()), 0);
+                (writer.group, writer.units, writer.kept) = (Some(group.clone()), 0, 0);
                 group
             }
         };
         writer.units += 1;
         let result = run_in_savepoint(&mut writer.conn, unit);
+        writer.kept += usize::from(result.is_ok());
         let others_waiting = self.queue.0.load(Ordering::SeqCst) > 0;
         if others_waiting && writer.units < MAX_UNITS && !writer.conn.is_autocommit() {
             drop(writer);
@@ -225,7 +231,7 @@ mod tests {
         assert!(err.to_string().contains("changed its mind"), "{err}");
         assert_eq!(systems(&store), ["first", "third"]);
         let after = (store.group_stats().groups(), store.group_stats().units());
-        assert_eq!((after.0 - before.0, after.1 - before.1), (1, 3), "one commit for the three units");
+        assert_eq!((after.0 - before.0, after.1 - before.1), (1, 2), "one commit for the two units that kept theirs");
     }
 
     #[test]
