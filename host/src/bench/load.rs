@@ -1,6 +1,7 @@
 //! The server under load: a real `serve` on 127.0.0.1 with its store on disk (WAL), and a
 //! closed-loop load generator on loopback at rising concurrency, measuring sustained events per
-//! second and latency percentiles with every plan committed.
+//! second and latency percentiles with every plan committed and synced, and how many changes
+//! each group commit held.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub struct LoadFigures {
     pub p99_ms: f64,
     /// Answers other than 200.
     pub errors: usize,
+    /// Store changes per synced commit: how many units the group commits held on average.
+    pub changes_per_commit: f64,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -45,7 +48,7 @@ pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) ->
     );
     let config = Arc::new(Config::parse(Path::new("bench.toml"), &config_text)?);
     let runtime = Arc::new(Runtime::new(data.path().join("cache"))?);
-    let state = Arc::new(AppState::new(store, runtime, config)?);
+    let state = Arc::new(AppState::new(store.clone(), runtime, config)?);
     let body = std::fs::read_to_string(event)?;
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(async move {
@@ -58,6 +61,8 @@ pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) ->
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
         let mut figures = Vec::new();
         for &concurrency in levels {
+            let stats = store.group_stats();
+            let (commits, changes) = (stats.groups(), stats.units());
             let deadline = Instant::now() + duration;
             let started = Instant::now();
             let workers: Vec<_> = (0..concurrency)
@@ -101,6 +106,7 @@ pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) ->
                 p50_ms: percentile(&latencies, 0.5),
                 p99_ms: percentile(&latencies, 0.99),
                 errors,
+                changes_per_commit: (stats.units() - changes) as f64 / (stats.groups() - commits).max(1) as f64,
             });
         }
         let _ = stop.send(());
