@@ -149,8 +149,8 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<String> {
         }
         let _ = writeln!(
             out,
-            "\nEach event is four store changes (its request, the plan with its audit records, the executed \
-             actions, its response); concurrent changes share one synced commit."
+            "\nEach event is two store changes (the plan with its invocation and audit records; the executed \
+             actions with theirs); concurrent changes share one synced commit."
         );
     }
     if options.wants("memory") {

@@ -1,6 +1,7 @@
 //! `POST /v1/events` and `GET /v1/events/{id}`: an event runs through every plugin of the
 //! tenant whose triggers match. `Idempotency-Key` makes a repeat return the first response
-//! without running again; `Prefer: respond-async` answers 202 with a status URL.
+//! without running again; `Prefer: respond-async` answers 202 with a status URL. Only those
+//! requests are kept: a plain synchronous one is answered and leaves its invocations' records.
 
 use std::sync::Arc;
 
@@ -94,8 +95,14 @@ pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: R
         other => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-event", other.to_string()),
     })?;
     let idempotency_key = idempotency::key(&headers)?;
-    let hash = idempotency::digest(&[&body]);
     let key = caller.0;
+    if idempotency_key.is_none() && !prefers_async(&headers) {
+        // No key to repeat it under and no status URL to follow: nothing will ask for this request
+        // again, so it is answered without being kept (its invocations are in the audit trail).
+        let (status, body) = run_all(app, key, event).await;
+        return Ok(idempotency::stored(status.as_u16(), &body.to_string(), false));
+    }
+    let hash = idempotency::digest(&[&body]);
     let id = match idempotency::begin(&app, &key.tenant, idempotency_key.as_deref(), &hash)? {
         Begin::New(id) => id,
         Begin::Replay(response) => return Ok(response),

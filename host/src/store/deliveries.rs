@@ -81,12 +81,12 @@ impl Store {
     pub fn record_attempt(&self, id: &str, outcome: Result<(), (String, Option<String>)>) -> Result<(), StoreError> {
         let now = now_rfc3339();
         self.write(|conn| {
-        match outcome {
-            Ok(()) => conn.prepare_cached("UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, last_error = NULL, updated_at = ?2 WHERE id = ?1")?.execute(params![id, now])?,
-            Err((error, Some(retry_at))) => conn.prepare_cached("UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1")?.execute(params![id, error, retry_at, now])?,
-            Err((error, None)) => conn.prepare_cached("UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_error = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![id, error, now])?,
-        };
-        Ok(())
+            match outcome {
+                Ok(()) => conn.prepare_cached("UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, last_error = NULL, updated_at = ?2 WHERE id = ?1")?.execute(params![id, now])?,
+                Err((error, Some(retry_at))) => conn.prepare_cached("UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1")?.execute(params![id, error, retry_at, now])?,
+                Err((error, None)) => conn.prepare_cached("UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_error = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![id, error, now])?,
+            };
+            Ok(())
         })
     }
 
