@@ -34,7 +34,7 @@ fn tenant(backend: &str) -> (Arc<Store>, Arc<TenantContext>) {
     let store = Arc::new(Store::in_memory().unwrap());
     seed_demo(&store).unwrap();
     let config = Config::parse(Path::new("provhost.toml"), &format!("[tenants.demo.backend]\n{backend}")).unwrap();
-    let backend = for_tenant(&config.tenant(DEMO_TENANT).backend, &store).unwrap();
+    let backend = for_tenant(&config.tenant(DEMO_TENANT).unwrap().backend, &store).unwrap();
     let context = Arc::new(TenantContext {
         tenant: DEMO_TENANT.into(),
         backend,

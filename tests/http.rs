@@ -260,11 +260,18 @@ fn the_targeted_endpoints_honour_scope_exclusions_and_thresholds() {
 
 #[test]
 fn credentials_are_required_and_a_key_reaches_only_its_tenant() {
-    let demo = demo("");
-    assert!(demo.provhost(&["init", "--tenant", "fabrikam", "--empty"]).status.success());
+    let demo = demo("\n[tenants.fabrikam]\n");
+    for tenant in ["fabrikam", "unconfigured"] {
+        assert!(demo.provhost(&["init", "--tenant", tenant, "--empty"]).status.success());
+    }
     let other = std::fs::read_to_string(demo.dir.path().join("keys/fabrikam.key")).unwrap().trim().to_owned();
     let server = Server::start(&demo, &[]);
     let url = server.url(&format!("/v1/persons/{JAN}"));
+
+    let ungoverned = std::fs::read_to_string(demo.dir.path().join("keys/unconfigured.key")).unwrap();
+    let (s, _, problem) = body(auth(client().get(&url), ungoverned.trim()).send().unwrap());
+    assert_eq!(s, 403, "a key whose tenant the configuration does not name is refused: {problem}");
+    assert!(problem["detail"].as_str().unwrap().starts_with("tenant 'unconfigured' is not in the configuration"));
 
     let response = client().get(&url).send().unwrap();
     assert_eq!(response.headers()["www-authenticate"].to_str().unwrap(), r#"Basic realm="provhost", Bearer"#);

@@ -18,7 +18,7 @@ use crate::manifest::resolve;
 use crate::model::{Account, Action, Entitlement, Person, System};
 use crate::pipeline::{RunReport, run_event};
 use crate::policy::{Grants, Permission, TenantPolicy};
-use crate::runtime::{Runtime, plugin_name};
+use crate::runtime::{LimitSettings, Runtime, plugin_name};
 use crate::store::{DEMO_TENANT, InvocationRecord, Store, seed_demo};
 
 /// A fixture tenant (`fixture.json` in the cases folder); without one, the demo tenant.
@@ -105,7 +105,7 @@ fn run_case(runtime: &Runtime, component: &Path, cases: &Path, case: &Path) -> a
     let text = std::fs::read_to_string(&event_path).with_context(|| format!("cannot read {}", event_path.display()))?;
     let event = Event::from_json(&text).with_context(|| format!("event {}", event_path.display()))?;
     let name = plugin_name(component);
-    let resolved = resolve(&name, component, None)?;
+    let resolved = resolve(&name, component, None, &LimitSettings::default())?;
     let mut settings = resolved.settings.clone();
     let settings_path = case.join("settings.json");
     if settings_path.exists() {

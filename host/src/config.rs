@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::backend::BackendConfig;
 use crate::event::Event;
 use crate::policy::{Exclusions, Grants, TenantPolicy, Threshold, WindowBudget};
-use crate::runtime::Limits;
+use crate::runtime::LimitSettings;
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -125,9 +125,10 @@ pub struct PluginConfig {
     /// Settings the plugin reads with `config(key)`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
-    /// Limits for its invocations, replacing the manifest's; unset ones keep their defaults.
+    /// Limits for its invocations. Each lowers the manifest's (the smaller wins) and the host's
+    /// ceiling caps both; unset ones keep the manifest's or provhost's defaults.
     #[serde(default)]
-    pub limits: Option<Limits>,
+    pub limits: LimitSettings,
     /// How many events one instance may serve under `provhost serve`. The default, 1, is a fresh
     /// instance per event. More opts into warm instances: one that ended an event cleanly serves
     /// this tenant's next events too, so the plugin's globals live on between them; one that
@@ -230,9 +231,16 @@ impl Webhook {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The host's ceiling on every invocation's limits, whatever a tenant or manifest asks for
+    /// (`[limits]`); unset ones are provhost's maxima.
+    #[serde(default)]
+    pub limits: LimitSettings,
     /// Tenants by id.
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
+    /// Where the configuration was read from; `None` for the embedded default (no file).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 impl Config {
@@ -240,6 +248,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
         let mut config = Self::parse(path, &text)?;
+        config.source = Some(path.to_owned());
         let base = path.parent().unwrap_or(Path::new("."));
         for tenant in config.tenants.values_mut() {
             for plugin in tenant.plugins.values_mut() {
@@ -259,6 +268,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), (String, String)> {
+        self.limits.validate().map_err(|m| ("limits".to_string(), m))?;
         for (id, tenant) in &self.tenants {
             for (i, t) in tenant.thresholds.iter().enumerate() {
                 t.validate().map_err(|m| (format!("tenants.{id}.thresholds[{i}]"), m))?;
@@ -275,6 +285,7 @@ impl Config {
             tenant.backend.validate().map_err(|m| (format!("tenants.{id}.backend"), m))?;
             for (name, plugin) in &tenant.plugins {
                 let at = format!("tenants.{id}.plugins.{name}");
+                plugin.limits.validate().map_err(|m| (format!("{at}.limits"), m))?;
                 if let Some(sha) = &plugin.sha256
                     && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
                 {
@@ -290,10 +301,35 @@ impl Config {
         Ok(())
     }
 
-    /// The tenant's configuration; a tenant not in the file has no plugins and no policy.
-    pub fn tenant(&self, id: &str) -> TenantConfig {
-        self.tenants.get(id).cloned().unwrap_or_default()
+    /// The tenant's configuration. Fails closed: under a configuration file, a tenant the file
+    /// does not name is refused rather than run without the governance written for it. Only
+    /// without a file (the embedded default) does every tenant run with no plugins and no policy.
+    pub fn tenant(&self, id: &str) -> Result<TenantConfig, UnknownTenant> {
+        self.admit_tenant(id)?;
+        Ok(self.tenants.get(id).cloned().unwrap_or_default())
     }
+
+    /// Refuses a tenant a configuration file does not name (see [`Config::tenant`]).
+    pub fn admit_tenant(&self, id: &str) -> Result<(), UnknownTenant> {
+        match &self.source {
+            Some(path) if !self.tenants.contains_key(id) => {
+                Err(UnknownTenant { tenant: id.to_owned(), path: path.clone() })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A key's tenant that the configuration file does not name.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "tenant '{tenant}' is not in the configuration {path}; provhost does not run a tenant without its governance: add [tenants.{tenant}] to the file or use a key of a configured tenant"
+)]
+pub struct UnknownTenant {
+    /// The tenant.
+    pub tenant: String,
+    /// The configuration file.
+    pub path: PathBuf,
 }
 
 /// Parses TOML into `T`, reporting a mistake with the file, line and column.
@@ -352,22 +388,52 @@ filter = "$.accountRequests[?@.provisioningResult == 'FAILED']"
     }
 
     #[test]
+    fn a_tenant_missing_from_a_configuration_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provhost.toml");
+        std::fs::write(&path, "[tenants.demo]\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        assert!(config.tenant("demo").is_ok());
+        let err = config.tenant("other").unwrap_err().to_string();
+        assert!(err.starts_with("tenant 'other' is not in the configuration"), "{err}");
+        assert!(Config::default().tenant("other").is_ok(), "without a file every tenant runs ungoverned");
+    }
+
+    #[test]
+    fn absurd_limits_are_refused_with_the_file_and_field() {
+        let text = GOOD
+            .replace("limits = { fuel = 1000, timeout-ms = 250 }", "limits = { timeout-ms = 18446744073709551615 }");
+        let err = Config::parse(Path::new("provhost.toml"), &text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("provhost.toml: tenants.demo.plugins.")
+                && err.ends_with(".limits: `timeout-ms` = 18446744073709551615 is above provhost's maximum of 600000"),
+            "{err}"
+        );
+        let ceiling = format!("[limits]\nmemory-bytes = 99999999999\n{GOOD}");
+        let err = Config::parse(Path::new("provhost.toml"), &ceiling).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "provhost.toml: limits: `memory-bytes` = 99999999999 is above provhost's maximum of 1073741824"
+        );
+    }
+
+    #[test]
     fn a_full_configuration_parses_with_defaults_for_unset_limits() {
         let config = parse(GOOD).unwrap();
-        let demo = config.tenant("demo");
+        let demo = config.tenant("demo").unwrap();
         let plugin = &demo.plugins["propagate-mail"];
-        let limits = plugin.limits.unwrap();
-        assert_eq!(limits.fuel, 1000);
-        assert_eq!(limits.timeout_ms, 250);
-        assert_eq!(limits.max_actions, Limits::default().max_actions);
+        let limits = plugin.limits;
+        assert_eq!(limits.fuel, Some(1000));
+        assert_eq!(limits.timeout_ms, Some(250));
+        assert_eq!(limits.max_actions, None);
         assert!(
             plugin.capabilities.as_ref().unwrap().allows(crate::policy::Scope::AccountsUpdate, Some("exchange-online"))
         );
         assert_eq!(demo.thresholds[0].percent, Some(10.0));
         assert_eq!(plugin.events_per_instance.get(), 1, "a fresh instance per event unless opted in");
-        assert!(config.tenant("unknown").plugins.is_empty());
+        assert!(config.tenant("unknown").unwrap().plugins.is_empty());
         let warm = parse(&GOOD.replace("limits = {", "events-per-instance = 1000\nlimits = {")).unwrap();
-        assert_eq!(warm.tenant("demo").plugins["propagate-mail"].events_per_instance.get(), 1000);
+        assert_eq!(warm.tenant("demo").unwrap().plugins["propagate-mail"].events_per_instance.get(), 1000);
     }
 
     #[test]
@@ -424,7 +490,7 @@ filter = "$.accountRequests[?@.provisioningResult == 'FAILED']"
 
     #[test]
     fn triggers_match_kind_attributes_and_systems() {
-        let demo = parse(GOOD).unwrap().tenant("demo");
+        let demo = parse(GOOD).unwrap().tenant("demo").unwrap();
         let triggers = demo.plugins["propagate-mail"].triggers.as_ref().unwrap();
         let event = |attribute: &str, system: &str| {
             Event::from_json(&format!(

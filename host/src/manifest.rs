@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::config::{ConfigError, PluginConfig, Triggers, parse_toml};
 use crate::policy::Grants;
-use crate::runtime::Limits;
+use crate::runtime::{LimitSettings, Limits};
 
 /// One setting a plugin reads with `config(key)`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -42,9 +42,9 @@ pub struct Manifest {
     /// The settings it reads.
     #[serde(default)]
     pub config: BTreeMap<String, Setting>,
-    /// Limits for its invocations; unset ones keep provhost's defaults.
+    /// Limits for its invocations; each can only lower provhost's default, and unset ones keep it.
     #[serde(default)]
-    pub limits: Limits,
+    pub limits: LimitSettings,
 }
 
 /// Where a component's manifest is: `<dir>/<stem>.toml`.
@@ -75,6 +75,7 @@ impl Manifest {
         if manifest.version.split('.').count() != 3 || !manifest.version.split('.').all(|p| p.parse::<u64>().is_ok()) {
             return Err(invalid(format!("`version` must be MAJOR.MINOR.PATCH, not '{}'", manifest.version)));
         }
+        manifest.limits.validate().map_err(|m| invalid(format!("limits: {m}")))?;
         Ok(manifest)
     }
 }
@@ -98,9 +99,15 @@ pub struct Resolved {
     pub limits: Limits,
 }
 
-/// Combines a component's manifest (if any) with a tenant's configuration of it (if any).
-/// `name` is the plugin's name in the tenant's configuration, or the file's for a bare component.
-pub fn resolve(name: &str, component: &Path, installed: Option<&PluginConfig>) -> Result<Resolved, ConfigError> {
+/// Combines a component's manifest (if any) with a tenant's configuration of it (if any), under
+/// the host's `ceiling` on limits. `name` is the plugin's name in the tenant's configuration, or
+/// the file's for a bare component.
+pub fn resolve(
+    name: &str,
+    component: &Path,
+    installed: Option<&PluginConfig>,
+    ceiling: &LimitSettings,
+) -> Result<Resolved, ConfigError> {
     let manifest = Manifest::beside(component)?;
     let invalid = |message: String| ConfigError::Invalid {
         path: manifest_path(component),
@@ -143,7 +150,11 @@ pub fn resolve(name: &str, component: &Path, installed: Option<&PluginConfig>) -
             .or_else(|| manifest.as_ref().map(|m| m.triggers.clone()))
             .unwrap_or_default(),
         settings,
-        limits: installed.and_then(|p| p.limits).or_else(|| manifest.as_ref().map(|m| m.limits)).unwrap_or_default(),
+        limits: Limits::resolve(
+            ceiling,
+            &installed.map(|p| p.limits).unwrap_or_default(),
+            &manifest.as_ref().map(|m| m.limits).unwrap_or_default(),
+        ),
     })
 }
 
@@ -185,7 +196,7 @@ default = "active-directory"
         let tenant = installed(
             "capabilities = [\"accounts:update@exchange-online\", \"entitlements:unmanage\"]\nconfig = { systems = \"exchange-online\" }",
         );
-        let r = resolve("pm", &component, Some(&tenant)).unwrap();
+        let r = resolve("pm", &component, Some(&tenant), &LimitSettings::default()).unwrap();
         assert!(r.capabilities.allows(Scope::AccountsUpdate, Some("exchange-online")));
         assert!(!r.capabilities.allows(Scope::AccountsUpdate, Some("topdesk")), "narrowed to one system");
         assert!(
@@ -202,14 +213,21 @@ default = "active-directory"
     #[test]
     fn unknown_settings_and_bad_manifests_are_explained() {
         let (_dir, component) = component_with(MANIFEST);
-        let err = resolve("pm", &component, Some(&installed("config = { sytems = \"x\" }"))).unwrap_err().to_string();
+        let err = resolve("pm", &component, Some(&installed("config = { sytems = \"x\" }")), &LimitSettings::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("has no setting `sytems`; its settings are: source-system, systems"), "{err}");
 
         let (_d, broken) = component_with(&MANIFEST.replace("capabilities", "capabilites"));
-        let err = resolve("pm", &broken, None).unwrap_err().to_string();
+        let err = resolve("pm", &broken, None, &LimitSettings::default()).unwrap_err().to_string();
         assert!(err.contains("propagate_mail.toml:5:1: unknown field `capabilites`"), "{err}");
         let (_d, named) = component_with(&MANIFEST.replace("name = \"propagate-mail\"", "name = \"Propagate Mail\""));
-        assert!(resolve("pm", &named, None).unwrap_err().to_string().contains("must be kebab-case"));
+        assert!(
+            resolve("pm", &named, None, &LimitSettings::default())
+                .unwrap_err()
+                .to_string()
+                .contains("must be kebab-case")
+        );
     }
 
     #[test]
@@ -217,9 +235,12 @@ default = "active-directory"
         let dir = tempfile::tempdir().unwrap();
         let bare = dir.path().join("bare.wasm");
         assert!(
-            resolve("bare", &bare, Some(&installed(""))).unwrap_err().to_string().contains("declares no capabilities")
+            resolve("bare", &bare, Some(&installed("")), &LimitSettings::default())
+                .unwrap_err()
+                .to_string()
+                .contains("declares no capabilities")
         );
-        let r = resolve("bare", &bare, None).unwrap();
+        let r = resolve("bare", &bare, None, &LimitSettings::default()).unwrap();
         assert!(
             r.capabilities.allows(Scope::AccountsUpdate, Some("any")),
             "a bare component is bounded by its key alone"

@@ -75,6 +75,12 @@ impl Plan {
         &self.actions
     }
 
+    /// Forgets every action planned after the first `len`: a call that is all or nothing undoes
+    /// what it planned before it was refused.
+    pub fn truncate(&mut self, len: usize) {
+        self.actions.truncate(len);
+    }
+
     /// Takes the planned actions out, leaving the plan empty.
     pub fn take_actions(&mut self) -> Vec<Action> {
         std::mem::take(&mut self.actions)

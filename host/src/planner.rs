@@ -65,8 +65,13 @@ impl Planner {
     }
 
     /// Updates every account of the person (scope `accounts:update`), recording the decision.
+    /// All or nothing: a refusal for any account plans none of them.
     pub fn update_all_accounts(&mut self, person: &str, reason: String) -> Result<Vec<Action>, Refusal> {
+        let planned_before = self.plan.actions().len();
         let result = self.update_all(person, reason);
+        if result.is_err() {
+            self.plan.truncate(planned_before);
+        }
         self.journal
             .record("actions.update-all-accounts", &[person], &result, |a| a.iter().map(|a| a.id.clone()).collect());
         result

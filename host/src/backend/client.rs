@@ -170,8 +170,13 @@ impl RestClient {
     }
 
     /// Sends a call, retrying as its [`Resend`] allows; any answer other than 429 or 5xx is
-    /// returned, 4xx included.
+    /// returned, 4xx included. The call blocks its thread, so inside an executor (a plugin's
+    /// query during an invocation) it first leaves the executor's context.
     pub fn send(&self, call: &Call<'_>) -> Result<Reply, ClientError> {
+        tokio::task::block_in_place(|| self.send_blocking(call))
+    }
+
+    fn send_blocking(&self, call: &Call<'_>) -> Result<Reply, ClientError> {
         let url = self.url(call.target)?;
         let what = format!("{} {}", call.method, url.path());
         let max_wait = Duration::from_millis(self.settings.retry_max_ms);

@@ -277,7 +277,7 @@ mod tests {
     fn backend(text: &str) -> Result<BackendConfig, String> {
         let config = Config::parse(Path::new("provhost.toml"), &format!("[tenants.t.backend]\n{text}"))
             .map_err(|e| e.to_string())?;
-        Ok(config.tenant("t").backend)
+        Ok(config.tenant("t").expect("parsed without a file").backend)
     }
 
     #[test]

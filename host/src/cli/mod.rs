@@ -198,7 +198,7 @@ impl DataDir {
         (plugin, manifest): (&str, Grants),
         settings: BTreeMap<String, String>,
     ) -> anyhow::Result<Arc<TenantContext>> {
-        let tenant = self.config.tenant(&key.tenant);
+        let tenant = self.config.tenant(&key.tenant)?;
         let backend = crate::backend::for_tenant(&tenant.backend, store)
             .map_err(|e| anyhow::anyhow!("tenant '{}': {e}", key.tenant))?;
         Ok(Arc::new(TenantContext {

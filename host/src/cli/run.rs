@@ -13,7 +13,7 @@ use crate::manifest::resolve;
 use crate::pipeline::run_event;
 use crate::policy::Scope;
 use crate::runtime::plugin_name;
-use crate::runtime::{Limits, Runtime};
+use crate::runtime::{LimitSettings, Limits, Runtime};
 
 /// Arguments of `provhost run`.
 #[derive(Debug, Args)]
@@ -58,14 +58,18 @@ fn parse_setting(text: &str) -> Result<(String, String), String> {
 }
 
 impl RunArgs {
-    fn limits(&self, d: Limits) -> Limits {
-        Limits {
-            fuel: self.fuel.unwrap_or(d.fuel),
-            timeout_ms: self.timeout_ms.unwrap_or(d.timeout_ms),
-            memory_bytes: self.memory_mb.map(|mb| mb << 20).unwrap_or(d.memory_bytes),
-            max_host_calls: self.max_host_calls.unwrap_or(d.max_host_calls),
-            max_actions: self.max_actions.unwrap_or(d.max_actions),
-        }
+    /// The resolved limits with the command line's replacing them, under the host's ceiling.
+    fn limits(&self, resolved: Limits, ceiling: &LimitSettings) -> anyhow::Result<Limits> {
+        let flags = LimitSettings {
+            fuel: self.fuel,
+            timeout_ms: self.timeout_ms,
+            memory_bytes: self.memory_mb.map(|mb| mb.saturating_mul(1 << 20)),
+            max_host_calls: self.max_host_calls,
+            max_actions: self.max_actions,
+            ..LimitSettings::default()
+        };
+        flags.validate().map_err(|m| anyhow::anyhow!("the command line's limits: {m}"))?;
+        Ok(ceiling.lower(flags.replace(resolved)))
     }
 
     fn read_event(&self) -> anyhow::Result<Event> {
@@ -85,7 +89,7 @@ impl RunArgs {
         let event = self.read_event()?;
         let store = data.open_store()?;
         let key = self.key.authenticate(&store, Scope::EventsSubmit)?;
-        let tenant = data.config.tenant(&key.tenant);
+        let tenant = data.config.tenant(&key.tenant)?;
         let installed = tenant.plugins.get(&self.plugin);
         let path = match installed {
             Some(installed) => installed.component.clone(),
@@ -97,7 +101,7 @@ impl RunArgs {
             ),
         };
         let name = if installed.is_some() { self.plugin.clone() } else { plugin_name(&path) };
-        let resolved = resolve(&name, &path, installed)?;
+        let resolved = resolve(&name, &path, installed, &data.config.limits)?;
         if installed.is_some() {
             resolved
                 .triggers
@@ -110,7 +114,7 @@ impl RunArgs {
         let mut settings = resolved.settings.clone();
         settings.extend(self.settings.iter().cloned());
         let context = data.context(&store, &key, (&plugin.name, resolved.capabilities.clone()), settings)?;
-        let limits = self.limits(resolved.limits);
+        let limits = self.limits(resolved.limits, &data.config.limits)?;
         let report = run_event(&runtime, &plugin, context, limits, &event, self.dry_run)?;
         print_json(&report)?;
         if report.committed {

@@ -31,18 +31,21 @@ impl Host for HostState {
         reason: String,
     ) -> Result<Receipt, CallError> {
         self.begin_call()?;
+        self.admit_arguments("actions.re-enforce-entitlement", &[&person, &entitlement], Some(&reason))?;
         let result = self.planner.re_enforce(&person, &entitlement, reason);
         Ok(receipt(&self.budget(result)?))
     }
 
     fn update_account(&mut self, person: String, account: String, reason: String) -> Result<Receipt, CallError> {
         self.begin_call()?;
+        self.admit_arguments("actions.update-account", &[&person, &account], Some(&reason))?;
         let result = self.planner.update_account(&person, &account, reason);
         Ok(receipt(&self.budget(result)?))
     }
 
     fn update_all_accounts(&mut self, person: String, reason: String) -> Result<Vec<Receipt>, CallError> {
         self.begin_call()?;
+        self.admit_arguments("actions.update-all-accounts", &[&person], Some(&reason))?;
         let result = self.planner.update_all_accounts(&person, reason);
         Ok(self.budget(result)?.iter().map(receipt).collect())
     }
@@ -54,12 +57,14 @@ impl Host for HostState {
         reason: String,
     ) -> Result<Receipt, CallError> {
         self.begin_call()?;
+        self.admit_arguments("actions.unmanage-entitlement", &[&person, &entitlement], Some(&reason))?;
         let result = self.planner.unmanage(&person, &entitlement, reason);
         Ok(receipt(&self.budget(result)?))
     }
 
     fn retry_action(&mut self, action: String, reason: String) -> Result<Receipt, CallError> {
         self.begin_call()?;
+        self.admit_arguments("actions.retry-action", &[&action], Some(&reason))?;
         let result = self.planner.retry(&action, reason);
         Ok(receipt(&self.budget(result)?))
     }
@@ -161,6 +166,29 @@ mod tests {
     }
 
     #[test]
+    fn an_oversized_id_or_reason_is_refused_invalid_recorded_cut_and_plans_nothing() {
+        let (store, mut state) = demo_state(Limits::default());
+        let huge = "j".repeat(50 << 20);
+        let err = state.update_all_accounts(huge.clone(), "x".into()).unwrap_err();
+        let message = refused(&mut state, err);
+        assert!(message.contains("an id is 52428800 bytes long; provhost takes at most 256 bytes"), "{message}");
+        let call = &state.planner.journal.calls[0];
+        assert_eq!(call.decision, "invalid");
+        assert!(call.ids[0].len() < 400 && call.ids[0].ends_with("bytes kept]"), "the recorded id is cut");
+
+        let account = store.accounts_of(DEMO_TENANT, JAN).unwrap().remove(0).id;
+        let err = state.update_account(JAN.into(), account.clone(), huge).unwrap_err();
+        assert!(refused(&mut state, err).contains("the reason is 52428800 bytes long; provhost takes at most 1024"));
+        state.update_account(JAN.into(), account, "r".repeat(1024)).unwrap();
+        assert_eq!(state.planner.plan.actions().len(), 1, "a reason of exactly the limit is taken");
+
+        let narrow = Limits { max_id_bytes: 8, ..Limits::default() };
+        let (_store, mut state) = demo_state(narrow);
+        let err = state.retry_action("123456789".into(), "x".into()).unwrap_err();
+        assert!(refused(&mut state, err).contains("at most 8 bytes"), "a plugin's limits can lower the bound");
+    }
+
+    #[test]
     fn a_call_after_the_deadline_traps_and_names_the_deadline() {
         let (_store, mut state) = demo_state(Limits { timeout_ms: 0, ..Limits::default() });
         let err = state.update_all_accounts(JAN.into(), "x".into()).unwrap_err();
@@ -193,6 +221,18 @@ mod tests {
             assert_eq!(state.planner.plan.actions().len(), 1);
             let decisions: Vec<&str> = state.planner.journal.calls.iter().map(|c| c.decision).collect();
             assert_eq!(decisions, ["forbidden", "allowed"]);
+        }
+
+        #[test]
+        fn a_refused_update_all_accounts_plans_none_of_them() {
+            let key = Grants::parse(&["persons:read", "accounts:update@exchange-online"]).unwrap();
+            let (store, mut state) = governed_state(Limits::default(), key, TenantPolicy::default());
+            state.update_account(JAN.into(), account_in(&store, "exchange-online"), "first".into()).unwrap();
+            let err = state.update_all_accounts(JAN.into(), "x".into()).unwrap_err();
+            assert!(refused(&mut state, err).contains("Forbidden"));
+            let planned: Vec<&str> = state.planner.plan.actions().iter().map(|a| a.message.as_str()).collect();
+            assert_eq!(planned, ["first"], "what was planned before the call stays; nothing of the call does");
+            assert_eq!(state.planner.journal.calls[1].decision, "forbidden");
         }
 
         #[test]

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::refusal::Refusal;
+use crate::runtime::{Limits, cut_to};
 
 /// One host call and what provhost decided about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,7 +55,8 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Records a call's decision: allowed with the actions it planned, or the refusal.
+    /// Records a call's decision: allowed with the actions it planned, or the refusal. Ids are
+    /// kept to the longest an id may be, so a refused oversized id is recorded cut.
     pub fn record<T>(
         &mut self,
         function: &'static str,
@@ -68,7 +70,7 @@ impl Journal {
         };
         self.calls.push(CallRecord {
             function,
-            ids: ids.iter().map(|s| s.to_string()).collect(),
+            ids: ids.iter().map(|s| cut_to(s.to_string(), Limits::MAXIMUM.max_id_bytes as usize)).collect(),
             decision,
             reason,
             actions,

@@ -3,40 +3,67 @@
 use super::HostState;
 use crate::bindings::log::{Host, Level};
 use crate::imports::{AuditNote, LogLine};
+use crate::runtime::{LimitHit, cut_to};
 
 /// The longest log line or audit note kept; longer ones are cut and marked.
 const MAX_LINE: usize = 4096;
 
-fn capped(mut message: String) -> String {
-    if message.len() > MAX_LINE {
-        let mut cut = MAX_LINE;
-        while !message.is_char_boundary(cut) {
-            cut -= 1;
+impl HostState {
+    /// Keeps a log line while the invocation's log bytes last; the first line past them is
+    /// replaced by one marker and later ones are dropped.
+    fn keep_log(&mut self, level: &'static str, message: String) {
+        let max = self.limits.max_log_bytes as usize;
+        if self.kept.logs + message.len() > max {
+            if !self.kept.logs_cut {
+                self.kept.logs_cut = true;
+                let message = format!("[log cut: later lines dropped past {max} bytes]");
+                self.planner.journal.logs.push(LogLine { level: "warn", message });
+            }
+            return;
         }
-        message.truncate(cut);
-        message.push_str(" […]");
+        self.kept.logs += message.len();
+        self.planner.journal.logs.push(LogLine { level, message });
     }
-    message
+
+    /// Counts an audit note against the invocation's note limits; past them the invocation ends.
+    fn admit_note(&mut self, bytes: usize) -> wasmtime::Result<()> {
+        let hit = if self.planner.journal.notes.len() >= self.limits.max_notes as usize {
+            Some(LimitHit::Notes(self.limits.max_notes))
+        } else if self.kept.notes + bytes > self.limits.max_note_bytes as usize {
+            Some(LimitHit::NoteBytes(self.limits.max_note_bytes))
+        } else {
+            None
+        };
+        if let Some(hit) = hit {
+            self.limit_hit = Some(hit);
+            return Err(wasmtime::Error::new(hit));
+        }
+        self.kept.notes += bytes;
+        Ok(())
+    }
 }
 
 impl Host for HostState {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.begin_call().map_err(super::CallError::into_trap)?;
-        let message = capped(message);
         let level = match level {
             Level::Debug => "debug",
             Level::Info => "info",
             Level::Warn => "warn",
             Level::Error => "error",
         };
+        let message = cut_to(message, MAX_LINE);
         tracing::debug!(target: "provhost::plugin", tenant = %self.planner.tenant(), level, "{message}");
-        self.planner.journal.logs.push(LogLine { level, message });
+        self.keep_log(level, message);
         Ok(())
     }
 
     fn audit_note(&mut self, action: Option<String>, message: String, is_error: bool) -> wasmtime::Result<()> {
         self.begin_call().map_err(super::CallError::into_trap)?;
-        self.planner.journal.notes.push(AuditNote { action, message: capped(message), is_error });
+        let message = cut_to(message, MAX_LINE);
+        let action = action.map(|a| cut_to(a, self.limits.max_id_bytes as usize));
+        self.admit_note(message.len() + action.as_ref().map_or(0, String::len))?;
+        self.planner.journal.notes.push(AuditNote { action, message, is_error });
         Ok(())
     }
 
@@ -59,7 +86,38 @@ mod tests {
         state.audit_note(Some("a1".into()), "UpdateAccount ok".into(), false).unwrap();
         assert_eq!(state.config("systems".into()).unwrap().as_deref(), Some("exchange-online,topdesk"));
         assert_eq!(state.config("missing".into()).unwrap(), None);
-        assert!(state.planner.journal.logs[0].message.ends_with(" […]"));
+        assert!(state.planner.journal.logs[0].message.ends_with(" […cut: 4096 of 4106 bytes kept]"));
         assert_eq!(state.planner.journal.notes[0].action.as_deref(), Some("a1"));
+    }
+
+    #[test]
+    fn log_bytes_are_bounded_with_one_marker() {
+        let (_store, mut state) = demo_state(Limits { max_log_bytes: 10_000, ..Limits::default() });
+        for _ in 0..100 {
+            state.log(Level::Info, "y".repeat(1 << 20)).unwrap();
+        }
+        let logs = &state.planner.journal.logs;
+        assert_eq!(logs.len(), 3, "two cut lines fit, then one marker");
+        assert!(logs.iter().map(|l| l.message.len()).sum::<usize>() < 10_200);
+        assert_eq!(logs[2].message, "[log cut: later lines dropped past 10000 bytes]");
+    }
+
+    #[test]
+    fn audit_notes_past_their_count_or_bytes_end_the_invocation() {
+        let (_store, mut state) = demo_state(Limits { max_notes: 2, ..Limits::default() });
+        state.audit_note(None, "one".into(), false).unwrap();
+        state.audit_note(None, "two".into(), false).unwrap();
+        let trap = state.audit_note(None, "three".into(), false).unwrap_err();
+        assert_eq!(trap.to_string(), "audit-note limit of 2 notes exceeded");
+        assert_eq!(state.limit_hit, Some(LimitHit::Notes(2)));
+
+        let (_store, mut state) = demo_state(Limits { max_note_bytes: 5000, ..Limits::default() });
+        state.audit_note(Some("a".repeat(1 << 20)), "z".repeat(1 << 20), false).unwrap();
+        let note = &state.planner.journal.notes[0];
+        assert!(note.message.len() < 4200 && note.action.as_ref().unwrap().len() < 300, "cut before counting");
+        let trap = state.audit_note(None, "z".repeat(1 << 20), false).unwrap_err();
+        assert_eq!(trap.to_string(), "audit-note limit of 5000 bytes exceeded");
+        assert!(state.audit_note(None, "after".into(), false).is_err(), "nothing more is taken");
+        assert_eq!(state.planner.journal.notes.len(), 1);
     }
 }

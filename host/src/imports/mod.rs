@@ -84,6 +84,8 @@ pub struct HostState {
     deadline: Instant,
     /// Host calls made so far.
     pub host_calls: u32,
+    /// Bytes of log lines and audit notes kept so far.
+    kept: KeptBytes,
     /// The limit that ended (or will end) the invocation.
     pub limit_hit: Option<LimitHit>,
 }
@@ -100,6 +102,7 @@ impl HostState {
             limits,
             deadline: Instant::now() + limits.timeout(),
             host_calls: 0,
+            kept: KeptBytes::default(),
             limit_hit: None,
         }
     }
@@ -112,7 +115,13 @@ impl HostState {
         self.limits = limits;
         self.deadline = Instant::now() + limits.timeout();
         self.host_calls = 0;
+        self.kept = KeptBytes::default();
         self.limit_hit = None;
+    }
+
+    /// When the invocation's wall-clock deadline passes.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
     }
 
     /// Counts a host call against the budget and checks the deadline. Past the budget the call is
@@ -135,6 +144,30 @@ impl HostState {
         }
         Ok(())
     }
+
+    /// Refuses, as `invalid` and recorded, a call naming an id or giving a reason longer than the
+    /// invocation's limits allow, before anything else about the call is looked at.
+    fn admit_arguments(&mut self, function: &'static str, ids: &[&str], reason: Option<&str>) -> Result<(), CallError> {
+        let too_long = |what: &str, len: usize, max: u32| {
+            (len > max as usize).then(|| format!("{what} is {len} bytes long; provhost takes at most {max} bytes"))
+        };
+        let refusal = ids
+            .iter()
+            .find_map(|id| too_long("an id", id.len(), self.limits.max_id_bytes))
+            .or_else(|| reason.and_then(|r| too_long("the reason", r.len(), self.limits.max_reason_bytes)));
+        let Some(message) = refusal else { return Ok(()) };
+        let refused: Result<(), Refusal> = Err(Refusal::Invalid(message));
+        self.planner.journal.record(function, ids, &refused, |_| Vec::new());
+        refused.map_err(CallError::from)
+    }
+}
+
+/// Bytes of what a guest asked the host to keep, counted against the invocation's limits.
+#[derive(Debug, Default)]
+struct KeptBytes {
+    logs: usize,
+    logs_cut: bool,
+    notes: usize,
 }
 
 impl WasiView for HostState {

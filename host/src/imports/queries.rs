@@ -16,6 +16,7 @@ impl HostState {
         read: impl FnOnce(&Planner) -> Result<Vec<T>, Refusal>,
     ) -> Result<Vec<W>, CallError> {
         self.begin_call()?;
+        self.admit_arguments(function, ids, None)?;
         Ok(self.planner.query(function, ids, read)?.into_iter().map(W::from).collect())
     }
 }
@@ -45,6 +46,8 @@ impl Host for HostState {
         let filter =
             model::ActionFilter { person: filter.person, state: filter.state.map(Into::into), system: filter.system };
         let person = filter.person.clone().unwrap_or_default();
+        let system = filter.system.clone().unwrap_or_default();
+        self.admit_arguments("queries.list-actions", &[&person, &system], None)?;
         self.query("queries.list-actions", &[&person], |s| {
             Ok(s.backend().actions(s.tenant(), &filter, LIST_ACTIONS_LIMIT)?)
         })

@@ -1,5 +1,6 @@
-//! The wasmtime engine provhost runs every plugin on: pooling allocator, fuel, and an epoch
-//! ticker that makes wall-clock deadlines interrupt guest code.
+//! The wasmtime engine provhost runs every plugin on: async support, pooling allocator, fuel, an
+//! epoch ticker that makes guest code yield so wall-clock deadlines can cut it off, and the
+//! executor that drives invocations as futures.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,8 +9,13 @@ use std::time::Duration;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-/// How often the epoch advances; deadlines are counted in these ticks.
+/// How often the epoch advances. Guest code is checked against its deadline, and yields to the
+/// executor, every [`YIELD_TICKS`] ticks; the deadline itself is wall-clock time, not a count of
+/// ticks, so it does not stretch when the machine is busy.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// How many epoch ticks guest code runs between deadline checks and yields.
+pub const YIELD_TICKS: u64 = 5;
 
 /// How much of each linear memory and table a pool slot keeps resident between instances. Only
 /// with `PAGEMAP_SCAN` (Linux 6.7+), which resets just the pages an instance dirtied; without it
@@ -42,6 +48,43 @@ fn config(keep_resident: bool) -> Config {
     }
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
+}
+
+/// The executor invocations run on: a small multi-threaded tokio runtime of provhost's own, so the
+/// synchronous callers (the CLI, the server's blocking pool, the test runner) can drive an
+/// invocation's future to its end or its deadline, and a guest blocked in WASI (a sleep, a poll
+/// on a pollable that never resolves) is cut off with its future rather than pinning a thread.
+pub struct SandboxExecutor {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl SandboxExecutor {
+    /// Starts the executor's one worker thread (timers and WASI I/O are driven there).
+    pub fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("provhost-sandbox")
+            .enable_all()
+            .build()?;
+        Ok(Self { runtime: Some(runtime) })
+    }
+
+    /// Drives `future` on the calling thread until it completes or `deadline` passes; `None`
+    /// when the deadline passed first (the future is then dropped, with the guest in it).
+    pub fn run_until<F: std::future::Future>(&self, deadline: std::time::Instant, future: F) -> Option<F::Output> {
+        let runtime = self.runtime.as_ref().expect("the executor lives as long as the runtime");
+        // The timer is made inside the executor, whose clock it needs.
+        runtime.block_on(async { tokio::time::timeout_at(deadline.into(), future).await }).ok()
+    }
+}
+
+impl Drop for SandboxExecutor {
+    fn drop(&mut self) {
+        // Never block here: the runtime may be dropped from inside another executor.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.

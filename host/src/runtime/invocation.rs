@@ -6,18 +6,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::engine::EPOCH_TICK;
+use super::engine::YIELD_TICKS;
 use super::warm::{Instance, WarmPool};
-use super::{CapturedOutput, LimitHit, Limits, LoadedPlugin, Runtime};
+use super::{CapturedOutput, LimitHit, Limits, LoadedPlugin, Runtime, cut_to};
 use crate::backend::BackendError;
 use crate::event::Event;
 use crate::imports::{HostState, Journal, TenantContext};
 use crate::model::{Action, new_id};
-
-/// The most guest output (stdout and stderr together) kept per invocation.
-pub const GUEST_OUTPUT_CAP: usize = 64 * 1024;
 
 /// How an invocation ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -131,33 +128,45 @@ impl Runtime {
                 (instance.store, instance.output, Some(instance.bindings), instance.served)
             }
             None => {
-                let output = CapturedOutput::new(GUEST_OUTPUT_CAP);
+                let output = CapturedOutput::new(limits.max_output_bytes as usize);
                 let mut store = Store::new(&self.engine, HostState::new(&id, context, limits, &output));
                 store.limiter(|state| &mut state.limiter);
                 (store, output, None, 0)
             }
         };
-        let result = store
-            .set_fuel(limits.fuel)
-            .map(|()| store.set_epoch_deadline(limits.timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64)))
-            .and_then(|()| match bindings {
-                Some(bindings) => Ok(bindings),
-                None => plugin.pre.instantiate(&mut store),
-            })
-            .and_then(|bindings| {
-                let returned = bindings.provhost_plugin_handler().call_handle(&mut store, &wit_event)?;
-                Ok((bindings, returned))
-            });
+        store.set_fuel(limits.fuel).expect("fuel is enabled on the engine");
+        let deadline = store.data().deadline();
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(YIELD_TICKS) })
+        });
+        store.set_epoch_deadline(YIELD_TICKS);
+        let run = async {
+            let bindings = match bindings {
+                Some(bindings) => bindings,
+                None => plugin.pre.instantiate_async(&mut store).await?,
+            };
+            let returned = bindings.provhost_plugin_handler().call_handle(&mut store, &wit_event).await?;
+            Ok((bindings, returned))
+        };
+        // Past the deadline the future is dropped wherever the guest is: in wasm, in a host call,
+        // or blocked in WASI.
+        let result = self
+            .sandbox
+            .run_until(deadline, run)
+            .unwrap_or_else(|| Err(wasmtime::Error::new(LimitHit::Timeout(limits.timeout_ms))));
         let wall_time_us = started.elapsed().as_micros() as u64;
         let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let guest_output = output.take_text();
         let state = store.data_mut();
+        let kept = limits.max_summary_bytes as usize;
         let (outcome, bindings) = match (state.limit_hit, result) {
             (Some(hit), _) => (InvocationOutcome::limit(hit), None),
             (None, Ok((bindings, Ok(outcome)))) => {
-                (InvocationOutcome::Completed { summary: outcome.summary }, Some(bindings))
+                (InvocationOutcome::Completed { summary: cut_to(outcome.summary, kept) }, Some(bindings))
             }
-            (None, Ok((bindings, Err(message)))) => (InvocationOutcome::PluginError { message }, Some(bindings)),
+            (None, Ok((bindings, Err(message)))) => {
+                (InvocationOutcome::PluginError { message: cut_to(message, kept) }, Some(bindings))
+            }
             (None, Err(error)) => (classify_trap(&error, state, &limits, &guest_output), None),
         };
         let usage = Usage { fuel, wall_time_us, peak_memory: state.limiter.peak, host_calls: state.host_calls };
@@ -172,6 +181,9 @@ impl Runtime {
 /// Names the limit behind a trap, or describes the trap with the guest's panic message if it
 /// printed one.
 fn classify_trap(error: &wasmtime::Error, state: &HostState, limits: &Limits, output: &str) -> InvocationOutcome {
+    if let Some(hit) = error.downcast_ref::<LimitHit>() {
+        return InvocationOutcome::limit(*hit);
+    }
     match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => return InvocationOutcome::limit(LimitHit::Fuel(limits.fuel)),
         Some(Trap::Interrupt) => return InvocationOutcome::limit(LimitHit::Timeout(limits.timeout_ms)),

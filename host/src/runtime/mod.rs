@@ -11,7 +11,7 @@ mod warm;
 
 pub use inspect::{InspectError, Inspection, SUPPORTED_API_VERSIONS, import_status, inspect, interface};
 pub use invocation::{Invocation, InvocationOutcome, Usage};
-pub use limits::{LimitHit, Limits, MemoryLimiter};
+pub use limits::{LimitHit, LimitSettings, Limits, MemoryLimiter, cut_to};
 pub use output::CapturedOutput;
 pub use warm::WarmPool;
 
@@ -95,11 +95,13 @@ pub fn plugin_name(path: &Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().replace('_', "-")).unwrap_or_else(|| "plugin".into())
 }
 
-/// Owns the engine, the linker with provhost's imports, the compile cache and the epoch ticker.
+/// Owns the engine, the linker with provhost's imports, the compile cache, the epoch ticker and
+/// the executor that drives invocations.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cache: cache::CompileCache,
+    sandbox: engine::SandboxExecutor,
     _ticker: engine::EpochTicker,
 }
 
@@ -108,10 +110,11 @@ impl Runtime {
     pub fn new(cache_dir: PathBuf) -> anyhow::Result<Self> {
         let engine = engine::build_engine()?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
         Ok(Self {
             cache: cache::CompileCache::new(cache_dir, &engine),
+            sandbox: engine::SandboxExecutor::start()?,
             _ticker: engine::EpochTicker::start(&engine),
             engine,
             linker,

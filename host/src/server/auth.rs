@@ -76,7 +76,12 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .to_str()
             .map_err(|_| unauthorized("the Authorization header is not text".into()))?;
         let credentials = credentials(header).map_err(unauthorized)?;
-        Ok(Caller(state.store.verify_key(&credentials)?))
+        let key = state.store.verify_key(&credentials)?;
+        state
+            .config
+            .admit_tenant(&key.tenant)
+            .map_err(|e| Problem::new(StatusCode::FORBIDDEN, "tenant-not-configured", e.to_string()))?;
+        Ok(Caller(key))
     }
 }
 

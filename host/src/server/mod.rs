@@ -115,7 +115,7 @@ impl AppState {
             tenants.insert(tenant.clone(), Tenant { policy: tc.policy(), backend, webhooks });
             let mut installed = Vec::new();
             for (name, pc) in &tc.plugins {
-                let plugin = resolve(name, &pc.component, Some(pc))?;
+                let plugin = resolve(name, &pc.component, Some(pc), &config.limits)?;
                 let mut loaded = runtime
                     .load(&pc.component, pc.sha256.as_deref())
                     .with_context(|| format!("tenant '{tenant}', plugin '{name}'"))?;

@@ -1,0 +1,136 @@
+//! A plugin that attacks the host as a hostile tenant's plugin would, chosen by the `mode`
+//! setting, so that tests can show the host holds: the deadline cuts it off wherever it blocks,
+//! every byte it hands the host is bounded, nothing commits unless it returns `ok`, and it can
+//! reach no file, socket or environment variable.
+//!
+//! Modes: `sleep` (a 120 s sleep in WASI), `poll-forever` (a poll on a pollable that never
+//! resolves), `recurse` (unbounded recursion), `huge-id`, `huge-reason`, `huge-summary`,
+//! `huge-err`, `note-flood`, `log-flood` (50–60 MB handed to the host in various ways), `abort`,
+//! `exit` (a successful `exit(0)` after planning), `alloc-fail` (an allocation the memory cap
+//! refuses), `fs`, `net`, `env` (reports what it could reach), `foreign-id` and `sql-id` (act on
+//! the id in the `target` setting), `over-budget` (plans past every budget, then returns `ok`).
+
+use provhost_sdk::{AccountId, ActionId, AttributeChanged, Outcome, PersonId, Plugin, actions, log, register_plugin};
+
+/// Fifty megabytes of one letter: what a hostile plugin hands the host.
+fn huge() -> String {
+    "A".repeat(50 << 20)
+}
+
+/// Recurses until the stack runs out (the bound is never reached).
+fn recurse(depth: u64, trail: &mut Vec<u64>) -> u64 {
+    trail.push(depth);
+    if std::hint::black_box(depth) == u64::MAX {
+        return depth;
+    }
+    let below = recurse(depth + 1, trail);
+    std::hint::black_box(below + depth)
+}
+
+struct Hostile;
+
+impl Plugin for Hostile {
+    fn on_attribute_changed(event: &AttributeChanged) -> Result<Outcome, String> {
+        let person = PersonId::from(event.person.as_str());
+        let target = log::config("target").unwrap_or_default();
+        let plan_all = |reason: &str| actions::update_all_accounts(&person, reason).map_err(|e| format!("{e:?}"));
+        match log::config("mode").as_deref() {
+            Some("sleep") => {
+                plan_all("before sleeping")?;
+                std::thread::sleep(std::time::Duration::from_secs(120));
+                Ok(Outcome::new("woke up"))
+            }
+            Some("poll-forever") => {
+                plan_all("before polling")?;
+                let never = wasi::clocks::monotonic_clock::subscribe_duration(u64::MAX);
+                wasi::io::poll::poll(&[&never]);
+                Ok(Outcome::new("the pollable resolved"))
+            }
+            Some("recurse") => Ok(Outcome::new(format!("depth {}", recurse(0, &mut Vec::new())))),
+            Some("huge-id") => {
+                let refused = actions::update_all_accounts(&PersonId::from(huge().as_str()), "x");
+                Err(format!("a 50 MB id was answered {refused:?}").chars().take(300).collect())
+            }
+            Some("huge-reason") => {
+                let refused = actions::update_all_accounts(&person, &huge());
+                Err(format!("a 50 MB reason was answered {refused:?}"))
+            }
+            Some("huge-summary") => {
+                plan_all("before a huge summary")?;
+                Ok(Outcome::new("S".repeat(60 << 20)))
+            }
+            Some("huge-err") => Err("E".repeat(60 << 20)),
+            Some("note-flood") => {
+                plan_all("before the notes")?;
+                let note = "N".repeat(1 << 20);
+                for _ in 0..1000 {
+                    log::audit_note(None, &note, false);
+                }
+                Ok(Outcome::new("every note was taken"))
+            }
+            Some("log-flood") => {
+                let line = "L".repeat(1 << 20);
+                for _ in 0..200 {
+                    log::write(log::Level::Info, &line);
+                }
+                plan_all("after the log flood")?;
+                Ok(Outcome::new("logged 200 MiB"))
+            }
+            Some("abort") => {
+                plan_all("before abort")?;
+                std::process::abort()
+            }
+            Some("exit") => {
+                plan_all("before exit")?;
+                std::process::exit(0)
+            }
+            Some("alloc-fail") => {
+                plan_all("before the allocation")?;
+                let hoard: Vec<u8> = Vec::with_capacity(1536 << 20);
+                Ok(Outcome::new(format!("allocated {}", hoard.capacity())))
+            }
+            Some("fs") => {
+                let tried = ["/etc/passwd", ".", "/"].map(|p| match std::fs::read_dir(p) {
+                    Ok(_) => format!("{p}: readable"),
+                    Err(e) => format!("{p}: {e}"),
+                });
+                let file =
+                    std::fs::write("escape.txt", "x").map_or_else(|e| format!("write: {e}"), |_| "write: ok".into());
+                Ok(Outcome::new(format!("fs: {} | {file}", tried.join(" | "))))
+            }
+            Some("net") => {
+                let tried = ["127.0.0.1:22", "127.0.0.1:80"].map(|a| match std::net::TcpStream::connect(a) {
+                    Ok(_) => format!("{a}: connected"),
+                    Err(e) => format!("{a}: {e}"),
+                });
+                Ok(Outcome::new(format!("net: {}", tried.join(" | "))))
+            }
+            Some("env") => {
+                let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+                let args = std::env::args().count();
+                Ok(Outcome::new(format!("env: {} variables [{}], {args} arguments", vars.len(), vars.join(","))))
+            }
+            Some("foreign-id") | Some("sql-id") => {
+                let account = actions::update_account(&person, &AccountId::from(target.as_str()), "foreign");
+                let retry = actions::retry_action(&ActionId::from(target.as_str()), "foreign");
+                let other = actions::update_all_accounts(&PersonId::from(target.as_str()), "foreign");
+                Ok(Outcome::new(format!("account: {account:?} | retry: {retry:?} | person: {other:?}")))
+            }
+            Some("over-budget") => {
+                let mut planned = 0;
+                for i in 0..100_000 {
+                    match actions::update_all_accounts(&person, &format!("attempt {i}")) {
+                        Ok(receipts) => planned += receipts.len(),
+                        Err(_) => break,
+                    }
+                    let _ = actions::retry_action(&ActionId::from(format!("a{i}").as_str()), "again");
+                }
+                Ok(Outcome::new(format!("planned {planned}")))
+            }
+            Some(other) => Err(format!("unknown mode '{other}'")),
+            None => Ok(Outcome::new("no mode set; did nothing")),
+        }
+    }
+}
+
+register_plugin!(Hostile);
