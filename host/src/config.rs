@@ -167,6 +167,83 @@ pub struct TenantConfig {
     /// Where the tenant's directory is read and its actions carried out (default: embedded).
     #[serde(default)]
     pub backend: BackendConfig,
+    /// How much of `provhost serve` the tenant's events may take at once.
+    #[serde(default)]
+    pub share: FairShare,
+}
+
+/// How much of `provhost serve` one tenant's events may take (`[tenants.T.share]`), so that one
+/// tenant flooding the service, or running slow plugins, cannot starve the others. Past either
+/// limit an event is answered 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FairShare {
+    /// The tenant's events running at once.
+    #[serde(default = "default_tenant_events")]
+    pub max_concurrent_events: u32,
+    /// The tenant's sustained event rate, per second (a token bucket); unset: no rate limit.
+    #[serde(default)]
+    pub events_per_second: Option<f64>,
+    /// How many events may arrive at once above the sustained rate.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+impl Default for FairShare {
+    fn default() -> Self {
+        Self { max_concurrent_events: default_tenant_events(), events_per_second: None, burst: default_burst() }
+    }
+}
+
+fn default_tenant_events() -> u32 {
+    16
+}
+
+fn default_burst() -> u32 {
+    32
+}
+
+impl FairShare {
+    fn validate(&self) -> Result<(), String> {
+        if self.max_concurrent_events == 0 || self.max_concurrent_events > Capacity::MAX_EVENTS {
+            return Err(format!("`max-concurrent-events` must be 1 to {}", Capacity::MAX_EVENTS));
+        }
+        if let Some(rate) = self.events_per_second
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(format!("`events-per-second` must be a positive number, not {rate}"));
+        }
+        if self.burst == 0 {
+            return Err("`burst` must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// What the whole of `provhost serve` takes on at once (`[capacity]`); past it an event is
+/// answered 503 with `Retry-After`, never run into a full instance pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Capacity {
+    /// Events running at once, over all tenants.
+    #[serde(default = "default_host_events")]
+    pub max_concurrent_events: u32,
+}
+
+impl Capacity {
+    /// The most events that may run at once: the instance pool holds 256 instances, and warm
+    /// instances waiting for their next event keep some of them.
+    pub const MAX_EVENTS: u32 = 192;
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Self { max_concurrent_events: default_host_events() }
+    }
+}
+
+fn default_host_events() -> u32 {
+    128
 }
 
 impl TenantConfig {
@@ -231,6 +308,9 @@ impl Webhook {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// What `provhost serve` takes on at once, over all tenants.
+    #[serde(default)]
+    pub capacity: Capacity,
     /// The host's ceiling on every invocation's limits, whatever a tenant or manifest asks for
     /// (`[limits]`); unset ones are provhost's maxima.
     #[serde(default)]
@@ -269,6 +349,11 @@ impl Config {
 
     fn validate(&self) -> Result<(), (String, String)> {
         self.limits.validate().map_err(|m| ("limits".to_string(), m))?;
+        let events = self.capacity.max_concurrent_events;
+        if events == 0 || events > Capacity::MAX_EVENTS {
+            let message = format!("`max-concurrent-events` must be 1 to {}, not {events}", Capacity::MAX_EVENTS);
+            return Err(("capacity".to_string(), message));
+        }
         for (id, tenant) in &self.tenants {
             for (i, t) in tenant.thresholds.iter().enumerate() {
                 t.validate().map_err(|m| (format!("tenants.{id}.thresholds[{i}]"), m))?;
@@ -283,6 +368,7 @@ impl Config {
                 w.validate().map_err(|m| (format!("tenants.{id}.webhooks[{i}]"), m))?;
             }
             tenant.backend.validate().map_err(|m| (format!("tenants.{id}.backend"), m))?;
+            tenant.share.validate().map_err(|m| (format!("tenants.{id}.share"), m))?;
             for (name, plugin) in &tenant.plugins {
                 let at = format!("tenants.{id}.plugins.{name}");
                 plugin.limits.validate().map_err(|m| (format!("{at}.limits"), m))?;

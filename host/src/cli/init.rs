@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::DataDir;
 use crate::policy::Grants;
-use crate::store::{DEMO_TENANT, seed_demo};
+use crate::store::{DEMO_TENANT, seed_demo, seed_demo_as};
 
 /// Arguments of `provhost init`.
 #[derive(Debug, Args)]
@@ -20,6 +20,10 @@ pub struct InitArgs {
     /// Create the tenant without the demo persons and systems.
     #[arg(long)]
     empty: bool,
+    /// Give a tenant other than the demo the demo's persons, systems and history (e.g. to try
+    /// isolation or fair share between two tenants).
+    #[arg(long, conflicts_with = "empty")]
+    demo_data: bool,
 }
 
 impl InitArgs {
@@ -31,6 +35,8 @@ impl InitArgs {
         }
         if self.tenant == DEMO_TENANT && !self.empty {
             seed_demo(&store)?;
+        } else if self.demo_data {
+            seed_demo_as(&store, &self.tenant, &self.tenant)?;
         } else {
             store.insert_tenant(&self.tenant, &self.tenant)?;
         }

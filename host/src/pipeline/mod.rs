@@ -14,6 +14,7 @@ pub use report::{ActionSummary, PluginSummary, RunReport};
 pub use request::{RequestReport, run_request};
 
 use crate::backend::BackendError;
+use crate::runtime::InvokeError;
 use crate::store::StoreError;
 
 /// Why a run could not be carried out.
@@ -28,6 +29,18 @@ pub enum RunError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The host had no capacity to run the plugin; nothing ran and nothing was recorded.
+    #[error("{0}")]
+    Busy(String),
+}
+
+impl From<InvokeError> for RunError {
+    fn from(e: InvokeError) -> Self {
+        match e {
+            InvokeError::Backend(e) => e.into(),
+            InvokeError::Busy(_) => RunError::Busy(e.to_string()),
+        }
+    }
 }
 
 impl From<BackendError> for RunError {

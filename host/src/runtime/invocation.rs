@@ -10,8 +10,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::engine::YIELD_TICKS;
 use super::warm::{Instance, WarmPool};
-use super::{CapturedOutput, LimitHit, Limits, LoadedPlugin, Runtime, cut_to};
-use crate::backend::BackendError;
+use super::{CapturedOutput, InvokeError, LimitHit, Limits, LoadedPlugin, Runtime, cut_to};
 use crate::event::Event;
 use crate::imports::{HostState, Journal, TenantContext};
 use crate::model::{Action, new_id};
@@ -117,7 +116,7 @@ impl Runtime {
         context: Arc<TenantContext>,
         limits: Limits,
         event: &Event,
-    ) -> Result<Invocation, BackendError> {
+    ) -> Result<Invocation, InvokeError> {
         let wit_event = crate::imports::wit_event(event.clone(), |id| context.backend.action(&context.tenant, id))?;
         let id = new_id();
         let started = Instant::now();
@@ -154,6 +153,11 @@ impl Runtime {
             .sandbox
             .run_until(deadline, run)
             .unwrap_or_else(|| Err(wasmtime::Error::new(LimitHit::Timeout(limits.timeout_ms))));
+        if let Err(error) = &result
+            && let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        {
+            return Err(InvokeError::Busy(full.to_string()));
+        }
         let wall_time_us = started.elapsed().as_micros() as u64;
         let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let guest_output = output.take_text();

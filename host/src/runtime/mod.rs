@@ -13,7 +13,7 @@ pub use inspect::{InspectError, Inspection, SUPPORTED_API_VERSIONS, import_statu
 pub use invocation::{Invocation, InvocationOutcome, Usage};
 pub use limits::{LimitHit, LimitSettings, Limits, MemoryLimiter, cut_to};
 pub use output::CapturedOutput;
-pub use warm::WarmPool;
+pub use warm::{IdleBudget, WarmPool};
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -66,6 +66,18 @@ pub enum LoadError {
     },
 }
 
+/// Why an invocation could not be run at all, as opposed to running and failing.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The event's failed action could not be looked up.
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
+    /// Every instance slot of the engine is taken: the host is out of capacity, which is not the
+    /// plugin's failure and is not recorded as one.
+    #[error("provhost has no instance free to run the plugin ({0}); try again shortly")]
+    Busy(String),
+}
+
 /// A plugin compiled and linked, ready to be instantiated once per event.
 pub struct LoadedPlugin {
     /// The plugin's name (its file name without extension).
@@ -78,6 +90,7 @@ pub struct LoadedPlugin {
     pub compiled: bool,
     pre: PluginPre<HostState>,
     warm: Option<WarmPool>,
+    idle_budget: IdleBudget,
 }
 
 impl LoadedPlugin {
@@ -85,7 +98,8 @@ impl LoadedPlugin {
     /// serves the next ones too, up to `events_per_instance` in all. Load the plugin once per
     /// tenant when using this, so that instances are never shared across tenants.
     pub fn with_warm_instances(mut self, events_per_instance: NonZeroU32) -> Self {
-        self.warm = (events_per_instance.get() > 1).then(|| WarmPool::new(events_per_instance));
+        self.warm =
+            (events_per_instance.get() > 1).then(|| WarmPool::new(events_per_instance, self.idle_budget.clone()));
         self
     }
 }
@@ -102,6 +116,7 @@ pub struct Runtime {
     linker: Linker<HostState>,
     cache: cache::CompileCache,
     sandbox: engine::SandboxExecutor,
+    idle_budget: IdleBudget,
     _ticker: engine::EpochTicker,
 }
 
@@ -115,6 +130,7 @@ impl Runtime {
         Ok(Self {
             cache: cache::CompileCache::new(cache_dir, &engine),
             sandbox: engine::SandboxExecutor::start()?,
+            idle_budget: IdleBudget::default(),
             _ticker: engine::EpochTicker::start(&engine),
             engine,
             linker,
@@ -148,6 +164,7 @@ impl Runtime {
         let pre = self.linker.instantiate_pre(&component).map_err(link)?;
         let pre = PluginPre::new(pre).map_err(link)?;
         let name = path.file_stem().map(|s| s.to_string_lossy().replace('_', "-")).unwrap_or_else(|| "plugin".into());
-        Ok(LoadedPlugin { name, sha256, api_version: inspection.api_version, compiled, pre, warm: None })
+        let idle_budget = self.idle_budget.clone();
+        Ok(LoadedPlugin { name, sha256, api_version: inspection.api_version, compiled, pre, warm: None, idle_budget })
     }
 }

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::admission::Admitted;
 use super::auth::Caller;
 use super::body::raw_body;
 use super::idempotency::{self, Begin};
@@ -20,8 +21,9 @@ use crate::pipeline::run_event;
 use crate::policy::Scope;
 use crate::store::KeyRecord;
 
-/// Runs the event through the tenant's matching plugins; the response status and body.
-async fn run_all(app: Arc<AppState>, key: KeyRecord, event: Event) -> (StatusCode, Value) {
+/// Runs the event through the tenant's matching plugins, holding its admission until done; the
+/// response status and body.
+async fn run_all(app: Arc<AppState>, key: KeyRecord, event: Event, _admitted: Admitted) -> (StatusCode, Value) {
     app.metrics.event();
     let installed: Vec<&Installed> = app
         .plugins
@@ -96,10 +98,11 @@ pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: R
     })?;
     let idempotency_key = idempotency::key(&headers)?;
     let key = caller.0;
+    let admitted = app.admission.admit(&key.tenant)?;
     if idempotency_key.is_none() && !prefers_async(&headers) {
         // No key to repeat it under and no status URL to follow: nothing will ask for this request
         // again, so it is answered without being kept (its invocations are in the audit trail).
-        let (status, body) = run_all(app, key, event).await;
+        let (status, body) = run_all(app, key, event, admitted).await;
         return Ok(idempotency::stored(status.as_u16(), &body.to_string(), false));
     }
     let hash = idempotency::digest(&[&body]);
@@ -114,7 +117,7 @@ pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: R
         let (app, tenant, request_id) = (app.clone(), key.tenant.clone(), id.clone());
         tokio::spawn(async move {
             let _guard = guard;
-            let (status, body) = run_all(app.clone(), key, event).await;
+            let (status, body) = run_all(app.clone(), key, event, admitted).await;
             if let Err(e) = app.store.finish_request(&tenant, &request_id, status.as_u16(), &body.to_string()) {
                 tracing::error!(request = %request_id, "could not keep the response: {e}");
             }
@@ -122,7 +125,7 @@ pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: R
         return Ok(accepted(&id));
     }
     let tenant = key.tenant.clone();
-    let (status, body) = run_all(app.clone(), key, event).await;
+    let (status, body) = run_all(app.clone(), key, event, admitted).await;
     idempotency::finish(&app, &tenant, &id, status, &body.to_string())
 }
 

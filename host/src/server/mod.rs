@@ -3,6 +3,7 @@
 //! health, metrics and the OpenAPI document. Governance, plan-then-commit and audit are the same
 //! code as on the command line.
 
+mod admission;
 mod auth;
 mod body;
 mod directory;
@@ -100,6 +101,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Background work (asynchronous events) still running.
     in_flight: AtomicUsize,
+    /// Each tenant's share of the host, and the host's capacity.
+    admission: admission::Admission,
 }
 
 impl AppState {
@@ -130,6 +133,7 @@ impl AppState {
             backend: Arc::new(EmbeddedBackend::new(store.clone())),
             webhooks: Arc::default(),
         };
+        let admission = admission::Admission::new(&config);
         Ok(Self {
             tenants,
             unconfigured,
@@ -139,6 +143,7 @@ impl AppState {
             plugins,
             metrics: Metrics::default(),
             in_flight: AtomicUsize::new(0),
+            admission,
         })
     }
 

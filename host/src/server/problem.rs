@@ -20,12 +20,20 @@ pub struct Problem {
     pub detail: String,
     /// Extension members.
     pub extra: Value,
+    /// Seconds after which the request may be tried again (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
     /// A problem with a status, a kind and a detail.
     pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, kind, detail: detail.into(), extra: Value::Null }
+        Self { status, kind, detail: detail.into(), extra: Value::Null, retry_after: None }
+    }
+
+    /// The same problem, telling the caller to try again after `seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// The response body.
@@ -48,6 +56,9 @@ impl IntoResponse for Problem {
         let mut response = (self.status, self.body().to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="provhost", Bearer"#));
         }
@@ -71,7 +82,7 @@ impl From<Refusal> for Problem {
             }
             _ => json!({ "code": r.code() }),
         };
-        Problem { status, kind: r.code(), detail: r.to_string(), extra }
+        Problem { status, kind: r.code(), detail: r.to_string(), extra, retry_after: None }
     }
 }
 
@@ -94,6 +105,7 @@ impl From<RunError> for Problem {
             RunError::UnknownTarget(m) => Problem::new(StatusCode::NOT_FOUND, "not-found", m),
             RunError::Backend(m) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "backend-unavailable", m),
             RunError::Store(e) => e.into(),
+            RunError::Busy(m) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "host-busy", m).retry_after(1),
         }
     }
 }

@@ -106,19 +106,26 @@ fn derived_id(person: &str, suffix: u32) -> String {
 
 /// Creates the demo tenant. Fails if it already exists (the store is left as it was).
 pub fn seed_demo(store: &Store) -> Result<(), StoreError> {
-    store.insert_tenant(DEMO_TENANT, "Contoso (demo)")?;
+    seed_demo_as(store, DEMO_TENANT, "Contoso (demo)")
+}
+
+/// Creates `tenant` with the demo's persons, systems and history, e.g. a second tenant to test
+/// isolation and fair share with. Its ids are the demo's (ids are per tenant); the history's
+/// invocation, whose id is global, gets a fresh one outside the demo tenant.
+pub fn seed_demo_as(store: &Store, tenant: &str, name: &str) -> Result<(), StoreError> {
+    store.insert_tenant(tenant, name)?;
     let systems = systems();
     for system in &systems {
-        store.insert_system(DEMO_TENANT, system)?;
+        store.insert_system(tenant, system)?;
     }
     for p in PERSONS {
         let person = demo_person(p);
-        store.insert_person(DEMO_TENANT, &person)?;
+        store.insert_person(tenant, &person)?;
         for (n, system) in systems.iter().enumerate() {
             let n = n as u32;
             let attributes = person.attributes.iter().filter(|a| system.consumes.contains(&a.name)).cloned().collect();
             store.insert_account(
-                DEMO_TENANT,
+                tenant,
                 &Account {
                     id: derived_id(p.id, 0x100 + n),
                     person: person.id.clone(),
@@ -129,7 +136,7 @@ pub fn seed_demo(store: &Store) -> Result<(), StoreError> {
                 },
             )?;
             store.insert_entitlement(
-                DEMO_TENANT,
+                tenant,
                 &Entitlement {
                     id: derived_id(p.id, 0x200 + n),
                     person: person.id.clone(),
@@ -142,7 +149,7 @@ pub fn seed_demo(store: &Store) -> Result<(), StoreError> {
         }
         let group = format!("{} team", p.department);
         store.insert_entitlement(
-            DEMO_TENANT,
+            tenant,
             &Entitlement {
                 id: derived_id(p.id, 0x300),
                 person: person.id.clone(),
@@ -153,7 +160,7 @@ pub fn seed_demo(store: &Store) -> Result<(), StoreError> {
             },
         )?;
         store.insert_entitlement(
-            DEMO_TENANT,
+            tenant,
             &Entitlement {
                 id: derived_id(p.id, 0x301),
                 person: person.id.clone(),
@@ -164,7 +171,7 @@ pub fn seed_demo(store: &Store) -> Result<(), StoreError> {
             },
         )?;
     }
-    seed_failed_action(store)
+    seed_failed_action(store, tenant)
 }
 
 fn account_reference(system: &str, p: &DemoPerson) -> String {
@@ -176,7 +183,7 @@ fn account_reference(system: &str, p: &DemoPerson) -> String {
 }
 
 /// Jan Jansen's last TOPdesk update failed, so that a retry has something to act on.
-fn seed_failed_action(store: &Store) -> Result<(), StoreError> {
+fn seed_failed_action(store: &Store, tenant: &str) -> Result<(), StoreError> {
     let jan = PERSONS[0].id;
     let at = now_rfc3339();
     let failed = Action {
@@ -193,9 +200,10 @@ fn seed_failed_action(store: &Store) -> Result<(), StoreError> {
         created_at: at.clone(),
         updated_at: at,
     };
+    let invocation = if tenant == DEMO_TENANT { derived_id(jan, 0x901) } else { crate::model::new_id() };
     let record = super::InvocationRecord::history(
-        &derived_id(jan, 0x901),
-        DEMO_TENANT,
+        &invocation,
+        tenant,
         "provhost init",
         "demo history: one failed TOPdesk update",
     );

@@ -18,7 +18,7 @@ pub use actions::{Decision, Effect, Finish, HistoryEntry};
 pub use audit::{AuditFilter, Verification};
 pub use checkpoint::Checkpointer;
 pub use deliveries::Delivery;
-pub use demo::{DEMO_TENANT, seed_demo};
+pub use demo::{DEMO_TENANT, seed_demo, seed_demo_as};
 pub use invocations::{Commit, InvocationRecord};
 pub use keys::{AuthError, KeyError, KeyRecord};
 pub use requests::{Begun, KeptRequest};
