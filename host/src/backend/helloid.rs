@@ -139,8 +139,7 @@ impl HelloIdBackend {
             }
         };
         if !report.committed {
-            let why = report.refused_at_commit.unwrap_or_else(|| "it did not commit the action".into());
-            return Finish::Error(format!("{PLATFORM} did not run POST {path}: {why}{tries}"));
+            return Finish::Error(format!("{PLATFORM} did not run POST {path}: it did not commit the action{tries}"));
         }
         match report.actions.as_slice() {
             [remote] => self.settle(remote, &report.thresholds, &tries),

@@ -95,7 +95,7 @@ impl Decide {
             anyhow::bail!("no blocked actions to decide on: name their ids, or --system and --kind");
         }
         let context = data.context(&store, &key, ("cli", Grants::everything()), Default::default())?;
-        let decided = store.decide_blocked(tenant, &ids, decision, &key.id)?;
+        let decided = store.decide_blocked(tenant, &ids, (decision, &key.id), &context.policy.windows)??;
         let (done, origin) = match decision {
             Decision::Approve => (context.backend.execute(tenant, &decided)?, "approval"),
             Decision::Reject => (decided, "rejection"),

@@ -120,7 +120,7 @@ impl RunArgs {
         if report.committed {
             Ok(ExitCode::SUCCESS)
         } else {
-            let why = report.refused_at_commit.clone().unwrap_or_else(|| {
+            let why = report.refused_at_commit.as_ref().map(ToString::to_string).unwrap_or_else(|| {
                 format!("plugin {} ended with {}: {}", plugin.name, report.outcome.code(), report.outcome.detail())
             });
             eprintln!("provhost: nothing committed: {why}");

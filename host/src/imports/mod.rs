@@ -193,6 +193,12 @@ pub(crate) mod testing {
 
     /// A demo store and host state under the given key grants and tenant policy.
     pub fn governed_state(limits: Limits, key: Grants, policy: TenantPolicy) -> (Arc<Store>, HostState) {
+        let (store, context) = governed_context(key, policy);
+        (store, HostState::new("inv-test", context, limits, &CapturedOutput::new(1024)))
+    }
+
+    /// A demo store and a tenant context over it under the given key grants and tenant policy.
+    pub fn governed_context(key: Grants, policy: TenantPolicy) -> (Arc<Store>, Arc<TenantContext>) {
         let store = Arc::new(Store::in_memory().unwrap());
         seed_demo(&store).unwrap();
         let context = Arc::new(TenantContext {
@@ -209,6 +215,6 @@ pub(crate) mod testing {
             config: BTreeMap::from([("systems".to_string(), "exchange-online,topdesk".to_string())]),
             webhooks: Arc::default(),
         });
-        (store, HostState::new("inv-test", context, limits, &CapturedOutput::new(1024)))
+        (store, context)
     }
 }

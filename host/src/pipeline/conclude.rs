@@ -8,6 +8,7 @@ use crate::event::AttributeChanged;
 use crate::imports::{Journal, TenantContext};
 use crate::model::Action;
 use crate::policy::threshold;
+use crate::refusal::Refusal;
 use crate::store::{Commit, InvocationRecord, Store, StoreError};
 use crate::webhook;
 
@@ -20,7 +21,7 @@ pub struct Conclusion {
     pub committed: bool,
     /// Why a plan that could have committed was refused at commit (a window budget used up
     /// meanwhile by another process).
-    pub refused_at_commit: Option<String>,
+    pub refused_at_commit: Option<Refusal>,
     /// The actions, in their final states when committed and executed.
     pub actions: Vec<Action>,
     /// The thresholds the plan reached.
@@ -75,12 +76,7 @@ pub fn conclude(
         record.outcome = "refused".into();
         record.detail = format!("not committed: {refusal}");
         record_uncommitted(store, record, journal)?;
-        return Ok(Conclusion {
-            committed: false,
-            refused_at_commit: Some(refusal.to_string()),
-            actions: plan,
-            thresholds,
-        });
+        return Ok(Conclusion { committed: false, refused_at_commit: Some(refusal), actions: plan, thresholds });
     }
     let executed = backend.execute(tenant, &plan)?;
     for action in plan.iter_mut() {

@@ -1,9 +1,10 @@
 //! What a run reports: the actions with their states, the refusals, notes, logs and usage.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::imports::{AuditNote, CallRecord, LogLine};
 use crate::model::{Action, ActionState, ActionTarget};
+use crate::refusal::Refusal;
 use crate::runtime::{InvocationOutcome, Usage};
 
 /// An action as the run report shows it.
@@ -83,8 +84,8 @@ pub struct RunReport {
     pub committed: bool,
     /// Why a plan the plugin returned was not committed after all (a window budget that another
     /// process used up meanwhile).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refused_at_commit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "as_text")]
+    pub refused_at_commit: Option<Refusal>,
     /// Thresholds the plan reached: the actions they count were committed `blocked`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<String>,
@@ -101,4 +102,9 @@ pub struct RunReport {
     /// What the plugin printed, capped.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub guest_output: String,
+}
+
+/// A refusal in a report, as its sentence.
+fn as_text<S: Serializer>(refusal: &Option<Refusal>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(refusal.as_ref().expect("skipped when none"))
 }

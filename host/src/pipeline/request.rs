@@ -26,13 +26,11 @@ pub struct RequestReport {
     /// Thresholds reached: those actions were committed `blocked`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<String>,
-    /// Why they were not committed after all, if so.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refused_at_commit: Option<String>,
 }
 
 /// Runs one targeted request for the key in `context`. `summary` names the request (method and
-/// path) in its records. A refusal is recorded and returned as `Err` inside `Ok`.
+/// path) in its records. A refusal is recorded and returned as `Err` inside `Ok`, whether it came
+/// while planning or at the commit's re-check (a window budget another request used up meanwhile).
 pub fn run_request(
     context: Arc<TenantContext>,
     summary: &str,
@@ -70,11 +68,77 @@ pub fn run_request(
     };
     let plan = planner.plan.take_actions();
     let done = conclude(&context, &mut record, plan, &planner.journal, result.is_ok(), None)?;
+    if let Some(refusal) = done.refused_at_commit {
+        return Ok(Err(refusal));
+    }
     Ok(result.map(|_| RequestReport {
         invocation: id,
         committed: done.committed,
         actions: done.actions.iter().map(ActionSummary::from).collect(),
         thresholds: done.thresholds,
-        refused_at_commit: done.refused_at_commit,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imports::testing::governed_context;
+    use crate::model::{ActionFilter, ActionKind, ActionState};
+    use crate::policy::{Grants, TenantPolicy, WindowBudget};
+    use crate::store::DEMO_TENANT;
+
+    const JAN: &str = "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01";
+
+    #[test]
+    fn a_plan_refused_at_the_commits_recheck_answers_as_a_refusal() {
+        let budget = WindowBudget {
+            system: "exchange-online".into(),
+            kind: ActionKind::Update,
+            max: 1,
+            per: std::time::Duration::from_secs(3600),
+        };
+        let policy = TenantPolicy { windows: vec![budget], ..Default::default() };
+        let (store, context) = governed_context(Grants::everything(), policy);
+        let account =
+            store.accounts_of(DEMO_TENANT, JAN).unwrap().into_iter().find(|a| a.system == "exchange-online").unwrap();
+        let before = store.actions(DEMO_TENANT, &ActionFilter::default(), 100).unwrap().len();
+        let answer = run_request(context.clone(), "POST /test", false, |planner| {
+            let planned = planner.update_account(JAN, &account.id, "mail changed".into())?;
+            // Meanwhile another request, elsewhere, takes the window's one update.
+            let mut other = Planner::new(&new_id(), context.clone(), 10);
+            let taken = other.update_account(JAN, &account.id, "the other request".into()).unwrap();
+            let record = InvocationRecord::history(&new_id(), DEMO_TENANT, "other", "the other request");
+            store.commit_invocation(&record, &[taken]).unwrap();
+            Ok(vec![planned])
+        })
+        .unwrap();
+        let refusal = answer.expect_err("the re-check refuses what planning allowed");
+        assert_eq!(refusal.code(), "threshold-exceeded", "{refusal}");
+        let after = store.actions(DEMO_TENANT, &ActionFilter::default(), 100).unwrap();
+        assert_eq!(after.len(), before + 1, "only the other request's action is committed");
+    }
+
+    #[test]
+    fn of_two_concurrent_retries_of_one_action_exactly_one_commits() {
+        let (store, context) = governed_context(Grants::everything(), TenantPolicy::default());
+        let failed = store
+            .actions(DEMO_TENANT, &ActionFilter { state: Some(ActionState::Error), ..Default::default() }, 1)
+            .unwrap()
+            .remove(0);
+        let first = run_request(context.clone(), "POST retry (first)", false, |planner| {
+            let planned = planner.retry(&failed.id, "first".into())?;
+            // The second retry plans and commits while the first is between planning and commit.
+            let second = run_request(context.clone(), "POST retry (second)", false, |p| {
+                p.retry(&failed.id, "second".into()).map(|a| vec![a])
+            });
+            assert!(second.unwrap().is_ok(), "the second retry commits");
+            Ok(vec![planned])
+        })
+        .unwrap();
+        let refusal = first.expect_err("the first is refused at its commit");
+        assert_eq!(refusal.code(), "conflict");
+        assert!(refusal.to_string().contains("was already retried by action"), "{refusal}");
+        let retries = store.retries_of(DEMO_TENANT, &failed.id).unwrap();
+        assert_eq!(retries.len(), 1, "exactly one retry is committed");
+    }
 }

@@ -57,6 +57,14 @@ async fn run_all(app: Arc<AppState>, key: KeyRecord, event: Event, _admitted: Ad
             }
         }
     }
+    // A plan refused at the commit's re-check answers as that refusal does, whatever the plugin said.
+    if let Some(refusal) = invocations.iter().find_map(|r| r.refused_at_commit.clone()) {
+        let mut problem = Problem::from(refusal);
+        let mut extra = problem.extra.as_object().cloned().unwrap_or_default();
+        extra.insert("invocations".into(), json!(invocations));
+        problem.extra = Value::Object(extra);
+        return (problem.status, problem.body());
+    }
     let note =
         invocations.is_empty().then(|| format!("no plugin of tenant '{}' is triggered by this event", key.tenant));
     (

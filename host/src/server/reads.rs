@@ -76,9 +76,9 @@ async fn decide(app: Arc<AppState>, caller: Caller, id: String, decision: Decisi
         let decided = context.store.decide_blocked(
             &context.tenant,
             std::slice::from_ref(&id),
-            decision,
-            &context.permission.key_id,
-        )?;
+            (decision, &context.permission.key_id),
+            &context.policy.windows,
+        )??;
         let done = match decision {
             Decision::Approve => {
                 context.backend.execute(&context.tenant, &decided).map_err(crate::pipeline::RunError::from)?

@@ -5,11 +5,14 @@ use serde::Serialize;
 
 use super::audit::append as append_audit;
 use super::directory::{not_found, not_found_if_zero, to_json};
+use super::invocations::check_windows;
 use super::{Store, StoreError, parse_column};
 use crate::audit::{AuditEntry, helloid_action};
 use std::time::Duration;
 
 use crate::model::{Action, ActionFilter, ActionKind, ActionState, ActionTarget, Attribute, now_rfc3339, rfc3339};
+use crate::policy::WindowBudget;
+use crate::refusal::Refusal;
 
 const ACTION_COLUMNS: &str = "id, person, system, target_type, target_id, kind, state, origin, message, \
                               retry_of, invocation, created_at, updated_at";
@@ -355,30 +358,38 @@ impl Store {
     }
 
     /// Approves or rejects blocked actions, all or none, recording who decided. An id that is not
-    /// a blocked action of this tenant fails the whole decision.
+    /// a blocked action of this tenant fails the whole decision. An approval is checked against
+    /// the tenant's window budgets inside the transaction, as a commit is, and refused whole when
+    /// the approved actions would push a window past its maximum.
     pub fn decide_blocked(
         &self,
         tenant: &str,
         ids: &[String],
-        decision: Decision,
-        by: &str,
-    ) -> Result<Vec<Action>, StoreError> {
-        self.write(|tx| {
+        (decision, by): (Decision, &str),
+        windows: &[WindowBudget],
+    ) -> Result<Result<Vec<Action>, Refusal>, StoreError> {
+        let decided = self.write(|tx| {
+            let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND id = ?2");
+            let mut approved = Vec::with_capacity(ids.len());
+            for id in ids {
+                let found = tx.prepare_cached(&sql)?.query_row([tenant, id], action_row).optional()?;
+                let mut found = action(found.ok_or_else(|| not_found("action", id, tenant))?)?;
+                if found.state != ActionState::Blocked {
+                    return Err(StoreError::Conflict(format!(
+                        "action '{id}' is {}, not blocked; nothing was decided",
+                        found.state
+                    )));
+                }
+                found.state = ActionState::Pending;
+                approved.push(found);
+            }
+            if decision == Decision::Approve
+                && let Err(refusal) = check_windows(tx, tenant, &approved, windows)?
+            {
+                return Ok(Err(refusal));
+            }
             let mut entries = Vec::with_capacity(ids.len());
             for id in ids {
-                let state: Option<String> = tx
-                    .prepare_cached("SELECT state FROM actions WHERE tenant = ?1 AND id = ?2")?
-                    .query_row([tenant, id], |r| r.get(0))
-                    .optional()?;
-                match state.as_deref() {
-                    None => return Err(not_found("action", id, tenant)),
-                    Some("blocked") => {}
-                    Some(other) => {
-                        return Err(StoreError::Conflict(format!(
-                            "action '{id}' is {other}, not blocked; nothing was decided"
-                        )));
-                    }
-                }
                 let (state, message, kind) = match decision {
                     Decision::Approve => {
                         (ActionState::Pending, format!("approved by API key '{by}'"), crate::audit::kind::APPROVAL)
@@ -392,9 +403,12 @@ impl Store {
                 tx.prepare_cached("UPDATE actions SET decided_by = ?3 WHERE tenant = ?1 AND id = ?2")?
                     .execute(params![tenant, id, by])?;
             }
-            append_audit(tx, tenant, &entries)
+            append_audit(tx, tenant, &entries).map(Ok)
         })?;
-        ids.iter().map(|id| self.action(tenant, id)).collect()
+        match decided {
+            Ok(()) => ids.iter().map(|id| self.action(tenant, id)).collect::<Result<_, _>>().map(Ok),
+            Err(refusal) => Ok(Err(refusal)),
+        }
     }
 
     /// Moves actions to `state` with a message, recording each change in its history and the
@@ -568,5 +582,34 @@ mod tests {
             page.iter().map(|a| &a.id).collect::<Vec<_>>(),
             all.iter().skip(1).take(1).map(|a| &a.id).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn an_approval_cannot_push_a_window_past_its_maximum() {
+        use crate::store::{DEMO_TENANT, InvocationRecord};
+        let store = Store::in_memory().unwrap();
+        crate::store::seed_demo(&store).unwrap();
+        let failed = store.actions(DEMO_TENANT, &ActionFilter::default(), 10).unwrap().remove(0);
+        let blocked: Vec<Action> = (0..2)
+            .map(|n| Action {
+                id: crate::model::new_id(),
+                state: ActionState::Blocked,
+                message: format!("blocked {n}"),
+                ..failed.clone()
+            })
+            .collect();
+        let record = InvocationRecord::history(&crate::model::new_id(), DEMO_TENANT, "test", "two blocked updates");
+        store.commit_invocation(&record, &blocked).unwrap();
+        let ids: Vec<String> = blocked.iter().map(|a| a.id.clone()).collect();
+        // The demo's failed update is in the window already: room for one more, not two.
+        let windows =
+            [WindowBudget { system: failed.system.clone(), kind: failed.kind, max: 2, per: Duration::from_secs(3600) }];
+        let refused = store.decide_blocked(DEMO_TENANT, &ids, (Decision::Approve, "phk_x"), &windows).unwrap();
+        assert_eq!(refused.unwrap_err().code(), "threshold-exceeded");
+        assert!(ids.iter().all(|id| store.action(DEMO_TENANT, id).unwrap().state == ActionState::Blocked));
+        let one = store.decide_blocked(DEMO_TENANT, &ids[..1], (Decision::Approve, "phk_x"), &windows).unwrap();
+        assert_eq!(one.unwrap()[0].state, ActionState::Pending);
+        let rejected = store.decide_blocked(DEMO_TENANT, &ids[1..], (Decision::Reject, "phk_x"), &windows).unwrap();
+        assert_eq!(rejected.unwrap()[0].state, ActionState::Rejected, "a rejection needs no room");
     }
 }

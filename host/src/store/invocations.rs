@@ -58,7 +58,7 @@ fn insert_invocation(tx: &Connection, record: &InvocationRecord) -> Result<(), S
 }
 
 /// The first window budget the plan's runnable actions would overrun, given what is committed.
-fn check_windows(
+pub(super) fn check_windows(
     tx: &Connection,
     tenant: &str,
     actions: &[Action],
@@ -77,6 +77,26 @@ fn check_windows(
             if let Err(refusal) = budget.admit(system, used, planned.saturating_sub(1)) {
                 return Ok(Err(refusal));
             }
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Refuses a retry of an action that another commit retried meanwhile: inside the write
+/// transaction, so that of two concurrent retries of one failed action exactly one commits.
+fn check_retries(tx: &Connection, tenant: &str, actions: &[Action]) -> Result<Result<(), Refusal>, StoreError> {
+    for (failed, retry) in actions.iter().filter_map(|a| a.retry_of.as_deref().map(|f| (f, a))) {
+        let live: Option<(String, String)> = tx
+            .prepare_cached(
+                "SELECT id, state FROM actions WHERE tenant = ?1 AND retry_of = ?2 AND id <> ?3 \
+                 AND state NOT IN ('error', 'rejected') LIMIT 1",
+            )?
+            .query_row([tenant, failed, &retry.id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((id, state)) = live {
+            return Ok(Err(Refusal::Conflict(format!(
+                "action '{failed}' was already retried by action '{id}', which is {state}; retry that one if it fails"
+            ))));
         }
     }
     Ok(Ok(()))
@@ -182,12 +202,15 @@ impl Store {
     }
 
     /// Commits a plan with its invocation record as one unit of a write transaction, after
-    /// checking the window budgets again so that concurrent processes cannot overrun them.
-    /// Returns the budget's refusal instead of committing when one would be overrun; then
-    /// nothing is written.
+    /// checking the window budgets and retries again so that concurrent processes cannot overrun
+    /// a budget or retry one action twice. Returns the refusal instead of committing when one
+    /// would; then nothing is written.
     pub fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
         self.write(|tx| {
             if let Err(refusal) = check_windows(tx, &commit.record.tenant, commit.actions, commit.windows)? {
+                return Ok(Err(refusal));
+            }
+            if let Err(refusal) = check_retries(tx, &commit.record.tenant, commit.actions)? {
                 return Ok(Err(refusal));
             }
             if let Some(change) = commit.observed {
