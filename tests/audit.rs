@@ -154,6 +154,18 @@ fn a_trapping_invocation_leaves_its_invocation_record_and_nothing_else() {
 }
 
 #[test]
+fn an_event_naming_an_unknown_action_is_refused_before_any_plugin_runs() {
+    let demo = Demo::new();
+    let before = records(&demo, &[]).len();
+    let event = demo.event("gone.json", &serde_json::json!({"type": "action-failed", "action": "no-such-action"}));
+    let out = demo.run("propagate-mail", &event, &[]);
+    assert!(!out.status.success(), "an unknown action is not run");
+    let err = stderr(&out);
+    assert!(err.contains("action 'no-such-action' not found in tenant 'demo'"), "{err}");
+    assert_eq!(records(&demo, &[]).len(), before, "no plugin ran, so no invocation is recorded");
+}
+
+#[test]
 fn the_database_refuses_to_update_or_delete_audit_records() {
     let demo = Demo::new();
     let conn = Connection::open(demo.dir.path().join("provhost.db")).unwrap();

@@ -111,9 +111,33 @@ fn events_run_through_matching_plugins_and_the_reads_show_the_result() {
     let (commits, changes) = (counter("provhost_store_commits_total"), counter("provhost_store_changes_total"));
     assert!(commits >= 1 && changes >= commits, "{commits} commits holding {changes} changes");
     assert_eq!(body(client().get(server.url("/healthz")).send().unwrap()).0, 200);
-    let (_, _, ready) = body(client().get(server.url("/readyz")).send().unwrap());
+    let (_, _, ready) = body(auth(client().get(server.url("/readyz")), &demo.key).send().unwrap());
     assert_eq!(ready["plugins"].as_array().unwrap().len(), 3);
+    let (_, _, anonymous) = body(client().get(server.url("/readyz")).send().unwrap());
+    assert_eq!(anonymous, json!({"status": "ready"}), "an anonymous caller learns nothing of tenants or plugins");
     assert_eq!(server.stop().code(), Some(0));
+}
+
+#[test]
+fn an_event_naming_an_unknown_person_is_refused_even_when_no_plugin_is_triggered() {
+    let demo = demo("");
+    let server = Server::start(&demo, &[]);
+    let mut event = mail_event();
+    event["person"] = json!("nobody-here");
+    event["changes"][0]["attribute"] = json!("telephoneNumber");
+    let (status, _, problem) = post_event(&server, &demo.key, &event);
+    assert_eq!(status, 404, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("names person 'nobody-here', who is not in tenant 'demo'"));
+    let (status, _, problem) = post_event(&server, &demo.key, &json!({"type": "action-failed", "action": "nope"}));
+    assert_eq!(status, 404, "{problem}");
+    let audit =
+        |query: &str| body(auth(client().get(server.url(&format!("/v1/audit{query}"))), &demo.key).send().unwrap());
+    let (status, _, problem) = audit("?since=yesterday");
+    assert_eq!(status, 400, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("since: 'yesterday' is not an RFC 3339 time"), "{problem}");
+    assert_eq!(audit("?since=2020-01-01T00:00:00%2B02:00").0, 200);
+    let (status, _, problem) = audit(&format!("?offset={}&limit=500", usize::MAX));
+    assert_eq!(status, 400, "{problem}");
 }
 
 #[test]

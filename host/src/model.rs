@@ -220,6 +220,14 @@ pub fn rfc3339(at: time::OffsetDateTime) -> String {
     at.to_offset(time::UtcOffset::UTC).format(&format).expect("a UTC time formats")
 }
 
+/// A time a caller gave (`since`, `until`), checked to be RFC 3339 and turned into the stored
+/// form so that it compares with stored times; otherwise a sentence naming what was wrong.
+pub fn parse_rfc3339(text: &str) -> Result<String, String> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(rfc3339)
+        .map_err(|_| format!("'{text}' is not an RFC 3339 time such as 2026-11-24T09:30:00Z"))
+}
+
 /// A new GUID for an action, invocation or other record: a version-7 UUID, so ids are ordered by
 /// creation time and new rows land at the end of the indexes that key on them (random ids would
 /// dirty a random index page per insert).

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::{DataDir, print_json};
 use crate::audit::{AuditRecord, verify_chain};
+use crate::model::parse_rfc3339;
 use crate::store::{AuditFilter, Store};
 
 /// How `audit list` prints.
@@ -50,10 +51,10 @@ pub enum AuditCommand {
         #[arg(long)]
         kind: Option<String>,
         /// Only at or after this time (RFC 3339).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_rfc3339)]
         since: Option<String>,
         /// Only before this time (RFC 3339).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_rfc3339)]
         until: Option<String>,
         /// At most this many.
         #[arg(long, default_value_t = 1000)]

@@ -30,7 +30,11 @@ pub struct Conclusion {
 
 /// Records an invocation that committed nothing: one audit record, which carries what was asked
 /// for and decided in its details.
-fn record_uncommitted(store: &Store, record: &InvocationRecord, journal: &Journal) -> Result<(), StoreError> {
+pub(super) fn record_uncommitted(
+    store: &Store,
+    record: &InvocationRecord,
+    journal: &Journal,
+) -> Result<(), StoreError> {
     let mut entry = invocation_entry(record);
     entry.details["journal"] = serde_json::json!({ "calls": journal.calls, "notes": journal.notes });
     let commit = Commit { record, actions: &[], observed: None, windows: &[], audit: std::slice::from_ref(&entry) };
@@ -58,7 +62,18 @@ pub fn conclude(
             if !totals.contains_key(&action.system)
                 && policy.iter().any(|t| t.counts_entitlements(&action.system, action.kind))
             {
-                totals.insert(action.system.clone(), backend.entitlement_count(tenant, &action.system)?);
+                match backend.entitlement_count(tenant, &action.system) {
+                    Ok(count) => totals.insert(action.system.clone(), count),
+                    Err(e) => {
+                        // Without the count the threshold cannot be applied: nothing commits, and
+                        // the invocation is still recorded.
+                        record.outcome = "unavailable".into();
+                        record.detail =
+                            format!("not committed: the threshold count for '{}' failed: {e}", action.system);
+                        record_uncommitted(store, record, journal)?;
+                        return Err(e.into());
+                    }
+                };
             }
         }
         thresholds = threshold::apply(policy, &mut plan, |system| totals.get(system).copied().unwrap_or(0))
@@ -86,4 +101,77 @@ pub fn conclude(
     }
     webhook::queue(context, &record.id, &record.plugin_name, &plan)?;
     Ok(Conclusion { committed: true, refused_at_commit: None, actions: plan, thresholds })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::backend::{Backend, BackendError, EmbeddedBackend};
+    use crate::imports::testing::governed_context;
+    use crate::model::{Account, ActionFilter, ActionKind, Entitlement, Person, new_id};
+    use crate::planner::Planner;
+    use crate::policy::{Grants, TenantPolicy, Threshold};
+    use crate::store::DEMO_TENANT;
+
+    /// The embedded backend, except that it cannot count a system's entitlements.
+    struct CannotCount(EmbeddedBackend);
+
+    impl Backend for CannotCount {
+        fn persons(&self, t: &str) -> Result<Vec<Person>, BackendError> {
+            self.0.persons(t)
+        }
+        fn person(&self, t: &str, id: &str) -> Result<Person, BackendError> {
+            self.0.person(t, id)
+        }
+        fn entitlements(&self, t: &str, p: &str) -> Result<Vec<Entitlement>, BackendError> {
+            self.0.entitlements(t, p)
+        }
+        fn accounts(&self, t: &str, p: &str) -> Result<Vec<Account>, BackendError> {
+            self.0.accounts(t, p)
+        }
+        fn entitlement(&self, t: &str, id: &str) -> Result<Entitlement, BackendError> {
+            self.0.entitlement(t, id)
+        }
+        fn account(&self, t: &str, id: &str) -> Result<Account, BackendError> {
+            self.0.account(t, id)
+        }
+        fn action(&self, t: &str, id: &str) -> Result<Action, BackendError> {
+            self.0.action(t, id)
+        }
+        fn actions(&self, t: &str, f: &ActionFilter, limit: usize) -> Result<Vec<Action>, BackendError> {
+            self.0.actions(t, f, limit)
+        }
+        fn entitlement_count(&self, _: &str, system: &str) -> Result<u32, BackendError> {
+            Err(BackendError::Unavailable(format!("the platform did not answer for '{system}'")))
+        }
+        fn execute(&self, t: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError> {
+            self.0.execute(t, actions)
+        }
+    }
+
+    #[test]
+    fn a_failed_threshold_count_commits_nothing_and_still_records_the_invocation() {
+        let threshold = Threshold { system: "*".into(), kind: ActionKind::Update, count: None, percent: Some(50.0) };
+        let policy = TenantPolicy { thresholds: vec![threshold], ..Default::default() };
+        let (store, context) = governed_context(Grants::everything(), policy);
+        let mut context = Arc::into_inner(context).expect("the only handle");
+        context.backend = Arc::new(CannotCount(EmbeddedBackend::new(store.clone())));
+        let context = Arc::new(context);
+        let id = new_id();
+        let mut planner = Planner::new(&id, context.clone(), 10);
+        planner.update_all_accounts("3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01", "mail changed".into()).unwrap();
+        let before = store.counts(DEMO_TENANT).unwrap();
+        let mut record = InvocationRecord::history(&id, DEMO_TENANT, "test-plugin", "an event");
+        record.outcome = "completed".into();
+        let plan = planner.plan.take_actions();
+        let err = conclude(&context, &mut record, plan, &planner.journal, true, None).unwrap_err();
+        assert!(err.to_string().contains("did not answer"), "{err}");
+        let (invocations, actions) = store.counts(DEMO_TENANT).unwrap();
+        assert_eq!((invocations, actions), (before.0 + 1, before.1), "the invocation is on record, no action");
+        let last = store.audit(&Default::default(), 1000, 0).unwrap().pop().unwrap();
+        assert_eq!(last.entry.decision, "unavailable");
+        assert!(last.entry.message.contains("the threshold count for"), "{}", last.entry.message);
+    }
 }

@@ -2,13 +2,32 @@
 
 use std::sync::Arc;
 
-use super::conclude::conclude;
+use super::conclude::{conclude, record_uncommitted};
 use super::{ActionSummary, PluginSummary, RunError, RunReport};
+use crate::backend::{Backend, BackendError};
 use crate::event::Event;
-use crate::imports::TenantContext;
-use crate::model::now_rfc3339;
-use crate::runtime::{Limits, LoadedPlugin, Runtime};
+use crate::imports::{Journal, TenantContext};
+use crate::model::{new_id, now_rfc3339};
+use crate::runtime::{InvokeError, Limits, LoadedPlugin, Runtime};
 use crate::store::InvocationRecord;
+
+/// Refuses an event naming a person or action the tenant does not have, before any plugin is
+/// selected or run.
+pub fn check_targets(backend: &dyn Backend, tenant: &str, event: &Event) -> Result<(), RunError> {
+    let found = match (event, event.person()) {
+        (Event::ActionFailed { action }, _) => backend.action(tenant, action).map(drop).map_err(|e| (e, None)),
+        (_, Some(person)) => backend.person(tenant, person).map(drop).map_err(|e| (e, Some(person))),
+        (_, None) => Ok(()),
+    };
+    found.map_err(|(e, person)| match (e, person) {
+        (BackendError::NotFound(_), Some(person)) => RunError::UnknownTarget(format!(
+            "{} event names person '{person}', who is not in tenant '{tenant}'",
+            event.kind()
+        )),
+        (BackendError::NotFound(m), None) => RunError::UnknownTarget(m),
+        (BackendError::Unavailable(m), _) => RunError::Backend(m),
+    })
+}
 
 /// Runs one event through one plugin for a tenant. When the plugin returns `ok`, thresholds are
 /// applied to its plan (blocking whole kinds per system), and — unless `dry_run` — the plan
@@ -24,35 +43,48 @@ pub fn run_event(
     dry_run: bool,
 ) -> Result<RunReport, RunError> {
     let tenant = context.tenant.clone();
-    if let Some(person) = event.person() {
-        context.backend.person(&tenant, person).map_err(|_| {
-            RunError::UnknownTarget(format!(
-                "{} event names person '{person}', who is not in tenant '{tenant}'",
-                event.kind()
-            ))
-        })?;
-    }
-    let started_at = now_rfc3339();
-    let invocation = runtime.invoke(plugin, context.clone(), limits, event)?;
+    check_targets(context.backend.as_ref(), &tenant, event)?;
     let mut record = InvocationRecord {
-        id: invocation.id.clone(),
+        id: new_id(),
         tenant: tenant.clone(),
         plugin_name: plugin.name.clone(),
         plugin_sha256: plugin.sha256.clone(),
         event_kind: event.kind().to_string(),
-        outcome: invocation.outcome.code().to_string(),
-        detail: invocation.outcome.detail().to_string(),
+        outcome: String::new(),
+        detail: String::new(),
         dry_run,
-        started_at,
-        duration_us: invocation.usage.wall_time_us,
-        fuel_used: invocation.usage.fuel,
-        peak_memory: invocation.usage.peak_memory,
-        host_calls: invocation.usage.host_calls,
-        guest_output: invocation.guest_output.clone(),
+        started_at: now_rfc3339(),
+        duration_us: 0,
+        fuel_used: 0,
+        peak_memory: 0,
+        host_calls: 0,
+        guest_output: String::new(),
         key_id: Some(context.permission.key_id.clone()),
         event_digest: event.digest(),
         event_summary: event.summary(),
     };
+    let invocation = match runtime.invoke(plugin, context.clone(), limits, event) {
+        Ok(invocation) => invocation,
+        // Out of capacity, nothing ran: the caller is told to come back, and there is nothing
+        // to record.
+        Err(busy @ InvokeError::Busy(_)) => return Err(busy.into()),
+        // The plugin could not be run (its event's failed action could not be looked up): that is
+        // still recorded.
+        Err(InvokeError::Backend(e)) => {
+            record.outcome = "not-run".into();
+            record.detail = format!("the plugin was not run: {e}");
+            record_uncommitted(&context.store, &record, &Journal::default())?;
+            return Err(e.into());
+        }
+    };
+    record.id = invocation.id.clone();
+    record.outcome = invocation.outcome.code().to_string();
+    record.detail = invocation.outcome.detail().to_string();
+    record.duration_us = invocation.usage.wall_time_us;
+    record.fuel_used = invocation.usage.fuel;
+    record.peak_memory = invocation.usage.peak_memory;
+    record.host_calls = invocation.usage.host_calls;
+    record.guest_output = invocation.guest_output.clone();
     let observed = match event {
         Event::AttributeChanged(change) => Some(change),
         _ => None,

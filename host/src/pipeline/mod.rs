@@ -9,7 +9,7 @@ mod report;
 mod request;
 
 pub use conclude::Conclusion;
-pub use event::run_event;
+pub use event::{check_targets, run_event};
 pub use report::{ActionSummary, PluginSummary, RunReport};
 pub use request::{RequestReport, run_request};
 

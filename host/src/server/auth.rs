@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 
 use super::AppState;
@@ -60,13 +60,12 @@ fn credentials(header: &str) -> Result<Credentials, String> {
     text.parse()
 }
 
-impl FromRequestParts<Arc<AppState>> for Caller {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Problem> {
+impl Caller {
+    /// The caller the request's `Authorization` header names, verified, whose tenant the
+    /// configuration governs.
+    pub fn verify(headers: &HeaderMap, state: &AppState) -> Result<Self, Problem> {
         let unauthorized = |detail: String| Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail);
-        let header = parts
-            .headers
+        let header = headers
             .get(AUTHORIZATION)
             .ok_or_else(|| {
                 unauthorized(
@@ -82,6 +81,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .admit_tenant(&key.tenant)
             .map_err(|e| Problem::new(StatusCode::FORBIDDEN, "tenant-not-configured", e.to_string()))?;
         Ok(Caller(key))
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Problem> {
+        Caller::verify(&parts.headers, state)
     }
 }
 

@@ -83,6 +83,10 @@ impl Paging {
 #[serde(deny_unknown_fields)]
 pub struct NoFilter {}
 
+/// The largest `offset` a list takes; with the largest `limit` it stays far inside every integer
+/// type it meets on the way to the store.
+const MAX_OFFSET: usize = 1_000_000_000;
+
 /// A list's query: `limit` and `offset`, and the list's own filters `F` (an unknown parameter is
 /// a 400 naming it).
 pub struct Listing<F>(pub F, pub Paging);
@@ -103,6 +107,9 @@ impl<F: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
         let paging = Paging { limit: number("limit", 50)?, offset: number("offset", 0)? };
         if paging.limit == 0 || paging.limit > 500 {
             return Err(invalid(format!("limit must be 1 to 500, not {}", paging.limit)));
+        }
+        if paging.offset > MAX_OFFSET {
+            return Err(invalid(format!("offset must be 0 to {MAX_OFFSET}, not {}", paging.offset)));
         }
         let filters = serde_json::to_value(pairs).unwrap_or_default();
         let filter = serde_json::from_value(filters).map_err(|e| invalid(format!("query: {e}")))?;

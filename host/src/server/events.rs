@@ -17,7 +17,7 @@ use super::idempotency::{self, Begin};
 use super::problem::Problem;
 use super::{AppState, Installed};
 use crate::event::{Event, EventError};
-use crate::pipeline::run_event;
+use crate::pipeline::{check_targets, run_event};
 use crate::policy::Scope;
 use crate::store::KeyRecord;
 
@@ -25,6 +25,12 @@ use crate::store::KeyRecord;
 /// response status and body.
 async fn run_all(app: Arc<AppState>, key: KeyRecord, event: Event, _admitted: Admitted) -> (StatusCode, Value) {
     app.metrics.event();
+    let (backend, tenant, checked) = (app.backend(&key.tenant), key.tenant.clone(), event.clone());
+    let known = tokio::task::spawn_blocking(move || check_targets(backend.as_ref(), &tenant, &checked)).await;
+    if let Ok(Err(e)) = known {
+        let problem = Problem::from(e);
+        return (problem.status, problem.body());
+    }
     let installed: Vec<&Installed> = app
         .plugins
         .get(&key.tenant)

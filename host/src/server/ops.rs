@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::auth::Caller;
 use super::problem::Problem;
 
 /// The OpenAPI 3.1 document, as checked into the repository.
@@ -21,16 +22,21 @@ pub async fn healthz() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#).into_response()
 }
 
-/// Ready when the store answers; lists the loaded plugins.
-pub async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+/// Ready when the store answers. A caller with a valid key also sees its own tenant's loaded
+/// plugins; an anonymous one learns nothing about tenants or plugins.
+pub async fn readyz(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     match app.store.audit_tenants() {
         Ok(_) => {
-            let plugins: Vec<String> = app
+            let Ok(caller) = Caller::verify(&headers, &app) else {
+                return axum::Json(serde_json::json!({ "status": "ready" })).into_response();
+            };
+            let plugins: Vec<&str> = app
                 .plugins
-                .iter()
-                .flat_map(|(t, ps)| ps.iter().map(move |p| format!("{t}/{}", p.plugin.name)))
-                .collect();
-            axum::Json(serde_json::json!({ "status": "ready", "plugins": plugins })).into_response()
+                .get(caller.tenant())
+                .map(|ps| ps.iter().map(|p| p.plugin.name.as_str()).collect())
+                .unwrap_or_default();
+            let body = serde_json::json!({ "status": "ready", "tenant": caller.tenant(), "plugins": plugins });
+            axum::Json(body).into_response()
         }
         Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", format!("the store does not answer: {e}"))
             .into_response(),

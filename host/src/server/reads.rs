@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -13,7 +14,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::body::Listing;
 use super::problem::Problem;
-use crate::model::{ActionFilter, ActionState};
+use crate::model::{ActionFilter, ActionState, parse_rfc3339};
 use crate::policy::Scope;
 use crate::store::{AuditFilter, Decision};
 
@@ -139,6 +140,13 @@ pub async fn audit(
     Listing(q, paging): Listing<AuditQuery>,
 ) -> Result<Response, Problem> {
     caller.require(Scope::AuditRead)?;
+    let time = |name: &str, value: Option<String>| {
+        value
+            .map(|v| parse_rfc3339(&v))
+            .transpose()
+            .map_err(|m| Problem::new(StatusCode::BAD_REQUEST, "invalid-query", format!("{name}: {m}")))
+    };
+    let (since, until) = (time("since", q.since)?, time("until", q.until)?);
     let filter = AuditFilter {
         tenant: Some(caller.tenant().to_owned()),
         person: q.person,
@@ -147,8 +155,8 @@ pub async fn audit(
         decision: q.outcome,
         key_id: q.key,
         kind: q.kind,
-        since: q.since,
-        until: q.until,
+        since,
+        until,
     };
     let items = app.store.audit(&filter, paging.limit + 1, paging.offset)?;
     Ok(Json(paging.page(items)).into_response())
