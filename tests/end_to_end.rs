@@ -74,7 +74,10 @@ fn a_second_run_of_the_same_plugin_uses_the_compile_cache() {
     assert_eq!(first["plugin"]["compiled"], true);
     assert_eq!(second["plugin"]["compiled"], false);
     assert_eq!(first["plugin"]["sha256"], second["plugin"]["sha256"]);
-    let cached = std::fs::read_dir(demo.dir.path().join("cache")).unwrap().count();
+    let cached = std::fs::read_dir(demo.dir.path().join("cache"))
+        .unwrap()
+        .filter(|f| f.as_ref().unwrap().path().extension().is_some_and(|e| e == "cwasm"))
+        .count();
     assert_eq!(cached, 1, "one compiled component in the cache");
 }
 

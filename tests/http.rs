@@ -487,6 +487,44 @@ fn sigterm_during_a_slow_plugin_lets_it_finish_and_commit() {
 }
 
 #[test]
+fn an_idempotency_key_whose_caller_disconnected_still_gets_its_answer_and_only_for_its_key() {
+    let demo = demo("");
+    let server = Server::start(&demo, &[]);
+    let slow = json!({"type": "attribute-changed", "person": JAN, "system": "active-directory", "source": "test",
+                      "changes": [{"attribute": "slowAttribute", "newValues": ["x"]}]});
+    let impatient = Client::builder().timeout(Duration::from_millis(200)).build().unwrap();
+    let sent = auth(impatient.post(server.url("/v1/events")), &demo.key)
+        .header("Idempotency-Key", "hang-up-1")
+        .json(&slow)
+        .send();
+    assert!(sent.is_err(), "the caller hangs up before the slow plugin ends");
+    std::thread::sleep(Duration::from_millis(2500));
+    let again = auth(client().post(server.url("/v1/events")), &demo.key)
+        .header("Idempotency-Key", "hang-up-1")
+        .json(&slow)
+        .send()
+        .unwrap();
+    assert_eq!(again.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+    let (s, _, r) = body(again);
+    assert_eq!(s, 200, "the repeat gets the answer the first request ended with, not 409: {r}");
+    assert_eq!(r["invocations"][0]["committed"], true);
+
+    let other = demo.key_with(&["events:submit", "persons:read"]);
+    let (s, _, problem) = body(
+        auth(client().post(server.url("/v1/events")), &other)
+            .header("Idempotency-Key", "hang-up-1")
+            .json(&slow)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        (s, problem["type"].as_str()),
+        (422, Some("/problems/idempotency-key-reused")),
+        "never replayed to another key"
+    );
+}
+
+#[test]
 fn the_openapi_document_matches_the_routes() {
     let demo = demo("");
     let server = Server::start(&demo, &[]);

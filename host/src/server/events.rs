@@ -119,28 +119,24 @@ pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: R
         let (status, body) = run_all(app, key, event, admitted).await;
         return Ok(idempotency::stored(status.as_u16(), &body.to_string(), false));
     }
-    let hash = idempotency::digest(&[&body]);
+    let hash = idempotency::digest(&key.id, &[&body]);
     let id = match idempotency::begin(&app, &key.tenant, idempotency_key.as_deref(), &hash)? {
         Begin::New(id) => id,
         Begin::Replay(response) => return Ok(response),
         Begin::Running(id) if prefers_async(&headers) => return Ok(accepted(&id)),
         Begin::Running(id) => return Err(idempotency::in_progress(&id)),
     };
+    let guard = app.track();
+    let (work_app, tenant) = (app.clone(), key.tenant.clone());
+    let kept = idempotency::keep(app, tenant, id.clone(), async move {
+        let _guard = guard;
+        let (status, body) = run_all(work_app, key, event, admitted).await;
+        (status, body.to_string())
+    });
     if prefers_async(&headers) {
-        let guard = app.track();
-        let (app, tenant, request_id) = (app.clone(), key.tenant.clone(), id.clone());
-        tokio::spawn(async move {
-            let _guard = guard;
-            let (status, body) = run_all(app.clone(), key, event, admitted).await;
-            if let Err(e) = app.store.finish_request(&tenant, &request_id, status.as_u16(), &body.to_string()) {
-                tracing::error!(request = %request_id, "could not keep the response: {e}");
-            }
-        });
         return Ok(accepted(&id));
     }
-    let tenant = key.tenant.clone();
-    let (status, body) = run_all(app.clone(), key, event, admitted).await;
-    idempotency::finish(&app, &tenant, &id, status, &body.to_string())
+    idempotency::answer(kept).await
 }
 
 /// `GET /v1/events/{id}`: the status of an event request, and its response once done.

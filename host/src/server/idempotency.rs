@@ -1,10 +1,15 @@
 //! `Idempotency-Key`: a request repeated with the same key gets the first response, kept in the
-//! store (48 h, across restarts), without running again; the same key with a different request is
-//! refused.
+//! store (48 h, across restarts), without running again; the same key with a different request,
+//! or from a different API key, is refused. A kept request always ends with a response, even when
+//! its caller disconnects or the work fails inside provhost, so its key never stays "in progress".
+
+use std::future::Future;
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+use tokio::task::JoinHandle;
 
 use super::AppState;
 use super::problem::Problem;
@@ -35,9 +40,13 @@ pub fn key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     }
 }
 
-/// The sha256 of what identifies a request.
-pub fn digest(parts: &[&[u8]]) -> String {
+/// The sha256 of what identifies a request: the API key that sent it and `parts`. A repeat from
+/// another key does not match, so a stored response is replayed only to the key (and so the
+/// scopes) that was checked for the original.
+pub fn digest(key_id: &str, parts: &[&[u8]]) -> String {
     let mut hasher = Sha256::new();
+    hasher.update((key_id.len() as u64).to_be_bytes());
+    hasher.update(key_id.as_bytes());
     for part in parts {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part);
@@ -74,6 +83,32 @@ pub fn in_progress(id: &str) -> Problem {
 pub fn finish(app: &AppState, tenant: &str, id: &str, status: StatusCode, body: &str) -> Result<Response, Problem> {
     app.store.finish_request(tenant, id, status.as_u16(), body)?;
     Ok(stored(status.as_u16(), body, false))
+}
+
+/// Runs `work` in a task of its own and keeps its response under request `id` when it ends,
+/// whether or not anyone still waits: a caller that disconnects drops only its wait, and work
+/// that fails inside provhost is kept as a 500 problem.
+pub fn keep<W>(app: Arc<AppState>, tenant: String, id: String, work: W) -> JoinHandle<Result<Response, Problem>>
+where
+    W: Future<Output = (StatusCode, String)> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let (status, body) = tokio::spawn(work).await.unwrap_or_else(|e| {
+            tracing::error!(request = %id, "a kept request failed inside provhost: {e}");
+            let problem = internal();
+            (problem.status, problem.body().to_string())
+        });
+        finish(&app, &tenant, &id, status, &body)
+    })
+}
+
+/// Waits for a kept request's response.
+pub async fn answer(kept: JoinHandle<Result<Response, Problem>>) -> Result<Response, Problem> {
+    kept.await.unwrap_or_else(|_| Err(internal()))
+}
+
+fn internal() -> Problem {
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request failed inside provhost; it was logged")
 }
 
 /// A kept response; `replayed` marks it `Idempotent-Replayed: true`.

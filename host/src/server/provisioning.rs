@@ -41,11 +41,10 @@ async fn run(
     let tracked = match idempotency::key(&headers)? {
         None => None,
         Some(key) => {
-            let hash = idempotency::digest(&[
-                summary.as_bytes(),
-                body.reason.as_deref().unwrap_or("").as_bytes(),
-                &[u8::from(body.dry_run)],
-            ]);
+            let hash = idempotency::digest(
+                &caller.0.id,
+                &[summary.as_bytes(), body.reason.as_deref().unwrap_or("").as_bytes(), &[u8::from(body.dry_run)]],
+            );
             match idempotency::begin(&app, &tenant, Some(&key), &hash)? {
                 Begin::New(id) => Some(id),
                 Begin::Replay(response) => return Ok(response),
@@ -55,32 +54,31 @@ async fn run(
     };
     let context = app.context(&caller.0, None);
     let reason = body.reason.unwrap_or_else(|| format!("{summary} by API key {}", caller.0.id));
-    let label = summary.clone();
-    let outcome =
-        tokio::task::spawn_blocking(move || run_request(context, &label, body.dry_run, |p| request(p, reason)))
-            .await
-            .map_err(|e| {
-            Problem::new(
+    let work_app = app.clone();
+    let work = async move {
+        let ran =
+            tokio::task::spawn_blocking(move || run_request(context, &summary, body.dry_run, |p| request(p, reason)));
+        let problem = match ran.await {
+            Ok(Ok(Ok(report))) => return (StatusCode::OK, serde_json::to_string(&report).unwrap_or_default()),
+            Ok(Ok(Err(refusal))) => {
+                work_app.metrics.refusal(refusal.code());
+                Problem::from(refusal)
+            }
+            Ok(Err(e)) => Problem::from(e),
+            Err(e) => Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 format!("the request failed inside provhost: {e}"),
-            )
-        })?;
-    let (status, text) = match outcome {
-        Ok(Ok(report)) => (StatusCode::OK, serde_json::to_string(&report).unwrap_or_default()),
-        Ok(Err(refusal)) => {
-            app.metrics.refusal(refusal.code());
-            let problem = Problem::from(refusal);
-            (problem.status, problem.body().to_string())
-        }
-        Err(e) => {
-            let problem = Problem::from(e);
-            (problem.status, problem.body().to_string())
-        }
+            ),
+        };
+        (problem.status, problem.body().to_string())
     };
     match tracked {
-        Some(id) => idempotency::finish(&app, &tenant, &id, status, &text),
-        None => Ok(idempotency::stored(status.as_u16(), &text, false)),
+        Some(id) => idempotency::answer(idempotency::keep(app, tenant, id, work)).await,
+        None => {
+            let (status, text) = work.await;
+            Ok(idempotency::stored(status.as_u16(), &text, false))
+        }
     }
 }
 
