@@ -41,6 +41,20 @@ pub(super) fn record_uncommitted(
     store.commit(&commit)?.map_err(|refusal| StoreError::Conflict(refusal.to_string()))
 }
 
+/// Why an event's attribute change may not be recorded on the person, if it may not: an excluded
+/// person keeps what they have, so an event (which takes only `events:submit`) cannot lift the
+/// person's exclusion, e.g. by blanking the `employeeType` a rule excludes on. A person who
+/// cannot be read is not changed either.
+fn change_refused(context: &TenantContext, change: &AttributeChanged) -> Option<String> {
+    if context.policy.exclusions.persons.is_empty() && context.policy.exclusions.rules.is_empty() {
+        return None;
+    }
+    match context.backend.person(&context.tenant, &change.person) {
+        Ok(person) => context.policy.exclusions.person(&person),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 /// Concludes a plan. `may_commit` is false when the plugin did not return `ok`; `observed` is the
 /// attribute change the event reported, recorded on the person with the commit.
 pub fn conclude(
@@ -85,6 +99,14 @@ pub fn conclude(
         record_uncommitted(store, record, journal)?;
         return Ok(Conclusion { committed: may_commit, refused_at_commit: None, actions: plan, thresholds });
     }
+    let observed = observed.filter(|change| match change_refused(context, change) {
+        None => true,
+        Some(why) => {
+            record.detail =
+                format!("{} (the event's attribute changes were not recorded on the person: {why})", record.detail);
+            false
+        }
+    });
     let audit = invocation_entries(record, journal);
     let commit = Commit { record, actions: &plan, observed, windows: &context.policy.windows, audit: &audit };
     if let Err(refusal) = store.commit(&commit)? {
@@ -173,5 +195,45 @@ mod tests {
         let last = store.audit(&Default::default(), 1000, 0).unwrap().pop().unwrap();
         assert_eq!(last.entry.decision, "unavailable");
         assert!(last.entry.message.contains("the threshold count for"), "{}", last.entry.message);
+    }
+
+    #[test]
+    fn an_event_cannot_lift_the_exclusion_of_its_person() {
+        use crate::event::AttributeChange;
+        use crate::policy::{AttributeRule, Exclusions};
+        let jan = "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01";
+        let blank_department = AttributeChanged {
+            person: jan.into(),
+            system: "active-directory".into(),
+            source: "a workflow".into(),
+            changes: vec![AttributeChange {
+                attribute: "department".into(),
+                old_values: vec!["Sales".into()],
+                new_values: vec![],
+            }],
+        };
+        let department = |store: &crate::store::Store| -> Vec<String> {
+            let person = store.person(DEMO_TENANT, jan).unwrap();
+            person.attributes.into_iter().filter(|a| a.name == "department").flat_map(|a| a.values).collect()
+        };
+        let rule = AttributeRule { attribute: "department".into(), equals: Some("sales".into()), one_of: None };
+        for (policy, kept) in [
+            (
+                TenantPolicy {
+                    exclusions: Exclusions { rules: vec![rule], ..Default::default() },
+                    ..Default::default()
+                },
+                true,
+            ),
+            (TenantPolicy::default(), false),
+        ] {
+            let (store, context) = governed_context(Grants::everything(), policy);
+            let mut record = InvocationRecord::history(&new_id(), DEMO_TENANT, "test-plugin", "an event");
+            conclude(&context, &mut record, Vec::new(), &Default::default(), true, Some(&blank_department)).unwrap();
+            assert_eq!(department(&store).is_empty(), !kept, "{}", record.detail);
+            if kept {
+                assert!(record.detail.contains("excluded by the rule department = sales"), "{}", record.detail);
+            }
+        }
     }
 }
