@@ -68,7 +68,7 @@ impl ServeArgs {
 /// One delivery pass over the queued notifications that are due.
 pub(super) fn deliver_once(data: &DataDir) -> anyhow::Result<ExitCode> {
     let store = data.open_store()?;
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build()?;
+    let client = crate::webhook::client()?;
     let tried = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?

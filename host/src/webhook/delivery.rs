@@ -1,7 +1,8 @@
 //! Delivering queued notifications: signed with HMAC-SHA256 over timestamp and body, retried with
 //! exponential backoff and jitter, dead-lettered after the webhook's last try.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -40,51 +41,110 @@ async fn attempt(client: &reqwest::Client, secret: &str, d: &Delivery) -> Result
     if response.status().is_success() { Ok(()) } else { Err(format!("{} answered {}", d.url, response.status())) }
 }
 
-/// Delivers every due delivery once; returns how many were tried.
+/// Tries one due delivery and records the outcome: delivered, retried later, or dead-lettered.
+async fn deliver(store: &Store, config: &Config, client: &reqwest::Client, d: &Delivery) -> Result<(), StoreError> {
+    let hook = config.tenants.get(&d.tenant).and_then(|t| t.webhooks.iter().find(|h| h.url == d.url));
+    let outcome = match hook {
+        None => Err((format!("no webhook for {} is configured for tenant '{}' any more", d.url, d.tenant), None)),
+        Some(hook) => attempt(client, &hook.secret, d).await.map_err(|error| {
+            let tries = d.attempts + 1;
+            let retry_at = (tries < hook.max_attempts).then(|| {
+                let wait = crate::retry::backoff(Duration::from_millis(hook.retry_base_ms), tries, MAX_BACKOFF);
+                rfc3339(time::OffsetDateTime::now_utc() + wait)
+            });
+            (error, retry_at)
+        }),
+    };
+    if let Err((error, _)) = &outcome {
+        tracing::warn!(delivery = %d.id, "webhook delivery failed: {error}");
+    }
+    store.record_attempt(&d.id, outcome)
+}
+
+/// Delivers every due delivery once, one after another; returns how many were tried.
 pub async fn deliver_due(store: &Store, config: &Config, client: &reqwest::Client) -> Result<usize, StoreError> {
     let due = store.due_deliveries(64)?;
     for d in &due {
-        let hook = config.tenants.get(&d.tenant).and_then(|t| t.webhooks.iter().find(|h| h.url == d.url));
-        let outcome = match hook {
-            None => Err((format!("no webhook for {} is configured for tenant '{}' any more", d.url, d.tenant), None)),
-            Some(hook) => attempt(client, &hook.secret, d).await.map_err(|error| {
-                let tries = d.attempts + 1;
-                let retry_at = (tries < hook.max_attempts).then(|| {
-                    let wait = crate::retry::backoff(Duration::from_millis(hook.retry_base_ms), tries, MAX_BACKOFF);
-                    rfc3339(time::OffsetDateTime::now_utc() + wait)
-                });
-                (error, retry_at)
-            }),
-        };
-        if let Err((error, _)) = &outcome {
-            tracing::warn!(delivery = %d.id, "webhook delivery failed: {error}");
-        }
-        store.record_attempt(&d.id, outcome)?;
+        deliver(store, config, client, d).await?;
     }
     Ok(due.len())
 }
 
-/// Delivers until `stop` turns true: each pass sends what is due, then waits for the next due
-/// time (at most a second, so new deliveries go out promptly).
-pub async fn run_worker(store: Arc<Store>, config: Arc<Config>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let client = match reqwest::Client::builder()
+/// The most deliveries of one tenant in flight at once, so that one tenant's slow endpoint holds
+/// only its own deliveries back.
+pub const MAX_IN_FLIGHT_PER_TENANT: usize = 4;
+
+/// The deliveries in flight, by id and per tenant.
+#[derive(Default)]
+struct InFlight {
+    ids: HashSet<String>,
+    per_tenant: HashMap<String, usize>,
+}
+
+impl InFlight {
+    /// Claims a delivery unless it is in flight already or its tenant has its fill.
+    fn claim(&mut self, d: &Delivery) -> bool {
+        let running = self.per_tenant.entry(d.tenant.clone()).or_default();
+        if *running >= MAX_IN_FLIGHT_PER_TENANT || self.ids.contains(&d.id) {
+            return false;
+        }
+        *running += 1;
+        self.ids.insert(d.id.clone());
+        true
+    }
+
+    fn release(&mut self, d: &Delivery) {
+        self.ids.remove(&d.id);
+        if let Some(running) = self.per_tenant.get_mut(&d.tenant) {
+            *running -= 1;
+        }
+    }
+}
+
+/// The HTTP client for deliveries: bounded waits, and redirects never followed (a 3xx is a failed
+/// try), so a subscriber cannot send provhost's signed payloads on to another address.
+pub fn client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
-    {
+}
+
+/// Delivers until `stop` turns true. Every 100 ms the due deliveries are claimed and each sent in
+/// a task of its own, at most [`MAX_IN_FLIGHT_PER_TENANT`] per tenant.
+pub async fn run_worker(store: Arc<Store>, config: Arc<Config>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let client = match client() {
         Ok(client) => client,
         Err(e) => {
             tracing::error!("webhook deliveries are off: cannot build an HTTP client: {e}");
             return;
         }
     };
+    let in_flight = Arc::new(Mutex::new(InFlight::default()));
+    let mut tasks = tokio::task::JoinSet::new();
     while !*stop.borrow() {
-        if let Err(e) = deliver_due(&store, &config, &client).await {
-            tracing::error!("webhook delivery pass failed: {e}");
+        match store.due_deliveries(256) {
+            Ok(due) => {
+                for d in due {
+                    if !in_flight.lock().unwrap_or_else(|p| p.into_inner()).claim(&d) {
+                        continue;
+                    }
+                    let (store, config, client, in_flight) =
+                        (store.clone(), config.clone(), client.clone(), in_flight.clone());
+                    tasks.spawn(async move {
+                        if let Err(e) = deliver(&store, &config, &client, &d).await {
+                            tracing::error!(delivery = %d.id, "could not record a webhook delivery: {e}");
+                        }
+                        in_flight.lock().unwrap_or_else(|p| p.into_inner()).release(&d);
+                    });
+                }
+            }
+            Err(e) => tracing::error!("webhook delivery pass failed: {e}"),
         }
-        let wait = Duration::from_millis(100);
+        while tasks.try_join_next().is_some() {}
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             _ = stop.changed() => {}
         }
     }
@@ -93,6 +153,32 @@ pub async fn run_worker(store: Arc<Store>, config: Arc<Config>, mut stop: tokio:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn delivery(id: &str, tenant: &str) -> Delivery {
+        Delivery {
+            id: id.into(),
+            tenant: tenant.into(),
+            url: "http://127.0.0.1:1/".into(),
+            payload: "{}".into(),
+            status: "pending".into(),
+            attempts: 0,
+            last_error: None,
+            next_attempt_at: String::new(),
+            created_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn one_tenant_fills_only_its_own_share_of_deliveries_in_flight() {
+        let mut in_flight = InFlight::default();
+        let slow: Vec<Delivery> = (0..10).map(|n| delivery(&format!("a{n}"), "a")).collect();
+        let claimed = slow.iter().filter(|d| in_flight.claim(d)).count();
+        assert_eq!(claimed, MAX_IN_FLIGHT_PER_TENANT);
+        assert!(!in_flight.claim(&slow[0]), "a delivery in flight is not sent twice");
+        assert!(in_flight.claim(&delivery("b0", "b")), "another tenant still goes out");
+        in_flight.release(&slow[0]);
+        assert!(in_flight.claim(&slow[9]));
+    }
 
     #[test]
     fn signatures_cover_timestamp_and_body() {

@@ -5,7 +5,7 @@
 mod delivery;
 mod payload;
 
-pub use delivery::{SIGNATURE_HEADER, deliver_due, run_worker, sign};
+pub use delivery::{SIGNATURE_HEADER, client, deliver_due, run_worker, sign};
 pub use payload::provisioning_completed;
 
 use crate::config::Webhook;
