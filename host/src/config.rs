@@ -115,6 +115,11 @@ pub struct PluginConfig {
     /// The component's sha256 (hex); when set, a file that does not match is refused.
     #[serde(default)]
     pub sha256: Option<String>,
+    /// The sha256 (hex) of the manifest beside the component. Required with `sha256` when there
+    /// is a manifest, since the manifest declares what the plugin may do: a pin that left it out
+    /// would let the file beside the component be changed to ask for more.
+    #[serde(default, rename = "manifest-sha256")]
+    pub manifest_sha256: Option<String>,
     /// What the plugin may do here: narrows the capabilities its manifest declares (and is in
     /// turn intersected with the API key's scopes). Without a manifest, this declares them.
     #[serde(default)]
@@ -372,10 +377,12 @@ impl Config {
             for (name, plugin) in &tenant.plugins {
                 let at = format!("tenants.{id}.plugins.{name}");
                 plugin.limits.validate().map_err(|m| (format!("{at}.limits"), m))?;
-                if let Some(sha) = &plugin.sha256
-                    && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
-                {
-                    return Err((at, format!("`sha256` must be 64 hex digits, not '{sha}'")));
+                for (field, pin) in [("sha256", &plugin.sha256), ("manifest-sha256", &plugin.manifest_sha256)] {
+                    if let Some(sha) = pin
+                        && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
+                    {
+                        return Err((at, format!("`{field}` must be 64 hex digits, not '{sha}'")));
+                    }
                 }
                 let known = ["attribute-changed", "provisioning-completed", "action-failed"];
                 let events = plugin.triggers.iter().flat_map(|t| &t.events);

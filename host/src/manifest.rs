@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use crate::config::{ConfigError, PluginConfig, Triggers, parse_toml};
 use crate::policy::Grants;
@@ -80,6 +81,29 @@ impl Manifest {
     }
 }
 
+/// With the component pinned, the manifest beside it must be pinned too and match.
+fn check_manifest_pin(component: &Path, installed: &PluginConfig, has_manifest: bool) -> Result<(), String> {
+    let Some(_) = &installed.sha256 else { return Ok(()) };
+    let path = manifest_path(component);
+    match (has_manifest, &installed.manifest_sha256) {
+        (false, None) => Ok(()),
+        (false, Some(_)) => Err(format!("`manifest-sha256` is set, but there is no manifest at {}", path.display())),
+        (true, pinned) => {
+            let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let actual = hex::encode(Sha256::digest(&bytes));
+            match pinned {
+                None => Err(format!(
+                    "pins its component but not the manifest beside it, which declares what the plugin may do: add `manifest-sha256 = \"{actual}\"`"
+                )),
+                Some(pinned) if !pinned.eq_ignore_ascii_case(&actual) => Err(format!(
+                    "the manifest has sha256 {actual}, but the configuration pins {pinned}; the manifest was changed or the pin is stale: check it, then update `manifest-sha256`"
+                )),
+                Some(_) => Ok(()),
+            }
+        }
+    }
+}
+
 /// A plugin as it runs for a tenant: the manifest and the tenant's configuration combined.
 #[derive(Debug, Clone)]
 pub struct Resolved {
@@ -114,6 +138,9 @@ pub fn resolve(
         at: format!("plugin '{name}'"),
         message,
     };
+    if let Some(installed) = installed {
+        check_manifest_pin(component, installed, manifest.is_some()).map_err(invalid)?;
+    }
     let capabilities =
         match (manifest.as_ref().map(|m| &m.capabilities), installed.and_then(|p| p.capabilities.as_ref())) {
             (Some(declared), Some(narrowed)) => declared.intersect(narrowed),
@@ -245,5 +272,21 @@ default = "active-directory"
             r.capabilities.allows(Scope::AccountsUpdate, Some("any")),
             "a bare component is bounded by its key alone"
         );
+    }
+
+    #[test]
+    fn a_pinned_component_needs_its_manifest_pinned_too() {
+        let (_dir, component) = component_with(MANIFEST);
+        let pin = "0".repeat(64);
+        let ceiling = LimitSettings::default();
+        let unpinned = installed(&format!("sha256 = \"{pin}\""));
+        let err = resolve("pm", &component, Some(&unpinned), &ceiling).unwrap_err().to_string();
+        assert!(err.contains("pins its component but not the manifest beside it"), "{err}");
+        let digest = hex::encode(Sha256::digest(MANIFEST.as_bytes()));
+        let pinned = installed(&format!("sha256 = \"{pin}\"\nmanifest-sha256 = \"{digest}\""));
+        assert!(resolve("pm", &component, Some(&pinned), &ceiling).is_ok());
+        std::fs::write(manifest_path(&component), MANIFEST.replace("timeout-ms = 2000", "timeout-ms = 9000")).unwrap();
+        let err = resolve("pm", &component, Some(&pinned), &ceiling).unwrap_err().to_string();
+        assert!(err.contains(&format!("but the configuration pins {digest}")), "{err}");
     }
 }

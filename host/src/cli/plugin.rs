@@ -73,14 +73,17 @@ fn check(data: &DataDir, component: &PathBuf, as_json: bool) -> anyhow::Result<E
         Err(e) => Err(format!("{} {e}", component.display())),
     };
     let name = manifest.as_ref().map(|m| m.name.clone()).unwrap_or_else(|| plugin_name(component));
-    let pin = format!(
-        "[tenants.TENANT.plugins.{name}]\ncomponent = \"{}\"\nsha256 = \"{sha256}\"\n{}",
-        component.display(),
-        if manifest.is_some() {
-            ""
-        } else {
-            "capabilities = [\"persons:read\"]  # no manifest beside it: declare what it needs\n"
+    let manifest_pin = match &manifest {
+        Some(_) => {
+            let path = crate::manifest::manifest_path(component);
+            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            format!("manifest-sha256 = \"{}\"\n", hex::encode(Sha256::digest(&bytes)))
         }
+        None => "capabilities = [\"persons:read\"]  # no manifest beside it: declare what it needs\n".to_string(),
+    };
+    let pin = format!(
+        "[tenants.TENANT.plugins.{name}]\ncomponent = \"{}\"\nsha256 = \"{sha256}\"\n{manifest_pin}",
+        component.display(),
     );
     let missing = imports.iter().filter(|i| i["status"] == "missing").count();
     let ok = inspection.is_ok() && loads.is_ok() && missing == 0;
