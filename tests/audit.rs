@@ -166,6 +166,28 @@ fn an_event_naming_an_unknown_action_is_refused_before_any_plugin_runs() {
 }
 
 #[test]
+fn keys_and_system_failures_are_audit_records() {
+    let demo = Demo::new();
+    let key = demo.key_with(&["persons:read"]);
+    let id = key.split(':').next().unwrap();
+    assert!(demo.provhost(&["keys", "revoke", id]).status.success());
+    let keys = records(&demo, &["--kind", "key"]);
+    let decisions: Vec<(&str, &str)> =
+        keys.iter().map(|r| (r["details"]["key"].as_str().unwrap(), r["decision"].as_str().unwrap())).collect();
+    assert!(decisions.contains(&(id, "created")) && decisions.contains(&(id, "revoked")), "{decisions:?}");
+    assert!(!serde_json::to_string(&keys).unwrap().contains(key.split(':').nth(1).unwrap()), "never a secret");
+
+    for args in [&["systems", "fail", "topdesk", "--message", "maintenance"][..], &["systems", "restore", "topdesk"]] {
+        let out = demo.provhost(args);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let systems = records(&demo, &["--kind", "system"]);
+    let decisions: Vec<&str> = systems.iter().map(|r| r["decision"].as_str().unwrap()).collect();
+    assert_eq!(decisions, ["failing", "restored"]);
+    assert_eq!(verify(&demo).0, Some(0));
+}
+
+#[test]
 fn the_database_refuses_to_update_or_delete_audit_records() {
     let demo = Demo::new();
     let conn = Connection::open(demo.dir.path().join("provhost.db")).unwrap();

@@ -28,6 +28,12 @@ pub mod kind {
     pub const REJECTION: &str = "rejection";
     /// A line the plugin added with `audit-note`.
     pub const NOTE: &str = "note";
+    /// An API key created or revoked.
+    pub const KEY: &str = "key";
+    /// A target system set failing or restored.
+    pub const SYSTEM: &str = "system";
+    /// A dead notification put back in the queue.
+    pub const DELIVERY: &str = "delivery";
 }
 
 /// What a record says, before it is placed in the chain.

@@ -194,6 +194,6 @@ pub async fn redrive(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     caller.require(Scope::EventsSubmit)?;
-    app.store.redrive(caller.tenant(), &id)?;
+    app.store.redrive(caller.tenant(), &id, &caller.0.id)?;
     Ok(Json(json!({ "id": id, "status": "pending" })).into_response())
 }

@@ -4,7 +4,9 @@
 use rusqlite::{Row, params};
 use serde::Serialize;
 
+use super::audit::append as append_audit;
 use super::{Store, StoreError};
+use crate::audit::{AuditEntry, kind};
 use crate::model::{new_id, now_rfc3339};
 
 /// One notification to one webhook.
@@ -109,8 +111,9 @@ impl Store {
         Ok(rows)
     }
 
-    /// Puts a dead delivery back in the queue, due now, with a fresh count of tries.
-    pub fn redrive(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+    /// Puts a dead delivery back in the queue, due now, with a fresh count of tries; recorded in
+    /// the audit trail with the key that asked (`by`).
+    pub fn redrive(&self, tenant: &str, id: &str, by: &str) -> Result<(), StoreError> {
         self.write(|c| {
             let changed = c
                 .prepare_cached(
@@ -121,7 +124,15 @@ impl Store {
             if changed == 0 {
                 return Err(StoreError::NotFound { kind: "dead delivery", id: id.into(), tenant: tenant.into() });
             }
-            Ok(())
+            let entry = AuditEntry {
+                kind: kind::DELIVERY.into(),
+                key_id: Some(by.into()),
+                decision: "redriven".into(),
+                message: format!("dead delivery '{id}' put back in the queue"),
+                details: serde_json::json!({ "delivery": id }),
+                ..Default::default()
+            };
+            append_audit(c, tenant, &[entry])
         })
     }
 }

@@ -2,7 +2,9 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
+use super::audit::append as append_audit;
 use super::{Store, StoreError, from_json};
+use crate::audit::{AuditEntry, kind};
 use crate::model::{Account, Entitlement, EntitlementType, Person, System};
 
 const PERSON_COLUMNS: &str = "id, display_name, attributes";
@@ -88,12 +90,25 @@ impl Store {
     }
 
     /// Makes every action executed against a system fail with `failure`, or succeed again with `None`.
+    /// The change is an audit record of its own.
     pub fn set_system_failure(&self, tenant: &str, system: &str, failure: Option<&str>) -> Result<(), StoreError> {
         self.write(|c| {
             let changed = c
                 .prepare_cached("UPDATE systems SET failure = ?3 WHERE tenant = ?1 AND id = ?2")?
                 .execute(params![tenant, system, failure])?;
-            not_found_if_zero(changed, "system", system, tenant)
+            not_found_if_zero(changed, "system", system, tenant)?;
+            let (decision, message) = match failure {
+                Some(why) => ("failing", format!("system '{system}' set to fail every action: {why}")),
+                None => ("restored", format!("system '{system}' restored")),
+            };
+            let entry = AuditEntry {
+                kind: kind::SYSTEM.into(),
+                system: Some(system.into()),
+                decision: decision.into(),
+                message,
+                ..Default::default()
+            };
+            append_audit(c, tenant, &[entry])
         })
     }
 

@@ -4,8 +4,10 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::directory::{not_found_if_zero, to_json};
+use super::audit::append as append_audit;
+use super::directory::to_json;
 use super::{Store, StoreError, from_json};
+use crate::audit::{AuditEntry, kind};
 use crate::auth::{Credentials, hash_secret, new_key_id, new_salt, new_secret, secret_matches};
 use crate::model::now_rfc3339;
 use crate::policy::Grants;
@@ -114,7 +116,16 @@ impl Store {
                 created_at,
                 expires_at
             ])?;
-            Ok(())
+            // `key_id` names the key that caused a record; the operator's command had none, so the
+            // key concerned is in the details.
+            let entry = AuditEntry {
+                kind: kind::KEY.into(),
+                decision: "created".into(),
+                message: format!("API key '{id}' created for tenant '{tenant}': {description}"),
+                details: serde_json::json!({ "key": id, "scopes": scopes, "expires_at": expires_at }),
+                ..Default::default()
+            };
+            append_audit(c, tenant, &[entry])
         })?;
         let record = KeyRecord {
             id,
@@ -141,10 +152,21 @@ impl Store {
     /// Revokes a key; it stops working at once.
     pub fn revoke_key(&self, id: &str) -> Result<(), StoreError> {
         self.write(|c| {
-            let changed = c
-                .prepare_cached("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
-                .execute(params![id, now_rfc3339()])?;
-            not_found_if_zero(changed, "unrevoked API key", id, "any")
+            let tenant: Option<String> = c
+                .prepare_cached(
+                    "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL RETURNING tenant",
+                )?
+                .query_row(params![id, now_rfc3339()], |r| r.get(0))
+                .optional()?;
+            let tenant = tenant.ok_or_else(|| super::directory::not_found("unrevoked API key", id, "any"))?;
+            let entry = AuditEntry {
+                kind: kind::KEY.into(),
+                decision: "revoked".into(),
+                message: format!("API key '{id}' revoked"),
+                details: serde_json::json!({ "key": id }),
+                ..Default::default()
+            };
+            append_audit(c, &tenant, &[entry])
         })
     }
 
