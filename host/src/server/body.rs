@@ -12,8 +12,16 @@ use super::problem::Problem;
 /// A JSON body; an empty body reads as `T::default()` when `T` allows it through `Option`.
 pub struct JsonBody<T>(pub T);
 
-/// Decodes JSON bytes, telling malformed JSON (400) from JSON of the wrong shape (422).
+/// Decodes a JSON object, telling malformed JSON (400) from JSON of the wrong shape (422). Only
+/// an object is taken: serde would otherwise read a record from an array of its fields, so `[]`
+/// would pass as a body with every field at its default.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        let detail = "the JSON body must be an object, e.g. {\"reason\": \"...\"}";
+        return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-body", detail));
+    }
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => {
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-body", format!("the JSON body does not fit: {e}"))

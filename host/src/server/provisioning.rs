@@ -18,6 +18,7 @@ use crate::model::Action;
 use crate::pipeline::run_request;
 use crate::planner::Planner;
 use crate::refusal::Refusal;
+use crate::runtime::Limits;
 
 /// The optional body of a targeted request.
 #[derive(Debug, Default, Deserialize)]
@@ -38,6 +39,11 @@ async fn run(
     request: impl FnOnce(&mut Planner, String) -> Result<Vec<Action>, Refusal> + Send + 'static,
 ) -> Result<Response, Problem> {
     let tenant = caller.tenant().to_owned();
+    let longest = Limits::MAXIMUM.max_reason_bytes as usize;
+    if let Some(reason) = body.reason.as_deref().filter(|r| r.len() > longest) {
+        let detail = format!("`reason` is {} bytes long; provhost takes at most {longest} bytes", reason.len());
+        return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-body", detail));
+    }
     let tracked = match idempotency::key(&headers)? {
         None => None,
         Some(key) => {
