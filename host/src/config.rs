@@ -597,4 +597,30 @@ filter = "$.accountRequests[?@.provisioningResult == 'FAILED']"
         let failed = Event::from_json(r#"{"type":"action-failed","action":"a"}"#).unwrap();
         assert!(triggers.matches(&failed).unwrap_err().contains("not action-failed"));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::runtime::Limits;
+
+        proptest! {
+            #[test]
+            fn any_text_is_parsed_or_refused_with_the_file_named(text in "(\\[|\\]|=|\"|[a-z.\\- ]|\n|[0-9]){0,120}") {
+                if let Err(e) = Config::parse(Path::new("provhost.toml"), &text) {
+                    prop_assert!(e.to_string().starts_with("provhost.toml"), "{}", e);
+                }
+            }
+
+            #[test]
+            fn a_limit_is_taken_exactly_when_it_is_within_the_maximum(timeout in any::<u64>(), ids in any::<u32>()) {
+                let text = format!(
+                    "[tenants.t.plugins.p]\ncomponent = \"p.wasm\"\nlimits = {{ timeout-ms = {timeout}, max-id-bytes = {ids} }}\n"
+                );
+                let parsed = Config::parse(Path::new("provhost.toml"), &text);
+                let within = timeout <= Limits::MAXIMUM.timeout_ms && ids <= Limits::MAXIMUM.max_id_bytes;
+                prop_assert_eq!(parsed.is_ok(), within, "{:?}", parsed.err().map(|e| e.to_string()));
+            }
+        }
+    }
 }

@@ -364,4 +364,83 @@ mod tests {
         assert_eq!(e.account_requests[0].attribute_requests[0].attribute_name, "memberOf");
         assert_eq!(e.recipient.name, "William Wilson");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::*;
+
+        /// JSON values leaning towards the shapes events have, so parsing gets past its first checks.
+        fn json_value() -> impl Strategy<Value = Value> {
+            let key = prop_oneof![
+                Just("type".to_string()),
+                Just("person".to_string()),
+                Just("system".to_string()),
+                Just("changes".to_string()),
+                Just("attribute".to_string()),
+                Just("newValues".to_string()),
+                Just("action".to_string()),
+                Just("recipient".to_string()),
+                Just("trackingNumber".to_string()),
+                Just("identity".to_string()),
+                Just("id".to_string()),
+                "[a-zA-Z]{1,8}",
+            ];
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                prop_oneof![
+                    Just("attribute-changed".to_string()),
+                    Just("action-failed".to_string()),
+                    Just("provisioning-completed".to_string()),
+                    ".{0,12}",
+                ]
+                .prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 64, 6, move |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    proptest::collection::btree_map(key.clone(), inner, 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn any_text_is_parsed_or_refused_without_panic(text in ".{0,200}") {
+                let _ = Event::from_json(&text);
+            }
+
+            #[test]
+            fn any_json_is_parsed_or_refused_and_what_parses_names_its_target(value in json_value()) {
+                if let Ok(event) = Event::from_json(&value.to_string()) {
+                    match &event {
+                        Event::ActionFailed { action } => prop_assert!(!action.trim().is_empty()),
+                        other => prop_assert!(!other.person().unwrap_or_default().trim().is_empty()),
+                    }
+                    prop_assert!(!event.summary().is_empty());
+                }
+            }
+
+            #[test]
+            fn a_well_formed_attribute_change_keeps_its_person_and_attributes(
+                person in "[a-z0-9-]{1,40}",
+                attributes in proptest::collection::vec("[A-Za-z]{1,20}", 1..5),
+            ) {
+                let changes: Vec<Value> =
+                    attributes.iter().map(|a| json!({"attribute": a, "newValues": ["x"]})).collect();
+                let text = json!({"type": "attribute-changed", "person": person, "system": "ad", "changes": changes});
+                match Event::from_json(&text.to_string()).unwrap() {
+                    Event::AttributeChanged(e) => {
+                        prop_assert_eq!(e.person, person);
+                        prop_assert_eq!(e.changes.into_iter().map(|c| c.attribute).collect::<Vec<_>>(), attributes);
+                    }
+                    other => prop_assert!(false, "parsed as {}", other.kind()),
+                }
+            }
+        }
+    }
 }

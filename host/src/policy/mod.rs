@@ -2,6 +2,8 @@
 //! and rolling-window budgets. A tenant's policy is compiled once and shared by `Arc`.
 
 pub mod exclusion;
+#[cfg(test)]
+mod properties;
 pub mod scope;
 pub mod threshold;
 pub mod window;

@@ -50,10 +50,11 @@ impl WindowBudget {
     /// `Ok` if one more action fits: `used` were committed within the window, `planned` are
     /// already in this plan. Otherwise the refusal names the limit and the count.
     pub fn admit(&self, system: &str, used: u32, planned: u32) -> Result<(), Refusal> {
-        let count = used + planned + 1;
-        if count <= self.max {
+        let wanted = u64::from(used) + u64::from(planned) + 1;
+        if wanted <= u64::from(self.max) {
             return Ok(());
         }
+        let count = u32::try_from(wanted).unwrap_or(u32::MAX);
         Err(Refusal::ThresholdExceeded {
             system: system.into(),
             kind: self.kind,
