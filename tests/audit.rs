@@ -188,6 +188,57 @@ fn keys_and_system_failures_are_audit_records() {
 }
 
 #[test]
+fn a_checkpoint_kept_outside_shows_a_removed_tail_and_a_rewritten_head() {
+    let demo = Demo::new();
+    assert!(demo.run("propagate-mail", &mail_changed(), &[]).status.success());
+    let secret = demo.dir.path().join("anchor.secret");
+    std::fs::write(&secret, "an operator's own secret, kept elsewhere\n").unwrap();
+    let secret = secret.to_str().unwrap();
+    let out = demo.provhost(&["audit", "anchor", "--secret-file", secret]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let anchor = demo.dir.path().join("checkpoints.jsonl");
+    std::fs::write(&anchor, &out.stdout).unwrap();
+    let anchor = anchor.to_str().unwrap();
+    let checked = |demo: &Demo| demo.provhost(&["audit", "verify", "--anchor", anchor, "--secret-file", secret]);
+    assert!(checked(&demo).status.success(), "{}", stderr(&checked(&demo)));
+    let head: u64 = json(&demo.provhost(&["audit", "list", "--format", "json"]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .max()
+        .unwrap();
+
+    // Whoever rewrites the last record and its hash keeps the chain consistent, not the checkpoint.
+    let records = records(&demo, &["--tenant", "demo"]);
+    let last: provhost::audit::AuditRecord =
+        serde_json::from_value(records.iter().find(|r| r["seq"] == head).unwrap().clone()).unwrap();
+    let mut entry = last.entry.clone();
+    entry.message = "nothing happened here".into();
+    let hash = provhost::audit::content_hash(&last.tenant, last.seq, &last.id, &last.at, &entry, &last.prev_hash);
+    let conn = db(&demo);
+    conn.execute(
+        "UPDATE audit SET message = ?1, hash = ?2 WHERE tenant = 'demo' AND seq = ?3",
+        rusqlite::params![entry.message, hash, head as i64],
+    )
+    .unwrap();
+    assert_eq!(verify(&demo).0, Some(0), "the chain alone cannot tell");
+    let out = checked(&demo);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("the chain was rewritten"), "{}", stderr(&out));
+
+    conn.execute("DELETE FROM audit WHERE tenant = 'demo' AND seq >= ?1", [(head - 2) as i64]).unwrap();
+    assert_eq!(verify(&demo).0, Some(0), "a shorter chain still verifies on its own");
+    let out = checked(&demo);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("its tail was removed"), "{}", stderr(&out));
+
+    let forged = std::fs::read_to_string(anchor).unwrap().replace(&format!("\"seq\":{head}"), "\"seq\":1");
+    std::fs::write(anchor, forged).unwrap();
+    assert!(stderr(&checked(&demo)).contains("its signature does not verify"));
+}
+
+#[test]
 fn the_database_refuses_to_update_or_delete_audit_records() {
     let demo = Demo::new();
     let conn = Connection::open(demo.dir.path().join("provhost.db")).unwrap();

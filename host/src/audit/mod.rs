@@ -3,10 +3,12 @@
 //! as the change it describes, and chained by hash per tenant so that tampering shows.
 
 mod chain;
+mod checkpoint;
 mod names;
 mod records;
 
 pub use chain::{ChainBreak, content_hash, verify_chain};
+pub use checkpoint::Checkpoint;
 pub use names::helloid_action;
 pub use records::{invocation_entries, invocation_entry};
 

@@ -1,4 +1,5 @@
-//! `provhost audit list|show|export|verify|import`: read, stream and check the audit trail.
+//! `provhost audit list|show|export|verify|import|anchor`: read, stream and check the audit
+//! trail, and take signed checkpoints of its heads to keep outside the store.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
 use super::{DataDir, print_json};
-use crate::audit::{AuditRecord, verify_chain};
+use crate::audit::{AuditRecord, Checkpoint, verify_chain};
 use crate::model::parse_rfc3339;
 use crate::store::{AuditFilter, Store};
 
@@ -85,12 +86,67 @@ pub enum AuditCommand {
         /// Verify an exported JSONL file instead of the store.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// Also check the store's chains against checkpoints `audit anchor` printed (JSON lines),
+        /// so that a removed tail or a chain rewritten from the start shows.
+        #[arg(long, requires = "secret_file", conflicts_with = "file")]
+        anchor: Option<PathBuf>,
+        /// The secret the checkpoints were signed with.
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+    },
+    /// Print a signed checkpoint of each chain's head (JSON lines), to keep outside the store and
+    /// check later with `audit verify --anchor`.
+    Anchor {
+        /// Only this tenant's chain.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// A file holding the operator's secret (at least 16 bytes) to sign with; keep it outside
+        /// the data directory.
+        #[arg(long)]
+        secret_file: PathBuf,
     },
     /// Import an exported chain (JSONL) into this store, e.g. an archive; it must verify.
     Import {
         /// The exported file.
         file: PathBuf,
     },
+}
+
+/// The operator's checkpoint secret, from a file.
+fn read_secret(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read the secret file {}", path.display()))?;
+    let secret = text.trim_ascii().to_vec();
+    if secret.len() < 16 {
+        anyhow::bail!("the secret in {} is {} bytes; use at least 16", path.display(), secret.len());
+    }
+    Ok(secret)
+}
+
+/// Checks each checkpoint in `path` (of `tenant`, or all): its signature, and that the store's
+/// chain still holds the record it names. Prints what it finds; whether all held.
+fn check_anchors(store: &Store, path: &PathBuf, secret: &[u8], tenant: Option<&str>) -> anyhow::Result<bool> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut held = true;
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let checkpoint: Checkpoint =
+            serde_json::from_str(line).with_context(|| format!("{}:{}: not a checkpoint", path.display(), n + 1))?;
+        if tenant.is_some_and(|t| t != checkpoint.tenant) {
+            continue;
+        }
+        let last = store.audit_head(&checkpoint.tenant)?.map_or(0, |(seq, _)| seq);
+        let found = store.audit_hash_at(&checkpoint.tenant, checkpoint.seq)?;
+        match checkpoint.check_signature(secret).and_then(|()| checkpoint.check_chain(found.as_deref(), last)) {
+            Ok(()) => println!(
+                "provhost: tenant '{}': record {} matches the checkpoint of {}",
+                checkpoint.tenant, checkpoint.seq, checkpoint.at
+            ),
+            Err(why) => {
+                held = false;
+                eprintln!("provhost: tenant '{}': checkpoint {}:{}: {why}", checkpoint.tenant, path.display(), n + 1);
+            }
+        }
+    }
+    Ok(held)
 }
 
 fn table(records: &[AuditRecord]) {
@@ -185,7 +241,17 @@ impl AuditCommand {
                 }
                 out.flush()?;
             }
-            AuditCommand::Verify { tenant, file: Some(file) } => {
+            AuditCommand::Anchor { tenant, secret_file } => {
+                let secret = read_secret(&secret_file)?;
+                let store = data.open_store()?;
+                let at = crate::model::now_rfc3339();
+                for tenant in tenants(&store, tenant)? {
+                    let Some((seq, hash)) = store.audit_head(&tenant)? else { continue };
+                    let checkpoint = Checkpoint::sign(&secret, &tenant, (seq, &hash), &at);
+                    println!("{}", serde_json::to_string(&checkpoint).expect("checkpoints serialise"));
+                }
+            }
+            AuditCommand::Verify { tenant, file: Some(file), .. } => {
                 let records: Vec<AuditRecord> = read_export(&file)?
                     .into_iter()
                     .filter(|r| tenant.as_ref().is_none_or(|t| &r.tenant == t))
@@ -205,9 +271,12 @@ impl AuditCommand {
                     }
                 }
             }
-            AuditCommand::Verify { tenant, file: None } => {
+            AuditCommand::Verify { tenant, file: None, anchor, secret_file } => {
                 let store = data.open_store()?;
                 let mut broken = false;
+                if let (Some(anchor), Some(secret_file)) = (anchor, secret_file) {
+                    broken |= !check_anchors(&store, &anchor, &read_secret(&secret_file)?, tenant.as_deref())?;
+                }
                 for tenant in tenants(&store, tenant)? {
                     let v = store.verify_audit(&tenant)?;
                     match &v.broken {

@@ -186,6 +186,24 @@ impl Store {
         Ok(())
     }
 
+    /// The tenant's last record: its sequence number and hash.
+    pub fn audit_head(&self, tenant: &str) -> Result<Option<(u64, String)>, StoreError> {
+        Ok(self
+            .read()?
+            .prepare_cached("SELECT seq, hash FROM audit WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1")?
+            .query_row([tenant], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+            .optional()?)
+    }
+
+    /// The hash of the tenant's record at `seq`, if there is one.
+    pub fn audit_hash_at(&self, tenant: &str, seq: u64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .read()?
+            .prepare_cached("SELECT hash FROM audit WHERE tenant = ?1 AND seq = ?2")?
+            .query_row(params![tenant, seq as i64], |r| r.get(0))
+            .optional()?)
+    }
+
     /// The tenants that have audit records.
     pub fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.read()?;
