@@ -130,3 +130,35 @@ fn sigterm_stops_the_service_within_the_longest_deadline() {
         assert_eq!(sleeper.join().unwrap(), 200, "events running at SIGTERM are answered: cut off at their deadline");
     }
 }
+
+#[test]
+fn a_caller_that_hangs_up_keeps_its_share_until_its_plugins_end() {
+    let (demo, _) = two_tenants();
+    let server = Server::start(&demo, &[]);
+    let impatient = Client::builder().timeout(Duration::from_millis(200)).build().unwrap();
+    let hung_up: Vec<_> = (0..8)
+        .map(|_| {
+            let (base, key, client) = (server.base.clone(), demo.key.clone(), impatient.clone());
+            std::thread::spawn(move || {
+                let (id, secret) = key.split_once(':').unwrap();
+                client
+                    .post(format!("{base}/v1/events"))
+                    .basic_auth(id, Some(secret))
+                    .header("content-type", "application/json")
+                    .body(std::fs::read(mail_changed()).unwrap())
+                    .send()
+                    .is_err()
+            })
+        })
+        .collect();
+    assert!(hung_up.into_iter().all(|t| t.join().unwrap()), "each caller hung up before its plugin ended");
+    let client = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let (status, retry) = post(&client, &server.base, &demo.key);
+    assert_eq!(
+        (status, retry.as_deref()),
+        (429, Some("1")),
+        "the eight sleeping plugins still hold the tenant's share"
+    );
+    std::thread::sleep(Duration::from_millis(DEADLINE_MS + 500));
+    assert_eq!(post(&client, &server.base, &demo.key).0, 200, "once they end, the share is free again");
+}

@@ -116,7 +116,16 @@ pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: R
     if idempotency_key.is_none() && !prefers_async(&headers) {
         // No key to repeat it under and no status URL to follow: nothing will ask for this request
         // again, so it is answered without being kept (its invocations are in the audit trail).
-        let (status, body) = run_all(app, key, event, admitted).await;
+        // In a task of its own, holding the tenant's admission until its invocations end: a caller
+        // that hangs up does not free its share while its plugins still run.
+        let (status, body) = tokio::spawn(run_all(app, key, event, admitted)).await.map_err(|e| {
+            tracing::error!("an event failed inside provhost: {e}");
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the event failed inside provhost; it was logged",
+            )
+        })?;
         return Ok(idempotency::stored(status.as_u16(), &body.to_string(), false));
     }
     let hash = idempotency::digest(&key.id, &[&body]);
