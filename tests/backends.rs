@@ -116,6 +116,29 @@ fn helloid_backend_runs_a_plugin_against_a_real_provhost_serve() {
 }
 
 #[test]
+fn a_platform_that_stalls_during_an_invocation_holds_it_no_longer_than_its_deadline() {
+    let remote = Demo::new();
+    let server = Server::start(&remote, &[]);
+    let stalling = Flaky::stalling(&server.base, "/accounts");
+    let mut local = Demo::new();
+    let (id, secret) = credentials(&remote.key);
+    local.configure(&format!(
+        "[tenants.demo.backend]\nkind = \"helloid\"\nbase-url = \"{}\"\napi-key = \"{id}\"\napi-secret = \"{secret}\"\n\
+         http = {{ timeout-ms = 60000, max-retries = 3, retry-base-ms = 10 }}\n\
+         [tenants.demo.plugins.propagate-mail]\ncomponent = {:?}\n",
+        stalling.base,
+        plugin("propagate-mail").to_str().unwrap()
+    ));
+    let started = std::time::Instant::now();
+    let out = local.run_as(&local.key, "propagate-mail", &mail_changed(), &["--timeout-ms", "1000"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(3), "nothing committed: {}", stderr(&out));
+    assert!(took < std::time::Duration::from_secs(10), "the 60 s platform timeout did not hold the plugin: {took:?}");
+    let report = json(&out);
+    assert!(report["usage"]["wall_time_us"].as_u64().unwrap() < 1_500_000, "{}", report["usage"]);
+}
+
+#[test]
 fn helloid_backend_sends_again_after_a_lost_answer_and_the_platform_applies_once() {
     let remote = Demo::new();
     let server = Server::start(&remote, &[]);

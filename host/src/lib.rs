@@ -13,6 +13,7 @@ mod bindings;
 pub mod cases;
 pub mod cli;
 pub mod config;
+pub mod deadline;
 pub mod event;
 pub mod imports;
 pub mod manifest;

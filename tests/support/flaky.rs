@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 struct Inner {
     target: String,
     lose: usize,
+    stall: Option<&'static str>,
     posts: AtomicUsize,
     client: reqwest::Client,
 }
@@ -29,9 +30,20 @@ pub struct Flaky {
 impl Flaky {
     /// Starts a proxy to `target` (a base URL) that loses the answers to the first `lose` POSTs.
     pub fn start(target: &str, lose: usize) -> Flaky {
+        Self::with(target, lose, None)
+    }
+
+    /// Starts a proxy to `target` that holds every request whose path ends with `suffix` for a
+    /// minute before forwarding it: a platform that stalls.
+    pub fn stalling(target: &str, suffix: &'static str) -> Flaky {
+        Self::with(target, 0, Some(suffix))
+    }
+
+    fn with(target: &str, lose: usize, stall: Option<&'static str>) -> Flaky {
         let inner = Arc::new(Inner {
             target: target.trim_end_matches('/').to_owned(),
             lose,
+            stall,
             posts: AtomicUsize::new(0),
             client: reqwest::Client::new(),
         });
@@ -52,6 +64,9 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if inner.stall.is_some_and(|suffix| uri.path().ends_with(suffix)) {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    }
     let url = format!("{}{}", inner.target, uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let mut request = inner.client.request(method.clone(), url).body(body);
     for name in ["authorization", "content-type", "idempotency-key", "accept"] {

@@ -166,6 +166,10 @@ impl RestClient {
         if let Some((content_type, body)) = &call.body {
             request = request.header(reqwest::header::CONTENT_TYPE, *content_type).body(body.clone());
         }
+        // On behalf of a plugin's invocation, wait no longer than its deadline leaves.
+        if let Some(left) = crate::deadline::remaining() {
+            request = request.timeout(left.min(Duration::from_millis(self.settings.timeout_ms)));
+        }
         request
     }
 
@@ -231,6 +235,9 @@ impl RestClient {
             if attempts > self.settings.max_retries {
                 return Err(exhausted(reason));
             }
+            if crate::deadline::remaining().is_some_and(|left| left.is_zero()) {
+                return Err(exhausted(format!("{reason}; the invocation's deadline passed")));
+            }
             let wait = backoff(Duration::from_millis(self.settings.retry_base_ms), attempts, max_wait);
             let wait = match asked {
                 Some(asked) if asked > max_wait => {
@@ -242,7 +249,7 @@ impl RestClient {
                 Some(asked) => wait.max(asked),
                 None => wait,
             };
-            std::thread::sleep(wait);
+            std::thread::sleep(crate::deadline::remaining().map_or(wait, |left| wait.min(left)));
         }
     }
 

@@ -149,6 +149,7 @@ impl Runtime {
         };
         // Past the deadline the future is dropped wherever the guest is: in wasm, in a host call,
         // or blocked in WASI.
+        let _deadline = crate::deadline::scope(deadline);
         let result = self
             .sandbox
             .run_until(deadline, run)
