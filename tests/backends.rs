@@ -4,20 +4,19 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use provhost::backend::for_tenant;
+use provhost::api::{ActionSummary, RequestReport};
 use provhost::config::Config;
-use provhost::imports::TenantContext;
+use provhost::gate::{Gate, TenantContext};
 use provhost::model::{ActionFilter, ActionState};
-use provhost::pipeline::{RequestReport, run_request};
-use provhost::planner::Planner;
-use provhost::policy::{Grants, Permission, TenantPolicy};
+use provhost::pipeline::run_request;
+use provhost::policy::Grants;
 use provhost::refusal::Refusal;
 use provhost::store::{AuditFilter, DEMO_TENANT, Store, seed_demo};
+use provhost::tenant::{Caller, Tenant};
 use serde_json::Value;
 use support::flaky::Flaky;
 use support::scim::{Answer, PASSWORD, Scim, USER};
@@ -34,28 +33,15 @@ fn tenant(backend: &str) -> (Arc<Store>, Arc<TenantContext>) {
     let store = Arc::new(Store::in_memory().unwrap());
     seed_demo(&store).unwrap();
     let config = Config::parse(Path::new("provhost.toml"), &format!("[tenants.demo.backend]\n{backend}")).unwrap();
-    let backend = for_tenant(&config.tenant(DEMO_TENANT).unwrap().backend, &store).unwrap();
-    let context = Arc::new(TenantContext {
-        tenant: DEMO_TENANT.into(),
-        backend,
-        store: store.clone(),
-        policy: Arc::new(TenantPolicy::default()),
-        permission: Permission {
-            key_id: "phk_test".into(),
-            key: Grants::everything(),
-            plugin: "api".into(),
-            manifest: Grants::everything(),
-        },
-        config: BTreeMap::new(),
-        webhooks: Arc::new(Vec::new()),
-    });
+    let tenant = Tenant::configured(DEMO_TENANT, &config.tenant(DEMO_TENANT).unwrap(), &store).unwrap();
+    let context = tenant.request_context(Caller { key_id: "phk_test", grants: &Grants::everything() }, "api");
     (store, context)
 }
 
 /// Runs one targeted request and returns its report (or the refusal).
 fn request(
     context: &Arc<TenantContext>,
-    plan: impl FnOnce(&mut Planner) -> Result<Vec<provhost::model::Action>, Refusal>,
+    plan: impl FnOnce(&mut Gate) -> Result<Vec<provhost::model::Action>, Refusal>,
 ) -> Result<RequestReport, Refusal> {
     run_request(context.clone(), "test request", false, plan).unwrap()
 }
@@ -200,7 +186,7 @@ fn identityiq(scim: &Scim, http: &str) -> String {
 
 const FAST: &str = "retry-base-ms = 10, max-retries = 3, timeout-ms = 2000";
 
-fn re_enforce_group(context: &Arc<TenantContext>) -> provhost::pipeline::ActionSummary {
+fn re_enforce_group(context: &Arc<TenantContext>) -> ActionSummary {
     let report = request(context, |p| p.re_enforce(JAN, &jan(0x300), "re-enforce".into()).map(|a| vec![a])).unwrap();
     report.actions.into_iter().next().unwrap()
 }

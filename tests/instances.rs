@@ -9,12 +9,15 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use provhost::backend::MemoryBackend;
+use provhost::config::Triggers;
 use provhost::event::Event;
-use provhost::imports::TenantContext;
+use provhost::limits::Limits;
+use provhost::manifest::Resolved;
 use provhost::model::Person;
-use provhost::policy::{Grants, Permission, TenantPolicy};
-use provhost::runtime::{Invocation, Limits, LoadedPlugin, Runtime};
+use provhost::policy::Grants;
+use provhost::runtime::{Invocation, LoadedPlugin, Runtime};
 use provhost::store::{DEMO_TENANT, Store, seed_demo};
+use provhost::tenant::{Caller, Tenant};
 use serde_json::Value;
 use support::server::Server;
 use support::{Demo, JAN, mail_changed, plugin};
@@ -42,20 +45,18 @@ impl Sandbox {
 
     /// Runs the mail event in `mode`.
     fn run(&self, mode: &str, limits: Limits) -> Invocation {
-        let context = Arc::new(TenantContext {
-            tenant: DEMO_TENANT.into(),
-            backend: Arc::new(MemoryBackend::snapshot(&self.store, DEMO_TENANT).unwrap()),
-            store: self.store.clone(),
-            policy: Arc::new(TenantPolicy::default()),
-            permission: Permission {
-                key_id: "test".into(),
-                key: Grants::everything(),
-                plugin: "misbehave".into(),
-                manifest: Grants::everything(),
-            },
-            config: BTreeMap::from([("mode".to_string(), mode.to_string())]),
-            webhooks: Arc::default(),
-        });
+        let plugin = Resolved {
+            name: "misbehave".into(),
+            component: plugin("misbehave"),
+            sha256: None,
+            capabilities: Grants::everything(),
+            triggers: Triggers::default(),
+            settings: BTreeMap::from([("mode".to_string(), mode.to_string())]),
+            limits,
+        };
+        let backend = Arc::new(MemoryBackend::snapshot(&self.store, DEMO_TENANT).unwrap());
+        let caller = Caller { key_id: "test", grants: &Grants::everything() };
+        let context = Tenant::with_backend(DEMO_TENANT, &self.store, backend).plugin_context(caller, &plugin);
         let event = Event::from_json(&std::fs::read_to_string(mail_changed()).unwrap()).unwrap();
         self.runtime.invoke(&self.plugin, context, limits, &event).unwrap()
     }

@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use crate::backend::BackendConfig;
 use crate::event::Event;
+use crate::limits::LimitSettings;
 use crate::policy::{Exclusions, Grants, TenantPolicy, Threshold, WindowBudget};
-use crate::runtime::LimitSettings;
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -602,7 +602,7 @@ filter = "$.accountRequests[?@.provisioningResult == 'FAILED']"
         use proptest::prelude::*;
 
         use super::*;
-        use crate::runtime::Limits;
+        use crate::limits::Limits;
 
         proptest! {
             #[test]

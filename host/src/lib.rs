@@ -4,27 +4,43 @@
 //! sandboxed plugin that decides which targeted actions to take — re-enforce an entitlement,
 //! update one or all accounts, unmanage an entitlement, retry a failed action. The host checks
 //! each call, collects the plan, and commits it only after the plugin returns cleanly.
+//!
+//! The modules below are listed bottom-up, in the layers `docs/architecture.md` draws: a module
+//! imports only from modules listed before it.
 
-pub mod audit;
+// Foundation: vocabulary and utilities that know nothing of the rest.
+pub mod api;
 pub mod auth;
-pub mod backend;
-pub mod bench;
-mod bindings;
-pub mod cases;
-pub mod cli;
-pub mod config;
+mod backoff;
 pub mod deadline;
 pub mod event;
-pub mod imports;
-pub mod manifest;
+pub mod limits;
 pub mod model;
-pub mod pipeline;
-pub mod plan;
-pub mod planner;
-pub mod policy;
 pub mod refusal;
-pub mod retry;
-pub mod runtime;
-pub mod server;
+// Governance rules, pure.
+pub mod policy;
+// Persistence: the audit chain and the store.
+pub mod audit;
 pub mod store;
+// Where a tenant's directory lives and actions run.
+pub mod backend;
+// What operators configure.
+pub mod config;
+pub mod manifest;
+// The governance core: context, gate, plan, journal.
+pub mod gate;
+// The sandbox.
+pub mod runtime;
+// Wiring a tenant: contexts, plugins, selection.
+pub mod tenant;
+// Notifications after committed actions finish.
 pub mod webhook;
+// The data flow: invocation or request → gate → plan → commit → execution.
+pub mod pipeline;
+// Applications on top.
+mod bench;
+mod case_runner;
+mod cli;
+pub mod server;
+
+pub use cli::main;

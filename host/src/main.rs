@@ -1,5 +1,5 @@
 //! The `provhost` binary: everything lives in the library.
 
 fn main() -> std::process::ExitCode {
-    provhost::cli::main()
+    provhost::main()
 }

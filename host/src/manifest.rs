@@ -10,8 +10,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::{ConfigError, PluginConfig, Triggers, parse_toml};
+use crate::limits::{LimitSettings, Limits};
 use crate::policy::Grants;
-use crate::runtime::{LimitSettings, Limits};
 
 /// One setting a plugin reads with `config(key)`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

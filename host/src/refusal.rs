@@ -1,5 +1,5 @@
 //! Why provhost refused a plugin's call: the host-side twin of the WIT `error` variant, free of
-//! wasm types so that policy and backends can produce it.
+//! wasm types so that policy, the store and backends can produce it.
 
 use crate::model::ActionKind;
 
@@ -55,15 +55,6 @@ impl Refusal {
             Refusal::Conflict(_) => "conflict",
             Refusal::Unavailable(_) => "unavailable",
             Refusal::BudgetExhausted(_) => "budget-exhausted",
-        }
-    }
-}
-
-impl From<crate::backend::BackendError> for Refusal {
-    fn from(e: crate::backend::BackendError) -> Self {
-        match e {
-            crate::backend::BackendError::NotFound(m) => Refusal::NotFound(m),
-            crate::backend::BackendError::Unavailable(m) => Refusal::Unavailable(m),
         }
     }
 }

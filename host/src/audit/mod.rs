@@ -4,13 +4,13 @@
 
 mod chain;
 mod checkpoint;
+mod invocation;
 mod names;
-mod records;
 
 pub use chain::{ChainBreak, content_hash, verify_chain};
 pub use checkpoint::Checkpoint;
+pub use invocation::InvocationRecord;
 pub use names::helloid_action;
-pub use records::{invocation_entries, invocation_entry};
 
 use serde::{Deserialize, Serialize};
 

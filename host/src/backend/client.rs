@@ -11,7 +11,7 @@ use reqwest::header::{HeaderName, HeaderValue, RETRY_AFTER};
 
 use super::breaker::Breaker;
 use super::settings::HttpSettings;
-use crate::retry::{backoff, retry_after};
+use crate::backoff::{backoff, retry_after};
 
 /// How a platform authenticates provhost.
 pub enum Auth {

@@ -121,8 +121,9 @@ impl Backend for EmbeddedBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::InvocationRecord;
     use crate::model::{ActionState, new_id, now_rfc3339};
-    use crate::store::{DEMO_TENANT, InvocationRecord, seed_demo};
+    use crate::store::{DEMO_TENANT, seed_demo};
 
     fn demo() -> (Arc<Store>, EmbeddedBackend) {
         let store = Arc::new(Store::in_memory().unwrap());

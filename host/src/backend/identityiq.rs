@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::client::{Auth, Call, Reply, Resend, RestClient, excerpt};
-use super::plan_xml::{AccountOp, AttributeOp, AttributeRequest, Plan};
+use super::provisioning_plan::{AccountOp, AttributeOp, AttributeRequest, ProvisioningPlan};
 use super::settings::{Application, IdentityIqConfig};
 use super::{Backend, BackendError, EmbeddedBackend};
 use crate::model::{Account, Action, ActionFilter, ActionKind, ActionTarget, Entitlement, EntitlementType, Person};
@@ -68,7 +68,7 @@ impl IdentityIqBackend {
     }
 
     /// The plan that carries out `action`, or why there is none.
-    pub fn plan_for(&self, tenant: &str, action: &Action) -> Result<Plan, String> {
+    pub fn plan_for(&self, tenant: &str, action: &Action) -> Result<ProvisioningPlan, String> {
         let read = |e: BackendError| e.to_string();
         let person = self.directory.person(tenant, &action.person).map_err(read)?;
         let system = self.store.system(tenant, &action.system).map_err(|e| e.to_string())?;
@@ -129,11 +129,11 @@ impl IdentityIqBackend {
                 return Err(unsupported(kind).unwrap_or_else(|| format!("a {kind} action cannot act on {target:?}")));
             }
         };
-        Ok(Plan { identity, application, native_identity: account.account_reference, op, attributes })
+        Ok(ProvisioningPlan { identity, application, native_identity: account.account_reference, op, attributes })
     }
 
     /// The launch request's body.
-    fn launch_body(&self, action: &Action, plan: &Plan) -> Value {
+    fn launch_body(&self, action: &Action, plan: &ProvisioningPlan) -> Value {
         json!({
             "schemas": [LAUNCHED_WORKFLOW, TASK_RESULT],
             "workflowName": self.config.workflow_name,

@@ -7,7 +7,7 @@ mod embedded;
 mod helloid;
 mod identityiq;
 mod memory;
-mod plan_xml;
+mod provisioning_plan;
 mod settings;
 
 pub use breaker::{Breaker, BreakerState};
@@ -16,7 +16,7 @@ pub use embedded::EmbeddedBackend;
 pub use helloid::HelloIdBackend;
 pub use identityiq::{IdentityIqBackend, LAUNCHED_WORKFLOW, SCIM_JSON, TASK_RESULT};
 pub use memory::MemoryBackend;
-pub use plan_xml::{AccountOp, AttributeOp, AttributeRequest, Plan};
+pub use provisioning_plan::{AccountOp, AttributeOp, AttributeRequest, ProvisioningPlan};
 pub use settings::{Application, BackendConfig, HelloIdConfig, HttpSettings, IdentityIqConfig, Secret};
 
 use std::sync::Arc;
@@ -112,4 +112,13 @@ fn execute_each(
     }
     let results = pending.iter().map(|a| Ok((a.id.clone(), run(a)?))).collect::<Result<Vec<_>, BackendError>>()?;
     Ok(store.finish_actions(tenant, &results, (pickup == Pickup::WithTheEnd).then_some(picked_up.as_str()))?)
+}
+
+impl From<BackendError> for crate::refusal::Refusal {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::NotFound(m) => crate::refusal::Refusal::NotFound(m),
+            BackendError::Unavailable(m) => crate::refusal::Refusal::Unavailable(m),
+        }
+    }
 }

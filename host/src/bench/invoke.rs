@@ -10,11 +10,12 @@ use std::time::Instant;
 use super::median_us;
 use crate::backend::MemoryBackend;
 use crate::event::Event;
-use crate::imports::TenantContext;
-use crate::planner::Planner;
-use crate::policy::{Grants, Permission, TenantPolicy};
-use crate::runtime::{Limits, Runtime};
+use crate::gate::{Gate, TenantContext};
+use crate::limits::Limits;
+use crate::policy::Grants;
+use crate::runtime::Runtime;
 use crate::store::{DEMO_TENANT, Store, seed_demo};
+use crate::tenant::{Caller, Tenant};
 
 /// The figures for one plugin.
 pub struct InvokeFigures {
@@ -25,24 +26,14 @@ pub struct InvokeFigures {
     pub native_us: f64,
 }
 
-/// The demo tenant with its directory in memory, shared by every invocation measured.
+/// The demo tenant with its directory in memory, shared by every invocation measured; calls are
+/// bounded by nothing but recorded as `plugin`'s.
 pub fn context(plugin: &str) -> anyhow::Result<Arc<TenantContext>> {
     let store = Arc::new(Store::in_memory()?);
     seed_demo(&store)?;
-    Ok(Arc::new(TenantContext {
-        tenant: DEMO_TENANT.into(),
-        backend: Arc::new(MemoryBackend::snapshot(&store, DEMO_TENANT)?),
-        store,
-        policy: Arc::new(TenantPolicy::default()),
-        permission: Permission {
-            key_id: "bench".into(),
-            key: Grants::everything(),
-            plugin: plugin.into(),
-            manifest: Grants::everything(),
-        },
-        config: BTreeMap::new(),
-        webhooks: Arc::default(),
-    }))
+    let backend = Arc::new(MemoryBackend::snapshot(&store, DEMO_TENANT)?);
+    let caller = Caller { key_id: "bench", grants: &Grants::everything() };
+    Ok(Tenant::with_backend(DEMO_TENANT, &store, backend).request_context(caller, plugin))
 }
 
 /// The median per-event time of `plugin` on `event` over `iterations`, after a warm-up, each
@@ -67,9 +58,9 @@ pub fn sandboxed(
         let took = started.elapsed();
         anyhow::ensure!(invocation.completed(), "{label} did not complete: {}", invocation.outcome.detail());
         let started = Instant::now();
-        let mut planner = Planner::new("bench", context.clone(), Limits::default().max_actions);
-        let summary = super::native::propagate_mail(&mut planner, change, &settings).map_err(anyhow::Error::msg)?;
-        std::hint::black_box((summary, planner.take()));
+        let mut gate = Gate::new("bench", context.clone(), Limits::default().max_actions);
+        let summary = super::native::propagate_mail(&mut gate, change, &settings).map_err(anyhow::Error::msg)?;
+        std::hint::black_box((summary, gate.take()));
         let native_took = started.elapsed();
         if i >= iterations / 10 + 5 {
             sandboxed.push(took);

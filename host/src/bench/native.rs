@@ -4,16 +4,16 @@
 use std::collections::BTreeMap;
 
 use crate::event::AttributeChanged;
-use crate::imports::AuditNote;
+use crate::gate::AuditNote;
+use crate::gate::{Gate, LIST_ACTIONS_LIMIT};
 use crate::model::{ActionFilter, ActionState, ActionTarget};
-use crate::planner::{LIST_ACTIONS_LIMIT, Planner};
 use crate::refusal::Refusal;
 
 const WATCHED: [&str; 3] = ["proxyAddresses", "mail", "userPrincipalName"];
 
 /// Plans what propagate-mail plans for `event`; returns its summary.
 pub fn propagate_mail(
-    planner: &mut Planner,
+    planner: &mut Gate,
     event: &AttributeChanged,
     settings: &BTreeMap<String, String>,
 ) -> Result<String, String> {
@@ -55,7 +55,7 @@ pub fn propagate_mail(
         })
         .map_err(text)?;
     let mut counts = [0usize; 3];
-    let mut note = |planner: &mut Planner, what: String, planned: Result<String, Refusal>, slot: usize| {
+    let mut note = |planner: &mut Gate, what: String, planned: Result<String, Refusal>, slot: usize| {
         if let Ok(id) = planned {
             counts[slot] += 1;
             planner.journal.notes.push(AuditNote {

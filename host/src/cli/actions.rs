@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{ApiKeyArg, DataDir, print_json};
 
 use crate::model::{Action, ActionFilter, ActionKind, ActionState, ActionTarget};
-use crate::policy::{Grants, Scope};
+use crate::policy::Scope;
 use crate::store::{DEMO_TENANT, Decision, HistoryEntry};
 
 /// `provhost actions …`
@@ -94,7 +94,7 @@ impl Decide {
         if ids.is_empty() {
             anyhow::bail!("no blocked actions to decide on: name their ids, or --system and --kind");
         }
-        let context = data.context(&store, &key, ("cli", Grants::everything()), Default::default())?;
+        let context = data.tenant(&store, &key)?.request_context((&key).into(), "cli");
         let decided = store.decide_blocked(tenant, &ids, (decision, &key.id), &context.policy.windows)??;
         let (done, origin) = match decision {
             Decision::Approve => (context.backend.execute(tenant, &decided)?, "approval"),

@@ -21,13 +21,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::auth::Credentials;
-use std::collections::BTreeMap;
-
 use crate::config::Config;
-use crate::imports::TenantContext;
 use crate::policy::Scope;
-use crate::policy::{Grants, Permission};
 use crate::store::{KeyRecord, Store};
+use crate::tenant::Tenant;
 
 /// provhost — run identity-provisioning plugins in a sandbox, with governance and audit.
 #[derive(Debug, Parser)]
@@ -188,33 +185,10 @@ impl DataDir {
         Ok(Arc::new(Store::open(&path)?))
     }
 
-    /// The context calls run in for `key`'s tenant: its backend as the configuration selects
-    /// it, its policy and webhooks, and the key's grants bounded by what `plugin` (name and
-    /// declared capabilities) may do, with the plugin's settings.
-    fn context(
-        &self,
-        store: &Arc<Store>,
-        key: &KeyRecord,
-        (plugin, manifest): (&str, Grants),
-        settings: BTreeMap<String, String>,
-    ) -> anyhow::Result<Arc<TenantContext>> {
-        let tenant = self.config.tenant(&key.tenant)?;
-        let backend = crate::backend::for_tenant(&tenant.backend, store)
-            .map_err(|e| anyhow::anyhow!("tenant '{}': {e}", key.tenant))?;
-        Ok(Arc::new(TenantContext {
-            tenant: key.tenant.clone(),
-            backend,
-            store: store.clone(),
-            policy: tenant.policy(),
-            permission: Permission {
-                key_id: key.id.clone(),
-                key: key.scopes.clone(),
-                plugin: plugin.to_owned(),
-                manifest,
-            },
-            config: settings,
-            webhooks: Arc::new(tenant.webhooks.clone()),
-        }))
+    /// `key`'s tenant wired as the configuration describes it (fails closed: a tenant the
+    /// configuration file does not name is refused).
+    fn tenant(&self, store: &Arc<Store>, key: &KeyRecord) -> anyhow::Result<Tenant> {
+        Tenant::configured(&key.tenant, &self.config.tenant(&key.tenant)?, store)
     }
 
     /// Opens an existing store whose tenant exists.

@@ -9,11 +9,12 @@ use clap::Args;
 
 use super::{ApiKeyArg, DataDir, EXIT_NOT_COMMITTED, print_json};
 use crate::event::Event;
-use crate::manifest::resolve;
+use crate::limits::{LimitSettings, Limits};
 use crate::pipeline::run_event;
 use crate::policy::Scope;
+use crate::runtime::Runtime;
 use crate::runtime::plugin_name;
-use crate::runtime::{LimitSettings, Limits, Runtime};
+use crate::tenant::{Tenant, install};
 
 /// Arguments of `provhost run`.
 #[derive(Debug, Args)]
@@ -89,10 +90,10 @@ impl RunArgs {
         let event = self.read_event()?;
         let store = data.open_store()?;
         let key = self.key.authenticate(&store, Scope::EventsSubmit)?;
-        let tenant = data.config.tenant(&key.tenant)?;
-        let installed = tenant.plugins.get(&self.plugin);
-        let path = match installed {
-            Some(installed) => installed.component.clone(),
+        let config = data.config.tenant(&key.tenant)?;
+        let configured = config.plugins.get(&self.plugin);
+        let path = match configured {
+            Some(configured) => configured.component.clone(),
             None if Path::new(&self.plugin).is_file() => PathBuf::from(&self.plugin),
             None => anyhow::bail!(
                 "no plugin '{}' is configured for tenant '{}', and there is no such file",
@@ -100,22 +101,20 @@ impl RunArgs {
                 key.tenant
             ),
         };
-        let name = if installed.is_some() { self.plugin.clone() } else { plugin_name(&path) };
-        let resolved = resolve(&name, &path, installed, &data.config.limits)?;
-        if installed.is_some() {
-            resolved
-                .triggers
-                .matches(&event)
+        let name = if configured.is_some() { self.plugin.clone() } else { plugin_name(&path) };
+        let runtime = Runtime::new(data.cache_dir())?;
+        let mut installed = install(&runtime, &name, &path, configured, &data.config.limits)?;
+        if configured.is_some() {
+            installed
+                .triggered_by(&event)
                 .map_err(|why| anyhow::anyhow!("plugin '{}' is not triggered by this event: {why}", self.plugin))?;
         }
-        let runtime = Runtime::new(data.cache_dir())?;
-        let mut plugin = runtime.load(&path, resolved.sha256.as_deref())?;
-        plugin.name = name;
-        let mut settings = resolved.settings.clone();
-        settings.extend(self.settings.iter().cloned());
-        let context = data.context(&store, &key, (&plugin.name, resolved.capabilities.clone()), settings)?;
-        let limits = self.limits(resolved.limits, &data.config.limits)?;
-        let report = run_event(&runtime, &plugin, context, limits, &event, self.dry_run)?;
+        installed.plugin.settings.extend(self.settings.iter().cloned());
+        let tenant = Tenant::configured(&key.tenant, &config, &store)?;
+        let context = tenant.plugin_context((&key).into(), &installed.plugin);
+        let plugin = &installed.loaded;
+        let limits = self.limits(installed.plugin.limits, &data.config.limits)?;
+        let report = run_event(&runtime, plugin, context, limits, &event, self.dry_run)?;
         print_json(&report)?;
         if report.committed {
             Ok(ExitCode::SUCCESS)

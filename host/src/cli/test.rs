@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::DataDir;
-use crate::cases::run_cases;
+use crate::case_runner::run_cases;
 use crate::runtime::Runtime;
 
 /// Arguments of `provhost test`.

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::audit::{invocation_entries, invocation_entry};
+use super::records::invocation_entries;
+use crate::audit::InvocationRecord;
 use crate::event::AttributeChanged;
-use crate::imports::{Journal, TenantContext};
+use crate::gate::{Journal, TenantContext};
 use crate::model::Action;
 use crate::policy::threshold;
 use crate::refusal::Refusal;
-use crate::store::{Commit, InvocationRecord, Store, StoreError};
+use crate::store::{Commit, Store, StoreError};
 use crate::webhook;
 
 use super::RunError;
@@ -35,7 +36,7 @@ pub(super) fn record_uncommitted(
     record: &InvocationRecord,
     journal: &Journal,
 ) -> Result<(), StoreError> {
-    let mut entry = invocation_entry(record);
+    let mut entry = record.audit_entry();
     entry.details["journal"] = serde_json::json!({ "calls": journal.calls, "notes": journal.notes });
     let commit = Commit { record, actions: &[], observed: None, windows: &[], audit: std::slice::from_ref(&entry) };
     store.commit(&commit)?.map_err(|refusal| StoreError::Conflict(refusal.to_string()))
@@ -131,11 +132,11 @@ mod tests {
 
     use super::*;
     use crate::backend::{Backend, BackendError, EmbeddedBackend};
-    use crate::imports::testing::governed_context;
+    use crate::gate::Gate;
     use crate::model::{Account, ActionFilter, ActionKind, Entitlement, Person, new_id};
-    use crate::planner::Planner;
     use crate::policy::{Grants, TenantPolicy, Threshold};
     use crate::store::DEMO_TENANT;
+    use crate::tenant::testing::governed_context;
 
     /// The embedded backend, except that it cannot count a system's entitlements.
     struct CannotCount(EmbeddedBackend);
@@ -182,7 +183,7 @@ mod tests {
         context.backend = Arc::new(CannotCount(EmbeddedBackend::new(store.clone())));
         let context = Arc::new(context);
         let id = new_id();
-        let mut planner = Planner::new(&id, context.clone(), 10);
+        let mut planner = Gate::new(&id, context.clone(), 10);
         planner.update_all_accounts("3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01", "mail changed".into()).unwrap();
         let before = store.counts(DEMO_TENANT).unwrap();
         let mut record = InvocationRecord::history(&id, DEMO_TENANT, "test-plugin", "an event");

@@ -3,13 +3,15 @@
 use std::sync::Arc;
 
 use super::conclude::{conclude, record_uncommitted};
-use super::{ActionSummary, PluginSummary, RunError, RunReport};
+use super::{PluginSummary, RunError, RunReport};
+use crate::api::ActionSummary;
+use crate::audit::InvocationRecord;
 use crate::backend::{Backend, BackendError};
 use crate::event::Event;
-use crate::imports::{Journal, TenantContext};
+use crate::gate::{Journal, TenantContext};
+use crate::limits::Limits;
 use crate::model::{new_id, now_rfc3339};
-use crate::runtime::{InvokeError, Limits, LoadedPlugin, Runtime};
-use crate::store::InvocationRecord;
+use crate::runtime::{InvokeError, LoadedPlugin, Runtime};
 
 /// Refuses an event naming a person or action the tenant does not have, before any plugin is
 /// selected or run.

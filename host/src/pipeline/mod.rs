@@ -5,13 +5,14 @@
 
 mod conclude;
 mod event;
+mod records;
 mod report;
 mod request;
 
 pub use conclude::Conclusion;
 pub use event::{check_targets, run_event};
-pub use report::{ActionSummary, PluginSummary, RunReport};
-pub use request::{RequestReport, run_request};
+pub use report::{PluginSummary, RunReport};
+pub use request::run_request;
 
 use crate::backend::BackendError;
 use crate::runtime::InvokeError;

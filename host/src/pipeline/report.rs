@@ -1,56 +1,11 @@
 //! What a run reports: the actions with their states, the refusals, notes, logs and usage.
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
-use crate::imports::{AuditNote, CallRecord, LogLine};
-use crate::model::{Action, ActionState, ActionTarget};
+use crate::api::ActionSummary;
+use crate::gate::{AuditNote, CallRecord, LogLine};
 use crate::refusal::Refusal;
 use crate::runtime::{InvocationOutcome, Usage};
-
-/// An action as the run report shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActionSummary {
-    /// The action's id.
-    pub id: String,
-    /// `grant`, `update`, `revoke` or `unmanage`.
-    pub kind: String,
-    /// The person.
-    pub person: String,
-    /// The target system.
-    pub system: String,
-    /// The entitlement it acts on, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub entitlement: Option<String>,
-    /// The account it acts on, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
-    /// Its state.
-    pub state: ActionState,
-    /// Why it exists.
-    pub origin: String,
-    /// The latest message.
-    pub message: String,
-}
-
-impl From<&Action> for ActionSummary {
-    fn from(a: &Action) -> Self {
-        let (entitlement, account) = match &a.target {
-            ActionTarget::Entitlement(id) => (Some(id.clone()), None),
-            ActionTarget::Account(id) => (None, Some(id.clone())),
-        };
-        Self {
-            id: a.id.clone(),
-            kind: a.kind.to_string(),
-            person: a.person.clone(),
-            system: a.system.clone(),
-            entitlement,
-            account,
-            state: a.state,
-            origin: a.origin.clone(),
-            message: a.message.clone(),
-        }
-    }
-}
 
 /// The plugin as the report names it.
 #[derive(Debug, Clone, Serialize)]

@@ -3,30 +3,14 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
+use super::RunError;
 use super::conclude::conclude;
-use super::{ActionSummary, RunError};
-use crate::imports::TenantContext;
+use crate::api::{ActionSummary, RequestReport};
+use crate::audit::InvocationRecord;
+use crate::gate::Gate;
+use crate::gate::TenantContext;
 use crate::model::{Action, new_id, now_rfc3339};
-use crate::planner::Planner;
 use crate::refusal::Refusal;
-use crate::store::InvocationRecord;
-
-/// What a targeted request did: the answer of the targeted endpoints, which the HelloID backend
-/// reads back when provhost fronts a platform serving the same contract.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RequestReport {
-    /// The invocation's id (its audit records carry it).
-    pub invocation: String,
-    /// Whether the actions were committed (a dry run: whether they would be).
-    pub committed: bool,
-    /// The actions, in their final states.
-    pub actions: Vec<ActionSummary>,
-    /// Thresholds reached: those actions were committed `blocked`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub thresholds: Vec<String>,
-}
 
 /// Runs one targeted request for the key in `context`. `summary` names the request (method and
 /// path) in its records. A refusal is recorded and returned as `Err` inside `Ok`, whether it came
@@ -35,10 +19,10 @@ pub fn run_request(
     context: Arc<TenantContext>,
     summary: &str,
     dry_run: bool,
-    request: impl FnOnce(&mut Planner) -> Result<Vec<Action>, Refusal>,
+    request: impl FnOnce(&mut Gate) -> Result<Vec<Action>, Refusal>,
 ) -> Result<Result<RequestReport, Refusal>, RunError> {
     let id = new_id();
-    let mut planner = Planner::new(&id, context.clone(), u32::MAX);
+    let mut planner = Gate::new(&id, context.clone(), u32::MAX);
     let started = std::time::Instant::now();
     let result = request(&mut planner);
     let mut record = InvocationRecord {
@@ -82,10 +66,10 @@ pub fn run_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imports::testing::governed_context;
     use crate::model::{ActionFilter, ActionKind, ActionState};
     use crate::policy::{Grants, TenantPolicy, WindowBudget};
     use crate::store::DEMO_TENANT;
+    use crate::tenant::testing::governed_context;
 
     const JAN: &str = "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01";
 
@@ -105,7 +89,7 @@ mod tests {
         let answer = run_request(context.clone(), "POST /test", false, |planner| {
             let planned = planner.update_account(JAN, &account.id, "mail changed".into())?;
             // Meanwhile another request, elsewhere, takes the window's one update.
-            let mut other = Planner::new(&new_id(), context.clone(), 10);
+            let mut other = Gate::new(&new_id(), context.clone(), 10);
             let taken = other.update_account(JAN, &account.id, "the other request".into()).unwrap();
             let record = InvocationRecord::history(&new_id(), DEMO_TENANT, "other", "the other request");
             store.commit_invocation(&record, &[taken]).unwrap();

@@ -9,10 +9,12 @@ use serde::Serialize;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::engine::YIELD_TICKS;
+use super::imports::HostState;
 use super::warm::{Instance, WarmPool};
-use super::{CapturedOutput, InvokeError, LimitHit, Limits, LoadedPlugin, Runtime, cut_to};
+use super::{CapturedOutput, InvokeError, LoadedPlugin, Runtime};
 use crate::event::Event;
-use crate::imports::{HostState, Journal, TenantContext};
+use crate::gate::{Journal, TenantContext};
+use crate::limits::{LimitHit, Limits, cut_to};
 use crate::model::{Action, new_id};
 
 /// How an invocation ended.
@@ -117,7 +119,8 @@ impl Runtime {
         limits: Limits,
         event: &Event,
     ) -> Result<Invocation, InvokeError> {
-        let wit_event = crate::imports::wit_event(event.clone(), |id| context.backend.action(&context.tenant, id))?;
+        let wit_event =
+            crate::runtime::imports::wit_event(event.clone(), |id| context.backend.action(&context.tenant, id))?;
         let id = new_id();
         let started = Instant::now();
         let warm = plugin.warm.as_ref().and_then(WarmPool::take);

@@ -1,17 +1,18 @@
 //! Running plugins: the engine, the compiled-component cache, loading a plugin into an
 //! `InstancePre`, and one sandboxed invocation per event.
 
+mod bindings;
 mod cache;
 mod engine;
+mod imports;
 mod inspect;
 mod invocation;
-mod limits;
+mod memory;
 mod output;
 mod warm;
 
 pub use inspect::{InspectError, Inspection, SUPPORTED_API_VERSIONS, import_status, inspect, interface};
 pub use invocation::{Invocation, InvocationOutcome, Usage};
-pub use limits::{LimitHit, LimitSettings, Limits, MemoryLimiter, cut_to};
 pub use output::CapturedOutput;
 pub use warm::{IdleBudget, WarmPool};
 
@@ -22,8 +23,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
 
-use crate::bindings::{Plugin, PluginPre};
-use crate::imports::HostState;
+use bindings::{Plugin, PluginPre};
+use imports::HostState;
 
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]

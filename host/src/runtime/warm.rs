@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use wasmtime::Store;
 
 use super::CapturedOutput;
-use crate::bindings::Plugin;
-use crate::imports::HostState;
+use crate::runtime::bindings::Plugin;
+use crate::runtime::imports::HostState;
 
 /// A live instance with its store, ready for another event.
 pub(super) struct Instance {

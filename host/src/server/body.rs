@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::problem::Problem;
+use crate::api::Page;
 
 /// A JSON body; an empty body reads as `T::default()` when `T` allows it through `Option`.
 pub struct JsonBody<T>(pub T);
@@ -123,19 +124,6 @@ impl<F: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
         let filter = serde_json::from_value(filters).map_err(|e| invalid(format!("query: {e}")))?;
         Ok(Listing(filter, paging))
     }
-}
-
-/// One page of a list.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Page<T> {
-    /// The items.
-    pub items: Vec<T>,
-    /// The limit used.
-    pub limit: usize,
-    /// The offset used.
-    pub offset: usize,
-    /// The offset of the next page, if there is one.
-    pub next_offset: Option<usize>,
 }
 
 /// Query parameters, with a problem (400) naming what was wrong instead of a bare text error.

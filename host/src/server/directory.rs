@@ -27,7 +27,7 @@ async fn read<T: Serialize + Send + 'static>(
     read: impl FnOnce(&dyn Backend, &str) -> Result<T, BackendError> + Send + 'static,
 ) -> Result<T, Problem> {
     caller.require(Scope::PersonsRead)?;
-    let (backend, tenant) = (app.backend(caller.tenant()), caller.tenant().to_owned());
+    let (backend, tenant) = (app.tenant(caller.tenant()).backend(), caller.tenant().to_owned());
     tokio::task::spawn_blocking(move || read(backend.as_ref(), &tenant))
         .await
         .map_err(|e| {

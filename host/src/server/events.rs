@@ -10,12 +10,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::AppState;
 use super::admission::Admitted;
 use super::auth::Caller;
 use super::body::raw_body;
 use super::idempotency::{self, Begin};
 use super::problem::Problem;
-use super::{AppState, Installed};
 use crate::event::{Event, EventError};
 use crate::pipeline::{check_targets, run_event};
 use crate::policy::Scope;
@@ -25,20 +25,16 @@ use crate::store::KeyRecord;
 /// response status and body.
 async fn run_all(app: Arc<AppState>, key: KeyRecord, event: Event, _admitted: Admitted) -> (StatusCode, Value) {
     app.metrics.event();
-    let (backend, tenant, checked) = (app.backend(&key.tenant), key.tenant.clone(), event.clone());
-    let known = tokio::task::spawn_blocking(move || check_targets(backend.as_ref(), &tenant, &checked)).await;
+    let tenant = app.tenant(&key.tenant);
+    let (backend, id, checked) = (tenant.backend(), key.tenant.clone(), event.clone());
+    let known = tokio::task::spawn_blocking(move || check_targets(backend.as_ref(), &id, &checked)).await;
     if let Ok(Err(e)) = known {
         let problem = Problem::from(e);
         return (problem.status, problem.body());
     }
-    let installed: Vec<&Installed> = app
-        .plugins
-        .get(&key.tenant)
-        .map(|ps| ps.iter().filter(|p| p.plugin.triggers.matches(&event).is_ok()).collect())
-        .unwrap_or_default();
     let mut invocations = Vec::new();
-    for plugin in installed {
-        let context = app.context(&key, Some(plugin));
+    for plugin in tenant.triggered(&event) {
+        let context = tenant.plugin_context((&key).into(), &plugin.plugin);
         let (runtime, loaded, limits, event) =
             (app.runtime.clone(), plugin.loaded.clone(), plugin.plugin.limits, event.clone());
         let ran =

@@ -15,27 +15,22 @@ mod problem;
 mod provisioning;
 mod reads;
 
-pub use body::Page;
-
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
-use crate::backend::{Backend, EmbeddedBackend};
-use crate::config::{Config, Webhook};
-use crate::imports::TenantContext;
-use crate::manifest::{Resolved, resolve};
-use crate::policy::{Grants, Permission, TenantPolicy};
-use crate::runtime::{LoadedPlugin, Runtime};
+use crate::config::Config;
+use crate::gate::TenantContext;
+use crate::runtime::Runtime;
 use crate::store::{KeyRecord, Store};
+use crate::tenant::Tenant;
 
 pub use metrics::Metrics;
 
@@ -69,22 +64,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
 ];
 
-/// A plugin installed for a tenant, loaded once.
-pub struct Installed {
-    /// Its manifest and the tenant's configuration of it, combined.
-    pub plugin: Resolved,
-    /// Compiled and pre-linked.
-    pub loaded: Arc<LoadedPlugin>,
-}
-
-/// What a configured tenant's calls share, built once: its compiled policy, its backend and its
-/// webhooks.
-struct Tenant {
-    policy: Arc<TenantPolicy>,
-    backend: Arc<dyn Backend>,
-    webhooks: Arc<Vec<Webhook>>,
-}
-
 /// What every request handler shares.
 pub struct AppState {
     /// The embedded store.
@@ -93,10 +72,8 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     /// The tenant configuration.
     pub config: Arc<Config>,
-    /// Installed plugins by tenant.
-    pub plugins: BTreeMap<String, Vec<Installed>>,
-    tenants: BTreeMap<String, Tenant>,
-    unconfigured: Tenant,
+    /// Each configured tenant, wired once, with its installed plugins.
+    tenants: BTreeMap<String, Arc<Tenant>>,
     /// Metrics.
     pub metrics: Metrics,
     /// Background work (asynchronous events) still running.
@@ -106,76 +83,36 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Loads every configured plugin (refusing to start on one that fails to load) and compiles
-    /// each tenant's policy.
+    /// Wires every configured tenant and loads its plugins, refusing to start on one that fails
+    /// to load.
     pub fn new(store: Arc<Store>, runtime: Arc<Runtime>, config: Arc<Config>) -> anyhow::Result<Self> {
-        let mut plugins = BTreeMap::new();
         let mut tenants = BTreeMap::new();
-        for (tenant, tc) in &config.tenants {
-            let backend = crate::backend::for_tenant(&tc.backend, &store)
-                .map_err(|e| anyhow::anyhow!("tenant '{tenant}': {e}"))?;
-            let webhooks = Arc::new(tc.webhooks.clone());
-            tenants.insert(tenant.clone(), Tenant { policy: tc.policy(), backend, webhooks });
-            let mut installed = Vec::new();
-            for (name, pc) in &tc.plugins {
-                let plugin = resolve(name, &pc.component, Some(pc), &config.limits)?;
-                let mut loaded = runtime
-                    .load(&pc.component, pc.sha256.as_deref())
-                    .with_context(|| format!("tenant '{tenant}', plugin '{name}'"))?;
-                loaded.name = name.clone();
-                let loaded = loaded.with_warm_instances(pc.events_per_instance);
-                installed.push(Installed { plugin, loaded: Arc::new(loaded) });
-            }
-            plugins.insert(tenant.clone(), installed);
+        for (id, tc) in &config.tenants {
+            let mut tenant = Tenant::configured(id, tc, &store)?;
+            tenant.install_all(&runtime, tc, &config.limits)?;
+            tenants.insert(id.clone(), Arc::new(tenant));
         }
-        let unconfigured = Tenant {
-            policy: Arc::default(),
-            backend: Arc::new(EmbeddedBackend::new(store.clone())),
-            webhooks: Arc::default(),
-        };
         let admission = admission::Admission::new(&config);
         Ok(Self {
             tenants,
-            unconfigured,
             store,
             runtime,
             config,
-            plugins,
             metrics: Metrics::default(),
             in_flight: AtomicUsize::new(0),
             admission,
         })
     }
 
-    /// The context a call runs in: the key's tenant and grants, and the plugin's capabilities
-    /// and settings (a request without a plugin is bounded by the key alone).
-    pub fn context(&self, key: &KeyRecord, plugin: Option<&Installed>) -> Arc<TenantContext> {
-        let tenant = self.tenant(&key.tenant);
-        Arc::new(TenantContext {
-            tenant: key.tenant.clone(),
-            backend: tenant.backend.clone(),
-            store: self.store.clone(),
-            policy: tenant.policy.clone(),
-            permission: Permission {
-                key_id: key.id.clone(),
-                key: key.scopes.clone(),
-                plugin: plugin.map(|p| p.plugin.name.clone()).unwrap_or_else(|| "api".into()),
-                manifest: plugin.map(|p| p.plugin.capabilities.clone()).unwrap_or_else(Grants::everything),
-            },
-            config: plugin.map(|p| p.plugin.settings.clone()).unwrap_or_default(),
-            webhooks: tenant.webhooks.clone(),
-        })
+    /// A tenant as wired at start; one the configuration does not name (only without a
+    /// configuration file) has the embedded store, no policy, no webhooks and no plugins.
+    pub fn tenant(&self, id: &str) -> Arc<Tenant> {
+        self.tenants.get(id).cloned().unwrap_or_else(|| Arc::new(Tenant::unconfigured(id, &self.store)))
     }
 
-    /// A tenant's shared parts; a tenant not in the configuration has the embedded store, no
-    /// policy and no webhooks.
-    fn tenant(&self, id: &str) -> &Tenant {
-        self.tenants.get(id).unwrap_or(&self.unconfigured)
-    }
-
-    /// The tenant's backend.
-    pub fn backend(&self, tenant: &str) -> Arc<dyn Backend> {
-        self.tenant(tenant).backend.clone()
+    /// The context of a targeted request or read for `key`: its tenant and grants, with no plugin.
+    pub fn context(&self, key: &KeyRecord) -> Arc<TenantContext> {
+        self.tenant(&key.tenant).request_context(key.into(), "api")
     }
 
     /// Marks background work as started; dropping the guard marks it done.

@@ -30,11 +30,8 @@ pub async fn readyz(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Res
             let Ok(caller) = Caller::verify(&headers, &app) else {
                 return axum::Json(serde_json::json!({ "status": "ready" })).into_response();
             };
-            let plugins: Vec<&str> = app
-                .plugins
-                .get(caller.tenant())
-                .map(|ps| ps.iter().map(|p| p.plugin.name.as_str()).collect())
-                .unwrap_or_default();
+            let tenant = app.tenant(caller.tenant());
+            let plugins: Vec<&str> = tenant.plugins().iter().map(|p| p.plugin.name.as_str()).collect();
             let body = serde_json::json!({ "status": "ready", "tenant": caller.tenant(), "plugins": plugins });
             axum::Json(body).into_response()
         }

@@ -14,11 +14,11 @@ use super::auth::Caller;
 use super::body::JsonBody;
 use super::idempotency::{self, Begin};
 use super::problem::Problem;
+use crate::gate::Gate;
+use crate::limits::Limits;
 use crate::model::Action;
 use crate::pipeline::run_request;
-use crate::planner::Planner;
 use crate::refusal::Refusal;
-use crate::runtime::Limits;
 
 /// The optional body of a targeted request.
 #[derive(Debug, Default, Deserialize)]
@@ -36,7 +36,7 @@ async fn run(
     app: Arc<AppState>,
     caller: Caller,
     (headers, summary, body): (HeaderMap, String, ActionRequest),
-    request: impl FnOnce(&mut Planner, String) -> Result<Vec<Action>, Refusal> + Send + 'static,
+    request: impl FnOnce(&mut Gate, String) -> Result<Vec<Action>, Refusal> + Send + 'static,
 ) -> Result<Response, Problem> {
     let tenant = caller.tenant().to_owned();
     let longest = Limits::MAXIMUM.max_reason_bytes as usize;
@@ -58,7 +58,7 @@ async fn run(
             }
         }
     };
-    let context = app.context(&caller.0, None);
+    let context = app.context(&caller.0);
     let reason = body.reason.unwrap_or_else(|| format!("{summary} by API key {}", caller.0.id));
     let work_app = app.clone();
     let work = async move {
@@ -89,7 +89,7 @@ async fn run(
 }
 
 /// A planner call on one person's entitlement or account: re-enforce, update account, unmanage.
-type PersonTargetCall = fn(&mut Planner, &str, &str, String) -> Result<Action, Refusal>;
+type PersonTargetCall = fn(&mut Gate, &str, &str, String) -> Result<Action, Refusal>;
 
 /// Runs `call` for `POST /provisioning/persons/{person}/{collection}/{target}/{verb}`.
 async fn person_target(
@@ -111,7 +111,7 @@ pub async fn re_enforce(
     Path(ids): Path<(String, String)>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
-    person_target((app, caller, headers), ids, body, ("entitlements", "re-enforce", Planner::re_enforce)).await
+    person_target((app, caller, headers), ids, body, ("entitlements", "re-enforce", Gate::re_enforce)).await
 }
 
 /// `POST /provisioning/persons/{personId}/accounts/{accountId}/update`
@@ -122,7 +122,7 @@ pub async fn update_account(
     Path(ids): Path<(String, String)>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
-    person_target((app, caller, headers), ids, body, ("accounts", "update", Planner::update_account)).await
+    person_target((app, caller, headers), ids, body, ("accounts", "update", Gate::update_account)).await
 }
 
 /// `POST /provisioning/persons/{personId}/entitlements/{entitlementId}/unmanage`
@@ -133,7 +133,7 @@ pub async fn unmanage(
     Path(ids): Path<(String, String)>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
-    person_target((app, caller, headers), ids, body, ("entitlements", "unmanage", Planner::unmanage)).await
+    person_target((app, caller, headers), ids, body, ("entitlements", "unmanage", Gate::unmanage)).await
 }
 
 /// `POST /provisioning/persons/{personId}/accounts/update`

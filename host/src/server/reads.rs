@@ -72,7 +72,7 @@ pub async fn action(
 
 async fn decide(app: Arc<AppState>, caller: Caller, id: String, decision: Decision) -> Result<Response, Problem> {
     caller.require(Scope::ActionsApprove)?;
-    let context = app.context(&caller.0, None);
+    let context = app.context(&caller.0);
     let done = tokio::task::spawn_blocking(move || -> Result<_, Problem> {
         let decided = context.store.decide_blocked(
             &context.tenant,

@@ -586,7 +586,8 @@ mod tests {
 
     #[test]
     fn an_approval_cannot_push_a_window_past_its_maximum() {
-        use crate::store::{DEMO_TENANT, InvocationRecord};
+        use crate::audit::InvocationRecord;
+        use crate::store::DEMO_TENANT;
         let store = Store::in_memory().unwrap();
         crate::store::seed_demo(&store).unwrap();
         let failed = store.actions(DEMO_TENANT, &ActionFilter::default(), 10).unwrap().remove(0);

@@ -201,7 +201,7 @@ fn seed_failed_action(store: &Store, tenant: &str) -> Result<(), StoreError> {
         updated_at: at,
     };
     let invocation = if tenant == DEMO_TENANT { derived_id(jan, 0x901) } else { crate::model::new_id() };
-    let record = super::InvocationRecord::history(
+    let record = crate::audit::InvocationRecord::history(
         &invocation,
         tenant,
         "provhost init",

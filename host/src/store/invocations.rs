@@ -1,13 +1,12 @@
 //! Invocation records: one per plugin run, committed together with the actions it planned.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 
 use super::actions::{Actor, insert_actions, usage_since, window_start};
 use super::audit::append as append_audit;
 use super::directory::to_json;
 use super::{Store, StoreError, from_json};
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, InvocationRecord};
 use crate::event::AttributeChanged;
 use crate::model::{Action, ActionKind, ActionState, Attribute};
 use crate::policy::WindowBudget;
@@ -126,77 +125,12 @@ fn apply_observed(tx: &Connection, tenant: &str, change: &AttributeChanged) -> R
     Ok(())
 }
 
-/// What is kept of one plugin invocation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InvocationRecord {
-    /// The invocation's id.
-    pub id: String,
-    /// The tenant it ran for.
-    pub tenant: String,
-    /// The plugin's name.
-    pub plugin_name: String,
-    /// The sha256 of the plugin component, hex.
-    pub plugin_sha256: String,
-    /// `attribute-changed`, `provisioning-completed` or `action-failed`.
-    pub event_kind: String,
-    /// `committed`, `plugin-error`, `trap`, `limit`, `refused`, ...
-    pub outcome: String,
-    /// The plugin's summary or the reason it failed.
-    pub detail: String,
-    /// Whether this was a dry run (nothing but this record is written).
-    pub dry_run: bool,
-    /// Start time, RFC 3339 UTC.
-    pub started_at: String,
-    /// How long it took, in microseconds.
-    pub duration_us: u64,
-    /// Fuel consumed.
-    pub fuel_used: u64,
-    /// Largest linear memory reached, in bytes.
-    pub peak_memory: u64,
-    /// Host calls made.
-    pub host_calls: u32,
-    /// What the plugin wrote to stdout and stderr, capped.
-    pub guest_output: String,
-    /// The API key it ran under.
-    pub key_id: Option<String>,
-    /// The sha256 of the event document as received.
-    pub event_digest: String,
-    /// One line on what the event was about.
-    pub event_summary: String,
-}
-
-impl InvocationRecord {
-    /// The record of history brought in from outside a plugin run (seed data, fixtures): it
-    /// committed, with no plugin and no usage.
-    pub fn history(id: &str, tenant: &str, source: &str, detail: &str) -> Self {
-        InvocationRecord {
-            id: id.into(),
-            tenant: tenant.into(),
-            plugin_name: source.into(),
-            plugin_sha256: String::new(),
-            event_kind: "seed".into(),
-            outcome: "committed".into(),
-            detail: detail.into(),
-            dry_run: false,
-            started_at: crate::model::now_rfc3339(),
-            duration_us: 0,
-            fuel_used: 0,
-            peak_memory: 0,
-            host_calls: 0,
-            guest_output: String::new(),
-            key_id: None,
-            event_digest: String::new(),
-            event_summary: detail.into(),
-        }
-    }
-}
-
 impl Store {
     /// Records an invocation and commits the actions it planned, in one transaction: either both
     /// are stored or neither is.
     /// The invocation's own audit record is written with it.
     pub fn commit_invocation(&self, record: &InvocationRecord, actions: &[Action]) -> Result<(), StoreError> {
-        let audit = [crate::audit::invocation_entry(record)];
+        let audit = [record.audit_entry()];
         self.commit(&Commit { record, actions, observed: None, windows: &[], audit: &audit })?
             .map_err(|m| StoreError::Conflict(m.to_string()))
     }

@@ -19,7 +19,7 @@ pub use audit::{AuditFilter, Verification};
 pub use checkpoint::Checkpointer;
 pub use deliveries::Delivery;
 pub use demo::{DEMO_TENANT, seed_demo, seed_demo_as};
-pub use invocations::{Commit, InvocationRecord};
+pub use invocations::Commit;
 pub use keys::{AuthError, KeyError, KeyRecord};
 pub use requests::{Begun, KeptRequest};
 pub use schema::SCHEMA_VERSION;

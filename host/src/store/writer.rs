@@ -259,7 +259,7 @@ mod tests {
                 let store = store.clone();
                 std::thread::spawn(move || {
                     for j in 0..25 {
-                        let record = crate::store::InvocationRecord::history(
+                        let record = crate::audit::InvocationRecord::history(
                             &crate::model::new_id(),
                             DEMO_TENANT,
                             "test",

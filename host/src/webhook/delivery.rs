@@ -49,7 +49,7 @@ async fn deliver(store: &Store, config: &Config, client: &reqwest::Client, d: &D
         Some(hook) => attempt(client, &hook.secret, d).await.map_err(|error| {
             let tries = d.attempts + 1;
             let retry_at = (tries < hook.max_attempts).then(|| {
-                let wait = crate::retry::backoff(Duration::from_millis(hook.retry_base_ms), tries, MAX_BACKOFF);
+                let wait = crate::backoff::backoff(Duration::from_millis(hook.retry_base_ms), tries, MAX_BACKOFF);
                 rfc3339(time::OffsetDateTime::now_utc() + wait)
             });
             (error, retry_at)

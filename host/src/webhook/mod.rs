@@ -9,7 +9,7 @@ pub use delivery::{SIGNATURE_HEADER, client, deliver_due, run_worker, sign};
 pub use payload::provisioning_completed;
 
 use crate::config::Webhook;
-use crate::imports::TenantContext;
+use crate::gate::TenantContext;
 use crate::model::Action;
 use crate::store::StoreError;
 

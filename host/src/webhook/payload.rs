@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::imports::TenantContext;
+use crate::gate::TenantContext;
 use crate::model::{Action, ActionKind, ActionState, ActionTarget, EntitlementType};
 
 fn result(state: ActionState) -> &'static str {

@@ -1,18 +1,34 @@
-//! The planner: checks a requested action against scope, exclusions and window budgets, and
-//! plans it; reads go through it too. Plugins reach it through their WIT imports and HTTP clients
-//! through the targeted endpoints — one code path for both, free of wasm types.
+//! The governance core. Every targeted action, whether a plugin asks for it through its WIT
+//! imports or an HTTP client through the targeted endpoints, passes through one [`Gate`]: it is
+//! checked against the API key's and the plugin's scope, the tenant's exclusions and thresholds,
+//! and the window budgets, then planned. Every decision is written to the [`Journal`]. Nothing
+//! here touches wasm; nothing here writes to the store, which happens only when the conclusion
+//! commits the [`Plan`].
+//!
+//! - [`context`]: what a tenant's calls run in (built by `crate::tenant` alone);
+//! - [`plan`]: the actions planned so far (the one meaning of "plan" in provhost);
+//! - [`journal`]: each call with its decision, the plugin's notes and log lines.
+//!
+//! The pure checks (scope, exclusion, threshold, window) live in `crate::policy`, the refusals in
+//! `crate::refusal`; both sit below the gate so the store can use them too.
+
+mod context;
+mod journal;
+mod plan;
+
+pub use context::TenantContext;
+pub use journal::{AuditNote, CallRecord, Journal, LogLine};
+pub use plan::{Intent, Plan};
 
 use std::sync::Arc;
 
 use crate::backend::Backend;
-use crate::imports::{Journal, TenantContext};
 use crate::model::{Account, Action, ActionKind, ActionState, ActionTarget, Entitlement, Person};
-use crate::plan::{Intent, Plan};
 use crate::policy::Scope;
 use crate::refusal::Refusal;
 
 /// The actions planned for one invocation or request, and every decision taken.
-pub struct Planner {
+pub struct Gate {
     context: Arc<TenantContext>,
     /// The actions planned so far.
     pub plan: Plan,
@@ -23,7 +39,7 @@ pub struct Planner {
 /// The most actions one `list-actions` call returns.
 pub const LIST_ACTIONS_LIMIT: usize = 500;
 
-impl Planner {
+impl Gate {
     /// An empty plan for `invocation` holding at most `max_actions`.
     pub fn new(invocation: &str, context: Arc<TenantContext>, max_actions: u32) -> Self {
         Self { plan: Plan::new(invocation, max_actions), journal: Journal::default(), context }
@@ -110,7 +126,7 @@ impl Planner {
     }
 }
 
-impl Planner {
+impl Gate {
     /// Plans an intent.
     fn plan_intent(&mut self, intent: Intent) -> Result<Action, Refusal> {
         self.plan.add(intent).cloned()

@@ -1,11 +1,11 @@
 //! `provhost:plugin/queries`: read-through to the tenant's backend.
 
 use super::{CallError, HostState};
-use crate::bindings::queries::Host;
-use crate::bindings::types::{Account, Action, ActionFilter, Entitlement, Person};
+use crate::gate::{Gate, LIST_ACTIONS_LIMIT};
 use crate::model;
-use crate::planner::{LIST_ACTIONS_LIMIT, Planner};
 use crate::refusal::Refusal;
+use crate::runtime::bindings::queries::Host;
+use crate::runtime::bindings::types::{Account, Action, ActionFilter, Entitlement, Person};
 
 impl HostState {
     /// Runs a read through the planner (scope, decision recorded) and converts the answer.
@@ -13,7 +13,7 @@ impl HostState {
         &mut self,
         function: &'static str,
         ids: &[&str],
-        read: impl FnOnce(&Planner) -> Result<Vec<T>, Refusal>,
+        read: impl FnOnce(&Gate) -> Result<Vec<T>, Refusal>,
     ) -> Result<Vec<W>, CallError> {
         self.begin_call()?;
         self.admit_arguments(function, ids, None)?;
@@ -57,9 +57,9 @@ impl Host for HostState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::types::{ActionState, Host as _};
-    use crate::imports::testing::demo_state;
-    use crate::runtime::Limits;
+    use crate::limits::Limits;
+    use crate::runtime::bindings::types::{ActionState, Host as _};
+    use crate::runtime::imports::testing::demo_state;
 
     const JAN: &str = "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01";
 

@@ -1,13 +1,13 @@
-//! `provhost:plugin/actions`: each call goes through the [`Planner`](crate::planner::Planner)
+//! `provhost:plugin/actions`: each call goes through the [`Gate`](crate::gate::Gate)
 //! (scope, exclusions, window budget, plan, decision recorded). Nothing reaches the store here;
 //! the plan commits after the plugin returns `ok`, when thresholds are applied.
 
 use super::{CallError, HostState};
-use crate::bindings::actions::Host;
-use crate::bindings::types::Receipt;
+use crate::limits::LimitHit;
 use crate::model::Action;
 use crate::refusal::Refusal;
-use crate::runtime::LimitHit;
+use crate::runtime::bindings::actions::Host;
+use crate::runtime::bindings::types::Receipt;
 
 fn receipt(action: &Action) -> Receipt {
     Receipt { action: action.id.clone(), state: action.state.into() }
@@ -73,10 +73,10 @@ impl Host for HostState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::types::{ActionState as WitState, Host as _};
-    use crate::imports::testing::demo_state;
+    use crate::limits::Limits;
     use crate::model::{ActionFilter, ActionKind, ActionState};
-    use crate::runtime::Limits;
+    use crate::runtime::bindings::types::{ActionState as WitState, Host as _};
+    use crate::runtime::imports::testing::demo_state;
     use crate::store::DEMO_TENANT;
 
     const JAN: &str = "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01";
@@ -199,8 +199,8 @@ mod tests {
 
     mod governed {
         use super::*;
-        use crate::imports::testing::governed_state;
         use crate::policy::{AttributeRule, Exclusions, Grants, TenantPolicy, WindowBudget};
+        use crate::runtime::imports::testing::governed_state;
 
         fn account_in(store: &crate::store::Store, system: &str) -> String {
             store.accounts_of(DEMO_TENANT, JAN).unwrap().into_iter().find(|a| a.system == system).unwrap().id

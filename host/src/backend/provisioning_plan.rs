@@ -34,7 +34,7 @@ pub struct AttributeRequest {
 
 /// A plan with one account request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub struct ProvisioningPlan {
     /// The identity's name in IdentityIQ.
     pub identity: String,
     /// The application.
@@ -47,7 +47,7 @@ pub struct Plan {
     pub attributes: Vec<AttributeRequest>,
 }
 
-impl Plan {
+impl ProvisioningPlan {
     /// The plan as IdentityIQ reads it.
     pub fn to_xml(&self) -> String {
         let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn a_re_enforce_plan_adds_the_entitlement_with_values_escaped() {
-        let plan = Plan {
+        let plan = ProvisioningPlan {
             identity: "Aaron <Anderson> & Co".into(),
             application: "Active Directory".into(),
             native_identity: "CN=Aaron \"A\",OU=Users,DC=contoso,DC=local".into(),
@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn several_values_are_written_as_a_list() {
-        let plan = Plan {
+        let plan = ProvisioningPlan {
             identity: "aaron".into(),
             application: "Exchange".into(),
             native_identity: "aaron@contoso.com".into(),

@@ -1,40 +1,10 @@
-//! The audit records of one invocation: the invocation itself, each host call with its
-//! decision, and each audit note the plugin wrote.
+//! The audit records of one invocation, built by the conclusion: the invocation itself, each
+//! host call with its decision, and each audit note the plugin wrote.
 
 use serde_json::json;
 
-use super::{AuditEntry, kind};
-use crate::imports::Journal;
-use crate::store::InvocationRecord;
-
-/// The record of the invocation: who ran which plugin on what, how it ended, what it used.
-pub fn invocation_entry(r: &InvocationRecord) -> AuditEntry {
-    AuditEntry {
-        kind: kind::INVOCATION.into(),
-        invocation: Some(r.id.clone()),
-        key_id: r.key_id.clone(),
-        plugin: Some(r.plugin_name.clone()),
-        person: None,
-        action: None,
-        system: None,
-        decision: if r.dry_run { format!("dry-run:{}", r.outcome) } else { r.outcome.clone() },
-        audit_action: None,
-        message: r.detail.clone(),
-        details: json!({
-            "plugin_sha256": r.plugin_sha256,
-            "event_kind": r.event_kind,
-            "event_digest": r.event_digest,
-            "event_summary": r.event_summary,
-            "dry_run": r.dry_run,
-            "started_at": r.started_at,
-            "duration_us": r.duration_us,
-            "fuel_used": r.fuel_used,
-            "peak_memory": r.peak_memory,
-            "host_calls": r.host_calls,
-            "guest_output": r.guest_output,
-        }),
-    }
-}
+use crate::audit::{AuditEntry, InvocationRecord, kind};
+use crate::gate::Journal;
 
 /// The invocation's record followed by one record per host call and per audit note.
 pub fn invocation_entries(r: &InvocationRecord, journal: &Journal) -> Vec<AuditEntry> {
@@ -63,5 +33,5 @@ pub fn invocation_entries(r: &InvocationRecord, journal: &Journal) -> Vec<AuditE
         details: json!({ "is_error": n.is_error }),
         ..base(kind::NOTE)
     });
-    std::iter::once(invocation_entry(r)).chain(calls).chain(notes).collect()
+    std::iter::once(r.audit_entry()).chain(calls).chain(notes).collect()
 }

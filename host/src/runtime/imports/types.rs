@@ -2,8 +2,8 @@
 //! into a trap.
 
 use super::{CallError, HostState};
-use crate::bindings::types::{self, Error, ThresholdHit};
 use crate::refusal::Refusal;
+use crate::runtime::bindings::types::{self, Error, ThresholdHit};
 
 impl From<Refusal> for Error {
     fn from(r: Refusal) -> Self {

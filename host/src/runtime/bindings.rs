@@ -1,5 +1,5 @@
 //! The one place `bindgen!` runs over the WIT contract. Generated code stays private to the crate;
-//! refusals travel as [`CallError`](crate::imports::CallError) so they reach the plugin as WIT
+//! refusals travel as [`CallError`](crate::runtime::imports::CallError) so they reach the plugin as WIT
 //! errors and only host failures become traps. Exports are async, so that an invocation runs as a
 //! future the host can cut off at its deadline whatever the guest is blocked in; provhost's own
 //! imports are synchronous and check the deadline on entry.
@@ -12,7 +12,7 @@ mod generated {
         imports: { default: trappable },
         exports: { default: async },
         trappable_error_type: {
-            "provhost:plugin/types.error" => crate::imports::CallError,
+            "provhost:plugin/types.error" => crate::runtime::imports::CallError,
         },
     });
 }

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
+use crate::limits::{Limits, cut_to};
 use crate::refusal::Refusal;
-use crate::runtime::{Limits, cut_to};
 
 /// One host call and what provhost decided about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

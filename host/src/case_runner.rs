@@ -11,15 +11,15 @@ use anyhow::Context;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::backend::EmbeddedBackend;
+use crate::audit::InvocationRecord;
 use crate::event::Event;
-use crate::imports::TenantContext;
-use crate::manifest::resolve;
+use crate::limits::LimitSettings;
 use crate::model::{Account, Action, Entitlement, Person, System};
 use crate::pipeline::{RunReport, run_event};
-use crate::policy::{Grants, Permission, TenantPolicy};
-use crate::runtime::{LimitSettings, Runtime, plugin_name};
-use crate::store::{DEMO_TENANT, InvocationRecord, Store, seed_demo};
+use crate::policy::Grants;
+use crate::runtime::{Runtime, plugin_name};
+use crate::store::{DEMO_TENANT, Store, seed_demo};
+use crate::tenant::{Caller, Tenant, install};
 
 /// A fixture tenant (`fixture.json` in the cases folder); without one, the demo tenant.
 #[derive(Debug, Deserialize)]
@@ -104,33 +104,17 @@ fn run_case(runtime: &Runtime, component: &Path, cases: &Path, case: &Path) -> a
     let event_path = case.join("event.json");
     let text = std::fs::read_to_string(&event_path).with_context(|| format!("cannot read {}", event_path.display()))?;
     let event = Event::from_json(&text).with_context(|| format!("event {}", event_path.display()))?;
-    let name = plugin_name(component);
-    let resolved = resolve(&name, component, None, &LimitSettings::default())?;
-    let mut settings = resolved.settings.clone();
+    let mut installed = install(runtime, &plugin_name(component), component, None, &LimitSettings::default())?;
     let settings_path = case.join("settings.json");
     if settings_path.exists() {
         let text = std::fs::read_to_string(&settings_path)?;
         let extra: BTreeMap<String, String> = serde_json::from_str(&text)
             .with_context(|| format!("{} must be an object of text settings", settings_path.display()))?;
-        settings.extend(extra);
+        installed.plugin.settings.extend(extra);
     }
-    let mut plugin = runtime.load(component, None)?;
-    plugin.name = name.clone();
-    let context = Arc::new(TenantContext {
-        tenant: tenant.into(),
-        backend: Arc::new(EmbeddedBackend::new(store.clone())),
-        store,
-        policy: Arc::new(TenantPolicy::default()),
-        permission: Permission {
-            key_id: "test".into(),
-            key: Grants::everything(),
-            plugin: name,
-            manifest: resolved.capabilities,
-        },
-        config: settings,
-        webhooks: Arc::default(),
-    });
-    let report = run_event(runtime, &plugin, context, resolved.limits, &event, false)?;
+    let caller = Caller { key_id: "test", grants: &Grants::everything() };
+    let context = Tenant::unconfigured(&tenant, &store).plugin_context(caller, &installed.plugin);
+    let report = run_event(runtime, &installed.loaded, context, installed.plugin.limits, &event, false)?;
     Ok(normalise(&report))
 }
 

@@ -1,9 +1,9 @@
 //! Conversions between provhost's model and the generated WIT types.
 
-use crate::bindings::types as wit;
 use crate::model::{
     Account, Action, ActionKind, ActionState, ActionTarget, Attribute, Entitlement, EntitlementType, Person,
 };
+use crate::runtime::bindings::types as wit;
 
 impl From<ActionKind> for wit::ActionKind {
     fn from(k: ActionKind) -> Self {

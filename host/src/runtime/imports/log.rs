@@ -1,9 +1,9 @@
 //! `provhost:plugin/log`: log lines, audit notes and per-tenant plugin settings.
 
 use super::HostState;
-use crate::bindings::log::{Host, Level};
-use crate::imports::{AuditNote, LogLine};
-use crate::runtime::{LimitHit, cut_to};
+use crate::gate::{AuditNote, LogLine};
+use crate::limits::{LimitHit, cut_to};
+use crate::runtime::bindings::log::{Host, Level};
 
 /// The longest log line or audit note kept; longer ones are cut and marked.
 const MAX_LINE: usize = 4096;
@@ -76,8 +76,8 @@ impl Host for HostState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imports::testing::demo_state;
-    use crate::runtime::Limits;
+    use crate::limits::Limits;
+    use crate::runtime::imports::testing::demo_state;
 
     #[test]
     fn notes_logs_and_config_are_kept_in_order() {

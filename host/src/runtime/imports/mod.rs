@@ -4,47 +4,23 @@
 mod actions;
 mod convert;
 mod events;
-mod journal;
 mod log;
 mod queries;
 mod types;
 
 pub(crate) use events::wit_event;
-pub use journal::{AuditNote, CallRecord, Journal, LogLine};
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::backend::Backend;
-use crate::config::Webhook;
-use crate::planner::Planner;
-use crate::policy::{Permission, TenantPolicy};
+use crate::gate::{Gate, TenantContext};
+use crate::limits::{LimitHit, Limits};
 use crate::refusal::Refusal;
-use crate::runtime::{CapturedOutput, LimitHit, Limits, MemoryLimiter};
-use crate::store::Store;
-
-/// What every invocation of one plugin for one tenant under one API key shares: built once,
-/// shared by `Arc`.
-pub struct TenantContext {
-    /// The tenant's id.
-    pub tenant: String,
-    /// Where the tenant's directory lives and actions run.
-    pub backend: Arc<dyn Backend>,
-    /// provhost's own store: committed actions, window usage.
-    pub store: Arc<Store>,
-    /// The tenant's exclusions, thresholds and window budgets.
-    pub policy: Arc<TenantPolicy>,
-    /// The API key's grants and the plugin's declared capabilities.
-    pub permission: Permission,
-    /// The plugin's settings in this tenant, read through `log.config`.
-    pub config: BTreeMap<String, String>,
-    /// Where notifications go after committed actions finish.
-    pub webhooks: Arc<Vec<Webhook>>,
-}
+use crate::runtime::CapturedOutput;
+use crate::runtime::memory::MemoryLimiter;
 
 /// How a host call ends when it does not succeed: a refusal the plugin receives as a WIT
 /// `error`, or a trap that ends the invocation.
@@ -79,7 +55,7 @@ pub struct HostState {
     /// Enforces the memory cap and remembers the peak.
     pub limiter: MemoryLimiter,
     /// Checks and plans the plugin's calls.
-    pub planner: Planner,
+    pub planner: Gate,
     limits: Limits,
     deadline: Instant,
     /// Host calls made so far.
@@ -98,7 +74,7 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(limits.memory_bytes),
-            planner: Planner::new(invocation, context, limits.max_actions),
+            planner: Gate::new(invocation, context, limits.max_actions),
             limits,
             deadline: Instant::now() + limits.timeout(),
             host_calls: 0,
@@ -111,7 +87,7 @@ impl HostState {
     /// counters. The memory the instance holds stays counted against the cap.
     pub fn renew(&mut self, invocation: &str, context: Arc<TenantContext>, limits: Limits) {
         self.limiter.renew(limits.memory_bytes);
-        self.planner = Planner::new(invocation, context, limits.max_actions);
+        self.planner = Gate::new(invocation, context, limits.max_actions);
         self.limits = limits;
         self.deadline = Instant::now() + limits.timeout();
         self.host_calls = 0;
@@ -181,9 +157,9 @@ pub(crate) mod testing {
     //! Host state over the demo tenant, for calling the import traits directly, without wasm.
 
     use super::*;
-    use crate::backend::EmbeddedBackend;
-    use crate::policy::Grants;
-    use crate::store::{DEMO_TENANT, seed_demo};
+    use crate::policy::{Grants, TenantPolicy};
+    use crate::store::Store;
+    use crate::tenant::testing::governed_context;
 
     /// A demo store and host state whose plugin setting `systems` is `exchange-online,topdesk`,
     /// with every scope granted and no policy.
@@ -195,26 +171,5 @@ pub(crate) mod testing {
     pub fn governed_state(limits: Limits, key: Grants, policy: TenantPolicy) -> (Arc<Store>, HostState) {
         let (store, context) = governed_context(key, policy);
         (store, HostState::new("inv-test", context, limits, &CapturedOutput::new(1024)))
-    }
-
-    /// A demo store and a tenant context over it under the given key grants and tenant policy.
-    pub fn governed_context(key: Grants, policy: TenantPolicy) -> (Arc<Store>, Arc<TenantContext>) {
-        let store = Arc::new(Store::in_memory().unwrap());
-        seed_demo(&store).unwrap();
-        let context = Arc::new(TenantContext {
-            tenant: DEMO_TENANT.into(),
-            backend: Arc::new(EmbeddedBackend::new(store.clone())),
-            store: store.clone(),
-            policy: Arc::new(policy),
-            permission: Permission {
-                key_id: "phk_test".into(),
-                key,
-                plugin: "test-plugin".into(),
-                manifest: Grants::everything(),
-            },
-            config: BTreeMap::from([("systems".to_string(), "exchange-online,topdesk".to_string())]),
-            webhooks: Arc::default(),
-        });
-        (store, context)
     }
 }

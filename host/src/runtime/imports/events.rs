@@ -3,9 +3,9 @@
 
 use super::HostState;
 use crate::backend::BackendError;
-use crate::bindings::events as wit_events;
 use crate::event::{self, Event};
 use crate::model::Action;
+use crate::runtime::bindings::events as wit_events;
 
 impl wit_events::Host for HostState {}
 

@@ -1,0 +1,8 @@
+//! The wire types shared by provhost's HTTP API and the clients that speak it (the HelloID
+//! backend talks to a provhost in front of a platform): below both, so neither imports the other.
+
+mod page;
+mod report;
+
+pub use page::Page;
+pub use report::{ActionSummary, RequestReport};

@@ -1,0 +1,29 @@
+//! The tenant context: what every invocation of one plugin for one tenant under one API key
+//! shares. Built by [`crate::tenant`] alone.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::backend::Backend;
+use crate::config::Webhook;
+use crate::policy::{Permission, TenantPolicy};
+use crate::store::Store;
+
+/// What every invocation of one plugin for one tenant under one API key shares: built once,
+/// shared by `Arc`.
+pub struct TenantContext {
+    /// The tenant's id.
+    pub tenant: String,
+    /// Where the tenant's directory lives and actions run.
+    pub backend: Arc<dyn Backend>,
+    /// provhost's own store: committed actions, window usage.
+    pub store: Arc<Store>,
+    /// The tenant's exclusions, thresholds and window budgets.
+    pub policy: Arc<TenantPolicy>,
+    /// The API key's grants and the plugin's declared capabilities.
+    pub permission: Permission,
+    /// The plugin's settings in this tenant, read through `log.config`.
+    pub config: BTreeMap<String, String>,
+    /// Where notifications go after committed actions finish.
+    pub webhooks: Arc<Vec<Webhook>>,
+}

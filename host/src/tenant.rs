@@ -1,0 +1,211 @@
+//! Wiring a tenant: the one place that builds what a tenant's calls run in. From the
+//! configuration it picks the tenant's backend, compiles its policy and keeps its webhooks; it
+//! resolves, loads and pins the tenant's plugins; it selects the plugins an event triggers; and
+//! it builds the [`TenantContext`] of each call. `run`, `serve`, `test` and `bench` all come here.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::backend::{Backend, EmbeddedBackend};
+use crate::config::{PluginConfig, TenantConfig, Webhook};
+use crate::event::Event;
+use crate::gate::TenantContext;
+use crate::limits::LimitSettings;
+use crate::manifest::{Resolved, resolve};
+use crate::policy::{Grants, Permission, TenantPolicy};
+use crate::runtime::{LoadedPlugin, Runtime};
+use crate::store::{KeyRecord, Store};
+
+/// A plugin installed for a tenant: its manifest and the tenant's configuration of it combined,
+/// and the component compiled, pinned and pre-linked under that name.
+pub struct Installed {
+    /// Its manifest and the tenant's configuration of it, combined.
+    pub plugin: Resolved,
+    /// Compiled and pre-linked.
+    pub loaded: Arc<LoadedPlugin>,
+}
+
+impl Installed {
+    /// Whether `event` runs this plugin; if not, a sentence saying why.
+    pub fn triggered_by(&self, event: &Event) -> Result<(), String> {
+        self.plugin.triggers.matches(event)
+    }
+}
+
+/// Resolves the plugin `name` (its manifest combined with the tenant's configuration of it, if
+/// any, under the host's `ceiling`), then loads its component, checking the configured sha256.
+pub fn install(
+    runtime: &Runtime,
+    name: &str,
+    component: &Path,
+    configured: Option<&PluginConfig>,
+    ceiling: &LimitSettings,
+) -> anyhow::Result<Installed> {
+    let plugin = resolve(name, component, configured, ceiling)?;
+    let mut loaded = runtime.load(component, plugin.sha256.as_deref()).with_context(|| format!("plugin '{name}'"))?;
+    loaded.name = name.to_owned();
+    if let Some(configured) = configured {
+        loaded = loaded.with_warm_instances(configured.events_per_instance);
+    }
+    Ok(Installed { plugin, loaded: Arc::new(loaded) })
+}
+
+/// Who a call runs for: the API key and what it is granted.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The key's id, recorded on everything the call does.
+    pub key_id: &'a str,
+    /// The scopes the key is granted.
+    pub grants: &'a Grants,
+}
+
+impl<'a> From<&'a KeyRecord> for Caller<'a> {
+    fn from(key: &'a KeyRecord) -> Self {
+        Caller { key_id: &key.id, grants: &key.scopes }
+    }
+}
+
+/// A tenant's shared parts, built once: its backend, its compiled policy, its webhooks and its
+/// installed plugins.
+pub struct Tenant {
+    id: String,
+    store: Arc<Store>,
+    backend: Arc<dyn Backend>,
+    policy: Arc<TenantPolicy>,
+    webhooks: Arc<Vec<Webhook>>,
+    plugins: Vec<Installed>,
+}
+
+impl Tenant {
+    /// The tenant `id` as `config` describes it, with no plugins installed yet.
+    pub fn configured(id: &str, config: &TenantConfig, store: &Arc<Store>) -> anyhow::Result<Tenant> {
+        let backend =
+            crate::backend::for_tenant(&config.backend, store).map_err(|e| anyhow::anyhow!("tenant '{id}': {e}"))?;
+        Ok(Self::over(id, store, backend, config.policy(), config.webhooks.clone()))
+    }
+
+    /// A tenant that no configuration describes: the embedded store's directory, no policy, no
+    /// webhooks and no plugins.
+    pub fn unconfigured(id: &str, store: &Arc<Store>) -> Tenant {
+        Self::with_backend(id, store, Arc::new(EmbeddedBackend::new(store.clone())))
+    }
+
+    /// A tenant with no policy whose directory is `backend` (a snapshot, for measuring).
+    pub fn with_backend(id: &str, store: &Arc<Store>, backend: Arc<dyn Backend>) -> Tenant {
+        Self::over(id, store, backend, Arc::default(), Vec::new())
+    }
+
+    fn over(
+        id: &str,
+        store: &Arc<Store>,
+        backend: Arc<dyn Backend>,
+        policy: Arc<TenantPolicy>,
+        webhooks: Vec<Webhook>,
+    ) -> Tenant {
+        Tenant {
+            id: id.to_owned(),
+            store: store.clone(),
+            backend,
+            policy,
+            webhooks: Arc::new(webhooks),
+            plugins: Vec::new(),
+        }
+    }
+
+    /// Installs every plugin `config` lists for this tenant, refusing the first that fails to
+    /// resolve or load, naming the tenant and the plugin.
+    pub fn install_all(
+        &mut self,
+        runtime: &Runtime,
+        config: &TenantConfig,
+        ceiling: &LimitSettings,
+    ) -> anyhow::Result<()> {
+        for (name, configured) in &config.plugins {
+            let installed = install(runtime, name, &configured.component, Some(configured), ceiling)
+                .with_context(|| format!("tenant '{}'", self.id))?;
+            self.plugins.push(installed);
+        }
+        Ok(())
+    }
+
+    /// The tenant's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Where the tenant's directory lives and its actions run.
+    pub fn backend(&self) -> Arc<dyn Backend> {
+        self.backend.clone()
+    }
+
+    /// The installed plugins, in name order.
+    pub fn plugins(&self) -> &[Installed] {
+        &self.plugins
+    }
+
+    /// The installed plugins `event` triggers, in name order.
+    pub fn triggered<'a>(&'a self, event: &'a Event) -> impl Iterator<Item = &'a Installed> + 'a {
+        self.plugins.iter().filter(move |p| p.triggered_by(event).is_ok())
+    }
+
+    /// The context of a plugin's invocation for `caller`: the key's grants bounded by the
+    /// plugin's declared capabilities, with the plugin's settings.
+    pub fn plugin_context(&self, caller: Caller<'_>, plugin: &Resolved) -> Arc<TenantContext> {
+        self.context(caller, &plugin.name, plugin.capabilities.clone(), plugin.settings.clone())
+    }
+
+    /// The context of a call made without a plugin (a targeted request, an approval), bounded by
+    /// the key alone and recorded as made `via` (`api` over HTTP, `cli` on the command line).
+    pub fn request_context(&self, caller: Caller<'_>, via: &str) -> Arc<TenantContext> {
+        self.context(caller, via, Grants::everything(), BTreeMap::new())
+    }
+
+    fn context(
+        &self,
+        caller: Caller<'_>,
+        plugin: &str,
+        manifest: Grants,
+        config: BTreeMap<String, String>,
+    ) -> Arc<TenantContext> {
+        Arc::new(TenantContext {
+            tenant: self.id.clone(),
+            backend: self.backend.clone(),
+            store: self.store.clone(),
+            policy: self.policy.clone(),
+            permission: Permission {
+                key_id: caller.key_id.to_owned(),
+                key: caller.grants.clone(),
+                plugin: plugin.to_owned(),
+                manifest,
+            },
+            config,
+            webhooks: self.webhooks.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A tenant context over the demo tenant, for the gate, the imports and the pipeline without
+    //! wasm.
+
+    use super::*;
+    use crate::store::{DEMO_TENANT, seed_demo};
+
+    /// A demo store and a context over it for the plugin `test-plugin` (declaring everything,
+    /// with the setting `systems` = `exchange-online,topdesk`) under the key `phk_test` with
+    /// `key`'s grants and the tenant policy `policy`.
+    pub fn governed_context(key: Grants, policy: TenantPolicy) -> (Arc<Store>, Arc<TenantContext>) {
+        let store = Arc::new(Store::in_memory().unwrap());
+        seed_demo(&store).unwrap();
+        let backend = Arc::new(EmbeddedBackend::new(store.clone()));
+        let tenant = Tenant::over(DEMO_TENANT, &store, backend, Arc::new(policy), Vec::new());
+        let settings = BTreeMap::from([("systems".to_string(), "exchange-online,topdesk".to_string())]);
+        let context =
+            tenant.context(Caller { key_id: "phk_test", grants: &key }, "test-plugin", Grants::everything(), settings);
+        (store, context)
+    }
+}
