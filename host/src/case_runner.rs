@@ -113,7 +113,7 @@ fn run_case(runtime: &Runtime, component: &Path, cases: &Path, case: &Path) -> a
         installed.plugin.settings.extend(extra);
     }
     let caller = Caller { key_id: "test", grants: &Grants::everything() };
-    let context = Tenant::unconfigured(&tenant, &store).plugin_context(caller, &installed.plugin);
+    let context = Tenant::unconfigured(tenant, &store).plugin_context(caller, &installed.plugin);
     let report = run_event(runtime, &installed.loaded, context, installed.plugin.limits, &event, false)?;
     Ok(normalise(&report))
 }
