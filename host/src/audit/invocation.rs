@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{AuditEntry, kind};
 
 /// What is kept of one plugin invocation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct InvocationRecord {
     /// The invocation's id.
     pub id: String,
@@ -49,23 +49,24 @@ impl InvocationRecord {
     /// committed, with no plugin and no usage.
     pub fn history(id: &str, tenant: &str, source: &str, detail: &str) -> Self {
         InvocationRecord {
-            id: id.into(),
-            tenant: tenant.into(),
-            plugin_name: source.into(),
-            plugin_sha256: String::new(),
             event_kind: "seed".into(),
             outcome: "committed".into(),
             detail: detail.into(),
-            dry_run: false,
-            started_at: crate::model::now_rfc3339(),
-            duration_us: 0,
-            fuel_used: 0,
-            peak_memory: 0,
-            host_calls: 0,
-            guest_output: String::new(),
-            key_id: None,
-            event_digest: String::new(),
             event_summary: detail.into(),
+            ..Self::starting(id.into(), tenant, source, false)
+        }
+    }
+
+    /// The record of a run of `plugin` for `tenant` starting now; the rest is filled in as it
+    /// runs and ends.
+    pub fn starting(id: String, tenant: &str, plugin: &str, dry_run: bool) -> Self {
+        InvocationRecord {
+            id,
+            tenant: tenant.into(),
+            plugin_name: plugin.into(),
+            dry_run,
+            started_at: crate::model::now_rfc3339(),
+            ..Default::default()
         }
     }
 

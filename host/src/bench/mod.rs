@@ -111,7 +111,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<String> {
             out,
             "\nA warm instance serves up to {WARM_EVENTS} events of one tenant (`events-per-instance`), so its \
              interpreter starts once instead of per event. The native baseline is propagate-mail's logic \
-             in Rust on the same planner, timed alternately with each sandboxed event."
+             in Rust on the same gate, timed alternately with each sandboxed event."
         );
     }
     if options.wants("cli") {

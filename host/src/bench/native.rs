@@ -1,4 +1,4 @@
-//! The baseline: propagate-mail's decision logic as native Rust, calling the same planner a
+//! The baseline: propagate-mail's decision logic as native Rust, calling the same gate a
 //! plugin's imports call — so that the difference to the sandboxed plugin is the sandbox's cost.
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ const WATCHED: [&str; 3] = ["proxyAddresses", "mail", "userPrincipalName"];
 
 /// Plans what propagate-mail plans for `event`; returns its summary.
 pub fn propagate_mail(
-    planner: &mut Gate,
+    gate: &mut Gate,
     event: &AttributeChanged,
     settings: &BTreeMap<String, String>,
 ) -> Result<String, String> {
@@ -32,13 +32,12 @@ pub fn propagate_mail(
     }
     let person = event.person.as_str();
     let text = |e: Refusal| e.to_string();
-    let found = planner
-        .query("queries.get-person", &[person], |p| Ok(p.backend().person(p.tenant(), person)?))
-        .map_err(text)?;
-    let accounts = planner
+    let found =
+        gate.query("queries.get-person", &[person], |p| Ok(p.backend().person(p.tenant(), person)?)).map_err(text)?;
+    let accounts = gate
         .query("queries.list-accounts", &[person], |p| Ok(p.backend().accounts(p.tenant(), person)?))
         .map_err(text)?;
-    let entitlements = planner
+    let entitlements = gate
         .query("queries.list-entitlements", &[person], |p| Ok(p.backend().entitlements(p.tenant(), person)?))
         .map_err(text)?;
     let mut person_systems: Vec<String> = accounts.iter().map(|a| a.system.clone()).collect();
@@ -49,16 +48,16 @@ pub fn propagate_mail(
     };
     let reason = format!("{} changed in {source} by {}", changed.join(", "), event.source);
     let filter = ActionFilter { person: Some(person.into()), state: Some(ActionState::Error), system: None };
-    let failed = planner
+    let failed = gate
         .query("queries.list-actions", &[person], |p| {
             Ok(p.backend().actions(p.tenant(), &filter, LIST_ACTIONS_LIMIT)?)
         })
         .map_err(text)?;
     let mut counts = [0usize; 3];
-    let mut note = |planner: &mut Gate, what: String, planned: Result<String, Refusal>, slot: usize| {
+    let mut note = |gate: &mut Gate, what: String, planned: Result<String, Refusal>, slot: usize| {
         if let Ok(id) = planned {
             counts[slot] += 1;
-            planner.journal.notes.push(AuditNote {
+            gate.journal.notes.push(AuditNote {
                 action: Some(id),
                 message: format!("{what}: planned"),
                 is_error: false,
@@ -67,21 +66,21 @@ pub fn propagate_mail(
     };
     let mut retried = Vec::new();
     for action in failed.iter().filter(|a| systems.contains(&a.system)) {
-        let planned = planner.retry(&action.id, reason.clone()).map(|a| a.id);
+        let planned = gate.retry(&action.id, reason.clone()).map(|a| a.id);
         if planned.is_ok()
             && let ActionTarget::Account(account) = &action.target
         {
             retried.push(account.clone());
         }
-        note(planner, format!("retry {} on {}", action.kind, action.system), planned, 0);
+        note(gate, format!("retry {} on {}", action.kind, action.system), planned, 0);
     }
     for account in accounts.iter().filter(|a| systems.contains(&a.system) && !retried.contains(&a.id)) {
-        let planned = planner.update_account(person, &account.id, reason.clone()).map(|a| a.id);
-        note(planner, format!("UpdateAccount {} on {}", account.account_reference, account.system), planned, 1);
+        let planned = gate.update_account(person, &account.id, reason.clone()).map(|a| a.id);
+        note(gate, format!("UpdateAccount {} on {}", account.account_reference, account.system), planned, 1);
     }
     for entitlement in entitlements.iter().filter(|e| e.managed && systems.contains(&e.system)) {
-        let planned = planner.re_enforce(person, &entitlement.id, reason.clone()).map(|a| a.id);
-        note(planner, format!("re-enforce {} on {}", entitlement.display_name, entitlement.system), planned, 2);
+        let planned = gate.re_enforce(person, &entitlement.id, reason.clone()).map(|a| a.id);
+        note(gate, format!("re-enforce {} on {}", entitlement.display_name, entitlement.system), planned, 2);
     }
     Ok(format!(
         "{}: {} changed; planned {} retries, {} account updates, {} re-enforcements in {}",

@@ -45,7 +45,7 @@ impl Gate {
         Self { plan: Plan::new(invocation, max_actions), journal: Journal::default(), context }
     }
 
-    /// Takes what was planned and journaled so far, leaving the planner empty.
+    /// Takes what was planned and journaled so far, leaving the gate empty.
     pub fn take(&mut self) -> (Vec<Action>, Journal) {
         (self.plan.take_actions(), std::mem::take(&mut self.journal))
     }

@@ -183,13 +183,13 @@ mod tests {
         context.backend = Arc::new(CannotCount(EmbeddedBackend::new(store.clone())));
         let context = Arc::new(context);
         let id = new_id();
-        let mut planner = Gate::new(&id, context.clone(), 10);
-        planner.update_all_accounts("3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01", "mail changed".into()).unwrap();
+        let mut gate = Gate::new(&id, context.clone(), 10);
+        gate.update_all_accounts("3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01", "mail changed".into()).unwrap();
         let before = store.counts(DEMO_TENANT).unwrap();
         let mut record = InvocationRecord::history(&id, DEMO_TENANT, "test-plugin", "an event");
         record.outcome = "completed".into();
-        let plan = planner.plan.take_actions();
-        let err = conclude(&context, &mut record, plan, &planner.journal, true, None).unwrap_err();
+        let plan = gate.plan.take_actions();
+        let err = conclude(&context, &mut record, plan, &gate.journal, true, None).unwrap_err();
         assert!(err.to_string().contains("did not answer"), "{err}");
         let (invocations, actions) = store.counts(DEMO_TENANT).unwrap();
         assert_eq!((invocations, actions), (before.0 + 1, before.1), "the invocation is on record, no action");

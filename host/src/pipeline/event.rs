@@ -10,7 +10,7 @@ use crate::backend::{Backend, BackendError};
 use crate::event::Event;
 use crate::gate::{Journal, TenantContext};
 use crate::limits::Limits;
-use crate::model::{new_id, now_rfc3339};
+use crate::model::new_id;
 use crate::runtime::{InvokeError, LoadedPlugin, Runtime};
 
 /// Refuses an event naming a person or action the tenant does not have, before any plugin is
@@ -47,23 +47,12 @@ pub fn run_event(
     let tenant = context.tenant.clone();
     check_targets(context.backend.as_ref(), &tenant, event)?;
     let mut record = InvocationRecord {
-        id: new_id(),
-        tenant: tenant.clone(),
-        plugin_name: plugin.name.clone(),
         plugin_sha256: plugin.sha256.clone(),
         event_kind: event.kind().to_string(),
-        outcome: String::new(),
-        detail: String::new(),
-        dry_run,
-        started_at: now_rfc3339(),
-        duration_us: 0,
-        fuel_used: 0,
-        peak_memory: 0,
-        host_calls: 0,
-        guest_output: String::new(),
         key_id: Some(context.permission.key_id.clone()),
         event_digest: event.digest(),
         event_summary: event.summary(),
+        ..InvocationRecord::starting(new_id(), &tenant, &plugin.name, dry_run)
     };
     let invocation = match runtime.invoke(plugin, context.clone(), limits, event) {
         Ok(invocation) => invocation,

@@ -1,5 +1,5 @@
 //! A targeted request on the HTTP API (re-enforce, update account(s), unmanage, retry): the same
-//! planner, thresholds, commit and audit as a plugin's call, without a plugin.
+//! gate, thresholds, commit and audit as a plugin's call, without a plugin.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use crate::api::{ActionSummary, RequestReport};
 use crate::audit::InvocationRecord;
 use crate::gate::Gate;
 use crate::gate::TenantContext;
-use crate::model::{Action, new_id, now_rfc3339};
+use crate::model::{Action, new_id};
 use crate::refusal::Refusal;
 
 /// Runs one targeted request for the key in `context`. `summary` names the request (method and
@@ -22,36 +22,23 @@ pub fn run_request(
     request: impl FnOnce(&mut Gate) -> Result<Vec<Action>, Refusal>,
 ) -> Result<Result<RequestReport, Refusal>, RunError> {
     let id = new_id();
-    let mut planner = Gate::new(&id, context.clone(), u32::MAX);
-    let started = std::time::Instant::now();
-    let result = request(&mut planner);
     let mut record = InvocationRecord {
-        id: id.clone(),
-        tenant: context.tenant.clone(),
-        plugin_name: "api".into(),
-        plugin_sha256: String::new(),
         event_kind: "request".into(),
-        outcome: match &result {
-            Ok(_) => "completed".into(),
-            Err(refusal) => refusal.code().into(),
-        },
-        detail: match &result {
-            Ok(actions) => format!("{summary}: {} actions planned", actions.len()),
-            Err(refusal) => format!("{summary}: {refusal}"),
-        },
-        dry_run,
-        started_at: now_rfc3339(),
-        duration_us: started.elapsed().as_micros() as u64,
-        fuel_used: 0,
-        peak_memory: 0,
-        host_calls: planner.journal.calls.len() as u32,
-        guest_output: String::new(),
         key_id: Some(context.permission.key_id.clone()),
-        event_digest: String::new(),
         event_summary: summary.to_owned(),
+        ..InvocationRecord::starting(id.clone(), &context.tenant, "api", dry_run)
     };
-    let plan = planner.plan.take_actions();
-    let done = conclude(&context, &mut record, plan, &planner.journal, result.is_ok(), None)?;
+    let mut gate = Gate::new(&id, context.clone(), u32::MAX);
+    let started = std::time::Instant::now();
+    let result = request(&mut gate);
+    record.duration_us = started.elapsed().as_micros() as u64;
+    record.host_calls = gate.journal.calls.len() as u32;
+    (record.outcome, record.detail) = match &result {
+        Ok(actions) => ("completed".into(), format!("{summary}: {} actions planned", actions.len())),
+        Err(refusal) => (refusal.code().into(), format!("{summary}: {refusal}")),
+    };
+    let plan = gate.plan.take_actions();
+    let done = conclude(&context, &mut record, plan, &gate.journal, result.is_ok(), None)?;
     if let Some(refusal) = done.refused_at_commit {
         return Ok(Err(refusal));
     }
@@ -86,8 +73,8 @@ mod tests {
         let account =
             store.accounts_of(DEMO_TENANT, JAN).unwrap().into_iter().find(|a| a.system == "exchange-online").unwrap();
         let before = store.actions(DEMO_TENANT, &ActionFilter::default(), 100).unwrap().len();
-        let answer = run_request(context.clone(), "POST /test", false, |planner| {
-            let planned = planner.update_account(JAN, &account.id, "mail changed".into())?;
+        let answer = run_request(context.clone(), "POST /test", false, |gate| {
+            let planned = gate.update_account(JAN, &account.id, "mail changed".into())?;
             // Meanwhile another request, elsewhere, takes the window's one update.
             let mut other = Gate::new(&new_id(), context.clone(), 10);
             let taken = other.update_account(JAN, &account.id, "the other request".into()).unwrap();
@@ -109,8 +96,8 @@ mod tests {
             .actions(DEMO_TENANT, &ActionFilter { state: Some(ActionState::Error), ..Default::default() }, 1)
             .unwrap()
             .remove(0);
-        let first = run_request(context.clone(), "POST retry (first)", false, |planner| {
-            let planned = planner.retry(&failed.id, "first".into())?;
+        let first = run_request(context.clone(), "POST retry (first)", false, |gate| {
+            let planned = gate.retry(&failed.id, "first".into())?;
             // The second retry plans and commits while the first is between planning and commit.
             let second = run_request(context.clone(), "POST retry (second)", false, |p| {
                 p.retry(&failed.id, "second".into()).map(|a| vec![a])

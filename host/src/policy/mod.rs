@@ -11,7 +11,7 @@ pub mod window;
 pub use exclusion::{AttributeRule, Exclusions};
 pub use scope::{Grant, Grants, Permission, Scope};
 pub use threshold::{Breach, Threshold};
-pub use window::WindowBudget;
+pub use window::{WindowBudget, first_overrun};
 
 /// One tenant's exclusions, thresholds and window budgets.
 #[derive(Debug, Clone, Default)]
@@ -22,4 +22,29 @@ pub struct TenantPolicy {
     pub thresholds: Vec<Threshold>,
     /// Rolling-window budgets checked at each action call and again at commit.
     pub windows: Vec<WindowBudget>,
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Actions to feed the checks with.
+
+    use crate::model::{Action, ActionKind, ActionState, ActionTarget};
+
+    /// A pending action of `kind` against `system`, for person `p`.
+    pub fn action(system: &str, kind: ActionKind) -> Action {
+        Action {
+            id: format!("{system}-{kind}"),
+            person: "p".into(),
+            system: system.into(),
+            target: ActionTarget::Account("a".into()),
+            kind,
+            state: ActionState::Pending,
+            origin: "t".into(),
+            message: String::new(),
+            retry_of: None,
+            invocation: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
 }

@@ -119,7 +119,7 @@ pub fn apply(thresholds: &[Threshold], plan: &mut [Action], total: impl Fn(&str)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ActionTarget;
+    use crate::policy::testing::action;
 
     fn threshold(system: &str, kind: ActionKind, count: Option<u32>, percent: Option<f64>) -> Threshold {
         Threshold { system: system.into(), kind, count, percent }
@@ -159,23 +159,6 @@ mod tests {
         let b = threshold("ad", ActionKind::Update, None, Some(10.0)).check("ad", ActionKind::Update, 3, 25).unwrap();
         assert_eq!((b.limit, b.count), (3, 3));
         assert!(b.message.contains("12.0% of its 25 entitlements"), "{}", b.message);
-    }
-
-    fn action(system: &str, kind: ActionKind) -> Action {
-        Action {
-            id: format!("{system}-{kind}"),
-            person: "p".into(),
-            system: system.into(),
-            target: ActionTarget::Account("a".into()),
-            kind,
-            state: ActionState::Pending,
-            origin: "t".into(),
-            message: String::new(),
-            retry_of: None,
-            invocation: None,
-            created_at: String::new(),
-            updated_at: String::new(),
-        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::model::ActionKind;
+use crate::model::{Action, ActionKind, ActionState};
 use crate::refusal::Refusal;
 
 /// One budget.
@@ -70,6 +70,30 @@ impl WindowBudget {
     }
 }
 
+/// The first window budget that `actions` (those of them still to run) would overrun, given what
+/// was committed: `used(system, kind, per)` counts the actions of `kind` against `system` within
+/// the window of length `per`. The store calls this inside its write transaction, feeding it
+/// counts from that transaction, so that concurrent commits cannot together overrun a budget.
+pub fn first_overrun<E>(
+    actions: &[Action],
+    windows: &[WindowBudget],
+    mut used: impl FnMut(&str, ActionKind, Duration) -> Result<u32, E>,
+) -> Result<Result<(), Refusal>, E> {
+    let runnable = || actions.iter().filter(|a| a.state == ActionState::Pending);
+    let mut groups: Vec<(&str, ActionKind)> = runnable().map(|a| (a.system.as_str(), a.kind)).collect();
+    groups.sort_by_key(|(system, kind)| (*system, kind.as_str()));
+    groups.dedup();
+    for (system, kind) in groups {
+        let planned = runnable().filter(|a| a.system == system && a.kind == kind).count() as u32;
+        for budget in windows.iter().filter(|b| b.applies(system, kind)) {
+            if let Err(refusal) = budget.admit(system, used(system, kind, budget.per)?, planned.saturating_sub(1)) {
+                return Ok(Err(refusal));
+            }
+        }
+    }
+    Ok(Ok(()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +113,33 @@ mod tests {
             message.contains("3 update actions on 'exo' per 1h is used up (2 committed in the window, 1 planned now)"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn the_first_overrun_counts_only_runnable_actions_per_system_and_kind() {
+        let mut blocked = crate::policy::testing::action("exo", ActionKind::Update);
+        blocked.state = ActionState::Blocked;
+        let plan = [
+            crate::policy::testing::action("exo", ActionKind::Update),
+            crate::policy::testing::action("exo", ActionKind::Update),
+            crate::policy::testing::action("topdesk", ActionKind::Update),
+            crate::policy::testing::action("exo", ActionKind::Grant),
+            blocked,
+        ];
+        let check = |committed: u32| {
+            let mut asked = Vec::new();
+            let verdict = first_overrun::<()>(&plan, &[budget(3)], |system, kind, per| {
+                asked.push((system.to_owned(), kind, per));
+                Ok(committed)
+            });
+            (verdict.unwrap(), asked)
+        };
+        let (verdict, asked) = check(1);
+        assert!(verdict.is_ok(), "1 committed + 2 planned on exo fits 3");
+        assert_eq!(asked.len(), 2, "counted once per system for updates, never for grants: {asked:?}");
+        let (Err(Refusal::ThresholdExceeded { system, count, .. }), _) = check(2) else { panic!("exo overruns") };
+        assert_eq!((system.as_str(), count), ("exo", 4), "the blocked action does not count");
+        assert_eq!(first_overrun(&plan, &[budget(3)], |_, _, _| Err("store gone")), Err("store gone"));
     }
 
     #[test]

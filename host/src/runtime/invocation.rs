@@ -178,7 +178,7 @@ impl Runtime {
             (None, Err(error)) => (classify_trap(&error, state, &limits, &guest_output), None),
         };
         let usage = Usage { fuel, wall_time_us, peak_memory: state.limiter.peak, host_calls: state.host_calls };
-        let (plan, journal) = state.planner.take();
+        let (plan, journal) = state.gate.take();
         if let (Some(pool), Some(bindings)) = (&plugin.warm, bindings) {
             pool.give_back(Instance { store, bindings, output, served: served + 1 });
         }

@@ -1,5 +1,5 @@
 //! The targeted endpoints of the HelloID feature request — re-enforce, update one or all
-//! accounts, unmanage, retry — through the same planner, thresholds, commit and audit as a
+//! accounts, unmanage, retry — through the same gate, thresholds, commit and audit as a
 //! plugin's calls. A refusal is answered as a problem and recorded.
 
 use std::sync::Arc;
@@ -88,7 +88,7 @@ async fn run(
     }
 }
 
-/// A planner call on one person's entitlement or account: re-enforce, update account, unmanage.
+/// A gate call on one person's entitlement or account: re-enforce, update account, unmanage.
 type PersonTargetCall = fn(&mut Gate, &str, &str, String) -> Result<Action, Refusal>;
 
 /// Runs `call` for `POST /provisioning/persons/{person}/{collection}/{target}/{verb}`.

@@ -8,8 +8,8 @@ use super::directory::to_json;
 use super::{Store, StoreError, from_json};
 use crate::audit::{AuditEntry, InvocationRecord};
 use crate::event::AttributeChanged;
-use crate::model::{Action, ActionKind, ActionState, Attribute};
-use crate::policy::WindowBudget;
+use crate::model::{Action, Attribute};
+use crate::policy::{WindowBudget, first_overrun};
 use crate::refusal::Refusal;
 
 /// One plan to commit.
@@ -56,29 +56,15 @@ fn insert_invocation(tx: &Connection, record: &InvocationRecord) -> Result<(), S
     Ok(())
 }
 
-/// The first window budget the plan's runnable actions would overrun, given what is committed.
+/// The first window budget the plan's runnable actions would overrun, counting what is committed
+/// inside the transaction `tx`.
 pub(super) fn check_windows(
     tx: &Connection,
     tenant: &str,
     actions: &[Action],
     windows: &[WindowBudget],
 ) -> Result<Result<(), Refusal>, StoreError> {
-    let mut groups: Vec<(&str, ActionKind)> =
-        actions.iter().filter(|a| a.state == ActionState::Pending).map(|a| (a.system.as_str(), a.kind)).collect();
-    groups.sort_by_key(|(system, kind)| (*system, kind.as_str()));
-    groups.dedup();
-    for (system, kind) in groups {
-        let planned =
-            actions.iter().filter(|a| a.state == ActionState::Pending && a.system == system && a.kind == kind).count()
-                as u32;
-        for budget in windows.iter().filter(|b| b.applies(system, kind)) {
-            let used = usage_since(tx, tenant, system, kind, &window_start(budget.per))?;
-            if let Err(refusal) = budget.admit(system, used, planned.saturating_sub(1)) {
-                return Ok(Err(refusal));
-            }
-        }
-    }
-    Ok(Ok(()))
+    first_overrun(actions, windows, |system, kind, per| usage_since(tx, tenant, system, kind, &window_start(per)))
 }
 
 /// Refuses a retry of an action that another commit retried meanwhile: inside the write

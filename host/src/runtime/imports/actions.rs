@@ -32,21 +32,21 @@ impl Host for HostState {
     ) -> Result<Receipt, CallError> {
         self.begin_call()?;
         self.admit_arguments("actions.re-enforce-entitlement", &[&person, &entitlement], Some(&reason))?;
-        let result = self.planner.re_enforce(&person, &entitlement, reason);
+        let result = self.gate.re_enforce(&person, &entitlement, reason);
         Ok(receipt(&self.budget(result)?))
     }
 
     fn update_account(&mut self, person: String, account: String, reason: String) -> Result<Receipt, CallError> {
         self.begin_call()?;
         self.admit_arguments("actions.update-account", &[&person, &account], Some(&reason))?;
-        let result = self.planner.update_account(&person, &account, reason);
+        let result = self.gate.update_account(&person, &account, reason);
         Ok(receipt(&self.budget(result)?))
     }
 
     fn update_all_accounts(&mut self, person: String, reason: String) -> Result<Vec<Receipt>, CallError> {
         self.begin_call()?;
         self.admit_arguments("actions.update-all-accounts", &[&person], Some(&reason))?;
-        let result = self.planner.update_all_accounts(&person, reason);
+        let result = self.gate.update_all_accounts(&person, reason);
         Ok(self.budget(result)?.iter().map(receipt).collect())
     }
 
@@ -58,14 +58,14 @@ impl Host for HostState {
     ) -> Result<Receipt, CallError> {
         self.begin_call()?;
         self.admit_arguments("actions.unmanage-entitlement", &[&person, &entitlement], Some(&reason))?;
-        let result = self.planner.unmanage(&person, &entitlement, reason);
+        let result = self.gate.unmanage(&person, &entitlement, reason);
         Ok(receipt(&self.budget(result)?))
     }
 
     fn retry_action(&mut self, action: String, reason: String) -> Result<Receipt, CallError> {
         self.begin_call()?;
         self.admit_arguments("actions.retry-action", &[&action], Some(&reason))?;
-        let result = self.planner.retry(&action, reason);
+        let result = self.gate.retry(&action, reason);
         Ok(receipt(&self.budget(result)?))
     }
 }
@@ -95,13 +95,13 @@ mod tests {
         let before = store.counts(DEMO_TENANT).unwrap();
         let r = state.re_enforce_entitlement(JAN.into(), entitlement.id.clone(), "mail changed".into()).unwrap();
         assert_eq!(r.state, WitState::Pending);
-        let planned = &state.planner.plan.actions()[0];
+        let planned = &state.gate.plan.actions()[0];
         assert_eq!(
             (planned.id.as_str(), planned.kind, planned.origin.as_str()),
             (r.action.as_str(), ActionKind::Grant, "re-enforce")
         );
         assert_eq!(store.counts(DEMO_TENANT).unwrap(), before, "planning must not write");
-        assert_eq!(state.planner.journal.calls[0].decision, "allowed");
+        assert_eq!(state.gate.journal.calls[0].decision, "allowed");
     }
 
     #[test]
@@ -111,8 +111,8 @@ mod tests {
         let theirs = store.entitlements_of(DEMO_TENANT, &other.id).unwrap().remove(0);
         let err = state.re_enforce_entitlement(JAN.into(), theirs.id, "x".into()).unwrap_err();
         assert!(refused(&mut state, err).contains("does not belong to person"));
-        assert!(state.planner.plan.actions().is_empty());
-        assert_eq!(state.planner.journal.calls[0].decision, "not-found");
+        assert!(state.gate.plan.actions().is_empty());
+        assert_eq!(state.gate.journal.calls[0].decision, "not-found");
     }
 
     #[test]
@@ -120,7 +120,7 @@ mod tests {
         let (store, mut state) = demo_state(Limits::default());
         let receipts = state.update_all_accounts(JAN.into(), "mail changed".into()).unwrap();
         assert_eq!(receipts.len(), store.accounts_of(DEMO_TENANT, JAN).unwrap().len());
-        assert!(state.planner.plan.actions().iter().all(|a| a.kind == ActionKind::Update));
+        assert!(state.gate.plan.actions().iter().all(|a| a.kind == ActionKind::Update));
     }
 
     #[test]
@@ -131,7 +131,7 @@ mod tests {
             .unwrap()
             .remove(0);
         state.retry_action(failed.id.clone(), "try again".into()).unwrap();
-        let retry = &state.planner.plan.actions()[0];
+        let retry = &state.gate.plan.actions()[0];
         assert_eq!((retry.origin.as_str(), retry.retry_of.as_deref()), ("manual retry", Some(failed.id.as_str())));
         assert_ne!(retry.id, failed.id);
 
@@ -172,7 +172,7 @@ mod tests {
         let err = state.update_all_accounts(huge.clone(), "x".into()).unwrap_err();
         let message = refused(&mut state, err);
         assert!(message.contains("an id is 52428800 bytes long; provhost takes at most 256 bytes"), "{message}");
-        let call = &state.planner.journal.calls[0];
+        let call = &state.gate.journal.calls[0];
         assert_eq!(call.decision, "invalid");
         assert!(call.ids[0].len() < 400 && call.ids[0].ends_with("bytes kept]"), "the recorded id is cut");
 
@@ -180,7 +180,7 @@ mod tests {
         let err = state.update_account(JAN.into(), account.clone(), huge).unwrap_err();
         assert!(refused(&mut state, err).contains("the reason is 52428800 bytes long; provhost takes at most 1024"));
         state.update_account(JAN.into(), account, "r".repeat(1024)).unwrap();
-        assert_eq!(state.planner.plan.actions().len(), 1, "a reason of exactly the limit is taken");
+        assert_eq!(state.gate.plan.actions().len(), 1, "a reason of exactly the limit is taken");
 
         let narrow = Limits { max_id_bytes: 8, ..Limits::default() };
         let (_store, mut state) = demo_state(narrow);
@@ -194,7 +194,7 @@ mod tests {
         let err = state.update_all_accounts(JAN.into(), "x".into()).unwrap_err();
         let trap = state.convert_error(err).unwrap_err();
         assert_eq!(trap.to_string(), "wall-clock deadline of 0 ms passed");
-        assert!(state.planner.plan.actions().is_empty());
+        assert!(state.gate.plan.actions().is_empty());
     }
 
     mod governed {
@@ -218,8 +218,8 @@ mod tests {
                 "{message}"
             );
             state.update_account(JAN.into(), account_in(&store, "exchange-online"), "x".into()).unwrap();
-            assert_eq!(state.planner.plan.actions().len(), 1);
-            let decisions: Vec<&str> = state.planner.journal.calls.iter().map(|c| c.decision).collect();
+            assert_eq!(state.gate.plan.actions().len(), 1);
+            let decisions: Vec<&str> = state.gate.journal.calls.iter().map(|c| c.decision).collect();
             assert_eq!(decisions, ["forbidden", "allowed"]);
         }
 
@@ -230,9 +230,9 @@ mod tests {
             state.update_account(JAN.into(), account_in(&store, "exchange-online"), "first".into()).unwrap();
             let err = state.update_all_accounts(JAN.into(), "x".into()).unwrap_err();
             assert!(refused(&mut state, err).contains("Forbidden"));
-            let planned: Vec<&str> = state.planner.plan.actions().iter().map(|a| a.message.as_str()).collect();
+            let planned: Vec<&str> = state.gate.plan.actions().iter().map(|a| a.message.as_str()).collect();
             assert_eq!(planned, ["first"], "what was planned before the call stays; nothing of the call does");
-            assert_eq!(state.planner.journal.calls[1].decision, "forbidden");
+            assert_eq!(state.gate.journal.calls[1].decision, "forbidden");
         }
 
         #[test]
@@ -244,8 +244,8 @@ mod tests {
             let (_store, mut state) = governed_state(Limits::default(), Grants::everything(), policy);
             let receipts = state.update_all_accounts(JAN.into(), "x".into()).unwrap();
             assert_eq!(receipts.len(), 3, "four accounts, one in an excluded system");
-            assert!(state.planner.plan.actions().iter().all(|a| a.system != "afas-hr"));
-            assert!(state.planner.journal.calls.iter().any(|c| c.decision == "excluded"));
+            assert!(state.gate.plan.actions().iter().all(|a| a.system != "afas-hr"));
+            assert!(state.gate.journal.calls.iter().any(|c| c.decision == "excluded"));
 
             let rule = AttributeRule { attribute: "department".into(), equals: Some("sales".into()), one_of: None };
             let policy = TenantPolicy {
@@ -255,7 +255,7 @@ mod tests {
             let (_store, mut state) = governed_state(Limits::default(), Grants::everything(), policy);
             let err = state.update_all_accounts(JAN.into(), "x".into()).unwrap_err();
             assert!(refused(&mut state, err).contains("excluded by the rule department = sales"));
-            assert!(state.planner.plan.actions().is_empty());
+            assert!(state.gate.plan.actions().is_empty());
         }
 
         #[test]

@@ -17,17 +17,17 @@ impl HostState {
             if !self.kept.logs_cut {
                 self.kept.logs_cut = true;
                 let message = format!("[log cut: later lines dropped past {max} bytes]");
-                self.planner.journal.logs.push(LogLine { level: "warn", message });
+                self.gate.journal.logs.push(LogLine { level: "warn", message });
             }
             return;
         }
         self.kept.logs += message.len();
-        self.planner.journal.logs.push(LogLine { level, message });
+        self.gate.journal.logs.push(LogLine { level, message });
     }
 
     /// Counts an audit note against the invocation's note limits; past them the invocation ends.
     fn admit_note(&mut self, bytes: usize) -> wasmtime::Result<()> {
-        let hit = if self.planner.journal.notes.len() >= self.limits.max_notes as usize {
+        let hit = if self.gate.journal.notes.len() >= self.limits.max_notes as usize {
             Some(LimitHit::Notes(self.limits.max_notes))
         } else if self.kept.notes + bytes > self.limits.max_note_bytes as usize {
             Some(LimitHit::NoteBytes(self.limits.max_note_bytes))
@@ -53,7 +53,7 @@ impl Host for HostState {
             Level::Error => "error",
         };
         let message = cut_to(message, MAX_LINE);
-        tracing::debug!(target: "provhost::plugin", tenant = %self.planner.tenant(), level, "{message}");
+        tracing::debug!(target: "provhost::plugin", tenant = %self.gate.tenant(), level, "{message}");
         self.keep_log(level, message);
         Ok(())
     }
@@ -63,13 +63,13 @@ impl Host for HostState {
         let message = cut_to(message, MAX_LINE);
         let action = action.map(|a| cut_to(a, self.limits.max_id_bytes as usize));
         self.admit_note(message.len() + action.as_ref().map_or(0, String::len))?;
-        self.planner.journal.notes.push(AuditNote { action, message, is_error });
+        self.gate.journal.notes.push(AuditNote { action, message, is_error });
         Ok(())
     }
 
     fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         self.begin_call().map_err(super::CallError::into_trap)?;
-        Ok(self.planner.context().config.get(&key).cloned())
+        Ok(self.gate.context().config.get(&key).cloned())
     }
 }
 
@@ -86,8 +86,8 @@ mod tests {
         state.audit_note(Some("a1".into()), "UpdateAccount ok".into(), false).unwrap();
         assert_eq!(state.config("systems".into()).unwrap().as_deref(), Some("exchange-online,topdesk"));
         assert_eq!(state.config("missing".into()).unwrap(), None);
-        assert!(state.planner.journal.logs[0].message.ends_with(" […cut: 4096 of 4106 bytes kept]"));
-        assert_eq!(state.planner.journal.notes[0].action.as_deref(), Some("a1"));
+        assert!(state.gate.journal.logs[0].message.ends_with(" […cut: 4096 of 4106 bytes kept]"));
+        assert_eq!(state.gate.journal.notes[0].action.as_deref(), Some("a1"));
     }
 
     #[test]
@@ -96,7 +96,7 @@ mod tests {
         for _ in 0..100 {
             state.log(Level::Info, "y".repeat(1 << 20)).unwrap();
         }
-        let logs = &state.planner.journal.logs;
+        let logs = &state.gate.journal.logs;
         assert_eq!(logs.len(), 3, "two cut lines fit, then one marker");
         assert!(logs.iter().map(|l| l.message.len()).sum::<usize>() < 10_200);
         assert_eq!(logs[2].message, "[log cut: later lines dropped past 10000 bytes]");
@@ -113,11 +113,11 @@ mod tests {
 
         let (_store, mut state) = demo_state(Limits { max_note_bytes: 5000, ..Limits::default() });
         state.audit_note(Some("a".repeat(1 << 20)), "z".repeat(1 << 20), false).unwrap();
-        let note = &state.planner.journal.notes[0];
+        let note = &state.gate.journal.notes[0];
         assert!(note.message.len() < 4200 && note.action.as_ref().unwrap().len() < 300, "cut before counting");
         let trap = state.audit_note(None, "z".repeat(1 << 20), false).unwrap_err();
         assert_eq!(trap.to_string(), "audit-note limit of 5000 bytes exceeded");
         assert!(state.audit_note(None, "after".into(), false).is_err(), "nothing more is taken");
-        assert_eq!(state.planner.journal.notes.len(), 1);
+        assert_eq!(state.gate.journal.notes.len(), 1);
     }
 }

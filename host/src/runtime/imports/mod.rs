@@ -55,7 +55,7 @@ pub struct HostState {
     /// Enforces the memory cap and remembers the peak.
     pub limiter: MemoryLimiter,
     /// Checks and plans the plugin's calls.
-    pub planner: Gate,
+    pub gate: Gate,
     limits: Limits,
     deadline: Instant,
     /// Host calls made so far.
@@ -74,7 +74,7 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(limits.memory_bytes),
-            planner: Gate::new(invocation, context, limits.max_actions),
+            gate: Gate::new(invocation, context, limits.max_actions),
             limits,
             deadline: Instant::now() + limits.timeout(),
             host_calls: 0,
@@ -87,7 +87,7 @@ impl HostState {
     /// counters. The memory the instance holds stays counted against the cap.
     pub fn renew(&mut self, invocation: &str, context: Arc<TenantContext>, limits: Limits) {
         self.limiter.renew(limits.memory_bytes);
-        self.planner = Gate::new(invocation, context, limits.max_actions);
+        self.gate = Gate::new(invocation, context, limits.max_actions);
         self.limits = limits;
         self.deadline = Instant::now() + limits.timeout();
         self.host_calls = 0;
@@ -133,7 +133,7 @@ impl HostState {
             .or_else(|| reason.and_then(|r| too_long("the reason", r.len(), self.limits.max_reason_bytes)));
         let Some(message) = refusal else { return Ok(()) };
         let refused: Result<(), Refusal> = Err(Refusal::Invalid(message));
-        self.planner.journal.record(function, ids, &refused, |_| Vec::new());
+        self.gate.journal.record(function, ids, &refused, |_| Vec::new());
         refused.map_err(CallError::from)
     }
 }

@@ -8,7 +8,7 @@ use crate::runtime::bindings::queries::Host;
 use crate::runtime::bindings::types::{Account, Action, ActionFilter, Entitlement, Person};
 
 impl HostState {
-    /// Runs a read through the planner (scope, decision recorded) and converts the answer.
+    /// Runs a read through the gate (scope, decision recorded) and converts the answer.
     fn query<T, W: From<T>>(
         &mut self,
         function: &'static str,
@@ -17,7 +17,7 @@ impl HostState {
     ) -> Result<Vec<W>, CallError> {
         self.begin_call()?;
         self.admit_arguments(function, ids, None)?;
-        Ok(self.planner.query(function, ids, read)?.into_iter().map(W::from).collect())
+        Ok(self.gate.query(function, ids, read)?.into_iter().map(W::from).collect())
     }
 }
 
@@ -83,6 +83,6 @@ mod tests {
         let err = state.list_entitlements("nobody".into()).unwrap_err();
         let message = format!("{:?}", state.convert_error(err).unwrap());
         assert!(message.contains("NotFound") && message.contains("person 'nobody' not found"), "{message}");
-        assert_eq!(state.planner.journal.calls[0].decision, "not-found");
+        assert_eq!(state.gate.journal.calls[0].decision, "not-found");
     }
 }
