@@ -6,6 +6,7 @@
 mod admission;
 mod auth;
 mod body;
+mod decisions;
 mod directory;
 mod events;
 mod idempotency;
@@ -151,11 +152,11 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/v1/actions", get(reads::actions))
         .route("/v1/actions/blocked", get(reads::blocked))
         .route("/v1/actions/{action}", get(reads::action))
-        .route("/v1/actions/{action}/approve", post(reads::approve))
-        .route("/v1/actions/{action}/reject", post(reads::reject))
+        .route("/v1/actions/{action}/approve", post(decisions::approve))
+        .route("/v1/actions/{action}/reject", post(decisions::reject))
         .route("/v1/audit", get(reads::audit))
         .route("/v1/webhooks/deliveries", get(reads::deliveries))
-        .route("/v1/webhooks/deliveries/{delivery}/redrive", post(reads::redrive))
+        .route("/v1/webhooks/deliveries/{delivery}/redrive", post(decisions::redrive))
         .route("/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

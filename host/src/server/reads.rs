@@ -1,5 +1,5 @@
 //! Reads of provhost's own records (actions, the audit trail, webhook deliveries), every list
-//! paged; approving and rejecting blocked actions; re-driving dead deliveries.
+//! paged. What changes them is in `decisions`.
 
 use std::sync::Arc;
 
@@ -8,7 +8,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::AppState;
 use super::auth::Caller;
@@ -16,7 +15,7 @@ use super::body::Listing;
 use super::problem::Problem;
 use crate::model::{ActionFilter, ActionState, parse_rfc3339};
 use crate::policy::Scope;
-use crate::store::{AuditFilter, Decision};
+use crate::store::AuditFilter;
 
 /// Filters of `GET /v1/actions`.
 #[derive(Debug, Deserialize)]
@@ -68,55 +67,6 @@ pub async fn action(
     let mut body = serde_json::to_value(action).unwrap_or_default();
     body["history"] = serde_json::to_value(history).unwrap_or_default();
     Ok(Json(body).into_response())
-}
-
-async fn decide(app: Arc<AppState>, caller: Caller, id: String, decision: Decision) -> Result<Response, Problem> {
-    caller.require(Scope::ActionsApprove)?;
-    let context = app.context(&caller.0);
-    let done = tokio::task::spawn_blocking(move || -> Result<_, Problem> {
-        let decided = context.store.decide_blocked(
-            &context.tenant,
-            std::slice::from_ref(&id),
-            (decision, &context.permission.key_id),
-            &context.policy.windows,
-        )??;
-        let done = match decision {
-            Decision::Approve => {
-                context.backend.execute(&context.tenant, &decided).map_err(crate::pipeline::RunError::from)?
-            }
-            Decision::Reject => decided,
-        };
-        let origin = if decision == Decision::Approve { "approval" } else { "rejection" };
-        crate::webhook::queue(&context, &id, origin, &done)?;
-        Ok(done)
-    })
-    .await
-    .map_err(|e| {
-        Problem::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("the decision failed inside provhost: {e}"),
-        )
-    })??;
-    Ok(Json(json!({ "actions": done })).into_response())
-}
-
-/// `POST /v1/actions/{actionId}/approve`: the blocked action runs (scope `actions:approve`).
-pub async fn approve(
-    State(app): State<Arc<AppState>>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
-    decide(app, caller, id, Decision::Approve).await
-}
-
-/// `POST /v1/actions/{actionId}/reject`: the blocked action ends `rejected` (scope `actions:approve`).
-pub async fn reject(
-    State(app): State<Arc<AppState>>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
-    decide(app, caller, id, Decision::Reject).await
 }
 
 /// Filters of `GET /v1/audit`.
@@ -185,15 +135,4 @@ pub async fn deliveries(
     }
     let items = app.store.deliveries(caller.tenant(), q.status.as_deref(), paging.limit + 1, paging.offset)?;
     Ok(Json(paging.page(items)).into_response())
-}
-
-/// `POST /v1/webhooks/deliveries/{deliveryId}/redrive` (scope `events:submit`): a dead delivery is tried again.
-pub async fn redrive(
-    State(app): State<Arc<AppState>>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
-    caller.require(Scope::EventsSubmit)?;
-    app.store.redrive(caller.tenant(), &id, &caller.0.id)?;
-    Ok(Json(json!({ "id": id, "status": "pending" })).into_response())
 }

@@ -1,0 +1,137 @@
+//! Entitlement actions: how a row maps to an [`Action`], what executing one changed, and who
+//! changed it. Inserting a committed plan and state changes live in [`transitions`], approvals
+//! of blocked actions in [`approvals`], reads in [`reads`].
+
+mod approvals;
+mod reads;
+mod transitions;
+
+pub use approvals::Decision;
+pub(super) use reads::{usage_since, window_start};
+pub(super) use transitions::insert_actions;
+
+use rusqlite::Row;
+use serde::Serialize;
+
+use super::{StoreError, parse_column};
+use crate::model::{Action, ActionState, ActionTarget, Attribute};
+
+const ACTION_COLUMNS: &str = "id, person, system, target_type, target_id, kind, state, origin, message, \
+                              retry_of, invocation, created_at, updated_at";
+
+/// What executing an action changed in the target system, applied with its final state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing changed beyond the action's state (e.g. a permission granted again).
+    Nothing,
+    /// The account's attributes were rewritten.
+    AccountAttributes {
+        /// The account.
+        account: String,
+        /// Its new attributes.
+        attributes: Vec<Attribute>,
+    },
+    /// The account was enabled.
+    AccountEnabled {
+        /// The account.
+        account: String,
+    },
+    /// The entitlement is no longer managed.
+    Unmanaged {
+        /// The entitlement.
+        entitlement: String,
+    },
+    /// The entitlement was revoked and is gone.
+    Revoked {
+        /// The entitlement.
+        entitlement: String,
+    },
+}
+
+/// Where executing an action left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// Done: what it changed in the directory (platform backends: nothing) and the message.
+    Success(Effect, String),
+    /// The target system's or platform's error.
+    Error(String),
+    /// Accepted by the platform and not finished yet (still running there, or held for approval
+    /// there); the message says where to follow it.
+    Waiting(String),
+}
+
+/// One state an action went through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    /// The state entered.
+    pub state: ActionState,
+    /// Why.
+    pub message: String,
+    /// When, RFC 3339 UTC.
+    pub at: String,
+}
+
+type ActionRow = [Option<String>; 13];
+
+fn action_row(row: &Row<'_>) -> rusqlite::Result<ActionRow> {
+    let mut out: ActionRow = Default::default();
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = row.get(i)?;
+    }
+    Ok(out)
+}
+
+fn action(row: ActionRow) -> Result<Action, StoreError> {
+    let [
+        id,
+        person,
+        system,
+        target_type,
+        target_id,
+        kind,
+        state,
+        origin,
+        message,
+        retry_of,
+        invocation,
+        created,
+        updated,
+    ] = row;
+    let text = |v: Option<String>| v.unwrap_or_default();
+    let target_id = text(target_id);
+    let target = match target_type.as_deref() {
+        Some("entitlement") => ActionTarget::Entitlement(target_id),
+        Some("account") => ActionTarget::Account(target_id),
+        other => {
+            return Err(StoreError::Corrupt {
+                column: "actions.target_type",
+                reason: format!("unknown target type {other:?}"),
+            });
+        }
+    };
+    Ok(Action {
+        id: text(id),
+        person: text(person),
+        system: text(system),
+        target,
+        kind: parse_column("actions.kind", &text(kind))?,
+        state: parse_column("actions.state", &text(state))?,
+        origin: text(origin),
+        message: text(message),
+        retry_of,
+        invocation,
+        created_at: text(created),
+        updated_at: text(updated),
+    })
+}
+
+/// Who changed an action, for its audit record.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Actor<'a> {
+    /// The audit record's kind.
+    pub kind: &'static str,
+    /// The API key behind the change.
+    pub key_id: Option<&'a str>,
+    /// The plugin behind the change.
+    pub plugin: Option<&'a str>,
+}

@@ -1,0 +1,194 @@
+//! Reads of actions: one, a filtered page, retries, history, and window usage.
+
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
+
+use super::{ACTION_COLUMNS, HistoryEntry, action, action_row};
+use crate::model::{Action, ActionFilter, ActionKind, rfc3339};
+use crate::store::directory::not_found;
+use crate::store::{Store, StoreError, parse_column};
+use std::time::Duration;
+
+/// Committed actions of a kind against a system created since `since` (RFC 3339), not counting
+/// blocked or rejected ones: what a window budget has used.
+pub(in crate::store) fn usage_since(
+    conn: &Connection,
+    tenant: &str,
+    system: &str,
+    kind: ActionKind,
+    since: &str,
+) -> Result<u32, StoreError> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM actions WHERE tenant = ?1 AND system = ?2 AND kind = ?3 AND created_at >= ?4
+               AND state NOT IN ('blocked', 'rejected')",
+        )?
+        .query_row(params![tenant, system, kind.as_str(), since], |r| r.get(0))?;
+    Ok(n as u32)
+}
+
+/// The query for [`Store::actions_page`] and its values, with `LIMIT` and `OFFSET` left to add.
+/// Only the filters given go into the statement, so that SQLite uses the index that fits them;
+/// `(?2 IS NULL OR person = ?2)` would make it scan all of the tenant's actions.
+fn filtered<'a>(
+    tenant: &'a &str,
+    filter: &'a ActionFilter,
+    state: &'a Option<&'static str>,
+) -> (String, Vec<&'a dyn ToSql>) {
+    let mut sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1");
+    let mut values: Vec<&dyn ToSql> = vec![tenant];
+    let given: [(&str, Option<&dyn ToSql>); 3] = [
+        ("person", filter.person.as_ref().map(|v| v as _)),
+        ("state", state.as_ref().map(|v| v as _)),
+        ("system", filter.system.as_ref().map(|v| v as _)),
+    ];
+    for (column, value) in given {
+        if let Some(value) = value {
+            values.push(value);
+            sql.push_str(&format!(" AND {column} = ?{}", values.len()));
+        }
+    }
+    sql.push_str(&format!(
+        " ORDER BY created_at DESC, rowid DESC LIMIT ?{} OFFSET ?{}",
+        values.len() + 1,
+        values.len() + 2
+    ));
+    (sql, values)
+}
+
+/// The start of a window that ends now.
+pub(in crate::store) fn window_start(window: Duration) -> String {
+    let window = time::Duration::try_from(window).unwrap_or(time::Duration::MAX);
+    rfc3339(time::OffsetDateTime::now_utc().checked_sub(window).unwrap_or(time::OffsetDateTime::UNIX_EPOCH))
+}
+
+impl Store {
+    /// Committed actions of `kind` against `system` within the last `window`.
+    pub fn window_usage(
+        &self,
+        tenant: &str,
+        system: &str,
+        kind: ActionKind,
+        window: Duration,
+    ) -> Result<u32, StoreError> {
+        usage_since(&*self.read()?, tenant, system, kind, &window_start(window))
+    }
+
+    /// The action with this id.
+    pub fn action(&self, tenant: &str, id: &str) -> Result<Action, StoreError> {
+        let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND id = ?2");
+        let row = self.read()?.prepare_cached(&sql)?.query_row([tenant, id], action_row).optional()?;
+        action(row.ok_or_else(|| not_found("action", id, tenant))?)
+    }
+
+    /// Actions matching the filter, newest first, at most `limit`.
+    pub fn actions(&self, tenant: &str, filter: &ActionFilter, limit: usize) -> Result<Vec<Action>, StoreError> {
+        self.actions_page(tenant, filter, limit, 0)
+    }
+
+    /// As [`Store::actions`], skipping the first `offset`.
+    pub fn actions_page(
+        &self,
+        tenant: &str,
+        filter: &ActionFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<Action>, StoreError> {
+        let state = filter.state.map(|s| s.as_str());
+        let (sql, mut values) = filtered(&tenant, filter, &state);
+        let (limit, offset) = (limit as i64, offset as i64);
+        values.extend([&limit as &dyn ToSql, &offset]);
+        let rows = self
+            .read()?
+            .prepare_cached(&sql)?
+            .query_map(values.as_slice(), action_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(action).collect()
+    }
+
+    /// The actions that retry `action`, newest first.
+    pub fn retries_of(&self, tenant: &str, failed: &str) -> Result<Vec<Action>, StoreError> {
+        let sql = format!(
+            "SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND retry_of = ?2 ORDER BY created_at DESC"
+        );
+        let rows = self
+            .read()?
+            .prepare_cached(&sql)?
+            .query_map([tenant, failed], action_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(action).collect()
+    }
+
+    /// The states an action went through, oldest first.
+    pub fn action_history(&self, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT state, message, at FROM action_history WHERE tenant = ?1 AND action = ?2 ORDER BY seq",
+        )?;
+        let rows = stmt
+            .query_map([tenant, id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(state, message, at)| {
+                Ok(HistoryEntry { state: parse_column("action_history.state", &state)?, message, at })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ActionState;
+
+    /// How SQLite would run the filtered query.
+    fn plan(store: &Store, filter: &ActionFilter) -> String {
+        let state = filter.state.map(|s| s.as_str());
+        let (sql, mut values) = filtered(&"demo", filter, &state);
+        values.extend([&1 as &dyn ToSql, &0]);
+        let conn = store.read().unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(values.as_slice(), |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<Result<Vec<_>, _>>().unwrap().join("; ")
+    }
+
+    #[test]
+    fn filtered_lists_use_the_index_that_fits_the_filter() {
+        let store = Store::in_memory().unwrap();
+        let person = Some("p".to_string());
+        let by_person_state = ActionFilter { person: person.clone(), state: Some(ActionState::Error), system: None };
+        assert!(plan(&store, &by_person_state).contains("actions_by_person_state (tenant=? AND person=? AND state=?)"));
+        let by_person = ActionFilter { person, state: None, system: None };
+        assert!(plan(&store, &by_person).contains("(tenant=? AND person=?)"), "{}", plan(&store, &by_person));
+        let by_state = ActionFilter { person: None, state: Some(ActionState::Pending), system: None };
+        assert!(
+            plan(&store, &by_state).contains("actions_by_state (tenant=? AND state=?)"),
+            "{}",
+            plan(&store, &by_state)
+        );
+    }
+
+    #[test]
+    fn filters_select_the_same_actions_with_or_without_the_others() {
+        let store = Store::in_memory().unwrap();
+        crate::store::seed_demo(&store).unwrap();
+        let all = store.actions(crate::store::DEMO_TENANT, &ActionFilter::default(), 100).unwrap();
+        let failed = all.iter().find(|a| a.state == ActionState::Error).expect("the demo has a failed action");
+        let filter = ActionFilter {
+            person: Some(failed.person.clone()),
+            state: Some(ActionState::Error),
+            system: Some(failed.system.clone()),
+        };
+        let found = store.actions(crate::store::DEMO_TENANT, &filter, 100).unwrap();
+        let expected: Vec<&str> = all
+            .iter()
+            .filter(|a| a.person == failed.person && a.state == ActionState::Error && a.system == failed.system)
+            .map(|a| a.id.as_str())
+            .collect();
+        assert_eq!(found.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), expected);
+        let page = store.actions_page(crate::store::DEMO_TENANT, &ActionFilter::default(), 1, 1).unwrap();
+        assert_eq!(
+            page.iter().map(|a| &a.id).collect::<Vec<_>>(),
+            all.iter().skip(1).take(1).map(|a| &a.id).collect::<Vec<_>>()
+        );
+    }
+}
