@@ -4,11 +4,13 @@
 
 mod chain;
 mod checkpoint;
+pub mod entries;
 mod invocation;
 mod names;
 
 pub use chain::{ChainBreak, content_hash, verify_chain};
 pub use checkpoint::Checkpoint;
+pub use entries::Actor;
 pub use invocation::InvocationRecord;
 pub use names::helloid_action;
 

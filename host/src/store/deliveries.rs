@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::audit::append as append_audit;
 use super::{Store, StoreError};
-use crate::audit::{AuditEntry, kind};
+use crate::audit::entries;
 use crate::model::{new_id, now_rfc3339};
 
 /// One notification to one webhook.
@@ -124,14 +124,7 @@ impl Store {
             if changed == 0 {
                 return Err(StoreError::NotFound { kind: "dead delivery", id: id.into(), tenant: tenant.into() });
             }
-            let entry = AuditEntry {
-                kind: kind::DELIVERY.into(),
-                key_id: Some(by.into()),
-                decision: "redriven".into(),
-                message: format!("dead delivery '{id}' put back in the queue"),
-                details: serde_json::json!({ "delivery": id }),
-                ..Default::default()
-            };
+            let entry = entries::delivery_redriven(id, by);
             append_audit(c, tenant, &[entry])
         })
     }

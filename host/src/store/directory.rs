@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::audit::append as append_audit;
 use super::{Store, StoreError, from_json};
-use crate::audit::{AuditEntry, kind};
+use crate::audit::entries;
 use crate::model::{Account, Entitlement, EntitlementType, Person, System};
 
 const PERSON_COLUMNS: &str = "id, display_name, attributes";
@@ -97,17 +97,7 @@ impl Store {
                 .prepare_cached("UPDATE systems SET failure = ?3 WHERE tenant = ?1 AND id = ?2")?
                 .execute(params![tenant, system, failure])?;
             not_found_if_zero(changed, "system", system, tenant)?;
-            let (decision, message) = match failure {
-                Some(why) => ("failing", format!("system '{system}' set to fail every action: {why}")),
-                None => ("restored", format!("system '{system}' restored")),
-            };
-            let entry = AuditEntry {
-                kind: kind::SYSTEM.into(),
-                system: Some(system.into()),
-                decision: decision.into(),
-                message,
-                ..Default::default()
-            };
+            let entry = entries::system_state(system, failure);
             append_audit(c, tenant, &[entry])
         })
     }

@@ -2,14 +2,14 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::actions::{Actor, insert_actions, usage_since, window_start};
+use super::actions::{check_windows, insert_actions};
 use super::audit::append as append_audit;
 use super::directory::to_json;
 use super::{Store, StoreError, from_json};
-use crate::audit::{AuditEntry, InvocationRecord};
+use crate::audit::{Actor, AuditEntry, InvocationRecord};
 use crate::event::AttributeChanged;
 use crate::model::{Action, Attribute};
-use crate::policy::{WindowBudget, first_overrun};
+use crate::policy::WindowBudget;
 use crate::refusal::Refusal;
 
 /// One plan to commit.
@@ -54,17 +54,6 @@ fn insert_invocation(tx: &Connection, record: &InvocationRecord) -> Result<(), S
         record.event_summary,
     ])?;
     Ok(())
-}
-
-/// The first window budget the plan's runnable actions would overrun, counting what is committed
-/// inside the transaction `tx`.
-pub(super) fn check_windows(
-    tx: &Connection,
-    tenant: &str,
-    actions: &[Action],
-    windows: &[WindowBudget],
-) -> Result<Result<(), Refusal>, StoreError> {
-    first_overrun(actions, windows, |system, kind, per| usage_since(tx, tenant, system, kind, &window_start(per)))
 }
 
 /// Refuses a retry of an action that another commit retried meanwhile: inside the write

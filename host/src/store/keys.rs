@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::audit::append as append_audit;
 use super::directory::to_json;
 use super::{Store, StoreError, from_json};
-use crate::audit::{AuditEntry, kind};
+use crate::audit::entries;
 use crate::auth::{Credentials, hash_secret, new_key_id, new_salt, new_secret, secret_matches};
 use crate::model::now_rfc3339;
 use crate::policy::Grants;
@@ -116,15 +116,7 @@ impl Store {
                 created_at,
                 expires_at
             ])?;
-            // `key_id` names the key that caused a record; the operator's command had none, so the
-            // key concerned is in the details.
-            let entry = AuditEntry {
-                kind: kind::KEY.into(),
-                decision: "created".into(),
-                message: format!("API key '{id}' created for tenant '{tenant}': {description}"),
-                details: serde_json::json!({ "key": id, "scopes": scopes, "expires_at": expires_at }),
-                ..Default::default()
-            };
+            let entry = entries::key_created(&id, tenant, description, scopes, &expires_at);
             append_audit(c, tenant, &[entry])
         })?;
         let record = KeyRecord {
@@ -159,13 +151,7 @@ impl Store {
                 .query_row(params![id, now_rfc3339()], |r| r.get(0))
                 .optional()?;
             let tenant = tenant.ok_or_else(|| super::directory::not_found("unrevoked API key", id, "any"))?;
-            let entry = AuditEntry {
-                kind: kind::KEY.into(),
-                decision: "revoked".into(),
-                message: format!("API key '{id}' revoked"),
-                details: serde_json::json!({ "key": id }),
-                ..Default::default()
-            };
+            let entry = entries::key_revoked(id);
             append_audit(c, &tenant, &[entry])
         })
     }

@@ -16,37 +16,12 @@ use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::bindings::CallError;
 use crate::gate::{Gate, TenantContext};
 use crate::limits::{LimitHit, Limits};
 use crate::refusal::Refusal;
 use crate::runtime::CapturedOutput;
 use crate::runtime::memory::MemoryLimiter;
-
-/// How a host call ends when it does not succeed: a refusal the plugin receives as a WIT
-/// `error`, or a trap that ends the invocation.
-#[derive(Debug)]
-pub enum CallError {
-    /// Returned to the plugin as the WIT `error` variant.
-    Refused(Refusal),
-    /// Ends the invocation.
-    Trap(wasmtime::Error),
-}
-
-impl From<Refusal> for CallError {
-    fn from(r: Refusal) -> Self {
-        CallError::Refused(r)
-    }
-}
-
-impl CallError {
-    /// For imports that have no error case: a refusal ends the invocation too.
-    fn into_trap(self) -> wasmtime::Error {
-        match self {
-            CallError::Refused(r) => wasmtime::Error::msg(r.to_string()),
-            CallError::Trap(e) => e,
-        }
-    }
-}
 
 /// The data of one invocation's `Store`: sandbox state, limits, and what the plugin planned.
 pub struct HostState {

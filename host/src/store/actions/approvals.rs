@@ -3,14 +3,15 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::reads::check_windows;
 use super::transitions::set_state;
-use super::{ACTION_COLUMNS, Actor, action, action_row};
+use super::{ACTION_COLUMNS, action, action_row};
+use crate::audit::Actor;
 use crate::model::{Action, ActionState};
 use crate::policy::WindowBudget;
 use crate::refusal::Refusal;
 use crate::store::audit::append as append_audit;
 use crate::store::directory::not_found;
-use crate::store::invocations::check_windows;
 use crate::store::{Store, StoreError};
 
 /// A decision on blocked actions.

@@ -7,7 +7,7 @@ mod reads;
 mod transitions;
 
 pub use approvals::Decision;
-pub(super) use reads::{usage_since, window_start};
+pub(super) use reads::check_windows;
 pub(super) use transitions::insert_actions;
 
 use rusqlite::Row;
@@ -123,15 +123,4 @@ fn action(row: ActionRow) -> Result<Action, StoreError> {
         created_at: text(created),
         updated_at: text(updated),
     })
-}
-
-/// Who changed an action, for its audit record.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Actor<'a> {
-    /// The audit record's kind.
-    pub kind: &'static str,
-    /// The API key behind the change.
-    pub key_id: Option<&'a str>,
-    /// The plugin behind the change.
-    pub plugin: Option<&'a str>,
 }

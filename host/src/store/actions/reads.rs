@@ -4,13 +4,15 @@ use rusqlite::{Connection, OptionalExtension, ToSql, params};
 
 use super::{ACTION_COLUMNS, HistoryEntry, action, action_row};
 use crate::model::{Action, ActionFilter, ActionKind, rfc3339};
+use crate::policy::{WindowBudget, first_overrun};
+use crate::refusal::Refusal;
 use crate::store::directory::not_found;
 use crate::store::{Store, StoreError, parse_column};
 use std::time::Duration;
 
 /// Committed actions of a kind against a system created since `since` (RFC 3339), not counting
 /// blocked or rejected ones: what a window budget has used.
-pub(in crate::store) fn usage_since(
+fn usage_since(
     conn: &Connection,
     tenant: &str,
     system: &str,
@@ -56,9 +58,20 @@ fn filtered<'a>(
 }
 
 /// The start of a window that ends now.
-pub(in crate::store) fn window_start(window: Duration) -> String {
+fn window_start(window: Duration) -> String {
     let window = time::Duration::try_from(window).unwrap_or(time::Duration::MAX);
     rfc3339(time::OffsetDateTime::now_utc().checked_sub(window).unwrap_or(time::OffsetDateTime::UNIX_EPOCH))
+}
+
+/// The first window budget the plan's runnable actions would overrun, counting what is committed
+/// inside the transaction `tx`.
+pub(in crate::store) fn check_windows(
+    tx: &Connection,
+    tenant: &str,
+    actions: &[Action],
+    windows: &[WindowBudget],
+) -> Result<Result<(), Refusal>, StoreError> {
+    first_overrun(actions, windows, |system, kind, per| usage_since(tx, tenant, system, kind, &window_start(per)))
 }
 
 impl Store {

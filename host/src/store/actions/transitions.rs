@@ -3,16 +3,15 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{ACTION_COLUMNS, Actor, Effect, Finish, action, action_row};
-use crate::audit::{AuditEntry, helloid_action};
+use super::{ACTION_COLUMNS, Effect, Finish, action, action_row};
+use crate::audit::{Actor, AuditEntry, entries};
 use crate::model::{Action, ActionState, ActionTarget, now_rfc3339};
 use crate::store::audit::append as append_audit;
 use crate::store::directory::{not_found, not_found_if_zero, to_json};
 use crate::store::{Store, StoreError};
 
-const EXECUTOR: Actor<'static> = Actor { kind: crate::audit::kind::ACTION_STATE, key_id: None, plugin: None };
-
-/// The audit record of action `a` entering `state`, named as HelloID names it.
+/// The audit record of action `a` entering `state`, with the entitlement's type read inside
+/// `tx` so that the record names the action as HelloID does.
 fn action_entry(
     tx: &Connection,
     tenant: &str,
@@ -29,28 +28,7 @@ fn action_entry(
             .and_then(|k| serde_json::from_value(serde_json::Value::String(k)).ok()),
         ActionTarget::Account(_) => None,
     };
-    Ok(AuditEntry {
-        kind: actor.kind.into(),
-        invocation: a.invocation.clone(),
-        key_id: actor.key_id.map(str::to_owned),
-        plugin: actor.plugin.map(str::to_owned),
-        person: Some(a.person.clone()),
-        action: Some(a.id.clone()),
-        system: Some(a.system.clone()),
-        decision: state.as_str().into(),
-        audit_action: Some(helloid_action(a.kind, &a.target, entitlement_type).into()),
-        message: message.into(),
-        details: serde_json::json!({
-            "kind": a.kind,
-            "target": a.target,
-            "origin": a.origin,
-            "retry_of": a.retry_of,
-            "by": actor.key_id.map(|k| format!("API key {k}")).unwrap_or_else(|| match actor.kind {
-                crate::audit::kind::COMMIT => "plan commit".to_string(),
-                _ => "embedded executor".to_string(),
-            }),
-        }),
-    })
+    Ok(entries::action_state(a, (state, message), actor, entitlement_type))
 }
 
 /// Inserts actions as committed, with the first entry of their history and their audit records,
@@ -172,7 +150,7 @@ impl Store {
         self.write(|tx| {
             let entries = ids
                 .iter()
-                .map(|id| set_state(tx, tenant, id, (state, message), EXECUTOR).map(|(_, entry)| entry))
+                .map(|id| set_state(tx, tenant, id, (state, message), Actor::EXECUTOR).map(|(_, entry)| entry))
                 .collect::<Result<Vec<_>, _>>()?;
             append_audit(tx, tenant, &entries)
         })
@@ -193,7 +171,7 @@ impl Store {
             let mut entries = Vec::with_capacity(results.len() * 2);
             if let Some(message) = picked_up {
                 for (id, _) in results {
-                    entries.push(set_state(tx, tenant, id, (ActionState::Running, message), EXECUTOR)?.1);
+                    entries.push(set_state(tx, tenant, id, (ActionState::Running, message), Actor::EXECUTOR)?.1);
                 }
             }
             let mut ended = Vec::with_capacity(results.len());
@@ -206,7 +184,7 @@ impl Store {
                     Finish::Error(message) => (ActionState::Error, message),
                     Finish::Waiting(message) => (ActionState::Waiting, message),
                 };
-                let (action, entry) = set_state(tx, tenant, id, (end.0, end.1.as_str()), EXECUTOR)?;
+                let (action, entry) = set_state(tx, tenant, id, (end.0, end.1.as_str()), Actor::EXECUTOR)?;
                 ended.push(action);
                 entries.push(entry);
             }
