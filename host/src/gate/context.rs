@@ -1,5 +1,5 @@
 //! The tenant context: what every invocation of one plugin for one tenant under one API key
-//! shares. Built by [`crate::tenant`] alone.
+//! shares. Only the tenant wiring (`tenant.rs`) builds one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,0 +1,252 @@
+//! The layering docs/architecture.md draws is the one the host's code has. Each top-level module
+//! of `host/src` uses only modules listed below it in the document's layer table, so no cycle can
+//! form between them. Within every module, no two submodules use each other, directly or round a
+//! cycle. Test code (`#[cfg(test)]` and below) may reach up for fixtures and is not counted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// A module's path below the crate root (`["store", "actions", "reads"]`).
+type ModPath = Vec<String>;
+
+/// For each module, the submodules of it that each submodule uses.
+type Uses = BTreeMap<ModPath, BTreeMap<String, BTreeSet<String>>>;
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// The top-level modules in the layer table of docs/architecture.md, top first.
+fn layers(doc: &str) -> Vec<String> {
+    let section = doc.split("\n## Layers").nth(1).expect("docs/architecture.md has a `## Layers` section");
+    let section = section.split("\n## ").next().unwrap_or_default();
+    section
+        .lines()
+        .filter_map(|line| line.strip_prefix('|')?.split('|').next())
+        .filter_map(|cell| cell.trim().strip_prefix('`')?.strip_suffix('`').map(str::to_owned))
+        .collect()
+}
+
+/// Every source file of the crate under `src`, by module path, without comments and test code.
+fn sources(src: &Path) -> BTreeMap<ModPath, String> {
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![src.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let relative = path.strip_prefix(src).unwrap().with_extension("");
+            let mut module: ModPath = relative.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+            if path.extension().is_none_or(|e| e != "rs") || module == ["main"] {
+                continue;
+            }
+            if module.last().is_some_and(|last| last == "mod" || last == "lib") {
+                module.pop();
+            }
+            out.insert(module, code_of(&std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+    out
+}
+
+/// The text without comments, up to the first `#[cfg(test)]`.
+fn code_of(text: &str) -> String {
+    text.lines()
+        .take_while(|line| line.trim() != "#[cfg(test)]")
+        .map(|line| line.find("//").map_or(line, |at| &line[..at]))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The paths a use tree starting at `text` names: `a::b`, `a::{b, c::{d, e}}`, ...
+fn use_tree(text: &str) -> Vec<Vec<String>> {
+    fn tree(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Vec<Vec<String>> {
+        let mut segment = String::new();
+        while chars.peek().is_some_and(|c| c.is_alphanumeric() || *c == '_') {
+            segment.push(chars.next().unwrap());
+        }
+        let rest: String = chars.clone().take(2).collect();
+        if segment.is_empty() && chars.peek() == Some(&'{') {
+            chars.next();
+            let mut all = Vec::new();
+            loop {
+                while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
+                    chars.next();
+                }
+                match chars.peek() {
+                    Some('}') | None => {
+                        chars.next();
+                        return all;
+                    }
+                    _ => all.extend(tree(chars)),
+                }
+            }
+        }
+        if segment.is_empty() {
+            return Vec::new();
+        }
+        if rest == "::" {
+            chars.next();
+            chars.next();
+            let below = tree(chars);
+            if below.is_empty() {
+                return vec![vec![segment]];
+            }
+            return below.into_iter().map(|p| std::iter::once(segment.clone()).chain(p).collect()).collect();
+        }
+        // Skip `as name` and anything else up to the end of this branch.
+        vec![vec![segment]]
+    }
+    tree(&mut text.chars().peekable())
+}
+
+/// The absolute module paths `module`'s code names through `crate::` and `super::`.
+fn named(module: &ModPath, code: &str) -> Vec<ModPath> {
+    let mut out = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let before = code[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        out.extend(use_tree(&code[at + "crate::".len()..]));
+    }
+    for (at, _) in code.match_indices("super::") {
+        if code[..at].ends_with("super::") || code[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric()) {
+            continue;
+        }
+        let mut rest = &code[at..];
+        let mut base = module.clone();
+        while let Some(after) = rest.strip_prefix("super::") {
+            base.pop();
+            rest = after;
+        }
+        out.extend(use_tree(rest).into_iter().map(|p| base.iter().cloned().chain(p).collect()));
+    }
+    out
+}
+
+/// Which sibling modules each module uses, grouped by their parent.
+fn uses(sources: &BTreeMap<ModPath, String>) -> Uses {
+    let modules: BTreeSet<&ModPath> = sources.keys().collect();
+    let mut out = Uses::new();
+    for (module, code) in sources {
+        for path in named(module, code) {
+            let common = module.iter().zip(&path).take_while(|(a, b)| a == b).count();
+            if common >= module.len() || common >= path.len() {
+                continue;
+            }
+            let parent = module[..common].to_vec();
+            let target: ModPath = path[..=common].to_vec();
+            if modules.contains(&target) {
+                out.entry(parent).or_default().entry(module[common].clone()).or_default().insert(path[common].clone());
+            }
+        }
+    }
+    out
+}
+
+/// A cycle among the modules of one parent, if there is one.
+fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        done: &mut BTreeSet<String>,
+        stack: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = stack.iter().position(|n| n == node) {
+            let mut found = stack[at..].to_vec();
+            found.push(node.to_owned());
+            return Some(found);
+        }
+        if !done.insert(node.to_owned()) {
+            return None;
+        }
+        stack.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(found) = visit(next, graph, done, stack) {
+                return Some(found);
+            }
+        }
+        stack.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph.keys().find_map(|node| visit(node, graph, &mut done, &mut Vec::new()))
+}
+
+/// What breaks the layering: each use of a module not listed below the user, each top-level
+/// module missing from the table, each cycle inside a module.
+fn breaks(layers: &[String], uses: &Uses, top_level: &BTreeSet<String>) -> Vec<String> {
+    let rank = |m: &str| layers.iter().position(|l| l == m);
+    let mut out = Vec::new();
+    for module in top_level {
+        if rank(module).is_none() {
+            out.push(format!("`{module}` is not in the layer table of docs/architecture.md"));
+        }
+    }
+    for (user, used) in uses.get(&Vec::new()).into_iter().flatten() {
+        for module in used {
+            if let (Some(a), Some(b)) = (rank(user), rank(module))
+                && a >= b
+            {
+                out.push(format!("`{user}` uses `{module}`, which the layer table puts above it"));
+            }
+        }
+    }
+    for (parent, graph) in uses.iter().filter(|(parent, _)| !parent.is_empty()) {
+        if let Some(found) = cycle(graph) {
+            out.push(format!("inside `{}`, submodules use each other round {}", parent.join("::"), found.join(" → ")));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_module_uses_only_the_layers_below_it_and_no_submodules_form_a_cycle() {
+    let root = repository();
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let layers = layers(&doc);
+    assert!(layers.len() > 10, "the layer table lists the host's modules: {layers:?}");
+    let sources = sources(&root.join("host/src"));
+    let top_level: BTreeSet<String> = sources.keys().filter(|m| m.len() == 1).map(|m| m[0].clone()).collect();
+    for listed in &layers {
+        assert!(top_level.contains(listed), "docs/architecture.md lists `{listed}`, which host/src does not have");
+    }
+    let found = breaks(&layers, &uses(&sources), &top_level);
+    assert!(found.is_empty(), "the layering does not hold:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_check_finds_an_upward_use_an_unplaced_module_and_a_cycle() {
+    let file = |path: &str, code: &str| (path.split('/').map(str::to_owned).collect::<ModPath>(), code_of(code));
+    let sources = BTreeMap::from([
+        file("model", "pub struct Person;"),
+        file("store", "mod a; mod b;\nuse crate::model::Person;"),
+        file("store/a", "use super::b::Thing; // crate::gate is only mentioned"),
+        file("store/b", "use crate::{model::Person, store::a::Other};\n#[cfg(test)]\nuse crate::gate::X;"),
+        file("gate", "use crate::{store::{self}, model};\nfn f() { crate::cli::main() }"),
+        file("cli", "use crate::gate::Gate;"),
+    ]);
+    let top_level: BTreeSet<String> = ["model", "store", "gate", "cli"].map(String::from).into();
+    let cycle = "inside `store`, submodules use each other round a → b → a";
+    let layers: Vec<String> = ["gate", "store", "model"].map(String::from).into();
+    assert_eq!(
+        breaks(&layers, &uses(&sources), &top_level),
+        ["`cli` is not in the layer table of docs/architecture.md", cycle],
+        "a comment and test code are not uses; a module the table does not place cannot be ranked"
+    );
+    let layers: Vec<String> = ["cli", "store", "gate", "model"].map(String::from).into();
+    assert_eq!(
+        breaks(&layers, &uses(&sources), &top_level),
+        [
+            "`gate` uses `cli`, which the layer table puts above it",
+            "`gate` uses `store`, which the layer table puts above it",
+            cycle
+        ]
+    );
+    let doc = "intro\n| `x` |\n## Layers\n| module |\n| --- |\n| `a` |\n| `b` | holds b |\n## Next\n| `c` |";
+    assert_eq!(crate::layers(doc), ["a", "b"], "only the first cell of the Layers table's rows is read");
+}
