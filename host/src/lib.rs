@@ -10,9 +10,9 @@
 
 // Foundation: vocabulary and utilities that know nothing of the rest.
 pub mod api;
-pub mod auth;
+mod auth;
 mod backoff;
-pub mod deadline;
+mod deadline;
 pub mod event;
 pub mod limits;
 pub mod model;

@@ -30,22 +30,19 @@ impl Host for HostState {
         entitlement: String,
         reason: String,
     ) -> Result<Receipt, CallError> {
-        self.begin_call()?;
-        self.admit_arguments("actions.re-enforce-entitlement", &[&person, &entitlement], Some(&reason))?;
+        self.enter("actions.re-enforce-entitlement", &[&person, &entitlement], Some(&reason))?;
         let result = self.gate.re_enforce(&person, &entitlement, reason);
         Ok(receipt(&self.budget(result)?))
     }
 
     fn update_account(&mut self, person: String, account: String, reason: String) -> Result<Receipt, CallError> {
-        self.begin_call()?;
-        self.admit_arguments("actions.update-account", &[&person, &account], Some(&reason))?;
+        self.enter("actions.update-account", &[&person, &account], Some(&reason))?;
         let result = self.gate.update_account(&person, &account, reason);
         Ok(receipt(&self.budget(result)?))
     }
 
     fn update_all_accounts(&mut self, person: String, reason: String) -> Result<Vec<Receipt>, CallError> {
-        self.begin_call()?;
-        self.admit_arguments("actions.update-all-accounts", &[&person], Some(&reason))?;
+        self.enter("actions.update-all-accounts", &[&person], Some(&reason))?;
         let result = self.gate.update_all_accounts(&person, reason);
         Ok(self.budget(result)?.iter().map(receipt).collect())
     }
@@ -56,15 +53,13 @@ impl Host for HostState {
         entitlement: String,
         reason: String,
     ) -> Result<Receipt, CallError> {
-        self.begin_call()?;
-        self.admit_arguments("actions.unmanage-entitlement", &[&person, &entitlement], Some(&reason))?;
+        self.enter("actions.unmanage-entitlement", &[&person, &entitlement], Some(&reason))?;
         let result = self.gate.unmanage(&person, &entitlement, reason);
         Ok(receipt(&self.budget(result)?))
     }
 
     fn retry_action(&mut self, action: String, reason: String) -> Result<Receipt, CallError> {
-        self.begin_call()?;
-        self.admit_arguments("actions.retry-action", &[&action], Some(&reason))?;
+        self.enter("actions.retry-action", &[&action], Some(&reason))?;
         let result = self.gate.retry(&action, reason);
         Ok(receipt(&self.budget(result)?))
     }

@@ -96,6 +96,13 @@ impl HostState {
         Ok(())
     }
 
+    /// Begins a call that names `ids` (and gives `reason`): counted and deadline-checked, then
+    /// its arguments bounded.
+    fn enter(&mut self, function: &'static str, ids: &[&str], reason: Option<&str>) -> Result<(), CallError> {
+        self.begin_call()?;
+        self.admit_arguments(function, ids, reason)
+    }
+
     /// Refuses, as `invalid` and recorded, a call naming an id or giving a reason longer than the
     /// invocation's limits allow, before anything else about the call is looked at.
     fn admit_arguments(&mut self, function: &'static str, ids: &[&str], reason: Option<&str>) -> Result<(), CallError> {

@@ -15,8 +15,7 @@ impl HostState {
         ids: &[&str],
         read: impl FnOnce(&Gate) -> Result<Vec<T>, Refusal>,
     ) -> Result<Vec<W>, CallError> {
-        self.begin_call()?;
-        self.admit_arguments(function, ids, None)?;
+        self.enter(function, ids, None)?;
         Ok(self.gate.query(function, ids, read)?.into_iter().map(W::from).collect())
     }
 }
