@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use provhost::api::{ActionSummary, RequestReport};
 use provhost::config::Config;
+use provhost::executor::{DEFAULT_LEASE, Executor};
 use provhost::gate::{Gate, TenantContext};
 use provhost::model::{ActionFilter, ActionState};
-use provhost::pipeline::run_request;
+use provhost::pipeline::{Execution, run_request};
 use provhost::policy::Grants;
 use provhost::refusal::Refusal;
 use provhost::store::{AuditFilter, DEMO_TENANT, Store, seed_demo};
@@ -43,7 +44,7 @@ fn request(
     context: &Arc<TenantContext>,
     plan: impl FnOnce(&mut Gate) -> Result<Vec<provhost::model::Action>, Refusal>,
 ) -> Result<RequestReport, Refusal> {
-    run_request(context.clone(), "test request", false, plan).unwrap()
+    run_request(context.clone(), "test request", (false, Execution::Now(&Executor::new(DEFAULT_LEASE))), plan).unwrap()
 }
 
 /// The key's id and secret.
@@ -353,8 +354,13 @@ fn a_provhost_serve_on_identityiq_answers_targeted_requests_with_the_workflow_ou
     let (id, secret) = credentials(&demo.key);
     let client = reqwest::blocking::Client::new();
     let post = |path: &str| -> (u16, Value) {
-        let response =
-            client.post(server.url(path)).basic_auth(id, Some(secret)).json(&serde_json::json!({})).send().unwrap();
+        let response = client
+            .post(server.url(path))
+            .basic_auth(id, Some(secret))
+            .header("prefer", "wait=10")
+            .json(&serde_json::json!({}))
+            .send()
+            .unwrap();
         (response.status().as_u16(), response.json().unwrap())
     };
     let (status, report) = post(&format!("/provisioning/persons/{JAN}/entitlements/{}/re-enforce", jan(0x300)));

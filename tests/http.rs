@@ -64,8 +64,9 @@ fn body(response: Response) -> (u16, String, Value) {
     (status, kind, value)
 }
 
+/// Posts an event and holds the answer until its actions end (`Prefer: wait`).
 fn post_event(server: &Server, key: &str, event: &Value) -> (u16, String, Value) {
-    body(auth(client().post(server.url("/v1/events")), key).json(event).send().unwrap())
+    body(auth(client().post(server.url("/v1/events")), key).header("prefer", "wait=10").json(event).send().unwrap())
 }
 
 fn mail_event() -> Value {
@@ -191,7 +192,7 @@ fn the_targeted_endpoints_plan_commit_and_audit_like_plugin_calls() {
         .to_owned();
 
     let post = |path: String, payload: Option<Value>| {
-        let request = auth(client().post(server.url(&path)), &demo.key);
+        let request = auth(client().post(server.url(&path)), &demo.key).header("prefer", "wait=10");
         body(match payload {
             Some(p) => request.json(&p).send().unwrap(),
             None => request.send().unwrap(),
@@ -257,6 +258,7 @@ fn the_targeted_endpoints_honour_scope_exclusions_and_thresholds() {
 
     let (s, _, r) = body(
         auth(client().post(server.url(&format!("/provisioning/persons/{JAN}/accounts/update"))), &demo.key)
+            .header("prefer", "wait=10")
             .send()
             .unwrap(),
     );
@@ -574,4 +576,59 @@ fn the_targeted_endpoints_take_an_idempotency_key() {
     assert_eq!(demo.actions().len(), before + 4, "the accounts were updated once");
     let (s, _, problem) = body(send("another reason"));
     assert_eq!((s, problem["type"].as_str()), (422, Some("/problems/idempotency-key-reused")));
+}
+
+#[test]
+fn an_event_is_answered_at_commit_and_its_actions_are_carried_out_after() {
+    let demo = demo("");
+    let server = Server::start(&demo, &[]);
+    let (status, _, result) =
+        body(auth(client().post(server.url("/v1/events")), &demo.key).json(&mail_event()).send().unwrap());
+    assert_eq!(status, 200, "{result}");
+    let actions = result["invocations"][0]["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 7);
+    assert!(actions.iter().all(|a| a["state"] == "pending"), "answered at commit, before execution: {result}");
+    let id = actions[0]["id"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let ended = loop {
+        let (_, _, one) = body(auth(client().get(server.url(&format!("/v1/actions/{id}"))), &demo.key).send().unwrap());
+        if one["state"] != "pending" && one["state"] != "running" {
+            break one;
+        }
+        assert!(std::time::Instant::now() < deadline, "the executor did not carry the action out: {one}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(ended["state"], "success", "{ended}");
+    let states: Vec<&str> = ended["history"].as_array().unwrap().iter().map(|h| h["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["pending", "running", "success"]);
+}
+
+#[test]
+fn run_no_wait_commits_and_a_server_on_the_same_data_carries_the_actions_out() {
+    let demo = demo("");
+    let out = demo.provhost(&[
+        "run",
+        "--plugin",
+        "propagate-mail",
+        "--event",
+        mail_changed().to_str().unwrap(),
+        "--api-key",
+        &demo.key,
+        "--no-wait",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions = report["actions"].as_array().unwrap();
+    assert!(!actions.is_empty() && actions.iter().all(|a| a["state"] == "pending"), "{report}");
+    let server = Server::start(&demo, &[]);
+    let id = actions[0]["id"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, _, one) = body(auth(client().get(server.url(&format!("/v1/actions/{id}"))), &demo.key).send().unwrap());
+        if one["state"] == "success" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server's executor did not take the action up: {one}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

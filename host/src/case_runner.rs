@@ -13,9 +13,10 @@ use serde_json::{Value, json};
 
 use crate::audit::InvocationRecord;
 use crate::event::Event;
+use crate::executor::{DEFAULT_LEASE, Executor};
 use crate::limits::LimitSettings;
 use crate::model::{Account, Action, Entitlement, Person, System};
-use crate::pipeline::{RunReport, run_event};
+use crate::pipeline::{Execution, RunReport, run_event};
 use crate::policy::Grants;
 use crate::runtime::{Runtime, plugin_name};
 use crate::store::{DEMO_TENANT, Store, seed_demo};
@@ -113,8 +114,16 @@ fn run_case(runtime: &Runtime, component: &Path, cases: &Path, case: &Path) -> a
         installed.plugin.settings.extend(extra);
     }
     let caller = Caller { key_id: "test", grants: &Grants::everything() };
+    let executor = Executor::new(DEFAULT_LEASE);
     let context = Tenant::unconfigured(tenant, &store).plugin_context(caller, &installed.plugin);
-    let report = run_event(runtime, &installed.loaded, context, installed.plugin.limits, &event, false)?;
+    let report = run_event(
+        runtime,
+        &installed.loaded,
+        context,
+        installed.plugin.limits,
+        &event,
+        (false, Execution::Now(&executor)),
+    )?;
     Ok(normalise(&report))
 }
 

@@ -35,6 +35,8 @@ pub mod runtime;
 pub mod tenant;
 // Notifications after committed actions finish.
 pub mod webhook;
+// Carrying out committed actions under leases.
+pub mod executor;
 // The data flow: invocation or request → gate → plan → commit → execution.
 pub mod pipeline;
 // Applications on top.

@@ -35,11 +35,15 @@ impl Server {
             .expect("starting provhost serve");
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
-        let first = lines.next().expect("provhost serve printed nothing").unwrap();
-        let base = first
-            .strip_prefix("provhost: listening on ")
-            .unwrap_or_else(|| panic!("provhost serve did not start: {first}"))
-            .to_owned();
+        // Warnings (e.g. requests a kill cut off) may come before the line that says it listens.
+        let mut printed = Vec::new();
+        let base = loop {
+            let line = lines.next().unwrap_or_else(|| panic!("provhost serve did not start: {printed:?}")).unwrap();
+            if let Some(base) = line.strip_prefix("provhost: listening on ") {
+                break base.to_owned();
+            }
+            printed.push(line);
+        };
         std::thread::spawn(move || lines.for_each(drop));
         Server { child: Some(child), base }
     }

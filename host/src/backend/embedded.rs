@@ -111,10 +111,8 @@ impl Backend for EmbeddedBackend {
         Ok(self.store.entitlement_count(tenant, system)?)
     }
 
-    fn execute(&self, tenant: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError> {
-        super::execute_each(&self.store, tenant, actions, ("embedded", super::Pickup::WithTheEnd), |action| {
-            self.simulate(tenant, action)
-        })
+    fn carry_out(&self, tenant: &str, action: &Action) -> Result<Finish, BackendError> {
+        self.simulate(tenant, action)
     }
 }
 
@@ -123,7 +121,16 @@ mod tests {
     use super::*;
     use crate::audit::InvocationRecord;
     use crate::model::{ActionState, new_id, now_rfc3339};
-    use crate::store::{DEMO_TENANT, seed_demo};
+    use crate::store::{DEMO_TENANT, Due, seed_demo};
+
+    /// Claims `action`, has the backend carry it out and records the end, as an executor does.
+    fn execute(store: &Store, backend: &EmbeddedBackend, action: &Action) -> Action {
+        let ids = [action.id.clone()];
+        let lease = std::time::Duration::from_secs(60);
+        let claimed = store.claim_actions("test", lease, Due::These(DEMO_TENANT, &ids)).unwrap();
+        let finish = backend.carry_out(DEMO_TENANT, &claimed[0].1).unwrap();
+        store.finish_actions(DEMO_TENANT, &[(action.id.clone(), finish)], "test").unwrap().remove(0)
+    }
 
     fn demo() -> (Arc<Store>, EmbeddedBackend) {
         let store = Arc::new(Store::in_memory().unwrap());
@@ -162,7 +169,7 @@ mod tests {
             store.accounts_of(DEMO_TENANT, &person.id).unwrap().into_iter().find(|a| a.system == "topdesk").unwrap();
         let action = planned(person, "topdesk", ActionKind::Update, ActionTarget::Account(account.id.clone()));
         commit(&store, &action);
-        let done = backend.execute(DEMO_TENANT, std::slice::from_ref(&action)).unwrap();
+        let done = [execute(&store, &backend, &action)];
         assert_eq!(done[0].state, ActionState::Success);
         let states: Vec<_> =
             store.action_history(DEMO_TENANT, &action.id).unwrap().into_iter().map(|h| h.state).collect();
@@ -186,7 +193,7 @@ mod tests {
         let action =
             planned(person, "exchange-online", ActionKind::Unmanage, ActionTarget::Entitlement(entitlement.id.clone()));
         commit(&store, &action);
-        let done = backend.execute(DEMO_TENANT, &[action]).unwrap();
+        let done = [execute(&store, &backend, &action)];
         assert_eq!(done[0].state, ActionState::Error);
         assert!(done[0].message.contains("mailbox server down"), "{}", done[0].message);
         assert!(store.entitlement(DEMO_TENANT, &entitlement.id).unwrap().managed);
@@ -204,7 +211,7 @@ mod tests {
             ActionTarget::Entitlement(entitlement.id.clone()),
         );
         commit(&store, &action);
-        assert_eq!(backend.execute(DEMO_TENANT, &[action]).unwrap()[0].state, ActionState::Success);
+        assert_eq!([execute(&store, &backend, &action)][0].state, ActionState::Success);
         assert!(!store.entitlement(DEMO_TENANT, &entitlement.id).unwrap().managed);
     }
 }

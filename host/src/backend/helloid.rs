@@ -14,8 +14,7 @@ use super::settings::HelloIdConfig;
 use super::{Backend, BackendError};
 use crate::api::{ActionSummary, Page, RequestReport};
 use crate::model::{Account, Action, ActionFilter, ActionKind, ActionState, ActionTarget, Entitlement, Person};
-use crate::store::{Effect, Finish, Store};
-use std::sync::Arc;
+use crate::store::{Effect, Finish};
 use std::time::{Duration, Instant};
 
 const PLATFORM: &str = "HelloID";
@@ -23,7 +22,6 @@ const PLATFORM: &str = "HelloID";
 /// A tenant in HelloID.
 pub struct HelloIdBackend {
     client: RestClient,
-    store: Arc<Store>,
     follow: (Duration, Duration),
 }
 
@@ -46,13 +44,13 @@ struct ProblemBody {
 }
 
 impl HelloIdBackend {
-    /// A backend for the HelloID tenant `config` names; actions are recorded in `store`.
-    pub fn new(config: &HelloIdConfig, store: Arc<Store>) -> Result<Self, String> {
+    /// A backend for the HelloID tenant `config` names.
+    pub fn new(config: &HelloIdConfig) -> Result<Self, String> {
         let auth = Auth::Basic(config.api_key.reveal()?, config.api_secret.reveal()?);
         let client = RestClient::new(PLATFORM, &config.base_url, auth, config.http)?;
         let follow =
             (Duration::from_millis(config.completion_timeout_ms), Duration::from_millis(config.poll_interval_ms));
-        Ok(Self { client, store, follow })
+        Ok(Self { client, follow })
     }
 
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, BackendError> {
@@ -273,10 +271,8 @@ impl Backend for HelloIdBackend {
         Ok(self.get::<SystemSummary>(&format!("/v1/systems/{}", segment(system)))?.entitlement_count)
     }
 
-    fn execute(&self, tenant: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError> {
-        super::execute_each(&self.store, tenant, actions, (PLATFORM, super::Pickup::Before), |action| {
-            Ok(self.run(action))
-        })
+    fn carry_out(&self, _tenant: &str, action: &Action) -> Result<Finish, BackendError> {
+        Ok(self.run(action))
     }
 }
 

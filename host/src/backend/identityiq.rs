@@ -323,10 +323,8 @@ impl Backend for IdentityIqBackend {
         self.directory.entitlement_count(tenant, system)
     }
 
-    fn execute(&self, tenant: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError> {
-        super::execute_each(&self.store, tenant, actions, (PLATFORM, super::Pickup::Before), |action| {
-            Ok(self.run(tenant, action))
-        })
+    fn carry_out(&self, tenant: &str, action: &Action) -> Result<Finish, BackendError> {
+        Ok(self.run(tenant, action))
     }
 
     fn unsupported(&self, kind: ActionKind) -> Option<String> {

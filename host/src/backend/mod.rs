@@ -21,7 +21,7 @@ pub use settings::{Application, BackendConfig, HelloIdConfig, HttpSettings, Iden
 
 use std::sync::Arc;
 
-use crate::model::{Account, Action, ActionFilter, ActionKind, ActionState, Entitlement, Person};
+use crate::model::{Account, Action, ActionFilter, ActionKind, Entitlement, Person};
 use crate::store::{Finish, Store};
 
 /// Why a backend call failed.
@@ -64,8 +64,10 @@ pub trait Backend: Send + Sync {
     fn actions(&self, tenant: &str, filter: &ActionFilter, limit: usize) -> Result<Vec<Action>, BackendError>;
     /// How many entitlements the system holds (the base of percentage thresholds).
     fn entitlement_count(&self, tenant: &str, system: &str) -> Result<u32, BackendError>;
-    /// Runs committed `pending` actions to completion and returns them in their final state.
-    fn execute(&self, tenant: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError>;
+    /// Carries out one committed action an executor claimed (it is `running`) and says how it
+    /// ended; the executor records that. An error leaves the action to be taken up again once its
+    /// lease passes.
+    fn carry_out(&self, tenant: &str, action: &Action) -> Result<Finish, BackendError>;
     /// Why actions of `kind` cannot be carried out here, if they cannot: such calls are refused
     /// as invalid when planned.
     fn unsupported(&self, kind: ActionKind) -> Option<String> {
@@ -78,40 +80,9 @@ pub trait Backend: Send + Sync {
 pub fn for_tenant(config: &BackendConfig, store: &Arc<Store>) -> Result<Arc<dyn Backend>, String> {
     Ok(match config {
         BackendConfig::Embedded => Arc::new(EmbeddedBackend::new(store.clone())),
-        BackendConfig::HelloId(c) => Arc::new(HelloIdBackend::new(c, store.clone())?),
+        BackendConfig::HelloId(c) => Arc::new(HelloIdBackend::new(c)?),
         BackendConfig::IdentityIq(c) => Arc::new(IdentityIqBackend::new(c, store.clone())?),
     })
-}
-
-/// How an executor records that it picked actions up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pickup {
-    /// Work that takes time (a platform call): `running` is committed before it starts.
-    Before,
-    /// Work that ends at once (the simulator): `running` and the end commit together.
-    WithTheEnd,
-}
-
-/// Executes the `pending` actions among `actions` one by one with `run`, marking them running
-/// (picked up by `by`) and recording their ends, and returns them in their final states.
-fn execute_each(
-    store: &Store,
-    tenant: &str,
-    actions: &[Action],
-    (by, pickup): (&str, Pickup),
-    mut run: impl FnMut(&Action) -> Result<Finish, BackendError>,
-) -> Result<Vec<Action>, BackendError> {
-    let pending: Vec<&Action> = actions.iter().filter(|a| a.state == ActionState::Pending).collect();
-    if pending.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<String> = pending.iter().map(|a| a.id.clone()).collect();
-    let picked_up = format!("picked up by the {by} backend");
-    if pickup == Pickup::Before {
-        store.transition(tenant, &ids, ActionState::Running, &picked_up)?;
-    }
-    let results = pending.iter().map(|a| Ok((a.id.clone(), run(a)?))).collect::<Result<Vec<_>, BackendError>>()?;
-    Ok(store.finish_actions(tenant, &results, (pickup == Pickup::WithTheEnd).then_some(picked_up.as_str()))?)
 }
 
 impl From<BackendError> for crate::refusal::Refusal {

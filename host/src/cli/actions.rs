@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{ApiKeyArg, DataDir, print_json};
 
+use crate::executor::{DEFAULT_LEASE, Executor};
 use crate::model::{Action, ActionFilter, ActionKind, ActionState, ActionTarget};
 use crate::policy::Scope;
 use crate::store::{DEMO_TENANT, Decision, HistoryEntry};
@@ -96,11 +97,13 @@ impl Decide {
         }
         let context = data.tenant(&store, &key)?.request_context((&key).into(), "cli");
         let decided = store.decide_blocked(tenant, &ids, (decision, &key.id), &context.policy.windows)??;
-        let (done, origin) = match decision {
-            Decision::Approve => (context.backend.execute(tenant, &decided)?, "approval"),
-            Decision::Reject => (decided, "rejection"),
+        let done = match decision {
+            Decision::Approve => Executor::new(DEFAULT_LEASE).run_now(&context, (&ids[0], "approval"), &decided)?,
+            Decision::Reject => {
+                crate::webhook::queue(&context, &ids[0], "rejection", &decided)?;
+                decided
+            }
         };
-        crate::webhook::queue(&context, &ids[0], origin, &done)?;
         print_json(&done)
     }
 }

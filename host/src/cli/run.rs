@@ -9,8 +9,9 @@ use clap::Args;
 
 use super::{ApiKeyArg, DataDir, EXIT_NOT_COMMITTED, print_json};
 use crate::event::Event;
+use crate::executor::{DEFAULT_LEASE, Executor};
 use crate::limits::{LimitSettings, Limits};
-use crate::pipeline::run_event;
+use crate::pipeline::{Execution, run_event};
 use crate::policy::Scope;
 use crate::runtime::Runtime;
 use crate::runtime::plugin_name;
@@ -31,6 +32,10 @@ pub struct RunArgs {
     /// Run the plugin and report what it would commit, without committing it.
     #[arg(long)]
     dry_run: bool,
+    /// Return once the plan is committed, leaving its actions `pending` for the executor of a
+    /// `provhost serve` on the same data directory, instead of carrying them out first.
+    #[arg(long)]
+    no_wait: bool,
     /// A plugin setting, read by the plugin through `config(key)`; repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
     settings: Vec<(String, String)>,
@@ -114,7 +119,9 @@ impl RunArgs {
         let context = tenant.plugin_context((&key).into(), &installed.plugin);
         let plugin = &installed.loaded;
         let limits = self.limits(installed.plugin.limits, &data.config.limits)?;
-        let report = run_event(&runtime, plugin, context, limits, &event, self.dry_run)?;
+        let executor = Executor::new(DEFAULT_LEASE);
+        let execution = if self.no_wait { Execution::Queued } else { Execution::Now(&executor) };
+        let report = run_event(&runtime, plugin, context, limits, &event, (self.dry_run, execution))?;
         print_json(&report)?;
         if report.committed {
             Ok(ExitCode::SUCCESS)

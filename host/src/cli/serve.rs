@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::DataDir;
+use crate::executor::Executor;
 use crate::runtime::Runtime;
 use crate::server::{AppState, serve};
 
@@ -21,6 +22,10 @@ pub struct ServeArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_body: usize,
+    /// How long an executor's claim on an action holds, in milliseconds: a process that dies
+    /// while carrying actions out leaves them to be taken up again this long after it claimed them.
+    #[arg(long, default_value_t = crate::executor::DEFAULT_LEASE.as_millis() as u64, value_name = "MS")]
+    lease_ms: u64,
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -49,7 +54,9 @@ impl ServeArgs {
             tracing::warn!("{interrupted} requests were cut off by the last stop; their status says so");
         }
         let runtime = Arc::new(Runtime::new(data.cache_dir())?);
-        let state = Arc::new(AppState::new(store, runtime, Arc::new(data.config.clone()))?);
+        let mut state = AppState::new(store, runtime, Arc::new(data.config.clone()))?;
+        state.executor = Arc::new(Executor::new(std::time::Duration::from_millis(self.lease_ms.max(1))));
+        let state = Arc::new(state);
         let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         tokio.block_on(async move {
             let listener = tokio::net::TcpListener::bind(self.listen)

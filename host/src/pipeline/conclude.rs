@@ -11,9 +11,8 @@ use crate::model::Action;
 use crate::policy::threshold;
 use crate::refusal::Refusal;
 use crate::store::{Commit, Store, StoreError};
-use crate::webhook;
 
-use super::RunError;
+use super::{Execution, RunError};
 
 /// What became of a plan.
 #[derive(Debug, Clone)]
@@ -64,7 +63,7 @@ pub fn conclude(
     mut plan: Vec<Action>,
     journal: &Journal,
     may_commit: bool,
-    observed: Option<&AttributeChanged>,
+    (observed, execution): (Option<&AttributeChanged>, Execution<'_>),
 ) -> Result<Conclusion, RunError> {
     let (store, backend, tenant) = (&context.store, &context.backend, &context.tenant);
     let mut thresholds = Vec::new();
@@ -116,13 +115,9 @@ pub fn conclude(
         record_uncommitted(store, record, journal)?;
         return Ok(Conclusion { committed: false, refused_at_commit: Some(refusal), actions: plan, thresholds });
     }
-    let executed = backend.execute(tenant, &plan)?;
-    for action in plan.iter_mut() {
-        if let Some(done) = executed.iter().find(|d| d.id == action.id) {
-            *action = done.clone();
-        }
+    if let Execution::Now(executor) = execution {
+        plan = executor.run_now(context, (&record.id, &record.plugin_name), &plan)?;
     }
-    webhook::queue(context, &record.id, &record.plugin_name, &plan)?;
     Ok(Conclusion { committed: true, refused_at_commit: None, actions: plan, thresholds })
 }
 
@@ -132,10 +127,11 @@ mod tests {
 
     use super::*;
     use crate::backend::{Backend, BackendError, EmbeddedBackend};
+    use crate::executor::{DEFAULT_LEASE, Executor};
     use crate::gate::Gate;
     use crate::model::{Account, ActionFilter, ActionKind, Entitlement, Person, new_id};
     use crate::policy::{Grants, TenantPolicy, Threshold};
-    use crate::store::DEMO_TENANT;
+    use crate::store::{DEMO_TENANT, Finish};
     use crate::tenant::testing::governed_context;
 
     /// The embedded backend, except that it cannot count a system's entitlements.
@@ -169,8 +165,8 @@ mod tests {
         fn entitlement_count(&self, _: &str, system: &str) -> Result<u32, BackendError> {
             Err(BackendError::Unavailable(format!("the platform did not answer for '{system}'")))
         }
-        fn execute(&self, t: &str, actions: &[Action]) -> Result<Vec<Action>, BackendError> {
-            self.0.execute(t, actions)
+        fn carry_out(&self, t: &str, action: &Action) -> Result<Finish, BackendError> {
+            self.0.carry_out(t, action)
         }
     }
 
@@ -189,7 +185,15 @@ mod tests {
         let mut record = InvocationRecord::history(&id, DEMO_TENANT, "test-plugin", "an event");
         record.outcome = "completed".into();
         let plan = gate.plan.take_actions();
-        let err = conclude(&context, &mut record, plan, &gate.journal, true, None).unwrap_err();
+        let err = conclude(
+            &context,
+            &mut record,
+            plan,
+            &gate.journal,
+            true,
+            (None, Execution::Now(&Executor::new(DEFAULT_LEASE))),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("did not answer"), "{err}");
         let (invocations, actions) = store.counts(DEMO_TENANT).unwrap();
         assert_eq!((invocations, actions), (before.0 + 1, before.1), "the invocation is on record, no action");
@@ -230,7 +234,15 @@ mod tests {
         ] {
             let (store, context) = governed_context(Grants::everything(), policy);
             let mut record = InvocationRecord::history(&new_id(), DEMO_TENANT, "test-plugin", "an event");
-            conclude(&context, &mut record, Vec::new(), &Default::default(), true, Some(&blank_department)).unwrap();
+            conclude(
+                &context,
+                &mut record,
+                Vec::new(),
+                &Default::default(),
+                true,
+                (Some(&blank_department), Execution::Queued),
+            )
+            .unwrap();
             assert_eq!(department(&store).is_empty(), !kept, "{}", record.detail);
             if kept {
                 assert!(record.detail.contains("excluded by the rule department = sales"), "{}", record.detail);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::conclude::{conclude, record_uncommitted};
-use super::{PluginSummary, RunError, RunReport};
+use super::{Execution, PluginSummary, RunError, RunReport};
 use crate::api::ActionSummary;
 use crate::audit::InvocationRecord;
 use crate::backend::{Backend, BackendError};
@@ -42,7 +42,7 @@ pub fn run_event(
     context: Arc<TenantContext>,
     limits: Limits,
     event: &Event,
-    dry_run: bool,
+    (dry_run, execution): (bool, Execution<'_>),
 ) -> Result<RunReport, RunError> {
     let tenant = context.tenant.clone();
     check_targets(context.backend.as_ref(), &tenant, event)?;
@@ -81,7 +81,7 @@ pub fn run_event(
         _ => None,
     };
     let completed = invocation.completed();
-    let done = conclude(&context, &mut record, invocation.plan, &invocation.journal, completed, observed)?;
+    let done = conclude(&context, &mut record, invocation.plan, &invocation.journal, completed, (observed, execution))?;
     Ok(RunReport {
         invocation: invocation.id,
         tenant,

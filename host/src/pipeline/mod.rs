@@ -1,7 +1,7 @@
 //! From a decision to committed, executed actions — the same path for an event through a plugin
 //! (CLI and HTTP) and for a targeted request on the HTTP API: thresholds on the plan, one
 //! transaction for the plan and its audit records (window budgets checked again inside it), then
-//! execution. The CLI and the HTTP service both go through here.
+//! execution, at once or by the worker after the answer. The CLI and the HTTP service both go through here.
 
 mod conclude;
 mod event;
@@ -13,6 +13,18 @@ pub use conclude::Conclusion;
 pub use event::{check_targets, run_event};
 pub use report::{PluginSummary, RunReport};
 pub use request::run_request;
+
+use crate::executor::Executor;
+
+/// When a committed plan's actions are carried out.
+#[derive(Debug, Clone, Copy)]
+pub enum Execution<'a> {
+    /// Before the run returns, by this executor (`provhost run`, `provhost test`): the report
+    /// shows the actions' end states.
+    Now(&'a Executor),
+    /// After the answer, by an executor's worker: the report shows the actions `pending`.
+    Queued,
+}
 
 use crate::backend::BackendError;
 use crate::runtime::InvokeError;

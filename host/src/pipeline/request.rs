@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use super::RunError;
 use super::conclude::conclude;
+use super::{Execution, RunError};
 use crate::api::{ActionSummary, RequestReport};
 use crate::audit::InvocationRecord;
 use crate::gate::Gate;
@@ -18,7 +18,7 @@ use crate::refusal::Refusal;
 pub fn run_request(
     context: Arc<TenantContext>,
     summary: &str,
-    dry_run: bool,
+    (dry_run, execution): (bool, Execution<'_>),
     request: impl FnOnce(&mut Gate) -> Result<Vec<Action>, Refusal>,
 ) -> Result<Result<RequestReport, Refusal>, RunError> {
     let id = new_id();
@@ -38,7 +38,7 @@ pub fn run_request(
         Err(refusal) => (refusal.code().into(), format!("{summary}: {refusal}")),
     };
     let plan = gate.plan.take_actions();
-    let done = conclude(&context, &mut record, plan, &gate.journal, result.is_ok(), None)?;
+    let done = conclude(&context, &mut record, plan, &gate.journal, result.is_ok(), (None, execution))?;
     if let Some(refusal) = done.refused_at_commit {
         return Ok(Err(refusal));
     }
@@ -73,7 +73,7 @@ mod tests {
         let account =
             store.accounts_of(DEMO_TENANT, JAN).unwrap().into_iter().find(|a| a.system == "exchange-online").unwrap();
         let before = store.actions(DEMO_TENANT, &ActionFilter::default(), 100).unwrap().len();
-        let answer = run_request(context.clone(), "POST /test", false, |gate| {
+        let answer = run_request(context.clone(), "POST /test", (false, Execution::Queued), |gate| {
             let planned = gate.update_account(JAN, &account.id, "mail changed".into())?;
             // Meanwhile another request, elsewhere, takes the window's one update.
             let mut other = Gate::new(&new_id(), context.clone(), 10);
@@ -96,10 +96,10 @@ mod tests {
             .actions(DEMO_TENANT, &ActionFilter { state: Some(ActionState::Error), ..Default::default() }, 1)
             .unwrap()
             .remove(0);
-        let first = run_request(context.clone(), "POST retry (first)", false, |gate| {
+        let first = run_request(context.clone(), "POST retry (first)", (false, Execution::Queued), |gate| {
             let planned = gate.retry(&failed.id, "first".into())?;
             // The second retry plans and commits while the first is between planning and commit.
-            let second = run_request(context.clone(), "POST retry (second)", false, |p| {
+            let second = run_request(context.clone(), "POST retry (second)", (false, Execution::Queued), |p| {
                 p.retry(&failed.id, "second".into()).map(|a| vec![a])
             });
             assert!(second.unwrap().is_ok(), "the second retry commits");

@@ -16,7 +16,7 @@ use crate::store::Decision;
 
 async fn decide(app: Arc<AppState>, caller: Caller, id: String, decision: Decision) -> Result<Response, Problem> {
     caller.require(Scope::ActionsApprove)?;
-    let context = app.context(&caller.0);
+    let (context, executor) = (app.context(&caller.0), app.executor.clone());
     let done = tokio::task::spawn_blocking(move || -> Result<_, Problem> {
         let decided = context.store.decide_blocked(
             &context.tenant,
@@ -26,12 +26,13 @@ async fn decide(app: Arc<AppState>, caller: Caller, id: String, decision: Decisi
         )??;
         let done = match decision {
             Decision::Approve => {
-                context.backend.execute(&context.tenant, &decided).map_err(crate::pipeline::RunError::from)?
+                executor.run_now(&context, (&id, "approval"), &decided).map_err(crate::pipeline::RunError::from)?
             }
-            Decision::Reject => decided,
+            Decision::Reject => {
+                crate::webhook::queue(&context, &id, "rejection", &decided)?;
+                decided
+            }
         };
-        let origin = if decision == Decision::Approve { "approval" } else { "rejection" };
-        crate::webhook::queue(&context, &id, origin, &done)?;
         Ok(done)
     })
     .await

@@ -4,6 +4,7 @@
 //! requests are kept: a plain synchronous one is answered and leaves its invocations' records.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -17,13 +18,20 @@ use super::body::raw_body;
 use super::idempotency::{self, Begin};
 use super::problem::Problem;
 use crate::event::{Event, EventError};
+use crate::pipeline::Execution::Queued;
 use crate::pipeline::{check_targets, run_event};
 use crate::policy::Scope;
 use crate::store::KeyRecord;
 
 /// Runs the event through the tenant's matching plugins, holding its admission until done; the
 /// response status and body.
-async fn run_all(app: Arc<AppState>, key: KeyRecord, event: Event, _admitted: Admitted) -> (StatusCode, Value) {
+async fn run_all(
+    app: Arc<AppState>,
+    key: KeyRecord,
+    event: Event,
+    wait: Option<Duration>,
+    _admitted: Admitted,
+) -> (StatusCode, Value) {
     app.metrics.event();
     let tenant = app.tenant(&key.tenant);
     let (backend, id, checked) = (tenant.backend(), key.tenant.clone(), event.clone());
@@ -38,12 +46,10 @@ async fn run_all(app: Arc<AppState>, key: KeyRecord, event: Event, _admitted: Ad
         let (runtime, loaded, limits, event) =
             (app.runtime.clone(), plugin.loaded.clone(), plugin.plugin.limits, event.clone());
         let ran =
-            tokio::task::spawn_blocking(move || run_event(&runtime, &loaded, context, limits, &event, false)).await;
+            tokio::task::spawn_blocking(move || run_event(&runtime, &loaded, context, limits, &event, (false, Queued)))
+                .await;
         match ran {
-            Ok(Ok(report)) => {
-                app.metrics.invocation(&report);
-                invocations.push(report);
-            }
+            Ok(Ok(report)) => invocations.push(report),
             Ok(Err(e)) => {
                 let problem = Problem::from(e);
                 return (problem.status, problem.body());
@@ -58,6 +64,13 @@ async fn run_all(app: Arc<AppState>, key: KeyRecord, event: Event, _admitted: Ad
                 return (problem.status, problem.body());
             }
         }
+    }
+    app.wake_executor();
+    if let Some(wait) = wait {
+        app.settle(&key.tenant, invocations.iter_mut().flat_map(|r| r.actions.iter_mut()).collect(), wait).await;
+    }
+    for report in &invocations {
+        app.metrics.invocation(report);
     }
     // A plan refused at the commit's re-check answers as that refusal does, whatever the plugin said.
     if let Some(refusal) = invocations.iter().find_map(|r| r.refused_at_commit.clone()) {
@@ -81,6 +94,18 @@ fn prefers_async(headers: &HeaderMap) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.split(',').any(|p| p.trim() == "respond-async"))
+}
+
+/// How long the caller asked to have the answer held until the actions end (RFC 7240
+/// `Prefer: wait=N`, in seconds; at most a minute).
+pub(super) fn prefers_wait(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix("wait=")?.trim().parse::<u64>().ok())
+        .map(|seconds| Duration::from_secs(seconds.min(60)))
 }
 
 fn accepted(id: &str) -> Response {
@@ -114,14 +139,15 @@ pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: R
         // again, so it is answered without being kept (its invocations are in the audit trail).
         // In a task of its own, holding the tenant's admission until its invocations end: a caller
         // that hangs up does not free its share while its plugins still run.
-        let (status, body) = tokio::spawn(run_all(app, key, event, admitted)).await.map_err(|e| {
-            tracing::error!("an event failed inside provhost: {e}");
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the event failed inside provhost; it was logged",
-            )
-        })?;
+        let (status, body) =
+            tokio::spawn(run_all(app, key, event, prefers_wait(&headers), admitted)).await.map_err(|e| {
+                tracing::error!("an event failed inside provhost: {e}");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the event failed inside provhost; it was logged",
+                )
+            })?;
         return Ok(idempotency::stored(status.as_u16(), &body.to_string(), false));
     }
     let hash = idempotency::digest(&key.id, &[&body]);
@@ -132,10 +158,10 @@ pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: R
         Begin::Running(id) => return Err(idempotency::in_progress(&id)),
     };
     let guard = app.track();
-    let (work_app, tenant) = (app.clone(), key.tenant.clone());
+    let (work_app, tenant, wait) = (app.clone(), key.tenant.clone(), prefers_wait(&headers));
     let kept = idempotency::keep(app, tenant, id.clone(), async move {
         let _guard = guard;
-        let (status, body) = run_all(work_app, key, event, admitted).await;
+        let (status, body) = run_all(work_app, key, event, wait, admitted).await;
         (status, body.to_string())
     });
     if prefers_async(&headers) {

@@ -27,8 +27,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
+use crate::api::ActionSummary;
 use crate::config::Config;
+use crate::executor::Executor;
 use crate::gate::TenantContext;
+use crate::model::{Action, ActionState};
 use crate::runtime::Runtime;
 use crate::store::{KeyRecord, Store};
 use crate::tenant::Tenant;
@@ -81,6 +84,12 @@ pub struct AppState {
     in_flight: AtomicUsize,
     /// Each tenant's share of the host, and the host's capacity.
     admission: admission::Admission,
+    /// Carries out committed actions: the worker after each answer, approvals at once.
+    pub executor: Arc<Executor>,
+    /// Wakes the executor's worker after a commit.
+    wake: Arc<tokio::sync::Notify>,
+    /// Bumped each time the worker ends actions; callers that wait for theirs watch it.
+    progress: tokio::sync::watch::Sender<u64>,
 }
 
 impl AppState {
@@ -102,7 +111,35 @@ impl AppState {
             metrics: Metrics::default(),
             in_flight: AtomicUsize::new(0),
             admission,
+            executor: Arc::new(Executor::new(crate::executor::DEFAULT_LEASE)),
+            wake: Arc::default(),
+            progress: tokio::sync::watch::Sender::new(0),
         })
+    }
+
+    /// Has the executor's worker look for work now (a plan was just committed).
+    pub fn wake_executor(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Waits until none of the actions `summaries` show (of `tenant`) is `pending` or `running`
+    /// any more, or `wait` passes, and shows them as they stand then. Actions that were never
+    /// committed (a dry run) are left as they are.
+    pub async fn settle(&self, tenant: &str, summaries: Vec<&mut ActionSummary>, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut progress = self.progress.subscribe();
+        loop {
+            let now: Vec<Action> = summaries.iter().filter_map(|s| self.store.action(tenant, &s.id).ok()).collect();
+            let open = now.iter().any(|a| matches!(a.state, ActionState::Pending | ActionState::Running));
+            if !open || tokio::time::timeout_at(deadline, progress.changed()).await.is_err() {
+                for summary in summaries {
+                    if let Some(action) = now.iter().find(|a| a.id == summary.id) {
+                        *summary = ActionSummary::from(action);
+                    }
+                }
+                return;
+            }
+        }
     }
 
     /// A tenant as wired at start; one the configuration does not name (only without a
@@ -179,7 +216,17 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let checkpointer = state.store.checkpoint_in_background(Duration::from_secs(1))?;
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(crate::webhook::run_worker(state.store.clone(), state.config.clone(), worker_stop));
+    let worker =
+        tokio::spawn(crate::webhook::run_worker(state.store.clone(), state.config.clone(), worker_stop.clone()));
+    let wired = state.clone();
+    let wire: crate::executor::Wire = Arc::new(move |id: &str| wired.tenant(id));
+    let executor = tokio::spawn(state.executor.clone().work(
+        state.store.clone(),
+        wire,
+        state.wake.clone(),
+        state.progress.clone(),
+        worker_stop,
+    ));
     axum::serve(listener, router(state.clone(), max_body)).with_graceful_shutdown(shutdown).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while state.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
@@ -187,6 +234,7 @@ pub async fn serve(
     }
     let _ = stop_worker.send(true);
     let _ = worker.await;
+    let _ = executor.await;
     // The last checkpoint writes the log into the database; off the async workers.
     let _ = tokio::task::spawn_blocking(move || drop(checkpointer)).await;
     Ok(())

@@ -17,7 +17,7 @@ use super::problem::Problem;
 use crate::gate::Gate;
 use crate::limits::Limits;
 use crate::model::Action;
-use crate::pipeline::run_request;
+use crate::pipeline::{Execution, run_request};
 use crate::refusal::Refusal;
 
 /// The optional body of a targeted request.
@@ -60,12 +60,19 @@ async fn run(
     };
     let context = app.context(&caller.0);
     let reason = body.reason.unwrap_or_else(|| format!("{summary} by API key {}", caller.0.id));
-    let work_app = app.clone();
+    let (work_app, wait, settled_in) = (app.clone(), super::events::prefers_wait(&headers), tenant.clone());
     let work = async move {
-        let ran =
-            tokio::task::spawn_blocking(move || run_request(context, &summary, body.dry_run, |p| request(p, reason)));
+        let ran = tokio::task::spawn_blocking(move || {
+            run_request(context, &summary, (body.dry_run, Execution::Queued), |p| request(p, reason))
+        });
         let problem = match ran.await {
-            Ok(Ok(Ok(report))) => return (StatusCode::OK, serde_json::to_string(&report).unwrap_or_default()),
+            Ok(Ok(Ok(mut report))) => {
+                work_app.wake_executor();
+                if let Some(wait) = wait {
+                    work_app.settle(&settled_in, report.actions.iter_mut().collect(), wait).await;
+                }
+                return (StatusCode::OK, serde_json::to_string(&report).unwrap_or_default());
+            }
             Ok(Ok(Err(refusal))) => {
                 work_app.metrics.refusal(refusal.code());
                 Problem::from(refusal)

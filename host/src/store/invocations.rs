@@ -137,6 +137,15 @@ impl Store {
         })
     }
 
+    /// The plugin (or `api`, for a targeted request) that ran invocation `id`, if it is on record.
+    pub fn invocation_plugin(&self, tenant: &str, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .read()?
+            .prepare_cached("SELECT plugin_name FROM invocations WHERE tenant = ?1 AND id = ?2")?
+            .query_row([tenant, id], |r| r.get(0))
+            .optional()?)
+    }
+
     /// How many invocations the tenant has on record, and how many actions.
     pub fn counts(&self, tenant: &str) -> Result<(u64, u64), StoreError> {
         let conn = self.read()?;

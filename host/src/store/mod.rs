@@ -14,7 +14,7 @@ mod requests;
 mod schema;
 mod writer;
 
-pub use actions::{Decision, Effect, Finish, HistoryEntry};
+pub use actions::{Decision, Due, Effect, Finish, HistoryEntry};
 pub use audit::{AuditFilter, Verification};
 pub use checkpoint::Checkpointer;
 pub use deliveries::Delivery;

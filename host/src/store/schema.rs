@@ -188,6 +188,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX actions_by_retry ON actions(tenant, retry_of) WHERE retry_of IS NOT NULL;
     CREATE INDEX actions_by_person_state ON actions(tenant, person, state, created_at);
     "#,
+    // 6: executors claim committed actions with a lease; a claim that outlives its lease is taken
+    // up again, and each claim counts an attempt.
+    r#"
+    ALTER TABLE actions ADD COLUMN lease_owner TEXT;
+    ALTER TABLE actions ADD COLUMN lease_until TEXT;
+    ALTER TABLE actions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX actions_to_run ON actions(state, lease_until) WHERE state IN ('pending', 'running');
+    "#,
 ];
 
 /// The schema version this build of provhost writes.

@@ -3,10 +3,12 @@
 //! of blocked actions in [`approvals`], reads in [`reads`].
 
 mod approvals;
+mod claims;
 mod reads;
 mod transitions;
 
 pub use approvals::Decision;
+pub use claims::Due;
 pub(super) use reads::check_windows;
 pub(super) use transitions::insert_actions;
 

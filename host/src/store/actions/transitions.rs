@@ -156,26 +156,31 @@ impl Store {
         })
     }
 
-    /// Ends actions: each success applies its effect and marks the action `success`; each
-    /// failure marks it `error` with the target system's message; an action still running on a
-    /// platform becomes `waiting`. All in one transaction. With `picked_up`, each action is first
-    /// marked `running` with that message in the same transaction (an executor that finished the
-    /// work before recording it). Returns the actions in their end states.
+    /// Ends actions that executor `owner` holds a lease on: each success applies its effect and
+    /// marks the action `success`; each failure marks it `error` with the target system's message;
+    /// an action still running on a platform becomes `waiting`. All in one transaction, which also
+    /// releases the leases. An action whose lease `owner` lost (it expired and another executor
+    /// took the action up) is left to that executor and not returned. Returns the actions in
+    /// their end states.
     pub fn finish_actions(
         &self,
         tenant: &str,
         results: &[(String, Finish)],
-        picked_up: Option<&str>,
+        owner: &str,
     ) -> Result<Vec<Action>, StoreError> {
         self.write(|tx| {
-            let mut entries = Vec::with_capacity(results.len() * 2);
-            if let Some(message) = picked_up {
-                for (id, _) in results {
-                    entries.push(set_state(tx, tenant, id, (ActionState::Running, message), Actor::EXECUTOR)?.1);
-                }
-            }
+            let mut entries = Vec::with_capacity(results.len());
             let mut ended = Vec::with_capacity(results.len());
             for (id, result) in results {
+                let held = tx
+                    .prepare_cached(
+                        "UPDATE actions SET lease_owner = NULL, lease_until = NULL
+                         WHERE tenant = ?1 AND id = ?2 AND state = 'running' AND lease_owner = ?3",
+                    )?
+                    .execute(params![tenant, id, owner])?;
+                if held == 0 {
+                    continue;
+                }
                 let end = match result {
                     Finish::Success(effect, message) => {
                         apply(tx, tenant, effect)?;

@@ -1,0 +1,201 @@
+//! Crash safety through a real `provhost serve`. Events are under load when the server is killed
+//! with SIGKILL at a random moment; it is restarted on the same data directory, and the round
+//! repeats. After each round:
+//! - every event answered 2xx is committed whole;
+//! - nothing is half-committed;
+//! - no action ended twice;
+//! - no action is left `pending` or `running` once its lease passed;
+//! - the audit chain verifies;
+//! - an answered request replayed with its Idempotency-Key gets its first answer.
+//!
+//! `PROVHOST_CRASH_ROUNDS` sets the number of rounds (10 here; `scripts/crash.sh` runs 50).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use serde_json::Value;
+use support::server::Server;
+use support::{Demo, mail_changed, plugin, stderr};
+
+/// How long an executor's claim holds in these rounds.
+const LEASE_MS: u64 = 300;
+
+/// The actions propagate-mail plans for the demo's mail change.
+const PLAN: usize = 7;
+
+/// One answered event: its Idempotency-Key, status and body.
+type Answered = (String, u16, Value);
+
+fn demo() -> Demo {
+    let mut demo = Demo::new();
+    demo.configure(&format!(
+        "[tenants.demo.plugins.propagate-mail]\ncomponent = {:?}\n",
+        plugin("propagate-mail").to_str().unwrap()
+    ));
+    demo
+}
+
+fn start(demo: &Demo) -> Server {
+    Server::start(demo, &["--lease-ms", &LEASE_MS.to_string()])
+}
+
+/// A cheap random number (the clock's nanoseconds), enough to vary when the kill falls.
+fn random_below(n: u64) -> u64 {
+    u64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()) % n
+}
+
+/// Posts events from `threads` clients until `stop`, keeping every 2xx answer.
+fn load(
+    server: &Server,
+    key: &str,
+    stop: Arc<AtomicBool>,
+    answered: Arc<Mutex<Vec<Answered>>>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let event = std::fs::read_to_string(mail_changed()).unwrap();
+    let (id, secret) = key.split_once(':').unwrap();
+    (0..3)
+        .map(|_| {
+            let (url, id, secret, event) = (server.url("/v1/events"), id.to_owned(), secret.to_owned(), event.clone());
+            let (stop, answered) = (stop.clone(), answered.clone());
+            std::thread::spawn(move || {
+                let client = Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+                while !stop.load(Ordering::SeqCst) {
+                    let key = format!("crash-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+                    let sent = client
+                        .post(&url)
+                        .basic_auth(&id, Some(&secret))
+                        .header("idempotency-key", &key)
+                        .header("content-type", "application/json")
+                        .body(event.clone())
+                        .send();
+                    let Ok(response) = sent else { continue };
+                    let status = response.status().as_u16();
+                    if let Ok(body) = response.json::<Value>()
+                        && (200..300).contains(&status)
+                    {
+                        answered.lock().unwrap().push((key, status, body));
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Every action of the demo tenant, by id.
+fn all_actions(server: &Server, key: &str) -> BTreeMap<String, Value> {
+    let (id, secret) = key.split_once(':').unwrap();
+    let client = Client::new();
+    let mut out = BTreeMap::new();
+    let mut offset = 0;
+    loop {
+        let page: Value = client
+            .get(server.url(&format!("/v1/actions?limit=500&offset={offset}")))
+            .basic_auth(id, Some(secret))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        for action in page["items"].as_array().unwrap() {
+            out.insert(action["id"].as_str().unwrap().to_owned(), action.clone());
+        }
+        match page["next_offset"].as_u64() {
+            Some(next) => offset = next,
+            None => return out,
+        }
+    }
+}
+
+/// Waits (up to 10 s) until no action is `pending` or `running`; returns every action.
+fn settled(server: &Server, key: &str) -> BTreeMap<String, Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let actions = all_actions(server, key);
+        let open: Vec<&Value> =
+            actions.values().filter(|a| a["state"] == "pending" || a["state"] == "running").collect();
+        if open.is_empty() {
+            return actions;
+        }
+        assert!(Instant::now() < deadline, "actions stranded after their leases passed: {open:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// How many times the action entered an end state, from its history.
+fn ends(server: &Server, key: &str, action: &str) -> usize {
+    let (id, secret) = key.split_once(':').unwrap();
+    let one: Value = Client::new()
+        .get(server.url(&format!("/v1/actions/{action}")))
+        .basic_auth(id, Some(secret))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    one["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| ["success", "error"].contains(&h["state"].as_str().unwrap_or("")))
+        .count()
+}
+
+#[test]
+fn killed_mid_load_and_restarted_the_service_loses_nothing_and_does_nothing_twice() {
+    let rounds: usize = std::env::var("PROVHOST_CRASH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(10);
+    let demo = demo();
+    let event = std::fs::read_to_string(mail_changed()).unwrap();
+    let mut answered_before = 0;
+    for round in 0..rounds {
+        let server = start(&demo);
+        let (stop, answered) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+        let clients = load(&server, &demo.key, stop.clone(), answered.clone());
+        std::thread::sleep(Duration::from_millis(100 + random_below(500)));
+        drop(server); // SIGKILL
+        stop.store(true, Ordering::SeqCst);
+        clients.into_iter().for_each(|c| c.join().unwrap());
+        let answered = std::mem::take(&mut *answered.lock().unwrap());
+
+        let server = start(&demo);
+        let actions = settled(&server, &demo.key);
+        for (key, _, body) in &answered {
+            let planned = body["invocations"][0]["actions"].as_array().unwrap();
+            assert_eq!(planned.len(), PLAN, "round {round}: {key} answered with its whole plan");
+            for action in planned {
+                assert!(
+                    actions.contains_key(action["id"].as_str().unwrap()),
+                    "round {round}: {key}'s action is committed"
+                );
+            }
+        }
+        let mut by_invocation: BTreeMap<&str, usize> = BTreeMap::new();
+        for action in actions.values().filter(|a| a["origin"] != "seed" && a["invocation"].is_string()) {
+            *by_invocation.entry(action["invocation"].as_str().unwrap()).or_default() += 1;
+        }
+        let partial: Vec<_> = by_invocation.iter().filter(|(_, n)| **n != PLAN && **n != 1).collect();
+        assert!(partial.is_empty(), "round {round}: half-committed invocations: {partial:?}");
+        for (key, _, body) in answered.iter().take(2) {
+            let action = body["invocations"][0]["actions"][0]["id"].as_str().unwrap();
+            assert_eq!(ends(&server, &demo.key, action), 1, "round {round}: action {action} ended exactly once");
+            let (id, secret) = demo.key.split_once(':').unwrap();
+            let replay = Client::new()
+                .post(server.url("/v1/events"))
+                .basic_auth(id, Some(secret))
+                .header("idempotency-key", key)
+                .header("content-type", "application/json")
+                .body(event.clone())
+                .send()
+                .unwrap();
+            assert_eq!(replay.status().as_u16(), 200, "round {round}: {key} replays");
+            assert_eq!(&replay.json::<Value>().unwrap(), body, "round {round}: {key} replays its first answer");
+        }
+        let verify = demo.provhost(&["audit", "verify"]);
+        assert!(verify.status.success(), "round {round}: the chain verifies: {}", stderr(&verify));
+        answered_before += answered.len();
+    }
+    assert!(answered_before > 0, "the load was answered at least once in {rounds} rounds");
+}
