@@ -1,7 +1,9 @@
 //! The server under load: a real `serve` on 127.0.0.1 with its store on disk (WAL), and a
 //! closed-loop load generator on loopback at rising concurrency, measuring sustained events per
-//! second and latency percentiles with every plan committed and synced, and how many changes
-//! each group commit held.
+//! second and latency percentiles with every plan committed and synced, how many changes each
+//! group commit held, and how many actions the executor carried out per second meanwhile. The
+//! generator is `wrk` in a process of its own when it is on the PATH (so it does not share the
+//! server's runtime), otherwise a lean in-process client.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +28,18 @@ pub struct LoadFigures {
     pub errors: usize,
     /// Store changes per synced commit: how many units the group commits held on average.
     pub changes_per_commit: f64,
+    /// Actions the executor carried out per second meanwhile.
+    pub actions_per_second: f64,
+    /// What generated the load: `wrk` or `in-process`.
+    pub generator: &'static str,
+}
+
+/// What one level of load measured: answers, latencies, failures.
+struct Measured {
+    answered: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: usize,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -43,7 +57,7 @@ pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) ->
     seed_demo(&store)?;
     let (key, secret) = store.create_key("demo", &crate::policy::Grants::everything(), "bench", None)?;
     let config_text = format!(
-        "[tenants.demo.plugins.bench]\ncomponent = \"{}\"\ncapabilities = [\"persons:read\", \"accounts:update\", \"entitlements:re-enforce\", \"actions:retry\"]\n",
+        "[tenants.demo.share]\nmax-concurrent-events = 128\n\n[tenants.demo.plugins.bench]\ncomponent = \"{}\"\ncapabilities = [\"persons:read\", \"accounts:update\", \"entitlements:re-enforce\", \"actions:retry\"]\n",
         plugin.display()
     );
     let config = Arc::new(Config::parse(Path::new("bench.toml"), &config_text)?);
@@ -60,57 +74,158 @@ pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) ->
         }));
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
         let mut figures = Vec::new();
+        let wrk = wrk_script(data.path(), &body, (&key.id, &secret))?;
         for &concurrency in levels {
             let stats = store.group_stats();
             let (commits, changes) = (stats.groups(), stats.units());
-            let deadline = Instant::now() + duration;
+            let ended_before = store.actions_ended("demo")?;
             let started = Instant::now();
-            let workers: Vec<_> = (0..concurrency)
-                .map(|_| {
-                    let (client, url, body, key) =
-                        (client.clone(), url.clone(), body.clone(), (key.id.clone(), secret.clone()));
-                    tokio::spawn(async move {
-                        let (mut latencies, mut errors) = (Vec::new(), 0usize);
-                        while Instant::now() < deadline {
-                            let sent = Instant::now();
-                            let answer = client
-                                .post(&url)
-                                .basic_auth(&key.0, Some(&key.1))
-                                .header("content-type", "application/json")
-                                .body(body.clone())
-                                .send()
-                                .await;
-                            match answer {
-                                Ok(r) if r.status().is_success() => {
-                                    let _ = r.bytes().await;
-                                    latencies.push(sent.elapsed());
-                                }
-                                _ => errors += 1,
-                            }
-                        }
-                        (latencies, errors)
-                    })
-                })
-                .collect();
-            let (mut latencies, mut errors) = (Vec::new(), 0);
-            for worker in workers {
-                let (l, e) = worker.await?;
-                latencies.extend(l);
-                errors += e;
-            }
+            let measured = match &wrk {
+                Some(script) => {
+                    let (url, script) = (url.clone(), script.clone());
+                    tokio::task::spawn_blocking(move || run_wrk(&url, &script, concurrency, duration)).await??
+                }
+                None => in_process(&client, &url, &body, (&key.id, &secret), concurrency, duration).await?,
+            };
             let elapsed = started.elapsed().as_secs_f64();
-            latencies.sort();
             figures.push(LoadFigures {
                 concurrency,
-                events_per_second: latencies.len() as f64 / elapsed,
-                p50_ms: percentile(&latencies, 0.5),
-                p99_ms: percentile(&latencies, 0.99),
-                errors,
+                events_per_second: measured.answered as f64 / elapsed,
+                p50_ms: measured.p50_ms,
+                p99_ms: measured.p99_ms,
+                errors: measured.errors,
                 changes_per_commit: (stats.units() - changes) as f64 / (stats.groups() - commits).max(1) as f64,
+                actions_per_second: (store.actions_ended("demo")? - ended_before) as f64 / elapsed,
+                generator: if wrk.is_some() { "wrk" } else { "in-process" },
             });
         }
         let _ = stop.send(());
         server.await??;
         anyhow::Ok(figures)
     })
+}
+
+/// A closed loop of `concurrency` in-process clients for `duration`.
+async fn in_process(
+    client: &reqwest::Client,
+    url: &str,
+    body: &str,
+    (key, secret): (&str, &str),
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<Measured> {
+    let deadline = Instant::now() + duration;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, url, body, key, secret) =
+                (client.clone(), url.to_owned(), body.to_owned(), key.to_owned(), secret.to_owned());
+            tokio::spawn(async move {
+                let (mut latencies, mut errors) = (Vec::new(), 0usize);
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    let answer = client
+                        .post(&url)
+                        .basic_auth(&key, Some(&secret))
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    match answer {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                            latencies.push(sent.elapsed());
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    for worker in workers {
+        let (l, e) = worker.await?;
+        latencies.extend(l);
+        errors += e;
+    }
+    latencies.sort();
+    Ok(Measured {
+        answered: latencies.len(),
+        p50_ms: percentile(&latencies, 0.5),
+        p99_ms: percentile(&latencies, 0.99),
+        errors,
+    })
+}
+
+/// The Lua script that has `wrk` post the event with the key, when `wrk` is on the PATH.
+fn wrk_script(dir: &Path, body: &str, (key, secret): (&str, &str)) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let found = std::process::Command::new("wrk").arg("--version").output().is_ok();
+    if !found {
+        return Ok(None);
+    }
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"));
+    let quote = |text: &str| serde_json::to_string(text).unwrap_or_default();
+    let script = format!(
+        "wrk.method = \"POST\"\nwrk.body = {}\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = {}\n",
+        quote(body),
+        quote(&format!("Basic {basic}"))
+    );
+    let path = dir.join("load.lua");
+    std::fs::write(&path, script)?;
+    Ok(Some(path))
+}
+
+/// Runs `wrk` at `concurrency` connections for `duration` and reads its summary.
+fn run_wrk(url: &str, script: &Path, concurrency: usize, duration: Duration) -> anyhow::Result<Measured> {
+    let out = std::process::Command::new("wrk")
+        .args(["-t", &concurrency.min(2).to_string(), "-c", &concurrency.to_string()])
+        .args(["-d", &format!("{}s", duration.as_secs().max(1)), "--latency", "-s"])
+        .arg(script)
+        .arg(url)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(out.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    parse_wrk(&text).ok_or_else(|| anyhow::anyhow!("cannot read wrk's summary:\n{text}"))
+}
+
+/// Reads requests, non-2xx answers and the 50 % and 99 % latencies from `wrk --latency` output.
+fn parse_wrk(text: &str) -> Option<Measured> {
+    let field = |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(str::trim));
+    let requests: usize = text.lines().find_map(|l| l.trim().split_once(" requests in ")?.0.trim().parse().ok())?;
+    let errors: usize = field("Non-2xx or 3xx responses:").and_then(|n| n.parse().ok()).unwrap_or(0);
+    let millis = |value: &str| -> Option<f64> {
+        let split = value.find(|c: char| c.is_ascii_alphabetic())?;
+        let (number, unit) = value.split_at(split);
+        let number: f64 = number.parse().ok()?;
+        Some(match unit {
+            "us" => number / 1e3,
+            "ms" => number,
+            "s" => number * 1e3,
+            "m" => number * 60e3,
+            _ => return None,
+        })
+    };
+    Some(Measured {
+        answered: requests.saturating_sub(errors),
+        p50_ms: millis(field("50%")?)?,
+        p99_ms: millis(field("99%")?)?,
+        errors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_summaries_are_read_with_their_units() {
+        let text = "Running 5s test @ http://127.0.0.1:1/v1/events\n  2 threads and 16 connections\n  \
+                    Latency Distribution\n     50%    4.21ms\n     75%    5.00ms\n     90%    6.10ms\n     99%  850.00us\n  \
+                    15234 requests in 5.00s, 40.1MB read\n  Non-2xx or 3xx responses: 34\nRequests/sec:   3046.80\n";
+        let m = parse_wrk(text).unwrap();
+        assert_eq!((m.answered, m.errors), (15200, 34));
+        assert!((m.p50_ms - 4.21).abs() < 1e-9 && (m.p99_ms - 0.85).abs() < 1e-9);
+        assert!(parse_wrk("wrk: connection refused").is_none());
+    }
 }

@@ -75,6 +75,15 @@ pub(in crate::store) fn check_windows(
 }
 
 impl Store {
+    /// How many of the tenant's actions have ended (`success` or `error`).
+    pub fn actions_ended(&self, tenant: &str) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .read()?
+            .prepare_cached("SELECT COUNT(*) FROM actions WHERE tenant = ?1 AND state IN ('success', 'error')")?
+            .query_row([tenant], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
     /// Committed actions of `kind` against `system` within the last `window`.
     pub fn window_usage(
         &self,
