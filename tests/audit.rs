@@ -55,12 +55,14 @@ fn a_committed_run_records_invocation_calls_notes_commits_and_state_changes() {
     assert!(details["fuel_used"].as_u64().unwrap() > 0 && details["peak_memory"].as_u64().unwrap() > 0);
     assert!(!serde_json::to_string(&mine).unwrap().contains(demo.key.split(':').nth(1).unwrap()), "never the secret");
 
-    let calls: Vec<&Value> = mine.iter().filter(|r| r["kind"] == "host-call").collect();
-    assert_eq!(calls.len(), 11, "4 queries and 7 actions");
-    let update = calls.iter().find(|c| c["details"]["function"] == "update-account").unwrap();
-    assert_eq!((update["decision"].as_str(), update["person"].as_str()), (Some("allowed"), Some(JAN)));
-    assert_eq!(update["details"]["interface"], "actions");
-    assert_eq!(mine.iter().filter(|r| r["kind"] == "note").count(), 7);
+    let calls = details["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 11, "4 queries and 7 actions, in the one invocation record");
+    let update = calls.iter().find(|c| c["function"] == "update-account").unwrap();
+    assert_eq!((update["decision"].as_str(), update["ids"][0].as_str()), (Some("allowed"), Some(JAN)));
+    assert_eq!(update["interface"], "actions");
+    assert_eq!(details["notes"].as_array().unwrap().len(), 7);
+    assert_eq!(details["plan"].as_array().unwrap().len(), 7, "the committed plan, with its action ids");
+    assert_eq!(mine.iter().filter(|r| r["kind"] == "invocation").count(), 1);
 
     let action = report["actions"]
         .as_array()
@@ -68,26 +70,26 @@ fn a_committed_run_records_invocation_calls_notes_commits_and_state_changes() {
         .iter()
         .find(|a| a["kind"] == "update" && a["origin"] == "update account")
         .unwrap();
-    let trail = records(&demo, &["--action", action["id"].as_str().unwrap()]);
-    let states: Vec<(&str, &str)> = trail
-        .iter()
-        .filter(|r| r["kind"] != "host-call" && r["kind"] != "note")
-        .map(|r| (r["kind"].as_str().unwrap(), r["decision"].as_str().unwrap()))
-        .collect();
-    assert_eq!(states, [("commit", "pending"), ("action-state", "running"), ("action-state", "success")]);
-    assert!(
-        trail
-            .iter()
-            .filter(|r| r["kind"] != "host-call" && r["kind"] != "note")
-            .all(|r| r["audit_action"] == "UpdateAccount")
+    let id = action["id"].as_str().unwrap();
+    let trail = records(&demo, &["--action", id]);
+    let states: Vec<(&str, &str)> =
+        trail.iter().map(|r| (r["kind"].as_str().unwrap(), r["decision"].as_str().unwrap())).collect();
+    assert_eq!(
+        states,
+        [("invocation", "completed"), ("action-state", "running"), ("action-state", "success")],
+        "one record per unit of work: the invocation with its plan, the executor's claim, its step"
     );
+    let change = |r: &Value| r["details"]["changes"].as_array().unwrap().iter().find(|c| c["action"] == id).cloned();
+    assert!(trail[1..].iter().all(|r| change(r).unwrap()["audit_action"] == "UpdateAccount"));
+    let step = &trail[2];
     let names: Vec<&str> =
-        mine.iter().filter(|r| r["kind"] == "commit").map(|r| r["audit_action"].as_str().unwrap()).collect();
+        step["details"]["changes"].as_array().unwrap().iter().map(|c| c["audit_action"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 7, "the executor's step records every action it moved");
     assert!(names.contains(&"CreateAccount") && names.contains(&"GrantPermission"), "{names:?}");
 
-    let one = demo.provhost(&["audit", "show", update["id"].as_str().unwrap()]);
+    let one = demo.provhost(&["audit", "show", step["id"].as_str().unwrap()]);
     let shown = json(&one);
-    assert_eq!(shown["record"]["id"], update["id"]);
+    assert_eq!(shown["record"]["id"], step["id"]);
     assert_eq!(shown["invocation"]["id"], inv["id"]);
     assert_eq!(verify(&demo).0, Some(0));
 }
@@ -102,9 +104,11 @@ fn refusals_approvals_and_rejections_are_recorded_with_who_decided() {
         component.display()
     ));
     let report = json(&demo.run_as(&demo.key, "pm", &mail_changed(), &[]));
-    let forbidden = records(&demo, &["--kind", "host-call", "--outcome", "forbidden"]);
+    let invocation = records(&demo, &["--kind", "invocation", "--plugin", "pm"]).pop().unwrap();
+    let forbidden: Vec<&Value> =
+        invocation["details"]["calls"].as_array().unwrap().iter().filter(|c| c["decision"] == "forbidden").collect();
     assert_eq!(forbidden.len(), 1);
-    assert!(forbidden[0]["message"].as_str().unwrap().contains("does not declare the capability actions:retry"));
+    assert!(forbidden[0]["reason"].as_str().unwrap().contains("does not declare the capability actions:retry"));
 
     let blocked: Vec<&str> = report["actions"]
         .as_array()
@@ -142,10 +146,7 @@ fn a_trapping_invocation_leaves_its_invocation_record_and_nothing_else() {
     let last = after.last().unwrap();
     assert_eq!((last["kind"].as_str(), last["decision"].as_str()), (Some("invocation"), Some("trap")));
     assert!(last["message"].as_str().unwrap().contains("deliberate panic after planning"));
-    assert_eq!(
-        last["details"]["journal"]["calls"][0]["decision"], "allowed",
-        "what it asked for is kept in the record"
-    );
+    assert_eq!(last["details"]["calls"][0]["decision"], "allowed", "what it asked for is kept in the record");
 
     let dry = demo.run("propagate-mail", &mail_changed(), &["--dry-run"]);
     assert!(dry.status.success());
@@ -213,9 +214,9 @@ fn a_checkpoint_kept_outside_shows_a_removed_tail_and_a_rewritten_head() {
     let records = records(&demo, &["--tenant", "demo"]);
     let last: provhost::audit::AuditRecord =
         serde_json::from_value(records.iter().find(|r| r["seq"] == head).unwrap().clone()).unwrap();
-    let mut entry = last.entry.clone();
-    entry.message = "nothing happened here".into();
-    let hash = provhost::audit::content_hash(&last.tenant, last.seq, &last.id, &last.at, &entry, &last.prev_hash);
+    let mut rewritten = last.clone();
+    rewritten.entry.message = "nothing happened here".into();
+    let (entry, hash) = (rewritten.entry.clone(), provhost::audit::record_hash(&rewritten));
     let conn = db(&demo);
     conn.execute(
         "UPDATE audit SET message = ?1, hash = ?2 WHERE tenant = 'demo' AND seq = ?3",
@@ -251,7 +252,9 @@ fn the_database_refuses_to_update_or_delete_audit_records() {
 #[test]
 fn verify_finds_an_edited_record() {
     let demo = Demo::new();
-    demo.run("propagate-mail", &mail_changed(), &[]);
+    for _ in 0..3 {
+        assert!(demo.run("propagate-mail", &mail_changed(), &[]).status.success());
+    }
     assert_eq!(verify(&demo).0, Some(0));
     let id = id_at(&demo, 5);
     db(&demo).execute("UPDATE audit SET decision = 'forbidden' WHERE tenant = 'demo' AND seq = 5", []).unwrap();
@@ -263,7 +266,9 @@ fn verify_finds_an_edited_record() {
 #[test]
 fn verify_finds_a_deleted_record() {
     let demo = Demo::new();
-    demo.run("propagate-mail", &mail_changed(), &[]);
+    for _ in 0..3 {
+        assert!(demo.run("propagate-mail", &mail_changed(), &[]).status.success());
+    }
     let next = id_at(&demo, 8);
     db(&demo).execute("DELETE FROM audit WHERE tenant = 'demo' AND seq = 7", []).unwrap();
     let (code, text) = verify(&demo);
@@ -274,7 +279,9 @@ fn verify_finds_a_deleted_record() {
 #[test]
 fn verify_finds_two_swapped_records() {
     let demo = Demo::new();
-    demo.run("propagate-mail", &mail_changed(), &[]);
+    for _ in 0..3 {
+        assert!(demo.run("propagate-mail", &mail_changed(), &[]).status.success());
+    }
     let first = id_at(&demo, 4);
     let conn = db(&demo);
     conn.execute_batch(
@@ -350,9 +357,44 @@ fn list_filters_and_formats() {
     let jsonl = demo.provhost(&["audit", "list", "--person", JAN, "--format", "jsonl"]);
     let lines: Vec<Value> =
         String::from_utf8_lossy(&jsonl.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert!(!lines.is_empty() && lines.iter().all(|r| r["person"] == JAN));
+    let about_jan = |r: &Value| {
+        r["person"] == JAN || r["details"]["refs"]["persons"].as_array().is_some_and(|p| p.contains(&JAN.into()))
+    };
+    assert!(!lines.is_empty() && lines.iter().all(about_jan), "{lines:#?}");
     let table = String::from_utf8_lossy(&demo.provhost(&["audit", "list", "--kind", "invocation"]).stdout).into_owned();
     assert!(table.starts_with("SEQ") && table.lines().count() == 3, "{table}");
     let none = records(&demo, &["--since", "2999-01-01T00:00:00Z"]);
     assert!(none.is_empty());
+}
+
+/// Recomputes an exported chain the way docs/audit.md tells a third party to, with Python's
+/// standard library instead of provhost: each record without its `hash`, in RFC 8785 form (keys
+/// sorted, no whitespace, UTF-8), hashed with SHA-256, and each `prev_hash` the hash before it.
+#[test]
+fn an_export_recomputes_outside_provhost_with_any_jcs_and_sha256() {
+    let demo = Demo::new();
+    assert!(demo.run("propagate-mail", &mail_changed(), &[]).status.success());
+    let export = demo.provhost(&["audit", "export", "--tenant", "demo"]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let file = demo.dir.path().join("export.jsonl");
+    std::fs::write(&file, &export.stdout).unwrap();
+    let script = r#"
+import hashlib, json, sys
+prev, checked = "0" * 64, 0
+for line in open(sys.argv[1], encoding="utf-8"):
+    record = json.loads(line)
+    if record.get("format", 1) < 2:
+        continue
+    claimed = record.pop("hash")
+    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    actual = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    assert actual == claimed, (record["seq"], actual, claimed)
+    assert record["prev_hash"] == prev or checked == 0, record["seq"]
+    prev, checked = claimed, checked + 1
+print(checked)
+"#;
+    let out = std::process::Command::new("python3").arg("-c").arg(script).arg(&file).output().expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let checked: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(checked >= 4, "every record of the run recomputes: {checked}");
 }

@@ -99,7 +99,9 @@ fn events_run_through_matching_plugins_and_the_reads_show_the_result() {
     let (_, _, one) = get(&format!("/v1/actions/{id}"));
     assert_eq!(one["history"].as_array().unwrap().len(), 3);
     let (_, _, trail) = get(&format!("/v1/audit?action={id}"));
-    assert!(trail["items"].as_array().unwrap().iter().any(|r| r["kind"] == "commit"));
+    assert!(
+        trail["items"].as_array().unwrap().iter().any(|r| r["kind"] == "invocation" && r["details"]["plan"].is_array())
+    );
     let (_, _, metrics) = (0, 0, client().get(server.url("/metrics")).send().unwrap().text().unwrap());
     assert!(metrics.contains("provhost_events_total 1"), "{metrics}");
     assert!(metrics.contains("provhost_invocations_total{outcome=\"completed\"} 1"));

@@ -17,7 +17,26 @@ struct Canonical<'a> {
     prev_hash: &'a str,
 }
 
-/// The hash of a record's content.
+/// The format this build writes (see [`AuditRecord::format`]).
+pub const FORMAT: u32 = 2;
+
+/// The hash of a record as its format computes it: for format 2 and later, SHA-256 over the RFC
+/// 8785 (JCS) form of the record as exported, without its `hash` field.
+pub fn record_hash(r: &AuditRecord) -> String {
+    if r.format < 2 {
+        return content_hash(&r.tenant, r.seq, &r.id, &r.at, &r.entry, &r.prev_hash);
+    }
+    let mut value = serde_json::to_value(r).expect("audit records serialise");
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("hash");
+    }
+    let mut bytes = Vec::new();
+    let mut canonical = serde_json::Serializer::with_formatter(&mut bytes, canon_json::CanonicalFormatter::new());
+    value.serialize(&mut canonical).expect("audit records canonicalise");
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The hash of a format-1 record's content.
 pub fn content_hash(tenant: &str, seq: u64, id: &str, at: &str, entry: &AuditEntry, prev_hash: &str) -> String {
     let canonical = Canonical { tenant, seq, id, at, entry, prev_hash };
     let bytes = serde_json::to_vec(&canonical).expect("audit content serialises");
@@ -58,7 +77,7 @@ pub fn verify_chain<'a>(
         if r.prev_hash != expected_prev {
             return Err(broken("its prev_hash does not match the hash of the record before it".into()));
         }
-        let actual = content_hash(&r.tenant, r.seq, &r.id, &r.at, &r.entry, &r.prev_hash);
+        let actual = record_hash(r);
         if actual != r.hash {
             return Err(broken("its content does not match its hash: the record was changed".into()));
         }
@@ -86,12 +105,42 @@ mod tests {
                 };
                 let (id, at) = (format!("r{seq}"), "2026-01-01T00:00:00.000Z".to_string());
                 let hash = content_hash("t", seq, &id, &at, &entry, &prev);
-                let record =
-                    AuditRecord { tenant: "t".into(), seq, id, at, entry, prev_hash: prev.clone(), hash: hash.clone() };
+                let record = AuditRecord {
+                    tenant: "t".into(),
+                    seq,
+                    id,
+                    at,
+                    entry,
+                    prev_hash: prev.clone(),
+                    hash: hash.clone(),
+                    format: 1,
+                };
                 prev = hash;
                 record
             })
             .collect()
+    }
+
+    #[test]
+    fn a_chain_written_in_the_first_format_goes_on_in_the_second_and_both_verify() {
+        let mut records = chain(2);
+        let mut next = AuditRecord {
+            seq: 3,
+            id: "r3".into(),
+            prev_hash: records[1].hash.clone(),
+            hash: String::new(),
+            format: FORMAT,
+            ..records[1].clone()
+        };
+        next.hash = record_hash(&next);
+        assert_ne!(next.hash, content_hash("t", 3, "r3", &next.at, &next.entry, &next.prev_hash), "a new hash");
+        records.push(next);
+        assert_eq!(verify_chain(&records, None), Ok(3));
+        records[2].entry.details["a"] = serde_json::json!([4]);
+        assert_eq!(verify_chain(&records, None).unwrap_err().id, "r3", "a format-2 record shows an edit too");
+        records[2].entry.details["a"] = serde_json::json!([2]);
+        records[2].format = 1;
+        assert_eq!(verify_chain(&records, None).unwrap_err().id, "r3", "its format is part of what it says");
     }
 
     #[test]

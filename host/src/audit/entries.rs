@@ -1,13 +1,13 @@
-//! Every audit record a change to provhost's own state makes, built here from what changed: an
-//! action entering a state, an API key created or revoked, a system set failing or restored, a
-//! dead delivery re-driven. The store appends each in the same transaction as its change. An
+//! Every audit record a change to provhost's own state makes, built here from what changed: the
+//! actions a unit of work moved (one record per unit, not per action), an API key created or
+//! revoked, a system set failing or restored, a dead delivery re-driven. The store appends each in the same transaction as its change. An
 //! invocation's own record is [`InvocationRecord::audit_entry`](super::InvocationRecord); its
 //! host calls and notes are built from the gate's journal by the conclusion, above this layer.
 
 use serde_json::json;
 
-use super::{AuditEntry, helloid_action, kind};
-use crate::model::{Action, ActionState, EntitlementType};
+use super::{AuditEntry, kind};
+use crate::model::Action;
 
 /// Who changed an action, for its audit record.
 #[derive(Debug, Clone, Copy)]
@@ -25,36 +25,78 @@ impl Actor<'static> {
     pub const EXECUTOR: Actor<'static> = Actor { kind: kind::ACTION_STATE, key_id: None, plugin: None };
 }
 
-/// The record of action `a` entering `state` with `message`, named as HelloID names it (which
-/// needs the type of the entitlement it acts on, if it acts on one).
-pub fn action_state(
-    a: &Action,
-    (state, message): (ActionState, &str),
-    actor: Actor<'_>,
-    entitlement_type: Option<EntitlementType>,
-) -> AuditEntry {
+/// One action's change in a unit of work: the action as it now is, and its HelloID name.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    /// The action, in the state it entered.
+    pub action: &'a Action,
+    /// How HelloID names the action (`UpdateAccount`, `GrantPermission`, …).
+    pub audit_action: &'static str,
+}
+
+/// The one record of a unit of work that moved `changes` (an executor's claim or step, an
+/// approval or rejection): each change with its state, message and HelloID name. The record is
+/// indexed under every person and action it names (`details.refs`).
+pub fn action_states(actor: Actor<'_>, changes: &[Change<'_>]) -> AuditEntry {
+    let same = |field: fn(&Change<'_>) -> String| -> Option<String> {
+        let first = field(changes.first()?);
+        changes.iter().all(|c| field(c) == first).then_some(first)
+    };
+    let one = (changes.len() == 1).then(|| changes[0]);
+    let decision = same(|c| c.action.state.as_str().to_owned()).unwrap_or_else(|| "mixed".into());
+    let message = match one {
+        Some(c) => c.action.message.clone(),
+        None => {
+            let mut states = std::collections::BTreeMap::<&str, usize>::new();
+            changes.iter().for_each(|c| *states.entry(c.action.state.as_str()).or_default() += 1);
+            let counts: Vec<String> = states.iter().map(|(state, n)| format!("{n} {state}")).collect();
+            format!("{} actions: {}", changes.len(), counts.join(", "))
+        }
+    };
+    let by = actor.key_id.map(|k| format!("API key {k}")).unwrap_or_else(|| "executor".to_string());
     AuditEntry {
         kind: actor.kind.into(),
-        invocation: a.invocation.clone(),
+        invocation: same(|c| c.action.invocation.clone().unwrap_or_default()).filter(|i| !i.is_empty()),
         key_id: actor.key_id.map(str::to_owned),
         plugin: actor.plugin.map(str::to_owned),
-        person: Some(a.person.clone()),
-        action: Some(a.id.clone()),
-        system: Some(a.system.clone()),
-        decision: state.as_str().into(),
-        audit_action: Some(helloid_action(a.kind, &a.target, entitlement_type).into()),
-        message: message.into(),
-        details: serde_json::json!({
-            "kind": a.kind,
-            "target": a.target,
-            "origin": a.origin,
-            "retry_of": a.retry_of,
-            "by": actor.key_id.map(|k| format!("API key {k}")).unwrap_or_else(|| match actor.kind {
-                kind::COMMIT => "plan commit".to_string(),
-                _ => "embedded executor".to_string(),
-            }),
+        person: same(|c| c.action.person.clone()),
+        action: one.map(|c| c.action.id.clone()),
+        system: same(|c| c.action.system.clone()),
+        decision,
+        audit_action: same(|c| c.audit_action.to_owned()),
+        message,
+        details: json!({
+            "by": by,
+            "changes": changes.iter().map(|c| json!({
+                "action": c.action.id,
+                "person": c.action.person,
+                "system": c.action.system,
+                "kind": c.action.kind,
+                "target": c.action.target,
+                "origin": c.action.origin,
+                "retry_of": c.action.retry_of,
+                "state": c.action.state,
+                "message": c.action.message,
+                "audit_action": c.audit_action,
+            })).collect::<Vec<_>>(),
+            "refs": refs(changes.iter().map(|c| c.action.person.as_str()), changes.iter().map(|c| c.action.id.as_str())),
         }),
     }
+}
+
+/// The `details.refs` of a record: the persons and actions it concerns, each once, which the
+/// store indexes so that a person's or an action's records are found.
+pub fn refs<'a>(
+    persons: impl IntoIterator<Item = &'a str>,
+    actions: impl IntoIterator<Item = &'a str>,
+) -> serde_json::Value {
+    let once = |ids: &mut dyn Iterator<Item = &'a str>| -> Vec<&'a str> {
+        let mut seen: Vec<&str> = ids.collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen
+    };
+    json!({ "persons": once(&mut persons.into_iter()), "actions": once(&mut actions.into_iter()) })
 }
 
 /// The record of API key `id` created for `tenant`. `key_id` names the key that caused a record;

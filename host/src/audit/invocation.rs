@@ -70,6 +70,23 @@ impl InvocationRecord {
         }
     }
 
+    /// The invocation's record with the plan it committed: each action with its id, person,
+    /// system, kind, target and state (`pending`, or `blocked` by a threshold).
+    pub fn plan_entry(&self, plan: &[crate::model::Action]) -> AuditEntry {
+        let mut entry = self.audit_entry();
+        entry.details["plan"] = serde_json::Value::Array(
+            plan.iter()
+                .map(|a| {
+                    json!({ "action": a.id, "person": a.person, "system": a.system, "kind": a.kind,
+                            "target": a.target, "state": a.state, "retry_of": a.retry_of })
+                })
+                .collect(),
+        );
+        entry.details["refs"] =
+            super::entries::refs(plan.iter().map(|a| a.person.as_str()), plan.iter().map(|a| a.id.as_str()));
+        entry
+    }
+
     /// The invocation's own audit record: who ran which plugin on what, how it ended, what it
     /// used.
     pub fn audit_entry(&self) -> AuditEntry {

@@ -8,7 +8,7 @@ pub mod entries;
 mod invocation;
 mod names;
 
-pub use chain::{ChainBreak, content_hash, verify_chain};
+pub use chain::{ChainBreak, FORMAT, content_hash, record_hash, verify_chain};
 pub use checkpoint::Checkpoint;
 pub use entries::Actor;
 pub use invocation::InvocationRecord;
@@ -20,18 +20,12 @@ use serde::{Deserialize, Serialize};
 pub mod kind {
     /// One plugin run (also dry runs and runs that committed nothing).
     pub const INVOCATION: &str = "invocation";
-    /// One action or query call a plugin made, with provhost's decision.
-    pub const HOST_CALL: &str = "host-call";
-    /// A plan committed: its actions and the thresholds it reached.
-    pub const COMMIT: &str = "commit";
-    /// An action changed state.
+    /// An executor step: the actions it claimed or ended, each with its new state.
     pub const ACTION_STATE: &str = "action-state";
     /// A blocked action approved.
     pub const APPROVAL: &str = "approval";
     /// A blocked action rejected.
     pub const REJECTION: &str = "rejection";
-    /// A line the plugin added with `audit-note`.
-    pub const NOTE: &str = "note";
     /// An API key created or revoked.
     pub const KEY: &str = "key";
     /// A target system set failing or restored.
@@ -85,6 +79,14 @@ pub struct AuditRecord {
     pub prev_hash: String,
     /// The hash of this record's content, including `prev_hash`.
     pub hash: String,
+    /// How `hash` is computed: 1, provhost's first format (fields in a fixed order); 2, SHA-256 of
+    /// the record's RFC 8785 (JCS) form without `hash` (docs/audit.md gives the recipe).
+    #[serde(default = "first_format")]
+    pub format: u32,
+}
+
+fn first_format() -> u32 {
+    1
 }
 
 /// The `prev_hash` of a tenant's first record.

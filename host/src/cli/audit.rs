@@ -48,7 +48,8 @@ pub enum AuditCommand {
         /// Only caused by this API key id.
         #[arg(long)]
         key: Option<String>,
-        /// Only of this kind (invocation, host-call, commit, action-state, approval, rejection, note).
+        /// Only of this kind (invocation, action-state, approval, rejection, key, system, delivery;
+        /// host-call, commit and note in chains written before audit format 2).
         #[arg(long)]
         kind: Option<String>,
         /// Only at or after this time (RFC 3339).

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::records::invocation_entries;
+use super::records::invocation_entry;
 use crate::audit::InvocationRecord;
 use crate::event::AttributeChanged;
 use crate::gate::{Journal, TenantContext};
@@ -35,8 +35,7 @@ pub(super) fn record_uncommitted(
     record: &InvocationRecord,
     journal: &Journal,
 ) -> Result<(), StoreError> {
-    let mut entry = record.audit_entry();
-    entry.details["journal"] = serde_json::json!({ "calls": journal.calls, "notes": journal.notes });
+    let entry = invocation_entry(record, journal, None);
     let commit = Commit { record, actions: &[], observed: None, windows: &[], audit: std::slice::from_ref(&entry) };
     store.commit(&commit)?.map_err(|refusal| StoreError::Conflict(refusal.to_string()))
 }
@@ -107,7 +106,7 @@ pub fn conclude(
             false
         }
     });
-    let audit = invocation_entries(record, journal);
+    let audit = [invocation_entry(record, journal, Some(&plan))];
     let commit = Commit { record, actions: &plan, observed, windows: &context.policy.windows, audit: &audit };
     if let Err(refusal) = store.commit(&commit)? {
         record.outcome = "refused".into();

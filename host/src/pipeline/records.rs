@@ -1,37 +1,53 @@
-//! The audit records of one invocation, built by the conclusion: the invocation itself, each
-//! host call with its decision, and each audit note the plugin wrote.
+//! The one audit record of an invocation, built by the conclusion: how it ran and ended, each host
+//! call the plugin made with provhost's decision and reason, the notes it wrote, and the plan it
+//! committed with the actions' ids. The record is indexed under every person and action it names.
 
 use serde_json::json;
 
-use crate::audit::{AuditEntry, InvocationRecord, kind};
+use crate::audit::{AuditEntry, InvocationRecord, entries};
 use crate::gate::Journal;
+use crate::model::Action;
 
-/// The invocation's record followed by one record per host call and per audit note.
-pub fn invocation_entries(r: &InvocationRecord, journal: &Journal) -> Vec<AuditEntry> {
-    let base = |kind: &str| AuditEntry {
-        kind: kind.into(),
-        invocation: Some(r.id.clone()),
-        key_id: r.key_id.clone(),
-        plugin: Some(r.plugin_name.clone()),
-        ..Default::default()
+/// The invocation's record, with its calls and notes and, when it committed, its `plan`.
+pub fn invocation_entry(r: &InvocationRecord, journal: &Journal, plan: Option<&[Action]>) -> AuditEntry {
+    let mut entry = match plan {
+        Some(plan) => r.plan_entry(plan),
+        None => r.audit_entry(),
     };
-    let calls = journal.calls.iter().map(|c| {
-        let (interface, function) = c.function.split_once('.').unwrap_or(("", c.function));
-        AuditEntry {
-            person: c.ids.first().filter(|_| interface != "actions" || function != "retry-action").cloned(),
-            action: c.actions.first().cloned().or_else(|| (function == "retry-action").then(|| c.ids[0].clone())),
-            decision: c.decision.into(),
-            message: c.reason.clone().unwrap_or_else(|| format!("{} allowed", c.function)),
-            details: json!({ "interface": interface, "function": function, "ids": c.ids, "planned": c.actions }),
-            ..base(kind::HOST_CALL)
-        }
-    });
-    let notes = journal.notes.iter().map(|n| AuditEntry {
-        action: n.action.clone(),
-        decision: if n.is_error { "error".into() } else { "info".into() },
-        message: n.message.clone(),
-        details: json!({ "is_error": n.is_error }),
-        ..base(kind::NOTE)
-    });
-    std::iter::once(r.audit_entry()).chain(calls).chain(notes).collect()
+    let calls: Vec<_> = journal
+        .calls
+        .iter()
+        .map(|c| {
+            let (interface, function) = c.function.split_once('.').unwrap_or(("", c.function));
+            json!({ "interface": interface, "function": function, "ids": c.ids, "decision": c.decision,
+                    "reason": c.reason, "planned": c.actions })
+        })
+        .collect();
+    let notes: Vec<_> = journal
+        .notes
+        .iter()
+        .map(|n| json!({ "action": n.action, "message": n.message, "is_error": n.is_error }))
+        .collect();
+    // The persons the calls named (a retry names an action instead), and every action planned,
+    // retried or noted, besides those of the plan.
+    let persons = journal
+        .calls
+        .iter()
+        .filter(|c| c.function != "actions.retry-action")
+        .filter_map(|c| c.ids.first().map(String::as_str))
+        .chain(plan.into_iter().flatten().map(|a| a.person.as_str()));
+    let actions = journal
+        .calls
+        .iter()
+        .flat_map(|c| {
+            let retried = (c.function == "actions.retry-action").then(|| c.ids.first()).flatten();
+            c.actions.iter().chain(retried)
+        })
+        .chain(journal.notes.iter().filter_map(|n| n.action.as_ref()))
+        .map(String::as_str)
+        .chain(plan.into_iter().flatten().map(|a| a.id.as_str()));
+    entry.details["calls"] = json!(calls);
+    entry.details["notes"] = json!(notes);
+    entry.details["refs"] = entries::refs(persons, actions);
+    entry
 }

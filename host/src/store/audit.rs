@@ -4,11 +4,11 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Store, StoreError, from_json};
-use crate::audit::{AuditEntry, AuditRecord, ChainBreak, GENESIS, content_hash, verify_chain};
+use crate::audit::{AuditEntry, AuditRecord, ChainBreak, FORMAT, GENESIS, record_hash, verify_chain};
 use crate::model::{new_id, now_rfc3339};
 
 const COLUMNS: &str = "tenant, seq, id, at, kind, invocation, key_id, plugin, person, action, system, decision, \
-                       audit_action, message, details, prev_hash, hash";
+                       audit_action, message, details, prev_hash, hash, format";
 
 /// Which records `audit list` returns; `None` matches everything.
 #[derive(Debug, Clone, Default)]
@@ -55,6 +55,7 @@ fn read(row: &Row<'_>) -> rusqlite::Result<(AuditRecord, String)> {
         },
         prev_hash: row.get(15)?,
         hash: row.get(16)?,
+        format: row.get(17)?,
     };
     Ok((record, details))
 }
@@ -67,7 +68,7 @@ fn decode((mut record, details): (AuditRecord, String)) -> Result<AuditRecord, S
 fn insert(tx: &Connection, r: &AuditRecord) -> Result<(), StoreError> {
     let e = &r.entry;
     tx.prepare_cached(&format!(
-        "INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        "INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
     ))?
     .execute(params![
         r.tenant,
@@ -86,8 +87,24 @@ fn insert(tx: &Connection, r: &AuditRecord) -> Result<(), StoreError> {
         e.message,
         e.details.to_string(),
         r.prev_hash,
-        r.hash
+        r.hash,
+        r.format
     ])?;
+    index(tx, r)
+}
+
+/// Indexes a record under every person and action its `details.refs` names, so that listing a
+/// person's or an action's records finds a record of a whole unit of work that concerns it.
+fn index(tx: &Connection, r: &AuditRecord) -> Result<(), StoreError> {
+    let refs = &r.entry.details["refs"];
+    let named = |kind: &str| refs[kind].as_array().into_iter().flatten().filter_map(|v| v.as_str());
+    let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO audit_refs (tenant, ref, seq) VALUES (?1, ?2, ?3)")?;
+    for person in named("persons") {
+        insert.execute(params![r.tenant, format!("person:{person}"), r.seq as i64])?;
+    }
+    for action in named("actions") {
+        insert.execute(params![r.tenant, format!("action:{action}"), r.seq as i64])?;
+    }
     Ok(())
 }
 
@@ -106,9 +123,17 @@ pub(super) fn append(tx: &Connection, tenant: &str, entries: &[AuditEntry]) -> R
     for entry in entries {
         seq += 1;
         let (id, at) = (new_id(), now_rfc3339());
-        let hash = content_hash(tenant, seq, &id, &at, entry, &prev);
-        let record =
-            AuditRecord { tenant: tenant.to_owned(), seq, id, at, entry: entry.clone(), prev_hash: prev, hash };
+        let mut record = AuditRecord {
+            tenant: tenant.to_owned(),
+            seq,
+            id,
+            at,
+            entry: entry.clone(),
+            prev_hash: prev,
+            hash: String::new(),
+            format: FORMAT,
+        };
+        record.hash = record_hash(&record);
         insert(tx, &record)?;
         prev = record.hash;
     }
@@ -132,8 +157,13 @@ impl Store {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM audit
-             WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR person = ?2) AND (?3 IS NULL OR plugin = ?3)
-               AND (?4 IS NULL OR action = ?4) AND (?5 IS NULL OR decision = ?5) AND (?6 IS NULL OR key_id = ?6)
+             WHERE (?1 IS NULL OR tenant = ?1)
+               AND (?2 IS NULL OR person = ?2 OR seq IN
+                    (SELECT seq FROM audit_refs r WHERE r.tenant = audit.tenant AND r.ref = 'person:' || ?2))
+               AND (?3 IS NULL OR plugin = ?3)
+               AND (?4 IS NULL OR action = ?4 OR seq IN
+                    (SELECT seq FROM audit_refs r WHERE r.tenant = audit.tenant AND r.ref = 'action:' || ?4))
+               AND (?5 IS NULL OR decision = ?5) AND (?6 IS NULL OR key_id = ?6)
                AND (?7 IS NULL OR kind = ?7) AND (?8 IS NULL OR at >= ?8) AND (?9 IS NULL OR at < ?9)
              ORDER BY tenant, seq LIMIT ?10 OFFSET ?11"
         ))?;

@@ -6,7 +6,7 @@ use super::actions::{check_windows, insert_actions};
 use super::audit::append as append_audit;
 use super::directory::to_json;
 use super::{Store, StoreError, from_json};
-use crate::audit::{Actor, AuditEntry, InvocationRecord};
+use crate::audit::{AuditEntry, InvocationRecord};
 use crate::event::AttributeChanged;
 use crate::model::{Action, Attribute};
 use crate::policy::WindowBudget;
@@ -105,7 +105,7 @@ impl Store {
     /// are stored or neither is.
     /// The invocation's own audit record is written with it.
     pub fn commit_invocation(&self, record: &InvocationRecord, actions: &[Action]) -> Result<(), StoreError> {
-        let audit = [record.audit_entry()];
+        let audit = [record.plan_entry(actions)];
         self.commit(&Commit { record, actions, observed: None, windows: &[], audit: &audit })?
             .map_err(|m| StoreError::Conflict(m.to_string()))
     }
@@ -127,12 +127,7 @@ impl Store {
             }
             insert_invocation(tx, commit.record)?;
             append_audit(tx, &commit.record.tenant, commit.audit)?;
-            let actor = Actor {
-                kind: crate::audit::kind::COMMIT,
-                key_id: commit.record.key_id.as_deref(),
-                plugin: Some(&commit.record.plugin_name),
-            };
-            insert_actions(tx, &commit.record.tenant, commit.actions, actor)?;
+            insert_actions(tx, &commit.record.tenant, commit.actions)?;
             Ok(Ok(()))
         })
     }

@@ -196,6 +196,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE actions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX actions_to_run ON actions(state, lease_until) WHERE state IN ('pending', 'running');
     "#,
+    // 7: audit records per unit of work: one record names many persons and actions, indexed here;
+    // each record says how its hash is computed (1: the first format; 2: SHA-256 of its JCS form).
+    r#"
+    ALTER TABLE audit ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE audit_refs (
+        tenant  TEXT NOT NULL,
+        ref     TEXT NOT NULL,   -- person:<id> | action:<id>
+        seq     INTEGER NOT NULL,
+        PRIMARY KEY (tenant, ref, seq)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build of provhost writes.

@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::reads::check_windows;
-use super::transitions::set_state;
+use super::transitions::{set_state, unit_entry};
 use super::{ACTION_COLUMNS, action, action_row};
 use crate::audit::Actor;
 use crate::model::{Action, ActionState};
@@ -55,22 +55,22 @@ impl Store {
             {
                 return Ok(Err(refusal));
             }
-            let mut entries = Vec::with_capacity(ids.len());
+            let (state, message, kind) = match decision {
+                Decision::Approve => {
+                    (ActionState::Pending, format!("approved by API key '{by}'"), crate::audit::kind::APPROVAL)
+                }
+                Decision::Reject => {
+                    (ActionState::Rejected, format!("rejected by API key '{by}'"), crate::audit::kind::REJECTION)
+                }
+            };
+            let mut moved = Vec::with_capacity(ids.len());
             for id in ids {
-                let (state, message, kind) = match decision {
-                    Decision::Approve => {
-                        (ActionState::Pending, format!("approved by API key '{by}'"), crate::audit::kind::APPROVAL)
-                    }
-                    Decision::Reject => {
-                        (ActionState::Rejected, format!("rejected by API key '{by}'"), crate::audit::kind::REJECTION)
-                    }
-                };
-                let actor = Actor { kind, key_id: Some(by), plugin: None };
-                entries.push(set_state(tx, tenant, id, (state, &message), actor)?.1);
+                moved.push(set_state(tx, tenant, id, (state, &message))?);
                 tx.prepare_cached("UPDATE actions SET decided_by = ?3 WHERE tenant = ?1 AND id = ?2")?
                     .execute(params![tenant, id, by])?;
             }
-            append_audit(tx, tenant, &entries).map(Ok)
+            let actor = Actor { kind, key_id: Some(by), plugin: None };
+            append_audit(tx, tenant, &[unit_entry(actor, &moved)]).map(Ok)
         })?;
         match decided {
             Ok(()) => ids.iter().map(|id| self.action(tenant, id)).collect::<Result<_, _>>().map(Ok),

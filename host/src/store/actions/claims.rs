@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::transitions::set_state;
+use super::transitions::{set_state, unit_entry};
 use crate::audit::Actor;
-use crate::model::{Action, now_rfc3339, rfc3339};
+use crate::model::{Action, ActionState, now_rfc3339, rfc3339};
 use crate::store::audit::append as append_audit;
 use crate::store::{Store, StoreError};
 
@@ -59,8 +59,8 @@ impl Store {
                     found
                 }
             };
-            let mut claimed = Vec::with_capacity(found.len());
-            let mut entries: Vec<(String, crate::audit::AuditEntry)> = Vec::with_capacity(found.len());
+            let mut claimed: Vec<(String, Action)> = Vec::with_capacity(found.len());
+            let mut moved: Vec<(String, (Action, &'static str))> = Vec::with_capacity(found.len());
             for (tenant, id, previous, attempts) in found {
                 let attempt = attempts + 1;
                 tx.prepare_cached(
@@ -73,16 +73,16 @@ impl Store {
                     ),
                     None => format!("picked up by executor {owner} (attempt {attempt})"),
                 };
-                let (action, entry) = set_state(tx, &tenant, &id, (crate::model::ActionState::Running, &message), Actor::EXECUTOR)?;
-                entries.push((tenant.clone(), entry));
-                claimed.push((tenant, action));
+                let (action, name) = set_state(tx, &tenant, &id, (ActionState::Running, &message))?;
+                claimed.push((tenant.clone(), action.clone()));
+                moved.push((tenant, (action, name)));
             }
-            let mut tenants: Vec<&str> = entries.iter().map(|(t, _)| t.as_str()).collect();
+            let mut tenants: Vec<&str> = moved.iter().map(|(t, _)| t.as_str()).collect();
             tenants.sort_unstable();
             tenants.dedup();
             for tenant in tenants {
-                let mine: Vec<_> = entries.iter().filter(|(t, _)| t == tenant).map(|(_, e)| e.clone()).collect();
-                append_audit(tx, tenant, &mine)?;
+                let mine: Vec<_> = moved.iter().filter(|(t, _)| t == tenant).map(|(_, m)| m.clone()).collect();
+                append_audit(tx, tenant, &[unit_entry(Actor::EXECUTOR, &mine)])?;
             }
             Ok(claimed)
         })
@@ -93,7 +93,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::audit::InvocationRecord;
-    use crate::model::{ActionFilter, ActionState, new_id};
+    use crate::model::{ActionFilter, new_id};
     use crate::store::{DEMO_TENANT, Effect, Finish, seed_demo};
 
     /// A demo store with two committed pending copies of the demo's failed action.

@@ -4,22 +4,15 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{ACTION_COLUMNS, Effect, Finish, action, action_row};
-use crate::audit::{Actor, AuditEntry, entries};
+use crate::audit::entries::Change;
+use crate::audit::{Actor, AuditEntry, entries, helloid_action};
 use crate::model::{Action, ActionState, ActionTarget, now_rfc3339};
 use crate::store::audit::append as append_audit;
 use crate::store::directory::{not_found, not_found_if_zero, to_json};
 use crate::store::{Store, StoreError};
 
-/// The audit record of action `a` entering `state`, with the entitlement's type read inside
-/// `tx` so that the record names the action as HelloID does.
-fn action_entry(
-    tx: &Connection,
-    tenant: &str,
-    a: &Action,
-    state: ActionState,
-    message: &str,
-    actor: Actor<'_>,
-) -> Result<AuditEntry, StoreError> {
+/// How HelloID names action `a`, with the entitlement's type read inside `tx`.
+fn helloid_name(tx: &Connection, tenant: &str, a: &Action) -> Result<&'static str, StoreError> {
     let entitlement_type = match &a.target {
         ActionTarget::Entitlement(e) => tx
             .prepare_cached("SELECT kind FROM entitlements WHERE tenant = ?1 AND id = ?2")?
@@ -28,17 +21,18 @@ fn action_entry(
             .and_then(|k| serde_json::from_value(serde_json::Value::String(k)).ok()),
         ActionTarget::Account(_) => None,
     };
-    Ok(entries::action_state(a, (state, message), actor, entitlement_type))
+    Ok(helloid_action(a.kind, &a.target, entitlement_type))
 }
 
-/// Inserts actions as committed, with the first entry of their history and their audit records,
-/// inside `tx`.
-pub(in crate::store) fn insert_actions(
-    tx: &Connection,
-    tenant: &str,
-    actions: &[Action],
-    actor: Actor<'_>,
-) -> Result<(), StoreError> {
+/// The one audit record of a unit of work that moved `moved` (each action with its HelloID name).
+pub(super) fn unit_entry(actor: Actor<'_>, moved: &[(Action, &'static str)]) -> AuditEntry {
+    let changes: Vec<Change<'_>> = moved.iter().map(|(action, name)| Change { action, audit_action: name }).collect();
+    entries::action_states(actor, &changes)
+}
+
+/// Inserts actions as committed, with the first entry of their history, inside `tx`. Their audit
+/// record is the invocation's, which carries the plan.
+pub(in crate::store) fn insert_actions(tx: &Connection, tenant: &str, actions: &[Action]) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO actions (tenant, {ACTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     ))?;
@@ -65,12 +59,7 @@ pub(in crate::store) fn insert_actions(
         ])?;
         append_history(tx, tenant, &a.id, a.state, &a.message, &a.created_at)?;
     }
-    drop(insert);
-    let entries = actions
-        .iter()
-        .map(|a| action_entry(tx, tenant, a, a.state, &a.message, actor))
-        .collect::<Result<Vec<_>, _>>()?;
-    append_audit(tx, tenant, &entries)
+    Ok(())
 }
 
 fn append_history(
@@ -90,14 +79,13 @@ fn append_history(
 }
 
 /// Moves an action to `state` with its history entry; returns the action as it now is and its
-/// audit record, for the caller to append with the others of its unit.
+/// HelloID name, for the caller's one audit record of its unit.
 pub(super) fn set_state(
     tx: &Connection,
     tenant: &str,
     id: &str,
     (state, message): (ActionState, &str),
-    actor: Actor<'_>,
-) -> Result<(Action, AuditEntry), StoreError> {
+) -> Result<(Action, &'static str), StoreError> {
     let at = now_rfc3339();
     let sql = format!(
         "UPDATE actions SET state = ?3, message = ?4, updated_at = ?5 WHERE tenant = ?1 AND id = ?2
@@ -110,8 +98,8 @@ pub(super) fn set_state(
         .ok_or_else(|| not_found("action", id, tenant))?;
     append_history(tx, tenant, id, state, message, &at)?;
     let changed = action(row)?;
-    let entry = action_entry(tx, tenant, &changed, state, message, actor)?;
-    Ok((changed, entry))
+    let name = helloid_name(tx, tenant, &changed)?;
+    Ok((changed, name))
 }
 
 fn apply(tx: &Connection, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
@@ -148,11 +136,9 @@ impl Store {
         message: &str,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
-            let entries = ids
-                .iter()
-                .map(|id| set_state(tx, tenant, id, (state, message), Actor::EXECUTOR).map(|(_, entry)| entry))
-                .collect::<Result<Vec<_>, _>>()?;
-            append_audit(tx, tenant, &entries)
+            let moved =
+                ids.iter().map(|id| set_state(tx, tenant, id, (state, message))).collect::<Result<Vec<_>, _>>()?;
+            append_audit(tx, tenant, &[unit_entry(Actor::EXECUTOR, &moved)])
         })
     }
 
@@ -169,8 +155,7 @@ impl Store {
         owner: &str,
     ) -> Result<Vec<Action>, StoreError> {
         self.write(|tx| {
-            let mut entries = Vec::with_capacity(results.len());
-            let mut ended = Vec::with_capacity(results.len());
+            let mut moved = Vec::with_capacity(results.len());
             for (id, result) in results {
                 let held = tx
                     .prepare_cached(
@@ -189,12 +174,12 @@ impl Store {
                     Finish::Error(message) => (ActionState::Error, message),
                     Finish::Waiting(message) => (ActionState::Waiting, message),
                 };
-                let (action, entry) = set_state(tx, tenant, id, (end.0, end.1.as_str()), Actor::EXECUTOR)?;
-                ended.push(action);
-                entries.push(entry);
+                moved.push(set_state(tx, tenant, id, (end.0, end.1.as_str()))?);
             }
-            append_audit(tx, tenant, &entries)?;
-            Ok(ended)
+            if !moved.is_empty() {
+                append_audit(tx, tenant, &[unit_entry(Actor::EXECUTOR, &moved)])?;
+            }
+            Ok(moved.into_iter().map(|(action, _)| action).collect())
         })
     }
 }
