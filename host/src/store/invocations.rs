@@ -56,15 +56,16 @@ fn insert_invocation(tx: &Connection, record: &InvocationRecord) -> Result<(), S
     Ok(())
 }
 
+/// Another live retry of a failed action (`?2`) than `?3`.
+pub(super) const LIVE_RETRY_SQL: &str = "SELECT id, state FROM actions INDEXED BY actions_by_retry \
+     WHERE tenant = ?1 AND retry_of = ?2 AND id <> ?3 AND state NOT IN ('error', 'rejected') LIMIT 1";
+
 /// Refuses a retry of an action that another commit retried meanwhile: inside the write
 /// transaction, so that of two concurrent retries of one failed action exactly one commits.
 fn check_retries(tx: &Connection, tenant: &str, actions: &[Action]) -> Result<Result<(), Refusal>, StoreError> {
     for (failed, retry) in actions.iter().filter_map(|a| a.retry_of.as_deref().map(|f| (f, a))) {
         let live: Option<(String, String)> = tx
-            .prepare_cached(
-                "SELECT id, state FROM actions WHERE tenant = ?1 AND retry_of = ?2 AND id <> ?3 \
-                 AND state NOT IN ('error', 'rejected') LIMIT 1",
-            )?
+            .prepare_cached(LIVE_RETRY_SQL)?
             .query_row([tenant, failed, &retry.id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         if let Some((id, state)) = live {

@@ -207,6 +207,54 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, ref, seq)
     ) WITHOUT ROWID;
     "#,
+    // 8: actions and their history keyed by their primary keys alone (WITHOUT ROWID): one B-tree
+    // fewer for every action written and every state it enters.
+    r#"
+    CREATE TABLE actions_keyed (
+        tenant       TEXT NOT NULL,
+        id           TEXT NOT NULL,
+        person       TEXT NOT NULL,
+        system       TEXT NOT NULL,
+        target_type  TEXT NOT NULL,
+        target_id    TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        origin       TEXT NOT NULL,
+        message      TEXT NOT NULL,
+        retry_of     TEXT,
+        invocation   TEXT,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        decided_by   TEXT,
+        lease_owner  TEXT,
+        lease_until  TEXT,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (tenant, id)
+    ) WITHOUT ROWID;
+    INSERT INTO actions_keyed SELECT tenant, id, person, system, target_type, target_id, kind, state, origin,
+        message, retry_of, invocation, created_at, updated_at, decided_by, lease_owner, lease_until, attempts
+        FROM actions;
+    DROP TABLE actions;
+    ALTER TABLE actions_keyed RENAME TO actions;
+    CREATE INDEX actions_by_person ON actions(tenant, person, created_at);
+    CREATE INDEX actions_by_state ON actions(tenant, state, created_at);
+    CREATE INDEX actions_by_window ON actions(tenant, system, kind, created_at);
+    CREATE INDEX actions_by_retry ON actions(tenant, retry_of) WHERE retry_of IS NOT NULL;
+    CREATE INDEX actions_by_person_state ON actions(tenant, person, state, created_at);
+    CREATE INDEX actions_to_run ON actions(state, lease_until) WHERE state IN ('pending', 'running');
+    CREATE TABLE action_history_keyed (
+        tenant   TEXT NOT NULL,
+        action   TEXT NOT NULL,
+        seq      INTEGER NOT NULL,
+        state    TEXT NOT NULL,
+        message  TEXT NOT NULL,
+        at       TEXT NOT NULL,
+        PRIMARY KEY (tenant, action, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO action_history_keyed SELECT tenant, action, seq, state, message, at FROM action_history;
+    DROP TABLE action_history;
+    ALTER TABLE action_history_keyed RENAME TO action_history;
+    "#,
 ];
 
 /// The schema version this build of provhost writes.
@@ -226,4 +274,39 @@ pub fn migrate(conn: &mut Connection) -> Result<(), super::StoreError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Store;
+    use super::super::actions::{DUE_SQL, USAGE_SQL};
+    use super::super::invocations::LIVE_RETRY_SQL;
+
+    /// How SQLite runs `sql`, one line per step.
+    fn plan(store: &Store, sql: &str) -> String {
+        let conn = store.read().unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let count = stmt.parameter_count();
+        let values: Vec<String> = (0..count).map(|i| i.to_string()).collect();
+        let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<Result<Vec<_>, _>>().unwrap().join("; ")
+    }
+
+    #[test]
+    fn the_hot_queries_use_their_indexes_and_scan_nothing() {
+        let store = Store::in_memory().unwrap();
+        let hot = [
+            (DUE_SQL, "actions_to_run"),
+            (USAGE_SQL, "actions_by_window"),
+            (LIVE_RETRY_SQL, "actions_by_retry"),
+            ("SELECT COUNT(*) FROM action_history WHERE tenant = ?1 AND action = ?2", "PRIMARY KEY"),
+            ("SELECT seq, hash FROM audit WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1", "(tenant=?)"),
+            ("SELECT seq FROM audit_refs WHERE tenant = ?1 AND ref = ?2", "PRIMARY KEY"),
+        ];
+        for (sql, index) in hot {
+            let plan = plan(&store, sql);
+            assert!(plan.contains(index), "{sql}\n  runs as: {plan}");
+            assert!(!plan.contains("SCAN actions") && !plan.contains("SCAN audit"), "{sql}\n  runs as: {plan}");
+        }
+    }
 }

@@ -22,6 +22,15 @@ pub enum Due<'a> {
     These(&'a str, &'a [String]),
 }
 
+/// Runnable actions: pending, or running under a lease that passed (`?1`: now).
+const RUNNABLE: &str = "(state = 'pending' OR (state = 'running' AND (lease_until IS NULL OR lease_until < ?1)))";
+
+/// The oldest runnable actions of any tenant (`?1`: now, `?2`: how many).
+pub(in crate::store) const DUE_SQL: &str = "SELECT tenant, id, lease_owner, attempts FROM actions \
+     WHERE state IN ('pending', 'running') \
+     AND (state = 'pending' OR (state = 'running' AND (lease_until IS NULL OR lease_until < ?1))) \
+     ORDER BY created_at LIMIT ?2";
+
 impl Store {
     /// Claims runnable actions for executor `owner` until `lease` from now: each becomes `running`
     /// with the lease and one more attempt, recorded in its history and the audit trail in the same
@@ -36,13 +45,10 @@ impl Store {
         let now = now_rfc3339();
         let until = rfc3339(time::OffsetDateTime::now_utc() + lease);
         self.write(|tx| {
-            let runnable = "(state = 'pending' OR (state = 'running' AND (lease_until IS NULL OR lease_until < ?1)))";
+            let runnable = RUNNABLE;
             let found: Vec<(String, String, Option<String>, i64)> = match due {
                 Due::Any(limit) => tx
-                    .prepare_cached(&format!(
-                        "SELECT tenant, id, lease_owner, attempts FROM actions WHERE state IN ('pending', 'running')
-                         AND {runnable} ORDER BY created_at LIMIT ?2"
-                    ))?
+                    .prepare_cached(DUE_SQL)?
                     .query_map(params![now, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                     .collect::<Result<_, _>>()?,
                 Due::These(tenant, ids) => {

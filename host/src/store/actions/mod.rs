@@ -11,6 +11,8 @@ pub use approvals::Decision;
 pub use claims::Due;
 pub(super) use reads::check_windows;
 pub(super) use transitions::insert_actions;
+#[cfg(test)]
+pub(super) use {claims::DUE_SQL, reads::USAGE_SQL};
 
 use rusqlite::Row;
 use serde::Serialize;

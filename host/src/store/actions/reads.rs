@@ -12,6 +12,10 @@ use std::time::Duration;
 
 /// Committed actions of a kind against a system created since `since` (RFC 3339), not counting
 /// blocked or rejected ones: what a window budget has used.
+/// Counts the actions of a kind against a system committed since a time (window budgets).
+pub(in crate::store) const USAGE_SQL: &str = "SELECT COUNT(*) FROM actions WHERE tenant = ?1 AND system = ?2 \
+     AND kind = ?3 AND created_at >= ?4 AND state NOT IN ('blocked', 'rejected')";
+
 fn usage_since(
     conn: &Connection,
     tenant: &str,
@@ -19,12 +23,8 @@ fn usage_since(
     kind: ActionKind,
     since: &str,
 ) -> Result<u32, StoreError> {
-    let n: i64 = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM actions WHERE tenant = ?1 AND system = ?2 AND kind = ?3 AND created_at >= ?4
-               AND state NOT IN ('blocked', 'rejected')",
-        )?
-        .query_row(params![tenant, system, kind.as_str(), since], |r| r.get(0))?;
+    let n: i64 =
+        conn.prepare_cached(USAGE_SQL)?.query_row(params![tenant, system, kind.as_str(), since], |r| r.get(0))?;
     Ok(n as u32)
 }
 
@@ -50,7 +50,7 @@ fn filtered<'a>(
         }
     }
     sql.push_str(&format!(
-        " ORDER BY created_at DESC, rowid DESC LIMIT ?{} OFFSET ?{}",
+        " ORDER BY created_at DESC, id DESC LIMIT ?{} OFFSET ?{}",
         values.len() + 1,
         values.len() + 2
     ));
