@@ -207,41 +207,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, ref, seq)
     ) WITHOUT ROWID;
     "#,
-    // 8: actions and their history keyed by their primary keys alone (WITHOUT ROWID): one B-tree
-    // fewer for every action written and every state it enters.
+    // 8: action history keyed by its primary key alone (WITHOUT ROWID): one B-tree fewer for
+    // every state an action enters. (Actions keep their rowid: their rows are wide, and their
+    // indexes would each carry the text key instead of the rowid.)
     r#"
-    CREATE TABLE actions_keyed (
-        tenant       TEXT NOT NULL,
-        id           TEXT NOT NULL,
-        person       TEXT NOT NULL,
-        system       TEXT NOT NULL,
-        target_type  TEXT NOT NULL,
-        target_id    TEXT NOT NULL,
-        kind         TEXT NOT NULL,
-        state        TEXT NOT NULL,
-        origin       TEXT NOT NULL,
-        message      TEXT NOT NULL,
-        retry_of     TEXT,
-        invocation   TEXT,
-        created_at   TEXT NOT NULL,
-        updated_at   TEXT NOT NULL,
-        decided_by   TEXT,
-        lease_owner  TEXT,
-        lease_until  TEXT,
-        attempts     INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (tenant, id)
-    ) WITHOUT ROWID;
-    INSERT INTO actions_keyed SELECT tenant, id, person, system, target_type, target_id, kind, state, origin,
-        message, retry_of, invocation, created_at, updated_at, decided_by, lease_owner, lease_until, attempts
-        FROM actions;
-    DROP TABLE actions;
-    ALTER TABLE actions_keyed RENAME TO actions;
-    CREATE INDEX actions_by_person ON actions(tenant, person, created_at);
-    CREATE INDEX actions_by_state ON actions(tenant, state, created_at);
-    CREATE INDEX actions_by_window ON actions(tenant, system, kind, created_at);
-    CREATE INDEX actions_by_retry ON actions(tenant, retry_of) WHERE retry_of IS NOT NULL;
-    CREATE INDEX actions_by_person_state ON actions(tenant, person, state, created_at);
-    CREATE INDEX actions_to_run ON actions(state, lease_until) WHERE state IN ('pending', 'running');
     CREATE TABLE action_history_keyed (
         tenant   TEXT NOT NULL,
         action   TEXT NOT NULL,

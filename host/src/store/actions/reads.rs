@@ -50,7 +50,7 @@ fn filtered<'a>(
         }
     }
     sql.push_str(&format!(
-        " ORDER BY created_at DESC, id DESC LIMIT ?{} OFFSET ?{}",
+        " ORDER BY created_at DESC, rowid DESC LIMIT ?{} OFFSET ?{}",
         values.len() + 1,
         values.len() + 2
     ));
