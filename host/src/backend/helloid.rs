@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::client::{Auth, Call, ClientError, Reply, Resend, RestClient, excerpt};
+use super::path::{query_value, segment};
 use super::settings::HelloIdConfig;
 use super::{Backend, BackendError};
 use crate::api::{ActionSummary, Page, RequestReport};
@@ -85,18 +86,18 @@ impl HelloIdBackend {
     /// The endpoint that runs `action`.
     fn endpoint(action: &Action) -> Result<String, String> {
         if let Some(failed) = &action.retry_of {
-            return Ok(format!("/provisioning/entitlement-actions/{}/retry", segment(failed)));
+            return Ok(format!("/provisioning/entitlement-actions/{}/retry", segment(failed).map_err(text)?));
         }
-        let person = segment(&action.person);
+        let person = segment(&action.person).map_err(text)?;
         match (action.kind, &action.target) {
             (ActionKind::Grant, ActionTarget::Entitlement(e)) => {
-                Ok(format!("/provisioning/persons/{person}/entitlements/{}/re-enforce", segment(e)))
+                Ok(format!("/provisioning/persons/{person}/entitlements/{}/re-enforce", segment(e).map_err(text)?))
             }
             (ActionKind::Update, ActionTarget::Account(a)) => {
-                Ok(format!("/provisioning/persons/{person}/accounts/{}/update", segment(a)))
+                Ok(format!("/provisioning/persons/{person}/accounts/{}/update", segment(a).map_err(text)?))
             }
             (ActionKind::Unmanage, ActionTarget::Entitlement(e)) => {
-                Ok(format!("/provisioning/persons/{person}/entitlements/{}/unmanage", segment(e)))
+                Ok(format!("/provisioning/persons/{person}/entitlements/{}/unmanage", segment(e).map_err(text)?))
             }
             (kind, _) => Err(format!(
                 "{PLATFORM} has no targeted endpoint for a {kind} action; provhost re-enforces, updates, unmanages and retries"
@@ -185,7 +186,8 @@ impl HelloIdBackend {
                 return Finish::Waiting(format!("{PLATFORM} action {} is still {state} there{tries}", remote.id));
             }
             std::thread::sleep(self.follow.1);
-            match self.get::<Action>(&format!("/v1/actions/{}", segment(&remote.id))) {
+            let followed = segment(&remote.id).and_then(|id| self.get::<Action>(&format!("/v1/actions/{id}")));
+            match followed {
                 Ok(now) => (state, message) = (now.state, now.message),
                 Err(e) => {
                     return Finish::Waiting(format!(
@@ -198,21 +200,12 @@ impl HelloIdBackend {
     }
 }
 
-fn unavailable(e: ClientError) -> BackendError {
-    BackendError::Unavailable(e.to_string())
+fn text(e: BackendError) -> String {
+    e.to_string()
 }
 
-/// A path segment with everything but unreserved characters percent-encoded.
-fn segment(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+fn unavailable(e: ClientError) -> BackendError {
+    BackendError::Unavailable(e.to_string())
 }
 
 /// What a non-2xx answer says: the problem's title and detail when it is one.
@@ -229,46 +222,46 @@ impl Backend for HelloIdBackend {
     }
 
     fn person(&self, _tenant: &str, id: &str) -> Result<Person, BackendError> {
-        self.get(&format!("/v1/persons/{}", segment(id)))
+        self.get(&format!("/v1/persons/{}", segment(id)?))
     }
 
     fn entitlements(&self, _tenant: &str, person: &str) -> Result<Vec<Entitlement>, BackendError> {
-        self.all(&format!("/v1/persons/{}/entitlements", segment(person)))
+        self.all(&format!("/v1/persons/{}/entitlements", segment(person)?))
     }
 
     fn accounts(&self, _tenant: &str, person: &str) -> Result<Vec<Account>, BackendError> {
-        self.all(&format!("/v1/persons/{}/accounts", segment(person)))
+        self.all(&format!("/v1/persons/{}/accounts", segment(person)?))
     }
 
     fn entitlement(&self, _tenant: &str, id: &str) -> Result<Entitlement, BackendError> {
-        self.get(&format!("/v1/entitlements/{}", segment(id)))
+        self.get(&format!("/v1/entitlements/{}", segment(id)?))
     }
 
     fn account(&self, _tenant: &str, id: &str) -> Result<Account, BackendError> {
-        self.get(&format!("/v1/accounts/{}", segment(id)))
+        self.get(&format!("/v1/accounts/{}", segment(id)?))
     }
 
     fn action(&self, _tenant: &str, id: &str) -> Result<Action, BackendError> {
-        self.get(&format!("/v1/actions/{}", segment(id)))
+        self.get(&format!("/v1/actions/{}", segment(id)?))
     }
 
     fn actions(&self, _tenant: &str, filter: &ActionFilter, limit: usize) -> Result<Vec<Action>, BackendError> {
         let mut query = vec![format!("limit={}", limit.clamp(1, 500))];
         if let Some(person) = &filter.person {
-            query.push(format!("person={}", segment(person)));
+            query.push(format!("person={}", query_value(person)));
         }
         if let Some(state) = filter.state {
             query.push(format!("state={state}"));
         }
         if let Some(system) = &filter.system {
-            query.push(format!("system={}", segment(system)));
+            query.push(format!("system={}", query_value(system)));
         }
         let page: Page<Action> = self.get(&format!("/v1/actions?{}", query.join("&")))?;
         Ok(page.items)
     }
 
     fn entitlement_count(&self, _tenant: &str, system: &str) -> Result<u32, BackendError> {
-        Ok(self.get::<SystemSummary>(&format!("/v1/systems/{}", segment(system)))?.entitlement_count)
+        Ok(self.get::<SystemSummary>(&format!("/v1/systems/{}", segment(system)?))?.entitlement_count)
     }
 
     fn carry_out(&self, _tenant: &str, action: &Action) -> Result<Finish, BackendError> {
@@ -315,6 +308,15 @@ mod tests {
         assert_eq!(
             HelloIdBackend::endpoint(&action(ActionKind::Revoke, e(), Some("f1"))).unwrap(),
             "/provisioning/entitlement-actions/f1/retry"
+        );
+        let mut upward = action(ActionKind::Update, ActionTarget::Account("..".into()), None);
+        let refused = HelloIdBackend::endpoint(&upward).unwrap_err();
+        assert!(refused.contains("'..' cannot name a record on the platform"), "{refused}");
+        upward.target = ActionTarget::Account("../x".into());
+        assert_eq!(
+            HelloIdBackend::endpoint(&upward).unwrap(),
+            "/provisioning/persons/p%201/accounts/..%2Fx/update",
+            "an id with a slash stays one segment"
         );
         let revoke = HelloIdBackend::endpoint(&action(ActionKind::Revoke, e(), None)).unwrap_err();
         assert!(revoke.contains("no targeted endpoint for a revoke action"), "{revoke}");

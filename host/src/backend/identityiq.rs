@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::client::{Auth, Call, Reply, Resend, RestClient, excerpt};
+use super::path::segment;
 use super::provisioning_plan::{AccountOp, AttributeOp, AttributeRequest, ProvisioningPlan};
 use super::settings::{Application, IdentityIqConfig};
 use super::{Backend, BackendError, EmbeddedBackend};
@@ -193,11 +194,13 @@ impl IdentityIqBackend {
 
     /// Reads the task result until it has a completion status or the completion timeout passes.
     fn follow(&self, mut result: TaskResult, tries: &str) -> Finish {
-        let location = result
-            .meta
-            .as_ref()
-            .and_then(|m| m.location.clone())
-            .unwrap_or_else(|| format!("/identityiq/scim/v2/TaskResults/{}", result.id));
+        let location = match result.meta.as_ref().and_then(|m| m.location.clone()) {
+            Some(location) => location,
+            None => match segment(&result.id) {
+                Ok(id) => format!("/identityiq/scim/v2/TaskResults/{id}"),
+                Err(e) => return Finish::Error(format!("{PLATFORM} answered an unusable task result id: {e}")),
+            },
+        };
         let poll = Duration::from_millis(self.config.poll_interval_ms);
         let deadline = Instant::now() + Duration::from_millis(self.config.completion_timeout_ms);
         loop {

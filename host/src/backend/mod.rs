@@ -7,6 +7,7 @@ mod embedded;
 mod helloid;
 mod identityiq;
 mod memory;
+mod path;
 mod provisioning_plan;
 mod settings;
 
