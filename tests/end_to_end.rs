@@ -220,3 +220,22 @@ fn a_plugin_built_for_another_api_version_is_refused_before_compiling() {
     assert!(err.contains("was built for provhost plugin API 9.9.9, but this provhost supports 0.1.0"), "{err}");
     assert!(!demo.dir.path().join("cache").exists(), "refused before compiling: nothing cached");
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line_definitions() {
+    let demo = Demo::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = demo.provhost(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = String::from_utf8_lossy(&out.stdout);
+        for word in ["serve", "audit", "completions", "no-wait", "lease-ms"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let refused = demo.provhost(&["completions", "cmd.exe"]);
+    assert!(!refused.status.success() && stderr(&refused).contains("invalid value 'cmd.exe'"), "{}", stderr(&refused));
+    let man = demo.provhost(&["man"]);
+    assert!(man.status.success(), "{}", stderr(&man));
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(page.contains(".TH provhost 1") && page.contains("deliver\\-webhooks"), "{page}");
+}

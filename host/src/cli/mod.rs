@@ -3,6 +3,7 @@
 mod actions;
 mod audit;
 mod bench;
+mod docs;
 mod init;
 mod keys;
 mod persons;
@@ -79,6 +80,10 @@ enum Command {
     /// Read target systems; make a simulated one fail or recover.
     #[command(subcommand)]
     Systems(systems::SystemsCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff): `provhost man > provhost.1`.
+    Man,
 }
 
 /// Exit status when the command failed before or outside a plugin (bad input, missing store).
@@ -105,13 +110,19 @@ pub fn main() -> ExitCode {
 
 impl Cli {
     fn run(self) -> anyhow::Result<ExitCode> {
+        // These two need no data directory or configuration.
+        let command = match self.command {
+            Command::Completions(args) => return args.run(),
+            Command::Man => return docs::man(),
+            command => command,
+        };
         let config = match &self.config {
             Some(path) => Config::load(path)?,
             None => Config::default(),
         };
         let mut data = DataDir::resolve(self.data_dir, config)?;
         data.cache = self.cache_dir;
-        match self.command {
+        match command {
             Command::Init(args) => args.run(&data),
             Command::Run(args) => args.run(&data),
             Command::Serve(args) => args.run(&data),
@@ -124,6 +135,7 @@ impl Cli {
             Command::Systems(cmd) => cmd.run(&data),
             Command::Keys(cmd) => cmd.run(&data),
             Command::Audit(cmd) => cmd.run(&data),
+            Command::Completions(_) | Command::Man => unreachable!("answered before the data directory"),
         }
     }
 }
