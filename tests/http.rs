@@ -634,3 +634,45 @@ fn run_no_wait_commits_and_a_server_on_the_same_data_carries_the_actions_out() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn json_logs_carry_the_event_and_invocation_ids_on_every_line() {
+    let demo = demo("");
+    let server = Server::start_with(&demo, &["--log-format", "json"], &[("PROVHOST_LOG", "info")]);
+    let (status, _, result) = body(
+        auth(client().post(server.url("/v1/events")), &demo.key)
+            .header("x-request-id", "req-from-the-workflow")
+            .json(&mail_event())
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 200, "{result}");
+    let invocation = result["invocations"][0]["invocation"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let line: Value = loop {
+        let logs = server.logs.lock().unwrap().clone();
+        let ended = logs
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["message"] == "invocation ended");
+        if let Some(line) = ended {
+            break line;
+        }
+        assert!(std::time::Instant::now() < deadline, "no JSON line says the invocation ended: {logs:#?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let spans = line["spans"].as_array().unwrap();
+    let event = spans.iter().find(|s| s["name"] == "event").unwrap_or_else(|| panic!("no event span: {line}"));
+    let run = spans.iter().find(|s| s["name"] == "invocation").expect("the invocation's span");
+    let key_id = demo.key.split(':').next().unwrap();
+    assert_eq!((event["tenant"].as_str(), event["request_id"].as_str()), (Some("demo"), Some("req-from-the-workflow")));
+    assert_eq!(event["key_id"], key_id);
+    assert_eq!(
+        (run["plugin"].as_str(), run["invocation"].as_str()),
+        (Some("propagate-mail"), Some(invocation.as_str()))
+    );
+    assert_eq!(run["sha256"], result["invocations"][0]["plugin"]["sha256"]);
+    assert_eq!((line["level"].as_str(), line["committed"].as_bool()), (Some("INFO"), Some(true)));
+    let secret = demo.key.split(':').nth(1).unwrap();
+    assert!(server.logs.lock().unwrap().iter().all(|l| !l.contains(secret)), "never a secret in the log");
+}

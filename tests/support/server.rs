@@ -13,13 +13,21 @@ pub struct Server {
     child: Option<Child>,
     /// `http://127.0.0.1:PORT`
     pub base: String,
+    /// What it wrote to standard error after it started listening, line by line.
+    pub logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
     /// Starts `provhost serve --listen 127.0.0.1:0` on the demo's data directory and
     /// configuration, and waits until it listens.
     pub fn start(demo: &Demo, extra: &[&str]) -> Server {
+        Self::start_with(demo, extra, &[])
+    }
+
+    /// [`Server::start`] with these environment variables set for the server.
+    pub fn start_with(demo: &Demo, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_provhost"));
+        command.envs(env.iter().copied());
         command.arg("--data-dir").arg(demo.dir.path());
         if let Some(config) = demo.config_path() {
             command.arg("--config").arg(config);
@@ -44,8 +52,10 @@ impl Server {
             }
             printed.push(line);
         };
-        std::thread::spawn(move || lines.for_each(drop));
-        Server { child: Some(child), base }
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let kept = logs.clone();
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| kept.lock().unwrap().push(line)));
+        Server { child: Some(child), base, logs }
     }
 
     /// A URL on the server.

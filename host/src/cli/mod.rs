@@ -6,6 +6,7 @@ mod bench;
 mod docs;
 mod init;
 mod keys;
+mod logs;
 mod persons;
 mod plugin;
 mod run;
@@ -42,6 +43,11 @@ pub struct Cli {
     /// The tenant configuration (plugins, thresholds, windows, exclusions).
     #[arg(long, global = true, env = "PROVHOST_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+
+    /// The log's shape on standard error: JSON lines, text, or text on a terminal and JSON
+    /// otherwise. The level: `PROVHOST_LOG` or `RUST_LOG` (e.g. `info`).
+    #[arg(long, global = true, env = "PROVHOST_LOG_FORMAT", value_enum, default_value = "auto")]
+    log_format: logs::LogFormat,
 
     #[command(subcommand)]
     command: Command,
@@ -94,10 +100,7 @@ pub const EXIT_NOT_COMMITTED: u8 = 3;
 /// Parses the command line, runs it, and turns an error into one line on stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PROVHOST_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    logs::install(cli.log_format);
     match cli.run() {
         Ok(code) => code,
         Err(error) => {

@@ -45,6 +45,15 @@ pub fn run_event(
     (dry_run, execution): (bool, Execution<'_>),
 ) -> Result<RunReport, RunError> {
     let tenant = context.tenant.clone();
+    let span = tracing::info_span!(
+        "invocation",
+        tenant = %tenant,
+        plugin = %plugin.name,
+        sha256 = %plugin.sha256,
+        key_id = %context.permission.key_id,
+        invocation = tracing::field::Empty,
+    );
+    let _in_span = span.enter();
     check_targets(context.backend.as_ref(), &tenant, event)?;
     let mut record = InvocationRecord {
         plugin_sha256: plugin.sha256.clone(),
@@ -69,6 +78,7 @@ pub fn run_event(
         }
     };
     record.id = invocation.id.clone();
+    span.record("invocation", record.id.as_str());
     record.outcome = invocation.outcome.code().to_string();
     record.detail = invocation.outcome.detail().to_string();
     record.duration_us = invocation.usage.wall_time_us;
@@ -82,6 +92,13 @@ pub fn run_event(
     };
     let completed = invocation.completed();
     let done = conclude(&context, &mut record, invocation.plan, &invocation.journal, completed, (observed, execution))?;
+    tracing::info!(
+        outcome = %record.outcome,
+        committed = done.committed,
+        actions = done.actions.len(),
+        duration_us = record.duration_us,
+        "invocation ended"
+    );
     Ok(RunReport {
         invocation: invocation.id,
         tenant,

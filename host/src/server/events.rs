@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -45,9 +47,11 @@ async fn run_all(
         let context = tenant.plugin_context((&key).into(), &plugin.plugin);
         let (runtime, loaded, limits, event) =
             (app.runtime.clone(), plugin.loaded.clone(), plugin.plugin.limits, event.clone());
-        let ran =
-            tokio::task::spawn_blocking(move || run_event(&runtime, &loaded, context, limits, &event, (false, Queued)))
-                .await;
+        let span = tracing::Span::current();
+        let ran = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| run_event(&runtime, &loaded, context, limits, &event, (false, Queued)))
+        })
+        .await;
         match ran {
             Ok(Ok(report)) => invocations.push(report),
             Ok(Err(e)) => {
@@ -96,6 +100,14 @@ fn prefers_async(headers: &HeaderMap) -> bool {
         .any(|v| v.split(',').any(|p| p.trim() == "respond-async"))
 }
 
+/// The span every log line of one event carries: its tenant, the key that sent it, the event's
+/// kind and the request id (the caller's `X-Request-Id`, else a new one).
+fn event_span(key: &KeyRecord, event: &Event, headers: &HeaderMap) -> tracing::Span {
+    let given = headers.get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty() && v.len() <= 128);
+    let request_id = given.map_or_else(crate::model::new_id, str::to_owned);
+    tracing::info_span!("event", tenant = %key.tenant, key_id = %key.id, event = %event.kind(), request_id = %request_id)
+}
+
 /// How long the caller asked to have the answer held until the actions end (RFC 7240
 /// `Prefer: wait=N`, in seconds; at most a minute).
 pub(super) fn prefers_wait(headers: &HeaderMap) -> Option<Duration> {
@@ -139,15 +151,16 @@ pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: R
         // again, so it is answered without being kept (its invocations are in the audit trail).
         // In a task of its own, holding the tenant's admission until its invocations end: a caller
         // that hangs up does not free its share while its plugins still run.
-        let (status, body) =
-            tokio::spawn(run_all(app, key, event, prefers_wait(&headers), admitted)).await.map_err(|e| {
-                tracing::error!("an event failed inside provhost: {e}");
-                Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "the event failed inside provhost; it was logged",
-                )
-            })?;
+        let span = event_span(&key, &event, &headers);
+        let running = run_all(app, key, event, prefers_wait(&headers), admitted).instrument(span);
+        let (status, body) = tokio::spawn(running).await.map_err(|e| {
+            tracing::error!("an event failed inside provhost: {e}");
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the event failed inside provhost; it was logged",
+            )
+        })?;
         return Ok(idempotency::stored(status.as_u16(), &body.to_string(), false));
     }
     let hash = idempotency::digest(&key.id, &[&body]);
@@ -159,9 +172,10 @@ pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: R
     };
     let guard = app.track();
     let (work_app, tenant, wait) = (app.clone(), key.tenant.clone(), prefers_wait(&headers));
+    let span = event_span(&key, &event, &headers);
     let kept = idempotency::keep(app, tenant, id.clone(), async move {
         let _guard = guard;
-        let (status, body) = run_all(work_app, key, event, wait, admitted).await;
+        let (status, body) = run_all(work_app, key, event, wait, admitted).instrument(span).await;
         (status, body.to_string())
     });
     if prefers_async(&headers) {
