@@ -175,6 +175,11 @@ pub struct TenantConfig {
     /// How much of `provhost serve` the tenant's events may take at once.
     #[serde(default)]
     pub share: FairShare,
+    /// SailPoint sources by id or name, mapped to the provhost systems plugins and triggers name
+    /// (`"4e4d982d…" = "active-directory"`, `"Corporate Active Directory" = "active-directory"`).
+    /// Identity-level changes come in system `identity`.
+    #[serde(default)]
+    pub sources: BTreeMap<String, String>,
 }
 
 /// How much of `provhost serve` one tenant's events may take (`[tenants.T.share]`), so that one

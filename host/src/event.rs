@@ -28,6 +28,10 @@ pub struct AttributeChanged {
     /// Who made the change.
     #[serde(default)]
     pub source: String,
+    /// For an event from SailPoint, the source it names (its id is `system` until the tenant's
+    /// `[sources]` map it to a provhost system).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sailpoint_source: Option<Reference>,
     /// The changes; at least one.
     pub changes: Vec<AttributeChange>,
 }
@@ -158,6 +162,7 @@ impl From<SailPointAttributesChanged> for AttributeChanged {
             person: e.identity.id,
             system,
             source,
+            sailpoint_source: e.source,
             changes: e
                 .changes
                 .into_iter()

@@ -77,6 +77,7 @@ pub struct Tenant {
     policy: Arc<TenantPolicy>,
     webhooks: Arc<Vec<Webhook>>,
     plugins: Vec<Installed>,
+    sources: BTreeMap<String, String>,
 }
 
 impl Tenant {
@@ -84,7 +85,9 @@ impl Tenant {
     pub fn configured(id: &str, config: &TenantConfig, store: &Arc<Store>) -> anyhow::Result<Tenant> {
         let backend =
             crate::backend::for_tenant(&config.backend, store).map_err(|e| anyhow::anyhow!("tenant '{id}': {e}"))?;
-        Ok(Self::over(id, store, backend, config.policy(), config.webhooks.clone()))
+        let mut tenant = Self::over(id, store, backend, config.policy(), config.webhooks.clone());
+        tenant.sources = config.sources.clone();
+        Ok(tenant)
     }
 
     /// A tenant that no configuration describes: the embedded store's directory, no policy, no
@@ -112,6 +115,7 @@ impl Tenant {
             policy,
             webhooks: Arc::new(webhooks),
             plugins: Vec::new(),
+            sources: BTreeMap::new(),
         }
     }
 
@@ -144,6 +148,27 @@ impl Tenant {
     /// The installed plugins, in name order.
     pub fn plugins(&self) -> &[Installed] {
         &self.plugins
+    }
+
+    /// The event as this tenant's plugins see it: a SailPoint source the tenant maps (by id or by
+    /// name, in `[tenants.T.sources]`) becomes the provhost system it maps to. For a SailPoint
+    /// source it does not map, also a sentence naming the source and saying how to map it.
+    pub fn map_sources(&self, mut event: Event) -> (Event, Option<String>) {
+        let Event::AttributeChanged(change) = &mut event else { return (event, None) };
+        let Some(source) = &change.sailpoint_source else { return (event, None) };
+        match self.sources.get(&source.id).or_else(|| self.sources.get(&source.name)) {
+            Some(system) => {
+                change.system = system.clone();
+                (event, None)
+            }
+            None => {
+                let unmapped = format!(
+                    "SailPoint source '{}' ({}) is not mapped to a provhost system; map it in [tenants.{}.sources]",
+                    source.name, source.id, self.id
+                );
+                (event, Some(unmapped))
+            }
+        }
     }
 
     /// The installed plugins `event` triggers, in name order.

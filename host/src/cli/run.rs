@@ -107,15 +107,17 @@ impl RunArgs {
             ),
         };
         let name = if configured.is_some() { self.plugin.clone() } else { plugin_name(&path) };
+        let tenant = Tenant::configured(&key.tenant, &config, &store)?;
+        let (event, unmapped) = tenant.map_sources(event);
         let runtime = Runtime::new(data.cache_dir())?;
         let mut installed = install(&runtime, &name, &path, configured, &data.config.limits)?;
         if configured.is_some() {
-            installed
-                .triggered_by(&event)
-                .map_err(|why| anyhow::anyhow!("plugin '{}' is not triggered by this event: {why}", self.plugin))?;
+            installed.triggered_by(&event).map_err(|why| {
+                let also = unmapped.map(|u| format!("; {u}")).unwrap_or_default();
+                anyhow::anyhow!("plugin '{}' is not triggered by this event: {why}{also}", self.plugin)
+            })?;
         }
         installed.plugin.settings.extend(self.settings.iter().cloned());
-        let tenant = Tenant::configured(&key.tenant, &config, &store)?;
         let context = tenant.plugin_context((&key).into(), &installed.plugin);
         let plugin = &installed.loaded;
         let limits = self.limits(installed.plugin.limits, &data.config.limits)?;

@@ -210,6 +210,7 @@ mod tests {
             person: jan.into(),
             system: "active-directory".into(),
             source: "a workflow".into(),
+            sailpoint_source: None,
             changes: vec![AttributeChange {
                 attribute: "department".into(),
                 old_values: vec!["Sales".into()],

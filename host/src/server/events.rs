@@ -36,6 +36,7 @@ async fn run_all(
 ) -> (StatusCode, Value) {
     app.metrics.event();
     let tenant = app.tenant(&key.tenant);
+    let (event, unmapped) = tenant.map_sources(event);
     let (backend, id, checked) = (tenant.backend(), key.tenant.clone(), event.clone());
     let known = tokio::task::spawn_blocking(move || check_targets(backend.as_ref(), &id, &checked)).await;
     if let Ok(Err(e)) = known {
@@ -84,8 +85,10 @@ async fn run_all(
         problem.extra = Value::Object(extra);
         return (problem.status, problem.body());
     }
-    let note =
-        invocations.is_empty().then(|| format!("no plugin of tenant '{}' is triggered by this event", key.tenant));
+    let note = invocations.is_empty().then(|| {
+        let none = format!("no plugin of tenant '{}' is triggered by this event", key.tenant);
+        unmapped.map_or_else(|| none.clone(), |unmapped| format!("{none}: {unmapped}"))
+    });
     (
         StatusCode::OK,
         json!({ "event": event.kind(), "summary": event.summary(), "invocations": invocations, "note": note }),
