@@ -69,6 +69,14 @@ fn post_event(server: &Server, key: &str, event: &Value) -> (u16, String, Value)
     body(auth(client().post(server.url("/v1/events")), key).header("prefer", "wait=10").json(event).send().unwrap())
 }
 
+/// `/metrics`, parsed by a Prometheus text-format parser.
+fn scrape(server: &Server) -> prometheus_parse::Scrape {
+    let response = client().get(server.url("/metrics")).send().unwrap();
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = response.text().unwrap();
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+}
+
 fn mail_event() -> Value {
     serde_json::from_str(&std::fs::read_to_string(mail_changed()).unwrap()).unwrap()
 }
@@ -102,17 +110,33 @@ fn events_run_through_matching_plugins_and_the_reads_show_the_result() {
     assert!(
         trail["items"].as_array().unwrap().iter().any(|r| r["kind"] == "invocation" && r["details"]["plan"].is_array())
     );
-    let (_, _, metrics) = (0, 0, client().get(server.url("/metrics")).send().unwrap().text().unwrap());
-    assert!(metrics.contains("provhost_events_total 1"), "{metrics}");
-    assert!(metrics.contains("provhost_invocations_total{outcome=\"completed\"} 1"));
-    assert!(metrics.contains("provhost_actions_total{state=\"success\"} 7"));
-    assert!(metrics.contains("provhost_invocation_duration_seconds_count 1"));
-    let counter = |name: &str| -> u64 {
-        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
-        line[name.len() + 1..].parse().unwrap()
+    let metrics = scrape(&server);
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        let found = metrics
+            .samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
+        match found.unwrap_or_else(|| panic!("no sample {name} {labels:?}")).value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(ref buckets) => buckets.last().map_or(0.0, |b| b.count),
+            ref other => panic!("{name}: {other:?}"),
+        }
     };
-    let (commits, changes) = (counter("provhost_store_commits_total"), counter("provhost_store_changes_total"));
-    assert!(commits >= 1 && changes >= commits, "{commits} commits holding {changes} changes");
+    assert_eq!(value("provhost_events_total", &[]), 1.0);
+    assert_eq!(value("provhost_invocations_total", &[("outcome", "completed")]), 1.0);
+    assert_eq!(value("provhost_actions_total", &[("state", "success")]), 7.0);
+    let run = [("tenant", "demo"), ("plugin", "propagate-mail"), ("outcome", "completed")];
+    assert_eq!(value("provhost_invocation_duration_seconds", &run), 1.0, "one invocation in the histogram");
+    let posted = [("method", "POST"), ("route", "/v1/events"), ("status", "200")];
+    assert_eq!(value("provhost_request_duration_seconds", &posted), 1.0, "the event's request, by its route");
+    // The parser drops samples whose label values hold braces; the route's name is checked as text.
+    let text = client().get(server.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(text.contains(r#"route="/v1/persons/{person}""#), "a route, never the raw path: {text}");
+    assert!(!text.contains(JAN), "no id ever becomes a label");
+    let (commits, changes) = (value("provhost_store_commits_total", &[]), value("provhost_store_changes_total", &[]));
+    assert!(commits >= 1.0 && changes >= commits, "{commits} commits holding {changes} changes");
     assert_eq!(body(client().get(server.url("/healthz")).send().unwrap()).0, 200);
     let (_, _, ready) = body(auth(client().get(server.url("/readyz")), &demo.key).send().unwrap());
     assert_eq!(ready["plugins"].as_array().unwrap().len(), 3);

@@ -198,6 +198,7 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), ops::timed))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

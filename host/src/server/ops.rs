@@ -41,7 +41,23 @@ pub async fn readyz(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Res
 }
 
 pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render(app.store.group_stats())).into_response()
+    let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, kind)], app.metrics.render(app.store.group_stats())).into_response()
+}
+
+/// Times every request a route answered, by method, route (as matched, never the raw path) and
+/// status.
+pub async fn timed(
+    State(app): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let route = request.extensions().get::<axum::extract::MatchedPath>().map_or("", |p| p.as_str()).to_owned();
+    let response = next.run(request).await;
+    app.metrics.request(&method, &route, response.status().as_u16(), started.elapsed());
+    response
 }
 
 pub async fn not_found(uri: axum::http::Uri) -> Problem {
