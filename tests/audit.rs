@@ -376,6 +376,9 @@ fn an_export_recomputes_outside_provhost_with_any_jcs_and_sha256() {
     assert!(demo.run("propagate-mail", &mail_changed(), &[]).status.success());
     let export = demo.provhost(&["audit", "export", "--tenant", "demo"]);
     assert!(export.status.success(), "{}", stderr(&export));
+    assert!(export.stderr.is_empty(), "no progress bar when standard error is not a terminal: {}", stderr(&export));
+    let quiet = demo.provhost(&["--quiet", "audit", "export", "--tenant", "demo"]);
+    assert_eq!(quiet.stdout, export.stdout, "--quiet changes nothing but the terminal's progress bar");
     let file = demo.dir.path().join("export.jsonl");
     std::fs::write(&file, &export.stdout).unwrap();
     let script = r#"

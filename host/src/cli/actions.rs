@@ -96,6 +96,7 @@ impl Decide {
             anyhow::bail!("no blocked actions to decide on: name their ids, or --system and --kind");
         }
         let context = data.tenant(&store, &key)?.request_context((&key).into(), "cli");
+        let progress = data.progress(None, &format!("deciding on {} blocked actions", ids.len()));
         let decided = store.decide_blocked(tenant, &ids, (decision, &key.id), &context.policy.windows)??;
         let done = match decision {
             Decision::Approve => Executor::new(DEFAULT_LEASE).run_now(&context, (&ids[0], "approval"), &decided)?,
@@ -104,6 +105,7 @@ impl Decide {
                 decided
             }
         };
+        drop(progress);
         print_json(&done)
     }
 }

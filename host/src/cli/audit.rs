@@ -233,8 +233,15 @@ impl AuditCommand {
             AuditCommand::Export { tenant, from_seq } => {
                 let store = data.open_store()?;
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                for tenant in tenants(&store, tenant)? {
+                let tenants = tenants(&store, tenant)?;
+                let mut total = 0;
+                for tenant in &tenants {
+                    total += store.audit_head(tenant)?.map_or(0, |(seq, _)| seq.saturating_sub(from_seq.max(1)) + 1);
+                }
+                let progress = data.progress(Some(total), "exporting audit records");
+                for tenant in tenants {
                     store.audit_chain(&tenant, from_seq, |r| {
+                        progress.advance(1);
                         let line = serde_json::to_string(&r).expect("audit records serialise");
                         writeln!(out, "{line}")
                             .map_err(|e| crate::store::StoreError::Conflict(format!("writing the export: {e}")))
@@ -278,8 +285,11 @@ impl AuditCommand {
                 if let (Some(anchor), Some(secret_file)) = (anchor, secret_file) {
                     broken |= !check_anchors(&store, &anchor, &read_secret(&secret_file)?, tenant.as_deref())?;
                 }
-                for tenant in tenants(&store, tenant)? {
+                let tenants = tenants(&store, tenant)?;
+                let progress = data.progress(Some(tenants.len() as u64), "verifying tenants' chains");
+                for tenant in tenants {
                     let v = store.verify_audit(&tenant)?;
+                    progress.advance(1);
                     match &v.broken {
                         None => println!("provhost: tenant '{tenant}': {} records verify", v.verified),
                         Some(b) => {
@@ -296,8 +306,10 @@ impl AuditCommand {
                 }
             }
             AuditCommand::Import { file } => {
+                let progress = data.progress(None, "importing audit records");
                 let records = read_export(&file)?;
                 let n = data.create_store()?.import_audit(&records)?;
+                drop(progress);
                 println!("provhost: imported {n} audit records from {}", file.display());
             }
         }

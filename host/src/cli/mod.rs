@@ -9,6 +9,7 @@ mod keys;
 mod logs;
 mod persons;
 mod plugin;
+mod progress;
 mod run;
 mod serve;
 mod systems;
@@ -48,6 +49,10 @@ pub struct Cli {
     /// otherwise. The level: `PROVHOST_LOG` or `RUST_LOG` (e.g. `info`).
     #[arg(long, global = true, env = "PROVHOST_LOG_FORMAT", value_enum, default_value = "auto")]
     log_format: logs::LogFormat,
+
+    /// No progress bars, even on a terminal (they never show when standard error is not one).
+    #[arg(long, short, global = true)]
+    quiet: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -125,6 +130,7 @@ impl Cli {
         };
         let mut data = DataDir::resolve(self.data_dir, config)?;
         data.cache = self.cache_dir;
+        data.quiet = self.quiet;
         match command {
             Command::Init(args) => args.run(&data),
             Command::Run(args) => args.run(&data),
@@ -149,6 +155,8 @@ pub struct DataDir {
     root: PathBuf,
     config: Config,
     cache: Option<PathBuf>,
+    /// No progress bars even on a terminal.
+    quiet: bool,
 }
 
 impl DataDir {
@@ -163,11 +171,16 @@ impl DataDir {
                 _ => anyhow::bail!("no data directory: pass --data-dir or set PROVHOST_DATA_DIR"),
             },
         };
-        Ok(Self { root, config, cache: None })
+        Ok(Self { root, config, cache: None, quiet: false })
     }
 
     fn store_path(&self) -> PathBuf {
         self.root.join("provhost.db")
+    }
+
+    /// Progress through `total` steps of `what`, on a terminal unless `--quiet`.
+    fn progress(&self, total: Option<u64>, what: &str) -> progress::Progress {
+        progress::Progress::new(total, what, self.quiet)
     }
 
     /// Where compiled components are cached.
