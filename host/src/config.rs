@@ -82,7 +82,10 @@ impl Triggers {
                     .flat_map(|r| &r.attribute_requests)
                     .map(|a| a.attribute_name.as_str())
                     .collect(),
-                e.account_requests.iter().flat_map(|r| [r.source.id.as_str(), r.source.name.as_str()]).collect(),
+                e.account_requests
+                    .iter()
+                    .flat_map(|r| [r.source.id.as_str(), r.source.name.as_str()].into_iter().chain(r.system.as_deref()))
+                    .collect(),
             ),
             Event::ActionFailed { .. } => return Ok(()),
         };

@@ -68,6 +68,9 @@ pub struct AttributeRequest {
 pub struct AccountRequest {
     /// The source.
     pub source: Reference,
+    /// The provhost system the tenant maps the source to (`[tenants.T.sources]`), once mapped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
     /// The account id in the source.
     #[serde(default)]
     pub account_id: String,

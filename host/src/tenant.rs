@@ -151,12 +151,20 @@ impl Tenant {
     }
 
     /// The event as this tenant's plugins see it: a SailPoint source the tenant maps (by id or by
-    /// name, in `[tenants.T.sources]`) becomes the provhost system it maps to. For a SailPoint
-    /// source it does not map, also a sentence naming the source and saying how to map it.
+    /// name, in `[tenants.T.sources]`) becomes the provhost system it maps to, for an attribute
+    /// change its `system`, for each account request of a Provisioning Completed its `system`. For
+    /// an attribute change from a source it does not map, also a sentence naming the source and
+    /// saying how to map it.
     pub fn map_sources(&self, mut event: Event) -> (Event, Option<String>) {
+        if let Event::ProvisioningCompleted(completed) = &mut event {
+            for request in &mut completed.account_requests {
+                request.system = self.mapped(&request.source).cloned();
+            }
+            return (event, None);
+        }
         let Event::AttributeChanged(change) = &mut event else { return (event, None) };
         let Some(source) = &change.sailpoint_source else { return (event, None) };
-        match self.sources.get(&source.id).or_else(|| self.sources.get(&source.name)) {
+        match self.mapped(source) {
             Some(system) => {
                 change.system = system.clone();
                 (event, None)
@@ -169,6 +177,11 @@ impl Tenant {
                 (event, Some(unmapped))
             }
         }
+    }
+
+    /// The provhost system the tenant maps a SailPoint source to, by its id or else its name.
+    fn mapped(&self, source: &crate::event::Reference) -> Option<&String> {
+        self.sources.get(&source.id).or_else(|| self.sources.get(&source.name))
     }
 
     /// The installed plugins `event` triggers, in name order.
@@ -232,5 +245,39 @@ pub(crate) mod testing {
         let context =
             tenant.context(Caller { key_id: "phk_test", grants: &key }, "test-plugin", Grants::everything(), settings);
         (store, context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Triggers;
+
+    #[test]
+    fn sailpoint_sources_map_by_id_or_name_for_attribute_changes_and_account_requests() {
+        let store = Arc::new(Store::in_memory().unwrap());
+        let mut tenant = Tenant::unconfigured("demo", &store);
+        tenant.sources = BTreeMap::from([("Corporate Active Directory".to_string(), "active-directory".to_string())]);
+        let watches_ad =
+            Triggers { events: Vec::new(), attributes: Vec::new(), systems: vec!["active-directory".into()] };
+
+        let completed =
+            Event::from_json(include_str!("../../examples/events/sailpoint-provisioning-completed.json")).unwrap();
+        assert!(watches_ad.matches(&completed).is_err(), "unmapped, the request names SailPoint's source only");
+        let (mapped, note) = tenant.map_sources(completed);
+        assert_eq!(note, None);
+        assert_eq!(watches_ad.matches(&mapped), Ok(()), "the mapped account request is in active-directory");
+
+        let change = r#"{"identity": {"type": "IDENTITY", "id": "p", "name": "P"},
+            "source": {"id": "4e4d982dddff4267ab12f0f1e72b5a6d", "type": "SOURCE", "name": "Corporate LDAP"},
+            "changes": [{"attribute": "mail", "oldValue": "a", "newValue": "b"}]}"#;
+        let (event, note) = tenant.map_sources(Event::from_json(change).unwrap());
+        let Event::AttributeChanged(unmapped) = &event else { panic!("an attribute change") };
+        assert_eq!(unmapped.system, "4e4d982dddff4267ab12f0f1e72b5a6d", "left as SailPoint named it");
+        assert!(note.unwrap().contains("SailPoint source 'Corporate LDAP' (4e4d982dddff4267ab12f0f1e72b5a6d)"));
+        tenant.sources.insert("4e4d982dddff4267ab12f0f1e72b5a6d".into(), "ldap".into());
+        let (event, note) = tenant.map_sources(Event::from_json(change).unwrap());
+        let Event::AttributeChanged(mapped) = &event else { panic!("an attribute change") };
+        assert_eq!((mapped.system.as_str(), note), ("ldap", None), "by id");
     }
 }
