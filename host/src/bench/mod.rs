@@ -57,8 +57,14 @@ fn plugins(root: &Path) -> Vec<(&'static str, PathBuf)> {
     ]
 }
 
-/// Runs every measurement and returns the report as Markdown.
-pub fn run(options: &BenchOptions) -> anyhow::Result<String> {
+/// The parts `options` asks for, in the order they run.
+pub fn parts(options: &BenchOptions) -> usize {
+    ["invoke", "cli", "load", "memory"].iter().filter(|p| options.wants(p)).count()
+}
+
+/// Runs every measurement and returns the report as Markdown; `starting` hears of each part as it
+/// begins.
+pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<String> {
     let event_text = std::fs::read_to_string(&options.event)?;
     let event = Event::from_json(&event_text)?;
     let root = options.plugins.canonicalize().map_err(|e| anyhow::anyhow!("{}: {e}", options.plugins.display()))?;
@@ -76,7 +82,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<String> {
     );
 
     if options.wants("invoke") {
-        eprintln!("bench: in-process invocations");
+        starting("in-process invocations");
         let cache = tempfile::tempdir()?;
         let runtime = Runtime::new(cache.path().to_owned())?;
         let _ = writeln!(out, "## Per event, in process (instantiate + handle + plan; no store writes)\n");
@@ -115,7 +121,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<String> {
         );
     }
     if options.wants("cli") {
-        eprintln!("bench: whole CLI runs");
+        starting("whole CLI runs");
         let _ = writeln!(out, "\n## `provhost run`, whole process (store on disk, plan committed and executed)\n");
         let _ = writeln!(out, "| plugin | first run (compiles) | later runs (compile cache) |\n| --- | ---: | ---: |");
         for (label, path) in &plugins {
@@ -127,7 +133,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<String> {
         }
     }
     if options.wants("load") {
-        eprintln!("bench: server under load");
+        starting("server under load");
         let rust = &plugins[1].1;
         let levels = [1, 16, 64];
         let figures = load::run(rust, &options.event, &levels, Duration::from_secs_f64(options.load_seconds))?;
@@ -162,7 +168,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<String> {
         );
     }
     if options.wants("memory") {
-        eprintln!("bench: memory");
+        starting("memory");
         let all: Vec<&Path> = plugins[1..].iter().map(|(_, p)| p.as_path()).collect();
         let idle = memory::server_rss(1, &all[..1])?;
         let loaded = memory::server_rss(10, &all)?;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::DataDir;
-use crate::bench::{BenchOptions, run};
+use crate::bench::{BenchOptions, parts, run};
 
 /// Arguments of `provhost bench`.
 #[derive(Debug, Args)]
@@ -35,7 +35,7 @@ pub struct BenchArgs {
 }
 
 impl BenchArgs {
-    pub(super) fn run(self, _data: &DataDir) -> anyhow::Result<ExitCode> {
+    pub(super) fn run(self, data: &DataDir) -> anyhow::Result<ExitCode> {
         let options = BenchOptions {
             plugins: self.plugins,
             event: self.event,
@@ -44,7 +44,9 @@ impl BenchArgs {
             load_seconds: self.load_seconds,
             only: self.only,
         };
-        let report = run(&options)?;
+        let progress = data.progress(Some(parts(&options) as u64), "bench");
+        let report = run(&options, &|part| progress.step(part))?;
+        drop(progress);
         print!("{report}");
         if let Some(path) = self.out {
             std::fs::write(&path, &report)?;

@@ -24,6 +24,14 @@ impl Progress {
         Progress(Some(bar))
     }
 
+    /// One more step begins: `what`.
+    pub fn step(&self, what: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(what.to_owned());
+            bar.inc(1);
+        }
+    }
+
     /// `n` more steps done.
     pub fn advance(&self, n: u64) {
         if let Some(bar) = &self.0 {
