@@ -752,3 +752,27 @@ fn the_example_configuration_maps_sailpoint_sources_and_names_an_unmapped_one() 
         "a source mapped by name: {r}"
     );
 }
+
+#[test]
+fn a_provisioning_completed_runs_the_plugins_of_the_systems_its_sources_map_to() {
+    let watcher = format!(
+        "[tenants.demo.plugins.ad-completed]\ncomponent = {:?}\ncapabilities = [\"persons:read\"]\n\
+         triggers = {{ events = [\"provisioning-completed\"], systems = [\"active-directory\"] }}\n",
+        plugin("misbehave").to_str().unwrap()
+    );
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(support::repo().join("examples/events/sailpoint-provisioning-completed.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let ran = |extra: &str| -> Vec<String> {
+        let demo = demo(extra);
+        let server = Server::start(&demo, &[]);
+        let (s, _, r) = post_event(&server, &demo.key, &sample);
+        assert_eq!(s, 200, "{r}");
+        r["invocations"].as_array().unwrap().iter().map(|i| i["plugin"]["name"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ran(&watcher), ["quiet"], "SailPoint's source names are not provhost systems until mapped");
+    let mapped = format!("{watcher}\n[tenants.demo.sources]\n\"Corporate Active Directory\" = \"active-directory\"\n");
+    assert_eq!(ran(&mapped), ["ad-completed", "quiet"], "the mapped account request triggers the watcher");
+}
