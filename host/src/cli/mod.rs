@@ -188,6 +188,11 @@ impl DataDir {
         self.cache.clone().unwrap_or_else(|| self.root.join("cache"))
     }
 
+    /// The configuration file in force, if one was given.
+    fn config_file(&self) -> Option<&Path> {
+        self.config.source.as_deref()
+    }
+
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root
