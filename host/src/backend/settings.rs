@@ -25,7 +25,8 @@ pub enum BackendConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HelloIdConfig {
-    /// The API's base URL, e.g. `https://contoso.helloid.com/api/v1`.
+    /// The root the API's paths are under: `{base-url}/v1/persons`, `{base-url}/provisioning/…`,
+    /// e.g. `https://contoso.helloid.com`.
     pub base_url: String,
     /// The API key (HTTP Basic user name).
     pub api_key: Secret,

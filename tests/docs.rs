@@ -1,0 +1,466 @@
+//! Every snippet in the docs is compiled or run. The fenced blocks of README.md, docs/*.md and
+//! the READMEs of plugin-sdk/ and wit/ are taken out by language:
+//! - `rust`, `python`, `js`: a block that is a whole plugin is built into a component of its own;
+//!   the others are the body of a function of the attribute-changed record `event`, all of a
+//!   language built into one component that runs the snippet its `snippet` setting names. Every
+//!   component then runs on the demo tenant's example event (`--dry-run`), and must end `ok`;
+//! - `python script`: run with python3 in a folder holding `demo-audit.jsonl`, the demo tenant's
+//!   audit export;
+//! - `toml`: a `provhost.toml`, checked by `provhost config check`; `toml plugin.toml`: a plugin
+//!   manifest, parsed by provhost's own manifest type;
+//! - `json`: parsed;
+//! - `sh`: a block that calls `curl` runs against a real `provhost serve` on loopback
+//!   (`$PROVHOST_URL`, and the demo tenant's key in `$PROVHOST_KEY`); the others are checked by
+//!   `bash -n`, and each `provhost …` command in them is parsed by provhost's own command line;
+//! - `text` and unlabelled blocks (diagrams, output) are not code.
+//!
+//! Any other label fails, so that no snippet goes unchecked by accident.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use support::server::Server;
+use support::{Demo, json, mail_changed, repo, stderr};
+
+/// One fenced block.
+#[derive(Debug, Clone)]
+struct Block {
+    /// `file:line` of its opening fence.
+    at: String,
+    /// The first word of the info string.
+    lang: String,
+    /// The rest of the info string.
+    role: String,
+    text: String,
+}
+
+fn doc_files() -> Vec<PathBuf> {
+    let mut files = vec![repo().join("README.md"), repo().join("plugin-sdk/README.md"), repo().join("wit/README.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(repo().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    files
+}
+
+fn blocks() -> Vec<Block> {
+    let mut blocks = Vec::new();
+    for file in doc_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let name = file.strip_prefix(repo()).unwrap().display().to_string();
+        let mut open: Option<Block> = None;
+        for (i, line) in text.lines().enumerate() {
+            match (&mut open, line.strip_prefix("```")) {
+                (None, Some(info)) => {
+                    let (lang, role) = info.trim().split_once(' ').unwrap_or((info.trim(), ""));
+                    let at = format!("{name}:{}", i + 1);
+                    open = Some(Block { at, lang: lang.into(), role: role.trim().into(), text: String::new() });
+                }
+                (Some(_), Some(_)) => blocks.push(open.take().unwrap()),
+                (Some(block), None) => {
+                    block.text.push_str(line);
+                    block.text.push('\n');
+                }
+                (None, None) => {}
+            }
+        }
+        assert!(open.is_none(), "{name}: a code block is not closed");
+    }
+    blocks
+}
+
+fn of(lang: &str, role: &str) -> Vec<Block> {
+    blocks().into_iter().filter(|b| b.lang == lang && b.role == role).collect()
+}
+
+#[test]
+fn every_block_has_a_language_this_test_checks() {
+    let known = [("rust", ""), ("python", ""), ("python", "script"), ("js", ""), ("toml", ""), ("toml", "plugin.toml")];
+    let plain = ["", "text", "json", "sh"];
+    for block in blocks() {
+        let checked = known.contains(&(block.lang.as_str(), block.role.as_str()))
+            || (plain.contains(&block.lang.as_str()) && block.role.is_empty());
+        assert!(checked, "{}: ```{} {} is not a kind of block tests/docs.rs checks", block.at, block.lang, block.role);
+    }
+    assert!(of("rust", "").len() >= 5 && of("python", "").len() >= 4 && of("js", "").len() >= 4);
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|l| if l.is_empty() { String::new() } else { format!("{by}{l}") }).collect::<Vec<_>>().join("\n")
+}
+
+/// Where the snippets' components are built: a build cache kept between runs.
+fn work(lang: &str) -> PathBuf {
+    let dir = repo().join("plugins/target/docs").join(lang);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(command: &mut Command, what: &str) -> Output {
+    let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(out.status.success(), "{what}:\n{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    out
+}
+
+/// Runs a component on the example event under the demo key; with `snippet`, that setting.
+fn runs_ok(demo: &Demo, component: &Path, snippet: Option<usize>, at: &str) {
+    let setting = snippet.map(|i| format!("snippet={i}"));
+    let mut extra = vec!["--dry-run"];
+    if let Some(setting) = &setting {
+        extra.extend(["--set", setting.as_str()]);
+    }
+    let out = demo.run_as(&demo.key, component.to_str().unwrap(), &mail_changed(), &extra);
+    assert!(
+        out.status.success(),
+        "{at}: the snippet did not run to ok:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    if let Some(i) = snippet {
+        assert_eq!(json(&out)["outcome"]["summary"], format!("snippet {i} ran"), "{at}");
+    }
+}
+
+#[test]
+fn rust_snippets_build_and_run() {
+    let dir = work("rust");
+    let sdk = repo().join("plugin-sdk").display().to_string();
+    let crate_toml = |name: &str| {
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n\
+             [dependencies]\nprovhost-sdk = {{ path = \"{sdk}\" }}\n"
+        )
+    };
+    let (whole, fragments): (Vec<Block>, Vec<Block>) =
+        of("rust", "").into_iter().partition(|b| b.text.contains("register_plugin!"));
+    let mut members = Vec::new();
+    for (i, block) in whole.iter().enumerate() {
+        let name = format!("whole-{i}");
+        std::fs::create_dir_all(dir.join(&name).join("src")).unwrap();
+        std::fs::write(dir.join(&name).join("Cargo.toml"), crate_toml(&name)).unwrap();
+        std::fs::write(dir.join(&name).join("src/lib.rs"), format!("// {}\n{}", block.at, block.text)).unwrap();
+        members.push(name);
+    }
+    // The snippets live in a module of their own with no imports, so each must bring its own.
+    let mut snippets = String::from("#![allow(unused)]\n");
+    let mut arms = String::new();
+    for (i, block) in fragments.iter().enumerate() {
+        snippets.push_str(&format!(
+            "// {}\npub fn snippet_{i}(event: &provhost_sdk::AttributeChanged) -> Result<(), String> {{\n{}\n    Ok(())\n}}\n\n",
+            block.at,
+            indent(&block.text, "    ")
+        ));
+        arms.push_str(&format!("            Some(\"{i}\") => snippets::snippet_{i}(event)?,\n"));
+    }
+    let lib = format!(
+        "mod snippets;\n\nstruct Snippets;\n\nimpl provhost_sdk::Plugin for Snippets {{\n    \
+         fn on_attribute_changed(event: &provhost_sdk::AttributeChanged) -> Result<provhost_sdk::Outcome, String> {{\n        \
+         let n = provhost_sdk::log::config(\"snippet\");\n        match n.as_deref() {{\n{arms}            \
+         other => return Err(format!(\"no snippet {{other:?}}\")),\n        }}\n        \
+         Ok(provhost_sdk::Outcome::new(format!(\"snippet {{}} ran\", n.unwrap_or_default())))\n    }}\n}}\n\n\
+         provhost_sdk::register_plugin!(Snippets);\n"
+    );
+    std::fs::create_dir_all(dir.join("fragments/src")).unwrap();
+    std::fs::write(dir.join("fragments/Cargo.toml"), crate_toml("fragments")).unwrap();
+    std::fs::write(dir.join("fragments/src/lib.rs"), lib).unwrap();
+    std::fs::write(dir.join("fragments/src/snippets.rs"), snippets).unwrap();
+    members.push("fragments".into());
+    let list: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
+    std::fs::write(dir.join("Cargo.toml"), format!("[workspace]\nresolver = \"3\"\nmembers = [{}]\n", list.join(", ")))
+        .unwrap();
+    run(
+        Command::new(env!("CARGO"))
+            .current_dir(&dir)
+            .args(["build", "--target", "wasm32-wasip2", "--target-dir", "target"])
+            .env_remove("CARGO_TARGET_DIR"),
+        "building the Rust snippets",
+    );
+    let demo = Demo::new();
+    let built = |name: &str| dir.join("target/wasm32-wasip2/debug").join(format!("{}.wasm", name.replace('-', "_")));
+    for (i, block) in whole.iter().enumerate() {
+        runs_ok(&demo, &built(&format!("whole-{i}")), None, &block.at);
+    }
+    for (i, block) in fragments.iter().enumerate() {
+        runs_ok(&demo, &built("fragments"), Some(i), &block.at);
+    }
+}
+
+/// Fails naming each global a module's `run` reads that the module does not define or import.
+const UNDEFINED_NAMES: &str = r#"
+import builtins, symtable, sys
+bad = []
+for path in sys.argv[1:]:
+    text = open(path).read()
+    table = symtable.symtable(text, path, "exec")
+    defined = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
+    for child in table.get_children():
+        def walk(t):
+            for s in t.get_symbols():
+                name = s.get_name()
+                if s.is_global() and s.is_referenced() and name not in defined and not hasattr(builtins, name):
+                    bad.append(f"{text.splitlines()[0][2:]}: {name} is neither imported nor defined")
+            for c in t.get_children():
+                walk(c)
+        walk(child)
+if bad:
+    sys.exit("\n".join(bad))
+"#;
+
+fn componentize_py(app: &Path, out: &Path) {
+    run(
+        Command::new("componentize-py")
+            .args(["-d"])
+            .arg(repo().join("wit/0.1.0"))
+            .args(["-w", "plugin", "componentize", "-p"])
+            .arg(app)
+            .args(["app", "-o"])
+            .arg(out),
+        &format!("componentize-py {}", app.display()),
+    );
+}
+
+#[test]
+fn python_snippets_build_and_run() {
+    support::plugin("python/propagate-mail"); // componentize-py is installed by the plugin build
+    let dir = work("python");
+    let (whole, fragments): (Vec<Block>, Vec<Block>) =
+        of("python", "").into_iter().partition(|b| b.text.contains("class Handler"));
+    let demo = Demo::new();
+    for (i, block) in whole.iter().enumerate() {
+        let app = dir.join(format!("whole-{i}"));
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::write(app.join("app.py"), format!("# {}\n{}", block.at, block.text)).unwrap();
+        let out = dir.join(format!("whole_{i}.wasm"));
+        componentize_py(&app, &out);
+        runs_ok(&demo, &out, None, &block.at);
+    }
+    // Each snippet is a module of its own, so it must import what it uses. Its imports go to the
+    // module's top: a component's Python modules are imported when it is built, not while it runs.
+    let app = dir.join("fragments");
+    let _ = std::fs::remove_dir_all(&app);
+    std::fs::create_dir_all(&app).unwrap();
+    let mut dispatch = String::new();
+    for (i, block) in fragments.iter().enumerate() {
+        let (imports, body): (Vec<&str>, Vec<&str>) =
+            block.text.lines().partition(|l| l.starts_with("import ") || l.starts_with("from "));
+        let module = format!(
+            "# {}\n{}\n\n\ndef run(event):\n{}\n",
+            block.at,
+            imports.join("\n"),
+            indent(&body.join("\n"), "    ")
+        );
+        std::fs::write(app.join(format!("snippet_{i}.py")), module).unwrap();
+        dispatch.push_str(&format!("import snippet_{i}\n"));
+    }
+    std::fs::write(
+        app.join("app.py"),
+        format!(
+            "{dispatch}import wit_world\nfrom wit_world.exports import handler\nfrom wit_world.imports import log\n\n\n\
+             class Handler(wit_world.exports.Handler):\n    def handle(self, event) -> handler.Outcome:\n        \
+             n = log.config(\"snippet\")\n        globals()[f\"snippet_{{n}}\"].run(event.value)\n        \
+             return handler.Outcome(f\"snippet {{n}} ran\")\n"
+        ),
+    )
+    .unwrap();
+    // A name a snippet uses on a path the demo event does not take (an `except` branch) is
+    // checked here: every global it reads must be imported or built in.
+    let modules: Vec<String> = (0..fragments.len()).map(|i| format!("snippet_{i}.py")).collect();
+    run(Command::new("python3").arg("-c").arg(UNDEFINED_NAMES).args(&modules).current_dir(&app), "undefined names");
+    let out = dir.join("fragments.wasm");
+    componentize_py(&app, &out);
+    for (i, block) in fragments.iter().enumerate() {
+        runs_ok(&demo, &out, Some(i), &block.at);
+    }
+}
+
+/// The names a JavaScript snippet imports, by module: `import { a, b } from 'm';` lines.
+fn js_imports(text: &str) -> (BTreeMap<String, BTreeSet<String>>, String) {
+    let mut imports: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut body = String::new();
+    for line in text.lines() {
+        match line.strip_prefix("import {").and_then(|l| l.split_once("} from '")) {
+            Some((names, module)) => {
+                let module = module.trim_end_matches(';').trim_end_matches('\'').to_owned();
+                imports.entry(module).or_default().extend(names.split(',').map(|n| n.trim().to_owned()));
+            }
+            None => {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+    }
+    (imports, body)
+}
+
+fn componentize_js(source: &Path, out: &Path) {
+    run(
+        Command::new("node").arg(repo().join("plugins/js/build.mjs")).arg(source).arg(out),
+        &format!("componentize-js {}", source.display()),
+    );
+}
+
+#[test]
+fn javascript_snippets_build_and_run() {
+    support::plugin("js/propagate-mail"); // the npm packages are installed by the plugin build
+    let dir = work("js");
+    let (whole, fragments): (Vec<Block>, Vec<Block>) =
+        of("js", "").into_iter().partition(|b| b.text.contains("export const handler"));
+    let demo = Demo::new();
+    for (i, block) in whole.iter().enumerate() {
+        let source = dir.join(format!("whole_{i}.js"));
+        std::fs::write(&source, format!("// {}\n{}", block.at, block.text)).unwrap();
+        let out = dir.join(format!("whole_{i}.wasm"));
+        componentize_js(&source, &out);
+        runs_ok(&demo, &out, None, &block.at);
+    }
+    // An ES module's imports are at its top, shared by every snippet: check that each snippet
+    // imports every host function it calls, then merge the imports.
+    let mut all: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut functions = String::new();
+    let parsed: Vec<_> = fragments.iter().map(|b| js_imports(&b.text)).collect();
+    let host_names: BTreeSet<String> = parsed.iter().flat_map(|(i, _)| i.values().flatten().cloned()).collect();
+    for (i, (block, (imports, body))) in fragments.iter().zip(&parsed).enumerate() {
+        let own: BTreeSet<&String> = imports.values().flatten().collect();
+        for name in &host_names {
+            assert!(
+                !body.contains(&format!("{name}(")) || own.contains(name),
+                "{}: calls {name} without importing it",
+                block.at
+            );
+        }
+        for (module, names) in imports {
+            all.entry(module.clone()).or_default().extend(names.iter().cloned());
+        }
+        functions.push_str(&format!("// {}\nfunction snippet_{i}(event) {{\n{}\n}}\n\n", block.at, indent(body, "  ")));
+    }
+    let mut source = String::from("import { config as snippetSetting } from 'provhost:plugin/log@0.1.0';\n");
+    for (module, names) in &all {
+        source.push_str(&format!(
+            "import {{ {} }} from '{module}';\n",
+            names.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let dispatch: Vec<String> = (0..fragments.len()).map(|i| format!("  '{i}': snippet_{i},")).collect();
+    source.push_str(&format!(
+        "\n{functions}const SNIPPETS = {{\n{}\n}};\n\nexport const handler = {{\n  handle(event) {{\n    \
+         const n = snippetSetting('snippet');\n    SNIPPETS[n](event.val);\n    return {{ summary: `snippet ${{n}} ran` }};\n  }},\n}};\n",
+        dispatch.join("\n")
+    ));
+    let path = dir.join("fragments.js");
+    std::fs::write(&path, source).unwrap();
+    let out = dir.join("fragments.wasm");
+    componentize_js(&path, &out);
+    for (i, block) in fragments.iter().enumerate() {
+        runs_ok(&demo, &out, Some(i), &block.at);
+    }
+}
+
+#[test]
+fn python_scripts_run_on_a_real_export() {
+    let demo = Demo::new();
+    let export = demo.provhost(&["audit", "export", "--tenant", "demo"]);
+    assert!(export.status.success() && !export.stdout.is_empty(), "{}", stderr(&export));
+    let scripts = of("python", "script");
+    assert!(!scripts.is_empty());
+    for block in scripts {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("demo-audit.jsonl"), &export.stdout).unwrap();
+        run(Command::new("python3").arg("-c").arg(&block.text).current_dir(dir.path()), &block.at);
+    }
+}
+
+/// The `env:NAME` credentials a configuration names.
+fn env_names(text: &str) -> Vec<String> {
+    text.match_indices("\"env:").map(|(i, _)| text[i + 5..].split('"').next().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn toml_blocks_are_valid_configurations_and_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let configs = of("toml", "");
+    assert!(configs.len() >= 5);
+    for block in configs {
+        let file = dir.path().join("provhost.toml");
+        std::fs::write(&file, &block.text).unwrap();
+        let mut check = Command::new(env!("CARGO_BIN_EXE_provhost"));
+        check.arg("--config").arg(&file).args(["config", "check"]).env_remove("PROVHOST_CONFIG");
+        for name in env_names(&block.text) {
+            check.env(name, "set-for-the-docs-test");
+        }
+        let out = check.output().unwrap();
+        assert!(out.status.success(), "{}: not a valid provhost.toml:\n{}{}", block.at, stderr(&out), block.text);
+    }
+    for block in of("toml", "plugin.toml") {
+        if let Err(e) = provhost::manifest::Manifest::parse(Path::new("plugin.toml"), &block.text) {
+            panic!("{}: not a valid manifest: {e}\n{}", block.at, block.text);
+        }
+    }
+}
+
+#[test]
+fn json_blocks_parse() {
+    for block in of("json", "") {
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&block.text) {
+            panic!("{}: not JSON: {e}", block.at);
+        }
+    }
+}
+
+/// The `provhost …` commands of a shell block, without the program name.
+fn provhost_commands(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|l| l.split(" #").next().unwrap())
+        .flat_map(|l| l.split("&&").map(str::trim).map(str::to_owned).collect::<Vec<_>>())
+        .filter_map(|c| c.strip_prefix("provhost ").map(|rest| rest.split_whitespace().map(str::to_owned).collect()))
+        .collect()
+}
+
+#[test]
+fn shell_blocks_are_valid_and_their_provhost_commands_parse() {
+    let blocks = of("sh", "");
+    for block in blocks.iter().filter(|b| !b.text.contains("curl ")) {
+        run(Command::new("bash").args(["-n", "-c", &block.text]), &format!("{}: bash -n", block.at));
+        for args in provhost_commands(&block.text) {
+            // `--help` after the arguments: provhost parses them and answers with help, running nothing.
+            let out = Command::new(env!("CARGO_BIN_EXE_provhost")).args(&args).arg("--help").output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}: `provhost {}` does not parse:\n{}",
+                block.at,
+                args.join(" "),
+                stderr(&out)
+            );
+        }
+    }
+}
+
+#[test]
+fn curl_examples_run_against_a_real_server() {
+    let demo = Demo::new();
+    let server = Server::start(&demo, &[]);
+    let examples: Vec<Block> = of("sh", "").into_iter().filter(|b| b.text.contains("curl ")).collect();
+    assert!(examples.len() >= 2);
+    for block in examples {
+        let out = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &block.text])
+            .current_dir(repo())
+            .env("PROVHOST_URL", &server.base)
+            .env("PROVHOST_KEY", &demo.key)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: failed against {}:\n{}{}",
+            block.at,
+            server.base,
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out)
+        );
+    }
+}
