@@ -10,7 +10,8 @@
 //!   manifest, parsed by provhost's own manifest type;
 //! - `json`: parsed;
 //! - `sh`: a block that calls `curl` runs against a real `provhost serve` on loopback
-//!   (`$PROVHOST_URL`, and the demo tenant's key in `$PROVHOST_KEY`); the others are checked by
+//!   serving the demo tenant as `examples/provhost.toml` configures it (`$PROVHOST_URL`, and the
+//!   demo tenant's key in `$PROVHOST_KEY`), from the repository's root; the others are checked by
 //!   `bash -n`, and each `provhost …` command in them is parsed by provhost's own command line;
 //! - `text` and unlabelled blocks (diagrams, output) are not code.
 //!
@@ -442,7 +443,11 @@ fn shell_blocks_are_valid_and_their_provhost_commands_parse() {
 
 #[test]
 fn curl_examples_run_against_a_real_server() {
-    let demo = Demo::new();
+    // The demo tenant as `examples/provhost.toml` configures it, the example plugin installed.
+    support::plugin("propagate-mail");
+    let mut demo = Demo::new();
+    let example = std::fs::read_to_string(repo().join("examples/provhost.toml")).unwrap();
+    demo.configure(&example.replace("../plugins/target", &repo().join("plugins/target").display().to_string()));
     let server = Server::start(&demo, &[]);
     let examples: Vec<Block> = of("sh", "").into_iter().filter(|b| b.text.contains("curl ")).collect();
     assert!(examples.len() >= 2);
@@ -462,5 +467,149 @@ fn curl_examples_run_against_a_real_server() {
             String::from_utf8_lossy(&out.stdout),
             stderr(&out)
         );
+    }
+}
+
+/// One table of the configuration reference: which file, its path (`<…>` segments as `x`),
+/// whether it is an array of tables, the backend `kind` it is under, and the keys it lists.
+#[derive(Debug)]
+struct Table {
+    heading: String,
+    manifest: bool,
+    path: String,
+    array: bool,
+    kind: Option<String>,
+    keys: Vec<String>,
+}
+
+fn reference() -> Vec<Table> {
+    let text = std::fs::read_to_string(repo().join("docs/configuration.md")).unwrap();
+    let mut tables: Vec<Table> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for line in text.lines() {
+        if let Some(heading) = line.strip_prefix("### ") {
+            let kind = heading.split_once("kind = \"").map(|(_, k)| k.split('"').next().unwrap().to_owned());
+            current.clear();
+            for part in heading.split(", ") {
+                let manifest = part.contains("plugin.toml");
+                let Some(start) = part.find('`') else { continue };
+                let token = part[start + 1..].split('`').next().unwrap();
+                let (path, array) = match token.strip_prefix("[[") {
+                    Some(p) => (p.trim_end_matches("]]"), true),
+                    None => (token.trim_start_matches('[').trim_end_matches(']'), false),
+                };
+                let path = if path.ends_with(".toml") { "" } else { path };
+                let path =
+                    path.split('.').map(|s| if s.starts_with('<') { "x" } else { s }).collect::<Vec<_>>().join(".");
+                current.push(tables.len());
+                tables.push(Table {
+                    heading: heading.into(),
+                    manifest,
+                    path,
+                    array,
+                    kind: kind.clone(),
+                    keys: Vec::new(),
+                });
+            }
+        } else if let Some(row) = line.strip_prefix("| `") {
+            let key = row.split('`').next().unwrap().to_owned();
+            for &i in &current {
+                tables[i].keys.push(key.clone());
+            }
+        }
+    }
+    tables
+}
+
+/// The error provhost gives for `key = value` in the table, or `None` if it is taken.
+fn probe(table: &Table, key: &str, value: &str) -> Option<String> {
+    let mut text = String::new();
+    let backend = "tenants.x.backend";
+    if let Some(kind) = &table.kind {
+        text.push_str(&format!("[{backend}]\nkind = \"{kind}\"\n"));
+    }
+    if !table.path.is_empty() && !(table.kind.is_some() && table.path == backend) {
+        text.push_str(&if table.array { format!("[[{}]]\n", table.path) } else { format!("[{}]\n", table.path) });
+    }
+    text.push_str(&format!("{key} = {value}\n"));
+    let error = if table.manifest {
+        provhost::manifest::Manifest::parse(Path::new("plugin.toml"), &text).err().map(|e| e.to_string())
+    } else {
+        provhost::config::Config::parse(Path::new("provhost.toml"), &text).err().map(|e| e.to_string())
+    };
+    error.map(|e| format!("{e}\n(from {text})"))
+}
+
+/// The keys a table takes, from provhost's own refusal of an unknown one.
+fn keys_taken(table: &Table) -> BTreeSet<String> {
+    let error = probe(table, "zz-probe", "1").unwrap_or_else(|| panic!("{}: an unknown key was taken", table.heading));
+    let mut keys: BTreeSet<String> = match error.split_once("expected") {
+        Some((_, expected)) => {
+            expected.split("\n(from").next().unwrap().split('`').skip(1).step_by(2).map(str::to_owned).collect()
+        }
+        None if error.contains("there are no fields") => BTreeSet::new(),
+        None => panic!("{}: {error}", table.heading),
+    };
+    if table.kind.is_some() && (table.path == "tenants.x.backend") {
+        keys.insert("kind".into());
+    }
+    keys
+}
+
+#[test]
+fn the_configuration_reference_lists_every_key_and_only_keys_that_exist() {
+    let tables = reference();
+    assert!(tables.len() >= 20, "{tables:?}");
+    let paths: BTreeSet<(bool, &str)> = tables.iter().map(|t| (t.manifest, t.path.as_str())).collect();
+    for table in &tables {
+        let listed: BTreeSet<String> = table.keys.iter().cloned().collect();
+        assert_eq!(listed.len(), table.keys.len(), "{}: a key is listed twice", table.heading);
+        assert_eq!(
+            listed,
+            keys_taken(table),
+            "{}: the keys listed (left) are not the keys provhost takes (right)",
+            table.heading
+        );
+        // A key whose value is a table, or a table of tables, has a section of its own.
+        for key in table.keys.iter().filter(|k| *k != "kind") {
+            let nested = |p: &str| if table.path.is_empty() { p.to_owned() } else { format!("{}.{p}", table.path) };
+            let errors = [probe(table, key, "{ zz-probe = 1 }"), probe(table, key, "[{ zz-probe = 1 }]")];
+            let errors: Vec<String> = errors.into_iter().flatten().collect();
+            if errors.iter().any(|e| e.contains("unknown field `zz-probe`") || e.contains("missing field `kind`")) {
+                assert!(
+                    paths.contains(&(table.manifest, nested(key).as_str())),
+                    "{}: `{key}` is a table with no section",
+                    table.heading
+                );
+            } else if errors.iter().any(|e| e.contains("expected struct")) {
+                let each = nested(&format!("{key}.x"));
+                assert!(
+                    paths.contains(&(table.manifest, each.as_str())),
+                    "{}: `{key}` holds tables with no section",
+                    table.heading
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_limits_reference_states_provhosts_defaults_and_maxima() {
+    let text = std::fs::read_to_string(repo().join("docs/configuration.md")).unwrap();
+    let defaults = serde_json::to_value(provhost::limits::Limits::default()).unwrap();
+    let maxima = serde_json::to_value(provhost::limits::Limits::MAXIMUM).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("### `[limits]`"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("### "))
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), defaults.as_object().unwrap().len());
+    for row in rows {
+        let key = row[1].trim_matches('`');
+        assert_eq!(row[3], defaults[key].to_string(), "default of {key}");
+        assert_eq!(row[4], format!("up to {}", maxima[key]), "maximum of {key}");
     }
 }

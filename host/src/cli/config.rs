@@ -28,7 +28,7 @@ impl ConfigCommand {
         println!("{}: valid, {} tenant(s)", file.display(), config.tenants.len());
         for (id, tenant) in &config.tenants {
             let backend = match &tenant.backend {
-                BackendConfig::Embedded => "embedded",
+                BackendConfig::Embedded {} => "embedded",
                 BackendConfig::HelloId(_) => "helloid",
                 BackendConfig::IdentityIq(_) => "identityiq",
             };
