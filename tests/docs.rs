@@ -55,17 +55,20 @@ fn blocks() -> Vec<Block> {
     for file in doc_files() {
         let text = std::fs::read_to_string(&file).unwrap();
         let name = file.strip_prefix(repo()).unwrap().display().to_string();
-        let mut open: Option<Block> = None;
+        // A fence may be indented (a block in a list item); its lines lose that indentation.
+        let mut open: Option<(Block, usize)> = None;
         for (i, line) in text.lines().enumerate() {
-            match (&mut open, line.strip_prefix("```")) {
+            let indent = line.len() - line.trim_start().len();
+            match (&mut open, line.trim_start().strip_prefix("```")) {
                 (None, Some(info)) => {
                     let (lang, role) = info.trim().split_once(' ').unwrap_or((info.trim(), ""));
                     let at = format!("{name}:{}", i + 1);
-                    open = Some(Block { at, lang: lang.into(), role: role.trim().into(), text: String::new() });
+                    let block = Block { at, lang: lang.into(), role: role.trim().into(), text: String::new() };
+                    open = Some((block, indent));
                 }
-                (Some(_), Some(_)) => blocks.push(open.take().unwrap()),
-                (Some(block), None) => {
-                    block.text.push_str(line);
+                (Some(_), Some(_)) => blocks.push(open.take().unwrap().0),
+                (Some((block, indent)), None) => {
+                    block.text.push_str(line.get(*indent..).unwrap_or(line.trim_start()));
                     block.text.push('\n');
                 }
                 (None, None) => {}
