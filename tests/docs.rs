@@ -531,7 +531,8 @@ fn probe(table: &Table, key: &str, value: &str) -> Option<String> {
     if let Some(kind) = &table.kind {
         text.push_str(&format!("[{backend}]\nkind = \"{kind}\"\n"));
     }
-    if !table.path.is_empty() && !(table.kind.is_some() && table.path == backend) {
+    let in_backend_table = table.kind.is_some() && table.path == backend;
+    if !table.path.is_empty() && !in_backend_table {
         text.push_str(&if table.array { format!("[[{}]]\n", table.path) } else { format!("[{}]\n", table.path) });
     }
     text.push_str(&format!("{key} = {value}\n"));
@@ -553,7 +554,7 @@ fn keys_taken(table: &Table) -> BTreeSet<String> {
         None if error.contains("there are no fields") => BTreeSet::new(),
         None => panic!("{}: {error}", table.heading),
     };
-    if table.kind.is_some() && (table.path == "tenants.x.backend") {
+    if table.kind.is_some() && table.path == "tenants.x.backend" {
         keys.insert("kind".into());
     }
     keys
