@@ -1,5 +1,6 @@
 //! End to end through the `provhost` binary and real wasm components: the demo event through
-//! propagate-mail, dry runs, failing systems and retries, the compile cache, and bad input.
+//! propagate-mail, dry runs, failing systems and retries, the compile cache, bad input, and a
+//! store written by a newer provhost.
 
 mod support;
 
@@ -238,4 +239,25 @@ fn completions_and_the_man_page_come_from_the_command_line_definitions() {
     assert!(man.status.success(), "{}", stderr(&man));
     let page = String::from_utf8_lossy(&man.stdout);
     assert!(page.contains(".TH provhost 1") && page.contains("deliver\\-webhooks"), "{page}");
+}
+
+#[test]
+fn a_store_migrated_by_a_newer_provhost_is_refused_naming_both_versions() {
+    let demo = Demo::new();
+    let db = demo.dir.path().join("provhost.db");
+    let ours: i64 = {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        conn.pragma_update(None, "user_version", version + 1).unwrap();
+        version
+    };
+    let out = demo.provhost(&["persons", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let expected =
+        format!("the store has schema version {} but this provhost supports up to {ours}; upgrade provhost", ours + 1);
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+
+    rusqlite::Connection::open(&db).unwrap().pragma_update(None, "user_version", ours).unwrap();
+    let out = demo.provhost(&["persons", "list"]);
+    assert!(out.status.success(), "the store at this provhost's version opens: {}", stderr(&out));
 }

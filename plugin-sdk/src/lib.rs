@@ -34,7 +34,7 @@ pub use ids::{AccountId, ActionId, EntitlementId, PersonId, SystemId};
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/0.1.0",
+        path: "wit",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_plugin",

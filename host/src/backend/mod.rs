@@ -80,7 +80,7 @@ pub trait Backend: Send + Sync {
 /// The backend `config` selects for a tenant, recording actions in `store`.
 pub fn for_tenant(config: &BackendConfig, store: &Arc<Store>) -> Result<Arc<dyn Backend>, String> {
     Ok(match config {
-        BackendConfig::Embedded => Arc::new(EmbeddedBackend::new(store.clone())),
+        BackendConfig::Embedded {} => Arc::new(EmbeddedBackend::new(store.clone())),
         BackendConfig::HelloId(c) => Arc::new(HelloIdBackend::new(c)?),
         BackendConfig::IdentityIq(c) => Arc::new(IdentityIqBackend::new(c, store.clone())?),
     })

@@ -7,12 +7,12 @@ use std::fmt;
 use serde::Deserialize;
 
 /// The backend a tenant's directory reads and action execution go to.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+/// Unknown fields are errors for every kind, `embedded` included (hence its empty braces).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum BackendConfig {
     /// provhost's embedded store and simulated target systems (the default).
-    #[default]
-    Embedded,
+    Embedded {},
     /// HelloID Provisioning over its REST API (or another provhost, which serves the same contract).
     #[serde(rename = "helloid")]
     HelloId(HelloIdConfig),
@@ -21,11 +21,18 @@ pub enum BackendConfig {
     IdentityIq(IdentityIqConfig),
 }
 
+impl Default for BackendConfig {
+    fn default() -> Self {
+        BackendConfig::Embedded {}
+    }
+}
+
 /// A HelloID Provisioning tenant.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HelloIdConfig {
-    /// The API's base URL, e.g. `https://contoso.helloid.com/api/v1`.
+    /// The root the API's paths are under: `{base-url}/v1/persons`, `{base-url}/provisioning/…`,
+    /// e.g. `https://contoso.helloid.com`.
     pub base_url: String,
     /// The API key (HTTP Basic user name).
     pub api_key: Secret,
@@ -170,7 +177,7 @@ impl BackendConfig {
     /// Checks URLs, credentials and numbers; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         match self {
-            BackendConfig::Embedded => Ok(()),
+            BackendConfig::Embedded {} => Ok(()),
             BackendConfig::HelloId(c) => {
                 check_url(&c.base_url)?;
                 check_follow(c.completion_timeout_ms, c.poll_interval_ms)?;
@@ -282,7 +289,7 @@ mod tests {
 
     #[test]
     fn backends_parse_with_defaults_and_credentials_stay_hidden() {
-        assert!(matches!(backend("kind = \"embedded\"").unwrap(), BackendConfig::Embedded));
+        assert!(matches!(backend("kind = \"embedded\"").unwrap(), BackendConfig::Embedded {}));
         let helloid = "kind = \"helloid\"\nbase-url = \"https://contoso.helloid.com/api/v1\"\n\
                        api-key = \"key\"\napi-secret = \"very-secret\"";
         let BackendConfig::HelloId(c) = backend(helloid).unwrap() else { panic!("not helloid") };
@@ -300,6 +307,7 @@ mod tests {
     fn backend_mistakes_name_the_field() {
         let cases = [
             ("kind = \"sailpoint\"", "unknown variant `sailpoint`"),
+            ("kind = \"embedded\"\nbase-url = \"https://h\"", "unknown field `base-url`"),
             (
                 "kind = \"helloid\"\nbase-url = \"nope\"\napi-key = \"k\"\napi-secret = \"s\"",
                 "`base-url` = \"nope\" is not a URL",

@@ -3,6 +3,7 @@
 mod actions;
 mod audit;
 mod bench;
+mod config;
 mod docs;
 mod init;
 mod keys;
@@ -66,9 +67,12 @@ enum Command {
     Run(run::RunArgs),
     /// Measure provhost: CLI runs, per-event cost against a native baseline, the server under load, memory.
     Bench(bench::BenchArgs),
-    /// Check a component; create a plugin skeleton.
+    /// Check a component; create a plugin skeleton; write the plugin contract or the Rust SDK.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Validate the configuration file.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Run a plugin against a folder of cases and compare with the expected outcomes.
     Test(test::TestArgs),
     /// Serve the HTTP API.
@@ -137,6 +141,7 @@ impl Cli {
             Command::Serve(args) => args.run(&data),
             Command::Test(args) => args.run(&data),
             Command::Plugin(cmd) => cmd.run(&data),
+            Command::Config(cmd) => cmd.run(&data),
             Command::Bench(args) => args.run(&data),
             Command::DeliverWebhooks => serve::deliver_once(&data),
             Command::Persons(cmd) => cmd.run(&data),
@@ -186,6 +191,11 @@ impl DataDir {
     /// Where compiled components are cached.
     pub fn cache_dir(&self) -> PathBuf {
         self.cache.clone().unwrap_or_else(|| self.root.join("cache"))
+    }
+
+    /// The configuration file in force, if one was given.
+    fn config_file(&self) -> Option<&Path> {
+        self.config.source.as_deref()
     }
 
     /// The root directory.

@@ -1,7 +1,8 @@
-//! `provhost plugin check|new`: what a component is and whether provhost can run it; a new
-//! plugin skeleton that builds and passes its own test as generated.
+//! `provhost plugin check|new|wit|sdk`: what a component is and whether provhost can run it; a
+//! new plugin skeleton that builds and passes its own test as generated; the contract and the
+//! Rust SDK written out from the binary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use super::{DataDir, print_json};
 use crate::manifest::Manifest;
 use crate::runtime::{Runtime, import_status, inspect, interface, plugin_name};
 
+mod contract;
 mod skeleton;
 
 pub use skeleton::Language;
@@ -40,6 +42,19 @@ pub enum PluginCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Write the WIT package of the plugin contract this provhost loads (`provhost:plugin@0.1.0`),
+    /// for building a plugin in any language.
+    Wit {
+        /// The folder to write the `.wit` files into (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Write the Rust SDK (the `provhost-sdk` crate, with its WIT) that matches this provhost.
+    Sdk {
+        /// The folder to write the crate into (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 impl PluginCommand {
@@ -51,8 +66,25 @@ impl PluginCommand {
                 println!("provhost: created {} ({lang:?}); see {}/README.md", root.display(), root.display());
                 Ok(ExitCode::SUCCESS)
             }
+            PluginCommand::Wit { out } => written(&out, contract::write_wit(&out)?),
+            PluginCommand::Sdk { out } => written(&out, contract::write_sdk(&out)?),
         }
     }
+}
+
+fn written(out: &Path, files: Vec<String>) -> anyhow::Result<ExitCode> {
+    println!("provhost: wrote {} files into {}", files.len(), out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How the configuration file in force names `component`, as a TOML string: relative to the
+/// file's folder, as provhost resolves a relative `component`; absolute without a file.
+fn pin_path(component: &Path, config: Option<&Path>) -> String {
+    let absolute = std::path::absolute(component).unwrap_or_else(|_| component.to_owned());
+    let relative = config
+        .and_then(|file| std::path::absolute(file).ok())
+        .and_then(|file| file.parent().and_then(|base| pathdiff::diff_paths(&absolute, base)));
+    toml::Value::String(relative.unwrap_or(absolute).display().to_string()).to_string()
 }
 
 fn check(data: &DataDir, component: &PathBuf, as_json: bool) -> anyhow::Result<ExitCode> {
@@ -81,9 +113,10 @@ fn check(data: &DataDir, component: &PathBuf, as_json: bool) -> anyhow::Result<E
         }
         None => "capabilities = [\"persons:read\"]  # no manifest beside it: declare what it needs\n".to_string(),
     };
+    let config = data.config_file();
     let pin = format!(
-        "[tenants.TENANT.plugins.{name}]\ncomponent = \"{}\"\nsha256 = \"{sha256}\"\n{manifest_pin}",
-        component.display(),
+        "[tenants.TENANT.plugins.{name}]\ncomponent = {}\nsha256 = \"{sha256}\"\n{manifest_pin}",
+        pin_path(component, config),
     );
     let missing = imports.iter().filter(|i| i["status"] == "missing").count();
     let ok = inspection.is_ok() && loads.is_ok() && missing == 0;
@@ -127,7 +160,8 @@ fn check(data: &DataDir, component: &PathBuf, as_json: bool) -> anyhow::Result<E
                 println!("  loads; no manifest beside it ({})", crate::manifest::manifest_path(component).display())
             }
         }
-        println!("\nto pin it in provhost.toml:\n{pin}");
+        let file = config.map_or("provhost.toml".into(), |c| c.display().to_string());
+        println!("\nto pin it in {file}:\n{pin}");
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(super::EXIT_ERROR) })
 }

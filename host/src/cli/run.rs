@@ -20,8 +20,9 @@ use crate::tenant::{Tenant, install};
 /// Arguments of `provhost run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The plugin: its name in the tenant's configuration, or a component file (.wasm), which
-    /// then runs bounded by the API key's scopes alone.
+    /// The plugin: its name in the tenant's configuration, or a component file (.wasm). A file
+    /// runs with the manifest beside it, if any (its capabilities, settings and limits; its
+    /// triggers are not checked), under the API key's scopes and the tenant's policy.
     #[arg(long, value_name = "NAME|FILE")]
     plugin: String,
     /// The event document (JSON), or `-` for standard input.

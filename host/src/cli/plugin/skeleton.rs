@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use super::contract;
 
 /// A language a skeleton can be made in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -16,17 +16,6 @@ pub enum Language {
     /// JavaScript with componentize-js.
     Js,
 }
-
-/// The WIT contract the skeletons build against.
-const WIT: &[(&str, &str)] = &[
-    ("world.wit", include_str!("../../../../wit/0.1.0/world.wit")),
-    ("types.wit", include_str!("../../../../wit/0.1.0/types.wit")),
-    ("events.wit", include_str!("../../../../wit/0.1.0/events.wit")),
-    ("actions.wit", include_str!("../../../../wit/0.1.0/actions.wit")),
-    ("queries.wit", include_str!("../../../../wit/0.1.0/queries.wit")),
-    ("log.wit", include_str!("../../../../wit/0.1.0/log.wit")),
-    ("handler.wit", include_str!("../../../../wit/0.1.0/handler.wit")),
-];
 
 const MANIFEST: &str = r#"name = "{name}"
 version = "0.1.0"
@@ -46,6 +35,8 @@ const EVENT: &str = r#"{
   "changes": [{"attribute": "mail", "oldValues": ["jan.jansen@contoso.example"], "newValues": ["jan@contoso.example"]}]
 }
 "#;
+
+const GITIGNORE: &str = "target/\ndist/\nnode_modules/\n__pycache__/\n";
 
 const EXPECTED: &str = include_str!("skeleton_expected.json");
 
@@ -80,7 +71,9 @@ edition = "2024"
 crate-type = ["cdylib"]
 
 [dependencies]
-provhost-sdk = { path = "{sdk}" }
+# The SDK as `provhost plugin new` wrote it (`provhost plugin sdk --out vendor/provhost-sdk` writes
+# it again, e.g. after upgrading provhost).
+provhost-sdk = { path = "vendor/provhost-sdk" }
 
 [profile.release]
 opt-level = "s"
@@ -202,7 +195,7 @@ A provhost plugin ({language}). When a person's `mail` changes, it updates all o
 
 `plugin.toml` is the manifest: capabilities, triggers, settings, limits. `cases/` holds one folder
 per case (`event.json`, optional `settings.json`, `expected.json`); `provhost test --update`
-rewrites the expectations from what happened.
+rewrites the expectations from what happened. {contract}
 "#;
 
 fn fill(template: &str, name: &str, file: &str, extra: &[(&str, &str)]) -> String {
@@ -214,17 +207,7 @@ fn fill(template: &str, name: &str, file: &str, extra: &[(&str, &str)]) -> Strin
 }
 
 fn write(root: &Path, relative: &str, text: &str) -> anyhow::Result<()> {
-    let path = root.join(relative);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    #[cfg(unix)]
-    if relative.ends_with(".sh") {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
-    }
-    Ok(())
+    contract::write_file(root, relative, text).map(drop)
 }
 
 /// Creates `<dir>/<name>` with a skeleton in `language`; refuses to overwrite anything.
@@ -237,30 +220,37 @@ pub fn create(name: &str, language: Language, dir: &Path) -> anyhow::Result<Path
         anyhow::bail!("{} exists already; choose another name or folder", root.display());
     }
     let file = name.replace('-', "_");
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk");
-    let sdk = sdk.canonicalize().unwrap_or(sdk).display().to_string();
     let language_name = format!("{language:?}");
-    let f = |t: &str| fill(t, name, &file, &[("{sdk}", &sdk), ("{language}", &language_name)]);
+    let contract = match language {
+        Language::Rust => {
+            "`vendor/provhost-sdk` is the Rust SDK as this provhost wrote it; \
+             `provhost plugin sdk --out vendor/provhost-sdk` writes it again after an upgrade."
+        }
+        Language::Python | Language::Js => {
+            "`wit/` is the plugin contract as this provhost wrote it; \
+             `provhost plugin wit --out wit` writes it again after an upgrade."
+        }
+    };
+    let f = |t: &str| fill(t, name, &file, &[("{language}", &language_name), ("{contract}", contract)]);
     write(&root, "plugin.toml", &f(MANIFEST))?;
     write(&root, "cases/mail-changed/event.json", EVENT)?;
     write(&root, "cases/mail-changed/expected.json", EXPECTED)?;
     write(&root, "README.md", &f(README))?;
-    if language != Language::Rust {
-        for (file, text) in WIT {
-            write(&root, &format!("wit/{file}"), text)?;
-        }
-    }
+    write(&root, ".gitignore", GITIGNORE)?;
     match language {
         Language::Rust => {
+            contract::write_sdk(&root.join("vendor/provhost-sdk"))?;
             write(&root, "Cargo.toml", &f(RUST_CARGO))?;
             write(&root, "src/lib.rs", &f(RUST_LIB))?;
             write(&root, "build.sh", &f(RUST_BUILD))?;
         }
         Language::Python => {
+            contract::write_wit(&root.join("wit"))?;
             write(&root, "app.py", &f(PYTHON_APP))?;
             write(&root, "build.sh", &f(PYTHON_BUILD))?;
         }
         Language::Js => {
+            contract::write_wit(&root.join("wit"))?;
             write(&root, &format!("{name}.js"), &f(JS_SOURCE))?;
             write(&root, "build.mjs", &f(JS_BUILDER))?;
             write(&root, "package.json", &f(JS_PACKAGE))?;
