@@ -67,20 +67,17 @@ fn check(data: &DataDir, component: &PathBuf, as_json: bool) -> anyhow::Result<E
             json!({ "name": name, "status": status, "note": note })
         })
         .collect();
-    let manifest = Manifest::beside(component)?;
+    let file = Manifest::beside(component)?;
+    let manifest_pin = match &file {
+        Some(file) => format!("manifest-sha256 = \"{}\"\n", file.sha256),
+        None => "capabilities = [\"persons:read\"]  # no manifest beside it: declare what it needs\n".to_string(),
+    };
+    let manifest = file.map(|f| f.manifest);
     let loads = match &inspection {
         Ok(_) => Runtime::new(data.cache_dir())?.load(component, None).map(|_| ()).map_err(|e| e.to_string()),
         Err(e) => Err(format!("{} {e}", component.display())),
     };
     let name = manifest.as_ref().map(|m| m.name.clone()).unwrap_or_else(|| plugin_name(component));
-    let manifest_pin = match &manifest {
-        Some(_) => {
-            let path = crate::manifest::manifest_path(component);
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            format!("manifest-sha256 = \"{}\"\n", hex::encode(Sha256::digest(&bytes)))
-        }
-        None => "capabilities = [\"persons:read\"]  # no manifest beside it: declare what it needs\n".to_string(),
-    };
     let pin = format!(
         "[tenants.TENANT.plugins.{name}]\ncomponent = \"{}\"\nsha256 = \"{sha256}\"\n{manifest_pin}",
         component.display(),
