@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::{DataDir, print_json};
 use crate::manifest::Manifest;
-use crate::runtime::{Runtime, import_status, inspect, interface, plugin_name};
+use crate::runtime::{PER_COMPONENT, Runtime, footprint, import_status, inspect, interface, plugin_name};
 
 mod skeleton;
 
@@ -60,6 +60,7 @@ fn check(data: &DataDir, component: &PathBuf, as_json: bool) -> anyhow::Result<E
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let inspection = inspect(&bytes);
     let (imports, exports) = interface(&bytes).unwrap_or_default();
+    let holds = footprint(&bytes).ok();
     let imports: Vec<_> = imports
         .iter()
         .map(|name| {
@@ -93,6 +94,7 @@ fn check(data: &DataDir, component: &PathBuf, as_json: bool) -> anyhow::Result<E
         "imports": imports,
         "exports": exports,
         "loads": loads.as_ref().err().cloned().unwrap_or_else(|| "yes".into()),
+        "pool": { "per_instance": holds, "per_component_at_most": PER_COMPONENT },
         "manifest": manifest.as_ref().map(|m| json!({"name": m.name, "version": m.version, "capabilities": m.capabilities, "settings": m.config.keys().collect::<Vec<_>>()})),
         "pin": pin,
     });
@@ -106,6 +108,11 @@ fn check(data: &DataDir, component: &PathBuf, as_json: bool) -> anyhow::Result<E
         }
         println!("  sha256 {sha256}");
         println!("  exports: {}", exports.join(", "));
+        if let Some(holds) = holds {
+            println!(
+                "  each instance holds {holds} of the instance pool (a component may hold at most {PER_COMPONENT})"
+            );
+        }
         println!("  imports:");
         for i in &imports {
             println!(

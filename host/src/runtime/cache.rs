@@ -217,12 +217,18 @@ mod tests {
         crate::runtime::engine::build_engine().unwrap()
     }
 
-    #[test]
-    fn a_cached_component_loads_only_while_its_tag_verifies() {
+    /// A cache in a temporary directory holding one component, filed under `abc`.
+    fn cached() -> (tempfile::TempDir, Engine, CompileCache) {
         let dir = tempfile::tempdir().unwrap();
         let engine = engine();
         let cache = CompileCache::new(dir.path().join("cache"), &engine);
         cache.store("abc", &component(&engine));
+        (dir, engine, cache)
+    }
+
+    #[test]
+    fn a_cached_component_loads_only_while_its_tag_verifies() {
+        let (dir, engine, cache) = cached();
         assert!(cache.load(&engine, "abc").is_some());
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir.path().join("cache")), 0o700);
@@ -241,10 +247,7 @@ mod tests {
 
     #[test]
     fn a_cached_file_copied_under_another_digest_does_not_verify() {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = engine();
-        let cache = CompileCache::new(dir.path().join("cache"), &engine);
-        cache.store("abc", &component(&engine));
+        let (_dir, engine, cache) = cached();
         std::fs::copy(cache.path("abc"), cache.path("def")).unwrap();
         assert!(cache.load(&engine, "abc").is_some());
         assert!(cache.load(&engine, "def").is_none(), "the tag covers the digest it is filed under");
@@ -252,10 +255,7 @@ mod tests {
 
     #[test]
     fn a_short_key_is_refused_for_loading_and_replaced_on_the_next_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = engine();
-        let cache = CompileCache::new(dir.path().join("cache"), &engine);
-        cache.store("abc", &component(&engine));
+        let (dir, engine, cache) = cached();
         let key = dir.path().join("cache/cache.key");
         std::fs::write(&key, b"x").unwrap();
         let err = cache.key(false).unwrap_err().to_string();
@@ -270,10 +270,7 @@ mod tests {
 
     #[test]
     fn a_cache_directory_others_can_write_is_not_used() {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = engine();
-        let cache = CompileCache::new(dir.path().join("cache"), &engine);
-        cache.store("abc", &component(&engine));
+        let (dir, engine, cache) = cached();
         std::fs::set_permissions(dir.path().join("cache"), std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(cache.load(&engine, "abc").is_none());
         let err = cache.key(true).unwrap_err().to_string();

@@ -14,7 +14,7 @@ mod share;
 mod warm;
 
 pub use engine::{PER_COMPONENT, POOL};
-pub use footprint::Footprint;
+pub use footprint::{Footprint, footprint};
 pub use inspect::{InspectError, Inspection, SUPPORTED_API_VERSIONS, import_status, inspect, interface};
 pub use invocation::{Invocation, InvocationOutcome, Usage};
 pub use output::CapturedOutput;
