@@ -1,5 +1,5 @@
-//! Per-invocation limits: the defaults, provhost's maximum, how a ceiling, a tenant and a
-//! manifest combine, and what hitting one means.
+//! Per-invocation limits: the defaults, provhost's maximum, how the operator's values, a tenant's
+//! and a manifest's combine (only down, but for the operator's), and what hitting one means.
 
 use std::fmt;
 use std::time::Duration;
@@ -27,7 +27,7 @@ macro_rules! limits {
         }
 
         impl Limits {
-            /// provhost's own maxima: no ceiling, tenant or manifest may set more.
+            /// provhost's own maxima: no operator, tenant or manifest may set more.
             pub const MAXIMUM: Limits = Limits { $($field: $max,)* };
         }
 

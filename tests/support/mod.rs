@@ -177,8 +177,13 @@ pub fn peak_rss(pid: u32) -> Option<u64> {
     Some(kib << 10)
 }
 
-/// The bytes the store's files take on disk.
+/// The bytes the store takes on disk: its log is checkpointed into the database first (as far as
+/// readers allow), so that what was written is counted once.
 pub fn store_bytes(demo: &Demo) -> u64 {
+    let db = demo.dir.path().join("provhost.db");
+    let connection = rusqlite::Connection::open(&db).expect("opening the store");
+    connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).expect("checkpointing the store");
+    drop(connection);
     ["provhost.db", "provhost.db-wal"]
         .iter()
         .filter_map(|f| std::fs::metadata(demo.dir.path().join(f)).ok())
