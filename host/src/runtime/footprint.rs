@@ -2,6 +2,9 @@
 //! memories and tables, counted over every module it instantiates, nested components included,
 //! the way wasmtime's pooling allocator counts them. Read from the bytes before anything is
 //! compiled, so a component that would hold a tenant's share of the pool is refused at load.
+//! Where a count cannot be read from here (a module handed into a nested component and
+//! instantiated there), the engine's own per-component caps still refuse the component when it is
+//! compiled, with wasmtime's message naming the count.
 
 use std::fmt;
 

@@ -146,17 +146,21 @@ impl Runtime {
         let id = new_id();
         let started = Instant::now();
         let deadline = started + limits.timeout();
+        // Past the deadline the future is dropped wherever the guest is: in wasm, in a host call,
+        // or blocked in WASI; and a blocking call made for it (a platform's REST API) waits no
+        // longer than what is left, from instantiation on.
+        let _deadline = crate::deadline::scope(deadline);
         let key = WarmKey::of(&context);
         let warm = plugin.warm.as_ref().and_then(|pool| pool.take(&key));
         let (mut store, output, instantiated, served, slots) = match warm {
             Some(mut instance) => {
-                instance.store.data_mut().renew(&id, context, (limits, deadline));
+                instance.store.data_mut().renew(&id, context, limits, deadline);
                 arm(&mut instance.store, limits.fuel, deadline);
                 (instance.store, instance.output, Ok(instance.bindings), instance.served, instance.slots)
             }
             None => {
                 let slots = self.slots_for(&key.tenant, plugin)?;
-                let (store, output, instantiated) = self.instantiate(plugin, &id, &context, (limits, deadline))?;
+                let (store, output, instantiated) = self.instantiate(plugin, &id, &context, limits, deadline)?;
                 (store, output, instantiated, 0, slots)
             }
         };
@@ -165,9 +169,6 @@ impl Runtime {
             let returned = bindings.provhost_plugin_handler().call_handle(&mut store, &wit_event).await?;
             Ok((bindings, returned))
         };
-        // Past the deadline the future is dropped wherever the guest is: in wasm, in a host call,
-        // or blocked in WASI.
-        let _deadline = crate::deadline::scope(deadline);
         let result = self
             .sandbox
             .run_until(deadline, run)
@@ -218,11 +219,12 @@ impl Runtime {
         plugin: &LoadedPlugin,
         id: &str,
         context: &Arc<TenantContext>,
-        (limits, deadline): (Limits, Instant),
+        limits: Limits,
+        deadline: Instant,
     ) -> Result<Ready, InvokeError> {
         let attempt = || {
             let output = CapturedOutput::new(limits.max_output_bytes as usize);
-            let mut store = Store::new(&self.engine, HostState::new(id, context.clone(), (limits, deadline), &output));
+            let mut store = Store::new(&self.engine, HostState::new(id, context.clone(), limits, deadline, &output));
             store.limiter(|state| &mut state.limiter);
             arm(&mut store, limits.fuel, deadline);
             let instantiated = self
@@ -231,17 +233,15 @@ impl Runtime {
                 .unwrap_or_else(|| Err(wasmtime::Error::new(LimitHit::Timeout(limits.timeout_ms))));
             (store, output, instantiated)
         };
-        let first = attempt();
-        match &first.2 {
-            Err(full) if pool_full(full) && self.idle.evict(|_, _| true) > 0 => {}
-            Err(full) if pool_full(full) => return Err(InvokeError::Busy(full.to_string())),
-            _ => return Ok(first),
+        let mut ready = attempt();
+        if matches!(&ready.2, Err(e) if pool_full(e)) && self.idle.evict(|_, _| true) > 0 {
+            // The failed attempt may hold slots of its own until its store is gone.
+            drop(ready);
+            ready = attempt();
         }
-        drop(first);
-        let second = attempt();
-        match &second.2 {
+        match &ready.2 {
             Err(full) if pool_full(full) => Err(InvokeError::Busy(full.to_string())),
-            _ => Ok(second),
+            _ => Ok(ready),
         }
     }
 }

@@ -52,7 +52,8 @@ impl HostState {
     pub fn new(
         invocation: &str,
         context: Arc<TenantContext>,
-        (limits, deadline): (Limits, Instant),
+        limits: Limits,
+        deadline: Instant,
         output: &CapturedOutput,
     ) -> Self {
         let wasi = WasiCtx::builder().stdout(output.clone()).stderr(output.clone()).build();
@@ -74,7 +75,7 @@ impl HostState {
     /// Readies the state of a warm instance for its next invocation, ending at `deadline`: a new
     /// plan, fresh limits and counters. The memory and the (few) resources the instance holds stay
     /// counted against their limits.
-    pub fn renew(&mut self, invocation: &str, context: Arc<TenantContext>, (limits, deadline): (Limits, Instant)) {
+    pub fn renew(&mut self, invocation: &str, context: Arc<TenantContext>, limits: Limits, deadline: Instant) {
         self.limiter.renew(limits.memory_bytes);
         self.table.set_max_capacity(limits.max_wasi_resources as usize);
         self.gate = Gate::new(invocation, context, limits.max_actions);
@@ -281,6 +282,6 @@ pub(crate) mod testing {
     pub fn governed_state(limits: Limits, key: Grants, policy: TenantPolicy) -> (Arc<Store>, HostState) {
         let (store, context) = governed_context(key, policy);
         let deadline = Instant::now() + limits.timeout();
-        (store, HostState::new("inv-test", context, (limits, deadline), &CapturedOutput::new(1024)))
+        (store, HostState::new("inv-test", context, limits, deadline, &CapturedOutput::new(1024)))
     }
 }
