@@ -118,7 +118,7 @@ limits! {
     /// Bytes of the invocation's journal: every host call's record (its ids, decision, reason and
     /// planned actions), audit note and log line kept, together. Past it the invocation ends and
     /// nothing commits.
-    max_journal_bytes: u32 = 1 << 20, max 16 << 20;
+    max_journal_bytes: u32 = 1 << 20, max 4 << 20;
     /// WASI resources (streams, pollables) the instance may hold at once; past it the WASI call
     /// fails, the invocation ends and nothing commits.
     max_wasi_resources: u32 = 1024, max 16_384;
