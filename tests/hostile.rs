@@ -5,48 +5,72 @@
 
 mod support;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use provhost::limits::Limits;
 use serde_json::Value;
-use support::{Demo, json, mail_changed, stderr};
+use support::{Demo, json, mail_changed, plugin, stderr, store_bytes};
 
-/// The deadline every attack runs under.
+/// The deadline most attacks run under.
 const DEADLINE_MS: u64 = 1_500;
 
-/// The most the store may grow by for one invocation, whatever the plugin sends: the bounded
-/// journal (host calls × bounded ids and reasons, notes, logs, output) and the plan.
+/// The most the store may grow by for one invocation, whatever the plugin sends: its one record,
+/// which holds the journal (at most `max-journal-bytes`, 1 MiB), the output and the plan.
 const STORE_GROWTH_BOUND: u64 = 4 << 20;
+
+/// The most `provhost run` may print for one invocation: the same bounded journal, output and
+/// plan.
+const REPORT_BOUND: usize = 4 << 20;
+
+/// The most provhost's resident memory may grow by for one invocation over a harmless one: the
+/// guest's memory (at most `memory-bytes`), one copy of what a single call hands the host (which
+/// lives in that memory, so at most as big again), and the bounded journal, record and report.
+const HOST_MEMORY_BOUND: u64 = 2 * (256 << 20) + (64 << 20);
 
 /// What one attack left behind.
 struct Attack {
     report: Value,
     stderr: String,
     committed_actions: usize,
+    /// How much more resident memory the attack took than a harmless run, in bytes.
+    memory_growth: u64,
 }
 
-fn store_bytes(demo: &Demo) -> u64 {
-    ["provhost.db", "provhost.db-wal"]
-        .iter()
-        .filter_map(|f| std::fs::metadata(demo.dir.path().join(f)).ok())
-        .map(|m| m.len())
-        .sum()
-}
-
-/// Runs the hostile plugin in `mode` and checks what holds for every attack.
+/// Runs the hostile plugin in `mode` under the [`DEADLINE_MS`] deadline and checks what holds for
+/// every attack.
 fn attack(mode: &str, extra: &[&str]) -> Attack {
-    let demo = Demo::new();
-    // One harmless run first, so the compile cache and the store's pages are in place.
-    let warm = demo.run("hostile", &mail_changed(), &[]);
-    assert!(warm.status.success(), "{}", stderr(&warm));
+    let deadline = DEADLINE_MS.to_string();
+    let mut args = vec!["--timeout-ms", deadline.as_str()];
+    args.extend_from_slice(extra);
+    attack_with(&Demo::new(), &plugin("hostile"), mode, &args)
+}
+
+/// Runs the component `plugin` in `mode` with `args` on `demo` (under whatever deadline its
+/// limits give it) and checks what holds for every attack: the process lives and answers within
+/// its deadline, prints a bounded report, grows the store and its own memory by at most the
+/// stated bounds, commits nothing unless the plugin returned `ok`, and the audit chain verifies.
+fn attack_with(demo: &Demo, plugin: &Path, mode: &str, args: &[&str]) -> Attack {
+    let plugin = plugin.to_str().unwrap();
+    let event = mail_changed();
+    let run = |extra: &[&str]| {
+        let mut all = vec!["run", "--api-key", demo.key.as_str(), "--plugin", plugin, "--event"];
+        all.push(event.to_str().unwrap());
+        all.extend_from_slice(extra);
+        demo.provhost_measured(&all)
+    };
+    // One harmless run first, so the compile cache and the store's pages are in place and there
+    // is a resident size to compare with.
+    let (harmless, baseline) = run(&[]);
+    assert!(harmless.status.success(), "{}", stderr(&harmless));
     let before_actions = demo.actions().len();
-    let before_bytes = store_bytes(&demo);
+    let before_bytes = store_bytes(demo);
 
     let setting = format!("mode={mode}");
-    let deadline = DEADLINE_MS.to_string();
-    let mut args = vec!["--set", setting.as_str(), "--timeout-ms", deadline.as_str()];
-    args.extend_from_slice(extra);
+    let mut extra = vec!["--set", setting.as_str()];
+    extra.extend_from_slice(args);
     let started = Instant::now();
-    let out = demo.run("hostile", &mail_changed(), &args);
+    let (out, peak) = run(&extra);
     let elapsed = started.elapsed();
 
     let code = out.status.code();
@@ -55,13 +79,15 @@ fn attack(mode: &str, extra: &[&str]) -> Attack {
         "{mode}: the process must live and answer, got {code:?}: {}",
         stderr(&out)
     );
-    assert!(
-        elapsed < Duration::from_millis(DEADLINE_MS) + Duration::from_secs(15),
-        "{mode}: the command took {elapsed:?}, far past the {DEADLINE_MS} ms deadline"
-    );
+    assert!(out.stdout.len() <= REPORT_BOUND, "{mode}: the report is {} bytes", out.stdout.len());
     let report = json(&out);
+    let deadline = report["limits"]["timeout-ms"].as_u64().expect("the report names its limits");
+    assert!(
+        elapsed < Duration::from_millis(deadline) + Duration::from_secs(15),
+        "{mode}: the command took {elapsed:?}, far past the {deadline} ms deadline"
+    );
     let wall = report["usage"]["wall_time_us"].as_u64().unwrap();
-    assert!(wall < (DEADLINE_MS + 500) * 1000, "{mode}: the invocation ran {wall} µs past its deadline");
+    assert!(wall < (deadline + 500) * 1000, "{mode}: the invocation ran {wall} µs past its {deadline} ms deadline");
     let committed = report["committed"].as_bool().unwrap();
     let completed = report["outcome"]["status"] == "completed";
     assert!(!committed || completed, "{mode}: committed although the plugin did not return ok: {report}");
@@ -69,11 +95,13 @@ fn attack(mode: &str, extra: &[&str]) -> Attack {
     if !committed {
         assert_eq!(committed_actions, 0, "{mode}: nothing may be committed");
     }
-    let growth = store_bytes(&demo).saturating_sub(before_bytes);
+    let growth = store_bytes(demo).saturating_sub(before_bytes);
     assert!(growth <= STORE_GROWTH_BOUND, "{mode}: the store grew by {growth} bytes");
+    let memory_growth = peak.saturating_sub(baseline);
+    assert!(memory_growth <= HOST_MEMORY_BOUND, "{mode}: provhost's resident memory grew by {memory_growth} bytes");
     let verify = demo.provhost(&["audit", "verify"]);
     assert!(verify.status.success(), "{mode}: the audit chain must verify: {}", stderr(&verify));
-    Attack { report, stderr: stderr(&out), committed_actions }
+    Attack { report, stderr: stderr(&out), committed_actions, memory_growth }
 }
 
 fn limit(a: &Attack) -> &str {
@@ -204,4 +232,99 @@ fn planning_past_every_budget_abandons_the_plan() {
     assert_eq!(limit(&a), "actions", "{}", a.report["outcome"]);
     let a = attack("over-budget", &["--max-host-calls", "20"]);
     assert_eq!(limit(&a), "host-calls", "{}", a.report["outcome"]);
+}
+
+#[test]
+fn a_flood_of_refused_calls_is_counted_and_ends_at_the_host_call_budget() {
+    // Under provhost's default limits: a 5 s deadline, 1 000 host calls.
+    let a = attack_with(&Demo::new(), &plugin("hostile"), "refused-flood", &[]);
+    assert_eq!(limit(&a), "host-calls", "{}", a.report["outcome"]);
+    assert_eq!(a.report["usage"]["host_calls"], 1001, "every refused call counted; the one past the budget refused");
+    // Its first three calls (two settings read, the accounts planned) were allowed.
+    let refused = a.report["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 998);
+    assert!(refused[..997].iter().all(|c| c["decision"] == "invalid"), "{}", refused[0]);
+    assert_eq!(refused[997]["decision"], "budget-exhausted");
+    let wall = a.report["usage"]["wall_time_us"].as_u64().unwrap();
+    assert!(wall < 4_000_000, "the flood was ended at the budget, not after its 4 s: {wall} µs");
+    assert!(a.memory_growth < 64 << 20, "a flood of refused calls costs the host {} bytes", a.memory_growth);
+}
+
+#[test]
+fn past_the_journal_ceiling_the_invocation_ends_and_commits_nothing() {
+    let mut demo = Demo::new();
+    demo.configure("[limits]\nmax-host-calls = 100000\n\n[tenants.demo]\n");
+    let a = attack_with(&demo, &plugin("hostile"), "refused-flood", &[]);
+    assert_eq!(a.report["outcome"]["hit"], serde_json::json!({"limit": "journal-bytes", "value": 1 << 20}));
+    let calls = a.report["usage"]["host_calls"].as_u64().unwrap();
+    assert!(calls < 10_000, "the journal filled long before the raised call budget: {calls} calls");
+    assert_eq!(a.report["committed"], false);
+}
+
+/// The hostile plugin in a folder of its own, beside a manifest that asks for provhost's maximum
+/// of every limit.
+fn hostile_asking_for_every_maximum(dir: &Path) -> std::path::PathBuf {
+    let component = dir.join("hostile.wasm");
+    std::fs::copy(plugin("hostile"), &component).unwrap();
+    let mut manifest = std::fs::read_to_string(plugin("hostile").with_extension("toml")).unwrap();
+    manifest.push_str("\n[limits]\n");
+    let maximum = serde_json::to_value(Limits::MAXIMUM).unwrap();
+    for (name, value) in maximum.as_object().unwrap() {
+        manifest.push_str(&format!("{name} = {value}\n"));
+    }
+    std::fs::write(component.with_extension("toml"), manifest).unwrap();
+    component
+}
+
+#[test]
+fn a_manifest_asking_for_more_of_every_limit_runs_under_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = hostile_asking_for_every_maximum(dir.path());
+    let demo = Demo::new();
+    let a = attack_with(&demo, &component, "sleep", &[]);
+    assert_eq!(a.report["limits"], serde_json::to_value(Limits::default()).unwrap(), "no limit was raised");
+    assert_eq!(a.report["outcome"]["hit"], serde_json::json!({"limit": "timeout", "value": 5000}));
+    let a = attack_with(&demo, &component, "over-budget", &[]);
+    assert_eq!(a.report["outcome"]["hit"], serde_json::json!({"limit": "host-calls", "value": 1000}));
+}
+
+#[test]
+fn only_the_operator_raises_a_default_and_the_manifest_and_command_line_only_lower_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = hostile_asking_for_every_maximum(dir.path());
+    let mut demo = Demo::new();
+    demo.configure("[limits]\nmax-host-calls = 1500\n\n[tenants.demo]\n");
+    let a = attack_with(&demo, &component, "over-budget", &[]);
+    assert_eq!(a.report["limits"]["max-host-calls"], 1500, "the operator's value, not the manifest's 100 000");
+    assert_eq!(a.report["outcome"]["hit"], serde_json::json!({"limit": "host-calls", "value": 1500}));
+    let a = attack_with(&demo, &component, "over-budget", &["--max-host-calls", "5000"]);
+    assert_eq!(a.report["limits"]["max-host-calls"], 1500, "the command line does not raise it either");
+    let a = attack_with(&demo, &component, "over-budget", &["--max-host-calls", "40"]);
+    assert_eq!(a.report["outcome"]["hit"]["value"], 40, "but lowers it");
+}
+
+#[test]
+fn a_component_holding_hundreds_of_pool_slots_is_refused_at_load_naming_it_and_the_count() {
+    let demo = Demo::new();
+    let before = demo.actions().len();
+    for (extra, memories, what) in [
+        (300, true, "301 linear memories per instance; provhost allows at most 4 per component"),
+        (100, false, "103 core module instances per instance; provhost allows at most 32 per component"),
+    ] {
+        let component = support::hoard::hoarding_plugin(demo.dir.path(), "hoarder", extra, memories);
+        let out = demo.run_as(&demo.key, component.to_str().unwrap(), &mail_changed(), &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(&component.display().to_string()) && err.contains(what), "{err}");
+        let check = demo.provhost(&["plugin", "check", component.to_str().unwrap()]);
+        assert!(stderr(&check).contains(what) || String::from_utf8_lossy(&check.stdout).contains(what));
+    }
+    assert_eq!(demo.actions().len(), before, "nothing ran");
+}
+
+#[test]
+fn a_plugin_hoarding_wasi_resources_hits_their_limit() {
+    let a = attack("hoard-resources", &[]);
+    assert_eq!(a.report["outcome"]["hit"], serde_json::json!({"limit": "wasi-resources", "value": 1024}));
+    assert!(a.memory_growth < 64 << 20, "{} bytes", a.memory_growth);
 }

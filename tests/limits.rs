@@ -12,7 +12,11 @@ use support::{Demo, json, mail_changed, stderr};
 /// Runs misbehave in `mode` with extra flags; asserts nothing was committed and returns the
 /// report and stderr.
 fn misbehave(mode: &str, extra: &[&str]) -> (Value, String) {
-    let demo = Demo::new();
+    misbehave_under(Demo::new(), mode, extra)
+}
+
+/// [`misbehave`] on a prepared demo (one with an operator's configuration).
+fn misbehave_under(demo: Demo, mode: &str, extra: &[&str]) -> (Value, String) {
     let before = demo.actions();
     let setting = format!("mode={mode}");
     let mut args = vec!["--set", setting.as_str()];
@@ -34,7 +38,11 @@ fn an_endless_loop_runs_out_of_fuel() {
 
 #[test]
 fn an_endless_loop_with_fuel_to_spare_hits_the_deadline() {
-    let (report, err) = misbehave("loop", &["--fuel", "100000000000000", "--timeout-ms", "300"]);
+    // Only the operator raises the fuel above provhost's default.
+    let mut demo = Demo::new();
+    demo.configure("[limits]\nfuel = 100000000000000\n\n[tenants.demo]\n");
+    let (report, err) = misbehave_under(demo, "loop", &["--timeout-ms", "300"]);
+    assert_eq!(report["limits"]["fuel"], 100_000_000_000_000_u64);
     assert_eq!(report["outcome"]["hit"]["limit"], "timeout");
     assert!(err.contains("wall-clock deadline of 300 ms passed"), "{err}");
     let wall = report["usage"]["wall_time_us"].as_u64().unwrap();

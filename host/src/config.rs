@@ -133,8 +133,8 @@ pub struct PluginConfig {
     /// Settings the plugin reads with `config(key)`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
-    /// Limits for its invocations. Each lowers the manifest's (the smaller wins) and the host's
-    /// ceiling caps both; unset ones keep the manifest's or provhost's defaults.
+    /// Limits for its invocations. Each only lowers the operator's `[limits]` value (or provhost's
+    /// default), as the manifest's do: the smallest value wins.
     #[serde(default)]
     pub limits: LimitSettings,
     /// How many events one instance may serve under `provhost serve`. The default, 1, is a fresh
@@ -241,18 +241,33 @@ pub struct Capacity {
     /// Events running at once, over all tenants.
     #[serde(default = "default_host_events")]
     pub max_concurrent_events: u32,
+    /// The most of the engine's instance pool (component instances, core instances, memories,
+    /// tables) one tenant's live instances, running and warm, may hold together, in percent (at
+    /// least what one instance of the largest loadable component needs). Past it the tenant's
+    /// idle warm instances give their slots back; if that is not enough, its event is answered
+    /// 503 `host-busy`.
+    #[serde(default = "default_tenant_pool_share")]
+    pub tenant_pool_share: u8,
 }
 
 impl Capacity {
     /// The most events that may run at once: the instance pool holds 256 instances, and warm
     /// instances waiting for their next event keep some of them.
     pub const MAX_EVENTS: u32 = 192;
+
+    /// The share of the instance pool, in percent, one tenant may hold unless the operator sets
+    /// another.
+    pub const DEFAULT_TENANT_POOL_SHARE: u8 = 25;
 }
 
 impl Default for Capacity {
     fn default() -> Self {
-        Self { max_concurrent_events: default_host_events() }
+        Self { max_concurrent_events: default_host_events(), tenant_pool_share: default_tenant_pool_share() }
     }
+}
+
+fn default_tenant_pool_share() -> u8 {
+    Capacity::DEFAULT_TENANT_POOL_SHARE
 }
 
 fn default_host_events() -> u32 {
@@ -324,8 +339,10 @@ pub struct Config {
     /// What `provhost serve` takes on at once, over all tenants.
     #[serde(default)]
     pub capacity: Capacity,
-    /// The host's ceiling on every invocation's limits, whatever a tenant or manifest asks for
-    /// (`[limits]`); unset ones are provhost's maxima.
+    /// The operator's limits (`[limits]`): each replaces provhost's default for every invocation,
+    /// higher or lower (up to provhost's maximum), and is the ceiling too: a tenant's
+    /// configuration, a manifest and the command line only lower it. Unset ones are provhost's
+    /// defaults. Nothing else raises a limit.
     #[serde(default)]
     pub limits: LimitSettings,
     /// Tenants by id.
@@ -365,6 +382,11 @@ impl Config {
         let events = self.capacity.max_concurrent_events;
         if events == 0 || events > Capacity::MAX_EVENTS {
             let message = format!("`max-concurrent-events` must be 1 to {}, not {events}", Capacity::MAX_EVENTS);
+            return Err(("capacity".to_string(), message));
+        }
+        let share = self.capacity.tenant_pool_share;
+        if share == 0 || share > 100 {
+            let message = format!("`tenant-pool-share` is a percentage of the instance pool, 1 to 100, not {share}");
             return Err(("capacity".to_string(), message));
         }
         for (id, tenant) in &self.tenants {

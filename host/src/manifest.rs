@@ -53,15 +53,32 @@ pub fn manifest_path(component: &Path) -> PathBuf {
     component.with_extension("toml")
 }
 
+/// A manifest with the sha256 (hex) of the very bytes it was parsed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManifestFile {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The sha256 of the file's bytes, as read.
+    pub sha256: String,
+}
+
 impl Manifest {
-    /// The manifest beside a component, if there is one.
-    pub fn beside(component: &Path) -> Result<Option<Manifest>, ConfigError> {
+    /// The manifest beside a component, if there is one. The file is read once; its digest and
+    /// the manifest both come from those bytes, so what is checked against a pin is what runs.
+    pub fn beside(component: &Path) -> Result<Option<ManifestFile>, ConfigError> {
         let path = manifest_path(component);
-        if !path.exists() {
-            return Ok(None);
-        }
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-        Self::parse(&path, &text).map(Some)
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let text = String::from_utf8(bytes).map_err(|e| ConfigError::Invalid {
+            path: path.clone(),
+            at: "manifest".into(),
+            message: format!("is not UTF-8 text: {e}"),
+        })?;
+        Ok(Some(ManifestFile { manifest: Self::parse(&path, &text)?, sha256 }))
     }
 
     /// Parses and checks a manifest; `path` is used in messages.
@@ -81,26 +98,23 @@ impl Manifest {
     }
 }
 
-/// With the component pinned, the manifest beside it must be pinned too and match.
-fn check_manifest_pin(component: &Path, installed: &PluginConfig, has_manifest: bool) -> Result<(), String> {
-    let Some(_) = &installed.sha256 else { return Ok(()) };
-    let path = manifest_path(component);
-    match (has_manifest, &installed.manifest_sha256) {
-        (false, None) => Ok(()),
-        (false, Some(_)) => Err(format!("`manifest-sha256` is set, but there is no manifest at {}", path.display())),
-        (true, pinned) => {
-            let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let actual = hex::encode(Sha256::digest(&bytes));
-            match pinned {
-                None => Err(format!(
-                    "pins its component but not the manifest beside it, which declares what the plugin may do: add `manifest-sha256 = \"{actual}\"`"
-                )),
-                Some(pinned) if !pinned.eq_ignore_ascii_case(&actual) => Err(format!(
-                    "the manifest has sha256 {actual}, but the configuration pins {pinned}; the manifest was changed or the pin is stale: check it, then update `manifest-sha256`"
-                )),
-                Some(_) => Ok(()),
-            }
+/// A `manifest-sha256` that is set must match the manifest beside the component (whose digest,
+/// of the bytes it was parsed from, is `actual`), whether or not the component is pinned; and a
+/// pinned component needs its manifest pinned too.
+fn check_manifest_pin(component: &Path, installed: &PluginConfig, actual: Option<&str>) -> Result<(), String> {
+    match (actual, &installed.manifest_sha256) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => {
+            Err(format!("`manifest-sha256` is set, but there is no manifest at {}", manifest_path(component).display()))
         }
+        (Some(actual), None) if installed.sha256.is_some() => Err(format!(
+            "pins its component but not the manifest beside it, which declares what the plugin may do: add `manifest-sha256 = \"{actual}\"`"
+        )),
+        (Some(_), None) => Ok(()),
+        (Some(actual), Some(pinned)) if !pinned.eq_ignore_ascii_case(actual) => Err(format!(
+            "the manifest has sha256 {actual}, but the configuration pins {pinned}; the manifest was changed or the pin is stale: check it, then update `manifest-sha256`"
+        )),
+        (Some(_), Some(_)) => Ok(()),
     }
 }
 
@@ -123,24 +137,25 @@ pub struct Resolved {
     pub limits: Limits,
 }
 
-/// Combines a component's manifest (if any) with a tenant's configuration of it (if any), under
-/// the host's `ceiling` on limits. `name` is the plugin's name in the tenant's configuration, or
+/// Combines a component's manifest (if any) with a tenant's configuration of it (if any), and
+/// the operator's `[limits]` (see [`Limits::resolve`]). `name` is the plugin's name in the tenant's configuration, or
 /// the file's for a bare component.
 pub fn resolve(
     name: &str,
     component: &Path,
     installed: Option<&PluginConfig>,
-    ceiling: &LimitSettings,
+    operator: &LimitSettings,
 ) -> Result<Resolved, ConfigError> {
-    let manifest = Manifest::beside(component)?;
+    let file = Manifest::beside(component)?;
     let invalid = |message: String| ConfigError::Invalid {
         path: manifest_path(component),
         at: format!("plugin '{name}'"),
         message,
     };
     if let Some(installed) = installed {
-        check_manifest_pin(component, installed, manifest.is_some()).map_err(invalid)?;
+        check_manifest_pin(component, installed, file.as_ref().map(|f| f.sha256.as_str())).map_err(invalid)?;
     }
+    let manifest = file.map(|f| f.manifest);
     let capabilities =
         match (manifest.as_ref().map(|m| &m.capabilities), installed.and_then(|p| p.capabilities.as_ref())) {
             (Some(declared), Some(narrowed)) => declared.intersect(narrowed),
@@ -178,7 +193,7 @@ pub fn resolve(
             .unwrap_or_default(),
         settings,
         limits: Limits::resolve(
-            ceiling,
+            operator,
             &installed.map(|p| p.limits).unwrap_or_default(),
             &manifest.as_ref().map(|m| m.limits).unwrap_or_default(),
         ),
@@ -288,5 +303,36 @@ default = "active-directory"
         std::fs::write(manifest_path(&component), MANIFEST.replace("timeout-ms = 2000", "timeout-ms = 9000")).unwrap();
         let err = resolve("pm", &component, Some(&pinned), &ceiling).unwrap_err().to_string();
         assert!(err.contains(&format!("but the configuration pins {digest}")), "{err}");
+    }
+
+    #[test]
+    fn a_manifest_pin_holds_without_a_component_pin_too() {
+        let (dir, component) = component_with(MANIFEST);
+        let ceiling = LimitSettings::default();
+        let digest = hex::encode(Sha256::digest(MANIFEST.as_bytes()));
+        let pinned = installed(&format!("manifest-sha256 = \"{digest}\""));
+        assert!(resolve("pm", &component, Some(&pinned), &ceiling).is_ok());
+        std::fs::write(
+            manifest_path(&component),
+            MANIFEST.replace("\"actions:retry\"", "\"actions:retry\", \"entitlements:unmanage\""),
+        )
+        .unwrap();
+        let err = resolve("pm", &component, Some(&pinned), &ceiling).unwrap_err().to_string();
+        assert!(err.contains(&format!("but the configuration pins {digest}")), "a changed manifest is refused: {err}");
+        std::fs::remove_file(manifest_path(&component)).unwrap();
+        let err = resolve("pm", &component, Some(&pinned), &ceiling).unwrap_err().to_string();
+        assert!(err.contains("`manifest-sha256` is set, but there is no manifest at"), "{err}");
+        drop(dir);
+    }
+
+    #[test]
+    fn the_digest_is_of_the_bytes_the_manifest_was_parsed_from() {
+        let (_dir, component) = component_with(MANIFEST);
+        let file = Manifest::beside(&component).unwrap().unwrap();
+        assert_eq!(file.sha256, hex::encode(Sha256::digest(MANIFEST.as_bytes())));
+        assert_eq!(file.manifest.limits.timeout_ms, Some(2000));
+        std::fs::write(manifest_path(&component), [0xff, 0xfe, b'x']).unwrap();
+        let err = Manifest::beside(&component).unwrap_err().to_string();
+        assert!(err.contains("manifest: is not UTF-8 text"), "{err}");
     }
 }

@@ -36,15 +36,15 @@ impl Installed {
 }
 
 /// Resolves the plugin `name` (its manifest combined with the tenant's configuration of it, if
-/// any, under the host's `ceiling`), then loads its component, checking the configured sha256.
+/// any, and the operator's `[limits]`), then loads its component, checking the configured sha256.
 pub fn install(
     runtime: &Runtime,
     name: &str,
     component: &Path,
     configured: Option<&PluginConfig>,
-    ceiling: &LimitSettings,
+    operator: &LimitSettings,
 ) -> anyhow::Result<Installed> {
-    let plugin = resolve(name, component, configured, ceiling)?;
+    let plugin = resolve(name, component, configured, operator)?;
     let mut loaded = runtime.load(component, plugin.sha256.as_deref()).with_context(|| format!("plugin '{name}'"))?;
     loaded.name = name.to_owned();
     if let Some(configured) = configured {
@@ -125,10 +125,10 @@ impl Tenant {
         &mut self,
         runtime: &Runtime,
         config: &TenantConfig,
-        ceiling: &LimitSettings,
+        operator: &LimitSettings,
     ) -> anyhow::Result<()> {
         for (name, configured) in &config.plugins {
-            let installed = install(runtime, name, &configured.component, Some(configured), ceiling)
+            let installed = install(runtime, name, &configured.component, Some(configured), operator)
                 .with_context(|| format!("tenant '{}'", self.id))?;
             self.plugins.push(installed);
         }

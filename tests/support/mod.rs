@@ -4,12 +4,15 @@
 #![allow(dead_code)]
 
 pub mod flaky;
+pub mod hoard;
 pub mod scim;
 pub mod server;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -73,20 +76,46 @@ impl Demo {
         self.config.as_deref()
     }
 
-    /// Runs `provhost --data-dir <dir> [--config <file>] <args>`.
-    pub fn provhost(&self, args: &[&str]) -> Output {
+    /// The command `provhost --data-dir <dir> [--config <file>] <args>`.
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_provhost"));
         command.arg("--data-dir").arg(self.dir.path());
         if let Some(config) = &self.config {
             command.arg("--config").arg(config);
         }
+        command.args(args).env_remove("PROVHOST_DATA_DIR").env_remove("PROVHOST_CONFIG").env_remove("PROVHOST_API_KEY");
         command
-            .args(args)
-            .env_remove("PROVHOST_DATA_DIR")
-            .env_remove("PROVHOST_CONFIG")
-            .env_remove("PROVHOST_API_KEY")
-            .output()
-            .expect("running provhost")
+    }
+
+    /// Runs `provhost --data-dir <dir> [--config <file>] <args>`.
+    pub fn provhost(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("running provhost")
+    }
+
+    /// Runs `provhost` like [`Demo::provhost`] and samples the process's peak resident memory
+    /// (`VmHWM` in `/proc/<pid>/status`) until it exits; the output and the peak in bytes.
+    pub fn provhost_measured(&self, args: &[&str]) -> (Output, u64) {
+        let mut child =
+            self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("running provhost");
+        let read_all = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                pipe.read_to_end(&mut bytes).expect("reading provhost's output");
+                bytes
+            })
+        };
+        let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+        let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+        let mut peak = 0;
+        let status = loop {
+            peak = peak.max(peak_rss(child.id()).unwrap_or(0));
+            if let Some(status) = child.try_wait().expect("waiting for provhost") {
+                break status;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let output = Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() };
+        (output, peak)
     }
 
     /// Runs a plugin (a built component by name) on an event file with the demo key and extra
@@ -138,6 +167,28 @@ impl Demo {
 /// The example event: Jan's mail and proxyAddresses changed in Active Directory.
 pub fn mail_changed() -> PathBuf {
     repo().join("examples/events/mail-changed.json")
+}
+
+/// The peak resident memory of process `pid` so far, in bytes (`VmHWM`), while it runs.
+pub fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib << 10)
+}
+
+/// The bytes the store takes on disk: its log is checkpointed into the database first (as far as
+/// readers allow), so that what was written is counted once.
+pub fn store_bytes(demo: &Demo) -> u64 {
+    let db = demo.dir.path().join("provhost.db");
+    let connection = rusqlite::Connection::open(&db).expect("opening the store");
+    connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).expect("checkpointing the store");
+    drop(connection);
+    ["provhost.db", "provhost.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(demo.dir.path().join(f)).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 /// Standard output parsed as JSON.

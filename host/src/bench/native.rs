@@ -57,11 +57,7 @@ pub fn propagate_mail(
     let mut note = |gate: &mut Gate, what: String, planned: Result<String, Refusal>, slot: usize| {
         if let Ok(id) = planned {
             counts[slot] += 1;
-            gate.journal.notes.push(AuditNote {
-                action: Some(id),
-                message: format!("{what}: planned"),
-                is_error: false,
-            });
+            gate.journal.note(AuditNote { action: Some(id), message: format!("{what}: planned"), is_error: false });
         }
     };
     let mut retried = Vec::new();

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::{DataDir, print_json};
 use crate::manifest::Manifest;
-use crate::runtime::{Runtime, import_status, inspect, interface, plugin_name};
+use crate::runtime::{PER_COMPONENT, Runtime, footprint, import_status, inspect, interface, plugin_name};
 
 mod contract;
 mod skeleton;
@@ -92,6 +92,7 @@ fn check(data: &DataDir, component: &PathBuf, as_json: bool) -> anyhow::Result<E
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let inspection = inspect(&bytes);
     let (imports, exports) = interface(&bytes).unwrap_or_default();
+    let holds = footprint(&bytes).ok();
     let imports: Vec<_> = imports
         .iter()
         .map(|name| {
@@ -99,20 +100,17 @@ fn check(data: &DataDir, component: &PathBuf, as_json: bool) -> anyhow::Result<E
             json!({ "name": name, "status": status, "note": note })
         })
         .collect();
-    let manifest = Manifest::beside(component)?;
+    let file = Manifest::beside(component)?;
+    let manifest_pin = match &file {
+        Some(file) => format!("manifest-sha256 = \"{}\"\n", file.sha256),
+        None => "capabilities = [\"persons:read\"]  # no manifest beside it: declare what it needs\n".to_string(),
+    };
+    let manifest = file.map(|f| f.manifest);
     let loads = match &inspection {
         Ok(_) => Runtime::new(data.cache_dir())?.load(component, None).map(|_| ()).map_err(|e| e.to_string()),
         Err(e) => Err(format!("{} {e}", component.display())),
     };
     let name = manifest.as_ref().map(|m| m.name.clone()).unwrap_or_else(|| plugin_name(component));
-    let manifest_pin = match &manifest {
-        Some(_) => {
-            let path = crate::manifest::manifest_path(component);
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            format!("manifest-sha256 = \"{}\"\n", hex::encode(Sha256::digest(&bytes)))
-        }
-        None => "capabilities = [\"persons:read\"]  # no manifest beside it: declare what it needs\n".to_string(),
-    };
     let config = data.config_file();
     let pin = format!(
         "[tenants.TENANT.plugins.{name}]\ncomponent = {}\nsha256 = \"{sha256}\"\n{manifest_pin}",
@@ -129,6 +127,7 @@ fn check(data: &DataDir, component: &PathBuf, as_json: bool) -> anyhow::Result<E
         "imports": imports,
         "exports": exports,
         "loads": loads.as_ref().err().cloned().unwrap_or_else(|| "yes".into()),
+        "pool": { "per_instance": holds, "per_component_at_most": PER_COMPONENT },
         "manifest": manifest.as_ref().map(|m| json!({"name": m.name, "version": m.version, "capabilities": m.capabilities, "settings": m.config.keys().collect::<Vec<_>>()})),
         "pin": pin,
     });
@@ -142,6 +141,11 @@ fn check(data: &DataDir, component: &PathBuf, as_json: bool) -> anyhow::Result<E
         }
         println!("  sha256 {sha256}");
         println!("  exports: {}", exports.join(", "));
+        if let Some(holds) = holds {
+            println!(
+                "  each instance holds {holds} of the instance pool (a component may hold at most {PER_COMPONENT})"
+            );
+        }
         println!("  imports:");
         for i in &imports {
             println!(

@@ -40,19 +40,19 @@ pub struct RunArgs {
     /// A plugin setting, read by the plugin through `config(key)`; repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
     settings: Vec<(String, String)>,
-    /// Fuel (instruction budget) for the invocation.
+    /// Fuel (instruction budget) for the invocation; only lowers the configured limit.
     #[arg(long)]
     fuel: Option<u64>,
-    /// Wall-clock deadline in milliseconds, host calls included.
+    /// Wall-clock deadline in milliseconds, host calls included; only lowers the configured limit.
     #[arg(long)]
     timeout_ms: Option<u64>,
-    /// Memory cap in MiB, over all of the plugin's memories.
+    /// Memory cap in MiB, over all of the plugin's memories; only lowers the configured limit.
     #[arg(long)]
     memory_mb: Option<u64>,
-    /// Most host calls the plugin may make.
+    /// Most host calls the plugin may make; only lowers the configured limit.
     #[arg(long)]
     max_host_calls: Option<u32>,
-    /// Most actions the plugin may plan.
+    /// Most actions the plugin may plan; only lowers the configured limit.
     #[arg(long)]
     max_actions: Option<u32>,
 }
@@ -65,8 +65,9 @@ fn parse_setting(text: &str) -> Result<(String, String), String> {
 }
 
 impl RunArgs {
-    /// The resolved limits with the command line's replacing them, under the host's ceiling.
-    fn limits(&self, resolved: Limits, ceiling: &LimitSettings) -> anyhow::Result<Limits> {
+    /// The resolved limits, lowered by the command line's: like a tenant or a manifest, the
+    /// command line only lowers a limit; only the operator's `[limits]` raises one.
+    fn limits(&self, resolved: Limits) -> anyhow::Result<Limits> {
         let flags = LimitSettings {
             fuel: self.fuel,
             timeout_ms: self.timeout_ms,
@@ -76,7 +77,7 @@ impl RunArgs {
             ..LimitSettings::default()
         };
         flags.validate().map_err(|m| anyhow::anyhow!("the command line's limits: {m}"))?;
-        Ok(ceiling.lower(flags.replace(resolved)))
+        Ok(flags.lower(resolved))
     }
 
     fn read_event(&self) -> anyhow::Result<Event> {
@@ -121,7 +122,7 @@ impl RunArgs {
         installed.plugin.settings.extend(self.settings.iter().cloned());
         let context = tenant.plugin_context((&key).into(), &installed.plugin);
         let plugin = &installed.loaded;
-        let limits = self.limits(installed.plugin.limits, &data.config.limits)?;
+        let limits = self.limits(installed.plugin.limits)?;
         let executor = Executor::new(DEFAULT_LEASE);
         let execution = if self.no_wait { Execution::Queued } else { Execution::Now(&executor) };
         let report = run_event(&runtime, plugin, context, limits, &event, (self.dry_run, execution))?;

@@ -53,7 +53,8 @@ impl ServeArgs {
         if interrupted > 0 {
             tracing::warn!("{interrupted} requests were cut off by the last stop; their status says so");
         }
-        let runtime = Arc::new(Runtime::new(data.cache_dir())?);
+        let share = data.config.capacity.tenant_pool_share;
+        let runtime = Arc::new(Runtime::new(data.cache_dir())?.with_tenant_pool_share(share));
         let mut state = AppState::new(store, runtime, Arc::new(data.config.clone()))?;
         state.executor = Arc::new(Executor::new(std::time::Duration::from_millis(self.lease_ms.max(1))));
         let state = Arc::new(state);

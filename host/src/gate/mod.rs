@@ -39,6 +39,10 @@ pub struct Gate {
 /// The most actions one `list-actions` call returns.
 pub const LIST_ACTIONS_LIMIT: usize = 500;
 
+/// The most bytes (as JSON) one query hands a plugin; a larger answer is refused `unavailable`,
+/// so what a read costs the host is bounded whatever the directory holds.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
 impl Gate {
     /// An empty plan for `invocation` holding at most `max_actions`.
     pub fn new(invocation: &str, context: Arc<TenantContext>, max_actions: u32) -> Self {
@@ -108,8 +112,9 @@ impl Gate {
         result
     }
 
-    /// Runs a read under `persons:read`, recording its decision.
-    pub fn query<T>(
+    /// Runs a read under `persons:read`, recording its decision. An answer of more than
+    /// [`MAX_ANSWER_BYTES`] is refused `unavailable`.
+    pub fn query<T: serde::Serialize>(
         &mut self,
         function: &'static str,
         ids: &[&str],
@@ -120,7 +125,13 @@ impl Gate {
             .permission
             .check(Scope::PersonsRead, None)
             .map_err(Refusal::Forbidden)
-            .and_then(|()| read(self));
+            .and_then(|()| read(self))
+            .and_then(|answer| match journal::json_len(&answer) {
+                bytes if bytes > MAX_ANSWER_BYTES => Err(Refusal::Unavailable(format!(
+                    "the answer is {bytes} bytes; provhost hands a plugin at most {MAX_ANSWER_BYTES} bytes per query"
+                ))),
+                _ => Ok(answer),
+            });
         self.journal.record(function, ids, &result, |_| Vec::new());
         result
     }

@@ -118,6 +118,7 @@ pub fn run_event(
         audit_notes: invocation.journal.notes,
         log: invocation.journal.logs,
         usage: invocation.usage,
+        limits,
         outcome: invocation.outcome,
         guest_output: invocation.guest_output,
     })

@@ -4,6 +4,7 @@ use serde::{Serialize, Serializer};
 
 use crate::api::ActionSummary;
 use crate::gate::{AuditNote, CallRecord, LogLine};
+use crate::limits::Limits;
 use crate::refusal::Refusal;
 use crate::runtime::{InvocationOutcome, Usage};
 
@@ -54,6 +55,8 @@ pub struct RunReport {
     pub log: Vec<LogLine>,
     /// What the invocation used.
     pub usage: Usage,
+    /// The limits it ran under.
+    pub limits: Limits,
     /// What the plugin printed, capped.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub guest_output: String,

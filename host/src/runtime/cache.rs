@@ -1,8 +1,10 @@
 //! The compiled-component cache: `<dir>/<sha256>-<engine>.cwasm`, so that an unchanged plugin is
 //! compiled once per engine configuration. A `.cwasm` is native code, so the cache is no way in:
 //! each file ends with an HMAC-SHA256 under a key only this cache's owner can read
-//! (`<dir>/cache.key`, mode 0600), a file whose tag does not verify is recompiled, and a cache
-//! directory that others can write to is not used at all.
+//! (`<dir>/cache.key`, 32 random bytes, mode 0600), over the component's digest and the engine's
+//! tag as well as the code, so a valid file copied under another digest does not verify either; a
+//! file whose tag does not verify is recompiled, and a cache directory that others can write to is
+//! not used at all.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
@@ -15,6 +17,9 @@ use wasmtime::component::Component;
 
 /// Bytes of the tag at the end of each cached file.
 const TAG_LEN: usize = 32;
+
+/// Bytes of the cache's key.
+const KEY_LEN: usize = 32;
 
 /// Where compiled components are kept.
 pub struct CompileCache {
@@ -45,7 +50,9 @@ impl CompileCache {
             let mut bytes = std::fs::read(&path)?;
             let split = bytes.len().checked_sub(TAG_LEN).ok_or_else(|| anyhow::anyhow!("the file is too short"))?;
             let tag = bytes.split_off(split);
-            mac(&key, &bytes).verify_slice(&tag).map_err(|_| anyhow::anyhow!("its tag does not verify"))?;
+            self.mac(&key, sha256, &bytes)
+                .verify_slice(&tag)
+                .map_err(|_| anyhow::anyhow!("its tag does not verify"))?;
             Ok(bytes)
         });
         let bytes = match verified {
@@ -56,7 +63,8 @@ impl CompileCache {
             }
         };
         // SAFETY: the bytes carry a valid HMAC under this cache's private key, which only `store`
-        // below computes, over `Component::serialize` of the component with this digest. wasmtime
+        // below computes, over this digest, this engine's tag and `Component::serialize` of the
+        // component with this digest. wasmtime
         // still checks the header and the engine's compatibility; a file it rejects is recompiled.
         #[allow(unsafe_code)]
         let loaded = unsafe { Component::deserialize(engine, &bytes) };
@@ -80,7 +88,7 @@ impl CompileCache {
     fn try_store(&self, sha256: &str, component: &Component) -> anyhow::Result<()> {
         let key = self.key(true)?;
         let mut bytes = component.serialize()?;
-        let tag = mac(&key, &bytes).finalize().into_bytes();
+        let tag = self.mac(&key, sha256, &bytes).finalize().into_bytes();
         bytes.extend_from_slice(&tag);
         let tmp = self.dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
         std::fs::write(&tmp, bytes)?;
@@ -89,7 +97,9 @@ impl CompileCache {
     }
 
     /// The cache's key, after checking that the directory is the owner's alone; with `create`,
-    /// the directory (mode 0700) and key (mode 0600) are made if missing.
+    /// the directory (mode 0700) and key (mode 0600) are made if missing, and a key file of the
+    /// wrong length is replaced by a new key (so every file tagged under the old one is
+    /// recompiled). Without `create`, a key of the wrong length is refused.
     fn key(&self, create: bool) -> anyhow::Result<Vec<u8>> {
         if create && !self.dir.exists() {
             std::fs::create_dir_all(&self.dir)?;
@@ -98,13 +108,34 @@ impl CompileCache {
         private(&self.dir, 0o022, "others can write to it")?;
         let path = self.dir.join("cache.key");
         if create && !path.exists() {
-            let mut key = vec![0u8; 32];
-            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no random source for the cache key: {e}"))?;
-            let mut file = open_new_private(&path)?;
-            file.write_all(&key)?;
+            write_new_key(&path, &path)?;
         }
         private(&path, 0o077, "others can read or write it")?;
+        let key = std::fs::read(&path)?;
+        if key.len() == KEY_LEN {
+            return Ok(key);
+        }
+        let found = key.len();
+        if !create {
+            anyhow::bail!("the cache key {} is {found} bytes, not {KEY_LEN}", path.display());
+        }
+        tracing::warn!(
+            path = %path.display(),
+            "the cache key is {found} bytes, not {KEY_LEN}: replacing it with a new key; plugins compiled under the old one are compiled again"
+        );
+        write_new_key(&self.dir.join(format!(".cache.key.{}.tmp", std::process::id())), &path)?;
         Ok(std::fs::read(&path)?)
+    }
+
+    /// The tag of a cached file: over the component's digest, the engine's tag and the code.
+    fn mac(&self, key: &[u8], sha256: &str, code: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+        for part in [sha256.as_bytes(), self.engine_tag.as_bytes()] {
+            mac.update(&(part.len() as u64).to_le_bytes());
+            mac.update(part);
+        }
+        mac.update(code);
+        mac
     }
 
     /// The cache directory.
@@ -113,10 +144,17 @@ impl CompileCache {
     }
 }
 
-fn mac(key: &[u8], bytes: &[u8]) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(bytes);
-    mac
+/// Writes a new random key to `written` (created, mode 0600) and moves it to `key` if that is
+/// another path.
+fn write_new_key(written: &Path, key: &Path) -> anyhow::Result<()> {
+    let mut bytes = vec![0u8; KEY_LEN];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no random source for the cache key: {e}"))?;
+    let mut file = open_new_private(written)?;
+    file.write_all(&bytes)?;
+    if written != key {
+        std::fs::rename(written, key)?;
+    }
+    Ok(())
 }
 
 /// Refuses `path` if another user owns it or any of the `forbidden` permission bits are set.
@@ -179,12 +217,18 @@ mod tests {
         crate::runtime::engine::build_engine().unwrap()
     }
 
-    #[test]
-    fn a_cached_component_loads_only_while_its_tag_verifies() {
+    /// A cache in a temporary directory holding one component, filed under `abc`.
+    fn cached() -> (tempfile::TempDir, Engine, CompileCache) {
         let dir = tempfile::tempdir().unwrap();
         let engine = engine();
         let cache = CompileCache::new(dir.path().join("cache"), &engine);
         cache.store("abc", &component(&engine));
+        (dir, engine, cache)
+    }
+
+    #[test]
+    fn a_cached_component_loads_only_while_its_tag_verifies() {
+        let (dir, engine, cache) = cached();
         assert!(cache.load(&engine, "abc").is_some());
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir.path().join("cache")), 0o700);
@@ -202,11 +246,31 @@ mod tests {
     }
 
     #[test]
-    fn a_cache_directory_others_can_write_is_not_used() {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = engine();
-        let cache = CompileCache::new(dir.path().join("cache"), &engine);
+    fn a_cached_file_copied_under_another_digest_does_not_verify() {
+        let (_dir, engine, cache) = cached();
+        std::fs::copy(cache.path("abc"), cache.path("def")).unwrap();
+        assert!(cache.load(&engine, "abc").is_some());
+        assert!(cache.load(&engine, "def").is_none(), "the tag covers the digest it is filed under");
+    }
+
+    #[test]
+    fn a_short_key_is_refused_for_loading_and_replaced_on_the_next_store() {
+        let (dir, engine, cache) = cached();
+        let key = dir.path().join("cache/cache.key");
+        std::fs::write(&key, b"x").unwrap();
+        let err = cache.key(false).unwrap_err().to_string();
+        assert!(err.ends_with("cache.key is 1 bytes, not 32"), "{err}");
+        assert!(cache.load(&engine, "abc").is_none());
         cache.store("abc", &component(&engine));
+        assert_eq!(std::fs::read(&key).unwrap().len(), 32, "a new key was made");
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(cache.load(&engine, "abc").is_some(), "and the plugin cached again under it");
+    }
+
+    #[test]
+    fn a_cache_directory_others_can_write_is_not_used() {
+        let (dir, engine, cache) = cached();
         std::fs::set_permissions(dir.path().join("cache"), std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(cache.load(&engine, "abc").is_none());
         let err = cache.key(true).unwrap_err().to_string();

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
+use super::footprint::Footprint;
+
 /// How often the epoch advances. Guest code is checked against its deadline, and yields to the
 /// executor, every [`YIELD_TICKS`] ticks; the deadline itself is wall-clock time, not a count of
 /// ticks, so it does not stretch when the machine is busy.
@@ -22,6 +24,15 @@ pub const YIELD_TICKS: u64 = 5;
 /// wasmtime would `memset` this whole prefix on every reuse, so the slots are then released with
 /// `madvise` instead.
 const KEEP_RESIDENT: usize = 4 << 20;
+
+/// What the engine's instance pool holds: every live instance of every tenant takes its slots
+/// from these.
+pub const POOL: Footprint = Footprint { instances: 256, core_instances: 2048, memories: 512, tables: 1024 };
+
+/// The most one instance of one component may hold of the pool; a component needing more is
+/// refused when it is loaded. Generous for real plugins: a Rust or JavaScript component holds 3
+/// or 4 core instances, a Python one 14, and each one memory and two tables.
+pub const PER_COMPONENT: Footprint = Footprint { instances: 1, core_instances: 32, memories: 4, tables: 8 };
 
 /// Builds the engine: component model, fuel metering, epoch interruption, pooling allocation.
 /// Where the kernel can scan page maps, pool slots stay resident and an instance's dirtied pages
@@ -37,10 +48,13 @@ fn config(keep_resident: bool) -> Config {
     config.epoch_interruption(true);
     config.cranelift_opt_level(OptLevel::Speed);
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(256)
-        .total_core_instances(2048)
-        .total_memories(512)
-        .total_tables(1024)
+    pool.total_component_instances(POOL.instances)
+        .total_core_instances(POOL.core_instances)
+        .total_memories(POOL.memories)
+        .total_tables(POOL.tables)
+        .max_core_instances_per_component(PER_COMPONENT.core_instances)
+        .max_memories_per_component(PER_COMPONENT.memories)
+        .max_tables_per_component(PER_COMPONENT.tables)
         .max_memory_size(1 << 30)
         .table_elements(100_000);
     if keep_resident {

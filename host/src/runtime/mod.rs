@@ -4,25 +4,31 @@
 mod bindings;
 mod cache;
 mod engine;
+mod footprint;
 mod imports;
 mod inspect;
 mod invocation;
 mod memory;
 mod output;
+mod share;
 mod warm;
 
+pub use engine::{PER_COMPONENT, POOL};
+pub use footprint::{Footprint, footprint};
 pub use inspect::{InspectError, Inspection, SUPPORTED_API_VERSIONS, import_status, inspect, interface};
 pub use invocation::{Invocation, InvocationOutcome, Usage};
 pub use output::CapturedOutput;
-pub use warm::{IdleBudget, WarmPool};
+pub use warm::{IdleInstances, MAX_IDLE_INSTANCES, WarmPool};
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
 
+use crate::config::Capacity;
 use bindings::{Plugin, PluginPre};
 use imports::HostState;
 
@@ -57,6 +63,21 @@ pub enum LoadError {
         /// The pinned digest.
         pinned: String,
     },
+    /// One instance of the component would hold more of the engine's instance pool than one
+    /// component may, so that a tenant's plugin cannot take the slots other tenants need.
+    #[error(
+        "plugin {path} needs {count} {what} per instance; provhost allows at most {max} per component, so that one plugin cannot hold the instance pool every tenant shares: build it with fewer"
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// What it needs too many of.
+        what: &'static str,
+        /// How many one instance needs.
+        count: u32,
+        /// How many one component may have.
+        max: u32,
+    },
     /// Compiling or linking failed, e.g. it imports something provhost does not provide.
     #[error("plugin {path} cannot be loaded: {reason}")]
     Link {
@@ -89,18 +110,19 @@ pub struct LoadedPlugin {
     pub api_version: String,
     /// Whether this load compiled it (false: it came from the compile cache).
     pub compiled: bool,
+    /// What one instance of it holds of the engine's instance pool.
+    pub footprint: Footprint,
     pre: PluginPre<HostState>,
     warm: Option<WarmPool>,
-    idle_budget: IdleBudget,
+    idle: IdleInstances,
 }
 
 impl LoadedPlugin {
     /// Opts this loaded plugin into warm instances: an instance that served an event cleanly
-    /// serves the next ones too, up to `events_per_instance` in all. Load the plugin once per
-    /// tenant when using this, so that instances are never shared across tenants.
+    /// serves the next ones too, up to `events_per_instance` in all, for the same tenant under
+    /// the same API key grants only.
     pub fn with_warm_instances(mut self, events_per_instance: NonZeroU32) -> Self {
-        self.warm =
-            (events_per_instance.get() > 1).then(|| WarmPool::new(events_per_instance, self.idle_budget.clone()));
+        self.warm = (events_per_instance.get() > 1).then(|| WarmPool::new(events_per_instance, self.idle.clone()));
         self
     }
 }
@@ -110,19 +132,21 @@ pub fn plugin_name(path: &Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().replace('_', "-")).unwrap_or_else(|| "plugin".into())
 }
 
-/// Owns the engine, the linker with provhost's imports, the compile cache, the epoch ticker and
-/// the executor that drives invocations.
+/// Owns the engine, the linker with provhost's imports, the compile cache, the epoch ticker, the
+/// executor that drives invocations, the idle warm instances and each tenant's share of the pool.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cache: cache::CompileCache,
     sandbox: engine::SandboxExecutor,
-    idle_budget: IdleBudget,
+    idle: IdleInstances,
+    share: Arc<share::PoolShare>,
     _ticker: engine::EpochTicker,
 }
 
 impl Runtime {
-    /// A runtime caching compiled components in `cache_dir`.
+    /// A runtime caching compiled components in `cache_dir`, each tenant holding at most
+    /// [`Capacity::DEFAULT_TENANT_POOL_SHARE`] percent of the instance pool.
     pub fn new(cache_dir: PathBuf) -> anyhow::Result<Self> {
         let engine = engine::build_engine()?;
         let mut linker = Linker::new(&engine);
@@ -131,11 +155,24 @@ impl Runtime {
         Ok(Self {
             cache: cache::CompileCache::new(cache_dir, &engine),
             sandbox: engine::SandboxExecutor::start()?,
-            idle_budget: IdleBudget::default(),
+            idle: IdleInstances::default(),
+            share: Arc::new(share::PoolShare::new(Capacity::DEFAULT_TENANT_POOL_SHARE)),
             _ticker: engine::EpochTicker::start(&engine),
             engine,
             linker,
         })
+    }
+
+    /// Holds each tenant's live instances to `percent` of the instance pool (at least one
+    /// instance of the largest component provhost loads).
+    pub fn with_tenant_pool_share(mut self, percent: u8) -> Self {
+        self.share = Arc::new(share::PoolShare::new(percent));
+        self
+    }
+
+    /// What one tenant's live instances may hold of the instance pool.
+    pub fn tenant_share(&self) -> Footprint {
+        self.share.share()
     }
 
     /// The directory compiled components are cached in.
@@ -143,9 +180,10 @@ impl Runtime {
         self.cache.dir()
     }
 
-    /// Loads a plugin file: checks it is a provhost plugin of a supported API version before
-    /// compiling, then compiles it (or maps it from the cache) and pre-links it.
-    /// With `pinned`, a file whose sha256 differs is refused before anything else.
+    /// Loads a plugin file: checks it is a provhost plugin of a supported API version whose
+    /// instances fit [`PER_COMPONENT`] before compiling, then compiles it (or maps it from the
+    /// cache) and pre-links it. With `pinned`, a file whose sha256 differs is refused before
+    /// anything else.
     pub fn load(&self, path: &Path, pinned: Option<&str>) -> Result<LoadedPlugin, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
@@ -154,6 +192,10 @@ impl Runtime {
         }
         let inspection = inspect(&bytes).map_err(|source| LoadError::NotAPlugin { path: path.to_owned(), source })?;
         let link = |e: wasmtime::Error| LoadError::Link { path: path.to_owned(), reason: format!("{e:#}") };
+        let footprint = footprint::footprint(&bytes).map_err(|e| link(e.into()))?;
+        if let Some((what, count, max)) = footprint.over(&PER_COMPONENT) {
+            return Err(LoadError::TooLarge { path: path.to_owned(), what, count, max });
+        }
         let (component, compiled) = match self.cache.load(&self.engine, &sha256) {
             Some(component) => (component, false),
             None => {
@@ -164,8 +206,15 @@ impl Runtime {
         };
         let pre = self.linker.instantiate_pre(&component).map_err(link)?;
         let pre = PluginPre::new(pre).map_err(link)?;
-        let name = path.file_stem().map(|s| s.to_string_lossy().replace('_', "-")).unwrap_or_else(|| "plugin".into());
-        let idle_budget = self.idle_budget.clone();
-        Ok(LoadedPlugin { name, sha256, api_version: inspection.api_version, compiled, pre, warm: None, idle_budget })
+        Ok(LoadedPlugin {
+            name: plugin_name(path),
+            sha256,
+            api_version: inspection.api_version,
+            compiled,
+            footprint,
+            pre,
+            warm: None,
+            idle: self.idle.clone(),
+        })
     }
 }

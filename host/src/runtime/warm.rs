@@ -1,19 +1,25 @@
 //! Warm instances, opt-in per tenant and plugin: an instance that served an event cleanly serves
 //! the tenant's next events too, up to a set number, instead of a fresh instance per event.
 //! Interpreted plugins (Python, JavaScript) spend most of an event starting their interpreter, so
-//! this is where reuse pays. The plugin's globals then live on between those events; an instance
-//! is dropped after a trap, a limit hit or its last allowed event, and a pool belongs to one
-//! tenant's installation of one plugin, so nothing is ever shared across tenants.
+//! this is where reuse pays. The plugin's globals then live on between those events, so an
+//! instance only ever serves events of the tenant and the API key grants it was warmed under: a
+//! narrower key never runs on an instance that read what a broader one may read. An instance is
+//! dropped after a trap, a limit hit, its last allowed event, or an event that left it holding
+//! WASI resources; and idle instances give their pool slots back whenever an instantiation needs
+//! them.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wasmtime::Store;
 
 use super::CapturedOutput;
+use super::share::Slots;
+use crate::gate::TenantContext;
+use crate::policy::Grants;
 use crate::runtime::bindings::Plugin;
-use crate::runtime::imports::HostState;
+use crate::runtime::imports::{HostState, WARM_RESOURCES};
 
 /// A live instance with its store, ready for another event.
 pub(super) struct Instance {
@@ -22,85 +28,110 @@ pub(super) struct Instance {
     pub output: CapturedOutput,
     /// Events served so far.
     pub served: u32,
+    /// The pool slots it holds, counted against its tenant's share.
+    pub slots: Slots,
 }
 
-/// How many warm instances may wait idle in all pools of one engine together, so that tenants
-/// opting into warm instances cannot take the pool slots running events need.
+/// Whose events an instance may serve: one tenant's, under one set of API key grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct WarmKey {
+    /// The tenant.
+    pub tenant: String,
+    grants: Grants,
+}
+
+impl WarmKey {
+    /// The key of an invocation running in `context`.
+    pub fn of(context: &TenantContext) -> Self {
+        Self { tenant: context.tenant.clone(), grants: context.permission.key.clone() }
+    }
+}
+
+/// How many warm instances may wait idle over every plugin of one engine together, so that
+/// tenants opting into warm instances cannot take the pool slots running events need.
 pub const MAX_IDLE_INSTANCES: usize = 64;
 
-/// The count of idle warm instances over every pool of one engine, shared by the pools.
-#[derive(Debug, Clone, Default)]
-pub struct IdleBudget(Arc<AtomicUsize>);
+/// One idle instance, with the pool it belongs to and whose events it serves.
+struct Idle {
+    pool: u64,
+    key: WarmKey,
+    instance: Instance,
+}
 
-impl IdleBudget {
-    /// Takes a place for one more idle instance, if there is one.
-    fn reserve(&self) -> bool {
-        self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_IDLE_INSTANCES).then_some(n + 1)).is_ok()
+/// The idle warm instances of every plugin of one engine.
+#[derive(Clone, Default)]
+pub struct IdleInstances(Arc<Mutex<Vec<Idle>>>);
+
+impl IdleInstances {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Gives back `n` places.
-    fn release(&self, n: usize) {
-        self.0.fetch_sub(n, Ordering::AcqRel);
+    /// Drops every idle instance `which` picks, giving its pool slots back; how many were
+    /// dropped. They are dropped after the lock is released.
+    pub(super) fn evict(&self, which: impl Fn(u64, &WarmKey) -> bool) -> usize {
+        let evicted: Vec<Idle> = {
+            let mut idle = self.lock();
+            let (evicted, kept) = std::mem::take(&mut *idle).into_iter().partition(|i| which(i.pool, &i.key));
+            *idle = kept;
+            evicted
+        };
+        evicted.len()
+    }
+
+    /// How many instances are idle.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.lock().len()
     }
 }
 
-/// The idle warm instances of one plugin for one tenant.
+/// The source of pool ids, so that instances of one loaded plugin are never taken for another's.
+static NEXT_POOL: AtomicU64 = AtomicU64::new(0);
+
+/// The idle warm instances of one loaded plugin.
 pub struct WarmPool {
-    idle: Mutex<Vec<Instance>>,
+    id: u64,
     events_per_instance: NonZeroU32,
     max_idle: usize,
-    budget: IdleBudget,
+    idle: IdleInstances,
 }
 
 impl WarmPool {
-    /// A pool whose instances each serve at most `events_per_instance` events, keeping as many
-    /// idle instances as events can run at once here (one per core), within the engine's `budget`.
-    pub fn new(events_per_instance: NonZeroU32, budget: IdleBudget) -> Self {
+    /// A pool whose instances each serve at most `events_per_instance` events, keeping for each
+    /// tenant and key grants as many idle instances as events can run at once here (one per
+    /// core), within the engine's [`MAX_IDLE_INSTANCES`].
+    pub fn new(events_per_instance: NonZeroU32, idle: IdleInstances) -> Self {
         let max_idle = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Self { idle: Mutex::new(Vec::new()), events_per_instance, max_idle, budget }
+        Self { id: NEXT_POOL.fetch_add(1, Ordering::Relaxed), events_per_instance, max_idle, idle }
     }
 
-    /// An idle instance, if one is waiting.
-    pub(super) fn take(&self) -> Option<Instance> {
-        let instance = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        if instance.is_some() {
-            self.budget.release(1);
-        }
-        instance
+    /// An idle instance that may serve `key`'s events, if one is waiting.
+    pub(super) fn take(&self, key: &WarmKey) -> Option<Instance> {
+        let mut idle = self.idle.lock();
+        let at = idle.iter().rposition(|i| i.pool == self.id && i.key == *key)?;
+        Some(idle.swap_remove(at).instance)
     }
 
-    /// Keeps `instance` for a later event, unless it has served its last one or enough are idle.
-    pub(super) fn give_back(&self, instance: Instance) {
-        if instance.served >= self.events_per_instance.get() {
+    /// Keeps `instance` for a later event of `key`, unless it has served its last one, holds WASI
+    /// resources from this one, or enough are idle already.
+    pub(super) fn give_back(&self, key: WarmKey, mut instance: Instance) {
+        if instance.served >= self.events_per_instance.get()
+            || instance.store.data_mut().resources_held() > WARM_RESOURCES
+        {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < self.max_idle && self.budget.reserve() {
-            idle.push(instance);
+        let mut idle = self.idle.lock();
+        let same = idle.iter().filter(|i| i.pool == self.id && i.key == key).count();
+        if same < self.max_idle && idle.len() < MAX_IDLE_INSTANCES {
+            idle.push(Idle { pool: self.id, key, instance });
         }
     }
 }
 
 impl Drop for WarmPool {
     fn drop(&mut self) {
-        let idle = self.idle.get_mut().unwrap_or_else(|p| p.into_inner()).len();
-        self.budget.release(idle);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_idle_budget_is_shared_and_given_back() {
-        let budget = IdleBudget::default();
-        let other = budget.clone();
-        for _ in 0..MAX_IDLE_INSTANCES {
-            assert!(budget.reserve());
-        }
-        assert!(!other.reserve(), "every pool of the engine draws on the same budget");
-        other.release(1);
-        assert!(budget.reserve());
+        let id = self.id;
+        self.idle.evict(|pool, _| pool == id);
     }
 }

@@ -8,21 +8,38 @@ use crate::runtime::bindings::log::{Host, Level};
 /// The longest log line or audit note kept; longer ones are cut and marked.
 const MAX_LINE: usize = 4096;
 
+/// `text` with every control character (newlines, escape sequences) and every bidirectional
+/// override written out as an escape, so that a guest's line stays one line in provhost's log
+/// and cannot restyle or reorder what a terminal shows.
+fn escape_controls(text: &str) -> String {
+    let bidi = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || bidi(c) {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped
+}
+
 impl HostState {
     /// Keeps a log line while the invocation's log bytes last; the first line past them is
-    /// replaced by one marker and later ones are dropped.
-    fn keep_log(&mut self, level: &'static str, message: String) {
+    /// replaced by one marker and later ones are dropped. Whether it was kept.
+    fn keep_log(&mut self, level: &'static str, message: String) -> Option<&LogLine> {
         let max = self.limits.max_log_bytes as usize;
-        if self.kept.logs + message.len() > max {
+        if self.kept.logs_cut || self.kept.logs + message.len() > max {
             if !self.kept.logs_cut {
                 self.kept.logs_cut = true;
                 let message = format!("[log cut: later lines dropped past {max} bytes]");
-                self.gate.journal.logs.push(LogLine { level: "warn", message });
+                self.gate.journal.log(LogLine { level: "warn", message });
             }
-            return;
+            return None;
         }
         self.kept.logs += message.len();
-        self.gate.journal.logs.push(LogLine { level, message });
+        self.gate.journal.log(LogLine { level, message });
+        self.gate.journal.logs.last()
     }
 
     /// Counts an audit note against the invocation's note limits; past them the invocation ends.
@@ -44,31 +61,35 @@ impl HostState {
 }
 
 impl Host for HostState {
+    /// A line reaches provhost's own log only once it is cut to its bound and kept within the
+    /// invocation's log bytes, with its control characters escaped.
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        self.begin_call().map_err(super::CallError::into_trap)?;
+        self.begin_call("log.log").map_err(super::CallError::into_trap)?;
         let level = match level {
             Level::Debug => "debug",
             Level::Info => "info",
             Level::Warn => "warn",
             Level::Error => "error",
         };
-        let message = cut_to(message, MAX_LINE);
-        tracing::debug!(target: "provhost::plugin", tenant = %self.gate.tenant(), level, "{message}");
-        self.keep_log(level, message);
+        let tenant = self.gate.tenant().to_owned();
+        if let Some(kept) = self.keep_log(level, cut_to(message, MAX_LINE)) {
+            let line = escape_controls(&kept.message);
+            tracing::debug!(target: "provhost::plugin", tenant = %tenant, level, "{line}");
+        }
         Ok(())
     }
 
     fn audit_note(&mut self, action: Option<String>, message: String, is_error: bool) -> wasmtime::Result<()> {
-        self.begin_call().map_err(super::CallError::into_trap)?;
+        self.begin_call("log.audit-note").map_err(super::CallError::into_trap)?;
         let message = cut_to(message, MAX_LINE);
         let action = action.map(|a| cut_to(a, self.limits.max_id_bytes as usize));
         self.admit_note(message.len() + action.as_ref().map_or(0, String::len))?;
-        self.gate.journal.notes.push(AuditNote { action, message, is_error });
+        self.gate.journal.note(AuditNote { action, message, is_error });
         Ok(())
     }
 
     fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        self.begin_call().map_err(super::CallError::into_trap)?;
+        self.begin_call("log.config").map_err(super::CallError::into_trap)?;
         Ok(self.gate.context().config.get(&key).cloned())
     }
 }
@@ -100,6 +121,43 @@ mod tests {
         assert_eq!(logs.len(), 3, "two cut lines fit, then one marker");
         assert!(logs.iter().map(|l| l.message.len()).sum::<usize>() < 10_200);
         assert_eq!(logs[2].message, "[log cut: later lines dropped past 10000 bytes]");
+    }
+
+    /// What `log` calls write to provhost's own log, as text.
+    fn traced(calls: impl FnOnce(&mut HostState)) -> String {
+        #[derive(Clone, Default)]
+        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let written = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || written.clone())
+            .finish();
+        let (_store, mut state) = demo_state(Limits { max_log_bytes: 100, ..Limits::default() });
+        tracing::subscriber::with_default(subscriber, || calls(&mut state));
+        String::from_utf8(sink.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn a_log_line_reaches_provhosts_log_cut_and_escaped_and_only_while_it_is_kept() {
+        let text = traced(|state| {
+            state.log(Level::Info, "first\nforged: admin logged in\u{1b}[2J\u{202e}".into()).unwrap();
+            state.log(Level::Info, "x".repeat(200)).unwrap();
+            state.log(Level::Info, "after the cap".into()).unwrap();
+        });
+        assert_eq!(text.lines().count(), 1, "one line per guest line, and none past the cap: {text}");
+        assert!(text.contains(r"first\nforged: admin logged in\u{1b}[2J\u{202e}"), "{text}");
+        assert!(!text.contains("after the cap") && !text.contains("xxxx"), "{text}");
     }
 
     #[test]

@@ -41,49 +41,75 @@ pub struct HostState {
     pub limit_hit: Option<LimitHit>,
 }
 
+/// The most WASI resources a warm instance may still hold when its event ends and be kept for
+/// the next one: the handles a guest's libc keeps for its standard streams. One holding more is
+/// dropped, so resources a guest took during one event never reach the next.
+pub const WARM_RESOURCES: usize = 16;
+
 impl HostState {
-    /// Fresh state for one invocation: WASI with nothing granted and output going to `output`.
-    pub fn new(invocation: &str, context: Arc<TenantContext>, limits: Limits, output: &CapturedOutput) -> Self {
+    /// Fresh state for one invocation ending at `deadline`: WASI with nothing granted, output
+    /// going to `output`, and a resource table bounded by the limits.
+    pub fn new(
+        invocation: &str,
+        context: Arc<TenantContext>,
+        limits: Limits,
+        deadline: Instant,
+        output: &CapturedOutput,
+    ) -> Self {
         let wasi = WasiCtx::builder().stdout(output.clone()).stderr(output.clone()).build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_wasi_resources as usize);
         Self {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limiter: MemoryLimiter::new(limits.memory_bytes),
             gate: Gate::new(invocation, context, limits.max_actions),
             limits,
-            deadline: Instant::now() + limits.timeout(),
+            deadline,
             host_calls: 0,
             kept: KeptBytes::default(),
             limit_hit: None,
         }
     }
 
-    /// Readies the state of a warm instance for its next invocation: a new plan, fresh limits and
-    /// counters. The memory the instance holds stays counted against the cap.
-    pub fn renew(&mut self, invocation: &str, context: Arc<TenantContext>, limits: Limits) {
+    /// Readies the state of a warm instance for its next invocation, ending at `deadline`: a new
+    /// plan, fresh limits and counters. The memory and the (few) resources the instance holds stay
+    /// counted against their limits.
+    pub fn renew(&mut self, invocation: &str, context: Arc<TenantContext>, limits: Limits, deadline: Instant) {
         self.limiter.renew(limits.memory_bytes);
+        self.table.set_max_capacity(limits.max_wasi_resources as usize);
         self.gate = Gate::new(invocation, context, limits.max_actions);
         self.limits = limits;
-        self.deadline = Instant::now() + limits.timeout();
+        self.deadline = deadline;
         self.host_calls = 0;
         self.kept = KeptBytes::default();
         self.limit_hit = None;
     }
 
-    /// When the invocation's wall-clock deadline passes.
-    pub fn deadline(&self) -> Instant {
-        self.deadline
+    /// How many WASI resources the instance holds.
+    pub fn resources_held(&mut self) -> usize {
+        self.table.iter_mut().count()
     }
 
-    /// Counts a host call against the budget and checks the deadline. Past the budget the call is
-    /// refused with `budget-exhausted` and the invocation can no longer commit; any call after
-    /// that, or past the deadline, traps.
-    fn begin_call(&mut self) -> Result<(), CallError> {
-        if let Some(hit) = self.limit_hit {
-            return Err(CallError::Trap(wasmtime::Error::new(hit)));
-        }
-        if Instant::now() >= self.deadline {
-            let hit = LimitHit::Timeout(self.limits.timeout_ms);
+    /// The limit the journal has passed, if it has: the invocation then ends and commits nothing.
+    pub fn journal_overrun(&self) -> Option<LimitHit> {
+        let max = self.limits.max_journal_bytes;
+        (self.gate.journal.bytes() > max as usize).then_some(LimitHit::JournalBytes(max))
+    }
+
+    /// The first thing every import does, before it looks at its arguments: the call is counted
+    /// against the host-call budget, and the deadline and the journal's ceiling are checked. Past
+    /// the budget the call is refused `budget-exhausted` (and recorded) and the invocation can no
+    /// longer commit; any call after that, past the deadline or past the journal's ceiling traps.
+    fn begin_call(&mut self, function: &'static str) -> Result<(), CallError> {
+        let passed = if let Some(hit) = self.limit_hit {
+            Some(hit)
+        } else if Instant::now() >= self.deadline {
+            Some(LimitHit::Timeout(self.limits.timeout_ms))
+        } else {
+            self.journal_overrun()
+        };
+        if let Some(hit) = passed {
             self.limit_hit = Some(hit);
             return Err(CallError::Trap(wasmtime::Error::new(hit)));
         }
@@ -91,15 +117,17 @@ impl HostState {
         if self.host_calls > self.limits.max_host_calls {
             let hit = LimitHit::HostCalls(self.limits.max_host_calls);
             self.limit_hit = Some(hit);
-            return Err(Refusal::BudgetExhausted(format!("{hit}; the plan is abandoned")).into());
+            let refused: Result<(), Refusal> = Err(Refusal::BudgetExhausted(format!("{hit}; the plan is abandoned")));
+            self.gate.journal.record(function, &[], &refused, |_| Vec::new());
+            return refused.map_err(CallError::from);
         }
         Ok(())
     }
 
-    /// Begins a call that names `ids` (and gives `reason`): counted and deadline-checked, then
-    /// its arguments bounded.
+    /// Begins a call that names `ids` (and gives `reason`): counted and checked first, then its
+    /// arguments bounded.
     fn enter(&mut self, function: &'static str, ids: &[&str], reason: Option<&str>) -> Result<(), CallError> {
-        self.begin_call()?;
+        self.begin_call(function)?;
         self.admit_arguments(function, ids, reason)
     }
 
@@ -135,6 +163,107 @@ impl WasiView for HostState {
 }
 
 #[cfg(test)]
+mod tests {
+    //! The counting rules, on the imports themselves: every call is counted and checked before
+    //! anything else about it is looked at.
+
+    use super::testing::demo_state;
+    use super::*;
+    use crate::runtime::bindings::actions::Host as _;
+    use crate::runtime::bindings::log::{Host as _, Level};
+    use crate::runtime::bindings::queries::Host as _;
+    use crate::runtime::bindings::types::{ActionFilter, Host as _};
+
+    const JAN: &str = "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01";
+
+    fn oversized() -> ActionFilter {
+        ActionFilter { person: Some("P".repeat(300)), state: None, system: None }
+    }
+
+    /// Whether the call's error is a trap (rather than a refusal the guest receives).
+    fn traps(state: &mut HostState, err: CallError) -> bool {
+        state.convert_error(err).is_err()
+    }
+
+    #[test]
+    fn every_import_counts_refused_or_not() {
+        let (_store, mut state) = demo_state(Limits::default());
+        let _ = state.get_person("nobody".into());
+        let _ = state.list_entitlements(JAN.into());
+        let _ = state.list_accounts("x".repeat(300));
+        let _ = state.list_actions(oversized());
+        let _ = state.re_enforce_entitlement(JAN.into(), "nope".into(), "r".into());
+        let _ = state.update_account(JAN.into(), "nope".into(), "r".repeat(5000));
+        let _ = state.update_all_accounts(JAN.into(), "r".into());
+        let _ = state.unmanage_entitlement("nobody".into(), "nope".into(), "r".into());
+        let _ = state.retry_action("nope".into(), "r".into());
+        state.log(Level::Info, "a line".into()).unwrap();
+        state.audit_note(None, "a note".into(), false).unwrap();
+        state.config("systems".into()).unwrap();
+        assert_eq!(state.host_calls, 12, "reads, refusals, argument checks, logs, notes and config reads alike");
+    }
+
+    #[test]
+    fn a_flood_of_refused_calls_ends_at_the_host_call_budget() {
+        let (_store, mut state) = demo_state(Limits { max_host_calls: 3, ..Limits::default() });
+        for _ in 0..3 {
+            let err = state.list_actions(oversized()).unwrap_err();
+            let refusal = format!("{:?}", state.convert_error(err).unwrap());
+            assert!(refusal.contains("Invalid(\"an id is 300 bytes"), "{refusal}");
+        }
+        let err = state.list_actions(oversized()).unwrap_err();
+        let refusal = format!("{:?}", state.convert_error(err).unwrap());
+        assert!(refusal.contains("BudgetExhausted(\"host-call limit of 3 calls exceeded"), "{refusal}");
+        assert_eq!(state.limit_hit, Some(LimitHit::HostCalls(3)));
+        let err = state.list_actions(oversized()).unwrap_err();
+        assert!(traps(&mut state, err), "the next call traps");
+        assert_eq!(state.host_calls, 4);
+        let decisions: Vec<&str> = state.gate.journal.calls.iter().map(|c| c.decision).collect();
+        assert_eq!(decisions, ["invalid", "invalid", "invalid", "budget-exhausted"], "each refusal is recorded once");
+    }
+
+    #[test]
+    fn the_deadline_is_checked_before_the_arguments() {
+        let (_store, mut state) = demo_state(Limits { timeout_ms: 0, ..Limits::default() });
+        let err = state.list_actions(oversized()).unwrap_err();
+        let trap = state.convert_error(err).unwrap_err();
+        assert_eq!(trap.to_string(), "wall-clock deadline of 0 ms passed");
+        assert!(state.gate.journal.calls.is_empty(), "nothing about the call was looked at");
+        assert!(state.log(Level::Info, "late".into()).is_err());
+        assert!(state.config("systems".into()).is_err());
+    }
+
+    #[test]
+    fn past_the_journal_ceiling_every_call_traps_and_the_journal_stays_bounded() {
+        let limits = Limits { max_host_calls: 100_000, max_journal_bytes: 10_000, ..Limits::default() };
+        let (_store, mut state) = demo_state(limits);
+        let mut refused = 0;
+        loop {
+            let err = state.list_actions(oversized()).unwrap_err();
+            if traps(&mut state, err) {
+                break;
+            }
+            refused += 1;
+            assert!(refused < 1000, "the journal must fill");
+        }
+        assert_eq!(state.limit_hit, Some(LimitHit::JournalBytes(10_000)));
+        let bytes = state.gate.journal.bytes();
+        assert!(bytes > 10_000 && bytes < 11_000, "at most one record past the ceiling: {bytes}");
+        assert!(state.log(Level::Info, "more".into()).is_err(), "every later import traps");
+        assert!(state.audit_note(None, "more".into(), false).is_err());
+    }
+
+    #[test]
+    fn the_journal_counts_notes_and_log_lines_too() {
+        let (_store, mut state) = demo_state(Limits { max_journal_bytes: 5_000, ..Limits::default() });
+        state.log(Level::Info, "l".repeat(3_000)).unwrap();
+        state.audit_note(None, "n".repeat(3_000), false).unwrap();
+        assert_eq!(state.journal_overrun(), Some(LimitHit::JournalBytes(5_000)));
+        assert!(state.config("systems".into()).is_err(), "the next call traps");
+    }
+}
+
+#[cfg(test)]
 pub(crate) mod testing {
     //! Host state over the demo tenant, for calling the import traits directly, without wasm.
 
@@ -152,6 +281,7 @@ pub(crate) mod testing {
     /// A demo store and host state under the given key grants and tenant policy.
     pub fn governed_state(limits: Limits, key: Grants, policy: TenantPolicy) -> (Arc<Store>, HostState) {
         let (store, context) = governed_context(key, policy);
-        (store, HostState::new("inv-test", context, limits, &CapturedOutput::new(1024)))
+        let deadline = Instant::now() + limits.timeout();
+        (store, HostState::new("inv-test", context, limits, deadline, &CapturedOutput::new(1024)))
     }
 }

@@ -8,8 +8,9 @@ use crate::runtime::bindings::queries::Host;
 use crate::runtime::bindings::types::{Account, Action, ActionFilter, Entitlement, Person};
 
 impl HostState {
-    /// Runs a read through the gate (scope, decision recorded) and converts the answer.
-    fn query<T, W: From<T>>(
+    /// Runs a read through the gate (counted and checked first, then scope, answer bounded,
+    /// decision recorded) and converts the answer.
+    fn query<T: serde::Serialize, W: From<T>>(
         &mut self,
         function: &'static str,
         ids: &[&str],
@@ -46,8 +47,7 @@ impl Host for HostState {
             model::ActionFilter { person: filter.person, state: filter.state.map(Into::into), system: filter.system };
         let person = filter.person.clone().unwrap_or_default();
         let system = filter.system.clone().unwrap_or_default();
-        self.admit_arguments("queries.list-actions", &[&person, &system], None)?;
-        self.query("queries.list-actions", &[&person], |s| {
+        self.query("queries.list-actions", &[&person, &system], |s| {
             Ok(s.backend().actions(s.tenant(), &filter, LIST_ACTIONS_LIMIT)?)
         })
     }
@@ -74,6 +74,22 @@ mod tests {
             .unwrap();
         assert_eq!(failed.len(), 1);
         assert_eq!(state.host_calls, 3);
+    }
+
+    #[test]
+    fn an_answer_past_its_bound_is_refused_and_recorded() {
+        let (store, mut state) = demo_state(Limits::default());
+        let values = vec!["v".repeat(1 << 10); 2 << 10];
+        let attributes = vec![crate::model::Attribute { name: "notes".into(), values }];
+        let hoarder = model::Person { id: "hoarder".into(), display_name: "H".into(), attributes };
+        store.insert_person(crate::store::DEMO_TENANT, &hoarder).unwrap();
+        let err = state.get_person("hoarder".into()).unwrap_err();
+        let message = format!("{:?}", state.convert_error(err).unwrap());
+        assert!(
+            message.contains("Unavailable(\"the answer is 2") && message.contains("at most 1048576 bytes"),
+            "{message}"
+        );
+        assert_eq!(state.gate.journal.calls[0].decision, "unavailable");
     }
 
     #[test]

@@ -8,9 +8,41 @@
 //! `huge-err`, `note-flood`, `log-flood` (50–60 MB handed to the host in various ways), `abort`,
 //! `exit` (a successful `exit(0)` after planning), `alloc-fail` (an allocation the memory cap
 //! refuses), `fs`, `net`, `env` (reports what it could reach), `foreign-id` and `sql-id` (act on
-//! the id in the `target` setting), `over-budget` (plans past every budget, then returns `ok`).
+//! the id in the `target` setting), `over-budget` (plans past every budget, then returns `ok`),
+//! `refused-flood` (plans, then calls `list-actions` with a 300-byte person id, refused every
+//! time, in a loop for 4 s, then returns `ok`), `hoard-resources` (creates `count` WASI pollables,
+//! default a million, and keeps them in a global for later events) and `cache-person` (reads the
+//! event's person and keeps it in a global; reports what an earlier event of the instance read).
 
-use provhost_sdk::{AccountId, ActionId, AttributeChanged, Outcome, PersonId, Plugin, actions, log, register_plugin};
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use provhost_sdk::{
+    AccountId, ActionFilter, ActionId, AttributeChanged, Outcome, PersonId, Plugin, actions, log, queries,
+    register_plugin,
+};
+
+thread_local! {
+    /// Pollables kept from every event this instance served.
+    static HOARD: RefCell<Vec<wasi::io::poll::Pollable>> = const { RefCell::new(Vec::new()) };
+    /// The last person an event of this instance could read.
+    static CACHED: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Calls `list-actions` with an oversized person id until `length` has passed; how many calls
+/// were made and how many were refused.
+fn refused_calls_for(length: Duration) -> (u64, u64) {
+    let filter = ActionFilter { person: Some("P".repeat(300)), state: None, system: None };
+    let started = Instant::now();
+    let (mut calls, mut refused) = (0, 0);
+    while started.elapsed() < length {
+        calls += 1;
+        if queries::list_actions(&filter).is_err() {
+            refused += 1;
+        }
+    }
+    (calls, refused)
+}
 
 /// Fifty megabytes of one letter: what a hostile plugin hands the host.
 fn huge() -> String {
@@ -126,6 +158,32 @@ impl Plugin for Hostile {
                     let _ = actions::retry_action(&ActionId::from(format!("a{i}").as_str()), "again");
                 }
                 Ok(Outcome::new(format!("planned {planned}")))
+            }
+            Some("refused-flood") => {
+                plan_all("before the flood")?;
+                let (calls, refused) = refused_calls_for(Duration::from_secs(4));
+                Ok(Outcome::new(format!("{calls} calls, {refused} refused")))
+            }
+            Some("hoard-resources") => {
+                let count: usize = log::config("count").and_then(|c| c.parse().ok()).unwrap_or(1_000_000);
+                let before = HOARD.with_borrow(Vec::len);
+                for _ in 0..count {
+                    let pollable = wasi::clocks::monotonic_clock::subscribe_duration(u64::MAX);
+                    HOARD.with_borrow_mut(|hoard| hoard.push(pollable));
+                }
+                Ok(Outcome::new(format!("held {before} from earlier events, now {}", HOARD.with_borrow(Vec::len))))
+            }
+            Some("cache-person") => {
+                let earlier = CACHED.with_borrow(Clone::clone).unwrap_or_else(|| "nothing".into());
+                let read = match queries::get_person(&person) {
+                    Ok(found) => {
+                        let mail = found.attribute("mail").join(",");
+                        CACHED.set(Some(format!("{} <{mail}>", found.display_name)));
+                        "read".to_string()
+                    }
+                    Err(e) => format!("refused {e:?}"),
+                };
+                Ok(Outcome::new(format!("now: {read}; an earlier event read: {earlier}")))
             }
             Some(other) => Err(format!("unknown mode '{other}'")),
             None => Ok(Outcome::new("no mode set; did nothing")),
