@@ -187,7 +187,10 @@ fn report(v: &Verification, covered: bool) -> bool {
             0 => "no record before it verifies".to_owned(),
             n => format!("records {first} to {} before it verify", first + n - 1),
         };
-        eprintln!("provhost: tenant '{tenant}': the audit chain breaks at record {} ({}): {}; {before}", b.seq, b.id, b.reason);
+        eprintln!(
+            "provhost: tenant '{tenant}': the audit chain breaks at record {} ({}): {}; {before}",
+            b.seq, b.id, b.reason
+        );
         return false;
     }
     let last = first + v.verified - 1;

@@ -366,7 +366,8 @@ mod tests {
     #[test]
     fn a_first_record_that_does_not_continue_the_genesis_hash_breaks_the_chain() {
         let store = store_with_records(1);
-        let forged = "DROP TRIGGER audit_is_never_updated; UPDATE audit SET prev_hash = hash WHERE tenant = 'demo' AND seq = 1;";
+        let forged =
+            "DROP TRIGGER audit_is_never_updated; UPDATE audit SET prev_hash = hash WHERE tenant = 'demo' AND seq = 1;";
         store.idle_writer().conn.execute_batch(forged).unwrap();
         let v = store.verify_audit(DEMO_TENANT).unwrap();
         assert_eq!(v.broken.map(|b| b.seq), Some(1), "record 1 always continues the genesis hash");
