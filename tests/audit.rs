@@ -188,18 +188,25 @@ fn keys_and_system_failures_are_audit_records() {
     assert_eq!(verify(&demo).0, Some(0));
 }
 
+/// Writes the operator's secret and the checkpoints `audit anchor` prints now beside the store
+/// (in a real deployment both live elsewhere); their paths.
+fn take_checkpoints(demo: &Demo) -> (String, String) {
+    let secret = demo.dir.path().join("anchor.secret");
+    std::fs::write(&secret, "an operator's own secret, kept elsewhere\n").unwrap();
+    let secret = secret.to_str().unwrap().to_owned();
+    let out = demo.provhost(&["audit", "anchor", "--secret-file", &secret]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let anchor = demo.dir.path().join("checkpoints.jsonl");
+    std::fs::write(&anchor, &out.stdout).unwrap();
+    (secret, anchor.to_str().unwrap().to_owned())
+}
+
 #[test]
 fn a_checkpoint_kept_outside_shows_a_removed_tail_and_a_rewritten_head() {
     let demo = Demo::new();
     assert!(demo.run("propagate-mail", &mail_changed(), &[]).status.success());
-    let secret = demo.dir.path().join("anchor.secret");
-    std::fs::write(&secret, "an operator's own secret, kept elsewhere\n").unwrap();
-    let secret = secret.to_str().unwrap();
-    let out = demo.provhost(&["audit", "anchor", "--secret-file", secret]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let anchor = demo.dir.path().join("checkpoints.jsonl");
-    std::fs::write(&anchor, &out.stdout).unwrap();
-    let anchor = anchor.to_str().unwrap();
+    let (secret, anchor) = take_checkpoints(&demo);
+    let (secret, anchor) = (secret.as_str(), anchor.as_str());
     let checked = |demo: &Demo| demo.provhost(&["audit", "verify", "--anchor", anchor, "--secret-file", secret]);
     assert!(checked(&demo).status.success(), "{}", stderr(&checked(&demo)));
     let head: u64 = json(&demo.provhost(&["audit", "list", "--format", "json"]))
@@ -260,14 +267,8 @@ fn remove_prefix(demo: &Demo, first_kept: u64) {
 fn a_removed_prefix_is_shown_by_verify_and_by_a_checkpoint() {
     let demo = Demo::new();
     assert!(demo.run("propagate-mail", &mail_changed(), &[]).status.success());
-    let secret = demo.dir.path().join("anchor.secret");
-    std::fs::write(&secret, "an operator's own secret, kept elsewhere\n").unwrap();
-    let secret = secret.to_str().unwrap();
-    let out = demo.provhost(&["audit", "anchor", "--secret-file", secret]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let anchor = demo.dir.path().join("checkpoints.jsonl");
-    std::fs::write(&anchor, &out.stdout).unwrap();
-    let anchor = anchor.to_str().unwrap();
+    let (secret, anchor) = take_checkpoints(&demo);
+    let (secret, anchor) = (secret.as_str(), anchor.as_str());
     assert!(demo.run("propagate-mail", &mail_changed(), &[]).status.success());
     let (code, text) = verify(&demo);
     assert_eq!(code, Some(0), "{text}");

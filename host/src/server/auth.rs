@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 
@@ -88,19 +86,6 @@ impl Caller {
             .admit_tenant(&key.tenant)
             .map_err(|e| Problem::new(StatusCode::FORBIDDEN, "tenant-not-configured", e.to_string()))?;
         Ok(Caller(key))
-    }
-}
-
-/// The caller the key check in front of the route verified (see `keyed::admit`).
-impl FromRequestParts<Arc<AppState>> for Caller {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, _: &Arc<AppState>) -> Result<Self, Problem> {
-        parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .ok_or_else(|| Problem::internal(format!("the route {} is not behind the key check", parts.uri.path())))
     }
 }
 
