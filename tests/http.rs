@@ -419,6 +419,22 @@ fn an_idempotency_key_replays_the_first_response_even_after_a_restart() {
     changed["source"] = json!("another workflow");
     let (s, _, problem) = body(send(&server, &changed));
     assert_eq!((s, problem["type"].as_str()), (422, Some("/problems/idempotency-key-reused")));
+    assert_eq!(server.stop().code(), Some(0));
+
+    // Two days on, the key is forgotten by the server's upkeep: the changed request runs as new.
+    let db = rusqlite::Connection::open(demo.dir.path().join("provhost.db")).unwrap();
+    db.execute("UPDATE requests SET created_at = '2020-01-01T00:00:00.000Z'", []).unwrap();
+    let server = Server::start(&demo, &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (s, _, answer) = body(send(&server, &changed));
+        if s == 200 {
+            break;
+        }
+        assert_eq!(s, 422, "{answer}");
+        assert!(std::time::Instant::now() < deadline, "the aged key was never forgotten");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
