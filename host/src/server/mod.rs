@@ -41,7 +41,6 @@ use crate::store::{KeyRecord, Store};
 use crate::tenant::Tenant;
 
 pub use metrics::Metrics;
-pub use upkeep::KEEP_REQUESTS;
 
 /// How the service treats connections, request bodies and anonymous callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,7 +268,7 @@ pub async fn serve(
         tokio::spawn(crate::webhook::run_worker(state.store.clone(), state.config.clone(), worker_stop.clone()));
     let upkeep = tokio::spawn(upkeep::forget_requests(
         state.store.clone(),
-        (upkeep::FORGET_EVERY, KEEP_REQUESTS),
+        (upkeep::FORGET_EVERY, upkeep::KEEP_REQUESTS),
         worker_stop.clone(),
     ));
     let wired = state.clone();
