@@ -20,8 +20,9 @@ use super::problem::Problem;
 use crate::config::{Config, FairShare};
 
 /// The most key checks and anonymous readiness probes that run at once, over all callers; the
-/// others wait their turn. Each takes a thread of the blocking pool while it runs.
-pub const UNATTRIBUTED: usize = 32;
+/// others wait their turn. Each takes a thread of the blocking pool and a read connection while
+/// it runs: as many as the store keeps idle, so that key checks reuse them.
+pub const UNATTRIBUTED: usize = 8;
 
 /// What a request asks of the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
