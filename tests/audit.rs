@@ -188,18 +188,25 @@ fn keys_and_system_failures_are_audit_records() {
     assert_eq!(verify(&demo).0, Some(0));
 }
 
+/// Writes the operator's secret and the checkpoints `audit anchor` prints now beside the store
+/// (in a real deployment both live elsewhere); their paths.
+fn take_checkpoints(demo: &Demo) -> (String, String) {
+    let secret = demo.dir.path().join("anchor.secret");
+    std::fs::write(&secret, "an operator's own secret, kept elsewhere\n").unwrap();
+    let secret = secret.to_str().unwrap().to_owned();
+    let out = demo.provhost(&["audit", "anchor", "--secret-file", &secret]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let anchor = demo.dir.path().join("checkpoints.jsonl");
+    std::fs::write(&anchor, &out.stdout).unwrap();
+    (secret, anchor.to_str().unwrap().to_owned())
+}
+
 #[test]
 fn a_checkpoint_kept_outside_shows_a_removed_tail_and_a_rewritten_head() {
     let demo = Demo::new();
     assert!(demo.run("propagate-mail", &mail_changed(), &[]).status.success());
-    let secret = demo.dir.path().join("anchor.secret");
-    std::fs::write(&secret, "an operator's own secret, kept elsewhere\n").unwrap();
-    let secret = secret.to_str().unwrap();
-    let out = demo.provhost(&["audit", "anchor", "--secret-file", secret]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let anchor = demo.dir.path().join("checkpoints.jsonl");
-    std::fs::write(&anchor, &out.stdout).unwrap();
-    let anchor = anchor.to_str().unwrap();
+    let (secret, anchor) = take_checkpoints(&demo);
+    let (secret, anchor) = (secret.as_str(), anchor.as_str());
     let checked = |demo: &Demo| demo.provhost(&["audit", "verify", "--anchor", anchor, "--secret-file", secret]);
     assert!(checked(&demo).status.success(), "{}", stderr(&checked(&demo)));
     let head: u64 = json(&demo.provhost(&["audit", "list", "--format", "json"]))
@@ -237,6 +244,44 @@ fn a_checkpoint_kept_outside_shows_a_removed_tail_and_a_rewritten_head() {
     let forged = std::fs::read_to_string(anchor).unwrap().replace(&format!("\"seq\":{head}"), "\"seq\":1");
     std::fs::write(anchor, forged).unwrap();
     assert!(stderr(&checked(&demo)).contains("its signature does not verify"));
+}
+
+/// Someone with write access to the file removes the oldest records and writes down, wherever a
+/// store might look for it, that the chain starts where the records now start.
+fn remove_prefix(demo: &Demo, first_kept: u64) {
+    let conn = db(demo);
+    let prev: String = conn
+        .query_row("SELECT prev_hash FROM audit WHERE tenant = 'demo' AND seq = ?1", [first_kept as i64], |r| r.get(0))
+        .unwrap();
+    conn.execute("DELETE FROM audit WHERE tenant = 'demo' AND seq < ?1", [first_kept as i64]).unwrap();
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS audit_anchor (tenant TEXT PRIMARY KEY, seq INTEGER NOT NULL, prev_hash TEXT NOT NULL)")
+        .unwrap();
+    conn.execute(
+        "INSERT OR REPLACE INTO audit_anchor (tenant, seq, prev_hash) VALUES ('demo', ?1, ?2)",
+        rusqlite::params![first_kept as i64, prev],
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_removed_prefix_is_shown_by_verify_and_by_a_checkpoint() {
+    let demo = Demo::new();
+    assert!(demo.run("propagate-mail", &mail_changed(), &[]).status.success());
+    let (secret, anchor) = take_checkpoints(&demo);
+    let (secret, anchor) = (secret.as_str(), anchor.as_str());
+    assert!(demo.run("propagate-mail", &mail_changed(), &[]).status.success());
+    let (code, text) = verify(&demo);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("records 1 to "), "verify names the first record it checked: {text}");
+
+    remove_prefix(&demo, 5);
+    let (code, text) = verify(&demo);
+    assert_eq!(code, Some(1), "a chain that starts at record 5 is not whole: {text}");
+    assert!(text.contains("starts at record 5"), "{text}");
+    assert!(text.contains("--anchor"), "it says what would cover the start: {text}");
+    let out = demo.provhost(&["audit", "verify", "--anchor", anchor, "--secret-file", secret]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("records 1 to 4 were removed"), "{}", stderr(&out));
 }
 
 #[test]
@@ -299,7 +344,9 @@ fn verify_finds_two_swapped_records() {
 #[test]
 fn an_exported_chain_imports_into_an_archive_and_verifies() {
     let demo = Demo::new();
-    demo.run("propagate-mail", &mail_changed(), &[]);
+    for _ in 0..3 {
+        assert!(demo.run("propagate-mail", &mail_changed(), &[]).status.success());
+    }
     let export = demo.provhost(&["audit", "export", "--tenant", "demo"]);
     assert!(export.status.success());
     let file = demo.dir.path().join("demo-audit.jsonl");
@@ -308,7 +355,7 @@ fn an_exported_chain_imports_into_an_archive_and_verifies() {
     assert_eq!(lines, records(&demo, &["--tenant", "demo"]).len());
 
     let out = demo.provhost(&["audit", "verify", "--file", file.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{lines} records")), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("records 1 to {lines} in")), "{}", stderr(&out));
 
     let archive = tempfile::tempdir().unwrap();
     let provhost = |args: &[&str]| {
@@ -327,6 +374,7 @@ fn an_exported_chain_imports_into_an_archive_and_verifies() {
     assert!(stderr(&again).contains("does not continue tenant 'demo''s chain"), "{}", stderr(&again));
 
     let range = demo.provhost(&["audit", "export", "--tenant", "demo", "--from-seq", "10"]);
+    assert!(lines > 10 && String::from_utf8_lossy(&range.stdout).lines().count() == lines - 9);
     let tail = demo.dir.path().join("tail.jsonl");
     std::fs::write(&tail, &range.stdout).unwrap();
     let later = tempfile::tempdir().unwrap();
@@ -338,9 +386,29 @@ fn an_exported_chain_imports_into_an_archive_and_verifies() {
             .output()
             .unwrap()
     };
+    let out = demo.provhost(&["audit", "verify", "--file", tail.to_str().unwrap()]);
+    assert!(out.status.success(), "a range verifies on its own: {}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the first continues record 9 (hash"), "{}", stderr(&out));
     assert!(run(&["audit", "import", tail.to_str().unwrap()]).status.success());
     let out = run(&["audit", "verify"]);
-    assert!(out.status.success(), "a range anchored on its predecessor's hash verifies: {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "an archive that starts at record 10 is not whole on its own");
+    assert!(stderr(&out).contains("records 10 to "), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the chain starts at record 10: records 1 to 9 are not in this store"));
+
+    // The operator vouches for the archive's start once, right after importing it.
+    let secret = later.path().join("anchor.secret");
+    std::fs::write(&secret, "an operator's own secret, kept elsewhere").unwrap();
+    let secret = secret.to_str().unwrap();
+    let refused = run(&["audit", "anchor", "--secret-file", secret]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("--starts-at 10"), "{}", stderr(&refused));
+    let signed = run(&["audit", "anchor", "--secret-file", secret, "--tenant", "demo", "--starts-at", "10"]);
+    assert!(signed.status.success(), "{}", stderr(&signed));
+    let checkpoints = later.path().join("checkpoints.jsonl");
+    std::fs::write(&checkpoints, &signed.stdout).unwrap();
+    let out = run(&["audit", "verify", "--anchor", checkpoints.to_str().unwrap(), "--secret-file", secret]);
+    assert!(out.status.success(), "a checkpoint taken of the archive covers its start: {}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("as a checkpoint taken of it says"));
 
     let mut text = std::fs::read_to_string(&file).unwrap();
     text = text.replacen("\"decision\":\"allowed\"", "\"decision\":\"forbidden\"", 1);

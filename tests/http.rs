@@ -69,11 +69,16 @@ fn post_event(server: &Server, key: &str, event: &Value) -> (u16, String, Value)
     body(auth(client().post(server.url("/v1/events")), key).header("prefer", "wait=10").json(event).send().unwrap())
 }
 
-/// `/metrics`, parsed by a Prometheus text-format parser.
-fn scrape(server: &Server) -> prometheus_parse::Scrape {
-    let response = client().get(server.url("/metrics")).send().unwrap();
+/// `/metrics` under `key`, as text.
+fn metrics_text(server: &Server, key: &str) -> String {
+    let response = auth(client().get(server.url("/metrics")), key).send().unwrap();
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
-    let text = response.text().unwrap();
+    response.text().unwrap()
+}
+
+/// `/metrics` under `key`, parsed by a Prometheus text-format parser.
+fn scrape(server: &Server, key: &str) -> prometheus_parse::Scrape {
+    let text = metrics_text(server, key);
     prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
 }
 
@@ -110,7 +115,7 @@ fn events_run_through_matching_plugins_and_the_reads_show_the_result() {
     assert!(
         trail["items"].as_array().unwrap().iter().any(|r| r["kind"] == "invocation" && r["details"]["plan"].is_array())
     );
-    let metrics = scrape(&server);
+    let metrics = scrape(&server, &demo.key);
     let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
         let found = metrics
             .samples
@@ -132,7 +137,7 @@ fn events_run_through_matching_plugins_and_the_reads_show_the_result() {
     let posted = [("method", "POST"), ("route", "/v1/events"), ("status", "200")];
     assert_eq!(value("provhost_request_duration_seconds", &posted), 1.0, "the event's request, by its route");
     // The parser drops samples whose label values hold braces; the route's name is checked as text.
-    let text = client().get(server.url("/metrics")).send().unwrap().text().unwrap();
+    let text = metrics_text(&server, &demo.key);
     assert!(text.contains(r#"route="/v1/persons/{person}""#), "a route, never the raw path: {text}");
     assert!(!text.contains(JAN), "no id ever becomes a label");
     let (commits, changes) = (value("provhost_store_commits_total", &[]), value("provhost_store_changes_total", &[]));
@@ -143,6 +148,40 @@ fn events_run_through_matching_plugins_and_the_reads_show_the_result() {
     let (_, _, anonymous) = body(client().get(server.url("/readyz")).send().unwrap());
     assert_eq!(anonymous, json!({"status": "ready"}), "an anonymous caller learns nothing of tenants or plugins");
     assert_eq!(server.stop().code(), Some(0));
+}
+
+#[test]
+fn metrics_take_a_key_granted_metrics_read_and_show_only_its_own_tenant() {
+    let mut demo = Demo::new();
+    let base = config("");
+    demo.configure(&format!("{base}\n[tenants.fabrikam]\n"));
+    let init = demo.provhost(&["init", "--tenant", "fabrikam", "--demo-data"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let fabrikam = std::fs::read_to_string(demo.dir.path().join("keys/fabrikam.key")).unwrap().trim().to_owned();
+    let server = Server::start(&demo, &[]);
+    assert_eq!(post_event(&server, &demo.key, &mail_event()).0, 200);
+
+    let (status, kind, problem) = body(client().get(server.url("/metrics")).send().unwrap());
+    assert_eq!((status, kind.as_str()), (401, "application/problem+json"), "{problem}");
+    let reader = demo.key_with(&["persons:read"]);
+    let (status, _, problem) = body(auth(client().get(server.url("/metrics")), &reader).send().unwrap());
+    assert_eq!(status, 403, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("metrics:read"), "{problem}");
+
+    let own = metrics_text(&server, &demo.key);
+    assert!(own.contains(r#"tenant="demo""#) && own.contains("propagate-mail"), "{own}");
+    let other = metrics_text(&server, &fabrikam);
+    assert!(other.contains("provhost_events_total"), "the host's totals: {other}");
+    assert!(!other.contains("demo") && !other.contains("propagate-mail"), "another tenant's names: {other}");
+    assert_eq!(server.stop().code(), Some(0));
+
+    let anonymous = Server::start(&demo, &["--anonymous-metrics"]);
+    assert_eq!(post_event(&anonymous, &demo.key, &mail_event()).0, 200);
+    let response = client().get(anonymous.url("/metrics")).send().unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().unwrap();
+    assert!(text.contains("provhost_invocations_total"), "{text}");
+    assert!(!text.contains("tenant=") && !text.contains("propagate-mail"), "no tenant or plugin name: {text}");
 }
 
 #[test]
@@ -380,6 +419,22 @@ fn an_idempotency_key_replays_the_first_response_even_after_a_restart() {
     changed["source"] = json!("another workflow");
     let (s, _, problem) = body(send(&server, &changed));
     assert_eq!((s, problem["type"].as_str()), (422, Some("/problems/idempotency-key-reused")));
+    assert_eq!(server.stop().code(), Some(0));
+
+    // Two days on, the key is forgotten by the server's upkeep: the changed request runs as new.
+    let db = rusqlite::Connection::open(demo.dir.path().join("provhost.db")).unwrap();
+    db.execute("UPDATE requests SET created_at = '2020-01-01T00:00:00.000Z'", []).unwrap();
+    let server = Server::start(&demo, &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (s, _, answer) = body(send(&server, &changed));
+        if s == 200 {
+            break;
+        }
+        assert_eq!(s, 422, "{answer}");
+        assert!(std::time::Instant::now() < deadline, "the aged key was never forgotten");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

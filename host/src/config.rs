@@ -185,26 +185,38 @@ pub struct TenantConfig {
     pub sources: BTreeMap<String, String>,
 }
 
-/// How much of `provhost serve` one tenant's events may take (`[tenants.T.share]`), so that one
-/// tenant flooding the service, or running slow plugins, cannot starve the others. Past either
-/// limit an event is answered 429 with `Retry-After`.
+/// How much of `provhost serve` one tenant may take (`[tenants.T.share]`), so that one tenant
+/// flooding the service, or running slow plugins, cannot starve the others. Every request that
+/// changes state (an event, a targeted request, an approval or rejection, a redrive) counts
+/// against `max-concurrent-events` and the rate; reads have a share of their own. Past either
+/// limit a request is answered 429 with `Retry-After`.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FairShare {
-    /// The tenant's events running at once.
+    /// The tenant's events and other changes running at once.
     #[serde(default = "default_tenant_events")]
     pub max_concurrent_events: u32,
-    /// The tenant's sustained event rate, per second (a token bucket); unset: no rate limit.
+    /// The tenant's sustained rate of events and other changes, per second (a token bucket);
+    /// unset: no rate limit.
     #[serde(default)]
     pub events_per_second: Option<f64>,
-    /// How many events may arrive at once above the sustained rate.
+    /// How many may arrive at once above the sustained rate.
     #[serde(default = "default_burst")]
     pub burst: u32,
+    /// The tenant's reads (directory, actions, audit, deliveries, request status, metrics)
+    /// running at once.
+    #[serde(default = "default_tenant_reads")]
+    pub max_concurrent_reads: u32,
 }
 
 impl Default for FairShare {
     fn default() -> Self {
-        Self { max_concurrent_events: default_tenant_events(), events_per_second: None, burst: default_burst() }
+        Self {
+            max_concurrent_events: default_tenant_events(),
+            events_per_second: None,
+            burst: default_burst(),
+            max_concurrent_reads: default_tenant_reads(),
+        }
     }
 }
 
@@ -214,6 +226,10 @@ fn default_tenant_events() -> u32 {
 
 fn default_burst() -> u32 {
     32
+}
+
+fn default_tenant_reads() -> u32 {
+    16
 }
 
 impl FairShare {
@@ -229,16 +245,19 @@ impl FairShare {
         if self.burst == 0 {
             return Err("`burst` must be at least 1".into());
         }
+        if self.max_concurrent_reads == 0 || self.max_concurrent_reads > Capacity::MAX_READS {
+            return Err(format!("`max-concurrent-reads` must be 1 to {}", Capacity::MAX_READS));
+        }
         Ok(())
     }
 }
 
-/// What the whole of `provhost serve` takes on at once (`[capacity]`); past it an event is
-/// answered 503 with `Retry-After`, never run into a full instance pool.
+/// What the whole of `provhost serve` takes on at once (`[capacity]`); past it a request is
+/// answered 503 with `Retry-After`, never run into a full instance pool or blocking pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Capacity {
-    /// Events running at once, over all tenants.
+    /// Events and other changes running at once, over all tenants.
     #[serde(default = "default_host_events")]
     pub max_concurrent_events: u32,
     /// The most of the engine's instance pool (component instances, core instances, memories,
@@ -248,6 +267,9 @@ pub struct Capacity {
     /// 503 `host-busy`.
     #[serde(default = "default_tenant_pool_share")]
     pub tenant_pool_share: u8,
+    /// Reads running at once, over all tenants.
+    #[serde(default = "default_host_reads")]
+    pub max_concurrent_reads: u32,
 }
 
 impl Capacity {
@@ -258,11 +280,34 @@ impl Capacity {
     /// The share of the instance pool, in percent, one tenant may hold unless the operator sets
     /// another.
     pub const DEFAULT_TENANT_POOL_SHARE: u8 = 25;
+
+    /// The most reads that may run at once. Each takes a thread of the blocking pool (512
+    /// threads) while it runs, beside the events and the changes.
+    pub const MAX_READS: u32 = 256;
+
+    fn validate(&self) -> Result<(), String> {
+        let (events, reads) = (self.max_concurrent_events, self.max_concurrent_reads);
+        if events == 0 || events > Self::MAX_EVENTS {
+            return Err(format!("`max-concurrent-events` must be 1 to {}, not {events}", Self::MAX_EVENTS));
+        }
+        if reads == 0 || reads > Self::MAX_READS {
+            return Err(format!("`max-concurrent-reads` must be 1 to {}, not {reads}", Self::MAX_READS));
+        }
+        let share = self.tenant_pool_share;
+        if share == 0 || share > 100 {
+            return Err(format!("`tenant-pool-share` is a percentage of the instance pool, 1 to 100, not {share}"));
+        }
+        Ok(())
+    }
 }
 
 impl Default for Capacity {
     fn default() -> Self {
-        Self { max_concurrent_events: default_host_events(), tenant_pool_share: default_tenant_pool_share() }
+        Self {
+            max_concurrent_events: default_host_events(),
+            max_concurrent_reads: default_host_reads(),
+            tenant_pool_share: default_tenant_pool_share(),
+        }
     }
 }
 
@@ -271,6 +316,10 @@ fn default_tenant_pool_share() -> u8 {
 }
 
 fn default_host_events() -> u32 {
+    128
+}
+
+fn default_host_reads() -> u32 {
     128
 }
 
@@ -379,16 +428,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), (String, String)> {
         self.limits.validate().map_err(|m| ("limits".to_string(), m))?;
-        let events = self.capacity.max_concurrent_events;
-        if events == 0 || events > Capacity::MAX_EVENTS {
-            let message = format!("`max-concurrent-events` must be 1 to {}, not {events}", Capacity::MAX_EVENTS);
-            return Err(("capacity".to_string(), message));
-        }
-        let share = self.capacity.tenant_pool_share;
-        if share == 0 || share > 100 {
-            let message = format!("`tenant-pool-share` is a percentage of the instance pool, 1 to 100, not {share}");
-            return Err(("capacity".to_string(), message));
-        }
+        self.capacity.validate().map_err(|m| ("capacity".to_string(), m))?;
         for (id, tenant) in &self.tenants {
             for (i, t) in tenant.thresholds.iter().enumerate() {
                 t.validate().map_err(|m| (format!("tenants.{id}.thresholds[{i}]"), m))?;

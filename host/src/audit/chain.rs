@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{AuditEntry, AuditRecord, GENESIS};
+use super::{AuditEntry, AuditRecord, ChainStart};
 
 /// The fields a hash covers, in a fixed order; `details` maps serialise with sorted keys.
 #[derive(Serialize)]
@@ -54,6 +54,48 @@ pub struct ChainBreak {
     pub reason: String,
 }
 
+/// Checks a chain's records one at a time, in chain order, without holding them.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    expected_seq: u64,
+    expected_prev: String,
+    verified: u64,
+}
+
+impl ChainVerifier {
+    /// A verifier for records that start at `start`: the first must have its sequence number
+    /// and continue its hash.
+    pub fn from(start: &ChainStart) -> Self {
+        Self { expected_seq: start.seq, expected_prev: start.prev_hash.clone(), verified: 0 }
+    }
+
+    /// Checks the next record: its place, its link to the one before, and its own hash.
+    pub fn check(&mut self, r: &AuditRecord) -> Result<(), ChainBreak> {
+        let broken = |reason: String| ChainBreak { id: r.id.clone(), seq: r.seq, reason };
+        if r.seq != self.expected_seq {
+            return Err(broken(format!(
+                "expected record {} here, found {}: a record is missing or out of place",
+                self.expected_seq, r.seq
+            )));
+        }
+        if r.prev_hash != self.expected_prev {
+            return Err(broken("its prev_hash does not match the hash of the record before it".into()));
+        }
+        if record_hash(r) != r.hash {
+            return Err(broken("its content does not match its hash: the record was changed".into()));
+        }
+        self.expected_seq += 1;
+        self.expected_prev.clone_from(&r.hash);
+        self.verified += 1;
+        Ok(())
+    }
+
+    /// How many records verified so far.
+    pub fn verified(&self) -> u64 {
+        self.verified
+    }
+}
+
 /// Verifies records in chain order. `anchor` is the hash the first record must continue
 /// (`None`: the first must be the tenant's first record, with seq 1 and the genesis hash).
 /// Returns how many verified, or the first break.
@@ -61,31 +103,12 @@ pub fn verify_chain<'a>(
     records: impl IntoIterator<Item = &'a AuditRecord>,
     anchor: Option<(u64, &str)>,
 ) -> Result<u64, ChainBreak> {
-    let (mut expected_seq, mut expected_prev) = match anchor {
-        Some((seq, hash)) => (seq, hash.to_owned()),
-        None => (1, GENESIS.to_owned()),
-    };
-    let mut count = 0;
+    let start = anchor.map_or_else(ChainStart::genesis, |(seq, hash)| ChainStart { seq, prev_hash: hash.to_owned() });
+    let mut verifier = ChainVerifier::from(&start);
     for r in records {
-        let broken = |reason: String| ChainBreak { id: r.id.clone(), seq: r.seq, reason };
-        if r.seq != expected_seq {
-            return Err(broken(format!(
-                "expected record {expected_seq} here, found {}: a record is missing or out of place",
-                r.seq
-            )));
-        }
-        if r.prev_hash != expected_prev {
-            return Err(broken("its prev_hash does not match the hash of the record before it".into()));
-        }
-        let actual = record_hash(r);
-        if actual != r.hash {
-            return Err(broken("its content does not match its hash: the record was changed".into()));
-        }
-        expected_seq += 1;
-        expected_prev = r.hash.clone();
-        count += 1;
+        verifier.check(r)?;
     }
-    Ok(count)
+    Ok(verifier.verified())
 }
 
 #[cfg(test)]
@@ -93,7 +116,7 @@ mod tests {
     use super::*;
 
     fn chain(n: u64) -> Vec<AuditRecord> {
-        let mut prev = GENESIS.to_string();
+        let mut prev = crate::audit::GENESIS.to_string();
         (1..=n)
             .map(|seq| {
                 let entry = AuditEntry {

@@ -8,8 +8,8 @@ pub mod entries;
 mod invocation;
 mod names;
 
-pub use chain::{ChainBreak, FORMAT, content_hash, record_hash, verify_chain};
-pub use checkpoint::Checkpoint;
+pub use chain::{ChainBreak, ChainVerifier, FORMAT, content_hash, record_hash, verify_chain};
+pub use checkpoint::{ChainStart, Checkpoint};
 pub use entries::Actor;
 pub use invocation::InvocationRecord;
 pub use names::helloid_action;

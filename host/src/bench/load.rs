@@ -69,7 +69,7 @@ pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) ->
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/v1/events", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, state, 1 << 20, async move {
+        let server = tokio::spawn(serve(listener, state, async move {
             let _ = stopped.await;
         }));
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;

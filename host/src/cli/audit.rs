@@ -1,7 +1,9 @@
 //! `provhost audit list|show|export|verify|import|anchor`: read, stream and check the audit
 //! trail, and take signed checkpoints of its heads to keep outside the store.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,9 +12,9 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
 use super::{DataDir, print_json};
-use crate::audit::{AuditRecord, Checkpoint, verify_chain};
+use crate::audit::{AuditRecord, ChainStart, Checkpoint, verify_chain};
 use crate::model::parse_rfc3339;
-use crate::store::{AuditFilter, Store};
+use crate::store::{AuditFilter, Store, Verification};
 
 /// How `audit list` prints.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -88,15 +90,16 @@ pub enum AuditCommand {
         #[arg(long)]
         file: Option<PathBuf>,
         /// Also check the store's chains against checkpoints `audit anchor` printed (JSON lines),
-        /// so that a removed tail or a chain rewritten from the start shows.
+        /// so that a removed tail, a removed prefix or a chain rewritten from the start shows; a
+        /// chain that does not start at record 1 verifies only with a checkpoint taken of it.
         #[arg(long, requires = "secret_file", conflicts_with = "file")]
         anchor: Option<PathBuf>,
         /// The secret the checkpoints were signed with.
         #[arg(long)]
         secret_file: Option<PathBuf>,
     },
-    /// Print a signed checkpoint of each chain's head (JSON lines), to keep outside the store and
-    /// check later with `audit verify --anchor`.
+    /// Print a signed checkpoint of where each chain starts and of its head (JSON lines), to keep
+    /// outside the store and check later with `audit verify --anchor`.
     Anchor {
         /// Only this tenant's chain.
         #[arg(long)]
@@ -105,6 +108,11 @@ pub enum AuditCommand {
         /// the data directory.
         #[arg(long)]
         secret_file: PathBuf,
+        /// Vouch that the tenant's chain starts at this record: for an archive imported from an
+        /// export that starts there. Without it, a chain that does not start at record 1 is not
+        /// signed.
+        #[arg(long, requires = "tenant", value_name = "SEQ")]
+        starts_at: Option<u64>,
     },
     /// Import an exported chain (JSONL) into this store, e.g. an archive; it must verify.
     Import {
@@ -124,30 +132,99 @@ fn read_secret(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Checks each checkpoint in `path` (of `tenant`, or all): its signature, and that the store's
-/// chain still holds the record it names. Prints what it finds; whether all held.
-fn check_anchors(store: &Store, path: &PathBuf, secret: &[u8], tenant: Option<&str>) -> anyhow::Result<bool> {
+/// chain still starts where it says and holds the record it names. Prints what it finds; returns
+/// whether all held, and the tenants whose chain start a checkpoint vouches for.
+fn check_anchors(
+    store: &Store,
+    path: &PathBuf,
+    secret: &[u8],
+    tenant: Option<&str>,
+) -> anyhow::Result<(bool, BTreeSet<String>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut held = true;
+    let (mut held, mut covered) = (true, BTreeSet::new());
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let checkpoint: Checkpoint =
             serde_json::from_str(line).with_context(|| format!("{}:{}: not a checkpoint", path.display(), n + 1))?;
         if tenant.is_some_and(|t| t != checkpoint.tenant) {
             continue;
         }
+        let start = store.audit_start(&checkpoint.tenant)?;
         let last = store.audit_head(&checkpoint.tenant)?.map_or(0, |(seq, _)| seq);
         let found = store.audit_hash_at(&checkpoint.tenant, checkpoint.seq)?;
-        match checkpoint.check_signature(secret).and_then(|()| checkpoint.check_chain(found.as_deref(), last)) {
-            Ok(()) => println!(
-                "provhost: tenant '{}': record {} matches the checkpoint of {}",
-                checkpoint.tenant, checkpoint.seq, checkpoint.at
-            ),
+        let checked = checkpoint
+            .check_signature(secret)
+            .and_then(|()| checkpoint.check_chain(start.as_ref(), found.as_deref(), last));
+        match checked {
+            Ok(()) => {
+                println!(
+                    "provhost: tenant '{}': record {} matches the checkpoint of {}",
+                    checkpoint.tenant, checkpoint.seq, checkpoint.at
+                );
+                if start.as_ref().is_some_and(|s| checkpoint.covers(s)) {
+                    covered.insert(checkpoint.tenant.clone());
+                }
+            }
             Err(why) => {
                 held = false;
                 eprintln!("provhost: tenant '{}': checkpoint {}:{}: {why}", checkpoint.tenant, path.display(), n + 1);
             }
         }
     }
-    Ok(held)
+    Ok((held, covered))
+}
+
+/// Prints what verifying one tenant's chain found; whether it holds. A chain that does not start
+/// at record 1 holds only if a checkpoint taken of it says it starts there (`covered`).
+fn report(v: &Verification, covered: bool) -> bool {
+    let tenant = &v.tenant;
+    let Some(start) = &v.start else {
+        println!("provhost: tenant '{tenant}': no audit records");
+        return true;
+    };
+    let first = start.seq;
+    if let Some(b) = &v.broken {
+        let before = match v.verified {
+            0 => "no record before it verifies".to_owned(),
+            n => format!("records {first} to {} before it verify", first + n - 1),
+        };
+        eprintln!(
+            "provhost: tenant '{tenant}': the audit chain breaks at record {} ({}): {}; {before}",
+            b.seq, b.id, b.reason
+        );
+        return false;
+    }
+    let last = first + v.verified - 1;
+    if v.is_whole() {
+        println!("provhost: tenant '{tenant}': records 1 to {last} verify");
+        true
+    } else if covered {
+        println!(
+            "provhost: tenant '{tenant}': records {first} to {last} verify; the chain starts at record {first}, as a checkpoint taken of it says"
+        );
+        true
+    } else {
+        eprintln!(
+            "provhost: tenant '{tenant}': records {first} to {last} verify, but the chain starts at record {first}: records 1 to {} are not in this store, and nothing in it can show why. If this store is an archive imported from record {first}, check it with a checkpoint taken of it (audit verify --anchor FILE --secret-file F); otherwise they were removed",
+            first - 1
+        );
+        false
+    }
+}
+
+/// The start a checkpoint of `tenant`'s chain may vouch for: record 1, or the record an archive
+/// was imported from, when the operator says so with `--starts-at`.
+fn signable_start(store: &Store, tenant: &str, starts_at: Option<u64>) -> anyhow::Result<Result<ChainStart, String>> {
+    let start = store.audit_start(tenant)?.unwrap_or_else(ChainStart::genesis);
+    Ok(if start.is_genesis() || starts_at == Some(start.seq) && start.seq > 1 {
+        Ok(start)
+    } else if start.seq == 1 {
+        Err("its first record does not continue the genesis hash; `audit verify` shows the break".into())
+    } else {
+        Err(format!(
+            "its chain starts at record {}, not 1, and a checkpoint would vouch that it starts there; sign it only if this store is an archive imported from record {}: audit anchor --tenant {tenant} --starts-at {}",
+            start.seq, start.seq, start.seq
+        ))
+    })
 }
 
 fn table(records: &[AuditRecord]) {
@@ -244,19 +321,32 @@ impl AuditCommand {
                         progress.advance(1);
                         let line = serde_json::to_string(&r).expect("audit records serialise");
                         writeln!(out, "{line}")
+                            .map(|()| ControlFlow::Continue(()))
                             .map_err(|e| crate::store::StoreError::Conflict(format!("writing the export: {e}")))
                     })?;
                 }
                 out.flush()?;
             }
-            AuditCommand::Anchor { tenant, secret_file } => {
+            AuditCommand::Anchor { tenant, secret_file, starts_at } => {
                 let secret = read_secret(&secret_file)?;
                 let store = data.open_store()?;
                 let at = crate::model::now_rfc3339();
+                let mut refused = false;
                 for tenant in tenants(&store, tenant)? {
                     let Some((seq, hash)) = store.audit_head(&tenant)? else { continue };
-                    let checkpoint = Checkpoint::sign(&secret, &tenant, (seq, &hash), &at);
-                    println!("{}", serde_json::to_string(&checkpoint).expect("checkpoints serialise"));
+                    match signable_start(&store, &tenant, starts_at)? {
+                        Ok(first) => {
+                            let checkpoint = Checkpoint::sign(&secret, &tenant, first, (seq, &hash), &at);
+                            println!("{}", serde_json::to_string(&checkpoint).expect("checkpoints serialise"));
+                        }
+                        Err(why) => {
+                            refused = true;
+                            eprintln!("provhost: tenant '{tenant}': not signed: {why}");
+                        }
+                    }
+                }
+                if refused {
+                    return Ok(ExitCode::from(super::EXIT_ERROR));
                 }
             }
             AuditCommand::Verify { tenant, file: Some(file), .. } => {
@@ -265,8 +355,20 @@ impl AuditCommand {
                     .filter(|r| tenant.as_ref().is_none_or(|t| &r.tenant == t))
                     .collect();
                 let Some(first) = records.first() else { anyhow::bail!("{} holds no audit records", file.display()) };
-                match verify_chain(&records, Some((first.seq, &first.prev_hash))) {
-                    Ok(n) => println!("provhost: {n} records in {} verify (from record {})", file.display(), first.seq),
+                let anchor = if first.seq == 1 { None } else { Some((first.seq, first.prev_hash.as_str())) };
+                match verify_chain(&records, anchor) {
+                    Ok(n) => {
+                        let (from, to) = (first.seq, first.seq + n - 1);
+                        print!("provhost: records {from} to {to} in {} verify", file.display());
+                        if from > 1 {
+                            print!(
+                                "; the first continues record {} (hash {}), which the file does not hold: the export before it, or the store, must end with that hash",
+                                from - 1,
+                                first.prev_hash
+                            );
+                        }
+                        println!();
+                    }
                     Err(b) => {
                         eprintln!(
                             "provhost: {} is broken at record {} ({}): {}",
@@ -281,27 +383,18 @@ impl AuditCommand {
             }
             AuditCommand::Verify { tenant, file: None, anchor, secret_file } => {
                 let store = data.open_store()?;
-                let mut broken = false;
+                let (mut held, mut covered) = (true, BTreeSet::new());
                 if let (Some(anchor), Some(secret_file)) = (anchor, secret_file) {
-                    broken |= !check_anchors(&store, &anchor, &read_secret(&secret_file)?, tenant.as_deref())?;
+                    (held, covered) = check_anchors(&store, &anchor, &read_secret(&secret_file)?, tenant.as_deref())?;
                 }
                 let tenants = tenants(&store, tenant)?;
                 let progress = data.progress(Some(tenants.len() as u64), "verifying tenants' chains");
                 for tenant in tenants {
                     let v = store.verify_audit(&tenant)?;
                     progress.advance(1);
-                    match &v.broken {
-                        None => println!("provhost: tenant '{tenant}': {} records verify", v.verified),
-                        Some(b) => {
-                            broken = true;
-                            eprintln!(
-                                "provhost: tenant '{tenant}': the audit chain breaks at record {} ({}): {}; {} records before it verify",
-                                b.seq, b.id, b.reason, v.verified
-                            );
-                        }
-                    }
+                    held &= report(&v, covered.contains(&tenant));
                 }
-                if broken {
+                if !held {
                     return Ok(ExitCode::from(super::EXIT_ERROR));
                 }
             }

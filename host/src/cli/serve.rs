@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -11,7 +12,7 @@ use clap::Args;
 use super::DataDir;
 use crate::executor::Executor;
 use crate::runtime::Runtime;
-use crate::server::{AppState, serve};
+use crate::server::{AppState, HttpSettings, serve};
 
 /// Arguments of `provhost serve`.
 #[derive(Debug, Args)]
@@ -20,8 +21,20 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// The largest request body accepted, in bytes.
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, default_value_t = HttpSettings::default().max_body)]
     max_body: usize,
+    /// How long a client may take to send a request's headers, in milliseconds; a connection
+    /// that sends none for this long is closed too.
+    #[arg(long, default_value_t = HttpSettings::default().header_timeout.as_millis() as u64, value_name = "MS")]
+    header_timeout_ms: u64,
+    /// How long a client may take to send a request's body, whole, in milliseconds; past it the
+    /// request is answered 408 and its connection closed.
+    #[arg(long, default_value_t = HttpSettings::default().body_timeout.as_millis() as u64, value_name = "MS")]
+    body_timeout_ms: u64,
+    /// Serve `/metrics` to anyone, without a key and without any tenant's or plugin's name
+    /// (otherwise it takes a key granted `metrics:read`, and shows that key's tenant's series).
+    #[arg(long)]
+    anonymous_metrics: bool,
     /// How long an executor's claim on an action holds, in milliseconds: a process that dies
     /// while carrying actions out leaves them to be taken up again this long after it claimed them.
     #[arg(long, default_value_t = crate::executor::DEFAULT_LEASE.as_millis() as u64, value_name = "MS")]
@@ -49,14 +62,20 @@ async fn stop_signal() {
 impl ServeArgs {
     pub(super) fn run(self, data: &DataDir) -> anyhow::Result<ExitCode> {
         let store = data.create_store()?;
-        let interrupted = store.settle_requests(std::time::Duration::from_secs(48 * 3600))?;
+        let interrupted = store.settle_requests()?;
         if interrupted > 0 {
             tracing::warn!("{interrupted} requests were cut off by the last stop; their status says so");
         }
         let share = data.config.capacity.tenant_pool_share;
         let runtime = Arc::new(Runtime::new(data.cache_dir())?.with_tenant_pool_share(share));
         let mut state = AppState::new(store, runtime, Arc::new(data.config.clone()))?;
-        state.executor = Arc::new(Executor::new(std::time::Duration::from_millis(self.lease_ms.max(1))));
+        state.executor = Arc::new(Executor::new(Duration::from_millis(self.lease_ms.max(1))));
+        state.http = HttpSettings {
+            max_body: self.max_body,
+            header_timeout: Duration::from_millis(self.header_timeout_ms.max(1)),
+            body_timeout: Duration::from_millis(self.body_timeout_ms.max(1)),
+            anonymous_metrics: self.anonymous_metrics,
+        };
         let state = Arc::new(state);
         let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         tokio.block_on(async move {
@@ -65,7 +84,7 @@ impl ServeArgs {
                 .with_context(|| format!("cannot listen on {}", self.listen))?;
             let address = listener.local_addr()?;
             eprintln!("provhost: listening on http://{address}");
-            serve(listener, state, self.max_body, stop_signal()).await?;
+            serve(listener, state, stop_signal()).await?;
             eprintln!("provhost: stopped");
             anyhow::Ok(())
         })?;

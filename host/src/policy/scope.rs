@@ -27,11 +27,13 @@ pub enum Scope {
     EventsSubmit,
     /// Read the audit trail.
     AuditRead,
+    /// Read `/metrics`: the host's totals and the key's own tenant's series.
+    MetricsRead,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 9] = [
         Scope::PersonsRead,
         Scope::EntitlementsReEnforce,
         Scope::AccountsUpdate,
@@ -40,6 +42,7 @@ impl Scope {
         Scope::ActionsApprove,
         Scope::EventsSubmit,
         Scope::AuditRead,
+        Scope::MetricsRead,
     ];
 
     /// The scope's name, e.g. `accounts:update`.
@@ -53,6 +56,7 @@ impl Scope {
             Scope::ActionsApprove => "actions:approve",
             Scope::EventsSubmit => "events:submit",
             Scope::AuditRead => "audit:read",
+            Scope::MetricsRead => "metrics:read",
         }
     }
 }

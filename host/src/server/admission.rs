@@ -1,8 +1,13 @@
-//! Fair share between tenants under `provhost serve`: each tenant's events run at most
-//! `max-concurrent-events` at once and arrive at most at its rate (a token bucket), and the host
-//! runs at most its capacity over all tenants. Past a tenant's share an event is answered 429,
-//! past the host's capacity 503, both with `Retry-After`; neither is run or recorded as the
-//! plugin's failure.
+//! Fair share between tenants under `provhost serve`. Every request under an API key is admitted
+//! before it runs:
+//! - a change (an event, a targeted request, an approval or rejection, a redrive) under the
+//!   tenant's `max-concurrent-events` and its rate (a token bucket), and the host's
+//!   `max-concurrent-events` over all tenants;
+//! - a read under the tenant's `max-concurrent-reads` and the host's `max-concurrent-reads`.
+//!
+//! Past a tenant's share a request is answered 429, past the host's capacity 503, both with
+//! `Retry-After`; neither is run. Work done before a tenant is known (checking a key, an anonymous
+//! readiness probe) waits its turn for one of [`UNATTRIBUTED`] places instead.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +18,20 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::problem::Problem;
 use crate::config::{Config, FairShare};
+
+/// The most key checks and anonymous readiness probes that run at once, over all callers; the
+/// others wait their turn. Each takes a thread of the blocking pool and a read connection while
+/// it runs: as many as the store keeps idle, so that key checks reuse them.
+pub const UNATTRIBUTED: usize = 8;
+
+/// What a request asks of the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// It changes state: an event, a targeted request, an approval or rejection, a redrive.
+    Change,
+    /// It only reads.
+    Read,
+}
 
 /// A token bucket: `rate` tokens a second, holding at most `burst`.
 #[derive(Debug)]
@@ -42,33 +61,50 @@ impl Bucket {
     }
 }
 
+/// Places for requests running at once, and how many there are.
+struct Places {
+    free: Arc<Semaphore>,
+    max: u32,
+}
+
+impl Places {
+    fn new(max: u32) -> Self {
+        Self { free: Arc::new(Semaphore::new(max as usize)), max }
+    }
+
+    fn take(&self) -> Option<OwnedSemaphorePermit> {
+        self.free.clone().try_acquire_owned().ok()
+    }
+}
+
 /// One tenant's share.
 struct TenantShare {
-    running: Arc<Semaphore>,
-    max: u32,
+    changes: Places,
+    reads: Places,
     bucket: Option<Mutex<Bucket>>,
 }
 
 impl TenantShare {
     fn new(share: &FairShare) -> Self {
         Self {
-            running: Arc::new(Semaphore::new(share.max_concurrent_events as usize)),
-            max: share.max_concurrent_events,
+            changes: Places::new(share.max_concurrent_events),
+            reads: Places::new(share.max_concurrent_reads),
             bucket: share.events_per_second.map(|rate| Mutex::new(Bucket::new(rate, share.burst, Instant::now()))),
         }
     }
 }
 
-/// The permits an admitted event holds while it runs.
+/// The places an admitted request holds while it runs.
 pub struct Admitted {
     _tenant: OwnedSemaphorePermit,
     _host: OwnedSemaphorePermit,
 }
 
-/// Admission of events, per tenant and for the host.
+/// Admission of requests, per tenant and for the host.
 pub struct Admission {
-    host: Arc<Semaphore>,
-    host_max: u32,
+    changes: Places,
+    reads: Places,
+    unattributed: Arc<Semaphore>,
     configured: HashMap<String, FairShare>,
     shares: Mutex<HashMap<String, Arc<TenantShare>>>,
 }
@@ -81,10 +117,10 @@ fn seconds(wait: Duration) -> u64 {
 impl Admission {
     /// Admission under the configuration's capacity and tenant shares.
     pub fn new(config: &Config) -> Self {
-        let host_max = config.capacity.max_concurrent_events;
         Self {
-            host: Arc::new(Semaphore::new(host_max as usize)),
-            host_max,
+            changes: Places::new(config.capacity.max_concurrent_events),
+            reads: Places::new(config.capacity.max_concurrent_reads),
+            unattributed: Arc::new(Semaphore::new(UNATTRIBUTED)),
             configured: config.tenants.iter().map(|(id, t)| (id.clone(), t.share)).collect(),
             shares: Mutex::default(),
         }
@@ -98,14 +134,18 @@ impl Admission {
             .clone()
     }
 
-    /// Admits one event of `tenant`, or answers why not and when to try again.
-    pub fn admit(&self, tenant: &str) -> Result<Admitted, Problem> {
+    /// Admits one request of `tenant`, or answers why not and when to try again.
+    pub fn admit(&self, tenant: &str, work: Work) -> Result<Admitted, Problem> {
         let share = self.share(tenant);
-        if let Some(bucket) = &share.bucket {
+        let (mine, host, what) = match work {
+            Work::Change => (&share.changes, &self.changes, "events and other changes"),
+            Work::Read => (&share.reads, &self.reads, "reads"),
+        };
+        if let (Work::Change, Some(bucket)) = (work, &share.bucket) {
             let mut bucket = bucket.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(wait) = bucket.take(Instant::now()) {
                 let detail = format!(
-                    "tenant '{tenant}' is past its rate of {} events per second; try again after {} s",
+                    "tenant '{tenant}' is past its rate of {} events and other changes per second; try again after {} s",
                     bucket.rate,
                     seconds(wait)
                 );
@@ -114,19 +154,24 @@ impl Admission {
                 );
             }
         }
-        let tenant_permit = share.running.clone().try_acquire_owned().map_err(|_| {
+        let tenant_place = mine.take().ok_or_else(|| {
             let detail = format!(
-                "tenant '{tenant}' already has {} events running, its share of this host; try again shortly",
-                share.max
+                "tenant '{tenant}' already has {} {what} running, its share of this host; try again shortly",
+                mine.max
             );
             Problem::new(StatusCode::TOO_MANY_REQUESTS, "tenant-busy", detail).retry_after(1)
         })?;
-        let host_permit = self.host.clone().try_acquire_owned().map_err(|_| {
-            let detail =
-                format!("provhost is running {} events, all it takes at once; try again shortly", self.host_max);
+        let host_place = host.take().ok_or_else(|| {
+            let detail = format!("provhost is running {} {what}, all it takes at once; try again shortly", host.max);
             Problem::new(StatusCode::SERVICE_UNAVAILABLE, "host-busy", detail).retry_after(1)
         })?;
-        Ok(Admitted { _tenant: tenant_permit, _host: host_permit })
+        Ok(Admitted { _tenant: tenant_place, _host: host_place })
+    }
+
+    /// Waits for a place for work done before a tenant is known: checking a key, an anonymous
+    /// readiness probe.
+    pub async fn unattributed(&self) -> OwnedSemaphorePermit {
+        self.unattributed.clone().acquire_owned().await.expect("the semaphore is never closed")
     }
 }
 
@@ -159,31 +204,59 @@ mod tests {
     #[test]
     fn a_tenant_past_its_share_is_answered_429_and_others_still_run() {
         let admission = Admission::new(&config("[tenants.a.share]\nmax-concurrent-events = 2\n[tenants.b]\n"));
-        let held: Vec<Admitted> = (0..2).map(|_| admission.admit("a").unwrap()).collect();
-        let refused = admission.admit("a").err().unwrap();
+        let held: Vec<Admitted> = (0..2).map(|_| admission.admit("a", Work::Change).unwrap()).collect();
+        let refused = admission.admit("a", Work::Change).err().unwrap();
         assert_eq!(
             (refused.status, refused.kind, refused.retry_after),
             (StatusCode::TOO_MANY_REQUESTS, "tenant-busy", Some(1))
         );
-        assert!(refused.detail.contains("tenant 'a' already has 2 events running"), "{}", refused.detail);
-        admission.admit("b").unwrap();
+        assert!(
+            refused.detail.contains("tenant 'a' already has 2 events and other changes running"),
+            "{}",
+            refused.detail
+        );
+        admission.admit("b", Work::Change).unwrap();
         drop(held);
-        admission.admit("a").unwrap();
+        admission.admit("a", Work::Change).unwrap();
+    }
+
+    #[test]
+    fn reads_have_a_share_of_their_own_that_changes_do_not_take() {
+        let admission = Admission::new(&config(
+            "[tenants.a.share]\nmax-concurrent-events = 1\nmax-concurrent-reads = 2\n[tenants.b]\n",
+        ));
+        let _change = admission.admit("a", Work::Change).unwrap();
+        assert_eq!(admission.admit("a", Work::Change).err().unwrap().kind, "tenant-busy");
+        let reads: Vec<Admitted> = (0..2).map(|_| admission.admit("a", Work::Read).unwrap()).collect();
+        let refused = admission.admit("a", Work::Read).err().unwrap();
+        assert_eq!((refused.status, refused.kind), (StatusCode::TOO_MANY_REQUESTS, "tenant-busy"));
+        assert!(refused.detail.contains("already has 2 reads running"), "{}", refused.detail);
+        admission.admit("b", Work::Read).unwrap();
+        drop(reads);
+        admission.admit("a", Work::Read).unwrap();
     }
 
     #[test]
     fn past_the_hosts_capacity_every_tenant_is_answered_503() {
-        let admission = Admission::new(&config("[capacity]\nmax-concurrent-events = 1\n"));
-        let _held = admission.admit("a").unwrap();
-        let refused = admission.admit("b").err().unwrap();
+        let admission = Admission::new(&config("[capacity]\nmax-concurrent-events = 1\nmax-concurrent-reads = 1\n"));
+        let _held = admission.admit("a", Work::Change).unwrap();
+        let refused = admission.admit("b", Work::Change).err().unwrap();
         assert_eq!((refused.status, refused.kind), (StatusCode::SERVICE_UNAVAILABLE, "host-busy"));
+        let _read = admission.admit("a", Work::Read).unwrap();
+        let refused = admission.admit("b", Work::Read).err().unwrap();
+        assert_eq!((refused.status, refused.kind), (StatusCode::SERVICE_UNAVAILABLE, "host-busy"));
+        assert!(refused.detail.contains("running 1 reads"), "{}", refused.detail);
     }
 
     #[test]
-    fn a_tenant_past_its_rate_is_told_when_to_come_back() {
+    fn a_tenant_past_its_rate_is_told_when_to_come_back_and_reads_do_not_spend_it() {
         let admission = Admission::new(&config("[tenants.a.share]\nevents-per-second = 0.1\nburst = 1\n"));
-        drop(admission.admit("a").unwrap());
-        let refused = admission.admit("a").err().unwrap();
+        for _ in 0..3 {
+            drop(admission.admit("a", Work::Read).unwrap());
+        }
+        drop(admission.admit("a", Work::Change).unwrap());
+        let refused = admission.admit("a", Work::Change).err().unwrap();
         assert_eq!((refused.kind, refused.retry_after), ("tenant-rate", Some(10)));
+        admission.admit("a", Work::Read).unwrap();
     }
 }

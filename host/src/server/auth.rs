@@ -4,19 +4,19 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 
 use super::AppState;
+use super::blocking::off_worker;
 use super::problem::Problem;
 use crate::auth::Credentials;
 use crate::policy::Scope;
 use crate::store::KeyRecord;
 
 /// The verified API key of a request.
+#[derive(Debug, Clone)]
 pub struct Caller(pub KeyRecord);
 
 impl Caller {
@@ -61,9 +61,9 @@ fn credentials(header: &str) -> Result<Credentials, String> {
 }
 
 impl Caller {
-    /// The caller the request's `Authorization` header names, verified, whose tenant the
-    /// configuration governs.
-    pub fn verify(headers: &HeaderMap, state: &AppState) -> Result<Self, Problem> {
+    /// The caller the request's `Authorization` header names, verified (off the async workers,
+    /// in its turn among the key checks), whose tenant the configuration governs.
+    pub async fn verify(headers: &HeaderMap, app: &Arc<AppState>) -> Result<Self, Problem> {
         let unauthorized = |detail: String| Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail);
         let header = headers
             .get(AUTHORIZATION)
@@ -75,20 +75,17 @@ impl Caller {
             .to_str()
             .map_err(|_| unauthorized("the Authorization header is not text".into()))?;
         let credentials = credentials(header).map_err(unauthorized)?;
-        let key = state.store.verify_key(&credentials)?;
-        state
-            .config
+        let turn = app.admission.unattributed().await;
+        let state = app.clone();
+        let key = off_worker(move || {
+            let _turn = turn;
+            Ok(state.store.verify_key(&credentials)?)
+        })
+        .await?;
+        app.config
             .admit_tenant(&key.tenant)
             .map_err(|e| Problem::new(StatusCode::FORBIDDEN, "tenant-not-configured", e.to_string()))?;
         Ok(Caller(key))
-    }
-}
-
-impl FromRequestParts<Arc<AppState>> for Caller {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Problem> {
-        Caller::verify(&parts.headers, state)
     }
 }
 

@@ -1,12 +1,15 @@
 //! Request bodies and paging: JSON read with errors that say what was wrong (malformed 400, wrong
 //! shape 422, too large 413, not JSON 415), and `limit`/`offset` on every list.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::AppState;
 use super::problem::Problem;
 use crate::api::Page;
 
@@ -31,8 +34,10 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     })
 }
 
-/// Reads the raw body within the server's size limit, checking it is declared as JSON.
-pub async fn raw_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Problem> {
+/// Reads the raw body within the server's size limit and its body deadline, checking it is
+/// declared as JSON. A body that has not arrived whole by the deadline (a client trickling it) is
+/// answered 408 and its connection closed.
+pub async fn raw_body(req: Request, app: &Arc<AppState>) -> Result<Bytes, Problem> {
     if let Some(kind) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
         && !kind.starts_with("application/json")
         && !kind.contains("+json")
@@ -43,7 +48,12 @@ pub async fn raw_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, 
             format!("the body must be JSON (Content-Type: application/json), not {kind}"),
         ));
     }
-    Bytes::from_request(req, state).await.map_err(|e| {
+    let deadline = app.http.body_timeout;
+    let read = tokio::time::timeout(deadline, Bytes::from_request(req, app)).await.map_err(|_| {
+        let detail = format!("the body did not arrive whole within {} ms; send it at once", deadline.as_millis());
+        Problem::new(StatusCode::REQUEST_TIMEOUT, "body-timeout", detail).closing()
+    })?;
+    read.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "the body is larger than this server accepts")
         } else {
@@ -52,11 +62,11 @@ pub async fn raw_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, 
     })
 }
 
-impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned + Default> FromRequest<Arc<AppState>> for JsonBody<T> {
     type Rejection = Problem;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        let bytes = raw_body(req, state).await?;
+    async fn from_request(req: Request, app: &Arc<AppState>) -> Result<Self, Problem> {
+        let bytes = raw_body(req, app).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(T::default()));
         }

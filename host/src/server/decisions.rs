@@ -10,14 +10,22 @@ use serde_json::json;
 
 use super::AppState;
 use super::auth::Caller;
+use super::blocking::off_worker;
+use super::keyed::Share;
 use super::problem::Problem;
 use crate::policy::Scope;
 use crate::store::Decision;
 
-async fn decide(app: Arc<AppState>, caller: Caller, id: String, decision: Decision) -> Result<Response, Problem> {
+async fn decide(
+    (app, caller, share): (Arc<AppState>, Caller, Share),
+    id: String,
+    decision: Decision,
+) -> Result<Response, Problem> {
     caller.require(Scope::ActionsApprove)?;
     let (context, executor) = (app.context(&caller.0), app.executor.clone());
-    let done = tokio::task::spawn_blocking(move || -> Result<_, Problem> {
+    let done = off_worker(move || {
+        // The share is held by the decision itself, so a caller that hangs up does not free it early.
+        let _share = share;
         let decided = context.store.decide_blocked(
             &context.tenant,
             std::slice::from_ref(&id),
@@ -35,14 +43,7 @@ async fn decide(app: Arc<AppState>, caller: Caller, id: String, decision: Decisi
         };
         Ok(done)
     })
-    .await
-    .map_err(|e| {
-        Problem::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("the decision failed inside provhost: {e}"),
-        )
-    })??;
+    .await?;
     Ok(Json(json!({ "actions": done })).into_response())
 }
 
@@ -50,18 +51,20 @@ async fn decide(app: Arc<AppState>, caller: Caller, id: String, decision: Decisi
 pub async fn approve(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    share: Share,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    decide(app, caller, id, Decision::Approve).await
+    decide((app, caller, share), id, Decision::Approve).await
 }
 
 /// `POST /v1/actions/{actionId}/reject`: the blocked action ends `rejected` (scope `actions:approve`).
 pub async fn reject(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    share: Share,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    decide(app, caller, id, Decision::Reject).await
+    decide((app, caller, share), id, Decision::Reject).await
 }
 
 /// `POST /v1/webhooks/deliveries/{deliveryId}/redrive` (scope `events:submit`): a dead delivery is tried again.
@@ -71,6 +74,7 @@ pub async fn redrive(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     caller.require(Scope::EventsSubmit)?;
-    app.store.redrive(caller.tenant(), &id, &caller.0.id)?;
+    let (tenant, key, delivery) = (caller.tenant().to_owned(), caller.0.id.clone(), id.clone());
+    off_worker(move || Ok(app.store.redrive(&tenant, &delivery, &key)?)).await?;
     Ok(Json(json!({ "id": id, "status": "pending" })).into_response())
 }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
 use super::AppState;
 use super::auth::Caller;
+use super::blocking::off_worker;
 use super::body::{Listing, NoFilter};
 use super::problem::Problem;
 use crate::backend::{Backend, BackendError};
@@ -28,12 +28,7 @@ async fn read<T: Serialize + Send + 'static>(
 ) -> Result<T, Problem> {
     caller.require(Scope::PersonsRead)?;
     let (backend, tenant) = (app.tenant(caller.tenant()).backend(), caller.tenant().to_owned());
-    tokio::task::spawn_blocking(move || read(backend.as_ref(), &tenant))
-        .await
-        .map_err(|e| {
-            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the read failed inside provhost: {e}"))
-        })?
-        .map_err(|e| Problem::from(Refusal::from(e)))
+    off_worker(move || read(backend.as_ref(), &tenant).map_err(|e| Problem::from(Refusal::from(e)))).await
 }
 
 /// `GET /v1/persons`
@@ -102,9 +97,9 @@ pub async fn system(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let known = app.store.system(caller.tenant(), &id).ok();
-    let lookup = id.clone();
-    let count = read(app, &caller, move |b, t| b.entitlement_count(t, &lookup)).await?;
+    let (store, lookup) = (app.store.clone(), id.clone());
+    let (known, count) =
+        read(app, &caller, move |b, t| Ok((store.system(t, &lookup).ok(), b.entitlement_count(t, &lookup)?))).await?;
     match known {
         Some(system) => {
             Ok(Json(json!({ "id": system.id, "name": system.name, "entitlementCount": count })).into_response())

@@ -14,10 +14,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::admission::Admitted;
 use super::auth::Caller;
+use super::blocking::off_worker;
 use super::body::raw_body;
 use super::idempotency::{self, Begin};
+use super::keyed::Share;
 use super::problem::Problem;
 use crate::event::{Event, EventError};
 use crate::pipeline::Execution::Queued;
@@ -25,22 +26,21 @@ use crate::pipeline::{check_targets, run_event};
 use crate::policy::Scope;
 use crate::store::KeyRecord;
 
-/// Runs the event through the tenant's matching plugins, holding its admission until done; the
-/// response status and body.
+/// Runs the event through the tenant's matching plugins, holding its place in the tenant's share
+/// until done; the response status and body.
 async fn run_all(
     app: Arc<AppState>,
     key: KeyRecord,
     event: Event,
     wait: Option<Duration>,
-    _admitted: Admitted,
+    _share: Share,
 ) -> (StatusCode, Value) {
     app.metrics.event();
     let tenant = app.tenant(&key.tenant);
     let (event, unmapped) = tenant.map_sources(event);
     let (backend, id, checked) = (tenant.backend(), key.tenant.clone(), event.clone());
-    let known = tokio::task::spawn_blocking(move || check_targets(backend.as_ref(), &id, &checked)).await;
-    if let Ok(Err(e)) = known {
-        let problem = Problem::from(e);
+    let known = off_worker(move || check_targets(backend.as_ref(), &id, &checked).map_err(Problem::from)).await;
+    if let Err(problem) = known {
         return (problem.status, problem.body());
     }
     let mut invocations = Vec::new();
@@ -48,26 +48,13 @@ async fn run_all(
         let context = tenant.plugin_context((&key).into(), &plugin.plugin);
         let (runtime, loaded, limits, event) =
             (app.runtime.clone(), plugin.loaded.clone(), plugin.plugin.limits, event.clone());
-        let span = tracing::Span::current();
-        let ran = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| run_event(&runtime, &loaded, context, limits, &event, (false, Queued)))
+        let ran = off_worker(move || {
+            run_event(&runtime, &loaded, context, limits, &event, (false, Queued)).map_err(Problem::from)
         })
         .await;
         match ran {
-            Ok(Ok(report)) => invocations.push(report),
-            Ok(Err(e)) => {
-                let problem = Problem::from(e);
-                return (problem.status, problem.body());
-            }
-            Err(e) => {
-                tracing::error!("an invocation task failed: {e}");
-                let problem = Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "the invocation failed inside provhost; it was logged",
-                );
-                return (problem.status, problem.body());
-            }
+            Ok(report) => invocations.push(report),
+            Err(problem) => return (problem.status, problem.body()),
         }
     }
     app.wake_executor();
@@ -134,10 +121,15 @@ fn accepted(id: &str) -> Response {
 }
 
 /// `POST /v1/events` (scope `events:submit`).
-pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: Request) -> Result<Response, Problem> {
+pub async fn submit(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    share: Share,
+    request: Request,
+) -> Result<Response, Problem> {
     caller.require(Scope::EventsSubmit)?;
     let headers = request.headers().clone();
-    let body = raw_body(request, &()).await?;
+    let body = raw_body(request, &app).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "the body is not UTF-8 text"))?;
     let event = Event::from_json(text).map_err(|e| match e {
@@ -148,26 +140,20 @@ pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: R
     })?;
     let idempotency_key = idempotency::key(&headers)?;
     let key = caller.0;
-    let admitted = app.admission.admit(&key.tenant)?;
     if idempotency_key.is_none() && !prefers_async(&headers) {
         // No key to repeat it under and no status URL to follow: nothing will ask for this request
         // again, so it is answered without being kept (its invocations are in the audit trail).
-        // In a task of its own, holding the tenant's admission until its invocations end: a caller
+        // In a task of its own, holding the tenant's share until its invocations end: a caller
         // that hangs up does not free its share while its plugins still run.
         let span = event_span(&key, &event, &headers);
-        let running = run_all(app, key, event, prefers_wait(&headers), admitted).instrument(span);
-        let (status, body) = tokio::spawn(running).await.map_err(|e| {
-            tracing::error!("an event failed inside provhost: {e}");
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the event failed inside provhost; it was logged",
-            )
-        })?;
+        let running = run_all(app, key, event, prefers_wait(&headers), share).instrument(span);
+        let (status, body) = tokio::spawn(running)
+            .await
+            .map_err(|e| Problem::internal(format!("an event failed inside provhost: {e}")))?;
         return Ok(idempotency::stored(status.as_u16(), &body.to_string(), false));
     }
     let hash = idempotency::digest(&key.id, &[&body]);
-    let id = match idempotency::begin(&app, &key.tenant, idempotency_key.as_deref(), &hash)? {
+    let id = match idempotency::begin(&app, &key.tenant, idempotency_key.as_deref(), &hash).await? {
         Begin::New(id) => id,
         Begin::Replay(response) => return Ok(response),
         Begin::Running(id) if prefers_async(&headers) => return Ok(accepted(&id)),
@@ -178,7 +164,7 @@ pub async fn submit(State(app): State<Arc<AppState>>, caller: Caller, request: R
     let span = event_span(&key, &event, &headers);
     let kept = idempotency::keep(app, tenant, id.clone(), async move {
         let _guard = guard;
-        let (status, body) = run_all(work_app, key, event, wait, admitted).instrument(span).await;
+        let (status, body) = run_all(work_app, key, event, wait, share).instrument(span).await;
         (status, body.to_string())
     });
     if prefers_async(&headers) {
@@ -194,7 +180,8 @@ pub async fn status(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     caller.require(Scope::EventsSubmit)?;
-    let kept = app.store.request(caller.tenant(), &id)?.ok_or_else(|| {
+    let (tenant, asked) = (caller.tenant().to_owned(), id.clone());
+    let kept = off_worker(move || Ok(app.store.request(&tenant, &asked)?)).await?.ok_or_else(|| {
         Problem::new(
             StatusCode::NOT_FOUND,
             "not-found",

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
 use super::AppState;
+use super::blocking::off_worker;
 use super::problem::Problem;
 use crate::store::Begun;
 
@@ -54,9 +55,12 @@ pub fn digest(key_id: &str, parts: &[&[u8]]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Records the request as begun, or finds the earlier one with the same key.
-pub fn begin(app: &AppState, tenant: &str, key: Option<&str>, hash: &str) -> Result<Begin, Problem> {
-    match app.store.begin_request(tenant, key, hash)? {
+/// Records the request as begun, or finds the earlier one with the same key (off the async
+/// workers: it is a store write).
+pub async fn begin(app: &Arc<AppState>, tenant: &str, key: Option<&str>, hash: &str) -> Result<Begin, Problem> {
+    let (state, tenant, key, asked) = (app.clone(), tenant.to_owned(), key.map(str::to_owned), hash.to_owned());
+    let begun = off_worker(move || Ok(state.store.begin_request(&tenant, key.as_deref(), &asked)?)).await?;
+    match begun {
         Begun::New(id) => Ok(Begin::New(id)),
         Begun::Existing(previous) if previous.request_hash != hash => Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -79,12 +83,6 @@ pub fn in_progress(id: &str) -> Problem {
     )
 }
 
-/// Keeps a response and answers it.
-pub fn finish(app: &AppState, tenant: &str, id: &str, status: StatusCode, body: &str) -> Result<Response, Problem> {
-    app.store.finish_request(tenant, id, status.as_u16(), body)?;
-    Ok(stored(status.as_u16(), body, false))
-}
-
 /// Runs `work` in a task of its own and keeps its response under request `id` when it ends,
 /// whether or not anyone still waits: a caller that disconnects drops only its wait, and work
 /// that fails inside provhost is kept as a 500 problem.
@@ -94,21 +92,18 @@ where
 {
     tokio::spawn(async move {
         let (status, body) = tokio::spawn(work).await.unwrap_or_else(|e| {
-            tracing::error!(request = %id, "a kept request failed inside provhost: {e}");
-            let problem = internal();
+            let problem = Problem::internal(format!("kept request {id} failed inside provhost: {e}"));
             (problem.status, problem.body().to_string())
         });
-        finish(&app, &tenant, &id, status, &body)
+        let response = stored(status.as_u16(), &body, false);
+        off_worker(move || Ok(app.store.finish_request(&tenant, &id, status.as_u16(), &body)?)).await?;
+        Ok(response)
     })
 }
 
 /// Waits for a kept request's response.
 pub async fn answer(kept: JoinHandle<Result<Response, Problem>>) -> Result<Response, Problem> {
-    kept.await.unwrap_or_else(|_| Err(internal()))
-}
-
-fn internal() -> Problem {
-    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request failed inside provhost; it was logged")
+    kept.await.unwrap_or_else(|e| Err(Problem::internal(format!("a kept request's task failed: {e}"))))
 }
 
 /// A kept response; `replayed` marks it `Idempotent-Replayed: true`.

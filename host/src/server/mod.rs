@@ -5,16 +5,20 @@
 
 mod admission;
 mod auth;
+mod blocking;
 mod body;
 mod decisions;
 mod directory;
 mod events;
 mod idempotency;
+mod keyed;
+mod listener;
 mod metrics;
 mod ops;
 mod problem;
 mod provisioning;
 mod reads;
+mod upkeep;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -37,6 +41,32 @@ use crate::store::{KeyRecord, Store};
 use crate::tenant::Tenant;
 
 pub use metrics::Metrics;
+
+/// How the service treats connections, request bodies and anonymous callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// The largest request body accepted, in bytes.
+    pub max_body: usize,
+    /// How long a client may take to send a request's headers (and how long a connection may
+    /// sit idle before its next request) before the connection is closed.
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's body, whole, before it is answered 408.
+    pub body_timeout: Duration,
+    /// Serve `/metrics` without a key, with no tenant or plugin label (an operator's choice for
+    /// a scraper that cannot send one). Otherwise it takes a key granted `metrics:read`.
+    pub anonymous_metrics: bool,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_body: 1 << 20,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            anonymous_metrics: false,
+        }
+    }
+}
 
 /// Every route: method and path as in `openapi.json`.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -90,6 +120,8 @@ pub struct AppState {
     wake: Arc<tokio::sync::Notify>,
     /// Bumped each time the worker ends actions; callers that wait for theirs watch it.
     progress: tokio::sync::watch::Sender<u64>,
+    /// Connections, bodies and anonymous callers.
+    pub http: HttpSettings,
 }
 
 impl AppState {
@@ -114,6 +146,7 @@ impl AppState {
             executor: Arc::new(Executor::new(crate::executor::DEFAULT_LEASE)),
             wake: Arc::default(),
             progress: tokio::sync::watch::Sender::new(0),
+            http: HttpSettings::default(),
         })
     }
 
@@ -125,11 +158,17 @@ impl AppState {
     /// Waits until none of the actions `summaries` show (of `tenant`) is `pending` or `running`
     /// any more, or `wait` passes, and shows them as they stand then. Actions that were never
     /// committed (a dry run) are left as they are.
-    pub async fn settle(&self, tenant: &str, summaries: Vec<&mut ActionSummary>, wait: Duration) {
+    pub async fn settle(self: &Arc<Self>, tenant: &str, summaries: Vec<&mut ActionSummary>, wait: Duration) {
         let deadline = tokio::time::Instant::now() + wait;
         let mut progress = self.progress.subscribe();
+        let ids: Vec<String> = summaries.iter().map(|s| s.id.clone()).collect();
         loop {
-            let now: Vec<Action> = summaries.iter().filter_map(|s| self.store.action(tenant, &s.id).ok()).collect();
+            let (app, tenant, ids) = (self.clone(), tenant.to_owned(), ids.clone());
+            let now: Vec<Action> = blocking::off_worker(move || {
+                Ok(ids.iter().filter_map(|id| app.store.action(&tenant, id).ok()).collect())
+            })
+            .await
+            .unwrap_or_default();
             let open = now.iter().any(|a| matches!(a.state, ActionState::Pending | ActionState::Running));
             if !open || tokio::time::timeout_at(deadline, progress.changed()).await.is_err() {
                 for summary in summaries {
@@ -169,9 +208,11 @@ impl Drop for InFlight {
     }
 }
 
-/// The router with every route of [`ROUTES`].
-pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
-    Router::new()
+/// The router with every route of [`ROUTES`]. Every route under an API key is behind the key
+/// check and admission (`keyed`); `/openapi.json`, `/healthz`, `/readyz` and `/metrics` are not,
+/// and check a key themselves where they take one.
+pub fn router(state: Arc<AppState>) -> Router {
+    let keyed = Router::new()
         .route("/v1/events", post(events::submit))
         .route("/v1/events/{request_id}", get(events::status))
         .route("/provisioning/persons/{person}/entitlements/{entitlement}/re-enforce", post(provisioning::re_enforce))
@@ -194,6 +235,10 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/v1/audit", get(reads::audit))
         .route("/v1/webhooks/deliveries", get(reads::deliveries))
         .route("/v1/webhooks/deliveries/{delivery}/redrive", post(decisions::redrive))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), keyed::admit));
+    let max_body = state.http.max_body;
+    Router::new()
+        .merge(keyed)
         .route("/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -208,17 +253,24 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
 
 /// Serves until `shutdown` resolves; then stops accepting, lets requests in flight and
 /// background events finish (each either commits or leaves nothing), and stops the webhook
-/// worker.
+/// worker, the executor and the upkeep.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
-    max_body: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let checkpointer = state.store.checkpoint_in_background(Duration::from_secs(1))?;
+    let store = state.store.clone();
+    let checkpointer = tokio::task::spawn_blocking(move || store.checkpoint_in_background(Duration::from_secs(1)))
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the checkpoint thread failed: {e}"))??;
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
     let worker =
         tokio::spawn(crate::webhook::run_worker(state.store.clone(), state.config.clone(), worker_stop.clone()));
+    let upkeep = tokio::spawn(upkeep::forget_requests(
+        state.store.clone(),
+        (upkeep::FORGET_EVERY, upkeep::KEEP_REQUESTS),
+        worker_stop.clone(),
+    ));
     let wired = state.clone();
     let wire: crate::executor::Wire = Arc::new(move |id: &str| wired.tenant(id));
     let executor = tokio::spawn(state.executor.clone().work(
@@ -228,13 +280,14 @@ pub async fn serve(
         state.progress.clone(),
         worker_stop,
     ));
-    axum::serve(listener, router(state.clone(), max_body)).with_graceful_shutdown(shutdown).await?;
+    listener::serve_connections(listener, router(state.clone()), state.http.header_timeout, shutdown).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while state.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = stop_worker.send(true);
     let _ = worker.await;
+    let _ = upkeep.await;
     let _ = executor.await;
     // The last checkpoint writes the log into the database; off the async workers.
     let _ = tokio::task::spawn_blocking(move || drop(checkpointer)).await;

@@ -8,8 +8,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::admission::Work;
 use super::auth::Caller;
+use super::blocking::off_worker;
+use super::keyed::enter;
 use super::problem::Problem;
+use crate::policy::Scope;
 
 /// The OpenAPI 3.1 document, as checked into the repository.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
@@ -23,26 +27,40 @@ pub async fn healthz() -> Response {
 }
 
 /// Ready when the store answers. A caller with a valid key also sees its own tenant's loaded
-/// plugins; an anonymous one learns nothing about tenants or plugins.
+/// plugins; an anonymous one learns nothing about tenants or plugins. The store is asked off the
+/// async workers, in its turn among the other work no tenant is known for.
 pub async fn readyz(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    match app.store.audit_tenants() {
-        Ok(_) => {
-            let Ok(caller) = Caller::verify(&headers, &app) else {
-                return axum::Json(serde_json::json!({ "status": "ready" })).into_response();
-            };
-            let tenant = app.tenant(caller.tenant());
-            let plugins: Vec<&str> = tenant.plugins().iter().map(|p| p.plugin.name.as_str()).collect();
-            let body = serde_json::json!({ "status": "ready", "tenant": caller.tenant(), "plugins": plugins });
-            axum::Json(body).into_response()
-        }
-        Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", format!("the store does not answer: {e}"))
-            .into_response(),
+    let (turn, store) = (app.admission.unattributed().await, app.store.clone());
+    let answered = off_worker(move || {
+        let _turn = turn;
+        store.ping().map_err(|e| {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", format!("the store does not answer: {e}"))
+        })
+    })
+    .await;
+    if let Err(problem) = answered {
+        return problem.into_response();
     }
+    let Ok(caller) = Caller::verify(&headers, &app).await else {
+        return axum::Json(serde_json::json!({ "status": "ready" })).into_response();
+    };
+    let tenant = app.tenant(caller.tenant());
+    let plugins: Vec<&str> = tenant.plugins().iter().map(|p| p.plugin.name.as_str()).collect();
+    axum::Json(serde_json::json!({ "status": "ready", "tenant": caller.tenant(), "plugins": plugins })).into_response()
 }
 
-pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+/// The metrics, under a key granted `metrics:read` (as a read of its tenant's share): the host's
+/// totals and the key's own tenant's series. With `--anonymous-metrics`, without a key and
+/// without any tenant's series.
+pub async fn metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, Problem> {
     let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    ([(header::CONTENT_TYPE, kind)], app.metrics.render(app.store.group_stats())).into_response()
+    if app.http.anonymous_metrics {
+        return Ok(([(header::CONTENT_TYPE, kind)], app.metrics.render(app.store.group_stats(), None)).into_response());
+    }
+    let (caller, _share) = enter(&app, &headers, Work::Read).await?;
+    caller.require(Scope::MetricsRead)?;
+    let text = app.metrics.render(app.store.group_stats(), Some(caller.tenant()));
+    Ok(([(header::CONTENT_TYPE, kind)], text).into_response())
 }
 
 /// Times every request a route answered, by method, route (as matched, never the raw path) and

@@ -22,12 +22,28 @@ pub struct Problem {
     pub extra: Value,
     /// Seconds after which the request may be tried again (`Retry-After`).
     pub retry_after: Option<u64>,
+    /// Close the connection after answering (`Connection: close`).
+    pub close: bool,
 }
 
 impl Problem {
     /// A problem with a status, a kind and a detail.
     pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, kind, detail: detail.into(), extra: Value::Null, retry_after: None }
+        Self { status, kind, detail: detail.into(), extra: Value::Null, retry_after: None, close: false }
+    }
+
+    /// A failure inside provhost (a bug, a task that panicked): `what` is logged, and the caller
+    /// is told only that it was.
+    pub fn internal(what: impl std::fmt::Display) -> Self {
+        tracing::error!("{what}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "provhost failed on this request; it was logged")
+    }
+
+    /// The same problem, closing the connection after it is answered: what is left of the request
+    /// is not read.
+    pub fn closing(mut self) -> Self {
+        self.close = true;
+        self
     }
 
     /// The same problem, telling the caller to try again after `seconds`.
@@ -59,6 +75,9 @@ impl IntoResponse for Problem {
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        if self.close {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="provhost", Bearer"#));
         }
@@ -82,7 +101,7 @@ impl From<Refusal> for Problem {
             }
             _ => json!({ "code": r.code() }),
         };
-        Problem { status, kind: r.code(), detail: r.to_string(), extra, retry_after: None }
+        Problem { status, kind: r.code(), detail: r.to_string(), extra, retry_after: None, close: false }
     }
 }
 

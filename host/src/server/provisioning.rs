@@ -11,8 +11,10 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::auth::Caller;
+use super::blocking::off_worker;
 use super::body::JsonBody;
 use super::idempotency::{self, Begin};
+use super::keyed::Share;
 use super::problem::Problem;
 use crate::gate::Gate;
 use crate::limits::Limits;
@@ -33,8 +35,7 @@ pub struct ActionRequest {
 }
 
 async fn run(
-    app: Arc<AppState>,
-    caller: Caller,
+    (app, caller, share): (Arc<AppState>, Caller, Share),
     (headers, summary, body): (HeaderMap, String, ActionRequest),
     request: impl FnOnce(&mut Gate, String) -> Result<Vec<Action>, Refusal> + Send + 'static,
 ) -> Result<Response, Problem> {
@@ -51,7 +52,7 @@ async fn run(
                 &caller.0.id,
                 &[summary.as_bytes(), body.reason.as_deref().unwrap_or("").as_bytes(), &[u8::from(body.dry_run)]],
             );
-            match idempotency::begin(&app, &tenant, Some(&key), &hash)? {
+            match idempotency::begin(&app, &tenant, Some(&key), &hash).await? {
                 Begin::New(id) => Some(id),
                 Begin::Replay(response) => return Ok(response),
                 Begin::Running(id) => return Err(idempotency::in_progress(&id)),
@@ -62,27 +63,25 @@ async fn run(
     let reason = body.reason.unwrap_or_else(|| format!("{summary} by API key {}", caller.0.id));
     let (work_app, wait, settled_in) = (app.clone(), super::events::prefers_wait(&headers), tenant.clone());
     let work = async move {
-        let ran = tokio::task::spawn_blocking(move || {
+        // The share is held by the run itself, so a caller that hangs up does not free it early.
+        let ran = off_worker(move || {
+            let _share = share;
             run_request(context, &summary, (body.dry_run, Execution::Queued), |p| request(p, reason))
+                .map_err(Problem::from)
         });
         let problem = match ran.await {
-            Ok(Ok(Ok(mut report))) => {
+            Ok(Ok(mut report)) => {
                 work_app.wake_executor();
                 if let Some(wait) = wait {
                     work_app.settle(&settled_in, report.actions.iter_mut().collect(), wait).await;
                 }
                 return (StatusCode::OK, serde_json::to_string(&report).unwrap_or_default());
             }
-            Ok(Ok(Err(refusal))) => {
+            Ok(Err(refusal)) => {
                 work_app.metrics.refusal(refusal.code());
                 Problem::from(refusal)
             }
-            Ok(Err(e)) => Problem::from(e),
-            Err(e) => Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("the request failed inside provhost: {e}"),
-            ),
+            Err(problem) => problem,
         };
         (problem.status, problem.body().to_string())
     };
@@ -100,69 +99,77 @@ type PersonTargetCall = fn(&mut Gate, &str, &str, String) -> Result<Action, Refu
 
 /// Runs `call` for `POST /provisioning/persons/{person}/{collection}/{target}/{verb}`.
 async fn person_target(
-    (app, caller, headers): (Arc<AppState>, Caller, HeaderMap),
+    (app, caller, share, headers): (Arc<AppState>, Caller, Share, HeaderMap),
     (person, target): (String, String),
     body: ActionRequest,
     (collection, verb, call): (&'static str, &'static str, PersonTargetCall),
 ) -> Result<Response, Problem> {
     let summary = format!("POST /provisioning/persons/{person}/{collection}/{target}/{verb}");
-    run(app, caller, (headers, summary, body), move |p, reason| call(p, &person, &target, reason).map(|a| vec![a]))
-        .await
+    run((app, caller, share), (headers, summary, body), move |p, reason| {
+        call(p, &person, &target, reason).map(|a| vec![a])
+    })
+    .await
 }
 
 /// `POST /provisioning/persons/{personId}/entitlements/{entitlementId}/re-enforce`
 pub async fn re_enforce(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    share: Share,
     headers: HeaderMap,
     Path(ids): Path<(String, String)>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
-    person_target((app, caller, headers), ids, body, ("entitlements", "re-enforce", Gate::re_enforce)).await
+    person_target((app, caller, share, headers), ids, body, ("entitlements", "re-enforce", Gate::re_enforce)).await
 }
 
 /// `POST /provisioning/persons/{personId}/accounts/{accountId}/update`
 pub async fn update_account(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    share: Share,
     headers: HeaderMap,
     Path(ids): Path<(String, String)>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
-    person_target((app, caller, headers), ids, body, ("accounts", "update", Gate::update_account)).await
+    person_target((app, caller, share, headers), ids, body, ("accounts", "update", Gate::update_account)).await
 }
 
 /// `POST /provisioning/persons/{personId}/entitlements/{entitlementId}/unmanage`
 pub async fn unmanage(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    share: Share,
     headers: HeaderMap,
     Path(ids): Path<(String, String)>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
-    person_target((app, caller, headers), ids, body, ("entitlements", "unmanage", Gate::unmanage)).await
+    person_target((app, caller, share, headers), ids, body, ("entitlements", "unmanage", Gate::unmanage)).await
 }
 
 /// `POST /provisioning/persons/{personId}/accounts/update`
 pub async fn update_all_accounts(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    share: Share,
     headers: HeaderMap,
     Path(person): Path<String>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
     let summary = format!("POST /provisioning/persons/{person}/accounts/update");
-    run(app, caller, (headers, summary, body), move |p, reason| p.update_all_accounts(&person, reason)).await
+    run((app, caller, share), (headers, summary, body), move |p, reason| p.update_all_accounts(&person, reason)).await
 }
 
 /// `POST /provisioning/entitlement-actions/{actionId}/retry`
 pub async fn retry(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    share: Share,
     headers: HeaderMap,
     Path(action): Path<String>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
     let summary = format!("POST /provisioning/entitlement-actions/{action}/retry");
-    run(app, caller, (headers, summary, body), move |p, reason| p.retry(&action, reason).map(|a| vec![a])).await
+    run((app, caller, share), (headers, summary, body), move |p, reason| p.retry(&action, reason).map(|a| vec![a]))
+        .await
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::auth::Caller;
+use super::blocking::off_worker;
 use super::body::Listing;
 use super::problem::Problem;
 use crate::model::{ActionFilter, ActionState, parse_rfc3339};
@@ -34,7 +35,9 @@ pub async fn actions(
 ) -> Result<Response, Problem> {
     caller.require(Scope::PersonsRead)?;
     let filter = ActionFilter { person: q.person, state: q.state, system: q.system };
-    let items = app.store.actions_page(caller.tenant(), &filter, paging.limit + 1, paging.offset)?;
+    let tenant = caller.tenant().to_owned();
+    let items =
+        off_worker(move || Ok(app.store.actions_page(&tenant, &filter, paging.limit + 1, paging.offset)?)).await?;
     Ok(Json(paging.page(items)).into_response())
 }
 
@@ -62,8 +65,9 @@ pub async fn action(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     caller.require(Scope::PersonsRead)?;
-    let action = app.store.action(caller.tenant(), &id)?;
-    let history = app.store.action_history(caller.tenant(), &id)?;
+    let tenant = caller.tenant().to_owned();
+    let (action, history) =
+        off_worker(move || Ok((app.store.action(&tenant, &id)?, app.store.action_history(&tenant, &id)?))).await?;
     let mut body = serde_json::to_value(action).unwrap_or_default();
     body["history"] = serde_json::to_value(history).unwrap_or_default();
     Ok(Json(body).into_response())
@@ -108,7 +112,7 @@ pub async fn audit(
         since,
         until,
     };
-    let items = app.store.audit(&filter, paging.limit + 1, paging.offset)?;
+    let items = off_worker(move || Ok(app.store.audit(&filter, paging.limit + 1, paging.offset)?)).await?;
     Ok(Json(paging.page(items)).into_response())
 }
 
@@ -133,6 +137,9 @@ pub async fn deliveries(
             format!("status must be pending, delivered or dead, not '{status}'"),
         ));
     }
-    let items = app.store.deliveries(caller.tenant(), q.status.as_deref(), paging.limit + 1, paging.offset)?;
+    let tenant = caller.tenant().to_owned();
+    let items =
+        off_worker(move || Ok(app.store.deliveries(&tenant, q.status.as_deref(), paging.limit + 1, paging.offset)?))
+            .await?;
     Ok(Json(paging.page(items)).into_response())
 }

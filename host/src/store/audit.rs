@@ -1,10 +1,14 @@
 //! The audit table: appending to a tenant's chain inside a write transaction, reading with
 //! filters, exporting, importing and verifying.
 
+use std::ops::ControlFlow;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Store, StoreError, from_json};
-use crate::audit::{AuditEntry, AuditRecord, ChainBreak, FORMAT, GENESIS, record_hash, verify_chain};
+use crate::audit::{
+    AuditEntry, AuditRecord, ChainBreak, ChainStart, ChainVerifier, FORMAT, GENESIS, record_hash, verify_chain,
+};
 use crate::model::{new_id, now_rfc3339};
 
 const COLUMNS: &str = "tenant, seq, id, at, kind, invocation, key_id, plugin, person, action, system, decision, \
@@ -145,10 +149,26 @@ pub(super) fn append(tx: &Connection, tenant: &str, entries: &[AuditEntry]) -> R
 pub struct Verification {
     /// The tenant.
     pub tenant: String,
-    /// Records that verified.
+    /// Where the chain starts, as its first record says; `None` when the tenant has no records.
+    pub start: Option<ChainStart>,
+    /// Records that verified, from the start on.
     pub verified: u64,
     /// The first break, if any.
     pub broken: Option<ChainBreak>,
+}
+
+impl Verification {
+    /// The first record checked.
+    pub fn first(&self) -> Option<u64> {
+        self.start.as_ref().map(|s| s.seq)
+    }
+
+    /// Whether the chain starts with the tenant's first record. One that does not holds no proof
+    /// of the records before its start: only a checkpoint taken of it can vouch that it started
+    /// there (an archive imported from a later record).
+    pub fn is_whole(&self) -> bool {
+        self.start.as_ref().is_none_or(ChainStart::is_genesis)
+    }
 }
 
 impl Store {
@@ -199,21 +219,33 @@ impl Store {
         decode(row.ok_or_else(|| StoreError::NotFound { kind: "audit record", id: id.into(), tenant: "any".into() })?)
     }
 
-    /// Calls `each` with the tenant's records from `from_seq` on, in chain order, one at a time.
+    /// Calls `each` with the tenant's records from `from_seq` on, in chain order, one at a time,
+    /// until it breaks off.
     pub fn audit_chain(
         &self,
         tenant: &str,
         from_seq: u64,
-        mut each: impl FnMut(AuditRecord) -> Result<(), StoreError>,
+        mut each: impl FnMut(AuditRecord) -> Result<ControlFlow<()>, StoreError>,
     ) -> Result<(), StoreError> {
         let conn = self.read()?;
         let mut stmt =
             conn.prepare_cached(&format!("SELECT {COLUMNS} FROM audit WHERE tenant = ?1 AND seq >= ?2 ORDER BY seq"))?;
         let mut rows = stmt.query(params![tenant, from_seq as i64])?;
         while let Some(row) = rows.next()? {
-            each(decode(read(row)?)?)?;
+            if each(decode(read(row)?)?)?.is_break() {
+                break;
+            }
         }
         Ok(())
+    }
+
+    /// Where the tenant's chain starts: its first record's sequence number and `prev_hash`.
+    pub fn audit_start(&self, tenant: &str) -> Result<Option<ChainStart>, StoreError> {
+        Ok(self
+            .read()?
+            .prepare_cached("SELECT seq, prev_hash FROM audit WHERE tenant = ?1 ORDER BY seq LIMIT 1")?
+            .query_row([tenant], |r| Ok(ChainStart { seq: r.get::<_, i64>(0)? as u64, prev_hash: r.get(1)? }))
+            .optional()?)
     }
 
     /// The tenant's last record: its sequence number and hash.
@@ -242,24 +274,35 @@ impl Store {
         Ok(rows)
     }
 
-    /// Recomputes the tenant's chain from its first record and reports the first break.
+    /// Recomputes the tenant's chain from its first record, one record at a time, and reports
+    /// where it starts and the first break. The start is what the first record says; nothing else
+    /// in the store is trusted for it (see [`Verification::is_whole`]).
     pub fn verify_audit(&self, tenant: &str) -> Result<Verification, StoreError> {
-        let mut records = Vec::new();
+        let mut start = None;
+        let mut verifier = None;
+        let mut broken = None;
         self.audit_chain(tenant, 0, |r| {
-            records.push(r);
-            Ok(())
+            let verifier = verifier.get_or_insert_with(|| {
+                // Record 1 continues the genesis hash, whatever it claims to continue.
+                let first = if r.seq == 1 {
+                    ChainStart::genesis()
+                } else {
+                    ChainStart { seq: r.seq, prev_hash: r.prev_hash.clone() }
+                };
+                let verifier = ChainVerifier::from(&first);
+                start = Some(first);
+                verifier
+            });
+            Ok(match verifier.check(&r) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(b) => {
+                    broken = Some(b);
+                    ControlFlow::Break(())
+                }
+            })
         })?;
-        let anchor = self
-            .read()?
-            .prepare_cached("SELECT seq, prev_hash FROM audit_anchor WHERE tenant = ?1")?
-            .query_row([tenant], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))
-            .optional()?
-            .unwrap_or((1, GENESIS.to_owned()));
-        let (verified, broken) = match verify_chain(&records, Some((anchor.0, &anchor.1))) {
-            Ok(n) => (n, None),
-            Err(b) => (b.seq.saturating_sub(anchor.0), Some(b)),
-        };
-        Ok(Verification { tenant: tenant.to_owned(), verified, broken })
+        let verified = verifier.map_or(0, |v| v.verified());
+        Ok(Verification { tenant: tenant.to_owned(), start, verified, broken })
     }
 
     /// Imports exported records into an archive store: they must continue the tenant's chain
@@ -281,12 +324,70 @@ impl Store {
                     first.tenant, b.seq, b.id, b.reason
                 ))
             })?;
-            if end_seq == 0 && first.seq > 1 {
-                tx.prepare_cached("INSERT INTO audit_anchor (tenant, seq, prev_hash) VALUES (?1, ?2, ?3)")?
-                    .execute(params![first.tenant, first.seq as i64, first.prev_hash])?;
-            }
             records.iter().try_for_each(|r| insert(tx, r))
         })?;
         Ok(records.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::InvocationRecord;
+    use crate::store::{DEMO_TENANT, seed_demo};
+
+    fn store_with_records(n: usize) -> Store {
+        let store = Store::in_memory().unwrap();
+        seed_demo(&store).unwrap();
+        for i in 0..n {
+            let record = InvocationRecord::history(&crate::model::new_id(), DEMO_TENANT, "test", &format!("run {i}"));
+            store.commit_invocation(&record, &[]).unwrap();
+        }
+        store
+    }
+
+    #[test]
+    fn verify_names_where_the_chain_starts_and_a_chain_without_its_first_records_is_not_whole() {
+        let store = store_with_records(5);
+        let head = store.audit_head(DEMO_TENANT).unwrap().unwrap().0;
+        let whole = store.verify_audit(DEMO_TENANT).unwrap();
+        assert_eq!((whole.first(), whole.verified, whole.is_whole()), (Some(1), head, true), "{whole:?}");
+        assert!(whole.broken.is_none());
+
+        // What someone with write access to the file can do: remove the guard, then the oldest records.
+        let removed = "DROP TRIGGER audit_is_never_deleted; DELETE FROM audit WHERE tenant = 'demo' AND seq < 4;";
+        store.idle_writer().conn.execute_batch(removed).unwrap();
+        let cut = store.verify_audit(DEMO_TENANT).unwrap();
+        assert_eq!((cut.first(), cut.verified, cut.is_whole()), (Some(4), head - 3, false), "{cut:?}");
+        assert!(cut.broken.is_none(), "what is left is consistent: only the start shows the cut");
+        assert_eq!(store.audit_start(DEMO_TENANT).unwrap(), cut.start);
+    }
+
+    #[test]
+    fn a_first_record_that_does_not_continue_the_genesis_hash_breaks_the_chain() {
+        let store = store_with_records(1);
+        let forged =
+            "DROP TRIGGER audit_is_never_updated; UPDATE audit SET prev_hash = hash WHERE tenant = 'demo' AND seq = 1;";
+        store.idle_writer().conn.execute_batch(forged).unwrap();
+        let v = store.verify_audit(DEMO_TENANT).unwrap();
+        assert_eq!(v.broken.map(|b| b.seq), Some(1), "record 1 always continues the genesis hash");
+        assert_eq!(v.verified, 0);
+    }
+
+    #[test]
+    fn an_archive_imported_from_a_later_record_starts_there() {
+        let source = store_with_records(5);
+        let mut tail = Vec::new();
+        source
+            .audit_chain(DEMO_TENANT, 4, |r| {
+                tail.push(r);
+                Ok(ControlFlow::Continue(()))
+            })
+            .unwrap();
+        let archive = Store::in_memory().unwrap();
+        assert_eq!(archive.import_audit(&tail).unwrap(), tail.len() as u64);
+        let v = archive.verify_audit(DEMO_TENANT).unwrap();
+        assert_eq!((v.first(), v.verified, v.is_whole()), (Some(4), tail.len() as u64, false));
+        assert_eq!(v.start.unwrap().prev_hash, source.audit_hash_at(DEMO_TENANT, 3).unwrap().unwrap());
     }
 }

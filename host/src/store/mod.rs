@@ -127,6 +127,11 @@ impl Store {
         })
     }
 
+    /// Whether the store answers a read.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.read()?.query_row("SELECT COUNT(*) FROM tenants", [], |_| Ok(()))?)
+    }
+
     /// Whether the tenant exists.
     pub fn tenant_exists(&self, tenant: &str) -> Result<bool, StoreError> {
         let found = self.read()?.query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant], |_| Ok(())).map(|_| true);

@@ -96,9 +96,9 @@ impl Store {
     }
 
     /// At start-up: requests still `running` were cut off by a stop; they end with a response
-    /// that says so (their invocation, if any, is in the audit trail). Requests older than
-    /// `keep` are forgotten. Returns how many were cut off.
-    pub fn settle_requests(&self, keep: std::time::Duration) -> Result<usize, StoreError> {
+    /// that says so (their invocation, if any, is in the audit trail). Returns how many were cut
+    /// off.
+    pub fn settle_requests(&self) -> Result<usize, StoreError> {
         let body = serde_json::json!({
             "type": "/problems/interrupted",
             "title": "Interrupted",
@@ -107,16 +107,45 @@ impl Store {
         })
         .to_string();
         self.write(|conn| {
-            let cut = conn
+            Ok(conn
                 .prepare_cached(
                     "UPDATE requests SET status = 'done', http_status = 503, response = ?1 WHERE status = 'running'",
                 )?
-                .execute([body])?;
-            let cutoff = rfc3339(
-                time::OffsetDateTime::now_utc() - time::Duration::try_from(keep).unwrap_or(time::Duration::DAY),
-            );
-            conn.prepare_cached("DELETE FROM requests WHERE created_at < ?1")?.execute([cutoff])?;
-            Ok(cut)
+                .execute([body])?)
         })
+    }
+
+    /// Forgets requests older than `keep`: their `Idempotency-Key` may be used again, and their
+    /// status is no longer shown. Returns how many were forgotten.
+    pub fn forget_requests(&self, keep: std::time::Duration) -> Result<usize, StoreError> {
+        let keep = time::Duration::try_from(keep).unwrap_or(time::Duration::DAY);
+        let cutoff = rfc3339(time::OffsetDateTime::now_utc() - keep);
+        self.write(|conn| Ok(conn.prepare_cached("DELETE FROM requests WHERE created_at < ?1")?.execute([cutoff])?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::{DEMO_TENANT, seed_demo};
+
+    #[test]
+    fn requests_older_than_they_are_kept_are_forgotten_and_their_keys_free_again() {
+        let store = Store::in_memory().unwrap();
+        seed_demo(&store).unwrap();
+        let Begun::New(old) = store.begin_request(DEMO_TENANT, Some("old-key"), "h1").unwrap() else { panic!() };
+        let Begun::New(recent) = store.begin_request(DEMO_TENANT, Some("recent-key"), "h2").unwrap() else { panic!() };
+        store
+            .idle_writer()
+            .conn
+            .execute("UPDATE requests SET created_at = '2020-01-01T00:00:00.000Z' WHERE id = ?1", [&old])
+            .unwrap();
+        assert_eq!(store.forget_requests(Duration::from_secs(48 * 3600)).unwrap(), 1);
+        assert_eq!(store.request(DEMO_TENANT, &old).unwrap(), None);
+        assert!(store.request(DEMO_TENANT, &recent).unwrap().is_some(), "a recent request is kept");
+        assert!(matches!(store.begin_request(DEMO_TENANT, Some("old-key"), "h3").unwrap(), Begun::New(_)));
+        assert!(matches!(store.begin_request(DEMO_TENANT, Some("recent-key"), "h2").unwrap(), Begun::Existing(_)));
     }
 }

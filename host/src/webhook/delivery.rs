@@ -41,8 +41,25 @@ async fn attempt(client: &reqwest::Client, secret: &str, d: &Delivery) -> Result
     if response.status().is_success() { Ok(()) } else { Err(format!("{} answered {}", d.url, response.status())) }
 }
 
+/// Runs a store call on the blocking pool, never on an async worker: a slow commit holds only
+/// its own thread.
+async fn off_worker<T: Send + 'static>(
+    store: &Arc<Store>,
+    call: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || call(&store))
+        .await
+        .map_err(|e| StoreError::GroupCommit(format!("a delivery's store call failed inside provhost: {e}")))?
+}
+
 /// Tries one due delivery and records the outcome: delivered, retried later, or dead-lettered.
-async fn deliver(store: &Store, config: &Config, client: &reqwest::Client, d: &Delivery) -> Result<(), StoreError> {
+async fn deliver(
+    store: &Arc<Store>,
+    config: &Config,
+    client: &reqwest::Client,
+    d: &Delivery,
+) -> Result<(), StoreError> {
     let hook = config.tenants.get(&d.tenant).and_then(|t| t.webhooks.iter().find(|h| h.url == d.url));
     let outcome = match hook {
         None => Err((format!("no webhook for {} is configured for tenant '{}' any more", d.url, d.tenant), None)),
@@ -58,12 +75,13 @@ async fn deliver(store: &Store, config: &Config, client: &reqwest::Client, d: &D
     if let Err((error, _)) = &outcome {
         tracing::warn!(delivery = %d.id, "webhook delivery failed: {error}");
     }
-    store.record_attempt(&d.id, outcome)
+    let id = d.id.clone();
+    off_worker(store, move |store| store.record_attempt(&id, outcome)).await
 }
 
 /// Delivers every due delivery once, one after another; returns how many were tried.
-pub async fn deliver_due(store: &Store, config: &Config, client: &reqwest::Client) -> Result<usize, StoreError> {
-    let due = store.due_deliveries(64)?;
+pub async fn deliver_due(store: &Arc<Store>, config: &Config, client: &reqwest::Client) -> Result<usize, StoreError> {
+    let due = off_worker(store, |store| store.due_deliveries(64)).await?;
     for d in &due {
         deliver(store, config, client, d).await?;
     }
@@ -124,7 +142,7 @@ pub async fn run_worker(store: Arc<Store>, config: Arc<Config>, mut stop: tokio:
     let in_flight = Arc::new(Mutex::new(InFlight::default()));
     let mut tasks = tokio::task::JoinSet::new();
     while !*stop.borrow() {
-        match store.due_deliveries(256) {
+        match off_worker(&store, |store| store.due_deliveries(256)).await {
             Ok(due) => {
                 for d in due {
                     if !in_flight.lock().unwrap_or_else(|p| p.into_inner()).claim(&d) {

@@ -1,0 +1,17 @@
+//! Work that blocks — every store call, a platform's read, a plugin's run — runs on tokio's
+//! blocking pool, never on an async worker: a commit that waits for the disk (or for another
+//! writer) then holds only its own thread, and health checks, reads and other tenants' requests
+//! go on being answered meanwhile.
+
+use super::problem::Problem;
+
+/// Runs `work` on the blocking pool, in the current span, and answers its result; a panic in it
+/// is logged and answered 500.
+pub async fn off_worker<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
+        .await
+        .unwrap_or_else(|e| Err(Problem::internal(format!("a blocking task failed: {e}"))))
+}
