@@ -125,7 +125,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::backend::{Backend, BackendError, EmbeddedBackend};
+    use crate::backend::{Backend, BackendError, EmbeddedBackend, Job};
     use crate::executor::{DEFAULT_LEASE, Executor};
     use crate::gate::Gate;
     use crate::model::{Account, ActionFilter, ActionKind, Entitlement, Person, new_id};
@@ -164,8 +164,8 @@ mod tests {
         fn entitlement_count(&self, _: &str, system: &str) -> Result<u32, BackendError> {
             Err(BackendError::Unavailable(format!("the platform did not answer for '{system}'")))
         }
-        fn carry_out(&self, t: &str, action: &Action) -> Result<Finish, BackendError> {
-            self.0.carry_out(t, action)
+        fn carry_out(&self, t: &str, job: &Job<'_>) -> Result<Finish, BackendError> {
+            self.0.carry_out(t, job)
         }
     }
 

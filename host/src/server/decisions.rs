@@ -16,24 +16,10 @@ use crate::store::Decision;
 
 async fn decide(app: Arc<AppState>, caller: Caller, id: String, decision: Decision) -> Result<Response, Problem> {
     caller.require(Scope::ActionsApprove)?;
-    let (context, executor) = (app.context(&caller.0), app.executor.clone());
-    let done = tokio::task::spawn_blocking(move || -> Result<_, Problem> {
-        let decided = context.store.decide_blocked(
-            &context.tenant,
-            std::slice::from_ref(&id),
-            (decision, &context.permission.key_id),
-            &context.policy.windows,
-        )??;
-        let done = match decision {
-            Decision::Approve => {
-                executor.run_now(&context, (&id, "approval"), &decided).map_err(crate::pipeline::RunError::from)?
-            }
-            Decision::Reject => {
-                crate::webhook::queue(&context, &id, "rejection", &decided)?;
-                decided
-            }
-        };
-        Ok(done)
+    // An approval's claims carry an owner of their own, not the worker's.
+    let (context, executor) = (app.context(&caller.0), app.executor.another());
+    let done = tokio::task::spawn_blocking(move || {
+        crate::pipeline::decide(&context, &executor, std::slice::from_ref(&id), decision)
     })
     .await
     .map_err(|e| {
@@ -42,7 +28,7 @@ async fn decide(app: Arc<AppState>, caller: Caller, id: String, decision: Decisi
             "internal",
             format!("the decision failed inside provhost: {e}"),
         )
-    })??;
+    })???;
     Ok(Json(json!({ "actions": done })).into_response())
 }
 

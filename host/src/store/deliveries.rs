@@ -1,7 +1,7 @@
 //! Webhook deliveries: queued durably, retried with backoff, dead-lettered after the last try,
 //! re-driven on request.
 
-use rusqlite::{Row, params};
+use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 
 use super::audit::append as append_audit;
@@ -48,19 +48,17 @@ fn read(r: &Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
-impl Store {
-    /// Queues a delivery, due now.
-    pub fn queue_delivery(&self, tenant: &str, url: &str, payload: &str) -> Result<String, StoreError> {
-        let (id, now) = (new_id(), now_rfc3339());
-        self.write(|c| {
-            c.prepare_cached(&format!(
-                "INSERT INTO deliveries ({COLUMNS}, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, NULL, ?5, ?5)"
-            ))?
-            .execute(params![id, tenant, url, payload, now])?;
-            Ok(id)
-        })
-    }
+/// Queues a delivery, due now, inside the transaction `tx` of the change it tells of; returns its id.
+pub(super) fn insert(tx: &Connection, tenant: &str, url: &str, payload: &str) -> Result<String, StoreError> {
+    let (id, now) = (new_id(), now_rfc3339());
+    tx.prepare_cached(&format!(
+        "INSERT INTO deliveries ({COLUMNS}, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, NULL, ?5, ?5)"
+    ))?
+    .execute(params![id, tenant, url, payload, now])?;
+    Ok(id)
+}
 
+impl Store {
     /// Pending deliveries due by now, oldest first.
     pub fn due_deliveries(&self, limit: usize) -> Result<Vec<Delivery>, StoreError> {
         let conn = self.read()?;

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::actions::{check_windows, insert_actions};
+use super::actions::{check_windows, insert_actions, still_managed};
 use super::audit::append as append_audit;
 use super::directory::to_json;
 use super::{Store, StoreError, from_json};
@@ -112,8 +112,9 @@ impl Store {
     }
 
     /// Commits a plan with its invocation record as one unit of a write transaction, after
-    /// checking the window budgets and retries again so that concurrent processes cannot overrun
-    /// a budget or retry one action twice. Returns the refusal instead of committing when one
+    /// checking the window budgets, retries and managed entitlements again so that concurrent
+    /// processes cannot overrun a budget, retry one action twice, or act on an entitlement
+    /// unmanaged since it was planned. Returns the refusal instead of committing when one
     /// would; then nothing is written.
     pub fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
         self.write(|tx| {
@@ -122,6 +123,11 @@ impl Store {
             }
             if let Err(refusal) = check_retries(tx, &commit.record.tenant, commit.actions)? {
                 return Ok(Err(refusal));
+            }
+            for action in commit.actions {
+                if let Err(refusal) = still_managed(tx, &commit.record.tenant, action)? {
+                    return Ok(Err(refusal));
+                }
             }
             if let Some(change) = commit.observed {
                 apply_observed(tx, &commit.record.tenant, change)?;
