@@ -28,6 +28,15 @@ impl EmbeddedBackend {
         if let Some(failure) = system.failure {
             return Ok(Finish::Error(format!("{}: {failure}", system.name)));
         }
+        if let ActionTarget::Entitlement(id) = &action.target {
+            let entitlement = self.store.entitlement(tenant, id)?;
+            if !entitlement.managed {
+                return Ok(Finish::Error(format!(
+                    "{}: {} is no longer managed; provisioning leaves it alone, so the {} was not carried out",
+                    system.name, entitlement.display_name, action.kind
+                )));
+            }
+        }
         let outcome = match (&action.kind, &action.target) {
             (ActionKind::Update, ActionTarget::Account(account)) => {
                 let person = self.store.person(tenant, &action.person)?;

@@ -36,8 +36,11 @@ pub struct Tenants {
     /// every tenant of the store.
     pub roster: Arc<dyn Fn() -> Result<Vec<String>, StoreError> + Send + Sync>,
     /// A served tenant's wiring; for any other, why its actions are not carried out.
-    pub wire: Arc<dyn Fn(&str) -> Result<Arc<Tenant>, String> + Send + Sync>,
+    pub wire: Arc<Wire>,
 }
+
+/// Gives a served tenant's wiring, or why a tenant is not served.
+pub type Wire = dyn Fn(&str) -> Result<Arc<Tenant>, String> + Send + Sync;
 
 /// One tenant's claims, carried out in a lane of their own.
 struct Lane {

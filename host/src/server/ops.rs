@@ -23,21 +23,35 @@ pub async fn healthz() -> Response {
 }
 
 /// Ready when the store answers. A caller with a valid key also sees its own tenant's loaded
-/// plugins; an anonymous one learns nothing about tenants or plugins.
+/// plugins, or — for a tenant the configuration does not name — how many of its actions wait and
+/// why (the executor does not run them); an anonymous one learns nothing about tenants or plugins.
 pub async fn readyz(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    match app.store.audit_tenants() {
-        Ok(_) => {
-            let Ok(caller) = Caller::verify(&headers, &app) else {
-                return axum::Json(serde_json::json!({ "status": "ready" })).into_response();
-            };
-            let tenant = app.tenant(caller.tenant());
-            let plugins: Vec<&str> = tenant.plugins().iter().map(|p| p.plugin.name.as_str()).collect();
-            let body = serde_json::json!({ "status": "ready", "tenant": caller.tenant(), "plugins": plugins });
-            axum::Json(body).into_response()
-        }
-        Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", format!("the store does not answer: {e}"))
-            .into_response(),
+    let not_ready = |e: &dyn std::fmt::Display| {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", format!("the store does not answer: {e}"))
+    };
+    if let Err(e) = app.store.audit_tenants() {
+        return not_ready(&e).into_response();
     }
+    let Ok(key) = Caller::key(&headers, &app) else {
+        return axum::Json(serde_json::json!({ "status": "ready" })).into_response();
+    };
+    let body = match app.config.admit_tenant(&key.tenant) {
+        Ok(()) => {
+            let tenant = app.tenant(&key.tenant);
+            let plugins: Vec<&str> = tenant.plugins().iter().map(|p| p.plugin.name.as_str()).collect();
+            serde_json::json!({ "status": "ready", "tenant": key.tenant, "plugins": plugins })
+        }
+        Err(why) => match app.store.open_actions_of(&key.tenant) {
+            Ok(held) => serde_json::json!({
+                "status": "ready",
+                "tenant": key.tenant,
+                "plugins": [],
+                "held": { "actions": held, "reason": format!("its actions wait and are not carried out: {why}") },
+            }),
+            Err(e) => return not_ready(&e).into_response(),
+        },
+    };
+    axum::Json(body).into_response()
 }
 
 pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {

@@ -291,6 +291,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), super::StoreError> {
 mod tests {
     use super::super::Store;
     use super::super::actions::{ANY_DUE_SQL, LAPSED_SQL, PENDING_SQL, USAGE_SQL};
+    use super::super::deliveries::DUE_DELIVERIES_SQL;
     use super::super::invocations::LIVE_RETRY_SQL;
 
     /// How SQLite runs `sql`, one line per step.
@@ -310,6 +311,7 @@ mod tests {
             (LAPSED_SQL, "actions_due (tenant=? AND state=? AND lease_until_ms<?)"),
             (PENDING_SQL, "actions_due (tenant=? AND state=?)"),
             (ANY_DUE_SQL, "actions_due"),
+            (DUE_DELIVERIES_SQL, "deliveries_by_tenant (tenant=? AND status=? AND next_attempt_at<?)"),
             (USAGE_SQL, "actions_by_window"),
             (LIVE_RETRY_SQL, "actions_by_retry"),
             ("SELECT COUNT(*) FROM action_history WHERE tenant = ?1 AND action = ?2", "PRIMARY KEY"),

@@ -62,9 +62,9 @@ impl Outbox {
             Tracking::ByInvocation => {
                 for (action, _) in actions {
                     let invocation = action.invocation.clone().unwrap_or_default();
-                    if !outbox.origins.contains_key(&invocation) {
-                        let origin = context.store.invocation_plugin(&context.tenant, &invocation)?;
-                        outbox.origins.insert(invocation, origin.unwrap_or_else(|| "executor".into()));
+                    if let std::collections::btree_map::Entry::Vacant(entry) = outbox.origins.entry(invocation) {
+                        let origin = context.store.invocation_plugin(&context.tenant, entry.key())?;
+                        entry.insert(origin.unwrap_or_else(|| "executor".into()));
                     }
                 }
             }

@@ -93,6 +93,12 @@ impl IdentityIqBackend {
             }
             (ActionKind::Grant, ActionTarget::Entitlement(id)) => {
                 let entitlement: Entitlement = self.directory.entitlement(tenant, id).map_err(read)?;
+                if !entitlement.managed {
+                    return Err(format!(
+                        "entitlement '{}' ({id}) is no longer managed; provisioning leaves it alone, so nothing was launched",
+                        entitlement.display_name
+                    ));
+                }
                 match entitlement.kind {
                     EntitlementType::Permission => {
                         let add = AttributeRequest {

@@ -111,10 +111,12 @@ impl IdentityIqBackend {
         };
         let reply = match self.client.send(&call) {
             Ok(reply) => reply,
-            Err(unknown @ ClientError::Unknown { .. }) => {
+            Err(unknown @ (ClientError::Unknown { .. } | ClientError::TooLarge { .. })) => {
                 // It may have launched: if IdentityIQ has it, follow it; otherwise say so.
                 return match self.find_launch(job) {
-                    Ok(Some(found)) => self.followed(job, found, " (found launched after its answer was lost)"),
+                    Ok(Some(found)) => {
+                        self.followed(job, found, " (its answer was lost or unreadable: found by its idempotency key)")
+                    }
                     _ => Finish::Error(unknown.to_string()),
                 };
             }

@@ -117,7 +117,7 @@ impl Store {
                 }
             };
             let mut claims = Vec::with_capacity(found.len());
-            let mut moved: Vec<(String, (Action, &'static str))> = Vec::new();
+            let mut moved: Vec<(String, Moved)> = Vec::new();
             for row in found {
                 let (claim, change) = claim_one(tx, owner, (now, until), row)?;
                 moved.extend(change.map(|c| (claim.key.tenant.clone(), c)));
@@ -176,8 +176,16 @@ impl Store {
         })
     }
 
-    /// How many of the tenant's actions wait to be carried out or followed up (pending, running
-    /// or waiting), by tenant, for the tenants that have any.
+    /// How many of the tenant's actions wait to be carried out or followed up (pending, running or
+    /// waiting).
+    pub fn open_actions_of(&self, tenant: &str) -> Result<u64, StoreError> {
+        let conn = self.read()?;
+        let sql = format!("SELECT COUNT(*) FROM actions INDEXED BY actions_due WHERE tenant = ?1 AND {OPEN}");
+        Ok(conn.prepare_cached(&sql)?.query_row([tenant], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// How many actions wait to be carried out or followed up (pending, running or waiting), by
+    /// tenant, for the tenants that have any.
     pub fn open_actions(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
@@ -188,13 +196,16 @@ impl Store {
     }
 }
 
+/// An action as a claim moved it, with its HelloID name.
+type Moved = (Action, &'static str);
+
 /// Claims one runnable action; returns the claim and, for a carry-out, its state change.
 fn claim_one(
     tx: &Connection,
     owner: &str,
     (now, until): (i64, i64),
     row: Runnable,
-) -> Result<(Claim, Option<(Action, &'static str)>), StoreError> {
+) -> Result<(Claim, Option<Moved>), StoreError> {
     let following = |reference: Option<String>| {
         reference.map(|reference| Following {
             reference,
@@ -313,14 +324,20 @@ mod tests {
         let new = store.claim_actions("a", Duration::from_secs(60), Due::These(DEMO_TENANT, &ids[..1])).unwrap();
         let new = new.into_iter().next().expect("taken up again");
         assert_eq!(new.attempt, 2);
-        assert_eq!(store.renew_leases("a", Duration::from_secs(60), &[old.key.clone()]).unwrap(), [false]);
+        assert_eq!(store.renew_leases("a", Duration::from_secs(60), std::slice::from_ref(&old.key)).unwrap(), [false]);
         assert!(!store.note_follow("a", &old.key, "task-1").unwrap(), "the old attempt notes nothing");
-        let stale = store.finish_actions(DEMO_TENANT, "a", &[(old.key.clone(), done("old"))], &|_| vec![]).unwrap();
+        let notify =
+            |ended: &[Action]| ended.iter().map(|a| ("http://127.0.0.1:1/".to_string(), a.message.clone())).collect();
+        let stale = store.finish_actions(DEMO_TENANT, "a", &[(old.key.clone(), done("old"))], &notify).unwrap();
         assert!(stale.is_empty(), "the old attempt of the same owner ends nothing");
+        assert!(store.deliveries(DEMO_TENANT, None, 10, 0).unwrap().is_empty(), "and notifies no one");
         assert_eq!(store.action(DEMO_TENANT, &ids[0]).unwrap().state, ActionState::Running);
-        assert_eq!(store.renew_leases("a", Duration::from_secs(60), &[new.key.clone()]).unwrap(), [true]);
-        let ended = store.finish_actions(DEMO_TENANT, "a", &[(new.key, done("new"))], &|_| vec![]).unwrap();
+        assert_eq!(store.renew_leases("a", Duration::from_secs(60), std::slice::from_ref(&new.key)).unwrap(), [true]);
+        let ended = store.finish_actions(DEMO_TENANT, "a", &[(new.key, done("new"))], &notify).unwrap();
         assert_eq!(ended[0].message, "done by new");
+        let queued = store.deliveries(DEMO_TENANT, None, 10, 0).unwrap();
+        assert_eq!(queued.len(), 1, "the end's notification is queued in its transaction");
+        assert_eq!(queued[0].payload, "done by new");
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Entitlement actions: how a row maps to an [`Action`], what executing one changed, and who
-//! changed it. Inserting a committed plan and state changes live in [`transitions`], approvals
-//! of blocked actions in [`approvals`], reads in [`reads`].
+//! Entitlement actions: how a row maps to an [`Action`], what executing one changed, and the
+//! claims executors hold on them. Inserting a committed plan and the ends of claims live in
+//! [`transitions`], claims under leases that fence in [`claims`], approvals of blocked actions in
+//! [`approvals`], reads in [`reads`].
 
 mod approvals;
 mod claims;
