@@ -161,34 +161,30 @@ pub struct Pace {
     pub limit: std::time::Duration,
 }
 
-impl Pace {
-    fn new(completion_ms: u64, poll_ms: u64, follow_up_ms: u64, limit_ms: u64) -> Self {
+/// The [`Pace`] of a platform's configuration: both platforms name its fields alike.
+macro_rules! pace_of {
+    ($config:expr) => {{
         let ms = std::time::Duration::from_millis;
-        Pace { completion: ms(completion_ms), poll: ms(poll_ms), follow_up: ms(follow_up_ms), limit: ms(limit_ms) }
-    }
+        Pace {
+            completion: ms($config.completion_timeout_ms),
+            poll: ms($config.poll_interval_ms),
+            follow_up: ms($config.follow_up_interval_ms),
+            limit: ms($config.follow_up_limit_ms),
+        }
+    }};
 }
 
 impl HelloIdConfig {
     /// How its actions are followed.
     pub fn pace(&self) -> Pace {
-        Pace::new(
-            self.completion_timeout_ms,
-            self.poll_interval_ms,
-            self.follow_up_interval_ms,
-            self.follow_up_limit_ms,
-        )
+        pace_of!(self)
     }
 }
 
 impl IdentityIqConfig {
     /// How its workflows are followed.
     pub fn pace(&self) -> Pace {
-        Pace::new(
-            self.completion_timeout_ms,
-            self.poll_interval_ms,
-            self.follow_up_interval_ms,
-            self.follow_up_limit_ms,
-        )
+        pace_of!(self)
     }
 }
 

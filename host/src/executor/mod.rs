@@ -81,7 +81,7 @@ impl Executor {
     /// Has the tenant's backend carry out (or follow up) each claim while a keeper renews the
     /// leases, and records the ends with their notifications. A claim that no longer holds is not
     /// carried out; an action the backend could not reach stays under its lease, to be taken up
-    /// again once it passes; after `stop` turns true, the claims not started are left to lapse.
+    /// again once it passes; after `stop` turns true, the claims not started lapse at once.
     fn carry_out(
         &self,
         context: &TenantContext,
@@ -97,8 +97,14 @@ impl Executor {
         let mut ended = Vec::with_capacity(claims.len());
         let mut results: Vec<(&Claim, Finish)> = Vec::new();
         let mut unrecorded: Option<Instant> = None;
-        for claim in claims {
+        for (n, claim) in claims.iter().enumerate() {
             if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                // Stopping: the claims not started lapse now, for the next executor to take up.
+                let rest: Vec<LeaseKey> = claims[n..].iter().map(|c| c.key.clone()).collect();
+                if let Err(e) = context.store.renew_leases(&self.owner, Duration::ZERO, &rest) {
+                    tracing::warn!("{} claims not started are left to lapse with their leases: {e}", rest.len());
+                }
+                keeper.ended(&rest);
                 break;
             }
             if !keeper.holds(&claim.key) {

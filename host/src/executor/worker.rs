@@ -54,7 +54,7 @@ impl Executor {
     /// commit) or a lane ends, and otherwise every 250 ms for leases that passed and follow-ups
     /// that are due. Each lane that ended bumps `progress`, which callers waiting for their
     /// actions watch. On stop, lanes end after the action they are carrying out; the claims they
-    /// did not start lapse.
+    /// did not start lapse at once, for the next executor to take up.
     pub async fn work(
         self: Arc<Self>,
         store: Arc<Store>,
