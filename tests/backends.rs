@@ -291,6 +291,10 @@ fn identityiq_a_task_result_location_off_the_configured_origin_is_refused_and_ge
         );
     }
     assert!(attacker.received.lock().unwrap().is_empty(), "a request reached another origin");
+    // The same origin written as an absolute URL is followed.
+    scim.script(&[Answer::Location(format!("{}/identityiq/scim/v2/TaskResults/{:032x}", scim.base, 4))]);
+    let action = re_enforce_group(&context);
+    assert_eq!(action.state, ActionState::Success, "{action:?}");
 }
 
 #[test]
