@@ -1,10 +1,13 @@
 //! The worker of `provhost serve`: it carries out due actions tenant by tenant, fairly and failing
 //! closed. Each round visits the served tenants in turn from where the last round stopped, and
-//! gives each tenant with due work a lane of its own holding at most [`PER_TENANT`] claims, up to
-//! [`LANES`] lanes at once; a tenant's lane ends before that tenant is claimed for again. So one
-//! tenant's backlog or slow platform holds only its own lane, and one tenant's failure ends only its
-//! own lane. A tenant the configuration does not name is never served: its actions wait, and the
-//! log says why.
+//! gives each tenant with due work a lane of its own, up to [`LANES`] lanes at once; a tenant's
+//! lane ends before that tenant is claimed for again. A lane holds at most a tenant's batch of
+//! claims: [`BATCH_MIN`] at first, doubled after a lane that carried its whole batch out quickly
+//! and halved after a slow one, between [`BATCH_MIN`] and [`BATCH_MAX`] — so a fast backend is
+//! carried out in large batches, while a slow platform holds few leases at a time. One tenant's
+//! backlog or slow platform holds only its own lane, and one tenant's failure ends only its own
+//! lane. A tenant the configuration does not name is never served: its actions wait, and the log
+//! says why.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -20,8 +23,17 @@ use crate::webhook::Tracking;
 /// The most tenants whose actions one worker carries out at once, each in a lane of its own.
 pub const LANES: usize = 8;
 
+/// The fewest actions of one tenant a lane claims at once (a tenant's first batch).
+pub const BATCH_MIN: usize = 16;
+
 /// The most actions of one tenant a lane claims at once.
-pub const PER_TENANT: usize = 32;
+pub const BATCH_MAX: usize = 256;
+
+/// A lane that carried its whole batch out within this doubles the tenant's batch.
+const QUICK: Duration = Duration::from_millis(250);
+
+/// A lane that took longer than this halves the tenant's batch.
+const SLOW: Duration = Duration::from_secs(2);
 
 /// How often the worker looks for actions whose lease passed when nothing wakes it.
 const IDLE_PASS: Duration = Duration::from_millis(250);
@@ -49,6 +61,17 @@ struct Lane {
     claimed_at: Instant,
 }
 
+/// The next batch of a tenant whose lane carried `claimed` of a `batch` out in `took`.
+fn next_batch(batch: usize, claimed: usize, took: Duration) -> usize {
+    if took > SLOW {
+        (batch / 2).max(BATCH_MIN)
+    } else if claimed == batch && took <= QUICK {
+        (batch * 2).min(BATCH_MAX)
+    } else {
+        batch
+    }
+}
+
 impl Executor {
     /// Carries out due actions until `stop` turns true: a round whenever `wake` is notified (a
     /// commit) or a lane ends, and otherwise every 250 ms for leases that passed and follow-ups
@@ -66,6 +89,7 @@ impl Executor {
         let stopping = Arc::new(AtomicBool::new(false));
         let mut lanes = tokio::task::JoinSet::new();
         let mut busy: HashMap<tokio::task::Id, String> = HashMap::new();
+        let mut batches: HashMap<String, usize> = HashMap::new();
         let mut start = 0;
         let mut held = Held::default();
         while !*stop.borrow() {
@@ -77,9 +101,9 @@ impl Executor {
             }
             let free = LANES.saturating_sub(busy.len());
             if free > 0 {
-                let (executor, store, roster) = (self.clone(), store.clone(), tenants.clone());
+                let (executor, store, roster, sizes) = (self.clone(), store.clone(), tenants.clone(), batches.clone());
                 let taken: HashSet<String> = busy.values().cloned().collect();
-                let round = move || executor.claim_round(&store, &roster, (&taken, start, free));
+                let round = move || executor.claim_round(&store, &roster, &sizes, (&taken, start, free));
                 match tokio::task::spawn_blocking(round).await {
                     Ok(Ok((round, next))) => {
                         start = next;
@@ -97,7 +121,13 @@ impl Executor {
             tokio::select! {
                 Some(done) = lanes.join_next_with_id(), if !lanes.is_empty() => {
                     let id = match done {
-                        Ok((id, _)) => id,
+                        Ok((id, (claimed, took))) => {
+                            if let Some(tenant) = busy.get(&id) {
+                                let batch = batches.entry(tenant.clone()).or_insert(BATCH_MIN);
+                                *batch = next_batch(*batch, claimed, took);
+                            }
+                            id
+                        }
                         Err(e) => {
                             tracing::error!(tenant = busy.get(&e.id()).map_or("", String::as_str), "a lane panicked: {e}");
                             e.id()
@@ -116,12 +146,14 @@ impl Executor {
     }
 
     /// One round of claims: the served tenants from `start` on, skipping those `busy` in a lane,
-    /// each with due work claimed for (at most [`PER_TENANT`] actions), up to `free` tenants.
-    /// Returns their lanes and where the next round starts: after the last tenant claimed for.
+    /// each with due work claimed for (at most its batch in `batches`, [`BATCH_MIN`] when it has
+    /// none yet), up to `free` tenants. Returns their lanes and where the next round starts: after
+    /// the last tenant claimed for.
     fn claim_round(
         &self,
         store: &Store,
         tenants: &Tenants,
+        batches: &HashMap<String, usize>,
         (busy, start, free): (&HashSet<String>, usize, usize),
     ) -> Result<(Vec<Lane>, usize), StoreError> {
         let roster = (tenants.roster)()?;
@@ -135,7 +167,9 @@ impl Executor {
         let Some(last) = chosen.last() else { return Ok((Vec::new(), start)) };
         let next = roster.iter().position(|t| t == last).map_or(start, |at| (at + 1) % roster.len());
         let claimed_at = Instant::now();
-        let mut claims = store.claim_actions(&self.owner, self.lease, Due::Tenants(&chosen, PER_TENANT))?;
+        let bounded: Vec<(String, usize)> =
+            chosen.iter().map(|t| (t.clone(), batches.get(t).copied().unwrap_or(BATCH_MIN))).collect();
+        let mut claims = store.claim_actions(&self.owner, self.lease, Due::Tenants(&bounded))?;
         let lanes = chosen
             .into_iter()
             .filter_map(|tenant| {
@@ -147,26 +181,25 @@ impl Executor {
         Ok((lanes, next))
     }
 
-    /// Carries out one tenant's lane; returns how many of its actions moved.
-    fn run_lane(&self, tenants: &Tenants, lane: Lane, stop: &AtomicBool) -> usize {
+    /// Carries out one tenant's lane; returns how many claims it held and how long it took.
+    fn run_lane(&self, tenants: &Tenants, lane: Lane, stop: &AtomicBool) -> (usize, Duration) {
+        let (claimed, started) = (lane.claims.len(), Instant::now());
         let tenant = match (tenants.wire)(&lane.tenant) {
             Ok(tenant) => tenant,
             Err(why) => {
                 tracing::warn!(tenant = %lane.tenant, "claimed actions left to lapse: {why}");
-                return 0;
+                return (claimed, started.elapsed());
             }
         };
         let context = tenant.request_context(Caller { key_id: &self.owner, grants: &Grants::default() }, "executor");
-        match self.carry_out(&context, &lane.claims, (lane.claimed_at, Tracking::ByInvocation), Some(stop)) {
-            Ok(ended) => ended.len(),
-            Err(e) => {
-                tracing::error!(
-                    tenant = %lane.tenant,
-                    "recording how the tenant's actions ended failed; its claims lapse and are taken up again: {e}"
-                );
-                0
-            }
+        let tracking = (lane.claimed_at, Tracking::ByInvocation);
+        if let Err(e) = self.carry_out(&context, &lane.claims, tracking, Some(stop)) {
+            tracing::error!(
+                tenant = %lane.tenant,
+                "recording how the tenant's actions ended failed; its claims lapse and are taken up again: {e}"
+            );
         }
+        (claimed, started.elapsed())
     }
 }
 
@@ -260,19 +293,21 @@ mod tests {
         let store = backlog(&[(DEMO_TENANT, 200), ("quiet", 2), ("removed", 5)]);
         let tenants = served(&store, &[DEMO_TENANT, "quiet"]);
         let executor = Executor::new(Duration::from_secs(60));
-        let none = HashSet::new();
-        let (lanes, next) = executor.claim_round(&store, &tenants, (&none, 0, LANES)).unwrap();
+        let (none, first) = (HashSet::new(), HashMap::new());
+        let (lanes, next) = executor.claim_round(&store, &tenants, &first, (&none, 0, LANES)).unwrap();
         let sizes: Vec<(&str, usize)> = lanes.iter().map(|l| (l.tenant.as_str(), l.claims.len())).collect();
-        assert_eq!(sizes, [(DEMO_TENANT, PER_TENANT), ("quiet", 2)], "a backlog takes one bounded lane");
+        assert_eq!(sizes, [(DEMO_TENANT, BATCH_MIN), ("quiet", 2)], "a backlog takes one bounded lane");
         assert_eq!(next, 0, "the next round starts after the last tenant claimed for");
         assert!(lanes.iter().all(|l| l.claims.iter().all(|c| c.key.tenant == l.tenant)));
 
         // One lane at a time: the busy tenant is skipped; with one lane free the turn moves on.
         let busy: HashSet<String> = [DEMO_TENANT.to_string()].into();
-        let (lanes, _) = executor.claim_round(&store, &tenants, (&busy, 0, 1)).unwrap();
+        let (lanes, _) = executor.claim_round(&store, &tenants, &first, (&busy, 0, 1)).unwrap();
         assert!(lanes.is_empty(), "quiet has nothing left and demo is busy");
-        let (first, next) = executor.claim_round(&store, &tenants, (&none, 1, 1)).unwrap();
-        assert_eq!((first[0].tenant.as_str(), next), (DEMO_TENANT, 1), "from quiet's turn on, demo is next");
+        let larger = HashMap::from([(DEMO_TENANT.to_string(), 64)]);
+        let (round, next) = executor.claim_round(&store, &tenants, &larger, (&none, 1, 1)).unwrap();
+        assert_eq!((round[0].tenant.as_str(), next), (DEMO_TENANT, 1), "from quiet's turn on, demo is next");
+        assert_eq!(round[0].claims.len(), 64, "a tenant's batch bounds its lane");
 
         let held = held_tenants(&store, &tenants).unwrap();
         assert_eq!(held.len(), 1);
@@ -280,5 +315,15 @@ mod tests {
         assert!(held[0].2.contains("not configured"), "{}", held[0].2);
         let removed = store.actions("removed", &ActionFilter::default(), 100).unwrap();
         assert_eq!(removed.iter().filter(|a| a.state == ActionState::Pending).count(), 5, "never claimed");
+    }
+
+    #[test]
+    fn a_tenants_batch_grows_while_its_lanes_are_quick_and_shrinks_when_they_are_slow() {
+        let quick = Duration::from_millis(10);
+        assert_eq!(next_batch(BATCH_MIN, BATCH_MIN, quick), 2 * BATCH_MIN, "a whole batch carried out quickly");
+        assert_eq!(next_batch(BATCH_MAX, BATCH_MAX, quick), BATCH_MAX, "never past the most");
+        assert_eq!(next_batch(64, 3, quick), 64, "a batch not filled says nothing of speed");
+        assert_eq!(next_batch(64, 64, Duration::from_secs(3)), 32, "a slow platform holds fewer leases");
+        assert_eq!(next_batch(BATCH_MIN, 1, Duration::from_secs(60)), BATCH_MIN, "never below the fewest");
     }
 }

@@ -20,9 +20,9 @@ use crate::store::{Store, StoreError};
 /// What to claim.
 #[derive(Debug, Clone, Copy)]
 pub enum Due<'a> {
-    /// Of each of these tenants, up to this many runnable actions: those whose lease passed (or
-    /// whose follow-up is due) first, then pending ones, oldest first.
-    Tenants(&'a [String], usize),
+    /// Of each of these tenants, up to its number of runnable actions: those whose lease passed
+    /// (or whose follow-up is due) first, then pending ones, oldest first.
+    Tenants(&'a [(String, usize)]),
     /// These actions of one tenant, where they are runnable.
     These(&'a str, &'a [String]),
 }
@@ -97,10 +97,10 @@ impl Store {
             let now = self.clock.tick(tx)?;
             let until = now.saturating_add(millis(lease));
             let found: Vec<Runnable> = match due {
-                Due::Tenants(tenants, per_tenant) => {
+                Due::Tenants(tenants) => {
                     let mut found = Vec::new();
-                    for tenant in tenants {
-                        found.extend(due_of(tx, tenant, now, per_tenant)?);
+                    for (tenant, most) in tenants {
+                        found.extend(due_of(tx, tenant, now, *most)?);
                     }
                     found
                 }
@@ -273,8 +273,8 @@ mod tests {
         (store, pending.into_iter().map(|a| a.id).collect())
     }
 
-    fn demo() -> Vec<String> {
-        vec![DEMO_TENANT.to_string()]
+    fn demo() -> Vec<(String, usize)> {
+        vec![(DEMO_TENANT.to_string(), 10)]
     }
 
     fn done(by: &str) -> Finish {
@@ -288,7 +288,7 @@ mod tests {
         assert_eq!(first.len(), 1);
         assert_eq!((first[0].action.state, first[0].attempt), (ActionState::Running, 1));
         std::thread::sleep(Duration::from_millis(5));
-        let held = store.claim_actions("b", Duration::from_secs(60), Due::Tenants(&demo(), 10)).unwrap();
+        let held = store.claim_actions("b", Duration::from_secs(60), Due::Tenants(&demo())).unwrap();
         let taken: Vec<&str> = held.iter().map(|c| c.action.id.as_str()).collect();
         assert!(taken.contains(&ids[1].as_str()), "the other pending action is claimed");
         assert!(taken.contains(&ids[0].as_str()), "a claim whose lease passed is taken up again");
@@ -297,9 +297,9 @@ mod tests {
         assert!(again.key.token > first[0].key.token, "a later claim has a higher fencing token");
         assert!(again.action.message.contains("taken up again by executor b (attempt 2)"), "{}", again.action.message);
         assert!(again.action.message.contains("lease of executor a passed"), "{}", again.action.message);
-        let more = store.claim_actions("c", Duration::from_secs(60), Due::Tenants(&demo(), 10)).unwrap();
+        let more = store.claim_actions("c", Duration::from_secs(60), Due::Tenants(&demo())).unwrap();
         assert!(more.is_empty(), "b's leases hold");
-        assert!(store.due_tenants(&demo()).unwrap().is_empty(), "nothing is due while b holds both");
+        assert!(store.due_tenants(&[DEMO_TENANT.to_string()]).unwrap().is_empty(), "nothing is due while b holds both");
 
         let late = store.finish_actions(DEMO_TENANT, "a", &[(first[0].key.clone(), done("a"))], &|_| vec![]).unwrap();
         assert!(late.is_empty(), "an executor that lost its lease records nothing");
@@ -352,7 +352,7 @@ mod tests {
         let records = store.audit(&Default::default(), 1000, 0).unwrap().len();
 
         std::thread::sleep(Duration::from_millis(5));
-        let up = store.claim_actions("b", Duration::from_secs(60), Due::Tenants(&demo(), 10)).unwrap();
+        let up = store.claim_actions("b", Duration::from_secs(60), Due::Tenants(&demo())).unwrap();
         let up: Vec<&Claim> = up.iter().filter(|c| c.action.id == ids[0]).collect();
         assert_eq!(up.len(), 1, "due for its follow-up");
         assert_eq!(up[0].action.state, ActionState::Waiting, "a follow-up is no new attempt");
