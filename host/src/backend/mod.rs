@@ -89,6 +89,8 @@ pub struct Job<'a> {
     pub follow: Option<&'a Following>,
     /// Records the platform's reference for the action as soon as the platform gave it; `false`
     /// when the claim no longer holds (then the backend stops: another executor has the action).
+    /// A reference the store could not record is not a reason to stop: a later attempt finds the
+    /// platform's work by the action's idempotency key.
     pub noted: &'a dyn Fn(&str) -> bool,
 }
 

@@ -111,11 +111,13 @@ impl Executor {
                 tracing::warn!(tenant = %context.tenant, action = %claim.action.id, "not carried out: the claim no longer holds");
                 continue;
             }
+            // Only a claim that no longer holds stops the backend: a reference the store could
+            // not record is found again by the action's idempotency key.
             let noted = |reference: &str| {
                 keeper.holds(&claim.key)
                     && context.store.note_follow(&self.owner, &claim.key, reference).unwrap_or_else(|e| {
                         tracing::warn!(action = %claim.action.id, "could not record the platform's reference {reference}: {e}");
-                        false
+                        true
                     })
             };
             let job =
