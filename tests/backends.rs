@@ -261,14 +261,65 @@ fn identityiq_server_errors_are_retried_a_bounded_number_of_times() {
 }
 
 #[test]
-fn identityiq_a_launch_without_an_answer_is_not_sent_again() {
+fn identityiq_a_launch_without_an_answer_is_not_sent_again_and_is_followed_once_found_by_its_key() {
     let scim = Scim::start();
     scim.script(&[Answer::Hang(Duration::from_millis(1500))]);
     let (_store, context) = tenant(&identityiq(&scim, "retry-base-ms = 5, max-retries = 3, timeout-ms = 300"));
     let action = re_enforce_group(&context);
-    assert_eq!(action.state, ActionState::Error, "{action:?}");
-    assert!(action.message.contains("not sent again"), "{}", action.message);
+    assert_eq!(action.state, ActionState::Success, "{action:?}");
+    assert!(action.message.contains("found by its idempotency key"), "{}", action.message);
     assert_eq!((scim.requests(), scim.launches().len()), (1, 1), "a launch that may have run was sent twice");
+    assert_eq!(scim.lookups(), 1);
+}
+
+#[test]
+fn identityiq_a_task_result_location_off_the_configured_origin_is_refused_and_gets_no_credentials() {
+    let attacker = support::server::Receiver::start(&[200]);
+    let host = attacker.url.trim_start_matches("http://").trim_end_matches("/hook").to_owned();
+    let scim = Scim::start();
+    let elsewhere = [format!("@{host}/steal"), format!("http://{host}/steal"), format!("//{host}/steal")];
+    scim.script(&elsewhere.iter().map(|l| Answer::Location(l.clone())).collect::<Vec<_>>());
+    let (_store, context) = tenant(&identityiq(&scim, FAST));
+    for location in &elsewhere {
+        let action = re_enforce_group(&context);
+        assert_eq!(action.state, ActionState::Error, "{location}: {action:?}");
+        assert!(action.message.contains("its meta.location is not followed"), "{}", action.message);
+        assert!(
+            action.message.contains(&format!("refusing to send credentials to '{location}'")),
+            "{}",
+            action.message
+        );
+    }
+    assert!(attacker.received.lock().unwrap().is_empty(), "a request reached another origin");
+    // The same origin written as an absolute URL is followed.
+    scim.script(&[Answer::Location(format!("{}/identityiq/scim/v2/TaskResults/{:032x}", scim.base, 4))]);
+    let action = re_enforce_group(&context);
+    assert_eq!(action.state, ActionState::Success, "{action:?}");
+}
+
+#[test]
+fn platform_answers_past_the_bounds_are_refused_naming_the_bound() {
+    let platform = support::helloid::HelloId::start(Duration::ZERO);
+    let bounded = format!(
+        "kind = \"helloid\"\nbase-url = \"{}\"\napi-key = \"k\"\napi-secret = \"s\"\n\
+         http = {{ max-body-bytes = 65536, max-pages = 5 }}\n",
+        platform.base
+    );
+    let (_store, context) = tenant(&bounded);
+    let endless = context.backend.persons(DEMO_TENANT).unwrap_err().to_string();
+    assert!(endless.contains("GET /v1/persons has more than 5 pages (`http.max-pages`)"), "{endless}");
+    platform.pad(100_000);
+    let large = context.backend.persons(DEMO_TENANT).unwrap_err().to_string();
+    assert!(large.contains("answered with a body over 65536 bytes (`http.max-body-bytes`)"), "{large}");
+
+    // An oversized launch answer is not read; the launch is found by its key instead.
+    let scim = Scim::start();
+    scim.script(&[Answer::Oversized(100_000)]);
+    let (_store, context) = tenant(&identityiq(&scim, "max-body-bytes = 65536"));
+    let action = re_enforce_group(&context);
+    assert_eq!(action.state, ActionState::Success, "{action:?}");
+    assert!(action.message.contains("found by its idempotency key"), "{}", action.message);
+    assert_eq!(scim.launches().len(), 1);
 }
 
 #[test]

@@ -354,3 +354,60 @@ fn approving_on_the_command_line_notifies_the_webhooks() {
 fn approve_exchange_grants(demo: &Demo, key: &str) -> std::process::Output {
     demo.provhost(&["actions", "approve", "--system", "exchange-online", "--kind", "grant", "--api-key", key])
 }
+
+/// The ids of the run's blocked actions.
+fn blocked_ids(report: &Value) -> Vec<String> {
+    let actions = report["actions"].as_array().unwrap();
+    actions.iter().filter(|a| a["state"] == "blocked").map(|a| a["id"].as_str().unwrap().to_owned()).collect()
+}
+
+const EXCHANGE_GRANTS_BLOCKED: &str =
+    "[[tenants.demo.thresholds]]\nsystem = \"exchange-online\"\nkind = \"grant\"\ncount = 2\n";
+
+#[test]
+fn under_four_eyes_the_key_that_caused_a_block_cannot_approve_it() {
+    let mut demo = Demo::new();
+    demo.configure(&config(ALL, &format!("{EXCHANGE_GRANTS_BLOCKED}[tenants.demo.approvals]\nfour-eyes = true\n")));
+    let (report, out) = run(&demo, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let blocked = blocked_ids(&report);
+    assert_eq!(blocked.len(), 2, "{report}");
+    // The demo key ran the event that caused the block, and holds actions:approve.
+    let own = approve_exchange_grants(&demo, &demo.key);
+    assert!(!own.status.success());
+    assert!(stderr(&own).contains("four eyes: API key"), "{}", stderr(&own));
+    let still = json(&demo.provhost(&["actions", "blocked"]));
+    assert_eq!(still.as_array().unwrap().len(), 2, "nothing was decided");
+    let refused = json(&demo.provhost(&["audit", "list", "--kind", "approval", "--format", "json"]));
+    let refused = refused.as_array().unwrap();
+    assert!(refused.iter().any(|r| r["decision"] == "forbidden"), "the refused approval is on record: {refused:#?}");
+    let approver = demo.key_with(&["actions:approve"]);
+    let out = approve_exchange_grants(&demo, &approver);
+    assert!(out.status.success(), "another key approves: {}", stderr(&out));
+    assert!(json(&out).as_array().unwrap().iter().all(|a| a["state"] == "success"));
+}
+
+#[test]
+fn an_exclusion_added_after_a_block_refuses_its_approval() {
+    let mut demo = Demo::new();
+    demo.configure(&config(ALL, EXCHANGE_GRANTS_BLOCKED));
+    let (report, out) = run(&demo, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(blocked_ids(&report).len(), 2, "{report}");
+    for exclusion in [
+        "[tenants.demo.exclusions]\nsystems = [\"exchange-online\"]\n".to_string(),
+        format!("[tenants.demo.exclusions]\npersons = [\"{JAN}\"]\n"),
+    ] {
+        demo.configure(&config(ALL, &format!("{EXCHANGE_GRANTS_BLOCKED}{exclusion}")));
+        let out = approve_exchange_grants(&demo, &demo.key);
+        assert!(!out.status.success(), "approved despite {exclusion}");
+        assert!(stderr(&out).contains("excluded: action"), "{}", stderr(&out));
+        assert_eq!(json(&demo.provhost(&["actions", "blocked"])).as_array().unwrap().len(), 2);
+    }
+    let refusals = json(&demo.provhost(&["audit", "list", "--kind", "approval", "--format", "json"]));
+    let excluded = refusals.as_array().unwrap().iter().filter(|r| r["decision"] == "excluded").count();
+    assert_eq!(excluded, 2, "each refused approval is on record");
+    demo.configure(&config(ALL, EXCHANGE_GRANTS_BLOCKED));
+    let out = approve_exchange_grants(&demo, &demo.key);
+    assert!(out.status.success(), "without the exclusion it is approved: {}", stderr(&out));
+}

@@ -178,11 +178,24 @@ pub struct TenantConfig {
     /// How much of `provhost serve` the tenant's events may take at once.
     #[serde(default)]
     pub share: FairShare,
+    /// Rules for deciding on blocked actions.
+    #[serde(default)]
+    pub approvals: Approvals,
     /// SailPoint sources by id or name, mapped to the provhost systems plugins and triggers name
     /// (`"4e4d982d…" = "active-directory"`, `"Corporate Active Directory" = "active-directory"`).
     /// Identity-level changes come in system `identity`.
     #[serde(default)]
     pub sources: BTreeMap<String, String>,
+}
+
+/// Rules for deciding on a tenant's blocked actions (`[tenants.T.approvals]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Approvals {
+    /// Four eyes: the API key that caused a block (it made the event or request that planned the
+    /// blocked action) cannot approve it; another key must.
+    #[serde(default)]
+    pub four_eyes: bool,
 }
 
 /// How much of `provhost serve` one tenant may take (`[tenants.T.share]`), so that one tenant
@@ -330,6 +343,7 @@ impl TenantConfig {
             exclusions: self.exclusions.clone(),
             thresholds: self.thresholds.clone(),
             windows: self.windows.clone(),
+            four_eyes: self.approvals.four_eyes,
         })
     }
 }

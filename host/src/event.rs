@@ -36,6 +36,14 @@ pub struct AttributeChanged {
     pub changes: Vec<AttributeChange>,
 }
 
+impl AttributeChanged {
+    /// What recording the change on the person writes: each attribute with its new values (none
+    /// removes it).
+    pub fn written(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.changes.iter().map(|c| (c.attribute.as_str(), c.new_values.as_slice()))
+    }
+}
+
 /// A SailPoint `{type, id, name}` reference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reference {

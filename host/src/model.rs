@@ -13,6 +13,49 @@ pub struct Attribute {
     pub values: Vec<String>,
 }
 
+/// The most attributes a person holds in the embedded store when events record changes on them.
+pub const MAX_PERSON_ATTRIBUTES: usize = 256;
+/// The most values one recorded attribute holds.
+pub const MAX_ATTRIBUTE_VALUES: usize = 64;
+/// The longest attribute name or value recorded, in bytes.
+pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024;
+/// The most bytes a person's attributes take in all (names and values).
+pub const MAX_PERSON_ATTRIBUTE_BYTES: usize = 64 * 1024;
+
+/// `current` with each of `changes` (an attribute and its new values; none removes it) applied,
+/// sorted by name; or, when the result would pass one of the bounds above, a sentence naming the
+/// attribute and the bound, and nothing is applied.
+pub fn apply_attribute_changes<'a>(
+    current: &[Attribute],
+    changes: impl IntoIterator<Item = (&'a str, &'a [String])>,
+) -> Result<Vec<Attribute>, String> {
+    let mut attributes = current.to_vec();
+    for (name, values) in changes {
+        if name.len() > MAX_ATTRIBUTE_VALUE_BYTES || values.iter().any(|v| v.len() > MAX_ATTRIBUTE_VALUE_BYTES) {
+            return Err(format!(
+                "attribute '{}' has a name or value over {MAX_ATTRIBUTE_VALUE_BYTES} bytes",
+                name.chars().take(64).collect::<String>()
+            ));
+        }
+        if values.len() > MAX_ATTRIBUTE_VALUES {
+            return Err(format!("attribute '{name}' has {} values, over {MAX_ATTRIBUTE_VALUES}", values.len()));
+        }
+        attributes.retain(|a| a.name != name);
+        if !values.is_empty() {
+            attributes.push(Attribute { name: name.to_owned(), values: values.to_vec() });
+        }
+    }
+    if attributes.len() > MAX_PERSON_ATTRIBUTES {
+        return Err(format!("the person would hold {} attributes, over {MAX_PERSON_ATTRIBUTES}", attributes.len()));
+    }
+    let bytes: usize = attributes.iter().map(|a| a.name.len() + a.values.iter().map(String::len).sum::<usize>()).sum();
+    if bytes > MAX_PERSON_ATTRIBUTE_BYTES {
+        return Err(format!("the person's attributes would take {bytes} bytes, over {MAX_PERSON_ATTRIBUTE_BYTES}"));
+    }
+    attributes.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(attributes)
+}
+
 /// A person as the platform knows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
@@ -257,5 +300,29 @@ mod tests {
         assert_eq!(t.len(), whole.len());
         assert!(t.ends_with('Z'), "{t}");
         assert!(time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok());
+    }
+
+    #[test]
+    fn recorded_attribute_changes_are_bounded_per_value_per_attribute_and_per_person() {
+        let mail = Attribute { name: "mail".into(), values: vec!["a@x".into()] };
+        let new = vec!["b@x".to_string()];
+        let applied = apply_attribute_changes(std::slice::from_ref(&mail), [("mail", new.as_slice())]).unwrap();
+        assert_eq!(applied[0].values, new);
+        assert!(
+            apply_attribute_changes(std::slice::from_ref(&mail), [("mail", &[][..])]).unwrap().is_empty(),
+            "no values: removed"
+        );
+        let long = vec!["x".repeat(MAX_ATTRIBUTE_VALUE_BYTES + 1)];
+        assert!(apply_attribute_changes(&[], [("mail", long.as_slice())]).unwrap_err().contains("over 1024 bytes"));
+        let many: Vec<String> = (0..=MAX_ATTRIBUTE_VALUES).map(|n| n.to_string()).collect();
+        assert!(apply_attribute_changes(&[], [("proxy", many.as_slice())]).unwrap_err().contains("65 values"));
+        let names: Vec<String> = (0..=MAX_PERSON_ATTRIBUTES).map(|n| format!("a{n}")).collect();
+        let one = vec!["v".to_string()];
+        let flood = names.iter().map(|n| (n.as_str(), one.as_slice()));
+        assert!(apply_attribute_changes(&[], flood).unwrap_err().contains("257 attributes"));
+        let big = vec!["v".repeat(1000); 60];
+        let heavy: Vec<String> = (0..2).map(|n| format!("big{n}")).collect();
+        let err = apply_attribute_changes(&[], heavy.iter().map(|n| (n.as_str(), big.as_slice()))).unwrap_err();
+        assert!(err.contains("over 65536"), "{err}");
     }
 }

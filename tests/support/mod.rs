@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod flaky;
+pub mod helloid;
 pub mod hoard;
 pub mod scim;
 pub mod server;

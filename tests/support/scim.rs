@@ -1,8 +1,10 @@
 //! A loopback IdentityIQ SCIM server implementing the published LaunchedWorkflows contract: it
-//! validates every launch (content type, credentials, schemas, workflow name, inputs, and the
-//! ProvisioningPlan XML, parsed) and answers as scripted — launched (with a task result that
-//! completes after a poll), 429 with Retry-After, 5xx, a hang past the client's timeout, or a
-//! malformed body.
+//! validates every launch (content type, credentials, schemas, workflow name, inputs, the
+//! idempotency key in the inputs and the plan's `trackingId`, and the ProvisioningPlan XML,
+//! parsed) and answers as scripted — launched (with a task result that completes after a poll, or
+//! only when told), 429 with Retry-After, 5xx, an answer that comes late, a malformed or oversized
+//! body, or a `meta.location` of the test's choosing. `GET LaunchedWorkflows` lists the launches
+//! with their inputs, paged, as IdentityIQ does.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -27,6 +29,12 @@ pub enum Answer {
     Hang(Duration),
     /// Launch, then answer 201 with a body that is not JSON.
     Malformed,
+    /// Launch; the task result completes only when [`Scim::complete`] says so.
+    Running,
+    /// Launch, and answer with this `meta.location`.
+    Location(String),
+    /// Launch, and answer with a body of this many bytes.
+    Oversized(usize),
 }
 
 /// One launch the server accepted.
@@ -40,6 +48,8 @@ pub struct Launch {
     pub account: (String, String, String),
     /// Each AttributeRequest: name, op, values.
     pub attributes: Vec<(String, String, Vec<String>)>,
+    /// The `provhostIdempotencyKey` input (also the plan's `trackingId`).
+    pub key: String,
 }
 
 #[derive(Default)]
@@ -50,6 +60,7 @@ struct Inner {
     requests: usize,
     violations: Vec<String>,
     results: HashMap<String, (u32, &'static str)>,
+    lookups: usize,
 }
 
 /// The running server; stops when dropped.
@@ -72,7 +83,7 @@ impl Scim {
     pub fn start() -> Scim {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new()
-            .route("/identityiq/scim/v2/LaunchedWorkflows", post(launch))
+            .route("/identityiq/scim/v2/LaunchedWorkflows", post(launch).get(launched_workflows))
             .route("/identityiq/scim/v2/TaskResults/{id}", get(task_result))
             .with_state(inner.clone());
         let (base, stop) = super::serve_loopback(app);
@@ -103,6 +114,20 @@ impl Scim {
     pub fn violations(&self) -> Vec<String> {
         self.inner.lock().unwrap().violations.clone()
     }
+
+    /// How many times the launched workflows were listed (an attempt looking for an earlier launch).
+    pub fn lookups(&self) -> usize {
+        self.inner.lock().unwrap().lookups
+    }
+
+    /// Completes every running task result with `status` at its next read.
+    pub fn complete(&self, status: &'static str) {
+        for result in self.inner.lock().unwrap().results.values_mut() {
+            if result.0 == u32::MAX {
+                *result = (0, status);
+            }
+        }
+    }
 }
 
 fn scim_error(status: StatusCode, detail: &str) -> Response {
@@ -129,12 +154,15 @@ async fn launch(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body
         let status = match &answer {
             Answer::Refuse(..) => None,
             Answer::Launch(status) => Some(*status),
-            Answer::Hang(_) | Answer::Malformed => Some("Success"),
+            Answer::Hang(_) | Answer::Malformed | Answer::Running | Answer::Location(_) | Answer::Oversized(_) => {
+                Some("Success")
+            }
         };
         match status {
             Some(status) => {
                 let id = format!("{:032x}", state.launches.len() + 1);
-                state.results.insert(id.clone(), (1, status));
+                let polls = if matches!(answer, Answer::Running) { u32::MAX } else { 1 };
+                state.results.insert(id.clone(), (polls, status));
                 state.launches.push(launch);
                 Ok((answer, id))
             }
@@ -154,6 +182,16 @@ async fn launch(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body
             tokio::time::sleep(wait).await;
             launched(&id, None)
         }
+        Ok((Answer::Location(location), id)) => {
+            let mut body = task_body(&id, Value::Null);
+            body["meta"]["location"] = json!(location);
+            (StatusCode::CREATED, [("content-type", "application/scim+json")], body.to_string()).into_response()
+        }
+        Ok((Answer::Oversized(bytes), id)) => {
+            let mut body = task_body(&id, Value::Null);
+            body["padding"] = json!("x".repeat(bytes));
+            (StatusCode::CREATED, [("content-type", "application/scim+json")], body.to_string()).into_response()
+        }
         Ok((Answer::Malformed, _)) => {
             (StatusCode::CREATED, [("content-type", "application/scim+json")], "{\"id\": \"unterminated")
                 .into_response()
@@ -164,7 +202,50 @@ async fn launch(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body
 
 /// A LaunchedWorkflow as IdentityIQ answers it.
 fn launched(id: &str, status: Option<&str>) -> Response {
+    let body = task_body(id, status.map_or(Value::Null, Value::from));
+    (StatusCode::CREATED, [("content-type", "application/scim+json")], body.to_string()).into_response()
+}
+
+/// `GET LaunchedWorkflows?filter=…&startIndex=…&count=…`: the launches, each with its inputs.
+async fn launched_workflows(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let mut state = inner.lock().unwrap();
+    state.lookups += 1;
+    if !query.get("filter").is_some_and(|f| f.starts_with("launched ge \"")) {
+        state.violations.push(format!("the lookup's filter is not `launched ge \"…\"`: {query:?}"));
+    }
+    let start: usize = query.get("startIndex").and_then(|s| s.parse().ok()).unwrap_or(1);
+    let count: usize = query.get("count").and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let all: Vec<Value> = state
+        .launches
+        .iter()
+        .enumerate()
+        .map(|(n, l)| {
+            let mut body = task_body(&format!("{:032x}", n + 1), Value::Null);
+            body[LAUNCHED]["input"] = json!([
+                { "key": "provhostActionId", "value": l.action, "type": "string" },
+                { "key": "provhostIdempotencyKey", "value": l.key, "type": "string" },
+            ]);
+            body
+        })
+        .collect();
+    let page: Vec<Value> = all.iter().skip(start.saturating_sub(1)).take(count).cloned().collect();
     let body = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": all.len(),
+        "startIndex": start,
+        "Resources": page,
+    });
+    (StatusCode::OK, [("content-type", "application/scim+json")], body.to_string()).into_response()
+}
+
+const LAUNCHED: &str = "urn:ietf:params:scim:schemas:sailpoint:1.0:LaunchedWorkflow";
+
+/// A LaunchedWorkflow's JSON.
+fn task_body(id: &str, status: Value) -> Value {
+    json!({
         "schemas": [
             "urn:ietf:params:scim:schemas:sailpoint:1.0:LaunchedWorkflow",
             "urn:ietf:params:scim:schemas:sailpoint:1.0:TaskResult"
@@ -179,8 +260,7 @@ fn launched(id: &str, status: Option<&str>) -> Response {
             "resourceType": "LaunchedWorkflow",
             "location": format!("/identityiq/scim/v2/TaskResults/{id}"),
         },
-    });
-    (StatusCode::CREATED, [("content-type", "application/scim+json")], body.to_string()).into_response()
+    })
 }
 
 async fn task_result(State(inner): State<Arc<Mutex<Inner>>>, Path(id): Path<String>) -> Response {
@@ -189,7 +269,9 @@ async fn task_result(State(inner): State<Arc<Mutex<Inner>>>, Path(id): Path<Stri
         return scim_error(StatusCode::NOT_FOUND, "no such task result");
     };
     let done = *polls == 0;
-    *polls = polls.saturating_sub(1);
+    if *polls != u32::MAX {
+        *polls = polls.saturating_sub(1);
+    }
     let messages = if *status == "Success" {
         json!([])
     } else {
@@ -237,11 +319,19 @@ fn validate(headers: &HeaderMap, body: &[u8]) -> Result<Launch, String> {
     let identity =
         input("identityName").and_then(|i| i["value"].as_str().map(str::to_owned)).ok_or("no identityName")?;
     let action = input("provhostActionId").and_then(|i| i["value"].as_str().map(str::to_owned)).unwrap_or_default();
+    let key = input("provhostIdempotencyKey").and_then(|i| i["value"].as_str().map(str::to_owned));
+    let key = key.ok_or("no provhostIdempotencyKey input")?;
+    if key != format!("provhost-{action}") {
+        return Err(format!("the idempotency key '{key}' is not provhost-<the action id>"));
+    }
     let xml = plan["value"].as_str().ok_or("the plan must be a string")?;
     let doc = roxmltree::Document::parse(xml).map_err(|e| format!("the plan is not XML: {e}"))?;
     let root = doc.root_element();
     if root.tag_name().name() != "ProvisioningPlan" || root.attribute("nativeIdentity") != Some(identity.as_str()) {
         return Err("the plan must be a ProvisioningPlan whose nativeIdentity is the identityName".into());
+    }
+    if root.attribute("trackingId") != Some(key.as_str()) {
+        return Err(format!("the plan's trackingId {:?} is not the idempotency key", root.attribute("trackingId")));
     }
     let requests: Vec<_> = root.children().filter(|n| n.is_element()).collect();
     let [request] = requests.as_slice() else { return Err("the plan must hold exactly one AccountRequest".into()) };
@@ -269,6 +359,7 @@ fn validate(headers: &HeaderMap, body: &[u8]) -> Result<Launch, String> {
     }
     Ok(Launch {
         action,
+        key,
         identity,
         account: (attr(request, "application")?, attr(request, "nativeIdentity")?, op),
         attributes,

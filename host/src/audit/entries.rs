@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::{AuditEntry, kind};
 use crate::model::Action;
+use crate::refusal::Refusal;
 
 /// Who changed an action, for its audit record.
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +82,25 @@ pub fn action_states(actor: Actor<'_>, changes: &[Change<'_>]) -> AuditEntry {
             })).collect::<Vec<_>>(),
             "refs": refs(changes.iter().map(|c| c.action.person.as_str()), changes.iter().map(|c| c.action.id.as_str())),
         }),
+    }
+}
+
+/// The record of an approval of blocked actions `ids` that key `by` asked for and provhost
+/// refused: nothing changed.
+pub fn approval_refused(by: &str, ids: &[String], refusal: &Refusal) -> AuditEntry {
+    AuditEntry {
+        kind: kind::APPROVAL.into(),
+        key_id: Some(by.into()),
+        action: (ids.len() == 1).then(|| ids[0].clone()),
+        decision: refusal.code().into(),
+        message: format!("approval by API key '{by}' refused: {refusal}"),
+        details: json!({
+            "by": format!("API key {by}"),
+            "actions": ids,
+            "refusal": refusal.to_string(),
+            "refs": refs([], ids.iter().map(String::as_str)),
+        }),
+        ..Default::default()
     }
 }
 

@@ -1,8 +1,11 @@
 //! The HTTP client every platform backend uses: one connection pool per platform, connect and
 //! request timeouts, bounded retries with exponential backoff and jitter on 429, 5xx and
 //! connection errors (honouring `Retry-After`), and a circuit breaker. Credentials go in the
-//! `Authorization` header only, never into a message, and only to the configured origin.
+//! `Authorization` header only, never into a message, and only to the configured origin: every
+//! target, including URLs from a platform's answers and redirects, is parsed and must keep it.
+//! Answer bodies are read up to a bound.
 
+use std::io::Read;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Method;
@@ -100,8 +103,21 @@ pub enum ClientError {
         /// The failure.
         reason: String,
     },
-    /// The configured target is not on the platform's origin.
-    #[error("{platform}: refusing to send credentials to {target}, which is not on {base}")]
+    /// The answer's body is larger than the client reads.
+    #[error(
+        "{platform}: {what} answered with a body over {limit} bytes (`http.max-body-bytes`); provhost read no further and used none of it"
+    )]
+    TooLarge {
+        /// The platform's name.
+        platform: &'static str,
+        /// The request.
+        what: String,
+        /// The bound.
+        limit: u64,
+    },
+    /// The target (a path provhost built, or a URL from a platform's answer) is not on the
+    /// platform's origin.
+    #[error("{platform}: refusing to send credentials to '{target}', which is not on {base}")]
     ForeignOrigin {
         /// The platform's name.
         platform: &'static str,
@@ -123,13 +139,23 @@ pub struct RestClient {
 }
 
 impl RestClient {
-    /// A client for the platform at `base` (its name is used in messages).
+    /// A client for the platform at `base` (its name is used in messages). It follows a redirect
+    /// only on the same origin, at most five in a row.
     pub fn new(platform: &'static str, base: &str, auth: Auth, settings: HttpSettings) -> Result<Self, String> {
         let base = reqwest::Url::parse(base).map_err(|e| format!("{platform}: base URL '{base}': {e}"))?;
+        let origin = base.origin();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.url().origin() == origin && attempt.previous().len() < 5 {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
         let http = Client::builder()
             .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
             .timeout(Duration::from_millis(settings.timeout_ms))
             .pool_max_idle_per_host(16)
+            .redirect(redirects)
             .user_agent(concat!("provhost/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("{platform}: cannot build an HTTP client: {e}"))?;
@@ -137,19 +163,48 @@ impl RestClient {
         Ok(Self { platform, base, http, auth, settings, breaker })
     }
 
-    /// The URL a call goes to.
-    fn url(&self, target: &str) -> Result<reqwest::Url, ClientError> {
+    /// The most pages one paged read may follow.
+    pub fn max_pages(&self) -> u32 {
+        self.settings.max_pages
+    }
+
+    /// The URL a target names, which must be on the platform's origin: an absolute path (joined
+    /// to the base URL's path) or an absolute URL. Anything else — a reference without a leading
+    /// `/` such as `@attacker.example/x`, a scheme-relative `//host/x`, another host, port or
+    /// scheme — is refused before any request goes out. Targets from a platform's answers (a
+    /// `meta.location`) go through here too.
+    pub fn url(&self, target: &str) -> Result<reqwest::Url, ClientError> {
         let foreign = || ClientError::ForeignOrigin {
             platform: self.platform,
             target: target.to_owned(),
-            base: self.base.to_string(),
+            base: self.base.origin().ascii_serialization(),
         };
-        if target.starts_with("http://") || target.starts_with("https://") {
-            let url = reqwest::Url::parse(target).map_err(|_| foreign())?;
-            return if url.origin() == self.base.origin() { Ok(url) } else { Err(foreign()) };
+        let url = if target.starts_with('/') && !target.starts_with("//") {
+            reqwest::Url::parse(&format!("{}{}", self.base.as_str().trim_end_matches('/'), target))
+        } else {
+            reqwest::Url::parse(target)
         }
-        let joined = format!("{}{}", self.base.as_str().trim_end_matches('/'), target);
-        reqwest::Url::parse(&joined).map_err(|_| foreign())
+        .map_err(|_| foreign())?;
+        if url.origin() == self.base.origin() && url.username().is_empty() && url.password().is_none() {
+            Ok(url)
+        } else {
+            Err(foreign())
+        }
+    }
+
+    /// The body of `response`, read up to `limit` bytes; a longer one is refused unread.
+    fn body(&self, what: &str, mut response: reqwest::blocking::Response, limit: u64) -> Result<String, BodyError> {
+        let too_large =
+            || BodyError::TooLarge(ClientError::TooLarge { platform: self.platform, what: what.to_owned(), limit });
+        if response.content_length().is_some_and(|length| length > limit) {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        (&mut response).take(limit + 1).read_to_end(&mut bytes).map_err(BodyError::Broken)?;
+        if bytes.len() as u64 > limit {
+            return Err(too_large());
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     fn request(&self, call: &Call<'_>, url: &reqwest::Url) -> RequestBuilder {
@@ -199,17 +254,21 @@ impl RestClient {
                         .get(RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| retry_after(v, SystemTime::now()));
-                    let body = response.text().unwrap_or_default();
+                    let body = self.body(&what, response, EXCERPT_BYTES).unwrap_or_default();
                     (format!("answered {status}: {}", excerpt(&body)), asked)
                 }
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    match response.text() {
+                    match self.body(&what, response, self.settings.max_body_bytes) {
                         Ok(body) => {
                             self.breaker.record(true, Instant::now());
                             return Ok(Reply { status, body, attempts });
                         }
-                        Err(e) => {
+                        Err(BodyError::TooLarge(e)) => {
+                            self.breaker.record(false, Instant::now());
+                            return Err(e);
+                        }
+                        Err(BodyError::Broken(e)) => {
                             self.breaker.record(false, Instant::now());
                             if call.resend == Resend::OnlyIfRefused {
                                 return Err(self.unknown(what, &e));
@@ -253,9 +312,20 @@ impl RestClient {
         }
     }
 
-    fn unknown(&self, what: String, e: &reqwest::Error) -> ClientError {
+    fn unknown(&self, what: String, e: &dyn std::error::Error) -> ClientError {
         ClientError::Unknown { platform: self.platform, what, reason: error_chain(e) }
     }
+}
+
+/// How much of a refusal's body is read for its message.
+const EXCERPT_BYTES: u64 = 16 * 1024;
+
+/// Why a body was not read.
+enum BodyError {
+    /// Over the bound.
+    TooLarge(ClientError),
+    /// The connection broke off.
+    Broken(std::io::Error),
 }
 
 /// The error with its causes, which reqwest keeps in its source chain.

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Backend, BackendError};
+use super::{Backend, BackendError, Job};
 use crate::model::{
     Account, Action, ActionFilter, ActionKind, ActionTarget, Attribute, Entitlement, EntitlementType, Person,
 };
@@ -27,6 +27,15 @@ impl EmbeddedBackend {
         let system = self.store.system(tenant, &action.system)?;
         if let Some(failure) = system.failure {
             return Ok(Finish::Error(format!("{}: {failure}", system.name)));
+        }
+        if let ActionTarget::Entitlement(id) = &action.target {
+            let entitlement = self.store.entitlement(tenant, id)?;
+            if !entitlement.managed {
+                return Ok(Finish::Error(format!(
+                    "{}: {} is no longer managed; provisioning leaves it alone, so the {} was not carried out",
+                    system.name, entitlement.display_name, action.kind
+                )));
+            }
         }
         let outcome = match (&action.kind, &action.target) {
             (ActionKind::Update, ActionTarget::Account(account)) => {
@@ -111,8 +120,8 @@ impl Backend for EmbeddedBackend {
         Ok(self.store.entitlement_count(tenant, system)?)
     }
 
-    fn carry_out(&self, tenant: &str, action: &Action) -> Result<Finish, BackendError> {
-        self.simulate(tenant, action)
+    fn carry_out(&self, tenant: &str, job: &Job<'_>) -> Result<Finish, BackendError> {
+        self.simulate(tenant, job.action)
     }
 }
 
@@ -127,9 +136,10 @@ mod tests {
     fn execute(store: &Store, backend: &EmbeddedBackend, action: &Action) -> Action {
         let ids = [action.id.clone()];
         let lease = std::time::Duration::from_secs(60);
-        let claimed = store.claim_actions("test", lease, Due::These(DEMO_TENANT, &ids)).unwrap();
-        let finish = backend.carry_out(DEMO_TENANT, &claimed[0].1).unwrap();
-        store.finish_actions(DEMO_TENANT, &[(action.id.clone(), finish)], "test").unwrap().remove(0)
+        let claim = store.claim_actions("test", lease, Due::These(DEMO_TENANT, &ids)).unwrap().remove(0);
+        let job = Job { action: &claim.action, attempt: claim.attempt, follow: None, noted: &|_| true };
+        let finish = backend.carry_out(DEMO_TENANT, &job).unwrap();
+        store.finish_actions(DEMO_TENANT, "test", &[(claim.key, finish)], &|_| Vec::new()).unwrap().remove(0)
     }
 
     fn demo() -> (Arc<Store>, EmbeddedBackend) {

@@ -1,8 +1,10 @@
 //! The HelloID backend: the directory is read from HelloID's REST API, and each committed action
 //! calls one of the four targeted endpoints of the feature request — re-enforce, update account,
-//! unmanage, retry — with the provhost action's id as `Idempotency-Key`, so a request sent again
-//! after a lost answer is replayed by the platform, never applied twice. provhost's own HTTP
-//! service serves the same contract, so one provhost can front another.
+//! unmanage, retry — with `Idempotency-Key: provhost-<action id>`, so a request sent again after a
+//! lost answer, or by a later attempt after a crash, is replayed by the platform, never applied
+//! twice. An action HelloID has not finished (or holds for approval) waits on HelloID's action and
+//! is followed up until it ends there. provhost's own HTTP service serves the same contract, so one
+//! provhost can front another.
 
 use reqwest::Method;
 use reqwest::header::HeaderName;
@@ -11,19 +13,19 @@ use serde::de::DeserializeOwned;
 
 use super::client::{Auth, Call, ClientError, Reply, Resend, RestClient, excerpt};
 use super::path::{query_value, segment};
-use super::settings::HelloIdConfig;
-use super::{Backend, BackendError};
-use crate::api::{ActionSummary, Page, RequestReport};
+use super::settings::{HelloIdConfig, Pace};
+use super::{Backend, BackendError, Job};
+use crate::api::{Page, RequestReport};
 use crate::model::{Account, Action, ActionFilter, ActionKind, ActionState, ActionTarget, Entitlement, Person};
-use crate::store::{Effect, Finish};
-use std::time::{Duration, Instant};
+use crate::store::{Effect, Finish, FollowUp, Following};
+use std::time::Instant;
 
 const PLATFORM: &str = "HelloID";
 
 /// A tenant in HelloID.
 pub struct HelloIdBackend {
     client: RestClient,
-    follow: (Duration, Duration),
+    pace: Pace,
 }
 
 /// A system's summary: what percentage thresholds count against.
@@ -49,9 +51,7 @@ impl HelloIdBackend {
     pub fn new(config: &HelloIdConfig) -> Result<Self, String> {
         let auth = Auth::Basic(config.api_key.reveal()?, config.api_secret.reveal()?);
         let client = RestClient::new(PLATFORM, &config.base_url, auth, config.http)?;
-        let follow =
-            (Duration::from_millis(config.completion_timeout_ms), Duration::from_millis(config.poll_interval_ms));
-        Ok(Self { client, follow })
+        Ok(Self { client, pace: config.pace() })
     }
 
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, BackendError> {
@@ -68,11 +68,11 @@ impl HelloIdBackend {
         }
     }
 
-    /// Every item of a paged list.
+    /// Every item of a paged list, following at most `http.max-pages` pages.
     fn all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, BackendError> {
         let mut items = Vec::new();
         let mut offset = 0;
-        loop {
+        for _ in 0..self.client.max_pages() {
             let separator = if path.contains('?') { '&' } else { '?' };
             let page: Page<T> = self.get(&format!("{path}{separator}limit=500&offset={offset}"))?;
             items.extend(page.items);
@@ -81,6 +81,10 @@ impl HelloIdBackend {
                 _ => return Ok(items),
             }
         }
+        Err(BackendError::Unavailable(format!(
+            "{PLATFORM}: GET {path} has more than {} pages (`http.max-pages`); provhost stopped reading and used none of it",
+            self.client.max_pages()
+        )))
     }
 
     /// The endpoint that runs `action`.
@@ -105,8 +109,10 @@ impl HelloIdBackend {
         }
     }
 
-    /// Runs one action on HelloID and says where it ended.
-    fn run(&self, action: &Action) -> Finish {
+    /// Runs one action on HelloID and says where it ended. Every attempt sends the same
+    /// idempotency key, so an attempt after a crash or a lost answer gets the first one's answer.
+    fn run(&self, job: &Job<'_>) -> Finish {
+        let action = job.action;
         let path = match Self::endpoint(action) {
             Ok(path) => path,
             Err(message) => return Finish::Error(message),
@@ -115,7 +121,7 @@ impl HelloIdBackend {
         let call = Call {
             method: Method::POST,
             target: &path,
-            headers: vec![(HeaderName::from_static("idempotency-key"), format!("provhost-{}", action.id))],
+            headers: vec![(HeaderName::from_static("idempotency-key"), job.idempotency_key())],
             body: Some(("application/json", body.to_string().into_bytes())),
             resend: Resend::Always,
         };
@@ -140,7 +146,10 @@ impl HelloIdBackend {
             return Finish::Error(format!("{PLATFORM} did not run POST {path}: it did not commit the action{tries}"));
         }
         match report.actions.as_slice() {
-            [remote] => self.settle(remote, &report.thresholds, &tries),
+            [remote] => {
+                let seen = Seen { id: &remote.id, state: remote.state, message: remote.message.clone() };
+                self.settle(seen, &report.thresholds, (&tries, Instant::now() + self.pace.completion))
+            }
             other => Finish::Error(format!(
                 "{PLATFORM} answered POST {path} with {} actions, where one was expected{tries}",
                 other.len()
@@ -151,7 +160,7 @@ impl HelloIdBackend {
     /// Sends `call`, waiting while HelloID still works on an earlier copy of it (409
     /// `request-in-progress`: the same idempotency key is being processed).
     fn send_until_settled(&self, call: &Call<'_>) -> Result<Reply, ClientError> {
-        let deadline = Instant::now() + self.follow.0;
+        let deadline = Instant::now() + self.pace.completion;
         loop {
             let reply = self.client.send(call)?;
             let in_progress = reply.status == 409
@@ -160,44 +169,73 @@ impl HelloIdBackend {
             if !in_progress || Instant::now() >= deadline {
                 return Ok(reply);
             }
-            std::thread::sleep(self.follow.1);
+            std::thread::sleep(self.pace.poll);
         }
     }
 
-    /// Where an action HelloID accepted ends: followed until final or the completion timeout.
-    fn settle(&self, remote: &ActionSummary, thresholds: &[String], tries: &str) -> Finish {
-        let deadline = Instant::now() + self.follow.0;
-        let (mut state, mut message) = (remote.state, remote.message.clone());
+    /// Follows up a waiting action: HelloID's action is read once, and ends the local one if it
+    /// ended; past `follow-up-limit-ms` of waiting, the local action ends in error.
+    fn follow_up(&self, following: &Following) -> Finish {
+        let id = &following.reference;
+        if following.waited >= self.pace.limit {
+            return Finish::Error(format!(
+                "{PLATFORM} action {id} did not end within {} s of waiting (`follow-up-limit-ms`); provhost stopped \
+                 following it: check it there",
+                self.pace.limit.as_secs()
+            ));
+        }
+        let read = segment(id).and_then(|id| self.get::<Action>(&format!("/v1/actions/{id}")));
+        match read {
+            Ok(now) => self.settle(Seen { id, state: now.state, message: now.message }, &[], ("", Instant::now())),
+            Err(e) => self.waiting(id, format!("{PLATFORM} action {id} is waiting; following it up failed: {e}")),
+        }
+    }
+
+    /// Where an action HelloID accepted ends: followed until final or `deadline`; then `waiting`,
+    /// to be followed up.
+    fn settle(&self, mut seen: Seen<'_>, thresholds: &[String], (tries, deadline): (&str, Instant)) -> Finish {
+        let id = seen.id;
         loop {
-            let said = format!("{PLATFORM} action {}: {message}{tries}", remote.id);
-            match state {
+            let said = format!("{PLATFORM} action {id}: {}{tries}", seen.message);
+            match seen.state {
                 ActionState::Success => return Finish::Success(Effect::Nothing, said),
                 ActionState::Error | ActionState::Rejected => return Finish::Error(said),
                 ActionState::Blocked => {
-                    return Finish::Waiting(format!(
-                        "{PLATFORM} holds action {} for approval ({}); approve or reject it there{tries}",
-                        remote.id,
-                        thresholds.join("; ")
-                    ));
+                    let why =
+                        if thresholds.is_empty() { String::new() } else { format!(" ({})", thresholds.join("; ")) };
+                    return self.waiting(
+                        id,
+                        format!("{PLATFORM} holds action {id} for approval{why}; approve or reject it there{tries}"),
+                    );
                 }
                 ActionState::Pending | ActionState::Waiting | ActionState::Running => {}
             }
-            if Instant::now() + self.follow.1 > deadline {
-                return Finish::Waiting(format!("{PLATFORM} action {} is still {state} there{tries}", remote.id));
+            if Instant::now() + self.pace.poll > deadline {
+                return self.waiting(id, format!("{PLATFORM} action {id} is still {} there{tries}", seen.state));
             }
-            std::thread::sleep(self.follow.1);
-            let followed = segment(&remote.id).and_then(|id| self.get::<Action>(&format!("/v1/actions/{id}")));
+            std::thread::sleep(self.pace.poll);
+            let followed = segment(id).and_then(|id| self.get::<Action>(&format!("/v1/actions/{id}")));
             match followed {
-                Ok(now) => (state, message) = (now.state, now.message),
+                Ok(now) => (seen.state, seen.message) = (now.state, now.message),
                 Err(e) => {
-                    return Finish::Waiting(format!(
-                        "{PLATFORM} action {} is {state}; following it failed: {e}",
-                        remote.id
-                    ));
+                    return self
+                        .waiting(id, format!("{PLATFORM} action {id} is {}; following it failed: {e}", seen.state));
                 }
             }
         }
     }
+
+    /// The action waits on HelloID's action `id`, followed up after `follow-up-interval-ms`.
+    fn waiting(&self, id: &str, message: String) -> Finish {
+        Finish::Waiting(message, FollowUp { reference: id.to_owned(), after: self.pace.follow_up })
+    }
+}
+
+/// HelloID's action as last seen.
+struct Seen<'a> {
+    id: &'a str,
+    state: ActionState,
+    message: String,
 }
 
 fn text(e: BackendError) -> String {
@@ -264,8 +302,11 @@ impl Backend for HelloIdBackend {
         Ok(self.get::<SystemSummary>(&format!("/v1/systems/{}", segment(system)?))?.entitlement_count)
     }
 
-    fn carry_out(&self, _tenant: &str, action: &Action) -> Result<Finish, BackendError> {
-        Ok(self.run(action))
+    fn carry_out(&self, _tenant: &str, job: &Job<'_>) -> Result<Finish, BackendError> {
+        Ok(match job.follow {
+            Some(following) => self.follow_up(following),
+            None => self.run(job),
+        })
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{Backend, BackendError};
+use super::{Backend, BackendError, Job};
 use crate::model::{Account, Action, ActionFilter, Entitlement, Person};
 use crate::store::{Effect, Finish, Store, StoreError};
 
@@ -93,7 +93,7 @@ impl Backend for MemoryBackend {
         Ok(self.entitlements.values().filter(|e| e.system == system).count() as u32)
     }
 
-    fn carry_out(&self, _tenant: &str, _action: &Action) -> Result<Finish, BackendError> {
+    fn carry_out(&self, _tenant: &str, _job: &Job<'_>) -> Result<Finish, BackendError> {
         Ok(Finish::Success(Effect::Nothing, "done in memory".into()))
     }
 }

@@ -23,7 +23,7 @@ pub use settings::{Application, BackendConfig, HelloIdConfig, HttpSettings, Iden
 use std::sync::Arc;
 
 use crate::model::{Account, Action, ActionFilter, ActionKind, Entitlement, Person};
-use crate::store::{Finish, Store};
+use crate::store::{Finish, Following, Store};
 
 /// Why a backend call failed.
 #[derive(Debug, thiserror::Error)]
@@ -65,15 +65,40 @@ pub trait Backend: Send + Sync {
     fn actions(&self, tenant: &str, filter: &ActionFilter, limit: usize) -> Result<Vec<Action>, BackendError>;
     /// How many entitlements the system holds (the base of percentage thresholds).
     fn entitlement_count(&self, tenant: &str, system: &str) -> Result<u32, BackendError>;
-    /// Carries out one committed action an executor claimed (it is `running`) and says how it
-    /// ended; the executor records that. An error leaves the action to be taken up again once its
-    /// lease passes.
-    fn carry_out(&self, tenant: &str, action: &Action) -> Result<Finish, BackendError>;
+    /// Carries out one committed action an executor claimed (it is `running`), or follows up the
+    /// platform's work for it where an earlier attempt started that work, and says how it ended;
+    /// the executor records that. An error leaves the action to be taken up again once its lease
+    /// passes.
+    fn carry_out(&self, tenant: &str, job: &Job<'_>) -> Result<Finish, BackendError>;
     /// Why actions of `kind` cannot be carried out here, if they cannot: such calls are refused
     /// as invalid when planned.
     fn unsupported(&self, kind: ActionKind) -> Option<String> {
         let _ = kind;
         None
+    }
+}
+
+/// One claimed action to carry out or follow up.
+pub struct Job<'a> {
+    /// The action.
+    pub action: &'a Action,
+    /// Which attempt this is (1 for the first): a later one may find that the platform did the
+    /// work already, and must not start it again.
+    pub attempt: u32,
+    /// Where an earlier attempt or follow-up left the platform's work for the action, if it did.
+    pub follow: Option<&'a Following>,
+    /// Records the platform's reference for the action as soon as the platform gave it; `false`
+    /// when the claim no longer holds (then the backend stops: another executor has the action).
+    /// A reference the store could not record is not a reason to stop: a later attempt finds the
+    /// platform's work by the action's idempotency key.
+    pub noted: &'a dyn Fn(&str) -> bool,
+}
+
+impl Job<'_> {
+    /// The key a platform sees on every request for this action, whichever attempt sends it: one
+    /// sent again after a crash or a lost answer cannot apply twice.
+    pub fn idempotency_key(&self) -> String {
+        format!("provhost-{}", self.action.id)
     }
 }
 

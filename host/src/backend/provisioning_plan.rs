@@ -45,6 +45,8 @@ pub struct ProvisioningPlan {
     pub op: AccountOp,
     /// Its attribute requests.
     pub attributes: Vec<AttributeRequest>,
+    /// The plan's `trackingId`: provhost's idempotency key of the action it carries out.
+    pub tracking_id: Option<String>,
 }
 
 impl ProvisioningPlan {
@@ -60,9 +62,11 @@ impl ProvisioningPlan {
             AccountOp::Modify => "Modify",
             AccountOp::Enable => "Enable",
         };
-        writer.write_event(Event::Start(
-            BytesStart::new("ProvisioningPlan").with_attributes([("nativeIdentity", self.identity.as_str())]),
-        ))?;
+        let mut plan = BytesStart::new("ProvisioningPlan");
+        if let Some(tracking) = &self.tracking_id {
+            plan.push_attribute(("trackingId", tracking.as_str()));
+        }
+        writer.write_event(Event::Start(plan.with_attributes([("nativeIdentity", self.identity.as_str())])))?;
         writer.write_event(Event::Start(BytesStart::new("AccountRequest").with_attributes([
             ("application", self.application.as_str()),
             ("nativeIdentity", self.native_identity.as_str()),
@@ -116,9 +120,15 @@ mod tests {
                 op: AttributeOp::Add,
                 values: vec!["CN=Sales & Marketing,OU=Groups".into()],
             }],
+            tracking_id: Some("provhost-a&1".into()),
         };
         let xml = plan.to_xml();
-        assert!(xml.contains(r#"<ProvisioningPlan nativeIdentity="Aaron &lt;Anderson&gt; &amp; Co">"#), "{xml}");
+        assert!(
+            xml.contains(
+                r#"<ProvisioningPlan trackingId="provhost-a&amp;1" nativeIdentity="Aaron &lt;Anderson&gt; &amp; Co">"#
+            ),
+            "{xml}"
+        );
         assert!(xml.contains(r#"nativeIdentity="CN=Aaron &quot;A&quot;,OU=Users,DC=contoso,DC=local" op="Modify""#));
         assert!(
             xml.contains(r#"<AttributeRequest name="memberOf" op="Add" value="CN=Sales &amp; Marketing,OU=Groups"/>"#)
@@ -137,6 +147,7 @@ mod tests {
                 op: AttributeOp::Set,
                 values: vec!["SMTP:a@contoso.com".into(), "smtp:<b>@contoso.com".into()],
             }],
+            tracking_id: None,
         };
         let xml = plan.to_xml();
         let list = "<Value>\n        <List>\n          <String>SMTP:a@contoso.com</String>\n          <String>smtp:&lt;b&gt;@contoso.com</String>";

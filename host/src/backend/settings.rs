@@ -45,7 +45,13 @@ pub struct HelloIdConfig {
     /// How often to ask about such an action, in milliseconds.
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,
-    /// Timeouts, retries and the circuit breaker.
+    /// How often a `waiting` action is followed up afterwards, in milliseconds.
+    #[serde(default = "default_follow_up_ms")]
+    pub follow_up_interval_ms: u64,
+    /// How long a `waiting` action is followed up before it ends in `error`, in milliseconds.
+    #[serde(default = "default_follow_up_limit_ms")]
+    pub follow_up_limit_ms: u64,
+    /// Timeouts, retries, the circuit breaker and the bounds on answers.
     #[serde(default)]
     pub http: HttpSettings,
 }
@@ -78,10 +84,16 @@ pub struct IdentityIqConfig {
     /// How often to read the workflow's task result while it runs, in milliseconds.
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,
+    /// How often a `waiting` action's task result is read afterwards, in milliseconds.
+    #[serde(default = "default_follow_up_ms")]
+    pub follow_up_interval_ms: u64,
+    /// How long a `waiting` action is followed up before it ends in `error`, in milliseconds.
+    #[serde(default = "default_follow_up_limit_ms")]
+    pub follow_up_limit_ms: u64,
     /// IdentityIQ applications by provhost system id.
     #[serde(default)]
     pub applications: BTreeMap<String, Application>,
-    /// Timeouts, retries and the circuit breaker.
+    /// Timeouts, retries, the circuit breaker and the bounds on answers.
     #[serde(default)]
     pub http: HttpSettings,
 }
@@ -134,6 +146,53 @@ pub struct HttpSettings {
     /// How long an open breaker refuses requests before letting one trial through, in milliseconds.
     #[serde(default = "default_breaker_cooldown")]
     pub breaker_cooldown_ms: u64,
+    /// The largest answer body read, in bytes: a larger one is refused, not read.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: u64,
+    /// The most pages one paged read follows.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+}
+
+/// How a backend follows what a platform accepted: within the carry-out, and afterwards while the
+/// action is `waiting`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// How long the carry-out follows it.
+    pub completion: std::time::Duration,
+    /// How often the carry-out asks.
+    pub poll: std::time::Duration,
+    /// How often a waiting action is followed up.
+    pub follow_up: std::time::Duration,
+    /// How long a waiting action is followed up before it ends in error.
+    pub limit: std::time::Duration,
+}
+
+/// The [`Pace`] of a platform's configuration: both platforms name its fields alike.
+macro_rules! pace_of {
+    ($config:expr) => {{
+        let ms = std::time::Duration::from_millis;
+        Pace {
+            completion: ms($config.completion_timeout_ms),
+            poll: ms($config.poll_interval_ms),
+            follow_up: ms($config.follow_up_interval_ms),
+            limit: ms($config.follow_up_limit_ms),
+        }
+    }};
+}
+
+impl HelloIdConfig {
+    /// How its actions are followed.
+    pub fn pace(&self) -> Pace {
+        pace_of!(self)
+    }
+}
+
+impl IdentityIqConfig {
+    /// How its workflows are followed.
+    pub fn pace(&self) -> Pace {
+        pace_of!(self)
+    }
 }
 
 impl Default for HttpSettings {
@@ -146,6 +205,8 @@ impl Default for HttpSettings {
             retry_max_ms: default_retry_max(),
             breaker_failures: default_breaker_failures(),
             breaker_cooldown_ms: default_breaker_cooldown(),
+            max_body_bytes: default_max_body(),
+            max_pages: default_max_pages(),
         }
     }
 }
@@ -180,14 +241,14 @@ impl BackendConfig {
             BackendConfig::Embedded {} => Ok(()),
             BackendConfig::HelloId(c) => {
                 check_url(&c.base_url)?;
-                check_follow(c.completion_timeout_ms, c.poll_interval_ms)?;
+                check_follow(c.pace())?;
                 c.api_key.reveal().map_err(|e| format!("`api-key`: {e}"))?;
                 c.api_secret.reveal().map_err(|e| format!("`api-secret`: {e}"))?;
                 c.http.validate()
             }
             BackendConfig::IdentityIq(c) => {
                 check_url(&c.base_url)?;
-                check_follow(c.completion_timeout_ms, c.poll_interval_ms)?;
+                check_follow(c.pace())?;
                 match (&c.username, &c.password, &c.token) {
                     (Some(u), Some(p), None) => {
                         u.reveal().map_err(|e| format!("`username`: {e}"))?;
@@ -218,6 +279,9 @@ impl HttpSettings {
         if self.retry_max_ms < self.retry_base_ms {
             return Err("`http.retry-max-ms` must be at least `http.retry-base-ms`".into());
         }
+        if self.max_body_bytes < 1024 || self.max_pages == 0 {
+            return Err("`http.max-body-bytes` must be at least 1024 and `http.max-pages` at least 1".into());
+        }
         Ok(())
     }
 }
@@ -230,12 +294,18 @@ fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_follow(completion_ms: u64, poll_ms: u64) -> Result<(), String> {
-    if poll_ms == 0 {
+fn check_follow(pace: Pace) -> Result<(), String> {
+    if pace.poll.is_zero() {
         return Err("`poll-interval-ms` must be above 0".into());
     }
-    if completion_ms < poll_ms {
+    if pace.completion < pace.poll {
         return Err("`completion-timeout-ms` must be at least `poll-interval-ms`".into());
+    }
+    if pace.follow_up.is_zero() {
+        return Err("`follow-up-interval-ms` must be above 0".into());
+    }
+    if pace.limit < pace.follow_up {
+        return Err("`follow-up-limit-ms` must be at least `follow-up-interval-ms`".into());
     }
     Ok(())
 }
@@ -245,6 +315,18 @@ fn default_completion_ms() -> u64 {
 }
 fn default_poll_ms() -> u64 {
     1_000
+}
+fn default_follow_up_ms() -> u64 {
+    60_000
+}
+fn default_follow_up_limit_ms() -> u64 {
+    7 * 24 * 3600 * 1000
+}
+fn default_max_body() -> u64 {
+    4 << 20
+}
+fn default_max_pages() -> u32 {
+    100
 }
 fn default_workflow() -> String {
     "LCM Provisioning".into()

@@ -97,14 +97,7 @@ impl Decide {
         }
         let context = data.tenant(&store, &key)?.request_context((&key).into(), "cli");
         let progress = data.progress(None, &format!("deciding on {} blocked actions", ids.len()));
-        let decided = store.decide_blocked(tenant, &ids, (decision, &key.id), &context.policy.windows)??;
-        let done = match decision {
-            Decision::Approve => Executor::new(DEFAULT_LEASE).run_now(&context, (&ids[0], "approval"), &decided)?,
-            Decision::Reject => {
-                crate::webhook::queue(&context, &ids[0], "rejection", &decided)?;
-                decided
-            }
-        };
+        let done = crate::pipeline::decide(&context, &Executor::new(DEFAULT_LEASE), &ids, decision)??;
         drop(progress);
         print_json(&done)
     }

@@ -35,8 +35,9 @@ pub struct ServeArgs {
     /// (otherwise it takes a key granted `metrics:read`, and shows that key's tenant's series).
     #[arg(long)]
     anonymous_metrics: bool,
-    /// How long an executor's claim on an action holds, in milliseconds: a process that dies
-    /// while carrying actions out leaves them to be taken up again this long after it claimed them.
+    /// How long an executor's claim on an action holds, in milliseconds, on the store's own clock.
+    /// Claims are renewed every third of it while their actions are carried out; a process that
+    /// dies leaves its claims to be taken up again this long after their last renewal.
     #[arg(long, default_value_t = crate::executor::DEFAULT_LEASE.as_millis() as u64, value_name = "MS")]
     lease_ms: u64,
 }

@@ -275,6 +275,10 @@ impl Gate {
         self.system_admitted(Scope::ActionsRetry, &failed.system, failed.kind)?;
         let person = self.person(&failed.person)?;
         self.person_admitted(&person)?;
+        if let ActionTarget::Entitlement(entitlement) = &failed.target {
+            // Unmanaged since it failed: provisioning leaves it alone, a retry included.
+            self.managed_entitlement_of(&person, entitlement)?;
+        }
         self.plan_intent(Intent {
             person: failed.person,
             system: failed.system,

@@ -7,7 +7,9 @@ use super::records::invocation_entry;
 use crate::audit::InvocationRecord;
 use crate::event::AttributeChanged;
 use crate::gate::{Journal, TenantContext};
-use crate::model::Action;
+use serde_json::json;
+
+use crate::model::{Action, apply_attribute_changes};
 use crate::policy::threshold;
 use crate::refusal::Refusal;
 use crate::store::{Commit, Store, StoreError};
@@ -40,17 +42,23 @@ pub(super) fn record_uncommitted(
     store.commit(&commit)?.map_err(|refusal| StoreError::Conflict(refusal.to_string()))
 }
 
-/// Why an event's attribute change may not be recorded on the person, if it may not: an excluded
-/// person keeps what they have, so an event (which takes only `events:submit`) cannot lift the
-/// person's exclusion, e.g. by blanking the `employeeType` a rule excludes on. A person who
-/// cannot be read is not changed either.
-fn change_refused(context: &TenantContext, change: &AttributeChanged) -> Option<String> {
-    if context.policy.exclusions.persons.is_empty() && context.policy.exclusions.rules.is_empty() {
-        return None;
+/// Whether an event's attribute change is recorded on the person: not where provhost holds no copy
+/// of the person (a platform's directory), and — with the reason — not when it may not be. An
+/// excluded person keeps what they have, so an event (which takes only `events:submit`) cannot lift
+/// the person's exclusion, e.g. by blanking the `employeeType` a rule excludes on; a person who
+/// cannot be read is not changed either; and a person's recorded attributes are bounded (in number,
+/// in values, in bytes), so a stream of events cannot grow them without end.
+fn recorded(context: &TenantContext, change: &AttributeChanged) -> Result<bool, String> {
+    let exclusions = &context.policy.exclusions;
+    if !exclusions.persons.is_empty() || !exclusions.rules.is_empty() {
+        let person = context.backend.person(&context.tenant, &change.person).map_err(|e| e.to_string())?;
+        if let Some(why) = exclusions.person(&person) {
+            return Err(why);
+        }
     }
-    match context.backend.person(&context.tenant, &change.person) {
-        Ok(person) => context.policy.exclusions.person(&person),
-        Err(e) => Some(e.to_string()),
+    match context.store.person(&context.tenant, &change.person) {
+        Ok(held) => apply_attribute_changes(&held.attributes, change.written()).map(|_| true),
+        Err(_) => Ok(false),
     }
 }
 
@@ -98,15 +106,21 @@ pub fn conclude(
         record_uncommitted(store, record, journal)?;
         return Ok(Conclusion { committed: may_commit, refused_at_commit: None, actions: plan, thresholds });
     }
-    let observed = observed.filter(|change| match change_refused(context, change) {
-        None => true,
-        Some(why) => {
+    let observed = observed.filter(|change| match recorded(context, change) {
+        Ok(recorded) => recorded,
+        Err(why) => {
             record.detail =
                 format!("{} (the event's attribute changes were not recorded on the person: {why})", record.detail);
             false
         }
     });
-    let audit = [invocation_entry(record, journal, Some(&plan))];
+    let mut audit = [invocation_entry(record, journal, Some(&plan))];
+    if let Some(change) = observed {
+        // What the commit writes on the person is on record with it.
+        let written: Vec<_> =
+            change.written().map(|(name, values)| json!({ "attribute": name, "values": values })).collect();
+        audit[0].details["recorded"] = json!({ "person": change.person, "attributes": written });
+    }
     let commit = Commit { record, actions: &plan, observed, windows: &context.policy.windows, audit: &audit };
     if let Err(refusal) = store.commit(&commit)? {
         record.outcome = "refused".into();
@@ -125,7 +139,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::backend::{Backend, BackendError, EmbeddedBackend};
+    use crate::backend::{Backend, BackendError, EmbeddedBackend, Job};
     use crate::executor::{DEFAULT_LEASE, Executor};
     use crate::gate::Gate;
     use crate::model::{Account, ActionFilter, ActionKind, Entitlement, Person, new_id};
@@ -164,8 +178,8 @@ mod tests {
         fn entitlement_count(&self, _: &str, system: &str) -> Result<u32, BackendError> {
             Err(BackendError::Unavailable(format!("the platform did not answer for '{system}'")))
         }
-        fn carry_out(&self, t: &str, action: &Action) -> Result<Finish, BackendError> {
-            self.0.carry_out(t, action)
+        fn carry_out(&self, t: &str, job: &Job<'_>) -> Result<Finish, BackendError> {
+            self.0.carry_out(t, job)
         }
     }
 
@@ -248,5 +262,43 @@ mod tests {
                 assert!(record.detail.contains("excluded by the rule department = sales"), "{}", record.detail);
             }
         }
+    }
+
+    #[test]
+    fn an_event_records_what_it_writes_and_cannot_grow_a_person_without_bound() {
+        use crate::event::AttributeChange;
+        let jan = "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01";
+        let (store, context) = governed_context(Grants::everything(), TenantPolicy::default());
+        let event = |names: std::ops::Range<usize>| AttributeChanged {
+            person: jan.into(),
+            system: "active-directory".into(),
+            source: "a workflow".into(),
+            sailpoint_source: None,
+            changes: names
+                .map(|n| AttributeChange {
+                    attribute: format!("extra{n}"),
+                    old_values: vec![],
+                    new_values: vec![format!("value {n}")],
+                })
+                .collect(),
+        };
+        let conclude_event = |change: &AttributeChanged| {
+            let mut record = InvocationRecord::history(&new_id(), DEMO_TENANT, "test-plugin", "an event");
+            let observed = (Some(change), Execution::Queued);
+            conclude(&context, &mut record, Vec::new(), &Default::default(), true, observed).unwrap();
+            let last = store.audit(&Default::default(), 10_000, 0).unwrap().pop().unwrap().entry;
+            (record.detail, last.details)
+        };
+        let held = store.person(DEMO_TENANT, jan).unwrap().attributes.len();
+        let (_, details) = conclude_event(&event(0..3));
+        assert_eq!(details["recorded"]["attributes"][1], json!({"attribute": "extra1", "values": ["value 1"]}));
+        assert_eq!(store.person(DEMO_TENANT, jan).unwrap().attributes.len(), held + 3);
+        // Events of new names, one after another, up to the bound and no further.
+        let room = crate::model::MAX_PERSON_ATTRIBUTES - held - 3;
+        conclude_event(&event(3..3 + room));
+        let (detail, details) = conclude_event(&event(1000..1001));
+        assert!(detail.contains("would hold 257 attributes, over 256"), "{detail}");
+        assert!(details.get("recorded").is_none(), "nothing written, nothing said to be");
+        assert_eq!(store.person(DEMO_TENANT, jan).unwrap().attributes.len(), 256);
     }
 }

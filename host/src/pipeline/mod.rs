@@ -4,12 +4,14 @@
 //! execution, at once or by the worker after the answer. The CLI and the HTTP service both go through here.
 
 mod conclude;
+mod decide;
 mod event;
 mod records;
 mod report;
 mod request;
 
 pub use conclude::Conclusion;
+pub use decide::decide;
 pub use event::{check_targets, run_event};
 pub use report::{PluginSummary, RunReport};
 pub use request::run_request;

@@ -112,4 +112,67 @@ mod tests {
         let retries = store.retries_of(DEMO_TENANT, &failed.id).unwrap();
         assert_eq!(retries.len(), 1, "exactly one retry is committed");
     }
+
+    #[test]
+    fn a_retry_of_a_grant_on_an_entitlement_unmanaged_since_is_refused_at_plan_commit_and_carry_out() {
+        use crate::executor::{DEFAULT_LEASE, Executor};
+        use crate::model::{Action, ActionTarget};
+        let executor = Executor::new(DEFAULT_LEASE);
+        // A demo store whose first Exchange Online entitlement of Jan has a failed grant.
+        let failed_grant = || {
+            let (store, context) = governed_context(Grants::everything(), TenantPolicy::default());
+            let entitlement =
+                store.entitlements_of(DEMO_TENANT, JAN).unwrap().into_iter().find(|e| e.system == "exchange-online");
+            let entitlement = entitlement.unwrap();
+            let template = store.actions(DEMO_TENANT, &ActionFilter::default(), 1).unwrap().remove(0);
+            let failed = Action {
+                id: new_id(),
+                system: entitlement.system.clone(),
+                target: ActionTarget::Entitlement(entitlement.id.clone()),
+                kind: ActionKind::Grant,
+                state: ActionState::Error,
+                retry_of: None,
+                ..template
+            };
+            let record = InvocationRecord::history(&new_id(), DEMO_TENANT, "test", "a failed grant");
+            store.commit_invocation(&record, std::slice::from_ref(&failed)).unwrap();
+            (store, context, failed.id, entitlement.id)
+        };
+        let unmanage = |context: &Arc<TenantContext>, entitlement: &str| {
+            let done = run_request(context.clone(), "POST unmanage", (false, Execution::Now(&executor)), |gate| {
+                gate.unmanage(JAN, entitlement, "stop managing it".into()).map(|a| vec![a])
+            });
+            assert_eq!(done.unwrap().unwrap().actions[0].state, ActionState::Success);
+        };
+        let retry = |context: &Arc<TenantContext>, failed: &str, meanwhile: &dyn Fn()| {
+            run_request(context.clone(), "POST retry", (false, Execution::Queued), |gate| {
+                let planned = gate.retry(failed, "try again".into())?;
+                meanwhile();
+                Ok(vec![planned])
+            })
+            .unwrap()
+        };
+
+        // At plan: unmanaged before the retry is asked for.
+        let (_store, context, failed, entitlement) = failed_grant();
+        unmanage(&context, &entitlement);
+        let refusal = retry(&context, &failed, &|| ()).unwrap_err();
+        assert_eq!(refusal.code(), "invalid");
+        assert!(refusal.to_string().contains("no longer managed"), "{refusal}");
+
+        // At commit: unmanaged between the retry's plan and its commit.
+        let (store, context, failed, entitlement) = failed_grant();
+        let refusal = retry(&context, &failed, &|| unmanage(&context, &entitlement)).unwrap_err();
+        assert!(refusal.to_string().contains("is no longer managed"), "{refusal}");
+        assert!(store.retries_of(DEMO_TENANT, &failed).unwrap().is_empty(), "nothing committed");
+
+        // At carry-out: unmanaged between the retry's commit and its carry-out.
+        let (store, context, failed, entitlement) = failed_grant();
+        let committed = retry(&context, &failed, &|| ()).unwrap();
+        unmanage(&context, &entitlement);
+        let pending = store.action(DEMO_TENANT, &committed.actions[0].id).unwrap();
+        let ended = executor.run_now(&context, ("test", "test"), &[pending]).unwrap();
+        assert_eq!(ended[0].state, ActionState::Error);
+        assert!(ended[0].message.contains("no longer managed"), "{}", ended[0].message);
+    }
 }

@@ -20,8 +20,11 @@ pub struct TenantPolicy {
     pub exclusions: Exclusions,
     /// Thresholds evaluated on each plan at commit.
     pub thresholds: Vec<Threshold>,
-    /// Rolling-window budgets checked at each action call and again at commit.
+    /// Rolling-window budgets checked at each action call and again at commit and approval.
     pub windows: Vec<WindowBudget>,
+    /// Four eyes: the API key that caused a block (it made the request that planned the blocked
+    /// action) cannot approve it.
+    pub four_eyes: bool,
 }
 
 #[cfg(test)]

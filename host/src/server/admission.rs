@@ -6,8 +6,9 @@
 //! - a read under the tenant's `max-concurrent-reads` and the host's `max-concurrent-reads`.
 //!
 //! Past a tenant's share a request is answered 429, past the host's capacity 503, both with
-//! `Retry-After`; neither is run. Work done before a tenant is known (checking a key, an anonymous
-//! readiness probe) waits its turn for one of [`UNATTRIBUTED`] places instead.
+//! `Retry-After`; neither is run. Work done outside any tenant's share (checking a key, a readiness
+//! probe, counting the held actions of a tenant the configuration does not name) waits its turn
+//! for one of [`UNATTRIBUTED`] places instead.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::problem::Problem;
 use crate::config::{Config, FairShare};
 
-/// The most key checks and anonymous readiness probes that run at once, over all callers; the
+/// The most key checks and readiness probes' store reads that run at once, over all callers; the
 /// others wait their turn. Each takes a thread of the blocking pool and a read connection while
 /// it runs: as many as the store keeps idle, so that key checks reuse them.
 pub const UNATTRIBUTED: usize = 8;
@@ -168,8 +169,8 @@ impl Admission {
         Ok(Admitted { _tenant: tenant_place, _host: host_place })
     }
 
-    /// Waits for a place for work done before a tenant is known: checking a key, an anonymous
-    /// readiness probe.
+    /// Waits for a place for work done outside any tenant's share: checking a key, a readiness
+    /// probe's store reads.
     pub async fn unattributed(&self) -> OwnedSemaphorePermit {
         self.unattributed.clone().acquire_owned().await.expect("the semaphore is never closed")
     }

@@ -64,6 +64,16 @@ impl Caller {
     /// The caller the request's `Authorization` header names, verified (off the async workers,
     /// in its turn among the key checks), whose tenant the configuration governs.
     pub async fn verify(headers: &HeaderMap, app: &Arc<AppState>) -> Result<Self, Problem> {
+        let key = Self::key(headers, app).await?;
+        app.config
+            .admit_tenant(&key.tenant)
+            .map_err(|e| Problem::new(StatusCode::FORBIDDEN, "tenant-not-configured", e.to_string()))?;
+        Ok(Caller(key))
+    }
+
+    /// The key the request's `Authorization` header names, verified (off the async workers, in
+    /// its turn among the key checks), whatever its tenant.
+    pub async fn key(headers: &HeaderMap, app: &Arc<AppState>) -> Result<KeyRecord, Problem> {
         let unauthorized = |detail: String| Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail);
         let header = headers
             .get(AUTHORIZATION)
@@ -77,15 +87,11 @@ impl Caller {
         let credentials = credentials(header).map_err(unauthorized)?;
         let turn = app.admission.unattributed().await;
         let state = app.clone();
-        let key = off_worker(move || {
+        off_worker(move || {
             let _turn = turn;
             Ok(state.store.verify_key(&credentials)?)
         })
-        .await?;
-        app.config
-            .admit_tenant(&key.tenant)
-            .map_err(|e| Problem::new(StatusCode::FORBIDDEN, "tenant-not-configured", e.to_string()))?;
-        Ok(Caller(key))
+        .await
     }
 }
 

@@ -22,26 +22,12 @@ async fn decide(
     decision: Decision,
 ) -> Result<Response, Problem> {
     caller.require(Scope::ActionsApprove)?;
-    let (context, executor) = (app.context(&caller.0), app.executor.clone());
+    // An approval's claims carry an owner of their own, not the worker's.
+    let (context, executor) = (app.context(&caller.0), app.executor.another());
     let done = off_worker(move || {
         // The share is held by the decision itself, so a caller that hangs up does not free it early.
         let _share = share;
-        let decided = context.store.decide_blocked(
-            &context.tenant,
-            std::slice::from_ref(&id),
-            (decision, &context.permission.key_id),
-            &context.policy.windows,
-        )??;
-        let done = match decision {
-            Decision::Approve => {
-                executor.run_now(&context, (&id, "approval"), &decided).map_err(crate::pipeline::RunError::from)?
-            }
-            Decision::Reject => {
-                crate::webhook::queue(&context, &id, "rejection", &decided)?;
-                decided
-            }
-        };
-        Ok(done)
+        Ok(crate::pipeline::decide(&context, &executor, std::slice::from_ref(&id), decision)??)
     })
     .await?;
     Ok(Json(json!({ "actions": done })).into_response())

@@ -33,7 +33,7 @@ use tokio::net::TcpListener;
 
 use crate::api::ActionSummary;
 use crate::config::Config;
-use crate::executor::Executor;
+use crate::executor::{Executor, Tenants};
 use crate::gate::TenantContext;
 use crate::model::{Action, ActionState};
 use crate::runtime::Runtime;
@@ -187,6 +187,23 @@ impl AppState {
         self.tenants.get(id).cloned().unwrap_or_else(|| Arc::new(Tenant::unconfigured(id, &self.store)))
     }
 
+    /// The tenants the executor's worker carries out actions for: those of the configuration
+    /// file, and only those; without a file, every tenant of the store. Any other tenant's
+    /// actions wait, with the reason.
+    fn served(self: &Arc<Self>) -> Tenants {
+        let (listed, wired) = (self.clone(), self.clone());
+        Tenants {
+            roster: Arc::new(move || match &listed.config.source {
+                Some(_) => Ok(listed.config.tenants.keys().cloned().collect()),
+                None => listed.store.tenant_ids(),
+            }),
+            wire: Arc::new(move |id: &str| {
+                wired.config.admit_tenant(id).map_err(|e| e.to_string())?;
+                Ok(wired.tenant(id))
+            }),
+        }
+    }
+
     /// The context of a targeted request or read for `key`: its tenant and grants, with no plugin.
     pub fn context(&self, key: &KeyRecord) -> Arc<TenantContext> {
         self.tenant(&key.tenant).request_context(key.into(), "api")
@@ -271,11 +288,9 @@ pub async fn serve(
         (upkeep::FORGET_EVERY, upkeep::KEEP_REQUESTS),
         worker_stop.clone(),
     ));
-    let wired = state.clone();
-    let wire: crate::executor::Wire = Arc::new(move |id: &str| wired.tenant(id));
     let executor = tokio::spawn(state.executor.clone().work(
         state.store.clone(),
-        wire,
+        state.served(),
         state.wake.clone(),
         state.progress.clone(),
         worker_stop,

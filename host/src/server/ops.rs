@@ -27,26 +27,51 @@ pub async fn healthz() -> Response {
 }
 
 /// Ready when the store answers. A caller with a valid key also sees its own tenant's loaded
-/// plugins; an anonymous one learns nothing about tenants or plugins. The store is asked off the
-/// async workers, in its turn among the other work no tenant is known for.
+/// plugins, or — for a tenant the configuration does not name — how many of its actions wait and
+/// why (the executor does not run them); an anonymous one learns nothing about tenants or plugins.
+/// The store is asked off the async workers, in its turn among the other work no tenant's share
+/// is taken for.
 pub async fn readyz(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let not_ready = |e: &dyn std::fmt::Display| {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", format!("the store does not answer: {e}"))
+    };
     let (turn, store) = (app.admission.unattributed().await, app.store.clone());
     let answered = off_worker(move || {
         let _turn = turn;
-        store.ping().map_err(|e| {
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", format!("the store does not answer: {e}"))
-        })
+        store.ping().map_err(|e| not_ready(&e))
     })
     .await;
     if let Err(problem) = answered {
         return problem.into_response();
     }
-    let Ok(caller) = Caller::verify(&headers, &app).await else {
+    let Ok(key) = Caller::key(&headers, &app).await else {
         return axum::Json(serde_json::json!({ "status": "ready" })).into_response();
     };
-    let tenant = app.tenant(caller.tenant());
-    let plugins: Vec<&str> = tenant.plugins().iter().map(|p| p.plugin.name.as_str()).collect();
-    axum::Json(serde_json::json!({ "status": "ready", "tenant": caller.tenant(), "plugins": plugins })).into_response()
+    let body = match app.config.admit_tenant(&key.tenant) {
+        Ok(()) => {
+            let tenant = app.tenant(&key.tenant);
+            let plugins: Vec<&str> = tenant.plugins().iter().map(|p| p.plugin.name.as_str()).collect();
+            serde_json::json!({ "status": "ready", "tenant": key.tenant, "plugins": plugins })
+        }
+        Err(why) => {
+            let (turn, store, tenant) = (app.admission.unattributed().await, app.store.clone(), key.tenant.clone());
+            let held = off_worker(move || {
+                let _turn = turn;
+                store.open_actions_of(&tenant).map_err(|e| not_ready(&e))
+            })
+            .await;
+            match held {
+                Ok(held) => serde_json::json!({
+                    "status": "ready",
+                    "tenant": key.tenant,
+                    "plugins": [],
+                    "held": { "actions": held, "reason": format!("its actions wait and are not carried out: {why}") },
+                }),
+                Err(problem) => return problem.into_response(),
+            }
+        }
+    };
+    axum::Json(body).into_response()
 }
 
 /// The metrics, under a key granted `metrics:read` (as a read of its tenant's share): the host's

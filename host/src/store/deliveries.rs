@@ -1,7 +1,7 @@
 //! Webhook deliveries: queued durably, retried with backoff, dead-lettered after the last try,
 //! re-driven on request.
 
-use rusqlite::{Row, params};
+use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 
 use super::audit::append as append_audit;
@@ -34,6 +34,11 @@ pub struct Delivery {
 
 const COLUMNS: &str = "id, tenant, url, payload, status, attempts, next_attempt_at, last_error, created_at";
 
+/// A tenant's pending deliveries due by `?2`, oldest first, at most `?3`.
+pub(super) const DUE_DELIVERIES_SQL: &str = "SELECT id, tenant, url, payload, status, attempts, next_attempt_at, \
+     last_error, created_at FROM deliveries WHERE tenant = ?1 AND status = 'pending' AND next_attempt_at <= ?2 \
+     ORDER BY next_attempt_at LIMIT ?3";
+
 fn read(r: &Row<'_>) -> rusqlite::Result<Delivery> {
     Ok(Delivery {
         id: r.get(0)?,
@@ -48,27 +53,47 @@ fn read(r: &Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
-impl Store {
-    /// Queues a delivery, due now.
-    pub fn queue_delivery(&self, tenant: &str, url: &str, payload: &str) -> Result<String, StoreError> {
-        let (id, now) = (new_id(), now_rfc3339());
-        self.write(|c| {
-            c.prepare_cached(&format!(
-                "INSERT INTO deliveries ({COLUMNS}, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, NULL, ?5, ?5)"
-            ))?
-            .execute(params![id, tenant, url, payload, now])?;
-            Ok(id)
-        })
-    }
+/// Queues a delivery, due now, inside the transaction `tx` of the change it tells of; returns its id.
+pub(super) fn insert(tx: &Connection, tenant: &str, url: &str, payload: &str) -> Result<String, StoreError> {
+    let (id, now) = (new_id(), now_rfc3339());
+    tx.prepare_cached(&format!(
+        "INSERT INTO deliveries ({COLUMNS}, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, NULL, ?5, ?5)"
+    ))?
+    .execute(params![id, tenant, url, payload, now])?;
+    Ok(id)
+}
 
-    /// Pending deliveries due by now, oldest first.
-    pub fn due_deliveries(&self, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+impl Store {
+    /// Pending deliveries due by now, taken tenant by tenant so that one tenant's backlog holds
+    /// back no other's: the tenants in turn from the `start`th on, at most `per_tenant` of each
+    /// (oldest first), at most `limit` in all. Returns them and where the next turn starts.
+    pub fn due_deliveries(
+        &self,
+        (start, per_tenant, limit): (usize, usize, usize),
+    ) -> Result<(Vec<Delivery>, usize), StoreError> {
+        let tenants = self.tenant_ids()?;
+        if tenants.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
         let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![now_rfc3339(), limit as i64], read)?.collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        let mut stmt = conn.prepare_cached(DUE_DELIVERIES_SQL)?;
+        let (now, start) = (now_rfc3339(), start % tenants.len());
+        let mut due = Vec::new();
+        let mut next = start;
+        for (turn, tenant) in tenants[start..].iter().chain(&tenants[..start]).enumerate() {
+            let room = per_tenant.min(limit - due.len());
+            if room == 0 {
+                break;
+            }
+            let before = due.len();
+            for row in stmt.query_map(params![tenant, now, room as i64], read)? {
+                due.push(row?);
+            }
+            if due.len() > before {
+                next = (start + turn + 1) % tenants.len();
+            }
+        }
+        Ok((due, next))
     }
 
     /// When the next pending delivery is due, if any.
@@ -127,5 +152,36 @@ impl Store {
             let entry = entries::delivery_redriven(id, by);
             append_audit(c, tenant, &[entry])
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::seed_demo_as;
+
+    #[test]
+    fn due_deliveries_are_taken_tenant_by_tenant_so_a_backlog_holds_back_no_one() {
+        let store = Store::in_memory().unwrap();
+        for tenant in ["a-busy", "b-quiet", "c-quiet"] {
+            seed_demo_as(&store, tenant, tenant).unwrap();
+        }
+        store
+            .write(|tx| {
+                for n in 0..100 {
+                    insert(tx, "a-busy", "http://127.0.0.1:1/", &format!("{{\"n\":{n}}}"))?;
+                }
+                insert(tx, "b-quiet", "http://127.0.0.1:1/", "{}")?;
+                insert(tx, "c-quiet", "http://127.0.0.1:1/", "{}").map(drop)
+            })
+            .unwrap();
+        let tenants = |due: &[Delivery]| due.iter().map(|d| d.tenant.clone()).collect::<Vec<_>>();
+        let (due, next) = store.due_deliveries((0, 4, 256)).unwrap();
+        assert_eq!(tenants(&due), ["a-busy", "a-busy", "a-busy", "a-busy", "b-quiet", "c-quiet"]);
+        assert_eq!(next, 0, "the turn goes round to the first tenant again");
+        let (due, next) = store.due_deliveries((1, 4, 2)).unwrap();
+        assert_eq!((tenants(&due), next), (vec!["b-quiet".to_string(), "c-quiet".to_string()], 0));
+        let (due, next) = store.due_deliveries((0, 4, 2)).unwrap();
+        assert_eq!((tenants(&due), next), (vec!["a-busy".to_string(); 2], 1), "bounded in all, the next turn is b's");
     }
 }

@@ -2,13 +2,13 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::actions::{check_windows, insert_actions};
+use super::actions::{check_windows, insert_actions, still_managed};
 use super::audit::append as append_audit;
 use super::directory::to_json;
 use super::{Store, StoreError, from_json};
 use crate::audit::{AuditEntry, InvocationRecord};
 use crate::event::AttributeChanged;
-use crate::model::{Action, Attribute};
+use crate::model::{Action, Attribute, apply_attribute_changes};
 use crate::policy::WindowBudget;
 use crate::refusal::Refusal;
 
@@ -78,27 +78,31 @@ fn check_retries(tx: &Connection, tenant: &str, actions: &[Action]) -> Result<Re
 }
 
 /// Records an observed attribute change on the person, where the embedded store holds them (a
-/// tenant whose directory is on a platform has no local copy to update).
-fn apply_observed(tx: &Connection, tenant: &str, change: &AttributeChanged) -> Result<(), StoreError> {
+/// tenant whose directory is on a platform has no local copy to update). The bounds on a person's
+/// attributes are checked here again, where the change becomes final: past them, the commit is
+/// refused.
+fn apply_observed(tx: &Connection, tenant: &str, change: &AttributeChanged) -> Result<Result<(), Refusal>, StoreError> {
     let text: Option<String> = tx
         .prepare_cached("SELECT attributes FROM persons WHERE tenant = ?1 AND id = ?2")?
         .query_row([tenant, &change.person], |r| r.get(0))
         .optional()?;
-    let Some(text) = text else { return Ok(()) };
-    let mut attributes: Vec<Attribute> = from_json("persons.attributes", &text)?;
-    for c in &change.changes {
-        attributes.retain(|a| a.name != c.attribute);
-        if !c.new_values.is_empty() {
-            attributes.push(Attribute { name: c.attribute.clone(), values: c.new_values.clone() });
+    let Some(text) = text else { return Ok(Ok(())) };
+    let current: Vec<Attribute> = from_json("persons.attributes", &text)?;
+    let attributes = match apply_attribute_changes(&current, change.written()) {
+        Ok(attributes) => attributes,
+        Err(why) => {
+            return Ok(Err(Refusal::Invalid(format!(
+                "the event's attribute changes cannot be recorded on person '{}': {why}",
+                change.person
+            ))));
         }
-    }
-    attributes.sort_by(|a, b| a.name.cmp(&b.name));
+    };
     tx.prepare_cached("UPDATE persons SET attributes = ?3 WHERE tenant = ?1 AND id = ?2")?.execute(params![
         tenant,
         change.person,
         to_json(&attributes)
     ])?;
-    Ok(())
+    Ok(Ok(()))
 }
 
 impl Store {
@@ -112,8 +116,9 @@ impl Store {
     }
 
     /// Commits a plan with its invocation record as one unit of a write transaction, after
-    /// checking the window budgets and retries again so that concurrent processes cannot overrun
-    /// a budget or retry one action twice. Returns the refusal instead of committing when one
+    /// checking the window budgets, retries and managed entitlements again so that concurrent
+    /// processes cannot overrun a budget, retry one action twice, or act on an entitlement
+    /// unmanaged since it was planned. Returns the refusal instead of committing when one
     /// would; then nothing is written.
     pub fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
         self.write(|tx| {
@@ -123,8 +128,15 @@ impl Store {
             if let Err(refusal) = check_retries(tx, &commit.record.tenant, commit.actions)? {
                 return Ok(Err(refusal));
             }
-            if let Some(change) = commit.observed {
-                apply_observed(tx, &commit.record.tenant, change)?;
+            for action in commit.actions {
+                if let Err(refusal) = still_managed(tx, &commit.record.tenant, action)? {
+                    return Ok(Err(refusal));
+                }
+            }
+            if let Some(change) = commit.observed
+                && let Err(refusal) = apply_observed(tx, &commit.record.tenant, change)?
+            {
+                return Ok(Err(refusal));
             }
             insert_invocation(tx, commit.record)?;
             append_audit(tx, &commit.record.tenant, commit.audit)?;

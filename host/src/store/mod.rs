@@ -4,6 +4,7 @@
 mod actions;
 mod audit;
 mod checkpoint;
+mod clock;
 mod deliveries;
 mod demo;
 mod directory;
@@ -14,7 +15,7 @@ mod requests;
 mod schema;
 mod writer;
 
-pub use actions::{Decision, Due, Effect, Finish, HistoryEntry};
+pub use actions::{Claim, Decision, Due, Effect, Finish, FollowUp, Following, HistoryEntry, LeaseKey, Notify};
 pub use audit::{AuditFilter, Verification};
 pub use checkpoint::Checkpointer;
 pub use deliveries::Delivery;
@@ -89,6 +90,8 @@ pub struct Store {
     readers: Option<readers::ReaderPool>,
     /// The database file; `None` in memory.
     path: Option<std::path::PathBuf>,
+    /// This process's view of the store's clock, which leases are timed by.
+    clock: clock::Clock,
 }
 
 impl Store {
@@ -124,12 +127,21 @@ impl Store {
             stats: GroupStats::default(),
             readers: None,
             path: None,
+            clock: clock::Clock::default(),
         })
     }
 
     /// Whether the store answers a read.
     pub fn ping(&self) -> Result<(), StoreError> {
         Ok(self.read()?.query_row("SELECT COUNT(*) FROM tenants", [], |_| Ok(()))?)
+    }
+
+    /// Every tenant's id, in order.
+    pub fn tenant_ids(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached("SELECT id FROM tenants ORDER BY id")?;
+        let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(ids)
     }
 
     /// Whether the tenant exists.

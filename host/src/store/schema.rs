@@ -236,6 +236,43 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE audit_anchor;
     CREATE INDEX requests_by_age ON requests(created_at);
     "#,
+    // 11: leases that fence. A lease passes at integer milliseconds of the store's own clock
+    // (`store_clock`), never at wall-clock text; every claim takes a new fencing token
+    // (`lease_token`) that each later change of the claim must name. A waiting action keeps the
+    // platform's reference to follow it by (`follow_ref`), since when it waits, and in
+    // `lease_until_ms` when it is next followed up.
+    r#"
+    CREATE TABLE store_clock (
+        id  INTEGER PRIMARY KEY CHECK (id = 1),
+        ms  INTEGER NOT NULL
+    );
+    INSERT INTO store_clock (id, ms) VALUES (1, 0);
+    ALTER TABLE actions ADD COLUMN lease_until_ms INTEGER;
+    ALTER TABLE actions ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE actions ADD COLUMN follow_ref TEXT;
+    ALTER TABLE actions ADD COLUMN follow_since_ms INTEGER;
+    -- A claim under the old text leases is due at once on the new clock.
+    UPDATE actions SET lease_until_ms = 0 WHERE state = 'running';
+    DROP INDEX actions_to_run;
+    ALTER TABLE actions DROP COLUMN lease_until;
+    CREATE INDEX actions_due ON actions(tenant, state, lease_until_ms)
+        WHERE state IN ('pending', 'running', 'waiting');
+    "#,
+    // 12: window budgets count an action from when it may run (`counted_at`): at commit, or when
+    // a blocked action is approved; a blocked or rejected one not at all. Webhook deliveries are
+    // taken per tenant.
+    r#"
+    ALTER TABLE actions ADD COLUMN counted_at TEXT;
+    UPDATE actions SET counted_at = created_at WHERE state NOT IN ('blocked', 'rejected') AND decided_by IS NULL;
+    UPDATE actions SET counted_at = COALESCE(
+        (SELECT MIN(h.at) FROM action_history h
+         WHERE h.tenant = actions.tenant AND h.action = actions.id AND h.message LIKE 'approved by %'),
+        updated_at)
+    WHERE state NOT IN ('blocked', 'rejected') AND decided_by IS NOT NULL;
+    DROP INDEX actions_by_window;
+    CREATE INDEX actions_by_window ON actions(tenant, system, kind, counted_at);
+    CREATE INDEX deliveries_by_tenant ON deliveries(tenant, status, next_attempt_at);
+    "#,
 ];
 
 /// The schema version this build of provhost writes.
@@ -260,7 +297,8 @@ pub fn migrate(conn: &mut Connection) -> Result<(), super::StoreError> {
 #[cfg(test)]
 mod tests {
     use super::super::Store;
-    use super::super::actions::{DUE_SQL, USAGE_SQL};
+    use super::super::actions::{ANY_DUE_SQL, LAPSED_SQL, PENDING_SQL, USAGE_SQL};
+    use super::super::deliveries::DUE_DELIVERIES_SQL;
     use super::super::invocations::LIVE_RETRY_SQL;
 
     /// How SQLite runs `sql`, one line per step.
@@ -277,7 +315,10 @@ mod tests {
     fn the_hot_queries_use_their_indexes_and_scan_nothing() {
         let store = Store::in_memory().unwrap();
         let hot = [
-            (DUE_SQL, "actions_to_run"),
+            (LAPSED_SQL, "actions_due (tenant=? AND state=? AND lease_until_ms<?)"),
+            (PENDING_SQL, "actions_due (tenant=? AND state=?)"),
+            (ANY_DUE_SQL, "actions_due"),
+            (DUE_DELIVERIES_SQL, "deliveries_by_tenant (tenant=? AND status=? AND next_attempt_at<?)"),
             (USAGE_SQL, "actions_by_window"),
             (LIVE_RETRY_SQL, "actions_by_retry"),
             ("SELECT COUNT(*) FROM action_history WHERE tenant = ?1 AND action = ?2", "PRIMARY KEY"),
@@ -288,6 +329,7 @@ mod tests {
             let plan = plan(&store, sql);
             assert!(plan.contains(index), "{sql}\n  runs as: {plan}");
             assert!(!plan.contains("SCAN actions") && !plan.contains("SCAN audit"), "{sql}\n  runs as: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{sql}\n  sorts: {plan}");
         }
     }
 }

@@ -79,9 +79,10 @@ async fn deliver(
     off_worker(store, move |store| store.record_attempt(&id, outcome)).await
 }
 
-/// Delivers every due delivery once, one after another; returns how many were tried.
+/// Delivers due deliveries once, one after another, tenant by tenant (at most 64 in all, 16 of
+/// one tenant); returns how many were tried.
 pub async fn deliver_due(store: &Arc<Store>, config: &Config, client: &reqwest::Client) -> Result<usize, StoreError> {
-    let due = off_worker(store, |store| store.due_deliveries(64)).await?;
+    let (due, _) = off_worker(store, |store| store.due_deliveries((0, 16, 64))).await?;
     for d in &due {
         deliver(store, config, client, d).await?;
     }
@@ -129,8 +130,9 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-/// Delivers until `stop` turns true. Every 100 ms the due deliveries are claimed and each sent in
-/// a task of its own, at most [`MAX_IN_FLIGHT_PER_TENANT`] per tenant.
+/// Delivers until `stop` turns true. Every 100 ms the due deliveries are taken tenant by tenant
+/// (at most [`MAX_IN_FLIGHT_PER_TENANT`] of each, the tenants in turn) and each sent in a task of
+/// its own, at most [`MAX_IN_FLIGHT_PER_TENANT`] per tenant in flight.
 pub async fn run_worker(store: Arc<Store>, config: Arc<Config>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let client = match client() {
         Ok(client) => client,
@@ -141,9 +143,11 @@ pub async fn run_worker(store: Arc<Store>, config: Arc<Config>, mut stop: tokio:
     };
     let in_flight = Arc::new(Mutex::new(InFlight::default()));
     let mut tasks = tokio::task::JoinSet::new();
+    let mut start = 0;
     while !*stop.borrow() {
-        match off_worker(&store, |store| store.due_deliveries(256)).await {
-            Ok(due) => {
+        match off_worker(&store, move |store| store.due_deliveries((start, MAX_IN_FLIGHT_PER_TENANT, 256))).await {
+            Ok((due, next)) => {
+                start = next;
                 for d in due {
                     if !in_flight.lock().unwrap_or_else(|p| p.into_inner()).claim(&d) {
                         continue;

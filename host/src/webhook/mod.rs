@@ -6,28 +6,106 @@ mod delivery;
 mod payload;
 
 pub use delivery::{SIGNATURE_HEADER, client, deliver_due, run_worker, sign};
-pub use payload::provisioning_completed;
+use payload::provisioning_completed;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::config::Webhook;
 use crate::gate::TenantContext;
 use crate::model::Action;
-use crate::store::StoreError;
+use crate::store::{Effect, StoreError};
 
-/// Queues the notifications for a concluded plan: one payload per person whose actions ran,
-/// to each subscribed webhook whose filter matches it. Returns how many were queued.
-pub fn queue(context: &TenantContext, invocation: &str, origin: &str, actions: &[Action]) -> Result<usize, StoreError> {
-    if context.webhooks.is_empty() || actions.is_empty() {
-        return Ok(0);
-    }
-    let mut queued = 0;
-    for payload in provisioning_completed(context, invocation, origin, actions) {
-        let body = payload.to_string();
-        for hook in context.webhooks.iter().filter(|h| matches(h, &payload)) {
-            context.store.queue_delivery(&context.tenant, &hook.url, &body)?;
-            queued += 1;
+/// What a notification's `trackingNumber` and `action` name.
+#[derive(Debug, Clone, Copy)]
+pub enum Tracking<'a> {
+    /// This id and origin for every action (an approval, a run carried out at once).
+    Fixed(&'a str, &'a str),
+    /// Each action's invocation, with the plugin (or `api`) that ran it.
+    ByInvocation,
+}
+
+/// The notifications of a unit of work that ends actions, prepared before it: what each payload
+/// says that the backend knows (names, accounts, entitlements) is read here, so that the payloads
+/// are built inside the store's transaction from the actions as they ended and queued with them —
+/// a crash loses neither the ends nor their notifications.
+pub struct Outbox {
+    hooks: Arc<Vec<Webhook>>,
+    requester: String,
+    fixed: Option<(String, String)>,
+    origins: BTreeMap<String, String>,
+    parts: HashMap<String, payload::Part>,
+    names: HashMap<String, String>,
+}
+
+impl Outbox {
+    /// Prepares the notifications for `actions` (each with what carrying it out changes, when
+    /// known) for the tenant's subscribed webhooks; nothing is read when there are none.
+    pub fn prepare(
+        context: &TenantContext,
+        tracking: Tracking<'_>,
+        actions: &[(&Action, Option<&Effect>)],
+    ) -> Result<Outbox, StoreError> {
+        let mut outbox = Outbox {
+            hooks: context.webhooks.clone(),
+            requester: context.permission.key_id.clone(),
+            fixed: None,
+            origins: BTreeMap::new(),
+            parts: HashMap::new(),
+            names: HashMap::new(),
+        };
+        if outbox.hooks.is_empty() {
+            return Ok(outbox);
         }
+        match tracking {
+            Tracking::Fixed(id, origin) => outbox.fixed = Some((id.to_owned(), origin.to_owned())),
+            Tracking::ByInvocation => {
+                for (action, _) in actions {
+                    let invocation = action.invocation.clone().unwrap_or_default();
+                    if let std::collections::btree_map::Entry::Vacant(entry) = outbox.origins.entry(invocation) {
+                        let origin = context.store.invocation_plugin(&context.tenant, entry.key())?;
+                        entry.insert(origin.unwrap_or_else(|| "executor".into()));
+                    }
+                }
+            }
+        }
+        for (action, effect) in actions {
+            outbox.parts.insert(action.id.clone(), payload::Part::read(context, action, *effect));
+            if !outbox.names.contains_key(&action.person) {
+                let name = context.backend.person(&context.tenant, &action.person).map(|p| p.display_name);
+                outbox.names.insert(action.person.clone(), name.unwrap_or_default());
+            }
+        }
+        Ok(outbox)
     }
-    Ok(queued)
+
+    /// The deliveries for the actions that ended: one payload per person and tracking number, to
+    /// each subscribed webhook whose filter matches it, as (URL, body).
+    pub fn deliveries(&self, ended: &[Action]) -> Vec<(String, String)> {
+        if self.hooks.is_empty() || ended.is_empty() {
+            return Vec::new();
+        }
+        let mut groups: BTreeMap<(&str, &str), Vec<&Action>> = BTreeMap::new();
+        for action in ended {
+            let key = match &self.fixed {
+                Some((id, origin)) => (id.as_str(), origin.as_str()),
+                None => {
+                    let invocation = action.invocation.as_deref().unwrap_or_default();
+                    (invocation, self.origins.get(invocation).map_or("executor", String::as_str))
+                }
+            };
+            groups.entry(key).or_default().push(action);
+        }
+        let mut out = Vec::new();
+        for ((tracking, origin), actions) in groups {
+            let said = (tracking, origin, self.requester.as_str());
+            for payload in provisioning_completed(said, &actions, &self.parts, &self.names) {
+                let body = payload.to_string();
+                out.extend(self.hooks.iter().filter(|h| matches(h, &payload)).map(|h| (h.url.clone(), body.clone())));
+            }
+        }
+        out
+    }
 }
 
 fn matches(hook: &Webhook, payload: &serde_json::Value) -> bool {

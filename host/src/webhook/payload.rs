@@ -1,11 +1,12 @@
 //! The notification payload, in the shape of SailPoint's "Provisioning Completed" trigger.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
 use crate::gate::TenantContext;
-use crate::model::{Action, ActionKind, ActionState, ActionTarget, EntitlementType};
+use crate::model::{Action, ActionKind, ActionState, ActionTarget, Attribute, EntitlementType};
+use crate::store::Effect;
 
 fn result(state: ActionState) -> &'static str {
     match state {
@@ -16,67 +17,86 @@ fn result(state: ActionState) -> &'static str {
     }
 }
 
-/// One account request for an action, with what it changed.
-fn account_request(context: &TenantContext, a: &Action) -> Value {
-    let backend = &context.backend;
-    let tenant = &context.tenant;
-    let system = context.store.system(tenant, &a.system).map(|s| s.name).unwrap_or_else(|_| a.system.clone());
-    let (account_id, operation, attribute_requests) = match &a.target {
-        ActionTarget::Account(id) => {
-            let account = backend.account(tenant, id).ok();
-            let set: Vec<Value> = account
-                .as_ref()
-                .map(|acc| {
-                    acc.attributes
-                        .iter()
-                        .map(|attr| json!({"attributeName": attr.name, "attributeValue": attr.values.join(","), "operation": "Set"}))
-                        .collect()
-                })
-                .unwrap_or_default();
-            (account.map(|acc| acc.account_reference).unwrap_or_else(|| id.clone()), "Modify", set)
-        }
-        ActionTarget::Entitlement(id) => {
-            let entitlement = backend.entitlement(tenant, id).ok();
-            let kind = entitlement.as_ref().map(|e| e.kind);
-            let name = entitlement.map(|e| e.display_name).unwrap_or_else(|| id.clone());
-            let (operation, requests) = match (a.kind, kind) {
-                (ActionKind::Grant, Some(EntitlementType::Account)) => ("Create", vec![]),
-                (ActionKind::Grant, Some(EntitlementType::AccountAccess)) => ("Enable", vec![]),
-                (ActionKind::Revoke, Some(EntitlementType::Account)) => ("Delete", vec![]),
-                (ActionKind::Revoke, Some(EntitlementType::AccountAccess)) => ("Disable", vec![]),
-                (ActionKind::Unmanage, _) => ("Unmanage", vec![]),
-                (ActionKind::Revoke, _) => (
-                    "Modify",
-                    vec![json!({"attributeName": "entitlement", "attributeValue": name, "operation": "Remove"})],
-                ),
-                _ => (
-                    "Modify",
-                    vec![json!({"attributeName": "entitlement", "attributeValue": name, "operation": "Add"})],
-                ),
-            };
-            (id.clone(), operation, requests)
-        }
-    };
-    json!({
-        "source": {"id": a.system, "type": "SOURCE", "name": system},
-        "accountId": account_id,
-        "accountOperation": operation,
-        "provisioningResult": result(a.state),
-        "provisioningTarget": system,
-        "ticketId": null,
-        "attributeRequests": attribute_requests,
-        "actionId": a.id,
-        "actionState": a.state,
-        "message": a.message,
-    })
+/// What an action's account request says that the backend knows: read before the unit of work
+/// that ends the action, so that the payload is built inside its transaction.
+#[derive(Debug, Clone)]
+pub struct Part {
+    system: String,
+    account_id: String,
+    operation: &'static str,
+    attribute_requests: Vec<Value>,
 }
 
-/// One payload per person whose actions ran in this invocation.
+impl Part {
+    /// Reads what the account request for `a` says, as it will be once `effect` (what carrying
+    /// the action out changes, when known) is applied.
+    pub fn read(context: &TenantContext, a: &Action, effect: Option<&Effect>) -> Part {
+        let (backend, tenant) = (&context.backend, &context.tenant);
+        let system = context.store.system(tenant, &a.system).map(|s| s.name).unwrap_or_else(|_| a.system.clone());
+        let set = |attributes: &[Attribute]| -> Vec<Value> {
+            attributes
+                .iter()
+                .map(|attr| json!({"attributeName": attr.name, "attributeValue": attr.values.join(","), "operation": "Set"}))
+                .collect()
+        };
+        let (account_id, operation, attribute_requests) = match &a.target {
+            ActionTarget::Account(id) => {
+                let account = backend.account(tenant, id).ok();
+                let requests = match effect {
+                    Some(Effect::AccountAttributes { attributes, .. }) => set(attributes),
+                    _ => account.as_ref().map(|acc| set(&acc.attributes)).unwrap_or_default(),
+                };
+                (account.map(|acc| acc.account_reference).unwrap_or_else(|| id.clone()), "Modify", requests)
+            }
+            ActionTarget::Entitlement(id) => {
+                let entitlement = backend.entitlement(tenant, id).ok();
+                let kind = entitlement.as_ref().map(|e| e.kind);
+                let name = entitlement.map(|e| e.display_name).unwrap_or_else(|| id.clone());
+                let (operation, requests) = match (a.kind, kind) {
+                    (ActionKind::Grant, Some(EntitlementType::Account)) => ("Create", vec![]),
+                    (ActionKind::Grant, Some(EntitlementType::AccountAccess)) => ("Enable", vec![]),
+                    (ActionKind::Revoke, Some(EntitlementType::Account)) => ("Delete", vec![]),
+                    (ActionKind::Revoke, Some(EntitlementType::AccountAccess)) => ("Disable", vec![]),
+                    (ActionKind::Unmanage, _) => ("Unmanage", vec![]),
+                    (ActionKind::Revoke, _) => (
+                        "Modify",
+                        vec![json!({"attributeName": "entitlement", "attributeValue": name, "operation": "Remove"})],
+                    ),
+                    _ => (
+                        "Modify",
+                        vec![json!({"attributeName": "entitlement", "attributeValue": name, "operation": "Add"})],
+                    ),
+                };
+                (id.clone(), operation, requests)
+            }
+        };
+        Part { system, account_id, operation, attribute_requests }
+    }
+
+    /// The account request for `a` as it ended.
+    fn request(&self, a: &Action) -> Value {
+        json!({
+            "source": {"id": a.system, "type": "SOURCE", "name": self.system},
+            "accountId": self.account_id,
+            "accountOperation": self.operation,
+            "provisioningResult": result(a.state),
+            "provisioningTarget": self.system,
+            "ticketId": null,
+            "attributeRequests": self.attribute_requests,
+            "actionId": a.id,
+            "actionState": a.state,
+            "message": a.message,
+        })
+    }
+}
+
+/// One payload per person whose actions ran in this invocation; `parts` holds each action's
+/// account request as read before, `names` each person's display name.
 pub fn provisioning_completed(
-    context: &TenantContext,
-    invocation: &str,
-    origin: &str,
-    actions: &[Action],
+    (invocation, origin, requester): (&str, &str, &str),
+    actions: &[&Action],
+    parts: &HashMap<String, Part>,
+    names: &HashMap<String, String>,
 ) -> Vec<Value> {
     let mut by_person: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
     for a in actions {
@@ -85,21 +105,22 @@ pub fn provisioning_completed(
     by_person
         .into_iter()
         .map(|(person, actions)| {
-            let name = context.backend.person(&context.tenant, person).map(|p| p.display_name).unwrap_or_default();
             let mut sources: Vec<&str> = actions.iter().map(|a| a.system.as_str()).collect();
             sources.dedup();
             let messages = |state: ActionState| -> Vec<&str> {
                 actions.iter().filter(|a| a.state == state).map(|a| a.message.as_str()).collect()
             };
+            let requests: Vec<Value> =
+                actions.iter().filter_map(|a| parts.get(&a.id).map(|part| part.request(a))).collect();
             json!({
                 "trackingNumber": invocation,
                 "sources": sources.join(", "),
                 "action": format!("provhost:{origin}"),
                 "errors": messages(ActionState::Error),
                 "warnings": messages(ActionState::Blocked),
-                "recipient": {"type": "IDENTITY", "id": person, "name": name},
-                "requester": {"type": "API_KEY", "id": context.permission.key_id, "name": context.permission.key_id},
-                "accountRequests": actions.iter().map(|a| account_request(context, a)).collect::<Vec<_>>(),
+                "recipient": {"type": "IDENTITY", "id": person, "name": names.get(person).cloned().unwrap_or_default()},
+                "requester": {"type": "API_KEY", "id": requester, "name": requester},
+                "accountRequests": requests,
             })
         })
         .collect()

@@ -1,6 +1,7 @@
-//! Entitlement actions: how a row maps to an [`Action`], what executing one changed, and who
-//! changed it. Inserting a committed plan and state changes live in [`transitions`], approvals
-//! of blocked actions in [`approvals`], reads in [`reads`].
+//! Entitlement actions: how a row maps to an [`Action`], what executing one changed, and the
+//! claims executors hold on them. Inserting a committed plan and the ends of claims live in
+//! [`transitions`], claims under leases that fence in [`claims`], approvals of blocked actions in
+//! [`approvals`], reads in [`reads`].
 
 mod approvals;
 mod claims;
@@ -10,9 +11,15 @@ mod transitions;
 pub use approvals::Decision;
 pub use claims::Due;
 pub(super) use reads::check_windows;
-pub(super) use transitions::insert_actions;
+pub use transitions::Notify;
+pub(super) use transitions::{insert_actions, still_managed};
 #[cfg(test)]
-pub(super) use {claims::DUE_SQL, reads::USAGE_SQL};
+pub(super) use {
+    claims::{ANY_DUE_SQL, LAPSED_SQL, PENDING_SQL},
+    reads::USAGE_SQL,
+};
+
+use std::time::Duration;
 
 use rusqlite::Row;
 use serde::Serialize;
@@ -60,8 +67,50 @@ pub enum Finish {
     /// The target system's or platform's error.
     Error(String),
     /// Accepted by the platform and not finished yet (still running there, or held for approval
-    /// there); the message says where to follow it.
-    Waiting(String),
+    /// there): the message, and where and when to follow it up.
+    Waiting(String, FollowUp),
+}
+
+/// Where a platform's work for an action is followed up, and when next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUp {
+    /// The platform's reference: a task result, a remote action.
+    pub reference: String,
+    /// How long until the next follow-up.
+    pub after: Duration,
+}
+
+/// What names a claim in every change after it: the action and the claim's fencing token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LeaseKey {
+    /// The action's tenant.
+    pub tenant: String,
+    /// The action.
+    pub id: String,
+    /// The claim's fencing token: a later claim of the same action has a higher one.
+    pub token: i64,
+}
+
+/// An action a platform accepted and has not finished: where to follow it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Following {
+    /// The platform's reference (a task result, a remote action).
+    pub reference: String,
+    /// How long the action has been waiting on the platform.
+    pub waited: Duration,
+}
+
+/// A claimed action.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// What names the claim.
+    pub key: LeaseKey,
+    /// The action as claimed: `running` for a carry-out, `waiting` for a follow-up.
+    pub action: Action,
+    /// Which attempt to carry it out this is (1 for the first).
+    pub attempt: u32,
+    /// Where the platform's work for it is followed, when an earlier attempt started it there.
+    pub follow: Option<Following>,
 }
 
 /// One state an action went through.

@@ -10,11 +10,11 @@ use crate::store::directory::not_found;
 use crate::store::{Store, StoreError, parse_column};
 use std::time::Duration;
 
-/// Committed actions of a kind against a system created since `since` (RFC 3339), not counting
-/// blocked or rejected ones: what a window budget has used.
-/// Counts the actions of a kind against a system committed since a time (window budgets).
+/// What a window budget has used: the actions of a kind against a system that may run, counted
+/// since `?4` (RFC 3339) from when they became runnable — committed, or approved — never blocked
+/// or rejected ones.
 pub(in crate::store) const USAGE_SQL: &str = "SELECT COUNT(*) FROM actions WHERE tenant = ?1 AND system = ?2 \
-     AND kind = ?3 AND created_at >= ?4 AND state NOT IN ('blocked', 'rejected')";
+     AND kind = ?3 AND counted_at >= ?4";
 
 fn usage_since(
     conn: &Connection,

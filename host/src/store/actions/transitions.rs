@@ -3,11 +3,14 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{ACTION_COLUMNS, Effect, Finish, action, action_row};
+use super::{ACTION_COLUMNS, Effect, Finish, LeaseKey, action, action_row};
 use crate::audit::entries::Change;
 use crate::audit::{Actor, AuditEntry, entries, helloid_action};
 use crate::model::{Action, ActionState, ActionTarget, now_rfc3339};
+use crate::refusal::Refusal;
 use crate::store::audit::append as append_audit;
+use crate::store::clock::millis;
+use crate::store::deliveries::insert as insert_delivery;
 use crate::store::directory::{not_found, not_found_if_zero, to_json};
 use crate::store::{Store, StoreError};
 
@@ -24,6 +27,28 @@ fn helloid_name(tx: &Connection, tenant: &str, a: &Action) -> Result<&'static st
     Ok(helloid_action(a.kind, &a.target, entitlement_type))
 }
 
+/// Refuses acting on an entitlement the store holds as no longer managed (unmanaged since the
+/// action was planned); one the store does not hold (a platform's directory) is the platform's to
+/// refuse.
+pub(in crate::store) fn still_managed(
+    tx: &Connection,
+    tenant: &str,
+    a: &Action,
+) -> Result<Result<(), Refusal>, StoreError> {
+    let ActionTarget::Entitlement(id) = &a.target else { return Ok(Ok(())) };
+    let managed: Option<bool> = tx
+        .prepare_cached("SELECT managed FROM entitlements WHERE tenant = ?1 AND id = ?2")?
+        .query_row([tenant, id], |r| r.get(0))
+        .optional()?;
+    Ok(match managed {
+        Some(false) => Err(Refusal::Invalid(format!(
+            "entitlement '{id}' is no longer managed; provisioning leaves it alone, so action '{}' ({} of it) is not acted on",
+            a.id, a.kind
+        ))),
+        _ => Ok(()),
+    })
+}
+
 /// The one audit record of a unit of work that moved `moved` (each action with its HelloID name).
 pub(super) fn unit_entry(actor: Actor<'_>, moved: &[(Action, &'static str)]) -> AuditEntry {
     let changes: Vec<Change<'_>> = moved.iter().map(|(action, name)| Change { action, audit_action: name }).collect();
@@ -34,7 +59,8 @@ pub(super) fn unit_entry(actor: Actor<'_>, moved: &[(Action, &'static str)]) -> 
 /// record is the invocation's, which carries the plan.
 pub(in crate::store) fn insert_actions(tx: &Connection, tenant: &str, actions: &[Action]) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(&format!(
-        "INSERT INTO actions (tenant, {ACTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        "INSERT INTO actions (tenant, {ACTION_COLUMNS}, counted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+             CASE WHEN ?8 IN ('blocked', 'rejected') THEN NULL ELSE ?13 END)"
     ))?;
     for a in actions {
         let (target_type, target_id) = match &a.target {
@@ -125,61 +151,87 @@ fn apply(tx: &Connection, tenant: &str, effect: &Effect) -> Result<(), StoreErro
     not_found_if_zero(changed, "target", id, tenant)
 }
 
-impl Store {
-    /// Moves actions to `state` with a message, recording each change in its history and the
-    /// audit trail, in one transaction.
-    pub fn transition(
-        &self,
-        tenant: &str,
-        ids: &[String],
-        state: ActionState,
-        message: &str,
-    ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let moved =
-                ids.iter().map(|id| set_state(tx, tenant, id, (state, message))).collect::<Result<Vec<_>, _>>()?;
-            append_audit(tx, tenant, &[unit_entry(Actor::EXECUTOR, &moved)])
-        })
-    }
+/// What to queue with the ends a unit of work recorded: each notification's URL and body, built
+/// from the actions as they ended (the webhooks of the tenant).
+pub type Notify<'a> = &'a dyn Fn(&[Action]) -> Vec<(String, String)>;
 
-    /// Ends actions that executor `owner` holds a lease on: each success applies its effect and
-    /// marks the action `success`; each failure marks it `error` with the target system's message;
-    /// an action still running on a platform becomes `waiting`. All in one transaction, which also
-    /// releases the leases. An action whose lease `owner` lost (it expired and another executor
-    /// took the action up) is left to that executor and not returned. Returns the actions in
-    /// their end states.
+impl Store {
+    /// Ends actions that executor `owner` holds claims on, each named by its claim's fencing token:
+    /// a success applies its effect and marks the action `success`; a failure marks it `error`
+    /// with the target system's message; an action still running on a platform becomes
+    /// `waiting`, keeping the platform's reference, to be followed up after its `after`. A
+    /// follow-up that finds the action still waiting changes nothing but when it is next followed
+    /// up, and records nothing. All in one transaction, which releases the leases and queues the
+    /// notifications `notify` builds from the actions that moved. A claim whose lease passed and
+    /// whose action was taken up again (a later token) changes nothing. Returns the actions that
+    /// moved, in their new states.
     pub fn finish_actions(
         &self,
         tenant: &str,
-        results: &[(String, Finish)],
         owner: &str,
+        results: &[(LeaseKey, Finish)],
+        notify: Notify<'_>,
     ) -> Result<Vec<Action>, StoreError> {
         self.write(|tx| {
+            let now = self.clock.tick(tx)?;
             let mut moved = Vec::with_capacity(results.len());
-            for (id, result) in results {
-                let held = tx
+            for (claim, result) in results {
+                let held: Option<String> = tx
                     .prepare_cached(
-                        "UPDATE actions SET lease_owner = NULL, lease_until = NULL
-                         WHERE tenant = ?1 AND id = ?2 AND state = 'running' AND lease_owner = ?3",
+                        "SELECT state FROM actions WHERE tenant = ?1 AND id = ?2 AND lease_token = ?3
+                         AND lease_owner = ?4 AND state IN ('running', 'waiting')",
                     )?
-                    .execute(params![tenant, id, owner])?;
-                if held == 0 {
-                    continue;
-                }
+                    .query_row(params![tenant, claim.id, claim.token, owner], |r| r.get(0))
+                    .optional()?;
+                let Some(state) = held else { continue };
                 let end = match result {
                     Finish::Success(effect, message) => {
                         apply(tx, tenant, effect)?;
+                        release(tx, tenant, &claim.id, (None, None))?;
                         (ActionState::Success, message)
                     }
-                    Finish::Error(message) => (ActionState::Error, message),
-                    Finish::Waiting(message) => (ActionState::Waiting, message),
+                    Finish::Error(message) => {
+                        release(tx, tenant, &claim.id, (None, None))?;
+                        (ActionState::Error, message)
+                    }
+                    Finish::Waiting(message, follow) => {
+                        let next = now.saturating_add(millis(follow.after));
+                        release(tx, tenant, &claim.id, (Some(&follow.reference), Some((next, now))))?;
+                        if state == ActionState::Waiting.as_str() {
+                            continue;
+                        }
+                        (ActionState::Waiting, message)
+                    }
                 };
-                moved.push(set_state(tx, tenant, id, (end.0, end.1.as_str()))?);
+                moved.push(set_state(tx, tenant, &claim.id, (end.0, end.1.as_str()))?);
             }
-            if !moved.is_empty() {
-                append_audit(tx, tenant, &[unit_entry(Actor::EXECUTOR, &moved)])?;
+            if moved.is_empty() {
+                return Ok(Vec::new());
             }
-            Ok(moved.into_iter().map(|(action, _)| action).collect())
+            append_audit(tx, tenant, &[unit_entry(Actor::EXECUTOR, &moved)])?;
+            let ended: Vec<Action> = moved.into_iter().map(|(action, _)| action).collect();
+            for (url, body) in notify(&ended) {
+                insert_delivery(tx, tenant, &url, &body)?;
+            }
+            Ok(ended)
         })
     }
+}
+
+/// Releases a claim's lease. An action left waiting keeps the platform's reference, is followed
+/// up at `next` and waits since `since` (kept from its first wait).
+fn release(
+    tx: &Connection,
+    tenant: &str,
+    id: &str,
+    (reference, follow): (Option<&str>, Option<(i64, i64)>),
+) -> Result<(), StoreError> {
+    let (next, since) = follow.unzip();
+    tx.prepare_cached(
+        "UPDATE actions SET lease_owner = NULL, lease_until_ms = ?3, follow_ref = ?4,
+                follow_since_ms = CASE WHEN ?4 IS NULL THEN NULL ELSE COALESCE(follow_since_ms, ?5) END
+         WHERE tenant = ?1 AND id = ?2",
+    )?
+    .execute(params![tenant, id, next, reference, since])?;
+    Ok(())
 }

@@ -1,0 +1,169 @@
+//! Carrying out committed actions. An executor claims actions under leases that fence (`running`,
+//! one more attempt and a new fencing token, recorded), has the tenant's backend carry each out
+//! while a keeper renews the leases, and records how each ended — with the notifications of the
+//! tenant's webhooks — in one transaction that names each claim's token. A process killed mid-run
+//! leaves its claims to lapse: once a lease passes, the action is taken up again and the new
+//! attempt is recorded, and the platform sees the same idempotency key, so nothing stays stranded,
+//! nothing runs twice and no attempt goes unrecorded. An action a platform still works on ends
+//! `waiting` and is followed up until it ends there.
+//!
+//! `provhost run`, `provhost test` and approvals carry their own actions out at once
+//! ([`Executor::run_now`]), each with an owner of its own; `provhost serve` answers at commit and
+//! a worker ([`Executor::work`], in [`worker`]) carries out whatever is due, tenant by tenant.
+
+mod lease;
+mod worker;
+
+pub use worker::Tenants;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::backend::{BackendError, Job};
+use crate::gate::TenantContext;
+use crate::model::{Action, ActionState};
+use crate::store::{Claim, Due, Effect, Finish, LeaseKey, StoreError};
+use crate::webhook::{Outbox, Tracking};
+use lease::Keeper;
+
+/// How long a claim holds unless configured otherwise.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
+
+/// How long ends wait to be recorded together: a batch records what ended every this often, so
+/// that one slow action does not hold back the record of those before it.
+const FLUSH: Duration = Duration::from_millis(200);
+
+/// One executor: a name its claims carry and how long they hold.
+#[derive(Debug, Clone)]
+pub struct Executor {
+    owner: String,
+    lease: Duration,
+}
+
+impl Executor {
+    /// An executor of this process whose claims hold for `lease`.
+    pub fn new(lease: Duration) -> Self {
+        let mut nonce = [0u8; 4];
+        getrandom::fill(&mut nonce).unwrap_or_default();
+        let owner = format!("{}-{}", std::process::id(), hex::encode(nonce));
+        Self { owner, lease }
+    }
+
+    /// Another executor with the same lease and an owner of its own (an approval's, beside the
+    /// worker's).
+    pub fn another(&self) -> Self {
+        Self::new(self.lease)
+    }
+
+    /// The name its claims carry.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Claims those of `actions` that are still runnable and carries them out now; the webhooks
+    /// hear of the ones that ended with `tracking`'s id and origin. Returns `actions` as they
+    /// stand afterwards.
+    pub fn run_now(
+        &self,
+        context: &TenantContext,
+        (tracking, origin): (&str, &str),
+        actions: &[Action],
+    ) -> Result<Vec<Action>, BackendError> {
+        let ids: Vec<String> = actions.iter().map(|a| a.id.clone()).collect();
+        let claimed_at = Instant::now();
+        let claims = context.store.claim_actions(&self.owner, self.lease, Due::These(&context.tenant, &ids))?;
+        let ended = self.carry_out(context, &claims, (claimed_at, Tracking::Fixed(tracking, origin)), None)?;
+        let now = ended.iter().chain(claims.iter().map(|c| &c.action));
+        let now: Vec<&Action> = now.collect();
+        Ok(actions.iter().map(|a| now.iter().find(|e| e.id == a.id).map_or(a, |e| *e).clone()).collect())
+    }
+
+    /// Has the tenant's backend carry out (or follow up) each claim while a keeper renews the
+    /// leases, and records the ends with their notifications. A claim that no longer holds is not
+    /// carried out; an action the backend could not reach stays under its lease, to be taken up
+    /// again once it passes; after `stop` turns true, the claims not started lapse at once.
+    fn carry_out(
+        &self,
+        context: &TenantContext,
+        claims: &[Claim],
+        (claimed_at, tracking): (Instant, Tracking<'_>),
+        stop: Option<&AtomicBool>,
+    ) -> Result<Vec<Action>, StoreError> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = claims.iter().map(|c| c.key.clone()).collect();
+        let keeper = Keeper::start(context.store.clone(), &self.owner, self.lease, keys, claimed_at);
+        let mut ended = Vec::with_capacity(claims.len());
+        let mut results: Vec<(&Claim, Finish)> = Vec::new();
+        let mut unrecorded: Option<Instant> = None;
+        for (n, claim) in claims.iter().enumerate() {
+            if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                // Stopping: the claims not started lapse now, for the next executor to take up.
+                let rest: Vec<LeaseKey> = claims[n..].iter().map(|c| c.key.clone()).collect();
+                if let Err(e) = context.store.renew_leases(&self.owner, Duration::ZERO, &rest) {
+                    tracing::warn!("{} claims not started are left to lapse with their leases: {e}", rest.len());
+                }
+                keeper.ended(&rest);
+                break;
+            }
+            if !keeper.holds(&claim.key) {
+                tracing::warn!(tenant = %context.tenant, action = %claim.action.id, "not carried out: the claim no longer holds");
+                continue;
+            }
+            // Only a claim that no longer holds stops the backend: a reference the store could
+            // not record is found again by the action's idempotency key.
+            let noted = |reference: &str| {
+                keeper.holds(&claim.key)
+                    && context.store.note_follow(&self.owner, &claim.key, reference).unwrap_or_else(|e| {
+                        tracing::warn!(action = %claim.action.id, "could not record the platform's reference {reference}: {e}");
+                        true
+                    })
+            };
+            let job =
+                Job { action: &claim.action, attempt: claim.attempt, follow: claim.follow.as_ref(), noted: &noted };
+            match context.backend.carry_out(&context.tenant, &job) {
+                Ok(finish) => {
+                    results.push((claim, finish));
+                    unrecorded.get_or_insert_with(Instant::now);
+                }
+                Err(e) => tracing::warn!(
+                    tenant = %context.tenant,
+                    action = %claim.action.id,
+                    "action left to be taken up again when its lease passes: {e}"
+                ),
+            }
+            if unrecorded.is_some_and(|since| since.elapsed() >= FLUSH) {
+                ended.extend(self.record(context, &keeper, std::mem::take(&mut results), tracking)?);
+                unrecorded = None;
+            }
+        }
+        ended.extend(self.record(context, &keeper, results, tracking)?);
+        Ok(ended)
+    }
+
+    /// Records the ends of `results` in one transaction with their notifications.
+    fn record(
+        &self,
+        context: &TenantContext,
+        keeper: &Keeper,
+        results: Vec<(&Claim, Finish)>,
+        tracking: Tracking<'_>,
+    ) -> Result<Vec<Action>, StoreError> {
+        if results.is_empty() {
+            return Ok(Vec::new());
+        }
+        // An action still waiting after a follow-up moves nowhere: nothing to tell of it.
+        let moving: Vec<(&Action, Option<&Effect>)> = results
+            .iter()
+            .filter(|(c, f)| !(c.action.state == ActionState::Waiting && matches!(f, Finish::Waiting(..))))
+            .map(|(c, f)| (&c.action, if let Finish::Success(effect, _) = f { Some(effect) } else { None }))
+            .collect();
+        let outbox = Outbox::prepare(context, tracking, &moving)?;
+        let ends: Vec<(LeaseKey, Finish)> = results.into_iter().map(|(c, f)| (c.key.clone(), f)).collect();
+        let ended =
+            context.store.finish_actions(&context.tenant, &self.owner, &ends, &|ended| outbox.deliveries(ended))?;
+        keeper.ended(ends.iter().map(|(k, _)| k));
+        Ok(ended)
+    }
+}

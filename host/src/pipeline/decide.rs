@@ -1,0 +1,71 @@
+//! Deciding on blocked actions, from the command line or over HTTP: the same rules as a commit.
+//! Exclusions are checked again against the person as the backend has them now (a person or a
+//! system excluded since the block is not acted on), then the store decides in one transaction
+//! that checks the window budgets, managed entitlements and the tenant's four-eyes rule again. A
+//! refused approval changes nothing and leaves an audit record. Approved actions are carried out at
+//! once by an executor of the approval's own; a rejection's notifications are queued with it.
+
+use super::RunError;
+use crate::executor::Executor;
+use crate::gate::TenantContext;
+use crate::model::Action;
+use crate::refusal::Refusal;
+use crate::store::Decision;
+use crate::webhook::{Outbox, Tracking};
+
+/// Decides on the blocked actions `ids` under the context's key. Returns the actions as they
+/// stand afterwards, or the refusal.
+pub fn decide(
+    context: &TenantContext,
+    executor: &Executor,
+    ids: &[String],
+    decision: Decision,
+) -> Result<Result<Vec<Action>, Refusal>, RunError> {
+    let (store, tenant, by) = (&context.store, &context.tenant, &context.permission.key_id);
+    if ids.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let blocked: Vec<Action> = ids.iter().map(|id| store.action(tenant, id)).collect::<Result<_, _>>()?;
+    if decision == Decision::Approve
+        && let Some(refusal) = excluded(context, &blocked)
+    {
+        store.refuse_decision(tenant, ids, by, &refusal)?;
+        return Ok(Err(refusal));
+    }
+    let outbox = match decision {
+        Decision::Approve => None,
+        Decision::Reject => {
+            let rejected: Vec<(&Action, _)> = blocked.iter().map(|a| (a, None)).collect();
+            let tracking = Tracking::Fixed(ids.first().map_or("", String::as_str), "rejection");
+            Some(Outbox::prepare(context, tracking, &rejected)?)
+        }
+    };
+    let notify = |decided: &[Action]| outbox.as_ref().map(|o| o.deliveries(decided)).unwrap_or_default();
+    let decided = match store.decide_blocked(tenant, ids, (decision, by), &context.policy, &notify)? {
+        Ok(decided) => decided,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    match decision {
+        Decision::Approve => Ok(Ok(executor.run_now(context, (&ids[0], "approval"), &decided)?)),
+        Decision::Reject => Ok(Ok(decided)),
+    }
+}
+
+/// Why one of the actions may not be approved because of an exclusion that applies now: its
+/// system is excluded, or its person (read from the backend as they are now) is.
+fn excluded(context: &TenantContext, actions: &[Action]) -> Option<Refusal> {
+    let exclusions = &context.policy.exclusions;
+    actions.iter().find_map(|a| {
+        let refused = |why: String| Some(Refusal::Excluded(format!("action '{}' cannot be approved: {why}", a.id)));
+        if let Some(why) = exclusions.system(&a.system) {
+            return refused(why);
+        }
+        if exclusions.persons.is_empty() && exclusions.rules.is_empty() {
+            return None;
+        }
+        match context.backend.person(&context.tenant, &a.person) {
+            Ok(person) => exclusions.person(&person).and_then(refused),
+            Err(e) => Some(e.into()),
+        }
+    })
+}
