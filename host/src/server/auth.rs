@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 
 use super::AppState;
-use super::blocking::off_worker;
+use super::blocking::in_turn;
 use super::problem::Problem;
 use crate::auth::Credentials;
 use crate::policy::Scope;
@@ -85,13 +85,7 @@ impl Caller {
             .to_str()
             .map_err(|_| unauthorized("the Authorization header is not text".into()))?;
         let credentials = credentials(header).map_err(unauthorized)?;
-        let turn = app.admission.unattributed().await;
-        let state = app.clone();
-        off_worker(move || {
-            let _turn = turn;
-            Ok(state.store.verify_key(&credentials)?)
-        })
-        .await
+        in_turn(app, move |store| Ok(store.verify_key(&credentials)?)).await
     }
 }
 

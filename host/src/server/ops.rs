@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::admission::Work;
 use super::auth::Caller;
-use super::blocking::off_worker;
+use super::blocking::in_turn;
 use super::keyed::enter;
 use super::problem::Problem;
 use crate::policy::Scope;
@@ -35,13 +35,7 @@ pub async fn readyz(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Res
     let not_ready = |e: &dyn std::fmt::Display| {
         Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", format!("the store does not answer: {e}"))
     };
-    let (turn, store) = (app.admission.unattributed().await, app.store.clone());
-    let answered = off_worker(move || {
-        let _turn = turn;
-        store.ping().map_err(|e| not_ready(&e))
-    })
-    .await;
-    if let Err(problem) = answered {
+    if let Err(problem) = in_turn(&app, move |store| store.ping().map_err(|e| not_ready(&e))).await {
         return problem.into_response();
     }
     let Ok(key) = Caller::key(&headers, &app).await else {
@@ -54,13 +48,8 @@ pub async fn readyz(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Res
             serde_json::json!({ "status": "ready", "tenant": key.tenant, "plugins": plugins })
         }
         Err(why) => {
-            let (turn, store, tenant) = (app.admission.unattributed().await, app.store.clone(), key.tenant.clone());
-            let held = off_worker(move || {
-                let _turn = turn;
-                store.open_actions_of(&tenant).map_err(|e| not_ready(&e))
-            })
-            .await;
-            match held {
+            let tenant = key.tenant.clone();
+            match in_turn(&app, move |store| store.open_actions_of(&tenant).map_err(|e| not_ready(&e))).await {
                 Ok(held) => serde_json::json!({
                     "status": "ready",
                     "tenant": key.tenant,
