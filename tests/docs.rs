@@ -13,6 +13,14 @@
 //!   serving the demo tenant as `examples/provhost.toml` configures it (`$PROVHOST_URL`, and the
 //!   demo tenant's key in `$PROVHOST_KEY`), from the repository's root; the others are checked by
 //!   `bash -n`, and each `provhost …` command in them is parsed by provhost's own command line;
+//! - `powershell`: PowerShell is not available here, so the block must be followed by an `sh` block
+//!   whose first `curl` sends the same request (method, path and the headers it sets, as
+//!   `Invoke-RestMethod` is called); that `sh` block runs against the real server as above;
+//! - `java`: an IdentityIQ workflow step's BeanShell script, in the Java BeanShell runs (no
+//!   generics, lambdas, method references, `var` or try-with-resources): its imports go to the top
+//!   of a class and the rest becomes the body of a method taking the step's arguments
+//!   ([`STEP_ARGUMENTS`]); it is compiled by `javac` and run against the real server, and what it
+//!   returns must be provhost's answer with a committed plan;
 //! - `text` and unlabelled blocks (diagrams, output) are not code.
 //!
 //! Any other label fails, so that no snippet goes unchecked by accident.
@@ -85,7 +93,16 @@ fn of(lang: &str, role: &str) -> Vec<Block> {
 
 #[test]
 fn every_block_has_a_language_this_test_checks() {
-    let known = [("rust", ""), ("python", ""), ("python", "script"), ("js", ""), ("toml", ""), ("toml", "plugin.toml")];
+    let known = [
+        ("rust", ""),
+        ("python", ""),
+        ("python", "script"),
+        ("js", ""),
+        ("toml", ""),
+        ("toml", "plugin.toml"),
+        ("powershell", ""),
+        ("java", ""),
+    ];
     let plain = ["", "text", "json", "sh"];
     for block in blocks() {
         let checked = known.contains(&(block.lang.as_str(), block.role.as_str()))
@@ -444,14 +461,20 @@ fn shell_blocks_are_valid_and_their_provhost_commands_parse() {
     }
 }
 
-#[test]
-fn curl_examples_run_against_a_real_server() {
-    // The demo tenant as `examples/provhost.toml` configures it, the example plugin installed.
+/// The demo tenant as `examples/provhost.toml` configures it, the example plugins installed, served
+/// on loopback.
+fn example_server() -> (Demo, Server) {
     support::plugin("propagate-mail");
     let mut demo = Demo::new();
     let example = std::fs::read_to_string(repo().join("examples/provhost.toml")).unwrap();
     demo.configure(&example.replace("../plugins/target", &repo().join("plugins/target").display().to_string()));
     let server = Server::start(&demo, &[]);
+    (demo, server)
+}
+
+#[test]
+fn curl_examples_run_against_a_real_server() {
+    let (demo, server) = example_server();
     let examples: Vec<Block> = of("sh", "").into_iter().filter(|b| b.text.contains("curl ")).collect();
     assert!(examples.len() >= 2);
     for block in examples {
@@ -469,6 +492,168 @@ fn curl_examples_run_against_a_real_server() {
             server.base,
             String::from_utf8_lossy(&out.stdout),
             stderr(&out)
+        );
+    }
+}
+
+/// What a block sends: the method, the path after the service's address, and the names of the
+/// headers it sets (lowercase).
+#[derive(Debug, PartialEq, Eq)]
+struct Request {
+    method: String,
+    path: String,
+    headers: BTreeSet<String>,
+}
+
+/// The path of a URL that starts with a variable holding the service's address (`$PROVHOST_URL`,
+/// `$ProvhostUrl`): what follows the variable.
+fn path_after_variable(url: &str) -> String {
+    let url = url.trim_matches(|c| c == '"' || c == '\'');
+    let rest = url.strip_prefix('$').unwrap_or_else(|| panic!("{url} does not start with the service's address"));
+    rest[rest.find('/').unwrap_or(rest.len())..].to_owned()
+}
+
+/// Shell words, with single and double quotes taken off (no escapes or expansions: enough for the
+/// words of a curl command).
+fn words(line: &str) -> Vec<String> {
+    let (mut words, mut word, mut quote, mut started) = (Vec::new(), String::new(), None, false);
+    for c in line.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => (quote, started) = (Some(c), true),
+            (Some(q), c) if c == q => quote = None,
+            (None, c) if c.is_whitespace() => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                }
+                started = false;
+            }
+            (_, c) => (word, started) = (word + &c.to_string(), true),
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
+/// The request the first `curl` of a shell block sends.
+fn curl_request(text: &str) -> Request {
+    let joined = text.replace("\\\n", " ");
+    let line = joined.lines().find(|l| l.contains("curl ")).expect("a curl command");
+    let command = line[line.find("curl ").unwrap()..].split(" | ").next().unwrap();
+    let words = words(command);
+    let (mut method, mut path, mut headers, mut data) = (None, None, BTreeSet::new(), false);
+    for (i, word) in words.iter().enumerate() {
+        let next = || words.get(i + 1).cloned().unwrap_or_default();
+        match word.as_str() {
+            "-X" | "--request" => method = Some(next()),
+            "-H" | "--header" => {
+                headers.insert(next().split(':').next().unwrap().trim().to_lowercase());
+            }
+            "-u" | "--user" => {
+                headers.insert("authorization".to_owned());
+            }
+            "-d" | "--data" | "--data-binary" | "--data-raw" => data = true,
+            w if w.starts_with("$PROVHOST_URL") => path = Some(path_after_variable(w)),
+            _ => {}
+        }
+    }
+    let method = method.unwrap_or_else(|| if data { "POST" } else { "GET" }.to_owned()).to_uppercase();
+    Request { method, path: path.expect("a URL on $PROVHOST_URL"), headers }
+}
+
+/// The request a PowerShell block's `Invoke-RestMethod` sends: its `-Method`, `-Uri`, the keys of
+/// the hashtable it passes as `-Headers`, and `-ContentType` as `content-type`.
+fn powershell_request(text: &str) -> Request {
+    let joined = text.replace("`\n", " ");
+    let line = joined.lines().find(|l| l.contains("Invoke-RestMethod ")).expect("an Invoke-RestMethod call");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let after = |name: &str| {
+        let i =
+            words.iter().position(|w| w.eq_ignore_ascii_case(name)).unwrap_or_else(|| panic!("no {name} in {line}"));
+        words[i + 1]
+    };
+    let mut headers = BTreeSet::new();
+    if words.iter().any(|w| w.eq_ignore_ascii_case("-ContentType")) {
+        headers.insert("content-type".to_owned());
+    }
+    let table = format!("{} = @{{", after("-Headers"));
+    let start = text.find(&table).unwrap_or_else(|| panic!("no `{table}` with the headers"));
+    for entry in text[start + table.len()..].lines().skip(1).take_while(|l| l.trim() != "}") {
+        let name = entry.split('=').next().unwrap().trim().trim_matches('\'');
+        headers.insert(name.to_lowercase());
+    }
+    Request { method: after("-Method").to_uppercase(), path: path_after_variable(after("-Uri")), headers }
+}
+
+#[test]
+fn powershell_blocks_send_what_the_curl_block_after_them_sends() {
+    let all = blocks();
+    let mut checked = 0;
+    for (i, block) in all.iter().enumerate().filter(|(_, b)| b.lang == "powershell") {
+        let file = block.at.split(':').next().unwrap();
+        let next = all.get(i + 1).filter(|n| n.at.starts_with(&format!("{file}:")) && n.lang == "sh");
+        let curl = next.filter(|n| n.text.contains("curl ")).unwrap_or_else(|| {
+            panic!("{}: a powershell block must be followed by an sh block with its curl", block.at)
+        });
+        let (sent, equivalent) = (powershell_request(&block.text), curl_request(&curl.text));
+        assert!(sent.headers.contains("authorization"), "{}: {sent:?} sends no key", block.at);
+        assert_eq!(
+            sent, equivalent,
+            "{}: the PowerShell (left) and {} (right) send different requests",
+            block.at, curl.at
+        );
+        checked += 1;
+    }
+    assert!(checked >= 1);
+}
+
+/// The arguments an IdentityIQ step's script may read, with the values it runs with here.
+const STEP_ARGUMENTS: [&str; 6] = ["provhostUrl", "provhostKey", "identityId", "oldMail", "newMail", "caseId"];
+
+#[test]
+fn java_steps_compile_and_run_against_a_real_server() {
+    let (demo, server) = example_server();
+    let william = "2c91808568c529c60168cca6f90c1313";
+    let steps = of("java", "");
+    assert!(!steps.is_empty());
+    for (i, block) in steps.iter().enumerate() {
+        for java_only in ["->", "::", "try (", "var "] {
+            assert!(!block.text.contains(java_only), "{}: BeanShell does not run `{java_only}`", block.at);
+        }
+        let generic = block.text.as_bytes().windows(2).any(|w| w[0].is_ascii_alphanumeric() && w[1] == b'<');
+        assert!(!generic, "{}: BeanShell does not run generics", block.at);
+        let (imports, body): (Vec<&str>, Vec<&str>) = block.text.lines().partition(|l| l.starts_with("import "));
+        let class = format!("Step{i}");
+        let parameters: Vec<String> = STEP_ARGUMENTS.iter().map(|a| format!("String {a}")).collect();
+        let arguments: Vec<String> = (0..STEP_ARGUMENTS.len()).map(|n| format!("args[{n}]")).collect();
+        let source = format!(
+            "// {at}\n{imports}\n\npublic class {class} {{\n    static Object step({parameters}) throws Exception {{\n{body}\n    }}\n\n    \
+             public static void main(String[] args) throws Exception {{\n        System.out.println(step({arguments}));\n    }}\n}}\n",
+            at = block.at,
+            imports = imports.join("\n"),
+            parameters = parameters.join(", "),
+            body = indent(&body.join("\n"), "        "),
+            arguments = arguments.join(", "),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(format!("{class}.java")), source).unwrap();
+        run(
+            Command::new("javac").arg(format!("{class}.java")).current_dir(dir.path()),
+            &format!("{}: javac", block.at),
+        );
+        let case = format!("case-{}", std::process::id());
+        let values =
+            [&server.base, &demo.key, william, "william.wilson@contoso.example", "w.wilson@contoso.example", &case];
+        let out = run(Command::new("java").args(["-cp", ".", &class]).args(values).current_dir(dir.path()), &block.at);
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("{}: the step returned no answer ({e}): {}", block.at, String::from_utf8_lossy(&out.stdout))
+        });
+        let runs = answer["invocations"].as_array().unwrap();
+        assert!(
+            runs.iter().any(|r| r["committed"] == true && !r["actions"].as_array().unwrap().is_empty()),
+            "{}: {answer}",
+            block.at
         );
     }
 }

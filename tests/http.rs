@@ -757,58 +757,6 @@ fn json_logs_carry_the_event_and_invocation_ids_on_every_line() {
 }
 
 #[test]
-fn the_example_configuration_maps_sailpoint_sources_and_names_an_unmapped_one() {
-    let mut demo = Demo::new();
-    let example = std::fs::read_to_string(support::repo().join("examples/provhost.toml")).unwrap();
-    let component = plugin("propagate-mail");
-    demo.configure(&example.replace(
-        "\"../plugins/target/wasm32-wasip2/release/propagate_mail.wasm\"",
-        &format!("{:?}", component.to_str().unwrap()),
-    ));
-    let server = Server::start(&demo, &[]);
-    let sample = |name: &str| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(support::repo().join("examples/events").join(name)).unwrap())
-            .unwrap()
-    };
-    let account = sample("sailpoint-account-attributes-changed.json");
-    let (s, _, r) = post_event(&server, &demo.key, &account);
-    assert_eq!(s, 200, "{r}");
-    let run = &r["invocations"][0];
-    assert_eq!(
-        (run["plugin"]["name"].as_str(), run["committed"].as_bool()),
-        (Some("propagate-mail"), Some(true)),
-        "{r}"
-    );
-    assert!(!run["actions"].as_array().unwrap().is_empty(), "the mapped source's mail change propagates: {r}");
-    assert!(run["actions"].as_array().unwrap().iter().all(|a| a["state"] == "success"), "{r}");
-
-    let mut elsewhere = account.clone();
-    elsewhere["source"] = json!({"id": "0f0f982dddff4267ab12f0f1e72b0f0f", "type": "SOURCE", "name": "Corporate LDAP"});
-    let (s, _, r) = post_event(&server, &demo.key, &elsewhere);
-    assert_eq!((s, r["invocations"].as_array().unwrap().len()), (200, 0), "{r}");
-    let note = r["note"].as_str().unwrap();
-    assert!(
-        note.contains("SailPoint source 'Corporate LDAP' (0f0f982dddff4267ab12f0f1e72b0f0f) is not mapped")
-            && note.contains("[tenants.demo.sources]"),
-        "{note}"
-    );
-
-    let (s, _, r) = post_event(&server, &demo.key, &sample("sailpoint-identity-attributes-changed.json"));
-    assert_eq!(
-        (s, r["event"].as_str(), r["invocations"].as_array().unwrap().len()),
-        (200, Some("attribute-changed"), 0)
-    );
-    let by_name = json!({"identity": account["identity"], "source": {"id": "unknown-id", "type": "SOURCE", "name": "Active Directory"},
-        "changes": [{"attribute": "proxyAddresses", "oldValue": ["SMTP:a@contoso.example"], "newValue": ["SMTP:b@contoso.example"]}]});
-    let (s, _, r) = post_event(&server, &demo.key, &by_name);
-    assert_eq!(
-        (s, r["invocations"][0]["plugin"]["name"].as_str()),
-        (200, Some("propagate-mail")),
-        "a source mapped by name: {r}"
-    );
-}
-
-#[test]
 fn a_provisioning_completed_runs_the_plugins_of_the_systems_its_sources_map_to() {
     let watcher = format!(
         "[tenants.demo.plugins.ad-completed]\ncomponent = {:?}\ncapabilities = [\"persons:read\"]\n\

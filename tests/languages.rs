@@ -1,17 +1,43 @@
-//! Plugins in any wasm language: the same propagate-mail in Rust, Python and JavaScript commits
-//! the same plans and passes the same cases; `provhost test` explains a mismatch; `provhost plugin
-//! check` says what a component is and how to pin it; a plugin for another API version is refused.
-//! (`plugin new` is tested from outside the checkout in `plugin_author.rs`.)
+//! Plugins in any wasm language: each example plugin (propagate-mail, continue-provisioning) in
+//! Rust, Python and JavaScript commits the same plans and passes the same cases; `provhost test`
+//! explains a mismatch; `provhost plugin check` says what a component is and how to pin it; a
+//! plugin for another API version is refused. (`plugin new` is tested from outside the checkout
+//! in `plugin_author.rs`.)
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 use support::{Demo, json, mail_changed, plugin, repo, stderr};
 
-const LANGUAGES: [&str; 3] = ["propagate-mail", "python/propagate-mail", "js/propagate-mail"];
+/// The example plugins, each written in every language, with an event it plans actions for and
+/// the settings of each run of it.
+struct Example {
+    name: &'static str,
+    event: &'static str,
+    runs: &'static [&'static [&'static str]],
+}
+
+const SOURCES: &str = "sources=Corporate Active Directory=active-directory";
+
+const EXAMPLES: [Example; 2] = [
+    Example { name: "propagate-mail", event: "mail-changed.json", runs: &[&[], &["systems=exchange-online,topdesk"]] },
+    Example {
+        name: "continue-provisioning",
+        event: "sailpoint-provisioning-completed.json",
+        runs: &[
+            &[SOURCES, "dependent-systems=active-directory:memberOf=exchange-online"],
+            &[SOURCES, "dependent-systems=active-directory:memberOf=exchange-online,topdesk"],
+        ],
+    },
+];
+
+/// The folders of the Rust, Python and JavaScript versions of a plugin under plugins/.
+fn languages(name: &str) -> [String; 3] {
+    [name.to_owned(), format!("python/{name}"), format!("js/{name}")]
+}
 
 /// A compile cache shared by these tests: Python and JavaScript components take seconds to compile.
 fn cache() -> PathBuf {
@@ -28,35 +54,46 @@ fn provhost(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn cases() -> PathBuf {
-    repo().join("plugins/cases/propagate-mail")
+fn cases(name: &str) -> PathBuf {
+    repo().join("plugins/cases").join(name)
+}
+
+/// How many cases a folder holds: its subfolders with an `event.json`.
+fn count_cases(folder: &Path) -> usize {
+    std::fs::read_dir(folder).unwrap().filter(|e| e.as_ref().unwrap().path().join("event.json").is_file()).count()
 }
 
 #[test]
-fn the_same_plugin_in_three_languages_passes_the_same_cases() {
+fn each_plugin_in_three_languages_passes_the_same_cases() {
     let data = tempfile::tempdir().unwrap();
-    for name in LANGUAGES {
-        let component = plugin(name);
-        let out = provhost(&[
-            "--data-dir",
-            data.path().to_str().unwrap(),
-            "test",
-            component.to_str().unwrap(),
-            cases().to_str().unwrap(),
-        ]);
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{name}:\n{text}{}", stderr(&out));
-        assert!(text.ends_with("5 passed, 0 failed\n"), "{name}: {text}");
+    for example in &EXAMPLES {
+        let folder = cases(example.name);
+        let expected = format!("{} passed, 0 failed\n", count_cases(&folder));
+        for name in languages(example.name) {
+            let component = plugin(&name);
+            let out = provhost(&[
+                "--data-dir",
+                data.path().to_str().unwrap(),
+                "test",
+                component.to_str().unwrap(),
+                folder.to_str().unwrap(),
+            ]);
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{name}:\n{text}{}", stderr(&out));
+            assert!(text.ends_with(&expected), "{name}: {text}");
+        }
     }
 }
 
-fn committed_plan(name: &str, settings: &[&str]) -> Vec<(String, String, String, String, String)> {
+fn committed_plan(name: &str, event: &Path, settings: &[&str]) -> Vec<(String, String, String, String, String)> {
     let demo = Demo::new();
     let component = plugin(name);
     let cache = cache();
     let mut args = vec!["--cache-dir", cache.to_str().unwrap()];
-    args.extend_from_slice(settings);
-    let out = demo.run_as(&demo.key, component.to_str().unwrap(), &mail_changed(), &args);
+    for setting in settings {
+        args.extend(["--set", setting]);
+    }
+    let out = demo.run_as(&demo.key, component.to_str().unwrap(), event, &args);
     assert!(out.status.success(), "{name}: {}", stderr(&out));
     let mut plan: Vec<_> = demo
         .actions()
@@ -73,11 +110,15 @@ fn committed_plan(name: &str, settings: &[&str]) -> Vec<(String, String, String,
 
 #[test]
 fn the_three_languages_commit_identical_plans() {
-    for settings in [&[][..], &["--set", "systems=exchange-online,topdesk"][..]] {
-        let rust = committed_plan(LANGUAGES[0], settings);
-        assert!(!rust.is_empty());
-        assert_eq!(committed_plan(LANGUAGES[1], settings), rust, "Python differs from Rust ({settings:?})");
-        assert_eq!(committed_plan(LANGUAGES[2], settings), rust, "JavaScript differs from Rust ({settings:?})");
+    for example in &EXAMPLES {
+        let event = repo().join("examples/events").join(example.event);
+        let [rust, python, js] = languages(example.name);
+        for settings in example.runs {
+            let plan = committed_plan(&rust, &event, settings);
+            assert!(!plan.is_empty(), "{rust} planned nothing ({settings:?})");
+            assert_eq!(committed_plan(&python, &event, settings), plan, "{python} differs from {rust} ({settings:?})");
+            assert_eq!(committed_plan(&js, &event, settings), plan, "{js} differs from {rust} ({settings:?})");
+        }
     }
 }
 
@@ -86,7 +127,7 @@ fn a_mismatch_is_a_readable_diff_and_update_rewrites_the_expectation() {
     let data = tempfile::tempdir().unwrap();
     let copy = data.path().join("cases");
     std::fs::create_dir_all(copy.join("mail-changed")).unwrap();
-    let source = cases().join("mail-changed");
+    let source = cases("propagate-mail").join("mail-changed");
     std::fs::copy(source.join("event.json"), copy.join("mail-changed/event.json")).unwrap();
     let expected = std::fs::read_to_string(source.join("expected.json")).unwrap().replace("\"success\"", "\"error\"");
     std::fs::write(copy.join("mail-changed/expected.json"), expected).unwrap();

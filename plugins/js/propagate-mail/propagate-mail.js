@@ -2,14 +2,22 @@
 // Directory, retry the person's failed actions downstream, update their downstream accounts (except
 // those a retry already updates) and re-enforce their managed downstream entitlements.
 //
-// Settings: `source-system` (default `active-directory`); `systems` — comma-separated downstream
-// systems (default: every system of the person's other than the source).
+// Settings: `source-system` (default `active-directory`) — the systems, comma-separated, whose
+// changes are propagated (`identity` for SailPoint's identity-level changes); `attributes` (default
+// `proxyAddresses,mail,userPrincipalName`) — the attributes watched there; `systems` —
+// comma-separated downstream systems (default: every system of the person's other than the one
+// where the change happened).
 
 import { retryAction, updateAccount, reEnforceEntitlement } from 'provhost:plugin/actions@0.1.0';
 import { getPerson, listAccounts, listEntitlements, listActions } from 'provhost:plugin/queries@0.1.0';
 import { log, auditNote, config } from 'provhost:plugin/log@0.1.0';
 
-const WATCHED = ['proxyaddresses', 'mail', 'userprincipalname'];
+const WATCHED = 'proxyAddresses,mail,userPrincipalName';
+
+/** The items of a comma-separated setting, trimmed, without empty ones. */
+function items(setting) {
+  return setting.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
 
 /** The WIT error a refused host call threw, as `{ tag, val }`. */
 function refusal(e) {
@@ -57,12 +65,14 @@ class Tally {
 }
 
 function onAttributeChanged(event) {
-  const source = config('source-system') ?? 'active-directory';
-  if (event.system !== source) {
-    log('info', `change in ${event.system} ignored: only changes in ${source} are propagated`);
-    return { summary: `ignored: change in ${event.system}, not ${source}` };
+  const sources = items(config('source-system') ?? 'active-directory');
+  if (!sources.includes(event.system)) {
+    log('info', `change in ${event.system} ignored: only changes in ${sources.join(', ')} are propagated`);
+    return { summary: `ignored: change in ${event.system}, not ${sources.join(', ')}` };
   }
-  const changed = event.changes.map((c) => c.attribute).filter((a) => WATCHED.includes(a.toLowerCase()));
+  const source = event.system;
+  const watched = items(config('attributes') ?? WATCHED).map((a) => a.toLowerCase());
+  const changed = event.changes.map((c) => c.attribute).filter((a) => watched.includes(a.toLowerCase()));
   if (changed.length === 0) {
     const names = event.changes.map((c) => c.attribute).join(', ');
     log('info', `no mail attribute changed (${names}); nothing to propagate`);
@@ -79,7 +89,7 @@ function onAttributeChanged(event) {
   }
   const setting = config('systems');
   const systems = setting !== undefined
-    ? setting.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+    ? items(setting)
     : personSystems.filter((s) => s !== source);
   const reason = `${changed.join(', ')} changed in ${source} by ${event.source}`;
 

@@ -3,17 +3,20 @@
 //! retry the person's failed actions there, update their accounts there (except those a retry
 //! already updates), and re-enforce their managed entitlements there.
 //!
-//! Settings: `source-system` (default `active-directory`) — where the watched attributes live;
-//! `systems` — comma-separated downstream systems (default: every system of the person's other
-//! than the source).
+//! Settings: `source-system` (default `active-directory`) — the systems, comma-separated, whose
+//! changes are propagated (`identity` for SailPoint's identity-level "Identity Attributes
+//! Changed"); `attributes` (default `proxyAddresses,mail,userPrincipalName`) — the attributes
+//! watched there; `systems` — comma-separated downstream systems (default: every system of the
+//! person's other than the one where the change happened).
 
 use provhost_sdk::{
     AccountId, ActionFilter, ActionId, ActionKind, ActionState, ActionTarget, AttributeChanged, EntitlementId, Error,
     Outcome, PersonId, Plugin, Receipt, actions, audit_note, info, log, queries, register_plugin, warn,
 };
 
-/// The attributes that carry a person's mail identity.
-const WATCHED: &[&str] = &["proxyAddresses", "mail", "userPrincipalName"];
+/// The attributes that carry a person's mail identity, watched unless the setting `attributes`
+/// names others.
+const WATCHED: &str = "proxyAddresses,mail,userPrincipalName";
 
 struct PropagateMail;
 
@@ -60,25 +63,33 @@ fn kind_name(kind: ActionKind) -> &'static str {
     }
 }
 
+/// The items of a comma-separated setting, trimmed, without empty ones.
+fn list(setting: &str) -> Vec<String> {
+    setting.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
 fn downstream_systems(source: &str, person_systems: &[String]) -> Vec<String> {
     match log::config("systems") {
-        Some(list) => list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        Some(setting) => list(&setting),
         None => person_systems.iter().filter(|s| *s != source).cloned().collect(),
     }
 }
 
 impl Plugin for PropagateMail {
     fn on_attribute_changed(event: &AttributeChanged) -> Result<Outcome, String> {
-        let source = log::config("source-system").unwrap_or_else(|| "active-directory".to_string());
-        if event.system != source {
-            info!("change in {} ignored: only changes in {source} are propagated", event.system);
-            return Ok(Outcome::new(format!("ignored: change in {}, not {source}", event.system)));
+        let sources = list(&log::config("source-system").unwrap_or_else(|| "active-directory".to_string()));
+        if !sources.contains(&event.system) {
+            let sources = sources.join(", ");
+            info!("change in {} ignored: only changes in {sources} are propagated", event.system);
+            return Ok(Outcome::new(format!("ignored: change in {}, not {sources}", event.system)));
         }
+        let source = event.system.as_str();
+        let watched = list(&log::config("attributes").unwrap_or_else(|| WATCHED.to_string()));
         let changed: Vec<&str> = event
             .changes
             .iter()
             .map(|c| c.attribute.as_str())
-            .filter(|a| WATCHED.iter().any(|w| w.eq_ignore_ascii_case(a)))
+            .filter(|a| watched.iter().any(|w| w.eq_ignore_ascii_case(a)))
             .collect();
         if changed.is_empty() {
             let all: Vec<&str> = event.changes.iter().map(|c| c.attribute.as_str()).collect();
@@ -93,7 +104,7 @@ impl Plugin for PropagateMail {
             queries::list_entitlements(&person).map_err(|e| format!("reading entitlements of {person}: {e:?}"))?;
         let mut person_systems: Vec<String> = accounts.iter().map(|a| a.system.clone()).collect();
         person_systems.dedup();
-        let systems = downstream_systems(&source, &person_systems);
+        let systems = downstream_systems(source, &person_systems);
         let reason = format!("{} changed in {source} by {}", changed.join(", "), event.source);
 
         let mut tally = Tally::default();

@@ -2,8 +2,11 @@
 Directory, retry the person's failed actions downstream, update their downstream accounts (except
 those a retry already updates) and re-enforce their managed downstream entitlements.
 
-Settings: `source-system` (default `active-directory`); `systems` — comma-separated downstream
-systems (default: every system of the person's other than the source).
+Settings: `source-system` (default `active-directory`) — the systems, comma-separated, whose changes
+are propagated (`identity` for SailPoint's identity-level changes); `attributes` (default
+`proxyAddresses,mail,userPrincipalName`) — the attributes watched there; `systems` — comma-separated
+downstream systems (default: every system of the person's other than the one where the change
+happened).
 
 Built with: componentize-py -d ../../../wit/0.1.0 -w plugin componentize app -o propagate_mail.wasm
 """
@@ -15,7 +18,7 @@ from wit_world.imports import actions, log, queries, types
 from wit_world.imports.events import Event_AttributeChanged
 from wit_world.exports import handler
 
-WATCHED = ("proxyaddresses", "mail", "userprincipalname")
+WATCHED = "proxyAddresses,mail,userPrincipalName"
 
 
 def info(message: str) -> None:
@@ -46,16 +49,23 @@ class Tally:
         return receipt.action
 
 
+def items(setting: str) -> list:
+    """The items of a comma-separated setting, trimmed, without empty ones."""
+    return [s.strip() for s in setting.split(",") if s.strip()]
+
+
 def kind_name(kind: types.ActionKind) -> str:
     return kind.name.lower()
 
 
 def on_attribute_changed(event) -> handler.Outcome:
-    source = log.config("source-system") or "active-directory"
-    if event.system != source:
-        info(f"change in {event.system} ignored: only changes in {source} are propagated")
-        return handler.Outcome(f"ignored: change in {event.system}, not {source}")
-    changed = [c.attribute for c in event.changes if c.attribute.lower() in WATCHED]
+    sources = items(log.config("source-system") or "active-directory")
+    if event.system not in sources:
+        info(f"change in {event.system} ignored: only changes in {', '.join(sources)} are propagated")
+        return handler.Outcome(f"ignored: change in {event.system}, not {', '.join(sources)}")
+    source = event.system
+    watched = [a.lower() for a in items(log.config("attributes") or WATCHED)]
+    changed = [c.attribute for c in event.changes if c.attribute.lower() in watched]
     if not changed:
         names = ", ".join(c.attribute for c in event.changes)
         info(f"no mail attribute changed ({names}); nothing to propagate")
@@ -71,7 +81,7 @@ def on_attribute_changed(event) -> handler.Outcome:
             person_systems.append(account.system)
     setting = log.config("systems")
     if setting is not None:
-        systems = [s.strip() for s in setting.split(",") if s.strip()]
+        systems = items(setting)
     else:
         systems = [s for s in person_systems if s != source]
     reason = f"{', '.join(changed)} changed in {source} by {event.source}"
