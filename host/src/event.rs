@@ -424,7 +424,104 @@ mod tests {
             })
         }
 
+        /// Text of any characters that is not blank (a first character that is not whitespace).
+        fn named() -> impl Strategy<Value = String> {
+            "[a-zA-Z0-9_.'%;\\-é😀][^\\x00]{0,16}"
+        }
+
+        /// Text of any characters, blank or not.
+        fn text() -> impl Strategy<Value = String> {
+            "\\PC{0,16}"
+        }
+
+        fn reference() -> impl Strategy<Value = Reference> {
+            (text(), named(), text()).prop_map(|(kind, id, name)| Reference { kind, id, name })
+        }
+
+        /// Every valid event: each kind, with every optional field set or not.
+        fn valid_event() -> impl Strategy<Value = Event> {
+            let change = (named(), proptest::collection::vec(text(), 0..3), proptest::collection::vec(text(), 0..3))
+                .prop_map(|(attribute, old_values, new_values)| AttributeChange { attribute, old_values, new_values });
+            let changed =
+                (named(), named(), text(), proptest::option::of(reference()), proptest::collection::vec(change, 1..4))
+                    .prop_map(|(person, system, source, sailpoint_source, changes)| {
+                        Event::AttributeChanged(AttributeChanged { person, system, source, sailpoint_source, changes })
+                    });
+            let attribute = (named(), text(), text()).prop_map(|(attribute_name, attribute_value, operation)| {
+                AttributeRequest { attribute_name, attribute_value, operation }
+            });
+            let request = (
+                reference(),
+                proptest::option::of(named()),
+                (text(), text(), text()),
+                (proptest::option::of(text()), proptest::option::of(text())),
+                proptest::collection::vec(attribute, 0..3),
+            )
+                .prop_map(
+                    |(
+                        source,
+                        system,
+                        (account_id, account_operation, provisioning_result),
+                        (provisioning_target, ticket_id),
+                        attribute_requests,
+                    )| {
+                        AccountRequest {
+                            source,
+                            system,
+                            account_id,
+                            account_operation,
+                            provisioning_result,
+                            provisioning_target,
+                            ticket_id,
+                            attribute_requests,
+                        }
+                    },
+                );
+            let completed = (
+                (text(), text(), text()),
+                reference(),
+                proptest::option::of(reference()),
+                (proptest::collection::vec(text(), 0..3), proptest::collection::vec(text(), 0..3)),
+                proptest::collection::vec(request, 0..3),
+            )
+                .prop_map(
+                    |(
+                        (tracking_number, sources, action),
+                        recipient,
+                        requester,
+                        (errors, warnings),
+                        account_requests,
+                    )| {
+                        Event::ProvisioningCompleted(ProvisioningCompleted {
+                            tracking_number,
+                            sources,
+                            action,
+                            recipient,
+                            requester,
+                            errors,
+                            warnings,
+                            account_requests,
+                        })
+                    },
+                );
+            let failed = named().prop_map(|action| Event::ActionFailed { action });
+            prop_oneof![changed, completed, failed]
+        }
+
         proptest! {
+            #[test]
+            fn every_valid_event_parses_to_what_was_written(event in valid_event()) {
+                let text = serde_json::to_string(&event).unwrap();
+                let parsed = Event::from_json(&text);
+                prop_assert!(parsed.is_ok(), "{} was refused: {}", text, parsed.unwrap_err());
+                prop_assert_eq!(parsed.unwrap(), event.clone());
+                // SailPoint sends Provisioning Completed without provhost's `type`.
+                if let Event::ProvisioningCompleted(completed) = &event {
+                    let untyped = serde_json::to_string(completed).unwrap();
+                    prop_assert_eq!(Event::from_json(&untyped).unwrap(), event);
+                }
+            }
+
             #[test]
             fn any_text_is_parsed_or_refused_without_panic(text in ".{0,200}") {
                 let _ = Event::from_json(&text);

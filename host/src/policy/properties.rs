@@ -55,11 +55,13 @@ proptest! {
     #[test]
     fn a_threshold_blocks_whole_groups_and_only_those_that_reach_it(
         count in proptest::option::of(1u32..50),
-        percent in proptest::option::of(0.01f64..=100.0),
-        total in any::<u32>(),
+        // The percentage in millionths of a percent, as a configuration writes it to six places.
+        millionths in proptest::option::of(prop_oneof![1u64..=100, 1u64..=100_000_000, Just(70_000), Just(100_000_000)]),
+        total in prop_oneof![any::<u32>(), 1u32..200, Just(10_000), Just(20_000_000)],
         groups in proptest::collection::vec((0usize..3, kind(), 1usize..40), 0..6),
     ) {
-        prop_assume!(count.is_some() || percent.is_some());
+        prop_assume!(count.is_some() || millionths.is_some());
+        let percent = millionths.map(|m| m as f64 / 1e6);
         let threshold = Threshold { system: "*".into(), kind: ActionKind::Update, count, percent };
         prop_assert!(threshold.validate().is_ok());
         let mut plan = Vec::new();
@@ -71,13 +73,21 @@ proptest! {
         let breaches = super::threshold::apply(std::slice::from_ref(&threshold), &mut plan, |_| total);
         for action in &plan {
             let group: Vec<&Action> = plan.iter().filter(|a| a.system == action.system && a.kind == action.kind).collect();
-            let planned = group.len() as u32;
-            let by_count = count.is_some_and(|c| planned >= c);
-            let by_percent = percent.is_some_and(|p| total > 0 && f64::from(planned) * 100.0 >= p * f64::from(total));
+            let planned = group.len() as u64;
+            let by_count = count.is_some_and(|c| planned >= u64::from(c));
+            // planned / total >= m / 100 000 000, in integers: no rounding anywhere.
+            let by_percent = millionths
+                .is_some_and(|m| total > 0 && u128::from(planned) * 100_000_000 >= u128::from(m) * u128::from(total));
             let reached = action.kind == ActionKind::Update && (by_count || by_percent);
-            prop_assert_eq!(action.state == ActionState::Blocked, reached);
+            prop_assert_eq!(action.state == ActionState::Blocked, reached, "{} of {}", planned, total);
             prop_assert!(group.iter().all(|a| a.state == action.state), "all of a group or none of it");
         }
         prop_assert!(breaches.iter().all(|b| b.kind == ActionKind::Update));
+        for breach in breaches.iter().filter(|b| !count.is_some_and(|c| b.count >= c)) {
+            // Reached by the percentage alone: the limit is the smallest count that reaches it.
+            let m = u128::from(millionths.unwrap());
+            let smallest = (m * u128::from(total)).div_ceil(100_000_000);
+            prop_assert_eq!(u128::from(breach.limit), smallest);
+        }
     }
 }

@@ -7,6 +7,14 @@ use serde::Deserialize;
 
 use crate::model::{Action, ActionKind, ActionState};
 
+/// 100 % in millionths of a percent, the unit percentages are compared in.
+const WHOLE: u128 = 100_000_000;
+
+/// A percentage in millionths of a percent: 12.5 % is 12 500 000.
+fn millionths(percent: f64) -> u64 {
+    (percent * 1e6).round() as u64
+}
+
 /// One threshold.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,8 +52,9 @@ impl Threshold {
         match (self.count, self.percent) {
             (None, None) => Err(format!("threshold on {} {}: set `count`, `percent` or both", self.system, self.kind)),
             (Some(0), _) => Err(format!("threshold on {} {}: `count` must be at least 1", self.system, self.kind)),
-            (_, Some(p)) if !(p > 0.0 && p <= 100.0) => Err(format!(
-                "threshold on {} {}: `percent` must be above 0 and at most 100, not {p}",
+            (_, Some(p)) if !(p > 0.0 && p <= 100.0) || millionths(p) == 0 => Err(format!(
+                "threshold on {} {}: `percent` must be at least 0.000001 (it is taken to six decimal places) \
+                 and at most 100, not {p}",
                 self.system, self.kind
             )),
             _ => Ok(()),
@@ -79,13 +88,17 @@ impl Threshold {
             });
         }
         let percent = self.percent?;
-        if total == 0 || (planned as f64) * 100.0 < percent * total as f64 {
+        // Exactly, in integers: planned / total >= percent / 100, with the percentage in
+        // millionths of a percent (a float product such as 0.07 × 10 000 is a hair above 700).
+        let share = u128::from(millionths(percent)) * u128::from(total);
+        if total == 0 || u128::from(planned) * WHOLE < share {
             return None;
         }
         Some(Breach {
             system: system.into(),
             kind,
-            limit: (percent * total as f64 / 100.0).ceil() as u32,
+            // At most `total`: the share is at most 100 %.
+            limit: share.div_ceil(WHOLE) as u32,
             count: planned,
             message: format!(
                 "{planned} {kind} actions on '{system}' are {:.1}% of its {total} entitlements, reaching the threshold of {percent}%; all of them are blocked for approval",
@@ -155,6 +168,17 @@ mod tests {
     }
 
     #[test]
+    fn a_percentage_is_compared_exactly_where_float_products_round_up() {
+        // 0.07 × 10 000 is 700.0000000000001 in floating point: 7 of 10 000 is exactly 0.07 %.
+        for (percent, planned, total) in [(0.07, 7, 10_000), (0.55, 33, 6_000), (0.000005, 1, 20_000_000)] {
+            let t = threshold("ad", ActionKind::Update, None, Some(percent));
+            let breach = t.check("ad", ActionKind::Update, planned, total);
+            assert_eq!(breach.map(|b| b.limit), Some(planned), "{percent}% of {total}: {planned} reach it");
+            assert!(t.check("ad", ActionKind::Update, planned - 1, total).is_none(), "{percent}% of {total}");
+        }
+    }
+
+    #[test]
     fn a_percentage_reports_the_count_it_amounts_to() {
         let b = threshold("ad", ActionKind::Update, None, Some(10.0)).check("ad", ActionKind::Update, 3, 25).unwrap();
         assert_eq!((b.limit, b.count), (3, 3));
@@ -186,6 +210,8 @@ mod tests {
         );
         assert!(threshold("a", ActionKind::Update, Some(0), None).validate().is_err());
         assert!(threshold("a", ActionKind::Update, None, Some(150.0)).validate().unwrap_err().contains("not 150"));
+        let too_fine = threshold("a", ActionKind::Update, None, Some(0.0000001)).validate().unwrap_err();
+        assert!(too_fine.contains("six decimal places"), "{too_fine}");
         assert!(threshold("a", ActionKind::Update, Some(10), Some(5.0)).validate().is_ok());
     }
 

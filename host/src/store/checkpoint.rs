@@ -72,6 +72,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("provhost.db");
         let store = Store::open(&path).unwrap();
+        // Everything so far in the database file itself, which from now on only a checkpoint writes.
+        checkpoint(&store.idle_writer().conn, "TRUNCATE");
+        let before = std::fs::read(&path).unwrap();
         let checkpointer = store.checkpoint_in_background(Duration::from_millis(30)).unwrap().unwrap();
         let autocheckpoint: i64 =
             store.idle_writer().conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).unwrap();
@@ -79,6 +82,13 @@ mod tests {
         seed_demo(&store).unwrap();
         let wal = dir.path().join("provhost.db-wal");
         assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        // The seed reaches the database file while the checkpointer runs, before its last
+        // checkpoint: no commit checkpoints, so only the background thread can have copied it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::fs::read(&path).unwrap() == before {
+            assert!(std::time::Instant::now() < deadline, "no background checkpoint moved the seed into the database");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         drop(checkpointer);
         assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "the last checkpoint truncates the log");
         assert_eq!(store.persons(DEMO_TENANT).unwrap().len(), 6);
