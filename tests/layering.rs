@@ -1,7 +1,7 @@
 //! The layering docs/architecture.md draws is the one the host's code has. Each top-level module
 //! of `host/src` uses only modules listed below it in the document's layer table, so no cycle can
 //! form between them. Within every module, no two submodules use each other, directly or round a
-//! cycle. Test code (`#[cfg(test)]` and below) may reach up for fixtures and is not counted.
+//! cycle. Test code (the items marked `#[cfg(test)]`) may reach up for fixtures and is not counted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -52,13 +52,98 @@ fn sources(src: &Path) -> BTreeMap<ModPath, String> {
     out
 }
 
-/// The text without comments, up to the first `#[cfg(test)]`.
+/// The text without comments, with every string literal emptied, and without the items marked
+/// `#[cfg(test)]` (a test module, or a `use` or function only tests compile), wherever in the
+/// file they stand: what follows such an item is production code and is checked.
 fn code_of(text: &str) -> String {
-    text.lines()
-        .take_while(|line| line.trim() != "#[cfg(test)]")
-        .map(|line| line.find("//").map_or(line, |at| &line[..at]))
-        .collect::<Vec<_>>()
-        .join("\n")
+    const TEST_ONLY: &str = "#[cfg(test)]";
+    let mut out = String::new();
+    let mut at = 0;
+    while let Some(c) = text[at..].chars().next() {
+        if let Some(end) = literal_end(text, at) {
+            if text[at..].starts_with('/') {
+                // A comment: dropped, but a line comment leaves its line's end.
+            } else if c == '\'' {
+                out.push_str(&text[at..end]);
+            } else {
+                out.push_str("\"\"");
+            }
+            at = end;
+        } else if text[at..].starts_with(TEST_ONLY) {
+            at = item_end(text, at + TEST_ONLY.len());
+        } else {
+            out.push(c);
+            at += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// Where the item starting at `at` ends: just after the `;` that ends it (`mod tests;`,
+/// `use a::b;`) or after the brace that closes its body, outside literals and comments.
+fn item_end(text: &str, mut at: usize) -> usize {
+    let mut depth = 0usize;
+    while let Some(c) = text[at..].chars().next() {
+        if let Some(end) = literal_end(text, at) {
+            at = end;
+            continue;
+        }
+        at += c.len_utf8();
+        match c {
+            '{' => depth += 1,
+            '}' if depth <= 1 => return at,
+            '}' => depth -= 1,
+            ';' if depth == 0 => return at,
+            _ => {}
+        }
+    }
+    text.len()
+}
+
+/// Where the comment, string or character literal starting at `at` ends, if one starts there
+/// (a lifetime such as `'a` is not a literal).
+fn literal_end(text: &str, at: usize) -> Option<usize> {
+    let rest = &text[at..];
+    let end_of = |from: usize, close: &str| text[from..].find(close).map_or(text.len(), |n| from + n + close.len());
+    if rest.starts_with("//") {
+        return Some(text[at..].find('\n').map_or(text.len(), |n| at + n));
+    }
+    if rest.starts_with("/*") {
+        return Some(end_of(at + 2, "*/"));
+    }
+    let raw = rest.strip_prefix("br").or_else(|| rest.strip_prefix('r'));
+    if let Some(after) = raw.filter(|_| !text[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_')) {
+        let hashes = after.len() - after.trim_start_matches('#').len();
+        if after[hashes..].starts_with('"') {
+            let body = at + (rest.len() - after.len()) + hashes + 1;
+            return Some(end_of(body, &format!("\"{}", "#".repeat(hashes))));
+        }
+    }
+    let mut chars = rest.char_indices().skip(1);
+    match rest.chars().next()? {
+        '"' => {
+            let mut escaped = false;
+            for (n, c) in chars {
+                match c {
+                    '"' if !escaped => return Some(at + n + 1),
+                    '\\' => escaped = !escaped,
+                    _ => escaped = false,
+                }
+            }
+            Some(text.len())
+        }
+        '\'' => {
+            let (_, first) = chars.next()?;
+            if first == '\\' {
+                chars.next();
+                let (n, _) = chars.find(|(_, c)| *c == '\'')?;
+                return Some(at + n + 1);
+            }
+            let (n, second) = chars.next()?;
+            (second == '\'').then_some(at + n + 1)
+        }
+        _ => None,
+    }
 }
 
 /// The paths a use tree starting at `text` names: `a::b`, `a::{b, c::{d, e}}`, ...
@@ -226,7 +311,12 @@ fn the_check_finds_an_upward_use_an_unplaced_module_and_a_cycle() {
         file("model", "pub struct Person;"),
         file("store", "mod a; mod b;\nuse crate::model::Person;"),
         file("store/a", "use super::b::Thing; // crate::gate is only mentioned"),
-        file("store/b", "use crate::{model::Person, store::a::Other};\n#[cfg(test)]\nuse crate::gate::X;"),
+        file(
+            "store/b",
+            "use crate::model::Person;\n#[cfg(test)]\nuse crate::gate::X;\n#[cfg(test)]\nmod tests {\n    \
+             use crate::cli::Y;\n    const OPEN: &str = r#\"{\"#;\n    const CLOSE: char = '}';\n    \
+             fn f<'a>(s: &'a str) -> char { let _ = \"}\\\"}\"; '\\'' }\n}\nuse crate::store::a::Other;",
+        ),
         file("gate", "use crate::{store::{self}, model};\nfn f() { crate::cli::main() }"),
         file("cli", "use crate::gate::Gate;"),
     ]);
@@ -236,7 +326,8 @@ fn the_check_finds_an_upward_use_an_unplaced_module_and_a_cycle() {
     assert_eq!(
         breaks(&layers, &uses(&sources), &top_level),
         ["`cli` is not in the layer table of docs/architecture.md", cycle],
-        "a comment and test code are not uses; a module the table does not place cannot be ranked"
+        "a comment and test code are not uses, the code after a test module is; a module the table does not place \
+         cannot be ranked"
     );
     let layers: Vec<String> = ["cli", "store", "gate", "model"].map(String::from).into();
     assert_eq!(
