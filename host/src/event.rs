@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::Limits;
+
 /// One attribute that changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -293,17 +295,31 @@ impl Event {
                 Ok(())
             }
         };
+        // An id no longer than a plugin's call may name, so that none reaches a platform or an
+        // answer unbounded.
+        let id = |field: &str, value: &str| {
+            blank(field, value)?;
+            let max = Limits::MAXIMUM.max_id_bytes as usize;
+            if value.len() > max {
+                return Err(EventError::Invalid(format!(
+                    "{} event: `{field}` is {} bytes long; provhost takes ids of at most {max} bytes",
+                    self.kind(),
+                    value.len()
+                )));
+            }
+            Ok(())
+        };
         match self {
             Event::AttributeChanged(e) => {
-                blank("person", &e.person)?;
-                blank("system", &e.system)?;
+                id("person", &e.person)?;
+                id("system", &e.system)?;
                 if e.changes.is_empty() {
                     return Err(EventError::Invalid("attribute-changed event: `changes` lists no attribute".into()));
                 }
                 e.changes.iter().try_for_each(|c| blank("changes[].attribute", &c.attribute))
             }
-            Event::ProvisioningCompleted(e) => blank("recipient.id", &e.recipient.id),
-            Event::ActionFailed { action } => blank("action", action),
+            Event::ProvisioningCompleted(e) => id("recipient.id", &e.recipient.id),
+            Event::ActionFailed { action } => id("action", action),
         }
     }
 }
@@ -347,6 +363,9 @@ mod tests {
         assert!(err.to_string().starts_with("not valid JSON"), "{err}");
         let err = Event::from_json(r#"{"type":"holiday"}"#).unwrap_err();
         assert!(err.to_string().contains("unknown variant `holiday`"), "{err}");
+        let long = format!(r#"{{"type":"action-failed","action":"{}"}}"#, "a".repeat(257));
+        let err = Event::from_json(&long).unwrap_err();
+        assert!(err.to_string().contains("`action` is 257 bytes long; provhost takes ids of at most 256"), "{err}");
     }
 
     #[test]

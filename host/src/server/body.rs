@@ -106,8 +106,8 @@ pub struct NoFilter {}
 /// type it meets on the way to the store.
 const MAX_OFFSET: usize = 1_000_000_000;
 
-/// A list's query: `limit` and `offset`, and the list's own filters `F` (an unknown parameter is
-/// a 400 naming it).
+/// A list's query: `limit` and `offset`, and the list's own filters `F` (an unknown parameter, or
+/// one given twice, is a 400 naming it).
 pub struct Listing<F>(pub F, pub Paging);
 
 impl<F: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Listing<F> {
@@ -115,8 +115,14 @@ impl<F: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Problem> {
         let invalid = |detail: String| Problem::new(StatusCode::BAD_REQUEST, "invalid-query", detail);
-        let QueryArgs(mut pairs) =
-            QueryArgs::<std::collections::BTreeMap<String, String>>::from_request_parts(parts, state).await?;
+        let QueryArgs(given) = QueryArgs::<Vec<(String, String)>>::from_request_parts(parts, state).await?;
+        let mut pairs = std::collections::BTreeMap::new();
+        for (name, value) in given {
+            if pairs.contains_key(&name) {
+                return Err(invalid(format!("{name} is given more than once; give each parameter once")));
+            }
+            pairs.insert(name, value);
+        }
         let mut number = |name: &str, default: usize| -> Result<usize, Problem> {
             match pairs.remove(name) {
                 None => Ok(default),
