@@ -7,7 +7,8 @@
 //! resolves), `recurse` (unbounded recursion), `huge-id`, `huge-reason`, `huge-summary`,
 //! `huge-err`, `note-flood`, `log-flood` (50–60 MB handed to the host in various ways), `abort`,
 //! `exit` (a successful `exit(0)` after planning), `alloc-fail` (an allocation the memory cap
-//! refuses), `fs`, `net`, `env` (reports what it could reach), `foreign-id` and `sql-id` (act on
+//! refuses), `fs`, `env` (reports what it could reach), `net` (dials the
+//! address in the `target` setting and reports how that went), `foreign-id` and `sql-id` (act on
 //! the id in the `target` setting), `over-budget` (plans past every budget, then returns `ok`),
 //! `refused-flood` (plans, then calls `list-actions` with a 300-byte person id, refused every
 //! time, in a loop for 4 s, then returns `ok`), `hoard-resources` (creates `count` WASI pollables,
@@ -131,11 +132,11 @@ impl Plugin for Hostile {
                 Ok(Outcome::new(format!("fs: {} | {file}", tried.join(" | "))))
             }
             Some("net") => {
-                let tried = ["127.0.0.1:22", "127.0.0.1:80"].map(|a| match std::net::TcpStream::connect(a) {
-                    Ok(_) => format!("{a}: connected"),
-                    Err(e) => format!("{a}: {e}"),
-                });
-                Ok(Outcome::new(format!("net: {}", tried.join(" | "))))
+                let tried = match std::net::TcpStream::connect(target.as_str()) {
+                    Ok(_) => "connected".to_string(),
+                    Err(e) => format!("{:?}: {e}", e.kind()),
+                };
+                Ok(Outcome::new(format!("net: {target}: {tried}")))
             }
             Some("env") => {
                 let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
