@@ -368,13 +368,22 @@ fn an_exported_chain_imports_into_an_archive_and_verifies() {
     };
     let out = provhost(&["audit", "import", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let imported = format!("imported {lines} audit records");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&imported), "{}", String::from_utf8_lossy(&out.stdout));
     let out = provhost(&["audit", "verify", "--tenant", "demo"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let again = provhost(&["audit", "import", file.to_str().unwrap()]);
     assert!(stderr(&again).contains("does not continue tenant 'demo''s chain"), "{}", stderr(&again));
 
+    // A range that starts inside the chain and runs to its end: records 10 to the last.
+    assert!(lines > 10, "three runs make a chain longer than ten records: {lines}");
     let range = demo.provhost(&["audit", "export", "--tenant", "demo", "--from-seq", "10"]);
-    assert!(lines > 10 && String::from_utf8_lossy(&range.stdout).lines().count() == lines - 9);
+    assert!(range.status.success(), "{}", stderr(&range));
+    let seqs: Vec<u64> = String::from_utf8_lossy(&range.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (10..=lines as u64).collect::<Vec<_>>(), "the range is records 10 to {lines}");
     let tail = demo.dir.path().join("tail.jsonl");
     std::fs::write(&tail, &range.stdout).unwrap();
     let later = tempfile::tempdir().unwrap();
@@ -389,7 +398,10 @@ fn an_exported_chain_imports_into_an_archive_and_verifies() {
     let out = demo.provhost(&["audit", "verify", "--file", tail.to_str().unwrap()]);
     assert!(out.status.success(), "a range verifies on its own: {}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("the first continues record 9 (hash"), "{}", stderr(&out));
-    assert!(run(&["audit", "import", tail.to_str().unwrap()]).status.success());
+    let out = run(&["audit", "import", tail.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let imported = format!("imported {} audit records", lines - 9);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&imported), "{}", String::from_utf8_lossy(&out.stdout));
     let out = run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1), "an archive that starts at record 10 is not whole on its own");
     assert!(stderr(&out).contains("records 10 to "), "{}", stderr(&out));
