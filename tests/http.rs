@@ -498,6 +498,25 @@ fn malformed_requests_are_answered_4xx_with_problem_details() {
     }
 }
 
+/// The `X-Provhost-Signature` a receiver expects for `body` under `secret` at `t`, computed as
+/// docs/http.md tells a receiver to, with the `hmac` crate rather than provhost's own code:
+/// `t=<t>,v1=<hex of HMAC-SHA256(secret, "<t>.<body>")>`.
+fn expected_signature(secret: &str, t: i64, body: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[test]
+fn the_expected_signature_agrees_with_one_computed_by_python() {
+    // python3 -c 'import hmac, hashlib; print(hmac.new(b"a-secret-of-twenty-chars",
+    //     b"1700000000.{\"a\":1}", hashlib.sha256).hexdigest())'
+    const PYTHON: &str = "7c745ae3a9ca87a281c9c9e3f17922d8486cff3ea78e98e635754bc34fdb572f";
+    let signature = expected_signature("a-secret-of-twenty-chars", 1_700_000_000, r#"{"a":1}"#);
+    assert_eq!(signature, format!("t=1700000000,v1={PYTHON}"));
+}
+
 #[test]
 fn notifications_are_signed_retried_and_dead_lettered() {
     let flaky = Receiver::start(&[500, 500, 200]);
@@ -516,8 +535,10 @@ fn notifications_are_signed_retried_and_dead_lettered() {
     let last = &got[2];
     assert_eq!(last.header("x-provhost-attempt"), Some("3"));
     let signature = last.header("x-provhost-signature").unwrap();
-    let t: i64 = signature.strip_prefix("t=").unwrap().split(',').next().unwrap().parse().unwrap();
-    assert_eq!(signature, provhost::webhook::sign("a-secret-of-twenty-chars", t, &last.body), "the signature verifies");
+    let t: i64 = signature.strip_prefix("t=").and_then(|s| s.split(',').next()).and_then(|t| t.parse().ok()).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!((now - t).abs() < 300, "the signature's time {t} is the time it was sent, not {now}");
+    assert_eq!(signature, expected_signature("a-secret-of-twenty-chars", t, &last.body), "the signature verifies");
     let payload: Value = serde_json::from_str(&last.body).unwrap();
     assert_eq!(payload["recipient"]["id"], JAN);
     assert_eq!(payload["accountRequests"].as_array().unwrap().len(), 7);
@@ -546,6 +567,13 @@ fn notifications_are_signed_retried_and_dead_lettered() {
     assert_eq!(dead.wait_for(3, Duration::from_secs(10)).len(), 3, "re-driven and delivered");
 }
 
+/// How many events the server has received, from its metrics.
+fn events_received(server: &Server, key: &str) -> u64 {
+    let text = auth(client().get(server.url("/metrics")), key).send().unwrap().text().unwrap();
+    let line = text.lines().find_map(|l| l.strip_prefix("provhost_events_total ")).expect("the events counter");
+    line.trim().parse().unwrap()
+}
+
 #[test]
 fn sigterm_during_a_slow_plugin_lets_it_finish_and_commit() {
     let demo = demo("");
@@ -556,7 +584,12 @@ fn sigterm_during_a_slow_plugin_lets_it_finish_and_commit() {
     let slow = json!({"type": "attribute-changed", "person": JAN, "system": "active-directory", "source": "test",
                       "changes": [{"attribute": "slowAttribute", "newValues": ["x"]}]});
     let request = std::thread::spawn(move || body(auth(client().post(url), &key).json(&slow).send().unwrap()));
-    std::thread::sleep(Duration::from_millis(400));
+    // The event is in: its slow plugin (1.5 s) runs when SIGTERM arrives.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while events_received(&server, &demo.key) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the event never reached the server");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let base = server.base.clone();
     let status = server.stop();
     let (s, _, r) = request.join().unwrap();
@@ -575,18 +608,29 @@ fn an_idempotency_key_whose_caller_disconnected_still_gets_its_answer_and_only_f
     let server = Server::start(&demo, &[]);
     let slow = json!({"type": "attribute-changed", "person": JAN, "system": "active-directory", "source": "test",
                       "changes": [{"attribute": "slowAttribute", "newValues": ["x"]}]});
-    let impatient = Client::builder().timeout(Duration::from_millis(200)).build().unwrap();
+    // It hangs up after 1 s: its request is in by then, and the plugin sleeps 1.5 s.
+    let impatient = Client::builder().timeout(Duration::from_secs(1)).build().unwrap();
     let sent = auth(impatient.post(server.url("/v1/events")), &demo.key)
         .header("Idempotency-Key", "hang-up-1")
         .json(&slow)
         .send();
     assert!(sent.is_err(), "the caller hangs up before the slow plugin ends");
-    std::thread::sleep(Duration::from_millis(2500));
-    let again = auth(client().post(server.url("/v1/events")), &demo.key)
-        .header("Idempotency-Key", "hang-up-1")
-        .json(&slow)
-        .send()
-        .unwrap();
+    // Sent again while the first still runs, it is answered 409; once that ends, its answer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let again = loop {
+        let again = auth(client().post(server.url("/v1/events")), &demo.key)
+            .header("Idempotency-Key", "hang-up-1")
+            .json(&slow)
+            .send()
+            .unwrap();
+        if again.status().as_u16() != 409 {
+            break again;
+        }
+        let (_, _, problem) = body(again);
+        assert_eq!(problem["type"], "/problems/request-in-progress", "{problem}");
+        assert!(std::time::Instant::now() < deadline, "the first request never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(again.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
     let (s, _, r) = body(again);
     assert_eq!(s, 200, "the repeat gets the answer the first request ended with, not 409: {r}");
