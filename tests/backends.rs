@@ -376,7 +376,9 @@ fn identityiq_unmanage_is_refused_as_invalid_and_nothing_is_sent() {
 fn identityiq_breaker_opens_after_failures_and_half_opens_for_one_trial() {
     let scim = Scim::start();
     scim.script(&[Answer::Refuse(503, None), Answer::Refuse(503, None), Answer::Refuse(503, None)]);
-    let http = "retry-base-ms = 5, max-retries = 0, breaker-failures = 2, breaker-cooldown-ms = 300";
+    // A cooldown long enough that the call right after a failed trial falls inside it, however
+    // loaded the machine.
+    let http = "retry-base-ms = 5, max-retries = 0, breaker-failures = 2, breaker-cooldown-ms = 1500";
     let (_store, context) = tenant(&identityiq(&scim, http));
     assert_eq!(re_enforce_group(&context).state, ActionState::Error);
     assert_eq!(re_enforce_group(&context).state, ActionState::Error);
@@ -384,14 +386,24 @@ fn identityiq_breaker_opens_after_failures_and_half_opens_for_one_trial() {
     assert_eq!(refused.state, ActionState::Error);
     assert!(refused.message.contains("circuit breaker open"), "{}", refused.message);
     assert_eq!(scim.requests(), 2, "an open breaker sends nothing");
-    // Half-open: one trial goes out; it fails, and the breaker opens again at once.
-    std::thread::sleep(Duration::from_millis(350));
-    assert!(re_enforce_group(&context).message.contains("503"));
+    // Half-open once the cooldown passed: one trial goes out; it fails, and the breaker opens
+    // again at once.
+    let trial = || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let action = re_enforce_group(&context);
+            if !action.message.contains("circuit breaker open") {
+                return action;
+            }
+            assert!(std::time::Instant::now() < deadline, "the breaker never half-opened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert!(trial().message.contains("503"));
     assert!(re_enforce_group(&context).message.contains("circuit breaker open"));
     assert_eq!(scim.requests(), 3);
     // The next trial succeeds and closes it.
-    std::thread::sleep(Duration::from_millis(350));
-    assert_eq!(re_enforce_group(&context).state, ActionState::Success);
+    assert_eq!(trial().state, ActionState::Success);
     assert_eq!(re_enforce_group(&context).state, ActionState::Success);
     assert_eq!(scim.requests(), 5);
 }
