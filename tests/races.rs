@@ -6,7 +6,9 @@
 
 mod support;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::Stdio;
 use std::sync::{Arc, Barrier};
 
 use provhost::config::Config;
@@ -17,7 +19,7 @@ use provhost::policy::Grants;
 use provhost::refusal::Refusal;
 use provhost::store::{AuditFilter, DEMO_TENANT, Store, seed_demo};
 use provhost::tenant::{Caller, Tenant};
-use support::JAN;
+use support::{Demo, JAN, mail_changed, plugin, stderr};
 
 /// How many writers race.
 const WRITERS: usize = 8;
@@ -116,4 +118,121 @@ fn threads_racing_to_retry_one_failed_action_commit_exactly_one() {
     assert!(refusals.iter().all(|r| r.contains("was already retried by action")), "{refusals:#?}");
     assert_eq!(store.retries_of(DEMO_TENANT, &failed.id).unwrap().len(), 1, "exactly one retry is committed");
     audited(&store, &refusals);
+}
+
+/// What one `provhost run` of the race printed, and how it exited.
+struct Ran {
+    code: Option<i32>,
+    report: serde_json::Value,
+}
+
+/// Two `provhost run` processes of the `racer` plugin on the demo's one store file. The test holds
+/// the store's write lock while they start; each plans and logs that it did, then waits for the
+/// lock at its commit. Once both have logged, the lock is let go and they commit at once.
+fn two_processes_race(demo: &Demo) -> Vec<Ran> {
+    let lock = rusqlite::Connection::open(demo.dir.path().join("provhost.db")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let event = mail_changed();
+    let (planned, have_planned) = std::sync::mpsc::channel();
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let mut child = demo
+                .command(&["run", "--plugin", "racer", "--no-wait", "--api-key", &demo.key])
+                .arg("--event")
+                .arg(&event)
+                .env("PROVHOST_LOG", "provhost::plugin=debug")
+                .env("PROVHOST_LOG_FORMAT", "text")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let stderr = BufReader::new(child.stderr.take().unwrap());
+            let planned = planned.clone();
+            let logged = std::thread::spawn(move || {
+                let mut lines = Vec::new();
+                for line in stderr.lines().map_while(Result::ok) {
+                    if line.contains("returning") {
+                        let _ = planned.send(());
+                    }
+                    lines.push(line);
+                }
+                lines
+            });
+            (child, logged)
+        })
+        .collect();
+    for n in 0..2 {
+        let deadline = std::time::Duration::from_secs(60);
+        have_planned.recv_timeout(deadline).unwrap_or_else(|_| panic!("only {n} of the two processes planned"));
+    }
+    // Both planned while there was room and wait at their commit: release them together.
+    lock.execute_batch("COMMIT").unwrap();
+    runs.into_iter()
+        .map(|(child, logged)| {
+            let out = child.wait_with_output().unwrap();
+            let logged = logged.join().unwrap().join("\n");
+            let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {logged}"));
+            Ran { code: out.status.code(), report }
+        })
+        .collect()
+}
+
+/// The demo with the `racer` plugin (misbehave planning and logging) under `policy`.
+fn racing_demo(settings: &str, policy: &str) -> Demo {
+    let mut demo = Demo::new();
+    let component = plugin("misbehave");
+    demo.configure(&format!(
+        "[tenants.demo]\n{policy}\n[tenants.demo.plugins.racer]\ncomponent = {:?}\nconfig = {{ mode = \"plan-and-log\"{settings} }}\n",
+        component.to_str().unwrap()
+    ));
+    // Compiled once before the race, so that neither process holds the other up compiling it.
+    let warm = demo.provhost(&["plugin", "check", component.to_str().unwrap()]);
+    assert!(warm.status.success(), "{}", stderr(&warm));
+    demo
+}
+
+/// Exactly one process committed, the other was refused `code` at its commit and says so; the
+/// refusal is audited once, and the chain verifies.
+fn one_process_won(demo: &Demo, runs: &[Ran], code: &str) {
+    let won: Vec<&Ran> = runs.iter().filter(|r| r.report["committed"] == true).collect();
+    assert_eq!(won.len(), 1, "exactly one process commits: {:#?}", runs.iter().map(|r| &r.report).collect::<Vec<_>>());
+    assert_eq!(won[0].code, Some(0));
+    let lost = runs.iter().find(|r| r.report["committed"] != true).unwrap();
+    assert_ne!(lost.code, Some(0), "the loser's exit says it was refused: {}", lost.report);
+    let refusal = lost.report["refused_at_commit"].as_str().unwrap_or_else(|| panic!("{}", lost.report));
+    assert!(refusal.contains(code), "{refusal}");
+    let list = demo.provhost(&["audit", "list", "--kind", "invocation", "--format", "json"]);
+    let records: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let refused: Vec<&serde_json::Value> =
+        records.as_array().unwrap().iter().filter(|r| r["decision"] == "refused").collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0]["message"], format!("not committed: {refusal}"));
+    let verify = demo.provhost(&["audit", "verify"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+}
+
+#[test]
+fn two_processes_racing_a_windows_last_slot_commit_exactly_one() {
+    let window = "[[tenants.demo.windows]]\nsystem = \"exchange-online\"\nkind = \"update\"\nmax = 1\nper = \"1h\"\n";
+    let demo = racing_demo("", window);
+    let before = demo.actions().len();
+    let runs = two_processes_race(&demo);
+    one_process_won(&demo, &runs, "threshold");
+    let planned =
+        runs.iter().find(|r| r.report["committed"] == true).unwrap().report["actions"].as_array().unwrap().len();
+    assert_eq!(demo.actions().len(), before + planned, "only the winner's plan is committed");
+}
+
+#[test]
+fn two_processes_racing_to_retry_one_failed_action_commit_exactly_one() {
+    // Jan's failed TOPdesk update in the demo data.
+    let failed = "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e0900";
+    let demo = racing_demo(&format!(", retry = \"{failed}\""), "");
+    assert!(demo.actions().iter().any(|a| a["id"] == failed && a["state"] == "error"), "{failed} failed");
+    let before = demo.actions().len();
+    let runs = two_processes_race(&demo);
+    one_process_won(&demo, &runs, "was already retried by action");
+    let retries = demo.actions().into_iter().filter(|a| a["retry_of"] == failed).count();
+    assert_eq!(retries, 1, "exactly one retry of {failed} is committed");
+    assert!(demo.actions().len() > before);
 }

@@ -77,8 +77,8 @@ impl Demo {
         self.config.as_deref()
     }
 
-    /// The command `provhost --data-dir <dir> [--config <file>] <args>`.
-    fn command(&self, args: &[&str]) -> Command {
+    /// The command `provhost --data-dir <dir> [--config <file>] <args>`, to run as it is or with more set.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_provhost"));
         command.arg("--data-dir").arg(self.dir.path());
         if let Some(config) = &self.config {

@@ -3,11 +3,13 @@
 //! `loop` spins forever, `grow` allocates without end, `panic` panics, `storm` calls the host
 //! without end, `plan-then-err` plans updates and then returns an error, `chatter` prints far
 //! more than the output cap and then plans an update, `slow` sleeps 1.5 s and then plans updates,
-//! `remember` counts the events its instance has seen, in a global, and prints the count (1 on
+//! `plan-and-log` plans updates of every account of the person (and a retry of the action its
+//! `retry` setting names), logs that it did and returns, for tests that need to know a plan is
+//! made; `remember` counts the events its instance has seen, in a global, and prints the count (1 on
 //! every event unless the tenant opted into reusing instances).
 //! Without a mode it does nothing.
 
-use provhost_sdk::{AttributeChanged, Outcome, PersonId, Plugin, actions, log, queries, register_plugin};
+use provhost_sdk::{ActionId, AttributeChanged, Outcome, PersonId, Plugin, actions, log, queries, register_plugin};
 
 struct Misbehave;
 
@@ -52,6 +54,17 @@ impl Plugin for Misbehave {
                 }
                 let planned = actions::update_all_accounts(&person, "after chatter").map_err(|e| format!("{e:?}"))?;
                 Ok(Outcome::new(format!("chattered, then planned {}", planned.len())))
+            }
+            Some("plan-and-log") => {
+                let mut planned =
+                    actions::update_all_accounts(&person, "racing another").map_err(|e| format!("{e:?}"))?.len();
+                if let Some(failed) = log::config("retry") {
+                    actions::retry_action(&ActionId::from(failed.as_str()), "racing another")
+                        .map_err(|e| format!("{e:?}"))?;
+                    planned += 1;
+                }
+                log::write(log::Level::Info, &format!("planned {planned}; returning"));
+                Ok(Outcome::new(format!("planned {planned}")))
             }
             Some("remember") => {
                 static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
