@@ -198,7 +198,8 @@ fn rust_snippets_build_and_run() {
     run(
         Command::new(env!("CARGO"))
             .current_dir(&dir)
-            .args(["build", "--target", "wasm32-wasip2", "--target-dir", "target"])
+            // Offline: the plugin build put every dependency in the registry cache.
+            .args(["build", "--offline", "--target", "wasm32-wasip2", "--target-dir", "target"])
             .env_remove("CARGO_TARGET_DIR"),
         "building the Rust snippets",
     );

@@ -50,7 +50,8 @@ fn the_sdk_carries_the_contract_unchanged() {
 fn the_sdk_packages_as_a_crate_of_its_own() {
     let out = Command::new(env!("CARGO"))
         .current_dir(repo())
-        .args(["package", "-p", "provhost-sdk", "--allow-dirty", "--target-dir"])
+        // Offline: what the plugin build put in the registry cache is all it needs.
+        .args(["package", "--offline", "-p", "provhost-sdk", "--allow-dirty", "--target-dir"])
         .arg(repo().join("plugins/target/sdk-package"))
         .output()
         .unwrap();
@@ -90,6 +91,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// `plugin new` in a temporary folder outside the checkout, its `build.sh`, then `provhost test`.
 fn new_plugin_builds_and_passes(language: &str) {
+    support::plugin("propagate-mail"); // scripts/build-plugins.sh installs what the builds take
     let dir = tempfile::tempdir().unwrap();
     assert!(!dir.path().starts_with(repo()), "the temporary folder is outside the checkout");
     let name = format!("new-{language}");
@@ -104,11 +106,28 @@ fn new_plugin_builds_and_passes(language: &str) {
         assert!(!text.contains(&checkout), "{} names the checkout {checkout}", file.display());
     }
 
+    // Offline, from what scripts/build-plugins.sh installed: the registry cache (Rust), the npm
+    // packages (JavaScript) and componentize-py (Python). Nothing is fetched during the test.
     let mut build = Command::new("bash");
     build.arg("build.sh").current_dir(&root);
-    if language == "rust" {
-        // A build cache only: the plugin's sources, its SDK and its WIT are all in `root`.
-        build.env("CARGO_TARGET_DIR", repo().join("plugins/target/new-plugin"));
+    match language {
+        "rust" => {
+            // A build cache only: the plugin's sources, its SDK and its WIT are all in `root`.
+            build.env("CARGO_TARGET_DIR", repo().join("plugins/target/new-plugin")).env("CARGO_NET_OFFLINE", "true");
+        }
+        "js" => {
+            let installed = repo().join("plugins/js");
+            let wanted: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(root.join("package.json")).unwrap()).unwrap();
+            let have: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(installed.join("package.json")).unwrap()).unwrap();
+            assert_eq!(
+                wanted["dependencies"], have["dependencies"],
+                "the new plugin takes the packages plugins/js installed"
+            );
+            std::os::unix::fs::symlink(installed.join("node_modules"), root.join("node_modules")).unwrap();
+        }
+        _ => {}
     }
     let build = build.output().unwrap();
     assert!(build.status.success(), "{language}: build.sh:\n{}", stderr(&build));
