@@ -634,7 +634,7 @@ filter = "$.accountRequests[?@.provisioningResult == 'FAILED']"
             ),
             (
                 GOOD.replace("percent = 10", "percent = 0"),
-                "provhost.toml: tenants.demo.thresholds[0]: threshold on exchange-online update: `percent` must be above 0",
+                "provhost.toml: tenants.demo.thresholds[0]: threshold on exchange-online update: `percent` must be at least 0.000001",
             ),
             (
                 GOOD.replace("equals = \"external\"", "is = \"external\""),
