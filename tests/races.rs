@@ -81,7 +81,8 @@ fn audited(store: &Store, refusals: &[String]) {
         .map(|r| r["message"].as_str().unwrap().to_owned())
         .collect();
     let mut expected: Vec<String> = refusals.iter().map(|r| format!("not committed: {r}")).collect();
-    (refused.sort(), expected.sort());
+    refused.sort();
+    expected.sort();
     assert_eq!(refused, expected, "each refusal at commit is audited, once");
 }
 

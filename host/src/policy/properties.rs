@@ -83,7 +83,7 @@ proptest! {
             prop_assert!(group.iter().all(|a| a.state == action.state), "all of a group or none of it");
         }
         prop_assert!(breaches.iter().all(|b| b.kind == ActionKind::Update));
-        for breach in breaches.iter().filter(|b| !count.is_some_and(|c| b.count >= c)) {
+        for breach in breaches.iter().filter(|b| count.is_none_or(|c| b.count < c)) {
             // Reached by the percentage alone: the limit is the smallest count that reaches it.
             let m = u128::from(millionths.unwrap());
             let smallest = (m * u128::from(total)).div_ceil(100_000_000);
