@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// One named attribute with its values (attributes such as `proxyAddresses` are multi-valued).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attribute {
     /// Attribute name, e.g. `mail`.
     pub name: String,
@@ -57,7 +57,7 @@ pub fn apply_attribute_changes<'a>(
 }
 
 /// A person as the platform knows them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Person {
     /// The person's id (a GUID).
     pub id: String,
@@ -81,7 +81,7 @@ pub struct System {
 }
 
 /// What an entitlement grants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EntitlementType {
     /// An account.
@@ -93,7 +93,7 @@ pub enum EntitlementType {
 }
 
 /// What a person is granted in a target system.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Entitlement {
     /// The entitlement's id.
     pub id: String,
@@ -110,7 +110,7 @@ pub struct Entitlement {
 }
 
 /// One account of a person in a target system.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Account {
     /// The account's id.
     pub id: String,
@@ -134,6 +134,18 @@ macro_rules! wire_enum {
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }
+
+        /// The wire names, as the OpenAPI document lists them.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl $name {
             /// Every value, in declaration order.
@@ -202,7 +214,7 @@ wire_enum! {
 }
 
 /// What an action acts on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case", tag = "type", content = "id")]
 pub enum ActionTarget {
     /// An entitlement.
@@ -212,7 +224,7 @@ pub enum ActionTarget {
 }
 
 /// One entitlement action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Action {
     /// The action's id.
     pub id: String,
@@ -235,8 +247,10 @@ pub struct Action {
     /// The invocation that planned it.
     pub invocation: Option<String>,
     /// Creation time, RFC 3339 UTC.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// Time of the last state change, RFC 3339 UTC.
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One page of a list.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,

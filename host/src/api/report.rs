@@ -5,11 +5,12 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Action, ActionState, ActionTarget};
 
 /// An action as the run report shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActionSummary {
     /// The action's id.
     pub id: String,
     /// `grant`, `update`, `revoke` or `unmanage`.
+    #[schema(value_type = crate::model::ActionKind)]
     pub kind: String,
     /// The person.
     pub person: String,
@@ -51,7 +52,7 @@ impl From<&Action> for ActionSummary {
 
 /// What a targeted request did: the answer of the targeted endpoints, which the HelloID backend
 /// reads back when provhost fronts a platform serving the same contract.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RequestReport {
     /// The invocation's id (its audit records carry it).
     pub invocation: String,

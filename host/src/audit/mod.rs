@@ -35,7 +35,7 @@ pub mod kind {
 }
 
 /// What a record says, before it is placed in the chain.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// One of [`kind`].
     pub kind: String,
@@ -58,11 +58,12 @@ pub struct AuditEntry {
     /// A sentence for a person.
     pub message: String,
     /// Everything else, as JSON.
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 
 /// A record as stored: its place in the tenant's chain and its hashes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// The tenant whose chain it is in.
     pub tenant: String,
@@ -71,6 +72,7 @@ pub struct AuditRecord {
     /// The record's id.
     pub id: String,
     /// When it was written, RFC 3339 UTC.
+    #[schema(format = DateTime)]
     pub at: String,
     /// What it says.
     #[serde(flatten)]

@@ -1,5 +1,6 @@
-//! `provhost completions SHELL` and `provhost man`: shell completions and the man page, both
-//! generated from the command-line definitions so they never drift from them.
+//! `provhost completions SHELL`, `provhost man` and `provhost openapi`: shell completions and the
+//! man page, generated from the command-line definitions, and the OpenAPI document, generated
+//! from the route table, so none drifts from what it describes.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -30,5 +31,11 @@ pub(super) fn man() -> anyhow::Result<ExitCode> {
     let mut page = Vec::new();
     clap_mangen::Man::new(Cli::command()).render(&mut page)?;
     std::io::stdout().lock().write_all(&page)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the OpenAPI document the server serves on standard output: `provhost openapi > openapi.json`.
+pub(super) fn openapi() -> anyhow::Result<ExitCode> {
+    writeln!(std::io::stdout().lock(), "{}", crate::server::openapi())?;
     Ok(ExitCode::SUCCESS)
 }

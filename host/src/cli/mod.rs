@@ -99,6 +99,8 @@ enum Command {
     Completions(docs::CompletionsArgs),
     /// Print the man page (roff): `provhost man > provhost.1`.
     Man,
+    /// Print the OpenAPI document `provhost serve` serves at `/openapi.json`.
+    Openapi,
 }
 
 /// Exit status when the command failed before or outside a plugin (bad input, missing store).
@@ -122,10 +124,11 @@ pub fn main() -> ExitCode {
 
 impl Cli {
     fn run(self) -> anyhow::Result<ExitCode> {
-        // These two need no data directory or configuration.
+        // These need no data directory or configuration.
         let command = match self.command {
             Command::Completions(args) => return args.run(),
             Command::Man => return docs::man(),
+            Command::Openapi => return docs::openapi(),
             command => command,
         };
         let config = match &self.config {
@@ -149,7 +152,9 @@ impl Cli {
             Command::Systems(cmd) => cmd.run(&data),
             Command::Keys(cmd) => cmd.run(&data),
             Command::Audit(cmd) => cmd.run(&data),
-            Command::Completions(_) | Command::Man => unreachable!("answered before the data directory"),
+            Command::Completions(_) | Command::Man | Command::Openapi => {
+                unreachable!("answered before the data directory")
+            }
         }
     }
 }

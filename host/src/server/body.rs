@@ -77,7 +77,7 @@ impl<T: DeserializeOwned + Default> FromRequest<Arc<AppState>> for JsonBody<T> {
 /// `?limit=&offset=` on a list.
 #[derive(Debug, Clone, Copy)]
 pub struct Paging {
-    /// At most this many items (1–500, default 50).
+    /// At most this many items (1 to [`MAX_LIMIT`], default 50).
     pub limit: usize,
     /// Skip this many.
     pub offset: usize,
@@ -104,7 +104,10 @@ pub struct NoFilter {}
 
 /// The largest `offset` a list takes; with the largest `limit` it stays far inside every integer
 /// type it meets on the way to the store.
-const MAX_OFFSET: usize = 1_000_000_000;
+pub const MAX_OFFSET: usize = 1_000_000_000;
+
+/// The largest `limit` a list takes.
+pub const MAX_LIMIT: usize = 500;
 
 /// A list's query: `limit` and `offset`, and the list's own filters `F` (an unknown parameter, or
 /// one given twice, is a 400 naming it).
@@ -130,8 +133,8 @@ impl<F: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
             }
         };
         let paging = Paging { limit: number("limit", 50)?, offset: number("offset", 0)? };
-        if paging.limit == 0 || paging.limit > 500 {
-            return Err(invalid(format!("limit must be 1 to 500, not {}", paging.limit)));
+        if paging.limit == 0 || paging.limit > MAX_LIMIT {
+            return Err(invalid(format!("limit must be 1 to {MAX_LIMIT}, not {}", paging.limit)));
         }
         if paging.offset > MAX_OFFSET {
             return Err(invalid(format!("offset must be 0 to {MAX_OFFSET}, not {}", paging.offset)));

@@ -6,22 +6,40 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Caller;
 use super::blocking::off_worker;
+use super::ids::{OfAction, OfDelivery};
 use super::keyed::Share;
 use super::problem::Problem;
-use crate::policy::Scope;
+use crate::api::DeliveryStatus;
+use crate::model::Action;
 use crate::store::Decision;
+
+/// The actions a decision ended or started.
+#[derive(Serialize, ToSchema)]
+pub struct Decided {
+    /// Each action as it stands after the decision.
+    actions: Vec<Action>,
+}
+
+/// A delivery queued again.
+#[derive(Serialize, ToSchema)]
+pub struct Redriven {
+    /// The delivery.
+    id: String,
+    /// `pending`.
+    status: DeliveryStatus,
+}
 
 async fn decide(
     (app, caller, share): (Arc<AppState>, Caller, Share),
     id: String,
     decision: Decision,
 ) -> Result<Response, Problem> {
-    caller.require(Scope::ActionsApprove)?;
     // An approval's claims carry an owner of their own, not the worker's.
     let (context, executor) = (app.context(&caller.0), app.executor.another());
     let done = off_worker(move || {
@@ -30,37 +48,42 @@ async fn decide(
         Ok(crate::pipeline::decide(&context, &executor, std::slice::from_ref(&id), decision)??)
     })
     .await?;
-    Ok(Json(json!({ "actions": done })).into_response())
+    Ok(Json(Decided { actions: done }).into_response())
 }
 
-/// `POST /v1/actions/{actionId}/approve`: the blocked action runs (scope `actions:approve`).
+/// Approve a blocked action: it is carried out before the answer; the deciding key is recorded.
+#[utoipa::path(post, path = "/v1/actions/{actionId}/approve", tag = "actions", params(OfAction),
+    responses((status = 200, body = Decided)))]
 pub async fn approve(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     share: Share,
-    Path(id): Path<String>,
+    Path(OfAction { action_id }): Path<OfAction>,
 ) -> Result<Response, Problem> {
-    decide((app, caller, share), id, Decision::Approve).await
+    decide((app, caller, share), action_id, Decision::Approve).await
 }
 
-/// `POST /v1/actions/{actionId}/reject`: the blocked action ends `rejected` (scope `actions:approve`).
+/// Reject a blocked action: it ends `rejected`; the deciding key is recorded.
+#[utoipa::path(post, path = "/v1/actions/{actionId}/reject", tag = "actions", params(OfAction),
+    responses((status = 200, body = Decided)))]
 pub async fn reject(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     share: Share,
-    Path(id): Path<String>,
+    Path(OfAction { action_id }): Path<OfAction>,
 ) -> Result<Response, Problem> {
-    decide((app, caller, share), id, Decision::Reject).await
+    decide((app, caller, share), action_id, Decision::Reject).await
 }
 
-/// `POST /v1/webhooks/deliveries/{deliveryId}/redrive` (scope `events:submit`): a dead delivery is tried again.
+/// Send a dead delivery again.
+#[utoipa::path(post, path = "/v1/webhooks/deliveries/{deliveryId}/redrive", tag = "webhooks", params(OfDelivery),
+    responses((status = 200, body = Redriven)))]
 pub async fn redrive(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(OfDelivery { delivery_id: id }): Path<OfDelivery>,
 ) -> Result<Response, Problem> {
-    caller.require(Scope::EventsSubmit)?;
     let (tenant, key, delivery) = (caller.tenant().to_owned(), caller.0.id.clone(), id.clone());
     off_worker(move || Ok(app.store.redrive(&tenant, &delivery, &key)?)).await?;
-    Ok(Json(json!({ "id": id, "status": "pending" })).into_response())
+    Ok(Json(Redriven { id, status: DeliveryStatus::Pending }).into_response())
 }

@@ -11,20 +11,73 @@ use tracing::Instrument;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Caller;
 use super::blocking::off_worker;
 use super::body::raw_body;
 use super::idempotency::{self, Begin};
+use super::ids::OfRequest;
 use super::keyed::Share;
 use super::problem::Problem;
 use crate::event::{Event, EventError};
 use crate::pipeline::Execution::Queued;
-use crate::pipeline::{check_targets, run_event};
-use crate::policy::Scope;
+use crate::pipeline::{RunReport, check_targets, run_event};
 use crate::store::KeyRecord;
+
+/// What an event did: one run report per plugin it triggered.
+#[derive(Serialize, ToSchema)]
+pub struct EventAnswer {
+    /// The event's kind.
+    event: String,
+    /// The event in a line.
+    summary: String,
+    /// One run report per triggered plugin, as `provhost run` prints it.
+    #[schema(value_type = Vec<Object>)]
+    invocations: Vec<RunReport>,
+    /// Why nothing ran, when no plugin was triggered.
+    note: Option<String>,
+}
+
+/// An event request taken to run in the background.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    /// The request's id.
+    id: String,
+    /// `running`.
+    status: RequestStatus,
+    /// Where to follow it: `GET /v1/events/{requestId}`.
+    status_url: String,
+}
+
+/// Where a kept event request is.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestStatus {
+    /// Still running.
+    Running,
+    /// Answered: `httpStatus` and `response` hold the answer.
+    Done,
+}
+
+/// A kept event request and, once done, its answer.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventStatus {
+    /// The request's id.
+    id: String,
+    /// `running` or `done`.
+    status: RequestStatus,
+    /// The answer's HTTP status, once done.
+    http_status: Option<u16>,
+    /// The answer's body, once done.
+    #[schema(value_type = Value)]
+    response: Value,
+}
 
 /// Runs the event through the tenant's matching plugins, holding its place in the tenant's share
 /// until done; the response status and body.
@@ -76,10 +129,8 @@ async fn run_all(
         let none = format!("no plugin of tenant '{}' is triggered by this event", key.tenant);
         unmapped.map_or_else(|| none.clone(), |unmapped| format!("{none}: {unmapped}"))
     });
-    (
-        StatusCode::OK,
-        json!({ "event": event.kind(), "summary": event.summary(), "invocations": invocations, "note": note }),
-    )
+    let answer = EventAnswer { event: event.kind().to_string(), summary: event.summary(), invocations, note };
+    (StatusCode::OK, serde_json::to_value(answer).unwrap_or_default())
 }
 
 fn prefers_async(headers: &HeaderMap) -> bool {
@@ -112,22 +163,29 @@ pub(super) fn prefers_wait(headers: &HeaderMap) -> Option<Duration> {
 
 fn accepted(id: &str) -> Response {
     let url = format!("/v1/events/{id}");
-    let mut response =
-        (StatusCode::ACCEPTED, axum::Json(json!({ "id": id, "status": "running", "statusUrl": url }))).into_response();
+    let answer = Accepted { id: id.to_owned(), status: RequestStatus::Running, status_url: url.clone() };
+    let mut response = (StatusCode::ACCEPTED, axum::Json(answer)).into_response();
     if let Ok(value) = HeaderValue::from_str(&url) {
         response.headers_mut().insert(header::LOCATION, value);
     }
     response
 }
 
-/// `POST /v1/events` (scope `events:submit`).
+/// An event through every plugin of the tenant whose triggers match.
+#[utoipa::path(post, path = "/v1/events", tag = "events",
+    request_body(content = Object, description = "provhost's own event (`{\"type\": \"attribute-changed\" | \
+        \"provisioning-completed\" | \"action-failed\", ...}`) or a SailPoint trigger payload as SailPoint sends it"),
+    responses(
+        (status = 200, description = "The plugins ran; their plans are committed, their actions pending", body = EventAnswer),
+        (status = 202, description = "`Prefer: respond-async`: running; follow the status URL", body = Accepted,
+         headers(("Location" = String, description = "The status URL"))),
+    ))]
 pub async fn submit(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     share: Share,
     request: Request,
 ) -> Result<Response, Problem> {
-    caller.require(Scope::EventsSubmit)?;
     let headers = request.headers().clone();
     let body = raw_body(request, &app).await?;
     let text = std::str::from_utf8(&body)
@@ -173,13 +231,14 @@ pub async fn submit(
     idempotency::answer(kept).await
 }
 
-/// `GET /v1/events/{id}`: the status of an event request, and its response once done.
+/// The status of an event request, and its response once done.
+#[utoipa::path(get, path = "/v1/events/{requestId}", tag = "events", params(OfRequest),
+    responses((status = 200, body = EventStatus)))]
 pub async fn status(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(OfRequest { request_id: id }): Path<OfRequest>,
 ) -> Result<Response, Problem> {
-    caller.require(Scope::EventsSubmit)?;
     let (tenant, asked) = (caller.tenant().to_owned(), id.clone());
     let kept = off_worker(move || Ok(app.store.request(&tenant, &asked)?)).await?.ok_or_else(|| {
         Problem::new(
@@ -189,8 +248,6 @@ pub async fn status(
         )
     })?;
     let response: Value = kept.response.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or(Value::Null);
-    Ok(axum::Json(
-        json!({ "id": kept.id, "status": kept.status, "httpStatus": kept.http_status, "response": response }),
-    )
-    .into_response())
+    let status = if kept.status == "done" { RequestStatus::Done } else { RequestStatus::Running };
+    Ok(axum::Json(EventStatus { id: kept.id, status, http_status: kept.http_status, response }).into_response())
 }

@@ -26,6 +26,9 @@ pub enum Begin {
     Running(String),
 }
 
+/// The longest `Idempotency-Key` taken, in characters.
+pub const MAX_KEY: usize = 255;
+
 /// The request's `Idempotency-Key`, checked.
 pub fn key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     let invalid = |detail: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid-header", detail);
@@ -33,8 +36,8 @@ pub fn key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
         None => Ok(None),
         Some(value) => {
             let key = value.to_str().map_err(|_| invalid("Idempotency-Key must be text"))?;
-            if key.is_empty() || key.len() > 255 {
-                return Err(invalid("Idempotency-Key must be 1 to 255 characters"));
+            if key.is_empty() || key.len() > MAX_KEY {
+                return Err(invalid(&format!("Idempotency-Key must be 1 to {MAX_KEY} characters, not {}", key.len())));
             }
             Ok(Some(key.to_owned()))
         }

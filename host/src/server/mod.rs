@@ -1,16 +1,19 @@
-//! The HTTP service: events in (provhost's own and SailPoint's trigger payloads), the four
+//! The HTTP service: events in (provhost's own and SailPoint's trigger payloads), the five
 //! targeted provisioning endpoints, reads, approvals, the audit trail, webhook deliveries,
 //! health, metrics and the OpenAPI document. Governance, plan-then-commit and audit are the same
 //! code as on the command line.
 
 mod admission;
+mod answers;
 mod auth;
 mod blocking;
 mod body;
 mod decisions;
 mod directory;
+mod document;
 mod events;
 mod idempotency;
+mod ids;
 mod keyed;
 mod listener;
 mod metrics;
@@ -18,6 +21,7 @@ mod ops;
 mod problem;
 mod provisioning;
 mod reads;
+mod routes;
 mod upkeep;
 
 use std::collections::BTreeMap;
@@ -26,9 +30,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::{Extension, Router};
 use tokio::net::TcpListener;
 
 use crate::api::ActionSummary;
@@ -41,6 +44,7 @@ use crate::store::{KeyRecord, Store};
 use crate::tenant::Tenant;
 
 pub use metrics::Metrics;
+pub use routes::json as openapi;
 
 /// How the service treats connections, request bodies and anonymous callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,36 +71,6 @@ impl Default for HttpSettings {
         }
     }
 }
-
-/// Every route: method and path as in `openapi.json`.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/v1/events"),
-    ("GET", "/v1/events/{requestId}"),
-    ("POST", "/provisioning/persons/{personId}/entitlements/{entitlementId}/re-enforce"),
-    ("POST", "/provisioning/persons/{personId}/accounts/{accountId}/update"),
-    ("POST", "/provisioning/persons/{personId}/accounts/update"),
-    ("POST", "/provisioning/persons/{personId}/entitlements/{entitlementId}/unmanage"),
-    ("POST", "/provisioning/entitlement-actions/{actionId}/retry"),
-    ("GET", "/v1/persons"),
-    ("GET", "/v1/persons/{personId}"),
-    ("GET", "/v1/persons/{personId}/entitlements"),
-    ("GET", "/v1/persons/{personId}/accounts"),
-    ("GET", "/v1/entitlements/{entitlementId}"),
-    ("GET", "/v1/accounts/{accountId}"),
-    ("GET", "/v1/systems/{systemId}"),
-    ("GET", "/v1/actions"),
-    ("GET", "/v1/actions/blocked"),
-    ("GET", "/v1/actions/{actionId}"),
-    ("POST", "/v1/actions/{actionId}/approve"),
-    ("POST", "/v1/actions/{actionId}/reject"),
-    ("GET", "/v1/audit"),
-    ("GET", "/v1/webhooks/deliveries"),
-    ("POST", "/v1/webhooks/deliveries/{deliveryId}/redrive"),
-    ("GET", "/openapi.json"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
-];
 
 /// What every request handler shares.
 pub struct AppState {
@@ -225,46 +199,18 @@ impl Drop for InFlight {
     }
 }
 
-/// The router with every route of [`ROUTES`]. Every route under an API key is behind the key
-/// check and admission (`keyed`); `/openapi.json`, `/healthz`, `/readyz` and `/metrics` are not,
-/// and check a key themselves where they take one.
+/// The router with every route of the route table (`routes`), timed, with problems for unknown
+/// routes and methods, bodies bounded and panics answered.
 pub fn router(state: Arc<AppState>) -> Router {
-    let keyed = Router::new()
-        .route("/v1/events", post(events::submit))
-        .route("/v1/events/{request_id}", get(events::status))
-        .route("/provisioning/persons/{person}/entitlements/{entitlement}/re-enforce", post(provisioning::re_enforce))
-        .route("/provisioning/persons/{person}/accounts/{account}/update", post(provisioning::update_account))
-        .route("/provisioning/persons/{person}/accounts/update", post(provisioning::update_all_accounts))
-        .route("/provisioning/persons/{person}/entitlements/{entitlement}/unmanage", post(provisioning::unmanage))
-        .route("/provisioning/entitlement-actions/{action}/retry", post(provisioning::retry))
-        .route("/v1/persons", get(directory::persons))
-        .route("/v1/persons/{person}", get(directory::person))
-        .route("/v1/persons/{person}/entitlements", get(directory::entitlements))
-        .route("/v1/persons/{person}/accounts", get(directory::accounts))
-        .route("/v1/entitlements/{entitlement}", get(directory::entitlement))
-        .route("/v1/accounts/{account}", get(directory::account))
-        .route("/v1/systems/{system}", get(directory::system))
-        .route("/v1/actions", get(reads::actions))
-        .route("/v1/actions/blocked", get(reads::blocked))
-        .route("/v1/actions/{action}", get(reads::action))
-        .route("/v1/actions/{action}/approve", post(decisions::approve))
-        .route("/v1/actions/{action}/reject", post(decisions::reject))
-        .route("/v1/audit", get(reads::audit))
-        .route("/v1/webhooks/deliveries", get(reads::deliveries))
-        .route("/v1/webhooks/deliveries/{delivery}/redrive", post(decisions::redrive))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), keyed::admit));
     let max_body = state.http.max_body;
-    Router::new()
-        .merge(keyed)
-        .route("/openapi.json", get(ops::openapi))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+    let (routes, _) = routes::table().split_for_parts();
+    routes
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), ops::timed))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(ops::panicked))
+        .layer(Extension(state.clone()))
         .with_state(state)
 }
 

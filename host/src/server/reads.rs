@@ -7,33 +7,41 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
 use super::blocking::off_worker;
 use super::body::Listing;
+use super::ids::OfAction;
 use super::problem::Problem;
-use crate::model::{ActionFilter, ActionState, parse_rfc3339};
-use crate::policy::Scope;
-use crate::store::AuditFilter;
+use crate::api::{DeliveryStatus, Page};
+use crate::audit::AuditRecord;
+use crate::model::{Action, ActionFilter, ActionState, parse_rfc3339};
+use crate::store::{AuditFilter, Delivery, HistoryEntry};
 
 /// Filters of `GET /v1/actions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ActionQuery {
+    /// Only this person's.
     person: Option<String>,
+    /// Only in this state.
     state: Option<ActionState>,
+    /// Only against this system.
     system: Option<String>,
 }
 
-/// `GET /v1/actions`
+/// The actions provhost committed, newest first.
+#[utoipa::path(get, path = "/v1/actions", tag = "actions", params(ActionQuery),
+    responses((status = 200, body = Page<Action>)))]
 pub async fn actions(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     Listing(q, paging): Listing<ActionQuery>,
 ) -> Result<Response, Problem> {
-    caller.require(Scope::PersonsRead)?;
     let filter = ActionFilter { person: q.person, state: q.state, system: q.system };
     let tenant = caller.tenant().to_owned();
     let items =
@@ -42,13 +50,17 @@ pub async fn actions(
 }
 
 /// Filters of `GET /v1/actions/blocked`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct BlockedQuery {
+    /// Only against this system.
     system: Option<String>,
 }
 
-/// `GET /v1/actions/blocked`
+/// The actions a threshold blocked, which wait for approval.
+#[utoipa::path(get, path = "/v1/actions/blocked", tag = "actions", params(BlockedQuery),
+    responses((status = 200, body = Page<Action>)))]
 pub async fn blocked(
     State(app): State<Arc<AppState>>,
     caller: Caller,
@@ -58,42 +70,63 @@ pub async fn blocked(
     actions(State(app), caller, Listing(blocked, paging)).await
 }
 
-/// `GET /v1/actions/{actionId}`: the action with its history.
+/// An action with every state it went through.
+#[derive(Serialize, ToSchema)]
+pub struct ActionWithHistory {
+    /// The action.
+    #[serde(flatten)]
+    action: Action,
+    /// Its states, oldest first.
+    history: Vec<HistoryEntry>,
+}
+
+/// The action with its history.
+#[utoipa::path(get, path = "/v1/actions/{actionId}", tag = "actions", params(OfAction),
+    responses((status = 200, body = ActionWithHistory)))]
 pub async fn action(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(OfAction { action_id: id }): Path<OfAction>,
 ) -> Result<Response, Problem> {
-    caller.require(Scope::PersonsRead)?;
     let tenant = caller.tenant().to_owned();
     let (action, history) =
         off_worker(move || Ok((app.store.action(&tenant, &id)?, app.store.action_history(&tenant, &id)?))).await?;
-    let mut body = serde_json::to_value(action).unwrap_or_default();
-    body["history"] = serde_json::to_value(history).unwrap_or_default();
-    Ok(Json(body).into_response())
+    Ok(Json(ActionWithHistory { action, history }).into_response())
 }
 
 /// Filters of `GET /v1/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// About this person.
     person: Option<String>,
+    /// Of this plugin.
     plugin: Option<String>,
+    /// About this action.
     action: Option<String>,
+    /// With this decision or outcome (`allowed`, a refusal code, an outcome or an action state).
     outcome: Option<String>,
+    /// Caused by this API key id.
     key: Option<String>,
+    /// Of this kind: `invocation`, `action-state`, `approval`, `rejection`, `key`, `system` or `delivery`.
     kind: Option<String>,
+    /// At or after this time (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
+    /// Before this time (RFC 3339).
+    #[param(format = DateTime)]
     until: Option<String>,
 }
 
-/// `GET /v1/audit` (scope `audit:read`): the tenant's records, oldest first.
+/// The tenant's audit records, oldest first.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
+    responses((status = 200, body = Page<AuditRecord>)))]
 pub async fn audit(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     Listing(q, paging): Listing<AuditQuery>,
 ) -> Result<Response, Problem> {
-    caller.require(Scope::AuditRead)?;
     let time = |name: &str, value: Option<String>| {
         value
             .map(|v| parse_rfc3339(&v))
@@ -117,29 +150,23 @@ pub async fn audit(
 }
 
 /// Filters of `GET /v1/webhooks/deliveries`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
-    status: Option<String>,
+    /// Only in this state: `dead` lists the dead letters.
+    status: Option<DeliveryStatus>,
 }
 
-/// `GET /v1/webhooks/deliveries?status=dead` (scope `audit:read`): the dead-letter list and the rest.
+/// The tenant's notification deliveries, newest first; `?status=dead` is the dead-letter list.
+#[utoipa::path(get, path = "/v1/webhooks/deliveries", tag = "webhooks", params(DeliveryQuery),
+    responses((status = 200, body = Page<Delivery>)))]
 pub async fn deliveries(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     Listing(q, paging): Listing<DeliveryQuery>,
 ) -> Result<Response, Problem> {
-    caller.require(Scope::AuditRead)?;
-    if let Some(status) = q.status.as_deref().filter(|s| !["pending", "delivered", "dead"].contains(s)) {
-        return Err(Problem::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid-query",
-            format!("status must be pending, delivered or dead, not '{status}'"),
-        ));
-    }
-    let tenant = caller.tenant().to_owned();
-    let items =
-        off_worker(move || Ok(app.store.deliveries(&tenant, q.status.as_deref(), paging.limit + 1, paging.offset)?))
-            .await?;
+    let (tenant, status) = (caller.tenant().to_owned(), q.status.map(DeliveryStatus::as_str));
+    let items = off_worker(move || Ok(app.store.deliveries(&tenant, status, paging.limit + 1, paging.offset)?)).await?;
     Ok(Json(paging.page(items)).into_response())
 }

@@ -10,7 +10,7 @@ use crate::audit::entries;
 use crate::model::{new_id, now_rfc3339};
 
 /// One notification to one webhook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     /// Its id (sent in `X-Provhost-Delivery`).
     pub id: String,
@@ -21,14 +21,17 @@ pub struct Delivery {
     /// The JSON body.
     pub payload: String,
     /// `pending`, `delivered` or `dead`.
+    #[schema(value_type = crate::api::DeliveryStatus)]
     pub status: String,
     /// Tries so far.
     pub attempts: u32,
     /// When the next try is due (RFC 3339).
+    #[schema(format = DateTime)]
     pub next_attempt_at: String,
     /// What the last failed try met.
     pub last_error: Option<String>,
     /// When it was queued.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 

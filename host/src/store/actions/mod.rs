@@ -114,13 +114,14 @@ pub struct Claim {
 }
 
 /// One state an action went through.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     /// The state entered.
     pub state: ActionState,
     /// Why.
     pub message: String,
     /// When, RFC 3339 UTC.
+    #[schema(format = DateTime)]
     pub at: String,
 }
 
