@@ -16,7 +16,7 @@ use provhost::model::{ActionFilter, ActionState};
 use provhost::pipeline::{Execution, run_request};
 use provhost::policy::Grants;
 use provhost::refusal::Refusal;
-use provhost::store::{AuditFilter, DEMO_TENANT, Store, seed_demo};
+use provhost::store::{AuditFilter, DEMO_TENANT, SqliteStore, Store, seed_demo};
 use provhost::tenant::{Caller, Tenant};
 use serde_json::Value;
 use support::flaky::Flaky;
@@ -30,9 +30,9 @@ fn jan(suffix: u32) -> String {
 }
 
 /// A demo store with `backend` (TOML for `[tenants.demo.backend]`), under an all-scopes key.
-fn tenant(backend: &str) -> (Arc<Store>, Arc<TenantContext>) {
-    let store = Arc::new(Store::in_memory().unwrap());
-    seed_demo(&store).unwrap();
+fn tenant(backend: &str) -> (Arc<dyn Store>, Arc<TenantContext>) {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    seed_demo(&*store).unwrap();
     let config = Config::parse(Path::new("provhost.toml"), &format!("[tenants.demo.backend]\n{backend}")).unwrap();
     let tenant = Tenant::configured(DEMO_TENANT, &config.tenant(DEMO_TENANT).unwrap(), &store).unwrap();
     let context = tenant.request_context(Caller { key_id: "phk_test", grants: &Grants::everything() }, "api");

@@ -54,7 +54,7 @@ pub struct CaseResult {
 
 const FIXTURE_TENANT: &str = "fixture";
 
-fn load_fixture(store: &Store, cases: &Path) -> anyhow::Result<&'static str> {
+fn load_fixture(store: &dyn Store, cases: &Path) -> anyhow::Result<&'static str> {
     let path = cases.join("fixture.json");
     if !path.exists() {
         seed_demo(store)?;
@@ -100,8 +100,8 @@ fn normalise(report: &RunReport) -> Value {
 }
 
 fn run_case(runtime: &Runtime, component: &Path, cases: &Path, case: &Path) -> anyhow::Result<Value> {
-    let store = Arc::new(Store::in_memory()?);
-    let tenant = load_fixture(&store, cases)?;
+    let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory()?);
+    let tenant = load_fixture(&*store, cases)?;
     let event_path = case.join("event.json");
     let text = std::fs::read_to_string(&event_path).with_context(|| format!("cannot read {}", event_path.display()))?;
     let event = Event::from_json(&text).with_context(|| format!("event {}", event_path.display()))?;

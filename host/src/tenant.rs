@@ -72,7 +72,7 @@ impl<'a> From<&'a KeyRecord> for Caller<'a> {
 /// installed plugins.
 pub struct Tenant {
     id: String,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     backend: Arc<dyn Backend>,
     policy: Arc<TenantPolicy>,
     webhooks: Arc<Vec<Webhook>>,
@@ -82,7 +82,7 @@ pub struct Tenant {
 
 impl Tenant {
     /// The tenant `id` as `config` describes it, with no plugins installed yet.
-    pub fn configured(id: &str, config: &TenantConfig, store: &Arc<Store>) -> anyhow::Result<Tenant> {
+    pub fn configured(id: &str, config: &TenantConfig, store: &Arc<dyn Store>) -> anyhow::Result<Tenant> {
         let backend =
             crate::backend::for_tenant(&config.backend, store).map_err(|e| anyhow::anyhow!("tenant '{id}': {e}"))?;
         let mut tenant = Self::over(id, store, backend, config.policy(), config.webhooks.clone());
@@ -92,18 +92,18 @@ impl Tenant {
 
     /// A tenant that no configuration describes: the embedded store's directory, no policy, no
     /// webhooks and no plugins.
-    pub fn unconfigured(id: &str, store: &Arc<Store>) -> Tenant {
+    pub fn unconfigured(id: &str, store: &Arc<dyn Store>) -> Tenant {
         Self::with_backend(id, store, Arc::new(EmbeddedBackend::new(store.clone())))
     }
 
     /// A tenant with no policy whose directory is `backend` (a snapshot, for measuring).
-    pub fn with_backend(id: &str, store: &Arc<Store>, backend: Arc<dyn Backend>) -> Tenant {
+    pub fn with_backend(id: &str, store: &Arc<dyn Store>, backend: Arc<dyn Backend>) -> Tenant {
         Self::over(id, store, backend, Arc::default(), Vec::new())
     }
 
     fn over(
         id: &str,
-        store: &Arc<Store>,
+        store: &Arc<dyn Store>,
         backend: Arc<dyn Backend>,
         policy: Arc<TenantPolicy>,
         webhooks: Vec<Webhook>,
@@ -236,9 +236,9 @@ pub(crate) mod testing {
     /// A demo store and a context over it for the plugin `test-plugin` (declaring everything,
     /// with the setting `systems` = `exchange-online,topdesk`) under the key `phk_test` with
     /// `key`'s grants and the tenant policy `policy`.
-    pub fn governed_context(key: Grants, policy: TenantPolicy) -> (Arc<Store>, Arc<TenantContext>) {
-        let store = Arc::new(Store::in_memory().unwrap());
-        seed_demo(&store).unwrap();
+    pub fn governed_context(key: Grants, policy: TenantPolicy) -> (Arc<dyn Store>, Arc<TenantContext>) {
+        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
+        seed_demo(&*store).unwrap();
         let backend = Arc::new(EmbeddedBackend::new(store.clone()));
         let tenant = Tenant::over(DEMO_TENANT, &store, backend, Arc::new(policy), Vec::new());
         let settings = BTreeMap::from([("systems".to_string(), "exchange-online,topdesk".to_string())]);
@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn sailpoint_sources_map_by_id_or_name_for_attribute_changes_and_account_requests() {
-        let store = Arc::new(Store::in_memory().unwrap());
+        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
         let mut tenant = Tenant::unconfigured("demo", &store);
         tenant.sources = BTreeMap::from([("Corporate Active Directory".to_string(), "active-directory".to_string())]);
         let watches_ad =

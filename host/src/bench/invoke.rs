@@ -29,9 +29,9 @@ pub struct InvokeFigures {
 /// The demo tenant with its directory in memory, shared by every invocation measured; calls are
 /// bounded by nothing but recorded as `plugin`'s.
 pub fn context(plugin: &str) -> anyhow::Result<Arc<TenantContext>> {
-    let store = Arc::new(Store::in_memory()?);
-    seed_demo(&store)?;
-    let backend = Arc::new(MemoryBackend::snapshot(&store, DEMO_TENANT)?);
+    let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory()?);
+    seed_demo(&*store)?;
+    let backend = Arc::new(MemoryBackend::snapshot(&*store, DEMO_TENANT)?);
     let caller = Caller { key_id: "bench", grants: &Grants::everything() };
     Ok(Tenant::with_backend(DEMO_TENANT, &store, backend).request_context(caller, plugin))
 }

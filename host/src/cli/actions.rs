@@ -77,7 +77,7 @@ pub struct Decide {
 impl Decide {
     fn run(self, data: &DataDir, decision: Decision) -> anyhow::Result<()> {
         let store = data.open_store()?;
-        let key = self.key.authenticate(&store, Scope::ActionsApprove)?;
+        let key = self.key.authenticate(&*store, Scope::ActionsApprove)?;
         let tenant = key.tenant.as_str();
         let ids = match (&self.system, self.kind) {
             (Some(system), Some(kind)) => {

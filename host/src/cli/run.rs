@@ -96,7 +96,7 @@ impl RunArgs {
     pub(super) fn run(self, data: &DataDir) -> anyhow::Result<ExitCode> {
         let event = self.read_event()?;
         let store = data.open_store()?;
-        let key = self.key.authenticate(&store, Scope::EventsSubmit)?;
+        let key = self.key.authenticate(&*store, Scope::EventsSubmit)?;
         let config = data.config.tenant(&key.tenant)?;
         let configured = config.plugins.get(&self.plugin);
         let path = match configured {

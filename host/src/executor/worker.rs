@@ -80,7 +80,7 @@ impl Executor {
     /// did not start lapse at once, for the next executor to take up.
     pub async fn work(
         self: Arc<Self>,
-        store: Arc<Store>,
+        store: Arc<dyn Store>,
         tenants: Tenants,
         wake: Arc<tokio::sync::Notify>,
         progress: tokio::sync::watch::Sender<u64>,
@@ -95,7 +95,7 @@ impl Executor {
         while !*stop.borrow() {
             if held.due() {
                 let (store, tenants) = (store.clone(), tenants.clone());
-                if let Ok(found) = tokio::task::spawn_blocking(move || held_tenants(&store, &tenants)).await {
+                if let Ok(found) = tokio::task::spawn_blocking(move || held_tenants(&*store, &tenants)).await {
                     held.report(found);
                 }
             }
@@ -103,7 +103,7 @@ impl Executor {
             if free > 0 {
                 let (executor, store, roster, sizes) = (self.clone(), store.clone(), tenants.clone(), batches.clone());
                 let taken: HashSet<String> = busy.values().cloned().collect();
-                let round = move || executor.claim_round(&store, &roster, &sizes, (&taken, start, free));
+                let round = move || executor.claim_round(&*store, &roster, &sizes, (&taken, start, free));
                 match tokio::task::spawn_blocking(round).await {
                     Ok(Ok((round, next))) => {
                         start = next;
@@ -151,7 +151,7 @@ impl Executor {
     /// the last tenant claimed for.
     fn claim_round(
         &self,
-        store: &Store,
+        store: &dyn Store,
         tenants: &Tenants,
         batches: &HashMap<String, usize>,
         (busy, start, free): (&HashSet<String>, usize, usize),
@@ -204,7 +204,7 @@ impl Executor {
 }
 
 /// The tenants with open actions that the worker does not serve: each with how many and why.
-fn held_tenants(store: &Store, tenants: &Tenants) -> Result<Vec<(String, u64, String)>, StoreError> {
+fn held_tenants(store: &dyn Store, tenants: &Tenants) -> Result<Vec<(String, u64, String)>, StoreError> {
     let served: HashSet<String> = (tenants.roster)()?.into_iter().collect();
     Ok(store
         .open_actions()?
@@ -255,13 +255,13 @@ mod tests {
     use crate::store::{DEMO_TENANT, seed_demo, seed_demo_as};
 
     /// A store with `backlog` pending actions for each of the tenants named.
-    fn backlog(tenants: &[(&str, usize)]) -> Arc<Store> {
-        let store = Arc::new(Store::in_memory().unwrap());
+    fn backlog(tenants: &[(&str, usize)]) -> Arc<dyn Store> {
+        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
         for (tenant, count) in tenants {
             if *tenant == DEMO_TENANT {
-                seed_demo(&store).unwrap();
+                seed_demo(&*store).unwrap();
             } else {
-                seed_demo_as(&store, tenant, tenant).unwrap();
+                seed_demo_as(&*store, tenant, tenant).unwrap();
             }
             let failed = store.actions(tenant, &ActionFilter::default(), 10).unwrap().remove(0);
             let pending: Vec<Action> = (0..*count)
@@ -273,7 +273,7 @@ mod tests {
         store
     }
 
-    fn served(store: &Arc<Store>, names: &[&str]) -> Tenants {
+    fn served(store: &Arc<dyn Store>, names: &[&str]) -> Tenants {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let (store, known) = (store.clone(), names.clone());
         Tenants {
@@ -294,7 +294,7 @@ mod tests {
         let tenants = served(&store, &[DEMO_TENANT, "quiet"]);
         let executor = Executor::new(Duration::from_secs(60));
         let (none, first) = (HashSet::new(), HashMap::new());
-        let (lanes, next) = executor.claim_round(&store, &tenants, &first, (&none, 0, LANES)).unwrap();
+        let (lanes, next) = executor.claim_round(&*store, &tenants, &first, (&none, 0, LANES)).unwrap();
         let sizes: Vec<(&str, usize)> = lanes.iter().map(|l| (l.tenant.as_str(), l.claims.len())).collect();
         assert_eq!(sizes, [(DEMO_TENANT, BATCH_MIN), ("quiet", 2)], "a backlog takes one bounded lane");
         assert_eq!(next, 0, "the next round starts after the last tenant claimed for");
@@ -302,14 +302,14 @@ mod tests {
 
         // One lane at a time: the busy tenant is skipped; with one lane free the turn moves on.
         let busy: HashSet<String> = [DEMO_TENANT.to_string()].into();
-        let (lanes, _) = executor.claim_round(&store, &tenants, &first, (&busy, 0, 1)).unwrap();
+        let (lanes, _) = executor.claim_round(&*store, &tenants, &first, (&busy, 0, 1)).unwrap();
         assert!(lanes.is_empty(), "quiet has nothing left and demo is busy");
         let larger = HashMap::from([(DEMO_TENANT.to_string(), 64)]);
-        let (round, next) = executor.claim_round(&store, &tenants, &larger, (&none, 1, 1)).unwrap();
+        let (round, next) = executor.claim_round(&*store, &tenants, &larger, (&none, 1, 1)).unwrap();
         assert_eq!((round[0].tenant.as_str(), next), (DEMO_TENANT, 1), "from quiet's turn on, demo is next");
         assert_eq!(round[0].claims.len(), 64, "a tenant's batch bounds its lane");
 
-        let held = held_tenants(&store, &tenants).unwrap();
+        let held = held_tenants(&*store, &tenants).unwrap();
         assert_eq!(held.len(), 1);
         assert_eq!((held[0].0.as_str(), held[0].1), ("removed", 5));
         assert!(held[0].2.contains("not configured"), "{}", held[0].2);

@@ -33,7 +33,7 @@ pub struct Conclusion {
 /// Records an invocation that committed nothing: one audit record, which carries what was asked
 /// for and decided in its details.
 pub(super) fn record_uncommitted(
-    store: &Store,
+    store: &dyn Store,
     record: &InvocationRecord,
     journal: &Journal,
 ) -> Result<(), StoreError> {
@@ -91,7 +91,7 @@ pub fn conclude(
                         record.outcome = "unavailable".into();
                         record.detail =
                             format!("not committed: the threshold count for '{}' failed: {e}", action.system);
-                        record_uncommitted(store, record, journal)?;
+                        record_uncommitted(&**store, record, journal)?;
                         return Err(e.into());
                     }
                 };
@@ -103,7 +103,7 @@ pub fn conclude(
             .collect();
     }
     if !may_commit || record.dry_run {
-        record_uncommitted(store, record, journal)?;
+        record_uncommitted(&**store, record, journal)?;
         return Ok(Conclusion { committed: may_commit, refused_at_commit: None, actions: plan, thresholds });
     }
     let observed = observed.filter(|change| match recorded(context, change) {
@@ -125,7 +125,7 @@ pub fn conclude(
     if let Err(refusal) = store.commit(&commit)? {
         record.outcome = "refused".into();
         record.detail = format!("not committed: {refusal}");
-        record_uncommitted(store, record, journal)?;
+        record_uncommitted(&**store, record, journal)?;
         return Ok(Conclusion { committed: false, refused_at_commit: Some(refusal), actions: plan, thresholds });
     }
     if let Execution::Now(executor) = execution {
@@ -231,7 +231,7 @@ mod tests {
                 new_values: vec![],
             }],
         };
-        let department = |store: &crate::store::Store| -> Vec<String> {
+        let department = |store: &dyn crate::store::Store| -> Vec<String> {
             let person = store.person(DEMO_TENANT, jan).unwrap();
             person.attributes.into_iter().filter(|a| a.name == "department").flat_map(|a| a.values).collect()
         };
@@ -257,7 +257,7 @@ mod tests {
                 (Some(&blank_department), Execution::Queued),
             )
             .unwrap();
-            assert_eq!(department(&store).is_empty(), !kept, "{}", record.detail);
+            assert_eq!(department(&*store).is_empty(), !kept, "{}", record.detail);
             if kept {
                 assert!(record.detail.contains("excluded by the rule department = sales"), "{}", record.detail);
             }

@@ -73,7 +73,7 @@ pub fn run_event(
         Err(InvokeError::Backend(e)) => {
             record.outcome = "not-run".into();
             record.detail = format!("the plugin was not run: {e}");
-            record_uncommitted(&context.store, &record, &Journal::default())?;
+            record_uncommitted(&*context.store, &record, &Journal::default())?;
             return Err(e.into());
         }
     };

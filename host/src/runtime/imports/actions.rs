@@ -197,7 +197,7 @@ mod tests {
         use crate::policy::{AttributeRule, Exclusions, Grants, TenantPolicy, WindowBudget};
         use crate::runtime::imports::testing::governed_state;
 
-        fn account_in(store: &crate::store::Store, system: &str) -> String {
+        fn account_in(store: &dyn crate::store::Store, system: &str) -> String {
             store.accounts_of(DEMO_TENANT, JAN).unwrap().into_iter().find(|a| a.system == system).unwrap().id
         }
 
@@ -205,14 +205,14 @@ mod tests {
         fn a_call_outside_the_keys_scope_is_forbidden_names_the_scope_and_plans_nothing() {
             let key = Grants::parse(&["persons:read", "accounts:update@exchange-online"]).unwrap();
             let (store, mut state) = governed_state(Limits::default(), key, TenantPolicy::default());
-            let err = state.update_account(JAN.into(), account_in(&store, "topdesk"), "x".into()).unwrap_err();
+            let err = state.update_account(JAN.into(), account_in(&*store, "topdesk"), "x".into()).unwrap_err();
             let message = refused(&mut state, err);
             assert!(
                 message
                     .contains("Forbidden(\"API key 'phk_test' is not granted accounts:update on system 'topdesk'\")"),
                 "{message}"
             );
-            state.update_account(JAN.into(), account_in(&store, "exchange-online"), "x".into()).unwrap();
+            state.update_account(JAN.into(), account_in(&*store, "exchange-online"), "x".into()).unwrap();
             assert_eq!(state.gate.plan.actions().len(), 1);
             let decisions: Vec<&str> = state.gate.journal.calls.iter().map(|c| c.decision).collect();
             assert_eq!(decisions, ["forbidden", "allowed"]);
@@ -222,7 +222,7 @@ mod tests {
         fn a_refused_update_all_accounts_plans_none_of_them() {
             let key = Grants::parse(&["persons:read", "accounts:update@exchange-online"]).unwrap();
             let (store, mut state) = governed_state(Limits::default(), key, TenantPolicy::default());
-            state.update_account(JAN.into(), account_in(&store, "exchange-online"), "first".into()).unwrap();
+            state.update_account(JAN.into(), account_in(&*store, "exchange-online"), "first".into()).unwrap();
             let err = state.update_all_accounts(JAN.into(), "x".into()).unwrap_err();
             assert!(refused(&mut state, err).contains("Forbidden"));
             let planned: Vec<&str> = state.gate.plan.actions().iter().map(|a| a.message.as_str()).collect();
@@ -264,7 +264,7 @@ mod tests {
             let policy = TenantPolicy { windows: vec![budget], ..Default::default() };
             let (store, mut state) = governed_state(Limits::default(), Grants::everything(), policy);
             // The demo's failed TOPdesk update was committed just now: one of the two is used.
-            state.update_account(JAN.into(), account_in(&store, "topdesk"), "x".into()).unwrap();
+            state.update_account(JAN.into(), account_in(&*store, "topdesk"), "x".into()).unwrap();
             let failed = store.actions(DEMO_TENANT, &ActionFilter::default(), 10).unwrap().remove(0);
             let err = state.retry_action(failed.id, "again".into()).unwrap_err();
             let message = refused(&mut state, err);

@@ -274,12 +274,12 @@ pub(crate) mod testing {
 
     /// A demo store and host state whose plugin setting `systems` is `exchange-online,topdesk`,
     /// with every scope granted and no policy.
-    pub fn demo_state(limits: Limits) -> (Arc<Store>, HostState) {
+    pub fn demo_state(limits: Limits) -> (Arc<dyn Store>, HostState) {
         governed_state(limits, Grants::everything(), TenantPolicy::default())
     }
 
     /// A demo store and host state under the given key grants and tenant policy.
-    pub fn governed_state(limits: Limits, key: Grants, policy: TenantPolicy) -> (Arc<Store>, HostState) {
+    pub fn governed_state(limits: Limits, key: Grants, policy: TenantPolicy) -> (Arc<dyn Store>, HostState) {
         let (store, context) = governed_context(key, policy);
         let deadline = Instant::now() + limits.timeout();
         (store, HostState::new("inv-test", context, limits, deadline, &CapturedOutput::new(1024)))

@@ -3,16 +3,16 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{ACTION_COLUMNS, Effect, Finish, LeaseKey, action, action_row};
+use super::{ACTION_COLUMNS, action, action_row};
 use crate::audit::entries::Change;
 use crate::audit::{Actor, AuditEntry, entries, helloid_action};
 use crate::model::{Action, ActionState, ActionTarget, now_rfc3339};
 use crate::refusal::Refusal;
-use crate::store::audit::append as append_audit;
-use crate::store::clock::millis;
-use crate::store::deliveries::insert as insert_delivery;
-use crate::store::directory::{not_found, not_found_if_zero, to_json};
-use crate::store::{Store, StoreError};
+use crate::store::sqlite::audit::append as append_audit;
+use crate::store::sqlite::clock::millis;
+use crate::store::sqlite::deliveries::insert as insert_delivery;
+use crate::store::sqlite::directory::{not_found, not_found_if_zero, to_json};
+use crate::store::{Effect, Finish, LeaseKey, Notify, SqliteStore, StoreError};
 
 /// How HelloID names action `a`, with the entitlement's type read inside `tx`.
 fn helloid_name(tx: &Connection, tenant: &str, a: &Action) -> Result<&'static str, StoreError> {
@@ -30,7 +30,7 @@ fn helloid_name(tx: &Connection, tenant: &str, a: &Action) -> Result<&'static st
 /// Refuses acting on an entitlement the store holds as no longer managed (unmanaged since the
 /// action was planned); one the store does not hold (a platform's directory) is the platform's to
 /// refuse.
-pub(in crate::store) fn still_managed(
+pub(in crate::store::sqlite) fn still_managed(
     tx: &Connection,
     tenant: &str,
     a: &Action,
@@ -57,7 +57,11 @@ pub(super) fn unit_entry(actor: Actor<'_>, moved: &[(Action, &'static str)]) -> 
 
 /// Inserts actions as committed, with the first entry of their history, inside `tx`. Their audit
 /// record is the invocation's, which carries the plan.
-pub(in crate::store) fn insert_actions(tx: &Connection, tenant: &str, actions: &[Action]) -> Result<(), StoreError> {
+pub(in crate::store::sqlite) fn insert_actions(
+    tx: &Connection,
+    tenant: &str,
+    actions: &[Action],
+) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO actions (tenant, {ACTION_COLUMNS}, counted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
              CASE WHEN ?8 IN ('blocked', 'rejected') THEN NULL ELSE ?13 END)"
@@ -151,21 +155,9 @@ fn apply(tx: &Connection, tenant: &str, effect: &Effect) -> Result<(), StoreErro
     not_found_if_zero(changed, "target", id, tenant)
 }
 
-/// What to queue with the ends a unit of work recorded: each notification's URL and body, built
-/// from the actions as they ended (the webhooks of the tenant).
-pub type Notify<'a> = &'a dyn Fn(&[Action]) -> Vec<(String, String)>;
-
-impl Store {
-    /// Ends actions that executor `owner` holds claims on, each named by its claim's fencing token:
-    /// a success applies its effect and marks the action `success`; a failure marks it `error`
-    /// with the target system's message; an action still running on a platform becomes
-    /// `waiting`, keeping the platform's reference, to be followed up after its `after`. A
-    /// follow-up that finds the action still waiting changes nothing but when it is next followed
-    /// up, and records nothing. All in one transaction, which releases the leases and queues the
-    /// notifications `notify` builds from the actions that moved. A claim whose lease passed and
-    /// whose action was taken up again (a later token) changes nothing. Returns the actions that
-    /// moved, in their new states.
-    pub fn finish_actions(
+impl SqliteStore {
+    /// Ends the actions of [`ClaimStore::finish_actions`](crate::store::ClaimStore::finish_actions).
+    pub(super) fn finish(
         &self,
         tenant: &str,
         owner: &str,
