@@ -17,7 +17,7 @@ use provhost::model::Person;
 use provhost::policy::Grants;
 use provhost::runtime::{Invocation, LoadedPlugin, Runtime};
 use provhost::store::{DEMO_TENANT, SqliteStore, Store, seed_demo};
-use provhost::tenant::{Caller, Tenant};
+use provhost::tenant::{Requester, Tenant};
 use serde_json::Value;
 use support::server::Server;
 use support::{Demo, JAN, mail_changed, plugin};
@@ -55,7 +55,7 @@ impl Sandbox {
             limits,
         };
         let backend = Arc::new(MemoryBackend::snapshot(&*self.store, DEMO_TENANT).unwrap());
-        let caller = Caller { key_id: "test", grants: &Grants::everything() };
+        let caller = Requester { key_id: "test", grants: &Grants::everything() };
         let context = Tenant::with_backend(DEMO_TENANT, &self.store, backend).plugin_context(caller, &plugin);
         let event = Event::from_json(&std::fs::read_to_string(mail_changed()).unwrap()).unwrap();
         self.runtime.invoke(&self.plugin, context, limits, &event).unwrap()

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use provhost::audit::InvocationRecord;
 use provhost::config::Config;
 use provhost::executor::Executor;
-use provhost::gate::TenantContext;
+use provhost::gate::{Call, TenantContext};
 use provhost::model::{Action, ActionFilter, ActionState, new_id};
-use provhost::pipeline::{Execution, run_request};
+use provhost::pipeline::{Execution, Mode, run_request};
 use provhost::policy::Grants;
 use provhost::store::{DEMO_TENANT, SqliteStore, Store, seed_demo};
-use provhost::tenant::{Caller, Tenant};
+use provhost::tenant::{Requester, Tenant};
 use reqwest::blocking::Client;
 use serde_json::Value;
 use support::helloid::HelloId;
@@ -64,7 +64,7 @@ fn two_processes(backend: &str) -> (tempfile::TempDir, [Process; 2]) {
             seed_demo(&*store).unwrap();
         }
         let wired = Tenant::configured(DEMO_TENANT, &tenant, &store).unwrap();
-        let context = wired.request_context(Caller { key_id: "phk_test", grants: &Grants::everything() }, "api");
+        let context = wired.request_context(Requester { key_id: "phk_test", grants: &Grants::everything() }, "api");
         (store, context)
     };
     let first = open(true);
@@ -73,7 +73,7 @@ fn two_processes(backend: &str) -> (tempfile::TempDir, [Process; 2]) {
 
 /// Commits one action through the gate without carrying it out.
 fn committed(context: &Arc<TenantContext>, plan: impl FnOnce(&mut provhost::gate::Gate) -> Action) -> Action {
-    let report = run_request(context.clone(), "test", (false, Execution::Queued), |gate| Ok(vec![plan(gate)]));
+    let report = run_request(context.clone(), "test", Mode::commit(Execution::Queued), |gate| Ok(vec![plan(gate)]));
     let id = report.unwrap().unwrap().actions[0].id.clone();
     context.store.action(DEMO_TENANT, &id).unwrap()
 }
@@ -122,7 +122,9 @@ fn an_identityiq_launch_that_outlives_many_leases_is_launched_once() {
     let scim = Scim::start();
     scim.script(&[Answer::Hang(LEASE * 5)]);
     let (_dir, handles) = two_processes(&identityiq(&scim.base, ""));
-    let action = committed(&handles[0].1, |gate| gate.re_enforce(JAN, &jan(0x300), "re-enforce".into()).unwrap());
+    let action = committed(&handles[0].1, |gate| {
+        gate.decide(&Call::re_enforce(JAN, jan(0x300), "re-enforce")).unwrap().remove(0)
+    });
     let (ended, taken) = outlive_the_lease(&handles, &action);
     assert_eq!(ended.state, ActionState::Success, "{ended:?}");
     assert_eq!(taken, 0, "the other executor never took the action while its lease was renewed");

@@ -53,18 +53,19 @@ pub fn install(
     Ok(Installed { plugin, loaded: Arc::new(loaded) })
 }
 
-/// Who a call runs for: the API key and what it is granted.
+/// The API key a call runs for and what it is granted: the key that requests what the call plans,
+/// named on everything it records and in the notifications of the actions it commits.
 #[derive(Debug, Clone, Copy)]
-pub struct Caller<'a> {
+pub struct Requester<'a> {
     /// The key's id, recorded on everything the call does.
     pub key_id: &'a str,
     /// The scopes the key is granted.
     pub grants: &'a Grants,
 }
 
-impl<'a> From<&'a KeyRecord> for Caller<'a> {
+impl<'a> From<&'a KeyRecord> for Requester<'a> {
     fn from(key: &'a KeyRecord) -> Self {
-        Caller { key_id: &key.id, grants: &key.scopes }
+        Requester { key_id: &key.id, grants: &key.scopes }
     }
 }
 
@@ -189,21 +190,33 @@ impl Tenant {
         self.plugins.iter().filter(move |p| p.triggered_by(event).is_ok())
     }
 
-    /// The context of a plugin's invocation for `caller`: the key's grants bounded by the
+    /// The context of a plugin's invocation for `requester`: the key's grants bounded by the
     /// plugin's declared capabilities, with the plugin's settings.
-    pub fn plugin_context(&self, caller: Caller<'_>, plugin: &Resolved) -> Arc<TenantContext> {
-        self.context(caller, &plugin.name, plugin.capabilities.clone(), plugin.settings.clone())
+    pub fn plugin_context(&self, requester: Requester<'_>, plugin: &Resolved) -> Arc<TenantContext> {
+        self.context(requester, &plugin.name, plugin.capabilities.clone(), plugin.settings.clone())
     }
 
     /// The context of a call made without a plugin (a targeted request, an approval), bounded by
     /// the key alone and recorded as made `via` (`api` over HTTP, `cli` on the command line).
-    pub fn request_context(&self, caller: Caller<'_>, via: &str) -> Arc<TenantContext> {
-        self.context(caller, via, Grants::everything(), BTreeMap::new())
+    pub fn request_context(&self, requester: Requester<'_>, via: &str) -> Arc<TenantContext> {
+        self.context(requester, via, Grants::everything(), BTreeMap::new())
+    }
+
+    /// The context the executor carries out committed actions in: it names the executor `owner`
+    /// and is granted nothing, for it makes no calls; the notifications it queues name each
+    /// action's requester, the key its plan was committed under.
+    pub fn executor_context(&self, owner: &str) -> Arc<TenantContext> {
+        self.context(
+            Requester { key_id: owner, grants: &Grants::default() },
+            "executor",
+            Grants::default(),
+            BTreeMap::new(),
+        )
     }
 
     fn context(
         &self,
-        caller: Caller<'_>,
+        requester: Requester<'_>,
         plugin: &str,
         manifest: Grants,
         config: BTreeMap<String, String>,
@@ -214,8 +227,8 @@ impl Tenant {
             store: self.store.clone(),
             policy: self.policy.clone(),
             permission: Permission {
-                key_id: caller.key_id.to_owned(),
-                key: caller.grants.clone(),
+                key_id: requester.key_id.to_owned(),
+                key: requester.grants.clone(),
                 plugin: plugin.to_owned(),
                 manifest,
             },
@@ -242,8 +255,12 @@ pub(crate) mod testing {
         let backend = Arc::new(EmbeddedBackend::new(store.clone()));
         let tenant = Tenant::over(DEMO_TENANT, &store, backend, Arc::new(policy), Vec::new());
         let settings = BTreeMap::from([("systems".to_string(), "exchange-online,topdesk".to_string())]);
-        let context =
-            tenant.context(Caller { key_id: "phk_test", grants: &key }, "test-plugin", Grants::everything(), settings);
+        let context = tenant.context(
+            Requester { key_id: "phk_test", grants: &key },
+            "test-plugin",
+            Grants::everything(),
+            settings,
+        );
         (store, context)
     }
 }

@@ -15,9 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Executor;
-use crate::policy::Grants;
 use crate::store::{Claim, Due, Store, StoreError};
-use crate::tenant::{Caller, Tenant};
+use crate::tenant::Tenant;
 use crate::webhook::Tracking;
 
 /// The most tenants whose actions one worker carries out at once, each in a lane of its own.
@@ -191,7 +190,7 @@ impl Executor {
                 return (claimed, started.elapsed());
             }
         };
-        let context = tenant.request_context(Caller { key_id: &self.owner, grants: &Grants::default() }, "executor");
+        let context = tenant.executor_context(&self.owner);
         let tracking = (lane.claimed_at, Tracking::ByInvocation);
         if let Err(e) = self.carry_out(&context, &lane.claims, tracking, Some(stop)) {
             tracing::error!(
@@ -315,6 +314,53 @@ mod tests {
         assert!(held[0].2.contains("not configured"), "{}", held[0].2);
         let removed = store.actions("removed", &ActionFilter::default(), 100).unwrap();
         assert_eq!(removed.iter().filter(|a| a.state == ActionState::Pending).count(), 5, "never claimed");
+    }
+
+    #[test]
+    fn the_worker_names_the_key_that_requested_an_action_in_its_notification() {
+        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
+        seed_demo(&*store).unwrap();
+        let failed = store.actions(DEMO_TENANT, &ActionFilter::default(), 10).unwrap().remove(0);
+        let invocation = new_id();
+        let action = Action {
+            id: new_id(),
+            state: ActionState::Pending,
+            retry_of: None,
+            invocation: Some(invocation.clone()),
+            ..failed
+        };
+        let mut record = InvocationRecord::history(&invocation, DEMO_TENANT, "api", "an update requested by a key");
+        record.key_id = Some("phk_requester".into());
+        store.commit_invocation(&record, std::slice::from_ref(&action)).unwrap();
+        let hook = crate::config::Webhook {
+            url: "http://127.0.0.1:1/".into(),
+            secret: "0123456789abcdef".into(),
+            filter: None,
+            max_attempts: 1,
+            retry_base_ms: 1,
+        };
+        let config = crate::config::TenantConfig { webhooks: vec![hook], ..Default::default() };
+        let wired = store.clone();
+        let tenants = Tenants {
+            roster: Arc::new(|| Ok(vec![DEMO_TENANT.to_string()])),
+            wire: Arc::new(move |id: &str| {
+                Tenant::configured(id, &config, &wired).map(Arc::new).map_err(|e| e.to_string())
+            }),
+        };
+        let executor = Executor::new(Duration::from_secs(60));
+        let (none, sizes) = (HashSet::new(), HashMap::new());
+        let (lanes, _) = executor.claim_round(&*store, &tenants, &sizes, (&none, 0, LANES)).unwrap();
+        assert_eq!(lanes.len(), 1);
+        for lane in lanes {
+            executor.run_lane(&tenants, lane, &AtomicBool::new(false));
+        }
+        assert_eq!(store.action(DEMO_TENANT, &action.id).unwrap().state, ActionState::Success);
+        let queued = store.deliveries(DEMO_TENANT, None, 10, 0).unwrap();
+        assert_eq!(queued.len(), 1, "one notification for the one person");
+        let payload: serde_json::Value = serde_json::from_str(&queued[0].payload).unwrap();
+        assert_eq!(payload["requester"]["id"], "phk_requester", "the requesting key, not the executor: {payload}");
+        assert_eq!(payload["action"], "provhost:api", "{payload}");
+        assert_ne!(executor.owner(), "phk_requester");
     }
 
     #[test]

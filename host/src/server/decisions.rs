@@ -14,12 +14,12 @@ use super::blocking::off_worker;
 use super::keyed::Share;
 use super::problem::Problem;
 use crate::policy::Scope;
-use crate::store::Decision;
+use crate::store::Verdict;
 
 async fn decide(
     (app, caller, share): (Arc<AppState>, Caller, Share),
     id: String,
-    decision: Decision,
+    decision: Verdict,
 ) -> Result<Response, Problem> {
     caller.require(Scope::ActionsApprove)?;
     // An approval's claims carry an owner of their own, not the worker's.
@@ -40,7 +40,7 @@ pub async fn approve(
     share: Share,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    decide((app, caller, share), id, Decision::Approve).await
+    decide((app, caller, share), id, Verdict::Approve).await
 }
 
 /// `POST /v1/actions/{actionId}/reject`: the blocked action ends `rejected` (scope `actions:approve`).
@@ -50,7 +50,7 @@ pub async fn reject(
     share: Share,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    decide((app, caller, share), id, Decision::Reject).await
+    decide((app, caller, share), id, Verdict::Reject).await
 }
 
 /// `POST /v1/webhooks/deliveries/{deliveryId}/redrive` (scope `events:submit`): a dead delivery is tried again.

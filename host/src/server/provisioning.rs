@@ -16,11 +16,9 @@ use super::body::JsonBody;
 use super::idempotency::{self, Begin};
 use super::keyed::Share;
 use super::problem::Problem;
-use crate::gate::Gate;
+use crate::gate::Call;
 use crate::limits::Limits;
-use crate::model::Action;
-use crate::pipeline::{Execution, run_request};
-use crate::refusal::Refusal;
+use crate::pipeline::{Execution, Mode, run_request};
 
 /// The optional body of a targeted request.
 #[derive(Debug, Default, Deserialize)]
@@ -37,7 +35,7 @@ pub struct ActionRequest {
 async fn run(
     (app, caller, share): (Arc<AppState>, Caller, Share),
     (headers, summary, body): (HeaderMap, String, ActionRequest),
-    request: impl FnOnce(&mut Gate, String) -> Result<Vec<Action>, Refusal> + Send + 'static,
+    call: impl FnOnce(String) -> Call + Send + 'static,
 ) -> Result<Response, Problem> {
     let tenant = caller.tenant().to_owned();
     let longest = Limits::MAXIMUM.max_reason_bytes as usize;
@@ -66,8 +64,11 @@ async fn run(
         // The share is held by the run itself, so a caller that hangs up does not free it early.
         let ran = off_worker(move || {
             let _share = share;
-            run_request(context, &summary, (body.dry_run, Execution::Queued), |p| request(p, reason))
-                .map_err(Problem::from)
+            let call = call(reason);
+            run_request(context, &summary, Mode { dry_run: body.dry_run, execution: Execution::Queued }, |gate| {
+                gate.decide(&call)
+            })
+            .map_err(Problem::from)
         });
         let problem = match ran.await {
             Ok(Ok(mut report)) => {
@@ -94,8 +95,9 @@ async fn run(
     }
 }
 
-/// A gate call on one person's entitlement or account: re-enforce, update account, unmanage.
-type PersonTargetCall = fn(&mut Gate, &str, &str, String) -> Result<Action, Refusal>;
+/// A call on one person's entitlement or account, from the person, the target and the reason:
+/// re-enforce, update account, unmanage.
+type PersonTargetCall = fn(String, String, String) -> Call;
 
 /// Runs `call` for `POST /provisioning/persons/{person}/{collection}/{target}/{verb}`.
 async fn person_target(
@@ -105,10 +107,7 @@ async fn person_target(
     (collection, verb, call): (&'static str, &'static str, PersonTargetCall),
 ) -> Result<Response, Problem> {
     let summary = format!("POST /provisioning/persons/{person}/{collection}/{target}/{verb}");
-    run((app, caller, share), (headers, summary, body), move |p, reason| {
-        call(p, &person, &target, reason).map(|a| vec![a])
-    })
-    .await
+    run((app, caller, share), (headers, summary, body), move |reason| call(person, target, reason)).await
 }
 
 /// `POST /provisioning/persons/{personId}/entitlements/{entitlementId}/re-enforce`
@@ -120,7 +119,7 @@ pub async fn re_enforce(
     Path(ids): Path<(String, String)>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
-    person_target((app, caller, share, headers), ids, body, ("entitlements", "re-enforce", Gate::re_enforce)).await
+    person_target((app, caller, share, headers), ids, body, ("entitlements", "re-enforce", Call::re_enforce)).await
 }
 
 /// `POST /provisioning/persons/{personId}/accounts/{accountId}/update`
@@ -132,7 +131,7 @@ pub async fn update_account(
     Path(ids): Path<(String, String)>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
-    person_target((app, caller, share, headers), ids, body, ("accounts", "update", Gate::update_account)).await
+    person_target((app, caller, share, headers), ids, body, ("accounts", "update", Call::update_account)).await
 }
 
 /// `POST /provisioning/persons/{personId}/entitlements/{entitlementId}/unmanage`
@@ -144,7 +143,7 @@ pub async fn unmanage(
     Path(ids): Path<(String, String)>,
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
-    person_target((app, caller, share, headers), ids, body, ("entitlements", "unmanage", Gate::unmanage)).await
+    person_target((app, caller, share, headers), ids, body, ("entitlements", "unmanage", Call::unmanage)).await
 }
 
 /// `POST /provisioning/persons/{personId}/accounts/update`
@@ -157,7 +156,7 @@ pub async fn update_all_accounts(
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
     let summary = format!("POST /provisioning/persons/{person}/accounts/update");
-    run((app, caller, share), (headers, summary, body), move |p, reason| p.update_all_accounts(&person, reason)).await
+    run((app, caller, share), (headers, summary, body), move |reason| Call::update_all_accounts(person, reason)).await
 }
 
 /// `POST /provisioning/entitlement-actions/{actionId}/retry`
@@ -170,6 +169,5 @@ pub async fn retry(
     JsonBody(body): JsonBody<ActionRequest>,
 ) -> Result<Response, Problem> {
     let summary = format!("POST /provisioning/entitlement-actions/{action}/retry");
-    run((app, caller, share), (headers, summary, body), move |p, reason| p.retry(&action, reason).map(|a| vec![a]))
-        .await
+    run((app, caller, share), (headers, summary, body), move |reason| Call::retry(action, reason)).await
 }

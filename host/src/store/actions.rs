@@ -91,8 +91,9 @@ pub trait ActionStore {
         offset: usize,
     ) -> Result<Vec<Action>, StoreError>;
 
-    /// The actions that retry `action`, newest first.
-    fn retries_of(&self, tenant: &str, failed: &str) -> Result<Vec<Action>, StoreError>;
+    /// The live retry of `failed` (one neither failed nor rejected), with its state, if there is
+    /// one: a failed action has at most one.
+    fn live_retry(&self, tenant: &str, failed: &str) -> Result<Option<(String, String)>, StoreError>;
 
     /// The states an action went through, oldest first.
     fn action_history(&self, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, StoreError>;

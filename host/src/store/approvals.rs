@@ -7,7 +7,7 @@ use crate::refusal::Refusal;
 
 /// A decision on blocked actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub enum Verdict {
     /// Let them run: they become `pending`.
     Approve,
     /// Do not run them: they end `rejected`.
@@ -28,7 +28,8 @@ pub trait ApprovalStore {
         &self,
         tenant: &str,
         ids: &[String],
-        decision: (Decision, &str),
+        verdict: Verdict,
+        by: &str,
         policy: &TenantPolicy,
         notify: Notify<'_>,
     ) -> Result<Result<Vec<Action>, Refusal>, StoreError>;

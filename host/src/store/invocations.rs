@@ -23,6 +23,15 @@ pub struct Commit<'a> {
     pub audit: &'a [AuditEntry],
 }
 
+/// Who ran an invocation, as its record says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvocationSource {
+    /// The plugin, or `api` for a targeted request.
+    pub plugin: String,
+    /// The API key it ran under.
+    pub key_id: Option<String>,
+}
+
 /// Committing plans with their invocation records and audit entries.
 pub trait InvocationStore {
     /// Records an invocation and commits the actions it planned, in one transaction: either both
@@ -37,8 +46,9 @@ pub trait InvocationStore {
     /// would; then nothing is written.
     fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError>;
 
-    /// The plugin (or `api`, for a targeted request) that ran invocation `id`, if it is on record.
-    fn invocation_plugin(&self, tenant: &str, id: &str) -> Result<Option<String>, StoreError>;
+    /// Who ran invocation `id` and under which key, if it is on record: the key recorded when its
+    /// plan committed is the one that requested the actions it planned.
+    fn invocation_source(&self, tenant: &str, id: &str) -> Result<Option<InvocationSource>, StoreError>;
 
     /// How many invocations the tenant has on record, and how many actions.
     fn counts(&self, tenant: &str) -> Result<(u64, u64), StoreError>;

@@ -1,11 +1,11 @@
-//! `provhost:plugin/actions`: each call goes through the [`Gate`](crate::gate::Gate)
-//! (scope, exclusions, window budget, plan, decision recorded). Nothing reaches the store here;
-//! the plan commits after the plugin returns `ok`, when thresholds are applied.
+//! `provhost:plugin/actions`: each import converts its arguments to a [`Call`] and has the
+//! [`Gate`](crate::gate::Gate) decide it (bounds, scope, exclusions, window budget, plan, decision
+//! recorded). Nothing reaches the store here; the plan commits after the plugin returns `ok`, when
+//! thresholds are applied.
 
 use super::{CallError, HostState};
-use crate::limits::LimitHit;
+use crate::gate::Call;
 use crate::model::Action;
-use crate::refusal::Refusal;
 use crate::runtime::bindings::actions::Host;
 use crate::runtime::bindings::types::Receipt;
 
@@ -13,13 +13,16 @@ fn receipt(action: &Action) -> Receipt {
     Receipt { action: action.id.clone(), state: action.state.into() }
 }
 
+/// The one receipt of a call that plans one action.
+fn one(receipts: Vec<Receipt>) -> Receipt {
+    receipts.into_iter().next().expect("a call on one target plans one action")
+}
+
 impl HostState {
-    /// A refusal for the action budget also ends the invocation's chance to commit.
-    fn budget<T>(&mut self, result: Result<T, Refusal>) -> Result<T, Refusal> {
-        if let Err(Refusal::BudgetExhausted(_)) = &result {
-            self.limit_hit = Some(LimitHit::Actions(self.limits.max_actions));
-        }
-        result
+    /// Makes a call that plans actions: counted and checked first, then decided by the gate.
+    fn act(&mut self, call: Call) -> Result<Vec<Receipt>, CallError> {
+        self.begin_call(call.import())?;
+        Ok(self.gate.decide(&call)?.iter().map(receipt).collect())
     }
 }
 
@@ -30,21 +33,15 @@ impl Host for HostState {
         entitlement: String,
         reason: String,
     ) -> Result<Receipt, CallError> {
-        self.enter("actions.re-enforce-entitlement", &[&person, &entitlement], Some(&reason))?;
-        let result = self.gate.re_enforce(&person, &entitlement, reason);
-        Ok(receipt(&self.budget(result)?))
+        self.act(Call::re_enforce(person, entitlement, reason)).map(one)
     }
 
     fn update_account(&mut self, person: String, account: String, reason: String) -> Result<Receipt, CallError> {
-        self.enter("actions.update-account", &[&person, &account], Some(&reason))?;
-        let result = self.gate.update_account(&person, &account, reason);
-        Ok(receipt(&self.budget(result)?))
+        self.act(Call::update_account(person, account, reason)).map(one)
     }
 
     fn update_all_accounts(&mut self, person: String, reason: String) -> Result<Vec<Receipt>, CallError> {
-        self.enter("actions.update-all-accounts", &[&person], Some(&reason))?;
-        let result = self.gate.update_all_accounts(&person, reason);
-        Ok(self.budget(result)?.iter().map(receipt).collect())
+        self.act(Call::update_all_accounts(person, reason))
     }
 
     fn unmanage_entitlement(
@@ -53,22 +50,18 @@ impl Host for HostState {
         entitlement: String,
         reason: String,
     ) -> Result<Receipt, CallError> {
-        self.enter("actions.unmanage-entitlement", &[&person, &entitlement], Some(&reason))?;
-        let result = self.gate.unmanage(&person, &entitlement, reason);
-        Ok(receipt(&self.budget(result)?))
+        self.act(Call::unmanage(person, entitlement, reason)).map(one)
     }
 
     fn retry_action(&mut self, action: String, reason: String) -> Result<Receipt, CallError> {
-        self.enter("actions.retry-action", &[&action], Some(&reason))?;
-        let result = self.gate.retry(&action, reason);
-        Ok(receipt(&self.budget(result)?))
+        self.act(Call::retry(action, reason)).map(one)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::Limits;
+    use crate::limits::{LimitHit, Limits};
     use crate::model::{ActionFilter, ActionKind, ActionState};
     use crate::runtime::bindings::types::{ActionState as WitState, Host as _};
     use crate::runtime::imports::testing::demo_state;

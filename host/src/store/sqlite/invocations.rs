@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::actions::{check_windows, insert_actions, still_managed};
+use super::actions::{check_windows, insert_actions, live_retry, still_managed};
 use super::audit::append as append_audit;
 use super::directory::to_json;
 use super::{SqliteStore, StoreError, from_json};
@@ -10,7 +10,7 @@ use crate::audit::InvocationRecord;
 use crate::event::AttributeChanged;
 use crate::model::{Action, Attribute, apply_attribute_changes};
 use crate::refusal::Refusal;
-use crate::store::{Commit, InvocationStore};
+use crate::store::{Commit, InvocationSource, InvocationStore};
 
 fn insert_invocation(tx: &Connection, record: &InvocationRecord) -> Result<(), StoreError> {
     tx.prepare_cached(
@@ -25,7 +25,7 @@ fn insert_invocation(tx: &Connection, record: &InvocationRecord) -> Result<(), S
         record.plugin_name,
         record.plugin_sha256,
         record.event_kind,
-        record.outcome,
+        record.outcome.as_str(),
         record.detail,
         record.dry_run,
         record.started_at,
@@ -41,22 +41,12 @@ fn insert_invocation(tx: &Connection, record: &InvocationRecord) -> Result<(), S
     Ok(())
 }
 
-/// Another live retry of a failed action (`?2`) than `?3`.
-pub(super) const LIVE_RETRY_SQL: &str = "SELECT id, state FROM actions INDEXED BY actions_by_retry \
-     WHERE tenant = ?1 AND retry_of = ?2 AND id <> ?3 AND state NOT IN ('error', 'rejected') LIMIT 1";
-
 /// Refuses a retry of an action that another commit retried meanwhile: inside the write
 /// transaction, so that of two concurrent retries of one failed action exactly one commits.
 fn check_retries(tx: &Connection, tenant: &str, actions: &[Action]) -> Result<Result<(), Refusal>, StoreError> {
     for (failed, retry) in actions.iter().filter_map(|a| a.retry_of.as_deref().map(|f| (f, a))) {
-        let live: Option<(String, String)> = tx
-            .prepare_cached(LIVE_RETRY_SQL)?
-            .query_row([tenant, failed, &retry.id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        if let Some((id, state)) = live {
-            return Ok(Err(Refusal::Conflict(format!(
-                "action '{failed}' was already retried by action '{id}', which is {state}; retry that one if it fails"
-            ))));
+        if let Some((live, state)) = live_retry(tx, tenant, failed, &retry.id)? {
+            return Ok(Err(Refusal::already_retried(failed, &live, &state)));
         }
     }
     Ok(Ok(()))
@@ -122,11 +112,11 @@ impl InvocationStore for SqliteStore {
         })
     }
 
-    fn invocation_plugin(&self, tenant: &str, id: &str) -> Result<Option<String>, StoreError> {
+    fn invocation_source(&self, tenant: &str, id: &str) -> Result<Option<InvocationSource>, StoreError> {
         Ok(self
             .read()?
-            .prepare_cached("SELECT plugin_name FROM invocations WHERE tenant = ?1 AND id = ?2")?
-            .query_row([tenant, id], |r| r.get(0))
+            .prepare_cached("SELECT plugin_name, key_id FROM invocations WHERE tenant = ?1 AND id = ?2")?
+            .query_row([tenant, id], |r| Ok(InvocationSource { plugin: r.get(0)?, key_id: r.get(1)? }))
             .optional()?)
     }
 

@@ -10,7 +10,7 @@ mod deliveries;
 mod directory;
 mod invocations;
 mod keys;
-mod readers;
+mod read_pool;
 mod requests;
 mod schema;
 mod writer;
@@ -31,7 +31,7 @@ pub struct SqliteStore {
     queue: writer::Queue,
     stats: GroupStats,
     /// Read connections; `None` in memory, where reads use the write connection.
-    readers: Option<readers::ReaderPool>,
+    readers: Option<read_pool::ReaderPool>,
     /// The database file; `None` in memory.
     path: Option<PathBuf>,
     /// This process's view of the store's clock, which leases are timed by.
@@ -47,7 +47,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         Ok(Self {
             path: Some(path.to_owned()),
-            readers: Some(readers::ReaderPool::new(path)),
+            readers: Some(read_pool::ReaderPool::new(path)),
             ..Self::from_connection(conn)?
         })
     }

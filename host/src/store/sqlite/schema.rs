@@ -297,9 +297,8 @@ pub fn migrate(conn: &mut Connection) -> Result<(), super::StoreError> {
 #[cfg(test)]
 mod tests {
     use super::super::SqliteStore;
-    use super::super::actions::{ANY_DUE_SQL, LAPSED_SQL, PENDING_SQL, USAGE_SQL};
+    use super::super::actions::{ANY_DUE_SQL, LAPSED_SQL, LIVE_RETRY_SQL, PENDING_SQL, USAGE_SQL};
     use super::super::deliveries::DUE_DELIVERIES_SQL;
-    use super::super::invocations::LIVE_RETRY_SQL;
 
     /// How SQLite runs `sql`, one line per step.
     fn plan(store: &SqliteStore, sql: &str) -> String {

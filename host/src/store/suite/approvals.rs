@@ -6,7 +6,7 @@ use super::Make;
 use crate::audit::InvocationRecord;
 use crate::model::{Action, ActionFilter, ActionState, new_id, rfc3339};
 use crate::policy::{TenantPolicy, WindowBudget};
-use crate::store::{Commit, DEMO_TENANT, Decision, Notify, Store};
+use crate::store::{Commit, DEMO_TENANT, Notify, Store, Verdict};
 
 const NONE: Notify<'static> = &|_| Vec::new();
 
@@ -53,16 +53,16 @@ pub(in crate::store) fn an_approval_cannot_push_a_window_past_its_maximum_and_a_
     let (store, failed, ids) = blocked(make, 3);
     let policy = window(&failed, used(&*store, &failed) + 2);
     let before = store.audit(&Default::default(), 1000, 0).unwrap().len();
-    let refused = store.decide_blocked(DEMO_TENANT, &ids, (Decision::Approve, "phk_x"), &policy, NONE).unwrap();
+    let refused = store.decide_blocked(DEMO_TENANT, &ids, Verdict::Approve, "phk_x", &policy, NONE).unwrap();
     assert_eq!(refused.unwrap_err().code(), "threshold-exceeded");
     assert!(ids.iter().all(|id| store.action(DEMO_TENANT, id).unwrap().state == ActionState::Blocked));
     let records = store.audit(&Default::default(), 1000, 0).unwrap();
     assert_eq!(records.len(), before + 1, "the refused approval is on record");
     let last = &records.last().unwrap().entry;
     assert_eq!((last.decision.as_str(), last.key_id.as_deref()), ("threshold-exceeded", Some("phk_x")));
-    let two = store.decide_blocked(DEMO_TENANT, &ids[..2], (Decision::Approve, "phk_x"), &policy, NONE).unwrap();
+    let two = store.decide_blocked(DEMO_TENANT, &ids[..2], Verdict::Approve, "phk_x", &policy, NONE).unwrap();
     assert!(two.unwrap().iter().all(|a| a.state == ActionState::Pending));
-    let rejected = store.decide_blocked(DEMO_TENANT, &ids[2..], (Decision::Reject, "phk_x"), &policy, NONE).unwrap();
+    let rejected = store.decide_blocked(DEMO_TENANT, &ids[2..], Verdict::Reject, "phk_x", &policy, NONE).unwrap();
     assert_eq!(rejected.unwrap()[0].state, ActionState::Rejected, "a rejection needs no room");
 }
 
@@ -81,7 +81,7 @@ pub(in crate::store) fn a_window_used_up_by_approvals_of_old_blocked_actions_ref
     };
     // Blocked two hours ago, they are older than the window: until approved they use none of it.
     assert_eq!(used(&*store, &failed), base);
-    let approved = store.decide_blocked(DEMO_TENANT, &ids, (Decision::Approve, "phk_x"), &policy, NONE).unwrap();
+    let approved = store.decide_blocked(DEMO_TENANT, &ids, Verdict::Approve, "phk_x", &policy, NONE).unwrap();
     assert_eq!(approved.unwrap().len(), 2);
     assert_eq!(used(&*store, &failed), base + 2, "approved now, they count now");
     let refused = commit(next()).unwrap_err();
@@ -97,7 +97,7 @@ pub(in crate::store) fn a_window_used_up_by_approvals_of_old_blocked_actions_ref
 pub(in crate::store) fn under_four_eyes_the_key_that_caused_the_block_cannot_approve_it_and_another_can(make: Make) {
     let (store, _, ids) = blocked(make, 1);
     let four_eyes = TenantPolicy { four_eyes: true, ..Default::default() };
-    let own = store.decide_blocked(DEMO_TENANT, &ids, (Decision::Approve, "phk_causer"), &four_eyes, NONE).unwrap();
+    let own = store.decide_blocked(DEMO_TENANT, &ids, Verdict::Approve, "phk_causer", &four_eyes, NONE).unwrap();
     let refusal = own.unwrap_err();
     assert_eq!(refusal.code(), "forbidden");
     assert!(refusal.to_string().contains("four eyes: API key 'phk_causer' caused the block"), "{refusal}");
@@ -106,8 +106,8 @@ pub(in crate::store) fn under_four_eyes_the_key_that_caused_the_block_cannot_app
     assert_eq!((last.kind.as_str(), last.decision.as_str()), ("approval", "forbidden"));
     let without = TenantPolicy::default();
     let undecided = blocked(make, 1);
-    let mine = undecided.0.decide_blocked(DEMO_TENANT, &undecided.2, (Decision::Approve, "phk_causer"), &without, NONE);
+    let mine = undecided.0.decide_blocked(DEMO_TENANT, &undecided.2, Verdict::Approve, "phk_causer", &without, NONE);
     assert!(mine.unwrap().is_ok(), "without the rule the same key may approve");
-    let other = store.decide_blocked(DEMO_TENANT, &ids, (Decision::Approve, "phk_other"), &four_eyes, NONE).unwrap();
+    let other = store.decide_blocked(DEMO_TENANT, &ids, Verdict::Approve, "phk_other", &four_eyes, NONE).unwrap();
     assert_eq!(other.unwrap()[0].state, ActionState::Pending, "another key may");
 }

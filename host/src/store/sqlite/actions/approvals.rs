@@ -15,14 +15,15 @@ use crate::refusal::Refusal;
 use crate::store::sqlite::audit::append as append_audit;
 use crate::store::sqlite::deliveries::insert as insert_delivery;
 use crate::store::sqlite::directory::not_found;
-use crate::store::{ApprovalStore, Decision, Notify, SqliteStore, StoreError};
+use crate::store::{ApprovalStore, Notify, SqliteStore, StoreError, Verdict};
 
 impl ApprovalStore for SqliteStore {
     fn decide_blocked(
         &self,
         tenant: &str,
         ids: &[String],
-        (decision, by): (Decision, &str),
+        verdict: Verdict,
+        by: &str,
         policy: &TenantPolicy,
         notify: Notify<'_>,
     ) -> Result<Result<Vec<Action>, Refusal>, StoreError> {
@@ -41,7 +42,7 @@ impl ApprovalStore for SqliteStore {
                 found.state = ActionState::Pending;
                 approved.push(found);
             }
-            if decision == Decision::Approve {
+            if verdict == Verdict::Approve {
                 let refused = match approval_rules(tx, tenant, &approved, (by, policy.four_eyes))? {
                     Err(refusal) => Some(refusal),
                     Ok(()) => check_windows(tx, tenant, &approved, &policy.windows)?.err(),
@@ -51,11 +52,11 @@ impl ApprovalStore for SqliteStore {
                     return Ok(Err(refusal));
                 }
             }
-            let (state, message, kind) = match decision {
-                Decision::Approve => {
+            let (state, message, kind) = match verdict {
+                Verdict::Approve => {
                     (ActionState::Pending, format!("approved by API key '{by}'"), crate::audit::kind::APPROVAL)
                 }
-                Decision::Reject => {
+                Verdict::Reject => {
                     (ActionState::Rejected, format!("rejected by API key '{by}'"), crate::audit::kind::REJECTION)
                 }
             };
@@ -67,7 +68,7 @@ impl ApprovalStore for SqliteStore {
                             counted_at = CASE WHEN ?4 THEN updated_at ELSE NULL END
                      WHERE tenant = ?1 AND id = ?2",
                 )?
-                .execute(params![tenant, id, by, decision == Decision::Approve])?;
+                .execute(params![tenant, id, by, verdict == Verdict::Approve])?;
             }
             let actor = Actor { kind, key_id: Some(by), plugin: None };
             append_audit(tx, tenant, &[unit_entry(actor, &moved)])?;

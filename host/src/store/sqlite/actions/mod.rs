@@ -8,12 +8,12 @@ mod claims;
 mod reads;
 mod transitions;
 
-pub(super) use reads::check_windows;
+pub(super) use reads::{check_windows, live_retry};
 pub(super) use transitions::{insert_actions, still_managed};
 #[cfg(test)]
 pub(super) use {
     claims::{ANY_DUE_SQL, LAPSED_SQL, PENDING_SQL},
-    reads::USAGE_SQL,
+    reads::{LIVE_RETRY_SQL, USAGE_SQL},
 };
 
 use rusqlite::Row;

@@ -75,6 +75,23 @@ pub(in crate::store::sqlite) fn check_windows(
     first_overrun(actions, windows, |system, kind, per| usage_since(tx, tenant, system, kind, &window_start(per)))
 }
 
+/// Another live retry of a failed action (`?2`) than `?3`.
+pub(in crate::store::sqlite) const LIVE_RETRY_SQL: &str = "SELECT id, state FROM actions INDEXED BY actions_by_retry \
+     WHERE tenant = ?1 AND retry_of = ?2 AND id <> ?3 AND state NOT IN ('error', 'rejected') LIMIT 1";
+
+/// The live retry of `failed` other than `besides`, with its state.
+pub(in crate::store::sqlite) fn live_retry(
+    conn: &Connection,
+    tenant: &str,
+    failed: &str,
+    besides: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(conn
+        .prepare_cached(LIVE_RETRY_SQL)?
+        .query_row([tenant, failed, besides], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
 impl ActionStore for SqliteStore {
     fn actions_ended(&self, tenant: &str) -> Result<u64, StoreError> {
         let n: i64 = self
@@ -117,16 +134,8 @@ impl ActionStore for SqliteStore {
         rows.into_iter().map(action).collect()
     }
 
-    fn retries_of(&self, tenant: &str, failed: &str) -> Result<Vec<Action>, StoreError> {
-        let sql = format!(
-            "SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND retry_of = ?2 ORDER BY created_at DESC"
-        );
-        let rows = self
-            .read()?
-            .prepare_cached(&sql)?
-            .query_map([tenant, failed], action_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(action).collect()
+    fn live_retry(&self, tenant: &str, failed: &str) -> Result<Option<(String, String)>, StoreError> {
+        live_retry(&*self.read()?, tenant, failed, "")
     }
 
     fn action_history(&self, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
