@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::transitions::{set_state, unit_entry};
+use super::transitions::{apply, set_state, unit_entry};
 use super::{ACTION_COLUMNS, action, action_row};
 use crate::audit::Actor;
 use crate::model::{Action, ActionState};
 use crate::store::sqlite::audit::append as append_audit;
 use crate::store::sqlite::clock::millis;
+use crate::store::sqlite::deliveries::insert as insert_delivery;
 use crate::store::{Claim, ClaimStore, Due, Finish, Following, LeaseKey, Notify, SqliteStore, StoreError};
 
 /// An action's row as the claim query reads it.
@@ -76,6 +77,24 @@ fn due_of(tx: &Connection, tenant: &str, now: i64, limit: usize) -> Result<Vec<R
     Ok(found)
 }
 
+/// Releases a claim's lease. An action left waiting keeps the platform's reference, is followed
+/// up at `next` and waits since `since` (kept from its first wait).
+fn release(
+    tx: &Connection,
+    tenant: &str,
+    id: &str,
+    (reference, follow): (Option<&str>, Option<(i64, i64)>),
+) -> Result<(), StoreError> {
+    let (next, since) = follow.unzip();
+    tx.prepare_cached(
+        "UPDATE actions SET lease_owner = NULL, lease_until_ms = ?3, follow_ref = ?4,
+                follow_since_ms = CASE WHEN ?4 IS NULL THEN NULL ELSE COALESCE(follow_since_ms, ?5) END
+         WHERE tenant = ?1 AND id = ?2",
+    )?
+    .execute(params![tenant, id, next, reference, since])?;
+    Ok(())
+}
+
 impl ClaimStore for SqliteStore {
     fn finish_actions(
         &self,
@@ -84,7 +103,49 @@ impl ClaimStore for SqliteStore {
         results: &[(LeaseKey, Finish)],
         notify: Notify<'_>,
     ) -> Result<Vec<Action>, StoreError> {
-        self.finish(tenant, owner, results, notify)
+        self.write(|tx| {
+            let now = self.clock.tick(tx)?;
+            let mut moved = Vec::with_capacity(results.len());
+            for (claim, result) in results {
+                let held: Option<String> = tx
+                    .prepare_cached(
+                        "SELECT state FROM actions WHERE tenant = ?1 AND id = ?2 AND lease_token = ?3
+                         AND lease_owner = ?4 AND state IN ('running', 'waiting')",
+                    )?
+                    .query_row(params![tenant, claim.id, claim.token, owner], |r| r.get(0))
+                    .optional()?;
+                let Some(state) = held else { continue };
+                let end = match result {
+                    Finish::Success(effect, message) => {
+                        apply(tx, tenant, effect)?;
+                        release(tx, tenant, &claim.id, (None, None))?;
+                        (ActionState::Success, message)
+                    }
+                    Finish::Error(message) => {
+                        release(tx, tenant, &claim.id, (None, None))?;
+                        (ActionState::Error, message)
+                    }
+                    Finish::Waiting(message, follow) => {
+                        let next = now.saturating_add(millis(follow.after));
+                        release(tx, tenant, &claim.id, (Some(&follow.reference), Some((next, now))))?;
+                        if state == ActionState::Waiting.as_str() {
+                            continue;
+                        }
+                        (ActionState::Waiting, message)
+                    }
+                };
+                moved.push(set_state(tx, tenant, &claim.id, (end.0, end.1.as_str()))?);
+            }
+            if moved.is_empty() {
+                return Ok(Vec::new());
+            }
+            append_audit(tx, tenant, &[unit_entry(Actor::EXECUTOR, &moved)])?;
+            let ended: Vec<Action> = moved.into_iter().map(|(action, _)| action).collect();
+            for (url, body) in notify(&ended) {
+                insert_delivery(tx, tenant, &url, &body)?;
+            }
+            Ok(ended)
+        })
     }
 
     fn claim_actions(&self, owner: &str, lease: Duration, due: Due<'_>) -> Result<Vec<Claim>, StoreError> {

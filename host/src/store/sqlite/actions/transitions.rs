@@ -8,11 +8,8 @@ use crate::audit::entries::Change;
 use crate::audit::{Actor, AuditEntry, entries, helloid_action};
 use crate::model::{Action, ActionState, ActionTarget, now_rfc3339};
 use crate::refusal::Refusal;
-use crate::store::sqlite::audit::append as append_audit;
-use crate::store::sqlite::clock::millis;
-use crate::store::sqlite::deliveries::insert as insert_delivery;
 use crate::store::sqlite::directory::{not_found, not_found_if_zero, to_json};
-use crate::store::{Effect, Finish, LeaseKey, Notify, SqliteStore, StoreError};
+use crate::store::{Effect, StoreError};
 
 /// How HelloID names action `a`, with the entitlement's type read inside `tx`.
 fn helloid_name(tx: &Connection, tenant: &str, a: &Action) -> Result<&'static str, StoreError> {
@@ -132,7 +129,7 @@ pub(super) fn set_state(
     Ok((changed, name))
 }
 
-fn apply(tx: &Connection, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
+pub(super) fn apply(tx: &Connection, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
     let (sql, id, value): (&str, &str, Option<String>) = match effect {
         Effect::Nothing => return Ok(()),
         Effect::AccountAttributes { account, attributes } => {
@@ -153,77 +150,4 @@ fn apply(tx: &Connection, tenant: &str, effect: &Effect) -> Result<(), StoreErro
         None => tx.prepare_cached(sql)?.execute(params![tenant, id])?,
     };
     not_found_if_zero(changed, "target", id, tenant)
-}
-
-impl SqliteStore {
-    /// Ends the actions of [`ClaimStore::finish_actions`](crate::store::ClaimStore::finish_actions).
-    pub(super) fn finish(
-        &self,
-        tenant: &str,
-        owner: &str,
-        results: &[(LeaseKey, Finish)],
-        notify: Notify<'_>,
-    ) -> Result<Vec<Action>, StoreError> {
-        self.write(|tx| {
-            let now = self.clock.tick(tx)?;
-            let mut moved = Vec::with_capacity(results.len());
-            for (claim, result) in results {
-                let held: Option<String> = tx
-                    .prepare_cached(
-                        "SELECT state FROM actions WHERE tenant = ?1 AND id = ?2 AND lease_token = ?3
-                         AND lease_owner = ?4 AND state IN ('running', 'waiting')",
-                    )?
-                    .query_row(params![tenant, claim.id, claim.token, owner], |r| r.get(0))
-                    .optional()?;
-                let Some(state) = held else { continue };
-                let end = match result {
-                    Finish::Success(effect, message) => {
-                        apply(tx, tenant, effect)?;
-                        release(tx, tenant, &claim.id, (None, None))?;
-                        (ActionState::Success, message)
-                    }
-                    Finish::Error(message) => {
-                        release(tx, tenant, &claim.id, (None, None))?;
-                        (ActionState::Error, message)
-                    }
-                    Finish::Waiting(message, follow) => {
-                        let next = now.saturating_add(millis(follow.after));
-                        release(tx, tenant, &claim.id, (Some(&follow.reference), Some((next, now))))?;
-                        if state == ActionState::Waiting.as_str() {
-                            continue;
-                        }
-                        (ActionState::Waiting, message)
-                    }
-                };
-                moved.push(set_state(tx, tenant, &claim.id, (end.0, end.1.as_str()))?);
-            }
-            if moved.is_empty() {
-                return Ok(Vec::new());
-            }
-            append_audit(tx, tenant, &[unit_entry(Actor::EXECUTOR, &moved)])?;
-            let ended: Vec<Action> = moved.into_iter().map(|(action, _)| action).collect();
-            for (url, body) in notify(&ended) {
-                insert_delivery(tx, tenant, &url, &body)?;
-            }
-            Ok(ended)
-        })
-    }
-}
-
-/// Releases a claim's lease. An action left waiting keeps the platform's reference, is followed
-/// up at `next` and waits since `since` (kept from its first wait).
-fn release(
-    tx: &Connection,
-    tenant: &str,
-    id: &str,
-    (reference, follow): (Option<&str>, Option<(i64, i64)>),
-) -> Result<(), StoreError> {
-    let (next, since) = follow.unzip();
-    tx.prepare_cached(
-        "UPDATE actions SET lease_owner = NULL, lease_until_ms = ?3, follow_ref = ?4,
-                follow_since_ms = CASE WHEN ?4 IS NULL THEN NULL ELSE COALESCE(follow_since_ms, ?5) END
-         WHERE tenant = ?1 AND id = ?2",
-    )?
-    .execute(params![tenant, id, next, reference, since])?;
-    Ok(())
 }
