@@ -11,13 +11,13 @@ use std::time::Duration;
 use provhost::api::{ActionSummary, RequestReport};
 use provhost::config::Config;
 use provhost::executor::{DEFAULT_LEASE, Executor};
-use provhost::gate::{Gate, TenantContext};
+use provhost::gate::{Call, Gate, TenantContext};
 use provhost::model::{ActionFilter, ActionState};
-use provhost::pipeline::{Execution, run_request};
+use provhost::pipeline::{Execution, Mode, run_request};
 use provhost::policy::Grants;
 use provhost::refusal::Refusal;
-use provhost::store::{AuditFilter, DEMO_TENANT, Store, seed_demo};
-use provhost::tenant::{Caller, Tenant};
+use provhost::store::{AuditFilter, DEMO_TENANT, SqliteStore, Store, seed_demo};
+use provhost::tenant::{Requester, Tenant};
 use serde_json::Value;
 use support::flaky::Flaky;
 use support::scim::{Answer, PASSWORD, Scim, USER};
@@ -30,12 +30,12 @@ fn jan(suffix: u32) -> String {
 }
 
 /// A demo store with `backend` (TOML for `[tenants.demo.backend]`), under an all-scopes key.
-fn tenant(backend: &str) -> (Arc<Store>, Arc<TenantContext>) {
-    let store = Arc::new(Store::in_memory().unwrap());
-    seed_demo(&store).unwrap();
+fn tenant(backend: &str) -> (Arc<dyn Store>, Arc<TenantContext>) {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    seed_demo(&*store).unwrap();
     let config = Config::parse(Path::new("provhost.toml"), &format!("[tenants.demo.backend]\n{backend}")).unwrap();
     let tenant = Tenant::configured(DEMO_TENANT, &config.tenant(DEMO_TENANT).unwrap(), &store).unwrap();
-    let context = tenant.request_context(Caller { key_id: "phk_test", grants: &Grants::everything() }, "api");
+    let context = tenant.request_context(Requester { key_id: "phk_test", grants: &Grants::everything() }, "api");
     (store, context)
 }
 
@@ -44,7 +44,8 @@ fn request(
     context: &Arc<TenantContext>,
     plan: impl FnOnce(&mut Gate) -> Result<Vec<provhost::model::Action>, Refusal>,
 ) -> Result<RequestReport, Refusal> {
-    run_request(context.clone(), "test request", (false, Execution::Now(&Executor::new(DEFAULT_LEASE))), plan).unwrap()
+    run_request(context.clone(), "test request", Mode::commit(Execution::Now(&Executor::new(DEFAULT_LEASE))), plan)
+        .unwrap()
 }
 
 /// The key's id and secret.
@@ -131,8 +132,7 @@ fn helloid_backend_sends_again_after_a_lost_answer_and_the_platform_applies_once
     let server = Server::start(&remote, &[]);
     let flaky = Flaky::start(&server.base, 1);
     let (store, context) = tenant(&helloid_backend(&flaky.base, &remote.key));
-    let report =
-        request(&context, |p| p.update_account(JAN, &jan(0x101), "mail changed".into()).map(|a| vec![a])).unwrap();
+    let report = request(&context, |p| p.decide(&Call::update_account(JAN, jan(0x101), "mail changed"))).unwrap();
     let action = &report.actions[0];
     assert_eq!(action.state, ActionState::Success, "{action:?}");
     assert!(action.message.contains("(after 2 tries)"), "{}", action.message);
@@ -166,9 +166,9 @@ fn helloid_reads_go_to_the_platform_and_its_refusals_come_back_named() {
     let missing = backend.person(DEMO_TENANT, "nobody").unwrap_err().to_string();
     assert!(missing.contains("nobody"), "{missing}");
     // Retrying an action that is not in error: HelloID refuses, and the local action says so.
-    let retried = request(&context, |p| p.retry(&jan(0x900), "first".into()).map(|a| vec![a])).unwrap();
+    let retried = request(&context, |p| p.decide(&Call::retry(jan(0x900), "first"))).unwrap();
     assert_eq!(retried.actions[0].state, ActionState::Success, "{:?}", retried.actions);
-    let again = request(&context, |p| p.retry(&jan(0x900), "second".into()).map(|a| vec![a]));
+    let again = request(&context, |p| p.decide(&Call::retry(jan(0x900), "second")));
     match again {
         Err(Refusal::Conflict(message)) => assert!(message.contains("already retried"), "{message}"),
         other => panic!("expected a conflict, got {other:?}"),
@@ -188,7 +188,7 @@ fn identityiq(scim: &Scim, http: &str) -> String {
 const FAST: &str = "retry-base-ms = 10, max-retries = 3, timeout-ms = 2000";
 
 fn re_enforce_group(context: &Arc<TenantContext>) -> ActionSummary {
-    let report = request(context, |p| p.re_enforce(JAN, &jan(0x300), "re-enforce".into()).map(|a| vec![a])).unwrap();
+    let report = request(context, |p| p.decide(&Call::re_enforce(JAN, jan(0x300), "re-enforce"))).unwrap();
     report.actions.into_iter().next().unwrap()
 }
 
@@ -223,7 +223,7 @@ fn identityiq_update_sets_the_mapped_attributes_and_a_warning_still_succeeds() {
     let scim = Scim::start();
     scim.script(&[Answer::Launch("Warning")]);
     let (_store, context) = tenant(&identityiq(&scim, FAST));
-    let report = request(&context, |p| p.update_account(JAN, &jan(0x101), "mail".into()).map(|a| vec![a])).unwrap();
+    let report = request(&context, |p| p.decide(&Call::update_account(JAN, jan(0x101), "mail"))).unwrap();
     let action = &report.actions[0];
     assert_eq!(action.state, ActionState::Success, "{action:?}");
     assert!(action.message.contains("warnings") && action.message.contains("scripted Warning"), "{}", action.message);
@@ -349,7 +349,7 @@ fn identityiq_failed_completions_end_in_error_and_a_retry_launches_the_plan_agai
         assert!(action.message.contains(&format!(": {expected}")), "{}", action.message);
         failed.push(action.id);
     }
-    let retry = request(&context, |p| p.retry(&failed[2], "try again".into()).map(|a| vec![a])).unwrap();
+    let retry = request(&context, |p| p.decide(&Call::retry(&failed[2], "try again"))).unwrap();
     assert_eq!(retry.actions[0].state, ActionState::Success, "{:?}", retry.actions);
     let launches = scim.launches();
     assert_eq!(launches.len(), 4);
@@ -362,7 +362,7 @@ fn identityiq_failed_completions_end_in_error_and_a_retry_launches_the_plan_agai
 fn identityiq_unmanage_is_refused_as_invalid_and_nothing_is_sent() {
     let scim = Scim::start();
     let (store, context) = tenant(&identityiq(&scim, FAST));
-    let refused = request(&context, |p| p.unmanage(JAN, &jan(0x300), "stop".into()).map(|a| vec![a]));
+    let refused = request(&context, |p| p.decide(&Call::unmanage(JAN, jan(0x300), "stop")));
     match refused {
         Err(Refusal::Invalid(message)) => assert!(message.contains("no equivalent of unmanaging"), "{message}"),
         other => panic!("expected invalid, got {other:?}"),

@@ -6,7 +6,6 @@
 mod support;
 
 use base64::Engine;
-use provhost::server::ROUTES;
 use reqwest::Method;
 use reqwest::blocking::Client;
 use serde_json::Value;
@@ -64,17 +63,22 @@ fn basic(credentials: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials))
 }
 
-/// Every route that takes an API key, with its parameters filled in: the routes of
-/// `provhost::server::ROUTES` but the open ones, `/metrics` among them.
+/// Every route that takes an API key, with its parameters filled in: the routes of the served
+/// OpenAPI document (`provhost::server::openapi`) but the open ones; `/metrics` is among them.
 fn keyed_routes() -> Vec<(Method, String)> {
-    ROUTES
-        .iter()
-        .filter(|(_, route)| !["/openapi.json", "/healthz", "/readyz"].contains(route))
-        .map(|(method, route)| {
-            let path = route.split('/').map(|s| if s.starts_with('{') { "x" } else { s }).collect::<Vec<_>>().join("/");
-            (method.parse().unwrap(), path)
-        })
-        .collect()
+    let document: serde_json::Value = serde_json::from_str(&provhost::server::openapi()).unwrap();
+    let mut routes = Vec::new();
+    for (route, item) in document["paths"].as_object().unwrap() {
+        if ["/openapi.json", "/healthz", "/readyz"].contains(&route.as_str()) {
+            continue;
+        }
+        let path = route.split('/').map(|s| if s.starts_with('{') { "x" } else { s }).collect::<Vec<_>>().join("/");
+        for method in item.as_object().unwrap().keys() {
+            routes.push((method.to_uppercase().parse().unwrap(), path.clone()));
+        }
+    }
+    assert!(routes.len() > 10, "the document lists the keyed routes: {routes:?}");
+    routes
 }
 
 /// Authorization headers that do not carry a valid key, each with a fragment of the 401's detail.

@@ -16,8 +16,8 @@ use provhost::manifest::Resolved;
 use provhost::model::Person;
 use provhost::policy::Grants;
 use provhost::runtime::{Invocation, LoadedPlugin, Runtime};
-use provhost::store::{DEMO_TENANT, Store, seed_demo};
-use provhost::tenant::{Caller, Tenant};
+use provhost::store::{DEMO_TENANT, SqliteStore, Store, seed_demo};
+use provhost::tenant::{Requester, Tenant};
 use serde_json::Value;
 use support::server::Server;
 use support::{Demo, JAN, mail_changed, plugin};
@@ -26,7 +26,7 @@ use support::{Demo, JAN, mail_changed, plugin};
 struct Sandbox {
     runtime: Runtime,
     plugin: LoadedPlugin,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     _cache: tempfile::TempDir,
 }
 
@@ -38,8 +38,8 @@ impl Sandbox {
             .load(&plugin("misbehave"), None)
             .unwrap()
             .with_warm_instances(NonZeroU32::new(events_per_instance).unwrap());
-        let store = Arc::new(Store::in_memory().unwrap());
-        seed_demo(&store).unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+        seed_demo(&*store).unwrap();
         Sandbox { runtime, plugin, store, _cache: cache }
     }
 
@@ -54,8 +54,8 @@ impl Sandbox {
             settings: BTreeMap::from([("mode".to_string(), mode.to_string())]),
             limits,
         };
-        let backend = Arc::new(MemoryBackend::snapshot(&self.store, DEMO_TENANT).unwrap());
-        let caller = Caller { key_id: "test", grants: &Grants::everything() };
+        let backend = Arc::new(MemoryBackend::snapshot(&*self.store, DEMO_TENANT).unwrap());
+        let caller = Requester { key_id: "test", grants: &Grants::everything() };
         let context = Tenant::with_backend(DEMO_TENANT, &self.store, backend).plugin_context(caller, &plugin);
         let event = Event::from_json(&std::fs::read_to_string(mail_changed()).unwrap()).unwrap();
         self.runtime.invoke(&self.plugin, context, limits, &event).unwrap()
@@ -127,7 +127,7 @@ fn warm_instances_under_serve_belong_to_one_tenant() {
     assert!(demo.provhost(&["init", "--tenant", "fabrikam", "--empty"]).status.success());
     let fabrikam = std::fs::read_to_string(demo.dir.path().join("keys/fabrikam.key")).unwrap().trim().to_owned();
     {
-        let store = Store::open(&demo.dir.path().join("provhost.db")).unwrap();
+        let store: Box<dyn Store> = Box::new(SqliteStore::open(&demo.dir.path().join("provhost.db")).unwrap());
         let jan = Person { id: JAN.into(), display_name: "Jan Jansen".into(), attributes: Vec::new() };
         store.insert_person("fabrikam", &jan).unwrap();
     }

@@ -341,3 +341,74 @@ fn the_check_finds_an_upward_use_an_unplaced_module_and_a_cycle() {
     let doc = "intro\n| `x` |\n## Layers\n| module |\n| --- |\n| `a` |\n| `b` | holds b |\n## Next\n| `c` |";
     assert_eq!(crate::layers(doc), ["a", "b"], "only the first cell of the Layers table's rows is read");
 }
+
+/// What the section of docs/architecture.md headed `heading` names in backticks that should exist
+/// in `host/src`: files (`gate/mod.rs`) and items (`Gate::decide`, `run_event`). Anything else in
+/// backticks (a scope, a route, a command) is not checked.
+fn named_in(doc: &str, heading: &str) -> (Vec<String>, Vec<String>) {
+    let section = doc.split(heading).nth(1).unwrap_or_else(|| panic!("docs/architecture.md has `{heading}`"));
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let ident = |s: &str| {
+        s.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_alphanumeric() || c == '_')
+    };
+    let (mut files, mut items) = (Vec::new(), Vec::new());
+    for token in section.split('`').skip(1).step_by(2) {
+        if token.ends_with(".rs") {
+            files.push(token.to_owned());
+        } else if token.split("::").all(ident) && (token.contains("::") || token.contains('_')) {
+            items.push(token.to_owned());
+        }
+    }
+    (files, items)
+}
+
+/// Whether `code` defines `item`: its last segment a function, type or enum variant, and its first
+/// (when it has two) a type or trait.
+fn defines(code: &str, item: &str) -> bool {
+    let segments: Vec<&str> = item.split("::").collect();
+    let has = |pattern: String| code.contains(&pattern);
+    let type_named = |name: &str| {
+        ["struct", "enum", "trait", "type"]
+            .iter()
+            .any(|kind| has(format!("{kind} {name} ")) || has(format!("{kind} {name}<")))
+            || has(format!("struct {name}("))
+            || has(format!("struct {name};"))
+    };
+    let last = segments[segments.len() - 1];
+    let defined_last = has(format!("fn {last}(")) || has(format!("fn {last}<")) || type_named(last) || {
+        [",", " {", "(", " =>"].iter().any(|end| {
+            code.lines().any(|l| l.trim_start().starts_with(&format!("{last}{end}")) && l.starts_with("    "))
+        })
+    };
+    defined_last && (segments.len() == 1 || type_named(segments[0]))
+}
+
+#[test]
+fn every_file_and_item_the_re_enforce_path_names_exists() {
+    let root = repository();
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let (files, items) = named_in(&doc, "## Where is a re-enforce checked, planned, committed, audited and executed?");
+    assert!(files.len() >= 10 && items.len() >= 10, "the path names its files and items: {files:?} {items:?}");
+    let src = root.join("host/src");
+    let missing: Vec<&String> = files.iter().filter(|f| !src.join(f).is_file() && !root.join(f).is_file()).collect();
+    assert!(missing.is_empty(), "docs/architecture.md names files host/src does not have: {missing:?}");
+    let code: String = sources(&src).into_values().collect::<Vec<_>>().join("\n");
+    let undefined: Vec<&String> = items.iter().filter(|i| !defines(&code, i)).collect();
+    assert!(undefined.is_empty(), "docs/architecture.md names items host/src does not define: {undefined:?}");
+}
+
+#[test]
+fn the_path_check_finds_a_missing_file_and_an_undefined_item() {
+    let doc = "## Path\n1. `gate/mod.rs`: `Gate::decide` and `run_event`, scope `persons:read`, `provhost run`\n## Next\n`x.rs`";
+    let (files, items) = named_in(doc, "## Path");
+    assert_eq!(
+        (files, items.clone()),
+        (vec!["gate/mod.rs".to_string()], vec!["Gate::decide".into(), "run_event".into()])
+    );
+    let code = "pub struct Gate {\n}\nimpl Gate {\n    pub fn decide(&self) {}\n}\n";
+    assert!(defines(code, "Gate::decide"));
+    assert!(!defines(code, "run_event"), "a function no file defines");
+    assert!(!defines(code, "Plan::decide"), "a method of a type no file defines");
+    assert!(defines("pub enum Import {\n    ReEnforce,\n}", "Import::ReEnforce"), "an enum variant");
+}

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use provhost::audit::InvocationRecord;
 use provhost::config::Config;
 use provhost::executor::Executor;
-use provhost::gate::TenantContext;
+use provhost::gate::{Call, TenantContext};
 use provhost::model::{Action, ActionFilter, ActionState, new_id};
-use provhost::pipeline::{Execution, run_request};
+use provhost::pipeline::{Execution, Mode, run_request};
 use provhost::policy::Grants;
-use provhost::store::{DEMO_TENANT, Store, seed_demo};
-use provhost::tenant::{Caller, Tenant};
+use provhost::store::{DEMO_TENANT, SqliteStore, Store, seed_demo};
+use provhost::tenant::{Requester, Tenant};
 use reqwest::blocking::Client;
 use serde_json::Value;
 use support::helloid::HelloId;
@@ -50,7 +50,7 @@ fn helloid(base: &str) -> String {
 }
 
 /// A store handle and the demo tenant wired on it, as one process has them.
-type Process = (Arc<Store>, Arc<TenantContext>);
+type Process = (Arc<dyn Store>, Arc<TenantContext>);
 
 /// One store file opened twice, as two processes would, each handle with the tenant wired on it.
 fn two_processes(backend: &str) -> (tempfile::TempDir, [Process; 2]) {
@@ -59,12 +59,12 @@ fn two_processes(backend: &str) -> (tempfile::TempDir, [Process; 2]) {
     let config = Config::parse(Path::new("provhost.toml"), &format!("[tenants.demo.backend]\n{backend}")).unwrap();
     let tenant = config.tenant(DEMO_TENANT).unwrap();
     let open = |seed: bool| {
-        let store = Arc::new(Store::open(&path).unwrap());
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
         if seed {
-            seed_demo(&store).unwrap();
+            seed_demo(&*store).unwrap();
         }
         let wired = Tenant::configured(DEMO_TENANT, &tenant, &store).unwrap();
-        let context = wired.request_context(Caller { key_id: "phk_test", grants: &Grants::everything() }, "api");
+        let context = wired.request_context(Requester { key_id: "phk_test", grants: &Grants::everything() }, "api");
         (store, context)
     };
     let first = open(true);
@@ -73,14 +73,14 @@ fn two_processes(backend: &str) -> (tempfile::TempDir, [Process; 2]) {
 
 /// Commits one action through the gate without carrying it out.
 fn committed(context: &Arc<TenantContext>, plan: impl FnOnce(&mut provhost::gate::Gate) -> Action) -> Action {
-    let report = run_request(context.clone(), "test", (false, Execution::Queued), |gate| Ok(vec![plan(gate)]));
+    let report = run_request(context.clone(), "test", Mode::commit(Execution::Queued), |gate| Ok(vec![plan(gate)]));
     let id = report.unwrap().unwrap().actions[0].id.clone();
     context.store.action(DEMO_TENANT, &id).unwrap()
 }
 
 /// Commits a pending copy of the demo's failed TOPdesk update (the platform's directory is not
 /// read: the stub serves only the update).
-fn committed_update(store: &Store) -> Action {
+fn committed_update(store: &dyn Store) -> Action {
     let failed = ActionFilter { state: Some(ActionState::Error), ..Default::default() };
     let failed = store.actions(DEMO_TENANT, &failed, 1).unwrap().remove(0);
     let action = Action { id: new_id(), state: ActionState::Pending, retry_of: None, ..failed };
@@ -113,7 +113,7 @@ fn outlive_the_lease(handles: &[Process; 2], action: &Action) -> (Action, usize)
     (carrying.join().unwrap(), taken)
 }
 
-fn states(store: &Store, id: &str) -> Vec<ActionState> {
+fn states(store: &dyn Store, id: &str) -> Vec<ActionState> {
     store.action_history(DEMO_TENANT, id).unwrap().into_iter().map(|h| h.state).collect()
 }
 
@@ -122,13 +122,15 @@ fn an_identityiq_launch_that_outlives_many_leases_is_launched_once() {
     let scim = Scim::start();
     scim.script(&[Answer::Hang(LEASE * 5)]);
     let (_dir, handles) = two_processes(&identityiq(&scim.base, ""));
-    let action = committed(&handles[0].1, |gate| gate.re_enforce(JAN, &jan(0x300), "re-enforce".into()).unwrap());
+    let action = committed(&handles[0].1, |gate| {
+        gate.decide(&Call::re_enforce(JAN, jan(0x300), "re-enforce")).unwrap().remove(0)
+    });
     let (ended, taken) = outlive_the_lease(&handles, &action);
     assert_eq!(ended.state, ActionState::Success, "{ended:?}");
     assert_eq!(taken, 0, "the other executor never took the action while its lease was renewed");
     assert_eq!(scim.launches().len(), 1, "launched once");
     use ActionState::*;
-    assert_eq!(states(&handles[0].0, &action.id), [Pending, Running, Success], "one attempt, one end");
+    assert_eq!(states(&*handles[0].0, &action.id), [Pending, Running, Success], "one attempt, one end");
     assert_eq!(scim.violations(), Vec::<String>::new());
 }
 
@@ -136,7 +138,7 @@ fn an_identityiq_launch_that_outlives_many_leases_is_launched_once() {
 fn a_helloid_update_that_outlives_many_leases_is_sent_once() {
     let platform = HelloId::start(LEASE * 5);
     let (_dir, handles) = two_processes(&helloid(&platform.base));
-    let action = committed_update(&handles[0].0);
+    let action = committed_update(&*handles[0].0);
     let (ended, taken) = outlive_the_lease(&handles, &action);
     assert_eq!(ended.state, ActionState::Success, "{ended:?}");
     assert_eq!(taken, 0);
@@ -300,10 +302,10 @@ fn the_executor_never_runs_a_tenant_the_configuration_does_not_name() {
 fn one_tenants_slow_platform_holds_back_no_other_tenants_actions() {
     use provhost::executor::Tenants;
     let platform = HelloId::start(Duration::from_millis(400));
-    let store = Arc::new(Store::in_memory().unwrap());
-    seed_demo(&store).unwrap();
-    provhost::store::seed_demo_as(&store, "quick", "Quick").unwrap();
-    let slow: Vec<Action> = (0..8).map(|_| committed_update(&store)).collect();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    seed_demo(&*store).unwrap();
+    provhost::store::seed_demo_as(&*store, "quick", "Quick").unwrap();
+    let slow: Vec<Action> = (0..8).map(|_| committed_update(&*store)).collect();
     // The quick tenant's one action is committed last: oldest-first would run it last.
     let failed = ActionFilter { state: Some(ActionState::Error), ..Default::default() };
     let template = store.actions("quick", &failed, 1).unwrap().remove(0);

@@ -12,25 +12,25 @@ use std::process::Stdio;
 use std::sync::{Arc, Barrier};
 
 use provhost::config::Config;
-use provhost::gate::TenantContext;
+use provhost::gate::{Call, Decision, TenantContext};
 use provhost::model::{ActionFilter, ActionState};
-use provhost::pipeline::{Execution, run_request};
+use provhost::pipeline::{Execution, Mode, run_request};
 use provhost::policy::Grants;
 use provhost::refusal::Refusal;
-use provhost::store::{AuditFilter, DEMO_TENANT, Store, seed_demo};
-use provhost::tenant::{Caller, Tenant};
+use provhost::store::{AuditFilter, DEMO_TENANT, SqliteStore, Store, seed_demo};
+use provhost::tenant::{Requester, Tenant};
 use support::{Demo, JAN, mail_changed, plugin, stderr};
 
 /// How many writers race.
 const WRITERS: usize = 8;
 
 /// A demo store in a file, and a request context governed by `policy` (TOML of `[tenants.demo]`).
-fn governed(dir: &Path, policy: &str) -> (Arc<Store>, Arc<TenantContext>) {
-    let store = Arc::new(Store::open(&dir.join("provhost.db")).unwrap());
-    seed_demo(&store).unwrap();
+fn governed(dir: &Path, policy: &str) -> (Arc<dyn Store>, Arc<TenantContext>) {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("provhost.db")).unwrap());
+    seed_demo(store.as_ref()).unwrap();
     let config = Config::parse(Path::new("provhost.toml"), &format!("[tenants.demo]\n{policy}")).unwrap();
     let tenant = Tenant::configured(DEMO_TENANT, &config.tenant(DEMO_TENANT).unwrap(), &store).unwrap();
-    let context = tenant.request_context(Caller { key_id: "phk_race", grants: &Grants::everything() }, "api");
+    let context = tenant.request_context(Requester { key_id: "phk_race", grants: &Grants::everything() }, "api");
     (store, context)
 }
 
@@ -38,7 +38,7 @@ fn governed(dir: &Path, policy: &str) -> (Arc<Store>, Arc<TenantContext>) {
 /// every one has planned, then commits. Returns what each commit answered.
 fn race(
     context: &Arc<TenantContext>,
-    plan: impl Fn(&mut provhost::gate::Gate) -> Result<provhost::model::Action, Refusal> + Send + Sync + 'static,
+    plan: impl Fn(&mut provhost::gate::Gate) -> Decision + Send + Sync + 'static,
 ) -> Vec<Result<provhost::api::RequestReport, Refusal>> {
     let barrier = Arc::new(Barrier::new(WRITERS));
     let plan = Arc::new(plan);
@@ -46,11 +46,11 @@ fn race(
         .map(|n| {
             let (context, barrier, plan) = (context.clone(), barrier.clone(), plan.clone());
             std::thread::spawn(move || {
-                run_request(context, &format!("racing writer {n}"), (false, Execution::Queued), |gate| {
+                run_request(context, &format!("racing writer {n}"), Mode::commit(Execution::Queued), |gate| {
                     let planned = plan(gate);
                     // Every writer planned while there was room; now they commit at once.
                     barrier.wait();
-                    Ok(vec![planned?])
+                    planned
                 })
                 .unwrap()
             })
@@ -69,7 +69,7 @@ fn one_winner(answers: &[Result<provhost::api::RequestReport, Refusal>], code: &
 }
 
 /// The chain verifies whole, and holds an audit record of each refusal at commit.
-fn audited(store: &Store, refusals: &[String]) {
+fn audited(store: &dyn Store, refusals: &[String]) {
     let verification = store.verify_audit(DEMO_TENANT).unwrap();
     assert!(verification.broken.is_none() && verification.is_whole(), "{verification:?}");
     let records = serde_json::to_value(store.audit(&AuditFilter::default(), 10_000, 0).unwrap()).unwrap();
@@ -94,17 +94,17 @@ fn threads_racing_a_windows_last_slot_commit_exactly_one() {
     let account =
         store.accounts_of(DEMO_TENANT, JAN).unwrap().into_iter().find(|a| a.system == "exchange-online").unwrap();
     // One of the window's two updates is taken: the racers want its last one.
-    let first = run_request(context.clone(), "the window's first update", (false, Execution::Queued), |gate| {
-        gate.update_account(JAN, &account.id, "first".into()).map(|a| vec![a])
+    let first = run_request(context.clone(), "the window's first update", Mode::commit(Execution::Queued), |gate| {
+        gate.decide(&Call::update_account(JAN, &account.id, "first"))
     });
     assert!(first.unwrap().is_ok());
     let before = store.actions(DEMO_TENANT, &ActionFilter::default(), 10_000).unwrap().len();
     let id = account.id.clone();
-    let answers = race(&context, move |gate| gate.update_account(JAN, &id, "racing for the last slot".into()));
+    let answers = race(&context, move |gate| gate.decide(&Call::update_account(JAN, &id, "racing for the last slot")));
     let refusals = one_winner(&answers, "threshold-exceeded");
     let after = store.actions(DEMO_TENANT, &ActionFilter::default(), 10_000).unwrap().len();
     assert_eq!(after, before + 1, "the window holds its two updates, no more");
-    audited(&store, &refusals);
+    audited(store.as_ref(), &refusals);
 }
 
 #[test]
@@ -113,12 +113,15 @@ fn threads_racing_to_retry_one_failed_action_commit_exactly_one() {
     let (store, context) = governed(dir.path(), "");
     let failed = ActionFilter { state: Some(ActionState::Error), ..Default::default() };
     let failed = store.actions(DEMO_TENANT, &failed, 1).unwrap().remove(0);
+    let before = store.actions(DEMO_TENANT, &ActionFilter::default(), 10_000).unwrap().len();
     let id = failed.id.clone();
-    let answers = race(&context, move |gate| gate.retry(&id, "racing to retry".into()));
+    let answers = race(&context, move |gate| gate.decide(&Call::retry(&id, "racing to retry")));
     let refusals = one_winner(&answers, "conflict");
     assert!(refusals.iter().all(|r| r.contains("was already retried by action")), "{refusals:#?}");
-    assert_eq!(store.retries_of(DEMO_TENANT, &failed.id).unwrap().len(), 1, "exactly one retry is committed");
-    audited(&store, &refusals);
+    let after = store.actions(DEMO_TENANT, &ActionFilter::default(), 10_000).unwrap().len();
+    assert_eq!(after, before + 1, "exactly one retry is committed");
+    assert!(store.live_retry(DEMO_TENANT, &failed.id).unwrap().is_some(), "the committed retry is the live one");
+    audited(store.as_ref(), &refusals);
 }
 
 /// What one `provhost run` of the race printed, and how it exited.

@@ -171,7 +171,9 @@ fn an_excluded_persons_run_is_refused_call_by_call_and_still_completes() {
     let refused = run["refused"].as_array().unwrap();
     assert_eq!(refused.len(), 3, "each re-enforcement is refused: {r}");
     assert!(
-        refused.iter().all(|c| c["function"] == "actions.re-enforce-entitlement" && c["decision"] == "excluded"),
+        refused.iter().all(
+            |c| c["function"] == provhost::gate::Import::ReEnforceEntitlement.name() && c["decision"] == "excluded"
+        ),
         "{r}"
     );
     assert!(

@@ -16,11 +16,11 @@ use crate::event::Event;
 use crate::executor::{DEFAULT_LEASE, Executor};
 use crate::limits::LimitSettings;
 use crate::model::{Account, Action, Entitlement, Person, System};
-use crate::pipeline::{Execution, RunReport, run_event};
+use crate::pipeline::{Execution, Mode, RunReport, run_event};
 use crate::policy::Grants;
 use crate::runtime::{Runtime, plugin_name};
 use crate::store::{DEMO_TENANT, Store, seed_demo};
-use crate::tenant::{Caller, Tenant, install};
+use crate::tenant::{Requester, Tenant, install};
 
 /// A fixture tenant (`fixture.json` in the cases folder); without one, the demo tenant.
 #[derive(Debug, Deserialize)]
@@ -54,7 +54,7 @@ pub struct CaseResult {
 
 const FIXTURE_TENANT: &str = "fixture";
 
-fn load_fixture(store: &Store, cases: &Path) -> anyhow::Result<&'static str> {
+fn load_fixture(store: &dyn Store, cases: &Path) -> anyhow::Result<&'static str> {
     let path = cases.join("fixture.json");
     if !path.exists() {
         seed_demo(store)?;
@@ -100,8 +100,8 @@ fn normalise(report: &RunReport) -> Value {
 }
 
 fn run_case(runtime: &Runtime, component: &Path, cases: &Path, case: &Path) -> anyhow::Result<Value> {
-    let store = Arc::new(Store::in_memory()?);
-    let tenant = load_fixture(&store, cases)?;
+    let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory()?);
+    let tenant = load_fixture(&*store, cases)?;
     let event_path = case.join("event.json");
     let text = std::fs::read_to_string(&event_path).with_context(|| format!("cannot read {}", event_path.display()))?;
     let event = Event::from_json(&text).with_context(|| format!("event {}", event_path.display()))?;
@@ -113,7 +113,7 @@ fn run_case(runtime: &Runtime, component: &Path, cases: &Path, case: &Path) -> a
             .with_context(|| format!("{} must be an object of text settings", settings_path.display()))?;
         installed.plugin.settings.extend(extra);
     }
-    let caller = Caller { key_id: "test", grants: &Grants::everything() };
+    let caller = Requester { key_id: "test", grants: &Grants::everything() };
     let executor = Executor::new(DEFAULT_LEASE);
     let context = Tenant::unconfigured(tenant, &store).plugin_context(caller, &installed.plugin);
     let report = run_event(
@@ -122,7 +122,7 @@ fn run_case(runtime: &Runtime, component: &Path, cases: &Path, case: &Path) -> a
         context,
         installed.plugin.limits,
         &event,
-        (false, Execution::Now(&executor)),
+        Mode::commit(Execution::Now(&executor)),
     )?;
     Ok(normalise(&report))
 }

@@ -57,4 +57,12 @@ impl Refusal {
             Refusal::BudgetExhausted(_) => "budget-exhausted",
         }
     }
+
+    /// A retry of `failed`, which `live` (in `state`, neither failed nor rejected) already
+    /// retries: one failed action has at most one live retry.
+    pub fn already_retried(failed: &str, live: &str, state: &str) -> Refusal {
+        Refusal::Conflict(format!(
+            "action '{failed}' was already retried by action '{live}', which is {state}; retry that one if it fails"
+        ))
+    }
 }

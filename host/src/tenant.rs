@@ -53,18 +53,19 @@ pub fn install(
     Ok(Installed { plugin, loaded: Arc::new(loaded) })
 }
 
-/// Who a call runs for: the API key and what it is granted.
+/// The API key a call runs for and what it is granted: the key that requests what the call plans,
+/// named on everything it records and in the notifications of the actions it commits.
 #[derive(Debug, Clone, Copy)]
-pub struct Caller<'a> {
+pub struct Requester<'a> {
     /// The key's id, recorded on everything the call does.
     pub key_id: &'a str,
     /// The scopes the key is granted.
     pub grants: &'a Grants,
 }
 
-impl<'a> From<&'a KeyRecord> for Caller<'a> {
+impl<'a> From<&'a KeyRecord> for Requester<'a> {
     fn from(key: &'a KeyRecord) -> Self {
-        Caller { key_id: &key.id, grants: &key.scopes }
+        Requester { key_id: &key.id, grants: &key.scopes }
     }
 }
 
@@ -72,7 +73,7 @@ impl<'a> From<&'a KeyRecord> for Caller<'a> {
 /// installed plugins.
 pub struct Tenant {
     id: String,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     backend: Arc<dyn Backend>,
     policy: Arc<TenantPolicy>,
     webhooks: Arc<Vec<Webhook>>,
@@ -82,7 +83,7 @@ pub struct Tenant {
 
 impl Tenant {
     /// The tenant `id` as `config` describes it, with no plugins installed yet.
-    pub fn configured(id: &str, config: &TenantConfig, store: &Arc<Store>) -> anyhow::Result<Tenant> {
+    pub fn configured(id: &str, config: &TenantConfig, store: &Arc<dyn Store>) -> anyhow::Result<Tenant> {
         let backend =
             crate::backend::for_tenant(&config.backend, store).map_err(|e| anyhow::anyhow!("tenant '{id}': {e}"))?;
         let mut tenant = Self::over(id, store, backend, config.policy(), config.webhooks.clone());
@@ -92,18 +93,18 @@ impl Tenant {
 
     /// A tenant that no configuration describes: the embedded store's directory, no policy, no
     /// webhooks and no plugins.
-    pub fn unconfigured(id: &str, store: &Arc<Store>) -> Tenant {
+    pub fn unconfigured(id: &str, store: &Arc<dyn Store>) -> Tenant {
         Self::with_backend(id, store, Arc::new(EmbeddedBackend::new(store.clone())))
     }
 
     /// A tenant with no policy whose directory is `backend` (a snapshot, for measuring).
-    pub fn with_backend(id: &str, store: &Arc<Store>, backend: Arc<dyn Backend>) -> Tenant {
+    pub fn with_backend(id: &str, store: &Arc<dyn Store>, backend: Arc<dyn Backend>) -> Tenant {
         Self::over(id, store, backend, Arc::default(), Vec::new())
     }
 
     fn over(
         id: &str,
-        store: &Arc<Store>,
+        store: &Arc<dyn Store>,
         backend: Arc<dyn Backend>,
         policy: Arc<TenantPolicy>,
         webhooks: Vec<Webhook>,
@@ -189,21 +190,33 @@ impl Tenant {
         self.plugins.iter().filter(move |p| p.triggered_by(event).is_ok())
     }
 
-    /// The context of a plugin's invocation for `caller`: the key's grants bounded by the
+    /// The context of a plugin's invocation for `requester`: the key's grants bounded by the
     /// plugin's declared capabilities, with the plugin's settings.
-    pub fn plugin_context(&self, caller: Caller<'_>, plugin: &Resolved) -> Arc<TenantContext> {
-        self.context(caller, &plugin.name, plugin.capabilities.clone(), plugin.settings.clone())
+    pub fn plugin_context(&self, requester: Requester<'_>, plugin: &Resolved) -> Arc<TenantContext> {
+        self.context(requester, &plugin.name, plugin.capabilities.clone(), plugin.settings.clone())
     }
 
     /// The context of a call made without a plugin (a targeted request, an approval), bounded by
     /// the key alone and recorded as made `via` (`api` over HTTP, `cli` on the command line).
-    pub fn request_context(&self, caller: Caller<'_>, via: &str) -> Arc<TenantContext> {
-        self.context(caller, via, Grants::everything(), BTreeMap::new())
+    pub fn request_context(&self, requester: Requester<'_>, via: &str) -> Arc<TenantContext> {
+        self.context(requester, via, Grants::everything(), BTreeMap::new())
+    }
+
+    /// The context the executor carries out committed actions in: it names the executor `owner`
+    /// and is granted nothing, for it makes no calls; the notifications it queues name each
+    /// action's requester, the key its plan was committed under.
+    pub fn executor_context(&self, owner: &str) -> Arc<TenantContext> {
+        self.context(
+            Requester { key_id: owner, grants: &Grants::default() },
+            "executor",
+            Grants::default(),
+            BTreeMap::new(),
+        )
     }
 
     fn context(
         &self,
-        caller: Caller<'_>,
+        requester: Requester<'_>,
         plugin: &str,
         manifest: Grants,
         config: BTreeMap<String, String>,
@@ -214,8 +227,8 @@ impl Tenant {
             store: self.store.clone(),
             policy: self.policy.clone(),
             permission: Permission {
-                key_id: caller.key_id.to_owned(),
-                key: caller.grants.clone(),
+                key_id: requester.key_id.to_owned(),
+                key: requester.grants.clone(),
                 plugin: plugin.to_owned(),
                 manifest,
             },
@@ -236,14 +249,18 @@ pub(crate) mod testing {
     /// A demo store and a context over it for the plugin `test-plugin` (declaring everything,
     /// with the setting `systems` = `exchange-online,topdesk`) under the key `phk_test` with
     /// `key`'s grants and the tenant policy `policy`.
-    pub fn governed_context(key: Grants, policy: TenantPolicy) -> (Arc<Store>, Arc<TenantContext>) {
-        let store = Arc::new(Store::in_memory().unwrap());
-        seed_demo(&store).unwrap();
+    pub fn governed_context(key: Grants, policy: TenantPolicy) -> (Arc<dyn Store>, Arc<TenantContext>) {
+        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
+        seed_demo(&*store).unwrap();
         let backend = Arc::new(EmbeddedBackend::new(store.clone()));
         let tenant = Tenant::over(DEMO_TENANT, &store, backend, Arc::new(policy), Vec::new());
         let settings = BTreeMap::from([("systems".to_string(), "exchange-online,topdesk".to_string())]);
-        let context =
-            tenant.context(Caller { key_id: "phk_test", grants: &key }, "test-plugin", Grants::everything(), settings);
+        let context = tenant.context(
+            Requester { key_id: "phk_test", grants: &key },
+            "test-plugin",
+            Grants::everything(),
+            settings,
+        );
         (store, context)
     }
 }
@@ -255,7 +272,7 @@ mod tests {
 
     #[test]
     fn sailpoint_sources_map_by_id_or_name_for_attribute_changes_and_account_requests() {
-        let store = Arc::new(Store::in_memory().unwrap());
+        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
         let mut tenant = Tenant::unconfigured("demo", &store);
         tenant.sources = BTreeMap::from([("Corporate Active Directory".to_string(), "active-directory".to_string())]);
         let watches_ad =

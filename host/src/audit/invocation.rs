@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::{AuditEntry, kind};
+use super::{AuditEntry, Outcome, kind};
 
 /// What is kept of one plugin invocation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -18,8 +18,8 @@ pub struct InvocationRecord {
     pub plugin_sha256: String,
     /// `attribute-changed`, `provisioning-completed` or `action-failed`.
     pub event_kind: String,
-    /// `committed`, `plugin-error`, `trap`, `limit`, `refused`, ...
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: Outcome,
     /// The plugin's summary or the reason it failed.
     pub detail: String,
     /// Whether this was a dry run (nothing but this record is written).
@@ -50,7 +50,7 @@ impl InvocationRecord {
     pub fn history(id: &str, tenant: &str, source: &str, detail: &str) -> Self {
         InvocationRecord {
             event_kind: "seed".into(),
-            outcome: "committed".into(),
+            outcome: Outcome::Committed,
             detail: detail.into(),
             event_summary: detail.into(),
             ..Self::starting(id.into(), tenant, source, false)
@@ -98,7 +98,7 @@ impl InvocationRecord {
             person: None,
             action: None,
             system: None,
-            decision: if self.dry_run { format!("dry-run:{}", self.outcome) } else { self.outcome.clone() },
+            decision: if self.dry_run { format!("dry-run:{}", self.outcome) } else { self.outcome.to_string() },
             audit_action: None,
             message: self.detail.clone(),
             details: json!({

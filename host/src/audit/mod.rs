@@ -1,18 +1,21 @@
-//! The audit trail: one record per decision — invocations, host calls, commits, action state
-//! changes, approvals and rejections, plugin audit notes — written in the same store transaction
-//! as the change it describes, and chained by hash per tenant so that tampering shows.
+//! The audit trail: one record per unit of work — an invocation or request with every call it
+//! made and its decision, an executor step with the state changes it made, an approval or
+//! rejection, a key, system or delivery change — written in the same store transaction as the
+//! change it describes, and chained by hash per tenant so that tampering shows.
 
 mod chain;
 mod checkpoint;
 pub mod entries;
 mod invocation;
 mod names;
+mod outcome;
 
 pub use chain::{ChainBreak, ChainVerifier, FORMAT, content_hash, record_hash, verify_chain};
 pub use checkpoint::{ChainStart, Checkpoint};
 pub use entries::Actor;
 pub use invocation::InvocationRecord;
 pub use names::helloid_action;
+pub use outcome::Outcome;
 
 use serde::{Deserialize, Serialize};
 

@@ -13,12 +13,12 @@ use crate::store::{Effect, Finish, Store};
 /// The default backend, over provhost's embedded store.
 #[derive(Clone)]
 pub struct EmbeddedBackend {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
 }
 
 impl EmbeddedBackend {
     /// A backend reading and writing `store`.
-    pub fn new(store: Arc<Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
     }
 
@@ -133,7 +133,7 @@ mod tests {
     use crate::store::{DEMO_TENANT, Due, seed_demo};
 
     /// Claims `action`, has the backend carry it out and records the end, as an executor does.
-    fn execute(store: &Store, backend: &EmbeddedBackend, action: &Action) -> Action {
+    fn execute(store: &dyn Store, backend: &EmbeddedBackend, action: &Action) -> Action {
         let ids = [action.id.clone()];
         let lease = std::time::Duration::from_secs(60);
         let claim = store.claim_actions("test", lease, Due::These(DEMO_TENANT, &ids)).unwrap().remove(0);
@@ -142,13 +142,13 @@ mod tests {
         store.finish_actions(DEMO_TENANT, "test", &[(claim.key, finish)], &|_| Vec::new()).unwrap().remove(0)
     }
 
-    fn demo() -> (Arc<Store>, EmbeddedBackend) {
-        let store = Arc::new(Store::in_memory().unwrap());
-        seed_demo(&store).unwrap();
+    fn demo() -> (Arc<dyn Store>, EmbeddedBackend) {
+        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
+        seed_demo(&*store).unwrap();
         (store.clone(), EmbeddedBackend::new(store))
     }
 
-    fn commit(store: &Store, action: &Action) {
+    fn commit(store: &dyn Store, action: &Action) {
         let record = InvocationRecord::history(&new_id(), DEMO_TENANT, "test", "test history");
         store.commit_invocation(&record, std::slice::from_ref(action)).unwrap();
     }
@@ -178,8 +178,8 @@ mod tests {
         let account =
             store.accounts_of(DEMO_TENANT, &person.id).unwrap().into_iter().find(|a| a.system == "topdesk").unwrap();
         let action = planned(person, "topdesk", ActionKind::Update, ActionTarget::Account(account.id.clone()));
-        commit(&store, &action);
-        let done = [execute(&store, &backend, &action)];
+        commit(&*store, &action);
+        let done = [execute(&*store, &backend, &action)];
         assert_eq!(done[0].state, ActionState::Success);
         let states: Vec<_> =
             store.action_history(DEMO_TENANT, &action.id).unwrap().into_iter().map(|h| h.state).collect();
@@ -202,8 +202,8 @@ mod tests {
             .unwrap();
         let action =
             planned(person, "exchange-online", ActionKind::Unmanage, ActionTarget::Entitlement(entitlement.id.clone()));
-        commit(&store, &action);
-        let done = [execute(&store, &backend, &action)];
+        commit(&*store, &action);
+        let done = [execute(&*store, &backend, &action)];
         assert_eq!(done[0].state, ActionState::Error);
         assert!(done[0].message.contains("mailbox server down"), "{}", done[0].message);
         assert!(store.entitlement(DEMO_TENANT, &entitlement.id).unwrap().managed);
@@ -220,8 +220,8 @@ mod tests {
             ActionKind::Unmanage,
             ActionTarget::Entitlement(entitlement.id.clone()),
         );
-        commit(&store, &action);
-        assert_eq!([execute(&store, &backend, &action)][0].state, ActionState::Success);
+        commit(&*store, &action);
+        assert_eq!([execute(&*store, &backend, &action)][0].state, ActionState::Success);
         assert!(!store.entitlement(DEMO_TENANT, &entitlement.id).unwrap().managed);
     }
 }

@@ -24,7 +24,7 @@ fn missing(kind: &str, id: &str) -> BackendError {
 
 impl MemoryBackend {
     /// A snapshot of a tenant in `store`: persons, entitlements, accounts and actions.
-    pub fn snapshot(store: &Store, tenant: &str) -> Result<Self, StoreError> {
+    pub fn snapshot(store: &dyn Store, tenant: &str) -> Result<Self, StoreError> {
         let mut backend = MemoryBackend::default();
         for person in store.persons(tenant)? {
             for e in store.entitlements_of(tenant, &person.id)? {

@@ -103,7 +103,7 @@ impl Job<'_> {
 }
 
 /// The backend `config` selects for a tenant, recording actions in `store`.
-pub fn for_tenant(config: &BackendConfig, store: &Arc<Store>) -> Result<Arc<dyn Backend>, String> {
+pub fn for_tenant(config: &BackendConfig, store: &Arc<dyn Store>) -> Result<Arc<dyn Backend>, String> {
     Ok(match config {
         BackendConfig::Embedded {} => Arc::new(EmbeddedBackend::new(store.clone())),
         BackendConfig::HelloId(c) => Arc::new(HelloIdBackend::new(c)?),

@@ -10,12 +10,12 @@ use std::time::Instant;
 use super::median_us;
 use crate::backend::MemoryBackend;
 use crate::event::Event;
-use crate::gate::{Gate, TenantContext};
+use crate::gate::{Bounds, Gate, TenantContext};
 use crate::limits::Limits;
 use crate::policy::Grants;
 use crate::runtime::Runtime;
 use crate::store::{DEMO_TENANT, Store, seed_demo};
-use crate::tenant::{Caller, Tenant};
+use crate::tenant::{Requester, Tenant};
 
 /// The figures for one plugin.
 pub struct InvokeFigures {
@@ -29,10 +29,10 @@ pub struct InvokeFigures {
 /// The demo tenant with its directory in memory, shared by every invocation measured; calls are
 /// bounded by nothing but recorded as `plugin`'s.
 pub fn context(plugin: &str) -> anyhow::Result<Arc<TenantContext>> {
-    let store = Arc::new(Store::in_memory()?);
-    seed_demo(&store)?;
-    let backend = Arc::new(MemoryBackend::snapshot(&store, DEMO_TENANT)?);
-    let caller = Caller { key_id: "bench", grants: &Grants::everything() };
+    let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory()?);
+    seed_demo(&*store)?;
+    let backend = Arc::new(MemoryBackend::snapshot(&*store, DEMO_TENANT)?);
+    let caller = Requester { key_id: "bench", grants: &Grants::everything() };
     Ok(Tenant::with_backend(DEMO_TENANT, &store, backend).request_context(caller, plugin))
 }
 
@@ -58,7 +58,7 @@ pub fn sandboxed(
         let took = started.elapsed();
         anyhow::ensure!(invocation.completed(), "{label} did not complete: {}", invocation.outcome.detail());
         let started = Instant::now();
-        let mut gate = Gate::new("bench", context.clone(), Limits::default().max_actions);
+        let mut gate = Gate::new("bench", context.clone(), Bounds::from(&Limits::default()));
         let summary = super::native::propagate_mail(&mut gate, change, &settings).map_err(anyhow::Error::msg)?;
         std::hint::black_box((summary, gate.take()));
         let native_took = started.elapsed();

@@ -53,8 +53,8 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// Runs the load at each concurrency for `duration`.
 pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) -> anyhow::Result<Vec<LoadFigures>> {
     let data = tempfile::tempdir()?;
-    let store = Arc::new(Store::open(&data.path().join("provhost.db"))?);
-    seed_demo(&store)?;
+    let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::open(&data.path().join("provhost.db"))?);
+    seed_demo(&*store)?;
     let (key, secret) = store.create_key("demo", &crate::policy::Grants::everything(), "bench", None)?;
     let config_text = format!(
         "[tenants.demo.share]\nmax-concurrent-events = 128\n\n[tenants.demo.plugins.bench]\ncomponent = \"{}\"\ncapabilities = [\"persons:read\", \"accounts:update\", \"entitlements:re-enforce\", \"actions:retry\"]\n",

@@ -5,11 +5,16 @@ use std::collections::BTreeMap;
 
 use crate::event::AttributeChanged;
 use crate::gate::AuditNote;
-use crate::gate::{Gate, LIST_ACTIONS_LIMIT};
-use crate::model::{ActionFilter, ActionState, ActionTarget};
+use crate::gate::{Call, Gate, LIST_ACTIONS_LIMIT, Query};
+use crate::model::{Action, ActionFilter, ActionState, ActionTarget};
 use crate::refusal::Refusal;
 
 const WATCHED: [&str; 3] = ["proxyAddresses", "mail", "userPrincipalName"];
+
+/// The id of the one action a call on one target planned.
+fn first_id(planned: Vec<Action>) -> String {
+    planned.into_iter().next().map(|a| a.id).unwrap_or_default()
+}
 
 /// Plans what propagate-mail plans for `event`; returns its summary.
 pub fn propagate_mail(
@@ -32,13 +37,16 @@ pub fn propagate_mail(
     }
     let person = event.person.as_str();
     let text = |e: Refusal| e.to_string();
-    let found =
-        gate.query("queries.get-person", &[person], |p| Ok(p.backend().person(p.tenant(), person)?)).map_err(text)?;
+    let found = gate
+        .query(&Query::GetPerson { person: person.into() }, |p| Ok(p.backend().person(p.tenant(), person)?))
+        .map_err(text)?;
     let accounts = gate
-        .query("queries.list-accounts", &[person], |p| Ok(p.backend().accounts(p.tenant(), person)?))
+        .query(&Query::ListAccounts { person: person.into() }, |p| Ok(p.backend().accounts(p.tenant(), person)?))
         .map_err(text)?;
     let entitlements = gate
-        .query("queries.list-entitlements", &[person], |p| Ok(p.backend().entitlements(p.tenant(), person)?))
+        .query(&Query::ListEntitlements { person: person.into() }, |p| {
+            Ok(p.backend().entitlements(p.tenant(), person)?)
+        })
         .map_err(text)?;
     let mut person_systems: Vec<String> = accounts.iter().map(|a| a.system.clone()).collect();
     person_systems.dedup();
@@ -49,7 +57,7 @@ pub fn propagate_mail(
     let reason = format!("{} changed in {source} by {}", changed.join(", "), event.source);
     let filter = ActionFilter { person: Some(person.into()), state: Some(ActionState::Error), system: None };
     let failed = gate
-        .query("queries.list-actions", &[person], |p| {
+        .query(&Query::ListActions { filter: filter.clone() }, |p| {
             Ok(p.backend().actions(p.tenant(), &filter, LIST_ACTIONS_LIMIT)?)
         })
         .map_err(text)?;
@@ -62,7 +70,7 @@ pub fn propagate_mail(
     };
     let mut retried = Vec::new();
     for action in failed.iter().filter(|a| systems.contains(&a.system)) {
-        let planned = gate.retry(&action.id, reason.clone()).map(|a| a.id);
+        let planned = gate.decide(&Call::retry(&action.id, &reason)).map(first_id);
         if planned.is_ok()
             && let ActionTarget::Account(account) = &action.target
         {
@@ -71,11 +79,11 @@ pub fn propagate_mail(
         note(gate, format!("retry {} on {}", action.kind, action.system), planned, 0);
     }
     for account in accounts.iter().filter(|a| systems.contains(&a.system) && !retried.contains(&a.id)) {
-        let planned = gate.update_account(person, &account.id, reason.clone()).map(|a| a.id);
+        let planned = gate.decide(&Call::update_account(person, &account.id, &reason)).map(first_id);
         note(gate, format!("UpdateAccount {} on {}", account.account_reference, account.system), planned, 1);
     }
     for entitlement in entitlements.iter().filter(|e| e.managed && systems.contains(&e.system)) {
-        let planned = gate.re_enforce(person, &entitlement.id, reason.clone()).map(|a| a.id);
+        let planned = gate.decide(&Call::re_enforce(person, &entitlement.id, &reason)).map(first_id);
         note(gate, format!("re-enforce {} on {}", entitlement.display_name, entitlement.system), planned, 2);
     }
     Ok(format!(

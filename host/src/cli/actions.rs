@@ -10,7 +10,7 @@ use super::{ApiKeyArg, DataDir, print_json};
 use crate::executor::{DEFAULT_LEASE, Executor};
 use crate::model::{Action, ActionFilter, ActionKind, ActionState, ActionTarget};
 use crate::policy::Scope;
-use crate::store::{DEMO_TENANT, Decision, HistoryEntry};
+use crate::store::{DEMO_TENANT, HistoryEntry, Verdict};
 
 /// `provhost actions …`
 #[derive(Debug, Subcommand)]
@@ -75,9 +75,9 @@ pub struct Decide {
 }
 
 impl Decide {
-    fn run(self, data: &DataDir, decision: Decision) -> anyhow::Result<()> {
+    fn run(self, data: &DataDir, decision: Verdict) -> anyhow::Result<()> {
         let store = data.open_store()?;
-        let key = self.key.authenticate(&store, Scope::ActionsApprove)?;
+        let key = self.key.authenticate(&*store, Scope::ActionsApprove)?;
         let tenant = key.tenant.as_str();
         let ids = match (&self.system, self.kind) {
             (Some(system), Some(kind)) => {
@@ -145,8 +145,8 @@ impl ActionsCommand {
                 let filter = ActionFilter { state: Some(ActionState::Blocked), system, person: None };
                 print_json(&store.actions(&tenant, &filter, usize::MAX >> 1)?)?;
             }
-            ActionsCommand::Approve(decide) => decide.run(data, Decision::Approve)?,
-            ActionsCommand::Reject(decide) => decide.run(data, Decision::Reject)?,
+            ActionsCommand::Approve(decide) => decide.run(data, Verdict::Approve)?,
+            ActionsCommand::Reject(decide) => decide.run(data, Verdict::Reject)?,
             ActionsCommand::Show { id, tenant } => {
                 let store = data.open_tenant(&tenant)?;
                 print_json(&ActionDetail {

@@ -135,7 +135,7 @@ fn read_secret(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
 /// chain still starts where it says and holds the record it names. Prints what it finds; returns
 /// whether all held, and the tenants whose chain start a checkpoint vouches for.
 fn check_anchors(
-    store: &Store,
+    store: &dyn Store,
     path: &PathBuf,
     secret: &[u8],
     tenant: Option<&str>,
@@ -213,7 +213,11 @@ fn report(v: &Verification, covered: bool) -> bool {
 
 /// The start a checkpoint of `tenant`'s chain may vouch for: record 1, or the record an archive
 /// was imported from, when the operator says so with `--starts-at`.
-fn signable_start(store: &Store, tenant: &str, starts_at: Option<u64>) -> anyhow::Result<Result<ChainStart, String>> {
+fn signable_start(
+    store: &dyn Store,
+    tenant: &str,
+    starts_at: Option<u64>,
+) -> anyhow::Result<Result<ChainStart, String>> {
     let start = store.audit_start(tenant)?.unwrap_or_else(ChainStart::genesis);
     Ok(if start.is_genesis() || starts_at == Some(start.seq) && start.seq > 1 {
         Ok(start)
@@ -263,7 +267,7 @@ fn read_export(path: &PathBuf) -> anyhow::Result<Vec<AuditRecord>> {
         .collect()
 }
 
-fn tenants(store: &Store, tenant: Option<String>) -> anyhow::Result<Vec<String>> {
+fn tenants(store: &dyn Store, tenant: Option<String>) -> anyhow::Result<Vec<String>> {
     Ok(match tenant {
         Some(t) => vec![t],
         None => store.audit_tenants()?,
@@ -310,14 +314,14 @@ impl AuditCommand {
             AuditCommand::Export { tenant, from_seq } => {
                 let store = data.open_store()?;
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                let tenants = tenants(&store, tenant)?;
+                let tenants = tenants(&*store, tenant)?;
                 let mut total = 0;
                 for tenant in &tenants {
                     total += store.audit_head(tenant)?.map_or(0, |(seq, _)| seq.saturating_sub(from_seq.max(1)) + 1);
                 }
                 let progress = data.progress(Some(total), "exporting audit records");
                 for tenant in tenants {
-                    store.audit_chain(&tenant, from_seq, |r| {
+                    store.audit_chain(&tenant, from_seq, &mut |r| {
                         progress.advance(1);
                         let line = serde_json::to_string(&r).expect("audit records serialise");
                         writeln!(out, "{line}")
@@ -332,9 +336,9 @@ impl AuditCommand {
                 let store = data.open_store()?;
                 let at = crate::model::now_rfc3339();
                 let mut refused = false;
-                for tenant in tenants(&store, tenant)? {
+                for tenant in tenants(&*store, tenant)? {
                     let Some((seq, hash)) = store.audit_head(&tenant)? else { continue };
-                    match signable_start(&store, &tenant, starts_at)? {
+                    match signable_start(&*store, &tenant, starts_at)? {
                         Ok(first) => {
                             let checkpoint = Checkpoint::sign(&secret, &tenant, first, (seq, &hash), &at);
                             println!("{}", serde_json::to_string(&checkpoint).expect("checkpoints serialise"));
@@ -385,9 +389,9 @@ impl AuditCommand {
                 let store = data.open_store()?;
                 let (mut held, mut covered) = (true, BTreeSet::new());
                 if let (Some(anchor), Some(secret_file)) = (anchor, secret_file) {
-                    (held, covered) = check_anchors(&store, &anchor, &read_secret(&secret_file)?, tenant.as_deref())?;
+                    (held, covered) = check_anchors(&*store, &anchor, &read_secret(&secret_file)?, tenant.as_deref())?;
                 }
-                let tenants = tenants(&store, tenant)?;
+                let tenants = tenants(&*store, tenant)?;
                 let progress = data.progress(Some(tenants.len() as u64), "verifying tenants' chains");
                 for tenant in tenants {
                     let v = store.verify_audit(&tenant)?;

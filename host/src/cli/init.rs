@@ -34,9 +34,9 @@ impl InitArgs {
             return Ok(ExitCode::SUCCESS);
         }
         if self.tenant == DEMO_TENANT && !self.empty {
-            seed_demo(&store)?;
+            seed_demo(&*store)?;
         } else if self.demo_data {
-            seed_demo_as(&store, &self.tenant, &self.tenant)?;
+            seed_demo_as(&*store, &self.tenant, &self.tenant)?;
         } else {
             store.insert_tenant(&self.tenant, &self.tenant)?;
         }

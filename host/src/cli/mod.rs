@@ -209,14 +209,14 @@ impl DataDir {
     }
 
     /// Opens the store, creating the directory and the file if needed.
-    fn create_store(&self) -> anyhow::Result<Arc<Store>> {
+    fn create_store(&self) -> anyhow::Result<Arc<dyn Store>> {
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create the data directory {}", self.root.display()))?;
-        Ok(Arc::new(Store::open(&self.store_path())?))
+        Ok(Arc::new(crate::store::SqliteStore::open(&self.store_path())?))
     }
 
     /// Opens an existing store, or says how to create it.
-    fn open_store(&self) -> anyhow::Result<Arc<Store>> {
+    fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
         let path = self.store_path();
         if !path.exists() {
             anyhow::bail!(
@@ -225,17 +225,17 @@ impl DataDir {
                 self.root.display()
             );
         }
-        Ok(Arc::new(Store::open(&path)?))
+        Ok(Arc::new(crate::store::SqliteStore::open(&path)?))
     }
 
     /// `key`'s tenant wired as the configuration describes it (fails closed: a tenant the
     /// configuration file does not name is refused).
-    fn tenant(&self, store: &Arc<Store>, key: &KeyRecord) -> anyhow::Result<Tenant> {
+    fn tenant(&self, store: &Arc<dyn Store>, key: &KeyRecord) -> anyhow::Result<Tenant> {
         Tenant::configured(&key.tenant, &self.config.tenant(&key.tenant)?, store)
     }
 
     /// Opens an existing store whose tenant exists.
-    fn open_tenant(&self, tenant: &str) -> anyhow::Result<Arc<Store>> {
+    fn open_tenant(&self, tenant: &str) -> anyhow::Result<Arc<dyn Store>> {
         let store = self.open_store()?;
         let path = self.store_path();
         if !store.tenant_exists(tenant)? {
@@ -255,7 +255,7 @@ struct ApiKeyArg {
 
 impl ApiKeyArg {
     /// Verifies the key and that it is granted `scope`; the key decides the tenant.
-    fn authenticate(&self, store: &Store, scope: Scope) -> anyhow::Result<KeyRecord> {
+    fn authenticate(&self, store: &dyn Store, scope: Scope) -> anyhow::Result<KeyRecord> {
         let key = store.verify_key(&self.api_key)?;
         if !key.scopes.allows(scope, None) {
             anyhow::bail!("API key '{}' is not granted {scope}", key.id);

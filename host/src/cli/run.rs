@@ -11,7 +11,7 @@ use super::{ApiKeyArg, DataDir, EXIT_NOT_COMMITTED, print_json};
 use crate::event::Event;
 use crate::executor::{DEFAULT_LEASE, Executor};
 use crate::limits::{LimitSettings, Limits};
-use crate::pipeline::{Execution, run_event};
+use crate::pipeline::{Execution, Mode, run_event};
 use crate::policy::Scope;
 use crate::runtime::Runtime;
 use crate::runtime::plugin_name;
@@ -96,7 +96,7 @@ impl RunArgs {
     pub(super) fn run(self, data: &DataDir) -> anyhow::Result<ExitCode> {
         let event = self.read_event()?;
         let store = data.open_store()?;
-        let key = self.key.authenticate(&store, Scope::EventsSubmit)?;
+        let key = self.key.authenticate(&*store, Scope::EventsSubmit)?;
         let config = data.config.tenant(&key.tenant)?;
         let configured = config.plugins.get(&self.plugin);
         let path = match configured {
@@ -125,7 +125,7 @@ impl RunArgs {
         let limits = self.limits(installed.plugin.limits)?;
         let executor = Executor::new(DEFAULT_LEASE);
         let execution = if self.no_wait { Execution::Queued } else { Execution::Now(&executor) };
-        let report = run_event(&runtime, plugin, context, limits, &event, (self.dry_run, execution))?;
+        let report = run_event(&runtime, plugin, context, limits, &event, Mode { dry_run: self.dry_run, execution })?;
         print_json(&report)?;
         if report.committed {
             Ok(ExitCode::SUCCESS)

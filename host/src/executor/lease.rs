@@ -18,7 +18,7 @@ pub(super) struct Keeper {
 }
 
 struct Shared {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     owner: String,
     lease: Duration,
     state: Mutex<State>,
@@ -38,7 +38,7 @@ struct State {
 impl Keeper {
     /// Keeps `claims`, made by executor `owner` for `lease` at `claimed` (taken before the claim).
     pub(super) fn start(
-        store: Arc<Store>,
+        store: Arc<dyn Store>,
         owner: &str,
         lease: Duration,
         claims: Vec<LeaseKey>,
@@ -146,7 +146,7 @@ mod tests {
     use crate::model::{Action, ActionFilter, ActionState, new_id};
     use crate::store::{DEMO_TENANT, Due, seed_demo};
 
-    fn pending(store: &Store) -> String {
+    fn pending(store: &dyn Store) -> String {
         let failed = store.actions(DEMO_TENANT, &ActionFilter::default(), 10).unwrap().remove(0);
         let action = Action { id: new_id(), state: ActionState::Pending, retry_of: None, ..failed };
         let record = InvocationRecord::history(&new_id(), DEMO_TENANT, "test", "one pending");
@@ -156,9 +156,9 @@ mod tests {
 
     #[test]
     fn a_kept_claim_outlives_many_leases_and_no_one_else_can_take_it() {
-        let store = Arc::new(Store::in_memory().unwrap());
-        seed_demo(&store).unwrap();
-        let id = pending(&store);
+        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
+        seed_demo(&*store).unwrap();
+        let id = pending(&*store);
         let lease = Duration::from_millis(60);
         let claimed = Instant::now();
         let claim = store.claim_actions("a", lease, Due::These(DEMO_TENANT, std::slice::from_ref(&id))).unwrap();

@@ -15,9 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Executor;
-use crate::policy::Grants;
 use crate::store::{Claim, Due, Store, StoreError};
-use crate::tenant::{Caller, Tenant};
+use crate::tenant::Tenant;
 use crate::webhook::Tracking;
 
 /// The most tenants whose actions one worker carries out at once, each in a lane of its own.
@@ -80,7 +79,7 @@ impl Executor {
     /// did not start lapse at once, for the next executor to take up.
     pub async fn work(
         self: Arc<Self>,
-        store: Arc<Store>,
+        store: Arc<dyn Store>,
         tenants: Tenants,
         wake: Arc<tokio::sync::Notify>,
         progress: tokio::sync::watch::Sender<u64>,
@@ -95,7 +94,7 @@ impl Executor {
         while !*stop.borrow() {
             if held.due() {
                 let (store, tenants) = (store.clone(), tenants.clone());
-                if let Ok(found) = tokio::task::spawn_blocking(move || held_tenants(&store, &tenants)).await {
+                if let Ok(found) = tokio::task::spawn_blocking(move || held_tenants(&*store, &tenants)).await {
                     held.report(found);
                 }
             }
@@ -103,7 +102,7 @@ impl Executor {
             if free > 0 {
                 let (executor, store, roster, sizes) = (self.clone(), store.clone(), tenants.clone(), batches.clone());
                 let taken: HashSet<String> = busy.values().cloned().collect();
-                let round = move || executor.claim_round(&store, &roster, &sizes, (&taken, start, free));
+                let round = move || executor.claim_round(&*store, &roster, &sizes, (&taken, start, free));
                 match tokio::task::spawn_blocking(round).await {
                     Ok(Ok((round, next))) => {
                         start = next;
@@ -151,7 +150,7 @@ impl Executor {
     /// the last tenant claimed for.
     fn claim_round(
         &self,
-        store: &Store,
+        store: &dyn Store,
         tenants: &Tenants,
         batches: &HashMap<String, usize>,
         (busy, start, free): (&HashSet<String>, usize, usize),
@@ -191,7 +190,7 @@ impl Executor {
                 return (claimed, started.elapsed());
             }
         };
-        let context = tenant.request_context(Caller { key_id: &self.owner, grants: &Grants::default() }, "executor");
+        let context = tenant.executor_context(&self.owner);
         let tracking = (lane.claimed_at, Tracking::ByInvocation);
         if let Err(e) = self.carry_out(&context, &lane.claims, tracking, Some(stop)) {
             tracing::error!(
@@ -204,7 +203,7 @@ impl Executor {
 }
 
 /// The tenants with open actions that the worker does not serve: each with how many and why.
-fn held_tenants(store: &Store, tenants: &Tenants) -> Result<Vec<(String, u64, String)>, StoreError> {
+fn held_tenants(store: &dyn Store, tenants: &Tenants) -> Result<Vec<(String, u64, String)>, StoreError> {
     let served: HashSet<String> = (tenants.roster)()?.into_iter().collect();
     Ok(store
         .open_actions()?
@@ -255,13 +254,13 @@ mod tests {
     use crate::store::{DEMO_TENANT, seed_demo, seed_demo_as};
 
     /// A store with `backlog` pending actions for each of the tenants named.
-    fn backlog(tenants: &[(&str, usize)]) -> Arc<Store> {
-        let store = Arc::new(Store::in_memory().unwrap());
+    fn backlog(tenants: &[(&str, usize)]) -> Arc<dyn Store> {
+        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
         for (tenant, count) in tenants {
             if *tenant == DEMO_TENANT {
-                seed_demo(&store).unwrap();
+                seed_demo(&*store).unwrap();
             } else {
-                seed_demo_as(&store, tenant, tenant).unwrap();
+                seed_demo_as(&*store, tenant, tenant).unwrap();
             }
             let failed = store.actions(tenant, &ActionFilter::default(), 10).unwrap().remove(0);
             let pending: Vec<Action> = (0..*count)
@@ -273,7 +272,7 @@ mod tests {
         store
     }
 
-    fn served(store: &Arc<Store>, names: &[&str]) -> Tenants {
+    fn served(store: &Arc<dyn Store>, names: &[&str]) -> Tenants {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let (store, known) = (store.clone(), names.clone());
         Tenants {
@@ -294,7 +293,7 @@ mod tests {
         let tenants = served(&store, &[DEMO_TENANT, "quiet"]);
         let executor = Executor::new(Duration::from_secs(60));
         let (none, first) = (HashSet::new(), HashMap::new());
-        let (lanes, next) = executor.claim_round(&store, &tenants, &first, (&none, 0, LANES)).unwrap();
+        let (lanes, next) = executor.claim_round(&*store, &tenants, &first, (&none, 0, LANES)).unwrap();
         let sizes: Vec<(&str, usize)> = lanes.iter().map(|l| (l.tenant.as_str(), l.claims.len())).collect();
         assert_eq!(sizes, [(DEMO_TENANT, BATCH_MIN), ("quiet", 2)], "a backlog takes one bounded lane");
         assert_eq!(next, 0, "the next round starts after the last tenant claimed for");
@@ -302,19 +301,66 @@ mod tests {
 
         // One lane at a time: the busy tenant is skipped; with one lane free the turn moves on.
         let busy: HashSet<String> = [DEMO_TENANT.to_string()].into();
-        let (lanes, _) = executor.claim_round(&store, &tenants, &first, (&busy, 0, 1)).unwrap();
+        let (lanes, _) = executor.claim_round(&*store, &tenants, &first, (&busy, 0, 1)).unwrap();
         assert!(lanes.is_empty(), "quiet has nothing left and demo is busy");
         let larger = HashMap::from([(DEMO_TENANT.to_string(), 64)]);
-        let (round, next) = executor.claim_round(&store, &tenants, &larger, (&none, 1, 1)).unwrap();
+        let (round, next) = executor.claim_round(&*store, &tenants, &larger, (&none, 1, 1)).unwrap();
         assert_eq!((round[0].tenant.as_str(), next), (DEMO_TENANT, 1), "from quiet's turn on, demo is next");
         assert_eq!(round[0].claims.len(), 64, "a tenant's batch bounds its lane");
 
-        let held = held_tenants(&store, &tenants).unwrap();
+        let held = held_tenants(&*store, &tenants).unwrap();
         assert_eq!(held.len(), 1);
         assert_eq!((held[0].0.as_str(), held[0].1), ("removed", 5));
         assert!(held[0].2.contains("not configured"), "{}", held[0].2);
         let removed = store.actions("removed", &ActionFilter::default(), 100).unwrap();
         assert_eq!(removed.iter().filter(|a| a.state == ActionState::Pending).count(), 5, "never claimed");
+    }
+
+    #[test]
+    fn the_worker_names_the_key_that_requested_an_action_in_its_notification() {
+        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
+        seed_demo(&*store).unwrap();
+        let failed = store.actions(DEMO_TENANT, &ActionFilter::default(), 10).unwrap().remove(0);
+        let invocation = new_id();
+        let action = Action {
+            id: new_id(),
+            state: ActionState::Pending,
+            retry_of: None,
+            invocation: Some(invocation.clone()),
+            ..failed
+        };
+        let mut record = InvocationRecord::history(&invocation, DEMO_TENANT, "api", "an update requested by a key");
+        record.key_id = Some("phk_requester".into());
+        store.commit_invocation(&record, std::slice::from_ref(&action)).unwrap();
+        let hook = crate::config::Webhook {
+            url: "http://127.0.0.1:1/".into(),
+            secret: "0123456789abcdef".into(),
+            filter: None,
+            max_attempts: 1,
+            retry_base_ms: 1,
+        };
+        let config = crate::config::TenantConfig { webhooks: vec![hook], ..Default::default() };
+        let wired = store.clone();
+        let tenants = Tenants {
+            roster: Arc::new(|| Ok(vec![DEMO_TENANT.to_string()])),
+            wire: Arc::new(move |id: &str| {
+                Tenant::configured(id, &config, &wired).map(Arc::new).map_err(|e| e.to_string())
+            }),
+        };
+        let executor = Executor::new(Duration::from_secs(60));
+        let (none, sizes) = (HashSet::new(), HashMap::new());
+        let (lanes, _) = executor.claim_round(&*store, &tenants, &sizes, (&none, 0, LANES)).unwrap();
+        assert_eq!(lanes.len(), 1);
+        for lane in lanes {
+            executor.run_lane(&tenants, lane, &AtomicBool::new(false));
+        }
+        assert_eq!(store.action(DEMO_TENANT, &action.id).unwrap().state, ActionState::Success);
+        let queued = store.deliveries(DEMO_TENANT, None, 10, 0).unwrap();
+        assert_eq!(queued.len(), 1, "one notification for the one person");
+        let payload: serde_json::Value = serde_json::from_str(&queued[0].payload).unwrap();
+        assert_eq!(payload["requester"]["id"], "phk_requester", "the requesting key, not the executor: {payload}");
+        assert_eq!(payload["action"], "provhost:api", "{payload}");
+        assert_ne!(executor.owner(), "phk_requester");
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub struct TenantContext {
     /// Where the tenant's directory lives and actions run.
     pub backend: Arc<dyn Backend>,
     /// provhost's own store: committed actions, window usage.
-    pub store: Arc<Store>,
+    pub store: Arc<dyn Store>,
     /// The tenant's exclusions, thresholds and window budgets.
     pub policy: Arc<TenantPolicy>,
     /// The API key's grants and the plugin's declared capabilities.

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::Import;
 use crate::limits::{Limits, cut_to};
 use crate::refusal::Refusal;
 
@@ -27,8 +28,8 @@ pub(super) fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
 /// One host call and what provhost decided about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallRecord {
-    /// `actions.re-enforce-entitlement`, `queries.get-person`, ...
-    pub function: &'static str,
+    /// The import it came through (`actions.re-enforce-entitlement`, `queries.get-person`, ...).
+    pub function: Import,
     /// The ids the call named, in argument order.
     pub ids: Vec<String>,
     /// `allowed` or the refusal's code.
@@ -81,7 +82,7 @@ impl Journal {
     /// record is bounded, and a refused oversized id is recorded cut.
     pub fn record<T>(
         &mut self,
-        function: &'static str,
+        function: Import,
         ids: &[&str],
         result: &Result<T, Refusal>,
         planned: impl FnOnce(&T) -> Vec<String>,

@@ -30,12 +30,13 @@ pub struct Plan {
     invocation: String,
     actions: Vec<Action>,
     max: u32,
+    exhausted: bool,
 }
 
 impl Plan {
     /// An empty plan for `invocation` that holds at most `max` actions.
     pub fn new(invocation: &str, max: u32) -> Self {
-        Self { invocation: invocation.to_owned(), actions: Vec::new(), max }
+        Self { invocation: invocation.to_owned(), actions: Vec::new(), max, exhausted: false }
     }
 
     /// Adds an intent and returns the planned action. Asking twice for the same step on the same
@@ -47,6 +48,7 @@ impl Plan {
             return Ok(&self.actions[index]);
         }
         if self.actions.len() as u32 >= self.max {
+            self.exhausted = true;
             return Err(Refusal::BudgetExhausted(format!(
                 "this invocation may plan at most {} actions; the plan is abandoned",
                 self.max
@@ -68,6 +70,11 @@ impl Plan {
             updated_at: at,
         });
         Ok(self.actions.last().expect("just pushed"))
+    }
+
+    /// Whether an action was refused for the plan's budget: the plan is then abandoned.
+    pub fn exhausted(&self) -> bool {
+        self.exhausted
     }
 
     /// The planned actions, in the order they were asked for.

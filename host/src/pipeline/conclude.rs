@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::records::invocation_entry;
-use crate::audit::InvocationRecord;
+use crate::audit::{InvocationRecord, Outcome};
 use crate::event::AttributeChanged;
 use crate::gate::{Journal, TenantContext};
 use serde_json::json;
@@ -33,7 +33,7 @@ pub struct Conclusion {
 /// Records an invocation that committed nothing: one audit record, which carries what was asked
 /// for and decided in its details.
 pub(super) fn record_uncommitted(
-    store: &Store,
+    store: &dyn Store,
     record: &InvocationRecord,
     journal: &Journal,
 ) -> Result<(), StoreError> {
@@ -62,16 +62,27 @@ fn recorded(context: &TenantContext, change: &AttributeChanged) -> Result<bool, 
     }
 }
 
-/// Concludes a plan. `may_commit` is false when the plugin did not return `ok`; `observed` is the
-/// attribute change the event reported, recorded on the person with the commit.
+/// What a run hands its conclusion.
+pub struct Concluding<'a> {
+    /// The actions planned.
+    pub plan: Vec<Action>,
+    /// Every call and its decision, every note and log line.
+    pub journal: &'a Journal,
+    /// False when the plugin did not return `ok` (or a request's call was refused).
+    pub may_commit: bool,
+    /// The attribute change the event reported, recorded on the person with the commit.
+    pub observed: Option<&'a AttributeChanged>,
+    /// When the committed actions are carried out.
+    pub execution: Execution<'a>,
+}
+
+/// Concludes a plan: thresholds, then the commit with the record of `record`, then execution.
 pub fn conclude(
     context: &TenantContext,
     record: &mut InvocationRecord,
-    mut plan: Vec<Action>,
-    journal: &Journal,
-    may_commit: bool,
-    (observed, execution): (Option<&AttributeChanged>, Execution<'_>),
+    concluding: Concluding<'_>,
 ) -> Result<Conclusion, RunError> {
+    let Concluding { mut plan, journal, may_commit, observed, execution } = concluding;
     let (store, backend, tenant) = (&context.store, &context.backend, &context.tenant);
     let mut thresholds = Vec::new();
     if may_commit {
@@ -88,10 +99,10 @@ pub fn conclude(
                     Err(e) => {
                         // Without the count the threshold cannot be applied: nothing commits, and
                         // the invocation is still recorded.
-                        record.outcome = "unavailable".into();
+                        record.outcome = Outcome::Unavailable;
                         record.detail =
                             format!("not committed: the threshold count for '{}' failed: {e}", action.system);
-                        record_uncommitted(store, record, journal)?;
+                        record_uncommitted(&**store, record, journal)?;
                         return Err(e.into());
                     }
                 };
@@ -103,7 +114,7 @@ pub fn conclude(
             .collect();
     }
     if !may_commit || record.dry_run {
-        record_uncommitted(store, record, journal)?;
+        record_uncommitted(&**store, record, journal)?;
         return Ok(Conclusion { committed: may_commit, refused_at_commit: None, actions: plan, thresholds });
     }
     let observed = observed.filter(|change| match recorded(context, change) {
@@ -123,9 +134,9 @@ pub fn conclude(
     }
     let commit = Commit { record, actions: &plan, observed, windows: &context.policy.windows, audit: &audit };
     if let Err(refusal) = store.commit(&commit)? {
-        record.outcome = "refused".into();
+        record.outcome = Outcome::Refused;
         record.detail = format!("not committed: {refusal}");
-        record_uncommitted(store, record, journal)?;
+        record_uncommitted(&**store, record, journal)?;
         return Ok(Conclusion { committed: false, refused_at_commit: Some(refusal), actions: plan, thresholds });
     }
     if let Execution::Now(executor) = execution {
@@ -141,7 +152,7 @@ mod tests {
     use super::*;
     use crate::backend::{Backend, BackendError, EmbeddedBackend, Job};
     use crate::executor::{DEFAULT_LEASE, Executor};
-    use crate::gate::Gate;
+    use crate::gate::{Bounds, Call, Gate};
     use crate::model::{Account, ActionFilter, ActionKind, Entitlement, Person, new_id};
     use crate::policy::{Grants, TenantPolicy, Threshold};
     use crate::store::{DEMO_TENANT, Finish};
@@ -192,27 +203,32 @@ mod tests {
         context.backend = Arc::new(CannotCount(EmbeddedBackend::new(store.clone())));
         let context = Arc::new(context);
         let id = new_id();
-        let mut gate = Gate::new(&id, context.clone(), 10);
-        gate.update_all_accounts("3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01", "mail changed".into()).unwrap();
+        let mut gate = Gate::new(&id, context.clone(), Bounds { max_actions: 10, ..Bounds::REQUEST });
+        gate.decide(&Call::update_all_accounts("3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01", "mail changed")).unwrap();
         let before = store.counts(DEMO_TENANT).unwrap();
         let mut record = InvocationRecord::history(&id, DEMO_TENANT, "test-plugin", "an event");
-        record.outcome = "completed".into();
+        record.outcome = Outcome::Completed;
         let plan = gate.plan.take_actions();
-        let err = conclude(
-            &context,
-            &mut record,
+        let executor = Executor::new(DEFAULT_LEASE);
+        let concluding = Concluding {
             plan,
-            &gate.journal,
-            true,
-            (None, Execution::Now(&Executor::new(DEFAULT_LEASE))),
-        )
-        .unwrap_err();
+            journal: &gate.journal,
+            may_commit: true,
+            observed: None,
+            execution: Execution::Now(&executor),
+        };
+        let err = conclude(&context, &mut record, concluding).unwrap_err();
         assert!(err.to_string().contains("did not answer"), "{err}");
         let (invocations, actions) = store.counts(DEMO_TENANT).unwrap();
         assert_eq!((invocations, actions), (before.0 + 1, before.1), "the invocation is on record, no action");
         let last = store.audit(&Default::default(), 1000, 0).unwrap().pop().unwrap();
         assert_eq!(last.entry.decision, "unavailable");
         assert!(last.entry.message.contains("the threshold count for"), "{}", last.entry.message);
+    }
+
+    /// The conclusion of an empty plan that observed `change`.
+    fn observing<'a>(journal: &'a Journal, change: &'a AttributeChanged) -> Concluding<'a> {
+        Concluding { plan: Vec::new(), journal, may_commit: true, observed: Some(change), execution: Execution::Queued }
     }
 
     #[test]
@@ -231,7 +247,7 @@ mod tests {
                 new_values: vec![],
             }],
         };
-        let department = |store: &crate::store::Store| -> Vec<String> {
+        let department = |store: &dyn crate::store::Store| -> Vec<String> {
             let person = store.person(DEMO_TENANT, jan).unwrap();
             person.attributes.into_iter().filter(|a| a.name == "department").flat_map(|a| a.values).collect()
         };
@@ -248,16 +264,8 @@ mod tests {
         ] {
             let (store, context) = governed_context(Grants::everything(), policy);
             let mut record = InvocationRecord::history(&new_id(), DEMO_TENANT, "test-plugin", "an event");
-            conclude(
-                &context,
-                &mut record,
-                Vec::new(),
-                &Default::default(),
-                true,
-                (Some(&blank_department), Execution::Queued),
-            )
-            .unwrap();
-            assert_eq!(department(&store).is_empty(), !kept, "{}", record.detail);
+            conclude(&context, &mut record, observing(&Journal::default(), &blank_department)).unwrap();
+            assert_eq!(department(&*store).is_empty(), !kept, "{}", record.detail);
             if kept {
                 assert!(record.detail.contains("excluded by the rule department = sales"), "{}", record.detail);
             }
@@ -284,8 +292,7 @@ mod tests {
         };
         let conclude_event = |change: &AttributeChanged| {
             let mut record = InvocationRecord::history(&new_id(), DEMO_TENANT, "test-plugin", "an event");
-            let observed = (Some(change), Execution::Queued);
-            conclude(&context, &mut record, Vec::new(), &Default::default(), true, observed).unwrap();
+            conclude(&context, &mut record, observing(&Journal::default(), change)).unwrap();
             let last = store.audit(&Default::default(), 10_000, 0).unwrap().pop().unwrap().entry;
             (record.detail, last.details)
         };

@@ -10,7 +10,7 @@ use crate::executor::Executor;
 use crate::gate::TenantContext;
 use crate::model::Action;
 use crate::refusal::Refusal;
-use crate::store::Decision;
+use crate::store::Verdict;
 use crate::webhook::{Outbox, Tracking};
 
 /// Decides on the blocked actions `ids` under the context's key. Returns the actions as they
@@ -19,35 +19,35 @@ pub fn decide(
     context: &TenantContext,
     executor: &Executor,
     ids: &[String],
-    decision: Decision,
+    decision: Verdict,
 ) -> Result<Result<Vec<Action>, Refusal>, RunError> {
     let (store, tenant, by) = (&context.store, &context.tenant, &context.permission.key_id);
     if ids.is_empty() {
         return Ok(Ok(Vec::new()));
     }
     let blocked: Vec<Action> = ids.iter().map(|id| store.action(tenant, id)).collect::<Result<_, _>>()?;
-    if decision == Decision::Approve
+    if decision == Verdict::Approve
         && let Some(refusal) = excluded(context, &blocked)
     {
         store.refuse_decision(tenant, ids, by, &refusal)?;
         return Ok(Err(refusal));
     }
     let outbox = match decision {
-        Decision::Approve => None,
-        Decision::Reject => {
+        Verdict::Approve => None,
+        Verdict::Reject => {
             let rejected: Vec<(&Action, _)> = blocked.iter().map(|a| (a, None)).collect();
             let tracking = Tracking::Fixed(ids.first().map_or("", String::as_str), "rejection");
             Some(Outbox::prepare(context, tracking, &rejected)?)
         }
     };
     let notify = |decided: &[Action]| outbox.as_ref().map(|o| o.deliveries(decided)).unwrap_or_default();
-    let decided = match store.decide_blocked(tenant, ids, (decision, by), &context.policy, &notify)? {
+    let decided = match store.decide_blocked(tenant, ids, decision, by, &context.policy, &notify)? {
         Ok(decided) => decided,
         Err(refusal) => return Ok(Err(refusal)),
     };
     match decision {
-        Decision::Approve => Ok(Ok(executor.run_now(context, (&ids[0], "approval"), &decided)?)),
-        Decision::Reject => Ok(Ok(decided)),
+        Verdict::Approve => Ok(Ok(executor.run_now(context, (&ids[0], "approval"), &decided)?)),
+        Verdict::Reject => Ok(Ok(decided)),
     }
 }
 

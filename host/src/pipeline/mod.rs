@@ -5,18 +5,34 @@
 
 mod conclude;
 mod decide;
-mod event;
 mod records;
 mod report;
 mod request;
+mod run_event;
 
-pub use conclude::Conclusion;
+pub use conclude::{Concluding, Conclusion};
 pub use decide::decide;
-pub use event::{check_targets, run_event};
 pub use report::{PluginSummary, RunReport};
 pub use request::run_request;
+pub use run_event::{check_targets, run_event};
 
 use crate::executor::Executor;
+
+/// How a run ends: whether its plan commits, and when its committed actions are carried out.
+#[derive(Debug, Clone, Copy)]
+pub struct Mode<'a> {
+    /// Report what would be committed, and commit nothing but the invocation's record.
+    pub dry_run: bool,
+    /// When the committed actions are carried out.
+    pub execution: Execution<'a>,
+}
+
+impl<'a> Mode<'a> {
+    /// A run that commits its plan, carried out as `execution` says.
+    pub fn commit(execution: Execution<'a>) -> Self {
+        Mode { dry_run: false, execution }
+    }
+}
 
 /// When a committed plan's actions are carried out.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::audit::{AuditEntry, InvocationRecord, entries};
-use crate::gate::Journal;
+use crate::gate::{Import, Journal};
 use crate::model::Action;
 
 /// The invocation's record, with its calls and notes and, when it committed, its `plan`.
@@ -18,7 +18,7 @@ pub fn invocation_entry(r: &InvocationRecord, journal: &Journal, plan: Option<&[
         .calls
         .iter()
         .map(|c| {
-            let (interface, function) = c.function.split_once('.').unwrap_or(("", c.function));
+            let (interface, function) = c.function.parts();
             json!({ "interface": interface, "function": function, "ids": c.ids, "decision": c.decision,
                     "reason": c.reason, "planned": c.actions })
         })
@@ -33,14 +33,14 @@ pub fn invocation_entry(r: &InvocationRecord, journal: &Journal, plan: Option<&[
     let persons = journal
         .calls
         .iter()
-        .filter(|c| c.function != "actions.retry-action")
+        .filter(|c| c.function != Import::RetryAction)
         .filter_map(|c| c.ids.first().map(String::as_str))
         .chain(plan.into_iter().flatten().map(|a| a.person.as_str()));
     let actions = journal
         .calls
         .iter()
         .flat_map(|c| {
-            let retried = (c.function == "actions.retry-action").then(|| c.ids.first()).flatten();
+            let retried = (c.function == Import::RetryAction).then(|| c.ids.first()).flatten();
             c.actions.iter().chain(retried)
         })
         .chain(journal.notes.iter().filter_map(|n| n.action.as_ref()))

@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use super::conclude::conclude;
-use super::{Execution, RunError};
+use super::conclude::{Concluding, conclude};
+use super::{Mode, RunError};
 use crate::api::{ActionSummary, RequestReport};
-use crate::audit::InvocationRecord;
-use crate::gate::Gate;
+use crate::audit::{InvocationRecord, Outcome};
 use crate::gate::TenantContext;
+use crate::gate::{Bounds, Gate};
 use crate::model::{Action, new_id};
 use crate::refusal::Refusal;
 
@@ -18,9 +18,10 @@ use crate::refusal::Refusal;
 pub fn run_request(
     context: Arc<TenantContext>,
     summary: &str,
-    (dry_run, execution): (bool, Execution<'_>),
+    mode: Mode<'_>,
     request: impl FnOnce(&mut Gate) -> Result<Vec<Action>, Refusal>,
 ) -> Result<Result<RequestReport, Refusal>, RunError> {
+    let Mode { dry_run, execution } = mode;
     let id = new_id();
     let mut record = InvocationRecord {
         event_kind: "request".into(),
@@ -28,17 +29,18 @@ pub fn run_request(
         event_summary: summary.to_owned(),
         ..InvocationRecord::starting(id.clone(), &context.tenant, "api", dry_run)
     };
-    let mut gate = Gate::new(&id, context.clone(), u32::MAX);
+    let mut gate = Gate::new(&id, context.clone(), Bounds::REQUEST);
     let started = std::time::Instant::now();
     let result = request(&mut gate);
     record.duration_us = started.elapsed().as_micros() as u64;
     record.host_calls = gate.journal.calls.len() as u32;
     (record.outcome, record.detail) = match &result {
-        Ok(actions) => ("completed".into(), format!("{summary}: {} actions planned", actions.len())),
-        Err(refusal) => (refusal.code().into(), format!("{summary}: {refusal}")),
+        Ok(actions) => (Outcome::Completed, format!("{summary}: {} actions planned", actions.len())),
+        Err(refusal) => (Outcome::Denied(refusal.code()), format!("{summary}: {refusal}")),
     };
     let plan = gate.plan.take_actions();
-    let done = conclude(&context, &mut record, plan, &gate.journal, result.is_ok(), (None, execution))?;
+    let concluding = Concluding { plan, journal: &gate.journal, may_commit: result.is_ok(), observed: None, execution };
+    let done = conclude(&context, &mut record, concluding)?;
     if let Some(refusal) = done.refused_at_commit {
         return Ok(Err(refusal));
     }
@@ -53,7 +55,9 @@ pub fn run_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gate::Call;
     use crate::model::{ActionFilter, ActionKind, ActionState};
+    use crate::pipeline::Execution;
     use crate::policy::{Grants, TenantPolicy, WindowBudget};
     use crate::store::DEMO_TENANT;
     use crate::tenant::testing::governed_context;
@@ -73,14 +77,14 @@ mod tests {
         let account =
             store.accounts_of(DEMO_TENANT, JAN).unwrap().into_iter().find(|a| a.system == "exchange-online").unwrap();
         let before = store.actions(DEMO_TENANT, &ActionFilter::default(), 100).unwrap().len();
-        let answer = run_request(context.clone(), "POST /test", (false, Execution::Queued), |gate| {
-            let planned = gate.update_account(JAN, &account.id, "mail changed".into())?;
+        let answer = run_request(context.clone(), "POST /test", Mode::commit(Execution::Queued), |gate| {
+            let planned = gate.decide(&Call::update_account(JAN, &account.id, "mail changed"))?;
             // Meanwhile another request, elsewhere, takes the window's one update.
-            let mut other = Gate::new(&new_id(), context.clone(), 10);
-            let taken = other.update_account(JAN, &account.id, "the other request".into()).unwrap();
+            let mut other = Gate::new(&new_id(), context.clone(), Bounds { max_actions: 10, ..Bounds::REQUEST });
+            let taken = other.decide(&Call::update_account(JAN, &account.id, "the other request")).unwrap();
             let record = InvocationRecord::history(&new_id(), DEMO_TENANT, "other", "the other request");
-            store.commit_invocation(&record, &[taken]).unwrap();
-            Ok(vec![planned])
+            store.commit_invocation(&record, &taken).unwrap();
+            Ok(planned)
         })
         .unwrap();
         let refusal = answer.expect_err("the re-check refuses what planning allowed");
@@ -96,20 +100,21 @@ mod tests {
             .actions(DEMO_TENANT, &ActionFilter { state: Some(ActionState::Error), ..Default::default() }, 1)
             .unwrap()
             .remove(0);
-        let first = run_request(context.clone(), "POST retry (first)", (false, Execution::Queued), |gate| {
-            let planned = gate.retry(&failed.id, "first".into())?;
+        let first = run_request(context.clone(), "POST retry (first)", Mode::commit(Execution::Queued), |gate| {
+            let planned = gate.decide(&Call::retry(&failed.id, "first"))?;
             // The second retry plans and commits while the first is between planning and commit.
-            let second = run_request(context.clone(), "POST retry (second)", (false, Execution::Queued), |p| {
-                p.retry(&failed.id, "second".into()).map(|a| vec![a])
+            let second = run_request(context.clone(), "POST retry (second)", Mode::commit(Execution::Queued), |p| {
+                p.decide(&Call::retry(&failed.id, "second"))
             });
             assert!(second.unwrap().is_ok(), "the second retry commits");
-            Ok(vec![planned])
+            Ok(planned)
         })
         .unwrap();
         let refusal = first.expect_err("the first is refused at its commit");
         assert_eq!(refusal.code(), "conflict");
         assert!(refusal.to_string().contains("was already retried by action"), "{refusal}");
-        let retries = store.retries_of(DEMO_TENANT, &failed.id).unwrap();
+        let all = store.actions(DEMO_TENANT, &ActionFilter::default(), 100).unwrap();
+        let retries: Vec<&Action> = all.iter().filter(|a| a.retry_of.as_ref() == Some(&failed.id)).collect();
         assert_eq!(retries.len(), 1, "exactly one retry is committed");
     }
 
@@ -139,16 +144,16 @@ mod tests {
             (store, context, failed.id, entitlement.id)
         };
         let unmanage = |context: &Arc<TenantContext>, entitlement: &str| {
-            let done = run_request(context.clone(), "POST unmanage", (false, Execution::Now(&executor)), |gate| {
-                gate.unmanage(JAN, entitlement, "stop managing it".into()).map(|a| vec![a])
+            let done = run_request(context.clone(), "POST unmanage", Mode::commit(Execution::Now(&executor)), |gate| {
+                gate.decide(&Call::unmanage(JAN, entitlement, "stop managing it"))
             });
             assert_eq!(done.unwrap().unwrap().actions[0].state, ActionState::Success);
         };
         let retry = |context: &Arc<TenantContext>, failed: &str, meanwhile: &dyn Fn()| {
-            run_request(context.clone(), "POST retry", (false, Execution::Queued), |gate| {
-                let planned = gate.retry(failed, "try again".into())?;
+            run_request(context.clone(), "POST retry", Mode::commit(Execution::Queued), |gate| {
+                let planned = gate.decide(&Call::retry(failed, "try again"))?;
                 meanwhile();
-                Ok(vec![planned])
+                Ok(planned)
             })
             .unwrap()
         };
@@ -164,7 +169,7 @@ mod tests {
         let (store, context, failed, entitlement) = failed_grant();
         let refusal = retry(&context, &failed, &|| unmanage(&context, &entitlement)).unwrap_err();
         assert!(refusal.to_string().contains("is no longer managed"), "{refusal}");
-        assert!(store.retries_of(DEMO_TENANT, &failed).unwrap().is_empty(), "nothing committed");
+        assert_eq!(store.live_retry(DEMO_TENANT, &failed).unwrap(), None, "nothing committed");
 
         // At carry-out: unmanaged between the retry's commit and its carry-out.
         let (store, context, failed, entitlement) = failed_grant();

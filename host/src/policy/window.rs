@@ -47,10 +47,11 @@ impl WindowBudget {
         self.kind == kind && (self.system == "*" || self.system == system)
     }
 
-    /// `Ok` if one more action fits: `used` were committed within the window, `planned` are
-    /// already in this plan. Otherwise the refusal names the limit and the count.
-    pub fn admit(&self, system: &str, used: u32, planned: u32) -> Result<(), Refusal> {
-        let wanted = u64::from(used) + u64::from(planned) + 1;
+    /// `Ok` if `adding` actions fit beside the `used` committed within the window: the plan's
+    /// actions of this system and kind, counting (at plan time) the one asked for, or (at commit)
+    /// all of them. Otherwise the refusal names the limit and the count.
+    pub fn admit(&self, system: &str, used: u32, adding: u32) -> Result<(), Refusal> {
+        let wanted = u64::from(used) + u64::from(adding);
         if wanted <= u64::from(self.max) {
             return Ok(());
         }
@@ -61,10 +62,11 @@ impl WindowBudget {
             limit: self.max,
             count,
             message: format!(
-                "the budget of {} {} actions on '{system}' per {} is used up ({used} committed in the window, {planned} planned now)",
+                "the budget of {} {} actions on '{system}' per {} is used up ({used} committed in the window, {} planned now)",
                 self.max,
                 self.kind,
-                humantime::format_duration(self.per)
+                humantime::format_duration(self.per),
+                adding.saturating_sub(1)
             ),
         })
     }
@@ -86,7 +88,7 @@ pub fn first_overrun<E>(
     for (system, kind) in groups {
         let planned = runnable().filter(|a| a.system == system && a.kind == kind).count() as u32;
         for budget in windows.iter().filter(|b| b.applies(system, kind)) {
-            if let Err(refusal) = budget.admit(system, used(system, kind, budget.per)?, planned.saturating_sub(1)) {
+            if let Err(refusal) = budget.admit(system, used(system, kind, budget.per)?, planned) {
                 return Ok(Err(refusal));
             }
         }
@@ -105,9 +107,9 @@ mod tests {
     #[test]
     fn the_budget_admits_up_to_max_counting_committed_and_planned() {
         let b = budget(3);
-        assert!(b.admit("exo", 0, 0).is_ok());
-        assert!(b.admit("exo", 1, 1).is_ok(), "the third fits");
-        let Err(Refusal::ThresholdExceeded { limit, count, message, .. }) = b.admit("exo", 2, 1) else { panic!() };
+        assert!(b.admit("exo", 0, 1).is_ok());
+        assert!(b.admit("exo", 1, 2).is_ok(), "the third fits");
+        let Err(Refusal::ThresholdExceeded { limit, count, message, .. }) = b.admit("exo", 2, 2) else { panic!() };
         assert_eq!((limit, count), (3, 4));
         assert!(
             message.contains("3 update actions on 'exo' per 1h is used up (2 committed in the window, 1 planned now)"),

@@ -15,6 +15,7 @@ use super::imports::HostState;
 use super::share::Slots;
 use super::warm::{Instance, WarmKey};
 use super::{CapturedOutput, InvokeError, LoadedPlugin, Runtime};
+use crate::audit::Outcome;
 use crate::event::Event;
 use crate::gate::{Journal, TenantContext};
 use crate::limits::{LimitHit, Limits, cut_to};
@@ -51,11 +52,16 @@ pub enum InvocationOutcome {
 impl InvocationOutcome {
     /// The outcome's name in records: `completed`, `plugin-error`, `trap` or `limit`.
     pub fn code(&self) -> &'static str {
+        self.outcome().as_str()
+    }
+
+    /// The outcome as the invocation's record names it.
+    pub fn outcome(&self) -> Outcome {
         match self {
-            InvocationOutcome::Completed { .. } => "completed",
-            InvocationOutcome::PluginError { .. } => "plugin-error",
-            InvocationOutcome::Trap { .. } => "trap",
-            InvocationOutcome::Limit { .. } => "limit",
+            InvocationOutcome::Completed { .. } => Outcome::Completed,
+            InvocationOutcome::PluginError { .. } => Outcome::PluginError,
+            InvocationOutcome::Trap { .. } => Outcome::Trap,
+            InvocationOutcome::Limit { .. } => Outcome::Limit,
         }
     }
 
@@ -178,7 +184,7 @@ impl Runtime {
         let guest_output = output.take_text();
         let state = store.data_mut();
         let kept = limits.max_summary_bytes as usize;
-        let (outcome, bindings) = match (state.limit_hit.or_else(|| state.journal_overrun()), result) {
+        let (outcome, bindings) = match (state.limit_passed(), result) {
             (Some(hit), _) => (InvocationOutcome::limit(hit), None),
             (None, Ok((bindings, Ok(outcome)))) => {
                 (InvocationOutcome::Completed { summary: cut_to(outcome.summary, kept) }, Some(bindings))

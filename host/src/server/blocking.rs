@@ -22,12 +22,12 @@ pub async fn off_worker<T: Send + 'static>(
 /// tenant's share is taken for: key checks and readiness probes.
 pub async fn in_turn<T: Send + 'static>(
     app: &AppState,
-    work: impl FnOnce(&Store) -> Result<T, Problem> + Send + 'static,
+    work: impl FnOnce(&dyn Store) -> Result<T, Problem> + Send + 'static,
 ) -> Result<T, Problem> {
     let (turn, store) = (app.admission.unattributed().await, app.store.clone());
     off_worker(move || {
         let _turn = turn;
-        work(&store)
+        work(&*store)
     })
     .await
 }

@@ -17,7 +17,7 @@ use super::keyed::Share;
 use super::problem::Problem;
 use crate::api::DeliveryStatus;
 use crate::model::Action;
-use crate::store::Decision;
+use crate::store::Verdict;
 
 /// The actions a decision ended or started.
 #[derive(Serialize, ToSchema)]
@@ -38,7 +38,7 @@ pub struct Redriven {
 async fn decide(
     (app, caller, share): (Arc<AppState>, Caller, Share),
     id: String,
-    decision: Decision,
+    decision: Verdict,
 ) -> Result<Response, Problem> {
     // An approval's claims carry an owner of their own, not the worker's.
     let (context, executor) = (app.context(&caller.0), app.executor.another());
@@ -60,7 +60,7 @@ pub async fn approve(
     share: Share,
     Path(OfAction { action_id }): Path<OfAction>,
 ) -> Result<Response, Problem> {
-    decide((app, caller, share), action_id, Decision::Approve).await
+    decide((app, caller, share), action_id, Verdict::Approve).await
 }
 
 /// Reject a blocked action: it ends `rejected`; the deciding key is recorded.
@@ -72,7 +72,7 @@ pub async fn reject(
     share: Share,
     Path(OfAction { action_id }): Path<OfAction>,
 ) -> Result<Response, Problem> {
-    decide((app, caller, share), action_id, Decision::Reject).await
+    decide((app, caller, share), action_id, Verdict::Reject).await
 }
 
 /// Send a dead delivery again.

@@ -25,7 +25,7 @@ use super::keyed::Share;
 use super::problem::Problem;
 use crate::event::{Event, EventError};
 use crate::pipeline::Execution::Queued;
-use crate::pipeline::{RunReport, check_targets, run_event};
+use crate::pipeline::{Mode, RunReport, check_targets, run_event};
 use crate::store::KeyRecord;
 
 /// What an event did: one run report per plugin it triggered.
@@ -102,7 +102,7 @@ async fn run_all(
         let (runtime, loaded, limits, event) =
             (app.runtime.clone(), plugin.loaded.clone(), plugin.plugin.limits, event.clone());
         let ran = off_worker(move || {
-            run_event(&runtime, &loaded, context, limits, &event, (false, Queued)).map_err(Problem::from)
+            run_event(&runtime, &loaded, context, limits, &event, Mode::commit(Queued)).map_err(Problem::from)
         })
         .await;
         match ran {

@@ -75,7 +75,7 @@ impl Default for HttpSettings {
 /// What every request handler shares.
 pub struct AppState {
     /// The embedded store.
-    pub store: Arc<Store>,
+    pub store: Arc<dyn Store>,
     /// The wasm runtime.
     pub runtime: Arc<Runtime>,
     /// The tenant configuration.
@@ -101,7 +101,7 @@ pub struct AppState {
 impl AppState {
     /// Wires every configured tenant and loads its plugins, refusing to start on one that fails
     /// to load.
-    pub fn new(store: Arc<Store>, runtime: Arc<Runtime>, config: Arc<Config>) -> anyhow::Result<Self> {
+    pub fn new(store: Arc<dyn Store>, runtime: Arc<Runtime>, config: Arc<Config>) -> anyhow::Result<Self> {
         let mut tenants = BTreeMap::new();
         for (id, tc) in &config.tenants {
             let mut tenant = Tenant::configured(id, tc, &store)?;
@@ -223,9 +223,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = state.store.clone();
-    let checkpointer = tokio::task::spawn_blocking(move || store.checkpoint_in_background(Duration::from_secs(1)))
+    let store_upkeep = tokio::task::spawn_blocking(move || store.upkeep_in_background(Duration::from_secs(1)))
         .await
-        .map_err(|e| anyhow::anyhow!("starting the checkpoint thread failed: {e}"))??;
+        .map_err(|e| anyhow::anyhow!("starting the store's upkeep failed: {e}"))??;
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
     let worker =
         tokio::spawn(crate::webhook::run_worker(state.store.clone(), state.config.clone(), worker_stop.clone()));
@@ -251,6 +251,6 @@ pub async fn serve(
     let _ = upkeep.await;
     let _ = executor.await;
     // The last checkpoint writes the log into the database; off the async workers.
-    let _ = tokio::task::spawn_blocking(move || drop(checkpointer)).await;
+    let _ = tokio::task::spawn_blocking(move || drop(store_upkeep)).await;
     Ok(())
 }

@@ -21,11 +21,9 @@ use super::ids::{AccountOfPerson, EntitlementOfPerson, OfAction, OfPerson};
 use super::keyed::Share;
 use super::problem::Problem;
 use crate::api::RequestReport;
-use crate::gate::Gate;
+use crate::gate::Call;
 use crate::limits::Limits;
-use crate::model::Action;
-use crate::pipeline::{Execution, run_request};
-use crate::refusal::Refusal;
+use crate::pipeline::{Execution, Mode, run_request};
 
 /// The optional body of a targeted request.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -71,12 +69,9 @@ impl<T: DeserializeOwned + Send> FromRequest<Arc<AppState>> for Targeted<T> {
 }
 
 impl<T: Send + 'static> Targeted<T> {
-    /// Runs `call` through the gate with the request's ids and reason, under its
+    /// Decides the call `call` builds from the request's ids and reason, under its
     /// `Idempotency-Key` if it has one, and answers the report or the refusal.
-    pub async fn run(
-        self,
-        call: impl FnOnce(&mut Gate, T, String) -> Result<Vec<Action>, Refusal> + Send + 'static,
-    ) -> Result<Response, Problem> {
+    pub async fn run(self, call: impl FnOnce(T, String) -> Call + Send + 'static) -> Result<Response, Problem> {
         let Targeted { app, caller, share, headers, summary, ids, body } = self;
         let tenant = caller.tenant().to_owned();
         let longest = Limits::MAXIMUM.max_reason_bytes as usize;
@@ -105,8 +100,9 @@ impl<T: Send + 'static> Targeted<T> {
             // The share is held by the run itself, so a caller that hangs up does not free it early.
             let ran = off_worker(move || {
                 let _share = share;
-                run_request(context, &summary, (body.dry_run, Execution::Queued), |gate| call(gate, ids, reason))
-                    .map_err(Problem::from)
+                let call = call(ids, reason);
+                let mode = Mode { dry_run: body.dry_run, execution: Execution::Queued };
+                run_request(context, &summary, mode, |gate| gate.decide(&call)).map_err(Problem::from)
             });
             let problem = match ran.await {
                 Ok(Ok(mut report)) => {
@@ -139,7 +135,7 @@ impl<T: Send + 'static> Targeted<T> {
     tag = "provisioning", params(EntitlementOfPerson), request_body = ActionRequest,
     responses((status = 200, description = "The planned grant, committed (or blocked by a threshold)", body = RequestReport)))]
 pub async fn re_enforce(request: Targeted<EntitlementOfPerson>) -> Result<Response, Problem> {
-    request.run(|gate, at, reason| Ok(vec![gate.re_enforce(&at.person_id, &at.entitlement_id, reason)?])).await
+    request.run(|at, reason| Call::re_enforce(at.person_id, at.entitlement_id, reason)).await
 }
 
 /// Update one account of the person.
@@ -147,7 +143,7 @@ pub async fn re_enforce(request: Targeted<EntitlementOfPerson>) -> Result<Respon
     tag = "provisioning", params(AccountOfPerson), request_body = ActionRequest,
     responses((status = 200, description = "The planned update, committed (or blocked by a threshold)", body = RequestReport)))]
 pub async fn update_account(request: Targeted<AccountOfPerson>) -> Result<Response, Problem> {
-    request.run(|gate, at, reason| Ok(vec![gate.update_account(&at.person_id, &at.account_id, reason)?])).await
+    request.run(|at, reason| Call::update_account(at.person_id, at.account_id, reason)).await
 }
 
 /// Update every account of the person.
@@ -155,7 +151,7 @@ pub async fn update_account(request: Targeted<AccountOfPerson>) -> Result<Respon
     tag = "provisioning", params(OfPerson), request_body = ActionRequest,
     responses((status = 200, description = "The planned updates, committed (or blocked by a threshold)", body = RequestReport)))]
 pub async fn update_all_accounts(request: Targeted<OfPerson>) -> Result<Response, Problem> {
-    request.run(|gate, at, reason| gate.update_all_accounts(&at.person_id, reason)).await
+    request.run(|at, reason| Call::update_all_accounts(at.person_id, reason)).await
 }
 
 /// Unmanage an entitlement: stop managing it, the target system keeps it as it is.
@@ -163,7 +159,7 @@ pub async fn update_all_accounts(request: Targeted<OfPerson>) -> Result<Response
     tag = "provisioning", params(EntitlementOfPerson), request_body = ActionRequest,
     responses((status = 200, description = "The planned unmanage, committed (or blocked by a threshold)", body = RequestReport)))]
 pub async fn unmanage(request: Targeted<EntitlementOfPerson>) -> Result<Response, Problem> {
-    request.run(|gate, at, reason| Ok(vec![gate.unmanage(&at.person_id, &at.entitlement_id, reason)?])).await
+    request.run(|at, reason| Call::unmanage(at.person_id, at.entitlement_id, reason)).await
 }
 
 /// Retry a failed action: a new action, with origin "manual retry".
@@ -171,5 +167,5 @@ pub async fn unmanage(request: Targeted<EntitlementOfPerson>) -> Result<Response
     tag = "provisioning", params(OfAction), request_body = ActionRequest,
     responses((status = 200, description = "The planned retry, committed (or blocked by a threshold)", body = RequestReport)))]
 pub async fn retry(request: Targeted<OfAction>) -> Result<Response, Problem> {
-    request.run(|gate, at, reason| Ok(vec![gate.retry(&at.action_id, reason)?])).await
+    request.run(|at, reason| Call::retry(at.action_id, reason)).await
 }

@@ -16,7 +16,7 @@ pub const FORGET_EVERY: Duration = Duration::from_secs(600);
 /// Forgets kept requests older than `keep` now and then every `every`, off the async workers,
 /// until `stop` turns true.
 pub async fn forget_requests(
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     (every, keep): (Duration, Duration),
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -43,8 +43,8 @@ mod tests {
     #[tokio::test]
     async fn old_requests_are_forgotten_while_serving_not_only_at_start() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("provhost.db")).unwrap());
-        seed_demo(&store).unwrap();
+        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::open(&dir.path().join("provhost.db")).unwrap());
+        seed_demo(&*store).unwrap();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let upkeep = tokio::spawn(forget_requests(store.clone(), (Duration::from_millis(20), KEEP_REQUESTS), stopped));
         let Begun::New(id) = store.begin_request(DEMO_TENANT, Some("k"), "h").unwrap() else { panic!() };

@@ -10,15 +10,17 @@ use crate::model::{
 /// The demo tenant's id.
 pub const DEMO_TENANT: &str = "demo";
 
-struct DemoPerson {
-    id: &'static str,
+/// One of the demo's persons.
+pub(super) struct DemoPerson {
+    pub(super) id: &'static str,
     given: &'static str,
     family: &'static str,
     login: &'static str,
     department: &'static str,
 }
 
-const PERSONS: &[DemoPerson] = &[
+/// The demo's persons.
+pub(super) const PERSONS: &[DemoPerson] = &[
     DemoPerson {
         id: "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01",
         given: "Jan",
@@ -105,14 +107,14 @@ fn derived_id(person: &str, suffix: u32) -> String {
 }
 
 /// Creates the demo tenant. Fails if it already exists (the store is left as it was).
-pub fn seed_demo(store: &Store) -> Result<(), StoreError> {
+pub fn seed_demo(store: &dyn Store) -> Result<(), StoreError> {
     seed_demo_as(store, DEMO_TENANT, "Contoso (demo)")
 }
 
 /// Creates `tenant` with the demo's persons, systems and history, e.g. a second tenant to test
 /// isolation and fair share with. Its ids are the demo's (ids are per tenant); the history's
 /// invocation, whose id is global, gets a fresh one outside the demo tenant.
-pub fn seed_demo_as(store: &Store, tenant: &str, name: &str) -> Result<(), StoreError> {
+pub fn seed_demo_as(store: &dyn Store, tenant: &str, name: &str) -> Result<(), StoreError> {
     store.insert_tenant(tenant, name)?;
     let systems = systems();
     for system in &systems {
@@ -183,7 +185,7 @@ fn account_reference(system: &str, p: &DemoPerson) -> String {
 }
 
 /// Jan Jansen's last TOPdesk update failed, so that a retry has something to act on.
-fn seed_failed_action(store: &Store, tenant: &str) -> Result<(), StoreError> {
+fn seed_failed_action(store: &dyn Store, tenant: &str) -> Result<(), StoreError> {
     let jan = PERSONS[0].id;
     let at = now_rfc3339();
     let failed = Action {
@@ -208,28 +210,4 @@ fn seed_failed_action(store: &Store, tenant: &str) -> Result<(), StoreError> {
         "demo history: one failed TOPdesk update",
     );
     store.commit_invocation(&record, &[failed])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::ActionFilter;
-
-    #[test]
-    fn demo_tenant_has_persons_with_accounts_entitlements_and_a_failed_action() {
-        let store = Store::in_memory().unwrap();
-        seed_demo(&store).unwrap();
-        let persons = store.persons(DEMO_TENANT).unwrap();
-        assert_eq!(persons.len(), PERSONS.len());
-        let jan = store.person(DEMO_TENANT, PERSONS[0].id).unwrap();
-        assert_eq!(jan.display_name, "Jan Jansen");
-        assert_eq!(store.accounts_of(DEMO_TENANT, &jan.id).unwrap().len(), 4);
-        assert_eq!(store.entitlements_of(DEMO_TENANT, &jan.id).unwrap().len(), 6);
-        let failed = store
-            .actions(DEMO_TENANT, &ActionFilter { state: Some(ActionState::Error), ..Default::default() }, 10)
-            .unwrap();
-        assert_eq!(failed.len(), 1);
-        assert_eq!(failed[0].system, "topdesk");
-        assert!(seed_demo(&store).is_err(), "seeding twice must fail, not duplicate");
-    }
 }

@@ -1,14 +1,10 @@
-//! Invocation records: one per plugin run, committed together with the actions it planned.
+//! Invocation records: one per plugin run or request, committed together with the actions it
+//! planned.
 
-use rusqlite::{Connection, OptionalExtension, params};
-
-use super::actions::{check_windows, insert_actions, still_managed};
-use super::audit::append as append_audit;
-use super::directory::to_json;
-use super::{Store, StoreError, from_json};
+use super::StoreError;
 use crate::audit::{AuditEntry, InvocationRecord};
 use crate::event::AttributeChanged;
-use crate::model::{Action, Attribute, apply_attribute_changes};
+use crate::model::Action;
 use crate::policy::WindowBudget;
 use crate::refusal::Refusal;
 
@@ -27,142 +23,33 @@ pub struct Commit<'a> {
     pub audit: &'a [AuditEntry],
 }
 
-fn insert_invocation(tx: &Connection, record: &InvocationRecord) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO invocations (tenant, id, plugin_name, plugin_sha256, event_kind, outcome, detail, dry_run,
-                                  started_at, duration_us, fuel_used, peak_memory, host_calls, guest_output,
-                                  key_id, event_digest, event_summary)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    )?
-    .execute(params![
-        record.tenant,
-        record.id,
-        record.plugin_name,
-        record.plugin_sha256,
-        record.event_kind,
-        record.outcome,
-        record.detail,
-        record.dry_run,
-        record.started_at,
-        record.duration_us as i64,
-        record.fuel_used as i64,
-        record.peak_memory as i64,
-        record.host_calls,
-        record.guest_output,
-        record.key_id,
-        record.event_digest,
-        record.event_summary,
-    ])?;
-    Ok(())
+/// Who ran an invocation, as its record says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvocationSource {
+    /// The plugin, or `api` for a targeted request.
+    pub plugin: String,
+    /// The API key it ran under.
+    pub key_id: Option<String>,
 }
 
-/// Another live retry of a failed action (`?2`) than `?3`.
-pub(super) const LIVE_RETRY_SQL: &str = "SELECT id, state FROM actions INDEXED BY actions_by_retry \
-     WHERE tenant = ?1 AND retry_of = ?2 AND id <> ?3 AND state NOT IN ('error', 'rejected') LIMIT 1";
-
-/// Refuses a retry of an action that another commit retried meanwhile: inside the write
-/// transaction, so that of two concurrent retries of one failed action exactly one commits.
-fn check_retries(tx: &Connection, tenant: &str, actions: &[Action]) -> Result<Result<(), Refusal>, StoreError> {
-    for (failed, retry) in actions.iter().filter_map(|a| a.retry_of.as_deref().map(|f| (f, a))) {
-        let live: Option<(String, String)> = tx
-            .prepare_cached(LIVE_RETRY_SQL)?
-            .query_row([tenant, failed, &retry.id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        if let Some((id, state)) = live {
-            return Ok(Err(Refusal::Conflict(format!(
-                "action '{failed}' was already retried by action '{id}', which is {state}; retry that one if it fails"
-            ))));
-        }
-    }
-    Ok(Ok(()))
-}
-
-/// Records an observed attribute change on the person, where the embedded store holds them (a
-/// tenant whose directory is on a platform has no local copy to update). The bounds on a person's
-/// attributes are checked here again, where the change becomes final: past them, the commit is
-/// refused.
-fn apply_observed(tx: &Connection, tenant: &str, change: &AttributeChanged) -> Result<Result<(), Refusal>, StoreError> {
-    let text: Option<String> = tx
-        .prepare_cached("SELECT attributes FROM persons WHERE tenant = ?1 AND id = ?2")?
-        .query_row([tenant, &change.person], |r| r.get(0))
-        .optional()?;
-    let Some(text) = text else { return Ok(Ok(())) };
-    let current: Vec<Attribute> = from_json("persons.attributes", &text)?;
-    let attributes = match apply_attribute_changes(&current, change.written()) {
-        Ok(attributes) => attributes,
-        Err(why) => {
-            return Ok(Err(Refusal::Invalid(format!(
-                "the event's attribute changes cannot be recorded on person '{}': {why}",
-                change.person
-            ))));
-        }
-    };
-    tx.prepare_cached("UPDATE persons SET attributes = ?3 WHERE tenant = ?1 AND id = ?2")?.execute(params![
-        tenant,
-        change.person,
-        to_json(&attributes)
-    ])?;
-    Ok(Ok(()))
-}
-
-impl Store {
+/// Committing plans with their invocation records and audit entries.
+pub trait InvocationStore {
     /// Records an invocation and commits the actions it planned, in one transaction: either both
     /// are stored or neither is.
     /// The invocation's own audit record is written with it.
-    pub fn commit_invocation(&self, record: &InvocationRecord, actions: &[Action]) -> Result<(), StoreError> {
-        let audit = [record.plan_entry(actions)];
-        self.commit(&Commit { record, actions, observed: None, windows: &[], audit: &audit })?
-            .map_err(|m| StoreError::Conflict(m.to_string()))
-    }
+    fn commit_invocation(&self, record: &InvocationRecord, actions: &[Action]) -> Result<(), StoreError>;
 
     /// Commits a plan with its invocation record as one unit of a write transaction, after
     /// checking the window budgets, retries and managed entitlements again so that concurrent
     /// processes cannot overrun a budget, retry one action twice, or act on an entitlement
     /// unmanaged since it was planned. Returns the refusal instead of committing when one
     /// would; then nothing is written.
-    pub fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
-        self.write(|tx| {
-            if let Err(refusal) = check_windows(tx, &commit.record.tenant, commit.actions, commit.windows)? {
-                return Ok(Err(refusal));
-            }
-            if let Err(refusal) = check_retries(tx, &commit.record.tenant, commit.actions)? {
-                return Ok(Err(refusal));
-            }
-            for action in commit.actions {
-                if let Err(refusal) = still_managed(tx, &commit.record.tenant, action)? {
-                    return Ok(Err(refusal));
-                }
-            }
-            if let Some(change) = commit.observed
-                && let Err(refusal) = apply_observed(tx, &commit.record.tenant, change)?
-            {
-                return Ok(Err(refusal));
-            }
-            insert_invocation(tx, commit.record)?;
-            append_audit(tx, &commit.record.tenant, commit.audit)?;
-            insert_actions(tx, &commit.record.tenant, commit.actions)?;
-            Ok(Ok(()))
-        })
-    }
+    fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError>;
 
-    /// The plugin (or `api`, for a targeted request) that ran invocation `id`, if it is on record.
-    pub fn invocation_plugin(&self, tenant: &str, id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .read()?
-            .prepare_cached("SELECT plugin_name FROM invocations WHERE tenant = ?1 AND id = ?2")?
-            .query_row([tenant, id], |r| r.get(0))
-            .optional()?)
-    }
+    /// Who ran invocation `id` and under which key, if it is on record: the key recorded when its
+    /// plan committed is the one that requested the actions it planned.
+    fn invocation_source(&self, tenant: &str, id: &str) -> Result<Option<InvocationSource>, StoreError>;
 
     /// How many invocations the tenant has on record, and how many actions.
-    pub fn counts(&self, tenant: &str) -> Result<(u64, u64), StoreError> {
-        let conn = self.read()?;
-        let count = |table: &str| -> Result<u64, StoreError> {
-            let n: i64 = conn
-                .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE tenant = ?1"))?
-                .query_row([tenant], |r| r.get(0))?;
-            Ok(n as u64)
-        };
-        Ok((count("invocations")?, count("actions")?))
-    }
+    fn counts(&self, tenant: &str) -> Result<(u64, u64), StoreError>;
 }

@@ -1,35 +1,71 @@
-//! The embedded store: one SQLite file holding tenants, the directory (persons, systems,
-//! entitlements, accounts), entitlement actions with their history, and invocation records.
+//! The store: what provhost keeps, as one interface per concern composed into [`Store`]. The
+//! rest of the host holds an `Arc<dyn Store>` and speaks in the domain's units (commit a plan,
+//! claim actions, finish them, decide on blocked ones); [`SqliteStore`] is the embedded
+//! implementation and the only code that speaks SQL.
 
 mod actions;
+mod approvals;
 mod audit;
-mod checkpoint;
-mod clock;
+mod claims;
 mod deliveries;
 mod demo;
 mod directory;
 mod invocations;
 mod keys;
-mod readers;
 mod requests;
-mod schema;
-mod writer;
+pub mod sqlite;
+#[cfg(test)]
+mod suite;
+mod upkeep;
 
-pub use actions::{Claim, Decision, Due, Effect, Finish, FollowUp, Following, HistoryEntry, LeaseKey, Notify};
-pub use audit::{AuditFilter, Verification};
-pub use checkpoint::Checkpointer;
-pub use deliveries::Delivery;
+use std::path::PathBuf;
+
+pub use actions::{ActionStore, Effect, Finish, FollowUp, HistoryEntry};
+pub use approvals::{ApprovalStore, Verdict};
+pub use audit::{AuditFilter, AuditStore, Verification};
+pub use claims::{Claim, ClaimStore, Due, Following, LeaseKey};
+pub use deliveries::{Delivery, DeliveryStore, Notify};
 pub use demo::{DEMO_TENANT, seed_demo, seed_demo_as};
-pub use invocations::Commit;
-pub use keys::{AuthError, KeyError, KeyRecord};
-pub use requests::{Begun, KeptRequest};
-pub use schema::SCHEMA_VERSION;
-pub use writer::GroupStats;
+pub use directory::DirectoryStore;
+pub use invocations::{Commit, InvocationSource, InvocationStore};
+pub use keys::{AuthError, KeyError, KeyRecord, KeyStore};
+pub use requests::{Begun, KeptRequest, RequestStore};
+pub use sqlite::SqliteStore;
+pub use upkeep::{GroupStats, Upkeep, UpkeepStore};
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+/// Everything provhost keeps: one interface per concern. Every store that implements them all
+/// is a `Store`; the host shares one as `Arc<dyn Store>`.
+pub trait Store:
+    DirectoryStore
+    + ActionStore
+    + ClaimStore
+    + ApprovalStore
+    + InvocationStore
+    + AuditStore
+    + KeyStore
+    + RequestStore
+    + DeliveryStore
+    + UpkeepStore
+    + Send
+    + Sync
+{
+}
 
-use rusqlite::Connection;
+impl<T> Store for T where
+    T: DirectoryStore
+        + ActionStore
+        + ClaimStore
+        + ApprovalStore
+        + InvocationStore
+        + AuditStore
+        + KeyStore
+        + RequestStore
+        + DeliveryStore
+        + UpkeepStore
+        + Send
+        + Sync
+{
+}
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -78,89 +114,4 @@ pub enum StoreError {
         /// The tenant looked in.
         tenant: String,
     },
-}
-
-/// The embedded SQLite store. Cheap to share behind an `Arc`: one write connection whose
-/// concurrent changes commit in groups, and (on disk) a pool of read connections.
-pub struct Store {
-    writer: Mutex<writer::Writer>,
-    queue: writer::Queue,
-    stats: GroupStats,
-    /// Read connections; `None` in memory, where reads use the write connection.
-    readers: Option<readers::ReaderPool>,
-    /// The database file; `None` in memory.
-    path: Option<std::path::PathBuf>,
-    /// This process's view of the store's clock, which leases are timed by.
-    clock: clock::Clock,
-}
-
-impl Store {
-    /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
-    /// Commits are durable: the write-ahead log is synced before a commit returns.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        Ok(Self {
-            path: Some(path.to_owned()),
-            readers: Some(readers::ReaderPool::new(path)),
-            ..Self::from_connection(conn)?
-        })
-    }
-
-    /// A private in-memory store, for tests and dry experiments.
-    pub fn in_memory() -> Result<Self, StoreError> {
-        Self::from_connection(Connection::open_in_memory()?)
-    }
-
-    fn from_connection(mut conn: Connection) -> Result<Self, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        // Every statement on the hot path is prepared once and reused.
-        conn.set_prepared_statement_cache_capacity(128);
-        conn.pragma_update(None, "foreign_keys", true)?;
-        // Each unit of a group runs in a savepoint, whose undo journal stays in memory.
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        schema::migrate(&mut conn)?;
-        Ok(Self {
-            writer: Mutex::new(writer::Writer::new(conn)),
-            queue: writer::Queue::default(),
-            stats: GroupStats::default(),
-            readers: None,
-            path: None,
-            clock: clock::Clock::default(),
-        })
-    }
-
-    /// Whether the store answers a read.
-    pub fn ping(&self) -> Result<(), StoreError> {
-        Ok(self.read()?.query_row("SELECT COUNT(*) FROM tenants", [], |_| Ok(()))?)
-    }
-
-    /// Every tenant's id, in order.
-    pub fn tenant_ids(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare_cached("SELECT id FROM tenants ORDER BY id")?;
-        let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        Ok(ids)
-    }
-
-    /// Whether the tenant exists.
-    pub fn tenant_exists(&self, tenant: &str) -> Result<bool, StoreError> {
-        let found = self.read()?.query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant], |_| Ok(())).map(|_| true);
-        match found {
-            Ok(found) => Ok(found),
-            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-/// Decodes a JSON column, naming the column when it is unreadable.
-fn from_json<T: serde::de::DeserializeOwned>(column: &'static str, text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { column, reason: e.to_string() })
-}
-
-/// Decodes a wire-named enum column, naming the column when it is unreadable.
-fn parse_column<T: std::str::FromStr<Err = String>>(column: &'static str, text: &str) -> Result<T, StoreError> {
-    text.parse().map_err(|reason| StoreError::Corrupt { column, reason })
 }

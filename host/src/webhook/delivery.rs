@@ -44,18 +44,18 @@ async fn attempt(client: &reqwest::Client, secret: &str, d: &Delivery) -> Result
 /// Runs a store call on the blocking pool, never on an async worker: a slow commit holds only
 /// its own thread.
 async fn off_worker<T: Send + 'static>(
-    store: &Arc<Store>,
-    call: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    store: &Arc<dyn Store>,
+    call: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || call(&store))
+    tokio::task::spawn_blocking(move || call(&*store))
         .await
         .map_err(|e| StoreError::GroupCommit(format!("a delivery's store call failed inside provhost: {e}")))?
 }
 
 /// Tries one due delivery and records the outcome: delivered, retried later, or dead-lettered.
 async fn deliver(
-    store: &Arc<Store>,
+    store: &Arc<dyn Store>,
     config: &Config,
     client: &reqwest::Client,
     d: &Delivery,
@@ -81,7 +81,11 @@ async fn deliver(
 
 /// Delivers due deliveries once, one after another, tenant by tenant (at most 64 in all, 16 of
 /// one tenant); returns how many were tried.
-pub async fn deliver_due(store: &Arc<Store>, config: &Config, client: &reqwest::Client) -> Result<usize, StoreError> {
+pub async fn deliver_due(
+    store: &Arc<dyn Store>,
+    config: &Config,
+    client: &reqwest::Client,
+) -> Result<usize, StoreError> {
     let (due, _) = off_worker(store, |store| store.due_deliveries((0, 16, 64))).await?;
     for d in &due {
         deliver(store, config, client, d).await?;
@@ -133,7 +137,7 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
 /// Delivers until `stop` turns true. Every 100 ms the due deliveries are taken tenant by tenant
 /// (at most [`MAX_IN_FLIGHT_PER_TENANT`] of each, the tenants in turn) and each sent in a task of
 /// its own, at most [`MAX_IN_FLIGHT_PER_TENANT`] per tenant in flight.
-pub async fn run_worker(store: Arc<Store>, config: Arc<Config>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run_worker(store: Arc<dyn Store>, config: Arc<Config>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let client = match client() {
         Ok(client) => client,
         Err(e) => {

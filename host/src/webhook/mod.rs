@@ -21,7 +21,7 @@ use crate::store::{Effect, StoreError};
 pub enum Tracking<'a> {
     /// This id and origin for every action (an approval, a run carried out at once).
     Fixed(&'a str, &'a str),
-    /// Each action's invocation, with the plugin (or `api`) that ran it.
+    /// Each action's invocation, with the plugin (or `api`) that ran it and the key it ran under.
     ByInvocation,
 }
 
@@ -31,9 +31,11 @@ pub enum Tracking<'a> {
 /// a crash loses neither the ends nor their notifications.
 pub struct Outbox {
     hooks: Arc<Vec<Webhook>>,
+    /// The key the unit of work runs under: the requester where no invocation names one.
     requester: String,
     fixed: Option<(String, String)>,
-    origins: BTreeMap<String, String>,
+    /// By invocation: the plugin that ran it and the key that requested its actions.
+    sources: BTreeMap<String, (String, String)>,
     parts: HashMap<String, payload::Part>,
     names: HashMap<String, String>,
 }
@@ -50,7 +52,7 @@ impl Outbox {
             hooks: context.webhooks.clone(),
             requester: context.permission.key_id.clone(),
             fixed: None,
-            origins: BTreeMap::new(),
+            sources: BTreeMap::new(),
             parts: HashMap::new(),
             names: HashMap::new(),
         };
@@ -62,9 +64,11 @@ impl Outbox {
             Tracking::ByInvocation => {
                 for (action, _) in actions {
                     let invocation = action.invocation.clone().unwrap_or_default();
-                    if let std::collections::btree_map::Entry::Vacant(entry) = outbox.origins.entry(invocation) {
-                        let origin = context.store.invocation_plugin(&context.tenant, entry.key())?;
-                        entry.insert(origin.unwrap_or_else(|| "executor".into()));
+                    if let std::collections::btree_map::Entry::Vacant(entry) = outbox.sources.entry(invocation) {
+                        let source = context.store.invocation_source(&context.tenant, entry.key())?;
+                        let plugin = source.as_ref().map_or_else(|| "executor".into(), |s| s.plugin.clone());
+                        let key = source.and_then(|s| s.key_id).unwrap_or_else(|| outbox.requester.clone());
+                        entry.insert((plugin, key));
                     }
                 }
             }
@@ -85,20 +89,22 @@ impl Outbox {
         if self.hooks.is_empty() || ended.is_empty() {
             return Vec::new();
         }
-        let mut groups: BTreeMap<(&str, &str), Vec<&Action>> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, &str, &str), Vec<&Action>> = BTreeMap::new();
         for action in ended {
             let key = match &self.fixed {
-                Some((id, origin)) => (id.as_str(), origin.as_str()),
+                Some((id, origin)) => (id.as_str(), origin.as_str(), self.requester.as_str()),
                 None => {
                     let invocation = action.invocation.as_deref().unwrap_or_default();
-                    (invocation, self.origins.get(invocation).map_or("executor", String::as_str))
+                    match self.sources.get(invocation) {
+                        Some((plugin, key)) => (invocation, plugin.as_str(), key.as_str()),
+                        None => (invocation, "executor", self.requester.as_str()),
+                    }
                 }
             };
             groups.entry(key).or_default().push(action);
         }
         let mut out = Vec::new();
-        for ((tracking, origin), actions) in groups {
-            let said = (tracking, origin, self.requester.as_str());
+        for (said, actions) in groups {
             for payload in provisioning_completed(said, &actions, &self.parts, &self.names) {
                 let body = payload.to_string();
                 out.extend(self.hooks.iter().filter(|h| matches(h, &payload)).map(|h| (h.url.clone(), body.clone())));

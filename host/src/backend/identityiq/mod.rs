@@ -29,7 +29,7 @@ const LAUNCH_PATH: &str = "/identityiq/scim/v2/LaunchedWorkflows";
 /// A tenant whose actions IdentityIQ carries out.
 pub struct IdentityIqBackend {
     directory: EmbeddedBackend,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     client: RestClient,
     config: IdentityIqConfig,
     pace: Pace,
@@ -37,7 +37,7 @@ pub struct IdentityIqBackend {
 
 impl IdentityIqBackend {
     /// A backend launching workflows on the IdentityIQ `config` names; the directory is `store`'s.
-    pub fn new(config: &IdentityIqConfig, store: Arc<Store>) -> Result<Self, String> {
+    pub fn new(config: &IdentityIqConfig, store: Arc<dyn Store>) -> Result<Self, String> {
         let auth = match (&config.username, &config.password, &config.token) {
             (Some(user), Some(password), _) => Auth::Basic(user.reveal()?, password.reveal()?),
             (_, _, Some(token)) => Auth::Bearer(token.reveal()?),

@@ -1,11 +1,11 @@
-//! `provhost:plugin/actions`: each call goes through the [`Gate`](crate::gate::Gate)
-//! (scope, exclusions, window budget, plan, decision recorded). Nothing reaches the store here;
-//! the plan commits after the plugin returns `ok`, when thresholds are applied.
+//! `provhost:plugin/actions`: each import converts its arguments to a [`Call`] and has the
+//! [`Gate`](crate::gate::Gate) decide it (bounds, scope, exclusions, window budget, plan, decision
+//! recorded). Nothing reaches the store here; the plan commits after the plugin returns `ok`, when
+//! thresholds are applied.
 
 use super::{CallError, HostState};
-use crate::limits::LimitHit;
+use crate::gate::Call;
 use crate::model::Action;
-use crate::refusal::Refusal;
 use crate::runtime::bindings::actions::Host;
 use crate::runtime::bindings::types::Receipt;
 
@@ -13,13 +13,16 @@ fn receipt(action: &Action) -> Receipt {
     Receipt { action: action.id.clone(), state: action.state.into() }
 }
 
+/// The one receipt of a call that plans one action.
+fn one(receipts: Vec<Receipt>) -> Receipt {
+    receipts.into_iter().next().expect("a call on one target plans one action")
+}
+
 impl HostState {
-    /// A refusal for the action budget also ends the invocation's chance to commit.
-    fn budget<T>(&mut self, result: Result<T, Refusal>) -> Result<T, Refusal> {
-        if let Err(Refusal::BudgetExhausted(_)) = &result {
-            self.limit_hit = Some(LimitHit::Actions(self.limits.max_actions));
-        }
-        result
+    /// Makes a call that plans actions: counted and checked first, then decided by the gate.
+    fn act(&mut self, call: Call) -> Result<Vec<Receipt>, CallError> {
+        self.begin_call(call.import())?;
+        Ok(self.gate.decide(&call)?.iter().map(receipt).collect())
     }
 }
 
@@ -30,21 +33,15 @@ impl Host for HostState {
         entitlement: String,
         reason: String,
     ) -> Result<Receipt, CallError> {
-        self.enter("actions.re-enforce-entitlement", &[&person, &entitlement], Some(&reason))?;
-        let result = self.gate.re_enforce(&person, &entitlement, reason);
-        Ok(receipt(&self.budget(result)?))
+        self.act(Call::re_enforce(person, entitlement, reason)).map(one)
     }
 
     fn update_account(&mut self, person: String, account: String, reason: String) -> Result<Receipt, CallError> {
-        self.enter("actions.update-account", &[&person, &account], Some(&reason))?;
-        let result = self.gate.update_account(&person, &account, reason);
-        Ok(receipt(&self.budget(result)?))
+        self.act(Call::update_account(person, account, reason)).map(one)
     }
 
     fn update_all_accounts(&mut self, person: String, reason: String) -> Result<Vec<Receipt>, CallError> {
-        self.enter("actions.update-all-accounts", &[&person], Some(&reason))?;
-        let result = self.gate.update_all_accounts(&person, reason);
-        Ok(self.budget(result)?.iter().map(receipt).collect())
+        self.act(Call::update_all_accounts(person, reason))
     }
 
     fn unmanage_entitlement(
@@ -53,22 +50,18 @@ impl Host for HostState {
         entitlement: String,
         reason: String,
     ) -> Result<Receipt, CallError> {
-        self.enter("actions.unmanage-entitlement", &[&person, &entitlement], Some(&reason))?;
-        let result = self.gate.unmanage(&person, &entitlement, reason);
-        Ok(receipt(&self.budget(result)?))
+        self.act(Call::unmanage(person, entitlement, reason)).map(one)
     }
 
     fn retry_action(&mut self, action: String, reason: String) -> Result<Receipt, CallError> {
-        self.enter("actions.retry-action", &[&action], Some(&reason))?;
-        let result = self.gate.retry(&action, reason);
-        Ok(receipt(&self.budget(result)?))
+        self.act(Call::retry(action, reason)).map(one)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::Limits;
+    use crate::limits::{LimitHit, Limits};
     use crate::model::{ActionFilter, ActionKind, ActionState};
     use crate::runtime::bindings::types::{ActionState as WitState, Host as _};
     use crate::runtime::imports::testing::demo_state;
@@ -197,7 +190,7 @@ mod tests {
         use crate::policy::{AttributeRule, Exclusions, Grants, TenantPolicy, WindowBudget};
         use crate::runtime::imports::testing::governed_state;
 
-        fn account_in(store: &crate::store::Store, system: &str) -> String {
+        fn account_in(store: &dyn crate::store::Store, system: &str) -> String {
             store.accounts_of(DEMO_TENANT, JAN).unwrap().into_iter().find(|a| a.system == system).unwrap().id
         }
 
@@ -205,14 +198,14 @@ mod tests {
         fn a_call_outside_the_keys_scope_is_forbidden_names_the_scope_and_plans_nothing() {
             let key = Grants::parse(&["persons:read", "accounts:update@exchange-online"]).unwrap();
             let (store, mut state) = governed_state(Limits::default(), key, TenantPolicy::default());
-            let err = state.update_account(JAN.into(), account_in(&store, "topdesk"), "x".into()).unwrap_err();
+            let err = state.update_account(JAN.into(), account_in(&*store, "topdesk"), "x".into()).unwrap_err();
             let message = refused(&mut state, err);
             assert!(
                 message
                     .contains("Forbidden(\"API key 'phk_test' is not granted accounts:update on system 'topdesk'\")"),
                 "{message}"
             );
-            state.update_account(JAN.into(), account_in(&store, "exchange-online"), "x".into()).unwrap();
+            state.update_account(JAN.into(), account_in(&*store, "exchange-online"), "x".into()).unwrap();
             assert_eq!(state.gate.plan.actions().len(), 1);
             let decisions: Vec<&str> = state.gate.journal.calls.iter().map(|c| c.decision).collect();
             assert_eq!(decisions, ["forbidden", "allowed"]);
@@ -222,7 +215,7 @@ mod tests {
         fn a_refused_update_all_accounts_plans_none_of_them() {
             let key = Grants::parse(&["persons:read", "accounts:update@exchange-online"]).unwrap();
             let (store, mut state) = governed_state(Limits::default(), key, TenantPolicy::default());
-            state.update_account(JAN.into(), account_in(&store, "exchange-online"), "first".into()).unwrap();
+            state.update_account(JAN.into(), account_in(&*store, "exchange-online"), "first".into()).unwrap();
             let err = state.update_all_accounts(JAN.into(), "x".into()).unwrap_err();
             assert!(refused(&mut state, err).contains("Forbidden"));
             let planned: Vec<&str> = state.gate.plan.actions().iter().map(|a| a.message.as_str()).collect();
@@ -264,7 +257,7 @@ mod tests {
             let policy = TenantPolicy { windows: vec![budget], ..Default::default() };
             let (store, mut state) = governed_state(Limits::default(), Grants::everything(), policy);
             // The demo's failed TOPdesk update was committed just now: one of the two is used.
-            state.update_account(JAN.into(), account_in(&store, "topdesk"), "x".into()).unwrap();
+            state.update_account(JAN.into(), account_in(&*store, "topdesk"), "x".into()).unwrap();
             let failed = store.actions(DEMO_TENANT, &ActionFilter::default(), 10).unwrap().remove(0);
             let err = state.retry_action(failed.id, "again".into()).unwrap_err();
             let message = refused(&mut state, err);

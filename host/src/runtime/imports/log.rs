@@ -1,7 +1,7 @@
 //! `provhost:plugin/log`: log lines, audit notes and per-tenant plugin settings.
 
 use super::HostState;
-use crate::gate::{AuditNote, LogLine};
+use crate::gate::{AuditNote, Import, LogLine};
 use crate::limits::{LimitHit, cut_to};
 use crate::runtime::bindings::log::{Host, Level};
 
@@ -64,7 +64,7 @@ impl Host for HostState {
     /// A line reaches provhost's own log only once it is cut to its bound and kept within the
     /// invocation's log bytes, with its control characters escaped.
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        self.begin_call("log.log").map_err(super::CallError::into_trap)?;
+        self.begin_call(Import::Log).map_err(super::CallError::into_trap)?;
         let level = match level {
             Level::Debug => "debug",
             Level::Info => "info",
@@ -80,7 +80,7 @@ impl Host for HostState {
     }
 
     fn audit_note(&mut self, action: Option<String>, message: String, is_error: bool) -> wasmtime::Result<()> {
-        self.begin_call("log.audit-note").map_err(super::CallError::into_trap)?;
+        self.begin_call(Import::AuditNote).map_err(super::CallError::into_trap)?;
         let message = cut_to(message, MAX_LINE);
         let action = action.map(|a| cut_to(a, self.limits.max_id_bytes as usize));
         self.admit_note(message.len() + action.as_ref().map_or(0, String::len))?;
@@ -89,7 +89,7 @@ impl Host for HostState {
     }
 
     fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        self.begin_call("log.config").map_err(super::CallError::into_trap)?;
+        self.begin_call(Import::Config).map_err(super::CallError::into_trap)?;
         Ok(self.gate.context().config.get(&key).cloned())
     }
 }

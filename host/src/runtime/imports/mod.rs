@@ -3,12 +3,12 @@
 
 mod actions;
 mod convert;
-mod events;
 mod log;
 mod queries;
 mod types;
+mod wit_event;
 
-pub(crate) use events::wit_event;
+pub(crate) use wit_event::wit_event;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,7 +17,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::CallError;
-use crate::gate::{Gate, TenantContext};
+use crate::gate::{Bounds, Gate, Import, TenantContext};
 use crate::limits::{LimitHit, Limits};
 use crate::refusal::Refusal;
 use crate::runtime::CapturedOutput;
@@ -63,7 +63,7 @@ impl HostState {
             wasi,
             table,
             limiter: MemoryLimiter::new(limits.memory_bytes),
-            gate: Gate::new(invocation, context, limits.max_actions),
+            gate: Gate::new(invocation, context, Bounds::from(&limits)),
             limits,
             deadline,
             host_calls: 0,
@@ -78,7 +78,7 @@ impl HostState {
     pub fn renew(&mut self, invocation: &str, context: Arc<TenantContext>, limits: Limits, deadline: Instant) {
         self.limiter.renew(limits.memory_bytes);
         self.table.set_max_capacity(limits.max_wasi_resources as usize);
-        self.gate = Gate::new(invocation, context, limits.max_actions);
+        self.gate = Gate::new(invocation, context, Bounds::from(&limits));
         self.limits = limits;
         self.deadline = deadline;
         self.host_calls = 0;
@@ -91,24 +91,23 @@ impl HostState {
         self.table.iter_mut().count()
     }
 
-    /// The limit the journal has passed, if it has: the invocation then ends and commits nothing.
-    pub fn journal_overrun(&self) -> Option<LimitHit> {
+    /// The limit the invocation has passed, if it has: one a call hit, the plan's action budget or
+    /// the journal's ceiling. The invocation then ends and commits nothing.
+    pub fn limit_passed(&self) -> Option<LimitHit> {
         let max = self.limits.max_journal_bytes;
-        (self.gate.journal.bytes() > max as usize).then_some(LimitHit::JournalBytes(max))
+        self.limit_hit
+            .or_else(|| self.gate.plan.exhausted().then_some(LimitHit::Actions(self.limits.max_actions)))
+            .or_else(|| (self.gate.journal.bytes() > max as usize).then_some(LimitHit::JournalBytes(max)))
     }
 
     /// The first thing every import does, before it looks at its arguments: the call is counted
     /// against the host-call budget, and the deadline and the journal's ceiling are checked. Past
     /// the budget the call is refused `budget-exhausted` (and recorded) and the invocation can no
     /// longer commit; any call after that, past the deadline or past the journal's ceiling traps.
-    fn begin_call(&mut self, function: &'static str) -> Result<(), CallError> {
-        let passed = if let Some(hit) = self.limit_hit {
-            Some(hit)
-        } else if Instant::now() >= self.deadline {
-            Some(LimitHit::Timeout(self.limits.timeout_ms))
-        } else {
-            self.journal_overrun()
-        };
+    fn begin_call(&mut self, function: Import) -> Result<(), CallError> {
+        let passed = self
+            .limit_passed()
+            .or_else(|| (Instant::now() >= self.deadline).then_some(LimitHit::Timeout(self.limits.timeout_ms)));
         if let Some(hit) = passed {
             self.limit_hit = Some(hit);
             return Err(CallError::Trap(wasmtime::Error::new(hit)));
@@ -122,29 +121,6 @@ impl HostState {
             return refused.map_err(CallError::from);
         }
         Ok(())
-    }
-
-    /// Begins a call that names `ids` (and gives `reason`): counted and checked first, then its
-    /// arguments bounded.
-    fn enter(&mut self, function: &'static str, ids: &[&str], reason: Option<&str>) -> Result<(), CallError> {
-        self.begin_call(function)?;
-        self.admit_arguments(function, ids, reason)
-    }
-
-    /// Refuses, as `invalid` and recorded, a call naming an id or giving a reason longer than the
-    /// invocation's limits allow, before anything else about the call is looked at.
-    fn admit_arguments(&mut self, function: &'static str, ids: &[&str], reason: Option<&str>) -> Result<(), CallError> {
-        let too_long = |what: &str, len: usize, max: u32| {
-            (len > max as usize).then(|| format!("{what} is {len} bytes long; provhost takes at most {max} bytes"))
-        };
-        let refusal = ids
-            .iter()
-            .find_map(|id| too_long("an id", id.len(), self.limits.max_id_bytes))
-            .or_else(|| reason.and_then(|r| too_long("the reason", r.len(), self.limits.max_reason_bytes)));
-        let Some(message) = refusal else { return Ok(()) };
-        let refused: Result<(), Refusal> = Err(Refusal::Invalid(message));
-        self.gate.journal.record(function, ids, &refused, |_| Vec::new());
-        refused.map_err(CallError::from)
     }
 }
 
@@ -258,7 +234,7 @@ mod tests {
         let (_store, mut state) = demo_state(Limits { max_journal_bytes: 5_000, ..Limits::default() });
         state.log(Level::Info, "l".repeat(3_000)).unwrap();
         state.audit_note(None, "n".repeat(3_000), false).unwrap();
-        assert_eq!(state.journal_overrun(), Some(LimitHit::JournalBytes(5_000)));
+        assert_eq!(state.limit_passed(), Some(LimitHit::JournalBytes(5_000)));
         assert!(state.config("systems".into()).is_err(), "the next call traps");
     }
 }
@@ -274,12 +250,12 @@ pub(crate) mod testing {
 
     /// A demo store and host state whose plugin setting `systems` is `exchange-online,topdesk`,
     /// with every scope granted and no policy.
-    pub fn demo_state(limits: Limits) -> (Arc<Store>, HostState) {
+    pub fn demo_state(limits: Limits) -> (Arc<dyn Store>, HostState) {
         governed_state(limits, Grants::everything(), TenantPolicy::default())
     }
 
     /// A demo store and host state under the given key grants and tenant policy.
-    pub fn governed_state(limits: Limits, key: Grants, policy: TenantPolicy) -> (Arc<Store>, HostState) {
+    pub fn governed_state(limits: Limits, key: Grants, policy: TenantPolicy) -> (Arc<dyn Store>, HostState) {
         let (store, context) = governed_context(key, policy);
         let deadline = Instant::now() + limits.timeout();
         (store, HostState::new("inv-test", context, limits, deadline, &CapturedOutput::new(1024)))

@@ -1,54 +1,51 @@
 //! `provhost:plugin/queries`: read-through to the tenant's backend.
 
 use super::{CallError, HostState};
-use crate::gate::{Gate, LIST_ACTIONS_LIMIT};
+use crate::gate::{Gate, LIST_ACTIONS_LIMIT, Query};
 use crate::model;
 use crate::refusal::Refusal;
 use crate::runtime::bindings::queries::Host;
 use crate::runtime::bindings::types::{Account, Action, ActionFilter, Entitlement, Person};
 
 impl HostState {
-    /// Runs a read through the gate (counted and checked first, then scope, answer bounded,
-    /// decision recorded) and converts the answer.
+    /// Runs a read through the gate (counted and checked first, then bounds, scope, answer
+    /// bounded, decision recorded) and converts the answer.
     fn query<T: serde::Serialize, W: From<T>>(
         &mut self,
-        function: &'static str,
-        ids: &[&str],
+        query: Query,
         read: impl FnOnce(&Gate) -> Result<Vec<T>, Refusal>,
     ) -> Result<Vec<W>, CallError> {
-        self.enter(function, ids, None)?;
-        Ok(self.gate.query(function, ids, read)?.into_iter().map(W::from).collect())
+        self.begin_call(query.import())?;
+        Ok(self.gate.query(&query, read)?.into_iter().map(W::from).collect())
     }
 }
 
 impl Host for HostState {
     fn get_person(&mut self, person: String) -> Result<Person, CallError> {
-        let found =
-            self.query("queries.get-person", &[&person], |s| Ok(vec![s.backend().person(s.tenant(), &person)?]))?;
+        let query = Query::GetPerson { person: person.clone() };
+        let found = self.query(query, |g| Ok(vec![g.backend().person(g.tenant(), &person)?]))?;
         Ok(found.into_iter().next().expect("one person was read"))
     }
 
     fn list_entitlements(&mut self, person: String) -> Result<Vec<Entitlement>, CallError> {
-        self.query("queries.list-entitlements", &[&person], |s| {
-            s.backend().person(s.tenant(), &person)?;
-            Ok(s.backend().entitlements(s.tenant(), &person)?)
+        self.query(Query::ListEntitlements { person: person.clone() }, |g| {
+            g.backend().person(g.tenant(), &person)?;
+            Ok(g.backend().entitlements(g.tenant(), &person)?)
         })
     }
 
     fn list_accounts(&mut self, person: String) -> Result<Vec<Account>, CallError> {
-        self.query("queries.list-accounts", &[&person], |s| {
-            s.backend().person(s.tenant(), &person)?;
-            Ok(s.backend().accounts(s.tenant(), &person)?)
+        self.query(Query::ListAccounts { person: person.clone() }, |g| {
+            g.backend().person(g.tenant(), &person)?;
+            Ok(g.backend().accounts(g.tenant(), &person)?)
         })
     }
 
     fn list_actions(&mut self, filter: ActionFilter) -> Result<Vec<Action>, CallError> {
         let filter =
             model::ActionFilter { person: filter.person, state: filter.state.map(Into::into), system: filter.system };
-        let person = filter.person.clone().unwrap_or_default();
-        let system = filter.system.clone().unwrap_or_default();
-        self.query("queries.list-actions", &[&person, &system], |s| {
-            Ok(s.backend().actions(s.tenant(), &filter, LIST_ACTIONS_LIMIT)?)
+        self.query(Query::ListActions { filter: filter.clone() }, |g| {
+            Ok(g.backend().actions(g.tenant(), &filter, LIST_ACTIONS_LIMIT)?)
         })
     }
 }

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use super::conclude::{conclude, record_uncommitted};
-use super::{Execution, PluginSummary, RunError, RunReport};
+use super::conclude::{Concluding, conclude, record_uncommitted};
+use super::{Mode, PluginSummary, RunError, RunReport};
 use crate::api::ActionSummary;
-use crate::audit::InvocationRecord;
+use crate::audit::{InvocationRecord, Outcome};
 use crate::backend::{Backend, BackendError};
 use crate::event::Event;
 use crate::gate::{Journal, TenantContext};
@@ -42,8 +42,9 @@ pub fn run_event(
     context: Arc<TenantContext>,
     limits: Limits,
     event: &Event,
-    (dry_run, execution): (bool, Execution<'_>),
+    mode: Mode<'_>,
 ) -> Result<RunReport, RunError> {
+    let Mode { dry_run, execution } = mode;
     let tenant = context.tenant.clone();
     let span = tracing::info_span!(
         "invocation",
@@ -71,15 +72,15 @@ pub fn run_event(
         // The plugin could not be run (its event's failed action could not be looked up): that is
         // still recorded.
         Err(InvokeError::Backend(e)) => {
-            record.outcome = "not-run".into();
+            record.outcome = Outcome::NotRun;
             record.detail = format!("the plugin was not run: {e}");
-            record_uncommitted(&context.store, &record, &Journal::default())?;
+            record_uncommitted(&*context.store, &record, &Journal::default())?;
             return Err(e.into());
         }
     };
     record.id = invocation.id.clone();
     span.record("invocation", record.id.as_str());
-    record.outcome = invocation.outcome.code().to_string();
+    record.outcome = invocation.outcome.outcome();
     record.detail = invocation.outcome.detail().to_string();
     record.duration_us = invocation.usage.wall_time_us;
     record.fuel_used = invocation.usage.fuel;
@@ -91,7 +92,9 @@ pub fn run_event(
         _ => None,
     };
     let completed = invocation.completed();
-    let done = conclude(&context, &mut record, invocation.plan, &invocation.journal, completed, (observed, execution))?;
+    let concluding =
+        Concluding { plan: invocation.plan, journal: &invocation.journal, may_commit: completed, observed, execution };
+    let done = conclude(&context, &mut record, concluding)?;
     tracing::info!(
         outcome = %record.outcome,
         committed = done.committed,

@@ -1,5 +1,5 @@
 //! Group commit. Every change to the store is a *unit* (a closure over the connection) run by
-//! [`Store::write`]. Concurrent units share one write transaction: each runs inside a savepoint of
+//! [`SqliteStore::write`]. Concurrent units share one write transaction: each runs inside a savepoint of
 //! its own, so a unit that fails (or panics) rolls back its own changes and nothing else, and
 //! every unit's caller is answered only after the `COMMIT` that holds its changes — one commit,
 //! one pass of write-ahead-log pages and one sync for the whole group instead of one per unit.
@@ -8,12 +8,12 @@
 //! transaction open for them and waits for its end; the unit that finds no one queued (or fills
 //! the group) commits it for all. A unit alone commits at once, so a quiet store adds no latency.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
-use super::{Store, StoreError};
+use super::{GroupStats, SqliteStore, StoreError};
 
 /// The most units one group transaction holds before it commits, so that a steady stream of
 /// writers cannot keep a group (and its first caller) waiting.
@@ -46,8 +46,7 @@ impl Writer {
             })
         };
         if ended.is_ok() {
-            stats.groups.fetch_add(1, Ordering::Relaxed);
-            stats.units.fetch_add(self.kept as u64, Ordering::Relaxed);
+            stats.count_group(self.kept as u64);
         }
         group.end(ended.clone());
         ended.map_err(StoreError::GroupCommit)
@@ -78,31 +77,11 @@ impl Group {
     }
 }
 
-/// How many group transactions committed, and how many changes (units that kept theirs) they
-/// held.
-#[derive(Debug, Default)]
-pub struct GroupStats {
-    groups: AtomicU64,
-    units: AtomicU64,
-}
-
-impl GroupStats {
-    /// Group transactions committed so far.
-    pub fn groups(&self) -> u64 {
-        self.groups.load(Ordering::Relaxed)
-    }
-
-    /// Changes those groups held.
-    pub fn units(&self) -> u64 {
-        self.units.load(Ordering::Relaxed)
-    }
-}
-
 /// Writers waiting for the connection: a unit that sees one leaves its group open for it.
 #[derive(Debug, Default)]
 pub(super) struct Queue(AtomicUsize);
 
-impl Store {
+impl SqliteStore {
     /// Runs `unit` as one all-or-nothing change, committed (with whatever concurrent units joined
     /// the same group) before this returns. If `unit` returns `Err` or panics, its changes are
     /// rolled back and the group goes on without them; if the group's commit fails, every member
@@ -149,11 +128,6 @@ impl Store {
         // and the group it was part of are safe to go on with.
         self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    /// How the group transactions have gone so far.
-    pub fn group_stats(&self) -> &GroupStats {
-        &self.stats
-    }
 }
 
 /// Runs `unit` inside a savepoint: released when it returns `Ok`, rolled back when it returns
@@ -173,11 +147,11 @@ mod tests {
     use std::sync::Barrier;
 
     use super::*;
-    use crate::store::{DEMO_TENANT, seed_demo};
+    use crate::store::{AuditStore, DEMO_TENANT, DirectoryStore, InvocationStore, UpkeepStore, seed_demo};
 
-    fn file_store() -> (tempfile::TempDir, Arc<Store>) {
+    fn file_store() -> (tempfile::TempDir, Arc<SqliteStore>) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("provhost.db")).unwrap());
+        let store = Arc::new(SqliteStore::open(&dir.path().join("provhost.db")).unwrap());
         store.insert_tenant("t", "T").unwrap();
         (dir, store)
     }
@@ -187,7 +161,7 @@ mod tests {
         Ok(())
     }
 
-    fn systems(store: &Store) -> Vec<String> {
+    fn systems(store: &SqliteStore) -> Vec<String> {
         store.systems("t").unwrap().into_iter().map(|s| s.id).collect()
     }
 
@@ -253,7 +227,7 @@ mod tests {
     #[test]
     fn concurrent_writers_all_commit_and_the_audit_chain_holds() {
         let (_dir, store) = file_store();
-        seed_demo(&store).unwrap();
+        seed_demo(&*store).unwrap();
         let threads: Vec<_> = (0..8)
             .map(|i| {
                 let store = store.clone();

@@ -2,18 +2,19 @@
 
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 
-use super::{ACTION_COLUMNS, HistoryEntry, action, action_row};
+use super::{ACTION_COLUMNS, action, action_row};
 use crate::model::{Action, ActionFilter, ActionKind, rfc3339};
 use crate::policy::{WindowBudget, first_overrun};
 use crate::refusal::Refusal;
-use crate::store::directory::not_found;
-use crate::store::{Store, StoreError, parse_column};
+use crate::store::sqlite::directory::not_found;
+use crate::store::sqlite::{SqliteStore, parse_column};
+use crate::store::{ActionStore, HistoryEntry, StoreError};
 use std::time::Duration;
 
 /// What a window budget has used: the actions of a kind against a system that may run, counted
 /// since `?4` (RFC 3339) from when they became runnable — committed, or approved — never blocked
 /// or rejected ones.
-pub(in crate::store) const USAGE_SQL: &str = "SELECT COUNT(*) FROM actions WHERE tenant = ?1 AND system = ?2 \
+pub(in crate::store::sqlite) const USAGE_SQL: &str = "SELECT COUNT(*) FROM actions WHERE tenant = ?1 AND system = ?2 \
      AND kind = ?3 AND counted_at >= ?4";
 
 fn usage_since(
@@ -28,7 +29,7 @@ fn usage_since(
     Ok(n as u32)
 }
 
-/// The query for [`Store::actions_page`] and its values, with `LIMIT` and `OFFSET` left to add.
+/// The query for [`SqliteStore::actions_page`] and its values, with `LIMIT` and `OFFSET` left to add.
 /// Only the filters given go into the statement, so that SQLite uses the index that fits them;
 /// `(?2 IS NULL OR person = ?2)` would make it scan all of the tenant's actions.
 fn filtered<'a>(
@@ -65,7 +66,7 @@ fn window_start(window: Duration) -> String {
 
 /// The first window budget the plan's runnable actions would overrun, counting what is committed
 /// inside the transaction `tx`.
-pub(in crate::store) fn check_windows(
+pub(in crate::store::sqlite) fn check_windows(
     tx: &Connection,
     tenant: &str,
     actions: &[Action],
@@ -74,9 +75,25 @@ pub(in crate::store) fn check_windows(
     first_overrun(actions, windows, |system, kind, per| usage_since(tx, tenant, system, kind, &window_start(per)))
 }
 
-impl Store {
-    /// How many of the tenant's actions have ended (`success` or `error`).
-    pub fn actions_ended(&self, tenant: &str) -> Result<u64, StoreError> {
+/// Another live retry of a failed action (`?2`) than `?3`.
+pub(in crate::store::sqlite) const LIVE_RETRY_SQL: &str = "SELECT id, state FROM actions INDEXED BY actions_by_retry \
+     WHERE tenant = ?1 AND retry_of = ?2 AND id <> ?3 AND state NOT IN ('error', 'rejected') LIMIT 1";
+
+/// The live retry of `failed` other than `besides`, with its state.
+pub(in crate::store::sqlite) fn live_retry(
+    conn: &Connection,
+    tenant: &str,
+    failed: &str,
+    besides: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(conn
+        .prepare_cached(LIVE_RETRY_SQL)?
+        .query_row([tenant, failed, besides], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+impl ActionStore for SqliteStore {
+    fn actions_ended(&self, tenant: &str) -> Result<u64, StoreError> {
         let n: i64 = self
             .read()?
             .prepare_cached("SELECT COUNT(*) FROM actions WHERE tenant = ?1 AND state IN ('success', 'error')")?
@@ -84,31 +101,21 @@ impl Store {
         Ok(n as u64)
     }
 
-    /// Committed actions of `kind` against `system` within the last `window`.
-    pub fn window_usage(
-        &self,
-        tenant: &str,
-        system: &str,
-        kind: ActionKind,
-        window: Duration,
-    ) -> Result<u32, StoreError> {
+    fn window_usage(&self, tenant: &str, system: &str, kind: ActionKind, window: Duration) -> Result<u32, StoreError> {
         usage_since(&*self.read()?, tenant, system, kind, &window_start(window))
     }
 
-    /// The action with this id.
-    pub fn action(&self, tenant: &str, id: &str) -> Result<Action, StoreError> {
+    fn action(&self, tenant: &str, id: &str) -> Result<Action, StoreError> {
         let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND id = ?2");
         let row = self.read()?.prepare_cached(&sql)?.query_row([tenant, id], action_row).optional()?;
         action(row.ok_or_else(|| not_found("action", id, tenant))?)
     }
 
-    /// Actions matching the filter, newest first, at most `limit`.
-    pub fn actions(&self, tenant: &str, filter: &ActionFilter, limit: usize) -> Result<Vec<Action>, StoreError> {
+    fn actions(&self, tenant: &str, filter: &ActionFilter, limit: usize) -> Result<Vec<Action>, StoreError> {
         self.actions_page(tenant, filter, limit, 0)
     }
 
-    /// As [`Store::actions`], skipping the first `offset`.
-    pub fn actions_page(
+    fn actions_page(
         &self,
         tenant: &str,
         filter: &ActionFilter,
@@ -127,21 +134,11 @@ impl Store {
         rows.into_iter().map(action).collect()
     }
 
-    /// The actions that retry `action`, newest first.
-    pub fn retries_of(&self, tenant: &str, failed: &str) -> Result<Vec<Action>, StoreError> {
-        let sql = format!(
-            "SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND retry_of = ?2 ORDER BY created_at DESC"
-        );
-        let rows = self
-            .read()?
-            .prepare_cached(&sql)?
-            .query_map([tenant, failed], action_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(action).collect()
+    fn live_retry(&self, tenant: &str, failed: &str) -> Result<Option<(String, String)>, StoreError> {
+        live_retry(&*self.read()?, tenant, failed, "")
     }
 
-    /// The states an action went through, oldest first.
-    pub fn action_history(&self, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+    fn action_history(&self, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT state, message, at FROM action_history WHERE tenant = ?1 AND action = ?2 ORDER BY seq",
@@ -163,7 +160,7 @@ mod tests {
     use crate::model::ActionState;
 
     /// How SQLite would run the filtered query.
-    fn plan(store: &Store, filter: &ActionFilter) -> String {
+    fn plan(store: &SqliteStore, filter: &ActionFilter) -> String {
         let state = filter.state.map(|s| s.as_str());
         let (sql, mut values) = filtered(&"demo", filter, &state);
         values.extend([&1 as &dyn ToSql, &0]);
@@ -175,7 +172,7 @@ mod tests {
 
     #[test]
     fn filtered_lists_use_the_index_that_fits_the_filter() {
-        let store = Store::in_memory().unwrap();
+        let store = SqliteStore::in_memory().unwrap();
         let person = Some("p".to_string());
         let by_person_state = ActionFilter { person: person.clone(), state: Some(ActionState::Error), system: None };
         assert!(plan(&store, &by_person_state).contains("actions_by_person_state (tenant=? AND person=? AND state=?)"));
@@ -186,31 +183,6 @@ mod tests {
             plan(&store, &by_state).contains("actions_by_state (tenant=? AND state=?)"),
             "{}",
             plan(&store, &by_state)
-        );
-    }
-
-    #[test]
-    fn filters_select_the_same_actions_with_or_without_the_others() {
-        let store = Store::in_memory().unwrap();
-        crate::store::seed_demo(&store).unwrap();
-        let all = store.actions(crate::store::DEMO_TENANT, &ActionFilter::default(), 100).unwrap();
-        let failed = all.iter().find(|a| a.state == ActionState::Error).expect("the demo has a failed action");
-        let filter = ActionFilter {
-            person: Some(failed.person.clone()),
-            state: Some(ActionState::Error),
-            system: Some(failed.system.clone()),
-        };
-        let found = store.actions(crate::store::DEMO_TENANT, &filter, 100).unwrap();
-        let expected: Vec<&str> = all
-            .iter()
-            .filter(|a| a.person == failed.person && a.state == ActionState::Error && a.system == failed.system)
-            .map(|a| a.id.as_str())
-            .collect();
-        assert_eq!(found.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), expected);
-        let page = store.actions_page(crate::store::DEMO_TENANT, &ActionFilter::default(), 1, 1).unwrap();
-        assert_eq!(
-            page.iter().map(|a| &a.id).collect::<Vec<_>>(),
-            all.iter().skip(1).take(1).map(|a| &a.id).collect::<Vec<_>>()
         );
     }
 }

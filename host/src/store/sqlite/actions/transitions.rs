@@ -3,16 +3,13 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{ACTION_COLUMNS, Effect, Finish, LeaseKey, action, action_row};
+use super::{ACTION_COLUMNS, action, action_row};
 use crate::audit::entries::Change;
 use crate::audit::{Actor, AuditEntry, entries, helloid_action};
 use crate::model::{Action, ActionState, ActionTarget, now_rfc3339};
 use crate::refusal::Refusal;
-use crate::store::audit::append as append_audit;
-use crate::store::clock::millis;
-use crate::store::deliveries::insert as insert_delivery;
-use crate::store::directory::{not_found, not_found_if_zero, to_json};
-use crate::store::{Store, StoreError};
+use crate::store::sqlite::directory::{not_found, not_found_if_zero, to_json};
+use crate::store::{Effect, StoreError};
 
 /// How HelloID names action `a`, with the entitlement's type read inside `tx`.
 fn helloid_name(tx: &Connection, tenant: &str, a: &Action) -> Result<&'static str, StoreError> {
@@ -30,7 +27,7 @@ fn helloid_name(tx: &Connection, tenant: &str, a: &Action) -> Result<&'static st
 /// Refuses acting on an entitlement the store holds as no longer managed (unmanaged since the
 /// action was planned); one the store does not hold (a platform's directory) is the platform's to
 /// refuse.
-pub(in crate::store) fn still_managed(
+pub(in crate::store::sqlite) fn still_managed(
     tx: &Connection,
     tenant: &str,
     a: &Action,
@@ -57,7 +54,11 @@ pub(super) fn unit_entry(actor: Actor<'_>, moved: &[(Action, &'static str)]) -> 
 
 /// Inserts actions as committed, with the first entry of their history, inside `tx`. Their audit
 /// record is the invocation's, which carries the plan.
-pub(in crate::store) fn insert_actions(tx: &Connection, tenant: &str, actions: &[Action]) -> Result<(), StoreError> {
+pub(in crate::store::sqlite) fn insert_actions(
+    tx: &Connection,
+    tenant: &str,
+    actions: &[Action],
+) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO actions (tenant, {ACTION_COLUMNS}, counted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
              CASE WHEN ?8 IN ('blocked', 'rejected') THEN NULL ELSE ?13 END)"
@@ -128,7 +129,7 @@ pub(super) fn set_state(
     Ok((changed, name))
 }
 
-fn apply(tx: &Connection, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
+pub(super) fn apply(tx: &Connection, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
     let (sql, id, value): (&str, &str, Option<String>) = match effect {
         Effect::Nothing => return Ok(()),
         Effect::AccountAttributes { account, attributes } => {
@@ -149,89 +150,4 @@ fn apply(tx: &Connection, tenant: &str, effect: &Effect) -> Result<(), StoreErro
         None => tx.prepare_cached(sql)?.execute(params![tenant, id])?,
     };
     not_found_if_zero(changed, "target", id, tenant)
-}
-
-/// What to queue with the ends a unit of work recorded: each notification's URL and body, built
-/// from the actions as they ended (the webhooks of the tenant).
-pub type Notify<'a> = &'a dyn Fn(&[Action]) -> Vec<(String, String)>;
-
-impl Store {
-    /// Ends actions that executor `owner` holds claims on, each named by its claim's fencing token:
-    /// a success applies its effect and marks the action `success`; a failure marks it `error`
-    /// with the target system's message; an action still running on a platform becomes
-    /// `waiting`, keeping the platform's reference, to be followed up after its `after`. A
-    /// follow-up that finds the action still waiting changes nothing but when it is next followed
-    /// up, and records nothing. All in one transaction, which releases the leases and queues the
-    /// notifications `notify` builds from the actions that moved. A claim whose lease passed and
-    /// whose action was taken up again (a later token) changes nothing. Returns the actions that
-    /// moved, in their new states.
-    pub fn finish_actions(
-        &self,
-        tenant: &str,
-        owner: &str,
-        results: &[(LeaseKey, Finish)],
-        notify: Notify<'_>,
-    ) -> Result<Vec<Action>, StoreError> {
-        self.write(|tx| {
-            let now = self.clock.tick(tx)?;
-            let mut moved = Vec::with_capacity(results.len());
-            for (claim, result) in results {
-                let held: Option<String> = tx
-                    .prepare_cached(
-                        "SELECT state FROM actions WHERE tenant = ?1 AND id = ?2 AND lease_token = ?3
-                         AND lease_owner = ?4 AND state IN ('running', 'waiting')",
-                    )?
-                    .query_row(params![tenant, claim.id, claim.token, owner], |r| r.get(0))
-                    .optional()?;
-                let Some(state) = held else { continue };
-                let end = match result {
-                    Finish::Success(effect, message) => {
-                        apply(tx, tenant, effect)?;
-                        release(tx, tenant, &claim.id, (None, None))?;
-                        (ActionState::Success, message)
-                    }
-                    Finish::Error(message) => {
-                        release(tx, tenant, &claim.id, (None, None))?;
-                        (ActionState::Error, message)
-                    }
-                    Finish::Waiting(message, follow) => {
-                        let next = now.saturating_add(millis(follow.after));
-                        release(tx, tenant, &claim.id, (Some(&follow.reference), Some((next, now))))?;
-                        if state == ActionState::Waiting.as_str() {
-                            continue;
-                        }
-                        (ActionState::Waiting, message)
-                    }
-                };
-                moved.push(set_state(tx, tenant, &claim.id, (end.0, end.1.as_str()))?);
-            }
-            if moved.is_empty() {
-                return Ok(Vec::new());
-            }
-            append_audit(tx, tenant, &[unit_entry(Actor::EXECUTOR, &moved)])?;
-            let ended: Vec<Action> = moved.into_iter().map(|(action, _)| action).collect();
-            for (url, body) in notify(&ended) {
-                insert_delivery(tx, tenant, &url, &body)?;
-            }
-            Ok(ended)
-        })
-    }
-}
-
-/// Releases a claim's lease. An action left waiting keeps the platform's reference, is followed
-/// up at `next` and waits since `since` (kept from its first wait).
-fn release(
-    tx: &Connection,
-    tenant: &str,
-    id: &str,
-    (reference, follow): (Option<&str>, Option<(i64, i64)>),
-) -> Result<(), StoreError> {
-    let (next, since) = follow.unzip();
-    tx.prepare_cached(
-        "UPDATE actions SET lease_owner = NULL, lease_until_ms = ?3, follow_ref = ?4,
-                follow_since_ms = CASE WHEN ?4 IS NULL THEN NULL ELSE COALESCE(follow_since_ms, ?5) END
-         WHERE tenant = ?1 AND id = ?2",
-    )?
-    .execute(params![tenant, id, next, reference, since])?;
-    Ok(())
 }

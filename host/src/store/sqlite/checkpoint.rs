@@ -10,18 +10,21 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
+use crate::store::{GroupStats, Upkeep, UpkeepStore};
 
 /// A background checkpointer; dropping it stops it after a last full checkpoint.
-pub struct Checkpointer {
+struct Checkpointer {
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Store {
-    /// Checkpoints the write-ahead log every `every` from a background thread instead of inside
-    /// commits. `None` for an in-memory store, which has no log.
-    pub fn checkpoint_in_background(&self, every: Duration) -> Result<Option<Checkpointer>, StoreError> {
+impl UpkeepStore for SqliteStore {
+    fn group_stats(&self) -> &GroupStats {
+        &self.stats
+    }
+
+    fn upkeep_in_background(&self, every: Duration) -> Result<Option<Upkeep>, StoreError> {
         let Some(path) = self.path.clone() else { return Ok(None) };
         let conn = open_for_checkpoints(path)?;
         self.idle_writer().conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -35,7 +38,7 @@ impl Store {
                 checkpoint(&conn, "TRUNCATE");
             })
             .map_err(|e| StoreError::Conflict(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Some(Checkpointer { stop: Some(stop), thread: Some(thread) }))
+        Ok(Some(Upkeep::new(Checkpointer { stop: Some(stop), thread: Some(thread) })))
     }
 }
 
@@ -65,17 +68,17 @@ impl Drop for Checkpointer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{DEMO_TENANT, seed_demo};
+    use crate::store::{DEMO_TENANT, DirectoryStore, seed_demo};
 
     #[test]
     fn the_log_is_checkpointed_in_the_background_and_emptied_on_stop() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("provhost.db");
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         // Everything so far in the database file itself, which from now on only a checkpoint writes.
         checkpoint(&store.idle_writer().conn, "TRUNCATE");
         let before = std::fs::read(&path).unwrap();
-        let checkpointer = store.checkpoint_in_background(Duration::from_millis(30)).unwrap().unwrap();
+        let checkpointer = store.upkeep_in_background(Duration::from_millis(30)).unwrap().unwrap();
         let autocheckpoint: i64 =
             store.idle_writer().conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).unwrap();
         assert_eq!(autocheckpoint, 0, "commits no longer checkpoint");
@@ -92,6 +95,6 @@ mod tests {
         drop(checkpointer);
         assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "the last checkpoint truncates the log");
         assert_eq!(store.persons(DEMO_TENANT).unwrap().len(), 6);
-        assert!(Store::in_memory().unwrap().checkpoint_in_background(Duration::from_secs(1)).unwrap().is_none());
+        assert!(SqliteStore::in_memory().unwrap().upkeep_in_background(Duration::from_secs(1)).unwrap().is_none());
     }
 }

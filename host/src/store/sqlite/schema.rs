@@ -296,13 +296,12 @@ pub fn migrate(conn: &mut Connection) -> Result<(), super::StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Store;
-    use super::super::actions::{ANY_DUE_SQL, LAPSED_SQL, PENDING_SQL, USAGE_SQL};
+    use super::super::SqliteStore;
+    use super::super::actions::{ANY_DUE_SQL, LAPSED_SQL, LIVE_RETRY_SQL, PENDING_SQL, USAGE_SQL};
     use super::super::deliveries::DUE_DELIVERIES_SQL;
-    use super::super::invocations::LIVE_RETRY_SQL;
 
     /// How SQLite runs `sql`, one line per step.
-    fn plan(store: &Store, sql: &str) -> String {
+    fn plan(store: &SqliteStore, sql: &str) -> String {
         let conn = store.read().unwrap();
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let count = stmt.parameter_count();
@@ -313,7 +312,7 @@ mod tests {
 
     #[test]
     fn the_hot_queries_use_their_indexes_and_scan_nothing() {
-        let store = Store::in_memory().unwrap();
+        let store = SqliteStore::in_memory().unwrap();
         let hot = [
             (LAPSED_SQL, "actions_due (tenant=? AND state=? AND lease_until_ms<?)"),
             (PENDING_SQL, "actions_due (tenant=? AND state=?)"),

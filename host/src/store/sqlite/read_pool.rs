@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OpenFlags};
 
 use super::writer::Writer;
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 
 /// The most idle read connections kept.
 const IDLE_READERS: usize = 8;
@@ -75,7 +75,7 @@ impl Drop for Reader<'_> {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// A connection that sees every committed change.
     pub(super) fn read(&self) -> Result<Reader<'_>, StoreError> {
         match &self.readers {

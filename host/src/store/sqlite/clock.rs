@@ -67,7 +67,7 @@ mod tests {
 
     fn memory() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::schema::migrate(&mut conn).unwrap();
+        crate::store::sqlite::schema::migrate(&mut conn).unwrap();
         conn
     }
 
