@@ -19,6 +19,7 @@ mod problem;
 mod provisioning;
 mod reads;
 mod upkeep;
+mod write_deadline;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -52,6 +53,9 @@ pub struct HttpSettings {
     pub header_timeout: Duration,
     /// How long a client may take to send a request's body, whole, before it is answered 408.
     pub body_timeout: Duration,
+    /// How long a write of an answer may make no progress (the client reads none of it) before
+    /// the connection is cut and what the answer held is let go.
+    pub write_timeout: Duration,
     /// Serve `/metrics` without a key, with no tenant or plugin label (an operator's choice for
     /// a scraper that cannot send one). Otherwise it takes a key granted `metrics:read`.
     pub anonymous_metrics: bool,
@@ -63,6 +67,7 @@ impl Default for HttpSettings {
             max_body: 1 << 20,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             anonymous_metrics: false,
         }
     }
@@ -295,7 +300,8 @@ pub async fn serve(
         state.progress.clone(),
         worker_stop,
     ));
-    listener::serve_connections(listener, router(state.clone()), state.http.header_timeout, shutdown).await;
+    let timeouts = (state.http.header_timeout, state.http.write_timeout);
+    listener::serve_connections(listener, router(state.clone()), timeouts, shutdown).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while state.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -174,6 +174,23 @@ impl Verification {
 impl Store {
     /// Records matching the filter, in chain order, at most `limit`, skipping the first `offset`.
     pub fn audit(&self, filter: &AuditFilter, limit: usize, offset: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut records = Vec::new();
+        self.audit_each(filter, (limit, offset), |record| {
+            records.push(record);
+            ControlFlow::Continue(())
+        })?;
+        Ok(records)
+    }
+
+    /// Calls `each` with the records matching the filter, in chain order, at most `limit`,
+    /// skipping the first `offset`, one at a time until it breaks off: a reader holds one record
+    /// at a time, however large the records are.
+    pub fn audit_each(
+        &self,
+        filter: &AuditFilter,
+        (limit, offset): (usize, usize),
+        mut each: impl FnMut(AuditRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM audit
@@ -188,25 +205,17 @@ impl Store {
              ORDER BY tenant, seq LIMIT ?10 OFFSET ?11"
         ))?;
         let f = filter;
-        let rows = stmt
-            .query_map(
-                params![
-                    f.tenant,
-                    f.person,
-                    f.plugin,
-                    f.action,
-                    f.decision,
-                    f.key_id,
-                    f.kind,
-                    f.since,
-                    f.until,
-                    limit as i64,
-                    offset as i64
-                ],
-                read,
-            )?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(decode).collect()
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let mut rows = stmt.query(params![
+            f.tenant, f.person, f.plugin, f.action, f.decision, f.key_id, f.kind, f.since, f.until, limit, offset
+        ])?;
+        while let Some(row) = rows.next()? {
+            if each(decode(read(row)?)?).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// The record with this id.
