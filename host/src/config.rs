@@ -13,6 +13,7 @@ use crate::backend::BackendConfig;
 use crate::event::Event;
 use crate::limits::LimitSettings;
 use crate::policy::{Exclusions, Grants, TenantPolicy, Threshold, WindowBudget};
+use crate::store::DEMO_TENANT;
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -490,23 +491,45 @@ impl Config {
     pub fn admit_tenant(&self, id: &str) -> Result<(), UnknownTenant> {
         match &self.source {
             Some(path) if !self.tenants.contains_key(id) => {
-                Err(UnknownTenant { tenant: id.to_owned(), path: path.clone() })
+                Err(UnknownTenant::NotListed { tenant: id.to_owned(), path: path.clone() })
             }
             _ => Ok(()),
         }
     }
+
+    /// Refuses a tenant `provhost serve` does not run. Under a configuration file, as
+    /// [`Config::admit_tenant`]; without one, every tenant but the embedded demo tenant: a server
+    /// answers for many tenants, and none of them is run without the governance (thresholds,
+    /// windows, exclusions, plugins, backend) a configuration gives it.
+    pub fn admit_served(&self, id: &str) -> Result<(), UnknownTenant> {
+        match &self.source {
+            None if id != DEMO_TENANT => Err(UnknownTenant::NoConfiguration { tenant: id.to_owned() }),
+            _ => self.admit_tenant(id),
+        }
+    }
 }
 
-/// A key's tenant that the configuration file does not name.
+/// A key's tenant that provhost does not run without a configuration naming it.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "tenant '{tenant}' is not in the configuration {path}; provhost does not run a tenant without its governance: add [tenants.{tenant}] to the file or use a key of a configured tenant"
-)]
-pub struct UnknownTenant {
-    /// The tenant.
-    pub tenant: String,
-    /// The configuration file.
-    pub path: PathBuf,
+pub enum UnknownTenant {
+    /// The configuration file does not name the tenant.
+    #[error(
+        "tenant '{tenant}' is not in the configuration {path}; provhost does not run a tenant without its governance: add [tenants.{tenant}] to the file or use a key of a configured tenant"
+    )]
+    NotListed {
+        /// The tenant.
+        tenant: String,
+        /// The configuration file.
+        path: PathBuf,
+    },
+    /// `provhost serve` runs without a configuration file, and the tenant is not the demo.
+    #[error(
+        "tenant '{tenant}' has no configuration: provhost serve without --config runs only the embedded demo tenant '{DEMO_TENANT}'; start it with --config provhost.toml naming [tenants.{tenant}]"
+    )]
+    NoConfiguration {
+        /// The tenant.
+        tenant: String,
+    },
 }
 
 /// Parses TOML into `T`, reporting a mistake with the file, line and column.

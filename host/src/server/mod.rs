@@ -38,7 +38,7 @@ use crate::executor::{Executor, Tenants};
 use crate::gate::TenantContext;
 use crate::model::{Action, ActionState};
 use crate::runtime::Runtime;
-use crate::store::{KeyRecord, Store};
+use crate::store::{DEMO_TENANT, KeyRecord, Store};
 use crate::tenant::Tenant;
 
 pub use metrics::Metrics;
@@ -186,24 +186,25 @@ impl AppState {
         }
     }
 
-    /// A tenant as wired at start; one the configuration does not name (only without a
-    /// configuration file) has the embedded store, no policy, no webhooks and no plugins.
+    /// A tenant as wired at start; one the configuration does not name (only the demo tenant,
+    /// without a configuration file) has the embedded store, no policy, no webhooks and no
+    /// plugins.
     pub fn tenant(&self, id: &str) -> Arc<Tenant> {
         self.tenants.get(id).cloned().unwrap_or_else(|| Arc::new(Tenant::unconfigured(id, &self.store)))
     }
 
     /// The tenants the executor's worker carries out actions for: those of the configuration
-    /// file, and only those; without a file, every tenant of the store. Any other tenant's
+    /// file, and only those; without a file, only the embedded demo tenant. Any other tenant's
     /// actions wait, with the reason.
     fn served(self: &Arc<Self>) -> Tenants {
         let (listed, wired) = (self.clone(), self.clone());
         Tenants {
             roster: Arc::new(move || match &listed.config.source {
                 Some(_) => Ok(listed.config.tenants.keys().cloned().collect()),
-                None => listed.store.tenant_ids(),
+                None => Ok(listed.store.tenant_ids()?.into_iter().filter(|id| id == DEMO_TENANT).collect()),
             }),
             wire: Arc::new(move |id: &str| {
-                wired.config.admit_tenant(id).map_err(|e| e.to_string())?;
+                wired.config.admit_served(id).map_err(|e| e.to_string())?;
                 Ok(wired.tenant(id))
             }),
         }

@@ -41,7 +41,7 @@ pub async fn readyz(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Res
     let Ok(key) = Caller::key(&headers, &app).await else {
         return axum::Json(serde_json::json!({ "status": "ready" })).into_response();
     };
-    let body = match app.config.admit_tenant(&key.tenant) {
+    let body = match app.config.admit_served(&key.tenant) {
         Ok(()) => {
             let tenant = app.tenant(&key.tenant);
             let plugins: Vec<&str> = tenant.plugins().iter().map(|p| p.plugin.name.as_str()).collect();
