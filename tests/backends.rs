@@ -261,6 +261,18 @@ fn identityiq_server_errors_are_retried_a_bounded_number_of_times() {
 }
 
 #[test]
+fn identityiq_a_launch_answered_500_after_it_launched_is_found_by_its_key_and_never_sent_again() {
+    let scim = Scim::start();
+    scim.script(&[Answer::FailAfterLaunch(500)]);
+    let (_store, context) = tenant(&identityiq(&scim, FAST));
+    let action = re_enforce_group(&context);
+    assert_eq!(action.state, ActionState::Success, "{action:?}");
+    assert!(action.message.contains("found by its idempotency key"), "{}", action.message);
+    assert_eq!(scim.launches().len(), 1, "a launch answered 500 was launched again");
+    assert_eq!((scim.requests(), scim.lookups()), (1, 1), "looked up once, sent once");
+}
+
+#[test]
 fn identityiq_a_launch_without_an_answer_is_not_sent_again_and_is_followed_once_found_by_its_key() {
     let scim = Scim::start();
     scim.script(&[Answer::Hang(Duration::from_millis(1500))]);
@@ -375,7 +387,9 @@ fn identityiq_unmanage_is_refused_as_invalid_and_nothing_is_sent() {
 #[test]
 fn identityiq_breaker_opens_after_failures_and_half_opens_for_one_trial() {
     let scim = Scim::start();
-    scim.script(&[Answer::Refuse(503, None), Answer::Refuse(503, None), Answer::Refuse(503, None)]);
+    // Refusals that leave no doubt (a 5xx would have each launch looked up, and a lookup IdentityIQ
+    // answers is a success for the breaker).
+    scim.script(&[Answer::Refuse(429, None), Answer::Refuse(429, None), Answer::Refuse(429, None)]);
     let http = "retry-base-ms = 5, max-retries = 0, breaker-failures = 2, breaker-cooldown-ms = 300";
     let (_store, context) = tenant(&identityiq(&scim, http));
     assert_eq!(re_enforce_group(&context).state, ActionState::Error);
@@ -386,7 +400,7 @@ fn identityiq_breaker_opens_after_failures_and_half_opens_for_one_trial() {
     assert_eq!(scim.requests(), 2, "an open breaker sends nothing");
     // Half-open: one trial goes out; it fails, and the breaker opens again at once.
     std::thread::sleep(Duration::from_millis(350));
-    assert!(re_enforce_group(&context).message.contains("503"));
+    assert!(re_enforce_group(&context).message.contains("429"));
     assert!(re_enforce_group(&context).message.contains("circuit breaker open"));
     assert_eq!(scim.requests(), 3);
     // The next trial succeeds and closes it.
