@@ -210,10 +210,10 @@ pub struct FairShare {
     /// The tenant's events and other changes running at once.
     #[serde(default = "default_tenant_events")]
     pub max_concurrent_events: u32,
-    /// The tenant's sustained rate of events and other changes, per second (a token bucket);
-    /// unset: no rate limit.
-    #[serde(default)]
-    pub events_per_second: Option<f64>,
+    /// The tenant's sustained rate of events and other changes, per second (a token bucket):
+    /// what one tenant may add to the store, and so to the disk, over time.
+    #[serde(default = "default_events_per_second")]
+    pub events_per_second: f64,
     /// How many may arrive at once above the sustained rate.
     #[serde(default = "default_burst")]
     pub burst: u32,
@@ -227,7 +227,7 @@ impl Default for FairShare {
     fn default() -> Self {
         Self {
             max_concurrent_events: default_tenant_events(),
-            events_per_second: None,
+            events_per_second: default_events_per_second(),
             burst: default_burst(),
             max_concurrent_reads: default_tenant_reads(),
         }
@@ -236,6 +236,10 @@ impl Default for FairShare {
 
 fn default_tenant_events() -> u32 {
     16
+}
+
+fn default_events_per_second() -> f64 {
+    100.0
 }
 
 fn default_burst() -> u32 {
@@ -251,9 +255,8 @@ impl FairShare {
         if self.max_concurrent_events == 0 || self.max_concurrent_events > Capacity::MAX_EVENTS {
             return Err(format!("`max-concurrent-events` must be 1 to {}", Capacity::MAX_EVENTS));
         }
-        if let Some(rate) = self.events_per_second
-            && !(rate.is_finite() && rate > 0.0)
-        {
+        let rate = self.events_per_second;
+        if !(rate.is_finite() && rate > 0.0) {
             return Err(format!("`events-per-second` must be a positive number, not {rate}"));
         }
         if self.burst == 0 {

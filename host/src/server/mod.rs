@@ -294,6 +294,7 @@ pub async fn serve(
         (upkeep::FORGET_EVERY, upkeep::KEEP_REQUESTS),
         worker_stop.clone(),
     ));
+    let log = tokio::spawn(upkeep::truncate_log(state.store.clone(), upkeep::TRUNCATE_LOG_EVERY, worker_stop.clone()));
     let executor = tokio::spawn(state.executor.clone().work(
         state.store.clone(),
         state.served(),
@@ -310,6 +311,7 @@ pub async fn serve(
     let _ = stop_worker.send(true);
     let _ = worker.await;
     let _ = upkeep.await;
+    let _ = log.await;
     let _ = executor.await;
     // The last checkpoint writes the log into the database; off the async workers.
     let _ = tokio::task::spawn_blocking(move || drop(checkpointer)).await;

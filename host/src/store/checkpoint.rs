@@ -39,6 +39,24 @@ impl Store {
     }
 }
 
+/// How long emptying the log waits for a reader or writer in its way before it leaves the log for
+/// the next time: writers wait for it meanwhile, so not long.
+const TRUNCATE_WAIT: Duration = Duration::from_millis(250);
+
+impl Store {
+    /// Moves the whole write-ahead log into the database and empties the log file, which
+    /// otherwise keeps the size of its busiest moment for as long as the store is open. Answers
+    /// whether it did; with a reader or writer in its way for long, it leaves the log for the
+    /// next time. `false` for an in-memory store, which has no log.
+    pub fn truncate_log(&self) -> Result<bool, StoreError> {
+        let Some(path) = self.path.clone() else { return Ok(false) };
+        let conn = open_for_checkpoints(path)?;
+        conn.busy_timeout(TRUNCATE_WAIT)?;
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        Ok(busy == 0)
+    }
+}
+
 fn open_for_checkpoints(path: PathBuf) -> Result<Connection, StoreError> {
     let conn = Connection::open(&path).map_err(|source| StoreError::Open { path, source })?;
     conn.busy_timeout(Duration::from_secs(10))?;
