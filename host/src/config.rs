@@ -287,6 +287,10 @@ pub struct Capacity {
     /// Reads running at once, over all tenants.
     #[serde(default = "default_host_reads")]
     pub max_concurrent_reads: u32,
+    /// How long a warm instance may wait idle for its tenant's next event, in milliseconds;
+    /// then it is dropped, and its pool slots and memory are given back.
+    #[serde(default = "default_warm_idle_ms")]
+    pub warm_idle_ms: u64,
 }
 
 impl Capacity {
@@ -314,6 +318,9 @@ impl Capacity {
         if share == 0 || share > 100 {
             return Err(format!("`tenant-pool-share` is a percentage of the instance pool, 1 to 100, not {share}"));
         }
+        if self.warm_idle_ms == 0 {
+            return Err("`warm-idle-ms` must be at least 1".into());
+        }
         Ok(())
     }
 }
@@ -324,12 +331,17 @@ impl Default for Capacity {
             max_concurrent_events: default_host_events(),
             max_concurrent_reads: default_host_reads(),
             tenant_pool_share: default_tenant_pool_share(),
+            warm_idle_ms: default_warm_idle_ms(),
         }
     }
 }
 
 fn default_tenant_pool_share() -> u8 {
     Capacity::DEFAULT_TENANT_POOL_SHARE
+}
+
+fn default_warm_idle_ms() -> u64 {
+    5 * 60 * 1000
 }
 
 fn default_host_events() -> u32 {

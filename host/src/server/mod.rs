@@ -295,6 +295,8 @@ pub async fn serve(
         worker_stop.clone(),
     ));
     let log = tokio::spawn(upkeep::truncate_log(state.store.clone(), upkeep::TRUNCATE_LOG_EVERY, worker_stop.clone()));
+    let idle_for = Duration::from_millis(state.config.capacity.warm_idle_ms);
+    let warm = tokio::spawn(upkeep::evict_idle(state.runtime.clone(), idle_for, worker_stop.clone()));
     let executor = tokio::spawn(state.executor.clone().work(
         state.store.clone(),
         state.served(),
@@ -312,6 +314,7 @@ pub async fn serve(
     let _ = worker.await;
     let _ = upkeep.await;
     let _ = log.await;
+    let _ = warm.await;
     let _ = executor.await;
     // The last checkpoint writes the log into the database; off the async workers.
     let _ = tokio::task::spawn_blocking(move || drop(checkpointer)).await;

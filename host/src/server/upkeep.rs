@@ -2,11 +2,13 @@
 //! once they are older than [`KEEP_REQUESTS`], looked for every [`FORGET_EVERY`], so a server
 //! that runs for months keeps two days of them, not all; and the store's write-ahead log is
 //! emptied into the database every [`TRUNCATE_LOG_EVERY`], so that it does not keep the size of
-//! its busiest moment on the disk.
+//! its busiest moment on the disk; warm instances idle for `[capacity] warm-idle-ms` are dropped,
+//! giving their memory back.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::runtime::Runtime;
 use crate::store::Store;
 
 /// How long a kept request (its `Idempotency-Key`, its response, its status) is kept.
@@ -40,6 +42,17 @@ pub async fn truncate_log(store: Arc<Store>, every: Duration, stop: tokio::sync:
         Ok(true) => {}
         Ok(false) => tracing::debug!("the write-ahead log was in use; it is emptied next time"),
         Err(e) => tracing::warn!("emptying the write-ahead log failed: {e}"),
+    })
+    .await;
+}
+
+/// Drops the warm instances that have waited idle for `idle_for`, looked for every tenth of it
+/// (at most every minute), off the async workers, until `stop` turns true.
+pub async fn evict_idle(runtime: Arc<Runtime>, idle_for: Duration, stop: tokio::sync::watch::Receiver<bool>) {
+    let every = (idle_for / 10).clamp(Duration::from_millis(10), Duration::from_secs(60));
+    repeat(every, stop, move || match runtime.evict_idle(idle_for) {
+        0 => {}
+        n => tracing::debug!("dropped {n} warm instances idle for {} ms", idle_for.as_millis()),
     })
     .await;
 }
