@@ -335,6 +335,46 @@ fn platform_answers_past_the_bounds_are_refused_naming_the_bound() {
 }
 
 #[test]
+fn a_platform_streaming_a_50_mb_answer_without_a_length_is_cut_off_at_the_bound_not_read_whole() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    // A platform that streams 50 MB in chunks, with no Content-Length to refuse it by; it counts
+    // what it got to send before the client hung up.
+    let platform = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+        stream.write_all(answer).unwrap();
+        let chunk = [b' '; 64 * 1024];
+        let mut sent = 0usize;
+        while sent < 50 << 20 {
+            let framed = stream
+                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .and_then(|()| stream.write_all(&chunk))
+                .and_then(|()| stream.write_all(b"\r\n"));
+            if framed.is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        sent
+    });
+    let (_store, context) = tenant(&format!(
+        "kind = \"helloid\"\nbase-url = \"{base}\"\napi-key = \"k\"\napi-secret = \"s\"\nhttp = {{ max-retries = 0 }}\n"
+    ));
+    let refused = context.backend.persons(DEMO_TENANT).unwrap_err().to_string();
+    assert!(refused.contains("answered with a body over 4194304 bytes (`http.max-body-bytes`)"), "{refused}");
+    drop(context);
+    let sent = platform.join().unwrap();
+    assert!(sent < 50 << 20, "provhost read the whole 50 MB answer ({sent} bytes sent)");
+}
+
+#[test]
 fn identityiq_a_malformed_answer_ends_in_error_naming_it() {
     let scim = Scim::start();
     scim.script(&[Answer::Malformed]);
