@@ -261,6 +261,18 @@ fn identityiq_server_errors_are_retried_a_bounded_number_of_times() {
 }
 
 #[test]
+fn identityiq_a_launch_answered_500_after_it_launched_is_found_by_its_key_and_never_sent_again() {
+    let scim = Scim::start();
+    scim.script(&[Answer::FailAfterLaunch(500)]);
+    let (_store, context) = tenant(&identityiq(&scim, FAST));
+    let action = re_enforce_group(&context);
+    assert_eq!(action.state, ActionState::Success, "{action:?}");
+    assert!(action.message.contains("found by its idempotency key"), "{}", action.message);
+    assert_eq!(scim.launches().len(), 1, "a launch answered 500 was launched again");
+    assert_eq!((scim.requests(), scim.lookups()), (1, 1), "looked up once, sent once");
+}
+
+#[test]
 fn identityiq_a_launch_without_an_answer_is_not_sent_again_and_is_followed_once_found_by_its_key() {
     let scim = Scim::start();
     scim.script(&[Answer::Hang(Duration::from_millis(1500))]);
@@ -323,6 +335,46 @@ fn platform_answers_past_the_bounds_are_refused_naming_the_bound() {
 }
 
 #[test]
+fn a_platform_streaming_a_50_mb_answer_without_a_length_is_cut_off_at_the_bound_not_read_whole() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    // A platform that streams 50 MB in chunks, with no Content-Length to refuse it by; it counts
+    // what it got to send before the client hung up.
+    let platform = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+        stream.write_all(answer).unwrap();
+        let chunk = [b' '; 64 * 1024];
+        let mut sent = 0usize;
+        while sent < 50 << 20 {
+            let framed = stream
+                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .and_then(|()| stream.write_all(&chunk))
+                .and_then(|()| stream.write_all(b"\r\n"));
+            if framed.is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        sent
+    });
+    let (_store, context) = tenant(&format!(
+        "kind = \"helloid\"\nbase-url = \"{base}\"\napi-key = \"k\"\napi-secret = \"s\"\nhttp = {{ max-retries = 0 }}\n"
+    ));
+    let refused = context.backend.persons(DEMO_TENANT).unwrap_err().to_string();
+    assert!(refused.contains("answered with a body over 4194304 bytes (`http.max-body-bytes`)"), "{refused}");
+    drop(context);
+    let sent = platform.join().unwrap();
+    assert!(sent < 50 << 20, "provhost read the whole 50 MB answer ({sent} bytes sent)");
+}
+
+#[test]
 fn identityiq_a_malformed_answer_ends_in_error_naming_it() {
     let scim = Scim::start();
     scim.script(&[Answer::Malformed]);
@@ -375,7 +427,9 @@ fn identityiq_unmanage_is_refused_as_invalid_and_nothing_is_sent() {
 #[test]
 fn identityiq_breaker_opens_after_failures_and_half_opens_for_one_trial() {
     let scim = Scim::start();
-    scim.script(&[Answer::Refuse(503, None), Answer::Refuse(503, None), Answer::Refuse(503, None)]);
+    // Refusals that leave no doubt (a 5xx would have each launch looked up, and a lookup IdentityIQ
+    // answers is a success for the breaker).
+    scim.script(&[Answer::Refuse(429, None), Answer::Refuse(429, None), Answer::Refuse(429, None)]);
     // A cooldown long enough that the call right after a failed trial falls inside it, however
     // loaded the machine.
     let http = "retry-base-ms = 5, max-retries = 0, breaker-failures = 2, breaker-cooldown-ms = 1500";
@@ -399,7 +453,7 @@ fn identityiq_breaker_opens_after_failures_and_half_opens_for_one_trial() {
             std::thread::sleep(Duration::from_millis(20));
         }
     };
-    assert!(trial().message.contains("503"));
+    assert!(trial().message.contains("429"));
     assert!(re_enforce_group(&context).message.contains("circuit breaker open"));
     assert_eq!(scim.requests(), 3);
     // The next trial succeeds and closes it.

@@ -86,6 +86,17 @@ fn a_warm_instance_serves_up_to_its_events_then_a_fresh_one_follows() {
 }
 
 #[test]
+fn a_warm_instance_idle_for_its_time_is_dropped_and_the_next_event_gets_a_fresh_one() {
+    let sandbox = Sandbox::new(100);
+    assert_eq!(sandbox.remember(), "1");
+    assert_eq!(sandbox.runtime.evict_idle(std::time::Duration::from_secs(3600)), 0, "not idle for an hour yet");
+    assert_eq!(sandbox.remember(), "2", "the warm instance still serves");
+    assert_eq!(sandbox.runtime.evict_idle(std::time::Duration::ZERO), 1, "the idle one is dropped");
+    assert_eq!(sandbox.runtime.evict_idle(std::time::Duration::ZERO), 0, "and none is left");
+    assert_eq!(sandbox.remember(), "1", "the next event gets a fresh instance");
+}
+
+#[test]
 fn a_warm_instance_is_dropped_after_a_trap_or_a_limit() {
     let sandbox = Sandbox::new(100);
     assert_eq!(sandbox.remember(), "1");

@@ -17,7 +17,7 @@ use provhost::gate::{Call, TenantContext};
 use provhost::model::{Action, ActionFilter, ActionState, new_id};
 use provhost::pipeline::{Execution, Mode, run_request};
 use provhost::policy::Grants;
-use provhost::store::{DEMO_TENANT, SqliteStore, Store, seed_demo};
+use provhost::store::{ActionStore, DEMO_TENANT, SqliteStore, Store, seed_demo};
 use provhost::tenant::{Requester, Tenant};
 use reqwest::blocking::Client;
 use serde_json::Value;
@@ -296,6 +296,51 @@ fn the_executor_never_runs_a_tenant_the_configuration_does_not_name() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(server.stop().success());
+}
+
+/// How many of `tenant`'s actions are `pending`, as the store holds them.
+fn pending_of(demo: &Demo, tenant: &str) -> usize {
+    let store = SqliteStore::open(&demo.dir.path().join("provhost.db")).unwrap();
+    let pending = ActionFilter { state: Some(ActionState::Pending), ..Default::default() };
+    store.actions(tenant, &pending, 10_000).unwrap().len()
+}
+
+#[test]
+fn a_server_without_a_configuration_runs_only_the_embedded_demo_tenant() {
+    let demo = Demo::new();
+    let init = demo.provhost(&["init", "--tenant", "fabrikam", "--demo-data"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let fabrikam = std::fs::read_to_string(demo.dir.path().join("keys/fabrikam.key")).unwrap().trim().to_owned();
+    let propagate = plugin("propagate-mail");
+    for key in [&demo.key, &fabrikam] {
+        let out = demo.run_as(key, propagate.to_str().unwrap(), &mail_changed(), &["--no-wait"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let waiting = pending_of(&demo, "fabrikam");
+    assert!(waiting >= 3 && pending_of(&demo, DEMO_TENANT) >= 3, "each run left its actions to a server");
+
+    let server = Server::start(&demo, &[]);
+    let (id, secret) = fabrikam.split_once(':').unwrap();
+    let refused = Client::new().get(server.url("/v1/persons")).basic_auth(id, Some(secret)).send().unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let problem: Value = refused.json().unwrap();
+    assert_eq!(problem["type"], "/problems/tenant-not-configured", "{problem:#}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("runs only the embedded demo tenant 'demo'") && detail.contains("--config"), "{detail}");
+    let ready: Value =
+        Client::new().get(server.url("/readyz")).basic_auth(id, Some(secret)).send().unwrap().json().unwrap();
+    assert_eq!(ready["held"]["actions"], waiting as u64, "{ready:#}");
+    assert!(ready["held"]["reason"].as_str().unwrap().contains("[tenants.fabrikam]"), "{ready:#}");
+
+    // The demo tenant runs as before; the other one's actions wait.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pending_of(&demo, DEMO_TENANT) > 0 {
+        assert!(Instant::now() < deadline, "the demo tenant's actions did not run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get(&server, &demo, "/readyz")["tenant"], DEMO_TENANT);
+    assert!(server.stop().success());
+    assert_eq!(pending_of(&demo, "fabrikam"), waiting, "nothing of a tenant without a configuration was carried out");
 }
 
 #[test]

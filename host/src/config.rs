@@ -13,6 +13,7 @@ use crate::backend::BackendConfig;
 use crate::event::Event;
 use crate::limits::LimitSettings;
 use crate::policy::{Exclusions, Grants, TenantPolicy, Threshold, WindowBudget};
+use crate::store::DEMO_TENANT;
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -209,10 +210,10 @@ pub struct FairShare {
     /// The tenant's events and other changes running at once.
     #[serde(default = "default_tenant_events")]
     pub max_concurrent_events: u32,
-    /// The tenant's sustained rate of events and other changes, per second (a token bucket);
-    /// unset: no rate limit.
-    #[serde(default)]
-    pub events_per_second: Option<f64>,
+    /// The tenant's sustained rate of events and other changes, per second (a token bucket):
+    /// what one tenant may add to the store, and so to the disk, over time.
+    #[serde(default = "default_events_per_second")]
+    pub events_per_second: f64,
     /// How many may arrive at once above the sustained rate.
     #[serde(default = "default_burst")]
     pub burst: u32,
@@ -226,7 +227,7 @@ impl Default for FairShare {
     fn default() -> Self {
         Self {
             max_concurrent_events: default_tenant_events(),
-            events_per_second: None,
+            events_per_second: default_events_per_second(),
             burst: default_burst(),
             max_concurrent_reads: default_tenant_reads(),
         }
@@ -235,6 +236,10 @@ impl Default for FairShare {
 
 fn default_tenant_events() -> u32 {
     16
+}
+
+fn default_events_per_second() -> f64 {
+    100.0
 }
 
 fn default_burst() -> u32 {
@@ -250,9 +255,8 @@ impl FairShare {
         if self.max_concurrent_events == 0 || self.max_concurrent_events > Capacity::MAX_EVENTS {
             return Err(format!("`max-concurrent-events` must be 1 to {}", Capacity::MAX_EVENTS));
         }
-        if let Some(rate) = self.events_per_second
-            && !(rate.is_finite() && rate > 0.0)
-        {
+        let rate = self.events_per_second;
+        if !(rate.is_finite() && rate > 0.0) {
             return Err(format!("`events-per-second` must be a positive number, not {rate}"));
         }
         if self.burst == 0 {
@@ -283,6 +287,10 @@ pub struct Capacity {
     /// Reads running at once, over all tenants.
     #[serde(default = "default_host_reads")]
     pub max_concurrent_reads: u32,
+    /// How long a warm instance may wait idle for its tenant's next event, in milliseconds;
+    /// then it is dropped, and its pool slots and memory are given back.
+    #[serde(default = "default_warm_idle_ms")]
+    pub warm_idle_ms: u64,
 }
 
 impl Capacity {
@@ -310,6 +318,9 @@ impl Capacity {
         if share == 0 || share > 100 {
             return Err(format!("`tenant-pool-share` is a percentage of the instance pool, 1 to 100, not {share}"));
         }
+        if self.warm_idle_ms == 0 {
+            return Err("`warm-idle-ms` must be at least 1".into());
+        }
         Ok(())
     }
 }
@@ -320,12 +331,17 @@ impl Default for Capacity {
             max_concurrent_events: default_host_events(),
             max_concurrent_reads: default_host_reads(),
             tenant_pool_share: default_tenant_pool_share(),
+            warm_idle_ms: default_warm_idle_ms(),
         }
     }
 }
 
 fn default_tenant_pool_share() -> u8 {
     Capacity::DEFAULT_TENANT_POOL_SHARE
+}
+
+fn default_warm_idle_ms() -> u64 {
+    5 * 60 * 1000
 }
 
 fn default_host_events() -> u32 {
@@ -490,23 +506,45 @@ impl Config {
     pub fn admit_tenant(&self, id: &str) -> Result<(), UnknownTenant> {
         match &self.source {
             Some(path) if !self.tenants.contains_key(id) => {
-                Err(UnknownTenant { tenant: id.to_owned(), path: path.clone() })
+                Err(UnknownTenant::NotListed { tenant: id.to_owned(), path: path.clone() })
             }
             _ => Ok(()),
         }
     }
+
+    /// Refuses a tenant `provhost serve` does not run. Under a configuration file, as
+    /// [`Config::admit_tenant`]; without one, every tenant but the embedded demo tenant: a server
+    /// answers for many tenants, and none of them is run without the governance (thresholds,
+    /// windows, exclusions, plugins, backend) a configuration gives it.
+    pub fn admit_served(&self, id: &str) -> Result<(), UnknownTenant> {
+        match &self.source {
+            None if id != DEMO_TENANT => Err(UnknownTenant::NoConfiguration { tenant: id.to_owned() }),
+            _ => self.admit_tenant(id),
+        }
+    }
 }
 
-/// A key's tenant that the configuration file does not name.
+/// A key's tenant that provhost does not run without a configuration naming it.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "tenant '{tenant}' is not in the configuration {path}; provhost does not run a tenant without its governance: add [tenants.{tenant}] to the file or use a key of a configured tenant"
-)]
-pub struct UnknownTenant {
-    /// The tenant.
-    pub tenant: String,
-    /// The configuration file.
-    pub path: PathBuf,
+pub enum UnknownTenant {
+    /// The configuration file does not name the tenant.
+    #[error(
+        "tenant '{tenant}' is not in the configuration {path}; provhost does not run a tenant without its governance: add [tenants.{tenant}] to the file or use a key of a configured tenant"
+    )]
+    NotListed {
+        /// The tenant.
+        tenant: String,
+        /// The configuration file.
+        path: PathBuf,
+    },
+    /// `provhost serve` runs without a configuration file, and the tenant is not the demo.
+    #[error(
+        "tenant '{tenant}' has no configuration: provhost serve without --config runs only the embedded demo tenant '{DEMO_TENANT}'; start it with --config provhost.toml naming [tenants.{tenant}]"
+    )]
+    NoConfiguration {
+        /// The tenant.
+        tenant: String,
+    },
 }
 
 /// Parses TOML into `T`, reporting a mistake with the file, line and column.

@@ -2,7 +2,7 @@
 //! validates every launch (content type, credentials, schemas, workflow name, inputs, the
 //! idempotency key in the inputs and the plan's `trackingId`, and the ProvisioningPlan XML,
 //! parsed) and answers as scripted — launched (with a task result that completes after a poll, or
-//! only when told), 429 with Retry-After, 5xx, an answer that comes late, a malformed or oversized
+//! only when told), 429 with Retry-After, 5xx (before launching, or after), an answer that comes late, a malformed or oversized
 //! body, or a `meta.location` of the test's choosing. `GET LaunchedWorkflows` lists the launches
 //! with their inputs, paged, as IdentityIQ does.
 
@@ -35,6 +35,8 @@ pub enum Answer {
     Location(String),
     /// Launch, and answer with a body of this many bytes.
     Oversized(usize),
+    /// Launch, then answer with this error status as if it had failed.
+    FailAfterLaunch(u16),
 }
 
 /// One launch the server accepted.
@@ -154,9 +156,12 @@ async fn launch(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body
         let status = match &answer {
             Answer::Refuse(..) => None,
             Answer::Launch(status) => Some(*status),
-            Answer::Hang(_) | Answer::Malformed | Answer::Running | Answer::Location(_) | Answer::Oversized(_) => {
-                Some("Success")
-            }
+            Answer::Hang(_)
+            | Answer::Malformed
+            | Answer::Running
+            | Answer::Location(_)
+            | Answer::Oversized(_)
+            | Answer::FailAfterLaunch(_) => Some("Success"),
         };
         match status {
             Some(status) => {
@@ -191,6 +196,9 @@ async fn launch(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body
             let mut body = task_body(&id, Value::Null);
             body["padding"] = json!("x".repeat(bytes));
             (StatusCode::CREATED, [("content-type", "application/scim+json")], body.to_string()).into_response()
+        }
+        Ok((Answer::FailAfterLaunch(status), _)) => {
+            scim_error(StatusCode::from_u16(status).unwrap(), "failed, as scripted, after launching")
         }
         Ok((Answer::Malformed, _)) => {
             (StatusCode::CREATED, [("content-type", "application/scim+json")], "{\"id\": \"unterminated")

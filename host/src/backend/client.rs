@@ -1,10 +1,13 @@
 //! The HTTP client every platform backend uses: one connection pool per platform, connect and
 //! request timeouts, bounded retries with exponential backoff and jitter on 429, 5xx and
-//! connection errors (honouring `Retry-After`), and a circuit breaker. Credentials go in the
+//! connection errors (honouring `Retry-After`), and a circuit breaker. A change is sent again
+//! blindly only when it carries an idempotency key; one without is sent again only after the
+//! platform refused it, or after a lookup showed it was not applied ([`Resend`]). Credentials go in the
 //! `Authorization` header only, never into a message, and only to the configured origin: every
 //! target, including URLs from a platform's answers and redirects, is parsed and must keep it.
 //! Answer bodies are read up to a bound.
 
+use std::convert::Infallible;
 use std::io::Read;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,13 +28,19 @@ pub enum Auth {
 }
 
 /// Whether a request may be sent again when it may already have reached the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resend {
-    /// Reads and requests carrying an idempotency key: applying them twice is impossible.
-    Always,
-    /// Requests that start something: sent again only when the platform cannot have acted on
-    /// them (the connection failed, or it answered 429 or 5xx).
-    OnlyIfRefused,
+    /// A read: sent again after any failure.
+    Read,
+    /// A change carrying this idempotency key (sent as `Idempotency-Key`): the platform answers
+    /// a copy with the first one's answer, so it is sent again after any failure. Only the key
+    /// makes that safe, so a change is sent again blindly only as `Keyed`.
+    Keyed(String),
+    /// A change the platform would apply twice: sent again at once only when the platform
+    /// cannot have acted on it (the connection was refused, or it answered 429). After an answer
+    /// that leaves it open — a 5xx, a timeout, a connection cut after sending — it is sent again
+    /// only once a lookup ([`RestClient::send_once`]) shows it was not applied.
+    Once,
 }
 
 /// A request to a platform.
@@ -51,8 +60,17 @@ pub struct Call<'a> {
 impl<'a> Call<'a> {
     /// A `GET` of `target`.
     pub fn get(target: &'a str) -> Self {
-        Self { method: Method::GET, target, headers: Vec::new(), body: None, resend: Resend::Always }
+        Self { method: Method::GET, target, headers: Vec::new(), body: None, resend: Resend::Read }
     }
+}
+
+/// What a change sent [`Resend::Once`] came to.
+#[derive(Debug)]
+pub enum Sent<T> {
+    /// The platform answered it.
+    Reply(Reply),
+    /// Its answer left open whether it was applied, and the lookup found it applied.
+    Applied(T),
 }
 
 /// The platform's answer.
@@ -91,9 +109,10 @@ pub enum ClientError {
         /// The last failure.
         reason: String,
     },
-    /// The request may have been applied and got no answer; it was not sent again.
+    /// The request may have been applied, and nothing showed whether it was; it was not sent
+    /// again.
     #[error(
-        "{platform}: {what} may have been applied but no answer came ({reason}); it was not sent again, so it cannot apply twice"
+        "{platform}: {what} may have been applied, and no answer says whether ({reason}); it was not sent again, so it cannot apply twice"
     )]
     Unknown {
         /// The platform's name.
@@ -213,6 +232,9 @@ impl RestClient {
             Auth::Basic(user, password) => request.basic_auth(user, Some(password)),
             Auth::Bearer(token) => request.bearer_auth(token),
         };
+        if let Resend::Keyed(key) = &call.resend {
+            request = request.header("idempotency-key", key);
+        }
         for (name, value) in &call.headers {
             if let Ok(value) = HeaderValue::from_str(value) {
                 request = request.header(name, value);
@@ -229,23 +251,44 @@ impl RestClient {
     }
 
     /// Sends a call, retrying as its [`Resend`] allows; any answer other than 429 or 5xx is
-    /// returned, 4xx included. The call blocks its thread, so inside an executor (a plugin's
-    /// query during an invocation) it first leaves the executor's context.
+    /// returned, 4xx included. A [`Resend::Once`] call whose answer leaves open whether it was
+    /// applied fails with [`ClientError::Unknown`]. The call blocks its thread, so inside an
+    /// executor (a plugin's query during an invocation) it first leaves the executor's context.
     pub fn send(&self, call: &Call<'_>) -> Result<Reply, ClientError> {
-        tokio::task::block_in_place(|| self.send_blocking(call))
+        match tokio::task::block_in_place(|| self.send_blocking::<Infallible>(call, None))? {
+            Sent::Reply(reply) => Ok(reply),
+            Sent::Applied(never) => match never {},
+        }
     }
 
-    fn send_blocking(&self, call: &Call<'_>) -> Result<Reply, ClientError> {
+    /// Sends a [`Resend::Once`] call. After an answer that leaves open whether the platform
+    /// applied it, `applied` looks for it there (by the idempotency key it carries): found, that
+    /// is the outcome; not found, the call is sent again within the retry bounds; when the lookup
+    /// fails, the call is not sent again ([`ClientError::Unknown`]).
+    pub fn send_once<T>(
+        &self,
+        call: &Call<'_>,
+        mut applied: impl FnMut() -> Result<Option<T>, String>,
+    ) -> Result<Sent<T>, ClientError> {
+        tokio::task::block_in_place(|| self.send_blocking(call, Some(&mut applied)))
+    }
+
+    fn send_blocking<T>(
+        &self,
+        call: &Call<'_>,
+        mut applied: Option<&mut dyn FnMut() -> Result<Option<T>, String>>,
+    ) -> Result<Sent<T>, ClientError> {
         let url = self.url(call.target)?;
         let what = format!("{} {}", call.method, url.path());
         let max_wait = Duration::from_millis(self.settings.retry_max_ms);
+        let once = call.resend == Resend::Once;
         let mut attempts = 0;
         loop {
             attempts += 1;
             if let Err(wait) = self.breaker.admit(Instant::now()) {
                 return Err(ClientError::Open { platform: self.platform, wait_ms: wait.as_millis() });
             }
-            let (reason, asked) = match self.request(call, &url).send() {
+            let failed = match self.request(call, &url).send() {
                 Ok(response) if response.status().as_u16() == 429 || response.status().is_server_error() => {
                     self.breaker.record(false, Instant::now());
                     let status = response.status();
@@ -255,14 +298,16 @@ impl RestClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| retry_after(v, SystemTime::now()));
                     let body = self.body(&what, response, EXCERPT_BYTES).unwrap_or_default();
-                    (format!("answered {status}: {}", excerpt(&body)), asked)
+                    let reason = format!("answered {status}: {}", excerpt(&body));
+                    // A 5xx may come after the platform acted on the request; a 429 comes before.
+                    Failed { reason, asked, open: once && status.is_server_error() }
                 }
                 Ok(response) => {
                     let status = response.status().as_u16();
                     match self.body(&what, response, self.settings.max_body_bytes) {
                         Ok(body) => {
                             self.breaker.record(true, Instant::now());
-                            return Ok(Reply { status, body, attempts });
+                            return Ok(Sent::Reply(Reply { status, body, attempts }));
                         }
                         Err(BodyError::TooLarge(e)) => {
                             self.breaker.record(false, Instant::now());
@@ -270,21 +315,25 @@ impl RestClient {
                         }
                         Err(BodyError::Broken(e)) => {
                             self.breaker.record(false, Instant::now());
-                            if call.resend == Resend::OnlyIfRefused {
-                                return Err(self.unknown(what, &e));
-                            }
-                            (format!("the answer broke off: {}", error_chain(&e)), None)
+                            let reason = format!("the answer broke off: {}", error_chain(&e));
+                            Failed { reason, asked: None, open: once }
                         }
                     }
                 }
                 Err(e) => {
                     self.breaker.record(false, Instant::now());
-                    if !e.is_connect() && call.resend == Resend::OnlyIfRefused {
-                        return Err(self.unknown(what, &e));
-                    }
-                    (error_chain(&e), None)
+                    Failed { reason: error_chain(&e), asked: None, open: once && !e.is_connect() }
                 }
             };
+            let Failed { mut reason, asked, open } = failed;
+            if open {
+                let Some(lookup) = applied.as_mut() else { return Err(self.unknown(what, reason)) };
+                match lookup() {
+                    Ok(Some(found)) => return Ok(Sent::Applied(found)),
+                    Ok(None) => reason.push_str("; a lookup showed it was not applied"),
+                    Err(e) => return Err(self.unknown(what, format!("{reason}; looking it up failed: {e}"))),
+                }
+            }
             let exhausted = |reason: String| ClientError::Exhausted {
                 platform: self.platform,
                 what: what.clone(),
@@ -312,9 +361,17 @@ impl RestClient {
         }
     }
 
-    fn unknown(&self, what: String, e: &dyn std::error::Error) -> ClientError {
-        ClientError::Unknown { platform: self.platform, what, reason: error_chain(e) }
+    fn unknown(&self, what: String, reason: String) -> ClientError {
+        ClientError::Unknown { platform: self.platform, what, reason }
     }
+}
+
+/// A try that got no usable answer: why, how long the platform asked to wait, and whether it
+/// leaves open that a [`Resend::Once`] call was applied.
+struct Failed {
+    reason: String,
+    asked: Option<Duration>,
+    open: bool,
 }
 
 /// How much of a refusal's body is read for its message.

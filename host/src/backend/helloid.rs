@@ -7,7 +7,6 @@
 //! provhost can front another.
 
 use reqwest::Method;
-use reqwest::header::HeaderName;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -121,9 +120,9 @@ impl HelloIdBackend {
         let call = Call {
             method: Method::POST,
             target: &path,
-            headers: vec![(HeaderName::from_static("idempotency-key"), job.idempotency_key())],
+            headers: Vec::new(),
             body: Some(("application/json", body.to_string().into_bytes())),
-            resend: Resend::Always,
+            resend: Resend::Keyed(job.idempotency_key()),
         };
         let reply = match self.send_until_settled(&call) {
             Ok(reply) => reply,

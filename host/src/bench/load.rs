@@ -57,7 +57,7 @@ pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) ->
     seed_demo(&*store)?;
     let (key, secret) = store.create_key("demo", &crate::policy::Grants::everything(), "bench", None)?;
     let config_text = format!(
-        "[tenants.demo.share]\nmax-concurrent-events = 128\n\n[tenants.demo.plugins.bench]\ncomponent = \"{}\"\ncapabilities = [\"persons:read\", \"accounts:update\", \"entitlements:re-enforce\", \"actions:retry\"]\n",
+        "[tenants.demo.share]\nmax-concurrent-events = 128\nevents-per-second = 1000000\n\n[tenants.demo.plugins.bench]\ncomponent = \"{}\"\ncapabilities = [\"persons:read\", \"accounts:update\", \"entitlements:re-enforce\", \"actions:retry\"]\n",
         plugin.display()
     );
     let config = Arc::new(Config::parse(Path::new("bench.toml"), &config_text)?);

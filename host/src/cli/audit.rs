@@ -302,10 +302,17 @@ impl AuditCommand {
                             kind: Some("invocation".into()),
                             ..Default::default()
                         };
-                        store
-                            .audit(&filter, usize::MAX >> 1, 0)?
-                            .into_iter()
-                            .find(|r| r.entry.invocation.as_deref() == Some(inv))
+                        // Read one record at a time, so that a tenant's many large records are never held at once.
+                        let mut found = None;
+                        store.audit_each(&filter, (usize::MAX, 0), &mut |r| {
+                            if r.entry.invocation.as_deref() == Some(inv) {
+                                found = Some(r);
+                                ControlFlow::Break(())
+                            } else {
+                                ControlFlow::Continue(())
+                            }
+                        })?;
+                        found
                     }
                     None => None,
                 };

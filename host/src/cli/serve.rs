@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// request is answered 408 and its connection closed.
     #[arg(long, default_value_t = HttpSettings::default().body_timeout.as_millis() as u64, value_name = "MS")]
     body_timeout_ms: u64,
+    /// How long a write of an answer may make no progress, in milliseconds (the client reads
+    /// none of it); past it the connection is cut and the request's place let go.
+    #[arg(long, default_value_t = HttpSettings::default().write_timeout.as_millis() as u64, value_name = "MS")]
+    write_timeout_ms: u64,
     /// Serve `/metrics` to anyone, without a key and without any tenant's or plugin's name
     /// (otherwise it takes a key granted `metrics:read`, and shows that key's tenant's series).
     #[arg(long)]
@@ -75,6 +79,7 @@ impl ServeArgs {
             max_body: self.max_body,
             header_timeout: Duration::from_millis(self.header_timeout_ms.max(1)),
             body_timeout: Duration::from_millis(self.body_timeout_ms.max(1)),
+            write_timeout: Duration::from_millis(self.write_timeout_ms.max(1)),
             anonymous_metrics: self.anonymous_metrics,
         };
         let state = Arc::new(state);

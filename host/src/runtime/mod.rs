@@ -23,6 +23,7 @@ pub use warm::{IdleInstances, MAX_IDLE_INSTANCES, WarmPool};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -173,6 +174,12 @@ impl Runtime {
     /// What one tenant's live instances may hold of the instance pool.
     pub fn tenant_share(&self) -> Footprint {
         self.share.share()
+    }
+
+    /// Drops every warm instance that has waited idle for `idle_for` or longer, giving back its
+    /// pool slots and its memory; how many were dropped.
+    pub fn evict_idle(&self, idle_for: Duration) -> usize {
+        self.idle.evict_idle_for(idle_for)
     }
 
     /// The directory compiled components are cached in.

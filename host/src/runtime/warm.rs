@@ -5,12 +5,13 @@
 //! instance only ever serves events of the tenant and the API key grants it was warmed under: a
 //! narrower key never runs on an instance that read what a broader one may read. An instance is
 //! dropped after a trap, a limit hit, its last allowed event, or an event that left it holding
-//! WASI resources; and idle instances give their pool slots back whenever an instantiation needs
-//! them.
+//! WASI resources; idle instances give their pool slots back whenever an instantiation needs
+//! them, and once they have waited idle for long (`[capacity] warm-idle-ms`), their memory too.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 
@@ -51,10 +52,12 @@ impl WarmKey {
 /// tenants opting into warm instances cannot take the pool slots running events need.
 pub const MAX_IDLE_INSTANCES: usize = 64;
 
-/// One idle instance, with the pool it belongs to and whose events it serves.
+/// One idle instance, with the pool it belongs to, whose events it serves, and since when it
+/// waits.
 struct Idle {
     pool: u64,
     key: WarmKey,
+    since: Instant,
     instance: Instance,
 }
 
@@ -70,9 +73,20 @@ impl IdleInstances {
     /// Drops every idle instance `which` picks, giving its pool slots back; how many were
     /// dropped. They are dropped after the lock is released.
     pub(super) fn evict(&self, which: impl Fn(u64, &WarmKey) -> bool) -> usize {
+        self.drop_where(|i| which(i.pool, &i.key))
+    }
+
+    /// Drops every instance that has waited idle for `idle_for` or longer, giving back its pool
+    /// slots and its memory; how many were dropped.
+    pub(super) fn evict_idle_for(&self, idle_for: Duration) -> usize {
+        let now = Instant::now();
+        self.drop_where(|i| now.saturating_duration_since(i.since) >= idle_for)
+    }
+
+    fn drop_where(&self, which: impl Fn(&Idle) -> bool) -> usize {
         let evicted: Vec<Idle> = {
             let mut idle = self.lock();
-            let (evicted, kept) = std::mem::take(&mut *idle).into_iter().partition(|i| which(i.pool, &i.key));
+            let (evicted, kept) = std::mem::take(&mut *idle).into_iter().partition(|i| which(i));
             *idle = kept;
             evicted
         };
@@ -124,7 +138,7 @@ impl WarmPool {
         let mut idle = self.idle.lock();
         let same = idle.iter().filter(|i| i.pool == self.id && i.key == key).count();
         if same < self.max_idle && idle.len() < MAX_IDLE_INSTANCES {
-            idle.push(Idle { pool: self.id, key, instance });
+            idle.push(Idle { pool: self.id, key, since: Instant::now(), instance });
         }
     }
 }

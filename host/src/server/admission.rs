@@ -1,12 +1,14 @@
 //! Fair share between tenants under `provhost serve`. Every request under an API key is admitted
 //! before it runs:
 //! - a change (an event, a targeted request, an approval or rejection, a redrive) under the
-//!   tenant's `max-concurrent-events` and its rate (a token bucket), and the host's
-//!   `max-concurrent-events` over all tenants;
+//!   tenant's `max-concurrent-events` and its rate (a token bucket: every tenant has one, so no
+//!   tenant fills the disk at the host's full speed), and the host's `max-concurrent-events`
+//!   over all tenants;
 //! - a read under the tenant's `max-concurrent-reads` and the host's `max-concurrent-reads`.
 //!
 //! Past a tenant's share a request is answered 429, past the host's capacity 503, both with
-//! `Retry-After`; neither is run. Work done outside any tenant's share (checking a key, a readiness
+//! `Retry-After`; neither is run. A tenant past its rate is logged when it first is, then at most
+//! once a minute with how many were refused meanwhile. Work done outside any tenant's share (checking a key, a readiness
 //! probe, counting the held actions of a tenant the configuration does not name) waits its turn
 //! for one of [`UNATTRIBUTED`] places instead.
 
@@ -34,18 +36,35 @@ pub enum Work {
     Read,
 }
 
-/// A token bucket: `rate` tokens a second, holding at most `burst`.
+/// How often the log says again that a tenant is past its rate.
+const RATE_LOGGED_EVERY: Duration = Duration::from_secs(60);
+
+/// A token bucket: `rate` tokens a second, holding at most `burst`; and what the log last said
+/// of the requests it refused.
 #[derive(Debug)]
 struct Bucket {
     rate: f64,
     burst: f64,
     tokens: f64,
     at: Instant,
+    refused: u64,
+    logged: Option<Instant>,
 }
 
 impl Bucket {
     fn new(rate: f64, burst: u32, now: Instant) -> Self {
-        Self { rate, burst: f64::from(burst), tokens: f64::from(burst), at: now }
+        Self { rate, burst: f64::from(burst), tokens: f64::from(burst), at: now, refused: 0, logged: None }
+    }
+
+    /// Counts a refused request; answers how many were refused since the log last said so when
+    /// it is time to say so again (the first refusal, then at most every [`RATE_LOGGED_EVERY`]).
+    fn refused(&mut self, now: Instant) -> Option<u64> {
+        self.refused += 1;
+        if self.logged.is_some_and(|at| now.saturating_duration_since(at) < RATE_LOGGED_EVERY) {
+            return None;
+        }
+        self.logged = Some(now);
+        Some(std::mem::take(&mut self.refused))
     }
 
     /// Takes a token, or says how long until one is there.
@@ -82,7 +101,7 @@ impl Places {
 struct TenantShare {
     changes: Places,
     reads: Places,
-    bucket: Option<Mutex<Bucket>>,
+    bucket: Mutex<Bucket>,
 }
 
 impl TenantShare {
@@ -90,7 +109,7 @@ impl TenantShare {
         Self {
             changes: Places::new(share.max_concurrent_events),
             reads: Places::new(share.max_concurrent_reads),
-            bucket: share.events_per_second.map(|rate| Mutex::new(Bucket::new(rate, share.burst, Instant::now()))),
+            bucket: Mutex::new(Bucket::new(share.events_per_second, share.burst, Instant::now())),
         }
     }
 }
@@ -142,9 +161,19 @@ impl Admission {
             Work::Change => (&share.changes, &self.changes, "events and other changes"),
             Work::Read => (&share.reads, &self.reads, "reads"),
         };
-        if let (Work::Change, Some(bucket)) = (work, &share.bucket) {
-            let mut bucket = bucket.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(wait) = bucket.take(Instant::now()) {
+        if work == Work::Change {
+            let mut bucket = share.bucket.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            if let Err(wait) = bucket.take(now) {
+                if let Some(refused) = bucket.refused(now) {
+                    tracing::warn!(
+                        tenant = %tenant,
+                        refused,
+                        "tenant '{tenant}' is past its rate of {} events and other changes per second \
+                         ([tenants.{tenant}.share] events-per-second); {refused} refused with 429 since this was last said",
+                        bucket.rate
+                    );
+                }
                 let detail = format!(
                     "tenant '{tenant}' is past its rate of {} events and other changes per second; try again after {} s",
                     bucket.rate,
@@ -259,5 +288,32 @@ mod tests {
         let refused = admission.admit("a", Work::Change).err().unwrap();
         assert_eq!((refused.kind, refused.retry_after), ("tenant-rate", Some(10)));
         admission.admit("a", Work::Read).unwrap();
+    }
+
+    #[test]
+    fn every_tenant_has_a_rate_by_default_and_a_burst_past_it_is_answered_429() {
+        let admission = Admission::new(&config("[tenants.a]\n"));
+        let share = FairShare::default();
+        for _ in 0..share.burst {
+            drop(admission.admit("a", Work::Change).unwrap());
+        }
+        let refused = admission.admit("a", Work::Change).err().unwrap();
+        assert_eq!((refused.status, refused.kind), (StatusCode::TOO_MANY_REQUESTS, "tenant-rate"));
+        assert_eq!(refused.retry_after, Some(1));
+        assert!(
+            refused.detail.contains(&format!("its rate of {} events", share.events_per_second)),
+            "{}",
+            refused.detail
+        );
+    }
+
+    #[test]
+    fn a_tenant_past_its_rate_is_logged_once_then_at_most_once_a_minute_with_the_count() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(1.0, 1, start);
+        assert_eq!(bucket.refused(start), Some(1), "the first refusal is said at once");
+        assert_eq!(bucket.refused(start + Duration::from_secs(1)), None);
+        assert_eq!(bucket.refused(start + Duration::from_secs(59)), None);
+        assert_eq!(bucket.refused(start + RATE_LOGGED_EVERY), Some(3), "then with how many since");
     }
 }

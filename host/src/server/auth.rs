@@ -66,7 +66,7 @@ impl Caller {
     pub async fn verify(headers: &HeaderMap, app: &Arc<AppState>) -> Result<Self, Problem> {
         let key = Self::key(headers, app).await?;
         app.config
-            .admit_tenant(&key.tenant)
+            .admit_served(&key.tenant)
             .map_err(|e| Problem::new(StatusCode::FORBIDDEN, "tenant-not-configured", e.to_string()))?;
         Ok(Caller(key))
     }

@@ -1,12 +1,15 @@
 //! The way into every route under an API key: the key is checked off the async workers, and the
 //! request is admitted under its tenant's share before the handler runs — a `GET` (or `HEAD`) as
 //! a read, a `POST` as a change (see `admission`). The handler finds the verified [`Caller`] and the
-//! [`Share`] it holds in the request. A route whose scope the table checks has it checked next,
-//! before the handler runs.
+//! [`Share`] it holds in the request; the place is held until the answer's body is sent. A route
+//! whose scope the table checks has it checked next, before the handler runs.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::Extension;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
@@ -46,8 +49,71 @@ pub async fn admit(
     request.extensions_mut().insert(caller);
     request.extensions_mut().insert(share.clone());
     let response = next.run(request).await;
-    drop(share);
-    Ok(response)
+    Ok(response.map(|body| Body::new(Holding::new(body, share))))
+}
+
+/// A response body that holds its request's place until it is sent (its last piece is taken for
+/// the connection's write buffer), or its connection is cut: a large answer to a client that reads
+/// slowly keeps counting against its tenant's share. It hands its data on in pieces of at most
+/// [`PIECE`] bytes, so that the connection takes the next only when it wrote the ones before.
+struct Holding {
+    body: Body,
+    rest: Bytes,
+    _share: Share,
+}
+
+/// The largest piece of an answer's body handed to the connection at once.
+const PIECE: usize = 64 * 1024;
+
+impl Holding {
+    fn new(body: Body, share: Share) -> Self {
+        Self { body, rest: Bytes::new(), _share: share }
+    }
+
+    /// The next piece of `data`, keeping what follows it for the next poll.
+    fn piece(&mut self, mut data: Bytes) -> http_body::Frame<Bytes> {
+        if data.len() > PIECE {
+            self.rest = data.split_off(PIECE);
+        }
+        http_body::Frame::data(data)
+    }
+}
+
+impl http_body::Body for Holding {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        if !this.rest.is_empty() {
+            let rest = std::mem::take(&mut this.rest);
+            return Poll::Ready(Some(Ok(this.piece(rest))));
+        }
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(match frame.into_data() {
+                Ok(data) => this.piece(data),
+                Err(other) => other,
+            }))),
+            polled => polled,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_empty() && self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let (inner, rest) = (self.body.size_hint(), self.rest.len() as u64);
+        let mut hint = http_body::SizeHint::new();
+        hint.set_lower(inner.lower() + rest);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + rest);
+        }
+        hint
+    }
 }
 
 /// The middleware in front of a route whose scope the table checks: the caller `admit` verified

@@ -1,6 +1,7 @@
 //! Accepting connections: HTTP/1.1 through hyper, with a deadline for each request's headers, so
 //! that a client holding its headers open (or a connection left idle) is cut off; a request body
-//! has its own deadline where it is read (`body`). On shutdown, accepting stops, each connection
+//! has its own deadline where it is read (`body`), and an answer the client does not read has one
+//! for its writes (`write_deadline`). On shutdown, accepting stops, each connection
 //! finishes the request it is serving, and idle ones close.
 
 use std::future::Future;
@@ -12,12 +13,14 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
+use super::write_deadline::WriteDeadline;
+
 /// Serves `router` on every connection `listener` accepts until `shutdown` resolves, then waits
 /// for the connections to finish.
 pub async fn serve_connections(
     listener: TcpListener,
     router: Router,
-    header_timeout: Duration,
+    (header_timeout, write_timeout): (Duration, Duration),
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -39,7 +42,10 @@ pub async fn serve_connections(
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+            .serve_connection(
+                TokioIo::new(WriteDeadline::new(stream, write_timeout)),
+                TowerToHyperService::new(router.clone()),
+            );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -23,6 +23,7 @@ mod provisioning;
 mod reads;
 mod routes;
 mod upkeep;
+mod write_deadline;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -40,7 +41,7 @@ use crate::executor::{Executor, Tenants};
 use crate::gate::TenantContext;
 use crate::model::{Action, ActionState};
 use crate::runtime::Runtime;
-use crate::store::{KeyRecord, Store};
+use crate::store::{DEMO_TENANT, KeyRecord, Store};
 use crate::tenant::Tenant;
 
 pub use metrics::Metrics;
@@ -56,6 +57,9 @@ pub struct HttpSettings {
     pub header_timeout: Duration,
     /// How long a client may take to send a request's body, whole, before it is answered 408.
     pub body_timeout: Duration,
+    /// How long a write of an answer may make no progress (the client reads none of it) before
+    /// the connection is cut and what the answer held is let go.
+    pub write_timeout: Duration,
     /// Serve `/metrics` without a key, with no tenant or plugin label (an operator's choice for
     /// a scraper that cannot send one). Otherwise it takes a key granted `metrics:read`.
     pub anonymous_metrics: bool,
@@ -67,6 +71,7 @@ impl Default for HttpSettings {
             max_body: 1 << 20,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             anonymous_metrics: false,
         }
     }
@@ -155,24 +160,25 @@ impl AppState {
         }
     }
 
-    /// A tenant as wired at start; one the configuration does not name (only without a
-    /// configuration file) has the embedded store, no policy, no webhooks and no plugins.
+    /// A tenant as wired at start; one the configuration does not name (only the demo tenant,
+    /// without a configuration file) has the embedded store, no policy, no webhooks and no
+    /// plugins.
     pub fn tenant(&self, id: &str) -> Arc<Tenant> {
         self.tenants.get(id).cloned().unwrap_or_else(|| Arc::new(Tenant::unconfigured(id, &self.store)))
     }
 
     /// The tenants the executor's worker carries out actions for: those of the configuration
-    /// file, and only those; without a file, every tenant of the store. Any other tenant's
+    /// file, and only those; without a file, only the embedded demo tenant. Any other tenant's
     /// actions wait, with the reason.
     fn served(self: &Arc<Self>) -> Tenants {
         let (listed, wired) = (self.clone(), self.clone());
         Tenants {
             roster: Arc::new(move || match &listed.config.source {
                 Some(_) => Ok(listed.config.tenants.keys().cloned().collect()),
-                None => listed.store.tenant_ids(),
+                None => Ok(listed.store.tenant_ids()?.into_iter().filter(|id| id == DEMO_TENANT).collect()),
             }),
             wire: Arc::new(move |id: &str| {
-                wired.config.admit_tenant(id).map_err(|e| e.to_string())?;
+                wired.config.admit_served(id).map_err(|e| e.to_string())?;
                 Ok(wired.tenant(id))
             }),
         }
@@ -234,6 +240,9 @@ pub async fn serve(
         (upkeep::FORGET_EVERY, upkeep::KEEP_REQUESTS),
         worker_stop.clone(),
     ));
+    let log = tokio::spawn(upkeep::truncate_log(state.store.clone(), upkeep::TRUNCATE_LOG_EVERY, worker_stop.clone()));
+    let idle_for = Duration::from_millis(state.config.capacity.warm_idle_ms);
+    let warm = tokio::spawn(upkeep::evict_idle(state.runtime.clone(), idle_for, worker_stop.clone()));
     let executor = tokio::spawn(state.executor.clone().work(
         state.store.clone(),
         state.served(),
@@ -241,7 +250,8 @@ pub async fn serve(
         state.progress.clone(),
         worker_stop,
     ));
-    listener::serve_connections(listener, router(state.clone()), state.http.header_timeout, shutdown).await;
+    let timeouts = (state.http.header_timeout, state.http.write_timeout);
+    listener::serve_connections(listener, router(state.clone()), timeouts, shutdown).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while state.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -249,6 +259,8 @@ pub async fn serve(
     let _ = stop_worker.send(true);
     let _ = worker.await;
     let _ = upkeep.await;
+    let _ = log.await;
+    let _ = warm.await;
     let _ = executor.await;
     // The last checkpoint writes the log into the database; off the async workers.
     let _ = tokio::task::spawn_blocking(move || drop(store_upkeep)).await;

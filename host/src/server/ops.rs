@@ -79,7 +79,7 @@ pub async fn readyz(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Res
     let Ok(key) = Caller::key(&headers, &app).await else {
         return axum::Json(ready).into_response();
     };
-    let body = match app.config.admit_tenant(&key.tenant) {
+    let body = match app.config.admit_served(&key.tenant) {
         Ok(()) => {
             let tenant = app.tenant(&key.tenant);
             let plugins = tenant.plugins().iter().map(|p| p.plugin.name.clone()).collect();

@@ -1,11 +1,12 @@
 //! Reads of provhost's own records (actions, the audit trail, webhook deliveries), every list
 //! paged. What changes them is in `decisions`.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -13,13 +14,13 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::Caller;
 use super::blocking::off_worker;
-use super::body::Listing;
+use super::body::{Listing, Paging};
 use super::ids::OfAction;
 use super::problem::Problem;
 use crate::api::{DeliveryStatus, Page};
 use crate::audit::AuditRecord;
 use crate::model::{Action, ActionFilter, ActionState, parse_rfc3339};
-use crate::store::{AuditFilter, Delivery, HistoryEntry};
+use crate::store::{AuditFilter, Delivery, HistoryEntry, Store};
 
 /// Filters of `GET /v1/actions`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -145,8 +146,46 @@ pub async fn audit(
         since,
         until,
     };
-    let items = off_worker(move || Ok(app.store.audit(&filter, paging.limit + 1, paging.offset)?)).await?;
-    Ok(Json(paging.page(items)).into_response())
+    let page = off_worker(move || audit_page(app.store.as_ref(), &filter, paging, AUDIT_PAGE_BYTES)).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], page).into_response())
+}
+
+/// The most bytes of records one page of `GET /v1/audit` holds. A page ends before the record
+/// that would take it past this, with a `next_offset` to go on from; a record larger than this on
+/// its own (the invocation journal's ceiling bounds it) is a page by itself.
+pub const AUDIT_PAGE_BYTES: usize = 4 << 20;
+
+/// Room kept for what follows the items: `],"limit":…,"offset":…,"next_offset":…}`.
+const TAIL: usize = 96;
+
+/// A page of the records matching `filter`, as JSON: at most `paging.limit` records and, past the
+/// first, at most `budget` bytes of them. The records are read and written one at a time, so the
+/// page is all that is held.
+fn audit_page(store: &dyn Store, filter: &AuditFilter, paging: Paging, budget: usize) -> Result<Vec<u8>, Problem> {
+    let mut page = b"{\"items\":[".to_vec();
+    let (mut count, mut more) = (0, false);
+    store.audit_each(filter, (paging.limit + 1, paging.offset), &mut |record| {
+        let item = serde_json::to_vec(&record).unwrap_or_default();
+        if count == paging.limit || (count > 0 && page.len() + 1 + item.len() + TAIL > budget) {
+            more = true;
+            return ControlFlow::Break(());
+        }
+        if count > 0 {
+            page.push(b',');
+        }
+        page.extend_from_slice(&item);
+        count += 1;
+        ControlFlow::Continue(())
+    })?;
+    let next = more.then(|| (paging.offset + count).to_string());
+    let tail = format!(
+        "],\"limit\":{},\"offset\":{},\"next_offset\":{}}}",
+        paging.limit,
+        paging.offset,
+        next.as_deref().unwrap_or("null")
+    );
+    page.extend_from_slice(tail.as_bytes());
+    Ok(page)
 }
 
 /// Filters of `GET /v1/webhooks/deliveries`.
@@ -169,4 +208,44 @@ pub async fn deliveries(
     let (tenant, status) = (caller.tenant().to_owned(), q.status.map(DeliveryStatus::as_str));
     let items = off_worker(move || Ok(app.store.deliveries(&tenant, status, paging.limit + 1, paging.offset)?)).await?;
     Ok(Json(paging.page(items)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::InvocationRecord;
+    use crate::store::{DEMO_TENANT, seed_demo};
+
+    #[test]
+    fn audit_pages_stay_within_their_byte_budget_and_next_offset_walks_every_record_once() {
+        let store: Box<dyn Store> = Box::new(crate::store::SqliteStore::in_memory().unwrap());
+        seed_demo(store.as_ref()).unwrap();
+        for i in 0..30 {
+            let big = format!("run {i} {}", "x".repeat(40_000));
+            store
+                .commit_invocation(&InvocationRecord::history(&crate::model::new_id(), DEMO_TENANT, "test", &big), &[])
+                .unwrap();
+        }
+        let filter = AuditFilter { tenant: Some(DEMO_TENANT.into()), ..Default::default() };
+        let head = store.audit_head(DEMO_TENANT).unwrap().unwrap().0;
+        let budget = 200_000;
+        let (mut seen, mut pages, mut offset) = (Vec::new(), 0, Some(0));
+        while let Some(at) = offset {
+            let page = audit_page(store.as_ref(), &filter, Paging { limit: 500, offset: at }, budget).unwrap();
+            assert!(page.len() <= budget, "a page of {} bytes is over its budget of {budget}", page.len());
+            let page: serde_json::Value = serde_json::from_slice(&page).unwrap();
+            let items = page["items"].as_array().unwrap();
+            assert!(!items.is_empty(), "every page holds at least one record: {page}");
+            seen.extend(items.iter().map(|r| r["seq"].as_u64().unwrap()));
+            offset = page["next_offset"].as_u64().map(|n| n as usize);
+            pages += 1;
+        }
+        assert!(pages > 5, "30 records of 40 kB each take more than five pages of 200 kB, not {pages}");
+        assert_eq!(seen, (1..=head).collect::<Vec<_>>(), "every record once, in chain order");
+
+        // The count still bounds a page of small records.
+        let page = audit_page(store.as_ref(), &filter, Paging { limit: 2, offset: 0 }, budget).unwrap();
+        let page: serde_json::Value = serde_json::from_slice(&page).unwrap();
+        assert_eq!((page["items"].as_array().unwrap().len(), page["next_offset"].as_u64()), (2, Some(2)));
+    }
 }

@@ -59,7 +59,24 @@ impl Verification {
 /// Each tenant's audit chain.
 pub trait AuditStore {
     /// Records matching the filter, in chain order, at most `limit`, skipping the first `offset`.
-    fn audit(&self, filter: &AuditFilter, limit: usize, offset: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    fn audit(&self, filter: &AuditFilter, limit: usize, offset: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut records = Vec::new();
+        self.audit_each(filter, (limit, offset), &mut |record| {
+            records.push(record);
+            ControlFlow::Continue(())
+        })?;
+        Ok(records)
+    }
+
+    /// Calls `each` with the records matching the filter, in chain order, at most `limit`,
+    /// skipping the first `offset`, one at a time until it breaks off: a reader holds one record
+    /// at a time, however large the records are.
+    fn audit_each(
+        &self,
+        filter: &AuditFilter,
+        page: (usize, usize),
+        each: &mut dyn FnMut(AuditRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
 
     /// The record with this id.
     fn audit_record(&self, id: &str) -> Result<AuditRecord, StoreError>;

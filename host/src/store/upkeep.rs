@@ -52,4 +52,10 @@ pub trait UpkeepStore {
     /// background thread instead of inside commits). `None` when the store needs none (a SQLite
     /// store in memory has no log).
     fn upkeep_in_background(&self, every: Duration) -> Result<Option<Upkeep>, StoreError>;
+
+    /// Moves the whole write-ahead log into the database and empties the log file, which
+    /// otherwise keeps the size of its busiest moment for as long as the store is open. Answers
+    /// whether it did; with a reader or writer in its way for long, it leaves the log for the
+    /// next time. `false` for a store with no log to empty.
+    fn truncate_log(&self) -> Result<bool, StoreError>;
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::{IdentityIqBackend, LAUNCH_PATH, LAUNCHED_WORKFLOW, PLATFORM, SCIM_JSON, TASK_RESULT};
 use crate::backend::Job;
-use crate::backend::client::{Call, ClientError, Reply, Resend, excerpt};
+use crate::backend::client::{Call, ClientError, Reply, Resend, Sent, excerpt};
 use crate::backend::path::{query_value, segment};
 use crate::backend::provisioning_plan::ProvisioningPlan;
 use crate::model::{ActionState, rfc3339};
@@ -99,25 +99,35 @@ impl IdentityIqBackend {
         self.launch(job, &plan)
     }
 
-    /// Launches the workflow once and follows it.
+    /// Launches the workflow once and follows it. After an answer that leaves open whether it
+    /// launched (a 5xx, a timeout, a connection cut), the launch is looked up by its idempotency
+    /// key before it is sent again: found, it is followed; not found, it is sent again within
+    /// the retry bounds; when the lookup fails, nothing more is launched.
     fn launch(&self, job: &Job<'_>, plan: &ProvisioningPlan) -> Finish {
         let call = Call {
             method: Method::POST,
             target: LAUNCH_PATH,
             headers: vec![(ACCEPT, SCIM_JSON.into())],
             body: Some((SCIM_JSON, self.launch_body(job, plan).to_string().into_bytes())),
-            // Launching twice would run the workflow twice: only re-sent when IdentityIQ refused it.
-            resend: Resend::OnlyIfRefused,
+            // Launching twice would run the workflow twice.
+            resend: Resend::Once,
         };
-        let reply = match self.client.send(&call) {
-            Ok(reply) => reply,
-            Err(unknown @ (ClientError::Unknown { .. } | ClientError::TooLarge { .. })) => {
-                // It may have launched: if IdentityIQ has it, follow it; otherwise say so.
+        let reply = match self.client.send_once(&call, || self.find_launch(job)) {
+            Ok(Sent::Reply(reply)) => reply,
+            Ok(Sent::Applied(found)) => {
+                return self.followed(
+                    job,
+                    found,
+                    " (its answer left open whether it launched: found by its idempotency key)",
+                );
+            }
+            Err(unreadable @ ClientError::TooLarge { .. }) => {
+                // It launched, but the answer is not read: follow it if IdentityIQ has it.
                 return match self.find_launch(job) {
                     Ok(Some(found)) => {
-                        self.followed(job, found, " (its answer was lost or unreadable: found by its idempotency key)")
+                        self.followed(job, found, " (its answer was unreadable: found by its idempotency key)")
                     }
-                    _ => Finish::Error(unknown.to_string()),
+                    _ => Finish::Error(unreadable.to_string()),
                 };
             }
             Err(e) => return Finish::Error(e.to_string()),

@@ -8,14 +8,16 @@ use crate::runtime::bindings::log::{Host, Level};
 /// The longest log line or audit note kept; longer ones are cut and marked.
 const MAX_LINE: usize = 4096;
 
-/// `text` with every control character (newlines, escape sequences) and every bidirectional
-/// override written out as an escape, so that a guest's line stays one line in provhost's log
-/// and cannot restyle or reorder what a terminal shows.
+/// `text` with every control character (newlines, escape sequences), the line and paragraph
+/// separators (U+2028, U+2029, which JSON readers and editors take as line ends) and every
+/// bidirectional override written out as an escape, so that a guest's line stays one line in
+/// provhost's log and cannot restyle or reorder what a terminal shows.
 fn escape_controls(text: &str) -> String {
     let bidi = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let separator = |c: char| matches!(c, '\u{2028}' | '\u{2029}');
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() || bidi(c) {
+        if c.is_control() || bidi(c) || separator(c) {
             escaped.extend(c.escape_default());
         } else {
             escaped.push(c);
@@ -151,12 +153,12 @@ mod tests {
     #[test]
     fn a_log_line_reaches_provhosts_log_cut_and_escaped_and_only_while_it_is_kept() {
         let text = traced(|state| {
-            state.log(Level::Info, "first\nforged: admin logged in\u{1b}[2J\u{202e}".into()).unwrap();
+            state.log(Level::Info, "first\nforged: admin logged in\u{1b}[2J\u{202e}\u{2028}\u{2029}".into()).unwrap();
             state.log(Level::Info, "x".repeat(200)).unwrap();
             state.log(Level::Info, "after the cap".into()).unwrap();
         });
         assert_eq!(text.lines().count(), 1, "one line per guest line, and none past the cap: {text}");
-        assert!(text.contains(r"first\nforged: admin logged in\u{1b}[2J\u{202e}"), "{text}");
+        assert!(text.contains(r"first\nforged: admin logged in\u{1b}[2J\u{202e}\u{2028}\u{2029}"), "{text}");
         assert!(!text.contains("after the cap") && !text.contains("xxxx"), "{text}");
     }
 

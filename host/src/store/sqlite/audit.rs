@@ -121,7 +121,12 @@ pub(super) fn append(tx: &Connection, tenant: &str, entries: &[AuditEntry]) -> R
 }
 
 impl AuditStore for SqliteStore {
-    fn audit(&self, filter: &AuditFilter, limit: usize, offset: usize) -> Result<Vec<AuditRecord>, StoreError> {
+    fn audit_each(
+        &self,
+        filter: &AuditFilter,
+        (limit, offset): (usize, usize),
+        each: &mut dyn FnMut(AuditRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM audit
@@ -136,25 +141,17 @@ impl AuditStore for SqliteStore {
              ORDER BY tenant, seq LIMIT ?10 OFFSET ?11"
         ))?;
         let f = filter;
-        let rows = stmt
-            .query_map(
-                params![
-                    f.tenant,
-                    f.person,
-                    f.plugin,
-                    f.action,
-                    f.decision,
-                    f.key_id,
-                    f.kind,
-                    f.since,
-                    f.until,
-                    limit as i64,
-                    offset as i64
-                ],
-                read,
-            )?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(decode).collect()
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let mut rows = stmt.query(params![
+            f.tenant, f.person, f.plugin, f.action, f.decision, f.key_id, f.kind, f.since, f.until, limit, offset
+        ])?;
+        while let Some(row) = rows.next()? {
+            if each(decode(read(row)?)?).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn audit_record(&self, id: &str) -> Result<AuditRecord, StoreError> {

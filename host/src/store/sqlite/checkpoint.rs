@@ -24,6 +24,14 @@ impl UpkeepStore for SqliteStore {
         &self.stats
     }
 
+    fn truncate_log(&self) -> Result<bool, StoreError> {
+        let Some(path) = self.path.clone() else { return Ok(false) };
+        let conn = open_for_checkpoints(path)?;
+        conn.busy_timeout(TRUNCATE_WAIT)?;
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        Ok(busy == 0)
+    }
+
     fn upkeep_in_background(&self, every: Duration) -> Result<Option<Upkeep>, StoreError> {
         let Some(path) = self.path.clone() else { return Ok(None) };
         let conn = open_for_checkpoints(path)?;
@@ -41,6 +49,10 @@ impl UpkeepStore for SqliteStore {
         Ok(Some(Upkeep::new(Checkpointer { stop: Some(stop), thread: Some(thread) })))
     }
 }
+
+/// How long emptying the log waits for a reader or writer in its way before it leaves the log for
+/// the next time: writers wait for it meanwhile, so not long.
+const TRUNCATE_WAIT: Duration = Duration::from_millis(250);
 
 fn open_for_checkpoints(path: PathBuf) -> Result<Connection, StoreError> {
     let conn = Connection::open(&path).map_err(|source| StoreError::Open { path, source })?;
