@@ -395,11 +395,13 @@ fn check(client: &Client, server: &Server, c: &Case) -> Option<String> {
 }
 
 /// The demo tenant, running propagate-mail, and `fabrikam`, a tenant with no data at all; the
-/// demo's key first, then fabrikam's.
+/// demo's key first, then fabrikam's. The matrix sends hundreds of changes within a second, so the
+/// demo's event rate is raised out of its way (the rate itself is tested with the admission).
 fn two_tenants() -> (Demo, String) {
     let mut demo = Demo::new();
     demo.configure(&format!(
-        "[tenants.demo.plugins.propagate-mail]\ncomponent = \"{}\"\n\n[tenants.fabrikam]\n",
+        "[tenants.demo.share]\nevents-per-second = 1000000\n\n\
+         [tenants.demo.plugins.propagate-mail]\ncomponent = \"{}\"\n\n[tenants.fabrikam]\n",
         plugin("propagate-mail").display()
     ));
     let init = demo.provhost(&["init", "--tenant", "fabrikam", "--empty"]);
