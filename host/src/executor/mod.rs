@@ -215,7 +215,8 @@ mod tests {
         let config = TenantConfig { exclusions, ..Default::default() };
         let tenant = Tenant::configured(DEMO_TENANT, &config, &store).unwrap();
         let executor = Executor::new(Duration::from_secs(60));
-        let ended = executor.run_now(&tenant.executor_context(executor.owner()), ("t", "test"), &[action.clone()]);
+        let ended =
+            executor.run_now(&tenant.executor_context(executor.owner()), ("t", "test"), std::slice::from_ref(&action));
 
         let ended = ended.unwrap().remove(0);
         assert_eq!(ended.state, ActionState::Error, "{}", ended.message);
