@@ -5,7 +5,9 @@
 //! leaves its claims to lapse: once a lease passes, the action is taken up again and the new
 //! attempt is recorded, and the platform sees the same idempotency key, so nothing stays stranded,
 //! nothing runs twice and no attempt goes unrecorded. An action a platform still works on ends
-//! `waiting` and is followed up until it ends there.
+//! `waiting` and is followed up until it ends there. Exclusions are checked again just before the
+//! backend is called: an action whose person or system was excluded since its commit ends `error`
+//! with the exclusion, on record, and the platform never hears of it.
 //!
 //! `provhost run`, `provhost test` and approvals carry their own actions out at once
 //! ([`Executor::run_now`]), each with an owner of its own; `provhost serve` answers at commit and
@@ -80,7 +82,8 @@ impl Executor {
 
     /// Has the tenant's backend carry out (or follow up) each claim while a keeper renews the
     /// leases, and records the ends with their notifications. A claim that no longer holds is not
-    /// carried out; an action the backend could not reach stays under its lease, to be taken up
+    /// carried out; one whose person or system is excluded now ends `error` with the exclusion
+    /// and never reaches the backend; an action the backend could not reach stays under its lease, to be taken up
     /// again once it passes; after `stop` turns true, the claims not started lapse at once.
     fn carry_out(
         &self,
@@ -122,7 +125,12 @@ impl Executor {
             };
             let job =
                 Job { action: &claim.action, attempt: claim.attempt, follow: claim.follow.as_ref(), noted: &noted };
-            match context.backend.carry_out(&context.tenant, &job) {
+            let carried = match excluded_now(context, claim) {
+                Ok(Some(why)) => Ok(Finish::Error(why)),
+                Ok(None) => context.backend.carry_out(&context.tenant, &job),
+                Err(e) => Err(e),
+            };
+            match carried {
                 Ok(finish) => {
                     results.push((claim, finish));
                     unrecorded.get_or_insert_with(Instant::now);
@@ -165,5 +173,62 @@ impl Executor {
             context.store.finish_actions(&context.tenant, &self.owner, &ends, &|ended| outbox.deliveries(ended))?;
         keeper.ended(ends.iter().map(|(k, _)| k));
         Ok(ended)
+    }
+}
+
+/// Why a claim may not be carried out because of an exclusion that applies now (the tenant's
+/// configuration changed since the action was committed): the message it ends `error` with. A
+/// follow-up is not refused: the platform already works on it.
+fn excluded_now(context: &TenantContext, claim: &Claim) -> Result<Option<String>, BackendError> {
+    if claim.follow.is_some() || claim.action.state == ActionState::Waiting {
+        return Ok(None);
+    }
+    let why = context.exclusion(&claim.action)?;
+    Ok(why.map(|why| format!("not carried out: {why} since the action was committed; what they have stays as it is")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::audit::InvocationRecord;
+    use crate::config::TenantConfig;
+    use crate::model::{ActionFilter, new_id};
+    use crate::policy::Exclusions;
+    use crate::store::{AuditFilter, DEMO_TENANT, SqliteStore, Store, seed_demo};
+    use crate::tenant::Tenant;
+
+    #[test]
+    fn an_action_whose_person_was_excluded_after_its_commit_is_not_carried_out() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+        seed_demo(&*store).unwrap();
+        let failed = store.actions(DEMO_TENANT, &ActionFilter::default(), 10).unwrap().remove(0);
+        let action = Action { id: new_id(), state: ActionState::Pending, retry_of: None, ..failed };
+        let record = InvocationRecord::history(&new_id(), DEMO_TENANT, "test", "committed before the exclusion");
+        store.commit_invocation(&record, std::slice::from_ref(&action)).unwrap();
+        let before =
+            (store.entitlements_of(DEMO_TENANT, &action.person), store.accounts_of(DEMO_TENANT, &action.person));
+
+        // The tenant's configuration changes: the host comes back with the person excluded.
+        let exclusions = Exclusions { persons: vec![action.person.clone()], ..Default::default() };
+        let config = TenantConfig { exclusions, ..Default::default() };
+        let tenant = Tenant::configured(DEMO_TENANT, &config, &store).unwrap();
+        let executor = Executor::new(Duration::from_secs(60));
+        let ended =
+            executor.run_now(&tenant.executor_context(executor.owner()), ("t", "test"), std::slice::from_ref(&action));
+
+        let ended = ended.unwrap().remove(0);
+        assert_eq!(ended.state, ActionState::Error, "{}", ended.message);
+        assert!(ended.message.contains("is excluded by id"), "the message names the exclusion: {}", ended.message);
+        let after =
+            (store.entitlements_of(DEMO_TENANT, &action.person), store.accounts_of(DEMO_TENANT, &action.person));
+        assert_eq!(format!("{before:?}"), format!("{after:?}"), "the directory was not touched");
+        let filter =
+            AuditFilter { tenant: Some(DEMO_TENANT.into()), action: Some(action.id.clone()), ..Default::default() };
+        let records = store.audit(&filter, 10, 0).unwrap();
+        let said: Vec<String> = records.iter().map(|r| serde_json::to_string(&r.entry).unwrap()).collect();
+        assert!(said.iter().any(|r| r.contains("is excluded by id")), "the executor's record names it: {said:?}");
+        assert!(store.verify_audit(DEMO_TENANT).unwrap().is_whole(), "the chain verifies");
     }
 }

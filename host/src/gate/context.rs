@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendError};
 use crate::config::Webhook;
+use crate::model::Action;
 use crate::policy::{Permission, TenantPolicy};
 use crate::store::Store;
 
@@ -26,4 +27,20 @@ pub struct TenantContext {
     pub config: BTreeMap<String, String>,
     /// Where notifications go after committed actions finish.
     pub webhooks: Arc<Vec<Webhook>>,
+}
+
+impl TenantContext {
+    /// Why `action` may not be acted on now because of the tenant's exclusions as they stand: its
+    /// system is excluded, or its person (read from the backend as they are now) is. `None` when
+    /// neither is; an error when the person cannot be read while persons are excluded.
+    pub fn exclusion(&self, action: &Action) -> Result<Option<String>, BackendError> {
+        let exclusions = &self.policy.exclusions;
+        if let Some(why) = exclusions.system(&action.system) {
+            return Ok(Some(why));
+        }
+        if exclusions.persons.is_empty() && exclusions.rules.is_empty() {
+            return Ok(None);
+        }
+        Ok(exclusions.person(&self.backend.person(&self.tenant, &action.person)?))
+    }
 }

@@ -51,21 +51,10 @@ pub fn decide(
     }
 }
 
-/// Why one of the actions may not be approved because of an exclusion that applies now: its
-/// system is excluded, or its person (read from the backend as they are now) is.
+/// Why one of the actions may not be approved because of an exclusion that applies now.
 fn excluded(context: &TenantContext, actions: &[Action]) -> Option<Refusal> {
-    let exclusions = &context.policy.exclusions;
-    actions.iter().find_map(|a| {
-        let refused = |why: String| Some(Refusal::Excluded(format!("action '{}' cannot be approved: {why}", a.id)));
-        if let Some(why) = exclusions.system(&a.system) {
-            return refused(why);
-        }
-        if exclusions.persons.is_empty() && exclusions.rules.is_empty() {
-            return None;
-        }
-        match context.backend.person(&context.tenant, &a.person) {
-            Ok(person) => exclusions.person(&person).and_then(refused),
-            Err(e) => Some(e.into()),
-        }
+    actions.iter().find_map(|a| match context.exclusion(a) {
+        Ok(why) => why.map(|why| Refusal::Excluded(format!("action '{}' cannot be approved: {why}", a.id))),
+        Err(e) => Some(e.into()),
     })
 }
