@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::Client;
 use serde_json::Value;
 use support::server::Server;
-use support::{Demo, mail_changed, plugin, stderr};
+use support::{DEMO_UNRATED, Demo, mail_changed, plugin, stderr};
 
 /// How long an executor's claim holds in these rounds.
 const LEASE_MS: u64 = 300;
@@ -32,13 +32,11 @@ const PLAN: usize = 7;
 /// One answered event: its Idempotency-Key, status and body.
 type Answered = (String, u16, Value);
 
-/// The demo tenant running propagate-mail, its event rate raised out of the way of the load (a
-/// refusal for the rate would hide what the rounds look for; the rate is tested with the admission).
+/// The demo tenant running propagate-mail, its event rate raised out of the way of the load.
 fn demo() -> Demo {
     let mut demo = Demo::new();
     demo.configure(&format!(
-        "[tenants.demo.share]\nevents-per-second = 1000000\n\n\
-         [tenants.demo.plugins.propagate-mail]\ncomponent = {:?}\n",
+        "{DEMO_UNRATED}[tenants.demo.plugins.propagate-mail]\ncomponent = {:?}\n",
         plugin("propagate-mail").to_str().unwrap()
     ));
     demo

@@ -10,7 +10,7 @@ use reqwest::Method;
 use reqwest::blocking::Client;
 use serde_json::Value;
 use support::server::Server;
-use support::{Demo, JAN, plugin};
+use support::{DEMO_UNRATED, Demo, JAN, plugin};
 
 /// Jan's first account and entitlement in the demo data (ids are per tenant).
 const JANS_ACCOUNT: &str = "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e0100";
@@ -395,13 +395,11 @@ fn check(client: &Client, server: &Server, c: &Case) -> Option<String> {
 }
 
 /// The demo tenant, running propagate-mail, and `fabrikam`, a tenant with no data at all; the
-/// demo's key first, then fabrikam's. The matrix sends hundreds of changes within a second, so the
-/// demo's event rate is raised out of its way (the rate itself is tested with the admission).
+/// demo's key first, then fabrikam's; the demo's event rate is out of the matrix's way.
 fn two_tenants() -> (Demo, String) {
     let mut demo = Demo::new();
     demo.configure(&format!(
-        "[tenants.demo.share]\nevents-per-second = 1000000\n\n\
-         [tenants.demo.plugins.propagate-mail]\ncomponent = \"{}\"\n\n[tenants.fabrikam]\n",
+        "{DEMO_UNRATED}[tenants.demo.plugins.propagate-mail]\ncomponent = \"{}\"\n\n[tenants.fabrikam]\n",
         plugin("propagate-mail").display()
     ));
     let init = demo.provhost(&["init", "--tenant", "fabrikam", "--empty"]);

@@ -15,7 +15,7 @@ use reqwest::Method;
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::{Value, json};
 use support::server::Server;
-use support::{Demo, JAN, json as stdout_json, mail_changed, repo};
+use support::{DEMO_UNRATED, Demo, JAN, json as stdout_json, mail_changed, repo};
 
 /// One documented operation.
 struct Operation {
@@ -69,9 +69,7 @@ struct Contract {
 impl Contract {
     fn start() -> Self {
         let mut demo = Demo::new();
-        // Hundreds of boundary requests within a second: the demo's event rate is raised out of
-        // their way (the rate itself is tested with the admission).
-        demo.configure("[tenants.demo.share]\nevents-per-second = 1000000\n");
+        demo.configure(DEMO_UNRATED);
         let server = Server::start(&demo, &[]);
         let client = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
         let spec: Value = client.get(server.url("/openapi.json")).send().unwrap().json().unwrap();

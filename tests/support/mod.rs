@@ -23,6 +23,11 @@ pub fn repo() -> PathBuf {
 }
 
 /// Jan Jansen, the demo person the example event is about.
+/// The demo tenant's event rate raised out of the way, for a suite that sends hundreds of changes
+/// a second to test something else (the rate itself is tested with the admission). Configuration
+/// TOML, to go before the suite's own.
+pub const DEMO_UNRATED: &str = "[tenants.demo.share]\nevents-per-second = 1000000\n\n";
+
 pub const JAN: &str = "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01";
 
 /// Builds the plugins (a no-op when up to date) and returns the path of the named Rust plugin's
