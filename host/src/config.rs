@@ -187,6 +187,91 @@ pub struct TenantConfig {
     /// Identity-level changes come in system `identity`.
     #[serde(default)]
     pub sources: BTreeMap<String, String>,
+    /// Whether, how long and how much of the events the tenant's invocations ran on are kept, so
+    /// that a new plugin version can be replayed over them (`provhost replay`).
+    #[serde(default)]
+    pub retention: Retention,
+}
+
+/// Keeping the event documents a tenant's invocations ran on (`[tenants.T.retention]`), with what
+/// each invocation decided, for `provhost replay`. Off unless `keep-events` is set; bounded per
+/// event and per tenant; purged after `keep-for` while serving.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Retention {
+    /// Keep the events at all.
+    #[serde(default)]
+    pub keep_events: bool,
+    /// How long a kept event is kept, e.g. `30d`, `12h`; older ones are purged while serving.
+    #[serde(default = "default_keep_for", deserialize_with = "keep_for")]
+    pub keep_for: std::time::Duration,
+    /// The largest kept event in bytes: its document and what its invocation decided. A larger one
+    /// is not kept (and the log says so).
+    #[serde(default = "default_max_event_bytes")]
+    pub max_event_bytes: u64,
+    /// The most bytes of kept events the tenant holds; past it, its oldest kept events go first.
+    #[serde(default = "default_max_tenant_bytes")]
+    pub max_tenant_bytes: u64,
+    /// Attributes whose values are kept as `[redacted]` (compared case-insensitively): a replay
+    /// sees that they changed, not to what.
+    #[serde(default)]
+    pub redact: Vec<String>,
+}
+
+impl Retention {
+    /// The largest `max-event-bytes`: the largest event body `provhost serve` takes, with room for
+    /// what the invocation decided.
+    pub const MAX_EVENT_BYTES: u64 = 4 << 20;
+    /// The largest `max-tenant-bytes`.
+    pub const MAX_TENANT_BYTES: u64 = 16 << 30;
+
+    fn validate(&self) -> Result<(), String> {
+        let (event, tenant) = (self.max_event_bytes, self.max_tenant_bytes);
+        if event == 0 || event > Self::MAX_EVENT_BYTES {
+            return Err(format!("`max-event-bytes` must be 1 to {}, not {event}", Self::MAX_EVENT_BYTES));
+        }
+        if tenant < event || tenant > Self::MAX_TENANT_BYTES {
+            return Err(format!(
+                "`max-tenant-bytes` must be from `max-event-bytes` ({event}) to {}, not {tenant}",
+                Self::MAX_TENANT_BYTES
+            ));
+        }
+        if self.keep_for.is_zero() {
+            return Err("`keep-for` must be longer than zero".into());
+        }
+        Ok(())
+    }
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            keep_events: false,
+            keep_for: default_keep_for(),
+            max_event_bytes: default_max_event_bytes(),
+            max_tenant_bytes: default_max_tenant_bytes(),
+            redact: Vec::new(),
+        }
+    }
+}
+
+fn default_keep_for() -> std::time::Duration {
+    std::time::Duration::from_secs(30 * 24 * 3600)
+}
+
+fn default_max_event_bytes() -> u64 {
+    64 << 10
+}
+
+fn default_max_tenant_bytes() -> u64 {
+    256 << 20
+}
+
+fn keep_for<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!("`keep-for` = \"{text}\" is not a duration like \"30d\" or \"12h\": {e}"))
+    })
 }
 
 /// Rules for deciding on a tenant's blocked actions (`[tenants.T.approvals]`).
@@ -474,6 +559,7 @@ impl Config {
             }
             tenant.backend.validate().map_err(|m| (format!("tenants.{id}.backend"), m))?;
             tenant.share.validate().map_err(|m| (format!("tenants.{id}.share"), m))?;
+            tenant.retention.validate().map_err(|m| (format!("tenants.{id}.retention"), m))?;
             for (name, plugin) in &tenant.plugins {
                 let at = format!("tenants.{id}.plugins.{name}");
                 plugin.limits.validate().map_err(|m| (format!("{at}.limits"), m))?;

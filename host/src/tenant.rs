@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::backend::{Backend, EmbeddedBackend};
-use crate::config::{PluginConfig, TenantConfig, Webhook};
+use crate::config::{PluginConfig, Retention, TenantConfig, Webhook};
 use crate::event::Event;
 use crate::gate::TenantContext;
 use crate::limits::LimitSettings;
@@ -53,6 +53,28 @@ pub fn install(
     Ok(Installed { plugin, loaded: Arc::new(loaded) })
 }
 
+/// A new version of the plugin `name` installed for a replay: the component at `component` (with
+/// the manifest beside it, if any) configured as the tenant configures `name` — its capabilities,
+/// triggers, settings and limits — but without its pins, which name the version installed now.
+pub fn install_candidate(
+    runtime: &Runtime,
+    (config, tenant): (&TenantConfig, &str),
+    name: &str,
+    component: &Path,
+    operator: &LimitSettings,
+) -> anyhow::Result<Installed> {
+    let Some(configured) = config.plugins.get(name) else {
+        let known: Vec<&str> = config.plugins.keys().map(String::as_str).collect();
+        anyhow::bail!(
+            "no plugin '{name}' is configured for tenant '{tenant}' (configured: {}); a replay compares a new version \
+             with the one installed",
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        );
+    };
+    let unpinned = PluginConfig { sha256: None, manifest_sha256: None, ..configured.clone() };
+    install(runtime, name, component, Some(&unpinned), operator)
+}
+
 /// The API key a call runs for and what it is granted: the key that requests what the call plans,
 /// named on everything it records and in the notifications of the actions it commits.
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +101,7 @@ pub struct Tenant {
     webhooks: Arc<Vec<Webhook>>,
     plugins: Vec<Installed>,
     sources: BTreeMap<String, String>,
+    retention: Arc<Retention>,
 }
 
 impl Tenant {
@@ -88,6 +111,7 @@ impl Tenant {
             crate::backend::for_tenant(&config.backend, store).map_err(|e| anyhow::anyhow!("tenant '{id}': {e}"))?;
         let mut tenant = Self::over(id, store, backend, config.policy(), config.webhooks.clone());
         tenant.sources = config.sources.clone();
+        tenant.retention = Arc::new(config.retention.clone());
         Ok(tenant)
     }
 
@@ -117,6 +141,7 @@ impl Tenant {
             webhooks: Arc::new(webhooks),
             plugins: Vec::new(),
             sources: BTreeMap::new(),
+            retention: Arc::default(),
         }
     }
 
@@ -139,6 +164,16 @@ impl Tenant {
     /// The tenant's id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// provhost's own store, which the tenant's records are in.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Whether and how the events the tenant's invocations ran on are kept.
+    pub fn retention(&self) -> &Retention {
+        &self.retention
     }
 
     /// Where the tenant's directory lives and its actions run.
@@ -234,6 +269,7 @@ impl Tenant {
             },
             config,
             webhooks: self.webhooks.clone(),
+            retention: self.retention.clone(),
         })
     }
 }

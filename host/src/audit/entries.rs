@@ -174,3 +174,20 @@ pub fn delivery_redriven(id: &str, by: &str) -> AuditEntry {
         ..Default::default()
     }
 }
+
+/// The one record of a replay by key `by` of component `sha256` as plugin `plugin` over kept
+/// events: `message` says over which range and how it compared, `details` holds the range and the
+/// summary. A replay commits nothing else.
+pub fn replayed(by: &str, (plugin, sha256): (&str, &str), message: String, details: serde_json::Value) -> AuditEntry {
+    let mut details = details;
+    details["component_sha256"] = json!(sha256);
+    AuditEntry {
+        kind: kind::REPLAY.into(),
+        key_id: Some(by.into()),
+        plugin: Some(plugin.into()),
+        decision: "replayed".into(),
+        message,
+        details,
+        ..Default::default()
+    }
+}

@@ -35,6 +35,8 @@ pub mod kind {
     pub const SYSTEM: &str = "system";
     /// A dead notification put back in the queue.
     pub const DELIVERY: &str = "delivery";
+    /// A new plugin version replayed over kept events (a dry run: nothing else is recorded).
+    pub const REPLAY: &str = "replay";
 }
 
 /// What a record says, before it is placed in the chain.

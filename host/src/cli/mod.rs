@@ -11,6 +11,7 @@ mod logs;
 mod persons;
 mod plugin;
 mod progress;
+mod replay;
 mod run;
 mod serve;
 mod systems;
@@ -65,6 +66,8 @@ enum Command {
     Init(init::InitArgs),
     /// Run one event through a plugin and commit what it plans.
     Run(run::RunArgs),
+    /// Replay a new version of a plugin over the tenant's kept events, a dry run, and compare.
+    Replay(replay::ReplayArgs),
     /// Measure provhost: CLI runs, per-event cost against a native baseline, the server under load, memory.
     Bench(bench::BenchArgs),
     /// Check a component; create a plugin skeleton; write the plugin contract or the Rust SDK.
@@ -141,6 +144,7 @@ impl Cli {
         match command {
             Command::Init(args) => args.run(&data),
             Command::Run(args) => args.run(&data),
+            Command::Replay(args) => args.run(&data),
             Command::Serve(args) => args.run(&data),
             Command::Test(args) => args.run(&data),
             Command::Plugin(cmd) => cmd.run(&data),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::backend::{Backend, BackendError};
-use crate::config::Webhook;
+use crate::config::{Retention, Webhook};
 use crate::model::Action;
 use crate::policy::{Permission, TenantPolicy};
 use crate::store::Store;
@@ -27,6 +27,8 @@ pub struct TenantContext {
     pub config: BTreeMap<String, String>,
     /// Where notifications go after committed actions finish.
     pub webhooks: Arc<Vec<Webhook>>,
+    /// Whether and how the events the tenant's invocations ran on are kept, for replays.
+    pub retention: Arc<Retention>,
 }
 
 impl TenantContext {

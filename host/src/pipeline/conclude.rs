@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::records::invocation_entry;
 use crate::audit::{InvocationRecord, Outcome};
+use crate::backend::BackendError;
 use crate::event::AttributeChanged;
 use crate::gate::{Journal, TenantContext};
 use serde_json::json;
@@ -76,6 +77,27 @@ pub struct Concluding<'a> {
     pub execution: Execution<'a>,
 }
 
+/// Applies the tenant's thresholds to `plan`, blocking whole kinds per system; the messages of
+/// those reached. A system's entitlement count is read (from the platform, for a remote backend)
+/// only where a percentage threshold applies; when it cannot be, the system and why.
+pub(super) fn apply_thresholds(
+    context: &TenantContext,
+    plan: &mut [Action],
+) -> Result<Vec<String>, (String, BackendError)> {
+    let policy = &context.policy.thresholds;
+    let mut totals = BTreeMap::new();
+    for action in plan.iter() {
+        if !totals.contains_key(&action.system)
+            && policy.iter().any(|t| t.counts_entitlements(&action.system, action.kind))
+        {
+            let count = context.backend.entitlement_count(&context.tenant, &action.system);
+            totals.insert(action.system.clone(), count.map_err(|e| (action.system.clone(), e))?);
+        }
+    }
+    let reached = threshold::apply(policy, plan, |system| totals.get(system).copied().unwrap_or(0));
+    Ok(reached.into_iter().map(|b| b.message).collect())
+}
+
 /// Concludes a plan: thresholds, then the commit with the record of `record`, then execution.
 pub fn conclude(
     context: &TenantContext,
@@ -83,35 +105,20 @@ pub fn conclude(
     concluding: Concluding<'_>,
 ) -> Result<Conclusion, RunError> {
     let Concluding { mut plan, journal, may_commit, observed, execution } = concluding;
-    let (store, backend, tenant) = (&context.store, &context.backend, &context.tenant);
+    let store = &context.store;
     let mut thresholds = Vec::new();
     if may_commit {
-        // A system's entitlement count is read (from the platform, for a remote backend) only
-        // where a percentage threshold applies.
-        let policy = &context.policy.thresholds;
-        let mut totals = BTreeMap::new();
-        for action in &plan {
-            if !totals.contains_key(&action.system)
-                && policy.iter().any(|t| t.counts_entitlements(&action.system, action.kind))
-            {
-                match backend.entitlement_count(tenant, &action.system) {
-                    Ok(count) => totals.insert(action.system.clone(), count),
-                    Err(e) => {
-                        // Without the count the threshold cannot be applied: nothing commits, and
-                        // the invocation is still recorded.
-                        record.outcome = Outcome::Unavailable;
-                        record.detail =
-                            format!("not committed: the threshold count for '{}' failed: {e}", action.system);
-                        record_uncommitted(&**store, record, journal)?;
-                        return Err(e.into());
-                    }
-                };
+        thresholds = match apply_thresholds(context, &mut plan) {
+            Ok(thresholds) => thresholds,
+            Err((system, e)) => {
+                // Without the count the threshold cannot be applied: nothing commits, and the
+                // invocation is still recorded.
+                record.outcome = Outcome::Unavailable;
+                record.detail = format!("not committed: the threshold count for '{system}' failed: {e}");
+                record_uncommitted(&**store, record, journal)?;
+                return Err(e.into());
             }
-        }
-        thresholds = threshold::apply(policy, &mut plan, |system| totals.get(system).copied().unwrap_or(0))
-            .into_iter()
-            .map(|b| b.message)
-            .collect();
+        };
     }
     if !may_commit || record.dry_run {
         record_uncommitted(&**store, record, journal)?;

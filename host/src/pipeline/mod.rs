@@ -6,12 +6,14 @@
 mod conclude;
 mod decide;
 mod records;
+mod replay;
 mod report;
 mod request;
 mod run_event;
 
 pub use conclude::{Concluding, Conclusion};
 pub use decide::decide;
+pub use replay::{AGAINST, Decided, Delta, Difference, Replay, ReplayReport, Replayed, Summary, replay};
 pub use report::{PluginSummary, RunReport};
 pub use request::run_request;
 pub use run_event::{check_targets, run_event};

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::conclude::{Concluding, conclude, record_uncommitted};
+use super::replay::{Decided, keep};
 use super::{Mode, PluginSummary, RunError, RunReport};
 use crate::api::ActionSummary;
 use crate::audit::{InvocationRecord, Outcome};
@@ -95,6 +96,16 @@ pub fn run_event(
     let concluding =
         Concluding { plan: invocation.plan, journal: &invocation.journal, may_commit: completed, observed, execution };
     let done = conclude(&context, &mut record, concluding)?;
+    let refused = invocation.journal.refused();
+    let decided = Decided::of(
+        (record.outcome, &record.detail),
+        done.committed,
+        &done.actions,
+        refused,
+        &done.thresholds,
+        record.duration_us,
+    );
+    keep(&context, &record, event, &decided);
     tracing::info!(
         outcome = %record.outcome,
         committed = done.committed,

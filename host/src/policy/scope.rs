@@ -29,11 +29,13 @@ pub enum Scope {
     AuditRead,
     /// Read `/metrics`: the host's totals and the key's own tenant's series.
     MetricsRead,
+    /// Replay a new version of a plugin over the tenant's kept events (a dry run).
+    PluginsReplay,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::PersonsRead,
         Scope::EntitlementsReEnforce,
         Scope::AccountsUpdate,
@@ -43,6 +45,7 @@ impl Scope {
         Scope::EventsSubmit,
         Scope::AuditRead,
         Scope::MetricsRead,
+        Scope::PluginsReplay,
     ];
 
     /// The scope's name, e.g. `accounts:update`.
@@ -57,6 +60,7 @@ impl Scope {
             Scope::EventsSubmit => "events:submit",
             Scope::AuditRead => "audit:read",
             Scope::MetricsRead => "metrics:read",
+            Scope::PluginsReplay => "plugins:replay",
         }
     }
 }

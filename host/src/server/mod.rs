@@ -241,6 +241,14 @@ pub async fn serve(
         worker_stop.clone(),
     ));
     let log = tokio::spawn(upkeep::truncate_log(state.store.clone(), upkeep::TRUNCATE_LOG_EVERY, worker_stop.clone()));
+    let keeping = state.config.tenants.iter().filter(|(_, t)| t.retention.keep_events);
+    let keeping = keeping.map(|(id, t)| (id.clone(), t.retention.keep_for)).collect();
+    let kept = tokio::spawn(upkeep::purge_kept_events(
+        state.store.clone(),
+        keeping,
+        upkeep::FORGET_EVERY,
+        worker_stop.clone(),
+    ));
     let idle_for = Duration::from_millis(state.config.capacity.warm_idle_ms);
     let warm = tokio::spawn(upkeep::evict_idle(state.runtime.clone(), idle_for, worker_stop.clone()));
     let executor = tokio::spawn(state.executor.clone().work(
@@ -260,6 +268,7 @@ pub async fn serve(
     let _ = worker.await;
     let _ = upkeep.await;
     let _ = log.await;
+    let _ = kept.await;
     let _ = warm.await;
     let _ = executor.await;
     // The last checkpoint writes the log into the database; off the async workers.

@@ -3,7 +3,8 @@
 //! that runs for months keeps two days of them, not all; and the store's write-ahead log is
 //! emptied into the database every [`TRUNCATE_LOG_EVERY`], so that it does not keep the size of
 //! its busiest moment on the disk; warm instances idle for `[capacity] warm-idle-ms` are dropped,
-//! giving their memory back.
+//! giving their memory back; the events a tenant keeps for replays are forgotten after its
+//! `[retention] keep-for`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +58,28 @@ pub async fn evict_idle(runtime: Arc<Runtime>, idle_for: Duration, stop: tokio::
     .await;
 }
 
+/// Forgets each tenant's kept events older than its `[retention] keep-for`, looked for every
+/// [`FORGET_EVERY`], off the async workers, until `stop` turns true. `tenants` are those that keep
+/// events, with how long.
+pub async fn purge_kept_events(
+    store: Arc<dyn Store>,
+    tenants: Vec<(String, Duration)>,
+    every: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    repeat(every, stop, move || {
+        for (tenant, keep_for) in &tenants {
+            let before = crate::model::rfc3339(time::OffsetDateTime::now_utc() - *keep_for);
+            match store.purge_events(tenant, &before) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(tenant = %tenant, "forgot {n} kept events older than {}", humantime::format_duration(*keep_for)),
+                Err(e) => tracing::warn!(tenant = %tenant, "forgetting old kept events failed: {e}"),
+            }
+        }
+    })
+    .await;
+}
+
 /// Runs `pass` on the blocking pool now and then every `every` until `stop` turns true.
 async fn repeat(
     every: Duration,
@@ -100,6 +123,42 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(30), forgotten).await.expect("a later pass forgets the aged request");
         let Begun::New(recent) = recent else { panic!() };
         assert!(store.request(DEMO_TENANT, &recent).unwrap().is_some(), "only what is past its time goes");
+        stop.send(true).unwrap();
+        upkeep.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn kept_events_past_their_tenants_keep_for_are_forgotten_while_serving() {
+        use crate::store::{EventBounds, EventRange, KeptEvent};
+        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
+        let bounds = EventBounds { max_event_bytes: 1 << 20, max_tenant_bytes: 1 << 20 };
+        let event = |tenant: &str, at: String| KeptEvent {
+            seq: 0,
+            tenant: tenant.into(),
+            invocation: format!("{tenant} {at}"),
+            plugin: "p".into(),
+            at,
+            event: "{}".into(),
+            decided: "{}".into(),
+        };
+        let old = crate::model::rfc3339(time::OffsetDateTime::now_utc() - Duration::from_secs(7200));
+        for tenant in [DEMO_TENANT, "other"] {
+            store.keep_event(&event(tenant, old.clone()), bounds).unwrap();
+        }
+        store.keep_event(&event(DEMO_TENANT, crate::model::now_rfc3339()), bounds).unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let tenants = vec![(DEMO_TENANT.to_owned(), Duration::from_secs(3600))];
+        let upkeep = tokio::spawn(purge_kept_events(store.clone(), tenants, Duration::from_millis(20), stopped));
+        let all = EventRange { limit: 10, ..Default::default() };
+        let forgotten = async {
+            while store.kept_events(DEMO_TENANT, "p", &all).unwrap().len() > 1 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), forgotten).await.expect("the old kept event was never forgotten");
+        let left = store.kept_events(DEMO_TENANT, "p", &all).unwrap();
+        assert_ne!(left[0].at, old, "the recent one stays");
+        assert_eq!(store.kept_events("other", "p", &all).unwrap().len(), 1, "a tenant that keeps longer keeps its own");
         stop.send(true).unwrap();
         upkeep.await.unwrap();
     }

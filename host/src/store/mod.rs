@@ -10,6 +10,7 @@ mod claims;
 mod deliveries;
 mod demo;
 mod directory;
+mod events;
 mod invocations;
 mod keys;
 mod requests;
@@ -27,6 +28,7 @@ pub use claims::{Claim, ClaimStore, Due, Following, LeaseKey};
 pub use deliveries::{Delivery, DeliveryStore, Notify};
 pub use demo::{DEMO_TENANT, seed_demo, seed_demo_as};
 pub use directory::DirectoryStore;
+pub use events::{EventBounds, EventRange, EventStore, Kept, KeptEvent};
 pub use invocations::{Commit, InvocationSource, InvocationStore};
 pub use keys::{AuthError, KeyError, KeyRecord, KeyStore};
 pub use requests::{Begun, KeptRequest, RequestStore};
@@ -46,6 +48,7 @@ pub trait Store:
     + RequestStore
     + DeliveryStore
     + UpkeepStore
+    + EventStore
     + Send
     + Sync
 {
@@ -62,6 +65,7 @@ impl<T> Store for T where
         + RequestStore
         + DeliveryStore
         + UpkeepStore
+        + EventStore
         + Send
         + Sync
 {

@@ -8,6 +8,7 @@ mod checkpoint;
 mod clock;
 mod deliveries;
 mod directory;
+mod events;
 mod invocations;
 mod keys;
 mod read_pool;

@@ -273,6 +273,23 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX actions_by_window ON actions(tenant, system, kind, counted_at);
     CREATE INDEX deliveries_by_tenant ON deliveries(tenant, status, next_attempt_at);
     "#,
+    // 13: the events a tenant's invocations ran on, kept for replays when the tenant opts in,
+    // each with what its invocation decided; `bytes` counts against the tenant's bound.
+    r#"
+    CREATE TABLE kept_events (
+        seq         INTEGER PRIMARY KEY,
+        tenant      TEXT NOT NULL,
+        invocation  TEXT NOT NULL,
+        plugin      TEXT NOT NULL,
+        at          TEXT NOT NULL,
+        event       TEXT NOT NULL,
+        decided     TEXT NOT NULL,
+        bytes       INTEGER NOT NULL
+    );
+    CREATE INDEX kept_events_by_plugin ON kept_events(tenant, plugin, seq);
+    CREATE INDEX kept_events_by_time ON kept_events(tenant, at);
+    CREATE INDEX kept_events_by_size ON kept_events(tenant, seq, bytes);
+    "#,
 ];
 
 /// The schema version this build of provhost writes.

@@ -7,6 +7,7 @@ pub(super) mod approvals;
 pub(super) mod audit;
 pub(super) mod claims;
 pub(super) mod demo;
+pub(super) mod events;
 pub(super) mod keys;
 
 use super::Store;
@@ -27,6 +28,9 @@ macro_rules! store_suite {
             claims::a_stale_claim_of_the_same_owner_cannot_end_or_renew_the_action,
             claims::a_waiting_action_is_followed_up_when_due_without_a_record_until_it_ends,
             demo::demo_tenant_has_persons_with_accounts_entitlements_and_a_failed_action,
+            events::kept_events_hold_their_bounds_dropping_the_oldest_first,
+            events::kept_events_are_read_per_tenant_and_plugin_in_pages_and_ranges,
+            events::old_kept_events_are_purged_and_a_replay_is_one_audit_record,
             keys::a_created_key_verifies_and_lists_without_its_secret,
             keys::revoked_and_expired_keys_are_refused,
             keys::keys_need_an_existing_tenant,
