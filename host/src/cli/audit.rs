@@ -50,7 +50,7 @@ pub enum AuditCommand {
         /// Only caused by this API key id.
         #[arg(long)]
         key: Option<String>,
-        /// Only of this kind (invocation, action-state, approval, rejection, key, system, delivery;
+        /// Only of this kind (invocation, action-state, approval, rejection, key, system, delivery, replay;
         /// host-call, commit and note in chains written before audit format 2).
         #[arg(long)]
         kind: Option<String>,

@@ -1,0 +1,200 @@
+//! Replay before deploy, through real components: events kept as propagate-mail ran on them are
+//! replayed through a new version as a dry run. An identical version differs in nothing; a version
+//! that also updates one more system reports exactly those added actions; a version that traps on
+//! some events reports them; the exit status gates on `--allow`; a replay commits nothing and is
+//! one audit record; the retention bound holds; another tenant's events are never replayed.
+
+mod support;
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use support::{Demo, json, plugin, stderr};
+
+const SANNE: &str = "7a9e2b14-5c3d-4e8f-8b12-6d4a1f0e9c02";
+const PIETER: &str = "c2d8f0a6-1b4e-4f3a-a7c5-9e2b6d8f1a03";
+const FATIMA: &str = "e5b7c9d1-3f2a-4c6e-b8d4-1a9f7e5c3b04";
+const JAN: &str = support::JAN;
+
+/// The demo tenant and a second one, fabrikam, both with the demo's data, keeping their events,
+/// running propagate-mail into Exchange Online and TOPdesk; `retention` goes into both tenants'
+/// `[retention]`. The second tenant's key.
+fn tenants(retention: &str) -> (Demo, String) {
+    let mut demo = Demo::new();
+    let propagate = plugin("propagate-mail");
+    let mut toml = String::new();
+    for tenant in ["demo", "fabrikam"] {
+        toml.push_str(&format!(
+            "[tenants.{tenant}.retention]\nkeep-events = true\n{retention}\n\n\
+             [tenants.{tenant}.plugins.propagate-mail]\ncomponent = \"{}\"\n\
+             config = {{ systems = \"exchange-online,topdesk\" }}\n\n",
+            propagate.display()
+        ));
+    }
+    demo.configure(&toml);
+    let init = demo.provhost(&["init", "--tenant", "fabrikam", "--demo-data"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let key = std::fs::read_to_string(demo.dir.path().join("keys/fabrikam.key")).unwrap().trim().to_owned();
+    (demo, key)
+}
+
+/// `attribute` of `person` changed in Active Directory, run through propagate-mail under `key`.
+fn run(demo: &Demo, key: &str, person: &str, attribute: &str) {
+    let event = json!({
+        "type": "attribute-changed", "person": person, "system": "active-directory", "source": "a workflow",
+        "changes": [{"attribute": attribute, "oldValues": ["old@contoso.example"], "newValues": ["new@fabrikam.example"]}]
+    });
+    let file = demo.event(&format!("{person}-{attribute}.json"), &event);
+    let out = demo.run_as(key, "propagate-mail", &file, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// The three demo events (Sanne's and Fatima's mail, Pieter's proxyAddresses) and fabrikam's one
+/// (Jan's mail), each run and kept.
+fn kept_events() -> (Demo, String) {
+    let (demo, fabrikam) = tenants("");
+    run(&demo, &demo.key, SANNE, "mail");
+    run(&demo, &demo.key, PIETER, "proxyAddresses");
+    run(&demo, &demo.key, FATIMA, "mail");
+    run(&demo, &fabrikam, JAN, "mail");
+    (demo, fabrikam)
+}
+
+/// The component `name` as a new version of propagate-mail: copied into the data directory with
+/// propagate-mail's manifest beside it.
+fn candidate(demo: &Demo, name: &str) -> PathBuf {
+    let dir = demo.dir.path().join("candidates");
+    std::fs::create_dir_all(&dir).unwrap();
+    let component = dir.join(format!("{name}.wasm"));
+    std::fs::copy(plugin(name), &component).unwrap();
+    std::fs::copy(plugin("propagate-mail").with_extension("toml"), component.with_extension("toml")).unwrap();
+    component
+}
+
+/// `provhost replay` of `component` as propagate-mail under `key` with `extra` flags; its exit
+/// status and its JSON report.
+fn replay(demo: &Demo, key: &str, component: &PathBuf, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["replay", "--api-key", key, "--plugin", "propagate-mail", "--format", "json", "--component"];
+    args.push(component.to_str().unwrap());
+    args.extend_from_slice(extra);
+    let out = demo.provhost(&args);
+    let code = out.status.code().unwrap();
+    assert!(code == 0 || code == 4, "replay failed: {}", stderr(&out));
+    (code, json(&out))
+}
+
+/// The persons of the events a report replayed, in order.
+fn persons(report: &Value) -> Vec<String> {
+    let events = report["events"].as_array().unwrap();
+    events
+        .iter()
+        .map(|e| {
+            let summary = e["event"].as_str().unwrap();
+            [SANNE, PIETER, FATIMA, JAN].into_iter().find(|p| summary.contains(p)).unwrap().to_owned()
+        })
+        .collect()
+}
+
+fn audit_replays(demo: &Demo) -> Vec<Value> {
+    let out = demo.provhost(&["audit", "list", "--tenant", "demo", "--kind", "replay", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    json(&out).as_array().unwrap().clone()
+}
+
+#[test]
+fn an_identical_version_differs_in_nothing_and_a_replay_commits_nothing_but_its_record() {
+    let (demo, _) = kept_events();
+    let actions = demo.actions().len();
+    let (code, report) = replay(&demo, &demo.key, &candidate(&demo, "propagate-mail"), &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(persons(&report), [SANNE, PIETER, FATIMA], "the tenant's own events, oldest first");
+    let summary = &report["summary"];
+    assert_eq!((summary["compared"].as_u64(), summary["identical"].as_u64()), (Some(3), Some(3)), "{report:#}");
+    for event in report["events"].as_array().unwrap() {
+        assert_eq!(event["differences"], json!([]), "{event:#}");
+        assert_eq!(event["old"]["actions"], event["new"]["actions"], "{event:#}");
+        assert!(!event["old"]["actions"].as_array().unwrap().is_empty(), "each event planned actions: {event:#}");
+    }
+    assert!(report["against"].as_str().unwrap().contains("as it stands now"), "{report:#}");
+    assert_eq!(demo.actions().len(), actions, "a replay commits no action");
+    let records = audit_replays(&demo);
+    assert_eq!(records.len(), 1, "one record per replay: {records:#?}");
+    assert!(records[0]["message"].as_str().unwrap().contains("replayed over 3 kept events"), "{:#}", records[0]);
+    assert_eq!(records[0]["details"]["summary"]["identical"], 3);
+}
+
+#[test]
+fn a_version_that_updates_one_more_system_reports_exactly_those_added_actions() {
+    let (demo, _) = kept_events();
+    let next = candidate(&demo, "propagate-mail-next");
+    let (code, report) = replay(&demo, &demo.key, &next, &[]);
+    assert_eq!(code, 4, "plans that differ fail the replay: {report:#}");
+    assert_eq!(report["summary"]["different"], 3, "{report:#}");
+    for (event, person) in report["events"].as_array().unwrap().iter().zip([SANNE, PIETER, FATIMA]) {
+        assert_eq!(event["differences"], json!(["added"]), "{event:#}");
+        let added = event["added"].as_array().unwrap();
+        assert_eq!(added.len(), 1, "{event:#}");
+        assert_eq!((added[0]["system"].as_str(), added[0]["kind"].as_str()), (Some("afas-hr"), Some("update")));
+        assert_eq!(added[0]["person"], person);
+        assert_eq!((&event["removed"], &event["changed"]), (&json!([]), &json!([])), "{event:#}");
+    }
+    let (code, report) = replay(&demo, &demo.key, &next, &["--allow", "added"]);
+    assert_eq!(code, 0, "added actions allowed: {report:#}");
+    assert_eq!(report["summary"]["disallowed"], 0);
+}
+
+#[test]
+fn a_version_that_traps_on_some_events_reports_them_as_new_errors() {
+    let (demo, _) = kept_events();
+    let (code, report) = replay(&demo, &demo.key, &candidate(&demo, "propagate-mail-trap"), &["--allow", "removed"]);
+    assert_eq!(code, 4, "{report:#}");
+    let summary = &report["summary"];
+    assert_eq!((summary["new_errors"].as_u64(), summary["identical"].as_u64()), (Some(1), Some(2)), "{report:#}");
+    let trapped: Vec<&Value> =
+        report["events"].as_array().unwrap().iter().filter(|e| e["new"]["outcome"] == "trap").collect();
+    assert_eq!(trapped.len(), 1, "{report:#}");
+    assert!(trapped[0]["event"].as_str().unwrap().contains(PIETER), "the proxyAddresses change: {:#}", trapped[0]);
+    assert_eq!(trapped[0]["differences"], json!(["removed", "errors"]));
+    assert!(trapped[0]["new"]["detail"].as_str().unwrap().contains("cannot handle a proxyAddresses change"));
+    assert_eq!(trapped[0]["removed"], trapped[0]["old"]["actions"], "nothing of the old plan is left");
+}
+
+#[test]
+fn another_tenants_events_are_never_replayed() {
+    let (demo, fabrikam) = kept_events();
+    let (_, report) = replay(&demo, &fabrikam, &candidate(&demo, "propagate-mail"), &[]);
+    assert_eq!(report["tenant"], "fabrikam");
+    assert_eq!(persons(&report), [JAN], "{report:#}");
+    // Against the directory as it stands: Jan's failed TOPdesk action, which the old version
+    // retried, has been retried since, so the same version is refused the retry now and updates
+    // the account instead.
+    let jan = &report["events"][0];
+    assert_eq!(jan["differences"], json!(["added", "removed", "refusals"]), "{jan:#}");
+    assert!(jan["refusals_added"][0].as_str().unwrap().starts_with("actions.retry-action"), "{jan:#}");
+    assert!(audit_replays(&demo).is_empty(), "fabrikam's replay is in fabrikam's chain");
+}
+
+#[test]
+fn an_event_over_the_retention_bound_is_not_kept_and_nothing_is_replayed() {
+    let (demo, _) = tenants("max-event-bytes = 200\nmax-tenant-bytes = 200");
+    run(&demo, &demo.key, SANNE, "mail");
+    let (code, report) = replay(&demo, &demo.key, &candidate(&demo, "propagate-mail-next"), &[]);
+    assert_eq!((code, report["summary"]["compared"].as_u64()), (0, Some(0)), "{report:#}");
+}
+
+#[test]
+fn a_replay_needs_its_scope_and_a_configured_plugin() {
+    let (demo, _) = tenants("");
+    let reader = demo.key_with(&["persons:read", "events:submit"]);
+    let component = candidate(&demo, "propagate-mail");
+    let component = component.to_str().unwrap();
+    let out = demo.provhost(&["replay", "--api-key", &reader, "--plugin", "propagate-mail", "--component", component]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is not granted plugins:replay"), "{}", stderr(&out));
+    let out = demo.provhost(&["replay", "--api-key", &demo.key, "--plugin", "nope", "--component", component]);
+    assert!(
+        stderr(&out).contains("no plugin 'nope' is configured for tenant 'demo' (configured: propagate-mail)"),
+        "{}",
+        stderr(&out)
+    );
+}
