@@ -336,6 +336,7 @@ fn every_documented_scope_is_the_one_the_route_refuses_without() {
         "events:submit",
         "audit:read",
         "metrics:read",
+        "plugins:replay",
     ];
     let without: Vec<(&str, String)> = scopes
         .iter()
@@ -373,7 +374,7 @@ fn every_documented_scope_is_the_one_the_route_refuses_without() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 23, "every route but /openapi.json, /healthz and /readyz takes a scope");
+    assert_eq!(checked, 24, "every route but /openapi.json, /healthz and /readyz takes a scope");
 }
 
 #[test]

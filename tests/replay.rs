@@ -198,3 +198,58 @@ fn a_replay_needs_its_scope_and_a_configured_plugin() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_same_replay_over_http_pages_through_the_kept_events() {
+    let (demo, _) = kept_events();
+    let server = support::server::Server::start(&demo, &[]);
+    let client = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(60)).build().unwrap();
+    let (id, secret) = demo.key.split_once(':').unwrap();
+    let component = std::fs::read(plugin("propagate-mail-next")).unwrap();
+    let post = |query: &str, kind: &str| {
+        let url = server.url(&format!("/v1/plugins/propagate-mail/replay{query}"));
+        let response = client
+            .post(url)
+            .basic_auth(id, Some(secret))
+            .header("content-type", kind)
+            .body(component.clone())
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.json::<Value>().unwrap())
+    };
+    let (status, first) = post("?limit=2&allow=added", "application/wasm");
+    assert_eq!(status, 200, "{first:#}");
+    assert_eq!((persons(&first), &first["next_offset"]), (vec![SANNE.to_owned(), PIETER.into()], &json!(2)));
+    assert!(first["events"].as_array().unwrap().iter().all(|e| e["differences"] == json!(["added"])), "{first:#}");
+    assert_eq!(first["summary"]["disallowed"], 0);
+    let (status, rest) = post("?limit=2&offset=2", "application/wasm");
+    assert_eq!(status, 200, "{rest:#}");
+    assert_eq!((persons(&rest), &rest["next_offset"]), (vec![FATIMA.to_owned()], &Value::Null));
+    assert_eq!(rest["summary"]["disallowed"], 1, "added is not allowed on this page: {rest:#}");
+    assert_eq!(audit_replays(&demo).len(), 2, "one record per page replayed");
+
+    let (status, problem) = post("", "application/json");
+    assert_eq!((status, problem["type"].as_str()), (415, Some("/problems/unsupported-media-type")));
+    let url = server.url("/v1/plugins/nope/replay");
+    let response = client
+        .post(url)
+        .basic_auth(id, Some(secret))
+        .header("content-type", "application/wasm")
+        .body("x")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let (status, problem) = {
+        let url = server.url("/v1/plugins/propagate-mail/replay");
+        let response = client
+            .post(url)
+            .basic_auth(id, Some(secret))
+            .header("content-type", "application/wasm")
+            .body("not wasm")
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.json::<Value>().unwrap())
+    };
+    assert_eq!(status, 422, "{problem:#}");
+    assert!(problem["type"].as_str().unwrap().ends_with("invalid-component"), "{problem:#}");
+}

@@ -71,7 +71,7 @@ impl ReplayArgs {
         let runtime = Runtime::new(data.cache_dir())?;
         let installed =
             install_candidate(&runtime, (&config, &key.tenant), &self.plugin, &self.component, &data.config.limits)?;
-        let range = EventRange { since: self.since, until: self.until, after: 0, limit: self.limit as usize };
+        let range = EventRange { since: self.since, until: self.until, offset: 0, limit: self.limit as usize };
         let report =
             replay(&runtime, Replay { tenant: &tenant, installed: &installed, range, allow: self.allow, by: &key.id })?;
         let table = match self.format {
@@ -164,8 +164,8 @@ fn print_table(report: &ReplayReport) -> anyhow::Result<()> {
         "{} compared: {} identical, {} different, {} new errors, {} new limits; {} µs per event before, {} µs now",
         s.compared, s.identical, s.different, s.new_errors, s.new_limits, s.old_us_per_event, s.new_us_per_event
     )?;
-    if let Some(after) = report.next_after {
-        writeln!(out, "more kept events follow event {after}: narrow --since or raise --limit")?;
+    if report.next_offset.is_some() {
+        writeln!(out, "more kept events follow: narrow --since or raise --limit")?;
     }
     Ok(())
 }

@@ -145,6 +145,19 @@ pub const REFUSED: Answers = Answers {
 pub const EVENT: Answers =
     Answers { takes: &[], problems: &[answer(422, "invalid-event", "the event is not one provhost reads")] };
 
+/// A component as the body, replayed as a configured plugin.
+pub const COMPONENT: Answers = Answers {
+    takes: &[],
+    problems: &[
+        answer(404, "not-found", "no such plugin is configured for the key's tenant"),
+        answer(408, "body-timeout", "the body did not arrive whole in time; the connection is closed"),
+        answer(413, "body-too-large", "the component is larger than a replay takes (64 MiB)"),
+        answer(415, "unsupported-media-type", "the body is not declared as `application/wasm`"),
+        answer(422, "invalid-component", "the component cannot be loaded as a provhost plugin"),
+        answer(503, "host-busy", "the host has no room to run the component now; try again after `Retry-After`"),
+    ],
+};
+
 /// Writes the parameters and problems of `sets` into `operation`.
 pub fn document(operation: &mut Operation, sets: &[Answers]) {
     for takes in sets.iter().flat_map(|s| s.takes) {

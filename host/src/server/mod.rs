@@ -21,6 +21,7 @@ mod ops;
 mod problem;
 mod provisioning;
 mod reads;
+mod replay;
 mod routes;
 mod upkeep;
 mod write_deadline;

@@ -14,9 +14,10 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use super::answers::{
-    self, ANY, Answers, BODY, CONFLICT, EVENT, IDEMPOTENT, KEYED, LOOKUP, OPTIONAL_BODY, PAGED, READ_THROUGH, REFUSED,
+    self, ANY, Answers, BODY, COMPONENT, CONFLICT, EVENT, IDEMPOTENT, KEYED, LOOKUP, OPTIONAL_BODY, PAGED,
+    READ_THROUGH, REFUSED,
 };
-use super::{AppState, decisions, directory, document, events, keyed, ops, provisioning, reads};
+use super::{AppState, decisions, directory, document, events, keyed, ops, provisioning, reads, replay};
 use crate::policy::Scope;
 
 /// Who may call a route.
@@ -65,6 +66,10 @@ pub fn table() -> OpenApiRouter<Arc<AppState>> {
         .routes(entry(routes!(reads::audit), Scoped(Scope::AuditRead), &[PAGED]))
         .routes(entry(routes!(reads::deliveries), Scoped(Scope::AuditRead), &[PAGED]))
         .routes(entry(routes!(decisions::redrive), Scoped(Scope::EventsSubmit), &[LOOKUP, CONFLICT]))
+        .routes(larger_body(
+            entry(routes!(replay::replay), Scoped(Scope::PluginsReplay), &[PAGED, COMPONENT]),
+            replay::MAX_COMPONENT_BYTES,
+        ))
         .route_layer(from_fn(keyed::admit));
     let open = OpenApiRouter::new()
         .routes(entry(routes!(serve_document), Open, &[]))
@@ -118,6 +123,14 @@ fn entry(
         _ => method,
     };
     (schemas, paths, method)
+}
+
+/// A route that takes bodies of up to `bytes`, more than the server's `--max-body`.
+fn larger_body(
+    (schemas, paths, method): UtoipaMethodRouter<Arc<AppState>>,
+    bytes: usize,
+) -> UtoipaMethodRouter<Arc<AppState>> {
+    (schemas, paths, method.layer(axum::extract::DefaultBodyLimit::max(bytes)))
 }
 
 impl Access {

@@ -57,15 +57,16 @@ pub enum Kept {
     },
 }
 
-/// Which kept events to read: one plugin's, in a time range, after a place, at most `limit`.
+/// Which kept events to read: one plugin's, in a time range, past the first `offset`, at most
+/// `limit`.
 #[derive(Debug, Clone, Default)]
 pub struct EventRange {
     /// Only at or after this time (RFC 3339, as the store writes it).
     pub since: Option<String>,
     /// Only before this time.
     pub until: Option<String>,
-    /// Only after this place ([`KeptEvent::seq`]): where the previous page ended.
-    pub after: u64,
+    /// Skip this many (oldest first): where the previous page ended.
+    pub offset: usize,
     /// At most this many.
     pub limit: usize,
 }

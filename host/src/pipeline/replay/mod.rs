@@ -37,7 +37,7 @@ pub const AGAINST: &str = "the tenant's directory as it stands now (persons, acc
 /// differ.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Replayed {
-    /// The kept event's place; the next page starts after the last one's.
+    /// The kept event's place among everything kept.
     pub seq: u64,
     /// The old version's invocation on it.
     pub invocation: String,
@@ -92,8 +92,8 @@ pub struct ReplayReport {
     pub events: Vec<Replayed>,
     /// The totals.
     pub summary: Summary,
-    /// Where the next page starts (`after`), when there may be more.
-    pub next_after: Option<u64>,
+    /// Where the next page starts (`offset`), when there may be more.
+    pub next_offset: Option<usize>,
 }
 
 impl ReplayReport {
@@ -163,7 +163,7 @@ pub fn replay(runtime: &Runtime, replay: Replay<'_>) -> Result<ReplayReport, Run
         summary.old_us_per_event = old_us / summary.compared;
         summary.new_us_per_event = new_us / summary.compared;
     }
-    let next_after = (kept.len() == range.limit).then(|| kept.last().map(|k| k.seq)).flatten();
+    let next_offset = (kept.len() == range.limit).then_some(range.offset + range.limit);
     let sha256 = installed.loaded.sha256.clone();
     let message = format!(
         "plugin {plugin} version {} replayed over {} kept events ({}): {} identical, {} different, {} new errors, {} new limits",
@@ -176,7 +176,7 @@ pub fn replay(runtime: &Runtime, replay: Replay<'_>) -> Result<ReplayReport, Run
         summary.new_limits,
     );
     let details = json!({
-        "since": range.since, "until": range.until, "after": range.after, "limit": range.limit,
+        "since": range.since, "until": range.until, "offset": range.offset, "limit": range.limit,
         "first": kept.first().map(|k| k.seq), "last": kept.last().map(|k| k.seq),
         "allow": allow, "summary": summary,
     });
@@ -189,7 +189,7 @@ pub fn replay(runtime: &Runtime, replay: Replay<'_>) -> Result<ReplayReport, Run
         allow,
         events,
         summary,
-        next_after,
+        next_offset,
     })
 }
 
@@ -197,7 +197,7 @@ pub fn replay(runtime: &Runtime, replay: Replay<'_>) -> Result<ReplayReport, Run
 fn range_words(range: &EventRange) -> String {
     let since = range.since.as_deref().map_or_else(|| "the first kept".to_owned(), |s| format!("from {s}"));
     let until = range.until.as_deref().map_or_else(|| "on".to_owned(), |u| format!("until {u}"));
-    format!("{since} {until}, after #{}, at most {}", range.after, range.limit)
+    format!("{since} {until}, skipping {}, at most {}", range.offset, range.limit)
 }
 
 /// Runs one kept event through the new version as a dry run and compares it with what the old
