@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use support::{Demo, json, plugin, stderr};
@@ -73,7 +73,7 @@ fn candidate(demo: &Demo, name: &str) -> PathBuf {
 
 /// `provhost replay` of `component` as propagate-mail under `key` with `extra` flags; its exit
 /// status and its JSON report.
-fn replay(demo: &Demo, key: &str, component: &PathBuf, extra: &[&str]) -> (i32, Value) {
+fn replay(demo: &Demo, key: &str, component: &Path, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["replay", "--api-key", key, "--plugin", "propagate-mail", "--format", "json", "--component"];
     args.push(component.to_str().unwrap());
     args.extend_from_slice(extra);

@@ -159,10 +159,8 @@ pub fn replay(runtime: &Runtime, replay: Replay<'_>) -> Result<ReplayReport, Run
         summary.disallowed += u64::from(differences.iter().any(|d| !allow.contains(d)));
         events.push(replayed);
     }
-    if summary.compared > 0 {
-        summary.old_us_per_event = old_us / summary.compared;
-        summary.new_us_per_event = new_us / summary.compared;
-    }
+    summary.old_us_per_event = old_us.checked_div(summary.compared).unwrap_or(0);
+    summary.new_us_per_event = new_us.checked_div(summary.compared).unwrap_or(0);
     let next_offset = (kept.len() == range.limit).then_some(range.offset + range.limit);
     let sha256 = installed.loaded.sha256.clone();
     let message = format!(
