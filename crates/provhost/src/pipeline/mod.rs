@@ -5,6 +5,7 @@
 
 mod conclude;
 mod decide;
+mod fan_out;
 mod records;
 mod report;
 mod request;
@@ -12,6 +13,7 @@ mod run_event;
 
 pub use conclude::{Concluding, Conclusion};
 pub use decide::decide;
+pub use fan_out::{FanOut, Plugins, fan_out};
 pub use report::{PluginSummary, RunReport};
 pub use request::run_request;
 pub use run_event::{check_targets, run_event};
@@ -51,6 +53,9 @@ use crate::store::StoreError;
 /// Why a run could not be carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The plugin named to run is not triggered by the event.
+    #[error("{0}")]
+    NotTriggered(String),
     /// The event names a person or action the tenant does not have.
     #[error("the event cannot be run: {0}")]
     UnknownTarget(String),

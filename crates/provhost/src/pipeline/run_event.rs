@@ -31,7 +31,8 @@ pub fn check_targets(backend: &dyn Backend, tenant: &str, event: &Event) -> Resu
     })
 }
 
-/// Runs one event through one plugin for a tenant. When the plugin returns `ok`, thresholds are
+/// Runs one event through one plugin for a tenant, its targets already checked
+/// ([`check_targets`], by the fan-out). When the plugin returns `ok`, thresholds are
 /// applied to its plan (blocking whole kinds per system), and — unless `dry_run` — the plan
 /// commits with the invocation and its audit records in one transaction, after the window budgets
 /// are checked again, and the runnable actions are executed. Otherwise only the invocation record
@@ -55,7 +56,6 @@ pub fn run_event(
         invocation = tracing::field::Empty,
     );
     let _in_span = span.enter();
-    check_targets(context.backend.as_ref(), &tenant, event)?;
     let mut record = InvocationRecord {
         plugin_sha256: plugin.sha256.clone(),
         event_kind: event.kind().to_string(),
