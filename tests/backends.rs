@@ -13,7 +13,7 @@ use provhost::config::Config;
 use provhost::executor::{DEFAULT_LEASE, Executor};
 use provhost::gate::{Call, Gate, TenantContext};
 use provhost::model::{ActionFilter, ActionState};
-use provhost::pipeline::{Execution, Mode, run_request};
+use provhost::pipeline::{Execution, Mode, RunError, run_request};
 use provhost::policy::Grants;
 use provhost::refusal::Refusal;
 use provhost::store::{AuditFilter, DEMO_TENANT, SqliteStore, Store, seed_demo};
@@ -44,8 +44,15 @@ fn request(
     context: &Arc<TenantContext>,
     plan: impl FnOnce(&mut Gate) -> Result<Vec<provhost::model::Action>, Refusal>,
 ) -> Result<RequestReport, Refusal> {
-    run_request(context.clone(), "test request", Mode::commit(Execution::Now(&Executor::new(DEFAULT_LEASE))), plan)
-        .unwrap()
+    match run_request(
+        context.clone(),
+        "test request",
+        Mode::commit(Execution::Now(&Executor::new(DEFAULT_LEASE))),
+        plan,
+    ) {
+        Err(RunError::Refused(refusal)) => Err(refusal),
+        answer => Ok(answer.unwrap()),
+    }
 }
 
 /// The key's id and secret.

@@ -63,18 +63,17 @@ impl Executor {
     }
 
     /// Claims those of `actions` that are still runnable and carries them out now; the webhooks
-    /// hear of the ones that ended with `tracking`'s id and origin. Returns `actions` as they
-    /// stand afterwards.
+    /// hear of the ones that ended as `tracking` says. Returns `actions` as they stand afterwards.
     pub fn run_now(
         &self,
         context: &TenantContext,
-        (tracking, origin): (&str, &str),
+        tracking: Tracking<'_>,
         actions: &[Action],
     ) -> Result<Vec<Action>, BackendError> {
         let ids: Vec<String> = actions.iter().map(|a| a.id.clone()).collect();
         let claimed_at = Instant::now();
         let claims = context.store.claim_actions(&self.owner, self.lease, Due::These(&context.tenant, &ids))?;
-        let ended = self.carry_out(context, &claims, (claimed_at, Tracking::Fixed(tracking, origin)), None)?;
+        let ended = self.carry_out(context, &claims, claimed_at, tracking, None)?;
         let now = ended.iter().chain(claims.iter().map(|c| &c.action));
         let now: Vec<&Action> = now.collect();
         Ok(actions.iter().map(|a| now.iter().find(|e| e.id == a.id).map_or(a, |e| *e).clone()).collect())
@@ -89,7 +88,8 @@ impl Executor {
         &self,
         context: &TenantContext,
         claims: &[Claim],
-        (claimed_at, tracking): (Instant, Tracking<'_>),
+        claimed_at: Instant,
+        tracking: Tracking<'_>,
         stop: Option<&AtomicBool>,
     ) -> Result<Vec<Action>, StoreError> {
         if claims.is_empty() {
@@ -215,8 +215,11 @@ mod tests {
         let config = TenantConfig { exclusions, ..Default::default() };
         let tenant = Tenant::configured(DEMO_TENANT, &config, &store).unwrap();
         let executor = Executor::new(Duration::from_secs(60));
-        let ended =
-            executor.run_now(&tenant.executor_context(executor.owner()), ("t", "test"), std::slice::from_ref(&action));
+        let ended = executor.run_now(
+            &tenant.executor_context(executor.owner()),
+            Tracking::Fixed("t", "test"),
+            std::slice::from_ref(&action),
+        );
 
         let ended = ended.unwrap().remove(0);
         assert_eq!(ended.state, ActionState::Error, "{}", ended.message);

@@ -13,6 +13,7 @@ use crate::model::{Action, apply_attribute_changes};
 use crate::policy::threshold;
 use crate::refusal::Refusal;
 use crate::store::{Commit, Store, StoreError};
+use crate::webhook::Tracking;
 
 use super::{Execution, RunError};
 
@@ -140,7 +141,7 @@ pub fn conclude(
         return Ok(Conclusion { committed: false, refused_at_commit: Some(refusal), actions: plan, thresholds });
     }
     if let Execution::Now(executor) = execution {
-        plan = executor.run_now(context, (&record.id, &record.plugin_name), &plan)?;
+        plan = executor.run_now(context, Tracking::Fixed(&record.id, &record.plugin_name), &plan)?;
     }
     Ok(Conclusion { committed: true, refused_at_commit: None, actions: plan, thresholds })
 }

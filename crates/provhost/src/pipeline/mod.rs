@@ -47,12 +47,17 @@ pub enum Execution<'a> {
 }
 
 use crate::backend::BackendError;
+use crate::refusal::Refusal;
 use crate::runtime::InvokeError;
 use crate::store::StoreError;
 
 /// Why a run could not be carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The gate or the store refused a targeted request or a verdict: nothing changed but the
+    /// refusal's audit record.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// The plugin named to run is not triggered by the event.
     #[error("{0}")]
     NotTriggered(String),
