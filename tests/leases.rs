@@ -76,7 +76,7 @@ fn two_processes(backend: &str) -> (tempfile::TempDir, [Process; 2]) {
 fn committed(context: &Arc<TenantContext>, plan: impl FnOnce(&mut provhost::gate::Gate) -> Action) -> Action {
     let report = run_request(context.clone(), "test", Mode::commit(Execution::Queued), |gate| Ok(vec![plan(gate)]));
     let id = report.unwrap().actions[0].id.clone();
-    context.store.action(DEMO_TENANT, &id).unwrap()
+    context.parts.store.action(DEMO_TENANT, &id).unwrap()
 }
 
 /// Commits a pending copy of the demo's failed TOPdesk update (the platform's directory is not

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use crate::backend::{Backend, EmbeddedBackend};
 use crate::config::{PluginConfig, TenantConfig, Webhook};
 use crate::event::Event;
-use crate::gate::TenantContext;
+use crate::gate::{TenantContext, TenantParts};
 use crate::limits::LimitSettings;
 use crate::manifest::{Resolved, resolve};
 use crate::policy::{Grants, Permission, TenantPolicy};
@@ -69,14 +69,10 @@ impl<'a> From<&'a KeyRecord> for Requester<'a> {
     }
 }
 
-/// A tenant's shared parts, built once: its backend, its compiled policy, its webhooks and its
-/// installed plugins.
+/// A tenant as wired once: its parts (backend, store, compiled policy, webhooks), its installed
+/// plugins and its source map. Each call made for it gets a [`TenantContext`] over the same parts.
 pub struct Tenant {
-    id: String,
-    store: Arc<dyn Store>,
-    backend: Arc<dyn Backend>,
-    policy: Arc<TenantPolicy>,
-    webhooks: Arc<Vec<Webhook>>,
+    parts: Arc<TenantParts>,
     plugins: Vec<Installed>,
     sources: BTreeMap<String, String>,
 }
@@ -109,15 +105,9 @@ impl Tenant {
         policy: Arc<TenantPolicy>,
         webhooks: Vec<Webhook>,
     ) -> Tenant {
-        Tenant {
-            id: id.to_owned(),
-            store: store.clone(),
-            backend,
-            policy,
-            webhooks: Arc::new(webhooks),
-            plugins: Vec::new(),
-            sources: BTreeMap::new(),
-        }
+        let parts =
+            TenantParts { tenant: id.to_owned(), backend, store: store.clone(), policy, webhooks: Arc::new(webhooks) };
+        Tenant { parts: Arc::new(parts), plugins: Vec::new(), sources: BTreeMap::new() }
     }
 
     /// Installs every plugin `config` lists for this tenant, refusing the first that fails to
@@ -130,7 +120,7 @@ impl Tenant {
     ) -> anyhow::Result<()> {
         for (name, configured) in &config.plugins {
             let installed = install(runtime, name, &configured.component, Some(configured), operator)
-                .with_context(|| format!("tenant '{}'", self.id))?;
+                .with_context(|| format!("tenant '{}'", self.parts.tenant))?;
             self.plugins.push(installed);
         }
         Ok(())
@@ -138,12 +128,12 @@ impl Tenant {
 
     /// The tenant's id.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.parts.tenant
     }
 
     /// Where the tenant's directory lives and its actions run.
     pub fn backend(&self) -> Arc<dyn Backend> {
-        self.backend.clone()
+        self.parts.backend.clone()
     }
 
     /// The installed plugins, in name order.
@@ -173,7 +163,7 @@ impl Tenant {
             None => {
                 let unmapped = format!(
                     "SailPoint source '{}' ({}) is not mapped to a provhost system; map it in [tenants.{}.sources]",
-                    source.name, source.id, self.id
+                    source.name, source.id, self.parts.tenant
                 );
                 (event, Some(unmapped))
             }
@@ -222,10 +212,7 @@ impl Tenant {
         config: BTreeMap<String, String>,
     ) -> Arc<TenantContext> {
         Arc::new(TenantContext {
-            tenant: self.id.clone(),
-            backend: self.backend.clone(),
-            store: self.store.clone(),
-            policy: self.policy.clone(),
+            parts: self.parts.clone(),
             permission: Permission {
                 key_id: requester.key_id.to_owned(),
                 key: requester.grants.clone(),
@@ -233,7 +220,6 @@ impl Tenant {
                 manifest,
             },
             config,
-            webhooks: self.webhooks.clone(),
         })
     }
 }

@@ -21,7 +21,7 @@ pub fn decide(
     ids: &[String],
     decision: Verdict,
 ) -> Result<Vec<Action>, RunError> {
-    let (store, tenant, by) = (&context.store, &context.tenant, &context.permission.key_id);
+    let (store, tenant, by) = (&context.parts.store, &context.parts.tenant, &context.permission.key_id);
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -41,7 +41,7 @@ pub fn decide(
         }
     };
     let notify = |decided: &[Action]| outbox.as_ref().map(|o| o.deliveries(decided)).unwrap_or_default();
-    let decided = store.decide_blocked(tenant, ids, decision, by, &context.policy, &notify)??;
+    let decided = store.decide_blocked(tenant, ids, decision, by, &context.parts.policy, &notify)??;
     match decision {
         Verdict::Approve => Ok(executor.run_now(context, Tracking::Fixed(&ids[0], "approval"), &decided)?),
         Verdict::Reject => Ok(decided),
@@ -50,7 +50,7 @@ pub fn decide(
 
 /// Why one of the actions may not be approved because of an exclusion that applies now.
 fn excluded(context: &TenantContext, actions: &[Action]) -> Option<Refusal> {
-    actions.iter().find_map(|a| match context.exclusion(a) {
+    actions.iter().find_map(|a| match context.parts.exclusion(a) {
         Ok(why) => why.map(|why| Refusal::Excluded(format!("action '{}' cannot be approved: {why}", a.id))),
         Err(e) => Some(e.into()),
     })

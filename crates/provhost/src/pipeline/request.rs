@@ -28,7 +28,7 @@ pub fn run_request(
         event_kind: "request".into(),
         key_id: Some(context.permission.key_id.clone()),
         event_summary: summary.to_owned(),
-        ..InvocationRecord::starting(id.clone(), &context.tenant, "api", dry_run)
+        ..InvocationRecord::starting(id.clone(), &context.parts.tenant, "api", dry_run)
     };
     let mut gate = Gate::new(&id, context.clone(), Bounds::REQUEST);
     let started = std::time::Instant::now();

@@ -46,7 +46,7 @@ pub fn run_event(
     mode: Mode<'_>,
 ) -> Result<RunReport, RunError> {
     let Mode { dry_run, execution } = mode;
-    let tenant = context.tenant.clone();
+    let tenant = context.parts.tenant.clone();
     let span = tracing::info_span!(
         "invocation",
         tenant = %tenant,
@@ -74,7 +74,7 @@ pub fn run_event(
         Err(InvokeError::Backend(e)) => {
             record.outcome = Outcome::NotRun;
             record.detail = format!("the plugin was not run: {e}");
-            record_uncommitted(&*context.store, &record, &Journal::default())?;
+            record_uncommitted(&*context.parts.store, &record, &Journal::default())?;
             return Err(e.into());
         }
     };
