@@ -13,7 +13,7 @@ use provhost::config::Config;
 use provhost::executor::{DEFAULT_LEASE, Executor};
 use provhost::gate::{Call, Gate, TenantContext};
 use provhost::model::{ActionFilter, ActionState};
-use provhost::pipeline::{Execution, Mode, run_request};
+use provhost::pipeline::{Execution, Mode, RunError, run_request};
 use provhost::policy::Grants;
 use provhost::refusal::Refusal;
 use provhost::store::{AuditFilter, DEMO_TENANT, SqliteStore, Store, seed_demo};
@@ -44,8 +44,15 @@ fn request(
     context: &Arc<TenantContext>,
     plan: impl FnOnce(&mut Gate) -> Result<Vec<provhost::model::Action>, Refusal>,
 ) -> Result<RequestReport, Refusal> {
-    run_request(context.clone(), "test request", Mode::commit(Execution::Now(&Executor::new(DEFAULT_LEASE))), plan)
-        .unwrap()
+    match run_request(
+        context.clone(),
+        "test request",
+        Mode::commit(Execution::Now(&Executor::new(DEFAULT_LEASE))),
+        plan,
+    ) {
+        Err(RunError::Refused(refusal)) => Err(refusal),
+        answer => Ok(answer.unwrap()),
+    }
 }
 
 /// The key's id and secret.
@@ -155,7 +162,7 @@ fn helloid_reads_go_to_the_platform_and_its_refusals_come_back_named() {
     let remote = Demo::new();
     let server = Server::start(&remote, &[]);
     let (_store, context) = tenant(&helloid_backend(&server.base, &remote.key));
-    let backend = &context.backend;
+    let backend = &context.parts.backend;
     assert_eq!(backend.person(DEMO_TENANT, JAN).unwrap().display_name, "Jan Jansen");
     assert_eq!(backend.entitlements(DEMO_TENANT, JAN).unwrap().len(), 6);
     assert_eq!(backend.account(DEMO_TENANT, &jan(0x100)).unwrap().system, "active-directory");
@@ -318,10 +325,10 @@ fn platform_answers_past_the_bounds_are_refused_naming_the_bound() {
         platform.base
     );
     let (_store, context) = tenant(&bounded);
-    let endless = context.backend.persons(DEMO_TENANT).unwrap_err().to_string();
+    let endless = context.parts.backend.persons(DEMO_TENANT).unwrap_err().to_string();
     assert!(endless.contains("GET /v1/persons has more than 5 pages (`http.max-pages`)"), "{endless}");
     platform.pad(100_000);
-    let large = context.backend.persons(DEMO_TENANT).unwrap_err().to_string();
+    let large = context.parts.backend.persons(DEMO_TENANT).unwrap_err().to_string();
     assert!(large.contains("answered with a body over 65536 bytes (`http.max-body-bytes`)"), "{large}");
 
     // An oversized launch answer is not read; the launch is found by its key instead.
@@ -367,7 +374,7 @@ fn a_platform_streaming_a_50_mb_answer_without_a_length_is_cut_off_at_the_bound_
     let (_store, context) = tenant(&format!(
         "kind = \"helloid\"\nbase-url = \"{base}\"\napi-key = \"k\"\napi-secret = \"s\"\nhttp = {{ max-retries = 0 }}\n"
     ));
-    let refused = context.backend.persons(DEMO_TENANT).unwrap_err().to_string();
+    let refused = context.parts.backend.persons(DEMO_TENANT).unwrap_err().to_string();
     assert!(refused.contains("answered with a body over 4194304 bytes (`http.max-body-bytes`)"), "{refused}");
     drop(context);
     let sent = platform.join().unwrap();

@@ -91,6 +91,31 @@ fn a_key_narrowed_to_one_system_acts_only_there() {
 }
 
 #[test]
+fn a_configured_plugin_the_event_does_not_trigger_is_refused_and_its_file_runs_whatever_its_triggers() {
+    let mut demo = Demo::new();
+    demo.configure(&config(ALL, ""));
+    let event = demo.event(
+        "department.json",
+        &json!({"type": "attribute-changed", "person": JAN, "system": "active-directory", "source": "HR sync",
+                "changes": [{"attribute": "department", "oldValues": ["Sales"], "newValues": ["Marketing"]}]}),
+    );
+    let before = demo.actions().len();
+    let out = demo.run_as(&demo.key, "propagate-mail", &event, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("plugin 'propagate-mail' is not triggered by this event: it watches mail, proxyAddresses, userPrincipalName, and the event changes department"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(demo.actions().len(), before, "nothing ran");
+    let by_file = json(&demo.run("propagate-mail", &event, &[]));
+    assert_eq!(
+        by_file["outcome"]["summary"], "ignored: no mail attribute changed",
+        "a file's triggers are not checked"
+    );
+}
+
+#[test]
 fn the_manifest_bounds_the_key_and_a_key_without_events_submit_cannot_run() {
     let mut demo = Demo::new();
     demo.configure(&config(&["persons:read", "accounts:update"], ""));

@@ -19,6 +19,7 @@ use provhost::pipeline::{Execution, Mode, run_request};
 use provhost::policy::Grants;
 use provhost::store::{ActionStore, DEMO_TENANT, SqliteStore, Store, seed_demo};
 use provhost::tenant::{Requester, Tenant};
+use provhost::webhook::Tracking;
 use reqwest::blocking::Client;
 use serde_json::Value;
 use support::helloid::HelloId;
@@ -74,8 +75,8 @@ fn two_processes(backend: &str) -> (tempfile::TempDir, [Process; 2]) {
 /// Commits one action through the gate without carrying it out.
 fn committed(context: &Arc<TenantContext>, plan: impl FnOnce(&mut provhost::gate::Gate) -> Action) -> Action {
     let report = run_request(context.clone(), "test", Mode::commit(Execution::Queued), |gate| Ok(vec![plan(gate)]));
-    let id = report.unwrap().unwrap().actions[0].id.clone();
-    context.store.action(DEMO_TENANT, &id).unwrap()
+    let id = report.unwrap().actions[0].id.clone();
+    context.parts.store.action(DEMO_TENANT, &id).unwrap()
 }
 
 /// Commits a pending copy of the demo's failed TOPdesk update (the platform's directory is not
@@ -95,7 +96,8 @@ fn outlive_the_lease(handles: &[Process; 2], action: &Action) -> (Action, usize)
     let (a, b) = (Executor::new(LEASE), Executor::new(LEASE));
     let (ctx_a, ctx_b) = (handles[0].1.clone(), handles[1].1.clone());
     let pending = action.clone();
-    let carrying = std::thread::spawn(move || a.run_now(&ctx_a, ("test", "test"), &[pending]).unwrap().remove(0));
+    let carrying =
+        std::thread::spawn(move || a.run_now(&ctx_a, Tracking::Fixed("test", "test"), &[pending]).unwrap().remove(0));
     let mut taken = 0;
     while !carrying.is_finished() {
         let now = handles[1].0.action(DEMO_TENANT, &action.id).unwrap();
@@ -104,7 +106,7 @@ fn outlive_the_lease(handles: &[Process; 2], action: &Action) -> (Action, usize)
             std::thread::sleep(Duration::from_millis(5));
             continue;
         }
-        let after = b.run_now(&ctx_b, ("test", "test"), std::slice::from_ref(&now)).unwrap().remove(0);
+        let after = b.run_now(&ctx_b, Tracking::Fixed("test", "test"), std::slice::from_ref(&now)).unwrap().remove(0);
         if after.message.contains(b.owner()) {
             taken += 1;
         }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Barrier};
 use provhost::config::Config;
 use provhost::gate::{Call, Decision, TenantContext};
 use provhost::model::{ActionFilter, ActionState};
-use provhost::pipeline::{Execution, Mode, run_request};
+use provhost::pipeline::{Execution, Mode, RunError, run_request};
 use provhost::policy::Grants;
 use provhost::refusal::Refusal;
 use provhost::store::{AuditFilter, DEMO_TENANT, SqliteStore, Store, seed_demo};
@@ -52,7 +52,10 @@ fn race(
                     barrier.wait();
                     planned
                 })
-                .unwrap()
+                .map_err(|e| match e {
+                    RunError::Refused(refusal) => refusal,
+                    other => panic!("writer {n} failed: {other}"),
+                })
             })
         })
         .collect();
@@ -97,7 +100,7 @@ fn threads_racing_a_windows_last_slot_commit_exactly_one() {
     let first = run_request(context.clone(), "the window's first update", Mode::commit(Execution::Queued), |gate| {
         gate.decide(&Call::update_account(JAN, &account.id, "first"))
     });
-    assert!(first.unwrap().is_ok());
+    assert!(first.is_ok());
     let before = store.actions(DEMO_TENANT, &ActionFilter::default(), 10_000).unwrap().len();
     let id = account.id.clone();
     let answers = race(&context, move |gate| gate.decide(&Call::update_account(JAN, &id, "racing for the last slot")));

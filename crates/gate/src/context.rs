@@ -1,5 +1,6 @@
-//! The tenant context: what every invocation of one plugin for one tenant under one API key
-//! shares. Only the tenant wiring (`tenant.rs`) builds one.
+//! A tenant's state in stages: [`TenantParts`], built once per tenant, and the [`TenantContext`]
+//! of one call, which adds the requester's grant and the plugin's settings. Only the tenant
+//! wiring (`provhost::tenant`) builds them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,9 +11,10 @@ use provhost_core::policy::{Permission, TenantPolicy};
 use provhost_platforms::{Backend, BackendError};
 use provhost_store::Store;
 
-/// What every invocation of one plugin for one tenant under one API key shares: built once,
-/// shared by `Arc`.
-pub struct TenantContext {
+/// What is built once per tenant and shared by every call made for it: its id, its platform, the
+/// store, its compiled policy and its webhooks. The tenant wiring builds it when it wires the
+/// tenant; every [`TenantContext`] holds it by `Arc`.
+pub struct TenantParts {
     /// The tenant's id.
     pub tenant: String,
     /// Where the tenant's directory lives and actions run.
@@ -21,17 +23,26 @@ pub struct TenantContext {
     pub store: Arc<dyn Store>,
     /// The tenant's exclusions, thresholds and window budgets.
     pub policy: Arc<TenantPolicy>,
-    /// The API key's grants and the plugin's declared capabilities.
-    pub permission: Permission,
-    /// The plugin's settings in this tenant, read through `log.config`.
-    pub config: BTreeMap<String, String>,
     /// Where notifications go after committed actions finish.
     pub webhooks: Arc<Vec<Webhook>>,
     /// Whether and how the events the tenant's invocations ran on are kept, for replays.
     pub retention: Arc<Retention>,
 }
 
-impl TenantContext {
+/// What one invocation of a plugin (or one request made without one) runs in: the tenant's parts,
+/// built once, with what is prepared for this call: the requester's grant bounded by the
+/// plugin's capabilities, and the plugin's settings. The sandbox adds the per-instance state
+/// (limits, deadline, journal) around it.
+pub struct TenantContext {
+    /// The tenant's parts, shared by every call for the tenant.
+    pub parts: Arc<TenantParts>,
+    /// The API key's grants and the plugin's declared capabilities.
+    pub permission: Permission,
+    /// The plugin's settings in this tenant, read through `log.config`.
+    pub config: BTreeMap<String, String>,
+}
+
+impl TenantParts {
     /// Why `action` may not be acted on now because of the tenant's exclusions as they stand: its
     /// system is excluded, or its person (read from the backend as they are now) is. `None` when
     /// neither is; an error when the person cannot be read while persons are excluded.

@@ -22,7 +22,7 @@ mod plan;
 pub mod testing;
 
 pub use call::{Call, Import, Query};
-pub use context::TenantContext;
+pub use context::{TenantContext, TenantParts};
 pub use journal::{AuditNote, CallRecord, Journal, LogLine};
 pub use plan::{Intent, Plan};
 
@@ -93,12 +93,12 @@ impl Gate {
 
     /// The tenant's id.
     pub fn tenant(&self) -> &str {
-        &self.context.tenant
+        &self.context.parts.tenant
     }
 
     /// The tenant's backend.
     pub fn backend(&self) -> &dyn Backend {
-        self.context.backend.as_ref()
+        self.context.parts.backend.as_ref()
     }
 
     /// The shared context.
@@ -185,7 +185,7 @@ impl Gate {
 
     /// Refuses the call if the person is excluded.
     fn person_admitted(&self, person: &Person) -> Result<(), Refusal> {
-        self.context.policy.exclusions.person(person).map_or(Ok(()), |reason| Err(Refusal::Excluded(reason)))
+        self.context.parts.policy.exclusions.person(person).map_or(Ok(()), |reason| Err(Refusal::Excluded(reason)))
     }
 
     /// Refuses an action of `kind` on `system` that the key and manifest do not allow, that
@@ -193,14 +193,15 @@ impl Gate {
     fn system_admitted(&self, scope: Scope, system: &str, kind: ActionKind) -> Result<(), Refusal> {
         let context = &self.context;
         context.permission.check(scope, Some(system)).map_err(Refusal::Forbidden)?;
-        if let Some(why) = context.backend.unsupported(kind) {
+        if let Some(why) = context.parts.backend.unsupported(kind) {
             return Err(Refusal::Invalid(why));
         }
-        if let Some(reason) = context.policy.exclusions.system(system) {
+        if let Some(reason) = context.parts.policy.exclusions.system(system) {
             return Err(Refusal::Excluded(reason));
         }
-        for budget in context.policy.windows.iter().filter(|b| b.applies(system, kind)) {
+        for budget in context.parts.policy.windows.iter().filter(|b| b.applies(system, kind)) {
             let used = context
+                .parts
                 .store
                 .window_usage(self.tenant(), system, kind, budget.per)
                 .map_err(|e| Refusal::Unavailable(e.to_string()))?;
@@ -284,7 +285,7 @@ impl Gate {
         self.person_admitted(&person)?;
         let mut planned = Vec::new();
         for account in self.backend().accounts(self.tenant(), &person.id)? {
-            if let Some(reason) = self.context.policy.exclusions.system(&account.system) {
+            if let Some(reason) = self.context.parts.policy.exclusions.system(&account.system) {
                 let skipped: Result<(), Refusal> = Err(Refusal::Excluded(reason));
                 self.journal.record(Import::UpdateAllAccounts, &[&person.id, &account.id], &skipped, |_| Vec::new());
                 continue;
@@ -302,8 +303,12 @@ impl Gate {
                 failed.state
             )));
         }
-        let live =
-            self.context.store.live_retry(self.tenant(), action).map_err(|e| Refusal::Unavailable(e.to_string()))?;
+        let live = self
+            .context
+            .parts
+            .store
+            .live_retry(self.tenant(), action)
+            .map_err(|e| Refusal::Unavailable(e.to_string()))?;
         if let Some((live, state)) = live {
             return Err(Refusal::already_retried(action, &live, &state));
         }

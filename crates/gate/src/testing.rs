@@ -8,7 +8,7 @@ use provhost_core::policy::{Grants, Permission, TenantPolicy};
 use provhost_platforms::EmbeddedBackend;
 use provhost_store::{DEMO_TENANT, SqliteStore, Store, seed_demo};
 
-use crate::TenantContext;
+use crate::{TenantContext, TenantParts};
 
 /// A demo store and a context over it for the plugin `test-plugin` (declaring everything, with
 /// the setting `systems` = `exchange-online,topdesk`) under the key `phk_test` with `key`'s grants
@@ -16,11 +16,16 @@ use crate::TenantContext;
 pub fn governed_context(key: Grants, policy: TenantPolicy) -> (Arc<dyn Store>, Arc<TenantContext>) {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
     seed_demo(&*store).unwrap();
-    let context = TenantContext {
+    let parts = TenantParts {
         tenant: DEMO_TENANT.to_owned(),
         backend: Arc::new(EmbeddedBackend::new(store.clone())),
         store: store.clone(),
         policy: Arc::new(policy),
+        webhooks: Arc::new(Vec::new()),
+        retention: Arc::default(),
+    };
+    let context = TenantContext {
+        parts: Arc::new(parts),
         permission: Permission {
             key_id: "phk_test".to_owned(),
             key,
@@ -28,8 +33,6 @@ pub fn governed_context(key: Grants, policy: TenantPolicy) -> (Arc<dyn Store>, A
             manifest: Grants::everything(),
         },
         config: BTreeMap::from([("systems".to_string(), "exchange-online,topdesk".to_string())]),
-        webhooks: Arc::new(Vec::new()),
-        retention: Arc::default(),
     };
     (store, Arc::new(context))
 }

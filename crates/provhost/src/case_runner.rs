@@ -16,7 +16,7 @@ use crate::event::Event;
 use crate::executor::{DEFAULT_LEASE, Executor};
 use crate::limits::LimitSettings;
 use crate::model::{Account, Action, Entitlement, Person, System};
-use crate::pipeline::{Execution, Mode, RunReport, run_event};
+use crate::pipeline::{Execution, Mode, Plugins, RunReport, fan_out};
 use crate::policy::Grants;
 use crate::runtime::{Runtime, plugin_name};
 use crate::store::{DEMO_TENANT, Store, seed_demo};
@@ -115,16 +115,10 @@ fn run_case(runtime: &Runtime, component: &Path, cases: &Path, case: &Path) -> a
     }
     let caller = Requester { key_id: "test", grants: &Grants::everything() };
     let executor = Executor::new(DEFAULT_LEASE);
-    let context = Tenant::unconfigured(tenant, &store).plugin_context(caller, &installed.plugin);
-    let report = run_event(
-        runtime,
-        &installed.loaded,
-        context,
-        installed.plugin.limits,
-        &event,
-        Mode::commit(Execution::Now(&executor)),
-    )?;
-    Ok(normalise(&report))
+    let tenant = Tenant::unconfigured(tenant, &store);
+    let plugins = Plugins::One { plugin: &installed, limits: installed.plugin.limits, triggers: false };
+    let mut done = fan_out(runtime, &tenant, caller, event, plugins, Mode::commit(Execution::Now(&executor)))?;
+    Ok(normalise(&done.reports.pop().expect("one plugin, one report")))
 }
 
 /// The case folders (those holding an `event.json`), in name order.

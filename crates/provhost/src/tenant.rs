@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use crate::backend::{Backend, EmbeddedBackend};
 use crate::config::{PluginConfig, Retention, TenantConfig, Webhook};
 use crate::event::Event;
-use crate::gate::TenantContext;
+use crate::gate::{TenantContext, TenantParts};
 use crate::limits::LimitSettings;
 use crate::manifest::{Resolved, resolve};
 use crate::policy::{Grants, Permission, TenantPolicy};
@@ -91,17 +91,12 @@ impl<'a> From<&'a KeyRecord> for Requester<'a> {
     }
 }
 
-/// A tenant's shared parts, built once: its backend, its compiled policy, its webhooks and its
-/// installed plugins.
+/// A tenant as wired once: its parts (backend, store, compiled policy, webhooks), its installed
+/// plugins and its source map. Each call made for it gets a [`TenantContext`] over the same parts.
 pub struct Tenant {
-    id: String,
-    store: Arc<dyn Store>,
-    backend: Arc<dyn Backend>,
-    policy: Arc<TenantPolicy>,
-    webhooks: Arc<Vec<Webhook>>,
+    parts: Arc<TenantParts>,
     plugins: Vec<Installed>,
     sources: BTreeMap<String, String>,
-    retention: Arc<Retention>,
 }
 
 impl Tenant {
@@ -109,9 +104,9 @@ impl Tenant {
     pub fn configured(id: &str, config: &TenantConfig, store: &Arc<dyn Store>) -> anyhow::Result<Tenant> {
         let backend =
             crate::backend::for_tenant(&config.backend, store).map_err(|e| anyhow::anyhow!("tenant '{id}': {e}"))?;
-        let mut tenant = Self::over(id, store, backend, config.policy(), config.webhooks.clone());
+        let mut tenant =
+            Self::over(id, store, backend, config.policy(), config.webhooks.clone(), config.retention.clone());
         tenant.sources = config.sources.clone();
-        tenant.retention = Arc::new(config.retention.clone());
         Ok(tenant)
     }
 
@@ -123,7 +118,7 @@ impl Tenant {
 
     /// A tenant with no policy whose directory is `backend` (a snapshot, for measuring).
     pub fn with_backend(id: &str, store: &Arc<dyn Store>, backend: Arc<dyn Backend>) -> Tenant {
-        Self::over(id, store, backend, Arc::default(), Vec::new())
+        Self::over(id, store, backend, Arc::default(), Vec::new(), Retention::default())
     }
 
     fn over(
@@ -132,17 +127,17 @@ impl Tenant {
         backend: Arc<dyn Backend>,
         policy: Arc<TenantPolicy>,
         webhooks: Vec<Webhook>,
+        retention: Retention,
     ) -> Tenant {
-        Tenant {
-            id: id.to_owned(),
-            store: store.clone(),
+        let parts = TenantParts {
+            tenant: id.to_owned(),
             backend,
+            store: store.clone(),
             policy,
             webhooks: Arc::new(webhooks),
-            plugins: Vec::new(),
-            sources: BTreeMap::new(),
-            retention: Arc::default(),
-        }
+            retention: Arc::new(retention),
+        };
+        Tenant { parts: Arc::new(parts), plugins: Vec::new(), sources: BTreeMap::new() }
     }
 
     /// Installs every plugin `config` lists for this tenant, refusing the first that fails to
@@ -155,7 +150,7 @@ impl Tenant {
     ) -> anyhow::Result<()> {
         for (name, configured) in &config.plugins {
             let installed = install(runtime, name, &configured.component, Some(configured), operator)
-                .with_context(|| format!("tenant '{}'", self.id))?;
+                .with_context(|| format!("tenant '{}'", self.parts.tenant))?;
             self.plugins.push(installed);
         }
         Ok(())
@@ -163,22 +158,22 @@ impl Tenant {
 
     /// The tenant's id.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.parts.tenant
     }
 
     /// provhost's own store, which the tenant's records are in.
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+        &self.parts.store
     }
 
     /// Whether and how the events the tenant's invocations ran on are kept.
     pub fn retention(&self) -> &Retention {
-        &self.retention
+        &self.parts.retention
     }
 
     /// Where the tenant's directory lives and its actions run.
     pub fn backend(&self) -> Arc<dyn Backend> {
-        self.backend.clone()
+        self.parts.backend.clone()
     }
 
     /// The installed plugins, in name order.
@@ -208,7 +203,7 @@ impl Tenant {
             None => {
                 let unmapped = format!(
                     "SailPoint source '{}' ({}) is not mapped to a provhost system; map it in [tenants.{}.sources]",
-                    source.name, source.id, self.id
+                    source.name, source.id, self.parts.tenant
                 );
                 (event, Some(unmapped))
             }
@@ -257,10 +252,7 @@ impl Tenant {
         config: BTreeMap<String, String>,
     ) -> Arc<TenantContext> {
         Arc::new(TenantContext {
-            tenant: self.id.clone(),
-            backend: self.backend.clone(),
-            store: self.store.clone(),
-            policy: self.policy.clone(),
+            parts: self.parts.clone(),
             permission: Permission {
                 key_id: requester.key_id.to_owned(),
                 key: requester.grants.clone(),
@@ -268,8 +260,6 @@ impl Tenant {
                 manifest,
             },
             config,
-            webhooks: self.webhooks.clone(),
-            retention: self.retention.clone(),
         })
     }
 }

@@ -147,7 +147,8 @@ impl Runtime {
         limits: Limits,
         event: &Event,
     ) -> Result<Invocation, InvokeError> {
-        let wit_event = crate::imports::wit_event(event.clone(), |id| context.backend.action(&context.tenant, id))?;
+        let wit_event =
+            crate::imports::wit_event(event.clone(), |id| context.parts.backend.action(&context.parts.tenant, id))?;
         let id = new_id();
         let started = Instant::now();
         let deadline = started + limits.timeout();

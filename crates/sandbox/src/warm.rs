@@ -44,7 +44,7 @@ pub(super) struct WarmKey {
 impl WarmKey {
     /// The key of an invocation running in `context`.
     pub fn of(context: &TenantContext) -> Self {
-        Self { tenant: context.tenant.clone(), grants: context.permission.key.clone() }
+        Self { tenant: context.parts.tenant.clone(), grants: context.permission.key.clone() }
     }
 }
 

@@ -97,7 +97,7 @@ impl Decide {
         }
         let context = data.tenant(&store, &key)?.request_context((&key).into(), "cli");
         let progress = data.progress(None, &format!("deciding on {} blocked actions", ids.len()));
-        let done = crate::pipeline::decide(&context, &Executor::new(DEFAULT_LEASE), &ids, decision)??;
+        let done = crate::pipeline::decide(&context, &Executor::new(DEFAULT_LEASE), &ids, decision)?;
         drop(progress);
         print_json(&done)
     }

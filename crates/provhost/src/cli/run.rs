@@ -11,7 +11,7 @@ use super::{ApiKeyArg, DataDir, EXIT_NOT_COMMITTED, print_json};
 use crate::event::Event;
 use crate::executor::{DEFAULT_LEASE, Executor};
 use crate::limits::{LimitSettings, Limits};
-use crate::pipeline::{Execution, Mode, run_event};
+use crate::pipeline::{Execution, Mode, Plugins, fan_out};
 use crate::policy::Scope;
 use crate::runtime::Runtime;
 use crate::runtime::plugin_name;
@@ -110,22 +110,17 @@ impl RunArgs {
         };
         let name = if configured.is_some() { self.plugin.clone() } else { plugin_name(&path) };
         let tenant = Tenant::configured(&key.tenant, &config, &store)?;
-        let (event, unmapped) = tenant.map_sources(event);
         let runtime = Runtime::new(data.cache_dir())?;
         let mut installed = install(&runtime, &name, &path, configured, &data.config.limits)?;
-        if configured.is_some() {
-            installed.triggered_by(&event).map_err(|why| {
-                let also = unmapped.map(|u| format!("; {u}")).unwrap_or_default();
-                anyhow::anyhow!("plugin '{}' is not triggered by this event: {why}{also}", self.plugin)
-            })?;
-        }
         installed.plugin.settings.extend(self.settings.iter().cloned());
-        let context = tenant.plugin_context((&key).into(), &installed.plugin);
-        let plugin = &installed.loaded;
         let limits = self.limits(installed.plugin.limits)?;
+        let plugins = Plugins::One { plugin: &installed, limits, triggers: configured.is_some() };
         let executor = Executor::new(DEFAULT_LEASE);
         let execution = if self.no_wait { Execution::Queued } else { Execution::Now(&executor) };
-        let report = run_event(&runtime, plugin, context, limits, &event, Mode { dry_run: self.dry_run, execution })?;
+        let mode = Mode { dry_run: self.dry_run, execution };
+        let mut done = fan_out(&runtime, &tenant, (&key).into(), event, plugins, mode)?;
+        let report = done.reports.pop().expect("one plugin, one report");
+        let plugin = &installed.loaded;
         print_json(&report)?;
         if report.committed {
             Ok(ExitCode::SUCCESS)

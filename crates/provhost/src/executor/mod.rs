@@ -63,18 +63,18 @@ impl Executor {
     }
 
     /// Claims those of `actions` that are still runnable and carries them out now; the webhooks
-    /// hear of the ones that ended with `tracking`'s id and origin. Returns `actions` as they
-    /// stand afterwards.
+    /// hear of the ones that ended as `tracking` says. Returns `actions` as they stand afterwards.
     pub fn run_now(
         &self,
         context: &TenantContext,
-        (tracking, origin): (&str, &str),
+        tracking: Tracking<'_>,
         actions: &[Action],
     ) -> Result<Vec<Action>, BackendError> {
         let ids: Vec<String> = actions.iter().map(|a| a.id.clone()).collect();
         let claimed_at = Instant::now();
-        let claims = context.store.claim_actions(&self.owner, self.lease, Due::These(&context.tenant, &ids))?;
-        let ended = self.carry_out(context, &claims, (claimed_at, Tracking::Fixed(tracking, origin)), None)?;
+        let claims =
+            context.parts.store.claim_actions(&self.owner, self.lease, Due::These(&context.parts.tenant, &ids))?;
+        let ended = self.carry_out(context, &claims, claimed_at, tracking, None)?;
         let now = ended.iter().chain(claims.iter().map(|c| &c.action));
         let now: Vec<&Action> = now.collect();
         Ok(actions.iter().map(|a| now.iter().find(|e| e.id == a.id).map_or(a, |e| *e).clone()).collect())
@@ -89,14 +89,15 @@ impl Executor {
         &self,
         context: &TenantContext,
         claims: &[Claim],
-        (claimed_at, tracking): (Instant, Tracking<'_>),
+        claimed_at: Instant,
+        tracking: Tracking<'_>,
         stop: Option<&AtomicBool>,
     ) -> Result<Vec<Action>, StoreError> {
         if claims.is_empty() {
             return Ok(Vec::new());
         }
         let keys = claims.iter().map(|c| c.key.clone()).collect();
-        let keeper = Keeper::start(context.store.clone(), &self.owner, self.lease, keys, claimed_at);
+        let keeper = Keeper::start(context.parts.store.clone(), &self.owner, self.lease, keys, claimed_at);
         let mut ended = Vec::with_capacity(claims.len());
         let mut results: Vec<(&Claim, Finish)> = Vec::new();
         let mut unrecorded: Option<Instant> = None;
@@ -104,21 +105,21 @@ impl Executor {
             if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
                 // Stopping: the claims not started lapse now, for the next executor to take up.
                 let rest: Vec<LeaseKey> = claims[n..].iter().map(|c| c.key.clone()).collect();
-                if let Err(e) = context.store.renew_leases(&self.owner, Duration::ZERO, &rest) {
+                if let Err(e) = context.parts.store.renew_leases(&self.owner, Duration::ZERO, &rest) {
                     tracing::warn!("{} claims not started are left to lapse with their leases: {e}", rest.len());
                 }
                 keeper.ended(&rest);
                 break;
             }
             if !keeper.holds(&claim.key) {
-                tracing::warn!(tenant = %context.tenant, action = %claim.action.id, "not carried out: the claim no longer holds");
+                tracing::warn!(tenant = %context.parts.tenant, action = %claim.action.id, "not carried out: the claim no longer holds");
                 continue;
             }
             // Only a claim that no longer holds stops the backend: a reference the store could
             // not record is found again by the action's idempotency key.
             let noted = |reference: &str| {
                 keeper.holds(&claim.key)
-                    && context.store.note_follow(&self.owner, &claim.key, reference).unwrap_or_else(|e| {
+                    && context.parts.store.note_follow(&self.owner, &claim.key, reference).unwrap_or_else(|e| {
                         tracing::warn!(action = %claim.action.id, "could not record the platform's reference {reference}: {e}");
                         true
                     })
@@ -127,7 +128,7 @@ impl Executor {
                 Job { action: &claim.action, attempt: claim.attempt, follow: claim.follow.as_ref(), noted: &noted };
             let carried = match excluded_now(context, claim) {
                 Ok(Some(why)) => Ok(Finish::Error(why)),
-                Ok(None) => context.backend.carry_out(&context.tenant, &job),
+                Ok(None) => context.parts.backend.carry_out(&context.parts.tenant, &job),
                 Err(e) => Err(e),
             };
             match carried {
@@ -136,7 +137,7 @@ impl Executor {
                     unrecorded.get_or_insert_with(Instant::now);
                 }
                 Err(e) => tracing::warn!(
-                    tenant = %context.tenant,
+                    tenant = %context.parts.tenant,
                     action = %claim.action.id,
                     "action left to be taken up again when its lease passes: {e}"
                 ),
@@ -169,8 +170,10 @@ impl Executor {
             .collect();
         let outbox = Outbox::prepare(context, tracking, &moving)?;
         let ends: Vec<(LeaseKey, Finish)> = results.into_iter().map(|(c, f)| (c.key.clone(), f)).collect();
-        let ended =
-            context.store.finish_actions(&context.tenant, &self.owner, &ends, &|ended| outbox.deliveries(ended))?;
+        let ended = context
+            .parts
+            .store
+            .finish_actions(&context.parts.tenant, &self.owner, &ends, &|ended| outbox.deliveries(ended))?;
         keeper.ended(ends.iter().map(|(k, _)| k));
         Ok(ended)
     }
@@ -183,7 +186,7 @@ fn excluded_now(context: &TenantContext, claim: &Claim) -> Result<Option<String>
     if claim.follow.is_some() || claim.action.state == ActionState::Waiting {
         return Ok(None);
     }
-    let why = context.exclusion(&claim.action)?;
+    let why = context.parts.exclusion(&claim.action)?;
     Ok(why.map(|why| format!("not carried out: {why} since the action was committed; what they have stays as it is")))
 }
 
@@ -215,8 +218,11 @@ mod tests {
         let config = TenantConfig { exclusions, ..Default::default() };
         let tenant = Tenant::configured(DEMO_TENANT, &config, &store).unwrap();
         let executor = Executor::new(Duration::from_secs(60));
-        let ended =
-            executor.run_now(&tenant.executor_context(executor.owner()), ("t", "test"), std::slice::from_ref(&action));
+        let ended = executor.run_now(
+            &tenant.executor_context(executor.owner()),
+            Tracking::Fixed("t", "test"),
+            std::slice::from_ref(&action),
+        );
 
         let ended = ended.unwrap().remove(0);
         assert_eq!(ended.state, ActionState::Error, "{}", ended.message);

@@ -102,7 +102,7 @@ impl Executor {
             if free > 0 {
                 let (executor, store, roster, sizes) = (self.clone(), store.clone(), tenants.clone(), batches.clone());
                 let taken: HashSet<String> = busy.values().cloned().collect();
-                let round = move || executor.claim_round(&*store, &roster, &sizes, (&taken, start, free));
+                let round = move || executor.claim_round(&*store, &roster, &sizes, &taken, start, free);
                 match tokio::task::spawn_blocking(round).await {
                     Ok(Ok((round, next))) => {
                         start = next;
@@ -153,7 +153,9 @@ impl Executor {
         store: &dyn Store,
         tenants: &Tenants,
         batches: &HashMap<String, usize>,
-        (busy, start, free): (&HashSet<String>, usize, usize),
+        busy: &HashSet<String>,
+        start: usize,
+        free: usize,
     ) -> Result<(Vec<Lane>, usize), StoreError> {
         let roster = (tenants.roster)()?;
         if roster.is_empty() {
@@ -191,8 +193,7 @@ impl Executor {
             }
         };
         let context = tenant.executor_context(&self.owner);
-        let tracking = (lane.claimed_at, Tracking::ByInvocation);
-        if let Err(e) = self.carry_out(&context, &lane.claims, tracking, Some(stop)) {
+        if let Err(e) = self.carry_out(&context, &lane.claims, lane.claimed_at, Tracking::ByInvocation, Some(stop)) {
             tracing::error!(
                 tenant = %lane.tenant,
                 "recording how the tenant's actions ended failed; its claims lapse and are taken up again: {e}"
@@ -293,7 +294,7 @@ mod tests {
         let tenants = served(&store, &[DEMO_TENANT, "quiet"]);
         let executor = Executor::new(Duration::from_secs(60));
         let (none, first) = (HashSet::new(), HashMap::new());
-        let (lanes, next) = executor.claim_round(&*store, &tenants, &first, (&none, 0, LANES)).unwrap();
+        let (lanes, next) = executor.claim_round(&*store, &tenants, &first, &none, 0, LANES).unwrap();
         let sizes: Vec<(&str, usize)> = lanes.iter().map(|l| (l.tenant.as_str(), l.claims.len())).collect();
         assert_eq!(sizes, [(DEMO_TENANT, BATCH_MIN), ("quiet", 2)], "a backlog takes one bounded lane");
         assert_eq!(next, 0, "the next round starts after the last tenant claimed for");
@@ -301,10 +302,10 @@ mod tests {
 
         // One lane at a time: the busy tenant is skipped; with one lane free the turn moves on.
         let busy: HashSet<String> = [DEMO_TENANT.to_string()].into();
-        let (lanes, _) = executor.claim_round(&*store, &tenants, &first, (&busy, 0, 1)).unwrap();
+        let (lanes, _) = executor.claim_round(&*store, &tenants, &first, &busy, 0, 1).unwrap();
         assert!(lanes.is_empty(), "quiet has nothing left and demo is busy");
         let larger = HashMap::from([(DEMO_TENANT.to_string(), 64)]);
-        let (round, next) = executor.claim_round(&*store, &tenants, &larger, (&none, 1, 1)).unwrap();
+        let (round, next) = executor.claim_round(&*store, &tenants, &larger, &none, 1, 1).unwrap();
         assert_eq!((round[0].tenant.as_str(), next), (DEMO_TENANT, 1), "from quiet's turn on, demo is next");
         assert_eq!(round[0].claims.len(), 64, "a tenant's batch bounds its lane");
 
@@ -349,7 +350,7 @@ mod tests {
         };
         let executor = Executor::new(Duration::from_secs(60));
         let (none, sizes) = (HashSet::new(), HashMap::new());
-        let (lanes, _) = executor.claim_round(&*store, &tenants, &sizes, (&none, 0, LANES)).unwrap();
+        let (lanes, _) = executor.claim_round(&*store, &tenants, &sizes, &none, 0, LANES).unwrap();
         assert_eq!(lanes.len(), 1);
         for lane in lanes {
             executor.run_lane(&tenants, lane, &AtomicBool::new(false));

@@ -14,6 +14,7 @@ use crate::model::{Action, apply_attribute_changes};
 use crate::policy::threshold;
 use crate::refusal::Refusal;
 use crate::store::{Commit, Store, StoreError};
+use crate::webhook::Tracking;
 
 use super::{Execution, RunError};
 
@@ -50,14 +51,14 @@ pub(super) fn record_uncommitted(
 /// cannot be read is not changed either; and a person's recorded attributes are bounded (in number,
 /// in values, in bytes), so a stream of events cannot grow them without end.
 fn recorded(context: &TenantContext, change: &AttributeChanged) -> Result<bool, String> {
-    let exclusions = &context.policy.exclusions;
+    let exclusions = &context.parts.policy.exclusions;
     if !exclusions.persons.is_empty() || !exclusions.rules.is_empty() {
-        let person = context.backend.person(&context.tenant, &change.person).map_err(|e| e.to_string())?;
+        let person = context.parts.backend.person(&context.parts.tenant, &change.person).map_err(|e| e.to_string())?;
         if let Some(why) = exclusions.person(&person) {
             return Err(why);
         }
     }
-    match context.store.person(&context.tenant, &change.person) {
+    match context.parts.store.person(&context.parts.tenant, &change.person) {
         Ok(held) => apply_attribute_changes(&held.attributes, change.written()).map(|_| true),
         Err(_) => Ok(false),
     }
@@ -84,13 +85,13 @@ pub(super) fn apply_thresholds(
     context: &TenantContext,
     plan: &mut [Action],
 ) -> Result<Vec<String>, (String, BackendError)> {
-    let policy = &context.policy.thresholds;
+    let policy = &context.parts.policy.thresholds;
     let mut totals = BTreeMap::new();
     for action in plan.iter() {
         if !totals.contains_key(&action.system)
             && policy.iter().any(|t| t.counts_entitlements(&action.system, action.kind))
         {
-            let count = context.backend.entitlement_count(&context.tenant, &action.system);
+            let count = context.parts.backend.entitlement_count(&context.parts.tenant, &action.system);
             totals.insert(action.system.clone(), count.map_err(|e| (action.system.clone(), e))?);
         }
     }
@@ -105,7 +106,7 @@ pub fn conclude(
     concluding: Concluding<'_>,
 ) -> Result<Conclusion, RunError> {
     let Concluding { mut plan, journal, may_commit, observed, execution } = concluding;
-    let store = &context.store;
+    let store = &context.parts.store;
     let mut thresholds = Vec::new();
     if may_commit {
         thresholds = match apply_thresholds(context, &mut plan) {
@@ -139,7 +140,7 @@ pub fn conclude(
             change.written().map(|(name, values)| json!({ "attribute": name, "values": values })).collect();
         audit[0].details["recorded"] = json!({ "person": change.person, "attributes": written });
     }
-    let commit = Commit { record, actions: &plan, observed, windows: &context.policy.windows, audit: &audit };
+    let commit = Commit { record, actions: &plan, observed, windows: &context.parts.policy.windows, audit: &audit };
     if let Err(refusal) = store.commit(&commit)? {
         record.outcome = Outcome::Refused;
         record.detail = format!("not committed: {refusal}");
@@ -147,7 +148,7 @@ pub fn conclude(
         return Ok(Conclusion { committed: false, refused_at_commit: Some(refusal), actions: plan, thresholds });
     }
     if let Execution::Now(executor) = execution {
-        plan = executor.run_now(context, (&record.id, &record.plugin_name), &plan)?;
+        plan = executor.run_now(context, Tracking::Fixed(&record.id, &record.plugin_name), &plan)?;
     }
     Ok(Conclusion { committed: true, refused_at_commit: None, actions: plan, thresholds })
 }
@@ -159,7 +160,7 @@ mod tests {
     use super::*;
     use crate::backend::{Backend, BackendError, EmbeddedBackend, Job};
     use crate::executor::{DEFAULT_LEASE, Executor};
-    use crate::gate::{Bounds, Call, Gate};
+    use crate::gate::{Bounds, Call, Gate, TenantParts};
     use crate::model::{Account, ActionFilter, ActionKind, Entitlement, Person, new_id};
     use crate::policy::{Grants, TenantPolicy, Threshold};
     use crate::store::{DEMO_TENANT, Finish};
@@ -206,9 +207,10 @@ mod tests {
         let threshold = Threshold { system: "*".into(), kind: ActionKind::Update, count: None, percent: Some(50.0) };
         let policy = TenantPolicy { thresholds: vec![threshold], ..Default::default() };
         let (store, context) = governed_context(Grants::everything(), policy);
-        let mut context = Arc::into_inner(context).expect("the only handle");
-        context.backend = Arc::new(CannotCount(EmbeddedBackend::new(store.clone())));
-        let context = Arc::new(context);
+        let context = Arc::into_inner(context).expect("the only handle");
+        let parts = Arc::into_inner(context.parts).expect("the only handle");
+        let parts = TenantParts { backend: Arc::new(CannotCount(EmbeddedBackend::new(store.clone()))), ..parts };
+        let context = Arc::new(TenantContext { parts: Arc::new(parts), ..context });
         let id = new_id();
         let mut gate = Gate::new(&id, context.clone(), Bounds { max_actions: 10, ..Bounds::REQUEST });
         gate.decide(&Call::update_all_accounts("3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01", "mail changed")).unwrap();

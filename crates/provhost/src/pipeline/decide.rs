@@ -14,23 +14,23 @@ use crate::store::Verdict;
 use crate::webhook::{Outbox, Tracking};
 
 /// Decides on the blocked actions `ids` under the context's key. Returns the actions as they
-/// stand afterwards, or the refusal.
+/// stand afterwards; a refusal is [`RunError::Refused`].
 pub fn decide(
     context: &TenantContext,
     executor: &Executor,
     ids: &[String],
     decision: Verdict,
-) -> Result<Result<Vec<Action>, Refusal>, RunError> {
-    let (store, tenant, by) = (&context.store, &context.tenant, &context.permission.key_id);
+) -> Result<Vec<Action>, RunError> {
+    let (store, tenant, by) = (&context.parts.store, &context.parts.tenant, &context.permission.key_id);
     if ids.is_empty() {
-        return Ok(Ok(Vec::new()));
+        return Ok(Vec::new());
     }
     let blocked: Vec<Action> = ids.iter().map(|id| store.action(tenant, id)).collect::<Result<_, _>>()?;
     if decision == Verdict::Approve
         && let Some(refusal) = excluded(context, &blocked)
     {
         store.refuse_decision(tenant, ids, by, &refusal)?;
-        return Ok(Err(refusal));
+        return Err(refusal.into());
     }
     let outbox = match decision {
         Verdict::Approve => None,
@@ -41,19 +41,16 @@ pub fn decide(
         }
     };
     let notify = |decided: &[Action]| outbox.as_ref().map(|o| o.deliveries(decided)).unwrap_or_default();
-    let decided = match store.decide_blocked(tenant, ids, decision, by, &context.policy, &notify)? {
-        Ok(decided) => decided,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
+    let decided = store.decide_blocked(tenant, ids, decision, by, &context.parts.policy, &notify)??;
     match decision {
-        Verdict::Approve => Ok(Ok(executor.run_now(context, (&ids[0], "approval"), &decided)?)),
-        Verdict::Reject => Ok(Ok(decided)),
+        Verdict::Approve => Ok(executor.run_now(context, Tracking::Fixed(&ids[0], "approval"), &decided)?),
+        Verdict::Reject => Ok(decided),
     }
 }
 
 /// Why one of the actions may not be approved because of an exclusion that applies now.
 fn excluded(context: &TenantContext, actions: &[Action]) -> Option<Refusal> {
-    actions.iter().find_map(|a| match context.exclusion(a) {
+    actions.iter().find_map(|a| match context.parts.exclusion(a) {
         Ok(why) => why.map(|why| Refusal::Excluded(format!("action '{}' cannot be approved: {why}", a.id))),
         Err(e) => Some(e.into()),
     })

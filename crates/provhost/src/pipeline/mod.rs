@@ -5,6 +5,7 @@
 
 mod conclude;
 mod decide;
+mod fan_out;
 mod records;
 mod replay;
 mod report;
@@ -13,6 +14,7 @@ mod run_event;
 
 pub use conclude::{Concluding, Conclusion};
 pub use decide::decide;
+pub use fan_out::{FanOut, Plugins, fan_out};
 pub use replay::{AGAINST, Decided, Delta, Difference, Replay, ReplayReport, Replayed, Summary, replay};
 pub use report::{PluginSummary, RunReport};
 pub use request::run_request;
@@ -47,12 +49,20 @@ pub enum Execution<'a> {
 }
 
 use crate::backend::BackendError;
+use crate::refusal::Refusal;
 use crate::runtime::InvokeError;
 use crate::store::StoreError;
 
 /// Why a run could not be carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The gate or the store refused a targeted request or a verdict: nothing changed but the
+    /// refusal's audit record.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The plugin named to run is not triggered by the event.
+    #[error("{0}")]
+    NotTriggered(String),
     /// The event names a person or action the tenant does not have.
     #[error("the event cannot be run: {0}")]
     UnknownTarget(String),

@@ -13,21 +13,22 @@ use crate::model::{Action, new_id};
 use crate::refusal::Refusal;
 
 /// Runs one targeted request for the key in `context`. `summary` names the request (method and
-/// path) in its records. A refusal is recorded and returned as `Err` inside `Ok`, whether it came
-/// while planning or at the commit's re-check (a window budget another request used up meanwhile).
+/// path) in its records. A refusal is recorded and returned as [`RunError::Refused`], whether it
+/// came while planning or at the commit's re-check (a window budget another request used up
+/// meanwhile).
 pub fn run_request(
     context: Arc<TenantContext>,
     summary: &str,
     mode: Mode<'_>,
     request: impl FnOnce(&mut Gate) -> Result<Vec<Action>, Refusal>,
-) -> Result<Result<RequestReport, Refusal>, RunError> {
+) -> Result<RequestReport, RunError> {
     let Mode { dry_run, execution } = mode;
     let id = new_id();
     let mut record = InvocationRecord {
         event_kind: "request".into(),
         key_id: Some(context.permission.key_id.clone()),
         event_summary: summary.to_owned(),
-        ..InvocationRecord::starting(id.clone(), &context.tenant, "api", dry_run)
+        ..InvocationRecord::starting(id.clone(), &context.parts.tenant, "api", dry_run)
     };
     let mut gate = Gate::new(&id, context.clone(), Bounds::REQUEST);
     let started = std::time::Instant::now();
@@ -42,14 +43,15 @@ pub fn run_request(
     let concluding = Concluding { plan, journal: &gate.journal, may_commit: result.is_ok(), observed: None, execution };
     let done = conclude(&context, &mut record, concluding)?;
     if let Some(refusal) = done.refused_at_commit {
-        return Ok(Err(refusal));
+        return Err(refusal.into());
     }
-    Ok(result.map(|_| RequestReport {
+    result?;
+    Ok(RequestReport {
         invocation: id,
         committed: done.committed,
         actions: done.actions.iter().map(ActionSummary::from).collect(),
         thresholds: done.thresholds,
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -60,9 +62,18 @@ mod tests {
     use crate::pipeline::Execution;
     use crate::policy::{Grants, TenantPolicy, WindowBudget};
     use crate::store::DEMO_TENANT;
+    use crate::webhook::Tracking;
     use provhost_gate::testing::governed_context;
 
     const JAN: &str = "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01";
+
+    /// The refusal a request ended with.
+    fn refused(answer: Result<RequestReport, RunError>) -> Refusal {
+        match answer {
+            Err(RunError::Refused(refusal)) => refusal,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
 
     #[test]
     fn a_plan_refused_at_the_commits_recheck_answers_as_a_refusal() {
@@ -85,9 +96,8 @@ mod tests {
             let record = InvocationRecord::history(&new_id(), DEMO_TENANT, "other", "the other request");
             store.commit_invocation(&record, &taken).unwrap();
             Ok(planned)
-        })
-        .unwrap();
-        let refusal = answer.expect_err("the re-check refuses what planning allowed");
+        });
+        let refusal = refused(answer);
         assert_eq!(refusal.code(), "threshold-exceeded", "{refusal}");
         let after = store.actions(DEMO_TENANT, &ActionFilter::default(), 100).unwrap();
         assert_eq!(after.len(), before + 1, "only the other request's action is committed");
@@ -106,11 +116,10 @@ mod tests {
             let second = run_request(context.clone(), "POST retry (second)", Mode::commit(Execution::Queued), |p| {
                 p.decide(&Call::retry(&failed.id, "second"))
             });
-            assert!(second.unwrap().is_ok(), "the second retry commits");
+            assert!(second.is_ok(), "the second retry commits");
             Ok(planned)
-        })
-        .unwrap();
-        let refusal = first.expect_err("the first is refused at its commit");
+        });
+        let refusal = refused(first);
         assert_eq!(refusal.code(), "conflict");
         assert!(refusal.to_string().contains("was already retried by action"), "{refusal}");
         let all = store.actions(DEMO_TENANT, &ActionFilter::default(), 100).unwrap();
@@ -147,7 +156,7 @@ mod tests {
             let done = run_request(context.clone(), "POST unmanage", Mode::commit(Execution::Now(&executor)), |gate| {
                 gate.decide(&Call::unmanage(JAN, entitlement, "stop managing it"))
             });
-            assert_eq!(done.unwrap().unwrap().actions[0].state, ActionState::Success);
+            assert_eq!(done.unwrap().actions[0].state, ActionState::Success);
         };
         let retry = |context: &Arc<TenantContext>, failed: &str, meanwhile: &dyn Fn()| {
             run_request(context.clone(), "POST retry", Mode::commit(Execution::Queued), |gate| {
@@ -155,19 +164,18 @@ mod tests {
                 meanwhile();
                 Ok(planned)
             })
-            .unwrap()
         };
 
         // At plan: unmanaged before the retry is asked for.
         let (_store, context, failed, entitlement) = failed_grant();
         unmanage(&context, &entitlement);
-        let refusal = retry(&context, &failed, &|| ()).unwrap_err();
+        let refusal = refused(retry(&context, &failed, &|| ()));
         assert_eq!(refusal.code(), "invalid");
         assert!(refusal.to_string().contains("no longer managed"), "{refusal}");
 
         // At commit: unmanaged between the retry's plan and its commit.
         let (store, context, failed, entitlement) = failed_grant();
-        let refusal = retry(&context, &failed, &|| unmanage(&context, &entitlement)).unwrap_err();
+        let refusal = refused(retry(&context, &failed, &|| unmanage(&context, &entitlement)));
         assert!(refusal.to_string().contains("is no longer managed"), "{refusal}");
         assert_eq!(store.live_retry(DEMO_TENANT, &failed).unwrap(), None, "nothing committed");
 
@@ -176,7 +184,7 @@ mod tests {
         let committed = retry(&context, &failed, &|| ()).unwrap();
         unmanage(&context, &entitlement);
         let pending = store.action(DEMO_TENANT, &committed.actions[0].id).unwrap();
-        let ended = executor.run_now(&context, ("test", "test"), &[pending]).unwrap();
+        let ended = executor.run_now(&context, Tracking::Fixed("test", "test"), &[pending]).unwrap();
         assert_eq!(ended[0].state, ActionState::Error);
         assert!(ended[0].message.contains("no longer managed"), "{}", ended[0].message);
     }

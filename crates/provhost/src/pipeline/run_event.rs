@@ -32,7 +32,8 @@ pub fn check_targets(backend: &dyn Backend, tenant: &str, event: &Event) -> Resu
     })
 }
 
-/// Runs one event through one plugin for a tenant. When the plugin returns `ok`, thresholds are
+/// Runs one event through one plugin for a tenant, its targets already checked
+/// ([`check_targets`], by the fan-out). When the plugin returns `ok`, thresholds are
 /// applied to its plan (blocking whole kinds per system), and — unless `dry_run` — the plan
 /// commits with the invocation and its audit records in one transaction, after the window budgets
 /// are checked again, and the runnable actions are executed. Otherwise only the invocation record
@@ -46,7 +47,7 @@ pub fn run_event(
     mode: Mode<'_>,
 ) -> Result<RunReport, RunError> {
     let Mode { dry_run, execution } = mode;
-    let tenant = context.tenant.clone();
+    let tenant = context.parts.tenant.clone();
     let span = tracing::info_span!(
         "invocation",
         tenant = %tenant,
@@ -56,7 +57,6 @@ pub fn run_event(
         invocation = tracing::field::Empty,
     );
     let _in_span = span.enter();
-    check_targets(context.backend.as_ref(), &tenant, event)?;
     let mut record = InvocationRecord {
         plugin_sha256: plugin.sha256.clone(),
         event_kind: event.kind().to_string(),
@@ -75,7 +75,7 @@ pub fn run_event(
         Err(InvokeError::Backend(e)) => {
             record.outcome = Outcome::NotRun;
             record.detail = format!("the plugin was not run: {e}");
-            record_uncommitted(&*context.store, &record, &Journal::default())?;
+            record_uncommitted(&*context.parts.store, &record, &Journal::default())?;
             return Err(e.into());
         }
     };

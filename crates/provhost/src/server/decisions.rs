@@ -36,7 +36,9 @@ pub struct Redriven {
 }
 
 async fn decide(
-    (app, caller, share): (Arc<AppState>, Caller, Share),
+    app: Arc<AppState>,
+    caller: Caller,
+    share: Share,
     id: String,
     decision: Verdict,
 ) -> Result<Response, Problem> {
@@ -45,7 +47,7 @@ async fn decide(
     let done = off_worker(move || {
         // The share is held by the decision itself, so a caller that hangs up does not free it early.
         let _share = share;
-        Ok(crate::pipeline::decide(&context, &executor, std::slice::from_ref(&id), decision)??)
+        Ok(crate::pipeline::decide(&context, &executor, std::slice::from_ref(&id), decision)?)
     })
     .await?;
     Ok(Json(Decided { actions: done }).into_response())
@@ -60,7 +62,7 @@ pub async fn approve(
     share: Share,
     Path(OfAction { action_id }): Path<OfAction>,
 ) -> Result<Response, Problem> {
-    decide((app, caller, share), action_id, Verdict::Approve).await
+    decide(app, caller, share, action_id, Verdict::Approve).await
 }
 
 /// Reject a blocked action: it ends `rejected`; the deciding key is recorded.
@@ -72,7 +74,7 @@ pub async fn reject(
     share: Share,
     Path(OfAction { action_id }): Path<OfAction>,
 ) -> Result<Response, Problem> {
-    decide((app, caller, share), action_id, Verdict::Reject).await
+    decide(app, caller, share, action_id, Verdict::Reject).await
 }
 
 /// Send a dead delivery again.

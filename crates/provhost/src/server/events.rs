@@ -25,7 +25,7 @@ use super::keyed::Share;
 use super::problem::Problem;
 use crate::event::{Event, EventError};
 use crate::pipeline::Execution::Queued;
-use crate::pipeline::{Mode, RunReport, check_targets, run_event};
+use crate::pipeline::{FanOut, Mode, Plugins, RunReport, fan_out};
 use crate::store::KeyRecord;
 
 /// What an event did: one run report per plugin it triggered.
@@ -89,27 +89,16 @@ async fn run_all(
     _share: Share,
 ) -> (StatusCode, Value) {
     app.metrics.event();
-    let tenant = app.tenant(&key.tenant);
-    let (event, unmapped) = tenant.map_sources(event);
-    let (backend, id, checked) = (tenant.backend(), key.tenant.clone(), event.clone());
-    let known = off_worker(move || check_targets(backend.as_ref(), &id, &checked).map_err(Problem::from)).await;
-    if let Err(problem) = known {
-        return (problem.status, problem.body());
-    }
-    let mut invocations = Vec::new();
-    for plugin in tenant.triggered(&event) {
-        let context = tenant.plugin_context((&key).into(), &plugin.plugin);
-        let (runtime, loaded, limits, event) =
-            (app.runtime.clone(), plugin.loaded.clone(), plugin.plugin.limits, event.clone());
-        let ran = off_worker(move || {
-            run_event(&runtime, &loaded, context, limits, &event, Mode::commit(Queued)).map_err(Problem::from)
-        })
-        .await;
-        match ran {
-            Ok(report) => invocations.push(report),
-            Err(problem) => return (problem.status, problem.body()),
-        }
-    }
+    let (tenant, runtime, requester) = (app.tenant(&key.tenant), app.runtime.clone(), key.clone());
+    let ran = off_worker(move || {
+        let mode = Mode::commit(Queued);
+        fan_out(&runtime, &tenant, (&requester).into(), event, Plugins::Triggered, mode).map_err(Problem::from)
+    })
+    .await;
+    let FanOut { event, reports: mut invocations, unmapped } = match ran {
+        Ok(done) => done,
+        Err(problem) => return (problem.status, problem.body()),
+    };
     app.wake_executor();
     if let Some(wait) = wait {
         app.settle(&key.tenant, invocations.iter_mut().flat_map(|r| r.actions.iter_mut()).collect(), wait).await;

@@ -20,7 +20,8 @@ use super::write_deadline::WriteDeadline;
 pub async fn serve_connections(
     listener: TcpListener,
     router: Router,
-    (header_timeout, write_timeout): (Duration, Duration),
+    header_timeout: Duration,
+    write_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();

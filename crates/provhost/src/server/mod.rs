@@ -238,7 +238,8 @@ pub async fn serve(
         tokio::spawn(crate::webhook::run_worker(state.store.clone(), state.config.clone(), worker_stop.clone()));
     let upkeep = tokio::spawn(upkeep::forget_requests(
         state.store.clone(),
-        (upkeep::FORGET_EVERY, upkeep::KEEP_REQUESTS),
+        upkeep::FORGET_EVERY,
+        upkeep::KEEP_REQUESTS,
         worker_stop.clone(),
     ));
     let log = tokio::spawn(upkeep::truncate_log(state.store.clone(), upkeep::TRUNCATE_LOG_EVERY, worker_stop.clone()));
@@ -259,8 +260,8 @@ pub async fn serve(
         state.progress.clone(),
         worker_stop,
     ));
-    let timeouts = (state.http.header_timeout, state.http.write_timeout);
-    listener::serve_connections(listener, router(state.clone()), timeouts, shutdown).await;
+    let (header_timeout, write_timeout) = (state.http.header_timeout, state.http.write_timeout);
+    listener::serve_connections(listener, router(state.clone()), header_timeout, write_timeout, shutdown).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while state.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -23,7 +23,7 @@ use super::problem::Problem;
 use crate::api::RequestReport;
 use crate::gate::Call;
 use crate::limits::Limits;
-use crate::pipeline::{Execution, Mode, run_request};
+use crate::pipeline::{Execution, Mode, RunError, run_request};
 
 /// The optional body of a targeted request.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -102,7 +102,7 @@ impl<T: Send + 'static> Targeted<T> {
                 let _share = share;
                 let call = call(ids, reason);
                 let mode = Mode { dry_run: body.dry_run, execution: Execution::Queued };
-                run_request(context, &summary, mode, |gate| gate.decide(&call)).map_err(Problem::from)
+                Ok(run_request(context, &summary, mode, |gate| gate.decide(&call)))
             });
             let problem = match ran.await {
                 Ok(Ok(mut report)) => {
@@ -112,10 +112,11 @@ impl<T: Send + 'static> Targeted<T> {
                     }
                     return (StatusCode::OK, serde_json::to_string(&report).unwrap_or_default());
                 }
-                Ok(Err(refusal)) => {
+                Ok(Err(RunError::Refused(refusal))) => {
                     work_app.metrics.refusal(refusal.code());
                     Problem::from(refusal)
                 }
+                Ok(Err(other)) => Problem::from(other),
                 Err(problem) => problem,
             };
             (problem.status, problem.body().to_string())

@@ -25,7 +25,8 @@ pub const TRUNCATE_LOG_EVERY: Duration = Duration::from_secs(60);
 /// until `stop` turns true.
 pub async fn forget_requests(
     store: Arc<dyn Store>,
-    (every, keep): (Duration, Duration),
+    every: Duration,
+    keep: Duration,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     repeat(every, stop, move || match store.forget_requests(keep) {
@@ -108,7 +109,7 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::open(&dir.path().join("provhost.db")).unwrap());
         seed_demo(&*store).unwrap();
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let upkeep = tokio::spawn(forget_requests(store.clone(), (Duration::from_millis(20), KEEP_REQUESTS), stopped));
+        let upkeep = tokio::spawn(forget_requests(store.clone(), Duration::from_millis(20), KEEP_REQUESTS, stopped));
         let Begun::New(id) = store.begin_request(DEMO_TENANT, Some("k"), "h").unwrap() else { panic!() };
         let recent = store.begin_request(DEMO_TENANT, Some("recent"), "h").unwrap();
         // Written after the first pass, aged past what is kept: a later pass forgets it.

@@ -49,7 +49,7 @@ impl Outbox {
         actions: &[(&Action, Option<&Effect>)],
     ) -> Result<Outbox, StoreError> {
         let mut outbox = Outbox {
-            hooks: context.webhooks.clone(),
+            hooks: context.parts.webhooks.clone(),
             requester: context.permission.key_id.clone(),
             fixed: None,
             sources: BTreeMap::new(),
@@ -65,7 +65,7 @@ impl Outbox {
                 for (action, _) in actions {
                     let invocation = action.invocation.clone().unwrap_or_default();
                     if let std::collections::btree_map::Entry::Vacant(entry) = outbox.sources.entry(invocation) {
-                        let source = context.store.invocation_source(&context.tenant, entry.key())?;
+                        let source = context.parts.store.invocation_source(&context.parts.tenant, entry.key())?;
                         let plugin = source.as_ref().map_or_else(|| "executor".into(), |s| s.plugin.clone());
                         let key = source.and_then(|s| s.key_id).unwrap_or_else(|| outbox.requester.clone());
                         entry.insert((plugin, key));
@@ -76,7 +76,7 @@ impl Outbox {
         for (action, effect) in actions {
             outbox.parts.insert(action.id.clone(), payload::Part::read(context, action, *effect));
             if !outbox.names.contains_key(&action.person) {
-                let name = context.backend.person(&context.tenant, &action.person).map(|p| p.display_name);
+                let name = context.parts.backend.person(&context.parts.tenant, &action.person).map(|p| p.display_name);
                 outbox.names.insert(action.person.clone(), name.unwrap_or_default());
             }
         }

@@ -31,8 +31,8 @@ impl Part {
     /// Reads what the account request for `a` says, as it will be once `effect` (what carrying
     /// the action out changes, when known) is applied.
     pub fn read(context: &TenantContext, a: &Action, effect: Option<&Effect>) -> Part {
-        let (backend, tenant) = (&context.backend, &context.tenant);
-        let system = context.store.system(tenant, &a.system).map(|s| s.name).unwrap_or_else(|_| a.system.clone());
+        let (backend, tenant) = (&context.parts.backend, &context.parts.tenant);
+        let system = context.parts.store.system(tenant, &a.system).map(|s| s.name).unwrap_or_else(|_| a.system.clone());
         let set = |attributes: &[Attribute]| -> Vec<Value> {
             attributes
                 .iter()

@@ -41,13 +41,13 @@ fn redacted(event: &Event, retention: &Retention) -> Event {
 /// events. Keeping is after the fact: the invocation's own record and plan are committed already,
 /// so a failure to keep is logged, never the invocation's failure.
 pub fn keep(context: &TenantContext, record: &InvocationRecord, event: &Event, decided: &Decided) {
-    let retention = &context.retention;
+    let retention = &context.parts.retention;
     if !retention.keep_events || record.dry_run {
         return;
     }
     let kept = KeptEvent {
         seq: 0,
-        tenant: context.tenant.clone(),
+        tenant: context.parts.tenant.clone(),
         invocation: record.id.clone(),
         plugin: record.plugin_name.clone(),
         at: record.started_at.clone(),
@@ -56,7 +56,7 @@ pub fn keep(context: &TenantContext, record: &InvocationRecord, event: &Event, d
     };
     let bounds =
         EventBounds { max_event_bytes: retention.max_event_bytes, max_tenant_bytes: retention.max_tenant_bytes };
-    match context.store.keep_event(&kept, bounds) {
+    match context.parts.store.keep_event(&kept, bounds) {
         Ok(Kept::Kept { dropped: 0, .. }) => {}
         Ok(Kept::Kept { dropped, .. }) => {
             tracing::debug!(dropped, "the tenant's oldest kept events made room within its max-tenant-bytes")
