@@ -10,6 +10,7 @@ use crate::audit::entries;
 use crate::auth::{Credentials, hash_secret, new_key_id, new_salt, new_secret, secret_matches};
 use crate::model::now_rfc3339;
 use crate::policy::Grants;
+use crate::store::keys::is_past;
 use crate::store::{AuthError, DirectoryStore, KeyError, KeyRecord, KeyStore};
 
 type KeyRow = (String, String, Vec<u8>, Vec<u8>, String, String, String, Option<String>, Option<String>);
@@ -129,9 +130,4 @@ impl KeyStore for SqliteStore {
         }
         Ok(key)
     }
-}
-
-fn is_past(rfc3339: &str) -> bool {
-    use time::format_description::well_known::Rfc3339;
-    time::OffsetDateTime::parse(rfc3339, &Rfc3339).map(|t| t <= time::OffsetDateTime::now_utc()).unwrap_or(true)
 }
