@@ -1,17 +1,20 @@
 //! The store: what provhost keeps, as one interface per concern composed into [`Store`]. The
 //! rest of the host holds an `Arc<dyn Store>` and speaks in the domain's units (commit a plan,
-//! claim actions, finish them, decide on blocked ones); [`SqliteStore`] is the embedded
-//! implementation and the only code that speaks SQL.
+//! claim actions, finish them, decide on blocked ones). [`SqliteStore`] is the embedded
+//! implementation, [`PostgresStore`] the one several hosts share; with [`sqlite_to_postgres`],
+//! they are the only code that speaks SQL.
 
 mod actions;
 mod approvals;
 mod audit;
 mod claims;
+mod copy;
 mod deliveries;
 mod demo;
 mod directory;
 mod invocations;
 mod keys;
+mod location;
 pub mod postgres;
 mod requests;
 pub mod sqlite;
@@ -23,11 +26,13 @@ pub use actions::{ActionStore, Effect, Finish, FollowUp, HistoryEntry};
 pub use approvals::{ApprovalStore, Verdict};
 pub use audit::{AuditFilter, AuditStore, Verification};
 pub use claims::{Claim, ClaimStore, Due, Following, LeaseKey};
+pub use copy::{Copied, sqlite_to_postgres};
 pub use deliveries::{Delivery, DeliveryStore, Notify};
 pub use demo::{DEMO_TENANT, seed_demo, seed_demo_as};
 pub use directory::DirectoryStore;
 pub use invocations::{Commit, InvocationSource, InvocationStore};
 pub use keys::{AuthError, KeyError, KeyRecord, KeyStore};
+pub use location::Location;
 pub use postgres::PostgresStore;
 pub use requests::{Begun, KeptRequest, RequestStore};
 pub use sqlite::SqliteStore;

@@ -134,11 +134,19 @@ fn backend(e: postgres::Error) -> StoreError {
             Some(detail) => format!("{} ({detail})", db.message()),
             None => db.message().to_owned(),
         },
-        None => e.to_string(),
+        None => described(&e),
     };
     match e.code().map(|c| c.code()) {
         Some("40001" | "40P01") => StoreError::Serialization { tries: 1, last: message },
         _ => StoreError::Backend(message),
+    }
+}
+
+/// The client's error with what caused it (a refused connection, a failed handshake).
+pub(super) fn described(e: &postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
     }
 }
 

@@ -55,7 +55,7 @@ impl Pool {
                     Ok(client) => Ok(Pooled { client: Some(client), pool: self }),
                     Err(e) => {
                         self.forget();
-                        Err(StoreError::open(&self.shown, e))
+                        Err(StoreError::open(&self.shown, super::described(&e)))
                     }
                 };
             }

@@ -9,6 +9,10 @@ use crate::model::{new_id, now_rfc3339, rfc3339};
 use crate::store::requests::interrupted_response;
 use crate::store::{Begun, KeptRequest, RequestStore};
 
+/// How long a request must have been running before a starting host takes it as cut off by a
+/// stop rather than still running on another host.
+const CUT_OFF_AFTER: time::Duration = time::Duration::minutes(15);
+
 const COLUMNS: &str = "id, request_hash, status, http_status, response";
 
 fn read(r: &Row) -> KeptRequest {
@@ -62,12 +66,16 @@ impl RequestStore for PostgresStore {
         Ok(self.read(|c| Ok(c.query_opt(&sql, &[&tenant, &id])?))?.as_ref().map(read))
     }
 
+    /// Other hosts may be serving the database while this one starts, so only requests that
+    /// have run for longer than any request runs ([`CUT_OFF_AFTER`]) count as cut off by a stop.
     fn settle_requests(&self) -> Result<usize, StoreError> {
         let body = interrupted_response();
+        let cutoff = rfc3339(time::OffsetDateTime::now_utc() - CUT_OFF_AFTER);
         self.write(|tx| {
             Ok(tx.execute(
-                "UPDATE requests SET status = 'done', http_status = 503, response = $1 WHERE status = 'running'",
-                &[&body],
+                "UPDATE requests SET status = 'done', http_status = 503, response = $1
+                 WHERE status = 'running' AND created_at < $2",
+                &[&body, &cutoff],
             )? as usize)
         })
     }
