@@ -18,6 +18,8 @@ mod actions;
 mod audit;
 mod deliveries;
 mod directory;
+#[cfg(test)]
+mod hosts;
 mod invocations;
 mod keys;
 mod pool;
