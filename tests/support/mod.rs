@@ -17,6 +17,26 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// A URL of a new, empty database on the PostgreSQL server `PROVHOST_TEST_POSTGRES` names
+/// (`scripts/test.sh` starts one and sets it), or `None`, said loudly, when it names none.
+pub fn fresh_postgres_database() -> Option<String> {
+    let Ok(server) = std::env::var("PROVHOST_TEST_POSTGRES") else {
+        eprintln!(
+            "SKIPPED: PROVHOST_TEST_POSTGRES is not set, so this PostgreSQL test did not run; scripts/test.sh \
+             starts a throwaway server and sets it"
+        );
+        return None;
+    };
+    static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let made = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let name = format!("provhost_e2e_{}_{nanos}_{made}", std::process::id());
+    let mut admin = postgres::Client::connect(&server, postgres::NoTls).expect("reaching the test PostgreSQL");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let at = server.rfind('/').expect("the test server's URL names a database");
+    Some(format!("{}/{name}", &server[..at]))
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -57,13 +77,25 @@ pub struct Demo {
     /// The demo tenant's API key, `KEY_ID:SECRET`.
     pub key: String,
     config: Option<PathBuf>,
+    /// The store every command names with `--store`; `None`: the data directory's file.
+    store: Option<String>,
 }
 
 impl Demo {
     /// Creates a data directory and runs `provhost init` in it.
     pub fn new() -> Self {
-        let mut demo =
-            Demo { dir: tempfile::tempdir().expect("temporary directory"), key: String::new(), config: None };
+        Self::on(None)
+    }
+
+    /// A demo whose store is a new database on the test PostgreSQL server, or `None` (said
+    /// loudly) when `PROVHOST_TEST_POSTGRES` names none.
+    pub fn on_postgres() -> Option<Self> {
+        Some(Self::on(Some(fresh_postgres_database()?)))
+    }
+
+    fn on(store: Option<String>) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut demo = Demo { dir, key: String::new(), config: None, store };
         let out = demo.provhost(&["init"]);
         assert!(out.status.success(), "init failed: {}", stderr(&out));
         demo.key = std::fs::read_to_string(demo.dir.path().join("keys/demo.key")).unwrap().trim().to_owned();
@@ -89,7 +121,15 @@ impl Demo {
         if let Some(config) = &self.config {
             command.arg("--config").arg(config);
         }
-        command.args(args).env_remove("PROVHOST_DATA_DIR").env_remove("PROVHOST_CONFIG").env_remove("PROVHOST_API_KEY");
+        if let Some(store) = &self.store {
+            command.arg("--store").arg(store);
+        }
+        command
+            .args(args)
+            .env_remove("PROVHOST_STORE")
+            .env_remove("PROVHOST_DATA_DIR")
+            .env_remove("PROVHOST_CONFIG")
+            .env_remove("PROVHOST_API_KEY");
         command
     }
 

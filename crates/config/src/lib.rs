@@ -500,6 +500,15 @@ impl Webhook {
     }
 }
 
+/// Where provhost keeps its state (`[store]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StoreSettings {
+    /// A PostgreSQL database shared by several hosts (`postgres://user:password@host/db`), or
+    /// the path of a SQLite file; unset: `provhost.db` in the data directory.
+    pub url: Option<String>,
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -513,6 +522,9 @@ pub struct Config {
     /// defaults. Nothing else raises a limit.
     #[serde(default)]
     pub limits: LimitSettings,
+    /// Where provhost keeps its state (`[store]`); the embedded SQLite file by default.
+    #[serde(default)]
+    pub store: StoreSettings,
     /// Tenants by id.
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,

@@ -71,3 +71,9 @@ pub trait KeyStore {
     /// The key these credentials name, if the secret matches and it is neither revoked nor expired.
     fn verify_key(&self, credentials: &Credentials) -> Result<KeyRecord, KeyError>;
 }
+
+/// Whether an RFC 3339 time is past (an unreadable one counts as past: the key fails closed).
+pub(super) fn is_past(rfc3339: &str) -> bool {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(rfc3339, &Rfc3339).map(|t| t <= time::OffsetDateTime::now_utc()).unwrap_or(true)
+}

@@ -1,18 +1,22 @@
 //! The store: what provhost keeps, as one interface per concern composed into [`Store`]. The
 //! rest of the host holds an `Arc<dyn Store>` and speaks in the domain's units (commit a plan,
-//! claim actions, finish them, decide on blocked ones); [`SqliteStore`] is the embedded
-//! implementation and the only code that speaks SQL.
+//! claim actions, finish them, decide on blocked ones). [`SqliteStore`] is the embedded
+//! implementation, [`PostgresStore`] the one several hosts share; with [`sqlite_to_postgres`],
+//! they are the only code that speaks SQL.
 
 mod actions;
 mod approvals;
 mod audit;
 mod claims;
+mod copy;
 mod deliveries;
 mod demo;
 mod directory;
 mod events;
 mod invocations;
 mod keys;
+mod location;
+pub mod postgres;
 mod requests;
 pub mod sqlite;
 #[cfg(any(test, feature = "suite"))]
@@ -20,18 +24,19 @@ pub mod sqlite;
 pub mod suite;
 mod upkeep;
 
-use std::path::PathBuf;
-
 pub use actions::{ActionStore, Effect, Finish, FollowUp, HistoryEntry};
 pub use approvals::{ApprovalStore, Verdict};
 pub use audit::{AuditFilter, AuditStore, Verification};
 pub use claims::{Claim, ClaimStore, Due, Following, LeaseKey};
+pub use copy::{Copied, sqlite_to_postgres};
 pub use deliveries::{Delivery, DeliveryStore, Notify};
 pub use demo::{DEMO_TENANT, seed_demo, seed_demo_as};
 pub use directory::DirectoryStore;
 pub use events::{EventBounds, EventRange, EventStore, Kept, KeptEvent};
 pub use invocations::{Commit, InvocationSource, InvocationStore};
 pub use keys::{AuthError, KeyError, KeyRecord, KeyStore};
+pub use location::Location;
+pub use postgres::PostgresStore;
 pub use requests::{Begun, KeptRequest, RequestStore};
 pub use sqlite::SqliteStore;
 pub use upkeep::{GroupStats, Upkeep, UpkeepStore};
@@ -75,21 +80,30 @@ impl<T> Store for T where
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite reported an error.
+    /// The database engine reported an error: its own message, with where it happened.
     #[error("store: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The database file could not be opened or created.
-    #[error("cannot open the store at {path}: {source}")]
+    Backend(String),
+    /// The store could not be opened or created.
+    #[error("cannot open the store at {place}: {reason}")]
     Open {
-        /// The file.
-        path: PathBuf,
-        /// What SQLite said.
-        source: rusqlite::Error,
+        /// The file, or the database URL without its password.
+        place: String,
+        /// What the engine said.
+        reason: String,
+    },
+    /// Concurrent transactions on other hosts kept conflicting with this one; it was tried the
+    /// store's bounded number of times and not kept.
+    #[error("the store could not commit after {tries} tries, conflicting each time with concurrent changes: {last}")]
+    Serialization {
+        /// How many times it was tried.
+        tries: u32,
+        /// What the engine said the last time.
+        last: String,
     },
     /// The database was written by a newer provhost.
     #[error("the store has schema version {found} but this provhost supports up to {supported}; upgrade provhost")]
     TooNew {
-        /// Version found in the file.
+        /// Version found in the store.
         found: usize,
         /// Newest version this build knows.
         supported: usize,
@@ -119,4 +133,17 @@ pub enum StoreError {
         /// The tenant looked in.
         tenant: String,
     },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+impl StoreError {
+    /// The store at `place` could not be opened: the engine said `reason`.
+    pub(crate) fn open(place: impl std::fmt::Display, reason: impl std::fmt::Display) -> Self {
+        StoreError::Open { place: place.to_string(), reason: reason.to_string() }
+    }
 }

@@ -55,3 +55,14 @@ pub trait RequestStore {
     /// status is no longer shown. Returns how many were forgotten.
     fn forget_requests(&self, keep: std::time::Duration) -> Result<usize, StoreError>;
 }
+
+/// The response a request cut off by a stop ends with.
+pub(super) fn interrupted_response() -> String {
+    serde_json::json!({
+        "type": "/problems/interrupted",
+        "title": "Interrupted",
+        "status": 503,
+        "detail": "provhost stopped while this request ran; look its invocation up in the audit trail before sending it again under a new Idempotency-Key",
+    })
+    .to_string()
+}

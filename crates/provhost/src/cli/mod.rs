@@ -14,6 +14,7 @@ mod progress;
 mod replay;
 mod run;
 mod serve;
+mod store;
 mod systems;
 mod test;
 
@@ -28,7 +29,7 @@ use clap::{Parser, Subcommand};
 use crate::auth::Credentials;
 use crate::config::Config;
 use crate::policy::Scope;
-use crate::store::{KeyRecord, Store};
+use crate::store::{KeyRecord, Location, Store};
 use crate::tenant::Tenant;
 
 /// provhost — run identity-provisioning plugins in a sandbox, with governance and audit.
@@ -38,6 +39,11 @@ pub struct Cli {
     /// Where the embedded store and the compile cache live.
     #[arg(long, global = true, env = "PROVHOST_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+
+    /// The store: a PostgreSQL database several hosts share (`postgres://user:password@host/db`)
+    /// or a SQLite file (default: `[store] url`, else `<data-dir>/provhost.db`).
+    #[arg(long, global = true, env = "PROVHOST_STORE", value_name = "URL|FILE", hide_env_values = true)]
+    store: Option<String>,
 
     /// Where compiled plugins are cached (default: `<data-dir>/cache`).
     #[arg(long, global = true, env = "PROVHOST_CACHE_DIR", value_name = "DIR")]
@@ -98,6 +104,9 @@ enum Command {
     /// Read target systems; make a simulated one fail or recover.
     #[command(subcommand)]
     Systems(systems::SystemsCommand),
+    /// Migrate the store's schema; copy an embedded store into PostgreSQL.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(docs::CompletionsArgs),
     /// Print the man page (roff): `provhost man > provhost.1`.
@@ -140,6 +149,7 @@ impl Cli {
         };
         let mut data = DataDir::resolve(self.data_dir, config)?;
         data.cache = self.cache_dir;
+        data.store = self.store.or_else(|| data.config.store.url.clone()).map(|s| Location::parse(&s));
         data.quiet = self.quiet;
         match command {
             Command::Init(args) => args.run(&data),
@@ -156,6 +166,7 @@ impl Cli {
             Command::Systems(cmd) => cmd.run(&data),
             Command::Keys(cmd) => cmd.run(&data),
             Command::Audit(cmd) => cmd.run(&data),
+            Command::Store(cmd) => cmd.run(&data),
             Command::Completions(_) | Command::Man | Command::Openapi => {
                 unreachable!("answered before the data directory")
             }
@@ -163,12 +174,16 @@ impl Cli {
     }
 }
 
-/// The data directory — `provhost.db` (the embedded store), `cache/` (compiled plugins),
-/// `keys/` (keys `init` created) — and the tenant configuration in force.
+/// The data directory — `provhost.db` (the embedded store, unless another is named), `cache/`
+/// (compiled plugins), `keys/` (keys `init` created) — the store, and the tenant configuration in
+/// force.
 pub struct DataDir {
     root: PathBuf,
     config: Config,
     cache: Option<PathBuf>,
+    /// The store named by `--store`, `PROVHOST_STORE` or `[store] url`; `None`: the data
+    /// directory's file.
+    store: Option<Location>,
     /// No progress bars even on a terminal.
     quiet: bool,
 }
@@ -185,11 +200,12 @@ impl DataDir {
                 _ => anyhow::bail!("no data directory: pass --data-dir or set PROVHOST_DATA_DIR"),
             },
         };
-        Ok(Self { root, config, cache: None, quiet: false })
+        Ok(Self { root, config, cache: None, store: None, quiet: false })
     }
 
-    fn store_path(&self) -> PathBuf {
-        self.root.join("provhost.db")
+    /// The store in force.
+    fn store_location(&self) -> Location {
+        self.store.clone().unwrap_or_else(|| Location::File(self.root.join("provhost.db")))
     }
 
     /// Progress through `total` steps of `what`, on a terminal unless `--quiet`.
@@ -216,20 +232,19 @@ impl DataDir {
     fn create_store(&self) -> anyhow::Result<Arc<dyn Store>> {
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create the data directory {}", self.root.display()))?;
-        Ok(Arc::new(crate::store::SqliteStore::open(&self.store_path())?))
+        Ok(self.store_location().open()?)
     }
 
     /// Opens an existing store, or says how to create it.
     fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
-        let path = self.store_path();
-        if !path.exists() {
+        let location = self.store_location();
+        if !location.exists() {
             anyhow::bail!(
-                "no provhost store at {}; run `provhost init --data-dir {}` first",
-                path.display(),
+                "no provhost store at {location}; run `provhost init --data-dir {}` first",
                 self.root.display()
             );
         }
-        Ok(Arc::new(crate::store::SqliteStore::open(&path)?))
+        Ok(location.open()?)
     }
 
     /// `key`'s tenant wired as the configuration describes it (fails closed: a tenant the
@@ -241,9 +256,8 @@ impl DataDir {
     /// Opens an existing store whose tenant exists.
     fn open_tenant(&self, tenant: &str) -> anyhow::Result<Arc<dyn Store>> {
         let store = self.open_store()?;
-        let path = self.store_path();
         if !store.tenant_exists(tenant)? {
-            anyhow::bail!("tenant '{tenant}' does not exist in {}", path.display());
+            anyhow::bail!("tenant '{tenant}' does not exist in {}", self.store_location());
         }
         Ok(store)
     }

@@ -55,7 +55,7 @@ impl UpkeepStore for SqliteStore {
 const TRUNCATE_WAIT: Duration = Duration::from_millis(250);
 
 fn open_for_checkpoints(path: PathBuf) -> Result<Connection, StoreError> {
-    let conn = Connection::open(&path).map_err(|source| StoreError::Open { path, source })?;
+    let conn = Connection::open(&path).map_err(|e| StoreError::open(path.display(), e))?;
     conn.busy_timeout(Duration::from_secs(10))?;
     Ok(conn)
 }

@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, params};
 use super::audit::append as append_audit;
 use super::directory::to_json;
 use super::{SqliteStore, StoreError, from_json};
+use crate::keys::is_past;
 use crate::{AuthError, DirectoryStore, KeyError, KeyRecord, KeyStore};
 use provhost_core::audit::entries;
 use provhost_core::auth::{Credentials, hash_secret, new_key_id, new_salt, new_secret, secret_matches};
@@ -129,9 +130,4 @@ impl KeyStore for SqliteStore {
         }
         Ok(key)
     }
-}
-
-fn is_past(rfc3339: &str) -> bool {
-    use time::format_description::well_known::Rfc3339;
-    time::OffsetDateTime::parse(rfc3339, &Rfc3339).map(|t| t <= time::OffsetDateTime::now_utc()).unwrap_or(true)
 }

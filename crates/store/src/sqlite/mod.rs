@@ -43,7 +43,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
     /// Commits are durable: the write-ahead log is synced before a commit returns.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+        let conn = Connection::open(path).map_err(|e| StoreError::open(path.display(), e))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         Ok(Self {

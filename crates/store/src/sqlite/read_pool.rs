@@ -31,8 +31,8 @@ impl ReaderPool {
             return Ok(conn);
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(&self.path, flags)
-            .map_err(|source| StoreError::Open { path: self.path.clone(), source })?;
+        let conn =
+            Connection::open_with_flags(&self.path, flags).map_err(|e| StoreError::open(self.path.display(), e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.set_prepared_statement_cache_capacity(128);
         Ok(conn)

@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, StoreError};
+use crate::requests::interrupted_response;
 use crate::{Begun, KeptRequest, RequestStore};
 use provhost_core::model::{new_id, now_rfc3339, rfc3339};
 
@@ -68,13 +69,7 @@ impl RequestStore for SqliteStore {
     }
 
     fn settle_requests(&self) -> Result<usize, StoreError> {
-        let body = serde_json::json!({
-            "type": "/problems/interrupted",
-            "title": "Interrupted",
-            "status": 503,
-            "detail": "provhost stopped while this request ran; look its invocation up in the audit trail before sending it again under a new Idempotency-Key",
-        })
-        .to_string();
+        let body = interrupted_response();
         self.write(|conn| {
             Ok(conn
                 .prepare_cached(

@@ -16,11 +16,19 @@ use crate::Store;
 pub type Make<'a> = &'a dyn Fn() -> Box<dyn Store>;
 
 /// Instantiates every case of the suite as a test, each given `$make` to make fresh stores with:
-/// `provhost_store::store_suite!(MyStore::fresh());` in an implementation's tests.
+/// `provhost_store::store_suite!(MyStore::fresh());` in an implementation's tests. With
+/// `optional:`, `$make` gives an `Option`: `None` (said loudly by `$make`) skips the case, for a
+/// store that needs a server the environment may not name.
 #[macro_export]
 macro_rules! store_suite {
+    (optional: $make:expr) => {
+        $crate::store_suite!(@list (optional) $make);
+    };
     ($make:expr) => {
-        $crate::store_suite!(@cases $make;
+        $crate::store_suite!(@list () $make);
+    };
+    (@list ($($optional:ident)?) $make:expr) => {
+        $crate::store_suite!(@cases ($($optional)?) $make;
             actions::filters_select_the_same_actions_with_or_without_the_others,
             approvals::an_approval_cannot_push_a_window_past_its_maximum_and_a_refusal_is_recorded,
             approvals::a_window_used_up_by_approvals_of_old_blocked_actions_refuses_the_next_commit,
@@ -38,11 +46,23 @@ macro_rules! store_suite {
             keys::keys_need_an_existing_tenant,
         );
     };
-    (@cases $make:expr; $($module:ident :: $case:ident),* $(,)?) => {
+    (@cases () $make:expr; $($module:ident :: $case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
                 $crate::suite::$module::$case(&|| -> Box<dyn $crate::Store> { Box::new($make) });
+            }
+        )*
+    };
+    (@cases (optional) $make:expr; $($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let Some(first) = $make else { return };
+                let first = std::cell::Cell::new(Some(first));
+                $crate::suite::$module::$case(&|| -> Box<dyn $crate::Store> {
+                    Box::new(first.take().unwrap_or_else(|| $make.expect("the store made once is made again")))
+                });
             }
         )*
     };

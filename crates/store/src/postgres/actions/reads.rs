@@ -1,0 +1,133 @@
+//! Reads of actions: one, a filtered page, retries, history, and window usage.
+
+use std::time::Duration;
+
+use postgres::GenericClient;
+use postgres::types::ToSql;
+
+use super::{ACTION_COLUMNS, action};
+use crate::postgres::{PostgresStore, not_found, parse_column};
+use crate::{ActionStore, HistoryEntry, StoreError};
+use provhost_core::model::{Action, ActionFilter, ActionKind, rfc3339};
+use provhost_core::policy::{WindowBudget, first_overrun};
+use provhost_core::refusal::Refusal;
+
+/// What a window budget has used: the actions of a kind against a system that may run, counted
+/// from when they became runnable (committed, or approved), since the window's start.
+fn usage_since(
+    c: &mut impl GenericClient,
+    tenant: &str,
+    system: &str,
+    kind: ActionKind,
+    since: &str,
+) -> Result<u32, StoreError> {
+    let n: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM actions WHERE tenant = $1 AND system = $2 AND kind = $3 AND counted_at >= $4",
+            &[&tenant, &system, &kind.as_str(), &since],
+        )?
+        .get(0);
+    Ok(n as u32)
+}
+
+/// The start of a window that ends now.
+fn window_start(window: Duration) -> String {
+    let window = time::Duration::try_from(window).unwrap_or(time::Duration::MAX);
+    rfc3339(time::OffsetDateTime::now_utc().checked_sub(window).unwrap_or(time::OffsetDateTime::UNIX_EPOCH))
+}
+
+/// The first window budget the plan's runnable actions would overrun, counting what is committed;
+/// inside a transaction that holds the tenant's chain head, so no other commit of the tenant is
+/// counted half.
+pub(in crate::postgres) fn check_windows(
+    tx: &mut impl GenericClient,
+    tenant: &str,
+    actions: &[Action],
+    windows: &[WindowBudget],
+) -> Result<Result<(), Refusal>, StoreError> {
+    first_overrun(actions, windows, |system, kind, per| usage_since(tx, tenant, system, kind, &window_start(per)))
+}
+
+/// The live retry of `failed` other than `besides`, with its state.
+pub(in crate::postgres) fn live_retry(
+    c: &mut impl GenericClient,
+    tenant: &str,
+    failed: &str,
+    besides: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    let row = c.query_opt(
+        "SELECT id, state FROM actions WHERE tenant = $1 AND retry_of = $2 AND id <> $3
+         AND state NOT IN ('error', 'rejected') LIMIT 1",
+        &[&tenant, &failed, &besides],
+    )?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+impl ActionStore for PostgresStore {
+    fn actions_ended(&self, tenant: &str) -> Result<u64, StoreError> {
+        let n: i64 = self.read(|c| {
+            Ok(c.query_one(
+                "SELECT COUNT(*) FROM actions WHERE tenant = $1 AND state IN ('success', 'error')",
+                &[&tenant],
+            )?
+            .get(0))
+        })?;
+        Ok(n as u64)
+    }
+
+    fn window_usage(&self, tenant: &str, system: &str, kind: ActionKind, window: Duration) -> Result<u32, StoreError> {
+        let since = window_start(window);
+        self.read(|c| usage_since(c, tenant, system, kind, &since))
+    }
+
+    fn action(&self, tenant: &str, id: &str) -> Result<Action, StoreError> {
+        let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = $1 AND id = $2");
+        let row = self.read(|c| Ok(c.query_opt(&sql, &[&tenant, &id])?))?;
+        action(&row.ok_or_else(|| not_found("action", id, tenant))?)
+    }
+
+    fn actions(&self, tenant: &str, filter: &ActionFilter, limit: usize) -> Result<Vec<Action>, StoreError> {
+        self.actions_page(tenant, filter, limit, 0)
+    }
+
+    fn actions_page(
+        &self,
+        tenant: &str,
+        filter: &ActionFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<Action>, StoreError> {
+        let state = filter.state.map(|s| s.as_str());
+        let (limit, offset) = (limit as i64, offset as i64);
+        let sql = format!(
+            "SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = $1 AND ($2::text IS NULL OR person = $2)
+             AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR system = $4)
+             ORDER BY created_at DESC, n DESC LIMIT $5 OFFSET $6"
+        );
+        let values: [&(dyn ToSql + Sync); 6] = [&tenant, &filter.person, &state, &filter.system, &limit, &offset];
+        let rows = self.read(|c| Ok(c.query(&sql, &values)?))?;
+        rows.iter().map(action).collect()
+    }
+
+    fn live_retry(&self, tenant: &str, failed: &str) -> Result<Option<(String, String)>, StoreError> {
+        self.read(|c| live_retry(c, tenant, failed, ""))
+    }
+
+    fn action_history(&self, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows = self.read(|c| {
+            Ok(c.query(
+                "SELECT state, message, at FROM action_history WHERE tenant = $1 AND action = $2 ORDER BY seq",
+                &[&tenant, &id],
+            )?)
+        })?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryEntry {
+                    state: parse_column("action_history.state", r.get(0))?,
+                    message: r.get(1),
+                    at: r.get(2),
+                })
+            })
+            .collect()
+    }
+}

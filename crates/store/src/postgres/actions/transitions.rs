@@ -1,0 +1,174 @@
+//! Inserting a committed plan's actions (one statement for the actions, one for their history),
+//! and every later state change, each with its history row and audit record in the same
+//! transaction.
+
+use postgres::Transaction;
+
+use super::{ACTION_COLUMNS, action};
+use crate::postgres::directory::entitlement_type;
+use crate::postgres::{not_found, not_found_if_zero, to_json};
+use crate::{Effect, StoreError};
+use provhost_core::audit::entries::Change;
+use provhost_core::audit::{Actor, AuditEntry, entries, helloid_action};
+use provhost_core::model::{Action, ActionState, ActionTarget, now_rfc3339};
+use provhost_core::refusal::Refusal;
+
+/// How HelloID names action `a`, with the entitlement's type read inside `tx`.
+fn helloid_name(tx: &mut Transaction<'_>, tenant: &str, a: &Action) -> Result<&'static str, StoreError> {
+    let entitlement_type = match &a.target {
+        ActionTarget::Entitlement(e) => tx
+            .query_opt("SELECT kind FROM entitlements WHERE tenant = $1 AND id = $2", &[&tenant, e])?
+            .and_then(|r| entitlement_type(r.get(0)).ok()),
+        ActionTarget::Account(_) => None,
+    };
+    Ok(helloid_action(a.kind, &a.target, entitlement_type))
+}
+
+/// Refuses acting on an entitlement the store holds as no longer managed; one the store does not
+/// hold (a platform's directory) is the platform's to refuse.
+pub(in crate::postgres) fn still_managed(
+    tx: &mut Transaction<'_>,
+    tenant: &str,
+    a: &Action,
+) -> Result<Result<(), Refusal>, StoreError> {
+    let ActionTarget::Entitlement(id) = &a.target else { return Ok(Ok(())) };
+    let managed = tx.query_opt("SELECT managed FROM entitlements WHERE tenant = $1 AND id = $2", &[&tenant, id])?;
+    Ok(match managed.map(|r| r.get::<_, bool>(0)) {
+        Some(false) => Err(Refusal::Invalid(format!(
+            "entitlement '{id}' is no longer managed; provisioning leaves it alone, so action '{}' ({} of it) is not acted on",
+            a.id, a.kind
+        ))),
+        _ => Ok(()),
+    })
+}
+
+/// The one audit record of a unit of work that moved `moved` (each action with its HelloID name).
+pub(super) fn unit_entry(actor: Actor<'_>, moved: &[(Action, &'static str)]) -> AuditEntry {
+    let changes: Vec<Change<'_>> = moved.iter().map(|(action, name)| Change { action, audit_action: name }).collect();
+    entries::action_states(actor, &changes)
+}
+
+/// One column of every action, as an array parameter.
+fn column<'a>(actions: &'a [Action], value: impl Fn(&'a Action) -> Option<&'a str>) -> Vec<Option<&'a str>> {
+    actions.iter().map(value).collect()
+}
+
+/// Inserts actions as committed, with the first entry of their history, inside `tx`: one
+/// statement for all the actions and one for all their history rows.
+pub(in crate::postgres) fn insert_actions(
+    tx: &mut Transaction<'_>,
+    tenant: &str,
+    actions: &[Action],
+) -> Result<(), StoreError> {
+    if actions.is_empty() {
+        return Ok(());
+    }
+    let target = |a: &Action| match &a.target {
+        ActionTarget::Entitlement(id) => ("entitlement", id.clone()),
+        ActionTarget::Account(id) => ("account", id.clone()),
+    };
+    let targets: Vec<(&str, String)> = actions.iter().map(target).collect();
+    let target_types: Vec<&str> = targets.iter().map(|t| t.0).collect();
+    let target_ids: Vec<&str> = targets.iter().map(|t| t.1.as_str()).collect();
+    let columns = [
+        column(actions, |a| Some(&a.id)),
+        column(actions, |a| Some(&a.person)),
+        column(actions, |a| Some(&a.system)),
+        column(actions, |a| Some(a.kind.as_str())),
+        column(actions, |a| Some(a.state.as_str())),
+        column(actions, |a| Some(&a.origin)),
+        column(actions, |a| Some(&a.message)),
+        column(actions, |a| a.retry_of.as_deref()),
+        column(actions, |a| a.invocation.as_deref()),
+        column(actions, |a| Some(&a.created_at)),
+        column(actions, |a| Some(&a.updated_at)),
+    ];
+    let [ids, persons, systems, kinds, states, origins, messages, retries, invocations, created, updated] = &columns;
+    tx.execute(
+        &format!(
+            "INSERT INTO actions (tenant, {ACTION_COLUMNS}, counted_at)
+             SELECT $1, i, p, s, tt, ti, k, st, o, m, r, inv, c, u,
+                    CASE WHEN st IN ('blocked', 'rejected') THEN NULL ELSE c END
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                         $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+                  AS a(i, p, s, tt, ti, k, st, o, m, r, inv, c, u)"
+        ),
+        &[
+            &tenant,
+            ids,
+            persons,
+            systems,
+            &target_types,
+            &target_ids,
+            kinds,
+            states,
+            origins,
+            messages,
+            retries,
+            invocations,
+            created,
+            updated,
+        ],
+    )?;
+    tx.execute(
+        "INSERT INTO action_history (tenant, action, seq, state, message, at)
+         SELECT $1, i, 0, st, m, c FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[]) AS h(i, st, m, c)",
+        &[&tenant, ids, states, messages, created],
+    )?;
+    Ok(())
+}
+
+/// Moves an action to `state` with its history entry; returns the action as it now is and its
+/// HelloID name, for the caller's one audit record of its unit.
+pub(super) fn set_state(
+    tx: &mut Transaction<'_>,
+    tenant: &str,
+    id: &str,
+    (state, message): (ActionState, &str),
+) -> Result<(Action, &'static str), StoreError> {
+    let at = now_rfc3339();
+    let row = tx
+        .query_opt(
+            &format!(
+                "UPDATE actions SET state = $3, message = $4, updated_at = $5 WHERE tenant = $1 AND id = $2
+                 RETURNING {ACTION_COLUMNS}"
+            ),
+            &[&tenant, &id, &state.as_str(), &message, &at],
+        )?
+        .ok_or_else(|| not_found("action", id, tenant))?;
+    tx.execute(
+        "INSERT INTO action_history (tenant, action, seq, state, message, at)
+         VALUES ($1, $2, (SELECT COUNT(*) FROM action_history WHERE tenant = $1 AND action = $2), $3, $4, $5)",
+        &[&tenant, &id, &state.as_str(), &message, &at],
+    )?;
+    let changed = action(&row)?;
+    let name = helloid_name(tx, tenant, &changed)?;
+    Ok((changed, name))
+}
+
+/// Applies what carrying an action out changed in the directory.
+pub(super) fn apply(tx: &mut Transaction<'_>, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
+    let changed = match effect {
+        Effect::Nothing => return Ok(()),
+        Effect::AccountAttributes { account, attributes } => {
+            let sql = "UPDATE accounts SET attributes = $3 WHERE tenant = $1 AND id = $2";
+            (tx.execute(sql, &[&tenant, account, &to_json(attributes)])?, account)
+        }
+        Effect::AccountEnabled { account } => (
+            tx.execute("UPDATE accounts SET enabled = TRUE WHERE tenant = $1 AND id = $2", &[&tenant, account])?,
+            account,
+        ),
+        Effect::Unmanaged { entitlement } => (
+            tx.execute(
+                "UPDATE entitlements SET managed = FALSE WHERE tenant = $1 AND id = $2",
+                &[&tenant, entitlement],
+            )?,
+            entitlement,
+        ),
+        Effect::Revoked { entitlement } => (
+            tx.execute("DELETE FROM entitlements WHERE tenant = $1 AND id = $2", &[&tenant, entitlement])?,
+            entitlement,
+        ),
+    };
+    not_found_if_zero(changed.0, "target", changed.1, tenant)
+}

@@ -1,0 +1,276 @@
+//! The audit table: appending to a tenant's chain with its head row locked, reading with
+//! filters, exporting, importing and verifying. The records and their hashes are the embedded
+//! store's, so an export from either store verifies and imports into the other.
+
+use std::ops::ControlFlow;
+
+use postgres::types::ToSql;
+use postgres::{GenericClient, Row, Transaction};
+
+use super::{PostgresStore, StoreError, from_json};
+use crate::{AuditFilter, AuditStore};
+use provhost_core::audit::{AuditEntry, AuditRecord, ChainStart, FORMAT, GENESIS, record_hash, verify_chain};
+use provhost_core::model::{new_id, now_rfc3339};
+
+const COLUMNS: &str = "tenant, seq, id, at, kind, invocation, key_id, plugin, person, action, system, decision, \
+                       audit_action, message, details, prev_hash, hash, format";
+
+fn read(row: &Row) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        tenant: row.get(0),
+        seq: row.get::<_, i64>(1) as u64,
+        id: row.get(2),
+        at: row.get(3),
+        entry: AuditEntry {
+            kind: row.get(4),
+            invocation: row.get(5),
+            key_id: row.get(6),
+            plugin: row.get(7),
+            person: row.get(8),
+            action: row.get(9),
+            system: row.get(10),
+            decision: row.get(11),
+            audit_action: row.get(12),
+            message: row.get(13),
+            details: from_json("audit.details", row.get(14))?,
+        },
+        prev_hash: row.get(15),
+        hash: row.get(16),
+        format: row.get::<_, i64>(17) as u32,
+    })
+}
+
+fn insert(tx: &mut Transaction<'_>, r: &AuditRecord) -> Result<(), StoreError> {
+    let e = &r.entry;
+    let (seq, format, details) = (r.seq as i64, i64::from(r.format), e.details.to_string());
+    tx.execute(
+        &format!(
+            "INSERT INTO audit ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        ),
+        &[
+            &r.tenant,
+            &seq,
+            &r.id,
+            &r.at,
+            &e.kind,
+            &e.invocation,
+            &e.key_id,
+            &e.plugin,
+            &e.person,
+            &e.action,
+            &e.system,
+            &e.decision,
+            &e.audit_action,
+            &e.message,
+            &details,
+            &r.prev_hash,
+            &r.hash,
+            &format,
+        ],
+    )?;
+    index(tx, r)
+}
+
+/// Indexes a record under every person and action its `details.refs` names.
+fn index(tx: &mut Transaction<'_>, r: &AuditRecord) -> Result<(), StoreError> {
+    let refs = &r.entry.details["refs"];
+    let named = |kind: &str| -> Vec<String> {
+        refs[kind].as_array().into_iter().flatten().filter_map(|v| v.as_str()).map(str::to_owned).collect()
+    };
+    let mut all: Vec<String> = named("persons").into_iter().map(|p| format!("person:{p}")).collect();
+    all.extend(named("actions").into_iter().map(|a| format!("action:{a}")));
+    if all.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO audit_refs (tenant, ref, seq) SELECT $1, r, $3 FROM UNNEST($2::text[]) AS r ON CONFLICT DO NOTHING",
+        &[&r.tenant, &all, &(r.seq as i64)],
+    )?;
+    Ok(())
+}
+
+/// Locks the heads of these tenants' chains, in sorted order, creating the ones that have none:
+/// the first thing every transaction that appends to a chain does, so that transactions on
+/// different hosts append to one tenant's chain (and re-check its budgets) one after another.
+pub(super) fn lock_heads(tx: &mut Transaction<'_>, tenants: &[&str]) -> Result<(), StoreError> {
+    let mut sorted: Vec<&str> = tenants.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    for tenant in sorted {
+        tx.execute(
+            "INSERT INTO audit_heads (tenant, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant) DO NOTHING",
+            &[&tenant, &GENESIS],
+        )?;
+        tx.execute("SELECT 1 FROM audit_heads WHERE tenant = $1 FOR UPDATE", &[&tenant])?;
+    }
+    Ok(())
+}
+
+/// The end of the tenant's chain, whose head this transaction has locked.
+fn chain_end(tx: &mut impl GenericClient, tenant: &str) -> Result<(u64, String), StoreError> {
+    let row = tx.query_opt("SELECT seq, hash FROM audit_heads WHERE tenant = $1", &[&tenant])?;
+    Ok(row.map_or((0, GENESIS.to_owned()), |r| (r.get::<_, i64>(0) as u64, r.get(1))))
+}
+
+fn set_head(tx: &mut Transaction<'_>, tenant: &str, seq: u64, hash: &str) -> Result<(), StoreError> {
+    tx.execute("UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant = $1", &[&tenant, &(seq as i64), &hash])?;
+    Ok(())
+}
+
+/// Appends entries to the tenant's chain inside `tx`, locking its head first (a transaction that
+/// locked it already keeps the lock).
+pub(super) fn append(tx: &mut Transaction<'_>, tenant: &str, entries: &[AuditEntry]) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    lock_heads(tx, &[tenant])?;
+    let (mut seq, mut prev) = chain_end(tx, tenant)?;
+    for entry in entries {
+        seq += 1;
+        let mut record = AuditRecord {
+            tenant: tenant.to_owned(),
+            seq,
+            id: new_id(),
+            at: now_rfc3339(),
+            entry: entry.clone(),
+            prev_hash: prev,
+            hash: String::new(),
+            format: FORMAT,
+        };
+        record.hash = record_hash(&record);
+        insert(tx, &record)?;
+        prev = record.hash;
+    }
+    set_head(tx, tenant, seq, &prev)
+}
+
+/// Streams the rows of `sql` to `each` in portions, so that a reader holds one portion at a time.
+fn each_row(
+    client: &mut postgres::Client,
+    (sql, values): (&str, &[&(dyn ToSql + Sync)]),
+    each: &mut dyn FnMut(AuditRecord) -> Result<ControlFlow<()>, StoreError>,
+) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    let portal = tx.bind(sql, values)?;
+    loop {
+        let rows = tx.query_portal(&portal, 256)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in &rows {
+            if each(read(row)?)?.is_break() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl AuditStore for PostgresStore {
+    fn audit_each(
+        &self,
+        filter: &AuditFilter,
+        (limit, offset): (usize, usize),
+        each: &mut dyn FnMut(AuditRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit
+             WHERE ($1::text IS NULL OR tenant = $1)
+               AND ($2::text IS NULL OR person = $2 OR seq IN
+                    (SELECT seq FROM audit_refs r WHERE r.tenant = audit.tenant AND r.ref = 'person:' || $2))
+               AND ($3::text IS NULL OR plugin = $3)
+               AND ($4::text IS NULL OR action = $4 OR seq IN
+                    (SELECT seq FROM audit_refs r WHERE r.tenant = audit.tenant AND r.ref = 'action:' || $4))
+               AND ($5::text IS NULL OR decision = $5) AND ($6::text IS NULL OR key_id = $6)
+               AND ($7::text IS NULL OR kind = $7) AND ($8::text IS NULL OR at >= $8) AND ($9::text IS NULL OR at < $9)
+             ORDER BY tenant, seq LIMIT $10 OFFSET $11"
+        );
+        let f = filter;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let values: [&(dyn ToSql + Sync); 11] = [
+            &f.tenant,
+            &f.person,
+            &f.plugin,
+            &f.action,
+            &f.decision,
+            &f.key_id,
+            &f.kind,
+            &f.since,
+            &f.until,
+            &limit,
+            &offset,
+        ];
+        // The callback stays on this thread: a read made inside an async context is rare here.
+        let mut client = self.pool.take()?;
+        each_row(&mut client, (&sql, &values), &mut |r| Ok(each(r)))
+    }
+
+    fn audit_record(&self, id: &str) -> Result<AuditRecord, StoreError> {
+        let row = self.read(|c| Ok(c.query_opt(&format!("SELECT {COLUMNS} FROM audit WHERE id = $1"), &[&id])?))?;
+        read(&row.ok_or_else(|| StoreError::NotFound { kind: "audit record", id: id.into(), tenant: "any".into() })?)
+    }
+
+    fn audit_chain(
+        &self,
+        tenant: &str,
+        from_seq: u64,
+        each: &mut dyn FnMut(AuditRecord) -> Result<ControlFlow<()>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM audit WHERE tenant = $1 AND seq >= $2 ORDER BY seq");
+        let mut client = self.pool.take()?;
+        each_row(&mut client, (&sql, &[&tenant, &(from_seq as i64)]), each)
+    }
+
+    fn audit_start(&self, tenant: &str) -> Result<Option<ChainStart>, StoreError> {
+        let row = self.read(|c| {
+            Ok(c.query_opt("SELECT seq, prev_hash FROM audit WHERE tenant = $1 ORDER BY seq LIMIT 1", &[&tenant])?)
+        })?;
+        Ok(row.map(|r| ChainStart { seq: r.get::<_, i64>(0) as u64, prev_hash: r.get(1) }))
+    }
+
+    fn audit_head(&self, tenant: &str) -> Result<Option<(u64, String)>, StoreError> {
+        let row = self.read(|c| {
+            Ok(c.query_opt("SELECT seq, hash FROM audit WHERE tenant = $1 ORDER BY seq DESC LIMIT 1", &[&tenant])?)
+        })?;
+        Ok(row.map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
+    }
+
+    fn audit_hash_at(&self, tenant: &str, seq: u64) -> Result<Option<String>, StoreError> {
+        let row = self.read(|c| {
+            Ok(c.query_opt("SELECT hash FROM audit WHERE tenant = $1 AND seq = $2", &[&tenant, &(seq as i64)])?)
+        })?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self.read(|c| Ok(c.query("SELECT tenant FROM audit_heads WHERE seq > 0 ORDER BY tenant", &[])?))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn import_audit(&self, records: &[AuditRecord]) -> Result<u64, StoreError> {
+        let Some(first) = records.first() else { return Ok(0) };
+        if let Some(other) = records.iter().find(|r| r.tenant != first.tenant) {
+            return Err(StoreError::Conflict(format!(
+                "an import holds one tenant's chain; found '{}' and '{}'",
+                first.tenant, other.tenant
+            )));
+        }
+        self.write(|tx| {
+            lock_heads(tx, &[&first.tenant])?;
+            let (end_seq, end_hash) = chain_end(tx, &first.tenant)?;
+            let anchor = if end_seq == 0 { (first.seq, first.prev_hash.clone()) } else { (end_seq + 1, end_hash) };
+            verify_chain(records, Some((anchor.0, &anchor.1))).map_err(|b| {
+                StoreError::Conflict(format!(
+                    "the import does not continue tenant '{}''s chain at record {} ({}): {}",
+                    first.tenant, b.seq, b.id, b.reason
+                ))
+            })?;
+            for r in records {
+                insert(tx, r)?;
+            }
+            let last = records.last().expect("an import with records has a last one");
+            set_head(tx, &first.tenant, last.seq, &last.hash)
+        })?;
+        Ok(records.len() as u64)
+    }
+}

@@ -1,0 +1,141 @@
+//! Invocation records, committed together with the actions they planned. The commit locks the
+//! tenant's chain head first, so that its re-checks (window budgets, retries, managed
+//! entitlements) see every other commit of the tenant on every host, settled.
+
+use postgres::Transaction;
+
+use super::actions::{check_windows, insert_actions, live_retry, still_managed};
+use super::audit::{append as append_audit, lock_heads};
+use super::{PostgresStore, StoreError, from_json, to_json};
+use crate::{Commit, InvocationSource, InvocationStore};
+use provhost_core::audit::InvocationRecord;
+use provhost_core::event::AttributeChanged;
+use provhost_core::model::{Action, Attribute, apply_attribute_changes};
+use provhost_core::refusal::Refusal;
+
+fn insert_invocation(tx: &mut Transaction<'_>, r: &InvocationRecord) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO invocations (tenant, id, plugin_name, plugin_sha256, event_kind, outcome, detail, dry_run,
+                                  started_at, duration_us, fuel_used, peak_memory, host_calls, guest_output,
+                                  key_id, event_digest, event_summary)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        &[
+            &r.tenant,
+            &r.id,
+            &r.plugin_name,
+            &r.plugin_sha256,
+            &r.event_kind,
+            &r.outcome.as_str(),
+            &r.detail,
+            &r.dry_run,
+            &r.started_at,
+            &(r.duration_us as i64),
+            &(r.fuel_used as i64),
+            &(r.peak_memory as i64),
+            &i64::from(r.host_calls),
+            &r.guest_output,
+            &r.key_id,
+            &r.event_digest,
+            &r.event_summary,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Refuses a retry of an action that another commit retried meanwhile.
+fn check_retries(
+    tx: &mut Transaction<'_>,
+    tenant: &str,
+    actions: &[Action],
+) -> Result<Result<(), Refusal>, StoreError> {
+    for (failed, retry) in actions.iter().filter_map(|a| a.retry_of.as_deref().map(|f| (f, a))) {
+        if let Some((live, state)) = live_retry(tx, tenant, failed, &retry.id)? {
+            return Ok(Err(Refusal::already_retried(failed, &live, &state)));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Records an observed attribute change on the person, where the store holds persons; past the
+/// bounds on a person's attributes, the commit is refused.
+fn apply_observed(
+    tx: &mut Transaction<'_>,
+    tenant: &str,
+    change: &AttributeChanged,
+) -> Result<Result<(), Refusal>, StoreError> {
+    let row = tx.query_opt(
+        "SELECT attributes FROM persons WHERE tenant = $1 AND id = $2 FOR UPDATE",
+        &[&tenant, &change.person],
+    )?;
+    let Some(row) = row else { return Ok(Ok(())) };
+    let current: Vec<Attribute> = from_json("persons.attributes", row.get(0))?;
+    let attributes = match apply_attribute_changes(&current, change.written()) {
+        Ok(attributes) => attributes,
+        Err(why) => {
+            return Ok(Err(Refusal::Invalid(format!(
+                "the event's attribute changes cannot be recorded on person '{}': {why}",
+                change.person
+            ))));
+        }
+    };
+    tx.execute(
+        "UPDATE persons SET attributes = $3 WHERE tenant = $1 AND id = $2",
+        &[&tenant, &change.person, &to_json(&attributes)],
+    )?;
+    Ok(Ok(()))
+}
+
+impl InvocationStore for PostgresStore {
+    fn commit_invocation(&self, record: &InvocationRecord, actions: &[Action]) -> Result<(), StoreError> {
+        let audit = [record.plan_entry(actions)];
+        self.commit(&Commit { record, actions, observed: None, windows: &[], audit: &audit })?
+            .map_err(|m| StoreError::Conflict(m.to_string()))
+    }
+
+    fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
+        let tenant = commit.record.tenant.as_str();
+        self.write(|tx| {
+            lock_heads(tx, &[tenant])?;
+            if let Err(refusal) = check_windows(tx, tenant, commit.actions, commit.windows)? {
+                return Ok(Err(refusal));
+            }
+            if let Err(refusal) = check_retries(tx, tenant, commit.actions)? {
+                return Ok(Err(refusal));
+            }
+            for action in commit.actions {
+                if let Err(refusal) = still_managed(tx, tenant, action)? {
+                    return Ok(Err(refusal));
+                }
+            }
+            if let Some(change) = commit.observed
+                && let Err(refusal) = apply_observed(tx, tenant, change)?
+            {
+                return Ok(Err(refusal));
+            }
+            insert_invocation(tx, commit.record)?;
+            append_audit(tx, tenant, commit.audit)?;
+            insert_actions(tx, tenant, commit.actions)?;
+            Ok(Ok(()))
+        })
+    }
+
+    fn invocation_source(&self, tenant: &str, id: &str) -> Result<Option<InvocationSource>, StoreError> {
+        let row = self.read(|c| {
+            Ok(c.query_opt(
+                "SELECT plugin_name, key_id FROM invocations WHERE tenant = $1 AND id = $2",
+                &[&tenant, &id],
+            )?)
+        })?;
+        Ok(row.map(|r| InvocationSource { plugin: r.get(0), key_id: r.get(1) }))
+    }
+
+    fn counts(&self, tenant: &str) -> Result<(u64, u64), StoreError> {
+        let row = self.read(|c| {
+            Ok(c.query_one(
+                "SELECT (SELECT COUNT(*) FROM invocations WHERE tenant = $1), (SELECT COUNT(*) FROM actions WHERE tenant = $1)",
+                &[&tenant],
+            )?)
+        })?;
+        Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
+    }
+}
