@@ -89,7 +89,7 @@ pub async fn replay(
     caller: Caller,
     Path(OfPlugin { name }): Path<OfPlugin>,
     Listing(query, paging): Listing<ReplayQuery>,
-    _share: Share,
+    share: Share,
     request: Request,
 ) -> Result<Response, Problem> {
     let time = |what: &str, value: Option<String>| {
@@ -132,6 +132,8 @@ pub async fn replay(
     })?;
     let (component, by) = (Component(body), caller.0.id.clone());
     let report: ReplayReport = off_worker(move || {
+        // The share is held by the replay itself, so a caller that hangs up does not free it early.
+        let _share = share;
         // The new component with the installed version's manifest beside it.
         let dir = tempfile::tempdir().map_err(|e| Problem::internal(format!("no room for the component: {e}")))?;
         let file = dir.path().join(format!("{name}.wasm"));
