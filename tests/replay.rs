@@ -304,3 +304,34 @@ fn a_caller_that_hangs_up_on_a_replay_keeps_its_share_until_the_replay_ends() {
     let records = audit_replays(&demo);
     assert_eq!(records[0]["details"]["summary"]["compared"], 1, "the replay ran to its end: {records:#?}");
 }
+
+#[test]
+fn events_kept_before_keeping_was_turned_off_are_still_forgotten_after_keep_for() {
+    let (mut demo, _) = kept_events();
+    demo.configure(&format!(
+        "[tenants.demo.retention]\nkeep-events = false\nkeep-for = \"1s\"\n\n\
+         [tenants.demo.plugins.propagate-mail]\ncomponent = \"{}\"\n",
+        plugin("propagate-mail").display()
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    let (_, report) = replay(&demo, &demo.key, &candidate(&demo, "propagate-mail"), &[]);
+    assert_eq!(report["summary"]["compared"], 3, "the events kept while keeping was on: {report:#}");
+    let server = support::server::Server::start(&demo, &[]);
+    let client = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(60)).build().unwrap();
+    let (id, secret) = demo.key.split_once(':').unwrap();
+    let compared = || {
+        let response = client
+            .post(server.url("/v1/plugins/propagate-mail/replay"))
+            .basic_auth(id, Some(secret))
+            .header("content-type", "application/wasm")
+            .body(std::fs::read(plugin("propagate-mail")).unwrap())
+            .send()
+            .unwrap();
+        response.json::<Value>().unwrap()["summary"]["compared"].as_u64().unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while compared() != 0 {
+        assert!(std::time::Instant::now() < deadline, "the events were kept past keep-for");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
