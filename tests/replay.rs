@@ -222,12 +222,17 @@ fn the_same_replay_over_http_pages_through_the_kept_events() {
     assert_eq!((persons(&first), &first["next_offset"]), (vec![SANNE.to_owned(), PIETER.into()], &json!(2)));
     assert!(first["events"].as_array().unwrap().iter().all(|e| e["differences"] == json!(["added"])), "{first:#}");
     assert_eq!(first["summary"]["disallowed"], 0);
-    let (status, rest) = post("?limit=2&offset=2", "application/wasm");
+    assert_eq!(first["next_after"], first["events"][1]["seq"], "the last event replayed: {first:#}");
+    let (status, rest) = post(&format!("?limit=2&after={}", first["next_after"]), "application/wasm");
     assert_eq!(status, 200, "{rest:#}");
     assert_eq!((persons(&rest), &rest["next_offset"]), (vec![FATIMA.to_owned()], &Value::Null));
+    assert_eq!(rest["next_after"], Value::Null);
     assert_eq!(rest["summary"]["disallowed"], 1, "added is not allowed on this page: {rest:#}");
     assert_eq!(audit_replays(&demo).len(), 2, "one record per page replayed");
 
+    let (status, problem) = post("?after=soon", "application/wasm");
+    assert_eq!(status, 400, "{problem:#}");
+    assert!(problem["detail"].as_str().unwrap().contains("after must be a kept event's seq"), "{problem:#}");
     let (status, problem) = post("", "application/json");
     assert_eq!((status, problem["type"].as_str()), (415, Some("/problems/unsupported-media-type")));
     let url = server.url("/v1/plugins/nope/replay");
