@@ -222,12 +222,17 @@ fn the_same_replay_over_http_pages_through_the_kept_events() {
     assert_eq!((persons(&first), &first["next_offset"]), (vec![SANNE.to_owned(), PIETER.into()], &json!(2)));
     assert!(first["events"].as_array().unwrap().iter().all(|e| e["differences"] == json!(["added"])), "{first:#}");
     assert_eq!(first["summary"]["disallowed"], 0);
-    let (status, rest) = post("?limit=2&offset=2", "application/wasm");
+    assert_eq!(first["next_after"], first["events"][1]["seq"], "the last event replayed: {first:#}");
+    let (status, rest) = post(&format!("?limit=2&after={}", first["next_after"]), "application/wasm");
     assert_eq!(status, 200, "{rest:#}");
     assert_eq!((persons(&rest), &rest["next_offset"]), (vec![FATIMA.to_owned()], &Value::Null));
+    assert_eq!(rest["next_after"], Value::Null);
     assert_eq!(rest["summary"]["disallowed"], 1, "added is not allowed on this page: {rest:#}");
     assert_eq!(audit_replays(&demo).len(), 2, "one record per page replayed");
 
+    let (status, problem) = post("?after=soon", "application/wasm");
+    assert_eq!(status, 400, "{problem:#}");
+    assert!(problem["detail"].as_str().unwrap().contains("after must be a kept event's seq"), "{problem:#}");
     let (status, problem) = post("", "application/json");
     assert_eq!((status, problem["type"].as_str()), (415, Some("/problems/unsupported-media-type")));
     let url = server.url("/v1/plugins/nope/replay");
@@ -252,4 +257,86 @@ fn the_same_replay_over_http_pages_through_the_kept_events() {
     };
     assert_eq!(status, 422, "{problem:#}");
     assert!(problem["type"].as_str().unwrap().ends_with("invalid-component"), "{problem:#}");
+}
+
+#[test]
+fn a_caller_that_hangs_up_on_a_replay_keeps_its_share_until_the_replay_ends() {
+    // One change at a time for the tenant; the kept event's plugin sleeps to its 4 s deadline,
+    // and the replaying caller hangs up after 1 s, long before the new version's run ends.
+    let mut demo = Demo::new();
+    let hostile = plugin("hostile");
+    demo.configure(&format!(
+        "[tenants.demo.share]\nmax-concurrent-events = 1\n\n\
+         [tenants.demo.retention]\nkeep-events = true\n\n\
+         [tenants.demo.plugins.sleeper]\ncomponent = \"{}\"\nconfig = {{ mode = \"sleep\" }}\n\
+         limits = {{ timeout-ms = 4000 }}\n",
+        hostile.display()
+    ));
+    let kept = demo.run_as(&demo.key, "sleeper", &support::mail_changed(), &[]);
+    assert!(kept.status.code().is_some(), "{}", stderr(&kept));
+    let server = support::server::Server::start(&demo, &[]);
+    let (id, secret) = demo.key.split_once(':').unwrap();
+    let impatient = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(1)).build().unwrap();
+    let hung_up = impatient
+        .post(server.url("/v1/plugins/sleeper/replay"))
+        .basic_auth(id, Some(secret))
+        .header("content-type", "application/wasm")
+        .body(std::fs::read(&hostile).unwrap())
+        .send();
+    assert!(hung_up.is_err(), "the caller hung up before the replay ended: {hung_up:?}");
+    let client = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap();
+    let event = |client: &reqwest::blocking::Client| {
+        let response = client
+            .post(server.url("/v1/events"))
+            .basic_auth(id, Some(secret))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .unwrap();
+        response.status().as_u16()
+    };
+    // A change that touches nothing: an event that does not parse, 422 once admitted.
+    assert_eq!(event(&client), 429, "the replay still holds the tenant's one place");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        match event(&client) {
+            429 => assert!(std::time::Instant::now() < deadline, "the share was never given back"),
+            status => break status,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status, 422, "once the replay ends, the share is free again");
+    let records = audit_replays(&demo);
+    assert_eq!(records[0]["details"]["summary"]["compared"], 1, "the replay ran to its end: {records:#?}");
+}
+
+#[test]
+fn events_kept_before_keeping_was_turned_off_are_still_forgotten_after_keep_for() {
+    let (mut demo, _) = kept_events();
+    demo.configure(&format!(
+        "[tenants.demo.retention]\nkeep-events = false\nkeep-for = \"1s\"\n\n\
+         [tenants.demo.plugins.propagate-mail]\ncomponent = \"{}\"\n",
+        plugin("propagate-mail").display()
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    let (_, report) = replay(&demo, &demo.key, &candidate(&demo, "propagate-mail"), &[]);
+    assert_eq!(report["summary"]["compared"], 3, "the events kept while keeping was on: {report:#}");
+    let server = support::server::Server::start(&demo, &[]);
+    let client = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(60)).build().unwrap();
+    let (id, secret) = demo.key.split_once(':').unwrap();
+    let compared = || {
+        let response = client
+            .post(server.url("/v1/plugins/propagate-mail/replay"))
+            .basic_auth(id, Some(secret))
+            .header("content-type", "application/wasm")
+            .body(std::fs::read(plugin("propagate-mail")).unwrap())
+            .send()
+            .unwrap();
+        response.json::<Value>().unwrap()["summary"]["compared"].as_u64().unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while compared() != 0 {
+        assert!(std::time::Instant::now() < deadline, "the events were kept past keep-for");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

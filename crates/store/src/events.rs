@@ -57,15 +57,18 @@ pub enum Kept {
     },
 }
 
-/// Which kept events to read: one plugin's, in a time range, past the first `offset`, at most
-/// `limit`.
+/// Which kept events to read: one plugin's, in a time range, kept after `after`, past the first
+/// `offset`, at most `limit`.
 #[derive(Debug, Clone, Default)]
 pub struct EventRange {
     /// Only at or after this time (RFC 3339, as the store writes it).
     pub since: Option<String>,
     /// Only before this time.
     pub until: Option<String>,
-    /// Skip this many (oldest first): where the previous page ended.
+    /// Only those kept after this [`KeptEvent::seq`]: the last of the previous page. Unlike
+    /// `offset`, it does not shift when older events are dropped or purged meanwhile.
+    pub after: Option<u64>,
+    /// Skip this many (oldest first) of the rest.
     pub offset: usize,
     /// At most this many.
     pub limit: usize,

@@ -71,7 +71,8 @@ impl ReplayArgs {
         let runtime = Runtime::new(data.cache_dir())?;
         let installed =
             install_candidate(&runtime, (&config, &key.tenant), &self.plugin, &self.component, &data.config.limits)?;
-        let range = EventRange { since: self.since, until: self.until, offset: 0, limit: self.limit as usize };
+        let range =
+            EventRange { since: self.since, until: self.until, limit: self.limit as usize, ..Default::default() };
         let report =
             replay(&runtime, Replay { tenant: &tenant, installed: &installed, range, allow: self.allow, by: &key.id })?;
         let table = match self.format {

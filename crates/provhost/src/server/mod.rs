@@ -243,11 +243,11 @@ pub async fn serve(
         worker_stop.clone(),
     ));
     let log = tokio::spawn(upkeep::truncate_log(state.store.clone(), upkeep::TRUNCATE_LOG_EVERY, worker_stop.clone()));
-    let keeping = state.config.tenants.iter().filter(|(_, t)| t.retention.keep_events);
-    let keeping = keeping.map(|(id, t)| (id.clone(), t.retention.keep_for)).collect();
+    // Every tenant, keeping or not: one that stopped keeping events forgets those it kept.
+    let kept_for = state.config.tenants.iter().map(|(id, t)| (id.clone(), t.retention.keep_for)).collect();
     let kept = tokio::spawn(upkeep::purge_kept_events(
         state.store.clone(),
-        keeping,
+        kept_for,
         upkeep::FORGET_EVERY,
         worker_stop.clone(),
     ));

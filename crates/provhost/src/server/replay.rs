@@ -39,6 +39,8 @@ pub struct ReplayQuery {
     /// Only events kept before this time (RFC 3339).
     #[param(format = DateTime)]
     until: Option<String>,
+    /// Only events kept after this one (`seq`): the previous page's `next_after`.
+    after: Option<String>,
     /// Differences that do not fail the replay, comma-separated: `added`, `removed`, `changed`,
     /// `refusals`, `thresholds`, `errors`, `limits`, `outcome`.
     allow: Option<String>,
@@ -78,7 +80,8 @@ fn differences(allow: Option<&str>) -> Result<Vec<Difference>, Problem> {
 /// Replay a new version of a plugin over the tenant's kept events, a dry run: nothing is
 /// committed or carried out, and the replay is one audit record. The new component runs under the
 /// tenant's configuration of the plugin and the manifest of the version installed now, against
-/// the directory as it stands. `limit` and `offset` page through the kept events; a page fails
+/// the directory as it stands. `limit` and `after` (the previous page's `next_after`) page through
+/// the kept events, each once; a page fails
 /// (`fails`) when its plans differ beyond `allow`.
 #[utoipa::path(post, path = "/v1/plugins/{name}/replay", tag = "plugins", params(OfPlugin, ReplayQuery),
     request_body(content = Component, content_type = "application/wasm",
@@ -89,7 +92,7 @@ pub async fn replay(
     caller: Caller,
     Path(OfPlugin { name }): Path<OfPlugin>,
     Listing(query, paging): Listing<ReplayQuery>,
-    _share: Share,
+    share: Share,
     request: Request,
 ) -> Result<Response, Problem> {
     let time = |what: &str, value: Option<String>| {
@@ -98,6 +101,12 @@ pub async fn replay(
     let range = EventRange {
         since: time("since", query.since)?,
         until: time("until", query.until)?,
+        after: query
+            .after
+            .map(|a| {
+                a.parse().map_err(|_| invalid(format!("after must be a kept event's seq, a whole number, not '{a}'")))
+            })
+            .transpose()?,
         offset: paging.offset,
         limit: paging.limit,
     };
@@ -132,6 +141,8 @@ pub async fn replay(
     })?;
     let (component, by) = (Component(body), caller.0.id.clone());
     let report: ReplayReport = off_worker(move || {
+        // The share is held by the replay itself, so a caller that hangs up does not free it early.
+        let _share = share;
         // The new component with the installed version's manifest beside it.
         let dir = tempfile::tempdir().map_err(|e| Problem::internal(format!("no room for the component: {e}")))?;
         let file = dir.path().join(format!("{name}.wasm"));

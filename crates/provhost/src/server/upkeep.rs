@@ -60,8 +60,8 @@ pub async fn evict_idle(runtime: Arc<Runtime>, idle_for: Duration, stop: tokio::
 }
 
 /// Forgets each tenant's kept events older than its `[retention] keep-for`, looked for every
-/// [`FORGET_EVERY`], off the async workers, until `stop` turns true. `tenants` are those that keep
-/// events, with how long.
+/// [`FORGET_EVERY`], off the async workers, until `stop` turns true. `tenants` are the configured
+/// ones, with how long each keeps events: one that no longer keeps them still forgets those it kept.
 pub async fn purge_kept_events(
     store: Arc<dyn Store>,
     tenants: Vec<(String, Duration)>,

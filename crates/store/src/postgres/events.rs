@@ -62,14 +62,15 @@ impl EventStore for PostgresStore {
     }
 
     fn kept_events(&self, tenant: &str, plugin: &str, range: &EventRange) -> Result<Vec<KeptEvent>, StoreError> {
-        let (limit, offset) = (range.limit as i64, range.offset as i64);
+        let (limit, offset, after) = (range.limit as i64, range.offset as i64, range.after.map(|seq| seq as i64));
         let rows = self.read(|c| {
             Ok(c.query(
                 "SELECT seq, tenant, invocation, plugin, at, event, decided FROM kept_events
                  WHERE tenant = $1 AND plugin = $2
                    AND ($3::text IS NULL OR at >= $3) AND ($4::text IS NULL OR at < $4)
+                   AND ($7::bigint IS NULL OR seq > $7)
                  ORDER BY seq LIMIT $5 OFFSET $6",
-                &[&tenant, &plugin, &range.since, &range.until, &limit, &offset],
+                &[&tenant, &plugin, &range.since, &range.until, &limit, &offset, &after],
             )?)
         })?;
         Ok(rows.iter().map(kept).collect())

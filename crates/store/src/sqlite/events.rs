@@ -52,11 +52,19 @@ impl EventStore for SqliteStore {
         let mut stmt = conn.prepare_cached(
             "SELECT seq, tenant, invocation, plugin, at, event, decided FROM kept_events
              WHERE tenant = ?1 AND plugin = ?2
-               AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+               AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4) AND (?7 IS NULL OR seq > ?7)
              ORDER BY seq LIMIT ?5 OFFSET ?6",
         )?;
         let rows = stmt.query_map(
-            params![tenant, plugin, range.since, range.until, range.limit as i64, range.offset as i64],
+            params![
+                tenant,
+                plugin,
+                range.since,
+                range.until,
+                range.limit as i64,
+                range.offset as i64,
+                range.after.map(|seq| seq as i64)
+            ],
             |r| {
                 Ok(KeptEvent {
                     seq: r.get::<_, i64>(0)? as u64,

@@ -102,3 +102,20 @@ pub fn old_kept_events_are_purged_and_a_replay_is_one_audit_record(make: Make) {
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].entry.message, "replayed");
 }
+
+pub fn paging_after_the_last_seq_reads_each_kept_event_once_while_the_oldest_go(make: Make) {
+    let store = make();
+    let size = event(DEMO_TENANT, "p", 0, "2026-01-01T00:00:00.000Z").bytes();
+    let bounds = EventBounds { max_event_bytes: size, max_tenant_bytes: 3 * size };
+    let keep = |n: u32| store.keep_event(&event(DEMO_TENANT, "p", n, &format!("2026-01-01T00:00:0{n}.000Z")), bounds);
+    for n in 0..3 {
+        keep(n).unwrap();
+    }
+    let first = store.kept_events(DEMO_TENANT, "p", &EventRange { limit: 2, ..Default::default() }).unwrap();
+    // A new event comes in between the pages and pushes the oldest out.
+    assert!(matches!(keep(3).unwrap(), Kept::Kept { dropped: 1, .. }));
+    let after = Some(first.last().unwrap().seq);
+    let rest = store.kept_events(DEMO_TENANT, "p", &EventRange { limit: 2, after, ..Default::default() }).unwrap();
+    let names: Vec<String> = first.into_iter().chain(rest).map(|k| k.invocation).collect();
+    assert_eq!(names, ["inv-demo-0", "inv-demo-1", "inv-demo-2", "inv-demo-3"], "each once, none skipped");
+}

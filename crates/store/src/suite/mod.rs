@@ -41,6 +41,7 @@ macro_rules! store_suite {
             events::kept_events_hold_their_bounds_dropping_the_oldest_first,
             events::kept_events_are_read_per_tenant_and_plugin_in_pages_and_ranges,
             events::old_kept_events_are_purged_and_a_replay_is_one_audit_record,
+            events::paging_after_the_last_seq_reads_each_kept_event_once_while_the_oldest_go,
             keys::a_created_key_verifies_and_lists_without_its_secret,
             keys::revoked_and_expired_keys_are_refused,
             keys::keys_need_an_existing_tenant,

@@ -94,6 +94,9 @@ pub struct ReplayReport {
     pub summary: Summary,
     /// Where the next page starts (`offset`), when there may be more.
     pub next_offset: Option<usize>,
+    /// Where the next page starts (`after`), when there may be more: the last event's `seq`.
+    /// Paging on with it replays each kept event once, even as the oldest go meanwhile.
+    pub next_after: Option<u64>,
 }
 
 impl ReplayReport {
@@ -161,7 +164,9 @@ pub fn replay(runtime: &Runtime, replay: Replay<'_>) -> Result<ReplayReport, Run
     }
     summary.old_us_per_event = old_us.checked_div(summary.compared).unwrap_or(0);
     summary.new_us_per_event = new_us.checked_div(summary.compared).unwrap_or(0);
-    let next_offset = (kept.len() == range.limit).then_some(range.offset + range.limit);
+    let more = kept.len() == range.limit;
+    let next_offset = more.then_some(range.offset + range.limit);
+    let next_after = kept.last().filter(|_| more).map(|k| k.seq);
     let sha256 = installed.loaded.sha256.clone();
     let message = format!(
         "plugin {plugin} version {} replayed over {} kept events ({}): {} identical, {} different, {} new errors, {} new limits",
@@ -174,7 +179,7 @@ pub fn replay(runtime: &Runtime, replay: Replay<'_>) -> Result<ReplayReport, Run
         summary.new_limits,
     );
     let details = json!({
-        "since": range.since, "until": range.until, "offset": range.offset, "limit": range.limit,
+        "since": range.since, "until": range.until, "after": range.after, "offset": range.offset, "limit": range.limit,
         "first": kept.first().map(|k| k.seq), "last": kept.last().map(|k| k.seq),
         "allow": allow, "summary": summary,
     });
@@ -188,6 +193,7 @@ pub fn replay(runtime: &Runtime, replay: Replay<'_>) -> Result<ReplayReport, Run
         events,
         summary,
         next_offset,
+        next_after,
     })
 }
 
@@ -195,7 +201,8 @@ pub fn replay(runtime: &Runtime, replay: Replay<'_>) -> Result<ReplayReport, Run
 fn range_words(range: &EventRange) -> String {
     let since = range.since.as_deref().map_or_else(|| "the first kept".to_owned(), |s| format!("from {s}"));
     let until = range.until.as_deref().map_or_else(|| "on".to_owned(), |u| format!("until {u}"));
-    format!("{since} {until}, skipping {}, at most {}", range.offset, range.limit)
+    let after = range.after.map_or_else(String::new, |seq| format!(", after kept event {seq}"));
+    format!("{since} {until}{after}, skipping {}, at most {}", range.offset, range.limit)
 }
 
 /// Runs one kept event through the new version as a dry run and compares it with what the old
