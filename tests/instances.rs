@@ -45,6 +45,11 @@ impl Sandbox {
 
     /// Runs the mail event in `mode`.
     fn run(&self, mode: &str, limits: Limits) -> Invocation {
+        self.run_on(&self.plugin, mode, limits)
+    }
+
+    /// Runs the mail event in `mode` through `loaded`.
+    fn run_on(&self, loaded: &LoadedPlugin, mode: &str, limits: Limits) -> Invocation {
         let plugin = Resolved {
             name: "misbehave".into(),
             component: plugin("misbehave"),
@@ -58,12 +63,17 @@ impl Sandbox {
         let caller = Requester { key_id: "test", grants: &Grants::everything() };
         let context = Tenant::with_backend(DEMO_TENANT, &self.store, backend).plugin_context(caller, &plugin);
         let event = Event::from_json(&std::fs::read_to_string(mail_changed()).unwrap()).unwrap();
-        self.runtime.invoke(&self.plugin, context, limits, &event).unwrap()
+        self.runtime.invoke(loaded, context, limits, &event).unwrap()
     }
 
     /// How many events the instance that ran this one had seen.
     fn remember(&self) -> String {
-        let invocation = self.run("remember", Limits::default());
+        self.remember_on(&self.plugin)
+    }
+
+    /// How many events the instance of `loaded` that ran this one had seen.
+    fn remember_on(&self, loaded: &LoadedPlugin) -> String {
+        let invocation = self.run_on(loaded, "remember", Limits::default());
         assert!(invocation.completed(), "{:?}", invocation.outcome);
         let seen = invocation.outcome.detail().trim_start_matches("events seen by this instance: ").to_owned();
         assert_eq!(invocation.guest_output, format!("event {seen} of this instance\n"), "output is per event");
@@ -76,6 +86,18 @@ fn by_default_every_event_gets_a_fresh_instance() {
     let sandbox = Sandbox::new(1);
     let seen: Vec<String> = (0..20).map(|_| sandbox.remember()).collect();
     assert!(seen.iter().all(|s| s == "1"), "a reused pool slot starts clean: {seen:?}");
+}
+
+#[test]
+fn plugins_loaded_from_one_component_share_its_compiled_copy_and_still_get_fresh_instances() {
+    let sandbox = Sandbox::new(1);
+    let other_tenants = sandbox.runtime.load(&plugin("misbehave"), None).unwrap();
+    let counts = sandbox.runtime.compiled_counts();
+    assert_eq!((counts.shared, counts.in_memory), (1, 1), "one compiled copy for both: {counts:?}");
+    for _ in 0..3 {
+        assert_eq!(sandbox.remember(), "1");
+        assert_eq!(sandbox.remember_on(&other_tenants), "1", "sharing the code shares no instance");
+    }
 }
 
 #[test]

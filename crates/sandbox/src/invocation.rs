@@ -235,7 +235,7 @@ impl Runtime {
             arm(&mut store, limits.fuel, deadline);
             let instantiated = self
                 .sandbox
-                .run_until(deadline, plugin.pre.instantiate_async(&mut store))
+                .run_until(deadline, plugin.code.pre.instantiate_async(&mut store))
                 .unwrap_or_else(|| Err(wasmtime::Error::new(LimitHit::Timeout(limits.timeout_ms))));
             (store, output, instantiated)
         };

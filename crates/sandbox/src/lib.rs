@@ -3,6 +3,7 @@
 
 mod bindings;
 mod cache;
+mod compiled;
 mod engine;
 mod footprint;
 mod imports;
@@ -13,6 +14,7 @@ mod output;
 mod share;
 mod warm;
 
+pub use compiled::CompiledCounts;
 pub use engine::{PER_COMPONENT, POOL};
 pub use footprint::{Footprint, footprint};
 pub use inspect::{InspectError, Inspection, SUPPORTED_API_VERSIONS, import_status, inspect, interface};
@@ -51,6 +53,12 @@ pub enum LoadError {
         path: PathBuf,
         /// What it is instead.
         source: InspectError,
+    },
+    /// The file changed between reading its digest and reading it to compile.
+    #[error("plugin {path} changed while it was being loaded; load it again once it is written")]
+    Changed {
+        /// The file.
+        path: PathBuf,
     },
     /// The file does not match the sha256 the configuration pins.
     #[error(
@@ -109,11 +117,12 @@ pub struct LoadedPlugin {
     pub sha256: String,
     /// The provhost API version it was built against.
     pub api_version: String,
-    /// Whether this load compiled it (false: it came from the compile cache).
+    /// Whether this load compiled it (false: it came from the compile cache, or was in memory
+    /// already for another tenant).
     pub compiled: bool,
     /// What one instance of it holds of the engine's instance pool.
     pub footprint: Footprint,
-    pre: PluginPre<HostState>,
+    code: Arc<compiled::Compiled>,
     warm: Option<WarmPool>,
     idle: IdleInstances,
 }
@@ -133,12 +142,21 @@ pub fn plugin_name(path: &Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().replace('_', "-")).unwrap_or_else(|| "plugin".into())
 }
 
-/// Owns the engine, the linker with provhost's imports, the compile cache, the epoch ticker, the
-/// executor that drives invocations, the idle warm instances and each tenant's share of the pool.
+/// The sha256 of a file, hex, read in small pieces.
+fn file_digest(path: &Path) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Owns the engine, the linker with provhost's imports, the compile cache, the compiled components
+/// every tenant shares, the epoch ticker, the executor that drives invocations, the idle warm
+/// instances and each tenant's share of the pool.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cache: cache::CompileCache,
+    compiled: compiled::CompiledComponents,
     sandbox: engine::SandboxExecutor,
     idle: IdleInstances,
     share: Arc<share::PoolShare>,
@@ -155,6 +173,7 @@ impl Runtime {
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
         Ok(Self {
             cache: cache::CompileCache::new(cache_dir, &engine),
+            compiled: compiled::CompiledComponents::default(),
             sandbox: engine::SandboxExecutor::start()?,
             idle: IdleInstances::default(),
             share: Arc::new(share::PoolShare::new(Capacity::DEFAULT_TENANT_POOL_SHARE)),
@@ -182,20 +201,45 @@ impl Runtime {
         self.idle.evict_idle_for(idle_for)
     }
 
+    /// How the loads so far found their compiled components (compiled, from the compile cache, or
+    /// shared with another loaded plugin of the same digest), and how many are in memory now.
+    pub fn compiled_counts(&self) -> CompiledCounts {
+        self.compiled.counts()
+    }
+
     /// The directory compiled components are cached in.
     pub fn cache_dir(&self) -> &Path {
         self.cache.dir()
     }
 
-    /// Loads a plugin file: checks it is a provhost plugin of a supported API version whose
-    /// instances fit [`PER_COMPONENT`] before compiling, then compiles it (or maps it from the
-    /// cache) and pre-links it. With `pinned`, a file whose sha256 differs is refused before
-    /// anything else.
+    /// Loads a plugin file. With `pinned`, a file whose sha256 differs is refused before anything
+    /// else. A plugin of the same digest loaded already shares its compiled copy; otherwise the
+    /// file is checked to be a provhost plugin of a supported API version whose instances fit
+    /// [`PER_COMPONENT`], then compiled (or read from the compile cache) and pre-linked.
     pub fn load(&self, path: &Path, pinned: Option<&str>) -> Result<LoadedPlugin, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let sha256 = file_digest(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
         if let Some(pinned) = pinned.filter(|p| !p.eq_ignore_ascii_case(&sha256)) {
             return Err(LoadError::PinMismatch { path: path.to_owned(), actual: sha256, pinned: pinned.to_owned() });
+        }
+        let (code, compiled) = self.compiled.get_or_load(&sha256, || self.compile(path, &sha256))?;
+        Ok(LoadedPlugin {
+            name: plugin_name(path),
+            sha256,
+            api_version: code.api_version.clone(),
+            compiled,
+            footprint: code.footprint,
+            code,
+            warm: None,
+            idle: self.idle.clone(),
+        })
+    }
+
+    /// Reads the component in `path`, whose digest was `sha256`, checks it, and compiles it (or
+    /// reads it from the compile cache) and pre-links it; and whether it compiled it.
+    fn compile(&self, path: &Path, sha256: &str) -> Result<(compiled::Compiled, bool), LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        if hex::encode(Sha256::digest(&bytes)) != sha256 {
+            return Err(LoadError::Changed { path: path.to_owned() });
         }
         let inspection = inspect(&bytes).map_err(|source| LoadError::NotAPlugin { path: path.to_owned(), source })?;
         let link = |e: wasmtime::Error| LoadError::Link { path: path.to_owned(), reason: format!("{e:#}") };
@@ -203,25 +247,15 @@ impl Runtime {
         if let Some((what, count, max)) = footprint.over(&PER_COMPONENT) {
             return Err(LoadError::TooLarge { path: path.to_owned(), what, count, max });
         }
-        let (component, compiled) = match self.cache.load(&self.engine, &sha256) {
+        let (component, compiled) = match self.cache.load(&self.engine, sha256) {
             Some(component) => (component, false),
             None => {
                 let component = Component::new(&self.engine, &bytes).map_err(link)?;
-                self.cache.store(&sha256, &component);
+                self.cache.store(sha256, &component);
                 (component, true)
             }
         };
-        let pre = self.linker.instantiate_pre(&component).map_err(link)?;
-        let pre = PluginPre::new(pre).map_err(link)?;
-        Ok(LoadedPlugin {
-            name: plugin_name(path),
-            sha256,
-            api_version: inspection.api_version,
-            compiled,
-            footprint,
-            pre,
-            warm: None,
-            idle: self.idle.clone(),
-        })
+        let pre = PluginPre::new(self.linker.instantiate_pre(&component).map_err(link)?).map_err(link)?;
+        Ok((compiled::Compiled { pre, api_version: inspection.api_version, footprint }, compiled))
     }
 }

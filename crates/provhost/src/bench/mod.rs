@@ -172,10 +172,20 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
         let all: Vec<&Path> = plugins[1..].iter().map(|(_, p)| p.as_path()).collect();
         let idle = memory::server_rss(1, &all[..1])?;
         let loaded = memory::server_rss(10, &all)?;
+        let doubled = memory::server_rss(20, &all)?;
+        let per_tenant = (doubled - loaded) / 10.0;
         let _ = writeln!(out, "\n## Resident memory of `provhost serve` (plugins from the compile cache)\n");
         let _ = writeln!(out, "| configuration | resident |\n| --- | ---: |");
         let _ = writeln!(out, "| 1 tenant × 1 plugin (Rust), idle | {idle:.1} MiB |");
         let _ = writeln!(out, "| 10 tenants × 3 plugins (Rust, Python, JavaScript) | {loaded:.1} MiB |");
+        let _ = writeln!(out, "| 20 tenants × the same 3 plugins | {doubled:.1} MiB |");
+        let _ = writeln!(out, "| one more tenant running the same 3 plugins | {per_tenant:.2} MiB |");
+        let _ = writeln!(
+            out,
+            "\nTenants running the same component share one compiled copy of it (its code and memory images), \
+             so one more tenant running plugins already loaded costs its configuration, policy and plugin \
+             records, not another copy of the code."
+        );
     }
     Ok(out)
 }
