@@ -20,14 +20,14 @@ mod upkeep;
 
 use std::path::PathBuf;
 
-pub use actions::{ActionStore, Effect, Finish, FollowUp, HistoryEntry};
+pub use actions::{ActionStore, BlockedGroup, Effect, Finish, FollowUp, HistoryEntry};
 pub use approvals::{ApprovalStore, Verdict};
 pub use audit::{AuditFilter, AuditStore, Verification};
 pub use claims::{Claim, ClaimStore, Due, Following, LeaseKey};
 pub use deliveries::{Delivery, DeliveryStore, Notify};
 pub use demo::{DEMO_TENANT, seed_demo, seed_demo_as};
 pub use directory::DirectoryStore;
-pub use invocations::{Commit, InvocationSource, InvocationStore};
+pub use invocations::{Commit, InvocationSource, InvocationStore, OutcomeCount};
 pub use keys::{AuthError, KeyError, KeyRecord, KeyStore};
 pub use requests::{Begun, KeptRequest, RequestStore};
 pub use sqlite::SqliteStore;

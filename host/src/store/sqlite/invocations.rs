@@ -10,7 +10,7 @@ use crate::audit::InvocationRecord;
 use crate::event::AttributeChanged;
 use crate::model::{Action, Attribute, apply_attribute_changes};
 use crate::refusal::Refusal;
-use crate::store::{Commit, InvocationSource, InvocationStore};
+use crate::store::{Commit, InvocationSource, InvocationStore, OutcomeCount};
 
 fn insert_invocation(tx: &Connection, record: &InvocationRecord) -> Result<(), StoreError> {
     tx.prepare_cached(
@@ -129,5 +129,17 @@ impl InvocationStore for SqliteStore {
             Ok(n as u64)
         };
         Ok((count("invocations")?, count("actions")?))
+    }
+
+    fn plugin_outcomes(&self, tenant: &str, plugin: &str, since: &str) -> Result<Vec<OutcomeCount>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT substr(started_at, 1, 13), outcome, COUNT(*) FROM invocations INDEXED BY invocations_by_plugin \
+             WHERE tenant = ?1 AND plugin_name = ?2 AND started_at >= ?3 GROUP BY 1, 2 ORDER BY 1, 2",
+        )?;
+        let rows = stmt.query_map([tenant, plugin, since], |r| {
+            Ok(OutcomeCount { hour: r.get(0)?, outcome: r.get(1)?, count: r.get::<_, i64>(2)? as u64 })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }
