@@ -1,7 +1,10 @@
-//! The layering docs/architecture.md draws is the one the host's code has. Each top-level module
-//! of `host/src` uses only modules listed below it in the document's layer table, so no cycle can
-//! form between them. Within every module, no two submodules use each other, directly or round a
-//! cycle. Test code (the items marked `#[cfg(test)]`) may reach up for fixtures and is not counted.
+//! The layering docs/architecture.md draws is the one the host's code has. The crates of
+//! `crates/` depend only on crates listed below them in the document's crate table, which names
+//! each crate's dependencies as its Cargo.toml does, and only the crates the table allows use
+//! wasmtime, SQLite or the HTTP server. Inside a crate the module table places, each top-level
+//! module uses only modules listed below it; inside every other crate and every module, no two
+//! submodules use each other, directly or round a cycle. Test code (the items marked
+//! `#[cfg(test)]`) may reach up for fixtures and is not counted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -12,22 +15,98 @@ type ModPath = Vec<String>;
 /// For each module, the submodules of it that each submodule uses.
 type Uses = BTreeMap<ModPath, BTreeMap<String, BTreeSet<String>>>;
 
+/// The external crates only one crate may depend on: the sandbox's engine, the store's SQL and the
+/// application's HTTP server.
+const EXCLUSIVE: [(&str, &str); 5] = [
+    ("wasmtime", "provhost-sandbox"),
+    ("wasmtime-wasi", "provhost-sandbox"),
+    ("rusqlite", "provhost-store"),
+    ("axum", "provhost"),
+    ("hyper", "provhost"),
+];
+
 fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The top-level modules in the layer table of docs/architecture.md, top first.
-fn layers(doc: &str) -> Vec<String> {
-    let section = doc.split("\n## Layers").nth(1).expect("docs/architecture.md has a `## Layers` section");
-    let section = section.split("\n## ").next().unwrap_or_default();
+/// The rows of the table in the section of `doc` headed `heading`, each row's cells in
+/// backticks, comma separated: `| `a` | `b`, `c` | text |` is `[["a"], ["b", "c"], []]`.
+fn table(doc: &str, heading: &str) -> Vec<Vec<Vec<String>>> {
+    let section = doc.split(heading).nth(1).unwrap_or_else(|| panic!("docs/architecture.md has `{heading}`"));
+    let section = section.split("\n#").next().unwrap_or_default();
+    let cell = |text: &str| -> Vec<String> {
+        text.split(',').filter_map(|c| c.trim().strip_prefix('`')?.strip_suffix('`').map(str::to_owned)).collect()
+    };
     section
         .lines()
-        .filter_map(|line| line.strip_prefix('|')?.split('|').next())
-        .filter_map(|cell| cell.trim().strip_prefix('`')?.strip_suffix('`').map(str::to_owned))
+        .filter_map(|line| line.trim().strip_prefix('|')?.strip_suffix('|'))
+        .map(|row| row.split('|').map(cell).collect::<Vec<_>>())
+        .filter(|row| row.first().is_some_and(|first| !first.is_empty()))
         .collect()
 }
 
-/// Every source file of the crate under `src`, by module path, without comments and test code.
+/// The crate table of docs/architecture.md, top first: each crate with the crates it depends on.
+fn crate_table(doc: &str) -> Vec<(String, BTreeSet<String>)> {
+    table(doc, "\n### Crates")
+        .into_iter()
+        .map(|row| (row[0][0].clone(), row.get(1).into_iter().flatten().cloned().collect()))
+        .collect()
+}
+
+/// The module table of docs/architecture.md, top first: each module with its crate.
+fn layers(doc: &str) -> Vec<(String, String)> {
+    table(doc, "\n### Modules")
+        .into_iter()
+        .filter_map(|row| Some((row[0][0].clone(), row.get(1)?.first()?.clone())))
+        .collect()
+}
+
+/// Each crate of `crates/`: its package name, its directory and the crates it depends on (its
+/// `[dependencies]`, not its dev-dependencies).
+fn crates(root: &Path) -> Vec<(String, PathBuf, BTreeSet<String>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root.join("crates")).unwrap() {
+        let dir = entry.unwrap().path();
+        let manifest: toml::Table = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap().parse().unwrap();
+        let name = manifest["package"]["name"].as_str().unwrap().to_owned();
+        let deps = manifest.get("dependencies").and_then(|d| d.as_table()).map(|d| d.keys().cloned().collect());
+        out.push((name, dir, deps.unwrap_or_default()));
+    }
+    out.sort();
+    out
+}
+
+/// What breaks the crate graph: a crate the table does not list or lists without it existing, a
+/// dependency on a crate listed above (or on itself), dependencies other than the table names,
+/// and a dependency on an external crate another crate alone may use.
+fn crate_breaks(table: &[(String, BTreeSet<String>)], actual: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+    let rank = |c: &str| table.iter().position(|(name, _)| name == c);
+    let mut out = Vec::new();
+    for (name, _) in table.iter().filter(|(name, _)| !actual.contains_key(name)) {
+        out.push(format!("docs/architecture.md lists the crate `{name}`, which crates/ does not have"));
+    }
+    for (name, deps) in actual {
+        let Some(at) = rank(name) else {
+            out.push(format!("`{name}` is not in the crate table of docs/architecture.md"));
+            continue;
+        };
+        let ours: BTreeSet<String> = deps.iter().filter(|d| d.starts_with("provhost")).cloned().collect();
+        for dep in &ours {
+            if rank(dep).is_some_and(|b| b <= at) {
+                out.push(format!("`{name}` depends on `{dep}`, which the crate table does not put below it"));
+            }
+        }
+        if ours != table[at].1 {
+            out.push(format!("`{name}` depends on {ours:?}; docs/architecture.md says {:?}", table[at].1));
+        }
+        for (dep, owner) in EXCLUSIVE.iter().filter(|(dep, owner)| deps.contains(*dep) && owner != name) {
+            out.push(format!("`{name}` depends on `{dep}`, which only `{owner}` may"));
+        }
+    }
+    out
+}
+
+/// Every source file of a crate under its `src`, by module path, without comments and test code.
 fn sources(src: &Path) -> BTreeMap<ModPath, String> {
     let mut out = BTreeMap::new();
     let mut dirs = vec![src.to_owned()];
@@ -262,12 +341,14 @@ fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
     graph.keys().find_map(|node| visit(node, graph, &mut done, &mut Vec::new()))
 }
 
-/// What breaks the layering: each use of a module not listed below the user, each top-level
-/// module missing from the table, each cycle inside a module.
+/// What breaks the layering of one crate: where the module table places its modules (`layers`,
+/// top first), each use of a module not listed below the user and each top-level module missing
+/// from the table; each cycle inside a module, and among the top-level modules of a crate the
+/// table does not place (`layers` empty).
 fn breaks(layers: &[String], uses: &Uses, top_level: &BTreeSet<String>) -> Vec<String> {
     let rank = |m: &str| layers.iter().position(|l| l == m);
     let mut out = Vec::new();
-    for module in top_level {
+    for module in top_level.iter().filter(|_| !layers.is_empty()) {
         if rank(module).is_none() {
             out.push(format!("`{module}` is not in the layer table of docs/architecture.md"));
         }
@@ -281,12 +362,25 @@ fn breaks(layers: &[String], uses: &Uses, top_level: &BTreeSet<String>) -> Vec<S
             }
         }
     }
-    for (parent, graph) in uses.iter().filter(|(parent, _)| !parent.is_empty()) {
+    for (parent, graph) in uses.iter().filter(|(parent, _)| !parent.is_empty() || layers.is_empty()) {
         if let Some(found) = cycle(graph) {
-            out.push(format!("inside `{}`, submodules use each other round {}", parent.join("::"), found.join(" → ")));
+            let inside =
+                if parent.is_empty() { "the crate root".to_owned() } else { format!("`{}`", parent.join("::")) };
+            out.push(format!("inside {inside}, submodules use each other round {}", found.join(" → ")));
         }
     }
     out
+}
+
+#[test]
+fn every_crate_depends_only_on_the_crates_below_it_as_the_table_says() {
+    let root = repository();
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let table = crate_table(&doc);
+    assert!(table.len() >= 5, "the crate table lists the workspace's crates: {table:?}");
+    let actual: BTreeMap<String, BTreeSet<String>> = crates(&root).into_iter().map(|(n, _, d)| (n, d)).collect();
+    let found = crate_breaks(&table, &actual);
+    assert!(found.is_empty(), "the crate graph does not hold:\n{}", found.join("\n"));
 }
 
 #[test]
@@ -294,14 +388,56 @@ fn every_module_uses_only_the_layers_below_it_and_no_submodules_form_a_cycle() {
     let root = repository();
     let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
     let layers = layers(&doc);
-    assert!(layers.len() > 10, "the layer table lists the host's modules: {layers:?}");
-    let sources = sources(&root.join("host/src"));
-    let top_level: BTreeSet<String> = sources.keys().filter(|m| m.len() == 1).map(|m| m[0].clone()).collect();
-    for listed in &layers {
-        assert!(top_level.contains(listed), "docs/architecture.md lists `{listed}`, which host/src does not have");
+    assert!(layers.len() > 10, "the module table lists the modules of the layered crates: {layers:?}");
+    let mut found = Vec::new();
+    let mut placed = BTreeSet::new();
+    for (name, dir, _) in crates(&root) {
+        let sources = sources(&dir.join("src"));
+        let top_level: BTreeSet<String> = sources.keys().filter(|m| m.len() == 1).map(|m| m[0].clone()).collect();
+        let ours: Vec<String> = layers.iter().filter(|(_, c)| *c == name).map(|(m, _)| m.clone()).collect();
+        for listed in &ours {
+            placed.insert(listed.clone());
+            assert!(
+                top_level.contains(listed),
+                "docs/architecture.md places `{listed}` in `{name}`, which has no such module"
+            );
+        }
+        found.extend(breaks(&ours, &uses(&sources), &top_level).into_iter().map(|b| format!("{name}: {b}")));
     }
-    let found = breaks(&layers, &uses(&sources), &top_level);
+    let unknown: Vec<&(String, String)> = layers.iter().filter(|(m, _)| !placed.contains(m)).collect();
+    assert!(unknown.is_empty(), "docs/architecture.md places modules in crates that do not exist: {unknown:?}");
     assert!(found.is_empty(), "the layering does not hold:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_crate_check_finds_an_upward_dependency_an_unlisted_crate_and_a_heavy_dependency() {
+    let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<String>>();
+    let table = vec![
+        ("provhost".to_string(), set(&["provhost-store", "provhost-core"])),
+        ("provhost-store".to_string(), set(&["provhost-core"])),
+        ("provhost-core".to_string(), set(&[])),
+        ("provhost-gone".to_string(), set(&[])),
+    ];
+    let actual = BTreeMap::from([
+        ("provhost".to_string(), set(&["provhost-store", "provhost-core", "axum"])),
+        ("provhost-store".to_string(), set(&["provhost-core", "rusqlite"])),
+        ("provhost-core".to_string(), set(&["provhost-store", "wasmtime", "serde"])),
+        ("provhost-new".to_string(), set(&[])),
+    ]);
+    assert_eq!(
+        crate_breaks(&table, &actual),
+        [
+            "docs/architecture.md lists the crate `provhost-gone`, which crates/ does not have",
+            "`provhost-core` depends on `provhost-store`, which the crate table does not put below it",
+            "`provhost-core` depends on {\"provhost-store\"}; docs/architecture.md says {}",
+            "`provhost-core` depends on `wasmtime`, which only `provhost-sandbox` may",
+            "`provhost-new` is not in the crate table of docs/architecture.md",
+        ]
+    );
+    let doc = "## Layers\n### Crates\n| crate | depends on |\n| --- | --- |\n| `a` | `b`, `c` |\n| `b` | |\n### Modules\n\
+               | module | crate |\n| --- | --- |\n| `m` | `a` | holds m |\n## Next\n| `x` | `y` |";
+    assert_eq!(crate_table(doc), [("a".to_string(), set(&["b", "c"])), ("b".to_string(), set(&[]))]);
+    assert_eq!(layers(doc), [("m".to_string(), "a".to_string())], "only the module table's rows are read");
 }
 
 #[test]
@@ -338,12 +474,15 @@ fn the_check_finds_an_upward_use_an_unplaced_module_and_a_cycle() {
             cycle
         ]
     );
-    let doc = "intro\n| `x` |\n## Layers\n| module |\n| --- |\n| `a` |\n| `b` | holds b |\n## Next\n| `c` |";
-    assert_eq!(crate::layers(doc), ["a", "b"], "only the first cell of the Layers table's rows is read");
+    assert_eq!(
+        breaks(&[], &uses(&sources), &top_level),
+        ["inside the crate root, submodules use each other round cli → gate → cli", cycle],
+        "in a crate the table does not place, only cycles break the layering, its root's modules' too"
+    );
 }
 
 /// What the section of docs/architecture.md headed `heading` names in backticks that should exist
-/// in `host/src`: files (`gate/mod.rs`) and items (`Gate::decide`, `run_event`). Anything else in
+/// in `crates/`: files (`gate/src/lib.rs`, relative to `crates/` or the repository) and items (`Gate::decide`, `run_event`). Anything else in
 /// backticks (a scope, a route, a command) is not checked.
 fn named_in(doc: &str, heading: &str) -> (Vec<String>, Vec<String>) {
     let section = doc.split(heading).nth(1).unwrap_or_else(|| panic!("docs/architecture.md has `{heading}`"));
@@ -390,12 +529,16 @@ fn every_file_and_item_the_re_enforce_path_names_exists() {
     let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
     let (files, items) = named_in(&doc, "## Where is a re-enforce checked, planned, committed, audited and executed?");
     assert!(files.len() >= 10 && items.len() >= 10, "the path names its files and items: {files:?} {items:?}");
-    let src = root.join("host/src");
-    let missing: Vec<&String> = files.iter().filter(|f| !src.join(f).is_file() && !root.join(f).is_file()).collect();
-    assert!(missing.is_empty(), "docs/architecture.md names files host/src does not have: {missing:?}");
-    let code: String = sources(&src).into_values().collect::<Vec<_>>().join("\n");
+    let exists = |f: &String| root.join("crates").join(f).is_file() || root.join(f).is_file();
+    let missing: Vec<&String> = files.iter().filter(|f| !exists(f)).collect();
+    assert!(missing.is_empty(), "docs/architecture.md names files the repository does not have: {missing:?}");
+    let code: String = crates(&root)
+        .iter()
+        .flat_map(|(_, dir, _)| sources(&dir.join("src")).into_values())
+        .collect::<Vec<_>>()
+        .join("\n");
     let undefined: Vec<&String> = items.iter().filter(|i| !defines(&code, i)).collect();
-    assert!(undefined.is_empty(), "docs/architecture.md names items host/src does not define: {undefined:?}");
+    assert!(undefined.is_empty(), "docs/architecture.md names items no crate defines: {undefined:?}");
 }
 
 #[test]

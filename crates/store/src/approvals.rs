@@ -1,0 +1,40 @@
+//! Approving or rejecting blocked actions, all or none.
+
+use super::{Notify, StoreError};
+use provhost_core::model::Action;
+use provhost_core::policy::TenantPolicy;
+use provhost_core::refusal::Refusal;
+
+/// A decision on blocked actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let them run: they become `pending`.
+    Approve,
+    /// Do not run them: they end `rejected`.
+    Reject,
+}
+
+/// Decisions on blocked actions.
+pub trait ApprovalStore {
+    /// Approves or rejects blocked actions, all or none, recording who decided; the notifications
+    /// `notify` builds from the actions decided are queued in the same transaction. An id that is
+    /// not a blocked action of this tenant fails the whole decision. An approval holds the rules a
+    /// commit holds, checked again inside the transaction: under the tenant's four-eyes rule the
+    /// key that caused the block (it ran the invocation that planned the action) cannot approve
+    /// it; an entitlement unmanaged meanwhile is not acted on; and the approved actions count
+    /// against the window budgets from now, so an approval that would push a window past its
+    /// maximum is refused whole. A refused approval changes nothing and leaves an audit record.
+    fn decide_blocked(
+        &self,
+        tenant: &str,
+        ids: &[String],
+        verdict: Verdict,
+        by: &str,
+        policy: &TenantPolicy,
+        notify: Notify<'_>,
+    ) -> Result<Result<Vec<Action>, Refusal>, StoreError>;
+
+    /// Records a decision on blocked actions that checks made before it refused (an exclusion
+    /// that applies now): nothing changes, and the refusal is on record with the key that asked.
+    fn refuse_decision(&self, tenant: &str, ids: &[String], by: &str, refusal: &Refusal) -> Result<(), StoreError>;
+}

@@ -1,0 +1,143 @@
+//! The audit trail as stored: each tenant's hash chain, read with filters, exported, imported
+//! and verified.
+
+use std::ops::ControlFlow;
+
+use super::StoreError;
+use provhost_core::audit::{AuditRecord, ChainBreak, ChainStart, ChainVerifier};
+
+/// Which records `audit list` returns; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this tenant's.
+    pub tenant: Option<String>,
+    /// Only about this person.
+    pub person: Option<String>,
+    /// Only of this plugin.
+    pub plugin: Option<String>,
+    /// Only about this entitlement action.
+    pub action: Option<String>,
+    /// Only with this decision or outcome (`allowed`, `forbidden`, `completed`, `trap`, `success`…).
+    pub decision: Option<String>,
+    /// Only caused by this API key.
+    pub key_id: Option<String>,
+    /// Only of this kind (`invocation`, `host-call`, …).
+    pub kind: Option<String>,
+    /// Only at or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// Only before this time (RFC 3339).
+    pub until: Option<String>,
+}
+
+/// What `audit verify` found for one tenant.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verification {
+    /// The tenant.
+    pub tenant: String,
+    /// Where the chain starts, as its first record says; `None` when the tenant has no records.
+    pub start: Option<ChainStart>,
+    /// Records that verified, from the start on.
+    pub verified: u64,
+    /// The first break, if any.
+    pub broken: Option<ChainBreak>,
+}
+
+impl Verification {
+    /// The first record checked.
+    pub fn first(&self) -> Option<u64> {
+        self.start.as_ref().map(|s| s.seq)
+    }
+
+    /// Whether the chain starts with the tenant's first record. One that does not holds no proof
+    /// of the records before its start: only a checkpoint taken of it can vouch that it started
+    /// there (an archive imported from a later record).
+    pub fn is_whole(&self) -> bool {
+        self.start.as_ref().is_none_or(ChainStart::is_genesis)
+    }
+}
+
+/// Each tenant's audit chain.
+pub trait AuditStore {
+    /// Records matching the filter, in chain order, at most `limit`, skipping the first `offset`.
+    fn audit(&self, filter: &AuditFilter, limit: usize, offset: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut records = Vec::new();
+        self.audit_each(filter, (limit, offset), &mut |record| {
+            records.push(record);
+            ControlFlow::Continue(())
+        })?;
+        Ok(records)
+    }
+
+    /// Calls `each` with the records matching the filter, in chain order, at most `limit`,
+    /// skipping the first `offset`, one at a time until it breaks off: a reader holds one record
+    /// at a time, however large the records are.
+    fn audit_each(
+        &self,
+        filter: &AuditFilter,
+        page: (usize, usize),
+        each: &mut dyn FnMut(AuditRecord) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
+
+    /// The record with this id.
+    fn audit_record(&self, id: &str) -> Result<AuditRecord, StoreError>;
+
+    /// The tenant's record of the invocation `invocation` (of kind `invocation`: every host call
+    /// with its decision, the notes, the limits used and the captured output), if there is one.
+    fn invocation_audit(&self, tenant: &str, invocation: &str) -> Result<Option<AuditRecord>, StoreError>;
+
+    /// Calls `each` with the tenant's records from `from_seq` on, in chain order, one at a time,
+    /// until it breaks off.
+    fn audit_chain(
+        &self,
+        tenant: &str,
+        from_seq: u64,
+        each: &mut dyn FnMut(AuditRecord) -> Result<ControlFlow<()>, StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// Where the tenant's chain starts: its first record's sequence number and `prev_hash`.
+    fn audit_start(&self, tenant: &str) -> Result<Option<ChainStart>, StoreError>;
+
+    /// The tenant's last record: its sequence number and hash.
+    fn audit_head(&self, tenant: &str) -> Result<Option<(u64, String)>, StoreError>;
+
+    /// The hash of the tenant's record at `seq`, if there is one.
+    fn audit_hash_at(&self, tenant: &str, seq: u64) -> Result<Option<String>, StoreError>;
+
+    /// The tenants that have audit records.
+    fn audit_tenants(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Recomputes the tenant's chain from its first record, one record at a time, and reports
+    /// where it starts and the first break. The start is what the first record says; nothing else
+    /// in the store is trusted for it (see [`Verification::is_whole`]).
+    fn verify_audit(&self, tenant: &str) -> Result<Verification, StoreError> {
+        let mut start = None;
+        let mut verifier = None;
+        let mut broken = None;
+        self.audit_chain(tenant, 0, &mut |r| {
+            let verifier = verifier.get_or_insert_with(|| {
+                // Record 1 continues the genesis hash, whatever it claims to continue.
+                let first = if r.seq == 1 {
+                    ChainStart::genesis()
+                } else {
+                    ChainStart { seq: r.seq, prev_hash: r.prev_hash.clone() }
+                };
+                let verifier = ChainVerifier::from(&first);
+                start = Some(first);
+                verifier
+            });
+            Ok(match verifier.check(&r) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(b) => {
+                    broken = Some(b);
+                    ControlFlow::Break(())
+                }
+            })
+        })?;
+        let verified = verifier.map_or(0, |v| v.verified());
+        Ok(Verification { tenant: tenant.to_owned(), start, verified, broken })
+    }
+
+    /// Imports exported records into an archive store: they must continue the tenant's chain
+    /// here (or start it) and verify; otherwise nothing is imported.
+    fn import_audit(&self, records: &[AuditRecord]) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,145 @@
+//! Invocation records: one per plugin run, committed together with the actions it planned.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::actions::{check_windows, insert_actions, live_retry, still_managed};
+use super::audit::append as append_audit;
+use super::directory::to_json;
+use super::{SqliteStore, StoreError, from_json};
+use crate::{Commit, InvocationSource, InvocationStore, OutcomeCount};
+use provhost_core::audit::InvocationRecord;
+use provhost_core::event::AttributeChanged;
+use provhost_core::model::{Action, Attribute, apply_attribute_changes};
+use provhost_core::refusal::Refusal;
+
+fn insert_invocation(tx: &Connection, record: &InvocationRecord) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO invocations (tenant, id, plugin_name, plugin_sha256, event_kind, outcome, detail, dry_run,
+                                  started_at, duration_us, fuel_used, peak_memory, host_calls, guest_output,
+                                  key_id, event_digest, event_summary)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?
+    .execute(params![
+        record.tenant,
+        record.id,
+        record.plugin_name,
+        record.plugin_sha256,
+        record.event_kind,
+        record.outcome.as_str(),
+        record.detail,
+        record.dry_run,
+        record.started_at,
+        record.duration_us as i64,
+        record.fuel_used as i64,
+        record.peak_memory as i64,
+        record.host_calls,
+        record.guest_output,
+        record.key_id,
+        record.event_digest,
+        record.event_summary,
+    ])?;
+    Ok(())
+}
+
+/// Refuses a retry of an action that another commit retried meanwhile: inside the write
+/// transaction, so that of two concurrent retries of one failed action exactly one commits.
+fn check_retries(tx: &Connection, tenant: &str, actions: &[Action]) -> Result<Result<(), Refusal>, StoreError> {
+    for (failed, retry) in actions.iter().filter_map(|a| a.retry_of.as_deref().map(|f| (f, a))) {
+        if let Some((live, state)) = live_retry(tx, tenant, failed, &retry.id)? {
+            return Ok(Err(Refusal::already_retried(failed, &live, &state)));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Records an observed attribute change on the person, where the embedded store holds them (a
+/// tenant whose directory is on a platform has no local copy to update). The bounds on a person's
+/// attributes are checked here again, where the change becomes final: past them, the commit is
+/// refused.
+fn apply_observed(tx: &Connection, tenant: &str, change: &AttributeChanged) -> Result<Result<(), Refusal>, StoreError> {
+    let text: Option<String> = tx
+        .prepare_cached("SELECT attributes FROM persons WHERE tenant = ?1 AND id = ?2")?
+        .query_row([tenant, &change.person], |r| r.get(0))
+        .optional()?;
+    let Some(text) = text else { return Ok(Ok(())) };
+    let current: Vec<Attribute> = from_json("persons.attributes", &text)?;
+    let attributes = match apply_attribute_changes(&current, change.written()) {
+        Ok(attributes) => attributes,
+        Err(why) => {
+            return Ok(Err(Refusal::Invalid(format!(
+                "the event's attribute changes cannot be recorded on person '{}': {why}",
+                change.person
+            ))));
+        }
+    };
+    tx.prepare_cached("UPDATE persons SET attributes = ?3 WHERE tenant = ?1 AND id = ?2")?.execute(params![
+        tenant,
+        change.person,
+        to_json(&attributes)
+    ])?;
+    Ok(Ok(()))
+}
+
+impl InvocationStore for SqliteStore {
+    fn commit_invocation(&self, record: &InvocationRecord, actions: &[Action]) -> Result<(), StoreError> {
+        let audit = [record.plan_entry(actions)];
+        self.commit(&Commit { record, actions, observed: None, windows: &[], audit: &audit })?
+            .map_err(|m| StoreError::Conflict(m.to_string()))
+    }
+
+    fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
+        self.write(|tx| {
+            if let Err(refusal) = check_windows(tx, &commit.record.tenant, commit.actions, commit.windows)? {
+                return Ok(Err(refusal));
+            }
+            if let Err(refusal) = check_retries(tx, &commit.record.tenant, commit.actions)? {
+                return Ok(Err(refusal));
+            }
+            for action in commit.actions {
+                if let Err(refusal) = still_managed(tx, &commit.record.tenant, action)? {
+                    return Ok(Err(refusal));
+                }
+            }
+            if let Some(change) = commit.observed
+                && let Err(refusal) = apply_observed(tx, &commit.record.tenant, change)?
+            {
+                return Ok(Err(refusal));
+            }
+            insert_invocation(tx, commit.record)?;
+            append_audit(tx, &commit.record.tenant, commit.audit)?;
+            insert_actions(tx, &commit.record.tenant, commit.actions)?;
+            Ok(Ok(()))
+        })
+    }
+
+    fn invocation_source(&self, tenant: &str, id: &str) -> Result<Option<InvocationSource>, StoreError> {
+        Ok(self
+            .read()?
+            .prepare_cached("SELECT plugin_name, key_id FROM invocations WHERE tenant = ?1 AND id = ?2")?
+            .query_row([tenant, id], |r| Ok(InvocationSource { plugin: r.get(0)?, key_id: r.get(1)? }))
+            .optional()?)
+    }
+
+    fn counts(&self, tenant: &str) -> Result<(u64, u64), StoreError> {
+        let conn = self.read()?;
+        let count = |table: &str| -> Result<u64, StoreError> {
+            let n: i64 = conn
+                .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE tenant = ?1"))?
+                .query_row([tenant], |r| r.get(0))?;
+            Ok(n as u64)
+        };
+        Ok((count("invocations")?, count("actions")?))
+    }
+
+    fn plugin_outcomes(&self, tenant: &str, plugin: &str, since: &str) -> Result<Vec<OutcomeCount>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT substr(started_at, 1, 13), outcome, COUNT(*) FROM invocations INDEXED BY invocations_by_plugin \
+             WHERE tenant = ?1 AND plugin_name = ?2 AND started_at >= ?3 GROUP BY 1, 2 ORDER BY 1, 2",
+        )?;
+        let rows = stmt.query_map([tenant, plugin, since], |r| {
+            Ok(OutcomeCount { hour: r.get(0)?, outcome: r.get(1)?, count: r.get::<_, i64>(2)? as u64 })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
