@@ -49,9 +49,13 @@ fn seed(store: &dyn Store) -> anyhow::Result<(String, String)> {
                 let at = rfc3339(start + time::Duration::minutes(n as i64));
                 Action {
                     id: new_id(),
-                    person: if n % 50 == 0 { template.person.clone() } else { format!("person-{}", n % PERSONS) },
+                    person: if n.is_multiple_of(50) {
+                        template.person.clone()
+                    } else {
+                        format!("person-{}", n % PERSONS)
+                    },
                     kind: [ActionKind::Update, ActionKind::Grant][n % 2],
-                    state: if n % 10 == 0 { ActionState::Error } else { ActionState::Success },
+                    state: if n.is_multiple_of(10) { ActionState::Error } else { ActionState::Success },
                     invocation: Some(invocation.clone()),
                     retry_of: None,
                     created_at: at.clone(),

@@ -50,7 +50,10 @@ pub fn actions_are_filtered_by_plugin_kind_and_time(make: Make) {
             ..template.clone()
         };
         store
-            .commit_invocation(&InvocationRecord::history(&invocation, DEMO_TENANT, plugin, "test"), &[action.clone()])
+            .commit_invocation(
+                &InvocationRecord::history(&invocation, DEMO_TENANT, plugin, "test"),
+                std::slice::from_ref(&action),
+            )
             .unwrap();
         action.id
     };
@@ -65,7 +68,7 @@ pub fn actions_are_filtered_by_plugin_kind_and_time(make: Make) {
         [late.clone(), early.clone()]
     );
     let updates = ActionFilter { plugin: Some("mailer".into()), kind: Some(ActionKind::Update), ..Default::default() };
-    assert_eq!(ids(updates), [early.clone()]);
+    assert_eq!(ids(updates), std::slice::from_ref(&early));
     let window = ActionFilter {
         since: Some("2020-01-02T00:00:00.000Z".into()),
         until: Some("2020-01-03T00:00:00.000Z".into()),

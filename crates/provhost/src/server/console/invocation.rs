@@ -39,12 +39,8 @@ pub async fn show(
     })?;
     let (entry, d) = (&record.entry, &record.entry.details);
     let plugin = entry.plugin.clone().unwrap_or_default();
-    let limits = app
-        .tenant(operator.tenant())
-        .plugins()
-        .iter()
-        .find(|p| p.plugin.name == plugin)
-        .map(|p| p.plugin.limits.clone());
+    let limits =
+        app.tenant(operator.tenant()).plugins().iter().find(|p| p.plugin.name == plugin).map(|p| p.plugin.limits);
     let empty = Vec::new();
     let calls = d["calls"].as_array().unwrap_or(&empty);
     let notes = d["notes"].as_array().unwrap_or(&empty);
