@@ -3,11 +3,13 @@
 
 #![allow(dead_code)]
 
+pub mod console;
 pub mod flaky;
 pub mod helloid;
 pub mod hoard;
 pub mod scim;
 pub mod server;
+pub mod webdriver;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -263,6 +263,14 @@ pub struct ActionFilter {
     pub state: Option<ActionState>,
     /// Only against this system.
     pub system: Option<String>,
+    /// Only of this kind.
+    pub kind: Option<ActionKind>,
+    /// Only those the invocations of this plugin planned.
+    pub plugin: Option<String>,
+    /// Only those created at or after this time (RFC 3339 UTC, as [`parse_rfc3339`] writes it).
+    pub since: Option<String>,
+    /// Only those created before this time (RFC 3339 UTC, as [`parse_rfc3339`] writes it).
+    pub until: Option<String>,
 }
 
 /// The current time as RFC 3339 UTC with millisecond precision.

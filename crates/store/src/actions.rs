@@ -57,6 +57,19 @@ pub struct FollowUp {
     pub after: Duration,
 }
 
+/// The blocked actions of one system and kind: what an operator approves or rejects together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedGroup {
+    /// The target system.
+    pub system: String,
+    /// The kind of action.
+    pub kind: ActionKind,
+    /// How many of them are blocked.
+    pub count: u64,
+    /// The message of the latest one blocked: the threshold that blocked it.
+    pub threshold: String,
+}
+
 /// One state an action went through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
@@ -98,4 +111,7 @@ pub trait ActionStore {
 
     /// The states an action went through, oldest first.
     fn action_history(&self, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// The tenant's blocked actions counted by system and kind, ordered by system, then kind.
+    fn blocked_groups(&self, tenant: &str) -> Result<Vec<BlockedGroup>, StoreError>;
 }

@@ -81,6 +81,10 @@ pub trait AuditStore {
     /// The record with this id.
     fn audit_record(&self, id: &str) -> Result<AuditRecord, StoreError>;
 
+    /// The tenant's record of the invocation `invocation` (of kind `invocation`: every host call
+    /// with its decision, the notes, the limits used and the captured output), if there is one.
+    fn invocation_audit(&self, tenant: &str, invocation: &str) -> Result<Option<AuditRecord>, StoreError>;
+
     /// Calls `each` with the tenant's records from `from_seq` on, in chain order, one at a time,
     /// until it breaks off.
     fn audit_chain(

@@ -52,4 +52,19 @@ pub trait InvocationStore {
 
     /// How many invocations the tenant has on record, and how many actions.
     fn counts(&self, tenant: &str) -> Result<(u64, u64), StoreError>;
+
+    /// The tenant's invocations of `plugin` started at or after `since` (RFC 3339 UTC), counted
+    /// by the hour they started in and by outcome, oldest hour first.
+    fn plugin_outcomes(&self, tenant: &str, plugin: &str, since: &str) -> Result<Vec<OutcomeCount>, StoreError>;
+}
+
+/// How many invocations of a plugin started in one hour ended one way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeCount {
+    /// The hour, as the start of an RFC 3339 time: `2026-12-02T19`.
+    pub hour: String,
+    /// The outcome as records name it (`completed`, `trap`, `limit`, a refusal code…).
+    pub outcome: String,
+    /// How many.
+    pub count: u64,
 }

@@ -24,7 +24,7 @@ pub mod sqlite;
 pub mod suite;
 mod upkeep;
 
-pub use actions::{ActionStore, Effect, Finish, FollowUp, HistoryEntry};
+pub use actions::{ActionStore, BlockedGroup, Effect, Finish, FollowUp, HistoryEntry};
 pub use approvals::{ApprovalStore, Verdict};
 pub use audit::{AuditFilter, AuditStore, Verification};
 pub use claims::{Claim, ClaimStore, Due, Following, LeaseKey};
@@ -33,7 +33,7 @@ pub use deliveries::{Delivery, DeliveryStore, Notify};
 pub use demo::{DEMO_TENANT, seed_demo, seed_demo_as};
 pub use directory::DirectoryStore;
 pub use events::{EventBounds, EventRange, EventStore, Kept, KeptEvent};
-pub use invocations::{Commit, InvocationSource, InvocationStore};
+pub use invocations::{Commit, InvocationSource, InvocationStore, OutcomeCount};
 pub use keys::{AuthError, KeyError, KeyRecord, KeyStore};
 pub use location::Location;
 pub use postgres::PostgresStore;

@@ -2,6 +2,7 @@
 //! per-event cost in process against a native baseline, the server under load, and resident
 //! memory. Figures are medians over repeated runs; ratios are taken within the same run.
 
+mod console;
 mod invoke;
 mod load;
 mod memory;
@@ -32,7 +33,7 @@ pub struct BenchOptions {
     pub runs: usize,
     /// Seconds per load level.
     pub load_seconds: f64,
-    /// Only these parts (`invoke`, `cli`, `load`, `memory`); empty for all.
+    /// Only these parts (`invoke`, `cli`, `load`, `memory`, `console`); empty for all.
     pub only: Vec<String>,
 }
 
@@ -59,7 +60,7 @@ fn plugins(root: &Path) -> Vec<(&'static str, PathBuf)> {
 
 /// The parts `options` asks for, in the order they run.
 pub fn parts(options: &BenchOptions) -> usize {
-    ["invoke", "cli", "load", "memory"].iter().filter(|p| options.wants(p)).count()
+    ["invoke", "cli", "load", "memory", "console"].iter().filter(|p| options.wants(p)).count()
 }
 
 /// Runs every measurement and returns the report as Markdown; `starting` hears of each part as it
@@ -186,6 +187,21 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
              so one more tenant running plugins already loaded costs its configuration, policy and plugin \
              records, not another copy of the code."
         );
+    }
+    if options.wants("console") {
+        starting("console pages");
+        let dir = tempfile::tempdir()?;
+        let figures = console::run(dir.path(), console::ROUNDS)?;
+        let _ = writeln!(
+            out,
+            "\n## Console pages with {} actions in the store (signed in, to the last byte; {} rounds)\n",
+            console::ACTIONS,
+            console::ROUNDS
+        );
+        let _ = writeln!(out, "| page | median | slowest |\n| --- | ---: | ---: |");
+        for f in &figures {
+            let _ = writeln!(out, "| {} | {:.2} ms | {:.2} ms |", f.page, f.median_ms, f.max_ms);
+        }
     }
     Ok(out)
 }

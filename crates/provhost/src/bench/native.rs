@@ -55,7 +55,7 @@ pub fn propagate_mail(
         None => person_systems.into_iter().filter(|s| *s != source).collect(),
     };
     let reason = format!("{} changed in {source} by {}", changed.join(", "), event.source);
-    let filter = ActionFilter { person: Some(person.into()), state: Some(ActionState::Error), system: None };
+    let filter = ActionFilter { person: Some(person.into()), state: Some(ActionState::Error), ..Default::default() };
     let failed = gate
         .query(&Query::ListActions { filter: filter.clone() }, |p| {
             Ok(p.backend().actions(p.tenant(), &filter, LIST_ACTIONS_LIMIT)?)

@@ -81,8 +81,11 @@ impl Decide {
         let tenant = key.tenant.as_str();
         let ids = match (&self.system, self.kind) {
             (Some(system), Some(kind)) => {
-                let filter =
-                    ActionFilter { state: Some(ActionState::Blocked), system: Some(system.clone()), person: None };
+                let filter = ActionFilter {
+                    state: Some(ActionState::Blocked),
+                    system: Some(system.clone()),
+                    ..Default::default()
+                };
                 store
                     .actions(tenant, &filter, usize::MAX >> 1)?
                     .into_iter()
@@ -122,7 +125,8 @@ impl ActionsCommand {
         match self {
             ActionsCommand::List { tenant, person, state, system, limit, json } => {
                 let store = data.open_tenant(&tenant)?;
-                let actions = store.actions(&tenant, &ActionFilter { person, state, system }, limit)?;
+                let actions =
+                    store.actions(&tenant, &ActionFilter { person, state, system, ..Default::default() }, limit)?;
                 if json {
                     print_json(&actions)?;
                 } else {
@@ -142,7 +146,7 @@ impl ActionsCommand {
             }
             ActionsCommand::Blocked { tenant, system } => {
                 let store = data.open_tenant(&tenant)?;
-                let filter = ActionFilter { state: Some(ActionState::Blocked), system, person: None };
+                let filter = ActionFilter { state: Some(ActionState::Blocked), system, ..Default::default() };
                 print_json(&store.actions(&tenant, &filter, usize::MAX >> 1)?)?;
             }
             ActionsCommand::Approve(decide) => decide.run(data, Verdict::Approve)?,

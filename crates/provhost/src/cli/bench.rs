@@ -26,7 +26,7 @@ pub struct BenchArgs {
     /// Seconds per load level.
     #[arg(long, default_value_t = 5.0)]
     load_seconds: f64,
-    /// Only these parts: invoke, cli, load, memory (repeatable); all by default.
+    /// Only these parts: invoke, cli, load, memory, console (repeatable); all by default.
     #[arg(long)]
     only: Vec<String>,
     /// Also write the report here (e.g. BENCHMARKS.md).

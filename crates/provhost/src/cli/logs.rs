@@ -1,7 +1,8 @@
 //! Where provhost's own log goes and in what shape: standard error, as JSON lines (one object per
 //! line with the event's and invocation's ids from their spans) or as text for a person. The level
 //! comes from `PROVHOST_LOG`, else `RUST_LOG` (tracing filter syntax: `info`,
-//! `provhost=debug,warn`…), else `warn`.
+//! `provhost=debug,warn`…), else the command's own default: `info` for provhost's own lines under
+//! `serve`, `warn` otherwise.
 
 use std::io::IsTerminal;
 
@@ -16,12 +17,13 @@ pub enum LogFormat {
     Text,
 }
 
-/// Installs the log for this process.
-pub fn install(format: LogFormat) {
+/// Installs the log for this process, at `default` (a filter such as `warn`) unless
+/// `PROVHOST_LOG` or `RUST_LOG` sets the level.
+pub fn install(format: LogFormat, default: &str) {
     let filter = ["PROVHOST_LOG", "RUST_LOG"]
         .iter()
         .find_map(|name| tracing_subscriber::EnvFilter::try_from_env(name).ok())
-        .unwrap_or_else(|| "warn".into());
+        .unwrap_or_else(|| default.into());
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,

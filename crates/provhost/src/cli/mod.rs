@@ -54,7 +54,8 @@ pub struct Cli {
     config: Option<PathBuf>,
 
     /// The log's shape on standard error: JSON lines, text, or text on a terminal and JSON
-    /// otherwise. The level: `PROVHOST_LOG` or `RUST_LOG` (e.g. `info`).
+    /// otherwise. The level: `PROVHOST_LOG` or `RUST_LOG` (e.g. `info`); without them `info` for
+    /// `serve` (a line per request and per invocation), `warn` for every other command.
     #[arg(long, global = true, env = "PROVHOST_LOG_FORMAT", value_enum, default_value = "auto")]
     log_format: logs::LogFormat,
 
@@ -123,7 +124,9 @@ pub const EXIT_NOT_COMMITTED: u8 = 3;
 /// Parses the command line, runs it, and turns an error into one line on stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    logs::install(cli.log_format);
+    // `serve` logs a line per request and per invocation by default; other commands only warnings.
+    let level = if matches!(cli.command, Command::Serve(_)) { "provhost=info,warn" } else { "warn" };
+    logs::install(cli.log_format, level);
     match cli.run() {
         Ok(code) => code,
         Err(error) => {

@@ -17,7 +17,7 @@ use super::keyed::Share;
 use super::problem::Problem;
 use crate::api::DeliveryStatus;
 use crate::model::Action;
-use crate::store::Verdict;
+use crate::store::{KeyRecord, Verdict};
 
 /// The actions a decision ended or started.
 #[derive(Serialize, ToSchema)]
@@ -35,6 +35,25 @@ pub struct Redriven {
     status: DeliveryStatus,
 }
 
+/// Decides on the blocked actions `ids` under `key`, off the async workers, holding `place` (the
+/// request's place in its tenant's share) until the decision is made, so that a caller who hangs
+/// up does not free it early. The API and the console decide through this one function.
+pub async fn decide_as<P: Send + 'static>(
+    app: &Arc<AppState>,
+    key: &KeyRecord,
+    place: P,
+    ids: Vec<String>,
+    decision: Verdict,
+) -> Result<Vec<Action>, Problem> {
+    // An approval's claims carry an owner of their own, not the worker's.
+    let (context, executor) = (app.context(key), app.executor.another());
+    off_worker(move || {
+        let _place = place;
+        Ok(crate::pipeline::decide(&context, &executor, &ids, decision)?)
+    })
+    .await
+}
+
 async fn decide(
     app: Arc<AppState>,
     caller: Caller,
@@ -42,14 +61,7 @@ async fn decide(
     id: String,
     decision: Verdict,
 ) -> Result<Response, Problem> {
-    // An approval's claims carry an owner of their own, not the worker's.
-    let (context, executor) = (app.context(&caller.0), app.executor.another());
-    let done = off_worker(move || {
-        // The share is held by the decision itself, so a caller that hangs up does not free it early.
-        let _share = share;
-        Ok(crate::pipeline::decide(&context, &executor, std::slice::from_ref(&id), decision)?)
-    })
-    .await?;
+    let done = decide_as(&app, &caller.0, share, vec![id], decision).await?;
     Ok(Json(Decided { actions: done }).into_response())
 }
 

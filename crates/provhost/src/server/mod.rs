@@ -8,6 +8,7 @@ mod answers;
 mod auth;
 mod blocking;
 mod body;
+mod console;
 mod decisions;
 mod directory;
 mod document;
@@ -102,6 +103,8 @@ pub struct AppState {
     progress: tokio::sync::watch::Sender<u64>,
     /// Connections, bodies and anonymous callers.
     pub http: HttpSettings,
+    /// The console's open sessions.
+    console: console::Sessions,
 }
 
 impl AppState {
@@ -127,6 +130,7 @@ impl AppState {
             wake: Arc::default(),
             progress: tokio::sync::watch::Sender::new(0),
             http: HttpSettings::default(),
+            console: console::Sessions::default(),
         })
     }
 
@@ -212,6 +216,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let max_body = state.http.max_body;
     let (routes, _) = routes::table().split_for_parts();
     routes
+        .merge(console::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), ops::timed))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)

@@ -121,7 +121,7 @@ pub async fn metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Re
 }
 
 /// Times every request a route answered, by method, route (as matched, never the raw path) and
-/// status.
+/// status, and logs one line for it at `info`.
 pub async fn timed(
     State(app): State<Arc<AppState>>,
     request: axum::extract::Request,
@@ -131,7 +131,9 @@ pub async fn timed(
     let method = request.method().to_string();
     let route = request.extensions().get::<axum::extract::MatchedPath>().map_or("", |p| p.as_str()).to_owned();
     let response = next.run(request).await;
-    app.metrics.request(&method, &route, response.status().as_u16(), started.elapsed());
+    let (status, took) = (response.status().as_u16(), started.elapsed());
+    app.metrics.request(&method, &route, status, took);
+    tracing::info!(method = %method, route = %route, status, duration_us = took.as_micros() as u64, "request");
     response
 }
 

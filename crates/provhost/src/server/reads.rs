@@ -43,7 +43,7 @@ pub async fn actions(
     caller: Caller,
     Listing(q, paging): Listing<ActionQuery>,
 ) -> Result<Response, Problem> {
-    let filter = ActionFilter { person: q.person, state: q.state, system: q.system };
+    let filter = ActionFilter { person: q.person, state: q.state, system: q.system, ..Default::default() };
     let tenant = caller.tenant().to_owned();
     let items =
         off_worker(move || Ok(app.store.actions_page(&tenant, &filter, paging.limit + 1, paging.offset)?)).await?;

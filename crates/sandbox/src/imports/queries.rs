@@ -42,8 +42,12 @@ impl Host for HostState {
     }
 
     fn list_actions(&mut self, filter: ActionFilter) -> Result<Vec<Action>, CallError> {
-        let filter =
-            model::ActionFilter { person: filter.person, state: filter.state.map(Into::into), system: filter.system };
+        let filter = model::ActionFilter {
+            person: filter.person,
+            state: filter.state.map(Into::into),
+            system: filter.system,
+            ..Default::default()
+        };
         self.query(Query::ListActions { filter: filter.clone() }, |g| {
             Ok(g.backend().actions(g.tenant(), &filter, LIST_ACTIONS_LIMIT)?)
         })

@@ -273,4 +273,12 @@ impl AuditStore for PostgresStore {
         })?;
         Ok(records.len() as u64)
     }
+
+    fn invocation_audit(&self, tenant: &str, invocation: &str) -> Result<Option<AuditRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit WHERE invocation = $1 AND tenant = $2 AND kind = 'invocation' ORDER BY seq LIMIT 1"
+        );
+        let row = self.read(|c| Ok(c.query_opt(&sql, &[&invocation, &tenant])?))?;
+        row.as_ref().map(read).transpose()
+    }
 }

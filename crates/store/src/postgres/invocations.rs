@@ -7,7 +7,7 @@ use postgres::Transaction;
 use super::actions::{check_windows, insert_actions, live_retry, still_managed};
 use super::audit::{append as append_audit, lock_heads};
 use super::{PostgresStore, StoreError, from_json, to_json};
-use crate::{Commit, InvocationSource, InvocationStore};
+use crate::{Commit, InvocationSource, InvocationStore, OutcomeCount};
 use provhost_core::audit::InvocationRecord;
 use provhost_core::event::AttributeChanged;
 use provhost_core::model::{Action, Attribute, apply_attribute_changes};
@@ -137,5 +137,19 @@ impl InvocationStore for PostgresStore {
             )?)
         })?;
         Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
+    }
+
+    fn plugin_outcomes(&self, tenant: &str, plugin: &str, since: &str) -> Result<Vec<OutcomeCount>, StoreError> {
+        let rows = self.read(|c| {
+            Ok(c.query(
+                "SELECT substr(started_at, 1, 13), outcome, COUNT(*) FROM invocations
+                 WHERE tenant = $1 AND plugin_name = $2 AND started_at >= $3 GROUP BY 1, 2 ORDER BY 1, 2",
+                &[&tenant, &plugin, &since],
+            )?)
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| OutcomeCount { hour: r.get(0), outcome: r.get(1), count: r.get::<_, i64>(2) as u64 })
+            .collect())
     }
 }

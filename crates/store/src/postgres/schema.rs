@@ -211,6 +211,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX kept_events_by_plugin ON kept_events(tenant, plugin, seq);
     CREATE INDEX kept_events_by_time ON kept_events(tenant, at);
     "#,
+    // 3: the console lists a tenant's actions newest first, all or in one state, or from a time,
+    // and counts a plugin's invocations by outcome over time (the embedded store's version 14).
+    r#"
+    CREATE INDEX actions_by_time ON actions(tenant, created_at);
+    DROP INDEX actions_by_state;
+    CREATE INDEX actions_by_state ON actions(tenant, state, created_at);
+    CREATE INDEX invocations_by_plugin ON invocations(tenant, plugin_name, started_at);
+    "#,
 ];
 
 /// The schema version this build of provhost writes.

@@ -163,6 +163,15 @@ impl AuditStore for SqliteStore {
         decode(row.ok_or_else(|| StoreError::NotFound { kind: "audit record", id: id.into(), tenant: "any".into() })?)
     }
 
+    fn invocation_audit(&self, tenant: &str, invocation: &str) -> Result<Option<AuditRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit INDEXED BY audit_by_invocation \
+             WHERE invocation = ?1 AND tenant = ?2 AND kind = 'invocation' ORDER BY seq LIMIT 1"
+        );
+        let row = self.read()?.prepare_cached(&sql)?.query_row([invocation, tenant], read).optional()?;
+        row.map(decode).transpose()
+    }
+
     fn audit_chain(
         &self,
         tenant: &str,

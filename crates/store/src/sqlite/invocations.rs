@@ -6,7 +6,7 @@ use super::actions::{check_windows, insert_actions, live_retry, still_managed};
 use super::audit::append as append_audit;
 use super::directory::to_json;
 use super::{SqliteStore, StoreError, from_json};
-use crate::{Commit, InvocationSource, InvocationStore};
+use crate::{Commit, InvocationSource, InvocationStore, OutcomeCount};
 use provhost_core::audit::InvocationRecord;
 use provhost_core::event::AttributeChanged;
 use provhost_core::model::{Action, Attribute, apply_attribute_changes};
@@ -129,5 +129,17 @@ impl InvocationStore for SqliteStore {
             Ok(n as u64)
         };
         Ok((count("invocations")?, count("actions")?))
+    }
+
+    fn plugin_outcomes(&self, tenant: &str, plugin: &str, since: &str) -> Result<Vec<OutcomeCount>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT substr(started_at, 1, 13), outcome, COUNT(*) FROM invocations INDEXED BY invocations_by_plugin \
+             WHERE tenant = ?1 AND plugin_name = ?2 AND started_at >= ?3 GROUP BY 1, 2 ORDER BY 1, 2",
+        )?;
+        let rows = stmt.query_map([tenant, plugin, since], |r| {
+            Ok(OutcomeCount { hour: r.get(0)?, outcome: r.get(1)?, count: r.get::<_, i64>(2)? as u64 })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }

@@ -111,3 +111,18 @@ pub fn under_four_eyes_the_key_that_caused_the_block_cannot_approve_it_and_anoth
     let other = store.decide_blocked(DEMO_TENANT, &ids, Verdict::Approve, "phk_other", &four_eyes, NONE).unwrap();
     assert_eq!(other.unwrap()[0].state, ActionState::Pending, "another key may");
 }
+
+pub fn blocked_actions_are_counted_by_system_and_kind_with_the_latest_threshold(make: Make) {
+    let (store, failed, ids) = blocked(make, 3);
+    let groups = store.blocked_groups(DEMO_TENANT).unwrap();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    let group = &groups[0];
+    assert_eq!((group.system.as_str(), group.kind, group.count), (failed.system.as_str(), failed.kind, 3));
+    assert!(group.threshold.starts_with("blocked "), "{}", group.threshold);
+    store
+        .decide_blocked(DEMO_TENANT, &ids[..1], Verdict::Reject, "phk_x", &TenantPolicy::default(), NONE)
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.blocked_groups(DEMO_TENANT).unwrap()[0].count, 2, "a rejected action is no longer counted");
+    assert!(store.blocked_groups("another-tenant").unwrap().is_empty(), "another tenant's are not counted");
+}

@@ -30,10 +30,14 @@ macro_rules! store_suite {
     (@list ($($optional:ident)?) $make:expr) => {
         $crate::store_suite!(@cases ($($optional)?) $make;
             actions::filters_select_the_same_actions_with_or_without_the_others,
+            actions::actions_are_filtered_by_plugin_kind_and_time,
             approvals::an_approval_cannot_push_a_window_past_its_maximum_and_a_refusal_is_recorded,
             approvals::a_window_used_up_by_approvals_of_old_blocked_actions_refuses_the_next_commit,
+            approvals::blocked_actions_are_counted_by_system_and_kind_with_the_latest_threshold,
             approvals::under_four_eyes_the_key_that_caused_the_block_cannot_approve_it_and_another_can,
             audit::an_archive_imported_from_a_later_record_starts_there,
+            audit::an_invocation_record_is_found_by_its_invocation_in_its_tenant_only,
+            audit::a_plugins_outcomes_are_counted_by_hour_in_its_tenant_only,
             claims::a_claim_is_held_until_its_lease_passes_and_then_taken_up_again_with_the_attempt_recorded,
             claims::a_stale_claim_of_the_same_owner_cannot_end_or_renew_the_action,
             claims::a_waiting_action_is_followed_up_when_due_without_a_record_until_it_ends,

@@ -7,7 +7,7 @@ use postgres::types::ToSql;
 
 use super::{ACTION_COLUMNS, action};
 use crate::postgres::{PostgresStore, not_found, parse_column};
-use crate::{ActionStore, HistoryEntry, StoreError};
+use crate::{ActionStore, BlockedGroup, HistoryEntry, StoreError};
 use provhost_core::model::{Action, ActionFilter, ActionKind, rfc3339};
 use provhost_core::policy::{WindowBudget, first_overrun};
 use provhost_core::refusal::Refusal;
@@ -97,14 +97,28 @@ impl ActionStore for PostgresStore {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<Action>, StoreError> {
-        let state = filter.state.map(|s| s.as_str());
+        let (state, kind) = (filter.state.map(|s| s.as_str()), filter.kind.map(|k| k.as_str()));
         let (limit, offset) = (limit as i64, offset as i64);
         let sql = format!(
             "SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = $1 AND ($2::text IS NULL OR person = $2)
              AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR system = $4)
+             AND ($7::text IS NULL OR kind = $7)
+             AND ($8::text IS NULL OR invocation IN (SELECT id FROM invocations WHERE tenant = $1 AND plugin_name = $8))
+             AND ($9::text IS NULL OR created_at >= $9) AND ($10::text IS NULL OR created_at < $10)
              ORDER BY created_at DESC, n DESC LIMIT $5 OFFSET $6"
         );
-        let values: [&(dyn ToSql + Sync); 6] = [&tenant, &filter.person, &state, &filter.system, &limit, &offset];
+        let values: [&(dyn ToSql + Sync); 10] = [
+            &tenant,
+            &filter.person,
+            &state,
+            &filter.system,
+            &limit,
+            &offset,
+            &kind,
+            &filter.plugin,
+            &filter.since,
+            &filter.until,
+        ];
         let rows = self.read(|c| Ok(c.query(&sql, &values)?))?;
         rows.iter().map(action).collect()
     }
@@ -126,6 +140,26 @@ impl ActionStore for PostgresStore {
                     state: parse_column("action_history.state", r.get(0))?,
                     message: r.get(1),
                     at: r.get(2),
+                })
+            })
+            .collect()
+    }
+
+    fn blocked_groups(&self, tenant: &str) -> Result<Vec<BlockedGroup>, StoreError> {
+        let rows = self.read(|c| {
+            Ok(c.query(
+                "SELECT system, kind, COUNT(*), (array_agg(message ORDER BY updated_at DESC))[1] FROM actions
+                 WHERE tenant = $1 AND state = 'blocked' GROUP BY system, kind ORDER BY system, kind",
+                &[&tenant],
+            )?)
+        })?;
+        rows.iter()
+            .map(|r| {
+                Ok(BlockedGroup {
+                    system: r.get(0),
+                    kind: parse_column("actions.kind", r.get(1))?,
+                    count: r.get::<_, i64>(2) as u64,
+                    threshold: r.get(3),
                 })
             })
             .collect()

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use super::{ACTION_COLUMNS, action, action_row};
 use crate::sqlite::directory::not_found;
 use crate::sqlite::{SqliteStore, parse_column};
-use crate::{ActionStore, HistoryEntry, StoreError};
+use crate::{ActionStore, BlockedGroup, HistoryEntry, StoreError};
 use provhost_core::model::{Action, ActionFilter, ActionKind, rfc3339};
 use provhost_core::policy::{WindowBudget, first_overrun};
 use provhost_core::refusal::Refusal;
@@ -30,24 +30,40 @@ fn usage_since(
 }
 
 /// The query for [`SqliteStore::actions_page`] and its values, with `LIMIT` and `OFFSET` left to add.
-/// Only the filters given go into the statement, so that SQLite uses the index that fits them;
-/// `(?2 IS NULL OR person = ?2)` would make it scan all of the tenant's actions.
+/// Only the filters given go into the statement, and it names the index that fits them, so that
+/// SQLite neither scans all of the tenant's actions (as `(?2 IS NULL OR person = ?2)` would make
+/// it) nor walks them newest first to find a person's few.
+/// `words` holds the filter's state and kind as text.
 fn filtered<'a>(
     tenant: &'a &str,
     filter: &'a ActionFilter,
-    state: &'a Option<&'static str>,
+    words: &'a [Option<&'static str>; 2],
 ) -> (String, Vec<&'a dyn ToSql>) {
-    let mut sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1");
+    let index = match (&filter.person, words[0], &filter.system) {
+        (Some(_), _, _) => "actions_by_person_state",
+        (None, Some(_), _) => "actions_by_state",
+        (None, None, Some(_)) => "actions_by_window",
+        (None, None, None) => "actions_by_time",
+    };
+    let mut sql = format!("SELECT {ACTION_COLUMNS} FROM actions INDEXED BY {index} WHERE tenant = ?1");
     let mut values: Vec<&dyn ToSql> = vec![tenant];
-    let given: [(&str, Option<&dyn ToSql>); 3] = [
-        ("person", filter.person.as_ref().map(|v| v as _)),
-        ("state", state.as_ref().map(|v| v as _)),
-        ("system", filter.system.as_ref().map(|v| v as _)),
+    let given: [(&str, Option<&dyn ToSql>); 7] = [
+        ("person = ?", filter.person.as_ref().map(|v| v as _)),
+        ("state = ?", words[0].as_ref().map(|v| v as _)),
+        ("system = ?", filter.system.as_ref().map(|v| v as _)),
+        ("kind = ?", words[1].as_ref().map(|v| v as _)),
+        (
+            "invocation IN (SELECT id FROM invocations WHERE tenant = ?1 AND plugin_name = ?",
+            filter.plugin.as_ref().map(|v| v as _),
+        ),
+        ("created_at >= ?", filter.since.as_ref().map(|v| v as _)),
+        ("created_at < ?", filter.until.as_ref().map(|v| v as _)),
     ];
-    for (column, value) in given {
+    for (condition, value) in given {
         if let Some(value) = value {
             values.push(value);
-            sql.push_str(&format!(" AND {column} = ?{}", values.len()));
+            let close = if condition.contains('(') { ")" } else { "" };
+            sql.push_str(&format!(" AND {condition}{}{close}", values.len()));
         }
     }
     sql.push_str(&format!(
@@ -122,8 +138,8 @@ impl ActionStore for SqliteStore {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<Action>, StoreError> {
-        let state = filter.state.map(|s| s.as_str());
-        let (sql, mut values) = filtered(&tenant, filter, &state);
+        let words = [filter.state.map(|s| s.as_str()), filter.kind.map(|k| k.as_str())];
+        let (sql, mut values) = filtered(&tenant, filter, &words);
         let (limit, offset) = (limit as i64, offset as i64);
         values.extend([&limit as &dyn ToSql, &offset]);
         let rows = self
@@ -152,6 +168,26 @@ impl ActionStore for SqliteStore {
             })
             .collect()
     }
+
+    fn blocked_groups(&self, tenant: &str) -> Result<Vec<BlockedGroup>, StoreError> {
+        // SQLite takes `message` from the row that holds `MAX(updated_at)`.
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT system, kind, COUNT(*), message, MAX(updated_at) FROM actions INDEXED BY actions_by_state \
+             WHERE tenant = ?1 AND state = 'blocked' GROUP BY system, kind ORDER BY system, kind",
+        )?;
+        let rows = stmt
+            .query_map([tenant], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get(3)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(system, kind, count, threshold)| {
+                let kind = parse_column("actions.kind", &kind)?;
+                Ok(BlockedGroup { system, kind, count: count as u64, threshold })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -161,8 +197,8 @@ mod tests {
 
     /// How SQLite would run the filtered query.
     fn plan(store: &SqliteStore, filter: &ActionFilter) -> String {
-        let state = filter.state.map(|s| s.as_str());
-        let (sql, mut values) = filtered(&"demo", filter, &state);
+        let words = [filter.state.map(|s| s.as_str()), filter.kind.map(|k| k.as_str())];
+        let (sql, mut values) = filtered(&"demo", filter, &words);
         values.extend([&1 as &dyn ToSql, &0]);
         let conn = store.read().unwrap();
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
@@ -174,15 +210,28 @@ mod tests {
     fn filtered_lists_use_the_index_that_fits_the_filter() {
         let store = SqliteStore::in_memory().unwrap();
         let person = Some("p".to_string());
-        let by_person_state = ActionFilter { person: person.clone(), state: Some(ActionState::Error), system: None };
+        let by_person_state =
+            ActionFilter { person: person.clone(), state: Some(ActionState::Error), ..Default::default() };
         assert!(plan(&store, &by_person_state).contains("actions_by_person_state (tenant=? AND person=? AND state=?)"));
-        let by_person = ActionFilter { person, state: None, system: None };
+        let by_person = ActionFilter { person, ..Default::default() };
         assert!(plan(&store, &by_person).contains("(tenant=? AND person=?)"), "{}", plan(&store, &by_person));
-        let by_state = ActionFilter { person: None, state: Some(ActionState::Pending), system: None };
+        let by_state = ActionFilter { state: Some(ActionState::Pending), ..Default::default() };
+        let by_state = plan(&store, &by_state);
         assert!(
-            plan(&store, &by_state).contains("actions_by_state (tenant=? AND state=?)"),
-            "{}",
-            plan(&store, &by_state)
+            by_state.contains("actions_by_state (tenant=? AND state=?)") && !by_state.contains("TEMP B-TREE"),
+            "{by_state}"
         );
+        let by_system = ActionFilter { system: Some("ad".into()), ..Default::default() };
+        assert!(
+            plan(&store, &by_system).contains("actions_by_window (tenant=? AND system=?)"),
+            "{}",
+            plan(&store, &by_system)
+        );
+        let by_time = ActionFilter { since: Some("2026-01-01T00:00:00.000Z".into()), ..Default::default() };
+        let all = ActionFilter::default();
+        for newest_first in [by_time, all] {
+            let plan = plan(&store, &newest_first);
+            assert!(plan.contains("USING INDEX actions_by_time") && !plan.contains("TEMP B-TREE"), "{plan}");
+        }
     }
 }

@@ -1,0 +1,176 @@
+//! The operator console over HTTP, without a browser: a real `provhost serve` on 127.0.0.1 and a
+//! reqwest client that sends what a browser's forms send. Sign-in and its cookie, CSRF on every
+//! form, scopes from both sides (not shown, and refused when posted anyway), tenancy (another
+//! tenant's ids are 404), the end of a session at logout and when its key is revoked, blocked
+//! groups decided through the API's path, and the request log `serve` writes by default. The same
+//! flow in a real browser is in tests/browser.rs.
+
+mod support;
+
+use support::console::{client, set_cookie, sign_in, sign_in_answer};
+use support::server::Server;
+use support::{DEMO_UNRATED, Demo, JAN};
+
+/// A demo whose topdesk account updates are blocked from the first one.
+fn blocking_demo(extra: &str) -> Demo {
+    let mut demo = Demo::new();
+    demo.configure(&format!(
+        "{DEMO_UNRATED}[[tenants.demo.thresholds]]\nsystem = \"topdesk\"\nkind = \"update\"\ncount = 1\n{extra}"
+    ));
+    demo
+}
+
+/// Has the API update Jan's accounts; the topdesk one is blocked. Its id.
+fn block_one(server: &Server, demo: &Demo) -> String {
+    let (id, secret) = demo.key.split_once(':').unwrap();
+    let answer: serde_json::Value = client()
+        .post(server.url(&format!("/provisioning/persons/{JAN}/accounts/update")))
+        .basic_auth(id, Some(secret))
+        .header("prefer", "wait=10")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let blocked = answer["actions"].as_array().unwrap().iter().find(|a| a["system"] == "topdesk").unwrap();
+    assert_eq!(blocked["state"], "blocked", "{answer}");
+    blocked["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn sign_in_opens_a_strict_http_only_session_and_refuses_a_wrong_secret_or_a_forged_form() {
+    let demo = blocking_demo("");
+    let server = Server::start(&demo, &[]);
+    let (status, page) = {
+        let r = client().get(server.url("/console")).send().unwrap();
+        (r.status().as_u16(), r.headers().get("location").map(|v| v.to_str().unwrap().to_owned()))
+    };
+    assert_eq!((status, page.as_deref()), (303, Some("/console/signin?why=signed-out")), "no session: to sign-in");
+
+    let (id, _) = demo.key.split_once(':').unwrap();
+    let wrong = sign_in_answer(&server, &format!("{id}:not-the-secret"), &[]);
+    assert_eq!(wrong.status(), 401);
+    assert!(set_cookie(&wrong, "provhost_console").is_none());
+    assert!(wrong.text().unwrap().contains(&format!("API key '{id}' is not valid")));
+
+    let forged = client()
+        .post(server.url("/console/signin"))
+        .form(&[("csrf", "made-up"), ("key_id", id), ("secret", demo.key.split_once(':').unwrap().1)])
+        .send()
+        .unwrap();
+    assert_eq!(forged.status(), 403, "a sign-in form without its cookie's token is refused");
+    assert!(set_cookie(&forged, "provhost_console").is_none());
+
+    let answer = sign_in_answer(&server, &demo.key, &[]);
+    assert_eq!((answer.status().as_u16(), answer.headers()["location"].to_str().unwrap()), (303, "/console"));
+    let (_, line) = set_cookie(&answer, "provhost_console").unwrap();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age=28800"] {
+        assert!(line.contains(part), "{part} in {line}");
+    }
+    assert!(!line.contains("Secure"), "plain HTTP: {line}");
+    let behind_tls = sign_in_answer(&server, &demo.key, &[("x-forwarded-proto", "https")]);
+    assert!(set_cookie(&behind_tls, "provhost_console").unwrap().1.ends_with("; Secure"));
+
+    let session = sign_in(&server, &demo.key);
+    let (status, page) = session.get("/console");
+    assert_eq!(status, 200);
+    assert!(page.contains("Executor backlog") && page.contains(&format!("Key <code>{id}</code>")), "{page}");
+    let logs = server.logs.lock().unwrap().join("\n");
+    assert!(logs.contains("console sign-in refused") && logs.contains("console session opened"), "{logs}");
+    assert!(
+        logs.contains(r#""route":"/console""#) && logs.contains(r#""message":"request""#),
+        "a line per request: {logs}"
+    );
+}
+
+#[test]
+fn a_blocked_group_is_approved_through_the_api_path_under_the_signed_in_key_and_forms_need_the_token() {
+    let demo = blocking_demo("");
+    let server = Server::start(&demo, &[]);
+    let id = block_one(&server, &demo);
+    let session = sign_in(&server, &demo.key);
+    let (status, page) = session.get("/console/blocked");
+    assert_eq!(status, 200);
+    assert!(page.contains("<code>topdesk</code> × update — 1 blocked"), "{page}");
+    assert!(page.contains("Threshold: ") && page.contains(&id), "{page}");
+    assert!(page.contains(r#"value="approve-group""#));
+
+    let group = [("system", "topdesk"), ("kind", "update"), ("do", "approve-group")];
+    let (status, page) = session.post("/console/blocked", &group);
+    assert_eq!(status, 403, "a form without the CSRF token: {page}");
+    assert!(page.contains("CSRF token"));
+    let (status, _) = session.post("/console/blocked", &[group.as_slice(), &[("csrf", "0000")]].concat());
+    assert_eq!(status, 403, "a form with another token");
+    assert!(session.get(&format!("/console/actions/{id}")).1.contains(r#"class="state blocked""#), "still blocked");
+
+    let token = session.csrf();
+    let (status, page) = session.post("/console/blocked", &[group.as_slice(), &[("csrf", token.as_str())]].concat());
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Approved 1 actions") && page.contains(&id), "{page}");
+    let (_, page) = session.get(&format!("/console/actions/{id}"));
+    assert!(page.contains(r#"class="state success""#), "the approved action ran: {page}");
+    let key_id = demo.key.split_once(':').unwrap().0;
+    assert!(page.contains("approval") && page.contains(&format!(r#"<td class="mono">{key_id}</td>"#)), "{page}");
+    assert!(session.get("/console/blocked").1.contains("No action is blocked."));
+}
+
+#[test]
+fn a_key_without_approve_sees_no_decision_and_is_refused_when_it_posts_one() {
+    let demo = blocking_demo("");
+    let server = Server::start(&demo, &[]);
+    let id = block_one(&server, &demo);
+    let reader = sign_in(&server, &demo.key_with(&["persons:read"]));
+    let (status, page) = reader.get("/console/blocked");
+    assert_eq!(status, 200);
+    assert!(page.contains(&id) && !page.contains("approve-group") && !page.contains("Approve"), "{page}");
+    assert!(!page.contains("/console/audit"), "no audit:read, no audit link: {page}");
+    let token = reader.csrf();
+    for decision in ["approve-group", "approve-selected"] {
+        let fields =
+            [("csrf", token.as_str()), ("system", "topdesk"), ("kind", "update"), ("id", &id), ("do", decision)];
+        let (status, page) = reader.post("/console/blocked", &fields);
+        assert_eq!(status, 403, "{decision}: {page}");
+        assert!(page.contains("is not granted actions:approve"), "{page}");
+    }
+    assert_eq!(reader.get("/console/audit").0, 403);
+    assert!(reader.get(&format!("/console/actions/{id}")).1.contains(r#"class="state blocked""#));
+
+    let auditor = sign_in(&server, &demo.key_with(&["audit:read"]));
+    assert_eq!(auditor.get("/console/blocked").0, 403, "no persons:read");
+    let (status, page) = auditor.get("/console/audit?verify=1");
+    assert_eq!(status, 200);
+    assert!(page.contains("intact: "), "{page}");
+}
+
+#[test]
+fn another_tenants_ids_are_not_found_and_a_session_ends_at_logout_and_with_its_key() {
+    let demo = blocking_demo("\n[tenants.fabrikam]\n");
+    assert!(demo.provhost(&["init", "--tenant", "fabrikam", "--empty"]).status.success());
+    let other = std::fs::read_to_string(demo.dir.path().join("keys/fabrikam.key")).unwrap().trim().to_owned();
+    let server = Server::start(&demo, &[]);
+    let id = block_one(&server, &demo);
+    let mine = sign_in(&server, &demo.key);
+    assert_eq!(mine.get(&format!("/console/actions/{id}")).0, 200);
+    let theirs = sign_in(&server, &other);
+    for path in [format!("/console/actions/{id}"), format!("/console/persons/{JAN}")] {
+        let (status, page) = theirs.get(&path);
+        assert_eq!(status, 404, "{path}: {page}");
+    }
+    assert!(theirs.get("/console/blocked").1.contains("No action is blocked."));
+    let token = theirs.csrf();
+    let fields = [("csrf", token.as_str()), ("id", id.as_str()), ("do", "approve-selected")];
+    assert_eq!(theirs.post("/console/blocked", &fields).0, 404, "deciding another tenant's action");
+    assert!(mine.get(&format!("/console/actions/{id}")).1.contains(r#"class="state blocked""#));
+
+    let (status, _) = theirs.post("/console/logout", &[("csrf", token.as_str())]);
+    assert_eq!(status, 303);
+    assert_eq!(theirs.get("/console").0, 303, "signed out");
+
+    let short = demo.key_with(&["persons:read"]);
+    let session = sign_in(&server, &short);
+    assert_eq!(session.get("/console/actions").0, 200);
+    assert!(demo.provhost(&["keys", "revoke", short.split_once(':').unwrap().0]).status.success());
+    let r = client().get(server.url("/console/actions")).header("cookie", &session.cookie).send().unwrap();
+    assert_eq!(r.status(), 303, "a revoked key ends its session");
+    assert_eq!(r.headers()["location"], "/console/signin?why=key-ended");
+    assert_eq!(session.get("/console").0, 303, "and it stays ended");
+}
