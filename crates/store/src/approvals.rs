@@ -1,7 +1,7 @@
 //! Approving or rejecting blocked actions, all or none.
 
 use super::{Notify, StoreError};
-use provhost_core::model::Action;
+use provhost_core::model::{Action, ActionState};
 use provhost_core::policy::TenantPolicy;
 use provhost_core::refusal::Refusal;
 
@@ -12,6 +12,48 @@ pub enum Verdict {
     Approve,
     /// Do not run them: they end `rejected`.
     Reject,
+}
+
+/// What a verdict does to each action it decides, the same in every store.
+pub(crate) struct Decided {
+    /// The state the actions move to.
+    pub state: ActionState,
+    /// The history message naming who decided.
+    pub message: String,
+    /// The kind of the audit record of the decision.
+    pub audit_kind: &'static str,
+}
+
+impl Verdict {
+    /// What this verdict, given by the key `by`, does to the actions it decides.
+    pub(crate) fn decided(self, by: &str) -> Decided {
+        use provhost_core::audit::kind;
+        match self {
+            Verdict::Approve => Decided {
+                state: ActionState::Pending,
+                message: format!("approved by API key '{by}'"),
+                audit_kind: kind::APPROVAL,
+            },
+            Verdict::Reject => Decided {
+                state: ActionState::Rejected,
+                message: format!("rejected by API key '{by}'"),
+                audit_kind: kind::REJECTION,
+            },
+        }
+    }
+}
+
+/// `found` (action `id`) as it would run once approved, or the conflict when it is no longer
+/// blocked: then nothing is decided.
+pub(crate) fn still_blocked(mut found: Action, id: &str) -> Result<Action, StoreError> {
+    if found.state != ActionState::Blocked {
+        return Err(StoreError::Conflict(format!(
+            "action '{id}' is {}, not blocked; nothing was decided",
+            found.state
+        )));
+    }
+    found.state = ActionState::Pending;
+    Ok(found)
 }
 
 /// Decisions on blocked actions.

@@ -8,12 +8,13 @@ use postgres::Transaction;
 use super::reads::check_windows;
 use super::transitions::{set_state, still_managed, unit_entry};
 use super::{ACTION_COLUMNS, action};
+use crate::approvals::{Decided, still_blocked};
 use crate::postgres::audit::{append as append_audit, lock_heads};
 use crate::postgres::deliveries::insert as insert_deliveries;
 use crate::postgres::{PostgresStore, not_found};
 use crate::{ApprovalStore, Notify, StoreError, Verdict};
 use provhost_core::audit::{Actor, entries};
-use provhost_core::model::{Action, ActionState};
+use provhost_core::model::Action;
 use provhost_core::policy::TenantPolicy;
 use provhost_core::refusal::Refusal;
 
@@ -34,15 +35,8 @@ impl ApprovalStore for PostgresStore {
             let mut approved = Vec::with_capacity(ids.len());
             for id in ids {
                 let found = tx.query_opt(&sql, &[&tenant, id])?;
-                let mut found = action(&found.ok_or_else(|| not_found("action", id, tenant))?)?;
-                if found.state != ActionState::Blocked {
-                    return Err(StoreError::Conflict(format!(
-                        "action '{id}' is {}, not blocked; nothing was decided",
-                        found.state
-                    )));
-                }
-                found.state = ActionState::Pending;
-                approved.push(found);
+                let found = action(&found.ok_or_else(|| not_found("action", id, tenant))?)?;
+                approved.push(still_blocked(found, id)?);
             }
             if verdict == Verdict::Approve {
                 let refused = match approval_rules(tx, tenant, &approved, (by, policy.four_eyes))? {
@@ -54,16 +48,7 @@ impl ApprovalStore for PostgresStore {
                     return Ok(Err(refusal));
                 }
             }
-            let (state, message, kind) = match verdict {
-                Verdict::Approve => {
-                    (ActionState::Pending, format!("approved by API key '{by}'"), provhost_core::audit::kind::APPROVAL)
-                }
-                Verdict::Reject => (
-                    ActionState::Rejected,
-                    format!("rejected by API key '{by}'"),
-                    provhost_core::audit::kind::REJECTION,
-                ),
-            };
+            let Decided { state, message, audit_kind: kind } = verdict.decided(by);
             let mut moved = Vec::with_capacity(ids.len());
             for id in ids {
                 moved.push(set_state(tx, tenant, id, (state, &message))?);
