@@ -1,10 +1,10 @@
-//! The audit trail as stored: each tenant's hash chain, read with filters, exported, imported
-//! and verified.
+//! The audit trail as stored: each tenant's hash chain, read with filters, exported, imported,
+//! verified, and the checkpoints taken of it.
 
 use std::ops::ControlFlow;
 
 use super::StoreError;
-use provhost_core::audit::{AuditRecord, ChainBreak, ChainStart, ChainVerifier};
+use provhost_core::audit::{AuditRecord, ChainBreak, ChainStart, ChainVerifier, Checkpoint};
 
 /// Which records `audit list` returns; `None` matches everything.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +54,41 @@ impl Verification {
     pub fn is_whole(&self) -> bool {
         self.start.as_ref().is_none_or(ChainStart::is_genesis)
     }
+}
+
+/// A checkpoint as the tenant's chain records it: who took it, and the record that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchored {
+    /// The checkpoint, signature included.
+    pub checkpoint: Checkpoint,
+    /// Who took it.
+    pub by: String,
+    /// The sequence number of the record of its taking (after the record it names).
+    pub recorded_at: u64,
+}
+
+impl Anchored {
+    /// The checkpoint a record of kind `checkpoint` holds.
+    pub(crate) fn from_record(record: AuditRecord) -> Result<Self, StoreError> {
+        let details = record.entry.details;
+        let corrupt = |reason: String| StoreError::Corrupt { column: "audit.details", reason };
+        let checkpoint = serde_json::from_value(details["checkpoint"].clone())
+            .map_err(|e| corrupt(format!("record {} holds no readable checkpoint: {e}", record.seq)))?;
+        let by = details["by"].as_str().unwrap_or_default().to_owned();
+        Ok(Anchored { checkpoint, by, recorded_at: record.seq })
+    }
+}
+
+/// The refusal to record `checkpoint`, whose record the chain no longer holds as it says.
+pub(crate) fn not_held(checkpoint: &Checkpoint, found: Option<&str>) -> StoreError {
+    let now = match found {
+        Some(hash) => format!("has hash {hash}"),
+        None => "is not in the chain".to_owned(),
+    };
+    StoreError::Conflict(format!(
+        "the checkpoint of tenant '{}' names record {} with hash {}, but that record {now}; take it again",
+        checkpoint.tenant, checkpoint.seq, checkpoint.hash
+    ))
 }
 
 /// Each tenant's audit chain.
@@ -136,6 +171,14 @@ pub trait AuditStore {
         let verified = verifier.map_or(0, |v| v.verified());
         Ok(Verification { tenant: tenant.to_owned(), start, verified, broken })
     }
+
+    /// Records `checkpoint`, taken by `by`, in its tenant's chain: one record of kind
+    /// `checkpoint`, appended in a transaction that finds the record the checkpoint names still
+    /// there with the hash it signed (otherwise nothing is recorded).
+    fn record_checkpoint(&self, checkpoint: &Checkpoint, by: &str) -> Result<(), StoreError>;
+
+    /// The last checkpoint recorded in the tenant's chain, read on an index of the checkpoints.
+    fn last_checkpoint(&self, tenant: &str) -> Result<Option<Anchored>, StoreError>;
 
     /// Imports exported records into an archive store: they must continue the tenant's chain
     /// here (or start it) and verify; otherwise nothing is imported.

@@ -21,6 +21,7 @@ const TABLES: &[&str] = &[
     "actions",
     "action_history",
     "api_keys",
+    "console_sessions",
     "audit",
     "audit_refs",
     "requests",

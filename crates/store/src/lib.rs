@@ -18,6 +18,7 @@ mod keys;
 mod location;
 pub mod postgres;
 mod requests;
+mod sessions;
 pub mod sqlite;
 #[cfg(any(test, feature = "suite"))]
 #[doc(hidden)]
@@ -26,7 +27,7 @@ mod upkeep;
 
 pub use actions::{ActionStore, BlockedGroup, Effect, Finish, FollowUp, HistoryEntry};
 pub use approvals::{ApprovalStore, Verdict};
-pub use audit::{AuditFilter, AuditStore, Verification};
+pub use audit::{Anchored, AuditFilter, AuditStore, Verification};
 pub use claims::{Claim, ClaimStore, Due, Following, LeaseKey};
 pub use copy::{Copied, sqlite_to_postgres};
 pub use deliveries::{Delivery, DeliveryStore, Notify};
@@ -38,6 +39,7 @@ pub use keys::{AuthError, KeyError, KeyRecord, KeyStore};
 pub use location::Location;
 pub use postgres::PostgresStore;
 pub use requests::{Begun, KeptRequest, RequestStore};
+pub use sessions::SessionStore;
 pub use sqlite::SqliteStore;
 pub use upkeep::{GroupStats, Upkeep, UpkeepStore};
 
@@ -51,6 +53,7 @@ pub trait Store:
     + InvocationStore
     + AuditStore
     + KeyStore
+    + SessionStore
     + RequestStore
     + DeliveryStore
     + UpkeepStore
@@ -68,6 +71,7 @@ impl<T> Store for T where
         + InvocationStore
         + AuditStore
         + KeyStore
+        + SessionStore
         + RequestStore
         + DeliveryStore
         + UpkeepStore

@@ -1,12 +1,13 @@
 //! Every audit record a change to provhost's own state makes, built here from what changed: the
 //! actions a unit of work moved (one record per unit, not per action), an API key created or
-//! revoked, a system set failing or restored, a dead delivery re-driven. The store appends each in the same transaction as its change. An
-//! invocation's own record is [`InvocationRecord::audit_entry`](super::InvocationRecord); its
-//! host calls and notes are built from the gate's journal by the conclusion, above this layer.
+//! revoked, a system set failing or restored, a dead delivery re-driven, a checkpoint taken. The
+//! store appends each in the same transaction as its change. An invocation's own record is
+//! [`InvocationRecord::audit_entry`](super::InvocationRecord); its host calls and notes are built
+//! from the gate's journal by the conclusion, above this layer.
 
 use serde_json::json;
 
-use super::{AuditEntry, kind};
+use super::{AuditEntry, Checkpoint, kind};
 use crate::model::Action;
 use crate::refusal::Refusal;
 
@@ -188,6 +189,19 @@ pub fn replayed(by: &str, (plugin, sha256): (&str, &str), message: String, detai
         decision: "replayed".into(),
         message,
         details,
+        ..Default::default()
+    }
+}
+
+/// The record of `checkpoint` taken of its tenant's chain by `by` (who ran `provhost audit
+/// anchor`): the record it names and that record's hash, where the chain starts, and the
+/// signature, so that the last checkpoint is found in the store and checked against the chain.
+pub fn checkpoint_taken(checkpoint: &Checkpoint, by: &str) -> AuditEntry {
+    AuditEntry {
+        kind: kind::CHECKPOINT.into(),
+        decision: "anchored".into(),
+        message: format!("checkpoint of record {} (hash {}) taken by {by}", checkpoint.seq, checkpoint.hash),
+        details: json!({ "by": by, "checkpoint": checkpoint }),
         ..Default::default()
     }
 }

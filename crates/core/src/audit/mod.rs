@@ -37,6 +37,8 @@ pub mod kind {
     pub const DELIVERY: &str = "delivery";
     /// A new plugin version replayed over kept events (a dry run: nothing else is recorded).
     pub const REPLAY: &str = "replay";
+    /// A signed checkpoint taken of the chain (`provhost audit anchor`).
+    pub const CHECKPOINT: &str = "checkpoint";
 }
 
 /// What a record says, before it is placed in the chain.

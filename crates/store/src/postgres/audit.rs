@@ -8,8 +8,11 @@ use postgres::types::ToSql;
 use postgres::{GenericClient, Row, Transaction};
 
 use super::{PostgresStore, StoreError, from_json};
-use crate::{AuditFilter, AuditStore};
-use provhost_core::audit::{AuditEntry, AuditRecord, ChainStart, FORMAT, GENESIS, record_hash, verify_chain};
+use crate::audit::not_held;
+use crate::{Anchored, AuditFilter, AuditStore};
+use provhost_core::audit::{
+    AuditEntry, AuditRecord, ChainStart, Checkpoint, FORMAT, GENESIS, entries, record_hash, verify_chain,
+};
 use provhost_core::model::{new_id, now_rfc3339};
 
 const COLUMNS: &str = "tenant, seq, id, at, kind, invocation, key_id, plugin, person, action, system, decision, \
@@ -245,6 +248,26 @@ impl AuditStore for PostgresStore {
     fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
         let rows = self.read(|c| Ok(c.query("SELECT tenant FROM audit_heads WHERE seq > 0 ORDER BY tenant", &[])?))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn record_checkpoint(&self, checkpoint: &Checkpoint, by: &str) -> Result<(), StoreError> {
+        let (tenant, seq) = (checkpoint.tenant.as_str(), checkpoint.seq as i64);
+        self.write(|tx| {
+            lock_heads(tx, &[tenant])?;
+            let found: Option<String> =
+                tx.query_opt("SELECT hash FROM audit WHERE tenant = $1 AND seq = $2", &[&tenant, &seq])?.map(|r| r.get(0));
+            if found.as_deref() != Some(checkpoint.hash.as_str()) {
+                return Err(not_held(checkpoint, found.as_deref()));
+            }
+            append(tx, tenant, &[entries::checkpoint_taken(checkpoint, by)])
+        })
+    }
+
+    fn last_checkpoint(&self, tenant: &str) -> Result<Option<Anchored>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM audit WHERE tenant = $1 AND kind = 'checkpoint' ORDER BY seq DESC LIMIT 1");
+        let row = self.read(|c| Ok(c.query_opt(&sql, &[&tenant])?))?;
+        row.as_ref().map(|row| Anchored::from_record(read(row)?)).transpose()
     }
 
     fn import_audit(&self, records: &[AuditRecord]) -> Result<u64, StoreError> {

@@ -12,9 +12,9 @@ use provhost_core::auth::{Credentials, hash_secret, new_key_id, new_salt, new_se
 use provhost_core::model::now_rfc3339;
 use provhost_core::policy::Grants;
 
-const KEY_COLUMNS: &str = "id, tenant, salt, hash, scopes, description, created_at, expires_at, revoked_at";
+pub(super) const KEY_COLUMNS: &str = "id, tenant, salt, hash, scopes, description, created_at, expires_at, revoked_at";
 
-fn record(row: &Row) -> Result<KeyRecord, StoreError> {
+pub(super) fn record(row: &Row) -> Result<KeyRecord, StoreError> {
     Ok(KeyRecord {
         id: row.get(0),
         tenant: row.get(1),

@@ -25,6 +25,7 @@ mod invocations;
 mod keys;
 mod pool;
 mod requests;
+mod sessions;
 mod schema;
 #[cfg(test)]
 pub(crate) mod testing;

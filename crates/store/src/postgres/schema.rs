@@ -219,6 +219,32 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX actions_by_state ON actions(tenant, state, created_at);
     CREATE INDEX invocations_by_plugin ON invocations(tenant, plugin_name, started_at);
     "#,
+    // 4: console sessions, the checkpoints' index, a person's, a system's and a plugin's actions
+    // newest first (the embedded store's version 15). Lists order by `created_at, n` (actions of
+    // one commit share their time), so every index a list is read on ends in both, as SQLite's end
+    // in the rowid, and yields a page without sorting.
+    r#"
+    CREATE TABLE console_sessions (
+        token_hash  TEXT PRIMARY KEY,
+        key_id      TEXT NOT NULL REFERENCES api_keys(id),
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    );
+    CREATE INDEX console_sessions_by_expiry ON console_sessions(expires_at);
+    CREATE INDEX audit_checkpoints ON audit(tenant, seq) WHERE kind = 'checkpoint';
+    ALTER TABLE actions ADD COLUMN plugin TEXT;
+    UPDATE actions SET plugin = i.plugin_name FROM invocations i
+    WHERE i.tenant = actions.tenant AND i.id = actions.invocation;
+    DROP INDEX actions_by_time;
+    DROP INDEX actions_by_state;
+    DROP INDEX actions_by_person_state;
+    CREATE INDEX actions_by_time ON actions(tenant, created_at, n);
+    CREATE INDEX actions_by_state ON actions(tenant, state, created_at, n);
+    CREATE INDEX actions_by_person_state ON actions(tenant, person, state, created_at, n);
+    CREATE INDEX actions_by_person ON actions(tenant, person, created_at, n);
+    CREATE INDEX actions_by_system ON actions(tenant, system, created_at, n);
+    CREATE INDEX actions_by_plugin ON actions(tenant, plugin, created_at, n);
+    "#,
 ];
 
 /// The schema version this build of provhost writes.

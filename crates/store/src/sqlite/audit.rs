@@ -6,8 +6,11 @@ use std::ops::ControlFlow;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, StoreError, from_json};
-use crate::{AuditFilter, AuditStore};
-use provhost_core::audit::{AuditEntry, AuditRecord, ChainStart, FORMAT, GENESIS, record_hash, verify_chain};
+use crate::audit::not_held;
+use crate::{Anchored, AuditFilter, AuditStore};
+use provhost_core::audit::{
+    AuditEntry, AuditRecord, ChainStart, Checkpoint, FORMAT, GENESIS, entries, record_hash, verify_chain,
+};
 use provhost_core::model::{new_id, now_rfc3339};
 
 const COLUMNS: &str = "tenant, seq, id, at, kind, invocation, key_id, plugin, person, action, system, decision, \
@@ -219,6 +222,28 @@ impl AuditStore for SqliteStore {
         let mut stmt = conn.prepare_cached("SELECT DISTINCT tenant FROM audit ORDER BY tenant")?;
         let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
         Ok(rows)
+    }
+
+    fn record_checkpoint(&self, checkpoint: &Checkpoint, by: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let found: Option<String> = tx
+                .prepare_cached("SELECT hash FROM audit WHERE tenant = ?1 AND seq = ?2")?
+                .query_row(params![checkpoint.tenant, checkpoint.seq as i64], |r| r.get(0))
+                .optional()?;
+            if found.as_deref() != Some(checkpoint.hash.as_str()) {
+                return Err(not_held(checkpoint, found.as_deref()));
+            }
+            append(tx, &checkpoint.tenant, &[entries::checkpoint_taken(checkpoint, by)])
+        })
+    }
+
+    fn last_checkpoint(&self, tenant: &str) -> Result<Option<Anchored>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit INDEXED BY audit_checkpoints \
+             WHERE tenant = ?1 AND kind = 'checkpoint' ORDER BY seq DESC LIMIT 1"
+        );
+        let row = self.read()?.prepare_cached(&sql)?.query_row([tenant], read).optional()?;
+        row.map(|row| Anchored::from_record(decode(row)?)).transpose()
     }
 
     fn import_audit(&self, records: &[AuditRecord]) -> Result<u64, StoreError> {

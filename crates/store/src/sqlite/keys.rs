@@ -13,9 +13,9 @@ use provhost_core::auth::{Credentials, hash_secret, new_key_id, new_salt, new_se
 use provhost_core::model::now_rfc3339;
 use provhost_core::policy::Grants;
 
-type KeyRow = (String, String, Vec<u8>, Vec<u8>, String, String, String, Option<String>, Option<String>);
+pub(super) type KeyRow = (String, String, Vec<u8>, Vec<u8>, String, String, String, Option<String>, Option<String>);
 
-fn read_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
+pub(super) fn read_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
     Ok((
         row.get(0)?,
         row.get(1)?,
@@ -29,7 +29,7 @@ fn read_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
     ))
 }
 
-fn record(
+pub(super) fn record(
     (id, tenant, _, _, scopes, description, created_at, expires_at, revoked_at): KeyRow,
 ) -> Result<KeyRecord, StoreError> {
     Ok(KeyRecord {
@@ -43,7 +43,7 @@ fn record(
     })
 }
 
-const KEY_COLUMNS: &str = "id, tenant, salt, hash, scopes, description, created_at, expires_at, revoked_at";
+pub(super) const KEY_COLUMNS: &str = "id, tenant, salt, hash, scopes, description, created_at, expires_at, revoked_at";
 
 impl KeyStore for SqliteStore {
     fn create_key(

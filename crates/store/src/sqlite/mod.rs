@@ -13,6 +13,7 @@ mod invocations;
 mod keys;
 mod read_pool;
 mod requests;
+mod sessions;
 mod schema;
 mod writer;
 

@@ -298,6 +298,27 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX actions_by_state ON actions(tenant, state, created_at);
     CREATE INDEX invocations_by_plugin ON invocations(tenant, plugin_name, started_at);
     "#,
+    // 15: console sessions in the store, named by the SHA-256 of their token, so that they outlive
+    // a restart and hold on every host; the last checkpoint of a chain found without reading the
+    // chain; a person's, a system's or a plugin's actions listed newest first without sorting
+    // them (each action keeps the plugin of the invocation that planned it).
+    r#"
+    CREATE TABLE console_sessions (
+        token_hash  TEXT PRIMARY KEY,
+        key_id      TEXT NOT NULL REFERENCES api_keys(id),
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX console_sessions_by_expiry ON console_sessions(expires_at);
+    CREATE INDEX audit_checkpoints ON audit(tenant, seq) WHERE kind = 'checkpoint';
+    CREATE INDEX actions_by_person ON actions(tenant, person, created_at);
+    CREATE INDEX actions_by_system ON actions(tenant, system, created_at);
+    ALTER TABLE actions ADD COLUMN plugin TEXT;
+    UPDATE actions SET plugin =
+        (SELECT plugin_name FROM invocations i WHERE i.tenant = actions.tenant AND i.id = actions.invocation)
+    WHERE invocation IS NOT NULL;
+    CREATE INDEX actions_by_plugin ON actions(tenant, plugin, created_at);
+    "#,
 ];
 
 /// The schema version this build of provhost writes.
@@ -348,6 +369,12 @@ mod tests {
             ("SELECT COUNT(*) FROM action_history WHERE tenant = ?1 AND action = ?2", "PRIMARY KEY"),
             ("SELECT seq, hash FROM audit WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1", "(tenant=?)"),
             ("SELECT seq FROM audit_refs WHERE tenant = ?1 AND ref = ?2", "PRIMARY KEY"),
+            (
+                "SELECT seq FROM audit WHERE tenant = ?1 AND kind = 'checkpoint' ORDER BY seq DESC LIMIT 1",
+                "audit_checkpoints (tenant=?)",
+            ),
+            ("SELECT key_id FROM console_sessions WHERE token_hash = ?1 AND expires_at > ?2", "PRIMARY KEY"),
+            ("DELETE FROM console_sessions WHERE expires_at <= ?1", "console_sessions_by_expiry"),
         ];
         for (sql, index) in hot {
             let plan = plan(&store, sql);

@@ -1,10 +1,11 @@
-//! The audit chain: appended to by every unit of work, verified, exported and imported.
+//! The audit chain: appended to by every unit of work, verified, exported and imported, and the
+//! checkpoints taken of it.
 
 use std::ops::ControlFlow;
 
 use super::Make;
-use crate::{DEMO_TENANT, Store, seed_demo};
-use provhost_core::audit::InvocationRecord;
+use crate::{DEMO_TENANT, Store, StoreError, seed_demo};
+use provhost_core::audit::{ChainStart, Checkpoint, InvocationRecord};
 use provhost_core::model::new_id;
 
 /// Seeds the demo tenant into `store` and commits `n` invocation records after it.
@@ -70,4 +71,49 @@ pub fn a_plugins_outcomes_are_counted_by_hour_in_its_tenant_only(make: Make) {
     let expected = [("2026-12-02T10", "completed", 2), ("2026-12-02T10", "trap", 1), ("2026-12-02T11", "limit", 1)];
     assert_eq!(counts, expected.map(|(h, o, n)| (h.to_owned(), o.to_owned(), n)));
     assert!(store.plugin_outcomes("another-tenant", "mailer", "2026-01-01T00:00:00.000Z").unwrap().is_empty());
+}
+
+/// A checkpoint of the demo tenant's chain as it stands in `store`, signed at `at`.
+fn checkpoint_of(store: &dyn Store, at: &str) -> Checkpoint {
+    let (seq, hash) = store.audit_head(DEMO_TENANT).unwrap().unwrap();
+    Checkpoint::sign(b"a secret of sixteen bytes", DEMO_TENANT, ChainStart::genesis(), (seq, &hash), at)
+}
+
+pub fn a_checkpoint_is_one_record_in_its_chain_and_the_last_one_is_found(make: Make) {
+    let store = make();
+    with_records(&*store, 3);
+    assert_eq!(store.last_checkpoint(DEMO_TENANT).unwrap(), None, "none taken yet");
+    let first = checkpoint_of(&*store, "2026-12-01T10:00:00.000Z");
+    store.record_checkpoint(&first, "alice").unwrap();
+    let found = store.last_checkpoint(DEMO_TENANT).unwrap().unwrap();
+    assert_eq!((&found.checkpoint, found.by.as_str(), found.recorded_at), (&first, "alice", first.seq + 1));
+    let record = store.audit(&crate::AuditFilter { kind: Some("checkpoint".into()), ..Default::default() }, 10, 0);
+    let record = record.unwrap().remove(0);
+    assert_eq!((record.seq, record.entry.decision.as_str()), (first.seq + 1, "anchored"));
+    assert!(record.entry.message.contains(&first.hash) && record.entry.message.contains("alice"), "{record:?}");
+    let v = store.verify_audit(DEMO_TENANT).unwrap();
+    assert_eq!((v.verified, v.broken), (first.seq + 1, None), "the record of it continues the chain");
+
+    store.commit_invocation(&InvocationRecord::history(&new_id(), DEMO_TENANT, "test", "later"), &[]).unwrap();
+    let second = checkpoint_of(&*store, "2026-12-01T11:00:00.000Z");
+    store.record_checkpoint(&second, "bob").unwrap();
+    let found = store.last_checkpoint(DEMO_TENANT).unwrap().unwrap();
+    assert_eq!((found.checkpoint.seq, found.by.as_str()), (second.seq, "bob"), "the newest is the last");
+    assert_eq!(store.last_checkpoint("another").unwrap(), None, "per tenant");
+}
+
+pub fn a_checkpoint_the_chain_does_not_hold_is_not_recorded(make: Make) {
+    let store = make();
+    with_records(&*store, 2);
+    let head = store.audit_head(DEMO_TENANT).unwrap().unwrap();
+    let mut wrong = checkpoint_of(&*store, "2026-12-01T10:00:00.000Z");
+    wrong.hash = "f".repeat(64);
+    let err = store.record_checkpoint(&wrong, "mallory").unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(err.to_string().contains(&format!("that record has hash {}", head.1)), "{err}");
+    let beyond = Checkpoint { seq: head.0 + 5, ..checkpoint_of(&*store, "2026-12-01T10:00:00.000Z") };
+    let err = store.record_checkpoint(&beyond, "mallory").unwrap_err();
+    assert!(err.to_string().contains("that record is not in the chain"), "{err}");
+    assert_eq!(store.audit_head(DEMO_TENANT).unwrap(), Some(head), "nothing was appended");
+    assert_eq!(store.last_checkpoint(DEMO_TENANT).unwrap(), None);
 }

@@ -9,6 +9,7 @@ pub mod claims;
 pub mod demo;
 pub mod events;
 pub mod keys;
+pub mod sessions;
 
 use crate::Store;
 
@@ -38,6 +39,8 @@ macro_rules! store_suite {
             audit::an_archive_imported_from_a_later_record_starts_there,
             audit::an_invocation_record_is_found_by_its_invocation_in_its_tenant_only,
             audit::a_plugins_outcomes_are_counted_by_hour_in_its_tenant_only,
+            audit::a_checkpoint_is_one_record_in_its_chain_and_the_last_one_is_found,
+            audit::a_checkpoint_the_chain_does_not_hold_is_not_recorded,
             claims::a_claim_is_held_until_its_lease_passes_and_then_taken_up_again_with_the_attempt_recorded,
             claims::a_stale_claim_of_the_same_owner_cannot_end_or_renew_the_action,
             claims::a_waiting_action_is_followed_up_when_due_without_a_record_until_it_ends,
@@ -49,6 +52,8 @@ macro_rules! store_suite {
             keys::a_created_key_verifies_and_lists_without_its_secret,
             keys::revoked_and_expired_keys_are_refused,
             keys::keys_need_an_existing_tenant,
+            sessions::a_session_names_its_key_until_it_is_closed,
+            sessions::an_expired_session_is_not_found_and_is_forgotten_when_another_opens,
         );
     };
     (@cases () $make:expr; $($module:ident :: $case:ident),* $(,)?) => {

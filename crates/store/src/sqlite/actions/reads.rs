@@ -39,11 +39,13 @@ fn filtered<'a>(
     filter: &'a ActionFilter,
     words: &'a [Option<&'static str>; 2],
 ) -> (String, Vec<&'a dyn ToSql>) {
-    let index = match (&filter.person, words[0], &filter.system) {
-        (Some(_), _, _) => "actions_by_person_state",
-        (None, Some(_), _) => "actions_by_state",
-        (None, None, Some(_)) => "actions_by_window",
-        (None, None, None) => "actions_by_time",
+    let index = match (&filter.person, words[0], &filter.system, &filter.plugin) {
+        (Some(_), Some(_), _, _) => "actions_by_person_state",
+        (Some(_), None, _, _) => "actions_by_person",
+        (None, Some(_), _, _) => "actions_by_state",
+        (None, None, Some(_), _) => "actions_by_system",
+        (None, None, None, Some(_)) => "actions_by_plugin",
+        (None, None, None, None) => "actions_by_time",
     };
     let mut sql = format!("SELECT {ACTION_COLUMNS} FROM actions INDEXED BY {index} WHERE tenant = ?1");
     let mut values: Vec<&dyn ToSql> = vec![tenant];
@@ -52,18 +54,14 @@ fn filtered<'a>(
         ("state = ?", words[0].as_ref().map(|v| v as _)),
         ("system = ?", filter.system.as_ref().map(|v| v as _)),
         ("kind = ?", words[1].as_ref().map(|v| v as _)),
-        (
-            "invocation IN (SELECT id FROM invocations WHERE tenant = ?1 AND plugin_name = ?",
-            filter.plugin.as_ref().map(|v| v as _),
-        ),
+        ("plugin = ?", filter.plugin.as_ref().map(|v| v as _)),
         ("created_at >= ?", filter.since.as_ref().map(|v| v as _)),
         ("created_at < ?", filter.until.as_ref().map(|v| v as _)),
     ];
     for (condition, value) in given {
         if let Some(value) = value {
             values.push(value);
-            let close = if condition.contains('(') { ")" } else { "" };
-            sql.push_str(&format!(" AND {condition}{}{close}", values.len()));
+            sql.push_str(&format!(" AND {condition}{}", values.len()));
         }
     }
     sql.push_str(&format!(
@@ -214,18 +212,26 @@ mod tests {
             ActionFilter { person: person.clone(), state: Some(ActionState::Error), ..Default::default() };
         assert!(plan(&store, &by_person_state).contains("actions_by_person_state (tenant=? AND person=? AND state=?)"));
         let by_person = ActionFilter { person, ..Default::default() };
-        assert!(plan(&store, &by_person).contains("(tenant=? AND person=?)"), "{}", plan(&store, &by_person));
+        let by_person = plan(&store, &by_person);
+        assert!(
+            by_person.contains("actions_by_person (tenant=? AND person=?)") && !by_person.contains("TEMP B-TREE"),
+            "{by_person}"
+        );
         let by_state = ActionFilter { state: Some(ActionState::Pending), ..Default::default() };
         let by_state = plan(&store, &by_state);
         assert!(
             by_state.contains("actions_by_state (tenant=? AND state=?)") && !by_state.contains("TEMP B-TREE"),
             "{by_state}"
         );
-        let by_system = ActionFilter { system: Some("ad".into()), ..Default::default() };
+        let by_system = plan(&store, &ActionFilter { system: Some("ad".into()), ..Default::default() });
         assert!(
-            plan(&store, &by_system).contains("actions_by_window (tenant=? AND system=?)"),
-            "{}",
-            plan(&store, &by_system)
+            by_system.contains("actions_by_system (tenant=? AND system=?)") && !by_system.contains("TEMP B-TREE"),
+            "{by_system}"
+        );
+        let by_plugin = plan(&store, &ActionFilter { plugin: Some("sync".into()), ..Default::default() });
+        assert!(
+            by_plugin.contains("actions_by_plugin (tenant=? AND plugin=?)") && !by_plugin.contains("TEMP B-TREE"),
+            "{by_plugin}"
         );
         let by_time = ActionFilter { since: Some("2026-01-01T00:00:00.000Z".into()), ..Default::default() };
         let all = ActionFilter::default();

@@ -52,12 +52,14 @@ pub(super) fn unit_entry(actor: Actor<'_>, moved: &[(Action, &'static str)]) -> 
     entries::action_states(actor, &changes)
 }
 
-/// Inserts actions as committed, with the first entry of their history, inside `tx`. Their audit
-/// record is the invocation's, which carries the plan.
+/// Inserts actions as committed, with the first entry of their history, inside `tx`, each with
+/// the plugin of the invocation that planned it (inserted before them), which the console lists
+/// them by. Their audit record is the invocation's, which carries the plan.
 pub(in crate::sqlite) fn insert_actions(tx: &Connection, tenant: &str, actions: &[Action]) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(&format!(
-        "INSERT INTO actions (tenant, {ACTION_COLUMNS}, counted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-             CASE WHEN ?8 IN ('blocked', 'rejected') THEN NULL ELSE ?13 END)"
+        "INSERT INTO actions (tenant, {ACTION_COLUMNS}, counted_at, plugin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+             CASE WHEN ?8 IN ('blocked', 'rejected') THEN NULL ELSE ?13 END,
+             (SELECT plugin_name FROM invocations WHERE tenant = ?1 AND id = ?12))"
     ))?;
     for a in actions {
         let (target_type, target_id) = match &a.target {
