@@ -209,27 +209,36 @@ fn a_checkpoint_kept_outside_shows_a_removed_tail_and_a_rewritten_head() {
     let (secret, anchor) = (secret.as_str(), anchor.as_str());
     let checked = |demo: &Demo| demo.provhost(&["audit", "verify", "--anchor", anchor, "--secret-file", secret]);
     assert!(checked(&demo).status.success(), "{}", stderr(&checked(&demo)));
-    let head: u64 = json(&demo.provhost(&["audit", "list", "--format", "json"]))
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["seq"].as_u64().unwrap())
-        .max()
-        .unwrap();
+    // The record the checkpoint names: the head when it was taken, before the record of its taking.
+    let checkpoint: Value = serde_json::from_str(std::fs::read_to_string(anchor).unwrap().trim()).unwrap();
+    let head = checkpoint["seq"].as_u64().unwrap();
+    let taken = records(&demo, &["--tenant", "demo", "--kind", "checkpoint"]);
+    assert_eq!(taken.len(), 1, "the checkpoint is recorded in its chain: {taken:?}");
+    assert_eq!(taken[0]["seq"].as_u64(), Some(head + 1));
+    assert_eq!(taken[0]["details"]["checkpoint"], checkpoint, "with its signature");
 
-    // Whoever rewrites the last record and its hash keeps the chain consistent, not the checkpoint.
+    // Whoever rewrites the record the checkpoint names, and the hashes from it on, keeps the chain
+    // consistent, not the checkpoint.
     let records = records(&demo, &["--tenant", "demo"]);
-    let last: provhost::audit::AuditRecord =
-        serde_json::from_value(records.iter().find(|r| r["seq"] == head).unwrap().clone()).unwrap();
-    let mut rewritten = last.clone();
-    rewritten.entry.message = "nothing happened here".into();
-    let (entry, hash) = (rewritten.entry.clone(), provhost::audit::record_hash(&rewritten));
     let conn = db(&demo);
-    conn.execute(
-        "UPDATE audit SET message = ?1, hash = ?2 WHERE tenant = 'demo' AND seq = ?3",
-        rusqlite::params![entry.message, hash, head as i64],
-    )
-    .unwrap();
+    let mut prev = None;
+    for seq in [head, head + 1] {
+        let mut rewritten: provhost::audit::AuditRecord =
+            serde_json::from_value(records.iter().find(|r| r["seq"] == seq).unwrap().clone()).unwrap();
+        if seq == head {
+            rewritten.entry.message = "nothing happened here".into();
+        }
+        if let Some(prev) = prev {
+            rewritten.prev_hash = prev;
+        }
+        let hash = provhost::audit::record_hash(&rewritten);
+        conn.execute(
+            "UPDATE audit SET message = ?1, prev_hash = ?2, hash = ?3 WHERE tenant = 'demo' AND seq = ?4",
+            rusqlite::params![rewritten.entry.message, rewritten.prev_hash, hash, seq as i64],
+        )
+        .unwrap();
+        prev = Some(hash);
+    }
     assert_eq!(verify(&demo).0, Some(0), "the chain alone cannot tell");
     let out = checked(&demo);
     assert_eq!(out.status.code(), Some(1));

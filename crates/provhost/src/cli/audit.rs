@@ -1,5 +1,6 @@
 //! `provhost audit list|show|export|verify|import|anchor`: read, stream and check the audit
-//! trail, and take signed checkpoints of its heads to keep outside the store.
+//! trail, and take signed checkpoints of its heads to keep outside the store, each recorded in
+//! its chain as well.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
@@ -50,7 +51,7 @@ pub enum AuditCommand {
         /// Only caused by this API key id.
         #[arg(long)]
         key: Option<String>,
-        /// Only of this kind (invocation, action-state, approval, rejection, key, system, delivery, replay;
+        /// Only of this kind (invocation, action-state, approval, rejection, key, system, delivery, replay, checkpoint;
         /// host-call, commit and note in chains written before audit format 2).
         #[arg(long)]
         kind: Option<String>,
@@ -99,7 +100,8 @@ pub enum AuditCommand {
         secret_file: Option<PathBuf>,
     },
     /// Print a signed checkpoint of where each chain starts and of its head (JSON lines), to keep
-    /// outside the store and check later with `audit verify --anchor`.
+    /// outside the store and check later with `audit verify --anchor`; each is also recorded in
+    /// its chain, where the console shows the last one.
     Anchor {
         /// Only this tenant's chain.
         #[arg(long)]
@@ -113,6 +115,10 @@ pub enum AuditCommand {
         /// signed.
         #[arg(long, requires = "tenant", value_name = "SEQ")]
         starts_at: Option<u64>,
+        /// Who takes the checkpoint, as its record in the chain names them; by default the
+        /// operating-system user running the command.
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
     },
     /// Import an exported chain (JSONL) into this store, e.g. an archive; it must verify.
     Import {
@@ -231,6 +237,14 @@ fn signable_start(
     })
 }
 
+/// The operating-system user running the command, as `USER` or `LOGNAME` names them.
+fn user() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "an unnamed operating-system user".into())
+}
+
 fn table(records: &[AuditRecord]) {
     println!(
         "{:<5} {:<24} {:<12} {:<14} {:<16} {:<36} MESSAGE",
@@ -338,16 +352,20 @@ impl AuditCommand {
                 }
                 out.flush()?;
             }
-            AuditCommand::Anchor { tenant, secret_file, starts_at } => {
+            AuditCommand::Anchor { tenant, secret_file, starts_at, by } => {
                 let secret = read_secret(&secret_file)?;
                 let store = data.open_store()?;
                 let at = crate::model::now_rfc3339();
+                let by = by.unwrap_or_else(user);
                 let mut refused = false;
                 for tenant in tenants(&*store, tenant)? {
                     let Some((seq, hash)) = store.audit_head(&tenant)? else { continue };
                     match signable_start(&*store, &tenant, starts_at)? {
                         Ok(first) => {
                             let checkpoint = Checkpoint::sign(&secret, &tenant, first, (seq, &hash), &at);
+                            store.record_checkpoint(&checkpoint, &by).with_context(|| {
+                                format!("tenant '{tenant}': the checkpoint of record {seq} was not recorded")
+                            })?;
                             println!("{}", serde_json::to_string(&checkpoint).expect("checkpoints serialise"));
                         }
                         Err(why) => {

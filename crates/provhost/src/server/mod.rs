@@ -103,8 +103,6 @@ pub struct AppState {
     progress: tokio::sync::watch::Sender<u64>,
     /// Connections, bodies and anonymous callers.
     pub http: HttpSettings,
-    /// The console's open sessions.
-    console: console::Sessions,
 }
 
 impl AppState {
@@ -130,7 +128,6 @@ impl AppState {
             wake: Arc::default(),
             progress: tokio::sync::watch::Sender::new(0),
             http: HttpSettings::default(),
-            console: console::Sessions::default(),
         })
     }
 

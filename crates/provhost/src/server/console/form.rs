@@ -88,7 +88,7 @@ impl FromRequest<Arc<AppState>> for SignedForm {
         let operator = Operator::from_request_parts(&mut parts, app).await?;
         let fields = read(Request::from_parts(parts, body), app).await?;
         match fields.get(CSRF_FIELD) {
-            Some(token) if same(token, &operator.session.csrf) => Ok(SignedForm { operator, fields }),
+            Some(token) if same(token, &operator.csrf) => Ok(SignedForm { operator, fields }),
             _ => {
                 tracing::warn!(key_id = %operator.key.id, "a console form without this session's CSRF token was refused");
                 Err(Refused::forbidden(

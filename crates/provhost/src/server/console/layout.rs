@@ -64,7 +64,7 @@ pub fn page(title: &str, operator: Option<&Operator>, body: Markup) -> Markup {
 
 /// The hidden field that carries the session's CSRF token; every form has it.
 pub fn csrf(operator: &Operator) -> Markup {
-    html! { input type="hidden" name=(CSRF_FIELD) value=(operator.session.csrf); }
+    html! { input type="hidden" name=(CSRF_FIELD) value=(operator.csrf); }
 }
 
 /// An action's state as a badge.
@@ -72,17 +72,27 @@ pub fn state(state: ActionState) -> Markup {
     html! { span class={ "state " (state.as_str()) } { (state.as_str()) } }
 }
 
-/// Links to the previous and next page of a list at `base` (which holds its other parameters).
-pub fn pager(base: &str, offset: usize, limit: usize, more: bool) -> Markup {
+/// Where a page of a list at `base` (which holds its other parameters) stands, and links to the
+/// newer and older pages: `shown` items from `offset` in pages of `limit`, and whether more follow.
+/// Only a page with more after it links to them; the last one says how many there are in all, and
+/// an empty list says nothing (its page says it is empty).
+pub fn pager(base: &str, (offset, limit): (usize, usize), shown: usize, more: bool) -> Markup {
     let join = if base.contains('?') { '&' } else { '?' };
+    let (first, last) = (offset + 1, offset + shown);
     html! {
-        nav class="pager" aria-label="Pages" {
-            @if offset > 0 {
-                a rel="prev" href={ (base) (join) "offset=" (offset.saturating_sub(limit)) } { "← Newer" }
-            }
-            span { "Showing " (offset + 1) "–" (offset + limit) }
-            @if more {
-                a rel="next" href={ (base) (join) "offset=" (offset + limit) } { "Older →" }
+        @if offset > 0 || shown > 0 {
+            nav class="pager" aria-label="Pages" {
+                @if offset > 0 {
+                    a rel="prev" href={ (base) (join) "offset=" (offset.saturating_sub(limit)) } { "← Newer" }
+                }
+                @if shown == 0 {
+                    span { "Nothing after the first " (offset) }
+                } @else if more {
+                    span { "Showing " (first) "–" (last) "; older ones follow" }
+                    a rel="next" href={ (base) (join) "offset=" (offset + limit) } { "Older →" }
+                } @else {
+                    span { "Showing " (first) "–" (last) " of " (last) }
+                }
             }
         }
     }
@@ -106,5 +116,31 @@ impl IntoResponse for Refused {
                 (status, page(title, None, body)).into_response()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(offset: usize, shown: usize, more: bool) -> String {
+        pager("/console/actions?state=error", (offset, 50), shown, more).into_string()
+    }
+
+    #[test]
+    fn the_pager_offers_older_pages_only_while_there_are_more() {
+        let first = text(0, 50, true);
+        assert!(first.contains("Showing 1–50; older ones follow") && first.contains(r#"href="/console/actions?state=error&amp;offset=50""#), "{first}");
+        assert!(!first.contains("Newer"), "{first}");
+        let middle = text(50, 50, true);
+        assert!(middle.contains("Showing 51–100; older ones follow") && middle.contains("offset=0") && middle.contains("offset=100"), "{middle}");
+        let last = text(100, 23, false);
+        assert!(last.contains("Showing 101–123 of 123") && last.contains(r#"rel="prev""#), "{last}");
+        assert!(!last.contains("Older") && !last.contains(r#"rel="next""#) && !last.contains("follow"), "{last}");
+        let whole = text(0, 12, false);
+        assert!(whole.contains("Showing 1–12 of 12") && !whole.contains("<a"), "{whole}");
+        assert_eq!(text(0, 0, false), "", "an empty list has no pager");
+        let past = text(200, 0, false);
+        assert!(past.contains("Nothing after the first 200") && past.contains("offset=150") && !past.contains("Older"), "{past}");
     }
 }

@@ -28,8 +28,6 @@ use axum::routing::{get, post};
 
 use super::AppState;
 
-pub use session::Sessions;
-
 /// The stylesheet, cached by the browser for a day.
 async fn stylesheet() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=86400")], layout::STYLESHEET)

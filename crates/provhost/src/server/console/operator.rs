@@ -1,7 +1,7 @@
-//! The signed-in operator of a console request: the session its cookie names, and the API key
-//! that session was opened with, looked up again on every request so that a revoked or expired
-//! key ends the session at once. The request is then admitted under the key's tenant's share,
-//! like an API request, and the place held until the page is rendered.
+//! The signed-in operator of a console request: the session its cookie names, read from the store
+//! on every request with the API key it was opened with as that key stands now, so that a revoked
+//! or expired key ends the session at once, on whichever host. The request is then admitted under
+//! the key's tenant's share, like an API request, and the place held until the page is rendered.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::refused::Refused;
-use super::session::{COOKIE, Session, cookie};
+use super::session::{COOKIE, cookie, csrf_of, stored_name};
 use crate::policy::Scope;
 use crate::server::AppState;
 use crate::server::admission::{Admitted, Work};
@@ -20,10 +20,10 @@ use crate::store::KeyRecord;
 pub struct Operator {
     /// The key the session was opened with, as it stands now.
     pub key: KeyRecord,
-    /// The session.
-    pub session: Session,
     /// The session's token (the cookie's value).
     pub token: String,
+    /// The CSRF token its forms carry.
+    pub csrf: String,
     /// The request's place in its tenant's share.
     _place: Admitted,
 }
@@ -61,23 +61,17 @@ impl FromRequestParts<Arc<AppState>> for Operator {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<AppState>) -> Result<Self, Refused> {
         let token = cookie(&parts.headers, COOKIE).ok_or(Refused::SignIn("signed-out"))?.to_owned();
-        let session = app.console.find(&token).ok_or(Refused::SignIn("expired"))?;
-        let (tenant, key_id) = (session.tenant.clone(), session.key_id.clone());
-        let key = in_turn(app, move |store| {
-            Ok(store
-                .keys(Some(&tenant))
-                .map_err(crate::server::problem::Problem::from)?
-                .into_iter()
-                .find(|k| k.id == key_id))
-        })
-        .await?;
-        let Some(key) = key.filter(live) else {
-            app.console.close(&token);
+        let name = stored_name(&token);
+        let key = in_turn(app, move |store| Ok(store.session_key(&name)?)).await?;
+        let key = key.ok_or(Refused::SignIn("expired"))?;
+        if !live(&key) {
+            let name = stored_name(&token);
+            in_turn(app, move |store| Ok(store.close_session(&name)?)).await?;
             return Err(Refused::SignIn("key-ended"));
-        };
+        }
         app.config.admit_served(&key.tenant).map_err(|e| Refused::forbidden(e.to_string()))?;
         let work = if parts.method.is_safe() { Work::Read } else { Work::Change };
         let place = app.admission.admit(&key.tenant, work).inspect_err(|p| app.metrics.refusal(p.kind))?;
-        Ok(Operator { key, session, token, _place: place })
+        Ok(Operator { key, csrf: csrf_of(&token), token, _place: place })
     }
 }

@@ -1,13 +1,14 @@
 //! Console sessions: a random token in an `HttpOnly`, `SameSite=Strict` cookie names a session
-//! held in memory, which names the API key it was opened with and carries the session's CSRF
-//! token. A session ends when it expires, on logout, or when its key is revoked or expires (the
-//! key is looked up again on every request, see `operator`).
+//! kept in the store by the token's SHA-256 alone (so that it outlives a restart of `serve` and
+//! holds on every host of a shared store, and a copy of the store opens none), which names the API
+//! key it was opened with. The session's CSRF token is derived from its token, so the store holds
+//! nothing a form could be forged with. A session ends when it expires, on logout, or when its key
+//! is revoked or expires (the key is read with the session on every request, see `operator`).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
+use sha2::{Digest, Sha256};
 
 /// The cookie that carries the session token.
 pub const COOKIE: &str = "provhost_console";
@@ -18,64 +19,29 @@ pub const SIGNIN_COOKIE: &str = "provhost_console_signin";
 /// How long a session lasts after sign-in, whatever is done in it.
 pub const LIFETIME: Duration = Duration::from_secs(8 * 3600);
 
-/// The most sessions held at once; past it, expired ones are dropped and then sign-in is refused.
-const MAX_SESSIONS: usize = 10_000;
-
-/// One signed-in operator.
-#[derive(Debug, Clone)]
-pub struct Session {
-    /// The API key signed in with.
-    pub key_id: String,
-    /// That key's tenant.
-    pub tenant: String,
-    /// The token every form of this session carries.
-    pub csrf: String,
-    /// When it ends.
-    expires: Instant,
+/// SHA-256 of `parts`, hex.
+fn digest(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(hasher.finalize())
 }
 
-/// The open sessions of this process.
-#[derive(Debug, Default)]
-pub struct Sessions {
-    open: Mutex<HashMap<String, Session>>,
+/// What the store names the session of `token` by.
+pub fn stored_name(token: &str) -> String {
+    digest(&[token])
 }
 
-impl Sessions {
-    /// Opens a session for `key_id` of `tenant`: its token (for the cookie) and the session. `None`
-    /// when [`MAX_SESSIONS`] are open and none has expired.
-    pub fn open(&self, key_id: &str, tenant: &str) -> Option<(String, Session)> {
-        let now = Instant::now();
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if open.len() >= MAX_SESSIONS {
-            open.retain(|_, s| s.expires > now);
-            if open.len() >= MAX_SESSIONS {
-                return None;
-            }
-        }
-        let session =
-            Session { key_id: key_id.to_owned(), tenant: tenant.to_owned(), csrf: token(), expires: now + LIFETIME };
-        let id = token();
-        open.insert(id.clone(), session.clone());
-        Some((id, session))
-    }
+/// The CSRF token every form of the session of `token` carries: derived from the token under a
+/// label of its own, so it differs from what the store keeps and does not open the session.
+pub fn csrf_of(token: &str) -> String {
+    digest(&["provhost-console-csrf\n", token])
+}
 
-    /// The session `token` names, unless it expired (an expired one is dropped).
-    pub fn find(&self, token: &str) -> Option<Session> {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        match open.get(token) {
-            Some(s) if s.expires > Instant::now() => Some(s.clone()),
-            Some(_) => {
-                open.remove(token);
-                None
-            }
-            None => None,
-        }
-    }
-
-    /// Ends the session `token` names.
-    pub fn close(&self, token: &str) {
-        self.open.lock().unwrap_or_else(|e| e.into_inner()).remove(token);
-    }
+/// When a session opened now ends, RFC 3339.
+pub fn ends_at() -> String {
+    crate::model::rfc3339(time::OffsetDateTime::now_utc() + LIFETIME)
 }
 
 /// A fresh random token: 32 bytes, hex.
@@ -122,28 +88,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_session_is_found_by_its_token_until_it_is_closed() {
-        let sessions = Sessions::default();
-        let (token, session) = sessions.open("phk_1", "acme").unwrap();
-        assert_eq!(session.csrf.len(), 64);
-        assert_ne!(token, session.csrf);
-        let found = sessions.find(&token).unwrap();
-        assert_eq!(
-            (found.key_id.as_str(), found.tenant.as_str(), found.csrf.as_str()),
-            ("phk_1", "acme", session.csrf.as_str())
-        );
-        assert!(sessions.find(&session.csrf).is_none(), "the CSRF token does not open the session");
-        sessions.close(&token);
-        assert!(sessions.find(&token).is_none());
-    }
-
-    #[test]
-    fn an_expired_session_is_not_found() {
-        let sessions = Sessions::default();
-        let (token, _) = sessions.open("phk_1", "acme").unwrap();
-        sessions.open.lock().unwrap().get_mut(&token).unwrap().expires = Instant::now() - Duration::from_secs(1);
-        assert!(sessions.find(&token).is_none());
-        assert!(sessions.open.lock().unwrap().is_empty(), "it was dropped");
+    fn the_store_and_the_forms_see_two_different_digests_of_the_token() {
+        let token = token();
+        assert_eq!(token.len(), 64);
+        let (stored, csrf) = (stored_name(&token), csrf_of(&token));
+        assert_eq!((stored.len(), csrf.len()), (64, 64));
+        assert!(stored != token && csrf != token && stored != csrf, "none of them opens another");
+        assert_eq!((stored_name(&token), csrf_of(&token)), (stored, csrf), "the same token, the same digests");
+        assert_ne!(csrf_of(&super::token()), csrf_of(&token));
     }
 
     #[test]

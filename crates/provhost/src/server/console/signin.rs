@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::form::{self, CSRF_FIELD, SignedForm};
 use super::layout;
 use super::refused::Refused;
-use super::session::{COOKIE, LIFETIME, SIGNIN_COOKIE, cookie, over_tls, same, set_cookie, token};
+use super::session::{COOKIE, LIFETIME, SIGNIN_COOKIE, cookie, ends_at, over_tls, same, set_cookie, stored_name, token};
 use crate::auth::Credentials;
 use crate::server::AppState;
 use crate::server::blocking::in_turn;
@@ -87,10 +87,9 @@ pub async fn submit(State(app): State<Arc<AppState>>, request: Request) -> Resul
     if let Err(e) = app.config.admit_served(&key.tenant) {
         return Ok(form(&headers, StatusCode::FORBIDDEN, Some(&e.to_string())));
     }
-    let Some((session, _)) = app.console.open(&key.id, &key.tenant) else {
-        let busy = "Too many console sessions are open on this host; try again later.";
-        return Err(Refused::Status(StatusCode::SERVICE_UNAVAILABLE, busy.into()));
-    };
+    let session = token();
+    let (name, key_id) = (stored_name(&session), key.id.clone());
+    in_turn(&app, move |store| Ok(store.open_session(&name, &key_id, &ends_at())?)).await?;
     tracing::info!(key_id = %key.id, tenant = %key.tenant, "console session opened");
     let secure = over_tls(&headers);
     Ok((
@@ -105,10 +104,15 @@ pub async fn submit(State(app): State<Arc<AppState>>, request: Request) -> Resul
 }
 
 /// `POST /console/logout`: ends the session.
-pub async fn logout(State(app): State<Arc<AppState>>, headers: HeaderMap, signed: SignedForm) -> Response {
-    app.console.close(&signed.operator.token);
+pub async fn logout(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    signed: SignedForm,
+) -> Result<Response, Refused> {
+    let name = stored_name(&signed.operator.token);
+    in_turn(&app, move |store| Ok(store.close_session(&name)?)).await?;
     tracing::info!(key_id = %signed.operator.key.id, "console session closed");
     let gone = set_cookie(COOKIE, "", Duration::ZERO, over_tls(&headers));
-    (StatusCode::SEE_OTHER, [(header::SET_COOKIE, gone)], [(header::LOCATION, "/console/signin?why=signed-out")])
-        .into_response()
+    Ok((StatusCode::SEE_OTHER, [(header::SET_COOKIE, gone)], [(header::LOCATION, "/console/signin?why=signed-out")])
+        .into_response())
 }
