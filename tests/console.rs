@@ -174,3 +174,146 @@ fn another_tenants_ids_are_not_found_and_a_session_ends_at_logout_and_with_its_k
     assert_eq!(r.headers()["location"], "/console/signin?why=key-ended");
     assert_eq!(session.get("/console").0, 303, "and it stays ended");
 }
+
+/// Signs in on `demo`'s store, restarts `serve` on it and finds the session still open; with
+/// `hosts`, a second `serve` on the same store at once knows it too. Logging out ends a session
+/// everywhere, and a revoked key's session is refused on its next request, on any host.
+fn sessions_outlive_a_restart_and_end_with_their_key(demo: &Demo, hosts: bool) {
+    let key = demo.key_with(&["persons:read"]);
+    let first = Server::start(demo, &[]);
+    let session = sign_in(&first, &key);
+    let leaving = sign_in(&first, &key);
+    assert_eq!(session.get("/console/actions").0, 200);
+    let logs = first.logs.clone();
+    let stopped = first.stop();
+    assert!(stopped.success(), "{stopped}: {}", logs.lock().unwrap().join("\n"));
+
+    let second = Server::start(demo, &[]);
+    let on = |server: &Server, session: &support::console::Session| support::console::Session {
+        client: client(),
+        base: server.base.clone(),
+        cookie: session.cookie.clone(),
+    };
+    let (status, page) = on(&second, &session).get("/console/actions");
+    assert_eq!(status, 200, "still signed in after a restart: {page}");
+    let other = hosts.then(|| Server::start(demo, &[]));
+    let elsewhere = other.as_ref().unwrap_or(&second);
+    assert_eq!(on(elsewhere, &session).get("/console/actions").0, 200, "the session holds on every host");
+
+    let token = on(&second, &leaving).csrf();
+    assert_eq!(on(&second, &leaving).post("/console/logout", &[("csrf", token.as_str())]).0, 303);
+    let r = client().get(elsewhere.url("/console/actions")).header("cookie", &leaving.cookie).send().unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.headers()["location"].to_str().unwrap()),
+        (303, "/console/signin?why=expired"),
+        "logged out on one host, out on all"
+    );
+
+    assert!(demo.provhost(&["keys", "revoke", key.split_once(':').unwrap().0]).status.success());
+    let r = client().get(elsewhere.url("/console/actions")).header("cookie", &session.cookie).send().unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.headers()["location"].to_str().unwrap()),
+        (303, "/console/signin?why=key-ended"),
+        "a revoked key's session is refused on its next request"
+    );
+    assert_eq!(on(&second, &session).get("/console/actions").0, 303, "and on every host");
+}
+
+#[test]
+fn a_session_is_kept_in_the_embedded_store_by_its_tokens_hash_and_outlives_a_restart() {
+    let demo = blocking_demo("");
+    sessions_outlive_a_restart_and_end_with_their_key(&demo, false);
+    let server = Server::start(&demo, &[]);
+    let session = sign_in(&server, &demo.key);
+    let token = session.cookie.strip_prefix("provhost_console=").unwrap().to_owned();
+    let db = rusqlite::Connection::open(demo.dir.path().join("provhost.db")).unwrap();
+    let stored: Vec<String> = db
+        .prepare("SELECT token_hash FROM console_sessions")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!stored.is_empty() && !stored.contains(&token), "only a hash of the token is kept: {stored:?}");
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+    assert!(stored.contains(&hash), "{stored:?}");
+}
+
+#[test]
+fn a_session_on_a_shared_postgres_store_holds_on_every_host_and_outlives_a_restart() {
+    let Some(mut demo) = Demo::on_postgres() else { return };
+    demo.configure(DEMO_UNRATED);
+    sessions_outlive_a_restart_and_end_with_their_key(&demo, true);
+}
+
+/// Takes a checkpoint with `provhost audit anchor` by `by`; the record it names.
+fn anchor(demo: &Demo, by: &str) -> u64 {
+    let secret = demo.dir.path().join("anchor.secret");
+    std::fs::write(&secret, "an operator's own secret, kept elsewhere").unwrap();
+    let out = demo.provhost(&["audit", "anchor", "--tenant", "demo", "--secret-file", secret.to_str().unwrap(), "--by", by]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let checkpoint: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    checkpoint["seq"].as_u64().unwrap()
+}
+
+#[test]
+fn the_audit_page_shows_the_last_checkpoint_and_loudly_a_chain_rewritten_after_it() {
+    let demo = blocking_demo("");
+    let server = Server::start(&demo, &[]);
+    block_one(&server, &demo);
+    let auditor = sign_in(&server, &demo.key_with(&["audit:read"]));
+    let (status, page) = auditor.get("/console/audit");
+    assert_eq!(status, 200);
+    assert!(page.contains("none recorded yet"), "{page}");
+
+    let seq = anchor(&demo, "alice");
+    let (_, page) = auditor.get("/console/audit?verify=1");
+    assert!(page.contains(&format!("record #{seq}, taken ")) && page.contains(" by alice "), "{page}");
+    assert!(page.contains(&format!("the chain still holds record #{seq} with the hash it signed")), "{page}");
+    assert!(!page.contains(r#"role="alert""#), "nothing is wrong: {page}");
+    assert!(page.contains(&format!("checkpoint of record {seq} (hash ")), "the record of its taking is listed: {page}");
+
+    // Someone with write access to the file rewrites the record the checkpoint names.
+    let db = rusqlite::Connection::open(demo.dir.path().join("provhost.db")).unwrap();
+    db.execute_batch("DROP TRIGGER audit_is_never_updated;").unwrap();
+    let forged = "f".repeat(64);
+    db.execute("UPDATE audit SET hash = ?1 WHERE tenant = 'demo' AND seq = ?2", rusqlite::params![forged, seq as i64])
+        .unwrap();
+    let (_, page) = auditor.get("/console/audit");
+    let loud = format!(
+        r#"<strong class="warning" role="alert">The chain does not match this checkpoint: record {seq} has hash {forged}, but the checkpoint of "#
+    );
+    assert!(page.contains(&loud) && page.contains("the chain was rewritten"), "{page}");
+}
+
+#[test]
+fn the_audit_pages_end_on_the_first_record_and_the_export_downloads_the_chain() {
+    let demo = blocking_demo("");
+    let server = Server::start(&demo, &[]);
+    block_one(&server, &demo);
+    let auditor = sign_in(&server, &demo.key_with(&["audit:read", "persons:read"]));
+    let export = client().get(server.url("/console/audit/export")).header("cookie", &auditor.cookie).send().unwrap();
+    assert_eq!(export.status(), 200);
+    assert_eq!(export.headers()["content-type"], "application/x-ndjson");
+    assert_eq!(export.headers()["content-disposition"], "attachment; filename=\"audit-demo.jsonl\"");
+    let text = export.text().unwrap();
+    let seqs: Vec<u64> =
+        text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_u64().unwrap()).collect();
+    let head = *seqs.last().unwrap();
+    assert_eq!(seqs, (1..=head).collect::<Vec<_>>(), "the whole chain, in order");
+    let file = demo.dir.path().join("downloaded.jsonl");
+    std::fs::write(&file, &text).unwrap();
+    assert!(demo.provhost(&["audit", "verify", "--file", file.to_str().unwrap()]).status.success());
+
+    let (_, first) = auditor.get("/console/audit?limit=2");
+    assert!(first.contains(&format!("<td>{head}</td>")) && first.contains("Showing 1–2; older ones follow"), "{first}");
+    assert!(first.contains(r#"rel="next""#) && !first.contains(r#"rel="prev""#), "{first}");
+    let (_, middle) = auditor.get("/console/audit?limit=2&offset=2");
+    assert!(middle.contains("Showing 3–4; older ones follow") && middle.contains(r#"rel="prev""#), "{middle}");
+    let (_, last) = auditor.get(&format!("/console/audit?limit=2&offset={}", head - 1));
+    assert!(last.contains("<td>1</td>") && last.contains(&format!("Showing {head}–{head} of {head}")), "{last}");
+    assert!(!last.contains(r#"rel="next""#) && !last.contains("follow"), "{last}");
+    let (_, empty) = auditor.get("/console/actions?person=nobody");
+    assert!(empty.contains("No action matches.") && !empty.contains("Showing") && !empty.contains("Older"), "{empty}");
+    assert_eq!(client().get(server.url("/console/audit/export")).send().unwrap().status(), 303, "signed in only");
+}

@@ -116,6 +116,11 @@ impl Demo {
         self.config.as_deref()
     }
 
+    /// The store every command names with `--store`, if not the data directory's file.
+    pub fn store(&self) -> Option<&str> {
+        self.store.as_deref()
+    }
+
     /// The command `provhost --data-dir <dir> [--config <file>] <args>`, to run as it is or with more set.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_provhost"));

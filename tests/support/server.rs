@@ -18,7 +18,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `provhost serve --listen 127.0.0.1:0` on the demo's data directory and
+    /// Starts `provhost serve --listen 127.0.0.1:0` on the demo's data directory, store and
     /// configuration, and waits until it listens.
     pub fn start(demo: &Demo, extra: &[&str]) -> Server {
         Self::start_with(demo, extra, &[])
@@ -31,6 +31,9 @@ impl Server {
         command.arg("--data-dir").arg(demo.dir.path());
         if let Some(config) = demo.config_path() {
             command.arg("--config").arg(config);
+        }
+        if let Some(store) = demo.store() {
+            command.arg("--store").arg(store);
         }
         let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])

@@ -99,6 +99,15 @@ impl std::ops::DerefMut for Pooled<'_> {
     }
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.state.get_mut().unwrap_or_else(|p| p.into_inner()).idle);
+        // A client closes with a blocking call, which must not run inside an asynchronous runtime
+        // (a server drops its store as its runtime ends).
+        super::off_runtime(move || drop(idle));
+    }
+}
+
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         let Some(client) = self.client.take() else { return };
