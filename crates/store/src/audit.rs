@@ -129,6 +129,10 @@ pub trait AuditStore {
         each: &mut dyn FnMut(AuditRecord) -> Result<ControlFlow<()>, StoreError>,
     ) -> Result<(), StoreError>;
 
+    /// The tenant's records from `from_seq` to `to_seq`, in chain order, without their details
+    /// (`null`), which can be large and which a list of records does not show.
+    fn audit_headlines(&self, tenant: &str, seqs: (u64, u64)) -> Result<Vec<AuditRecord>, StoreError>;
+
     /// Where the tenant's chain starts: its first record's sequence number and `prev_hash`.
     fn audit_start(&self, tenant: &str) -> Result<Option<ChainStart>, StoreError>;
 

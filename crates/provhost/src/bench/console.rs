@@ -94,6 +94,7 @@ fn cookie(response: &reqwest::Response, name: &str) -> anyhow::Result<String> {
 pub fn run(dir: &Path, rounds: usize) -> anyhow::Result<Vec<PageFigures>> {
     let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::open(&dir.join("provhost.db"))?);
     let (person, action) = seed(&*store)?;
+    let system = store.action(DEMO_TENANT, &action)?.system;
     let (key, secret) = store.create_key(DEMO_TENANT, &crate::policy::Grants::everything(), "bench", None)?;
     let config = Arc::new(Config::parse(Path::new("bench.toml"), "[tenants.demo]\n")?);
     let runtime = Arc::new(Runtime::new(dir.join("cache"))?);
@@ -103,12 +104,14 @@ pub fn run(dir: &Path, rounds: usize) -> anyhow::Result<Vec<PageFigures>> {
         ("actions, newest first", "/console/actions".into()),
         ("actions of one person", format!("/console/actions?person={person}")),
         ("actions in error", "/console/actions?state=error".into()),
+        ("actions of one system", format!("/console/actions?system={system}")),
         ("actions of one plugin and kind", "/console/actions?plugin=sync-groups&kind=grant".into()),
         ("actions of the last week", format!("/console/actions?since={since}")),
         ("actions, page 100 (offset 4,950)", "/console/actions?offset=4950".into()),
         ("one action with its history and audit records", format!("/console/actions/{action}")),
         ("a person with recent actions", format!("/console/persons/{person}")),
         ("overview (health)", "/console".into()),
+        ("audit trail with the last checkpoint", "/console/audit".into()),
     ];
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(async move {

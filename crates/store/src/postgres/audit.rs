@@ -18,6 +18,10 @@ use provhost_core::model::{new_id, now_rfc3339};
 const COLUMNS: &str = "tenant, seq, id, at, kind, invocation, key_id, plugin, person, action, system, decision, \
                        audit_action, message, details, prev_hash, hash, format";
 
+/// [`COLUMNS`] with `null` for the details, which are then never read.
+const HEADLINE_COLUMNS: &str = "tenant, seq, id, at, kind, invocation, key_id, plugin, person, action, system, \
+                                decision, audit_action, message, 'null', prev_hash, hash, format";
+
 fn read(row: &Row) -> Result<AuditRecord, StoreError> {
     Ok(AuditRecord {
         tenant: row.get(0),
@@ -222,6 +226,13 @@ impl AuditStore for PostgresStore {
         let sql = format!("SELECT {COLUMNS} FROM audit WHERE tenant = $1 AND seq >= $2 ORDER BY seq");
         let mut client = self.pool.take()?;
         each_row(&mut client, (&sql, &[&tenant, &(from_seq as i64)]), each)
+    }
+
+    fn audit_headlines(&self, tenant: &str, (from, to): (u64, u64)) -> Result<Vec<AuditRecord>, StoreError> {
+        let sql =
+            format!("SELECT {HEADLINE_COLUMNS} FROM audit WHERE tenant = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq");
+        let rows = self.read(|c| Ok(c.query(&sql, &[&tenant, &(from as i64), &(to as i64)])?))?;
+        rows.iter().map(read).collect()
     }
 
     fn audit_start(&self, tenant: &str) -> Result<Option<ChainStart>, StoreError> {

@@ -16,6 +16,10 @@ use provhost_core::model::{new_id, now_rfc3339};
 const COLUMNS: &str = "tenant, seq, id, at, kind, invocation, key_id, plugin, person, action, system, decision, \
                        audit_action, message, details, prev_hash, hash, format";
 
+/// [`COLUMNS`] with `null` for the details, which are then never read from the file.
+const HEADLINE_COLUMNS: &str = "tenant, seq, id, at, kind, invocation, key_id, plugin, person, action, system, \
+                                decision, audit_action, message, 'null', prev_hash, hash, format";
+
 fn read(row: &Row<'_>) -> rusqlite::Result<(AuditRecord, String)> {
     let details: String = row.get(14)?;
     let record = AuditRecord {
@@ -191,6 +195,14 @@ impl AuditStore for SqliteStore {
             }
         }
         Ok(())
+    }
+
+    fn audit_headlines(&self, tenant: &str, (from, to): (u64, u64)) -> Result<Vec<AuditRecord>, StoreError> {
+        let sql = format!("SELECT {HEADLINE_COLUMNS} FROM audit WHERE tenant = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq");
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![tenant, from as i64, to as i64], read)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(decode).collect()
     }
 
     fn audit_start(&self, tenant: &str) -> Result<Option<ChainStart>, StoreError> {

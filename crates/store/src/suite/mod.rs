@@ -41,6 +41,7 @@ macro_rules! store_suite {
             audit::a_plugins_outcomes_are_counted_by_hour_in_its_tenant_only,
             audit::a_checkpoint_is_one_record_in_its_chain_and_the_last_one_is_found,
             audit::a_checkpoint_the_chain_does_not_hold_is_not_recorded,
+            audit::headlines_are_a_range_of_the_chain_without_details,
             claims::a_claim_is_held_until_its_lease_passes_and_then_taken_up_again_with_the_attempt_recorded,
             claims::a_stale_claim_of_the_same_owner_cannot_end_or_renew_the_action,
             claims::a_waiting_action_is_followed_up_when_due_without_a_record_until_it_ends,

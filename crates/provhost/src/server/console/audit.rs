@@ -51,12 +51,7 @@ fn newest_first(
         return Ok((Vec::new(), false));
     };
     let oldest = newest.saturating_sub(paging.limit as u64 - 1).max(start);
-    let mut records = Vec::with_capacity(paging.limit);
-    store.audit_chain(tenant, oldest, &mut |record| {
-        let seq = record.seq;
-        records.push(record);
-        Ok(if seq >= newest { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
-    })?;
+    let mut records = store.audit_headlines(tenant, (oldest, newest))?;
     records.reverse();
     Ok((records, oldest > start))
 }
