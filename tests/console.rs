@@ -244,6 +244,16 @@ fn a_session_on_a_shared_postgres_store_holds_on_every_host_and_outlives_a_resta
     let Some(mut demo) = Demo::on_postgres() else { return };
     demo.configure(DEMO_UNRATED);
     sessions_outlive_a_restart_and_end_with_their_key(&demo, true);
+    let server = Server::start(&demo, &[]);
+    let operator = sign_in(&server, &demo.key);
+    let pages = ["/console", "/console/blocked", "/console/actions?state=error", "/console/plugins", "/console/audit?verify=1"];
+    for path in pages {
+        let (status, page) = operator.get(path);
+        assert_eq!(status, 200, "{path} over PostgreSQL: {page}");
+    }
+    let export = client().get(server.url("/console/audit/export")).header("cookie", &operator.cookie).send().unwrap();
+    assert_eq!(export.status(), 200);
+    assert!(export.text().unwrap().lines().count() > 1, "the chain, downloaded from PostgreSQL");
 }
 
 /// Takes a checkpoint with `provhost audit anchor` by `by`; the record it names.

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::audit::InvocationRecord;
+use crate::audit::{ChainStart, Checkpoint, InvocationRecord};
 use crate::config::Config;
 use crate::model::{Action, ActionFilter, ActionKind, ActionState, new_id, rfc3339};
 use crate::runtime::Runtime;
@@ -95,6 +95,10 @@ pub fn run(dir: &Path, rounds: usize) -> anyhow::Result<Vec<PageFigures>> {
     let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::open(&dir.join("provhost.db"))?);
     let (person, action) = seed(&*store)?;
     let system = store.action(DEMO_TENANT, &action)?.system;
+    let (seq, hash) = store.audit_head(DEMO_TENANT)?.ok_or_else(|| anyhow::anyhow!("the seed wrote no audit record"))?;
+    let at = crate::model::now_rfc3339();
+    let checkpoint = Checkpoint::sign(b"the bench's own secret", DEMO_TENANT, ChainStart::genesis(), (seq, &hash), &at);
+    store.record_checkpoint(&checkpoint, "provhost bench")?;
     let (key, secret) = store.create_key(DEMO_TENANT, &crate::policy::Grants::everything(), "bench", None)?;
     let config = Arc::new(Config::parse(Path::new("bench.toml"), "[tenants.demo]\n")?);
     let runtime = Arc::new(Runtime::new(dir.join("cache"))?);
