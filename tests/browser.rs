@@ -1,11 +1,11 @@
 //! The operator console in a real headless browser: Debian's chromium driven over WebDriver
 //! (chromedriver, started on a free loopback port) against a real `provhost serve` on 127.0.0.1.
 //! An operator signs in by keyboard, an API request reaches a threshold, the blocked group shows,
-//! is approved and its action runs, with the approval's audit record; a key without
-//! `actions:approve` sees no decision and is refused when it posts one; a form without the CSRF
-//! token is refused; another tenant's action is not found; logout and a revoked key end the
-//! session. Screenshots of the main pages are written to docs/console/. `scripts/browser.sh`
-//! installs chromium and chromedriver when they are missing.
+//! is approved and its action runs, with the approval's audit record; a checkpoint taken shows on
+//! the audit page; a key without `actions:approve` sees no decision and is refused when it posts
+//! one; a form without the CSRF token is refused; another tenant's action is not found; logout and
+//! a revoked key end the session. Screenshots of the main pages are written to docs/console/.
+//! `scripts/browser.sh` installs chromium and chromedriver when they are missing.
 
 mod support;
 
@@ -140,8 +140,13 @@ triggers = {{ events = ["attribute-changed"], attributes = ["mail", "proxyAddres
     let page = browser.text();
     assert!(page.contains("propagate-mail") && page.contains("The last 24 hours"), "{page}");
     screenshot(&browser, "plugins");
+    let secret = demo.dir.path().join("anchor.secret");
+    std::fs::write(&secret, "an operator's own secret, kept elsewhere").unwrap();
+    let anchored = demo.provhost(&["audit", "anchor", "--secret-file", secret.to_str().unwrap(), "--by", "alice"]);
+    assert!(anchored.status.success(), "{}", String::from_utf8_lossy(&anchored.stderr));
     browser.goto(&server.url("/console/audit?verify=1"));
-    assert!(browser.text().contains("intact: "));
+    let page = browser.text();
+    assert!(page.contains("intact: ") && page.contains("by alice") && page.contains("the chain still holds"), "{page}");
     screenshot(&browser, "audit");
 
     browser.find(By::Css("form.signout button")).click();
