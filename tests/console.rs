@@ -246,7 +246,8 @@ fn a_session_on_a_shared_postgres_store_holds_on_every_host_and_outlives_a_resta
     sessions_outlive_a_restart_and_end_with_their_key(&demo, true);
     let server = Server::start(&demo, &[]);
     let operator = sign_in(&server, &demo.key);
-    let pages = ["/console", "/console/blocked", "/console/actions?state=error", "/console/plugins", "/console/audit?verify=1"];
+    let pages =
+        ["/console", "/console/blocked", "/console/actions?state=error", "/console/plugins", "/console/audit?verify=1"];
     for path in pages {
         let (status, page) = operator.get(path);
         assert_eq!(status, 200, "{path} over PostgreSQL: {page}");
@@ -260,7 +261,8 @@ fn a_session_on_a_shared_postgres_store_holds_on_every_host_and_outlives_a_resta
 fn anchor(demo: &Demo, by: &str) -> u64 {
     let secret = demo.dir.path().join("anchor.secret");
     std::fs::write(&secret, "an operator's own secret, kept elsewhere").unwrap();
-    let out = demo.provhost(&["audit", "anchor", "--tenant", "demo", "--secret-file", secret.to_str().unwrap(), "--by", by]);
+    let out =
+        demo.provhost(&["audit", "anchor", "--tenant", "demo", "--secret-file", secret.to_str().unwrap(), "--by", by]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let checkpoint: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     checkpoint["seq"].as_u64().unwrap()

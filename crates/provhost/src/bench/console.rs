@@ -95,7 +95,8 @@ pub fn run(dir: &Path, rounds: usize) -> anyhow::Result<Vec<PageFigures>> {
     let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::open(&dir.join("provhost.db"))?);
     let (person, action) = seed(&*store)?;
     let system = store.action(DEMO_TENANT, &action)?.system;
-    let (seq, hash) = store.audit_head(DEMO_TENANT)?.ok_or_else(|| anyhow::anyhow!("the seed wrote no audit record"))?;
+    let (seq, hash) =
+        store.audit_head(DEMO_TENANT)?.ok_or_else(|| anyhow::anyhow!("the seed wrote no audit record"))?;
     let at = crate::model::now_rfc3339();
     let checkpoint = Checkpoint::sign(b"the bench's own secret", DEMO_TENANT, ChainStart::genesis(), (seq, &hash), &at);
     store.record_checkpoint(&checkpoint, "provhost bench")?;

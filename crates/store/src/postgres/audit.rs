@@ -265,8 +265,9 @@ impl AuditStore for PostgresStore {
         let (tenant, seq) = (checkpoint.tenant.as_str(), checkpoint.seq as i64);
         self.write(|tx| {
             lock_heads(tx, &[tenant])?;
-            let found: Option<String> =
-                tx.query_opt("SELECT hash FROM audit WHERE tenant = $1 AND seq = $2", &[&tenant, &seq])?.map(|r| r.get(0));
+            let found: Option<String> = tx
+                .query_opt("SELECT hash FROM audit WHERE tenant = $1 AND seq = $2", &[&tenant, &seq])?
+                .map(|r| r.get(0));
             if found.as_deref() != Some(checkpoint.hash.as_str()) {
                 return Err(not_held(checkpoint, found.as_deref()));
             }

@@ -25,8 +25,8 @@ mod invocations;
 mod keys;
 mod pool;
 mod requests;
-mod sessions;
 mod schema;
+mod sessions;
 #[cfg(test)]
 pub(crate) mod testing;
 

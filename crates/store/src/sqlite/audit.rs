@@ -198,7 +198,8 @@ impl AuditStore for SqliteStore {
     }
 
     fn audit_headlines(&self, tenant: &str, (from, to): (u64, u64)) -> Result<Vec<AuditRecord>, StoreError> {
-        let sql = format!("SELECT {HEADLINE_COLUMNS} FROM audit WHERE tenant = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq");
+        let sql =
+            format!("SELECT {HEADLINE_COLUMNS} FROM audit WHERE tenant = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq");
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params![tenant, from as i64, to as i64], read)?.collect::<Result<Vec<_>, _>>()?;

@@ -13,8 +13,8 @@ mod invocations;
 mod keys;
 mod read_pool;
 mod requests;
-mod sessions;
 mod schema;
+mod sessions;
 mod writer;
 
 pub use schema::SCHEMA_VERSION;

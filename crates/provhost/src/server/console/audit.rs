@@ -190,11 +190,12 @@ pub async fn export(State(app): State<Arc<AppState>>, operator: Operator) -> Res
     let (send, receive) = mpsc::channel(BUFFERED);
     let file = format!("attachment; filename=\"audit-{tenant}.jsonl\"");
     tokio::task::spawn_blocking(move || {
-        let read = export_pages(&*store, &tenant, EXPORT_PAGE, &mut |lines| match send.blocking_send(lines.concat().into()) {
-            Ok(()) => ControlFlow::Continue(()),
-            // The client went away: stop reading.
-            Err(_) => ControlFlow::Break(()),
-        });
+        let read =
+            export_pages(&*store, &tenant, EXPORT_PAGE, &mut |lines| match send.blocking_send(lines.concat().into()) {
+                Ok(()) => ControlFlow::Continue(()),
+                // The client went away: stop reading.
+                Err(_) => ControlFlow::Break(()),
+            });
         if let Err(e) = read {
             tracing::error!(tenant = %tenant, "the audit export stopped: {e}");
         }
@@ -220,7 +221,9 @@ mod tests {
         let store = Arc::new(SqliteStore::in_memory().unwrap());
         seed_demo(&*store).unwrap();
         for n in 0..12 {
-            store.commit_invocation(&InvocationRecord::history(&new_id(), DEMO_TENANT, "t", &n.to_string()), &[]).unwrap();
+            store
+                .commit_invocation(&InvocationRecord::history(&new_id(), DEMO_TENANT, "t", &n.to_string()), &[])
+                .unwrap();
         }
         let (head, _) = store.audit_head(DEMO_TENANT).unwrap().unwrap();
         let (mut pages, mut seqs) = (Vec::new(), Vec::new());
@@ -254,7 +257,9 @@ mod tests {
         let store = SqliteStore::in_memory().unwrap();
         seed_demo(&store).unwrap();
         for n in 0..6 {
-            store.commit_invocation(&InvocationRecord::history(&new_id(), DEMO_TENANT, "t", &n.to_string()), &[]).unwrap();
+            store
+                .commit_invocation(&InvocationRecord::history(&new_id(), DEMO_TENANT, "t", &n.to_string()), &[])
+                .unwrap();
         }
         let (head, _) = store.audit_head(DEMO_TENANT).unwrap().unwrap();
         let page = |offset, limit| {

@@ -130,10 +130,19 @@ mod tests {
     #[test]
     fn the_pager_offers_older_pages_only_while_there_are_more() {
         let first = text(0, 50, true);
-        assert!(first.contains("Showing 1–50; older ones follow") && first.contains(r#"href="/console/actions?state=error&amp;offset=50""#), "{first}");
+        assert!(
+            first.contains("Showing 1–50; older ones follow")
+                && first.contains(r#"href="/console/actions?state=error&amp;offset=50""#),
+            "{first}"
+        );
         assert!(!first.contains("Newer"), "{first}");
         let middle = text(50, 50, true);
-        assert!(middle.contains("Showing 51–100; older ones follow") && middle.contains("offset=0") && middle.contains("offset=100"), "{middle}");
+        assert!(
+            middle.contains("Showing 51–100; older ones follow")
+                && middle.contains("offset=0")
+                && middle.contains("offset=100"),
+            "{middle}"
+        );
         let last = text(100, 23, false);
         assert!(last.contains("Showing 101–123 of 123") && last.contains(r#"rel="prev""#), "{last}");
         assert!(!last.contains("Older") && !last.contains(r#"rel="next""#) && !last.contains("follow"), "{last}");
@@ -141,6 +150,9 @@ mod tests {
         assert!(whole.contains("Showing 1–12 of 12") && !whole.contains("<a"), "{whole}");
         assert_eq!(text(0, 0, false), "", "an empty list has no pager");
         let past = text(200, 0, false);
-        assert!(past.contains("Nothing after the first 200") && past.contains("offset=150") && !past.contains("Older"), "{past}");
+        assert!(
+            past.contains("Nothing after the first 200") && past.contains("offset=150") && !past.contains("Older"),
+            "{past}"
+        );
     }
 }

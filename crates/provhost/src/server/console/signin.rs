@@ -16,7 +16,9 @@ use serde::Deserialize;
 use super::form::{self, CSRF_FIELD, SignedForm};
 use super::layout;
 use super::refused::Refused;
-use super::session::{COOKIE, LIFETIME, SIGNIN_COOKIE, cookie, ends_at, over_tls, same, set_cookie, stored_name, token};
+use super::session::{
+    COOKIE, LIFETIME, SIGNIN_COOKIE, cookie, ends_at, over_tls, same, set_cookie, stored_name, token,
+};
 use crate::auth::Credentials;
 use crate::server::AppState;
 use crate::server::blocking::in_turn;

@@ -196,12 +196,8 @@ mod tests {
             let (limit, offset) = (50i64, 0i64);
             let values: [&(dyn ToSql + Sync); 10] =
                 [&"demo", &person, &state, &system, &limit, &offset, &kind, &plugin, &since, &None::<String>];
-            let plan: Vec<String> = client
-                .query(&format!("EXPLAIN {}", page_sql()), &values)
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
+            let plan: Vec<String> =
+                client.query(&format!("EXPLAIN {}", page_sql()), &values).unwrap().iter().map(|r| r.get(0)).collect();
             let plan = plan.join("\n");
             let cond = plan.lines().find(|l| l.trim_start().starts_with("Index Cond:")).unwrap_or_default();
             assert!(cond.contains(found_by) && plan.contains("Index Scan Backward"), "{found_by}:\n{plan}");
