@@ -3,6 +3,7 @@
 
 use std::ops::ControlFlow;
 
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, StoreError, from_json};
@@ -127,6 +128,54 @@ pub(super) fn append(tx: &Connection, tenant: &str, entries: &[AuditEntry]) -> R
     Ok(())
 }
 
+/// The query for [`SqliteStore::audit_each`] and its values, with only the filters given in it.
+/// Within a tenant, the records about a person or an action are those `audit_refs` names and
+/// those whose own column names them, each found on an index, then read on the chain's key;
+/// a filter written as `(? IS NULL OR …)` would have SQLite read every record to test each.
+fn filtered(f: &AuditFilter, (limit, offset): (i64, i64)) -> (String, Vec<Value>) {
+    let mut values: Vec<Value> = Vec::new();
+    let mut bind = |value: Value| {
+        values.push(value);
+        format!("?{}", values.len())
+    };
+    let mut sql = format!("SELECT {COLUMNS} FROM audit WHERE 1 = 1");
+    let tenant = f.tenant.as_ref().map(|t| bind(t.clone().into()));
+    if let Some(t) = &tenant {
+        sql.push_str(&format!(" AND tenant = {t}"));
+    }
+    for (column, value) in [("person", &f.person), ("action", &f.action)] {
+        let Some(value) = value else { continue };
+        let (id, named) = (bind(value.clone().into()), bind(format!("{column}:{value}").into()));
+        sql.push_str(&match &tenant {
+            Some(t) => format!(
+                " AND seq IN (SELECT seq FROM audit_refs WHERE tenant = {t} AND ref = {named} \
+                 UNION SELECT seq FROM audit WHERE tenant = {t} AND {column} = {id})"
+            ),
+            None => format!(
+                " AND ({column} = {id} OR seq IN \
+                 (SELECT seq FROM audit_refs r WHERE r.tenant = audit.tenant AND r.ref = {named}))"
+            ),
+        });
+    }
+    let rest = [
+        ("plugin =", &f.plugin),
+        ("decision =", &f.decision),
+        ("key_id =", &f.key_id),
+        ("kind =", &f.kind),
+        ("at >=", &f.since),
+        ("at <", &f.until),
+    ];
+    for (condition, value) in rest {
+        if let Some(value) = value {
+            let at = bind(value.clone().into());
+            sql.push_str(&format!(" AND {condition} {at}"));
+        }
+    }
+    let (limit, offset) = (bind(limit.into()), bind(offset.into()));
+    sql.push_str(&format!(" ORDER BY tenant, seq LIMIT {limit} OFFSET {offset}"));
+    (sql, values)
+}
+
 impl AuditStore for SqliteStore {
     fn audit_each(
         &self,
@@ -134,25 +183,11 @@ impl AuditStore for SqliteStore {
         (limit, offset): (usize, usize),
         each: &mut dyn FnMut(AuditRecord) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
+        let page = (i64::try_from(limit).unwrap_or(i64::MAX), i64::try_from(offset).unwrap_or(i64::MAX));
+        let (sql, values) = filtered(filter, page);
         let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM audit
-             WHERE (?1 IS NULL OR tenant = ?1)
-               AND (?2 IS NULL OR person = ?2 OR seq IN
-                    (SELECT seq FROM audit_refs r WHERE r.tenant = audit.tenant AND r.ref = 'person:' || ?2))
-               AND (?3 IS NULL OR plugin = ?3)
-               AND (?4 IS NULL OR action = ?4 OR seq IN
-                    (SELECT seq FROM audit_refs r WHERE r.tenant = audit.tenant AND r.ref = 'action:' || ?4))
-               AND (?5 IS NULL OR decision = ?5) AND (?6 IS NULL OR key_id = ?6)
-               AND (?7 IS NULL OR kind = ?7) AND (?8 IS NULL OR at >= ?8) AND (?9 IS NULL OR at < ?9)
-             ORDER BY tenant, seq LIMIT ?10 OFFSET ?11"
-        ))?;
-        let f = filter;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-        let mut rows = stmt.query(params![
-            f.tenant, f.person, f.plugin, f.action, f.decision, f.key_id, f.kind, f.since, f.until, limit, offset
-        ])?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(values.iter()))?;
         while let Some(row) = rows.next()? {
             if each(decode(read(row)?)?).is_break() {
                 break;
@@ -292,6 +327,30 @@ mod tests {
         let store = SqliteStore::in_memory().unwrap();
         with_records(&store, n);
         store
+    }
+
+    #[test]
+    fn a_tenants_records_about_an_action_or_a_person_are_found_on_indexes() {
+        let store = SqliteStore::in_memory().unwrap();
+        for (person, action) in [(Some("p"), None), (None, Some("a")), (Some("p"), Some("a"))] {
+            let filter = AuditFilter {
+                tenant: Some(DEMO_TENANT.into()),
+                person: person.map(str::to_owned),
+                action: action.map(str::to_owned),
+                ..Default::default()
+            };
+            let (sql, values) = filtered(&filter, (50, 0));
+            let conn = store.read().unwrap();
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(values.iter()), |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("; ");
+            assert!(plan.contains("SEARCH audit USING INDEX sqlite_autoindex_audit_2 (tenant=? AND seq=?)"), "{plan}");
+            assert!(!plan.contains("SCAN audit") && !plan.contains("SCAN audit_refs"), "{plan}");
+        }
     }
 
     #[test]
