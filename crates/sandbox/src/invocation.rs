@@ -172,7 +172,7 @@ impl Runtime {
         };
         let run = async {
             let bindings = instantiated?;
-            let returned = bindings.provhost_plugin_handler().call_handle(&mut store, &wit_event).await?;
+            let returned = bindings.handle(&mut store, &wit_event).await?;
             Ok((bindings, returned))
         };
         let result = self
@@ -186,8 +186,8 @@ impl Runtime {
         let kept = limits.max_summary_bytes as usize;
         let (outcome, bindings) = match (state.limit_passed(), result) {
             (Some(hit), _) => (InvocationOutcome::limit(hit), None),
-            (None, Ok((bindings, Ok(outcome)))) => {
-                (InvocationOutcome::Completed { summary: cut_to(outcome.summary, kept) }, Some(bindings))
+            (None, Ok((bindings, Ok(summary)))) => {
+                (InvocationOutcome::Completed { summary: cut_to(summary, kept) }, Some(bindings))
             }
             (None, Ok((bindings, Err(message)))) => {
                 (InvocationOutcome::PluginError { message: cut_to(message, kept) }, Some(bindings))
