@@ -63,24 +63,27 @@ fn count_cases(folder: &Path) -> usize {
     std::fs::read_dir(folder).unwrap().filter(|e| e.as_ref().unwrap().path().join("event.json").is_file()).count()
 }
 
+/// Runs `provhost test` of the plugin `name` over every case in `folder` and asserts they all pass.
+fn passes_every_case(data: &Path, name: &str, folder: &Path) {
+    let component = plugin(name);
+    let out = provhost(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "test",
+        component.to_str().unwrap(),
+        folder.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{name}:\n{text}{}", stderr(&out));
+    assert!(text.ends_with(&format!("{} passed, 0 failed\n", count_cases(folder))), "{name}: {text}");
+}
+
 #[test]
 fn each_plugin_in_three_languages_passes_the_same_cases() {
     let data = tempfile::tempdir().unwrap();
     for example in &EXAMPLES {
-        let folder = cases(example.name);
-        let expected = format!("{} passed, 0 failed\n", count_cases(&folder));
         for name in languages(example.name) {
-            let component = plugin(&name);
-            let out = provhost(&[
-                "--data-dir",
-                data.path().to_str().unwrap(),
-                "test",
-                component.to_str().unwrap(),
-                folder.to_str().unwrap(),
-            ]);
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(out.status.success(), "{name}:\n{text}{}", stderr(&out));
-            assert!(text.ends_with(&expected), "{name}: {text}");
+            passes_every_case(data.path(), &name, &cases(example.name));
         }
     }
 }
@@ -96,11 +99,7 @@ fn a_component_built_for_contract_0_1_0_passes_the_same_cases_unchanged() {
     let imports = json(&check)["imports"].as_array().unwrap().clone();
     assert!(imports.iter().any(|i| i["name"] == "provhost:plugin/log@0.1.0" && i["status"] == "provided"));
 
-    let folder = cases("propagate-mail");
-    let out = provhost(&["--data-dir", d, "test", old.to_str().unwrap(), folder.to_str().unwrap()]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", stderr(&out));
-    assert!(text.ends_with(&format!("{} passed, 0 failed\n", count_cases(&folder))), "{text}");
+    passes_every_case(data.path(), "propagate-mail-v0_1", &cases("propagate-mail"));
 
     let event = repo().join("examples/events/mail-changed.json");
     for settings in EXAMPLES[0].runs {

@@ -12,7 +12,7 @@ pub use wit::Person;
 
 /// The person with this id.
 pub fn get_person(person: &PersonId) -> Result<Person, Error> {
-    wit::get_person(person.as_str()).map(Person::from)
+    contract::get_person(person.as_str())
 }
 
 /// The entitlements the person holds: in `system` only, when it is given.
@@ -32,7 +32,7 @@ pub fn list_actions(filter: &ActionFilter, limit: u32) -> Result<Vec<Action>, Er
 
 #[cfg(not(feature = "contract-0-1"))]
 mod contract {
-    pub use super::wit::{list_accounts, list_actions, list_entitlements};
+    pub use super::wit::{get_person, list_accounts, list_actions, list_entitlements};
 }
 
 /// The same API over the frozen 0.1.0 contract, whose queries return everything: what 0.2.0 leaves
@@ -44,12 +44,6 @@ mod contract {
 
     /// A person as the identity platform knows them.
     pub struct Person(wit::Person);
-
-    impl From<wit::Person> for Person {
-        fn from(person: wit::Person) -> Self {
-            Person(person)
-        }
-    }
 
     impl Person {
         /// The person's id.
@@ -66,6 +60,10 @@ mod contract {
         pub fn attribute(&self, name: &str) -> Vec<String> {
             self.0.attributes.iter().find(|a| a.name == name).map(|a| a.values.clone()).unwrap_or_default()
         }
+    }
+
+    pub fn get_person(person: &str) -> Result<Person, Error> {
+        wit::get_person(person).map(Person)
     }
 
     fn in_system<T>(list: Vec<T>, system: Option<&str>, of: impl Fn(&T) -> &str) -> Vec<T> {

@@ -87,6 +87,8 @@ pub struct Usage {
     pub fuel: u64,
     /// Wall time from instantiation to return, in microseconds.
     pub wall_time_us: u64,
+    /// Of that, the time taken to instantiate, in microseconds; 0 on a warm instance.
+    pub instantiate_us: u64,
     /// Peak linear memory, in bytes.
     pub peak_memory: u64,
     /// Host calls made.
@@ -170,6 +172,7 @@ impl Runtime {
                 (store, output, instantiated, 0, slots)
             }
         };
+        let instantiate_us = if served == 0 { started.elapsed().as_micros() as u64 } else { 0 };
         let run = async {
             let bindings = instantiated?;
             let returned = bindings.handle(&mut store, &wit_event).await?;
@@ -194,7 +197,8 @@ impl Runtime {
             }
             (None, Err(error)) => (classify_trap(&error, state, &limits, &guest_output), None),
         };
-        let usage = Usage { fuel, wall_time_us, peak_memory: state.limiter.peak, host_calls: state.host_calls };
+        let usage =
+            Usage { fuel, wall_time_us, instantiate_us, peak_memory: state.limiter.peak, host_calls: state.host_calls };
         let (plan, journal) = state.gate.take();
         if let (Some(pool), Some(bindings)) = (&plugin.warm, bindings) {
             pool.give_back(key, Instance { store, bindings, output, served: served + 1, slots });

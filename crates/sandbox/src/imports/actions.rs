@@ -39,7 +39,12 @@ macro_rules! actions_host {
                 self.act(Call::re_enforce(person, entitlement, reason)).map(one)
             }
 
-            fn update_account(&mut self, person: String, account: String, reason: String) -> Result<Receipt, CallError> {
+            fn update_account(
+                &mut self,
+                person: String,
+                account: String,
+                reason: String,
+            ) -> Result<Receipt, CallError> {
                 self.act(Call::update_account(person, account, reason)).map(one)
             }
 

@@ -61,7 +61,9 @@ impl HostState {
             ..Default::default()
         };
         let limit = (limit as usize).min(LIST_ACTIONS_LIMIT);
-        self.query(Query::ListActions { filter: filter.clone() }, |g| Ok(g.backend().actions(g.tenant(), &filter, limit)?))
+        self.query(Query::ListActions { filter: filter.clone() }, |g| {
+            Ok(g.backend().actions(g.tenant(), &filter, limit)?)
+        })
     }
 
     /// A person handed out by 0.2.0's `get-person`, once the read is counted.
