@@ -7,9 +7,6 @@
 //! in; provhost's own imports are synchronous and check the deadline on entry.
 
 use provhost_core::refusal::Refusal;
-use wasmtime::Store;
-
-use crate::imports::HostState;
 
 #[allow(missing_docs, clippy::all)]
 mod v0_1 {
@@ -44,6 +41,10 @@ mod v0_2 {
 
 pub(crate) use v0_1::provhost::plugin::{actions, events, log, queries, types};
 
+/// Each version's world, for linking and instantiating (`crate::versions`).
+pub(crate) use v0_1::{Plugin as Plugin0_1, PluginPre as PluginPre0_1};
+pub(crate) use v0_2::{Plugin as Plugin0_2, PluginPre as PluginPre0_2};
+
 /// The imports 0.2.0 changed or added; the others are 0.1.0's.
 pub(crate) mod next {
     pub(crate) use super::v0_2::provhost::plugin::{actions, log, queries, settings};
@@ -51,61 +52,6 @@ pub(crate) mod next {
 
 /// The contract versions this provhost serves, oldest first.
 pub const API_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
-
-/// A component pre-linked against the contract version it targets.
-pub(crate) enum PluginPre {
-    /// Built against 0.1.0.
-    V0_1(v0_1::PluginPre<HostState>),
-    /// Built against 0.2.0.
-    V0_2(v0_2::PluginPre<HostState>),
-}
-
-/// An instance's exports, of the version its component targets.
-pub(crate) enum Plugin {
-    /// Built against 0.1.0.
-    V0_1(v0_1::Plugin),
-    /// Built against 0.2.0.
-    V0_2(v0_2::Plugin),
-}
-
-/// Links every version's imports into `linker`, each under its own versioned names.
-pub(crate) fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {
-    use wasmtime::component::HasSelf;
-    v0_1::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(linker, |state| state)?;
-    v0_2::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(linker, |state| state)
-}
-
-impl PluginPre {
-    /// Pre-links `pre` for `version`, one of [`API_VERSIONS`].
-    pub fn new(version: &str, pre: wasmtime::component::InstancePre<HostState>) -> wasmtime::Result<Self> {
-        Ok(match version {
-            "0.1.0" => PluginPre::V0_1(v0_1::PluginPre::new(pre)?),
-            _ => PluginPre::V0_2(v0_2::PluginPre::new(pre)?),
-        })
-    }
-
-    /// A fresh instance in `store`.
-    pub async fn instantiate_async(&self, store: &mut Store<HostState>) -> wasmtime::Result<Plugin> {
-        Ok(match self {
-            PluginPre::V0_1(pre) => Plugin::V0_1(pre.instantiate_async(store).await?),
-            PluginPre::V0_2(pre) => Plugin::V0_2(pre.instantiate_async(store).await?),
-        })
-    }
-}
-
-impl Plugin {
-    /// Calls the plugin's `handle` with `event`: its summary, or the message it failed with.
-    pub async fn handle(
-        &self,
-        store: &mut Store<HostState>,
-        event: &events::Event,
-    ) -> wasmtime::Result<Result<String, String>> {
-        Ok(match self {
-            Plugin::V0_1(p) => p.provhost_plugin_handler().call_handle(store, event).await?.map(|o| o.summary),
-            Plugin::V0_2(p) => p.provhost_plugin_handler().call_handle(store, event).await?.map(|o| o.summary),
-        })
-    }
-}
 
 /// How a host call ends when it does not succeed: a refusal the plugin receives as a WIT
 /// `error`, or a trap that ends the invocation.

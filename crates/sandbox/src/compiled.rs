@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use serde::Serialize;
 
-use super::bindings::PluginPre;
 use super::footprint::Footprint;
+use super::versions::PluginPre;
 
 /// A component compiled and pre-linked, with what was read from it before compiling; shared by
 /// every loaded plugin of its digest.

@@ -9,10 +9,10 @@ use serde::Serialize;
 use wasmtime::component::ResourceTableError;
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 
-use super::bindings::Plugin;
 use super::engine::YIELD_TICKS;
 use super::imports::HostState;
 use super::share::Slots;
+use super::versions::Plugin;
 use super::warm::{Instance, WarmKey};
 use super::{CapturedOutput, InvokeError, LoadedPlugin, Runtime};
 use provhost_core::audit::Outcome;

@@ -12,6 +12,7 @@ mod invocation;
 mod memory;
 mod output;
 mod share;
+mod versions;
 mod warm;
 
 pub use compiled::CompiledCounts;
@@ -31,9 +32,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-use bindings::PluginPre;
 use imports::HostState;
 use provhost_config::Capacity;
+use versions::PluginPre;
 
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +171,7 @@ impl Runtime {
         let engine = engine::build_engine()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        bindings::add_to_linker(&mut linker)?;
+        versions::add_to_linker(&mut linker)?;
         Ok(Self {
             cache: cache::CompileCache::new(cache_dir, &engine),
             compiled: compiled::CompiledComponents::default(),
