@@ -12,6 +12,9 @@ if command -v rustup >/dev/null 2>&1; then
     rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
 fi
 cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml --target-dir plugins/target
+# The plugin built against contract 0.1.0 on its own, so that its SDK feature reaches no other plugin.
+cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml --target-dir plugins/target \
+    -p propagate-mail-v0_1
 # Each plugin's manifest goes beside its component.
 for manifest in plugins/*/plugin.toml plugins/testing/*/plugin.toml; do
     name=$(basename "$(dirname "$manifest")")
@@ -37,7 +40,7 @@ for dir in plugins/python/*/; do
             python3 -m pip install --quiet --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
             hash -r
         fi
-        componentize-py -d wit/0.1.0 -w plugin componentize -p "$dir" app -o "$out"
+        componentize-py -d wit/0.2.0 -w plugin componentize -p "$dir" app -o "$out"
     fi
     cp "$dir/plugin.toml" "${out%.wasm}.toml"
 done

@@ -182,7 +182,7 @@ fn rust_snippets_build_and_run() {
     let lib = format!(
         "mod snippets;\n\nstruct Snippets;\n\nimpl provhost_sdk::Plugin for Snippets {{\n    \
          fn on_attribute_changed(event: &provhost_sdk::AttributeChanged) -> Result<provhost_sdk::Outcome, String> {{\n        \
-         let n = provhost_sdk::log::config(\"snippet\");\n        match n.as_deref() {{\n{arms}            \
+         let n = provhost_sdk::settings::get(\"snippet\");\n        match n.as_deref() {{\n{arms}            \
          other => return Err(format!(\"no snippet {{other:?}}\")),\n        }}\n        \
          Ok(provhost_sdk::Outcome::new(format!(\"snippet {{}} ran\", n.unwrap_or_default())))\n    }}\n}}\n\n\
          provhost_sdk::register_plugin!(Snippets);\n"
@@ -238,7 +238,7 @@ fn componentize_py(app: &Path, out: &Path) {
     run(
         Command::new("componentize-py")
             .args(["-d"])
-            .arg(repo().join("wit/0.1.0"))
+            .arg(repo().join("wit/0.2.0"))
             .args(["-w", "plugin", "componentize", "-p"])
             .arg(app)
             .args(["app", "-o"])
@@ -283,9 +283,9 @@ fn python_snippets_build_and_run() {
     std::fs::write(
         app.join("app.py"),
         format!(
-            "{dispatch}import wit_world\nfrom wit_world.exports import handler\nfrom wit_world.imports import log\n\n\n\
+            "{dispatch}import wit_world\nfrom wit_world.exports import handler\nfrom wit_world.imports import settings\n\n\n\
              class Handler(wit_world.exports.Handler):\n    def handle(self, event) -> handler.Outcome:\n        \
-             n = log.config(\"snippet\")\n        globals()[f\"snippet_{{n}}\"].run(event.value)\n        \
+             n = settings.get(\"snippet\")\n        globals()[f\"snippet_{{n}}\"].run(event.value)\n        \
              return handler.Outcome(f\"snippet {{n}} ran\")\n"
         ),
     )
@@ -361,7 +361,7 @@ fn javascript_snippets_build_and_run() {
         }
         functions.push_str(&format!("// {}\nfunction snippet_{i}(event) {{\n{}\n}}\n\n", block.at, indent(body, "  ")));
     }
-    let mut source = String::from("import { config as snippetSetting } from 'provhost:plugin/log@0.1.0';\n");
+    let mut source = String::from("import { get as snippetSetting } from 'provhost:plugin/settings@0.2.0';\n");
     for (module, names) in &all {
         source.push_str(&format!(
             "import {{ {} }} from '{module}';\n",

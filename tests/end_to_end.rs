@@ -210,7 +210,7 @@ fn bad_input_is_one_line_naming_the_input() {
 fn a_plugin_built_for_another_api_version_is_refused_before_compiling() {
     let demo = Demo::new();
     let mut bytes = std::fs::read(plugin("propagate-mail")).unwrap();
-    let marker = b"provhost:api-version0.1.0";
+    let marker = b"provhost:api-version0.2.0";
     let at = bytes.windows(marker.len()).position(|w| w == marker).expect("the SDK writes the version section");
     bytes[at + marker.len() - 5..at + marker.len()].copy_from_slice(b"9.9.9");
     let other = demo.dir.path().join("future-plugin.wasm");
@@ -218,7 +218,7 @@ fn a_plugin_built_for_another_api_version_is_refused_before_compiling() {
     let out = demo.run_as(&demo.key, other.to_str().unwrap(), &mail_changed(), &[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("was built for provhost plugin API 9.9.9, but this provhost supports 0.1.0"), "{err}");
+    assert!(err.contains("was built for provhost plugin API 9.9.9, but this provhost supports 0.1.0, 0.2.0"), "{err}");
     assert!(!demo.dir.path().join("cache").exists(), "refused before compiling: nothing cached");
 }
 

@@ -63,25 +63,48 @@ fn count_cases(folder: &Path) -> usize {
     std::fs::read_dir(folder).unwrap().filter(|e| e.as_ref().unwrap().path().join("event.json").is_file()).count()
 }
 
+/// Runs `provhost test` of the plugin `name` over every case in `folder` and asserts they all pass.
+fn passes_every_case(data: &Path, name: &str, folder: &Path) {
+    let component = plugin(name);
+    let out = provhost(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "test",
+        component.to_str().unwrap(),
+        folder.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{name}:\n{text}{}", stderr(&out));
+    assert!(text.ends_with(&format!("{} passed, 0 failed\n", count_cases(folder))), "{name}: {text}");
+}
+
 #[test]
 fn each_plugin_in_three_languages_passes_the_same_cases() {
     let data = tempfile::tempdir().unwrap();
     for example in &EXAMPLES {
-        let folder = cases(example.name);
-        let expected = format!("{} passed, 0 failed\n", count_cases(&folder));
         for name in languages(example.name) {
-            let component = plugin(&name);
-            let out = provhost(&[
-                "--data-dir",
-                data.path().to_str().unwrap(),
-                "test",
-                component.to_str().unwrap(),
-                folder.to_str().unwrap(),
-            ]);
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(out.status.success(), "{name}:\n{text}{}", stderr(&out));
-            assert!(text.ends_with(&expected), "{name}: {text}");
+            passes_every_case(data.path(), &name, &cases(example.name));
         }
+    }
+}
+
+#[test]
+fn a_component_built_for_contract_0_1_0_passes_the_same_cases_unchanged() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let old = plugin("propagate-mail-v0_1");
+    let check = provhost(&["--data-dir", d, "plugin", "check", old.to_str().unwrap(), "--json"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert_eq!(json(&check)["api_version"], "0.1.0");
+    let imports = json(&check)["imports"].as_array().unwrap().clone();
+    assert!(imports.iter().any(|i| i["name"] == "provhost:plugin/log@0.1.0" && i["status"] == "provided"));
+
+    passes_every_case(data.path(), "propagate-mail-v0_1", &cases("propagate-mail"));
+
+    let event = repo().join("examples/events/mail-changed.json");
+    for settings in EXAMPLES[0].runs {
+        let plan = committed_plan("propagate-mail", &event, settings);
+        assert_eq!(committed_plan("propagate-mail-v0_1", &event, settings), plan, "0.1.0 and 0.2.0 differ");
     }
 }
 
@@ -155,12 +178,12 @@ fn plugin_check_reports_what_a_component_is() {
     let out = provhost(&["--data-dir", d, "plugin", "check", component.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report = json(&out);
-    assert_eq!(report["api_version"], "0.1.0");
+    assert_eq!(report["api_version"], "0.2.0");
     assert_eq!(report["loads"], "yes");
     assert_eq!(report["manifest"]["name"], "propagate-mail");
     assert!(report["pin"].as_str().unwrap().contains(&format!("sha256 = \"{}\"", report["sha256"].as_str().unwrap())));
     let imports = report["imports"].as_array().unwrap();
-    assert!(imports.iter().any(|i| i["name"] == "provhost:plugin/actions@0.1.0" && i["status"] == "provided"));
+    assert!(imports.iter().any(|i| i["name"] == "provhost:plugin/settings@0.2.0" && i["status"] == "provided"));
     assert!(
         imports.iter().any(|i| i["name"].as_str().unwrap().starts_with("wasi:filesystem/") && i["status"] == "denied")
     );
@@ -193,13 +216,13 @@ fn a_plugin_for_another_api_version_is_refused_naming_both() {
     let future = demo.dir.path().join("future.wasm");
     std::fs::write(
         &future,
-        wat::parse_str(r#"(component (instance $h) (export "provhost:plugin/handler@0.2.0" (instance $h)))"#).unwrap(),
+        wat::parse_str(r#"(component (instance $h) (export "provhost:plugin/handler@0.3.0" (instance $h)))"#).unwrap(),
     )
     .unwrap();
     let out = demo.run_as(&demo.key, future.to_str().unwrap(), &mail_changed(), &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("was built for provhost plugin API 0.2.0, but this provhost supports 0.1.0"),
+        stderr(&out).contains("was built for provhost plugin API 0.3.0, but this provhost supports 0.1.0, 0.2.0"),
         "{}",
         stderr(&out)
     );

@@ -38,11 +38,16 @@ fn names(files: &[(String, Vec<u8>)]) -> Vec<&str> {
 
 #[test]
 fn the_sdk_carries_the_contract_unchanged() {
-    let contract = folder(&repo().join("wit/0.1.0"));
-    let copy = folder(&repo().join("plugin-sdk/wit"));
-    assert_eq!(names(&copy), names(&contract), "plugin-sdk/wit holds the files of wit/0.1.0");
-    for ((name, a), (_, b)) in contract.iter().zip(&copy) {
-        assert!(a == b, "plugin-sdk/wit/{name} differs from wit/0.1.0/{name}: copy wit/0.1.0/*.wit to plugin-sdk/wit/");
+    for (version, copy) in [("0.2.0", "wit"), ("0.1.0", "wit-0.1.0")] {
+        let contract = folder(&repo().join("wit").join(version));
+        let carried = folder(&repo().join("plugin-sdk").join(copy));
+        assert_eq!(names(&carried), names(&contract), "plugin-sdk/{copy} holds the files of wit/{version}");
+        for ((name, a), (_, b)) in contract.iter().zip(&carried) {
+            assert!(
+                a == b,
+                "plugin-sdk/{copy}/{name} differs from wit/{version}/{name}: copy wit/{version}/*.wit to plugin-sdk/{copy}/"
+            );
+        }
     }
 }
 
@@ -65,12 +70,12 @@ fn plugin_wit_and_plugin_sdk_write_what_the_binary_carries() {
     let wit = dir.path().join("wit");
     let out = provhost_in(dir.path(), &["plugin", "wit", "--out", "wit"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(folder(&wit), folder(&repo().join("wit/0.1.0")));
+    assert_eq!(folder(&wit), folder(&repo().join("wit/0.2.0")));
 
     let sdk = dir.path().join("sdk");
     let out = provhost_in(dir.path(), &["plugin", "sdk", "--out", "sdk"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    for part in ["src", "wit"] {
+    for part in ["src", "wit", "wit-0.1.0"] {
         assert_eq!(folder(&sdk.join(part)), folder(&repo().join("plugin-sdk").join(part)), "plugin-sdk/{part}");
     }
     assert_eq!(

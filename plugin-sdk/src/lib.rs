@@ -27,21 +27,33 @@ pub mod actions;
 mod ids;
 pub mod log;
 pub mod queries;
+pub mod settings;
 
 pub use ids::{AccountId, ActionId, EntitlementId, PersonId, SystemId};
 
-#[doc(hidden)]
-#[allow(missing_docs, unsafe_code, clippy::all)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "wit",
-        world: "plugin",
-        pub_export_macro: true,
-        export_macro_name: "__export_plugin",
-        default_bindings_module: "::provhost_sdk::bindings",
-        runtime_path: "::provhost_sdk::__wit_bindgen::rt",
-    });
+/// The bindings of the contract version the SDK builds against: 0.2.0, or the frozen 0.1.0 with
+/// the feature `contract-0-1`. The API above them is the same for both.
+macro_rules! contract_bindings {
+    ($wit:literal) => {
+        #[doc(hidden)]
+        #[allow(missing_docs, unsafe_code, clippy::all)]
+        pub mod bindings {
+            wit_bindgen::generate!({
+                path: $wit,
+                world: "plugin",
+                pub_export_macro: true,
+                export_macro_name: "__export_plugin",
+                default_bindings_module: "::provhost_sdk::bindings",
+                runtime_path: "::provhost_sdk::__wit_bindgen::rt",
+            });
+        }
+    };
 }
+
+#[cfg(not(feature = "contract-0-1"))]
+contract_bindings!("wit");
+#[cfg(feature = "contract-0-1")]
+contract_bindings!("wit-0.1.0");
 
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
@@ -52,24 +64,23 @@ pub use bindings::provhost::plugin::events::{
 };
 pub use bindings::provhost::plugin::types::{
     Account, Action, ActionFilter, ActionKind, ActionState, ActionTarget, Attribute, Entitlement, EntitlementType,
-    Error, Person, Receipt, ThresholdHit,
+    Error, Receipt, ThresholdHit,
 };
+pub use queries::Person;
 
 /// The provhost plugin API version this SDK builds against; [`register_plugin!`] writes it into
 /// the component so the host can refuse an incompatible plugin before compiling it.
+#[cfg(not(feature = "contract-0-1"))]
+pub const API_VERSION: &str = "0.2.0";
+/// The provhost plugin API version this SDK builds against; [`register_plugin!`] writes it into
+/// the component so the host can refuse an incompatible plugin before compiling it.
+#[cfg(feature = "contract-0-1")]
 pub const API_VERSION: &str = "0.1.0";
 
 impl Outcome {
     /// An outcome with a one-line summary of what the plugin decided.
     pub fn new(summary: impl Into<String>) -> Self {
         Outcome { summary: summary.into() }
-    }
-}
-
-impl Person {
-    /// The values of an attribute, empty if the person does not have it.
-    pub fn attribute(&self, name: &str) -> &[String] {
-        self.attributes.iter().find(|a| a.name == name).map(|a| a.values.as_slice()).unwrap_or(&[])
     }
 }
 

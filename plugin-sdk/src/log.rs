@@ -1,4 +1,4 @@
-//! Log lines, audit notes and per-tenant settings. Prefer the macros: [`info!`](crate::info),
+//! Log lines and audit notes. Prefer the macros: [`info!`](crate::info),
 //! [`warn!`](crate::warn), [`debug!`](crate::debug), [`error!`](crate::error) and
 //! [`audit_note!`](crate::audit_note).
 
@@ -14,11 +14,6 @@ pub fn write(level: Level, message: &str) {
 /// Adds a line to the audit trail, optionally about one planned action.
 pub fn audit_note(action: Option<&ActionId>, message: &str, is_error: bool) {
     wit::audit_note(action.map(ActionId::as_str), message, is_error);
-}
-
-/// A setting configured for this plugin in this tenant.
-pub fn config(key: &str) -> Option<String> {
-    wit::config(key)
 }
 
 /// Logs at info level, `format!`-style.

@@ -13,7 +13,7 @@ if (!source || !out) {
 const here = dirname(fileURLToPath(import.meta.url));
 const { component } = await componentize({
   sourcePath: resolve(source),
-  witPath: resolve(here, '../../wit/0.1.0'),
+  witPath: resolve(here, '../../wit/0.2.0'),
   worldName: 'plugin',
   disableFeatures: ['http', 'fetch-event'],
 });

@@ -29,12 +29,16 @@ pub enum Import {
     ListAccounts,
     /// `queries.list-actions`
     ListActions,
+    /// A method of the 0.2.0 `queries.person` resource: its id, display name or one attribute
+    PersonRead,
     /// `log.log`
     Log,
     /// `log.audit-note`
     AuditNote,
-    /// `log.config`
+    /// `log.config` (0.1.0)
     Config,
+    /// `settings.get` (0.2.0)
+    SettingsGet,
 }
 
 impl Import {
@@ -50,9 +54,11 @@ impl Import {
             Import::ListEntitlements => "queries.list-entitlements",
             Import::ListAccounts => "queries.list-accounts",
             Import::ListActions => "queries.list-actions",
+            Import::PersonRead => "queries.person",
             Import::Log => "log.log",
             Import::AuditNote => "log.audit-note",
             Import::Config => "log.config",
+            Import::SettingsGet => "settings.get",
         }
     }
 

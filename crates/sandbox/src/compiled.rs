@@ -9,15 +9,14 @@ use std::sync::{Arc, Mutex, Weak};
 
 use serde::Serialize;
 
-use super::bindings::PluginPre;
 use super::footprint::Footprint;
-use super::imports::HostState;
+use super::versions::PluginPre;
 
 /// A component compiled and pre-linked, with what was read from it before compiling; shared by
 /// every loaded plugin of its digest.
 pub(super) struct Compiled {
     /// Ready to instantiate.
-    pub pre: PluginPre<HostState>,
+    pub pre: PluginPre,
     /// The provhost API version it was built against.
     pub api_version: String,
     /// What one instance of it holds of the engine's instance pool.

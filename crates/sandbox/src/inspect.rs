@@ -2,8 +2,9 @@
 
 use wasmparser::{Encoding, Parser, Payload};
 
-/// The WIT package versions this provhost loads.
-pub const SUPPORTED_API_VERSIONS: &[&str] = &["0.1.0"];
+/// The WIT package versions this provhost loads, oldest first; one host serves all of them side
+/// by side.
+pub const SUPPORTED_API_VERSIONS: &[&str] = crate::bindings::API_VERSIONS;
 
 /// The custom section the Rust SDK writes the API version into.
 pub const API_VERSION_SECTION: &str = "provhost:api-version";
@@ -146,7 +147,8 @@ mod tests {
     #[test]
     fn imports_are_classified() {
         assert_eq!(import_status("provhost:plugin/actions@0.1.0").0, "provided");
-        assert_eq!(import_status("provhost:plugin/actions@0.2.0").0, "missing");
+        assert_eq!(import_status("provhost:plugin/settings@0.2.0").0, "provided");
+        assert_eq!(import_status("provhost:plugin/actions@0.3.0").0, "missing");
         assert_eq!(import_status("wasi:cli/stdout@0.2.6").0, "provided");
         assert_eq!(import_status("wasi:filesystem/preopens@0.2.0").0, "denied");
         assert_eq!(import_status("wasi:http/outgoing-handler@0.2.0").0, "missing");

@@ -9,10 +9,10 @@ use serde::Serialize;
 use wasmtime::component::ResourceTableError;
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 
-use super::bindings::Plugin;
 use super::engine::YIELD_TICKS;
 use super::imports::HostState;
 use super::share::Slots;
+use super::versions::Plugin;
 use super::warm::{Instance, WarmKey};
 use super::{CapturedOutput, InvokeError, LoadedPlugin, Runtime};
 use provhost_core::audit::Outcome;
@@ -87,6 +87,8 @@ pub struct Usage {
     pub fuel: u64,
     /// Wall time from instantiation to return, in microseconds.
     pub wall_time_us: u64,
+    /// Of that, the time taken to instantiate, in microseconds; 0 on a warm instance.
+    pub instantiate_us: u64,
     /// Peak linear memory, in bytes.
     pub peak_memory: u64,
     /// Host calls made.
@@ -170,9 +172,10 @@ impl Runtime {
                 (store, output, instantiated, 0, slots)
             }
         };
+        let instantiate_us = if served == 0 { started.elapsed().as_micros() as u64 } else { 0 };
         let run = async {
             let bindings = instantiated?;
-            let returned = bindings.provhost_plugin_handler().call_handle(&mut store, &wit_event).await?;
+            let returned = bindings.handle(&mut store, &wit_event).await?;
             Ok((bindings, returned))
         };
         let result = self
@@ -186,15 +189,16 @@ impl Runtime {
         let kept = limits.max_summary_bytes as usize;
         let (outcome, bindings) = match (state.limit_passed(), result) {
             (Some(hit), _) => (InvocationOutcome::limit(hit), None),
-            (None, Ok((bindings, Ok(outcome)))) => {
-                (InvocationOutcome::Completed { summary: cut_to(outcome.summary, kept) }, Some(bindings))
+            (None, Ok((bindings, Ok(summary)))) => {
+                (InvocationOutcome::Completed { summary: cut_to(summary, kept) }, Some(bindings))
             }
             (None, Ok((bindings, Err(message)))) => {
                 (InvocationOutcome::PluginError { message: cut_to(message, kept) }, Some(bindings))
             }
             (None, Err(error)) => (classify_trap(&error, state, &limits, &guest_output), None),
         };
-        let usage = Usage { fuel, wall_time_us, peak_memory: state.limiter.peak, host_calls: state.host_calls };
+        let usage =
+            Usage { fuel, wall_time_us, instantiate_us, peak_memory: state.limiter.peak, host_calls: state.host_calls };
         let (plan, journal) = state.gate.take();
         if let (Some(pool), Some(bindings)) = (&plugin.warm, bindings) {
             pool.give_back(key, Instance { store, bindings, output, served: served + 1, slots });

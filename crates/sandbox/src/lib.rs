@@ -12,6 +12,7 @@ mod invocation;
 mod memory;
 mod output;
 mod share;
+mod versions;
 mod warm;
 
 pub use compiled::CompiledCounts;
@@ -29,11 +30,11 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 
-use bindings::{Plugin, PluginPre};
 use imports::HostState;
 use provhost_config::Capacity;
+use versions::PluginPre;
 
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +171,7 @@ impl Runtime {
         let engine = engine::build_engine()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+        versions::add_to_linker(&mut linker)?;
         Ok(Self {
             cache: cache::CompileCache::new(cache_dir, &engine),
             compiled: compiled::CompiledComponents::default(),
@@ -255,7 +256,8 @@ impl Runtime {
                 (component, true)
             }
         };
-        let pre = PluginPre::new(self.linker.instantiate_pre(&component).map_err(link)?).map_err(link)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(link)?;
+        let pre = PluginPre::new(&inspection.api_version, pre).map_err(link)?;
         Ok((compiled::Compiled { pre, api_version: inspection.api_version, footprint }, compiled))
     }
 }

@@ -17,8 +17,8 @@ use wasmtime::Store;
 
 use super::CapturedOutput;
 use super::share::Slots;
-use crate::bindings::Plugin;
 use crate::imports::{HostState, WARM_RESOURCES};
+use crate::versions::Plugin;
 use provhost_core::policy::Grants;
 use provhost_gate::TenantContext;
 

@@ -117,7 +117,7 @@ impl Run<'_> {
             person: Some(self.person.to_string()),
             state: Some(ActionState::Error),
             system: Some(system.to_string()),
-        })
+        }, 500)
         .map_err(|e| format!("reading the failed actions of {} in {system}: {}", self.person, describe(&e)))?;
         // Newest first: the first of each target is its latest failure; older ones were retried.
         let mut seen: Vec<(ActionKind, &str)> = Vec::new();
@@ -163,7 +163,7 @@ impl Run<'_> {
             info!("{what} succeeded; no system depends on {changed} in {system}");
             return Ok(());
         }
-        let entitlements = queries::list_entitlements(&self.person)
+        let entitlements = queries::list_entitlements(&self.person, None)
             .map_err(|e| format!("reading the entitlements of {}: {}", self.person, describe(&e)))?;
         let reason = format!(
             "SailPoint provisioning {}: {} changed in {system}",
@@ -193,7 +193,7 @@ impl Plugin for ContinueProvisioning {
         let mut run = Run {
             event,
             person,
-            name: found.display_name,
+            name: found.display_name(),
             dependents,
             retries: 0,
             re_enforced: Vec::new(),

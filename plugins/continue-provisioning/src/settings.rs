@@ -1,7 +1,7 @@
 //! The plugin's two settings, parsed: which provhost system each SailPoint source is, and which
 //! systems' entitlements depend on an attribute of another.
 
-use provhost_sdk::{Reference, log};
+use provhost_sdk::{Reference, settings};
 
 /// `SOURCE=SYSTEM` entries: a SailPoint source, by id or name, and the provhost system it is.
 pub struct Sources(Vec<(String, String)>);
@@ -19,7 +19,7 @@ struct Dependency {
 /// The `;`-separated entries of a setting, each split at its first `=`; an entry without one, or
 /// with an empty side, is an error naming the setting, the entry and the form it should have.
 fn entries(key: &str, form: &str) -> Result<Vec<(String, String)>, String> {
-    let Some(text) = log::config(key) else { return Ok(Vec::new()) };
+    let Some(text) = settings::get(key) else { return Ok(Vec::new()) };
     text.split(';')
         .map(str::trim)
         .filter(|e| !e.is_empty())

@@ -12,9 +12,10 @@
 // Settings: `sources` (which provhost system each SailPoint source is) and `dependent-systems`. A
 // refused call is logged and counted, and the rest goes on; `unavailable` abandons the run.
 
-import { retryAction, reEnforceEntitlement } from 'provhost:plugin/actions@0.1.0';
-import { getPerson, listEntitlements, listActions } from 'provhost:plugin/queries@0.1.0';
-import { log, auditNote, config } from 'provhost:plugin/log@0.1.0';
+import { retryAction, reEnforceEntitlement } from 'provhost:plugin/actions@0.2.0';
+import { getPerson, listEntitlements, listActions } from 'provhost:plugin/queries@0.2.0';
+import { log, auditNote } from 'provhost:plugin/log@0.2.0';
+import { get as config } from 'provhost:plugin/settings@0.2.0';
 
 /** The `;`-separated `LEFT=RIGHT` entries of a setting; a malformed one abandons the run. */
 function entries(key, form) {
@@ -120,7 +121,7 @@ class Run {
     if (this.retriedIn.includes(system)) return;
     this.retriedIn.push(system);
     const failed = read(
-      () => listActions({ person: this.person, state: 'error', system }),
+      () => listActions({ person: this.person, state: 'error', system }, 500),
       `reading the failed actions of ${this.person} in ${system}`,
     );
     // Newest first: the first of each target is its latest failure; older ones were retried.
@@ -153,7 +154,7 @@ class Run {
       log('info', `${what} succeeded; no system depends on ${names} in ${system}`);
       return;
     }
-    const entitlements = read(() => listEntitlements(this.person), `reading the entitlements of ${this.person}`);
+    const entitlements = read(() => listEntitlements(this.person, undefined), `reading the entitlements of ${this.person}`);
     const reason = `SailPoint provisioning ${this.event.trackingNumber}: ${changed.join(', ')} changed in ${system}`;
     for (const entitlement of entitlements) {
       if (!entitlement.managed || !dependents.includes(entitlement.system)) continue;
@@ -172,7 +173,7 @@ function onProvisioningCompleted(event) {
   const dependents = readDependents();
   const person = event.recipient.id;
   const found = read(() => getPerson(person), `reading person ${person}`);
-  const run = new Run(event, found.displayName, dependents);
+  const run = new Run(event, found.displayName(), dependents);
   const runHasErrors = event.errors.length > 0;
   let errorsAccounted = false;
   for (const request of event.accountRequests) {

@@ -8,9 +8,10 @@
 // comma-separated downstream systems (default: every system of the person's other than the one
 // where the change happened).
 
-import { retryAction, updateAccount, reEnforceEntitlement } from 'provhost:plugin/actions@0.1.0';
-import { getPerson, listAccounts, listEntitlements, listActions } from 'provhost:plugin/queries@0.1.0';
-import { log, auditNote, config } from 'provhost:plugin/log@0.1.0';
+import { retryAction, updateAccount, reEnforceEntitlement } from 'provhost:plugin/actions@0.2.0';
+import { getPerson, listAccounts, listEntitlements, listActions } from 'provhost:plugin/queries@0.2.0';
+import { log, auditNote } from 'provhost:plugin/log@0.2.0';
+import { get as config } from 'provhost:plugin/settings@0.2.0';
 
 const WATCHED = 'proxyAddresses,mail,userPrincipalName';
 
@@ -81,8 +82,8 @@ function onAttributeChanged(event) {
 
   const person = event.person;
   const found = read(() => getPerson(person), `reading person ${person}`);
-  const accounts = read(() => listAccounts(person), `reading accounts of ${person}`);
-  const entitlements = read(() => listEntitlements(person), `reading entitlements of ${person}`);
+  const accounts = read(() => listAccounts(person, undefined), `reading accounts of ${person}`);
+  const entitlements = read(() => listEntitlements(person, undefined), `reading entitlements of ${person}`);
   const personSystems = [];
   for (const account of accounts) {
     if (personSystems[personSystems.length - 1] !== account.system) personSystems.push(account.system);
@@ -95,7 +96,7 @@ function onAttributeChanged(event) {
 
   const tally = new Tally();
   const failed = read(
-    () => listActions({ person, state: 'error', system: undefined }),
+    () => listActions({ person, state: 'error', system: undefined }, 500),
     `reading failed actions of ${person}`,
   );
   const retriedAccounts = [];
@@ -114,7 +115,7 @@ function onAttributeChanged(event) {
 
   const refused = tally.refused > 0 ? `; ${tally.refused} refused` : '';
   return {
-    summary: `${found.displayName}: ${changed.join(', ')} changed; planned ${tally.retries} retries, `
+    summary: `${found.displayName()}: ${changed.join(', ')} changed; planned ${tally.retries} retries, `
       + `${tally.updates} account updates, ${tally.reEnforced} re-enforcements in ${systems.join(', ')}${refused}`,
   };
 }

@@ -3,7 +3,7 @@
 
 use provhost_sdk::{
     AccountId, ActionFilter, ActionId, ActionKind, ActionState, ActionTarget, AttributeChanged, EntitlementId, Error,
-    Outcome, PersonId, Plugin, Receipt, actions, audit_note, info, log, queries, warn,
+    Outcome, PersonId, Plugin, Receipt, actions, audit_note, info, queries, settings, warn,
 };
 
 /// The attributes that carry a person's mail identity, watched unless the setting `attributes`
@@ -62,7 +62,7 @@ fn list(setting: &str) -> Vec<String> {
 }
 
 fn downstream_systems(source: &str, person_systems: &[String]) -> Vec<String> {
-    match log::config("systems") {
+    match settings::get("systems") {
         Some(setting) => list(&setting),
         None => person_systems.iter().filter(|s| *s != source).cloned().collect(),
     }
@@ -70,14 +70,14 @@ fn downstream_systems(source: &str, person_systems: &[String]) -> Vec<String> {
 
 impl Plugin for PropagateMail {
     fn on_attribute_changed(event: &AttributeChanged) -> Result<Outcome, String> {
-        let sources = list(&log::config("source-system").unwrap_or_else(|| "active-directory".to_string()));
+        let sources = list(&settings::get("source-system").unwrap_or_else(|| "active-directory".to_string()));
         if !sources.contains(&event.system) {
             let sources = sources.join(", ");
             info!("change in {} ignored: only changes in {sources} are propagated", event.system);
             return Ok(Outcome::new(format!("ignored: change in {}, not {sources}", event.system)));
         }
         let source = event.system.as_str();
-        let watched = list(&log::config("attributes").unwrap_or_else(|| WATCHED.to_string()));
+        let watched = list(&settings::get("attributes").unwrap_or_else(|| WATCHED.to_string()));
         let changed: Vec<&str> = event
             .changes
             .iter()
@@ -92,9 +92,9 @@ impl Plugin for PropagateMail {
 
         let person = PersonId::from(event.person.as_str());
         let found = queries::get_person(&person).map_err(|e| format!("reading person {person}: {e:?}"))?;
-        let accounts = queries::list_accounts(&person).map_err(|e| format!("reading accounts of {person}: {e:?}"))?;
+        let accounts = queries::list_accounts(&person, None).map_err(|e| format!("reading accounts of {person}: {e:?}"))?;
         let entitlements =
-            queries::list_entitlements(&person).map_err(|e| format!("reading entitlements of {person}: {e:?}"))?;
+            queries::list_entitlements(&person, None).map_err(|e| format!("reading entitlements of {person}: {e:?}"))?;
         let mut person_systems: Vec<String> = accounts.iter().map(|a| a.system.clone()).collect();
         person_systems.dedup();
         let systems = downstream_systems(source, &person_systems);
@@ -105,7 +105,7 @@ impl Plugin for PropagateMail {
             person: Some(event.person.clone()),
             state: Some(ActionState::Error),
             system: None,
-        })
+        }, 500)
         .map_err(|e| format!("reading failed actions of {person}: {e:?}"))?;
         let mut retried_accounts = Vec::new();
         for action in failed.iter().filter(|a| systems.contains(&a.system)) {
@@ -130,7 +130,7 @@ impl Plugin for PropagateMail {
 
         Ok(Outcome::new(format!(
             "{}: {} changed; planned {} retries, {} account updates, {} re-enforcements in {}{}",
-            found.display_name,
+            found.display_name(),
             changed.join(", "),
             tally.retries,
             tally.updates,

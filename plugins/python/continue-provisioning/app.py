@@ -12,7 +12,7 @@ account request by account request.
 Settings: `sources` (which provhost system each SailPoint source is) and `dependent-systems`. A
 refused call is logged and counted, and the rest goes on; `unavailable` abandons the run.
 
-Built with: componentize-py -d ../../../wit/0.1.0 -w plugin componentize app -o continue_provisioning.wasm
+Built with: componentize-py -d ../../../wit/0.2.0 -w plugin componentize app -o continue_provisioning.wasm
 """
 
 import re
@@ -20,14 +20,14 @@ import re
 from componentize_py_types import Err
 
 import wit_world
-from wit_world.imports import actions, log, queries, types
+from wit_world.imports import actions, log, queries, settings, types
 from wit_world.imports.events import Event_ProvisioningCompleted
 from wit_world.exports import handler
 
 
 def entries(key: str, form: str) -> list:
     """The `;`-separated `LEFT=RIGHT` entries of a setting; a malformed one abandons the run."""
-    text = log.config(key)
+    text = settings.get(key)
     found = []
     for entry in (e.strip() for e in (text or "").split(";")):
         if not entry:
@@ -119,7 +119,7 @@ class Run:
             return
         self.retried_in.append(system)
         failed = read(
-            lambda: queries.list_actions(types.ActionFilter(self.person, types.ActionState.ERROR, system)),
+            lambda: queries.list_actions(types.ActionFilter(self.person, types.ActionState.ERROR, system), 500),
             f"reading the failed actions of {self.person} in {system}",
         )
         # Newest first: the first of each target is its latest failure; older ones were retried.
@@ -150,7 +150,7 @@ class Run:
             names = ", ".join(changed) if changed else "no attribute"
             log.log(log.Level.INFO, f"{what} succeeded; no system depends on {names} in {system}")
             return
-        entitlements = read(lambda: queries.list_entitlements(self.person), f"reading the entitlements of {self.person}")
+        entitlements = read(lambda: queries.list_entitlements(self.person, None), f"reading the entitlements of {self.person}")
         reason = f"SailPoint provisioning {self.event.tracking_number}: {', '.join(changed)} changed in {system}"
         for entitlement in entitlements:
             if not entitlement.managed or entitlement.system not in dependents or entitlement.id in self.re_enforced:
@@ -173,7 +173,7 @@ def on_provisioning_completed(event) -> handler.Outcome:
     dependents = read_dependents()
     person = event.recipient.id
     found = read(lambda: queries.get_person(person), f"reading person {person}")
-    run = Run(event, found.display_name, dependents)
+    run = Run(event, found.display_name(), dependents)
     run_has_errors = bool(event.errors)
     errors_accounted = False
     for request in event.account_requests:

@@ -8,13 +8,13 @@ are propagated (`identity` for SailPoint's identity-level changes); `attributes`
 downstream systems (default: every system of the person's other than the one where the change
 happened).
 
-Built with: componentize-py -d ../../../wit/0.1.0 -w plugin componentize app -o propagate_mail.wasm
+Built with: componentize-py -d ../../../wit/0.2.0 -w plugin componentize app -o propagate_mail.wasm
 """
 
 from componentize_py_types import Err
 
 import wit_world
-from wit_world.imports import actions, log, queries, types
+from wit_world.imports import actions, log, queries, settings, types
 from wit_world.imports.events import Event_AttributeChanged
 from wit_world.exports import handler
 
@@ -59,12 +59,12 @@ def kind_name(kind: types.ActionKind) -> str:
 
 
 def on_attribute_changed(event) -> handler.Outcome:
-    sources = items(log.config("source-system") or "active-directory")
+    sources = items(settings.get("source-system") or "active-directory")
     if event.system not in sources:
         info(f"change in {event.system} ignored: only changes in {', '.join(sources)} are propagated")
         return handler.Outcome(f"ignored: change in {event.system}, not {', '.join(sources)}")
     source = event.system
-    watched = [a.lower() for a in items(log.config("attributes") or WATCHED)]
+    watched = [a.lower() for a in items(settings.get("attributes") or WATCHED)]
     changed = [c.attribute for c in event.changes if c.attribute.lower() in watched]
     if not changed:
         names = ", ".join(c.attribute for c in event.changes)
@@ -73,13 +73,13 @@ def on_attribute_changed(event) -> handler.Outcome:
 
     person = event.person
     found = read(lambda: queries.get_person(person), f"reading person {person}")
-    accounts = read(lambda: queries.list_accounts(person), f"reading accounts of {person}")
-    entitlements = read(lambda: queries.list_entitlements(person), f"reading entitlements of {person}")
+    accounts = read(lambda: queries.list_accounts(person, None), f"reading accounts of {person}")
+    entitlements = read(lambda: queries.list_entitlements(person, None), f"reading entitlements of {person}")
     person_systems = []
     for account in accounts:
         if not person_systems or person_systems[-1] != account.system:
             person_systems.append(account.system)
-    setting = log.config("systems")
+    setting = settings.get("systems")
     if setting is not None:
         systems = items(setting)
     else:
@@ -88,7 +88,7 @@ def on_attribute_changed(event) -> handler.Outcome:
 
     tally = Tally()
     failed = read(
-        lambda: queries.list_actions(types.ActionFilter(person, types.ActionState.ERROR, None)),
+        lambda: queries.list_actions(types.ActionFilter(person, types.ActionState.ERROR, None), 500),
         f"reading failed actions of {person}",
     )
     retried_accounts = []
@@ -112,7 +112,7 @@ def on_attribute_changed(event) -> handler.Outcome:
 
     refused = f"; {tally.refused} refused" if tally.refused else ""
     return handler.Outcome(
-        f"{found.display_name}: {', '.join(changed)} changed; planned {tally.retries} retries, "
+        f"{found.display_name()}: {', '.join(changed)} changed; planned {tally.retries} retries, "
         f"{tally.updates} account updates, {tally.re_enforced} re-enforcements in {', '.join(systems)}{refused}"
     )
 

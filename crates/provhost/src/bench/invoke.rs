@@ -24,6 +24,10 @@ pub struct InvokeFigures {
     /// Median per event of the native baseline, measured alternately with the sandboxed events
     /// (so that both see the same machine), µs.
     pub native_us: f64,
+    /// Of the sandboxed median, the median time spent instantiating, µs (0 on warm instances).
+    pub instantiate_us: f64,
+    /// The contract version the component targets.
+    pub api_version: String,
 }
 
 /// The demo tenant with its directory in memory, shared by every invocation measured; calls are
@@ -52,6 +56,7 @@ pub fn sandboxed(
     let context = context(label)?;
     let settings = BTreeMap::new();
     let (mut sandboxed, mut native) = (Vec::with_capacity(iterations), Vec::with_capacity(iterations));
+    let mut instantiating = Vec::with_capacity(iterations);
     for i in 0..iterations + iterations / 10 + 5 {
         let started = Instant::now();
         let invocation = runtime.invoke(&loaded, context.clone(), Limits::default(), event)?;
@@ -65,7 +70,13 @@ pub fn sandboxed(
         if i >= iterations / 10 + 5 {
             sandboxed.push(took);
             native.push(native_took);
+            instantiating.push(std::time::Duration::from_micros(invocation.usage.instantiate_us));
         }
     }
-    Ok(InvokeFigures { sandboxed_us: median_us(&mut sandboxed), native_us: median_us(&mut native) })
+    Ok(InvokeFigures {
+        sandboxed_us: median_us(&mut sandboxed),
+        native_us: median_us(&mut native),
+        instantiate_us: median_us(&mut instantiating),
+        api_version: loaded.api_version.clone(),
+    })
 }

@@ -20,6 +20,10 @@ use crate::runtime::Runtime;
 /// Events per instance in the warm-instance rows.
 const WARM_EVENTS: u32 = 1000;
 
+/// How many of the plugins measured, at the end of the list, target the frozen contract 0.1.0;
+/// the memory figures leave them out.
+const PLUGINS_0_1: usize = 1;
+
 /// How much to measure.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -49,12 +53,15 @@ fn median_us(times: &mut [Duration]) -> f64 {
     times.get(times.len() / 2).map(|d| d.as_secs_f64() * 1e6).unwrap_or(0.0)
 }
 
+/// The plugins measured: noop, propagate-mail in each language on the current contract, then
+/// propagate-mail in Rust on the frozen 0.1.0 (the last [`PLUGINS_0_1`]).
 fn plugins(root: &Path) -> Vec<(&'static str, PathBuf)> {
     vec![
         ("noop (Rust)", root.join("wasm32-wasip2/release/noop.wasm")),
         ("propagate-mail (Rust)", root.join("wasm32-wasip2/release/propagate_mail.wasm")),
         ("propagate-mail (Python)", root.join("python/propagate_mail.wasm")),
         ("propagate-mail (JavaScript)", root.join("js/propagate_mail.wasm")),
+        ("propagate-mail (Rust)", root.join("wasm32-wasip2/release/propagate_mail_v0_1.wasm")),
     ]
 }
 
@@ -89,8 +96,8 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
         let _ = writeln!(out, "## Per event, in process (instantiate + handle + plan; no store writes)\n");
         let _ = writeln!(
             out,
-            "| plugin | per event | native baseline, same run | over native | sandboxed / native |\n\
-             | --- | ---: | ---: | ---: | ---: |"
+            "| plugin | contract | per event | of which instantiating | native baseline, same run | over native | sandboxed / native |\n\
+             | --- | --- | ---: | ---: | ---: | ---: | ---: |"
         );
         let fresh = NonZeroU32::MIN;
         let warm = NonZeroU32::new(WARM_EVENTS).expect("not zero");
@@ -101,15 +108,20 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
         for ((label, path), events_per_instance, how) in runs {
             let f = invoke::sandboxed(&runtime, label, path, &event, options.iterations, events_per_instance)?;
             if path == &plugins[0].1 {
-                let _ =
-                    writeln!(out, "| {label}: a fresh instance doing nothing | {:.1} µs | — | — | — |", f.sandboxed_us);
+                let _ = writeln!(
+                    out,
+                    "| {label}: a fresh instance doing nothing | {} | {:.1} µs | {:.1} µs | — | — | — |",
+                    f.api_version, f.sandboxed_us, f.instantiate_us
+                );
                 continue;
             }
             let over = f.sandboxed_us - f.native_us;
             let _ = writeln!(
                 out,
-                "| {label}{how} | {:.1} µs | {:.1} µs | {over:+.1} µs | {:.1} |",
+                "| {label}{how} | {} | {:.1} µs | {:.1} µs | {:.1} µs | {over:+.1} µs | {:.1} |",
+                f.api_version,
                 f.sandboxed_us,
+                f.instantiate_us,
                 f.native_us,
                 f.sandboxed_us / f.native_us
             );
@@ -118,7 +130,8 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
             out,
             "\nA warm instance serves up to {WARM_EVENTS} events of one tenant (`events-per-instance`), so its \
              interpreter starts once instead of per event. The native baseline is propagate-mail's logic \
-             in Rust on the same gate, timed alternately with each sandboxed event."
+             in Rust on the same gate, timed alternately with each sandboxed event. The contract column is the \
+             WIT version the component targets: one host serves 0.1.0 and 0.2.0 side by side."
         );
     }
     if options.wants("cli") {
@@ -170,7 +183,7 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
     }
     if options.wants("memory") {
         starting("memory");
-        let all: Vec<&Path> = plugins[1..].iter().map(|(_, p)| p.as_path()).collect();
+        let all: Vec<&Path> = plugins[1..plugins.len() - PLUGINS_0_1].iter().map(|(_, p)| p.as_path()).collect();
         let idle = memory::server_rss(1, &all[..1])?;
         let loaded = memory::server_rss(10, &all)?;
         let doubled = memory::server_rss(20, &all)?;

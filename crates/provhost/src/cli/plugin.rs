@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 
 use super::{DataDir, print_json};
 use crate::manifest::Manifest;
-use crate::runtime::{PER_COMPONENT, Runtime, footprint, import_status, inspect, interface, plugin_name};
+use crate::runtime::{
+    PER_COMPONENT, Runtime, SUPPORTED_API_VERSIONS, footprint, import_status, inspect, interface, plugin_name,
+};
 
 mod contract;
 mod skeleton;
@@ -42,8 +44,8 @@ pub enum PluginCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
-    /// Write the WIT package of the plugin contract this provhost loads (`provhost:plugin@0.1.0`),
-    /// for building a plugin in any language.
+    /// Write the WIT package of the current plugin contract (`provhost:plugin@0.2.0`), for building
+    /// a plugin in any language; this provhost loads plugins built for 0.1.0 too.
     Wit {
         /// The folder to write the `.wit` files into (created if needed).
         #[arg(long, value_name = "DIR")]
@@ -136,7 +138,11 @@ fn check(data: &DataDir, component: &PathBuf, as_json: bool) -> anyhow::Result<E
     } else {
         println!("{}", component.display());
         match &inspection {
-            Ok(i) => println!("  provhost plugin, API {}", i.api_version),
+            Ok(i) => println!(
+                "  provhost plugin, API {} (this provhost serves {})",
+                i.api_version,
+                SUPPORTED_API_VERSIONS.join(", ")
+            ),
             Err(e) => println!("  NOT LOADABLE: it {e}"),
         }
         println!("  sha256 {sha256}");

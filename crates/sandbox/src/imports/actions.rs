@@ -1,10 +1,9 @@
-//! `provhost:plugin/actions`: each import converts its arguments to a [`Call`] and has the
+//! `provhost:plugin/actions`, the same in both versions: each import converts its arguments to a [`Call`] and has the
 //! [`Gate`](provhost_gate::Gate) decide it (bounds, scope, exclusions, window budget, plan, decision
 //! recorded). Nothing reaches the store here; the plan commits after the plugin returns `ok`, when
 //! thresholds are applied.
 
 use super::{CallError, HostState};
-use crate::bindings::actions::Host;
 use crate::bindings::types::Receipt;
 use provhost_core::model::Action;
 use provhost_gate::Call;
@@ -26,41 +25,56 @@ impl HostState {
     }
 }
 
-impl Host for HostState {
-    fn re_enforce_entitlement(
-        &mut self,
-        person: String,
-        entitlement: String,
-        reason: String,
-    ) -> Result<Receipt, CallError> {
-        self.act(Call::re_enforce(person, entitlement, reason)).map(one)
-    }
+/// The actions imports, the same in both contract versions: each converts its arguments to a
+/// [`Call`] and has the gate decide it.
+macro_rules! actions_host {
+    ($host:path) => {
+        impl $host for HostState {
+            fn re_enforce_entitlement(
+                &mut self,
+                person: String,
+                entitlement: String,
+                reason: String,
+            ) -> Result<Receipt, CallError> {
+                self.act(Call::re_enforce(person, entitlement, reason)).map(one)
+            }
 
-    fn update_account(&mut self, person: String, account: String, reason: String) -> Result<Receipt, CallError> {
-        self.act(Call::update_account(person, account, reason)).map(one)
-    }
+            fn update_account(
+                &mut self,
+                person: String,
+                account: String,
+                reason: String,
+            ) -> Result<Receipt, CallError> {
+                self.act(Call::update_account(person, account, reason)).map(one)
+            }
 
-    fn update_all_accounts(&mut self, person: String, reason: String) -> Result<Vec<Receipt>, CallError> {
-        self.act(Call::update_all_accounts(person, reason))
-    }
+            fn update_all_accounts(&mut self, person: String, reason: String) -> Result<Vec<Receipt>, CallError> {
+                self.act(Call::update_all_accounts(person, reason))
+            }
 
-    fn unmanage_entitlement(
-        &mut self,
-        person: String,
-        entitlement: String,
-        reason: String,
-    ) -> Result<Receipt, CallError> {
-        self.act(Call::unmanage(person, entitlement, reason)).map(one)
-    }
+            fn unmanage_entitlement(
+                &mut self,
+                person: String,
+                entitlement: String,
+                reason: String,
+            ) -> Result<Receipt, CallError> {
+                self.act(Call::unmanage(person, entitlement, reason)).map(one)
+            }
 
-    fn retry_action(&mut self, action: String, reason: String) -> Result<Receipt, CallError> {
-        self.act(Call::retry(action, reason)).map(one)
-    }
+            fn retry_action(&mut self, action: String, reason: String) -> Result<Receipt, CallError> {
+                self.act(Call::retry(action, reason)).map(one)
+            }
+        }
+    };
 }
+
+actions_host!(crate::bindings::actions::Host);
+actions_host!(crate::bindings::next::actions::Host);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bindings::actions::Host;
     use crate::bindings::types::{ActionState as WitState, Host as _};
     use crate::imports::testing::demo_state;
     use provhost_core::limits::{LimitHit, Limits};

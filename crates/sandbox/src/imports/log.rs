@@ -1,7 +1,10 @@
-//! `provhost:plugin/log`: log lines, audit notes and per-tenant plugin settings.
+//! `provhost:plugin/log` (log lines, audit notes and, in 0.1.0, per-tenant plugin settings) and
+//! 0.2.0's `provhost:plugin/settings`; both versions' imports share one body.
 
 use super::HostState;
 use crate::bindings::log::{Host, Level};
+use crate::bindings::next;
+use crate::bindings::next::log::Level as NextLevel;
 use provhost_core::limits::{LimitHit, cut_to};
 use provhost_gate::{AuditNote, Import, LogLine};
 
@@ -44,6 +47,13 @@ impl HostState {
         self.gate.journal.logs.last()
     }
 
+    /// A setting of the plugin, read through `import` (0.1.0's `log.config`, 0.2.0's
+    /// `settings.get`): the tenant's value, else the manifest's default.
+    fn setting(&mut self, import: Import, key: String) -> wasmtime::Result<Option<String>> {
+        self.begin_call(import).map_err(super::CallError::into_trap)?;
+        Ok(self.gate.context().config.get(&key).cloned())
+    }
+
     /// Counts an audit note against the invocation's note limits; past them the invocation ends.
     fn admit_note(&mut self, bytes: usize) -> wasmtime::Result<()> {
         let hit = if self.gate.journal.notes.len() >= self.limits.max_notes as usize {
@@ -62,37 +72,52 @@ impl HostState {
     }
 }
 
-impl Host for HostState {
-    /// A line reaches provhost's own log only once it is cut to its bound and kept within the
-    /// invocation's log bytes, with its control characters escaped.
-    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        self.begin_call(Import::Log).map_err(super::CallError::into_trap)?;
-        let level = match level {
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        };
-        let tenant = self.gate.tenant().to_owned();
-        if let Some(kept) = self.keep_log(level, cut_to(message, MAX_LINE)) {
-            let line = escape_controls(&kept.message);
-            tracing::debug!(target: "provhost::plugin", tenant = %tenant, level, "{line}");
+/// The log imports, the same in both contract versions.
+macro_rules! log_host {
+    ($host:path, $level:ident { $($more:tt)* }) => {
+        impl $host for HostState {
+            /// A line reaches provhost's own log only once it is cut to its bound and kept within the
+            /// invocation's log bytes, with its control characters escaped.
+            fn log(&mut self, level: $level, message: String) -> wasmtime::Result<()> {
+                self.begin_call(Import::Log).map_err(super::CallError::into_trap)?;
+                let level = match level {
+                    $level::Debug => "debug",
+                    $level::Info => "info",
+                    $level::Warn => "warn",
+                    $level::Error => "error",
+                };
+                let tenant = self.gate.tenant().to_owned();
+                if let Some(kept) = self.keep_log(level, cut_to(message, MAX_LINE)) {
+                    let line = escape_controls(&kept.message);
+                    tracing::debug!(target: "provhost::plugin", tenant = %tenant, level, "{line}");
+                }
+                Ok(())
+            }
+
+            fn audit_note(&mut self, action: Option<String>, message: String, is_error: bool) -> wasmtime::Result<()> {
+                self.begin_call(Import::AuditNote).map_err(super::CallError::into_trap)?;
+                let message = cut_to(message, MAX_LINE);
+                let action = action.map(|a| cut_to(a, self.limits.max_id_bytes as usize));
+                self.admit_note(message.len() + action.as_ref().map_or(0, String::len))?;
+                self.gate.journal.note(AuditNote { action, message, is_error });
+                Ok(())
+            }
+
+            $($more)*
         }
-        Ok(())
-    }
+    };
+}
 
-    fn audit_note(&mut self, action: Option<String>, message: String, is_error: bool) -> wasmtime::Result<()> {
-        self.begin_call(Import::AuditNote).map_err(super::CallError::into_trap)?;
-        let message = cut_to(message, MAX_LINE);
-        let action = action.map(|a| cut_to(a, self.limits.max_id_bytes as usize));
-        self.admit_note(message.len() + action.as_ref().map_or(0, String::len))?;
-        self.gate.journal.note(AuditNote { action, message, is_error });
-        Ok(())
-    }
-
+log_host!(Host, Level {
     fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        self.begin_call(Import::Config).map_err(super::CallError::into_trap)?;
-        Ok(self.gate.context().config.get(&key).cloned())
+        self.setting(Import::Config, key)
+    }
+});
+log_host!(next::log::Host, NextLevel {});
+
+impl next::settings::Host for HostState {
+    fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        self.setting(Import::SettingsGet, key)
     }
 }
 
@@ -111,6 +136,17 @@ mod tests {
         assert_eq!(state.config("missing".into()).unwrap(), None);
         assert!(state.gate.journal.logs[0].message.ends_with(" […cut: 4096 of 4106 bytes kept]"));
         assert_eq!(state.gate.journal.notes[0].action.as_deref(), Some("a1"));
+    }
+
+    #[test]
+    fn settings_get_reads_what_config_reads_and_counts() {
+        use next::settings::Host as _;
+        let (_store, mut state) = demo_state(Limits::default());
+        assert_eq!(state.get("systems".into()).unwrap(), state.config("systems".into()).unwrap());
+        assert_eq!(state.get("missing".into()).unwrap(), None);
+        assert_eq!(state.host_calls, 3);
+        let (_store, mut late) = demo_state(Limits { timeout_ms: 0, ..Limits::default() });
+        assert!(late.get("systems".into()).is_err(), "past the deadline it traps");
     }
 
     #[test]

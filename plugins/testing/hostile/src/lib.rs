@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use provhost_sdk::{
-    AccountId, ActionFilter, ActionId, AttributeChanged, Outcome, PersonId, Plugin, actions, log, queries,
+    AccountId, ActionFilter, ActionId, AttributeChanged, Outcome, PersonId, Plugin, actions, log, queries, settings,
     register_plugin,
 };
 
@@ -38,7 +38,7 @@ fn refused_calls_for(length: Duration) -> (u64, u64) {
     let (mut calls, mut refused) = (0, 0);
     while started.elapsed() < length {
         calls += 1;
-        if queries::list_actions(&filter).is_err() {
+        if queries::list_actions(&filter, 500).is_err() {
             refused += 1;
         }
     }
@@ -65,9 +65,9 @@ struct Hostile;
 impl Plugin for Hostile {
     fn on_attribute_changed(event: &AttributeChanged) -> Result<Outcome, String> {
         let person = PersonId::from(event.person.as_str());
-        let target = log::config("target").unwrap_or_default();
+        let target = settings::get("target").unwrap_or_default();
         let plan_all = |reason: &str| actions::update_all_accounts(&person, reason).map_err(|e| format!("{e:?}"));
-        match log::config("mode").as_deref() {
+        match settings::get("mode").as_deref() {
             Some("sleep") => {
                 plan_all("before sleeping")?;
                 std::thread::sleep(std::time::Duration::from_secs(120));
@@ -166,7 +166,7 @@ impl Plugin for Hostile {
                 Ok(Outcome::new(format!("{calls} calls, {refused} refused")))
             }
             Some("hoard-resources") => {
-                let count: usize = log::config("count").and_then(|c| c.parse().ok()).unwrap_or(1_000_000);
+                let count: usize = settings::get("count").and_then(|c| c.parse().ok()).unwrap_or(1_000_000);
                 let before = HOARD.with_borrow(Vec::len);
                 for _ in 0..count {
                     let pollable = wasi::clocks::monotonic_clock::subscribe_duration(u64::MAX);
@@ -179,7 +179,7 @@ impl Plugin for Hostile {
                 let read = match queries::get_person(&person) {
                     Ok(found) => {
                         let mail = found.attribute("mail").join(",");
-                        CACHED.set(Some(format!("{} <{mail}>", found.display_name)));
+                        CACHED.set(Some(format!("{} <{mail}>", found.display_name())));
                         "read".to_string()
                     }
                     Err(e) => format!("refused {e:?}"),

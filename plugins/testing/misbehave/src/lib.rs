@@ -9,14 +9,14 @@
 //! every event unless the tenant opted into reusing instances).
 //! Without a mode it does nothing.
 
-use provhost_sdk::{ActionId, AttributeChanged, Outcome, PersonId, Plugin, actions, log, queries, register_plugin};
+use provhost_sdk::{ActionId, AttributeChanged, Outcome, PersonId, Plugin, actions, log, queries, register_plugin, settings};
 
 struct Misbehave;
 
 impl Plugin for Misbehave {
     fn on_attribute_changed(event: &AttributeChanged) -> Result<Outcome, String> {
         let person = PersonId::from(event.person.as_str());
-        match log::config("mode").as_deref() {
+        match settings::get("mode").as_deref() {
             Some("loop") => {
                 let mut n: u64 = 0;
                 loop {
@@ -58,7 +58,7 @@ impl Plugin for Misbehave {
             Some("plan-and-log") => {
                 let mut planned =
                     actions::update_all_accounts(&person, "racing another").map_err(|e| format!("{e:?}"))?.len();
-                if let Some(failed) = log::config("retry") {
+                if let Some(failed) = settings::get("retry") {
                     actions::retry_action(&ActionId::from(failed.as_str()), "racing another")
                         .map_err(|e| format!("{e:?}"))?;
                     planned += 1;

@@ -132,8 +132,8 @@ cp plugin.toml "dist/{file}.toml"
 "#;
 
 const JS_SOURCE: &str = r#"// {name}: when a person's mail changes, update all of their accounts.
-import { updateAllAccounts } from 'provhost:plugin/actions@0.1.0';
-import { log } from 'provhost:plugin/log@0.1.0';
+import { updateAllAccounts } from 'provhost:plugin/actions@0.2.0';
+import { log } from 'provhost:plugin/log@0.2.0';
 
 export const handler = {
   handle(event) {
