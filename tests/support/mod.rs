@@ -111,6 +111,11 @@ impl Demo {
         self.config = Some(path);
     }
 
+    /// The store every command names, if not the data directory's file.
+    pub fn store(&self) -> Option<&str> {
+        self.store.as_deref()
+    }
+
     /// The configuration file in use, if any.
     pub fn config_path(&self) -> Option<&Path> {
         self.config.as_deref()
