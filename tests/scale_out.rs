@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::{Value, json};
-use support::server::Server;
+use support::server::{Receiver, Server};
 use support::{Demo, JAN, stderr};
 
 /// The demo tenant's share raised so that neither host refuses a change for being busy: the
@@ -152,6 +152,25 @@ fn action_ids(db: &mut postgres::Client) -> HashSet<String> {
     db.query("SELECT id FROM actions WHERE tenant = 'demo'", &[]).unwrap().iter().map(|r| r.get(0)).collect()
 }
 
+/// Every queued notification is delivered, each by one host once.
+fn delivered_once(db: &mut postgres::Client, receiver: &Receiver) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let queued = loop {
+        let row =
+            db.query_one("SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'delivered') FROM deliveries", &[]).unwrap();
+        let (queued, delivered): (i64, i64) = (row.get(0), row.get(1));
+        if queued == delivered {
+            break queued as usize;
+        }
+        assert!(Instant::now() < deadline, "{delivered} of {queued} notifications delivered after a minute");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(queued > 0);
+    let received = receiver.wait_for(queued, Duration::from_secs(10));
+    let ids: HashSet<&str> = received.iter().map(|r| r.header("X-Provhost-Delivery").unwrap()).collect();
+    assert_eq!((received.len(), ids.len()), (queued, queued), "each notification arrives once, from one host");
+}
+
 fn chain_verifies(demo: &Demo) {
     let verify = demo.provhost(&["audit", "verify"]);
     assert!(verify.status.success(), "{}", stderr(&verify));
@@ -190,8 +209,13 @@ fn a_window_split_across_two_hosts_admits_exactly_its_budget_and_each_action_run
 
 #[test]
 fn across_two_hosts_a_count_threshold_blocks_its_kind_a_key_is_answered_once_and_a_block_is_decided_once() {
-    let threshold = "[[tenants.demo.thresholds]]\nsystem = \"topdesk\"\nkind = \"update\"\ncount = 1\n";
-    let Some((demo, [a, b], mut db)) = two_hosts(threshold, &[]) else { return };
+    let receiver = Receiver::start(&[200]);
+    let policy = format!(
+        "[[tenants.demo.thresholds]]\nsystem = \"topdesk\"\nkind = \"update\"\ncount = 1\n\
+         [[tenants.demo.webhooks]]\nurl = \"{}\"\nsecret = \"a-secret-of-twenty-chars\"\n",
+        receiver.url
+    );
+    let Some((demo, [a, b], mut db)) = two_hosts(&policy, &[]) else { return };
     let answers = load(&[&a, &b], &demo.key, &format!("/provisioning/persons/{JAN}/accounts/update"), 200, &|_| {});
     assert!(answers.iter().all(|a| a.as_ref().map(|(s, _)| *s) == Some(200)), "every request is accepted");
     let ids = planned(&answers);
@@ -208,6 +232,7 @@ fn across_two_hosts_a_count_threshold_blocks_its_kind_a_key_is_answered_once_and
     let others: Vec<String> = ids.iter().filter(|id| !topdesk.contains(*id)).cloned().collect();
     assert!(others.iter().all(|id| states[id] == "success"), "the other systems' updates go on");
     carried_out_once(&mut db, &others);
+    delivered_once(&mut db, &receiver);
 
     // One blocked action approved on both hosts at once: one decides, the other answers 409.
     let blocked = topdesk.iter().next().unwrap().clone();

@@ -29,7 +29,7 @@ pub use approvals::{ApprovalStore, Verdict};
 pub use audit::{AuditFilter, AuditStore, Verification};
 pub use claims::{Claim, ClaimStore, Due, Following, LeaseKey};
 pub use copy::{Copied, sqlite_to_postgres};
-pub use deliveries::{Delivery, DeliveryStore, Notify};
+pub use deliveries::{Attempt, Delivery, DeliveryClaim, DeliveryStore, DueDeliveries, DuePage, Notify};
 pub use demo::{DEMO_TENANT, seed_demo, seed_demo_as};
 pub use directory::DirectoryStore;
 pub use events::{EventBounds, EventRange, EventStore, Kept, KeptEvent};

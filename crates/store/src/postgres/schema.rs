@@ -219,6 +219,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX actions_by_state ON actions(tenant, state, created_at);
     CREATE INDEX invocations_by_plugin ON invocations(tenant, plugin_name, started_at);
     "#,
+    // 4: a delivery is claimed by one sender at a time, under a lease fenced by a token (the
+    // embedded store's version 15).
+    r#"
+    ALTER TABLE deliveries ADD COLUMN lease_owner TEXT;
+    ALTER TABLE deliveries ADD COLUMN lease_until_ms BIGINT;
+    ALTER TABLE deliveries ADD COLUMN lease_token BIGINT NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build of provhost writes.

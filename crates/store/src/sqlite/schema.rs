@@ -298,6 +298,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX actions_by_state ON actions(tenant, state, created_at);
     CREATE INDEX invocations_by_plugin ON invocations(tenant, plugin_name, started_at);
     "#,
+    // 15: a delivery is claimed by one sender at a time, under a lease on the store's clock
+    // fenced by a token.
+    r#"
+    ALTER TABLE deliveries ADD COLUMN lease_owner TEXT;
+    ALTER TABLE deliveries ADD COLUMN lease_until_ms INTEGER;
+    ALTER TABLE deliveries ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build of provhost writes.
