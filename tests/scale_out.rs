@@ -319,3 +319,28 @@ fn a_host_killed_mid_load_leaves_its_claims_to_the_other_and_nothing_is_lost() {
     chain_verifies(&demo);
     drop(b);
 }
+
+#[test]
+fn a_commit_made_elsewhere_wakes_a_hosts_executor_without_waiting_for_its_poll() {
+    let Some(demo) = Demo::on_postgres() else { return };
+    // The host polls once a minute: only the commit's notification can wake it within the bound.
+    let host = Server::start(&demo, &["--poll-ms", "60000"]);
+    let mut db = postgres::Client::connect(demo.store().unwrap(), postgres::NoTls).unwrap();
+    std::thread::sleep(Duration::from_millis(500)); // past the host's first round
+    let out = demo.run("propagate-mail", &support::mail_changed(), &["--no-wait"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<String> =
+        report["actions"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().into()).collect();
+    assert!(!ids.is_empty());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = db.query("SELECT state FROM actions WHERE id = ANY($1)", &[&ids]).unwrap();
+        if rows.iter().all(|r| r.get::<_, &str>(0) == "success") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the host's executor was not woken by the commit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(host);
+}

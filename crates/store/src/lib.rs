@@ -23,6 +23,7 @@ pub mod sqlite;
 #[doc(hidden)]
 pub mod suite;
 mod upkeep;
+mod wakeups;
 
 pub use actions::{ActionStore, BlockedGroup, Effect, Finish, FollowUp, HistoryEntry};
 pub use approvals::{ApprovalStore, Verdict};
@@ -40,6 +41,7 @@ pub use postgres::PostgresStore;
 pub use requests::{Begun, KeptRequest, RequestStore};
 pub use sqlite::SqliteStore;
 pub use upkeep::{GroupStats, Upkeep, UpkeepStore};
+pub use wakeups::{Listening, Queued, Wake, WakeStore};
 
 /// Everything provhost keeps: one interface per concern. Every store that implements them all
 /// is a `Store`; the host shares one as `Arc<dyn Store>`.
@@ -55,6 +57,7 @@ pub trait Store:
     + DeliveryStore
     + UpkeepStore
     + EventStore
+    + WakeStore
     + Send
     + Sync
 {
@@ -72,6 +75,7 @@ impl<T> Store for T where
         + DeliveryStore
         + UpkeepStore
         + EventStore
+        + WakeStore
         + Send
         + Sync
 {

@@ -161,10 +161,16 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-/// Delivers until `stop` turns true. Every 100 ms the due deliveries are claimed tenant by tenant
-/// (the tenants in turn, each up to [`MAX_IN_FLIGHT_PER_TENANT`] in flight) and each sent in a
-/// task of its own. Senders on other hosts skip what this one claimed.
-pub async fn run_worker(store: Arc<dyn Store>, config: Arc<Config>, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Delivers until `stop` turns true. Whenever `due` is notified (a commit queued deliveries), and
+/// otherwise every 100 ms, the due deliveries are claimed tenant by tenant (the tenants in turn,
+/// each up to [`MAX_IN_FLIGHT_PER_TENANT`] in flight) and each sent in a task of its own. Senders
+/// on other hosts skip what this one claimed.
+pub async fn run_worker(
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    due: Arc<tokio::sync::Notify>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let client = match client() {
         Ok(client) => client,
         Err(e) => {
@@ -204,6 +210,7 @@ pub async fn run_worker(store: Arc<dyn Store>, config: Arc<Config>, mut stop: to
         while tasks.try_join_next().is_some() {}
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = due.notified() => {}
             _ = stop.changed() => {}
         }
     }

@@ -8,9 +8,10 @@ use std::time::Duration;
 use postgres::{Row, Transaction};
 
 use super::audit::append as append_audit;
+use super::wakeups::announce;
 use super::{PostgresStore, StoreError, millis, now_ms};
 use crate::deliveries::{claim_lost, in_turn, status_from};
-use crate::{Attempt, Delivery, DeliveryClaim, DeliveryStore, DirectoryStore, DueDeliveries, DuePage};
+use crate::{Attempt, Delivery, DeliveryClaim, DeliveryStore, DirectoryStore, DueDeliveries, DuePage, Queued};
 use provhost_core::api::DeliveryStatus;
 use provhost_core::audit::entries;
 use provhost_core::model::{new_id, now_rfc3339};
@@ -71,7 +72,7 @@ pub(super) fn insert(tx: &mut Transaction<'_>, tenant: &str, queued: &[(String, 
         ),
         &[&tenant, &ids, &urls, &payloads, &now_rfc3339()],
     )?;
-    Ok(())
+    announce(tx, Queued::Deliveries)
 }
 
 impl DeliveryStore for PostgresStore {
@@ -140,7 +141,8 @@ impl DeliveryStore for PostgresStore {
             if changed == 0 {
                 return Err(StoreError::NotFound { kind: "dead delivery", id: id.into(), tenant: tenant.into() });
             }
-            append_audit(tx, tenant, &[entries::delivery_redriven(id, by)])
+            append_audit(tx, tenant, &[entries::delivery_redriven(id, by)])?;
+            announce(tx, Queued::Deliveries)
         })
     }
 }

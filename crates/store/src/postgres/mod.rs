@@ -28,6 +28,7 @@ mod requests;
 mod schema;
 #[cfg(test)]
 pub(crate) mod testing;
+mod wakeups;
 
 pub use schema::SCHEMA_VERSION;
 
