@@ -239,7 +239,7 @@ fn across_two_hosts_a_count_threshold_blocks_its_kind_a_key_is_answered_once_and
     let decided = on_both([&a, &b], |host| {
         send(auth(client().post(host.url(&format!("/v1/actions/{blocked}/approve"))), &demo.key)).unwrap().0
     });
-    let mut sorted = decided.clone();
+    let mut sorted = decided;
     sorted.sort_unstable();
     assert_eq!(sorted, [200, 409], "one host decides the approval, the other answers 409: {decided:?}");
     ended(&mut db, std::slice::from_ref(&blocked));

@@ -37,7 +37,7 @@ pub use events::{EventBounds, EventRange, EventStore, Kept, KeptEvent};
 pub use invocations::{Commit, InvocationSource, InvocationStore, OutcomeCount};
 pub use keys::{AuthError, KeyError, KeyRecord, KeyStore};
 pub use location::Location;
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresStore, ScratchDatabase};
 pub use requests::{Begun, KeptRequest, RequestStore};
 pub use sqlite::SqliteStore;
 pub use upkeep::{GroupStats, Upkeep, UpkeepStore};
