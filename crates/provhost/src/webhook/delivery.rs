@@ -10,7 +10,7 @@ use sha2::Sha256;
 
 use crate::config::Config;
 use crate::model::rfc3339;
-use crate::store::{Attempt, Delivery, DeliveryClaim, DuePage, Store, StoreError};
+use crate::store::{Attempt, Delivery, DeliveryClaim, DueDeliveries, DuePage, Store, StoreError};
 
 /// The signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 pub const SIGNATURE_HEADER: &str = "X-Provhost-Signature";
@@ -185,6 +185,10 @@ pub async fn run_worker(
     while !*stop.borrow() {
         let (mine, sending) = (owner.clone(), in_flight.lock().unwrap_or_else(|p| p.into_inner()).counts());
         let pass = move |store: &dyn Store| {
+            // A read first: a pass with nothing due writes nothing.
+            if store.next_delivery_due()?.is_none_or(|at| at > crate::model::now_rfc3339()) {
+                return Ok(DueDeliveries { claims: Vec::new(), next: start });
+            }
             let page = DuePage { start, per_tenant: MAX_IN_FLIGHT_PER_TENANT, limit: 256, in_flight: &sending };
             store.claim_deliveries(&mine, DELIVERY_LEASE, page)
         };
