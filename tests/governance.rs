@@ -1,11 +1,32 @@
 //! Governance end to end through the binary and real components: scopes (key ∩ manifest),
 //! exclusions, thresholds with approval and rejection, window budgets shared across processes,
-//! dry runs, pinned plugins and configuration errors.
+//! dry runs, pinned plugins and configuration errors; each case on the embedded store and on
+//! PostgreSQL.
 
 mod support;
 
 use serde_json::{Value, json};
 use support::{Demo, JAN, json, mail_changed, plugin, stderr};
+
+// Every case runs on the embedded store and on PostgreSQL: one body, two stores.
+crate::on_both_stores!(
+    a_key_without_the_scope_gets_forbidden_naming_it_and_plans_nothing,
+    a_key_narrowed_to_one_system_acts_only_there,
+    a_configured_plugin_the_event_does_not_trigger_is_refused_and_its_file_runs_whatever_its_triggers,
+    the_manifest_bounds_the_key_and_a_key_without_events_submit_cannot_run,
+    excluded_persons_and_systems_are_refused_and_keep_what_they_have,
+    a_threshold_blocks_its_whole_kind_on_that_system_and_approval_runs_them,
+    rejected_actions_end_rejected_and_never_run,
+    a_window_budget_is_shared_by_separate_processes,
+    a_dry_run_shows_what_a_real_run_then_does,
+    a_plugin_file_that_does_not_match_its_pin_is_refused,
+    a_broken_configuration_stops_provhost_with_file_and_line,
+    a_key_never_reaches_another_tenants_data,
+    revoked_keys_stop_working,
+    approving_on_the_command_line_notifies_the_webhooks,
+    under_four_eyes_the_key_that_caused_a_block_cannot_approve_it,
+    an_exclusion_added_after_a_block_refuses_its_approval,
+);
 
 /// A configuration installing propagate-mail for the demo tenant, with `extra` TOML appended.
 fn config(capabilities: &[&str], extra: &str) -> String {
@@ -54,9 +75,7 @@ fn planned(report: &Value) -> Vec<(String, String, String, String)> {
     out
 }
 
-#[test]
-fn a_key_without_the_scope_gets_forbidden_naming_it_and_plans_nothing() {
-    let demo = Demo::new();
+fn a_key_without_the_scope_gets_forbidden_naming_it_and_plans_nothing(demo: Demo) {
     let before = demo.actions().len();
     let reader = demo.key_with(&["events:submit", "persons:read"]);
     let component = plugin("propagate-mail");
@@ -73,9 +92,7 @@ fn a_key_without_the_scope_gets_forbidden_naming_it_and_plans_nothing() {
     assert_eq!(demo.actions().len(), before);
 }
 
-#[test]
-fn a_key_narrowed_to_one_system_acts_only_there() {
-    let demo = Demo::new();
+fn a_key_narrowed_to_one_system_acts_only_there(demo: Demo) {
     let key =
         demo.key_with(&["events:submit", "persons:read", "accounts:update@exchange-online", "entitlements:re-enforce"]);
     let component = plugin("propagate-mail");
@@ -90,9 +107,7 @@ fn a_key_narrowed_to_one_system_acts_only_there() {
     assert_eq!(updates, ["exchange-online"]);
 }
 
-#[test]
-fn a_configured_plugin_the_event_does_not_trigger_is_refused_and_its_file_runs_whatever_its_triggers() {
-    let mut demo = Demo::new();
+fn a_configured_plugin_the_event_does_not_trigger_is_refused_and_its_file_runs_whatever_its_triggers(mut demo: Demo) {
     demo.configure(&config(ALL, ""));
     let event = demo.event(
         "department.json",
@@ -115,9 +130,7 @@ fn a_configured_plugin_the_event_does_not_trigger_is_refused_and_its_file_runs_w
     );
 }
 
-#[test]
-fn the_manifest_bounds_the_key_and_a_key_without_events_submit_cannot_run() {
-    let mut demo = Demo::new();
+fn the_manifest_bounds_the_key_and_a_key_without_events_submit_cannot_run(mut demo: Demo) {
     demo.configure(&config(&["persons:read", "accounts:update"], ""));
     let (report, _) = run(&demo, &[]);
     let refused = refusals(&report);
@@ -131,9 +144,7 @@ fn the_manifest_bounds_the_key_and_a_key_without_events_submit_cannot_run() {
     assert!(stderr(&out).contains("is not granted events:submit"), "{}", stderr(&out));
 }
 
-#[test]
-fn excluded_persons_and_systems_are_refused_and_keep_what_they_have() {
-    let mut demo = Demo::new();
+fn excluded_persons_and_systems_are_refused_and_keep_what_they_have(mut demo: Demo) {
     demo.configure(&config(
         ALL,
         "[tenants.demo.exclusions]\nrules = [{ attribute = \"department\", in = [\"Sales\", \"Board\"] }]\n",
@@ -160,9 +171,7 @@ fn excluded_persons_and_systems_are_refused_and_keep_what_they_have() {
     );
 }
 
-#[test]
-fn a_threshold_blocks_its_whole_kind_on_that_system_and_approval_runs_them() {
-    let mut demo = Demo::new();
+fn a_threshold_blocks_its_whole_kind_on_that_system_and_approval_runs_them(mut demo: Demo) {
     demo.configure(&config(
         ALL,
         "[[tenants.demo.thresholds]]\nsystem = \"exchange-online\"\nkind = \"grant\"\ncount = 2\n",
@@ -209,9 +218,7 @@ fn a_threshold_blocks_its_whole_kind_on_that_system_and_approval_runs_them() {
     assert_eq!(shown["history"][1]["message"], format!("approved by API key '{approver_id}'"));
 }
 
-#[test]
-fn rejected_actions_end_rejected_and_never_run() {
-    let mut demo = Demo::new();
+fn rejected_actions_end_rejected_and_never_run(mut demo: Demo) {
     demo.configure(&config(ALL, "[[tenants.demo.thresholds]]\nsystem = \"*\"\nkind = \"update\"\npercent = 15\n"));
     let (report, _) = run(&demo, &[]);
     let blocked: Vec<String> = report["actions"]
@@ -232,9 +239,7 @@ fn rejected_actions_end_rejected_and_never_run() {
     assert!(stderr(&again).contains("is rejected, not blocked; nothing was decided"), "{}", stderr(&again));
 }
 
-#[test]
-fn a_window_budget_is_shared_by_separate_processes() {
-    let mut demo = Demo::new();
+fn a_window_budget_is_shared_by_separate_processes(mut demo: Demo) {
     demo.configure(&config(
         ALL,
         "[[tenants.demo.windows]]\nsystem = \"exchange-online\"\nkind = \"update\"\nmax = 1\nper = \"1h\"\n",
@@ -257,9 +262,7 @@ fn a_window_budget_is_shared_by_separate_processes() {
     assert!(window[0].1.contains("the budget of 1 update actions on 'exchange-online' per 1h is used up (1 committed in the window, 0 planned now)"));
 }
 
-#[test]
-fn a_dry_run_shows_what_a_real_run_then_does() {
-    let mut demo = Demo::new();
+fn a_dry_run_shows_what_a_real_run_then_does(mut demo: Demo) {
     demo.configure(&config(
         ALL,
         "[[tenants.demo.thresholds]]\nsystem = \"exchange-online\"\nkind = \"grant\"\ncount = 2\n\
@@ -275,9 +278,7 @@ fn a_dry_run_shows_what_a_real_run_then_does() {
     assert!(planned(&real).iter().any(|p| p.3 == "blocked"));
 }
 
-#[test]
-fn a_plugin_file_that_does_not_match_its_pin_is_refused() {
-    let mut demo = Demo::new();
+fn a_plugin_file_that_does_not_match_its_pin_is_refused(mut demo: Demo) {
     let original = std::fs::read(plugin("propagate-mail")).unwrap();
     let copy = demo.dir.path().join("propagate-mail.wasm");
     let mut tampered = original.clone();
@@ -301,9 +302,7 @@ fn a_plugin_file_that_does_not_match_its_pin_is_refused() {
     assert!(out.status.success(), "the untampered file runs: {}", stderr(&out));
 }
 
-#[test]
-fn a_broken_configuration_stops_provhost_with_file_and_line() {
-    let mut demo = Demo::new();
+fn a_broken_configuration_stops_provhost_with_file_and_line(mut demo: Demo) {
     demo.configure(&config(
         ALL,
         "[[tenants.demo.thresholds]]\nsystem = \"exchange-online\"\nkind = \"grant\"\ncuont = 2\n",
@@ -317,9 +316,7 @@ fn a_broken_configuration_stops_provhost_with_file_and_line() {
     );
 }
 
-#[test]
-fn a_key_never_reaches_another_tenants_data() {
-    let demo = Demo::new();
+fn a_key_never_reaches_another_tenants_data(demo: Demo) {
     assert!(demo.provhost(&["init", "--tenant", "fabrikam", "--empty"]).status.success());
     let other = std::fs::read_to_string(demo.dir.path().join("keys/fabrikam.key")).unwrap().trim().to_owned();
     let component = plugin("propagate-mail");
@@ -332,9 +329,7 @@ fn a_key_never_reaches_another_tenants_data() {
     assert!(stderr(&out).contains("not found in tenant 'fabrikam'"), "{}", stderr(&out));
 }
 
-#[test]
-fn revoked_keys_stop_working() {
-    let demo = Demo::new();
+fn revoked_keys_stop_working(demo: Demo) {
     let key = demo.key_with(&["events:submit", "persons:read"]);
     let id = key.split(':').next().unwrap();
     assert!(demo.provhost(&["keys", "revoke", id]).status.success());
@@ -345,10 +340,8 @@ fn revoked_keys_stop_working() {
     assert!(listed.contains(id) && !listed.contains(key.split(':').nth(1).unwrap()), "keys list never shows secrets");
 }
 
-#[test]
-fn approving_on_the_command_line_notifies_the_webhooks() {
+fn approving_on_the_command_line_notifies_the_webhooks(mut demo: Demo) {
     let receiver = support::server::Receiver::start(&[200]);
-    let mut demo = Demo::new();
     demo.configure(&config(
         ALL,
         &format!(
@@ -389,9 +382,7 @@ fn blocked_ids(report: &Value) -> Vec<String> {
 const EXCHANGE_GRANTS_BLOCKED: &str =
     "[[tenants.demo.thresholds]]\nsystem = \"exchange-online\"\nkind = \"grant\"\ncount = 2\n";
 
-#[test]
-fn under_four_eyes_the_key_that_caused_a_block_cannot_approve_it() {
-    let mut demo = Demo::new();
+fn under_four_eyes_the_key_that_caused_a_block_cannot_approve_it(mut demo: Demo) {
     demo.configure(&config(ALL, &format!("{EXCHANGE_GRANTS_BLOCKED}[tenants.demo.approvals]\nfour-eyes = true\n")));
     let (report, out) = run(&demo, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -412,9 +403,7 @@ fn under_four_eyes_the_key_that_caused_a_block_cannot_approve_it() {
     assert!(json(&out).as_array().unwrap().iter().all(|a| a["state"] == "success"));
 }
 
-#[test]
-fn an_exclusion_added_after_a_block_refuses_its_approval() {
-    let mut demo = Demo::new();
+fn an_exclusion_added_after_a_block_refuses_its_approval(mut demo: Demo) {
     demo.configure(&config(ALL, EXCHANGE_GRANTS_BLOCKED));
     let (report, out) = run(&demo, &[]);
     assert!(out.status.success(), "{}", stderr(&out));

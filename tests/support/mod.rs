@@ -39,6 +39,33 @@ pub fn fresh_postgres_database() -> Option<String> {
     Some(format!("{}/{name}", &server[..at]))
 }
 
+/// Instantiates each named case, a function taking a fresh [`Demo`], as a test on the embedded
+/// store (`on_sqlite::case`) and on a fresh PostgreSQL database (`on_postgres::case`, skipped,
+/// loudly, when `PROVHOST_TEST_POSTGRES` names no server): one body, two stores.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[test]
+                fn $case() {
+                    super::$case(super::support::Demo::new());
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[test]
+                fn $case() {
+                    if let Some(demo) = super::support::Demo::on_postgres() {
+                        super::$case(demo);
+                    }
+                }
+            )*
+        }
+    };
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -18,28 +18,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `provhost serve --listen 127.0.0.1:0` on the demo's data directory, store and
-    /// configuration, and waits until it listens.
+    /// Starts `provhost serve --listen 127.0.0.1:0` on the demo's data directory, configuration
+    /// and store, and waits until it listens.
     pub fn start(demo: &Demo, extra: &[&str]) -> Server {
         Self::start_with(demo, extra, &[])
     }
 
     /// [`Server::start`] with these environment variables set for the server.
     pub fn start_with(demo: &Demo, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_provhost"));
-        command.envs(env.iter().copied());
-        command.arg("--data-dir").arg(demo.dir.path());
-        if let Some(config) = demo.config_path() {
-            command.arg("--config").arg(config);
-        }
-        if let Some(store) = demo.store() {
-            command.arg("--store").arg(store);
-        }
+        let mut command = demo.command(&["serve", "--listen", "127.0.0.1:0"]);
         let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
-            .env_remove("PROVHOST_CONFIG")
-            .env_remove("PROVHOST_DATA_DIR")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()

@@ -1,7 +1,7 @@
 //! `provhost store copy`: a one-shot copy of an embedded SQLite store into an empty PostgreSQL
 //! database, table by table and row by row as stored, so that every audit record keeps its hash
-//! and every chain verifies in the copy as it did in the file. Leases and follow-ups, timed by
-//! the file's own clock, are moved onto the database's clock by the same offset.
+//! and every chain verifies in the copy as it did in the file. Leases (of actions and of
+//! deliveries) and follow-ups, timed by the file's own clock, are moved onto the database's clock by the same offset.
 
 use std::path::Path;
 
@@ -65,11 +65,19 @@ pub fn sqlite_to_postgres(from: &Path, to: &str) -> Result<Copied, StoreError> {
         rows.push((table.to_string(), copy_table(&read, &mut tx, table)?));
     }
     let file_clock: i64 = read.query_row("SELECT ms FROM store_clock WHERE id = 1", [], |r| r.get(0))?;
-    tx.execute(
-        "UPDATE actions SET lease_until_ms = lease_until_ms + offset_ms, follow_since_ms = follow_since_ms + offset_ms
-         FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $1 AS offset_ms) AS o",
-        &[&file_clock],
-    )?;
+    let timed = [
+        ("actions", "lease_until_ms = lease_until_ms + offset_ms, follow_since_ms = follow_since_ms + offset_ms"),
+        ("deliveries", "lease_until_ms = lease_until_ms + offset_ms"),
+    ];
+    for (table, moved) in timed {
+        tx.execute(
+            &format!(
+                "UPDATE {table} SET {moved}
+                 FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $1 AS offset_ms) AS o"
+            ),
+            &[&file_clock],
+        )?;
+    }
     // Kept events keep their places; new ones are kept after them.
     tx.execute("SELECT setval(pg_get_serial_sequence('kept_events', 'seq'), COALESCE(MAX(seq), 0) + 1, false) FROM kept_events", &[])?;
     tx.execute(

@@ -24,24 +24,26 @@ pub mod sqlite;
 #[doc(hidden)]
 pub mod suite;
 mod upkeep;
+mod wakeups;
 
 pub use actions::{ActionStore, BlockedGroup, Effect, Finish, FollowUp, HistoryEntry};
 pub use approvals::{ApprovalStore, Verdict};
 pub use audit::{Anchored, AuditFilter, AuditStore, Verification};
 pub use claims::{Claim, ClaimStore, Due, Following, LeaseKey};
 pub use copy::{Copied, sqlite_to_postgres};
-pub use deliveries::{Delivery, DeliveryStore, Notify};
+pub use deliveries::{Attempt, Delivery, DeliveryClaim, DeliveryStore, DueDeliveries, DuePage, Notify};
 pub use demo::{DEMO_TENANT, seed_demo, seed_demo_as};
 pub use directory::DirectoryStore;
 pub use events::{EventBounds, EventRange, EventStore, Kept, KeptEvent};
 pub use invocations::{Commit, InvocationSource, InvocationStore, OutcomeCount};
 pub use keys::{AuthError, KeyError, KeyRecord, KeyStore};
 pub use location::Location;
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresStore, ScratchDatabase};
 pub use requests::{Begun, KeptRequest, RequestStore};
 pub use sessions::SessionStore;
 pub use sqlite::SqliteStore;
 pub use upkeep::{GroupStats, Upkeep, UpkeepStore};
+pub use wakeups::{Listening, Queued, Wake, WakeStore};
 
 /// Everything provhost keeps: one interface per concern. Every store that implements them all
 /// is a `Store`; the host shares one as `Arc<dyn Store>`.
@@ -58,6 +60,7 @@ pub trait Store:
     + DeliveryStore
     + UpkeepStore
     + EventStore
+    + WakeStore
     + Send
     + Sync
 {
@@ -76,6 +79,7 @@ impl<T> Store for T where
         + DeliveryStore
         + UpkeepStore
         + EventStore
+        + WakeStore
         + Send
         + Sync
 {

@@ -24,3 +24,15 @@ impl DeliveryStatus {
         }
     }
 }
+
+impl std::str::FromStr for DeliveryStatus {
+    type Err = String;
+
+    /// The status of a wire name (`pending`, `delivered`, `dead`).
+    fn from_str(name: &str) -> Result<Self, String> {
+        [DeliveryStatus::Pending, DeliveryStatus::Delivered, DeliveryStatus::Dead]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| format!("unknown delivery status {name:?}: not pending, delivered or dead"))
+    }
+}

@@ -1,4 +1,5 @@
-//! The server under load: a real `serve` on 127.0.0.1 with its store on disk (WAL), and a
+//! The server under load: a real `serve` on 127.0.0.1 with its store on disk (WAL), or one or
+//! more of them on a PostgreSQL database, and a
 //! closed-loop load generator on loopback at rising concurrency, measuring sustained events per
 //! second and latency percentiles with every plan committed and synced, how many changes each
 //! group commit held, and how many actions the executor carried out per second meanwhile. The
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::runtime::Runtime;
 use crate::server::{AppState, serve};
-use crate::store::{Store, seed_demo};
+use crate::store::{PostgresStore, ScratchDatabase, SqliteStore, Store, seed_demo};
 
 /// Figures at one concurrency.
 pub struct LoadFigures {
@@ -30,6 +31,9 @@ pub struct LoadFigures {
     pub changes_per_commit: f64,
     /// Actions the executor carried out per second meanwhile.
     pub actions_per_second: f64,
+    /// On PostgreSQL, transactions the database committed per event answered: the event's commit,
+    /// the executor's claims and ends, and every read (each a transaction of its own).
+    pub transactions_per_event: Option<f64>,
     /// What generated the load: `wrk` or `in-process`.
     pub generator: &'static str,
 }
@@ -50,10 +54,45 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[index].as_secs_f64() * 1e3
 }
 
-/// Runs the load at each concurrency for `duration`.
-pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) -> anyhow::Result<Vec<LoadFigures>> {
+/// Which store the server under load runs on, and on how many hosts.
+#[derive(Debug, Clone, Copy)]
+pub enum Setup<'a> {
+    /// The embedded SQLite store, one host.
+    Embedded,
+    /// A fresh database on the PostgreSQL server at `server` (a URL naming any database the user
+    /// may create others beside), served by `hosts` servers, each with a store, a connection pool,
+    /// an instance pool and an executor of its own; the load is split evenly across them.
+    Postgres {
+        /// The server's URL.
+        server: &'a str,
+        /// How many servers share the database.
+        hosts: usize,
+    },
+}
+
+/// Runs the load at each concurrency for `duration` on `setup`.
+pub fn run(
+    plugin: &Path,
+    event: &Path,
+    levels: &[usize],
+    duration: Duration,
+    setup: Setup<'_>,
+) -> anyhow::Result<Vec<LoadFigures>> {
     let data = tempfile::tempdir()?;
-    let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::open(&data.path().join("provhost.db"))?);
+    let (database, hosts) = match setup {
+        Setup::Embedded => (None, 1),
+        Setup::Postgres { server, hosts } => (Some(ScratchDatabase::create(server)?), hosts.max(1)),
+    };
+    // On PostgreSQL, the first server's store also reads the database's count of commits.
+    let counted = database.as_ref().map(|db| PostgresStore::open(db.url())).transpose()?.map(Arc::new);
+    let stores: Vec<Arc<dyn Store>> = match (&database, &counted) {
+        (Some(db), Some(first)) => {
+            let others = (1..hosts).map(|_| Ok(Arc::new(PostgresStore::open(db.url())?) as Arc<dyn Store>));
+            std::iter::once(Ok(first.clone() as Arc<dyn Store>)).chain(others).collect::<anyhow::Result<_>>()?
+        }
+        _ => vec![Arc::new(SqliteStore::open(&data.path().join("provhost.db"))?)],
+    };
+    let store = stores[0].clone();
     seed_demo(&*store)?;
     let (key, secret) = store.create_key("demo", &crate::policy::Grants::everything(), "bench", None)?;
     let config_text = format!(
@@ -61,54 +100,91 @@ pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) ->
         plugin.display()
     );
     let config = Arc::new(Config::parse(Path::new("bench.toml"), &config_text)?);
-    let runtime = Arc::new(Runtime::new(data.path().join("cache"))?);
-    let state = Arc::new(AppState::new(store.clone(), runtime, config)?);
+    let states = stores
+        .iter()
+        .map(|store| {
+            let runtime = Arc::new(Runtime::new(data.path().join("cache"))?);
+            anyhow::Ok(Arc::new(AppState::new(store.clone(), runtime, config.clone())?))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let body = std::fs::read_to_string(event)?;
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    tokio.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/v1/events", listener.local_addr()?);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, state, async move {
-            let _ = stopped.await;
-        }));
+    // The stores outlive the runtime's tasks: a PostgreSQL connection is closed off the runtime.
+    let (held, store) = ((stores.clone(), counted.clone()), store);
+    let figures = tokio.block_on(async move {
+        let mut urls = Vec::new();
+        let mut servers = Vec::new();
+        for state in states {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            urls.push(format!("http://{}/v1/events", listener.local_addr()?));
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            servers.push((
+                stop,
+                tokio::spawn(serve(listener, state, async move {
+                    let _ = stopped.await;
+                })),
+            ));
+        }
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
         let mut figures = Vec::new();
         let wrk = wrk_script(data.path(), &body, (&key.id, &secret))?;
+        let committed = |counted: Option<Arc<PostgresStore>>| async move {
+            match counted {
+                Some(store) => {
+                    anyhow::Ok(Some(tokio::task::spawn_blocking(move || store.transactions_committed()).await??))
+                }
+                None => anyhow::Ok(None),
+            }
+        };
         for &concurrency in levels {
-            let stats = store.group_stats();
-            let (commits, changes) = (stats.groups(), stats.units());
+            let group = |s: &Arc<dyn Store>| (s.group_stats().groups(), s.group_stats().units());
+            let before: Vec<(u64, u64)> = stores.iter().map(group).collect();
             let ended_before = store.actions_ended("demo")?;
+            let transactions_before = committed(counted.clone()).await?;
             let started = Instant::now();
             let measured = match &wrk {
                 Some(script) => {
-                    let (url, script) = (url.clone(), script.clone());
-                    tokio::task::spawn_blocking(move || run_wrk(&url, &script, concurrency, duration)).await??
+                    let (urls, script) = (urls.clone(), script.clone());
+                    tokio::task::spawn_blocking(move || run_wrk(&urls, &script, concurrency, duration)).await??
                 }
-                None => in_process(&client, &url, &body, (&key.id, &secret), concurrency, duration).await?,
+                None => in_process(&client, &urls, &body, (&key.id, &secret), concurrency, duration).await?,
             };
             let elapsed = started.elapsed().as_secs_f64();
+            let after: Vec<(u64, u64)> = stores.iter().map(group).collect();
+            let (groups, units) =
+                before.iter().zip(&after).fold((0, 0), |(g, u), (b, a)| (g + a.0 - b.0, u + a.1 - b.1));
+            let transactions_per_event = match (transactions_before, committed(counted.clone()).await?) {
+                (Some(before), Some(after)) => Some((after - before) as f64 / measured.answered.max(1) as f64),
+                _ => None,
+            };
             figures.push(LoadFigures {
                 concurrency,
                 events_per_second: measured.answered as f64 / elapsed,
                 p50_ms: measured.p50_ms,
                 p99_ms: measured.p99_ms,
                 errors: measured.errors,
-                changes_per_commit: (stats.units() - changes) as f64 / (stats.groups() - commits).max(1) as f64,
+                changes_per_commit: units as f64 / groups.max(1) as f64,
                 actions_per_second: (store.actions_ended("demo")? - ended_before) as f64 / elapsed,
+                transactions_per_event,
                 generator: if wrk.is_some() { "wrk" } else { "in-process" },
             });
         }
-        let _ = stop.send(());
-        server.await??;
+        for (stop, server) in servers {
+            let _ = stop.send(());
+            server.await??;
+        }
         anyhow::Ok(figures)
-    })
+    })?;
+    drop((tokio, held));
+    drop(database);
+    Ok(figures)
 }
 
-/// A closed loop of `concurrency` in-process clients for `duration`.
+/// A closed loop of `concurrency` in-process clients for `duration`, taking the servers at `urls`
+/// in turn.
 async fn in_process(
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     body: &str,
     (key, secret): (&str, &str),
     concurrency: usize,
@@ -116,9 +192,9 @@ async fn in_process(
 ) -> anyhow::Result<Measured> {
     let deadline = Instant::now() + duration;
     let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (client, url, body, key, secret) =
-                (client.clone(), url.to_owned(), body.to_owned(), key.to_owned(), secret.to_owned());
+        .map(|worker| {
+            let url = urls[worker % urls.len()].clone();
+            let (client, body, key, secret) = (client.clone(), body.to_owned(), key.to_owned(), secret.to_owned());
             tokio::spawn(async move {
                 let (mut latencies, mut errors) = (Vec::new(), 0usize);
                 while Instant::now() < deadline {
@@ -176,17 +252,37 @@ fn wrk_script(dir: &Path, body: &str, (key, secret): (&str, &str)) -> anyhow::Re
     Ok(Some(path))
 }
 
-/// Runs `wrk` at `concurrency` connections for `duration` and reads its summary.
-fn run_wrk(url: &str, script: &Path, concurrency: usize, duration: Duration) -> anyhow::Result<Measured> {
-    let out = std::process::Command::new("wrk")
-        .args(["-t", &concurrency.min(2).to_string(), "-c", &concurrency.to_string()])
-        .args(["-d", &format!("{}s", duration.as_secs().max(1)), "--latency", "-s"])
-        .arg(script)
-        .arg(url)
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    anyhow::ensure!(out.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
-    parse_wrk(&text).ok_or_else(|| anyhow::anyhow!("cannot read wrk's summary:\n{text}"))
+/// Runs one `wrk` per server at `urls`, together, splitting `concurrency` connections among them,
+/// for `duration`, and reads their summaries: answers and errors added up, the medians averaged
+/// and the highest 99th percentile.
+fn run_wrk(urls: &[String], script: &Path, concurrency: usize, duration: Duration) -> anyhow::Result<Measured> {
+    let each = (concurrency / urls.len()).max(1);
+    let running = urls
+        .iter()
+        .map(|url| {
+            std::process::Command::new("wrk")
+                .args(["-t", &each.min(2).to_string(), "-c", &each.to_string()])
+                .args(["-d", &format!("{}s", duration.as_secs().max(1)), "--latency", "-s"])
+                .arg(script)
+                .arg(url)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut all = Vec::new();
+    for child in running {
+        let out = child.wait_with_output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        anyhow::ensure!(out.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+        all.push(parse_wrk(&text).ok_or_else(|| anyhow::anyhow!("cannot read wrk's summary:\n{text}"))?);
+    }
+    Ok(Measured {
+        answered: all.iter().map(|m| m.answered).sum(),
+        p50_ms: all.iter().map(|m| m.p50_ms).sum::<f64>() / all.len() as f64,
+        p99_ms: all.iter().map(|m| m.p99_ms).fold(0.0, f64::max),
+        errors: all.iter().map(|m| m.errors).sum(),
+    })
 }
 
 /// Reads requests, non-2xx answers and the 50 % and 99 % latencies from `wrk --latency` output.

@@ -39,6 +39,9 @@ pub struct BenchOptions {
     pub load_seconds: f64,
     /// Only these parts (`invoke`, `cli`, `load`, `memory`, `console`); empty for all.
     pub only: Vec<String>,
+    /// A PostgreSQL server (a URL naming a database beside which the user may create others) to
+    /// run the load on too, with one and with two servers, beside the embedded store.
+    pub postgres: Option<String>,
 }
 
 impl BenchOptions {
@@ -63,6 +66,38 @@ fn plugins(root: &Path) -> Vec<(&'static str, PathBuf)> {
         ("propagate-mail (JavaScript)", root.join("js/propagate_mail.wasm")),
         ("propagate-mail (Rust)", root.join("wasm32-wasip2/release/propagate_mail_v0_1.wasm")),
     ]
+}
+
+/// The table of the load on the embedded store beside PostgreSQL with one and two servers, at the
+/// levels the PostgreSQL runs measured.
+fn write_scale_out(
+    out: &mut String,
+    embedded: &[load::LoadFigures],
+    one: &[load::LoadFigures],
+    two: &[load::LoadFigures],
+) {
+    let _ = writeln!(out, "\n## Server under load: embedded store beside PostgreSQL, one and two servers (same run)\n");
+    let _ = writeln!(
+        out,
+        "| store | servers | concurrent requests | events/s | p50 | p99 | errors | actions executed/s | transactions per event |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    let rows = [("SQLite", 1, embedded), ("PostgreSQL", 1, one), ("PostgreSQL", 2, two)];
+    for (store, servers, figures) in rows {
+        for f in figures.iter().filter(|f| one.iter().any(|o| o.concurrency == f.concurrency)) {
+            let per_event = f.transactions_per_event.map_or("—".to_string(), |t| format!("{t:.1}"));
+            let _ = writeln!(
+                out,
+                "| {store} | {servers} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {per_event} |",
+                f.concurrency, f.events_per_second, f.p50_ms, f.p99_ms, f.errors, f.actions_per_second
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nTwo servers run in this one process, each with its store, connection pool, instance pool and \
+         executor, on the same cores as the load generator; the load is split evenly across them."
+    );
 }
 
 /// The parts `options` asks for, in the order they run.
@@ -150,7 +185,8 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
         starting("server under load");
         let rust = &plugins[1].1;
         let levels = [1, 16, 64];
-        let figures = load::run(rust, &options.event, &levels, Duration::from_secs_f64(options.load_seconds))?;
+        let seconds = Duration::from_secs_f64(options.load_seconds);
+        let figures = load::run(rust, &options.event, &levels, seconds, load::Setup::Embedded)?;
         let _ = writeln!(
             out,
             "\n## Server under load (propagate-mail in Rust; each event commits its plan, synced to disk)\n"
@@ -180,6 +216,13 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
              one store change); the executor carries the actions out after the answer, in store changes of its own. \
              Concurrent changes share one synced commit."
         );
+        if let Some(server) = &options.postgres {
+            starting("server under load on PostgreSQL");
+            let levels = [16, 64];
+            let one = load::run(rust, &options.event, &levels, seconds, load::Setup::Postgres { server, hosts: 1 })?;
+            let two = load::run(rust, &options.event, &levels, seconds, load::Setup::Postgres { server, hosts: 2 })?;
+            write_scale_out(&mut out, &figures, &one, &two);
+        }
     }
     if options.wants("memory") {
         starting("memory");

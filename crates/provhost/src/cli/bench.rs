@@ -1,4 +1,6 @@
-//! `provhost bench`: measure, print, and optionally write BENCHMARKS.md.
+//! `provhost bench`: measure, print, and optionally write BENCHMARKS.md. With `--store
+//! postgres://…`, the server under load runs on that PostgreSQL server too, with one and with two
+//! servers, in fresh databases it creates and drops.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +9,7 @@ use clap::Args;
 
 use super::DataDir;
 use crate::bench::{BenchOptions, parts, run};
+use crate::store::Location;
 
 /// Arguments of `provhost bench`.
 #[derive(Debug, Args)]
@@ -43,6 +46,10 @@ impl BenchArgs {
             runs: self.runs,
             load_seconds: self.load_seconds,
             only: self.only,
+            postgres: match &data.store {
+                Some(Location::Postgres(url)) => Some(url.clone()),
+                _ => None,
+            },
         };
         let progress = data.progress(Some(parts(&options) as u64), "bench");
         let report = run(&options, &|part| progress.step(part))?;

@@ -44,6 +44,12 @@ pub struct ServeArgs {
     /// dies leaves its claims to be taken up again this long after their last renewal.
     #[arg(long, default_value_t = crate::executor::DEFAULT_LEASE.as_millis() as u64, value_name = "MS")]
     lease_ms: u64,
+    /// How often the executor looks for due work nothing woke it for, in milliseconds: actions
+    /// whose lease passed, follow-ups that are due, and, on a store that cannot tell of them (the
+    /// embedded one), other processes' commits. On PostgreSQL every host is woken by the others'
+    /// commits at once.
+    #[arg(long, default_value_t = crate::executor::DEFAULT_POLL.as_millis() as u64, value_name = "MS")]
+    poll_ms: u64,
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -74,7 +80,8 @@ impl ServeArgs {
         let share = data.config.capacity.tenant_pool_share;
         let runtime = Arc::new(Runtime::new(data.cache_dir())?.with_tenant_pool_share(share));
         let mut state = AppState::new(store, runtime, Arc::new(data.config.clone()))?;
-        state.executor = Arc::new(Executor::new(Duration::from_millis(self.lease_ms.max(1))));
+        let executor = Executor::new(Duration::from_millis(self.lease_ms.max(1)));
+        state.executor = Arc::new(executor.with_poll(Duration::from_millis(self.poll_ms.max(1))));
         state.http = HttpSettings {
             max_body: self.max_body,
             header_timeout: Duration::from_millis(self.header_timeout_ms.max(1)),

@@ -35,11 +35,16 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 /// that one slow action does not hold back the record of those before it.
 const FLUSH: Duration = Duration::from_millis(200);
 
-/// One executor: a name its claims carry and how long they hold.
+/// How often a worker looks for due work when nothing wakes it, unless configured otherwise.
+pub const DEFAULT_POLL: Duration = Duration::from_millis(250);
+
+/// One executor: a name its claims carry, how long they hold, and how often its worker looks for
+/// due work that nothing woke it for.
 #[derive(Debug, Clone)]
 pub struct Executor {
     owner: String,
     lease: Duration,
+    poll: Duration,
 }
 
 impl Executor {
@@ -48,13 +53,20 @@ impl Executor {
         let mut nonce = [0u8; 4];
         getrandom::fill(&mut nonce).unwrap_or_default();
         let owner = format!("{}-{}", std::process::id(), hex::encode(nonce));
-        Self { owner, lease }
+        Self { owner, lease, poll: DEFAULT_POLL }
     }
 
-    /// Another executor with the same lease and an owner of its own (an approval's, beside the
-    /// worker's).
+    /// The same executor, its worker looking for due work every `poll` when nothing wakes it
+    /// (leases that passed, follow-ups due, and another host's commits where the store cannot
+    /// tell of them).
+    pub fn with_poll(self, poll: Duration) -> Self {
+        Self { poll, ..self }
+    }
+
+    /// Another executor with the same lease and poll and an owner of its own (an approval's,
+    /// beside the worker's).
     pub fn another(&self) -> Self {
-        Self::new(self.lease)
+        Self::new(self.lease).with_poll(self.poll)
     }
 
     /// The name its claims carry.

@@ -34,9 +34,6 @@ const QUICK: Duration = Duration::from_millis(250);
 /// A lane that took longer than this halves the tenant's batch.
 const SLOW: Duration = Duration::from_secs(2);
 
-/// How often the worker looks for actions whose lease passed when nothing wakes it.
-const IDLE_PASS: Duration = Duration::from_millis(250);
-
 /// How often the worker looks for actions of tenants it does not serve, to say why they wait.
 const HELD_CHECK: Duration = Duration::from_secs(60);
 
@@ -73,8 +70,9 @@ fn next_batch(batch: usize, claimed: usize, took: Duration) -> usize {
 
 impl Executor {
     /// Carries out due actions until `stop` turns true: a round whenever `wake` is notified (a
-    /// commit) or a lane ends, and otherwise every 250 ms for leases that passed and follow-ups
-    /// that are due. Each lane that ended bumps `progress`, which callers waiting for their
+    /// commit, on this host or, where the store tells of them, on another) or a lane ends, and
+    /// otherwise every poll (250 ms unless configured) for leases that passed and follow-ups that
+    /// are due. Each lane that ended bumps `progress`, which callers waiting for their
     /// actions watch. On stop, lanes end after the action they are carrying out; the claims they
     /// did not start lapse at once, for the next executor to take up.
     pub async fn work(
@@ -136,7 +134,7 @@ impl Executor {
                     progress.send_modify(|n| *n += 1);
                 }
                 _ = wake.notified() => {}
-                _ = tokio::time::sleep(IDLE_PASS) => {}
+                _ = tokio::time::sleep(self.poll) => {}
                 _ = stop.changed() => {}
             }
         }

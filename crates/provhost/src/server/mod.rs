@@ -43,7 +43,7 @@ use crate::executor::{Executor, Tenants};
 use crate::gate::TenantContext;
 use crate::model::{Action, ActionState};
 use crate::runtime::Runtime;
-use crate::store::{DEMO_TENANT, KeyRecord, Store};
+use crate::store::{DEMO_TENANT, KeyRecord, Listening, Queued, Store, Wake};
 use crate::tenant::Tenant;
 
 pub use metrics::Metrics;
@@ -223,6 +223,28 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Has the store wake this host's executor and webhook sender (`deliveries`) whenever a commit on
+/// any host queues work. Without it (a store that cannot tell, or one whose listening failed,
+/// said in the log) both keep to their poll.
+async fn listen_for_work(state: &AppState, deliveries: Arc<tokio::sync::Notify>) -> Option<Listening> {
+    let (store, actions) = (state.store.clone(), state.wake.clone());
+    let wake: Wake = Box::new(move |queued| match queued {
+        Queued::Actions => actions.notify_one(),
+        Queued::Deliveries => deliveries.notify_one(),
+    });
+    match tokio::task::spawn_blocking(move || store.listen_for_work(wake)).await {
+        Ok(Ok(listening)) => listening,
+        Ok(Err(e)) => {
+            tracing::warn!("other hosts' commits are found by the poll alone: cannot listen for them: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::warn!("other hosts' commits are found by the poll alone: listening for them panicked: {e}");
+            None
+        }
+    }
+}
+
 /// Serves until `shutdown` resolves; then stops accepting, lets requests in flight and
 /// background events finish (each either commits or leaves nothing), and stops the webhook
 /// worker, the executor and the upkeep.
@@ -235,9 +257,15 @@ pub async fn serve(
     let store_upkeep = tokio::task::spawn_blocking(move || store.upkeep_in_background(Duration::from_secs(1)))
         .await
         .map_err(|e| anyhow::anyhow!("starting the store's upkeep failed: {e}"))??;
+    let deliveries_due = Arc::new(tokio::sync::Notify::new());
+    let listening = listen_for_work(&state, deliveries_due.clone()).await;
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
-    let worker =
-        tokio::spawn(crate::webhook::run_worker(state.store.clone(), state.config.clone(), worker_stop.clone()));
+    let worker = tokio::spawn(crate::webhook::run_worker(
+        state.store.clone(),
+        state.config.clone(),
+        deliveries_due,
+        worker_stop.clone(),
+    ));
     let upkeep = tokio::spawn(upkeep::forget_requests(
         state.store.clone(),
         upkeep::FORGET_EVERY,
@@ -276,6 +304,6 @@ pub async fn serve(
     let _ = warm.await;
     let _ = executor.await;
     // The last checkpoint writes the log into the database; off the async workers.
-    let _ = tokio::task::spawn_blocking(move || drop(store_upkeep)).await;
+    let _ = tokio::task::spawn_blocking(move || drop((store_upkeep, listening))).await;
     Ok(())
 }

@@ -205,7 +205,7 @@ pub async fn deliveries(
     caller: Caller,
     Listing(q, paging): Listing<DeliveryQuery>,
 ) -> Result<Response, Problem> {
-    let (tenant, status) = (caller.tenant().to_owned(), q.status.map(DeliveryStatus::as_str));
+    let (tenant, status) = (caller.tenant().to_owned(), q.status);
     let items = off_worker(move || Ok(app.store.deliveries(&tenant, status, paging.limit + 1, paging.offset)?)).await?;
     Ok(Json(paging.page(items)).into_response())
 }

@@ -1,7 +1,7 @@
 //! Delivering queued notifications: signed with HMAC-SHA256 over timestamp and body, retried with
 //! exponential backoff and jitter, dead-lettered after the webhook's last try.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use sha2::Sha256;
 
 use crate::config::Config;
 use crate::model::rfc3339;
-use crate::store::{Delivery, Store, StoreError};
+use crate::store::{Attempt, Delivery, DeliveryClaim, DueDeliveries, DuePage, Store, StoreError};
 
 /// The signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 pub const SIGNATURE_HEADER: &str = "X-Provhost-Signature";
@@ -53,74 +53,101 @@ async fn off_worker<T: Send + 'static>(
         .map_err(|e| StoreError::GroupCommit(format!("a delivery's store call failed inside provhost: {e}")))?
 }
 
-/// Tries one due delivery and records the outcome: delivered, retried later, or dead-lettered.
+/// How long a sender's claim on a delivery holds: longer than one try may take (the client's
+/// whole-request timeout), so that no other sender takes a delivery up while it is being tried.
+pub const DELIVERY_LEASE: Duration = Duration::from_secs(60);
+
+/// A sender's own name in its claims: this process and a nonce, so that two senders of one
+/// process never share claims.
+fn sender() -> String {
+    format!("{}-{}", std::process::id(), crate::model::new_id())
+}
+
+/// Tries one claimed delivery and records the outcome under the claim: delivered, retried later,
+/// or dead-lettered. A try whose claim passed to another sender meanwhile records nothing.
 async fn deliver(
     store: &Arc<dyn Store>,
     config: &Config,
     client: &reqwest::Client,
-    d: &Delivery,
+    owner: &str,
+    claim: DeliveryClaim,
 ) -> Result<(), StoreError> {
+    let d = &claim.delivery;
     let hook = config.tenants.get(&d.tenant).and_then(|t| t.webhooks.iter().find(|h| h.url == d.url));
-    let outcome = match hook {
-        None => Err((format!("no webhook for {} is configured for tenant '{}' any more", d.url, d.tenant), None)),
-        Some(hook) => attempt(client, &hook.secret, d).await.map_err(|error| {
-            let tries = d.attempts + 1;
-            let retry_at = (tries < hook.max_attempts).then(|| {
-                let wait = crate::backoff::backoff(Duration::from_millis(hook.retry_base_ms), tries, MAX_BACKOFF);
-                rfc3339(time::OffsetDateTime::now_utc() + wait)
-            });
-            (error, retry_at)
-        }),
+    let attempt = match hook {
+        None => Attempt::Dead {
+            error: format!("no webhook for {} is configured for tenant '{}' any more", d.url, d.tenant),
+        },
+        Some(hook) => match attempt(client, &hook.secret, d).await {
+            Ok(()) => Attempt::Delivered,
+            Err(error) => {
+                let tries = d.attempts + 1;
+                if tries < hook.max_attempts {
+                    let wait = crate::backoff::backoff(Duration::from_millis(hook.retry_base_ms), tries, MAX_BACKOFF);
+                    Attempt::Retry { error, retry_at: rfc3339(time::OffsetDateTime::now_utc() + wait) }
+                } else {
+                    Attempt::Dead { error }
+                }
+            }
+        },
     };
-    if let Err((error, _)) = &outcome {
+    if let Attempt::Retry { error, .. } | Attempt::Dead { error } = &attempt {
         tracing::warn!(delivery = %d.id, "webhook delivery failed: {error}");
     }
-    let id = d.id.clone();
-    off_worker(store, move |store| store.record_attempt(&id, outcome)).await
+    let owner = owner.to_owned();
+    match off_worker(store, move |store| store.record_attempt(&owner, &claim, &attempt)).await {
+        Err(StoreError::Conflict(why)) => {
+            tracing::warn!("{why}");
+            Ok(())
+        }
+        recorded => recorded,
+    }
 }
 
-/// Delivers due deliveries once, one after another, tenant by tenant (at most 64 in all, 16 of
-/// one tenant); returns how many were tried.
+/// Claims due deliveries once and tries them one after another, tenant by tenant (at most 64 in
+/// all, 16 of one tenant); returns how many were tried.
 pub async fn deliver_due(
     store: &Arc<dyn Store>,
     config: &Config,
     client: &reqwest::Client,
 ) -> Result<usize, StoreError> {
-    let (due, _) = off_worker(store, |store| store.due_deliveries((0, 16, 64))).await?;
-    for d in &due {
-        deliver(store, config, client, d).await?;
+    let owner = sender();
+    let mine = owner.clone();
+    let page = move |store: &dyn Store| {
+        store.claim_deliveries(&mine, DELIVERY_LEASE, DuePage { start: 0, per_tenant: 16, limit: 64, in_flight: &[] })
+    };
+    let due = off_worker(store, page).await?;
+    let tried = due.claims.len();
+    for claim in due.claims {
+        deliver(store, config, client, &owner, claim).await?;
     }
-    Ok(due.len())
+    Ok(tried)
 }
 
 /// The most deliveries of one tenant in flight at once, so that one tenant's slow endpoint holds
 /// only its own deliveries back.
 pub const MAX_IN_FLIGHT_PER_TENANT: usize = 4;
 
-/// The deliveries in flight, by id and per tenant.
+/// How many deliveries of each tenant are in flight.
 #[derive(Default)]
 struct InFlight {
-    ids: HashSet<String>,
     per_tenant: HashMap<String, usize>,
 }
 
 impl InFlight {
-    /// Claims a delivery unless it is in flight already or its tenant has its fill.
-    fn claim(&mut self, d: &Delivery) -> bool {
-        let running = self.per_tenant.entry(d.tenant.clone()).or_default();
-        if *running >= MAX_IN_FLIGHT_PER_TENANT || self.ids.contains(&d.id) {
-            return false;
-        }
-        *running += 1;
-        self.ids.insert(d.id.clone());
-        true
+    fn start(&mut self, tenant: &str) {
+        *self.per_tenant.entry(tenant.to_owned()).or_default() += 1;
     }
 
-    fn release(&mut self, d: &Delivery) {
-        self.ids.remove(&d.id);
-        if let Some(running) = self.per_tenant.get_mut(&d.tenant) {
+    fn end(&mut self, tenant: &str) {
+        if let Some(running) = self.per_tenant.get_mut(tenant) {
             *running -= 1;
         }
+    }
+
+    /// The tenants with deliveries in flight, and how many each has.
+    fn counts(&self) -> Vec<(String, usize)> {
+        self.per_tenant.iter().filter(|(_, n)| **n > 0).map(|(t, n)| (t.clone(), *n)).collect()
     }
 }
 
@@ -134,10 +161,16 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-/// Delivers until `stop` turns true. Every 100 ms the due deliveries are taken tenant by tenant
-/// (at most [`MAX_IN_FLIGHT_PER_TENANT`] of each, the tenants in turn) and each sent in a task of
-/// its own, at most [`MAX_IN_FLIGHT_PER_TENANT`] per tenant in flight.
-pub async fn run_worker(store: Arc<dyn Store>, config: Arc<Config>, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Delivers until `stop` turns true. Whenever `due` is notified (a commit queued deliveries), and
+/// otherwise every 100 ms, the due deliveries are claimed tenant by tenant (the tenants in turn,
+/// each up to [`MAX_IN_FLIGHT_PER_TENANT`] in flight) and each sent in a task of its own. Senders
+/// on other hosts skip what this one claimed.
+pub async fn run_worker(
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    due: Arc<tokio::sync::Notify>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let client = match client() {
         Ok(client) => client,
         Err(e) => {
@@ -145,24 +178,34 @@ pub async fn run_worker(store: Arc<dyn Store>, config: Arc<Config>, mut stop: to
             return;
         }
     };
+    let owner: Arc<str> = sender().into();
     let in_flight = Arc::new(Mutex::new(InFlight::default()));
     let mut tasks = tokio::task::JoinSet::new();
     let mut start = 0;
     while !*stop.borrow() {
-        match off_worker(&store, move |store| store.due_deliveries((start, MAX_IN_FLIGHT_PER_TENANT, 256))).await {
-            Ok((due, next)) => {
-                start = next;
-                for d in due {
-                    if !in_flight.lock().unwrap_or_else(|p| p.into_inner()).claim(&d) {
-                        continue;
-                    }
-                    let (store, config, client, in_flight) =
-                        (store.clone(), config.clone(), client.clone(), in_flight.clone());
+        let (mine, sending) = (owner.clone(), in_flight.lock().unwrap_or_else(|p| p.into_inner()).counts());
+        let pass = move |store: &dyn Store| {
+            // A read first: a pass with nothing due writes nothing.
+            if store.next_delivery_due()?.is_none_or(|at| at > crate::model::now_rfc3339()) {
+                return Ok(DueDeliveries { claims: Vec::new(), next: start });
+            }
+            let page = DuePage { start, per_tenant: MAX_IN_FLIGHT_PER_TENANT, limit: 256, in_flight: &sending };
+            store.claim_deliveries(&mine, DELIVERY_LEASE, page)
+        };
+        match off_worker(&store, pass).await {
+            Ok(due) => {
+                start = due.next;
+                for claim in due.claims {
+                    let tenant = claim.delivery.tenant.clone();
+                    in_flight.lock().unwrap_or_else(|p| p.into_inner()).start(&tenant);
+                    let (store, config, client, owner, in_flight) =
+                        (store.clone(), config.clone(), client.clone(), owner.clone(), in_flight.clone());
                     tasks.spawn(async move {
-                        if let Err(e) = deliver(&store, &config, &client, &d).await {
-                            tracing::error!(delivery = %d.id, "could not record a webhook delivery: {e}");
+                        let id = claim.delivery.id.clone();
+                        if let Err(e) = deliver(&store, &config, &client, &owner, claim).await {
+                            tracing::error!(delivery = %id, "could not record a webhook delivery: {e}");
                         }
-                        in_flight.lock().unwrap_or_else(|p| p.into_inner()).release(&d);
+                        in_flight.lock().unwrap_or_else(|p| p.into_inner()).end(&tenant);
                     });
                 }
             }
@@ -171,6 +214,7 @@ pub async fn run_worker(store: Arc<dyn Store>, config: Arc<Config>, mut stop: to
         while tasks.try_join_next().is_some() {}
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = due.notified() => {}
             _ = stop.changed() => {}
         }
     }
@@ -180,30 +224,13 @@ pub async fn run_worker(store: Arc<dyn Store>, config: Arc<Config>, mut stop: to
 mod tests {
     use super::*;
 
-    fn delivery(id: &str, tenant: &str) -> Delivery {
-        Delivery {
-            id: id.into(),
-            tenant: tenant.into(),
-            url: "http://127.0.0.1:1/".into(),
-            payload: "{}".into(),
-            status: "pending".into(),
-            attempts: 0,
-            last_error: None,
-            next_attempt_at: String::new(),
-            created_at: String::new(),
-        }
-    }
-
     #[test]
-    fn one_tenant_fills_only_its_own_share_of_deliveries_in_flight() {
+    fn the_tenants_in_flight_are_counted_until_their_tries_end() {
         let mut in_flight = InFlight::default();
-        let slow: Vec<Delivery> = (0..10).map(|n| delivery(&format!("a{n}"), "a")).collect();
-        let claimed = slow.iter().filter(|d| in_flight.claim(d)).count();
-        assert_eq!(claimed, MAX_IN_FLIGHT_PER_TENANT);
-        assert!(!in_flight.claim(&slow[0]), "a delivery in flight is not sent twice");
-        assert!(in_flight.claim(&delivery("b0", "b")), "another tenant still goes out");
-        in_flight.release(&slow[0]);
-        assert!(in_flight.claim(&slow[9]));
+        (0..3).for_each(|_| in_flight.start("a"));
+        in_flight.start("b");
+        in_flight.end("b");
+        assert_eq!(in_flight.counts(), [("a".to_string(), 3)], "a tenant whose tries all ended has none in flight");
     }
 
     #[test]

@@ -1,28 +1,61 @@
-//! Webhook deliveries: queued durably in the transaction of the change they tell of, retried
-//! with backoff, dead-lettered after the last try, re-driven on request.
+//! Webhook deliveries: queued durably in the transaction of the change they tell of, claimed by
+//! one sender at a time (`FOR UPDATE SKIP LOCKED`, under a lease on the database's clock, fenced
+//! by a token per claim), retried with backoff, dead-lettered after the last try, re-driven on
+//! request.
+
+use std::time::Duration;
 
 use postgres::{Row, Transaction};
 
 use super::audit::append as append_audit;
-use super::{PostgresStore, StoreError};
-use crate::{Delivery, DeliveryStore, DirectoryStore};
+use super::wakeups::announce;
+use super::{PostgresStore, StoreError, millis, now_ms};
+use crate::deliveries::{claim_lost, in_turn, status_from};
+use crate::{Attempt, Delivery, DeliveryClaim, DeliveryStore, DirectoryStore, DueDeliveries, DuePage, Queued};
+use provhost_core::api::DeliveryStatus;
 use provhost_core::audit::entries;
 use provhost_core::model::{new_id, now_rfc3339};
 
 const COLUMNS: &str = "id, tenant, url, payload, status, attempts, next_attempt_at, last_error, created_at";
 
-fn read(r: &Row) -> Delivery {
-    Delivery {
+fn read(r: &Row) -> Result<Delivery, StoreError> {
+    Ok(Delivery {
         id: r.get(0),
         tenant: r.get(1),
         url: r.get(2),
         payload: r.get(3),
-        status: r.get(4),
+        status: status_from(r.get(4))?,
         attempts: r.get::<_, i64>(5) as u32,
         next_attempt_at: r.get(6),
         last_error: r.get(7),
         created_at: r.get(8),
-    }
+    })
+}
+
+/// Claims up to `room` of the tenant's pending deliveries due by `due`, oldest first, that no
+/// sender holds or whose lease passed by `now`, skipping those another transaction has locked.
+fn claim_of(
+    tx: &mut Transaction<'_>,
+    (tenant, room): (&str, usize),
+    (owner, now, until): (&str, i64, i64),
+    due: &str,
+) -> Result<Vec<DeliveryClaim>, StoreError> {
+    let rows = tx.query(
+        &format!(
+            "UPDATE deliveries SET lease_owner = $3, lease_until_ms = $4, lease_token = lease_token + 1
+             WHERE id IN (SELECT id FROM deliveries WHERE tenant = $1 AND status = 'pending' AND next_attempt_at <= $2
+                          AND (lease_until_ms IS NULL OR lease_until_ms < $5)
+                          ORDER BY next_attempt_at LIMIT $6 FOR UPDATE SKIP LOCKED)
+             RETURNING {COLUMNS}, lease_token"
+        ),
+        &[&tenant, &due, &owner, &until, &now, &(room as i64)],
+    )?;
+    let mut claims = rows
+        .iter()
+        .map(|r| Ok(DeliveryClaim { delivery: read(r)?, token: r.get(9) }))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    claims.sort_by(|a, b| a.delivery.next_attempt_at.cmp(&b.delivery.next_attempt_at));
+    Ok(claims)
 }
 
 /// Queues deliveries, due now, inside the transaction `tx` of the change they tell of.
@@ -39,38 +72,17 @@ pub(super) fn insert(tx: &mut Transaction<'_>, tenant: &str, queued: &[(String, 
         ),
         &[&tenant, &ids, &urls, &payloads, &now_rfc3339()],
     )?;
-    Ok(())
+    announce(tx, Queued::Deliveries)
 }
 
 impl DeliveryStore for PostgresStore {
-    fn due_deliveries(
-        &self,
-        (start, per_tenant, limit): (usize, usize, usize),
-    ) -> Result<(Vec<Delivery>, usize), StoreError> {
+    fn claim_deliveries(&self, owner: &str, lease: Duration, page: DuePage<'_>) -> Result<DueDeliveries, StoreError> {
         let tenants = self.tenant_ids()?;
-        if tenants.is_empty() {
-            return Ok((Vec::new(), 0));
-        }
-        let (now, start) = (now_rfc3339(), start % tenants.len());
-        let sql = format!(
-            "SELECT {COLUMNS} FROM deliveries WHERE tenant = $1 AND status = 'pending' AND next_attempt_at <= $2
-             ORDER BY next_attempt_at LIMIT $3"
-        );
-        self.read(|c| {
-            let mut due = Vec::new();
-            let mut next = start;
-            for (turn, tenant) in tenants[start..].iter().chain(&tenants[..start]).enumerate() {
-                let room = per_tenant.min(limit - due.len());
-                if room == 0 {
-                    break;
-                }
-                let rows = c.query(&sql, &[tenant, &now, &(room as i64)])?;
-                if !rows.is_empty() {
-                    next = (start + turn + 1) % tenants.len();
-                }
-                due.extend(rows.iter().map(read));
-            }
-            Ok((due, next))
+        let due = now_rfc3339();
+        self.write(|tx| {
+            let now = now_ms(tx)?;
+            let holder = (owner, now, now.saturating_add(millis(lease)));
+            in_turn(&tenants, page, |tenant, room| claim_of(tx, (tenant, room), holder, &due))
         })
     }
 
@@ -80,23 +92,24 @@ impl DeliveryStore for PostgresStore {
         })
     }
 
-    fn record_attempt(&self, id: &str, outcome: Result<(), (String, Option<String>)>) -> Result<(), StoreError> {
+    fn record_attempt(&self, owner: &str, claim: &DeliveryClaim, attempt: &Attempt) -> Result<(), StoreError> {
         let now = now_rfc3339();
+        let (status, error, retry_at) = match attempt {
+            Attempt::Delivered => (DeliveryStatus::Delivered, None, None),
+            Attempt::Retry { error, retry_at } => (DeliveryStatus::Pending, Some(error), Some(retry_at)),
+            Attempt::Dead { error } => (DeliveryStatus::Dead, Some(error), None),
+        };
         self.write(|tx| {
-            match &outcome {
-                Ok(()) => tx.execute(
-                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, last_error = NULL, updated_at = $2 WHERE id = $1",
-                    &[&id, &now],
-                )?,
-                Err((error, Some(retry_at))) => tx.execute(
-                    "UPDATE deliveries SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, updated_at = $4 WHERE id = $1",
-                    &[&id, error, retry_at, &now],
-                )?,
-                Err((error, None)) => tx.execute(
-                    "UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_error = $2, updated_at = $3 WHERE id = $1",
-                    &[&id, error, &now],
-                )?,
-            };
+            let changed = tx.execute(
+                "UPDATE deliveries SET status = $4, attempts = attempts + 1, last_error = $5,
+                        next_attempt_at = COALESCE($6, next_attempt_at), updated_at = $7,
+                        lease_owner = NULL, lease_until_ms = NULL
+                 WHERE id = $1 AND lease_owner = $2 AND lease_token = $3 AND status = 'pending'",
+                &[&claim.delivery.id, &owner, &claim.token, &status.as_str(), &error, &retry_at, &now],
+            )?;
+            if changed == 0 {
+                return Err(claim_lost(claim));
+            }
             Ok(())
         })
     }
@@ -104,16 +117,17 @@ impl DeliveryStore for PostgresStore {
     fn deliveries(
         &self,
         tenant: &str,
-        status: Option<&str>,
+        status: Option<DeliveryStatus>,
         limit: usize,
         offset: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
+        let status = status.map(DeliveryStatus::as_str);
         let sql = format!(
             "SELECT {COLUMNS} FROM deliveries WHERE tenant = $1 AND ($2::text IS NULL OR status = $2)
              ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
         );
         let rows = self.read(|c| Ok(c.query(&sql, &[&tenant, &status, &(limit as i64), &(offset as i64)])?))?;
-        Ok(rows.iter().map(read).collect())
+        rows.iter().map(read).collect()
     }
 
     fn redrive(&self, tenant: &str, id: &str, by: &str) -> Result<(), StoreError> {
@@ -127,7 +141,8 @@ impl DeliveryStore for PostgresStore {
             if changed == 0 {
                 return Err(StoreError::NotFound { kind: "dead delivery", id: id.into(), tenant: tenant.into() });
             }
-            append_audit(tx, tenant, &[entries::delivery_redriven(id, by)])
+            append_audit(tx, tenant, &[entries::delivery_redriven(id, by)])?;
+            announce(tx, Queued::Deliveries)
         })
     }
 }

@@ -26,11 +26,14 @@ mod keys;
 mod pool;
 mod requests;
 mod schema;
+mod scratch;
 mod sessions;
 #[cfg(test)]
 pub(crate) mod testing;
+mod wakeups;
 
 pub use schema::SCHEMA_VERSION;
+pub use scratch::ScratchDatabase;
 
 use std::time::Duration;
 

@@ -37,6 +37,11 @@ impl Pool {
         &self.shown
     }
 
+    /// The database's connection settings.
+    pub(super) fn config(&self) -> &postgres::Config {
+        &self.config
+    }
+
     /// A connection, opening one when none is idle and the bound allows.
     pub(super) fn take(&self) -> Result<Pooled<'_>, StoreError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -51,11 +56,11 @@ impl Pool {
             if state.open < self.max {
                 state.open += 1;
                 drop(state);
-                return match self.config.connect(NoTls) {
+                return match connect(&self.config, &self.shown) {
                     Ok(client) => Ok(Pooled { client: Some(client), pool: self }),
                     Err(e) => {
                         self.forget();
-                        Err(StoreError::open(&self.shown, super::described(&e)))
+                        Err(e)
                     }
                 };
             }
@@ -78,6 +83,11 @@ impl Pool {
         state.open -= 1;
         self.returned.notify_one();
     }
+}
+
+/// Opens a connection with `config`; errors name the database as `shown`.
+pub(super) fn connect(config: &postgres::Config, shown: &str) -> Result<Client, StoreError> {
+    config.connect(NoTls).map_err(|e| StoreError::open(shown, super::described(&e)))
 }
 
 /// A connection taken from the pool, given back when dropped.

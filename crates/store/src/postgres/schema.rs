@@ -245,6 +245,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX actions_by_system ON actions(tenant, system, created_at, n);
     CREATE INDEX actions_by_plugin ON actions(tenant, plugin, created_at, n);
     "#,
+    // 5: a delivery is claimed by one sender at a time, under a lease fenced by a token (the
+    // embedded store's version 16).
+    r#"
+    ALTER TABLE deliveries ADD COLUMN lease_owner TEXT;
+    ALTER TABLE deliveries ADD COLUMN lease_until_ms BIGINT;
+    ALTER TABLE deliveries ADD COLUMN lease_token BIGINT NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build of provhost writes.

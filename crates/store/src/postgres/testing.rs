@@ -22,10 +22,7 @@ pub(crate) fn fresh_database() -> Option<String> {
     let mut admin = postgres::Client::connect(&server, NoTls)
         .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {}: {e}", super::without_password(&server)));
     admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    let (base, query) = server.split_once('?').map_or((server.as_str(), ""), |(b, q)| (b, q));
-    let at = base.rfind('/').expect("the test server's URL names a database");
-    let url = format!("{}/{name}{}", &base[..at], if query.is_empty() { String::new() } else { format!("?{query}") });
-    Some(url)
+    Some(super::scratch::beside(&server, &name).expect("the test server's URL names a database"))
 }
 
 /// A fresh store on a new database, or `None` when no test server is named.

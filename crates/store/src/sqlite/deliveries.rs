@@ -1,33 +1,64 @@
-//! Webhook deliveries: queued durably, retried with backoff, dead-lettered after the last try,
-//! re-driven on request.
+//! Webhook deliveries: queued durably, claimed by one sender at a time under a lease on the
+//! store's clock fenced by a token per claim, retried with backoff, dead-lettered after the last
+//! try, re-driven on request.
+
+use std::time::Duration;
 
 use rusqlite::{Connection, Row, params};
 
 use super::audit::append as append_audit;
+use super::clock::millis;
 use super::{SqliteStore, StoreError};
-use crate::{Delivery, DeliveryStore, DirectoryStore};
+use crate::deliveries::{claim_lost, in_turn, status_from};
+use crate::{Attempt, Delivery, DeliveryClaim, DeliveryStore, DirectoryStore, DueDeliveries, DuePage};
+use provhost_core::api::DeliveryStatus;
 use provhost_core::audit::entries;
 use provhost_core::model::{new_id, now_rfc3339};
 
 const COLUMNS: &str = "id, tenant, url, payload, status, attempts, next_attempt_at, last_error, created_at";
 
-/// A tenant's pending deliveries due by `?2`, oldest first, at most `?3`.
+/// A tenant's pending deliveries due by `?2` that no sender holds or whose lease passed by `?4`,
+/// oldest first, at most `?3`; with their fencing tokens.
 pub(super) const DUE_DELIVERIES_SQL: &str = "SELECT id, tenant, url, payload, status, attempts, next_attempt_at, \
-     last_error, created_at FROM deliveries WHERE tenant = ?1 AND status = 'pending' AND next_attempt_at <= ?2 \
-     ORDER BY next_attempt_at LIMIT ?3";
+     last_error, created_at, lease_token FROM deliveries WHERE tenant = ?1 AND status = 'pending' \
+     AND next_attempt_at <= ?2 AND (lease_until_ms IS NULL OR lease_until_ms < ?4) ORDER BY next_attempt_at LIMIT ?3";
 
 fn read(r: &Row<'_>) -> rusqlite::Result<Delivery> {
+    let status: String = r.get(4)?;
     Ok(Delivery {
         id: r.get(0)?,
         tenant: r.get(1)?,
         url: r.get(2)?,
         payload: r.get(3)?,
-        status: r.get(4)?,
+        status: status_from(&status).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
         attempts: r.get(5)?,
         next_attempt_at: r.get(6)?,
         last_error: r.get(7)?,
         created_at: r.get(8)?,
     })
+}
+
+/// Claims up to `room` of the tenant's deliveries due by `due` for `owner` until `until`, each
+/// with the next fencing token.
+fn claim_of(
+    tx: &Connection,
+    (tenant, room): (&str, usize),
+    (owner, now, until): (&str, i64, i64),
+    due: &str,
+) -> Result<Vec<DeliveryClaim>, StoreError> {
+    let found = tx
+        .prepare_cached(DUE_DELIVERIES_SQL)?
+        .query_map(params![tenant, due, room as i64, now], |r| {
+            Ok(DeliveryClaim { delivery: read(r)?, token: r.get::<_, i64>(9)? + 1 })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut take = tx.prepare_cached(
+        "UPDATE deliveries SET lease_owner = ?2, lease_until_ms = ?3, lease_token = ?4 WHERE id = ?1",
+    )?;
+    for claim in &found {
+        take.execute(params![claim.delivery.id, owner, until, claim.token])?;
+    }
+    Ok(found)
 }
 
 /// Queues a delivery, due now, inside the transaction `tx` of the change it tells of; returns its id.
@@ -41,33 +72,14 @@ pub(super) fn insert(tx: &Connection, tenant: &str, url: &str, payload: &str) ->
 }
 
 impl DeliveryStore for SqliteStore {
-    fn due_deliveries(
-        &self,
-        (start, per_tenant, limit): (usize, usize, usize),
-    ) -> Result<(Vec<Delivery>, usize), StoreError> {
+    fn claim_deliveries(&self, owner: &str, lease: Duration, page: DuePage<'_>) -> Result<DueDeliveries, StoreError> {
         let tenants = self.tenant_ids()?;
-        if tenants.is_empty() {
-            return Ok((Vec::new(), 0));
-        }
-        let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(DUE_DELIVERIES_SQL)?;
-        let (now, start) = (now_rfc3339(), start % tenants.len());
-        let mut due = Vec::new();
-        let mut next = start;
-        for (turn, tenant) in tenants[start..].iter().chain(&tenants[..start]).enumerate() {
-            let room = per_tenant.min(limit - due.len());
-            if room == 0 {
-                break;
-            }
-            let before = due.len();
-            for row in stmt.query_map(params![tenant, now, room as i64], read)? {
-                due.push(row?);
-            }
-            if due.len() > before {
-                next = (start + turn + 1) % tenants.len();
-            }
-        }
-        Ok((due, next))
+        let due = now_rfc3339();
+        self.write(|tx| {
+            let now = self.clock.tick(tx)?;
+            let holder = (owner, now, now.saturating_add(millis(lease)));
+            in_turn(&tenants, page, |tenant, room| claim_of(tx, (tenant, room), holder, &due))
+        })
     }
 
     fn next_delivery_due(&self) -> Result<Option<String>, StoreError> {
@@ -77,14 +89,25 @@ impl DeliveryStore for SqliteStore {
             .query_row([], |r| r.get(0))?)
     }
 
-    fn record_attempt(&self, id: &str, outcome: Result<(), (String, Option<String>)>) -> Result<(), StoreError> {
+    fn record_attempt(&self, owner: &str, claim: &DeliveryClaim, attempt: &Attempt) -> Result<(), StoreError> {
         let now = now_rfc3339();
+        let (status, error, retry_at) = match attempt {
+            Attempt::Delivered => (DeliveryStatus::Delivered, None, None),
+            Attempt::Retry { error, retry_at } => (DeliveryStatus::Pending, Some(error), Some(retry_at)),
+            Attempt::Dead { error } => (DeliveryStatus::Dead, Some(error), None),
+        };
         self.write(|conn| {
-            match outcome {
-                Ok(()) => conn.prepare_cached("UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, last_error = NULL, updated_at = ?2 WHERE id = ?1")?.execute(params![id, now])?,
-                Err((error, Some(retry_at))) => conn.prepare_cached("UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1")?.execute(params![id, error, retry_at, now])?,
-                Err((error, None)) => conn.prepare_cached("UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_error = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![id, error, now])?,
-            };
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE deliveries SET status = ?4, attempts = attempts + 1, last_error = ?5,
+                            next_attempt_at = COALESCE(?6, next_attempt_at), updated_at = ?7,
+                            lease_owner = NULL, lease_until_ms = NULL
+                     WHERE id = ?1 AND lease_owner = ?2 AND lease_token = ?3 AND status = 'pending'",
+                )?
+                .execute(params![claim.delivery.id, owner, claim.token, status.as_str(), error, retry_at, now])?;
+            if changed == 0 {
+                return Err(claim_lost(claim));
+            }
             Ok(())
         })
     }
@@ -92,10 +115,11 @@ impl DeliveryStore for SqliteStore {
     fn deliveries(
         &self,
         tenant: &str,
-        status: Option<&str>,
+        status: Option<DeliveryStatus>,
         limit: usize,
         offset: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
+        let status = status.map(DeliveryStatus::as_str);
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM deliveries WHERE tenant = ?1 AND (?2 IS NULL OR status = ?2)
@@ -130,7 +154,7 @@ mod tests {
     use crate::seed_demo_as;
 
     #[test]
-    fn due_deliveries_are_taken_tenant_by_tenant_so_a_backlog_holds_back_no_one() {
+    fn due_deliveries_are_claimed_tenant_by_tenant_so_a_backlog_holds_back_no_one() {
         let store = SqliteStore::in_memory().unwrap();
         for tenant in ["a-busy", "b-quiet", "c-quiet"] {
             seed_demo_as(&store, tenant, tenant).unwrap();
@@ -144,13 +168,26 @@ mod tests {
                 insert(tx, "c-quiet", "http://127.0.0.1:1/", "{}").map(drop)
             })
             .unwrap();
-        let tenants = |due: &[Delivery]| due.iter().map(|d| d.tenant.clone()).collect::<Vec<_>>();
-        let (due, next) = store.due_deliveries((0, 4, 256)).unwrap();
-        assert_eq!(tenants(&due), ["a-busy", "a-busy", "a-busy", "a-busy", "b-quiet", "c-quiet"]);
-        assert_eq!(next, 0, "the turn goes round to the first tenant again");
-        let (due, next) = store.due_deliveries((1, 4, 2)).unwrap();
-        assert_eq!((tenants(&due), next), (vec!["b-quiet".to_string(), "c-quiet".to_string()], 0));
-        let (due, next) = store.due_deliveries((0, 4, 2)).unwrap();
-        assert_eq!((tenants(&due), next), (vec!["a-busy".to_string(); 2], 1), "bounded in all, the next turn is b's");
+        let tenants = |due: &DueDeliveries| due.claims.iter().map(|c| c.delivery.tenant.clone()).collect::<Vec<_>>();
+        let claim = |start, limit, in_flight: &[(String, usize)]| {
+            let page = DuePage { start, per_tenant: 4, limit, in_flight };
+            store.claim_deliveries("sender", Duration::from_secs(60), page).unwrap()
+        };
+        let sending = [("a-busy".to_string(), 3), ("b-quiet".to_string(), 4)];
+        let due = claim(0, 256, &sending);
+        assert_eq!(tenants(&due), ["a-busy", "c-quiet"], "each tenant fills up to its share in flight");
+        assert_eq!(due.next, 0, "the turn goes round to the first tenant again");
+        let due = claim(1, 2, &[]);
+        assert_eq!(
+            (tenants(&due), due.next),
+            (vec!["b-quiet".to_string(), "a-busy".to_string()], 1),
+            "c's one is claimed already"
+        );
+        let due = claim(0, 2, &[]);
+        assert_eq!(
+            (tenants(&due), due.next),
+            (vec!["a-busy".to_string(); 2], 1),
+            "bounded in all, the next turn is b's"
+        );
     }
 }

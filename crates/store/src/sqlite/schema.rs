@@ -319,6 +319,13 @@ const MIGRATIONS: &[&str] = &[
     WHERE invocation IS NOT NULL;
     CREATE INDEX actions_by_plugin ON actions(tenant, plugin, created_at);
     "#,
+    // 16: a delivery is claimed by one sender at a time, under a lease on the store's clock
+    // fenced by a token.
+    r#"
+    ALTER TABLE deliveries ADD COLUMN lease_owner TEXT;
+    ALTER TABLE deliveries ADD COLUMN lease_until_ms INTEGER;
+    ALTER TABLE deliveries ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build of provhost writes.

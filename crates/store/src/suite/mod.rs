@@ -6,6 +6,7 @@ pub mod actions;
 pub mod approvals;
 pub mod audit;
 pub mod claims;
+pub mod deliveries;
 pub mod demo;
 pub mod events;
 pub mod keys;
@@ -45,6 +46,8 @@ macro_rules! store_suite {
             claims::a_claim_is_held_until_its_lease_passes_and_then_taken_up_again_with_the_attempt_recorded,
             claims::a_stale_claim_of_the_same_owner_cannot_end_or_renew_the_action,
             claims::a_waiting_action_is_followed_up_when_due_without_a_record_until_it_ends,
+            deliveries::two_senders_never_claim_the_same_delivery,
+            deliveries::an_expired_delivery_claim_is_taken_up_again_and_its_late_try_is_refused,
             demo::demo_tenant_has_persons_with_accounts_entitlements_and_a_failed_action,
             events::kept_events_hold_their_bounds_dropping_the_oldest_first,
             events::kept_events_are_read_per_tenant_and_plugin_in_pages_and_ranges,

@@ -10,6 +10,7 @@ use maud::{Markup, html};
 use super::layout;
 use super::operator::Operator;
 use super::refused::Refused;
+use crate::api::DeliveryStatus;
 use crate::policy::Scope;
 use crate::server::AppState;
 use crate::server::blocking::off_worker;
@@ -32,7 +33,7 @@ pub async fn show(State(app): State<Arc<AppState>>, operator: Operator) -> Resul
         let ping = store.ping().map_err(|e| e.to_string());
         let backlog = store.open_actions_of(&tenant)?;
         let blocked = store.blocked_groups(&tenant)?.iter().map(|g| g.count).sum();
-        let dead = store.deliveries(&tenant, Some("dead"), DEAD_SHOWN + 1, 0)?.len();
+        let dead = store.deliveries(&tenant, Some(DeliveryStatus::Dead), DEAD_SHOWN + 1, 0)?.len();
         Ok(Health { store: ping, backlog, blocked, dead })
     })
     .await?;

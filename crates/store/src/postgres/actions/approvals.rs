@@ -11,10 +11,11 @@ use super::{ACTION_COLUMNS, action};
 use crate::approvals::{Decided, still_blocked};
 use crate::postgres::audit::{append as append_audit, lock_heads};
 use crate::postgres::deliveries::insert as insert_deliveries;
+use crate::postgres::wakeups::announce;
 use crate::postgres::{PostgresStore, not_found};
-use crate::{ApprovalStore, Notify, StoreError, Verdict};
+use crate::{ApprovalStore, Notify, Queued, StoreError, Verdict};
 use provhost_core::audit::{Actor, entries};
-use provhost_core::model::Action;
+use provhost_core::model::{Action, ActionState};
 use provhost_core::policy::TenantPolicy;
 use provhost_core::refusal::Refusal;
 
@@ -60,6 +61,9 @@ impl ApprovalStore for PostgresStore {
             }
             let actor = Actor { kind, key_id: Some(by), plugin: None };
             append_audit(tx, tenant, &[unit_entry(actor, &moved)])?;
+            if state == ActionState::Pending {
+                announce(tx, Queued::Actions)?;
+            }
             let decided: Vec<Action> = moved.into_iter().map(|(action, _)| action).collect();
             insert_deliveries(tx, tenant, &notify(&decided))?;
             Ok(Ok(decided))

@@ -87,6 +87,16 @@ fn release(
     Ok(())
 }
 
+/// The places of `keys` in the order their actions' rows are locked in every transaction that
+/// locks several (by tenant and id), so that an executor's ends and its keeper's renewals,
+/// running at once, never wait for each other round a cycle.
+fn lock_order<'a>(keys: impl Iterator<Item = &'a LeaseKey>) -> Vec<usize> {
+    let keys: Vec<&LeaseKey> = keys.collect();
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|&at| (&keys[at].tenant, &keys[at].id));
+    order
+}
+
 /// An action as a claim moved it, with its HelloID name.
 type Moved = (Action, &'static str);
 
@@ -102,7 +112,8 @@ impl ClaimStore for PostgresStore {
         self.write_here(|tx| {
             let now = now_ms(tx)?;
             let mut moved = Vec::with_capacity(results.len());
-            for (claim, result) in results {
+            for at in lock_order(results.iter().map(|(key, _)| key)) {
+                let (claim, result) = &results[at];
                 let held = tx.query_opt(
                     "SELECT state FROM actions WHERE tenant = $1 AND id = $2 AND lease_token = $3
                      AND lease_owner = $4 AND state IN ('running', 'waiting') FOR UPDATE",
@@ -198,17 +209,17 @@ impl ClaimStore for PostgresStore {
     fn renew_leases(&self, owner: &str, lease: Duration, claims: &[LeaseKey]) -> Result<Vec<bool>, StoreError> {
         self.write(|tx| {
             let until = now_ms(tx)?.saturating_add(millis(lease));
-            claims
-                .iter()
-                .map(|k| {
-                    let renewed = tx.execute(
-                        "UPDATE actions SET lease_until_ms = $5 WHERE tenant = $1 AND id = $2 AND lease_token = $3
-                         AND lease_owner = $4 AND state IN ('running', 'waiting')",
-                        &[&k.tenant, &k.id, &k.token, &owner, &until],
-                    )?;
-                    Ok(renewed == 1)
-                })
-                .collect()
+            let mut held = vec![false; claims.len()];
+            for at in lock_order(claims.iter()) {
+                let k = &claims[at];
+                let renewed = tx.execute(
+                    "UPDATE actions SET lease_until_ms = $5 WHERE tenant = $1 AND id = $2 AND lease_token = $3
+                     AND lease_owner = $4 AND state IN ('running', 'waiting')",
+                    &[&k.tenant, &k.id, &k.token, &owner, &until],
+                )?;
+                held[at] = renewed == 1;
+            }
+            Ok(held)
         })
     }
 

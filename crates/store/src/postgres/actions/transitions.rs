@@ -6,8 +6,9 @@ use postgres::Transaction;
 
 use super::{ACTION_COLUMNS, action};
 use crate::postgres::directory::entitlement_type;
+use crate::postgres::wakeups::announce;
 use crate::postgres::{not_found, not_found_if_zero, to_json};
-use crate::{Effect, StoreError};
+use crate::{Effect, Queued, StoreError};
 use provhost_core::audit::entries::Change;
 use provhost_core::audit::{Actor, AuditEntry, entries, helloid_action};
 use provhost_core::model::{Action, ActionState, ActionTarget, now_rfc3339};
@@ -117,6 +118,9 @@ pub(in crate::postgres) fn insert_actions(
          SELECT $1, i, 0, st, m, c FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[]) AS h(i, st, m, c)",
         &[&tenant, ids, states, messages, created],
     )?;
+    if actions.iter().any(|a| a.state == ActionState::Pending) {
+        announce(tx, Queued::Actions)?;
+    }
     Ok(())
 }
 
