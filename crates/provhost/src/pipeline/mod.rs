@@ -11,6 +11,7 @@ mod replay;
 mod report;
 mod request;
 mod run_event;
+mod thresholds;
 
 pub use conclude::{Concluding, Conclusion};
 pub use decide::decide;

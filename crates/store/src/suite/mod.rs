@@ -42,6 +42,7 @@ macro_rules! store_suite {
             claims::a_stale_claim_of_the_same_owner_cannot_end_or_renew_the_action,
             claims::a_waiting_action_is_followed_up_when_due_without_a_record_until_it_ends,
             demo::demo_tenant_has_persons_with_accounts_entitlements_and_a_failed_action,
+            events::an_event_is_kept_in_its_invocations_commit_or_not_at_all,
             events::kept_events_hold_their_bounds_dropping_the_oldest_first,
             events::kept_events_are_read_per_tenant_and_plugin_in_pages_and_ranges,
             events::old_kept_events_are_purged_and_a_replay_is_one_audit_record,
