@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::json;
 
 pub use compare::{Delta, Difference, compare};
-pub use decided::Decided;
+pub use decided::{Decided, Planned};
 pub use keep::commit_keeping;
 
 use super::RunError;
