@@ -221,7 +221,10 @@ fn a_new_version_replayed_from_the_plugin_page_shows_the_actions_it_adds_page_by
     let session = sign_in(&server, &demo.key);
     let (status, page) = session.get("/console/plugins");
     assert_eq!(status, 200);
-    assert!(page.contains(&format!(r#"action="{REPLAY}""#)) && page.contains(r#"enctype="multipart/form-data""#), "{page}");
+    assert!(
+        page.contains(&format!(r#"action="{REPLAY}""#)) && page.contains(r#"enctype="multipart/form-data""#),
+        "{page}"
+    );
     let token = session.csrf();
     let next = std::fs::read(plugin("propagate-mail-next")).unwrap();
     let (status, page) = session.upload(REPLAY, &[("csrf", &token), ("limit", "1")], ("component", &next));

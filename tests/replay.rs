@@ -388,7 +388,10 @@ fn a_new_versions_manifest_raises_neither_the_plugins_capabilities_nor_its_limit
     assert_eq!(narrow["new"]["refused"], narrow["old"]["refused"], "and so is the new one: {narrow:#}");
     assert_eq!(narrow["new"]["actions"], json!([]), "{narrow:#}");
     let starved = replayed("starved");
-    assert_eq!((starved["old"]["outcome"].as_str(), starved["new"]["outcome"].as_str()), (Some("limit"), Some("limit")));
+    assert_eq!(
+        (starved["old"]["outcome"].as_str(), starved["new"]["outcome"].as_str()),
+        (Some("limit"), Some("limit"))
+    );
     assert!(starved["new"]["detail"].as_str().unwrap().contains("fuel"), "{starved:#}");
 }
 

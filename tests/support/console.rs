@@ -86,7 +86,9 @@ impl Session {
         const BOUNDARY: &str = "----provhost-test-boundary-7c1f";
         let mut body = Vec::new();
         for (field, value) in fields {
-            body.extend(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{value}\r\n").bytes());
+            body.extend(
+                format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{value}\r\n").bytes(),
+            );
         }
         body.extend(
             format!(

@@ -223,7 +223,14 @@ mod tests {
 
     /// The conclusion of an empty plan that observed `change`.
     fn observing<'a>(journal: &'a Journal, change: &'a AttributeChanged) -> Concluding<'a> {
-        Concluding { plan: Vec::new(), journal, may_commit: true, observed: Some(change), event: None, execution: Execution::Queued }
+        Concluding {
+            plan: Vec::new(),
+            journal,
+            may_commit: true,
+            observed: Some(change),
+            event: None,
+            execution: Execution::Queued,
+        }
     }
 
     #[test]

@@ -40,7 +40,15 @@ fn keep_in(tx: &mut Transaction<'_>, event: &KeptEvent, bounds: EventBounds) -> 
         .query_one(
             "INSERT INTO kept_events (tenant, invocation, plugin, at, event, decided, bytes)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
-            &[&event.tenant, &event.invocation, &event.plugin, &event.at, &event.event, &event.decided, &(bytes as i64)],
+            &[
+                &event.tenant,
+                &event.invocation,
+                &event.plugin,
+                &event.at,
+                &event.event,
+                &event.decided,
+                &(bytes as i64),
+            ],
         )?
         .get(0);
     let held: i64 = tx

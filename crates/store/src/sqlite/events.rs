@@ -27,7 +27,15 @@ fn keep_in(tx: &Connection, event: &KeptEvent, bounds: EventBounds) -> Result<Ke
         "INSERT INTO kept_events (tenant, invocation, plugin, at, event, decided, bytes)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![event.tenant, event.invocation, event.plugin, event.at, event.event, event.decided, bytes as i64])?;
+    .execute(params![
+        event.tenant,
+        event.invocation,
+        event.plugin,
+        event.at,
+        event.event,
+        event.decided,
+        bytes as i64
+    ])?;
     let seq = tx.last_insert_rowid() as u64;
     let held: i64 = tx
         .prepare_cached("SELECT COALESCE(SUM(bytes), 0) FROM kept_events WHERE tenant = ?1")?

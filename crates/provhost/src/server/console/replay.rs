@@ -76,7 +76,9 @@ pub async fn replay(
     let field = |name: &str| upload.fields.get(name).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
     let limit = match field("limit") {
         None => PAGE,
-        Some(text) => text.parse().map_err(|_| Refused::bad_request(format!("limit must be a whole number, not '{text}'")))?,
+        Some(text) => {
+            text.parse().map_err(|_| Refused::bad_request(format!("limit must be a whole number, not '{text}'")))?
+        }
     };
     let paging = Paging { limit, offset: 0 }.bounded().map_err(Refused::bad_request)?;
     let asked_range = range((field("since"), field("until"), field("after")), paging)?;
@@ -88,8 +90,13 @@ pub async fn replay(
         until: field("until").unwrap_or_default(),
         limit: field("limit").unwrap_or_default(),
     };
-    let asked =
-        Asked { tenant: operator.tenant().to_owned(), name, range: asked_range, allow: Vec::new(), by: operator.key.id.clone() };
+    let asked = Asked {
+        tenant: operator.tenant().to_owned(),
+        name,
+        range: asked_range,
+        allow: Vec::new(),
+        by: operator.key.id.clone(),
+    };
     let report = run(&app, config, asked, Component(upload.file), operator.share()).await?;
     let body = html! {
         h1 { "Replay of " (report.plugin) }
