@@ -4,8 +4,10 @@
 //! is approved and its action runs, with the approval's audit record; a checkpoint taken shows on
 //! the audit page; a key without `actions:approve` sees no decision and is refused when it posts
 //! one; a form without the CSRF token is refused; another tenant's action is not found; logout and
-//! a revoked key end the session. Screenshots of the main pages are written to docs/console/.
-//! `scripts/browser.sh` installs chromium and chromedriver when they are missing.
+//! a revoked key end the session. A new plugin version is uploaded on the plugins page and replayed
+//! over the kept events: the actions it adds show, and a key without `plugins:replay` sees no form.
+//! Screenshots of the main pages are written to docs/console/. `scripts/browser.sh` installs
+//! chromium and chromedriver when they are missing.
 
 mod support;
 
@@ -178,4 +180,42 @@ triggers = {{ events = ["attribute-changed"], attributes = ["mail", "proxyAddres
     browser.goto(&server.url(&format!("/console/actions/{id}")));
     let page = browser.text();
     assert!(page.contains("404 Not Found"), "another tenant's action: {page}");
+}
+
+#[test]
+fn an_operator_uploads_a_new_version_on_the_plugins_page_and_sees_the_actions_it_adds() {
+    let mut demo = Demo::new();
+    demo.configure(&format!(
+        "{DEMO_UNRATED}[tenants.demo.retention]\nkeep-events = true\n\n\
+         [tenants.demo.plugins.propagate-mail]\ncomponent = \"{}\"\nconfig = {{ systems = \"exchange-online,topdesk\" }}\n",
+        plugin("propagate-mail").display()
+    ));
+    let sanne = "7a9e2b14-5c3d-4e8f-8b12-6d4a1f0e9c02";
+    let event = json!({
+        "type": "attribute-changed", "person": sanne, "system": "active-directory", "source": "a workflow",
+        "changes": [{"attribute": "mail", "oldValues": ["old@contoso.example"], "newValues": ["new@fabrikam.example"]}]
+    });
+    let ran = demo.run_as(&demo.key, "propagate-mail", &demo.event("sanne.json", &event), &[]);
+    assert!(ran.status.success(), "{}", support::stderr(&ran));
+    let reader = demo.key_with(&["persons:read"]);
+    let server = Server::start(&demo, &[]);
+    let browser = Browser::start();
+    sign_in(&browser, &server, &demo.key);
+    browser.goto(&server.url("/console/plugins"));
+    let next = plugin("propagate-mail-next").canonicalize().unwrap();
+    browser.find(By::Css("#replay-propagate-mail-component")).send_keys(next.to_str().unwrap());
+    browser.find(By::Css("#replay-propagate-mail-limit")).send_keys("10");
+    browser.find(By::XPath("//form[contains(@action, '/replay')]//button[@type='submit']")).click();
+    browser.find(By::XPath("//h1[text()='Replay of propagate-mail']"));
+    let page = browser.text();
+    assert!(page.contains("Added actions") && page.contains("afas-hr"), "the action the new version adds: {page}");
+    assert!(page.contains(sanne) && page.contains("A dry run"), "{page}");
+    screenshot(&browser, "replay");
+
+    browser.find(By::Css("form.signout button")).click();
+    browser.find(By::XPath("//h1[text()='Sign in']"));
+    sign_in(&browser, &server, &reader);
+    browser.goto(&server.url("/console/plugins"));
+    assert!(browser.text().contains("propagate-mail"));
+    assert!(browser.find_all(By::Css("input[type=file]")).is_empty(), "no plugins:replay, no upload");
 }

@@ -2,14 +2,16 @@
 //! reqwest client that sends what a browser's forms send. Sign-in and its cookie, CSRF on every
 //! form, scopes from both sides (not shown, and refused when posted anyway), tenancy (another
 //! tenant's ids are 404), the end of a session at logout and when its key is revoked, blocked
-//! groups decided through the API's path, and the request log `serve` writes by default. The same
-//! flow in a real browser is in tests/browser.rs.
+//! groups decided through the API's path, a new plugin version replayed from the plugins page
+//! through the API's path (scope, token and upload bound from both sides), and the request log
+//! `serve` writes by default. The same flow in a real browser is in tests/browser.rs.
 
 mod support;
 
-use support::console::{client, set_cookie, sign_in, sign_in_answer};
+use serde_json::{Value, json};
+use support::console::{Session, client, set_cookie, sign_in, sign_in_answer};
 use support::server::Server;
-use support::{DEMO_UNRATED, Demo, JAN};
+use support::{DEMO_UNRATED, Demo, JAN, plugin, stderr};
 
 /// A demo whose topdesk account updates are blocked from the first one.
 fn blocking_demo(extra: &str) -> Demo {
@@ -328,4 +330,120 @@ fn the_audit_pages_end_on_the_first_record_and_the_export_downloads_the_chain() 
     let (_, empty) = auditor.get("/console/actions?person=nobody");
     assert!(empty.contains("No action matches.") && !empty.contains("Showing") && !empty.contains("Older"), "{empty}");
     assert_eq!(client().get(server.url("/console/audit/export")).send().unwrap().status(), 303, "signed in only");
+}
+
+/// The demo tenant keeping its events and running propagate-mail into Exchange Online and TOPdesk,
+/// with Sanne's and Fatima's mail changes run through it and kept.
+fn replaying_demo() -> Demo {
+    let mut demo = Demo::new();
+    demo.configure(&format!(
+        "{DEMO_UNRATED}[tenants.demo.retention]\nkeep-events = true\n\n\
+         [tenants.demo.plugins.propagate-mail]\ncomponent = \"{}\"\nconfig = {{ systems = \"exchange-online,topdesk\" }}\n",
+        plugin("propagate-mail").display()
+    ));
+    for person in ["7a9e2b14-5c3d-4e8f-8b12-6d4a1f0e9c02", "e5b7c9d1-3f2a-4c6e-b8d4-1a9f7e5c3b04"] {
+        let event = json!({
+            "type": "attribute-changed", "person": person, "system": "active-directory", "source": "a workflow",
+            "changes": [{"attribute": "mail", "oldValues": ["old@contoso.example"], "newValues": ["new@fabrikam.example"]}]
+        });
+        let out = demo.run_as(&demo.key, "propagate-mail", &demo.event(&format!("{person}.json"), &event), &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    demo
+}
+
+/// The replays on the demo tenant's audit trail.
+fn replays(demo: &Demo) -> Vec<Value> {
+    let out = demo.provhost(&["audit", "list", "--tenant", "demo", "--kind", "replay", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+}
+
+const REPLAY: &str = "/console/plugins/propagate-mail/replay";
+
+/// The value of the hidden field `name` in a page.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let at = page.find(&marker).unwrap_or_else(|| panic!("no {name} field in {page}"));
+    let rest = &page[at + marker.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+#[test]
+fn a_new_version_replayed_from_the_plugin_page_shows_the_actions_it_adds_page_by_page() {
+    let demo = replaying_demo();
+    let server = Server::start(&demo, &[]);
+    let session = sign_in(&server, &demo.key);
+    let (status, page) = session.get("/console/plugins");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!(r#"action="{REPLAY}""#)) && page.contains(r#"enctype="multipart/form-data""#),
+        "{page}"
+    );
+    let token = session.csrf();
+    let next = std::fs::read(plugin("propagate-mail-next")).unwrap();
+    let (status, page) = session.upload(REPLAY, &[("csrf", &token), ("limit", "1")], ("component", &next));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Replay of propagate-mail") && page.contains("A dry run: nothing was committed"), "{page}");
+    assert!(page.contains("<dt>Different</dt><dd>1</dd>") && page.contains("Added actions"), "{page}");
+    assert!(page.contains("<td>afas-hr</td><td>update</td>"), "the action the new version adds: {page}");
+    assert!(page.contains("Replay the next page"), "{page}");
+    let after = hidden(&page, "after");
+    assert_eq!(replays(&demo).len(), 1, "the page replayed is one audit record");
+
+    let fields = [("csrf", token.as_str()), ("limit", "1"), ("after", after.as_str())];
+    let (status, page) = session.upload(REPLAY, &fields, ("component", &next));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<dt>Events replayed</dt><dd>1</dd>") && page.contains("<td>afas-hr</td>"), "{page}");
+    let fields = [("csrf", token.as_str()), ("limit", "1"), ("after", &hidden(&page, "after"))];
+    let (status, page) = session.upload(REPLAY, &fields, ("component", &next));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("No kept event of this plugin is in the range."), "past the last: {page}");
+    assert!(!page.contains("Replay the next page"), "{page}");
+    let records = replays(&demo);
+    assert_eq!(records.len(), 3, "{records:#?}");
+    assert_eq!(records[1]["key_id"], demo.key.split_once(':').unwrap().0, "under the signed-in key");
+
+    let same = std::fs::read(plugin("propagate-mail")).unwrap();
+    let (status, page) = session.upload(REPLAY, &[("csrf", &token)], ("component", &same));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<dt>Identical</dt><dd>2</dd>") && !page.contains("Added actions"), "{page}");
+    let (status, page) = session.upload(REPLAY, &[("csrf", &token), ("since", "yesterday")], ("component", &same));
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("since: "), "{page}");
+}
+
+#[test]
+fn a_replay_from_the_console_needs_its_scope_the_token_and_a_component_within_the_bound() {
+    let demo = replaying_demo();
+    let server = Server::start(&demo, &[]);
+    let next = std::fs::read(plugin("propagate-mail-next")).unwrap();
+    let reader = sign_in(&server, &demo.key_with(&["persons:read"]));
+    let (status, page) = reader.get("/console/plugins");
+    assert_eq!(status, 200);
+    assert!(page.contains("propagate-mail") && !page.contains("/replay"), "no plugins:replay, no form: {page}");
+    let token = reader.csrf();
+    let (status, page) = reader.upload(REPLAY, &[("csrf", &token)], ("component", &next));
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("is not granted plugins:replay"), "{page}");
+
+    let session: Session = sign_in(&server, &demo.key);
+    let (status, page) = session.upload(REPLAY, &[], ("component", &next));
+    assert_eq!(status, 403, "a form without the CSRF token: {page}");
+    assert!(page.contains("CSRF token"), "{page}");
+    let (status, _) = session.upload(REPLAY, &[("csrf", "0000")], ("component", &next));
+    assert_eq!(status, 403, "a form with another token");
+    let token = session.csrf();
+    let (status, page) = session.upload(REPLAY, &[("csrf", &token)], ("component", &[]));
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("choose the new version"), "{page}");
+    let (status, page) = session.upload("/console/plugins/nope/replay", &[("csrf", &token)], ("component", &next));
+    assert_eq!(status, 404, "{page}");
+    let huge = vec![0u8; (64 << 20) + (64 << 10) + 1];
+    let (status, page) = session.upload(REPLAY, &[("csrf", &token)], ("component", &huge));
+    assert_eq!(status, 413, "{page}");
+    assert!(page.contains("larger than the 67108864 bytes a replay takes; nothing was replayed"), "{page}");
+    assert!(replays(&demo).is_empty(), "nothing refused was replayed");
+    let (status, page) = session.upload(REPLAY, &[("csrf", &token)], ("component", &next));
+    assert_eq!(status, 200, "the same session replays within the bound: {page}");
 }

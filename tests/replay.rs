@@ -2,7 +2,8 @@
 //! replayed through a new version as a dry run. An identical version differs in nothing; a version
 //! that also updates one more system reports exactly those added actions; a version that traps on
 //! some events reports them; the exit status gates on `--allow`; a replay commits nothing and is
-//! one audit record; the retention bound holds; another tenant's events are never replayed.
+//! one audit record; the retention bound holds; another tenant's events are never replayed; a new
+//! version's manifest raises neither capabilities nor limits; a body over the bound is a 413.
 
 mod support;
 
@@ -339,4 +340,78 @@ fn events_kept_before_keeping_was_turned_off_are_still_forgotten_after_keep_for(
         assert!(std::time::Instant::now() < deadline, "the events were kept past keep-for");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+#[test]
+fn a_new_versions_manifest_raises_neither_the_plugins_capabilities_nor_its_limits() {
+    // propagate-mail installed twice: once allowed only to read persons, once with too little fuel
+    // to start; the new version is the same component with its full manifest beside it.
+    let mut demo = Demo::new();
+    let manifest = std::fs::read_to_string(plugin("propagate-mail").with_extension("toml")).unwrap();
+    let narrow = manifest.replace(
+        r#"capabilities = ["persons:read", "accounts:update", "entitlements:re-enforce", "actions:retry"]"#,
+        r#"capabilities = ["persons:read"]"#,
+    );
+    assert_ne!(narrow, manifest, "the manifest declares its capabilities on one line");
+    let starved = manifest.replace("[limits]\n", "[limits]\nfuel = 1000\n");
+    assert_ne!(starved, manifest);
+    let mut toml = String::from("[tenants.demo.retention]\nkeep-events = true\n\n");
+    for (name, manifest) in [("narrow", &narrow), ("starved", &starved)] {
+        let dir = demo.dir.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(plugin("propagate-mail"), dir.join("propagate-mail.wasm")).unwrap();
+        std::fs::write(dir.join("propagate-mail.toml"), manifest).unwrap();
+        toml.push_str(&format!(
+            "[tenants.demo.plugins.{name}]\ncomponent = \"{}\"\nconfig = {{ systems = \"exchange-online,topdesk\" }}\n\n",
+            dir.join("propagate-mail.wasm").display()
+        ));
+    }
+    demo.configure(&toml);
+    let event = json!({
+        "type": "attribute-changed", "person": SANNE, "system": "active-directory", "source": "a workflow",
+        "changes": [{"attribute": "mail", "oldValues": ["old@contoso.example"], "newValues": ["new@fabrikam.example"]}]
+    });
+    let file = demo.event("sanne.json", &event);
+    for name in ["narrow", "starved"] {
+        let out = demo.run_as(&demo.key, name, &file, &[]);
+        assert!(out.status.code().is_some(), "{}", stderr(&out));
+    }
+    let component = candidate(&demo, "propagate-mail");
+    let replayed = |name: &str| {
+        let args = ["replay", "--api-key", &demo.key, "--plugin", name, "--format", "json", "--component"];
+        let out = demo.provhost(&[&args[..], &[component.to_str().unwrap()]].concat());
+        assert_eq!(out.status.code(), Some(0), "the same decisions as installed: {}", stderr(&out));
+        json(&out)["events"][0].clone()
+    };
+    let narrow = replayed("narrow");
+    assert!(!narrow["old"]["refused"].as_array().unwrap().is_empty(), "the installed version was refused: {narrow:#}");
+    assert_eq!(narrow["new"]["refused"], narrow["old"]["refused"], "and so is the new one: {narrow:#}");
+    assert_eq!(narrow["new"]["actions"], json!([]), "{narrow:#}");
+    let starved = replayed("starved");
+    assert_eq!(
+        (starved["old"]["outcome"].as_str(), starved["new"]["outcome"].as_str()),
+        (Some("limit"), Some("limit"))
+    );
+    assert!(starved["new"]["detail"].as_str().unwrap().contains("fuel"), "{starved:#}");
+}
+
+#[test]
+fn a_replay_body_over_the_bound_is_refused_413_with_a_problem_and_nothing_runs() {
+    let (demo, _) = kept_events();
+    let server = support::server::Server::start(&demo, &[]);
+    let client = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(120)).build().unwrap();
+    let (id, secret) = demo.key.split_once(':').unwrap();
+    let response = client
+        .post(server.url("/v1/plugins/propagate-mail/replay"))
+        .basic_auth(id, Some(secret))
+        .header("content-type", "application/wasm")
+        .body(vec![0u8; (64 << 20) + 1])
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let problem: Value = response.json().unwrap();
+    assert_eq!(problem["type"], "/problems/body-too-large", "{problem:#}");
+    assert!(problem["detail"].as_str().unwrap().contains("larger than the 67108864 bytes"), "{problem:#}");
+    assert!(audit_replays(&demo).is_empty(), "nothing was replayed");
 }

@@ -80,6 +80,37 @@ impl Session {
         (r.status().as_u16(), r.text().unwrap())
     }
 
+    /// `POST path` as a form with a file (`multipart/form-data`), as a browser sends one: `fields`,
+    /// then `file` as the file field `name`; the status and the page.
+    pub fn upload(&self, path: &str, fields: &[(&str, &str)], (name, file): (&str, &[u8])) -> (u16, String) {
+        const BOUNDARY: &str = "----provhost-test-boundary-7c1f";
+        let mut body = Vec::new();
+        for (field, value) in fields {
+            body.extend(
+                format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{value}\r\n").bytes(),
+            );
+        }
+        body.extend(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"new.wasm\"\r\n\
+                 Content-Type: application/wasm\r\n\r\n"
+            )
+            .bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend(format!("\r\n--{BOUNDARY}--\r\n").bytes());
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .timeout(std::time::Duration::from_secs(120))
+            .body(body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    }
+
     /// The CSRF token of this session, read from a page.
     pub fn csrf(&self) -> String {
         csrf(&self.get("/console").1)

@@ -44,18 +44,26 @@ pub fn install(
     configured: Option<&PluginConfig>,
     operator: &LimitSettings,
 ) -> anyhow::Result<Installed> {
-    let plugin = resolve(name, component, configured, operator)?;
-    let mut loaded = runtime.load(component, plugin.sha256.as_deref()).with_context(|| format!("plugin '{name}'"))?;
-    loaded.name = name.to_owned();
+    load(runtime, resolve(name, component, configured, operator)?, configured)
+}
+
+/// Loads the component of `plugin` as it is resolved, checking its sha256 if it pins one.
+fn load(runtime: &Runtime, plugin: Resolved, configured: Option<&PluginConfig>) -> anyhow::Result<Installed> {
+    let mut loaded = runtime
+        .load(&plugin.component, plugin.sha256.as_deref())
+        .with_context(|| format!("plugin '{}'", plugin.name))?;
+    loaded.name = plugin.name.clone();
     if let Some(configured) = configured {
         loaded = loaded.with_warm_instances(configured.events_per_instance);
     }
     Ok(Installed { plugin, loaded: Arc::new(loaded) })
 }
 
-/// A new version of the plugin `name` installed for a replay: the component at `component` (with
-/// the manifest beside it, if any) configured as the tenant configures `name` — its capabilities,
-/// triggers, settings and limits — but without its pins, which name the version installed now.
+/// A new version of the plugin `name` installed for a replay: the component at `component`
+/// governed as the version installed now is — its manifest (checked against its pin) combined with
+/// the tenant's configuration of it: the same capabilities, triggers, settings and limits — but
+/// without the component's pin, which names the version installed now. A manifest beside the new
+/// component is not read, so a new version cannot raise what the plugin may do through a replay.
 pub fn install_candidate(
     runtime: &Runtime,
     (config, tenant): (&TenantConfig, &str),
@@ -71,8 +79,8 @@ pub fn install_candidate(
             if known.is_empty() { "none".to_owned() } else { known.join(", ") }
         );
     };
-    let unpinned = PluginConfig { sha256: None, manifest_sha256: None, ..configured.clone() };
-    install(runtime, name, component, Some(&unpinned), operator)
+    let governed = resolve(name, &configured.component, Some(configured), operator)?;
+    load(runtime, Resolved { component: component.to_owned(), sha256: None, ..governed }, Some(configured))
 }
 
 /// The API key a call runs for and what it is granted: the key that requests what the call plans,

@@ -1,19 +1,17 @@
 //! Concluding a decision: thresholds, the one commit transaction with its audit records, and
 //! execution; or, when nothing may be committed, the single invocation record.
 
-use std::collections::BTreeMap;
-
 use super::records::invocation_entry;
+use super::replay::{Decided, commit_keeping};
+use super::thresholds::apply_thresholds;
 use crate::audit::{InvocationRecord, Outcome};
-use crate::backend::BackendError;
-use crate::event::AttributeChanged;
+use crate::event::{AttributeChanged, Event};
 use crate::gate::{Journal, TenantContext};
 use serde_json::json;
 
 use crate::model::{Action, apply_attribute_changes};
-use crate::policy::threshold;
 use crate::refusal::Refusal;
-use crate::store::{Commit, Store, StoreError};
+use crate::store::{Commit, StoreError};
 use crate::webhook::Tracking;
 
 use super::{Execution, RunError};
@@ -33,15 +31,17 @@ pub struct Conclusion {
 }
 
 /// Records an invocation that committed nothing: one audit record, which carries what was asked
-/// for and decided in its details.
+/// for and decided in its details; with `kept`, the event it ran on and what it decided, kept in
+/// the same transaction when the tenant keeps events.
 pub(super) fn record_uncommitted(
-    store: &dyn Store,
+    context: &TenantContext,
     record: &InvocationRecord,
     journal: &Journal,
+    kept: Option<(&Event, Decided)>,
 ) -> Result<(), StoreError> {
     let entry = invocation_entry(record, journal, None);
     let commit = Commit { record, actions: &[], observed: None, windows: &[], audit: std::slice::from_ref(&entry) };
-    store.commit(&commit)?.map_err(|refusal| StoreError::Conflict(refusal.to_string()))
+    commit_keeping(context, &commit, kept)?.map_err(|refusal| StoreError::Conflict(refusal.to_string()))
 }
 
 /// Whether an event's attribute change is recorded on the person: not where provhost holds no copy
@@ -74,29 +74,10 @@ pub struct Concluding<'a> {
     pub may_commit: bool,
     /// The attribute change the event reported, recorded on the person with the commit.
     pub observed: Option<&'a AttributeChanged>,
+    /// The event the invocation ran on, kept with its record when the tenant keeps events.
+    pub event: Option<&'a Event>,
     /// When the committed actions are carried out.
     pub execution: Execution<'a>,
-}
-
-/// Applies the tenant's thresholds to `plan`, blocking whole kinds per system; the messages of
-/// those reached. A system's entitlement count is read (from the platform, for a remote backend)
-/// only where a percentage threshold applies; when it cannot be, the system and why.
-pub(super) fn apply_thresholds(
-    context: &TenantContext,
-    plan: &mut [Action],
-) -> Result<Vec<String>, (String, BackendError)> {
-    let policy = &context.parts.policy.thresholds;
-    let mut totals = BTreeMap::new();
-    for action in plan.iter() {
-        if !totals.contains_key(&action.system)
-            && policy.iter().any(|t| t.counts_entitlements(&action.system, action.kind))
-        {
-            let count = context.parts.backend.entitlement_count(&context.parts.tenant, &action.system);
-            totals.insert(action.system.clone(), count.map_err(|e| (action.system.clone(), e))?);
-        }
-    }
-    let reached = threshold::apply(policy, plan, |system| totals.get(system).copied().unwrap_or(0));
-    Ok(reached.into_iter().map(|b| b.message).collect())
 }
 
 /// Concludes a plan: thresholds, then the commit with the record of `record`, then execution.
@@ -105,8 +86,12 @@ pub fn conclude(
     record: &mut InvocationRecord,
     concluding: Concluding<'_>,
 ) -> Result<Conclusion, RunError> {
-    let Concluding { mut plan, journal, may_commit, observed, execution } = concluding;
-    let store = &context.parts.store;
+    let Concluding { mut plan, journal, may_commit, observed, event, execution } = concluding;
+    // The event with what the invocation decided, kept with whichever record it ends with.
+    let kept = |record: &InvocationRecord, committed: bool, plan: &[Action], thresholds: &[String]| {
+        let (ended, refused) = ((record.outcome, record.detail.as_str()), journal.refused());
+        event.map(|e| (e, Decided::of(ended, committed, plan, refused, thresholds, record.duration_us)))
+    };
     let mut thresholds = Vec::new();
     if may_commit {
         thresholds = match apply_thresholds(context, &mut plan) {
@@ -116,13 +101,13 @@ pub fn conclude(
                 // invocation is still recorded.
                 record.outcome = Outcome::Unavailable;
                 record.detail = format!("not committed: the threshold count for '{system}' failed: {e}");
-                record_uncommitted(&**store, record, journal)?;
+                record_uncommitted(context, record, journal, kept(record, false, &plan, &[]))?;
                 return Err(e.into());
             }
         };
     }
     if !may_commit || record.dry_run {
-        record_uncommitted(&**store, record, journal)?;
+        record_uncommitted(context, record, journal, kept(record, false, &plan, &thresholds))?;
         return Ok(Conclusion { committed: may_commit, refused_at_commit: None, actions: plan, thresholds });
     }
     let observed = observed.filter(|change| match recorded(context, change) {
@@ -141,10 +126,10 @@ pub fn conclude(
         audit[0].details["recorded"] = json!({ "person": change.person, "attributes": written });
     }
     let commit = Commit { record, actions: &plan, observed, windows: &context.parts.policy.windows, audit: &audit };
-    if let Err(refusal) = store.commit(&commit)? {
+    if let Err(refusal) = commit_keeping(context, &commit, kept(record, true, &plan, &thresholds))? {
         record.outcome = Outcome::Refused;
         record.detail = format!("not committed: {refusal}");
-        record_uncommitted(&**store, record, journal)?;
+        record_uncommitted(context, record, journal, kept(record, false, &plan, &thresholds))?;
         return Ok(Conclusion { committed: false, refused_at_commit: Some(refusal), actions: plan, thresholds });
     }
     if let Execution::Now(executor) = execution {
@@ -224,6 +209,7 @@ mod tests {
             journal: &gate.journal,
             may_commit: true,
             observed: None,
+            event: None,
             execution: Execution::Now(&executor),
         };
         let err = conclude(&context, &mut record, concluding).unwrap_err();
@@ -237,7 +223,14 @@ mod tests {
 
     /// The conclusion of an empty plan that observed `change`.
     fn observing<'a>(journal: &'a Journal, change: &'a AttributeChanged) -> Concluding<'a> {
-        Concluding { plan: Vec::new(), journal, may_commit: true, observed: Some(change), execution: Execution::Queued }
+        Concluding {
+            plan: Vec::new(),
+            journal,
+            may_commit: true,
+            observed: Some(change),
+            event: None,
+            execution: Execution::Queued,
+        }
     }
 
     #[test]

@@ -11,11 +11,12 @@ mod replay;
 mod report;
 mod request;
 mod run_event;
+mod thresholds;
 
 pub use conclude::{Concluding, Conclusion};
 pub use decide::decide;
 pub use fan_out::{FanOut, Plugins, fan_out};
-pub use replay::{AGAINST, Decided, Delta, Difference, Replay, ReplayReport, Replayed, Summary, replay};
+pub use replay::{AGAINST, Decided, Delta, Difference, Planned, Replay, ReplayReport, Replayed, Summary, replay};
 pub use report::{PluginSummary, RunReport};
 pub use request::run_request;
 pub use run_event::{check_targets, run_event};

@@ -40,7 +40,8 @@ pub fn run_request(
         Err(refusal) => (Outcome::Denied(refusal.code()), format!("{summary}: {refusal}")),
     };
     let plan = gate.plan.take_actions();
-    let concluding = Concluding { plan, journal: &gate.journal, may_commit: result.is_ok(), observed: None, execution };
+    let concluding =
+        Concluding { plan, journal: &gate.journal, may_commit: result.is_ok(), observed: None, event: None, execution };
     let done = conclude(&context, &mut record, concluding)?;
     if let Some(refusal) = done.refused_at_commit {
         return Err(refusal.into());

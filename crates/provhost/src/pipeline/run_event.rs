@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use super::conclude::{Concluding, conclude, record_uncommitted};
-use super::replay::{Decided, keep};
 use super::{Mode, PluginSummary, RunError, RunReport};
 use crate::api::ActionSummary;
 use crate::audit::{InvocationRecord, Outcome};
@@ -75,7 +74,7 @@ pub fn run_event(
         Err(InvokeError::Backend(e)) => {
             record.outcome = Outcome::NotRun;
             record.detail = format!("the plugin was not run: {e}");
-            record_uncommitted(&*context.parts.store, &record, &Journal::default())?;
+            record_uncommitted(&context, &record, &Journal::default(), None)?;
             return Err(e.into());
         }
     };
@@ -93,19 +92,15 @@ pub fn run_event(
         _ => None,
     };
     let completed = invocation.completed();
-    let concluding =
-        Concluding { plan: invocation.plan, journal: &invocation.journal, may_commit: completed, observed, execution };
+    let concluding = Concluding {
+        plan: invocation.plan,
+        journal: &invocation.journal,
+        may_commit: completed,
+        observed,
+        event: Some(event),
+        execution,
+    };
     let done = conclude(&context, &mut record, concluding)?;
-    let refused = invocation.journal.refused();
-    let decided = Decided::of(
-        (record.outcome, &record.detail),
-        done.committed,
-        &done.actions,
-        refused,
-        &done.thresholds,
-        record.duration_us,
-    );
-    keep(&context, &record, event, &decided);
     tracing::info!(
         outcome = %record.outcome,
         committed = done.committed,

@@ -84,6 +84,18 @@ pub struct Paging {
 }
 
 impl Paging {
+    /// This paging, if its `limit` is 1 to [`MAX_LIMIT`] and its `offset` at most [`MAX_OFFSET`];
+    /// otherwise what does not fit.
+    pub fn bounded(self) -> Result<Self, String> {
+        if self.limit == 0 || self.limit > MAX_LIMIT {
+            return Err(format!("limit must be 1 to {MAX_LIMIT}, not {}", self.limit));
+        }
+        if self.offset > MAX_OFFSET {
+            return Err(format!("offset must be 0 to {MAX_OFFSET}, not {}", self.offset));
+        }
+        Ok(self)
+    }
+
     /// A page of `items` fetched with one more than the limit, so it can tell whether more follow.
     pub fn page<T: Serialize>(self, mut items: Vec<T>) -> Page<T> {
         let more = items.len() > self.limit;
@@ -133,12 +145,7 @@ impl<F: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
             }
         };
         let paging = Paging { limit: number("limit", 50)?, offset: number("offset", 0)? };
-        if paging.limit == 0 || paging.limit > MAX_LIMIT {
-            return Err(invalid(format!("limit must be 1 to {MAX_LIMIT}, not {}", paging.limit)));
-        }
-        if paging.offset > MAX_OFFSET {
-            return Err(invalid(format!("offset must be 0 to {MAX_OFFSET}, not {}", paging.offset)));
-        }
+        let paging = paging.bounded().map_err(invalid)?;
         let filters = serde_json::to_value(pairs).unwrap_or_default();
         let filter = serde_json::from_value(filters).map_err(|e| invalid(format!("query: {e}")))?;
         Ok(Listing(filter, paging))

@@ -30,11 +30,17 @@ pub struct Share {
     _held: Arc<Admitted>,
 }
 
+impl From<Admitted> for Share {
+    fn from(admitted: Admitted) -> Self {
+        Share { _held: Arc::new(admitted) }
+    }
+}
+
 /// Checks the key in `headers` and admits the request under its tenant's share for `work`.
 pub async fn enter(app: &Arc<AppState>, headers: &HeaderMap, work: Work) -> Result<(Caller, Share), Problem> {
     let caller = Caller::verify(headers, app).await?;
     let admitted = app.admission.admit(caller.tenant(), work).inspect_err(|p| app.metrics.refusal(p.kind))?;
-    Ok((caller, Share { _held: Arc::new(admitted) }))
+    Ok((caller, admitted.into()))
 }
 
 /// The middleware in front of every keyed route. It finds the state in the request (the router

@@ -15,10 +15,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::Caller;
 use super::blocking::off_worker;
-use super::body::Listing;
+use super::body::{Listing, Paging};
 use super::keyed::Share;
 use super::problem::Problem;
-use crate::manifest::manifest_path;
+use crate::config::TenantConfig;
 use crate::model::parse_rfc3339;
 use crate::pipeline::{Difference, Replay, ReplayReport, replay as run_replay};
 use crate::store::EventRange;
@@ -59,11 +59,97 @@ pub struct OfPlugin {
 #[schema(value_type = String, format = Binary)]
 pub struct Component(pub Bytes);
 
+/// A replay asked for: of which tenant's plugin, over which kept events, what may differ, by which
+/// API key.
+pub struct Asked {
+    /// The tenant.
+    pub tenant: String,
+    /// The plugin's name in the tenant's configuration.
+    pub name: String,
+    /// Which kept events.
+    pub range: EventRange,
+    /// The differences that do not fail it.
+    pub allow: Vec<Difference>,
+    /// The API key replaying.
+    pub by: String,
+}
+
+/// The configuration of `tenant`, which must configure the plugin `name`: 404 otherwise.
+pub fn configured(app: &AppState, tenant: &str, name: &str) -> Result<TenantConfig, Problem> {
+    let config = app
+        .config
+        .tenant(tenant)
+        .map_err(|e| Problem::new(StatusCode::FORBIDDEN, "tenant-not-configured", e.to_string()))?;
+    if !config.plugins.contains_key(name) {
+        let detail = format!("no plugin '{name}' is configured for tenant '{tenant}'");
+        return Err(Problem::new(StatusCode::NOT_FOUND, "not-found", detail));
+    }
+    Ok(config)
+}
+
+/// The answer to a component larger than [`MAX_COMPONENT_BYTES`].
+pub fn too_large() -> Problem {
+    let detail = format!("the component is larger than the {MAX_COMPONENT_BYTES} bytes a replay takes");
+    Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", detail)
+}
+
+/// Replays `component` as the plugin `asked` names, for the API and the console alike: installed
+/// as a new version of it (governed as the version installed now), run over the kept events asked
+/// for off the async workers, and recorded as one audit record. `share` is held by the replay
+/// itself, so that a caller who hangs up does not free its place while the replay runs.
+pub async fn run(
+    app: &Arc<AppState>,
+    config: TenantConfig,
+    asked: Asked,
+    component: Component,
+    share: Share,
+) -> Result<ReplayReport, Problem> {
+    let app = app.clone();
+    off_worker(move || {
+        let _share = share;
+        let Asked { tenant: tenant_id, name, range, allow, by } = asked;
+        let dir = tempfile::tempdir().map_err(|e| Problem::internal(format!("no room for the component: {e}")))?;
+        let file = dir.path().join(format!("{name}.wasm"));
+        std::fs::write(&file, &component.0).map_err(|e| Problem::internal(format!("writing the component: {e}")))?;
+        let candidate = install_candidate(&app.runtime, (&config, &tenant_id), &name, &file, &app.config.limits)
+            .map_err(|e| {
+                let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-component", chain.join(": "))
+            })?;
+        let tenant = app.tenant(&tenant_id);
+        let replay = Replay { tenant: &tenant, installed: &candidate, range, allow, by: &by };
+        Ok(run_replay(&app.runtime, replay)?)
+    })
+    .await
+}
+
 fn invalid(detail: String) -> Problem {
     Problem::new(StatusCode::BAD_REQUEST, "invalid-query", detail)
 }
 
-fn differences(allow: Option<&str>) -> Result<Vec<Difference>, Problem> {
+/// The kept events asked for: `since` and `until` (RFC 3339), `after` (a kept event's `seq`),
+/// then a page of `paging`.
+pub fn range(
+    (since, until, after): (Option<String>, Option<String>, Option<String>),
+    paging: Paging,
+) -> Result<EventRange, Problem> {
+    let time = |what: &str, value: Option<String>| {
+        value.map(|v| parse_rfc3339(&v)).transpose().map_err(|m| invalid(format!("{what}: {m}")))
+    };
+    let after = after
+        .map(|a| a.parse().map_err(|_| invalid(format!("after must be a kept event's seq, a whole number, not '{a}'"))))
+        .transpose()?;
+    Ok(EventRange {
+        since: time("since", since)?,
+        until: time("until", until)?,
+        after,
+        offset: paging.offset,
+        limit: paging.limit,
+    })
+}
+
+/// The differences `allow` names, comma-separated.
+pub fn differences(allow: Option<&str>) -> Result<Vec<Difference>, Problem> {
     let Some(allow) = allow else { return Ok(Vec::new()) };
     allow
         .split(',')
@@ -95,71 +181,24 @@ pub async fn replay(
     share: Share,
     request: Request,
 ) -> Result<Response, Problem> {
-    let time = |what: &str, value: Option<String>| {
-        value.map(|v| parse_rfc3339(&v)).transpose().map_err(|m| invalid(format!("{what}: {m}")))
-    };
-    let range = EventRange {
-        since: time("since", query.since)?,
-        until: time("until", query.until)?,
-        after: query
-            .after
-            .map(|a| {
-                a.parse().map_err(|_| invalid(format!("after must be a kept event's seq, a whole number, not '{a}'")))
-            })
-            .transpose()?,
-        offset: paging.offset,
-        limit: paging.limit,
-    };
+    let range = range((query.since, query.until, query.after), paging)?;
     let allow = differences(query.allow.as_deref())?;
     let kind = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("none");
     if kind != "application/wasm" {
         let detail = format!("the body must be a component (Content-Type: application/wasm), not {kind}");
         return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", detail));
     }
-    let tenant_id = caller.tenant().to_owned();
-    let config = app
-        .config
-        .tenant(&tenant_id)
-        .map_err(|e| Problem::new(StatusCode::FORBIDDEN, "tenant-not-configured", e.to_string()))?;
-    let Some(installed) = config.plugins.get(&name) else {
-        let detail = format!("no plugin '{name}' is configured for tenant '{tenant_id}'");
-        return Err(Problem::new(StatusCode::NOT_FOUND, "not-found", detail));
-    };
-    let manifest = manifest_path(&installed.component);
+    let asked = Asked { tenant: caller.tenant().to_owned(), name, range, allow, by: caller.0.id.clone() };
+    let config = configured(&app, &asked.tenant, &asked.name)?;
     let deadline = app.http.body_timeout;
     let body = tokio::time::timeout(deadline, Bytes::from_request(request, &app)).await.map_err(|_| {
         let detail = format!("the body did not arrive whole within {} ms; send it at once", deadline.as_millis());
         Problem::new(StatusCode::REQUEST_TIMEOUT, "body-timeout", detail).closing()
     })?;
     let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            format!("the component is larger than the {MAX_COMPONENT_BYTES} bytes a replay takes"),
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         status => Problem::new(status, "unreadable-body", format!("the body could not be read: {e}")),
     })?;
-    let (component, by) = (Component(body), caller.0.id.clone());
-    let report: ReplayReport = off_worker(move || {
-        // The share is held by the replay itself, so a caller that hangs up does not free it early.
-        let _share = share;
-        // The new component with the installed version's manifest beside it.
-        let dir = tempfile::tempdir().map_err(|e| Problem::internal(format!("no room for the component: {e}")))?;
-        let file = dir.path().join(format!("{name}.wasm"));
-        std::fs::write(&file, &component.0).map_err(|e| Problem::internal(format!("writing the component: {e}")))?;
-        if manifest.is_file() {
-            std::fs::copy(&manifest, manifest_path(&file))
-                .map_err(|e| Problem::internal(format!("copying the plugin's manifest: {e}")))?;
-        }
-        let candidate = install_candidate(&app.runtime, (&config, &tenant_id), &name, &file, &app.config.limits)
-            .map_err(|e| {
-                let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-component", chain.join(": "))
-            })?;
-        let tenant = app.tenant(&tenant_id);
-        let replay = Replay { tenant: &tenant, installed: &candidate, range, allow, by: &by };
-        Ok(run_replay(&app.runtime, replay)?)
-    })
-    .await?;
+    let report = run(&app, config, asked, Component(body), share).await?;
     Ok(axum::Json(report).into_response())
 }

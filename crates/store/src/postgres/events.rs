@@ -1,12 +1,14 @@
-//! Kept events in PostgreSQL: kept within the tenant's bound in one transaction, read by plugin
-//! and time in pages, purged by age.
+//! Kept events in PostgreSQL: kept within the tenant's bound in one transaction (the invocation's
+//! commit, when it ran on the event), read by plugin and time in pages, purged by age.
 
-use postgres::Row;
+use postgres::{Row, Transaction};
 
 use super::audit::append as append_audit;
+use super::invocations::commit_in;
 use super::{PostgresStore, StoreError};
-use crate::{EventBounds, EventRange, EventStore, Kept, KeptEvent};
+use crate::{Commit, EventBounds, EventRange, EventStore, Kept, KeptEvent};
 use provhost_core::audit::AuditEntry;
+use provhost_core::refusal::Refusal;
 
 /// Drops a tenant's oldest kept events until the newer ones hold at most `$2` bytes.
 const DROP_OLDEST_SQL: &str = "DELETE FROM kept_events WHERE tenant = $1 AND seq IN (
@@ -26,38 +28,50 @@ fn kept(row: &Row) -> KeptEvent {
     }
 }
 
+/// Keeps `event` inside the write transaction `tx` unless it is larger than `bounds` allow, then
+/// drops the tenant's oldest kept events until it holds at most `max_tenant_bytes`.
+fn keep_in(tx: &mut Transaction<'_>, event: &KeptEvent, bounds: EventBounds) -> Result<Kept, StoreError> {
+    let bytes = event.bytes();
+    if bytes > bounds.max_event_bytes {
+        return Ok(Kept::TooLarge { bytes });
+    }
+    let max_tenant = bounds.max_tenant_bytes as i64;
+    let seq: i64 = tx
+        .query_one(
+            "INSERT INTO kept_events (tenant, invocation, plugin, at, event, decided, bytes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+            &[
+                &event.tenant,
+                &event.invocation,
+                &event.plugin,
+                &event.at,
+                &event.event,
+                &event.decided,
+                &(bytes as i64),
+            ],
+        )?
+        .get(0);
+    let held: i64 = tx
+        .query_one("SELECT COALESCE(SUM(bytes), 0)::bigint FROM kept_events WHERE tenant = $1", &[&event.tenant])?
+        .get(0);
+    let dropped = if held > max_tenant { tx.execute(DROP_OLDEST_SQL, &[&event.tenant, &max_tenant])? } else { 0 };
+    Ok(Kept::Kept { seq: seq as u64, dropped })
+}
+
 impl EventStore for PostgresStore {
     fn keep_event(&self, event: &KeptEvent, bounds: EventBounds) -> Result<Kept, StoreError> {
-        let bytes = event.bytes();
-        if bytes > bounds.max_event_bytes {
-            return Ok(Kept::TooLarge { bytes });
-        }
-        let max_tenant = bounds.max_tenant_bytes as i64;
-        self.write(|tx| {
-            let seq: i64 = tx
-                .query_one(
-                    "INSERT INTO kept_events (tenant, invocation, plugin, at, event, decided, bytes)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
-                    &[
-                        &event.tenant,
-                        &event.invocation,
-                        &event.plugin,
-                        &event.at,
-                        &event.event,
-                        &event.decided,
-                        &(bytes as i64),
-                    ],
-                )?
-                .get(0);
-            let held: i64 = tx
-                .query_one(
-                    "SELECT COALESCE(SUM(bytes), 0)::bigint FROM kept_events WHERE tenant = $1",
-                    &[&event.tenant],
-                )?
-                .get(0);
-            let dropped =
-                if held > max_tenant { tx.execute(DROP_OLDEST_SQL, &[&event.tenant, &max_tenant])? } else { 0 };
-            Ok(Kept::Kept { seq: seq as u64, dropped })
+        self.write(|tx| keep_in(tx, event, bounds))
+    }
+
+    fn commit_keeping(
+        &self,
+        commit: &Commit<'_>,
+        event: &KeptEvent,
+        bounds: EventBounds,
+    ) -> Result<Result<Kept, Refusal>, StoreError> {
+        self.write(|tx| match commit_in(tx, commit)? {
+            Ok(()) => Ok(Ok(keep_in(tx, event, bounds)?)),
+            Err(refusal) => Ok(Err(refusal)),
         })
     }
 

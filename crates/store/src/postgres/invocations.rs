@@ -85,6 +85,34 @@ fn apply_observed(
     Ok(Ok(()))
 }
 
+/// Commits `commit` inside the write transaction `tx`: the tenant's chain head locked, the window
+/// budgets, retries, managed entitlements and the person's attribute bounds checked again, then the
+/// invocation, its audit entries and its actions written; the refusal instead, with nothing written.
+pub(super) fn commit_in(tx: &mut Transaction<'_>, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
+    let tenant = commit.record.tenant.as_str();
+    lock_heads(tx, &[tenant])?;
+    if let Err(refusal) = check_windows(tx, tenant, commit.actions, commit.windows)? {
+        return Ok(Err(refusal));
+    }
+    if let Err(refusal) = check_retries(tx, tenant, commit.actions)? {
+        return Ok(Err(refusal));
+    }
+    for action in commit.actions {
+        if let Err(refusal) = still_managed(tx, tenant, action)? {
+            return Ok(Err(refusal));
+        }
+    }
+    if let Some(change) = commit.observed
+        && let Err(refusal) = apply_observed(tx, tenant, change)?
+    {
+        return Ok(Err(refusal));
+    }
+    insert_invocation(tx, commit.record)?;
+    append_audit(tx, tenant, commit.audit)?;
+    insert_actions(tx, tenant, commit.actions)?;
+    Ok(Ok(()))
+}
+
 impl InvocationStore for PostgresStore {
     fn commit_invocation(&self, record: &InvocationRecord, actions: &[Action]) -> Result<(), StoreError> {
         let audit = [record.plan_entry(actions)];
@@ -93,30 +121,7 @@ impl InvocationStore for PostgresStore {
     }
 
     fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
-        let tenant = commit.record.tenant.as_str();
-        self.write(|tx| {
-            lock_heads(tx, &[tenant])?;
-            if let Err(refusal) = check_windows(tx, tenant, commit.actions, commit.windows)? {
-                return Ok(Err(refusal));
-            }
-            if let Err(refusal) = check_retries(tx, tenant, commit.actions)? {
-                return Ok(Err(refusal));
-            }
-            for action in commit.actions {
-                if let Err(refusal) = still_managed(tx, tenant, action)? {
-                    return Ok(Err(refusal));
-                }
-            }
-            if let Some(change) = commit.observed
-                && let Err(refusal) = apply_observed(tx, tenant, change)?
-            {
-                return Ok(Err(refusal));
-            }
-            insert_invocation(tx, commit.record)?;
-            append_audit(tx, tenant, commit.audit)?;
-            insert_actions(tx, tenant, commit.actions)?;
-            Ok(Ok(()))
-        })
+        self.write(|tx| commit_in(tx, commit))
     }
 
     fn invocation_source(&self, tenant: &str, id: &str) -> Result<Option<InvocationSource>, StoreError> {

@@ -1,12 +1,14 @@
-//! Kept events in SQLite: kept within the tenant's bound in one transaction, read by plugin and
-//! time in pages, purged by age.
+//! Kept events in SQLite: kept within the tenant's bound in one transaction (the invocation's
+//! commit, when it ran on the event), read by plugin and time in pages, purged by age.
 
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 use super::audit::append as append_audit;
+use super::invocations::commit_in;
 use super::{SqliteStore, StoreError};
-use crate::{EventBounds, EventRange, EventStore, Kept, KeptEvent};
+use crate::{Commit, EventBounds, EventRange, EventStore, Kept, KeptEvent};
 use provhost_core::audit::AuditEntry;
+use provhost_core::refusal::Refusal;
 
 /// Drops a tenant's oldest kept events until the newer ones hold at most `?2` bytes.
 const DROP_OLDEST_SQL: &str = "DELETE FROM kept_events WHERE tenant = ?1 AND seq IN (
@@ -14,36 +16,52 @@ const DROP_OLDEST_SQL: &str = "DELETE FROM kept_events WHERE tenant = ?1 AND seq
                           FROM kept_events WHERE tenant = ?1)
          WHERE held > ?2)";
 
+/// Keeps `event` inside the write transaction `tx` unless it is larger than `bounds` allow, then
+/// drops the tenant's oldest kept events until it holds at most `max_tenant_bytes`.
+fn keep_in(tx: &Connection, event: &KeptEvent, bounds: EventBounds) -> Result<Kept, StoreError> {
+    let bytes = event.bytes();
+    if bytes > bounds.max_event_bytes {
+        return Ok(Kept::TooLarge { bytes });
+    }
+    tx.prepare_cached(
+        "INSERT INTO kept_events (tenant, invocation, plugin, at, event, decided, bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        event.tenant,
+        event.invocation,
+        event.plugin,
+        event.at,
+        event.event,
+        event.decided,
+        bytes as i64
+    ])?;
+    let seq = tx.last_insert_rowid() as u64;
+    let held: i64 = tx
+        .prepare_cached("SELECT COALESCE(SUM(bytes), 0) FROM kept_events WHERE tenant = ?1")?
+        .query_row([&event.tenant], |r| r.get(0))?;
+    let dropped = if held as u64 > bounds.max_tenant_bytes {
+        tx.prepare_cached(DROP_OLDEST_SQL)?.execute(params![event.tenant, bounds.max_tenant_bytes as i64])?
+    } else {
+        0
+    };
+    Ok(Kept::Kept { seq, dropped: dropped as u64 })
+}
+
 impl EventStore for SqliteStore {
     fn keep_event(&self, event: &KeptEvent, bounds: EventBounds) -> Result<Kept, StoreError> {
-        let bytes = event.bytes();
-        if bytes > bounds.max_event_bytes {
-            return Ok(Kept::TooLarge { bytes });
-        }
-        self.write(|tx| {
-            tx.prepare_cached(
-                "INSERT INTO kept_events (tenant, invocation, plugin, at, event, decided, bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                event.tenant,
-                event.invocation,
-                event.plugin,
-                event.at,
-                event.event,
-                event.decided,
-                bytes as i64
-            ])?;
-            let seq = tx.last_insert_rowid() as u64;
-            let held: i64 = tx
-                .prepare_cached("SELECT COALESCE(SUM(bytes), 0) FROM kept_events WHERE tenant = ?1")?
-                .query_row([&event.tenant], |r| r.get(0))?;
-            let dropped = if held as u64 > bounds.max_tenant_bytes {
-                tx.prepare_cached(DROP_OLDEST_SQL)?.execute(params![event.tenant, bounds.max_tenant_bytes as i64])?
-            } else {
-                0
-            };
-            Ok(Kept::Kept { seq, dropped: dropped as u64 })
+        self.write(|tx| keep_in(tx, event, bounds))
+    }
+
+    fn commit_keeping(
+        &self,
+        commit: &Commit<'_>,
+        event: &KeptEvent,
+        bounds: EventBounds,
+    ) -> Result<Result<Kept, Refusal>, StoreError> {
+        self.write(|tx| match commit_in(tx, commit)? {
+            Ok(()) => Ok(Ok(keep_in(tx, event, bounds)?)),
+            Err(refusal) => Ok(Err(refusal)),
         })
     }
 

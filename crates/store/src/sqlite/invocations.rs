@@ -80,6 +80,32 @@ fn apply_observed(tx: &Connection, tenant: &str, change: &AttributeChanged) -> R
     Ok(Ok(()))
 }
 
+/// Commits `commit` inside the write transaction `tx`: the window budgets, retries, managed
+/// entitlements and the person's attribute bounds checked again, then the invocation, its audit
+/// entries and its actions written; the refusal instead, with nothing written.
+pub(super) fn commit_in(tx: &Connection, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
+    if let Err(refusal) = check_windows(tx, &commit.record.tenant, commit.actions, commit.windows)? {
+        return Ok(Err(refusal));
+    }
+    if let Err(refusal) = check_retries(tx, &commit.record.tenant, commit.actions)? {
+        return Ok(Err(refusal));
+    }
+    for action in commit.actions {
+        if let Err(refusal) = still_managed(tx, &commit.record.tenant, action)? {
+            return Ok(Err(refusal));
+        }
+    }
+    if let Some(change) = commit.observed
+        && let Err(refusal) = apply_observed(tx, &commit.record.tenant, change)?
+    {
+        return Ok(Err(refusal));
+    }
+    insert_invocation(tx, commit.record)?;
+    append_audit(tx, &commit.record.tenant, commit.audit)?;
+    insert_actions(tx, &commit.record.tenant, commit.actions)?;
+    Ok(Ok(()))
+}
+
 impl InvocationStore for SqliteStore {
     fn commit_invocation(&self, record: &InvocationRecord, actions: &[Action]) -> Result<(), StoreError> {
         let audit = [record.plan_entry(actions)];
@@ -88,28 +114,7 @@ impl InvocationStore for SqliteStore {
     }
 
     fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
-        self.write(|tx| {
-            if let Err(refusal) = check_windows(tx, &commit.record.tenant, commit.actions, commit.windows)? {
-                return Ok(Err(refusal));
-            }
-            if let Err(refusal) = check_retries(tx, &commit.record.tenant, commit.actions)? {
-                return Ok(Err(refusal));
-            }
-            for action in commit.actions {
-                if let Err(refusal) = still_managed(tx, &commit.record.tenant, action)? {
-                    return Ok(Err(refusal));
-                }
-            }
-            if let Some(change) = commit.observed
-                && let Err(refusal) = apply_observed(tx, &commit.record.tenant, change)?
-            {
-                return Ok(Err(refusal));
-            }
-            insert_invocation(tx, commit.record)?;
-            append_audit(tx, &commit.record.tenant, commit.audit)?;
-            insert_actions(tx, &commit.record.tenant, commit.actions)?;
-            Ok(Ok(()))
-        })
+        self.write(|tx| commit_in(tx, commit))
     }
 
     fn invocation_source(&self, tenant: &str, id: &str) -> Result<Option<InvocationSource>, StoreError> {

@@ -1,9 +1,14 @@
-//! Kept events: bounded per event and per tenant, read per tenant and plugin in pages and time
-//! ranges, purged by age; a replay's record joins the chain.
+//! Kept events: kept in their invocation's commit or not at all, bounded per event and per tenant,
+//! read per tenant and plugin in pages and time ranges, purged by age; a replay's record joins the
+//! chain.
+
+use std::time::Duration;
 
 use super::Make;
-use crate::{AuditFilter, DEMO_TENANT, EventBounds, EventRange, Kept, KeptEvent, seed_demo};
-use provhost_core::audit::AuditEntry;
+use crate::{AuditFilter, Commit, DEMO_TENANT, EventBounds, EventRange, Kept, KeptEvent, seed_demo};
+use provhost_core::audit::{AuditEntry, InvocationRecord};
+use provhost_core::model::{Action, ActionFilter, ActionState, new_id};
+use provhost_core::policy::WindowBudget;
 
 fn event(tenant: &str, plugin: &str, n: u32, at: &str) -> KeptEvent {
     KeptEvent {
@@ -118,4 +123,54 @@ pub fn paging_after_the_last_seq_reads_each_kept_event_once_while_the_oldest_go(
     let rest = store.kept_events(DEMO_TENANT, "p", &EventRange { limit: 2, after, ..Default::default() }).unwrap();
     let names: Vec<String> = first.into_iter().chain(rest).map(|k| k.invocation).collect();
     assert_eq!(names, ["inv-demo-0", "inv-demo-1", "inv-demo-2", "inv-demo-3"], "each once, none skipped");
+}
+
+pub fn an_event_is_kept_in_its_invocations_commit_or_not_at_all(make: Make) {
+    let store = make();
+    seed_demo(&*store).unwrap();
+    let failed = store.actions(DEMO_TENANT, &ActionFilter::default(), 10).unwrap().remove(0);
+    let hour = Duration::from_secs(3600);
+    let used = store.window_usage(DEMO_TENANT, &failed.system, failed.kind, hour).unwrap();
+    // Room for one more action of the failed one's system and kind.
+    let windows = [WindowBudget { system: failed.system.clone(), kind: failed.kind, max: used + 1, per: hour }];
+    let commit = |record: &InvocationRecord, bounds: EventBounds| {
+        let action = Action { id: new_id(), state: ActionState::Pending, retry_of: None, ..failed.clone() };
+        let actions = [action];
+        let audit = [record.plan_entry(&actions)];
+        let commit = Commit { record, actions: &actions, observed: None, windows: &windows, audit: &audit };
+        let kept = KeptEvent { invocation: record.id.clone(), ..event(DEMO_TENANT, "p", 0, &record.started_at) };
+        store.commit_keeping(&commit, &kept, bounds)
+    };
+    let kept = || store.kept_events(DEMO_TENANT, "p", &all(EventRange::default())).unwrap();
+    let on_record = |record: &InvocationRecord| store.invocation_source(DEMO_TENANT, &record.id).unwrap().is_some();
+
+    let first = InvocationRecord::history(&new_id(), DEMO_TENANT, "p", "the first update");
+    assert!(matches!(commit(&first, ROOMY).unwrap(), Ok(Kept::Kept { dropped: 0, .. })));
+    assert!(on_record(&first));
+    assert_eq!(kept().iter().map(|k| k.invocation.as_str()).collect::<Vec<_>>(), [first.id.as_str()]);
+
+    let refused = InvocationRecord::history(&new_id(), DEMO_TENANT, "p", "one update too many");
+    let refusal = commit(&refused, ROOMY).unwrap().unwrap_err();
+    assert_eq!(refusal.code(), "threshold-exceeded", "{refusal}");
+    assert!(!on_record(&refused), "a refused commit records nothing");
+    assert_eq!(kept().len(), 1, "and keeps nothing");
+
+    // A commit with no action, so that no window refuses it.
+    let bare = |record: &InvocationRecord, event: &KeptEvent, bounds: EventBounds| {
+        let audit = [record.plan_entry(&[])];
+        let commit = Commit { record, actions: &[], observed: None, windows: &[], audit: &audit };
+        store.commit_keeping(&commit, event, bounds)
+    };
+    // The same invocation committed twice: the second commit fails, and its event goes with it.
+    let again = KeptEvent { invocation: first.id.clone(), ..event(DEMO_TENANT, "p", 1, &first.started_at) };
+    assert!(bare(&first, &again, ROOMY).is_err(), "an invocation is recorded once");
+    assert_eq!(kept().len(), 1, "the failed commit kept no event");
+
+    // An event too large to keep does not stop its invocation from committing.
+    let nothing = InvocationRecord::history(&new_id(), DEMO_TENANT, "q", "no action");
+    let big = event(DEMO_TENANT, "q", 1, &nothing.started_at);
+    let tight = EventBounds { max_event_bytes: big.bytes() - 1, max_tenant_bytes: big.bytes() };
+    assert_eq!(bare(&nothing, &big, tight).unwrap(), Ok(Kept::TooLarge { bytes: big.bytes() }));
+    assert!(on_record(&nothing));
+    assert!(store.kept_events(DEMO_TENANT, "q", &all(EventRange::default())).unwrap().is_empty());
 }

@@ -49,6 +49,7 @@ macro_rules! store_suite {
             deliveries::two_senders_never_claim_the_same_delivery,
             deliveries::an_expired_delivery_claim_is_taken_up_again_and_its_late_try_is_refused,
             demo::demo_tenant_has_persons_with_accounts_entitlements_and_a_failed_action,
+            events::an_event_is_kept_in_its_invocations_commit_or_not_at_all,
             events::kept_events_hold_their_bounds_dropping_the_oldest_first,
             events::kept_events_are_read_per_tenant_and_plugin_in_pages_and_ranges,
             events::old_kept_events_are_purged_and_a_replay_is_one_audit_record,

@@ -1,11 +1,12 @@
-//! Keeping the event an invocation ran on, with what it decided, when its tenant opts in:
-//! redacted as the tenant's retention says and bounded per event and per tenant.
+//! Keeping the event an invocation ran on, with what it decided, when its tenant opts in: in the
+//! transaction that commits the invocation's record, redacted as the tenant's retention says and
+//! bounded per event and per tenant.
 
-use crate::audit::InvocationRecord;
 use crate::config::Retention;
 use crate::event::Event;
 use crate::gate::TenantContext;
-use crate::store::{EventBounds, Kept, KeptEvent};
+use crate::refusal::Refusal;
+use crate::store::{Commit, EventBounds, Kept, KeptEvent, StoreError};
 
 use super::Decided;
 
@@ -37,14 +38,19 @@ fn redacted(event: &Event, retention: &Retention) -> Event {
     event
 }
 
-/// Keeps `event`, which invocation `record` ran on and which decided `decided`, if the tenant keeps
-/// events. Keeping is after the fact: the invocation's own record and plan are committed already,
-/// so a failure to keep is logged, never the invocation's failure.
-pub fn keep(context: &TenantContext, record: &InvocationRecord, event: &Event, decided: &Decided) {
-    let retention = &context.parts.retention;
-    if !retention.keep_events || record.dry_run {
-        return;
-    }
+/// Commits `commit`; with `kept` (the event its invocation ran on and what it decided), when the
+/// tenant keeps events and this is no dry run, keeps the event with it in the same transaction, so
+/// that neither is on record without the other. An event larger than the tenant's bound is not
+/// kept, and the log says so.
+pub fn commit_keeping(
+    context: &TenantContext,
+    commit: &Commit<'_>,
+    kept: Option<(&Event, Decided)>,
+) -> Result<Result<(), Refusal>, StoreError> {
+    let (retention, store, record) = (&context.parts.retention, &context.parts.store, commit.record);
+    let Some((event, decided)) = kept.filter(|_| retention.keep_events && !record.dry_run) else {
+        return store.commit(commit);
+    };
     let kept = KeptEvent {
         seq: 0,
         tenant: context.parts.tenant.clone(),
@@ -52,22 +58,21 @@ pub fn keep(context: &TenantContext, record: &InvocationRecord, event: &Event, d
         plugin: record.plugin_name.clone(),
         at: record.started_at.clone(),
         event: serde_json::to_string(&redacted(event, retention)).expect("events serialise"),
-        decided: serde_json::to_string(decided).expect("decisions serialise"),
+        decided: serde_json::to_string(&decided).expect("decisions serialise"),
     };
     let bounds =
         EventBounds { max_event_bytes: retention.max_event_bytes, max_tenant_bytes: retention.max_tenant_bytes };
-    match context.parts.store.keep_event(&kept, bounds) {
-        Ok(Kept::Kept { dropped: 0, .. }) => {}
-        Ok(Kept::Kept { dropped, .. }) => {
+    Ok(store.commit_keeping(commit, &kept, bounds)?.map(|kept| match kept {
+        Kept::Kept { dropped: 0, .. } => {}
+        Kept::Kept { dropped, .. } => {
             tracing::debug!(dropped, "the tenant's oldest kept events made room within its max-tenant-bytes")
         }
-        Ok(Kept::TooLarge { bytes }) => tracing::info!(
+        Kept::TooLarge { bytes } => tracing::info!(
             bytes,
             max = retention.max_event_bytes,
             "the event is not kept for replays: it is larger than the tenant's [retention] max-event-bytes"
         ),
-        Err(e) => tracing::warn!("the event could not be kept for replays: {e}"),
-    }
+    }))
 }
 
 #[cfg(test)]

@@ -17,11 +17,11 @@ use serde::Serialize;
 use serde_json::json;
 
 pub use compare::{Delta, Difference, compare};
-pub use decided::Decided;
-pub use keep::keep;
+pub use decided::{Decided, Planned};
+pub use keep::commit_keeping;
 
 use super::RunError;
-use super::conclude::apply_thresholds;
+use super::thresholds::apply_thresholds;
 use crate::audit::{Outcome, entries};
 use crate::event::Event;
 use crate::gate::TenantContext;

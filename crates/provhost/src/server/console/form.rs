@@ -1,13 +1,15 @@
 //! A posted console form: `application/x-www-form-urlencoded`, read within the server's body
 //! limit and deadline, from a signed-in operator, and carrying the session's CSRF token in its
 //! `csrf` field. A form without it, or with another session's, is refused 403 before its handler
-//! runs: every `POST` of the console takes a [`SignedForm`].
+//! runs: every `POST` of the console takes a [`SignedForm`], or reads an [`Upload`] (a form with a
+//! file, `multipart/form-data`) after checking the scope it needs, which checks the token the same way.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::multipart::{Multipart, MultipartError};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 
 use super::operator::Operator;
 use super::refused::Refused;
@@ -87,16 +89,63 @@ impl FromRequest<Arc<AppState>> for SignedForm {
         let (mut parts, body) = request.into_parts();
         let operator = Operator::from_request_parts(&mut parts, app).await?;
         let fields = read(Request::from_parts(parts, body), app).await?;
-        match fields.get(CSRF_FIELD) {
-            Some(token) if same(token, &operator.csrf) => Ok(SignedForm { operator, fields }),
-            _ => {
-                tracing::warn!(key_id = %operator.key.id, "a console form without this session's CSRF token was refused");
-                Err(Refused::forbidden(
-                    "the form does not carry this session's CSRF token; reload the page and send it from there",
-                ))
-            }
+        signed(&operator, &fields)?;
+        Ok(SignedForm { operator, fields })
+    }
+}
+
+/// Refuses 403 unless `fields` carry the CSRF token of the operator's session.
+fn signed(operator: &Operator, fields: &Fields) -> Result<(), Refused> {
+    match fields.get(CSRF_FIELD) {
+        Some(token) if same(token, &operator.csrf) => Ok(()),
+        _ => {
+            tracing::warn!(key_id = %operator.key.id, "a console form without this session's CSRF token was refused");
+            Err(Refused::forbidden(
+                "the form does not carry this session's CSRF token; reload the page and send it from there",
+            ))
         }
     }
+}
+
+/// A form with a file (`multipart/form-data`) that the signed-in operator posted with the
+/// session's CSRF token: its text fields, and the file of its one file field.
+pub struct Upload {
+    /// Its text fields.
+    pub fields: Fields,
+    /// The file's bytes; empty when none was chosen.
+    pub file: Bytes,
+}
+
+/// Reads `multipart` within the route's body limit (`too_large` answers a larger one, before
+/// anything is done with it) and the server's deadline, and checks its CSRF token.
+pub async fn upload(
+    operator: &Operator,
+    mut multipart: Multipart,
+    app: &Arc<AppState>,
+    too_large: impl Fn() -> Refused,
+) -> Result<Upload, Refused> {
+    let unreadable = |e: MultipartError| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+        _ => Refused::bad_request(format!("the form could not be read: {e}")),
+    };
+    let read = async {
+        let (mut fields, mut file) = (Vec::new(), Bytes::new());
+        while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+            let (name, is_file) = (field.name().unwrap_or_default().to_owned(), field.file_name().is_some());
+            let value = field.bytes().await.map_err(unreadable)?;
+            if is_file {
+                file = value;
+            } else {
+                fields.push((name, String::from_utf8_lossy(&value).into_owned()));
+            }
+        }
+        Ok::<_, Refused>(Upload { fields: Fields(fields), file })
+    };
+    let upload = tokio::time::timeout(app.http.body_timeout, read)
+        .await
+        .map_err(|_| Refused::bad_request("the form did not arrive whole in time; send it again"))??;
+    signed(operator, &upload.fields)?;
+    Ok(upload)
 }
 
 #[cfg(test)]

@@ -16,17 +16,23 @@ mod overview;
 mod person;
 mod plugins;
 mod refused;
+mod replay;
 mod session;
 mod signin;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
 use super::AppState;
+use super::replay::MAX_COMPONENT_BYTES;
+
+/// What a replay's form may take besides its component: its other fields and the form's framing.
+const FORM_ROOM: usize = 64 << 10;
 
 /// The stylesheet, cached by the browser for a day.
 async fn stylesheet() -> impl IntoResponse {
@@ -46,6 +52,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/console/invocations/{id}", get(invocation::show))
         .route("/console/persons/{id}", get(person::show))
         .route("/console/plugins", get(plugins::show))
+        .route(
+            "/console/plugins/{name}/replay",
+            post(replay::replay).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES + FORM_ROOM)),
+        )
         .route("/console/audit", get(audit::list))
         .route("/console/audit/export", get(audit::export))
 }

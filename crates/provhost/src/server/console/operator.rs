@@ -12,8 +12,9 @@ use super::refused::Refused;
 use super::session::{COOKIE, cookie, csrf_of, stored_name};
 use crate::policy::Scope;
 use crate::server::AppState;
-use crate::server::admission::{Admitted, Work};
+use crate::server::admission::Work;
 use crate::server::blocking::in_turn;
+use crate::server::keyed::Share;
 use crate::store::KeyRecord;
 
 /// A request from a signed-in operator.
@@ -25,13 +26,19 @@ pub struct Operator {
     /// The CSRF token its forms carry.
     pub csrf: String,
     /// The request's place in its tenant's share.
-    _place: Admitted,
+    place: Share,
 }
 
 impl Operator {
     /// The operator's tenant.
     pub fn tenant(&self) -> &str {
         &self.key.tenant
+    }
+
+    /// The request's place in its tenant's share, for work that must hold it to its end even when
+    /// the operator leaves the page.
+    pub fn share(&self) -> Share {
+        self.place.clone()
     }
 
     /// Whether the key is granted `scope`: what it is not granted is not shown.
@@ -72,6 +79,6 @@ impl FromRequestParts<Arc<AppState>> for Operator {
         app.config.admit_served(&key.tenant).map_err(|e| Refused::forbidden(e.to_string()))?;
         let work = if parts.method.is_safe() { Work::Read } else { Work::Change };
         let place = app.admission.admit(&key.tenant, work).inspect_err(|p| app.metrics.refusal(p.kind))?;
-        Ok(Operator { key, csrf: csrf_of(&token), token, _place: place })
+        Ok(Operator { key, csrf: csrf_of(&token), token, place: place.into() })
     }
 }

@@ -2,7 +2,7 @@
 //! capabilities, triggers and limits, and how its invocations of the last day ended —
 //! completed, refused, trapped, limit, other — as counts and a small chart by hour, drawn on the
 //! server as SVG, so that a misbehaving plugin shows at a glance. Each plugin is one `section`
-//! built by [`section`]; views about one plugin (such as replaying its recorded events) go there.
+//! built by [`section`], with the form that replays a new version of it (`replay`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,9 +10,10 @@ use std::sync::Arc;
 use axum::extract::State;
 use maud::{Markup, html};
 
-use super::layout;
 use super::operator::Operator;
 use super::refused::Refused;
+use super::{layout, replay};
+use crate::policy::Scope;
 use crate::server::AppState;
 use crate::server::blocking::off_worker;
 use crate::store::OutcomeCount;
@@ -108,8 +109,9 @@ fn svg(chart: &Chart, name: &str) -> Markup {
     }
 }
 
-/// One plugin: what it is, what it may do, and how it fared.
-fn section(installed: &Installed, chart: &Chart) -> Markup {
+/// One plugin: what it is, what it may do, how it fared, and (for a key granted `plugins:replay`)
+/// the form that replays a new version of it.
+fn section(operator: &Operator, installed: &Installed, chart: &Chart) -> Markup {
     let (plugin, loaded) = (&installed.plugin, &installed.loaded);
     let totals = chart.iter().fold([0u64; 5], |mut t, (_, row)| {
         for (c, n) in row.iter().enumerate() {
@@ -141,6 +143,11 @@ fn section(installed: &Installed, chart: &Chart) -> Markup {
             }
             (svg(chart, &plugin.name))
             p class="legend" { @for (name, colour) in CLASSES { span style={ "color:" (colour) } { "■ " } (name) " " } }
+            @if operator.allows(Scope::PluginsReplay) {
+                h3 { "Replay a new version" }
+                p { "Runs the new version over this plugin's kept events as a dry run and shows how its decisions differ." }
+                (replay::form(operator, &plugin.name, &replay::Range::default(), None))
+            }
         }
     }
 }
@@ -168,7 +175,7 @@ pub async fn show(State(app): State<Arc<AppState>>, operator: Operator) -> Resul
         h1 { "Plugins" }
         @if tenant.plugins().is_empty() { p { "No plugin is configured for this tenant." } }
         @for (installed, counts) in tenant.plugins().iter().zip(&counts) {
-            (section(installed, &chart(counts, hours(now))))
+            (section(&operator, installed, &chart(counts, hours(now))))
         }
     };
     Ok(layout::page("Plugins", Some(&operator), body))

@@ -1,0 +1,30 @@
+//! A tenant's thresholds over a whole plan: whole kinds of action per system blocked for approval,
+//! applied before a plan commits and to a replay's plan alike.
+
+use std::collections::BTreeMap;
+
+use crate::backend::BackendError;
+use crate::gate::TenantContext;
+use crate::model::Action;
+use crate::policy::threshold;
+
+/// Applies the tenant's thresholds to `plan`, blocking whole kinds per system; the messages of
+/// those reached. A system's entitlement count is read (from the platform, for a remote backend)
+/// only where a percentage threshold applies; when it cannot be, the system and why.
+pub(super) fn apply_thresholds(
+    context: &TenantContext,
+    plan: &mut [Action],
+) -> Result<Vec<String>, (String, BackendError)> {
+    let policy = &context.parts.policy.thresholds;
+    let mut totals = BTreeMap::new();
+    for action in plan.iter() {
+        if !totals.contains_key(&action.system)
+            && policy.iter().any(|t| t.counts_entitlements(&action.system, action.kind))
+        {
+            let count = context.parts.backend.entitlement_count(&context.parts.tenant, &action.system);
+            totals.insert(action.system.clone(), count.map_err(|e| (action.system.clone(), e))?);
+        }
+    }
+    let reached = threshold::apply(policy, plan, |system| totals.get(system).copied().unwrap_or(0));
+    Ok(reached.into_iter().map(|b| b.message).collect())
+}
