@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::model::{Action, apply_attribute_changes};
 use crate::policy::threshold;
 use crate::refusal::Refusal;
-use crate::store::{Commit, Store, StoreError};
+use crate::store::{Commit, Declined, Store, StoreError};
 use crate::webhook::Tracking;
 
 use super::{Execution, RunError};
@@ -41,7 +41,7 @@ pub(super) fn record_uncommitted(
 ) -> Result<(), StoreError> {
     let entry = invocation_entry(record, journal, None);
     let commit = Commit { record, actions: &[], observed: None, windows: &[], audit: std::slice::from_ref(&entry) };
-    store.commit(&commit)?.map_err(|refusal| StoreError::Conflict(refusal.to_string()))
+    store.commit(&commit).map_err(Declined::into_store_error)
 }
 
 /// Whether an event's attribute change is recorded on the person: not where provhost holds no copy
@@ -141,11 +141,15 @@ pub fn conclude(
         audit[0].details["recorded"] = json!({ "person": change.person, "attributes": written });
     }
     let commit = Commit { record, actions: &plan, observed, windows: &context.parts.policy.windows, audit: &audit };
-    if let Err(refusal) = store.commit(&commit)? {
-        record.outcome = Outcome::Refused;
-        record.detail = format!("not committed: {refusal}");
-        record_uncommitted(&**store, record, journal)?;
-        return Ok(Conclusion { committed: false, refused_at_commit: Some(refusal), actions: plan, thresholds });
+    match store.commit(&commit) {
+        Ok(()) => {}
+        Err(Declined::Store(e)) => return Err(e.into()),
+        Err(Declined::Refused(refusal)) => {
+            record.outcome = Outcome::Refused;
+            record.detail = format!("not committed: {refusal}");
+            record_uncommitted(&**store, record, journal)?;
+            return Ok(Conclusion { committed: false, refused_at_commit: Some(refusal), actions: plan, thresholds });
+        }
     }
     if let Execution::Now(executor) = execution {
         plan = executor.run_now(context, Tracking::Fixed(&record.id, &record.plugin_name), &plan)?;
@@ -163,7 +167,7 @@ mod tests {
     use crate::gate::{Bounds, Call, Gate, TenantParts};
     use crate::model::{Account, ActionFilter, ActionKind, Entitlement, Person, new_id};
     use crate::policy::{Grants, TenantPolicy, Threshold};
-    use crate::store::{DEMO_TENANT, Finish};
+    use crate::store::{Counts, DEMO_TENANT, Finish};
     use provhost_gate::testing::governed_context;
 
     /// The embedded backend, except that it cannot count a system's entitlements.
@@ -228,8 +232,9 @@ mod tests {
         };
         let err = conclude(&context, &mut record, concluding).unwrap_err();
         assert!(err.to_string().contains("did not answer"), "{err}");
-        let (invocations, actions) = store.counts(DEMO_TENANT).unwrap();
-        assert_eq!((invocations, actions), (before.0 + 1, before.1), "the invocation is on record, no action");
+        let after = store.counts(DEMO_TENANT).unwrap();
+        let expected = Counts { invocations: before.invocations + 1, ..before };
+        assert_eq!(after, expected, "the invocation is on record, no action");
         let last = store.audit(&Default::default(), 1000, 0).unwrap().pop().unwrap();
         assert_eq!(last.entry.decision, "unavailable");
         assert!(last.entry.message.contains("the threshold count for"), "{}", last.entry.message);

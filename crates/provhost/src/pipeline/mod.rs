@@ -51,7 +51,7 @@ pub enum Execution<'a> {
 use crate::backend::BackendError;
 use crate::refusal::Refusal;
 use crate::runtime::InvokeError;
-use crate::store::StoreError;
+use crate::store::{Declined, StoreError};
 
 /// Why a run could not be carried out.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +82,15 @@ impl From<InvokeError> for RunError {
         match e {
             InvokeError::Backend(e) => e.into(),
             InvokeError::Busy(_) => RunError::Busy(e.to_string()),
+        }
+    }
+}
+
+impl From<Declined> for RunError {
+    fn from(e: Declined) -> Self {
+        match e {
+            Declined::Refused(refusal) => RunError::Refused(refusal),
+            Declined::Store(e) => RunError::Store(e),
         }
     }
 }

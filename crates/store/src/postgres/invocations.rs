@@ -7,7 +7,7 @@ use postgres::Transaction;
 use super::actions::{check_windows, insert_actions, live_retry, still_managed};
 use super::audit::{append as append_audit, lock_heads};
 use super::{PostgresStore, StoreError, from_json, to_json};
-use crate::{Commit, InvocationSource, InvocationStore, OutcomeCount};
+use crate::{Commit, Counts, Declined, InvocationSource, InvocationStore, OutcomeCount};
 use provhost_core::audit::InvocationRecord;
 use provhost_core::event::AttributeChanged;
 use provhost_core::model::{Action, Attribute, apply_attribute_changes};
@@ -47,13 +47,13 @@ fn check_retries(
     tx: &mut Transaction<'_>,
     tenant: &str,
     actions: &[Action],
-) -> Result<Result<(), Refusal>, StoreError> {
+) -> Result<(), Declined> {
     for (failed, retry) in actions.iter().filter_map(|a| a.retry_of.as_deref().map(|f| (f, a))) {
-        if let Some((live, state)) = live_retry(tx, tenant, failed, &retry.id)? {
-            return Ok(Err(Refusal::already_retried(failed, &live, &state)));
+        if let Some(live) = live_retry(tx, tenant, failed, &retry.id)? {
+            return Err(live.refusal(failed).into());
         }
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Records an observed attribute change on the person, where the store holds persons; past the
@@ -62,60 +62,53 @@ fn apply_observed(
     tx: &mut Transaction<'_>,
     tenant: &str,
     change: &AttributeChanged,
-) -> Result<Result<(), Refusal>, StoreError> {
+) -> Result<(), Declined> {
     let row = tx.query_opt(
         "SELECT attributes FROM persons WHERE tenant = $1 AND id = $2 FOR UPDATE",
         &[&tenant, &change.person],
     )?;
-    let Some(row) = row else { return Ok(Ok(())) };
+    let Some(row) = row else { return Ok(()) };
     let current: Vec<Attribute> = from_json("persons.attributes", row.get(0))?;
     let attributes = match apply_attribute_changes(&current, change.written()) {
         Ok(attributes) => attributes,
         Err(why) => {
-            return Ok(Err(Refusal::Invalid(format!(
+            return Err(Refusal::Invalid(format!(
                 "the event's attribute changes cannot be recorded on person '{}': {why}",
                 change.person
-            ))));
+            ))
+            .into());
         }
     };
     tx.execute(
         "UPDATE persons SET attributes = $3 WHERE tenant = $1 AND id = $2",
         &[&tenant, &change.person, &to_json(&attributes)],
     )?;
-    Ok(Ok(()))
+    Ok(())
 }
 
 impl InvocationStore for PostgresStore {
     fn commit_invocation(&self, record: &InvocationRecord, actions: &[Action]) -> Result<(), StoreError> {
         let audit = [record.plan_entry(actions)];
-        self.commit(&Commit { record, actions, observed: None, windows: &[], audit: &audit })?
-            .map_err(|m| StoreError::Conflict(m.to_string()))
+        self.commit(&Commit { record, actions, observed: None, windows: &[], audit: &audit })
+            .map_err(Declined::into_store_error)
     }
 
-    fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
+    fn commit(&self, commit: &Commit<'_>) -> Result<(), Declined> {
         let tenant = commit.record.tenant.as_str();
-        self.write(|tx| {
+        self.governed(|tx| {
             lock_heads(tx, &[tenant])?;
-            if let Err(refusal) = check_windows(tx, tenant, commit.actions, commit.windows)? {
-                return Ok(Err(refusal));
-            }
-            if let Err(refusal) = check_retries(tx, tenant, commit.actions)? {
-                return Ok(Err(refusal));
-            }
+            check_windows(tx, tenant, commit.actions, commit.windows)?;
+            check_retries(tx, tenant, commit.actions)?;
             for action in commit.actions {
-                if let Err(refusal) = still_managed(tx, tenant, action)? {
-                    return Ok(Err(refusal));
-                }
+                still_managed(tx, tenant, action)?;
             }
-            if let Some(change) = commit.observed
-                && let Err(refusal) = apply_observed(tx, tenant, change)?
-            {
-                return Ok(Err(refusal));
+            if let Some(change) = commit.observed {
+                apply_observed(tx, tenant, change)?;
             }
             insert_invocation(tx, commit.record)?;
             append_audit(tx, tenant, commit.audit)?;
             insert_actions(tx, tenant, commit.actions)?;
-            Ok(Ok(()))
+            Ok(())
         })
     }
 
@@ -129,14 +122,14 @@ impl InvocationStore for PostgresStore {
         Ok(row.map(|r| InvocationSource { plugin: r.get(0), key_id: r.get(1) }))
     }
 
-    fn counts(&self, tenant: &str) -> Result<(u64, u64), StoreError> {
+    fn counts(&self, tenant: &str) -> Result<Counts, StoreError> {
         let row = self.read(|c| {
             Ok(c.query_one(
                 "SELECT (SELECT COUNT(*) FROM invocations WHERE tenant = $1), (SELECT COUNT(*) FROM actions WHERE tenant = $1)",
                 &[&tenant],
             )?)
         })?;
-        Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
+        Ok(Counts { invocations: row.get::<_, i64>(0) as u64, actions: row.get::<_, i64>(1) as u64 })
     }
 
     fn plugin_outcomes(&self, tenant: &str, plugin: &str, since: &str) -> Result<Vec<OutcomeCount>, StoreError> {

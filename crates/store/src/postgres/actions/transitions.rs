@@ -7,7 +7,7 @@ use postgres::Transaction;
 use super::{ACTION_COLUMNS, action};
 use crate::postgres::directory::entitlement_type;
 use crate::postgres::{not_found, not_found_if_zero, to_json};
-use crate::{Effect, StoreError};
+use crate::{Declined, Effect, StoreError};
 use provhost_core::audit::entries::Change;
 use provhost_core::audit::{Actor, AuditEntry, entries, helloid_action};
 use provhost_core::model::{Action, ActionState, ActionTarget, now_rfc3339};
@@ -30,16 +30,16 @@ pub(in crate::postgres) fn still_managed(
     tx: &mut Transaction<'_>,
     tenant: &str,
     a: &Action,
-) -> Result<Result<(), Refusal>, StoreError> {
-    let ActionTarget::Entitlement(id) = &a.target else { return Ok(Ok(())) };
+) -> Result<(), Declined> {
+    let ActionTarget::Entitlement(id) = &a.target else { return Ok(()) };
     let managed = tx.query_opt("SELECT managed FROM entitlements WHERE tenant = $1 AND id = $2", &[&tenant, id])?;
-    Ok(match managed.map(|r| r.get::<_, bool>(0)) {
-        Some(false) => Err(Refusal::Invalid(format!(
+    match managed.map(|r| r.get::<_, bool>(0)) {
+        Some(false) => Err(Declined::Refused(Refusal::Invalid(format!(
             "entitlement '{id}' is no longer managed; provisioning leaves it alone, so action '{}' ({} of it) is not acted on",
             a.id, a.kind
-        ))),
+        )))),
         _ => Ok(()),
-    })
+    }
 }
 
 /// The one audit record of a unit of work that moved `moved` (each action with its HelloID name).

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{ACTION_COLUMNS, action, action_row};
 use crate::sqlite::directory::{not_found, not_found_if_zero, to_json};
-use crate::{Effect, StoreError};
+use crate::{Declined, Effect, StoreError};
 use provhost_core::audit::entries::Change;
 use provhost_core::audit::{Actor, AuditEntry, entries, helloid_action};
 use provhost_core::model::{Action, ActionState, ActionTarget, now_rfc3339};
@@ -31,19 +31,19 @@ pub(in crate::sqlite) fn still_managed(
     tx: &Connection,
     tenant: &str,
     a: &Action,
-) -> Result<Result<(), Refusal>, StoreError> {
-    let ActionTarget::Entitlement(id) = &a.target else { return Ok(Ok(())) };
+) -> Result<(), Declined> {
+    let ActionTarget::Entitlement(id) = &a.target else { return Ok(()) };
     let managed: Option<bool> = tx
         .prepare_cached("SELECT managed FROM entitlements WHERE tenant = ?1 AND id = ?2")?
         .query_row([tenant, id], |r| r.get(0))
         .optional()?;
-    Ok(match managed {
-        Some(false) => Err(Refusal::Invalid(format!(
+    match managed {
+        Some(false) => Err(Declined::Refused(Refusal::Invalid(format!(
             "entitlement '{id}' is no longer managed; provisioning leaves it alone, so action '{}' ({} of it) is not acted on",
             a.id, a.kind
-        ))),
+        )))),
         _ => Ok(()),
-    })
+    }
 }
 
 /// The one audit record of a unit of work that moved `moved` (each action with its HelloID name).
