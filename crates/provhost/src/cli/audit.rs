@@ -12,6 +12,7 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
 use super::{DataDir, print_json};
+use crate::api::Paging;
 use crate::audit::{AuditRecord, ChainStart, Checkpoint, verify_chain};
 use crate::model::parse_rfc3339;
 use crate::store::{AuditFilter, Store, Verification};
@@ -131,15 +132,17 @@ fn read_secret(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     Ok(secret)
 }
 
+/// What checking a store's chains against checkpoints found.
+struct Anchored {
+    /// Whether every checkpoint held.
+    held: bool,
+    /// The tenants whose chain start a checkpoint vouches for.
+    covered: BTreeSet<String>,
+}
+
 /// Checks each checkpoint in `path` (of `tenant`, or all): its signature, and that the store's
-/// chain still starts where it says and holds the record it names. Prints what it finds; returns
-/// whether all held, and the tenants whose chain start a checkpoint vouches for.
-fn check_anchors(
-    store: &dyn Store,
-    path: &PathBuf,
-    secret: &[u8],
-    tenant: Option<&str>,
-) -> anyhow::Result<(bool, BTreeSet<String>)> {
+/// chain still starts where it says and holds the record it names. Prints what it finds.
+fn check_anchors(store: &dyn Store, path: &PathBuf, secret: &[u8], tenant: Option<&str>) -> anyhow::Result<Anchored> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (mut held, mut covered) = (true, BTreeSet::new());
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -149,7 +152,7 @@ fn check_anchors(
             continue;
         }
         let start = store.audit_start(&checkpoint.tenant)?;
-        let last = store.audit_head(&checkpoint.tenant)?.map_or(0, |(seq, _)| seq);
+        let last = store.audit_head(&checkpoint.tenant)?.map_or(0, |head| head.seq);
         let found = store.audit_hash_at(&checkpoint.tenant, checkpoint.seq)?;
         let checked = checkpoint
             .check_signature(secret)
@@ -170,7 +173,7 @@ fn check_anchors(
             }
         }
     }
-    Ok((held, covered))
+    Ok(Anchored { held, covered })
 }
 
 /// Prints what verifying one tenant's chain found; whether it holds. A chain that does not start
@@ -211,15 +214,11 @@ fn report(v: &Verification, covered: bool) -> bool {
     }
 }
 
-/// The start a checkpoint of `tenant`'s chain may vouch for: record 1, or the record an archive
-/// was imported from, when the operator says so with `--starts-at`.
-fn signable_start(
-    store: &dyn Store,
-    tenant: &str,
-    starts_at: Option<u64>,
-) -> anyhow::Result<Result<ChainStart, String>> {
-    let start = store.audit_start(tenant)?.unwrap_or_else(ChainStart::genesis);
-    Ok(if start.is_genesis() || starts_at == Some(start.seq) && start.seq > 1 {
+/// `start`, where `tenant`'s chain starts, if a checkpoint may vouch for it: record 1, or the
+/// record an archive was imported from, when the operator says so with `--starts-at`; otherwise
+/// why not.
+fn signable(start: ChainStart, tenant: &str, starts_at: Option<u64>) -> Result<ChainStart, String> {
+    if start.is_genesis() || starts_at == Some(start.seq) && start.seq > 1 {
         Ok(start)
     } else if start.seq == 1 {
         Err("its first record does not continue the genesis hash; `audit verify` shows the break".into())
@@ -228,7 +227,7 @@ fn signable_start(
             "its chain starts at record {}, not 1, and a checkpoint would vouch that it starts there; sign it only if this store is an archive imported from record {}: audit anchor --tenant {tenant} --starts-at {}",
             start.seq, start.seq, start.seq
         ))
-    })
+    }
 }
 
 fn table(records: &[AuditRecord]) {
@@ -304,7 +303,7 @@ impl AuditCommand {
                         };
                         // Read one record at a time, so that a tenant's many large records are never held at once.
                         let mut found = None;
-                        store.audit_each(&filter, (usize::MAX, 0), &mut |r| {
+                        store.audit_each(&filter, Paging::ALL, &mut |r| {
                             if r.entry.invocation.as_deref() == Some(inv) {
                                 found = Some(r);
                                 ControlFlow::Break(())
@@ -324,7 +323,7 @@ impl AuditCommand {
                 let tenants = tenants(&*store, tenant)?;
                 let mut total = 0;
                 for tenant in &tenants {
-                    total += store.audit_head(tenant)?.map_or(0, |(seq, _)| seq.saturating_sub(from_seq.max(1)) + 1);
+                    total += store.audit_head(tenant)?.map_or(0, |head| head.seq.saturating_sub(from_seq.max(1)) + 1);
                 }
                 let progress = data.progress(Some(total), "exporting audit records");
                 for tenant in tenants {
@@ -344,10 +343,11 @@ impl AuditCommand {
                 let at = crate::model::now_rfc3339();
                 let mut refused = false;
                 for tenant in tenants(&*store, tenant)? {
-                    let Some((seq, hash)) = store.audit_head(&tenant)? else { continue };
-                    match signable_start(&*store, &tenant, starts_at)? {
+                    let Some(head) = store.audit_head(&tenant)? else { continue };
+                    let start = store.audit_start(&tenant)?.unwrap_or_else(ChainStart::genesis);
+                    match signable(start, &tenant, starts_at) {
                         Ok(first) => {
-                            let checkpoint = Checkpoint::sign(&secret, &tenant, first, (seq, &hash), &at);
+                            let checkpoint = Checkpoint::sign(&secret, &tenant, first, head, &at);
                             println!("{}", serde_json::to_string(&checkpoint).expect("checkpoints serialise"));
                         }
                         Err(why) => {
@@ -366,8 +366,11 @@ impl AuditCommand {
                     .filter(|r| tenant.as_ref().is_none_or(|t| &r.tenant == t))
                     .collect();
                 let Some(first) = records.first() else { anyhow::bail!("{} holds no audit records", file.display()) };
-                let anchor = if first.seq == 1 { None } else { Some((first.seq, first.prev_hash.as_str())) };
-                match verify_chain(&records, anchor) {
+                let start = match first.seq {
+                    1 => ChainStart::genesis(),
+                    seq => ChainStart { seq, prev_hash: first.prev_hash.clone() },
+                };
+                match verify_chain(&records, &start) {
                     Ok(n) => {
                         let (from, to) = (first.seq, first.seq + n - 1);
                         print!("provhost: records {from} to {to} in {} verify", file.display());
@@ -394,10 +397,12 @@ impl AuditCommand {
             }
             AuditCommand::Verify { tenant, file: None, anchor, secret_file } => {
                 let store = data.open_store()?;
-                let (mut held, mut covered) = (true, BTreeSet::new());
-                if let (Some(anchor), Some(secret_file)) = (anchor, secret_file) {
-                    (held, covered) = check_anchors(&*store, &anchor, &read_secret(&secret_file)?, tenant.as_deref())?;
-                }
+                let Anchored { mut held, covered } = match (anchor, secret_file) {
+                    (Some(anchor), Some(secret_file)) => {
+                        check_anchors(&*store, &anchor, &read_secret(&secret_file)?, tenant.as_deref())?
+                    }
+                    _ => Anchored { held: true, covered: BTreeSet::new() },
+                };
                 let tenants = tenants(&*store, tenant)?;
                 let progress = data.progress(Some(tenants.len() as u64), "verifying tenants' chains");
                 for tenant in tenants {

@@ -7,11 +7,11 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::AppState;
 use super::problem::Problem;
-use crate::api::Page;
+use crate::api::Paging;
 
 /// A JSON body; an empty body reads as `T::default()` when `T` allows it through `Option`.
 pub struct JsonBody<T>(pub T);
@@ -74,28 +74,6 @@ impl<T: DeserializeOwned + Default> FromRequest<Arc<AppState>> for JsonBody<T> {
     }
 }
 
-/// `?limit=&offset=` on a list.
-#[derive(Debug, Clone, Copy)]
-pub struct Paging {
-    /// At most this many items (1 to [`MAX_LIMIT`], default 50).
-    pub limit: usize,
-    /// Skip this many.
-    pub offset: usize,
-}
-
-impl Paging {
-    /// A page of `items` fetched with one more than the limit, so it can tell whether more follow.
-    pub fn page<T: Serialize>(self, mut items: Vec<T>) -> Page<T> {
-        let more = items.len() > self.limit;
-        items.truncate(self.limit);
-        Page { next_offset: more.then_some(self.offset + self.limit), limit: self.limit, offset: self.offset, items }
-    }
-
-    /// A page cut from a whole list.
-    pub fn slice<T: Serialize>(self, all: Vec<T>) -> Page<T> {
-        self.page(all.into_iter().skip(self.offset).take(self.limit + 1).collect())
-    }
-}
 
 /// No filters: a list that only pages.
 #[derive(Debug, Deserialize)]

@@ -83,7 +83,7 @@ fn two_hosts_never_both_pass_the_last_slot_of_a_window_and_the_chain_never_forks
     assert_eq!(used, 25, "the window is full, not past it");
     let chain = hosts[0].verify_audit(DEMO_TENANT).unwrap();
     assert!(chain.broken.is_none(), "{chain:?}");
-    let head = hosts[1].audit_head(DEMO_TENANT).unwrap().unwrap().0;
+    let head = hosts[1].audit_head(DEMO_TENANT).unwrap().unwrap().seq;
     assert_eq!(chain.verified, head, "every record from 1 to the head, none missing");
 }
 

@@ -56,7 +56,7 @@ pub async fn list(
         h1 { "Audit trail" }
         h2 { "The chain" }
         dl {
-            dt { "Last record" } dd { @match &head { Some((seq, hash)) => { "#" (seq) " " span class="mono" { (hash) } }, None => "none yet" } }
+            dt { "Last record" } dd { @match &head { Some(head) => { "#" (head.seq) " " span class="mono" { (head.hash) } }, None => "none yet" } }
             dt { "Verified" } dd {
                 @match &verification {
                     None => { a href="/console/audit?verify=1" { "Verify the chain now" } " (reads every record)" },
