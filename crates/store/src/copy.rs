@@ -141,7 +141,7 @@ mod tests {
         let Some(url) = crate::postgres::testing::fresh_database() else { return };
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("provhost.db");
-        let (key, secret) = {
+        let crate::IssuedKey { record: key, secret } = {
             let store = SqliteStore::open(&file).unwrap();
             seed_demo(&store).unwrap();
             for n in 0..5 {

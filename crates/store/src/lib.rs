@@ -36,7 +36,7 @@ pub use demo::{DEMO_TENANT, seed_demo, seed_demo_as};
 pub use directory::DirectoryStore;
 pub use events::{EventBounds, EventRange, EventStore, Kept, KeptEvent};
 pub use invocations::{Commit, Counts, InvocationSource, InvocationStore, OutcomeCount};
-pub use keys::{AuthError, KeyError, KeyRecord, KeyStore};
+pub use keys::{AuthError, IssuedKey, KeyError, KeyRecord, KeyStore};
 pub use location::Location;
 pub use postgres::PostgresStore;
 pub use requests::{Begun, KeptRequest, RequestStore};

@@ -159,17 +159,29 @@ mod tests {
         records.push(next);
         assert_eq!(verify_chain(&records, &ChainStart::genesis()), Ok(3));
         records[2].entry.details["a"] = serde_json::json!([4]);
-        assert_eq!(verify_chain(&records, &ChainStart::genesis()).unwrap_err().id, "r3", "a format-2 record shows an edit too");
+        assert_eq!(
+            verify_chain(&records, &ChainStart::genesis()).unwrap_err().id,
+            "r3",
+            "a format-2 record shows an edit too"
+        );
         records[2].entry.details["a"] = serde_json::json!([2]);
         records[2].format = 1;
-        assert_eq!(verify_chain(&records, &ChainStart::genesis()).unwrap_err().id, "r3", "its format is part of what it says");
+        assert_eq!(
+            verify_chain(&records, &ChainStart::genesis()).unwrap_err().id,
+            "r3",
+            "its format is part of what it says"
+        );
     }
 
     #[test]
     fn an_intact_chain_verifies() {
         assert_eq!(verify_chain(&chain(5), &ChainStart::genesis()), Ok(5));
         let records = chain(5);
-        assert_eq!(verify_chain(&records[2..], &ChainStart { seq: 3, prev_hash: records[1].hash.clone() }), Ok(3), "a range continues its anchor");
+        assert_eq!(
+            verify_chain(&records[2..], &ChainStart { seq: 3, prev_hash: records[1].hash.clone() }),
+            Ok(3),
+            "a range continues its anchor"
+        );
     }
 
     #[test]
@@ -192,6 +204,10 @@ mod tests {
         renumbered.swap(1, 3);
         renumbered[1].seq = 2;
         renumbered[3].seq = 4;
-        assert_eq!(verify_chain(&renumbered, &ChainStart::genesis()).unwrap_err().id, "r4", "renumbering does not hide a swap");
+        assert_eq!(
+            verify_chain(&renumbered, &ChainStart::genesis()).unwrap_err().id,
+            "r4",
+            "renumbering does not hide a swap"
+        );
     }
 }

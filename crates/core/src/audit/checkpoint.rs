@@ -166,7 +166,8 @@ mod tests {
 
     #[test]
     fn a_checkpoint_detects_truncation_rewriting_and_forgery() {
-        let checkpoint = Checkpoint::sign(SECRET, "demo", ChainStart::genesis(), ChainHead { seq: 7, hash: "abc".into() }, AT);
+        let checkpoint =
+            Checkpoint::sign(SECRET, "demo", ChainStart::genesis(), ChainHead { seq: 7, hash: "abc".into() }, AT);
         let whole = ChainStart::genesis();
         checkpoint.check_signature(SECRET).unwrap();
         checkpoint.check_chain(Some(&whole), Some("abc"), 9).unwrap();
@@ -181,7 +182,8 @@ mod tests {
 
     #[test]
     fn a_checkpoint_shows_a_removed_prefix_whether_or_not_its_head_is_still_there() {
-        let checkpoint = Checkpoint::sign(SECRET, "demo", ChainStart::genesis(), ChainHead { seq: 7, hash: "abc".into() }, AT);
+        let checkpoint =
+            Checkpoint::sign(SECRET, "demo", ChainStart::genesis(), ChainHead { seq: 7, hash: "abc".into() }, AT);
         let err = checkpoint.check_chain(Some(&from(5)), Some("abc"), 9).unwrap_err();
         assert!(err.contains("records 1 to 4 were removed"), "{err}");
         let err = checkpoint.check_chain(Some(&from(8)), None, 9).unwrap_err();

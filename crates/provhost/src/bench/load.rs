@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::runtime::Runtime;
 use crate::server::{AppState, serve};
-use crate::store::{Store, seed_demo};
+use crate::store::{IssuedKey, Store, seed_demo};
 
 /// Figures at one concurrency.
 pub struct LoadFigures {
@@ -55,7 +55,7 @@ pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) ->
     let data = tempfile::tempdir()?;
     let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::open(&data.path().join("provhost.db"))?);
     seed_demo(&*store)?;
-    let (key, secret) = store.create_key("demo", &crate::policy::Grants::everything(), "bench", None)?;
+    let key = store.create_key("demo", &crate::policy::Grants::everything(), "bench", None)?;
     let config_text = format!(
         "[tenants.demo.share]\nmax-concurrent-events = 128\nevents-per-second = 1000000\n\n[tenants.demo.plugins.bench]\ncomponent = \"{}\"\ncapabilities = [\"persons:read\", \"accounts:update\", \"entitlements:re-enforce\", \"actions:retry\"]\n",
         plugin.display()
@@ -74,7 +74,7 @@ pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) ->
         }));
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
         let mut figures = Vec::new();
-        let wrk = wrk_script(data.path(), &body, (&key.id, &secret))?;
+        let wrk = wrk_script(data.path(), &body, &key)?;
         for &concurrency in levels {
             let stats = store.group_stats();
             let (commits, changes) = (stats.groups(), stats.units());
@@ -85,7 +85,7 @@ pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) ->
                     let (url, script) = (url.clone(), script.clone());
                     tokio::task::spawn_blocking(move || run_wrk(&url, &script, concurrency, duration)).await??
                 }
-                None => in_process(&client, &url, &body, (&key.id, &secret), concurrency, duration).await?,
+                None => in_process(&client, &url, &body, &key, concurrency, duration).await?,
             };
             let elapsed = started.elapsed().as_secs_f64();
             figures.push(LoadFigures {
@@ -105,12 +105,12 @@ pub fn run(plugin: &Path, event: &Path, levels: &[usize], duration: Duration) ->
     })
 }
 
-/// A closed loop of `concurrency` in-process clients for `duration`.
+/// A closed loop of `concurrency` in-process clients sending under `key` for `duration`.
 async fn in_process(
     client: &reqwest::Client,
     url: &str,
     body: &str,
-    (key, secret): (&str, &str),
+    key: &IssuedKey,
     concurrency: usize,
     duration: Duration,
 ) -> anyhow::Result<Measured> {
@@ -118,7 +118,7 @@ async fn in_process(
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
             let (client, url, body, key, secret) =
-                (client.clone(), url.to_owned(), body.to_owned(), key.to_owned(), secret.to_owned());
+                (client.clone(), url.to_owned(), body.to_owned(), key.record.id.clone(), key.secret.clone());
             tokio::spawn(async move {
                 let (mut latencies, mut errors) = (Vec::new(), 0usize);
                 while Instant::now() < deadline {
@@ -157,14 +157,14 @@ async fn in_process(
     })
 }
 
-/// The Lua script that has `wrk` post the event with the key, when `wrk` is on the PATH.
-fn wrk_script(dir: &Path, body: &str, (key, secret): (&str, &str)) -> anyhow::Result<Option<std::path::PathBuf>> {
+/// The Lua script that has `wrk` post the event under `key`, when `wrk` is on the PATH.
+fn wrk_script(dir: &Path, body: &str, key: &IssuedKey) -> anyhow::Result<Option<std::path::PathBuf>> {
     let found = std::process::Command::new("wrk").arg("--version").output().is_ok();
     if !found {
         return Ok(None);
     }
     use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", key.record.id, key.secret));
     let quote = |text: &str| serde_json::to_string(text).unwrap_or_default();
     let script = format!(
         "wrk.method = \"POST\"\nwrk.body = {}\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = {}\n",

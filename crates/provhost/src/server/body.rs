@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::problem::Problem;
@@ -73,7 +73,6 @@ impl<T: DeserializeOwned + Default> FromRequest<Arc<AppState>> for JsonBody<T> {
         decode(&bytes).map(JsonBody)
     }
 }
-
 
 /// No filters: a list that only pages.
 #[derive(Debug, Deserialize)]

@@ -10,7 +10,9 @@ use postgres::{GenericClient, Row, Transaction};
 use super::{PostgresStore, StoreError, from_json};
 use crate::{AuditFilter, AuditStore};
 use provhost_core::api::Paging;
-use provhost_core::audit::{AuditEntry, AuditRecord, ChainHead, ChainStart, FORMAT, GENESIS, record_hash, verify_chain};
+use provhost_core::audit::{
+    AuditEntry, AuditRecord, ChainHead, ChainStart, FORMAT, GENESIS, record_hash, verify_chain,
+};
 use provhost_core::model::{new_id, now_rfc3339};
 
 const COLUMNS: &str = "tenant, seq, id, at, kind, invocation, key_id, plugin, person, action, system, decision, \

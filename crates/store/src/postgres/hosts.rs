@@ -12,7 +12,8 @@ use provhost_core::policy::{TenantPolicy, WindowBudget};
 
 use super::PostgresStore;
 use crate::{
-    ActionStore, ApprovalStore, AuditStore, ClaimStore, Commit, DEMO_TENANT, Declined, Due, InvocationStore, StoreError, Verdict,
+    ActionStore, ApprovalStore, AuditStore, ClaimStore, Commit, DEMO_TENANT, Declined, Due, InvocationStore,
+    StoreError, Verdict,
 };
 
 /// Two stores on one fresh database with the demo tenant, and the demo's failed action (a

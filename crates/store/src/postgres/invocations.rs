@@ -43,11 +43,7 @@ fn insert_invocation(tx: &mut Transaction<'_>, r: &InvocationRecord) -> Result<(
 }
 
 /// Refuses a retry of an action that another commit retried meanwhile.
-fn check_retries(
-    tx: &mut Transaction<'_>,
-    tenant: &str,
-    actions: &[Action],
-) -> Result<(), Declined> {
+fn check_retries(tx: &mut Transaction<'_>, tenant: &str, actions: &[Action]) -> Result<(), Declined> {
     for (failed, retry) in actions.iter().filter_map(|a| a.retry_of.as_deref().map(|f| (f, a))) {
         if let Some(live) = live_retry(tx, tenant, failed, &retry.id)? {
             return Err(live.refusal(failed).into());
@@ -58,11 +54,7 @@ fn check_retries(
 
 /// Records an observed attribute change on the person, where the store holds persons; past the
 /// bounds on a person's attributes, the commit is refused.
-fn apply_observed(
-    tx: &mut Transaction<'_>,
-    tenant: &str,
-    change: &AttributeChanged,
-) -> Result<(), Declined> {
+fn apply_observed(tx: &mut Transaction<'_>, tenant: &str, change: &AttributeChanged) -> Result<(), Declined> {
     let row = tx.query_opt(
         "SELECT attributes FROM persons WHERE tenant = $1 AND id = $2 FOR UPDATE",
         &[&tenant, &change.person],

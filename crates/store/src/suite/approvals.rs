@@ -128,9 +128,7 @@ pub fn blocked_actions_are_counted_by_system_and_kind_with_the_latest_threshold(
     let group = &groups[0];
     assert_eq!((group.system.as_str(), group.kind, group.count), (failed.system.as_str(), failed.kind, 3));
     assert!(group.threshold.starts_with("blocked "), "{}", group.threshold);
-    store
-        .decide_blocked(DEMO_TENANT, &ids[..1], Verdict::Reject, "phk_x", &TenantPolicy::default(), NONE)
-        .unwrap();
+    store.decide_blocked(DEMO_TENANT, &ids[..1], Verdict::Reject, "phk_x", &TenantPolicy::default(), NONE).unwrap();
     assert_eq!(store.blocked_groups(DEMO_TENANT).unwrap()[0].count, 2, "a rejected action is no longer counted");
     assert!(store.blocked_groups("another-tenant").unwrap().is_empty(), "another tenant's are not counted");
 }

@@ -26,11 +26,7 @@ fn helloid_name(tx: &mut Transaction<'_>, tenant: &str, a: &Action) -> Result<&'
 
 /// Refuses acting on an entitlement the store holds as no longer managed; one the store does not
 /// hold (a platform's directory) is the platform's to refuse.
-pub(in crate::postgres) fn still_managed(
-    tx: &mut Transaction<'_>,
-    tenant: &str,
-    a: &Action,
-) -> Result<(), Declined> {
+pub(in crate::postgres) fn still_managed(tx: &mut Transaction<'_>, tenant: &str, a: &Action) -> Result<(), Declined> {
     let ActionTarget::Entitlement(id) = &a.target else { return Ok(()) };
     let managed = tx.query_opt("SELECT managed FROM entitlements WHERE tenant = $1 AND id = $2", &[&tenant, id])?;
     match managed.map(|r| r.get::<_, bool>(0)) {

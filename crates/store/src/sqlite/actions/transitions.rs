@@ -27,11 +27,7 @@ fn helloid_name(tx: &Connection, tenant: &str, a: &Action) -> Result<&'static st
 /// Refuses acting on an entitlement the store holds as no longer managed (unmanaged since the
 /// action was planned); one the store does not hold (a platform's directory) is the platform's to
 /// refuse.
-pub(in crate::sqlite) fn still_managed(
-    tx: &Connection,
-    tenant: &str,
-    a: &Action,
-) -> Result<(), Declined> {
+pub(in crate::sqlite) fn still_managed(tx: &Connection, tenant: &str, a: &Action) -> Result<(), Declined> {
     let ActionTarget::Entitlement(id) = &a.target else { return Ok(()) };
     let managed: Option<bool> = tx
         .prepare_cached("SELECT managed FROM entitlements WHERE tenant = ?1 AND id = ?2")?
