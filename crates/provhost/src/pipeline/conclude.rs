@@ -78,13 +78,21 @@ pub struct Concluding<'a> {
     pub execution: Execution<'a>,
 }
 
+/// A system's entitlement count, which a percentage threshold over it needs, could not be read;
+/// without it the threshold cannot be applied, so nothing commits.
+#[derive(Debug, thiserror::Error)]
+#[error("the threshold count for '{system}' failed: {error}")]
+pub(super) struct CountFailed {
+    /// The system counted.
+    system: String,
+    /// Why the platform could not count it.
+    error: BackendError,
+}
+
 /// Applies the tenant's thresholds to `plan`, blocking whole kinds per system; the messages of
 /// those reached. A system's entitlement count is read (from the platform, for a remote backend)
-/// only where a percentage threshold applies; when it cannot be, the system and why.
-pub(super) fn apply_thresholds(
-    context: &TenantContext,
-    plan: &mut [Action],
-) -> Result<Vec<String>, (String, BackendError)> {
+/// only where a percentage threshold applies.
+pub(super) fn apply_thresholds(context: &TenantContext, plan: &mut [Action]) -> Result<Vec<String>, CountFailed> {
     let policy = &context.parts.policy.thresholds;
     let mut totals = BTreeMap::new();
     for action in plan.iter() {
@@ -92,7 +100,10 @@ pub(super) fn apply_thresholds(
             && policy.iter().any(|t| t.counts_entitlements(&action.system, action.kind))
         {
             let count = context.parts.backend.entitlement_count(&context.parts.tenant, &action.system);
-            totals.insert(action.system.clone(), count.map_err(|e| (action.system.clone(), e))?);
+            totals.insert(
+                action.system.clone(),
+                count.map_err(|error| CountFailed { system: action.system.clone(), error })?,
+            );
         }
     }
     let reached = threshold::apply(policy, plan, |system| totals.get(system).copied().unwrap_or(0));
@@ -111,13 +122,12 @@ pub fn conclude(
     if may_commit {
         thresholds = match apply_thresholds(context, &mut plan) {
             Ok(thresholds) => thresholds,
-            Err((system, e)) => {
-                // Without the count the threshold cannot be applied: nothing commits, and the
-                // invocation is still recorded.
+            Err(failed) => {
+                // Nothing commits, and the invocation is still recorded.
                 record.outcome = Outcome::Unavailable;
-                record.detail = format!("not committed: the threshold count for '{system}' failed: {e}");
+                record.detail = format!("not committed: {failed}");
                 record_uncommitted(&**store, record, journal)?;
-                return Err(e.into());
+                return Err(failed.error.into());
             }
         };
     }

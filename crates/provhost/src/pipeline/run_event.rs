@@ -98,7 +98,8 @@ pub fn run_event(
     let done = conclude(&context, &mut record, concluding)?;
     let refused = invocation.journal.refused();
     let decided = Decided::of(
-        (record.outcome, &record.detail),
+        record.outcome,
+        &record.detail,
         done.committed,
         &done.actions,
         refused,

@@ -76,7 +76,8 @@ impl Decided {
     /// What an invocation that ended `outcome` (in words: `detail`) decided: `actions` as
     /// concluded, the journal's refused calls, the thresholds reached.
     pub fn of<'a>(
-        (outcome, detail): (Outcome, &str),
+        outcome: Outcome,
+        detail: &str,
         committed: bool,
         actions: &[Action],
         refused: impl IntoIterator<Item = &'a CallRecord>,
