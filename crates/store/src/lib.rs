@@ -39,7 +39,7 @@ pub use invocations::{Commit, Counts, InvocationSource, InvocationStore, Outcome
 pub use keys::{AuthError, IssuedKey, KeyError, KeyRecord, KeyStore};
 pub use location::Location;
 pub use postgres::PostgresStore;
-pub use requests::{Begun, KeptRequest, RequestStore};
+pub use requests::{Begun, KeptRequest, RequestStatus, RequestStore};
 pub use sqlite::SqliteStore;
 pub use upkeep::{GroupStats, Upkeep, UpkeepStore};
 
