@@ -14,7 +14,7 @@ mod run_event;
 
 pub use conclude::{Concluding, Conclusion};
 pub use decide::decide;
-pub use fan_out::{FanOut, Plugins, fan_out};
+pub use fan_out::{FanOut, Plugins, fan_out, not_triggered};
 pub use replay::{AGAINST, Decided, Delta, Difference, Replay, ReplayReport, Replayed, Summary, replay};
 pub use report::{PluginSummary, RunReport};
 pub use request::run_request;
@@ -60,9 +60,6 @@ pub enum RunError {
     /// refusal's audit record.
     #[error(transparent)]
     Refused(#[from] Refusal),
-    /// The plugin named to run is not triggered by the event.
-    #[error("{0}")]
-    NotTriggered(String),
     /// The event names a person or action the tenant does not have.
     #[error("the event cannot be run: {0}")]
     UnknownTarget(String),
