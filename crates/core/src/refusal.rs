@@ -44,6 +44,18 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every refusal's code, as [`Refusal::code`] names it.
+    pub const CODES: [&'static str; 8] = [
+        "forbidden",
+        "excluded",
+        "threshold-exceeded",
+        "not-found",
+        "invalid",
+        "conflict",
+        "unavailable",
+        "budget-exhausted",
+    ];
+
     /// The decision's name in reports and audit records.
     pub fn code(&self) -> &'static str {
         match self {

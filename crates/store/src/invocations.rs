@@ -2,7 +2,7 @@
 //! planned.
 
 use super::{Declined, StoreError};
-use provhost_core::audit::{AuditEntry, InvocationRecord};
+use provhost_core::audit::{AuditEntry, InvocationRecord, Outcome};
 use provhost_core::event::AttributeChanged;
 use provhost_core::model::Action;
 use provhost_core::policy::WindowBudget;
@@ -71,8 +71,8 @@ pub struct Counts {
 pub struct OutcomeCount {
     /// The hour, as the start of an RFC 3339 time: `2026-12-02T19`.
     pub hour: String,
-    /// The outcome as records name it (`completed`, `trap`, `limit`, a refusal code…).
-    pub outcome: String,
+    /// The outcome (`completed`, `trap`, `limit`, a refusal code…).
+    pub outcome: Outcome,
     /// How many.
     pub count: u64,
 }

@@ -6,7 +6,7 @@ use postgres::Transaction;
 
 use super::actions::{check_windows, insert_actions, live_retry, still_managed};
 use super::audit::{append as append_audit, lock_heads};
-use super::{PostgresStore, StoreError, from_json, to_json};
+use super::{PostgresStore, StoreError, from_json, parse_column, to_json};
 use crate::{Commit, Counts, Declined, InvocationSource, InvocationStore, OutcomeCount};
 use provhost_core::audit::InvocationRecord;
 use provhost_core::event::AttributeChanged;
@@ -132,9 +132,11 @@ impl InvocationStore for PostgresStore {
                 &[&tenant, &plugin, &since],
             )?)
         })?;
-        Ok(rows
-            .iter()
-            .map(|r| OutcomeCount { hour: r.get(0), outcome: r.get(1), count: r.get::<_, i64>(2) as u64 })
-            .collect())
+        rows.iter()
+            .map(|r| {
+                let outcome = parse_column("invocations.outcome", r.get(1))?;
+                Ok(OutcomeCount { hour: r.get(0), outcome, count: r.get::<_, i64>(2) as u64 })
+            })
+            .collect()
     }
 }

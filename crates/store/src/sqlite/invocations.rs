@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::actions::{check_windows, insert_actions, live_retry, still_managed};
 use super::audit::append as append_audit;
 use super::directory::to_json;
-use super::{SqliteStore, StoreError, from_json};
+use super::{SqliteStore, StoreError, from_json, parse_column};
 use crate::{Commit, Counts, Declined, InvocationSource, InvocationStore, OutcomeCount};
 use provhost_core::audit::InvocationRecord;
 use provhost_core::event::AttributeChanged;
@@ -131,9 +131,15 @@ impl InvocationStore for SqliteStore {
             "SELECT substr(started_at, 1, 13), outcome, COUNT(*) FROM invocations INDEXED BY invocations_by_plugin \
              WHERE tenant = ?1 AND plugin_name = ?2 AND started_at >= ?3 GROUP BY 1, 2 ORDER BY 1, 2",
         )?;
-        let rows = stmt.query_map([tenant, plugin, since], |r| {
-            Ok(OutcomeCount { hour: r.get(0)?, outcome: r.get(1)?, count: r.get::<_, i64>(2)? as u64 })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        let rows = stmt
+            .query_map([tenant, plugin, since], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(hour, outcome, count)| {
+                Ok(OutcomeCount { hour, outcome: parse_column("invocations.outcome", &outcome)?, count })
+            })
+            .collect()
     }
 }

@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 
 use super::Make;
 use crate::{DEMO_TENANT, Store, seed_demo};
-use provhost_core::audit::InvocationRecord;
+use provhost_core::audit::{InvocationRecord, Outcome};
 use provhost_core::model::new_id;
 
 /// Seeds the demo tenant into `store` and commits `n` invocation records after it.
@@ -46,7 +46,6 @@ pub fn an_invocation_record_is_found_by_its_invocation_in_its_tenant_only(make: 
 }
 
 pub fn a_plugins_outcomes_are_counted_by_hour_in_its_tenant_only(make: Make) {
-    use provhost_core::audit::Outcome;
     let store = make();
     seed_demo(&*store).unwrap();
     let run = |plugin: &str, outcome: Outcome, at: &str| {
@@ -61,13 +60,17 @@ pub fn a_plugins_outcomes_are_counted_by_hour_in_its_tenant_only(make: Make) {
     run("mailer", Outcome::Limit, "2026-12-02T11:00:00.000Z");
     run("mailer", Outcome::Completed, "2026-12-01T09:00:00.000Z");
     run("other", Outcome::Trap, "2026-12-02T10:00:00.000Z");
-    let counts: Vec<(String, String, u64)> = store
+    let counts: Vec<(String, Outcome, u64)> = store
         .plugin_outcomes(DEMO_TENANT, "mailer", "2026-12-02T00:00:00.000Z")
         .unwrap()
         .into_iter()
         .map(|c| (c.hour, c.outcome, c.count))
         .collect();
-    let expected = [("2026-12-02T10", "completed", 2), ("2026-12-02T10", "trap", 1), ("2026-12-02T11", "limit", 1)];
-    assert_eq!(counts, expected.map(|(h, o, n)| (h.to_owned(), o.to_owned(), n)));
+    let expected = [
+        ("2026-12-02T10", Outcome::Completed, 2),
+        ("2026-12-02T10", Outcome::Trap, 1),
+        ("2026-12-02T11", Outcome::Limit, 1),
+    ];
+    assert_eq!(counts, expected.map(|(h, o, n)| (h.to_owned(), o, n)));
     assert!(store.plugin_outcomes("another-tenant", "mailer", "2026-01-01T00:00:00.000Z").unwrap().is_empty());
 }

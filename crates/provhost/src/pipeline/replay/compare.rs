@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::decided::{Decided, Planned};
+use crate::audit::Outcome;
 
 /// A kind of difference between two versions' decisions, as `--allow` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema)]
@@ -93,7 +94,7 @@ pub fn compare(old: &Decided, new: &Decided) -> Delta {
     note(!refusals_added.is_empty() || !refusals_removed.is_empty(), Difference::Refusals);
     note(!thresholds_added.is_empty() || !thresholds_removed.is_empty(), Difference::Thresholds);
     let ended_otherwise = old.outcome != new.outcome;
-    let new_limit = ended_otherwise && new.outcome == "limit";
+    let new_limit = ended_otherwise && new.outcome == Outcome::Limit;
     let new_error = ended_otherwise && !new_limit && old.completed() && !new.completed();
     note(new_error, Difference::Errors);
     note(new_limit, Difference::Limits);
@@ -128,10 +129,11 @@ mod tests {
     }
 
     fn decided(outcome: &str, actions: Vec<Planned>, refused: &[&str]) -> Decided {
+        let outcome: Outcome = outcome.parse().unwrap();
         Decided {
-            outcome: outcome.into(),
+            outcome,
             detail: String::new(),
-            committed: outcome == "completed",
+            committed: outcome == Outcome::Completed,
             actions,
             refused: refused.iter().map(|r| r.to_string()).collect(),
             thresholds: Vec::new(),

@@ -57,7 +57,8 @@ impl From<&Action> for Planned {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Decided {
     /// How it ended: `completed`, `plugin-error`, `trap`, `limit`, ...
-    pub outcome: String,
+    #[schema(value_type = String)]
+    pub outcome: Outcome,
     /// The plugin's summary or error, the trap or the limit, in words.
     pub detail: String,
     /// Whether its plan committed (a replay: whether it would).
@@ -85,7 +86,7 @@ impl Decided {
         duration_us: u64,
     ) -> Self {
         Decided {
-            outcome: outcome.as_str().to_owned(),
+            outcome,
             detail: detail.to_owned(),
             committed,
             actions: actions.iter().map(Planned::from).collect(),
@@ -100,6 +101,6 @@ impl Decided {
 
     /// Whether the invocation ended the way that lets a plan commit.
     pub fn completed(&self) -> bool {
-        self.outcome == "completed"
+        self.outcome == Outcome::Completed
     }
 }
