@@ -39,6 +39,17 @@ pub struct Claim {
     /// Where the platform's work for it is followed, when an earlier attempt started it there.
     pub follow: Option<Following>,
 }
+/// How a released action that waits on its platform is followed up, as both stores keep it.
+#[derive(Clone, Copy)]
+pub(crate) struct Wait<'a> {
+    /// The platform's reference.
+    pub reference: &'a str,
+    /// When next, in ms on the store's clock.
+    pub next_ms: i64,
+    /// Since when it waits, in ms on the store's clock; a wait that goes on keeps its first.
+    pub since_ms: i64,
+}
+
 /// What to claim.
 #[derive(Debug, Clone, Copy)]
 pub enum Due<'a> {

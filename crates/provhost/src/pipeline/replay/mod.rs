@@ -183,7 +183,7 @@ pub fn replay(runtime: &Runtime, replay: Replay<'_>) -> Result<ReplayReport, Run
         "first": kept.first().map(|k| k.seq), "last": kept.last().map(|k| k.seq),
         "allow": allow, "summary": summary,
     });
-    store.record_replay(tenant.id(), &entries::replayed(by, (plugin, &sha256), message, details))?;
+    store.record_replay(tenant.id(), &entries::replayed(by, plugin, &sha256, message, details))?;
     Ok(ReplayReport {
         tenant: tenant.id().to_owned(),
         plugin: plugin.clone(),

@@ -49,7 +49,7 @@ impl ApprovalStore for PostgresStore {
             let Decided { state, message, audit_kind: kind } = verdict.decided(by);
             let mut moved = Vec::with_capacity(ids.len());
             for id in ids {
-                moved.push(set_state(tx, tenant, id, (state, &message))?);
+                moved.push(set_state(tx, tenant, id, state, &message)?);
                 tx.execute(
                     "UPDATE actions SET decided_by = $3, counted_at = CASE WHEN $4 THEN updated_at ELSE NULL END
                      WHERE tenant = $1 AND id = $2",

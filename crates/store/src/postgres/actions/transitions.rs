@@ -120,7 +120,8 @@ pub(super) fn set_state(
     tx: &mut Transaction<'_>,
     tenant: &str,
     id: &str,
-    (state, message): (ActionState, &str),
+    state: ActionState,
+    message: &str,
 ) -> Result<(Action, &'static str), StoreError> {
     let at = now_rfc3339();
     let row = tx

@@ -103,7 +103,8 @@ pub(super) fn set_state(
     tx: &Connection,
     tenant: &str,
     id: &str,
-    (state, message): (ActionState, &str),
+    state: ActionState,
+    message: &str,
 ) -> Result<(Action, &'static str), StoreError> {
     let at = now_rfc3339();
     let sql = format!(
