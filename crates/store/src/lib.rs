@@ -28,7 +28,7 @@ mod upkeep;
 pub use actions::{ActionStore, BlockedGroup, Effect, Finish, FollowUp, HistoryEntry, LiveRetry};
 pub use approvals::{ApprovalStore, Verdict};
 pub use audit::{AuditFilter, AuditStore, Verification};
-pub use claims::{Claim, ClaimStore, Due, Following, LeaseKey};
+pub use claims::{Batch, Claim, ClaimStore, Due, Following, LeaseKey, OpenActions};
 pub use copy::{Copied, sqlite_to_postgres};
 pub use declined::Declined;
 pub use deliveries::{Delivery, DeliveryStore, Notify};

@@ -12,7 +12,7 @@ use provhost_core::policy::{TenantPolicy, WindowBudget};
 
 use super::PostgresStore;
 use crate::{
-    ActionStore, ApprovalStore, AuditStore, ClaimStore, Commit, DEMO_TENANT, Declined, Due, InvocationStore,
+    ActionStore, ApprovalStore, AuditStore, Batch, ClaimStore, Commit, DEMO_TENANT, Declined, Due, InvocationStore,
     StoreError, Verdict,
 };
 
@@ -120,7 +120,7 @@ fn executors_on_two_hosts_claim_each_action_once() {
     let claimed = on_both(&hosts, 8, |host, n| {
         let mut mine = Vec::new();
         loop {
-            let due = [(DEMO_TENANT.to_string(), 4)];
+            let due = [Batch { tenant: DEMO_TENANT.to_string(), most: 4 }];
             let claims =
                 host.claim_actions(&format!("executor-{n}"), Duration::from_secs(60), Due::Tenants(&due)).unwrap();
             if claims.is_empty() {

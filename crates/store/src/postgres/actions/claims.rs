@@ -15,7 +15,7 @@ use crate::claims::Wait;
 use crate::postgres::audit::append as append_audit;
 use crate::postgres::deliveries::insert as insert_deliveries;
 use crate::postgres::{PostgresStore, millis, now_ms};
-use crate::{Claim, ClaimStore, Due, Finish, Following, LeaseKey, Notify, StoreError};
+use crate::{Batch, Claim, ClaimStore, Due, Finish, Following, LeaseKey, Notify, OpenActions, StoreError};
 use provhost_core::audit::Actor;
 use provhost_core::model::{Action, ActionState};
 
@@ -148,7 +148,7 @@ impl ClaimStore for PostgresStore {
             let found: Vec<Runnable> = match due {
                 Due::Tenants(tenants) => {
                     let mut found = Vec::new();
-                    for (tenant, most) in tenants {
+                    for Batch { tenant, most } in tenants {
                         found.extend(due_of(tx, tenant, now, *most)?);
                     }
                     found
@@ -235,7 +235,7 @@ impl ClaimStore for PostgresStore {
         Ok(n as u64)
     }
 
-    fn open_actions(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    fn open_actions(&self) -> Result<Vec<OpenActions>, StoreError> {
         let rows = self.read(|c| {
             Ok(c.query(
                 "SELECT tenant, COUNT(*) FROM actions WHERE state IN ('pending', 'running', 'waiting')
@@ -243,7 +243,7 @@ impl ClaimStore for PostgresStore {
                 &[],
             )?)
         })?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1) as u64)).collect())
+        Ok(rows.iter().map(|r| OpenActions { tenant: r.get(0), count: r.get::<_, i64>(1) as u64 }).collect())
     }
 }
 

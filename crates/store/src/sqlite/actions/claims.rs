@@ -15,7 +15,7 @@ use crate::claims::Wait;
 use crate::sqlite::audit::append as append_audit;
 use crate::sqlite::clock::millis;
 use crate::sqlite::deliveries::insert as insert_delivery;
-use crate::{Claim, ClaimStore, Due, Finish, Following, LeaseKey, Notify, SqliteStore, StoreError};
+use crate::{Batch, Claim, ClaimStore, Due, Finish, Following, LeaseKey, Notify, OpenActions, SqliteStore, StoreError};
 use provhost_core::audit::Actor;
 use provhost_core::model::{Action, ActionState};
 
@@ -156,7 +156,7 @@ impl ClaimStore for SqliteStore {
             let found: Vec<Runnable> = match due {
                 Due::Tenants(tenants) => {
                     let mut found = Vec::new();
-                    for (tenant, most) in tenants {
+                    for Batch { tenant, most } in tenants {
                         found.extend(due_of(tx, tenant, now, *most)?);
                     }
                     found
@@ -232,12 +232,12 @@ impl ClaimStore for SqliteStore {
         Ok(conn.prepare_cached(&sql)?.query_row([tenant], |r| r.get::<_, i64>(0))? as u64)
     }
 
-    fn open_actions(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    fn open_actions(&self) -> Result<Vec<OpenActions>, StoreError> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT tenant, COUNT(*) FROM actions INDEXED BY actions_due WHERE {OPEN} GROUP BY tenant"
         ))?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+        let rows = stmt.query_map([], |r| Ok(OpenActions { tenant: r.get(0)?, count: r.get::<_, i64>(1)? as u64 }))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
