@@ -105,7 +105,7 @@ fn of_two_hosts_deciding_on_one_blocked_action_one_decides_and_the_other_meets_a
             &|_| vec![],
         )
     });
-    let decided = outcomes.iter().filter(|o| matches!(o, Ok(_))).count();
+    let decided = outcomes.iter().filter(|o| o.is_ok()).count();
     let conflicts = outcomes.iter().filter(|o| matches!(o, Err(Declined::Store(StoreError::Conflict(_))))).count();
     assert_eq!((decided, conflicts), (1, 1), "{outcomes:?}");
     assert_eq!(hosts[1].action(DEMO_TENANT, &blocked.id).unwrap().state, ActionState::Pending);

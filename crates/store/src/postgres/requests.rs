@@ -63,7 +63,7 @@ impl RequestStore for PostgresStore {
 
     fn request(&self, tenant: &str, id: &str) -> Result<Option<KeptRequest>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM requests WHERE tenant = $1 AND id = $2");
-        Ok(self.read(|c| Ok(c.query_opt(&sql, &[&tenant, &id])?))?.as_ref().map(read).transpose()?)
+        self.read(|c| Ok(c.query_opt(&sql, &[&tenant, &id])?))?.as_ref().map(read).transpose()
     }
 
     /// Other hosts may be serving the database while this one starts, so only requests that

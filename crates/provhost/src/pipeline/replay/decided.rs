@@ -29,9 +29,14 @@ pub struct Planned {
 }
 
 impl Planned {
-    /// What makes two plans' actions the same action: everything but whether it is blocked.
-    pub fn key(&self) -> (&str, &str, ActionKind, &str, &str, Option<&str>) {
-        (&self.person, &self.system, self.kind, &self.target, &self.origin, self.retry_of.as_deref())
+    /// Whether `other` is the same action: alike in everything but whether it is blocked.
+    pub fn same_action(&self, other: &Planned) -> bool {
+        self.person == other.person
+            && self.system == other.system
+            && self.kind == other.kind
+            && self.target == other.target
+            && self.origin == other.origin
+            && self.retry_of == other.retry_of
     }
 }
 
