@@ -1,7 +1,7 @@
 //! Why provhost refused a plugin's call: the host-side twin of the WIT `error` variant, free of
 //! wasm types so that policy, the store and backends can produce it.
 
-use crate::model::ActionKind;
+use crate::model::{ActionKind, ActionState};
 
 /// A refused host call. Every case carries a sentence a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +44,18 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every refusal's code, as [`Refusal::code`] names it.
+    pub const CODES: [&'static str; 8] = [
+        "forbidden",
+        "excluded",
+        "threshold-exceeded",
+        "not-found",
+        "invalid",
+        "conflict",
+        "unavailable",
+        "budget-exhausted",
+    ];
+
     /// The decision's name in reports and audit records.
     pub fn code(&self) -> &'static str {
         match self {
@@ -60,7 +72,7 @@ impl Refusal {
 
     /// A retry of `failed`, which `live` (in `state`, neither failed nor rejected) already
     /// retries: one failed action has at most one live retry.
-    pub fn already_retried(failed: &str, live: &str, state: &str) -> Refusal {
+    pub fn already_retried(failed: &str, live: &str, state: ActionState) -> Refusal {
         Refusal::Conflict(format!(
             "action '{failed}' was already retried by action '{live}', which is {state}; retry that one if it fails"
         ))

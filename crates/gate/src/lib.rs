@@ -309,8 +309,8 @@ impl Gate {
             .store
             .live_retry(self.tenant(), action)
             .map_err(|e| Refusal::Unavailable(e.to_string()))?;
-        if let Some((live, state)) = live {
-            return Err(Refusal::already_retried(action, &live, &state));
+        if let Some(live) = live {
+            return Err(live.refusal(action));
         }
         self.system_admitted(call.scope(), &failed.system, failed.kind)?;
         let person = self.person(&failed.person)?;

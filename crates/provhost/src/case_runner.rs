@@ -116,7 +116,7 @@ fn run_case(runtime: &Runtime, component: &Path, cases: &Path, case: &Path) -> a
     let caller = Requester { key_id: "test", grants: &Grants::everything() };
     let executor = Executor::new(DEFAULT_LEASE);
     let tenant = Tenant::unconfigured(tenant, &store);
-    let plugins = Plugins::One { plugin: &installed, limits: installed.plugin.limits, triggers: false };
+    let plugins = Plugins::One { plugin: &installed, limits: installed.plugin.limits };
     let mut done = fan_out(runtime, &tenant, caller, event, plugins, Mode::commit(Execution::Now(&executor)))?;
     Ok(normalise(&done.reports.pop().expect("one plugin, one report")))
 }

@@ -6,6 +6,23 @@ use serde::Serialize;
 
 use super::StoreError;
 use provhost_core::model::{Action, ActionFilter, ActionKind, ActionState, Attribute};
+use provhost_core::refusal::Refusal;
+
+/// A retry of a failed action that is still live: neither failed nor rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRetry {
+    /// The retry's id.
+    pub id: String,
+    /// Its state.
+    pub state: ActionState,
+}
+
+impl LiveRetry {
+    /// Why retrying `failed` again is refused while this retry of it is live.
+    pub fn refusal(&self, failed: &str) -> Refusal {
+        Refusal::already_retried(failed, &self.id, self.state)
+    }
+}
 
 /// What executing an action changed in the target system, applied with its final state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,9 +122,9 @@ pub trait ActionStore {
         offset: usize,
     ) -> Result<Vec<Action>, StoreError>;
 
-    /// The live retry of `failed` (one neither failed nor rejected), with its state, if there is
-    /// one: a failed action has at most one.
-    fn live_retry(&self, tenant: &str, failed: &str) -> Result<Option<(String, String)>, StoreError>;
+    /// The live retry of `failed` (one neither failed nor rejected), if there is one: a failed
+    /// action has at most one.
+    fn live_retry(&self, tenant: &str, failed: &str) -> Result<Option<LiveRetry>, StoreError>;
 
     /// The states an action went through, oldest first.
     fn action_history(&self, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, StoreError>;

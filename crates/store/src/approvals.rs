@@ -1,6 +1,6 @@
 //! Approving or rejecting blocked actions, all or none.
 
-use super::{Notify, StoreError};
+use super::{Declined, Notify, StoreError};
 use provhost_core::model::{Action, ActionState};
 use provhost_core::policy::TenantPolicy;
 use provhost_core::refusal::Refusal;
@@ -65,7 +65,8 @@ pub trait ApprovalStore {
     /// key that caused the block (it ran the invocation that planned the action) cannot approve
     /// it; an entitlement unmanaged meanwhile is not acted on; and the approved actions count
     /// against the window budgets from now, so an approval that would push a window past its
-    /// maximum is refused whole. A refused approval changes nothing and leaves an audit record.
+    /// maximum is refused whole. A refused approval changes nothing but its audit record and comes
+    /// back as [`Declined::Refused`].
     fn decide_blocked(
         &self,
         tenant: &str,
@@ -74,7 +75,7 @@ pub trait ApprovalStore {
         by: &str,
         policy: &TenantPolicy,
         notify: Notify<'_>,
-    ) -> Result<Result<Vec<Action>, Refusal>, StoreError>;
+    ) -> Result<Vec<Action>, Declined>;
 
     /// Records a decision on blocked actions that checks made before it refused (an exclusion
     /// that applies now): nothing changes, and the refusal is on record with the key that asked.

@@ -4,7 +4,8 @@
 use std::ops::ControlFlow;
 
 use super::StoreError;
-use provhost_core::audit::{AuditRecord, ChainBreak, ChainStart, ChainVerifier, Checkpoint};
+use provhost_core::api::Paging;
+use provhost_core::audit::{AuditRecord, ChainBreak, ChainHead, ChainStart, ChainVerifier, Checkpoint};
 
 /// Which records `audit list` returns; `None` matches everything.
 #[derive(Debug, Clone, Default)]
@@ -96,20 +97,20 @@ pub trait AuditStore {
     /// Records matching the filter, in chain order, at most `limit`, skipping the first `offset`.
     fn audit(&self, filter: &AuditFilter, limit: usize, offset: usize) -> Result<Vec<AuditRecord>, StoreError> {
         let mut records = Vec::new();
-        self.audit_each(filter, (limit, offset), &mut |record| {
+        self.audit_each(filter, Paging { limit, offset }, &mut |record| {
             records.push(record);
             ControlFlow::Continue(())
         })?;
         Ok(records)
     }
 
-    /// Calls `each` with the records matching the filter, in chain order, at most `limit`,
-    /// skipping the first `offset`, one at a time until it breaks off: a reader holds one record
+    /// Calls `each` with the records matching the filter, in chain order, on the page `paging`
+    /// asks for, one at a time until it breaks off: a reader holds one record
     /// at a time, however large the records are.
     fn audit_each(
         &self,
         filter: &AuditFilter,
-        page: (usize, usize),
+        paging: Paging,
         each: &mut dyn FnMut(AuditRecord) -> ControlFlow<()>,
     ) -> Result<(), StoreError>;
 
@@ -136,8 +137,8 @@ pub trait AuditStore {
     /// Where the tenant's chain starts: its first record's sequence number and `prev_hash`.
     fn audit_start(&self, tenant: &str) -> Result<Option<ChainStart>, StoreError>;
 
-    /// The tenant's last record: its sequence number and hash.
-    fn audit_head(&self, tenant: &str) -> Result<Option<(u64, String)>, StoreError>;
+    /// Where the tenant's chain ends, if it has a record.
+    fn audit_head(&self, tenant: &str) -> Result<Option<ChainHead>, StoreError>;
 
     /// The hash of the tenant's record at `seq`, if there is one.
     fn audit_hash_at(&self, tenant: &str, seq: u64) -> Result<Option<String>, StoreError>;

@@ -39,12 +39,41 @@ pub struct Claim {
     /// Where the platform's work for it is followed, when an earlier attempt started it there.
     pub follow: Option<Following>,
 }
+/// How many of one tenant's runnable actions one claim takes at most.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// The tenant.
+    pub tenant: String,
+    /// The most of its actions to claim.
+    pub most: usize,
+}
+
+/// How many of a tenant's actions wait to be carried out or followed up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenActions {
+    /// The tenant.
+    pub tenant: String,
+    /// How many of its actions are pending, running or waiting.
+    pub count: u64,
+}
+
+/// How a released action that waits on its platform is followed up, as both stores keep it.
+#[derive(Clone, Copy)]
+pub(crate) struct Wait<'a> {
+    /// The platform's reference.
+    pub reference: &'a str,
+    /// When next, in ms on the store's clock.
+    pub next_ms: i64,
+    /// Since when it waits, in ms on the store's clock; a wait that goes on keeps its first.
+    pub since_ms: i64,
+}
+
 /// What to claim.
 #[derive(Debug, Clone, Copy)]
 pub enum Due<'a> {
     /// Of each of these tenants, up to its number of runnable actions: those whose lease passed
     /// (or whose follow-up is due) first, then pending ones, oldest first.
-    Tenants(&'a [(String, usize)]),
+    Tenants(&'a [Batch]),
     /// These actions of one tenant, where they are runnable.
     These(&'a str, &'a [String]),
 }
@@ -94,5 +123,5 @@ pub trait ClaimStore {
 
     /// How many actions wait to be carried out or followed up (pending, running or waiting), by
     /// tenant, for the tenants that have any.
-    fn open_actions(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    fn open_actions(&self) -> Result<Vec<OpenActions>, StoreError>;
 }

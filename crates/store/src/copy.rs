@@ -150,7 +150,7 @@ mod tests {
         let Some(url) = crate::postgres::testing::fresh_database() else { return };
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("provhost.db");
-        let (key, secret) = {
+        let crate::IssuedKey { record: key, secret } = {
             let store = SqliteStore::open(&file).unwrap();
             seed_demo(&store).unwrap();
             for n in 0..5 {
@@ -162,9 +162,9 @@ mod tests {
         let head = SqliteStore::open(&file).unwrap().audit_head(DEMO_TENANT).unwrap().unwrap();
 
         let copied = sqlite_to_postgres(&file, &url).unwrap();
-        assert!(copied.rows.iter().any(|(t, n)| t == "audit" && *n == head.0), "{:?}", copied.rows);
+        assert!(copied.rows.iter().any(|(t, n)| t == "audit" && *n == head.seq), "{:?}", copied.rows);
         let chain = copied.chains.iter().find(|c| c.tenant == DEMO_TENANT).expect("the demo tenant's chain");
-        assert_eq!((chain.verified, chain.is_whole(), chain.broken.is_none()), (head.0, true, true), "{chain:?}");
+        assert_eq!((chain.verified, chain.is_whole(), chain.broken.is_none()), (head.seq, true, true), "{chain:?}");
 
         let copy = PostgresStore::open(&url).unwrap();
         assert_eq!(copy.audit_head(DEMO_TENANT).unwrap(), Some(head.clone()), "the same last record, hash for hash");
@@ -174,7 +174,7 @@ mod tests {
         // The copy goes on where the file stopped: its next record continues the copied chain.
         copy.commit_invocation(&InvocationRecord::history(&new_id(), DEMO_TENANT, "test", "after"), &[]).unwrap();
         let after = copy.verify_audit(DEMO_TENANT).unwrap();
-        assert_eq!((after.verified, after.broken), (head.0 + 1, None));
+        assert_eq!((after.verified, after.broken), (head.seq + 1, None));
 
         let again = sqlite_to_postgres(&file, &url).unwrap_err();
         assert!(again.to_string().contains("a copy goes into an empty database"), "{again}");

@@ -2,9 +2,8 @@
 //! decided, kept (when the tenant opts in) so that a new plugin version can be replayed over them;
 //! and the one audit record of each replay.
 
-use super::{Commit, StoreError};
+use super::{Commit, Declined, StoreError};
 use provhost_core::audit::AuditEntry;
-use provhost_core::refusal::Refusal;
 
 /// One kept event: the document an invocation ran on and what it decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,16 +80,11 @@ pub trait EventStore {
     /// events until the tenant holds at most `max_tenant_bytes`, in one transaction.
     fn keep_event(&self, event: &KeptEvent, bounds: EventBounds) -> Result<Kept, StoreError>;
 
-    /// Commits `commit` as [`crate::InvocationStore::commit`] does and keeps `event`, the one its
+    /// Commits `commit` as [`crate::InvocationStore::commit`] does (a refusal is [`Declined::Refused`]) and keeps `event`, the one its
     /// invocation ran on, as [`EventStore::keep_event`] does, in the same transaction: an event is
     /// never kept without its invocation, nor an invocation committed and its event lost. A
     /// refused commit keeps nothing.
-    fn commit_keeping(
-        &self,
-        commit: &Commit<'_>,
-        event: &KeptEvent,
-        bounds: EventBounds,
-    ) -> Result<Result<Kept, Refusal>, StoreError>;
+    fn commit_keeping(&self, commit: &Commit<'_>, event: &KeptEvent, bounds: EventBounds) -> Result<Kept, Declined>;
 
     /// The tenant's kept events of `plugin` in `range`, oldest first.
     fn kept_events(&self, tenant: &str, plugin: &str, range: &EventRange) -> Result<Vec<KeptEvent>, StoreError>;

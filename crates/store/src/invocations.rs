@@ -1,12 +1,11 @@
 //! Invocation records: one per plugin run or request, committed together with the actions it
 //! planned.
 
-use super::StoreError;
-use provhost_core::audit::{AuditEntry, InvocationRecord};
+use super::{Declined, StoreError};
+use provhost_core::audit::{AuditEntry, InvocationRecord, Outcome};
 use provhost_core::event::AttributeChanged;
 use provhost_core::model::Action;
 use provhost_core::policy::WindowBudget;
-use provhost_core::refusal::Refusal;
 
 /// One plan to commit.
 pub struct Commit<'a> {
@@ -42,20 +41,29 @@ pub trait InvocationStore {
     /// Commits a plan with its invocation record as one unit of a write transaction, after
     /// checking the window budgets, retries and managed entitlements again so that concurrent
     /// processes cannot overrun a budget, retry one action twice, or act on an entitlement
-    /// unmanaged since it was planned. Returns the refusal instead of committing when one
-    /// would; then nothing is written.
-    fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError>;
+    /// unmanaged since it was planned. When one of them refuses the plan, nothing is written and
+    /// the refusal comes back as [`Declined::Refused`].
+    fn commit(&self, commit: &Commit<'_>) -> Result<(), Declined>;
 
     /// Who ran invocation `id` and under which key, if it is on record: the key recorded when its
     /// plan committed is the one that requested the actions it planned.
     fn invocation_source(&self, tenant: &str, id: &str) -> Result<Option<InvocationSource>, StoreError>;
 
-    /// How many invocations the tenant has on record, and how many actions.
-    fn counts(&self, tenant: &str) -> Result<(u64, u64), StoreError>;
+    /// How many invocations and actions the tenant has on record.
+    fn counts(&self, tenant: &str) -> Result<Counts, StoreError>;
 
     /// The tenant's invocations of `plugin` started at or after `since` (RFC 3339 UTC), counted
     /// by the hour they started in and by outcome, oldest hour first.
     fn plugin_outcomes(&self, tenant: &str, plugin: &str, since: &str) -> Result<Vec<OutcomeCount>, StoreError>;
+}
+
+/// How many invocations and actions a tenant has on record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Invocations: plugin runs and targeted requests.
+    pub invocations: u64,
+    /// Actions, in every state.
+    pub actions: u64,
 }
 
 /// How many invocations of a plugin started in one hour ended one way.
@@ -63,8 +71,8 @@ pub trait InvocationStore {
 pub struct OutcomeCount {
     /// The hour, as the start of an RFC 3339 time: `2026-12-02T19`.
     pub hour: String,
-    /// The outcome as records name it (`completed`, `trap`, `limit`, a refusal code…).
-    pub outcome: String,
+    /// The outcome (`completed`, `trap`, `limit`, a refusal code…).
+    pub outcome: Outcome,
     /// How many.
     pub count: u64,
 }

@@ -26,6 +26,16 @@ pub struct KeyRecord {
     pub revoked_at: Option<String>,
 }
 
+/// A key just created, with its secret: the only time the secret is shown, since the store keeps
+/// only its hash.
+#[derive(Debug, Clone)]
+pub struct IssuedKey {
+    /// The key as stored.
+    pub record: KeyRecord,
+    /// Its secret.
+    pub secret: String,
+}
+
 /// Why a key was not accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
@@ -60,7 +70,7 @@ pub trait KeyStore {
         scopes: &Grants,
         description: &str,
         expires_at: Option<String>,
-    ) -> Result<(KeyRecord, String), StoreError>;
+    ) -> Result<IssuedKey, StoreError>;
 
     /// Every key, or a tenant's, oldest first; never secrets.
     fn keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError>;

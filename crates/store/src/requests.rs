@@ -12,12 +12,35 @@ pub struct KeptRequest {
     pub id: String,
     /// The sha256 of what was asked, to tell a true repeat from a reused key.
     pub request_hash: String,
-    /// `running` or `done`.
-    pub status: String,
+    /// Whether it is still running.
+    pub status: RequestStatus,
     /// The HTTP status of the response, once done.
     pub http_status: Option<u16>,
     /// The response body, once done.
     pub response: Option<String>,
+}
+
+/// Where a kept request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestStatus {
+    /// Still running.
+    Running,
+    /// Answered: `httpStatus` and `response` hold the answer.
+    Done,
+}
+
+impl std::str::FromStr for RequestStatus {
+    type Err = String;
+
+    /// The status as the store keeps it: `running` or `done`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "running" => Ok(RequestStatus::Running),
+            "done" => Ok(RequestStatus::Done),
+            other => Err(format!("'{other}' is not a request status (running or done)")),
+        }
+    }
 }
 
 /// What beginning a request found.

@@ -6,5 +6,5 @@ mod page;
 mod report;
 
 pub use delivery::DeliveryStatus;
-pub use page::Page;
+pub use page::{Page, Paging};
 pub use report::{ActionSummary, RequestReport};

@@ -96,15 +96,14 @@ impl ChainVerifier {
     }
 }
 
-/// Verifies records in chain order. `anchor` is the hash the first record must continue
-/// (`None`: the first must be the tenant's first record, with seq 1 and the genesis hash).
-/// Returns how many verified, or the first break.
+/// Verifies records in chain order from `start`, where the first must be and the hash it must
+/// continue ([`ChainStart::genesis`] for a tenant's whole chain). Returns how many verified, or
+/// the first break.
 pub fn verify_chain<'a>(
     records: impl IntoIterator<Item = &'a AuditRecord>,
-    anchor: Option<(u64, &str)>,
+    start: &ChainStart,
 ) -> Result<u64, ChainBreak> {
-    let start = anchor.map_or_else(ChainStart::genesis, |(seq, hash)| ChainStart { seq, prev_hash: hash.to_owned() });
-    let mut verifier = ChainVerifier::from(&start);
+    let mut verifier = ChainVerifier::from(start);
     for r in records {
         verifier.check(r)?;
     }
@@ -158,41 +157,57 @@ mod tests {
         next.hash = record_hash(&next);
         assert_ne!(next.hash, content_hash("t", 3, "r3", &next.at, &next.entry, &next.prev_hash), "a new hash");
         records.push(next);
-        assert_eq!(verify_chain(&records, None), Ok(3));
+        assert_eq!(verify_chain(&records, &ChainStart::genesis()), Ok(3));
         records[2].entry.details["a"] = serde_json::json!([4]);
-        assert_eq!(verify_chain(&records, None).unwrap_err().id, "r3", "a format-2 record shows an edit too");
+        assert_eq!(
+            verify_chain(&records, &ChainStart::genesis()).unwrap_err().id,
+            "r3",
+            "a format-2 record shows an edit too"
+        );
         records[2].entry.details["a"] = serde_json::json!([2]);
         records[2].format = 1;
-        assert_eq!(verify_chain(&records, None).unwrap_err().id, "r3", "its format is part of what it says");
+        assert_eq!(
+            verify_chain(&records, &ChainStart::genesis()).unwrap_err().id,
+            "r3",
+            "its format is part of what it says"
+        );
     }
 
     #[test]
     fn an_intact_chain_verifies() {
-        assert_eq!(verify_chain(&chain(5), None), Ok(5));
+        assert_eq!(verify_chain(&chain(5), &ChainStart::genesis()), Ok(5));
         let records = chain(5);
-        assert_eq!(verify_chain(&records[2..], Some((3, &records[1].hash))), Ok(3), "a range continues its anchor");
+        assert_eq!(
+            verify_chain(&records[2..], &ChainStart { seq: 3, prev_hash: records[1].hash.clone() }),
+            Ok(3),
+            "a range continues its anchor"
+        );
     }
 
     #[test]
     fn edits_deletions_and_swaps_break_at_the_right_record() {
         let mut edited = chain(5);
         edited[2].entry.message = "rewritten".into();
-        assert_eq!(verify_chain(&edited, None).unwrap_err().id, "r3");
+        assert_eq!(verify_chain(&edited, &ChainStart::genesis()).unwrap_err().id, "r3");
 
         let mut deleted = chain(5);
         deleted.remove(1);
-        let err = verify_chain(&deleted, None).unwrap_err();
+        let err = verify_chain(&deleted, &ChainStart::genesis()).unwrap_err();
         assert_eq!((err.id.as_str(), err.seq), ("r3", 3));
         assert!(err.reason.contains("missing"), "{}", err.reason);
 
         let mut swapped = chain(5);
         swapped.swap(1, 3);
-        assert_eq!(verify_chain(&swapped, None).unwrap_err().id, "r4");
+        assert_eq!(verify_chain(&swapped, &ChainStart::genesis()).unwrap_err().id, "r4");
 
         let mut renumbered = chain(5);
         renumbered.swap(1, 3);
         renumbered[1].seq = 2;
         renumbered[3].seq = 4;
-        assert_eq!(verify_chain(&renumbered, None).unwrap_err().id, "r4", "renumbering does not hide a swap");
+        assert_eq!(
+            verify_chain(&renumbered, &ChainStart::genesis()).unwrap_err().id,
+            "r4",
+            "renumbering does not hide a swap"
+        );
     }
 }

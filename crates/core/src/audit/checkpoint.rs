@@ -31,6 +31,27 @@ impl ChainStart {
     }
 }
 
+/// Where a chain ends: its last record's position and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The last record's position: 0 for a chain with no record.
+    pub seq: u64,
+    /// The last record's hash: the genesis hash for a chain with no record.
+    pub hash: String,
+}
+
+impl ChainHead {
+    /// The head of a chain with no record yet.
+    pub fn empty() -> Self {
+        ChainHead { seq: 0, hash: GENESIS.to_owned() }
+    }
+
+    /// Where records that continue this chain start: the next position, continuing this hash.
+    pub fn next(&self) -> ChainStart {
+        ChainStart { seq: self.seq + 1, prev_hash: self.hash.clone() }
+    }
+}
+
 /// A tenant's chain at one moment, signed with HMAC-SHA256 under the operator's secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -63,13 +84,13 @@ fn mac(secret: &[u8], c: &Checkpoint) -> Hmac<Sha256> {
 }
 
 impl Checkpoint {
-    /// Signs `tenant`'s chain as it stands `at`: it starts at `first` and ends at `(seq, hash)`.
-    pub fn sign(secret: &[u8], tenant: &str, first: ChainStart, (seq, hash): (u64, &str), at: &str) -> Self {
+    /// Signs `tenant`'s chain as it stands `at`: it starts at `first` and ends at `head`.
+    pub fn sign(secret: &[u8], tenant: &str, first: ChainStart, head: ChainHead, at: &str) -> Self {
         let mut checkpoint = Checkpoint {
             tenant: tenant.into(),
             first: Some(first),
-            seq,
-            hash: hash.into(),
+            seq: head.seq,
+            hash: head.hash,
             at: at.into(),
             signature: String::new(),
         };
@@ -145,7 +166,8 @@ mod tests {
 
     #[test]
     fn a_checkpoint_detects_truncation_rewriting_and_forgery() {
-        let checkpoint = Checkpoint::sign(SECRET, "demo", ChainStart::genesis(), (7, "abc"), AT);
+        let checkpoint =
+            Checkpoint::sign(SECRET, "demo", ChainStart::genesis(), ChainHead { seq: 7, hash: "abc".into() }, AT);
         let whole = ChainStart::genesis();
         checkpoint.check_signature(SECRET).unwrap();
         checkpoint.check_chain(Some(&whole), Some("abc"), 9).unwrap();
@@ -160,7 +182,8 @@ mod tests {
 
     #[test]
     fn a_checkpoint_shows_a_removed_prefix_whether_or_not_its_head_is_still_there() {
-        let checkpoint = Checkpoint::sign(SECRET, "demo", ChainStart::genesis(), (7, "abc"), AT);
+        let checkpoint =
+            Checkpoint::sign(SECRET, "demo", ChainStart::genesis(), ChainHead { seq: 7, hash: "abc".into() }, AT);
         let err = checkpoint.check_chain(Some(&from(5)), Some("abc"), 9).unwrap_err();
         assert!(err.contains("records 1 to 4 were removed"), "{err}");
         let err = checkpoint.check_chain(Some(&from(8)), None, 9).unwrap_err();
@@ -172,7 +195,7 @@ mod tests {
 
     #[test]
     fn a_checkpoint_of_an_archive_covers_its_start_and_an_old_one_vouches_for_its_head_alone() {
-        let archive = Checkpoint::sign(SECRET, "demo", from(10), (12, "abc"), AT);
+        let archive = Checkpoint::sign(SECRET, "demo", from(10), ChainHead { seq: 12, hash: "abc".into() }, AT);
         archive.check_chain(Some(&from(10)), Some("abc"), 12).unwrap();
         assert!(archive.covers(&from(10)));
 

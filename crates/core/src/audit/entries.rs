@@ -179,7 +179,7 @@ pub fn delivery_redriven(id: &str, by: &str) -> AuditEntry {
 /// The one record of a replay by key `by` of component `sha256` as plugin `plugin` over kept
 /// events: `message` says over which range and how it compared, `details` holds the range and the
 /// summary. A replay commits nothing else.
-pub fn replayed(by: &str, (plugin, sha256): (&str, &str), message: String, details: serde_json::Value) -> AuditEntry {
+pub fn replayed(by: &str, plugin: &str, sha256: &str, message: String, details: serde_json::Value) -> AuditEntry {
     let mut details = details;
     details["component_sha256"] = json!(sha256);
     AuditEntry {

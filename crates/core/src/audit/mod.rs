@@ -11,7 +11,7 @@ mod names;
 mod outcome;
 
 pub use chain::{ChainBreak, ChainVerifier, FORMAT, content_hash, record_hash, verify_chain};
-pub use checkpoint::{ChainStart, Checkpoint};
+pub use checkpoint::{ChainHead, ChainStart, Checkpoint};
 pub use entries::Actor;
 pub use invocation::InvocationRecord;
 pub use names::helloid_action;

@@ -72,28 +72,48 @@ impl WindowBudget {
     }
 }
 
-/// The first window budget that `actions` (those of them still to run) would overrun, given what
-/// was committed: `used(system, kind, per)` counts the actions of `kind` against `system` within
-/// the window of length `per`. The store calls this inside its write transaction, feeding it
+/// Refuses `actions` (those of them still to run) when they would overrun a window budget, given
+/// what was committed: `used(system, kind, per)` counts the actions of `kind` against `system`
+/// within the window of length `per`. The refusal names the first budget overrun, as
+/// [`WindowBudget::admit`] words it, and comes back as `E`, the caller's error, beside the
+/// caller's own failures to count. The store calls this inside its write transaction, feeding it
 /// counts from that transaction, so that concurrent commits cannot together overrun a budget.
-pub fn first_overrun<E>(
+pub fn first_overrun<E: From<Refusal>>(
     actions: &[Action],
     windows: &[WindowBudget],
     mut used: impl FnMut(&str, ActionKind, Duration) -> Result<u32, E>,
-) -> Result<Result<(), Refusal>, E> {
-    let runnable = || actions.iter().filter(|a| a.state == ActionState::Pending);
-    let mut groups: Vec<(&str, ActionKind)> = runnable().map(|a| (a.system.as_str(), a.kind)).collect();
-    groups.sort_by_key(|(system, kind)| (*system, kind.as_str()));
-    groups.dedup();
-    for (system, kind) in groups {
-        let planned = runnable().filter(|a| a.system == system && a.kind == kind).count() as u32;
+) -> Result<(), E> {
+    for Runnable { system, kind, planned } in runnable(actions) {
         for budget in windows.iter().filter(|b| b.applies(system, kind)) {
-            if let Err(refusal) = budget.admit(system, used(system, kind, budget.per)?, planned) {
-                return Ok(Err(refusal));
-            }
+            budget.admit(system, used(system, kind, budget.per)?, planned)?;
         }
     }
-    Ok(Ok(()))
+    Ok(())
+}
+
+/// How many actions of one kind against one system a plan would run.
+struct Runnable<'a> {
+    /// The target system.
+    system: &'a str,
+    /// The action kind.
+    kind: ActionKind,
+    /// How many of the plan's runnable actions are of this system and kind.
+    planned: u32,
+}
+
+/// The runnable (pending) actions of `actions`, counted by system and kind, in the order of the
+/// system's name and then the kind's.
+fn runnable(actions: &[Action]) -> Vec<Runnable<'_>> {
+    let mut pending: Vec<&Action> = actions.iter().filter(|a| a.state == ActionState::Pending).collect();
+    pending.sort_by_key(|a| (a.system.as_str(), a.kind.as_str()));
+    let mut counted: Vec<Runnable<'_>> = Vec::new();
+    for action in pending {
+        match counted.last_mut() {
+            Some(last) if last.system == action.system && last.kind == action.kind => last.planned += 1,
+            _ => counted.push(Runnable { system: &action.system, kind: action.kind, planned: 1 }),
+        }
+    }
+    counted
 }
 
 #[cfg(test)]
@@ -130,18 +150,32 @@ mod tests {
         ];
         let check = |committed: u32| {
             let mut asked = Vec::new();
-            let verdict = first_overrun::<()>(&plan, &[budget(3)], |system, kind, per| {
+            let verdict = first_overrun::<Refusal>(&plan, &[budget(3)], |system, kind, per| {
                 asked.push((system.to_owned(), kind, per));
                 Ok(committed)
             });
-            (verdict.unwrap(), asked)
+            (verdict, asked)
         };
         let (verdict, asked) = check(1);
         assert!(verdict.is_ok(), "1 committed + 2 planned on exo fits 3");
         assert_eq!(asked.len(), 2, "counted once per system for updates, never for grants: {asked:?}");
         let (Err(Refusal::ThresholdExceeded { system, count, .. }), _) = check(2) else { panic!("exo overruns") };
         assert_eq!((system.as_str(), count), ("exo", 4), "the blocked action does not count");
-        assert_eq!(first_overrun(&plan, &[budget(3)], |_, _, _| Err("store gone")), Err("store gone"));
+        let failed = first_overrun(&plan, &[budget(3)], |_, _, _| Err(Counting::StoreGone));
+        assert!(matches!(failed, Err(Counting::StoreGone)), "the caller's own failure comes back as it is");
+    }
+
+    /// A caller's error: a refusal, or its own failure to count.
+    #[derive(Debug)]
+    enum Counting {
+        Refused,
+        StoreGone,
+    }
+
+    impl From<Refusal> for Counting {
+        fn from(_: Refusal) -> Self {
+            Counting::Refused
+        }
     }
 
     #[test]

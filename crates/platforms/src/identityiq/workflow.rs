@@ -197,7 +197,7 @@ impl IdentityIqBackend {
                 launched.id
             ));
         }
-        self.follow(launched, &location, (tries, Instant::now() + self.pace.completion))
+        self.follow(launched, &location, tries, Instant::now() + self.pace.completion)
     }
 
     /// Follows up the task result an earlier attempt or follow-up recorded: within the carry-out
@@ -215,7 +215,7 @@ impl IdentityIqBackend {
         }
         let deadline = if waiting { Instant::now() } else { Instant::now() + self.pace.completion };
         match self.task_result(location) {
-            Ok(result) => self.follow(result, location, ("", deadline)),
+            Ok(result) => self.follow(result, location, "", deadline),
             Err(e) => self
                 .waiting(location, format!("{PLATFORM} task result {location} is running; following it failed: {e}")),
         }
@@ -242,8 +242,8 @@ impl IdentityIqBackend {
     }
 
     /// Reads the task result until it has a completion status or `deadline` passes; then the
-    /// action waits, to be followed up.
-    fn follow(&self, mut result: TaskResult, location: &str, (tries, deadline): (&str, Instant)) -> Finish {
+    /// action waits, to be followed up. `tries` is what the launch's messages say of its tries.
+    fn follow(&self, mut result: TaskResult, location: &str, tries: &str, deadline: Instant) -> Finish {
         loop {
             if let Some(status) = &result.completion_status {
                 return completion(&result.id, status, &result.messages, tries);

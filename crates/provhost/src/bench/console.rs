@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::model::{Action, ActionFilter, ActionKind, ActionState, new_id, rfc3339};
 use crate::runtime::Runtime;
 use crate::server::{AppState, serve};
-use crate::store::{DEMO_TENANT, Store, seed_demo};
+use crate::store::{DEMO_TENANT, IssuedKey, Store, seed_demo};
 
 /// Actions in the store.
 pub const ACTIONS: usize = 100_000;
@@ -32,10 +32,17 @@ pub struct PageFigures {
     pub max_ms: f64,
 }
 
+/// What the pages are timed on: a demo person with a page, and one action of the many.
+struct Seeded {
+    /// The demo person's id.
+    person: String,
+    /// An action's id.
+    action: String,
+}
+
 /// Seeds [`ACTIONS`] actions over [`PERSONS`] persons (every 50th is a demo person's, who has a
-/// page), a minute apart, from invocations of two plugins; a tenth of them failed. Returns that
-/// demo person and an action id.
-fn seed(store: &dyn Store) -> anyhow::Result<(String, String)> {
+/// page), a minute apart, from invocations of two plugins; a tenth of them failed.
+fn seed(store: &dyn Store) -> anyhow::Result<Seeded> {
     seed_demo(store)?;
     let template = store.actions(DEMO_TENANT, &ActionFilter::default(), 1)?.remove(0);
     let start = time::OffsetDateTime::now_utc() - time::Duration::minutes(ACTIONS as i64);
@@ -67,7 +74,7 @@ fn seed(store: &dyn Store) -> anyhow::Result<(String, String)> {
         last = actions[PER_INVOCATION / 2].id.clone();
         store.commit_invocation(&InvocationRecord::history(&invocation, DEMO_TENANT, plugin, "bench"), &actions)?;
     }
-    Ok((template.person, last))
+    Ok(Seeded { person: template.person, action: last })
 }
 
 /// The token of `name="csrf"` in a page.
@@ -93,14 +100,14 @@ fn cookie(response: &reqwest::Response, name: &str) -> anyhow::Result<String> {
 /// Times each console page `rounds` times over a store of [`ACTIONS`] actions in `dir`.
 pub fn run(dir: &Path, rounds: usize) -> anyhow::Result<Vec<PageFigures>> {
     let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::open(&dir.join("provhost.db"))?);
-    let (person, action) = seed(&*store)?;
+    let Seeded { person, action } = seed(&*store)?;
     let system = store.action(DEMO_TENANT, &action)?.system;
-    let (seq, hash) =
-        store.audit_head(DEMO_TENANT)?.ok_or_else(|| anyhow::anyhow!("the seed wrote no audit record"))?;
+    let head = store.audit_head(DEMO_TENANT)?.ok_or_else(|| anyhow::anyhow!("the seed wrote no audit record"))?;
     let at = crate::model::now_rfc3339();
-    let checkpoint = Checkpoint::sign(b"the bench's own secret", DEMO_TENANT, ChainStart::genesis(), (seq, &hash), &at);
+    let checkpoint = Checkpoint::sign(b"the bench's own secret", DEMO_TENANT, ChainStart::genesis(), head, &at);
     store.record_checkpoint(&checkpoint, "provhost bench")?;
-    let (key, secret) = store.create_key(DEMO_TENANT, &crate::policy::Grants::everything(), "bench", None)?;
+    let IssuedKey { record: key, secret } =
+        store.create_key(DEMO_TENANT, &crate::policy::Grants::everything(), "bench", None)?;
     let config = Arc::new(Config::parse(Path::new("bench.toml"), "[tenants.demo]\n")?);
     let runtime = Arc::new(Runtime::new(dir.join("cache"))?);
     let state = Arc::new(AppState::new(store, runtime, config)?);

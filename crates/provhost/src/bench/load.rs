@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::runtime::Runtime;
 use crate::server::{AppState, serve};
-use crate::store::{PostgresStore, ScratchDatabase, SqliteStore, Store, seed_demo};
+use crate::store::{IssuedKey, PostgresStore, ScratchDatabase, SqliteStore, Store, seed_demo};
 
 /// Figures at one concurrency.
 pub struct LoadFigures {
@@ -94,7 +94,7 @@ pub fn run(
     };
     let store = stores[0].clone();
     seed_demo(&*store)?;
-    let (key, secret) = store.create_key("demo", &crate::policy::Grants::everything(), "bench", None)?;
+    let key = store.create_key("demo", &crate::policy::Grants::everything(), "bench", None)?;
     let config_text = format!(
         "[tenants.demo.share]\nmax-concurrent-events = 128\nevents-per-second = 1000000\n\n[tenants.demo.plugins.bench]\ncomponent = \"{}\"\ncapabilities = [\"persons:read\", \"accounts:update\", \"entitlements:re-enforce\", \"actions:retry\"]\n",
         plugin.display()
@@ -127,7 +127,7 @@ pub fn run(
         }
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
         let mut figures = Vec::new();
-        let wrk = wrk_script(data.path(), &body, (&key.id, &secret))?;
+        let wrk = wrk_script(data.path(), &body, &key)?;
         let committed = |counted: Option<Arc<PostgresStore>>| async move {
             match counted {
                 Some(store) => {
@@ -147,7 +147,7 @@ pub fn run(
                     let (urls, script) = (urls.clone(), script.clone());
                     tokio::task::spawn_blocking(move || run_wrk(&urls, &script, concurrency, duration)).await??
                 }
-                None => in_process(&client, &urls, &body, (&key.id, &secret), concurrency, duration).await?,
+                None => in_process(&client, &urls, &body, &key, concurrency, duration).await?,
             };
             let elapsed = started.elapsed().as_secs_f64();
             let after: Vec<(u64, u64)> = stores.iter().map(group).collect();
@@ -180,13 +180,13 @@ pub fn run(
     Ok(figures)
 }
 
-/// A closed loop of `concurrency` in-process clients for `duration`, taking the servers at `urls`
-/// in turn.
+/// A closed loop of `concurrency` in-process clients sending under `key` for `duration`, taking
+/// the servers at `urls` in turn.
 async fn in_process(
     client: &reqwest::Client,
     urls: &[String],
     body: &str,
-    (key, secret): (&str, &str),
+    key: &IssuedKey,
     concurrency: usize,
     duration: Duration,
 ) -> anyhow::Result<Measured> {
@@ -194,7 +194,8 @@ async fn in_process(
     let workers: Vec<_> = (0..concurrency)
         .map(|worker| {
             let url = urls[worker % urls.len()].clone();
-            let (client, body, key, secret) = (client.clone(), body.to_owned(), key.to_owned(), secret.to_owned());
+            let (client, body, key, secret) =
+                (client.clone(), body.to_owned(), key.record.id.clone(), key.secret.clone());
             tokio::spawn(async move {
                 let (mut latencies, mut errors) = (Vec::new(), 0usize);
                 while Instant::now() < deadline {
@@ -233,14 +234,14 @@ async fn in_process(
     })
 }
 
-/// The Lua script that has `wrk` post the event with the key, when `wrk` is on the PATH.
-fn wrk_script(dir: &Path, body: &str, (key, secret): (&str, &str)) -> anyhow::Result<Option<std::path::PathBuf>> {
+/// The Lua script that has `wrk` post the event under `key`, when `wrk` is on the PATH.
+fn wrk_script(dir: &Path, body: &str, key: &IssuedKey) -> anyhow::Result<Option<std::path::PathBuf>> {
     let found = std::process::Command::new("wrk").arg("--version").output().is_ok();
     if !found {
         return Ok(None);
     }
     use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", key.record.id, key.secret));
     let quote = |text: &str| serde_json::to_string(text).unwrap_or_default();
     let script = format!(
         "wrk.method = \"POST\"\nwrk.body = {}\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = {}\n",

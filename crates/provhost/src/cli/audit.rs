@@ -13,6 +13,7 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
 use super::{DataDir, print_json};
+use crate::api::Paging;
 use crate::audit::{AuditRecord, ChainStart, Checkpoint, verify_chain};
 use crate::model::parse_rfc3339;
 use crate::store::{AuditFilter, Store, Verification};
@@ -137,15 +138,17 @@ fn read_secret(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     Ok(secret)
 }
 
+/// What checking a store's chains against checkpoints found.
+struct Anchored {
+    /// Whether every checkpoint held.
+    held: bool,
+    /// The tenants whose chain start a checkpoint vouches for.
+    covered: BTreeSet<String>,
+}
+
 /// Checks each checkpoint in `path` (of `tenant`, or all): its signature, and that the store's
-/// chain still starts where it says and holds the record it names. Prints what it finds; returns
-/// whether all held, and the tenants whose chain start a checkpoint vouches for.
-fn check_anchors(
-    store: &dyn Store,
-    path: &PathBuf,
-    secret: &[u8],
-    tenant: Option<&str>,
-) -> anyhow::Result<(bool, BTreeSet<String>)> {
+/// chain still starts where it says and holds the record it names. Prints what it finds.
+fn check_anchors(store: &dyn Store, path: &PathBuf, secret: &[u8], tenant: Option<&str>) -> anyhow::Result<Anchored> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (mut held, mut covered) = (true, BTreeSet::new());
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -155,7 +158,7 @@ fn check_anchors(
             continue;
         }
         let start = store.audit_start(&checkpoint.tenant)?;
-        let last = store.audit_head(&checkpoint.tenant)?.map_or(0, |(seq, _)| seq);
+        let last = store.audit_head(&checkpoint.tenant)?.map_or(0, |head| head.seq);
         let found = store.audit_hash_at(&checkpoint.tenant, checkpoint.seq)?;
         let checked = checkpoint
             .check_signature(secret)
@@ -176,7 +179,7 @@ fn check_anchors(
             }
         }
     }
-    Ok((held, covered))
+    Ok(Anchored { held, covered })
 }
 
 /// Prints what verifying one tenant's chain found; whether it holds. A chain that does not start
@@ -217,15 +220,11 @@ fn report(v: &Verification, covered: bool) -> bool {
     }
 }
 
-/// The start a checkpoint of `tenant`'s chain may vouch for: record 1, or the record an archive
-/// was imported from, when the operator says so with `--starts-at`.
-fn signable_start(
-    store: &dyn Store,
-    tenant: &str,
-    starts_at: Option<u64>,
-) -> anyhow::Result<Result<ChainStart, String>> {
-    let start = store.audit_start(tenant)?.unwrap_or_else(ChainStart::genesis);
-    Ok(if start.is_genesis() || starts_at == Some(start.seq) && start.seq > 1 {
+/// `start`, where `tenant`'s chain starts, if a checkpoint may vouch for it: record 1, or the
+/// record an archive was imported from, when the operator says so with `--starts-at`; otherwise
+/// why not.
+fn signable(start: ChainStart, tenant: &str, starts_at: Option<u64>) -> Result<ChainStart, String> {
+    if start.is_genesis() || starts_at == Some(start.seq) && start.seq > 1 {
         Ok(start)
     } else if start.seq == 1 {
         Err("its first record does not continue the genesis hash; `audit verify` shows the break".into())
@@ -234,7 +233,7 @@ fn signable_start(
             "its chain starts at record {}, not 1, and a checkpoint would vouch that it starts there; sign it only if this store is an archive imported from record {}: audit anchor --tenant {tenant} --starts-at {}",
             start.seq, start.seq, start.seq
         ))
-    })
+    }
 }
 
 /// The operating-system user running the command, as `USER` or `LOGNAME` names them.
@@ -318,7 +317,7 @@ impl AuditCommand {
                         };
                         // Read one record at a time, so that a tenant's many large records are never held at once.
                         let mut found = None;
-                        store.audit_each(&filter, (usize::MAX, 0), &mut |r| {
+                        store.audit_each(&filter, Paging::ALL, &mut |r| {
                             if r.entry.invocation.as_deref() == Some(inv) {
                                 found = Some(r);
                                 ControlFlow::Break(())
@@ -338,7 +337,7 @@ impl AuditCommand {
                 let tenants = tenants(&*store, tenant)?;
                 let mut total = 0;
                 for tenant in &tenants {
-                    total += store.audit_head(tenant)?.map_or(0, |(seq, _)| seq.saturating_sub(from_seq.max(1)) + 1);
+                    total += store.audit_head(tenant)?.map_or(0, |head| head.seq.saturating_sub(from_seq.max(1)) + 1);
                 }
                 let progress = data.progress(Some(total), "exporting audit records");
                 for tenant in tenants {
@@ -359,12 +358,13 @@ impl AuditCommand {
                 let by = by.unwrap_or_else(user);
                 let mut refused = false;
                 for tenant in tenants(&*store, tenant)? {
-                    let Some((seq, hash)) = store.audit_head(&tenant)? else { continue };
-                    match signable_start(&*store, &tenant, starts_at)? {
+                    let Some(head) = store.audit_head(&tenant)? else { continue };
+                    let start = store.audit_start(&tenant)?.unwrap_or_else(ChainStart::genesis);
+                    match signable(start, &tenant, starts_at) {
                         Ok(first) => {
-                            let checkpoint = Checkpoint::sign(&secret, &tenant, first, (seq, &hash), &at);
+                            let checkpoint = Checkpoint::sign(&secret, &tenant, first, head, &at);
                             store.record_checkpoint(&checkpoint, &by).with_context(|| {
-                                format!("tenant '{tenant}': the checkpoint of record {seq} was not recorded")
+                                format!("tenant '{tenant}': the checkpoint of record {} was not recorded", checkpoint.seq)
                             })?;
                             println!("{}", serde_json::to_string(&checkpoint).expect("checkpoints serialise"));
                         }
@@ -384,8 +384,11 @@ impl AuditCommand {
                     .filter(|r| tenant.as_ref().is_none_or(|t| &r.tenant == t))
                     .collect();
                 let Some(first) = records.first() else { anyhow::bail!("{} holds no audit records", file.display()) };
-                let anchor = if first.seq == 1 { None } else { Some((first.seq, first.prev_hash.as_str())) };
-                match verify_chain(&records, anchor) {
+                let start = match first.seq {
+                    1 => ChainStart::genesis(),
+                    seq => ChainStart { seq, prev_hash: first.prev_hash.clone() },
+                };
+                match verify_chain(&records, &start) {
                     Ok(n) => {
                         let (from, to) = (first.seq, first.seq + n - 1);
                         print!("provhost: records {from} to {to} in {} verify", file.display());
@@ -412,10 +415,12 @@ impl AuditCommand {
             }
             AuditCommand::Verify { tenant, file: None, anchor, secret_file } => {
                 let store = data.open_store()?;
-                let (mut held, mut covered) = (true, BTreeSet::new());
-                if let (Some(anchor), Some(secret_file)) = (anchor, secret_file) {
-                    (held, covered) = check_anchors(&*store, &anchor, &read_secret(&secret_file)?, tenant.as_deref())?;
-                }
+                let Anchored { mut held, covered } = match (anchor, secret_file) {
+                    (Some(anchor), Some(secret_file)) => {
+                        check_anchors(&*store, &anchor, &read_secret(&secret_file)?, tenant.as_deref())?
+                    }
+                    _ => Anchored { held: true, covered: BTreeSet::new() },
+                };
                 let tenants = tenants(&*store, tenant)?;
                 let progress = data.progress(Some(tenants.len() as u64), "verifying tenants' chains");
                 for tenant in tenants {

@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::DataDir;
 use crate::policy::Grants;
-use crate::store::{DEMO_TENANT, seed_demo, seed_demo_as};
+use crate::store::{DEMO_TENANT, IssuedKey, seed_demo, seed_demo_as};
 
 /// Arguments of `provhost init`.
 #[derive(Debug, Args)]
@@ -40,7 +40,8 @@ impl InitArgs {
         } else {
             store.insert_tenant(&self.tenant, &self.tenant)?;
         }
-        let (key, secret) = store.create_key(&self.tenant, &Grants::everything(), "created by provhost init", None)?;
+        let IssuedKey { record: key, secret } =
+            store.create_key(&self.tenant, &Grants::everything(), "created by provhost init", None)?;
         let keys = data.root().join("keys");
         std::fs::create_dir_all(&keys).with_context(|| format!("cannot create {}", keys.display()))?;
         let path = keys.join(format!("{}.key", self.tenant));

@@ -8,6 +8,7 @@ use clap::Subcommand;
 use super::{DataDir, print_json};
 use crate::model::rfc3339;
 use crate::policy::Grants;
+use crate::store::IssuedKey;
 
 /// `provhost keys …`
 #[derive(Debug, Subcommand)]
@@ -51,7 +52,7 @@ impl KeysCommand {
                         time::OffsetDateTime::now_utc() + time::Duration::try_from(d).unwrap_or(time::Duration::MAX),
                     )
                 });
-                let (key, secret) = store.create_key(&tenant, &scopes, &description, expires_at)?;
+                let IssuedKey { record: key, secret } = store.create_key(&tenant, &scopes, &description, expires_at)?;
                 println!("key:    {}", key.id);
                 println!("secret: {secret}");
                 println!(

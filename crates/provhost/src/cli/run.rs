@@ -11,7 +11,7 @@ use super::{ApiKeyArg, DataDir, EXIT_NOT_COMMITTED, print_json};
 use crate::event::Event;
 use crate::executor::{DEFAULT_LEASE, Executor};
 use crate::limits::{LimitSettings, Limits};
-use crate::pipeline::{Execution, Mode, Plugins, fan_out};
+use crate::pipeline::{Execution, Mode, Plugins, fan_out, not_triggered};
 use crate::policy::Scope;
 use crate::runtime::Runtime;
 use crate::runtime::plugin_name;
@@ -114,7 +114,12 @@ impl RunArgs {
         let mut installed = install(&runtime, &name, &path, configured, &data.config.limits)?;
         installed.plugin.settings.extend(self.settings.iter().cloned());
         let limits = self.limits(installed.plugin.limits)?;
-        let plugins = Plugins::One { plugin: &installed, limits, triggers: configured.is_some() };
+        if configured.is_some()
+            && let Some(why) = not_triggered(&tenant, &installed, &event)
+        {
+            anyhow::bail!(why);
+        }
+        let plugins = Plugins::One { plugin: &installed, limits };
         let executor = Executor::new(DEFAULT_LEASE);
         let execution = if self.no_wait { Execution::Queued } else { Execution::Now(&executor) };
         let mode = Mode { dry_run: self.dry_run, execution };

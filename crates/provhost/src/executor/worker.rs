@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Executor;
-use crate::store::{Claim, Due, Store, StoreError};
+use crate::store::{Batch, Claim, Due, OpenActions, Store, StoreError};
 use crate::tenant::Tenant;
 use crate::webhook::Tracking;
 
@@ -49,6 +49,18 @@ pub struct Tenants {
 
 /// Gives a served tenant's wiring, or why a tenant is not served.
 pub type Wire = dyn Fn(&str) -> Result<Arc<Tenant>, String> + Send + Sync;
+
+/// One round of claims: the lanes it filled, and where in the roster the next round starts.
+struct Round {
+    lanes: Vec<Lane>,
+    next: usize,
+}
+
+/// What a lane did: how many claims it held and how long carrying them out took.
+struct Ran {
+    claimed: usize,
+    took: Duration,
+}
 
 /// One tenant's claims, carried out in a lane of their own.
 struct Lane {
@@ -102,7 +114,7 @@ impl Executor {
                 let taken: HashSet<String> = busy.values().cloned().collect();
                 let round = move || executor.claim_round(&*store, &roster, &sizes, &taken, start, free);
                 match tokio::task::spawn_blocking(round).await {
-                    Ok(Ok((round, next))) => {
+                    Ok(Ok(Round { lanes: round, next })) => {
                         start = next;
                         for lane in round {
                             let (executor, tenants, stopping) = (self.clone(), tenants.clone(), stopping.clone());
@@ -118,7 +130,7 @@ impl Executor {
             tokio::select! {
                 Some(done) = lanes.join_next_with_id(), if !lanes.is_empty() => {
                     let id = match done {
-                        Ok((id, (claimed, took))) => {
+                        Ok((id, Ran { claimed, took })) => {
                             if let Some(tenant) = busy.get(&id) {
                                 let batch = batches.entry(tenant.clone()).or_insert(BATCH_MIN);
                                 *batch = next_batch(*batch, claimed, took);
@@ -154,20 +166,22 @@ impl Executor {
         busy: &HashSet<String>,
         start: usize,
         free: usize,
-    ) -> Result<(Vec<Lane>, usize), StoreError> {
+    ) -> Result<Round, StoreError> {
         let roster = (tenants.roster)()?;
         if roster.is_empty() {
-            return Ok((Vec::new(), 0));
+            return Ok(Round { lanes: Vec::new(), next: 0 });
         }
         let start = start % roster.len();
         let order: Vec<String> =
             roster[start..].iter().chain(&roster[..start]).filter(|t| !busy.contains(*t)).cloned().collect();
         let chosen: Vec<String> = store.due_tenants(&order)?.into_iter().take(free).collect();
-        let Some(last) = chosen.last() else { return Ok((Vec::new(), start)) };
+        let Some(last) = chosen.last() else { return Ok(Round { lanes: Vec::new(), next: start }) };
         let next = roster.iter().position(|t| t == last).map_or(start, |at| (at + 1) % roster.len());
         let claimed_at = Instant::now();
-        let bounded: Vec<(String, usize)> =
-            chosen.iter().map(|t| (t.clone(), batches.get(t).copied().unwrap_or(BATCH_MIN))).collect();
+        let bounded: Vec<Batch> = chosen
+            .iter()
+            .map(|t| Batch { tenant: t.clone(), most: batches.get(t).copied().unwrap_or(BATCH_MIN) })
+            .collect();
         let mut claims = store.claim_actions(&self.owner, self.lease, Due::Tenants(&bounded))?;
         let lanes = chosen
             .into_iter()
@@ -177,17 +191,17 @@ impl Executor {
                 (!mine.is_empty()).then_some(Lane { tenant, claims: mine, claimed_at })
             })
             .collect();
-        Ok((lanes, next))
+        Ok(Round { lanes, next })
     }
 
-    /// Carries out one tenant's lane; returns how many claims it held and how long it took.
-    fn run_lane(&self, tenants: &Tenants, lane: Lane, stop: &AtomicBool) -> (usize, Duration) {
+    /// Carries out one tenant's lane.
+    fn run_lane(&self, tenants: &Tenants, lane: Lane, stop: &AtomicBool) -> Ran {
         let (claimed, started) = (lane.claims.len(), Instant::now());
         let tenant = match (tenants.wire)(&lane.tenant) {
             Ok(tenant) => tenant,
             Err(why) => {
                 tracing::warn!(tenant = %lane.tenant, "claimed actions left to lapse: {why}");
-                return (claimed, started.elapsed());
+                return Ran { claimed, took: started.elapsed() };
             }
         };
         let context = tenant.executor_context(&self.owner);
@@ -197,20 +211,28 @@ impl Executor {
                 "recording how the tenant's actions ended failed; its claims lapse and are taken up again: {e}"
             );
         }
-        (claimed, started.elapsed())
+        Ran { claimed, took: started.elapsed() }
     }
 }
 
+/// A tenant with open actions that the worker does not serve.
+struct Unserved {
+    /// Its open actions.
+    open: OpenActions,
+    /// Why the worker does not serve it.
+    why: String,
+}
+
 /// The tenants with open actions that the worker does not serve: each with how many and why.
-fn held_tenants(store: &dyn Store, tenants: &Tenants) -> Result<Vec<(String, u64, String)>, StoreError> {
+fn held_tenants(store: &dyn Store, tenants: &Tenants) -> Result<Vec<Unserved>, StoreError> {
     let served: HashSet<String> = (tenants.roster)()?.into_iter().collect();
     Ok(store
         .open_actions()?
         .into_iter()
-        .filter(|(tenant, _)| !served.contains(tenant))
-        .map(|(tenant, count)| {
-            let why = (tenants.wire)(&tenant).err().unwrap_or_else(|| "the worker does not serve it".into());
-            (tenant, count, why)
+        .filter(|open| !served.contains(&open.tenant))
+        .map(|open| {
+            let why = (tenants.wire)(&open.tenant).err().unwrap_or_else(|| "the worker does not serve it".into());
+            Unserved { open, why }
         })
         .collect())
 }
@@ -228,14 +250,14 @@ impl Held {
         self.checked.is_none_or(|at| at.elapsed() >= HELD_CHECK)
     }
 
-    fn report(&mut self, found: Result<Vec<(String, u64, String)>, StoreError>) {
+    fn report(&mut self, found: Result<Vec<Unserved>, StoreError>) {
         self.checked = Some(Instant::now());
         let found = match found {
             Ok(found) => found,
             Err(e) => return tracing::warn!("could not look for actions of tenants that are not served: {e}"),
         };
         let mut said = HashMap::new();
-        for (tenant, count, why) in found {
+        for Unserved { open: OpenActions { tenant, count }, why } in found {
             if self.said.get(&tenant) != Some(&count) {
                 tracing::warn!(tenant = %tenant, open = count, "{count} actions wait and are not carried out: {why}");
             }
@@ -292,7 +314,7 @@ mod tests {
         let tenants = served(&store, &[DEMO_TENANT, "quiet"]);
         let executor = Executor::new(Duration::from_secs(60));
         let (none, first) = (HashSet::new(), HashMap::new());
-        let (lanes, next) = executor.claim_round(&*store, &tenants, &first, &none, 0, LANES).unwrap();
+        let Round { lanes, next } = executor.claim_round(&*store, &tenants, &first, &none, 0, LANES).unwrap();
         let sizes: Vec<(&str, usize)> = lanes.iter().map(|l| (l.tenant.as_str(), l.claims.len())).collect();
         assert_eq!(sizes, [(DEMO_TENANT, BATCH_MIN), ("quiet", 2)], "a backlog takes one bounded lane");
         assert_eq!(next, 0, "the next round starts after the last tenant claimed for");
@@ -300,17 +322,17 @@ mod tests {
 
         // One lane at a time: the busy tenant is skipped; with one lane free the turn moves on.
         let busy: HashSet<String> = [DEMO_TENANT.to_string()].into();
-        let (lanes, _) = executor.claim_round(&*store, &tenants, &first, &busy, 0, 1).unwrap();
+        let Round { lanes, .. } = executor.claim_round(&*store, &tenants, &first, &busy, 0, 1).unwrap();
         assert!(lanes.is_empty(), "quiet has nothing left and demo is busy");
         let larger = HashMap::from([(DEMO_TENANT.to_string(), 64)]);
-        let (round, next) = executor.claim_round(&*store, &tenants, &larger, &none, 1, 1).unwrap();
+        let Round { lanes: round, next } = executor.claim_round(&*store, &tenants, &larger, &none, 1, 1).unwrap();
         assert_eq!((round[0].tenant.as_str(), next), (DEMO_TENANT, 1), "from quiet's turn on, demo is next");
         assert_eq!(round[0].claims.len(), 64, "a tenant's batch bounds its lane");
 
         let held = held_tenants(&*store, &tenants).unwrap();
         assert_eq!(held.len(), 1);
-        assert_eq!((held[0].0.as_str(), held[0].1), ("removed", 5));
-        assert!(held[0].2.contains("not configured"), "{}", held[0].2);
+        assert_eq!(held[0].open, OpenActions { tenant: "removed".into(), count: 5 });
+        assert!(held[0].why.contains("not configured"), "{}", held[0].why);
         let removed = store.actions("removed", &ActionFilter::default(), 100).unwrap();
         assert_eq!(removed.iter().filter(|a| a.state == ActionState::Pending).count(), 5, "never claimed");
     }
@@ -348,7 +370,7 @@ mod tests {
         };
         let executor = Executor::new(Duration::from_secs(60));
         let (none, sizes) = (HashSet::new(), HashMap::new());
-        let (lanes, _) = executor.claim_round(&*store, &tenants, &sizes, &none, 0, LANES).unwrap();
+        let Round { lanes, .. } = executor.claim_round(&*store, &tenants, &sizes, &none, 0, LANES).unwrap();
         assert_eq!(lanes.len(), 1);
         for lane in lanes {
             executor.run_lane(&tenants, lane, &AtomicBool::new(false));

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::model::{Action, apply_attribute_changes};
 use crate::refusal::Refusal;
-use crate::store::{Commit, StoreError};
+use crate::store::{Commit, Declined, StoreError};
 use crate::webhook::Tracking;
 
 use super::{Execution, RunError};
@@ -41,7 +41,7 @@ pub(super) fn record_uncommitted(
 ) -> Result<(), StoreError> {
     let entry = invocation_entry(record, journal, None);
     let commit = Commit { record, actions: &[], observed: None, windows: &[], audit: std::slice::from_ref(&entry) };
-    commit_keeping(context, &commit, kept)?.map_err(|refusal| StoreError::Conflict(refusal.to_string()))
+    commit_keeping(context, &commit, kept).map_err(Declined::into_store_error)
 }
 
 /// Whether an event's attribute change is recorded on the person: not where provhost holds no copy
@@ -89,20 +89,21 @@ pub fn conclude(
     let Concluding { mut plan, journal, may_commit, observed, event, execution } = concluding;
     // The event with what the invocation decided, kept with whichever record it ends with.
     let kept = |record: &InvocationRecord, committed: bool, plan: &[Action], thresholds: &[String]| {
-        let (ended, refused) = ((record.outcome, record.detail.as_str()), journal.refused());
-        event.map(|e| (e, Decided::of(ended, committed, plan, refused, thresholds, record.duration_us)))
+        let refused = journal.refused();
+        event.map(|e| {
+            (e, Decided::of(record.outcome, &record.detail, committed, plan, refused, thresholds, record.duration_us))
+        })
     };
     let mut thresholds = Vec::new();
     if may_commit {
         thresholds = match apply_thresholds(context, &mut plan) {
             Ok(thresholds) => thresholds,
-            Err((system, e)) => {
-                // Without the count the threshold cannot be applied: nothing commits, and the
-                // invocation is still recorded.
+            Err(failed) => {
+                // Nothing commits, and the invocation is still recorded.
                 record.outcome = Outcome::Unavailable;
-                record.detail = format!("not committed: the threshold count for '{system}' failed: {e}");
+                record.detail = format!("not committed: {failed}");
                 record_uncommitted(context, record, journal, kept(record, false, &plan, &[]))?;
-                return Err(e.into());
+                return Err(failed.error.into());
             }
         };
     }
@@ -126,11 +127,15 @@ pub fn conclude(
         audit[0].details["recorded"] = json!({ "person": change.person, "attributes": written });
     }
     let commit = Commit { record, actions: &plan, observed, windows: &context.parts.policy.windows, audit: &audit };
-    if let Err(refusal) = commit_keeping(context, &commit, kept(record, true, &plan, &thresholds))? {
-        record.outcome = Outcome::Refused;
-        record.detail = format!("not committed: {refusal}");
-        record_uncommitted(context, record, journal, kept(record, false, &plan, &thresholds))?;
-        return Ok(Conclusion { committed: false, refused_at_commit: Some(refusal), actions: plan, thresholds });
+    match commit_keeping(context, &commit, kept(record, true, &plan, &thresholds)) {
+        Ok(()) => {}
+        Err(Declined::Store(e)) => return Err(e.into()),
+        Err(Declined::Refused(refusal)) => {
+            record.outcome = Outcome::Refused;
+            record.detail = format!("not committed: {refusal}");
+            record_uncommitted(context, record, journal, kept(record, false, &plan, &thresholds))?;
+            return Ok(Conclusion { committed: false, refused_at_commit: Some(refusal), actions: plan, thresholds });
+        }
     }
     if let Execution::Now(executor) = execution {
         plan = executor.run_now(context, Tracking::Fixed(&record.id, &record.plugin_name), &plan)?;
@@ -148,7 +153,7 @@ mod tests {
     use crate::gate::{Bounds, Call, Gate, TenantParts};
     use crate::model::{Account, ActionFilter, ActionKind, Entitlement, Person, new_id};
     use crate::policy::{Grants, TenantPolicy, Threshold};
-    use crate::store::{DEMO_TENANT, Finish};
+    use crate::store::{Counts, DEMO_TENANT, Finish};
     use provhost_gate::testing::governed_context;
 
     /// The embedded backend, except that it cannot count a system's entitlements.
@@ -214,8 +219,9 @@ mod tests {
         };
         let err = conclude(&context, &mut record, concluding).unwrap_err();
         assert!(err.to_string().contains("did not answer"), "{err}");
-        let (invocations, actions) = store.counts(DEMO_TENANT).unwrap();
-        assert_eq!((invocations, actions), (before.0 + 1, before.1), "the invocation is on record, no action");
+        let after = store.counts(DEMO_TENANT).unwrap();
+        let expected = Counts { invocations: before.invocations + 1, ..before };
+        assert_eq!(after, expected, "the invocation is on record, no action");
         let last = store.audit(&Default::default(), 1000, 0).unwrap().pop().unwrap();
         assert_eq!(last.entry.decision, "unavailable");
         assert!(last.entry.message.contains("the threshold count for"), "{}", last.entry.message);

@@ -41,7 +41,7 @@ pub fn decide(
         }
     };
     let notify = |decided: &[Action]| outbox.as_ref().map(|o| o.deliveries(decided)).unwrap_or_default();
-    let decided = store.decide_blocked(tenant, ids, decision, by, &context.parts.policy, &notify)??;
+    let decided = store.decide_blocked(tenant, ids, decision, by, &context.parts.policy, &notify)?;
     match decision {
         Verdict::Approve => Ok(executor.run_now(context, Tracking::Fixed(&ids[0], "approval"), &decided)?),
         Verdict::Reject => Ok(decided),

@@ -14,16 +14,25 @@ use crate::tenant::{Installed, Requester, Tenant};
 pub enum Plugins<'a> {
     /// Every installed plugin of the tenant whose triggers the event matches, in name order.
     Triggered,
-    /// One plugin under `limits`, refused unless its triggers match the event when `triggers` is
-    /// set (a plugin the tenant configures); a component run by file ignores its triggers.
+    /// One plugin under `limits`, whatever its triggers: `provhost run` refuses beforehand a
+    /// configured plugin the event does not trigger ([`not_triggered`]); a component run by file,
+    /// or by `provhost test`, ignores its triggers.
     One {
         /// The plugin.
         plugin: &'a Installed,
         /// Its limits for this run.
         limits: Limits,
-        /// Whether the event must match its triggers.
-        triggers: bool,
     },
+}
+
+/// Why `plugin` is not triggered by `event` once `tenant` maps its sources, if it is not: the
+/// sentence names the plugin, what it watches and, for a SailPoint source the tenant does not
+/// map, how to map it.
+pub fn not_triggered(tenant: &Tenant, plugin: &Installed, event: &Event) -> Option<String> {
+    let (event, unmapped) = tenant.map_sources(event.clone());
+    let why = plugin.triggered_by(&event).err()?;
+    let also = unmapped.map(|u| format!("; {u}")).unwrap_or_default();
+    Some(format!("plugin '{}' is not triggered by this event: {why}{also}", plugin.plugin.name))
 }
 
 /// What an event did in a tenant.
@@ -50,16 +59,7 @@ pub fn fan_out(
     let (event, unmapped) = tenant.map_sources(event);
     let selected: Vec<(&Installed, Limits)> = match plugins {
         Plugins::Triggered => tenant.triggered(&event).map(|p| (p, p.plugin.limits)).collect(),
-        Plugins::One { plugin, limits, triggers } => {
-            if triggers && let Err(why) = plugin.triggered_by(&event) {
-                let also = unmapped.as_ref().map(|u| format!("; {u}")).unwrap_or_default();
-                return Err(RunError::NotTriggered(format!(
-                    "plugin '{}' is not triggered by this event: {why}{also}",
-                    plugin.plugin.name
-                )));
-            }
-            vec![(plugin, limits)]
-        }
+        Plugins::One { plugin, limits } => vec![(plugin, limits)],
     };
     check_targets(tenant.backend().as_ref(), tenant.id(), &event)?;
     let mut reports = Vec::with_capacity(selected.len());

@@ -15,7 +15,7 @@ mod thresholds;
 
 pub use conclude::{Concluding, Conclusion};
 pub use decide::decide;
-pub use fan_out::{FanOut, Plugins, fan_out};
+pub use fan_out::{FanOut, Plugins, fan_out, not_triggered};
 pub use replay::{AGAINST, Decided, Delta, Difference, Planned, Replay, ReplayReport, Replayed, Summary, replay};
 pub use report::{PluginSummary, RunReport};
 pub use request::run_request;
@@ -52,7 +52,7 @@ pub enum Execution<'a> {
 use crate::backend::BackendError;
 use crate::refusal::Refusal;
 use crate::runtime::InvokeError;
-use crate::store::StoreError;
+use crate::store::{Declined, StoreError};
 
 /// Why a run could not be carried out.
 #[derive(Debug, thiserror::Error)]
@@ -61,9 +61,6 @@ pub enum RunError {
     /// refusal's audit record.
     #[error(transparent)]
     Refused(#[from] Refusal),
-    /// The plugin named to run is not triggered by the event.
-    #[error("{0}")]
-    NotTriggered(String),
     /// The event names a person or action the tenant does not have.
     #[error("the event cannot be run: {0}")]
     UnknownTarget(String),
@@ -83,6 +80,15 @@ impl From<InvokeError> for RunError {
         match e {
             InvokeError::Backend(e) => e.into(),
             InvokeError::Busy(_) => RunError::Busy(e.to_string()),
+        }
+    }
+}
+
+impl From<Declined> for RunError {
+    fn from(e: Declined) -> Self {
+        match e {
+            Declined::Refused(refusal) => RunError::Refused(refusal),
+            Declined::Store(e) => RunError::Store(e),
         }
     }
 }

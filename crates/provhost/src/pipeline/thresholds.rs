@@ -8,13 +8,21 @@ use crate::gate::TenantContext;
 use crate::model::Action;
 use crate::policy::threshold;
 
+/// A system's entitlement count, which a percentage threshold over it needs, could not be read;
+/// without it the threshold cannot be applied, so nothing commits.
+#[derive(Debug, thiserror::Error)]
+#[error("the threshold count for '{system}' failed: {error}")]
+pub(super) struct CountFailed {
+    /// The system counted.
+    pub(super) system: String,
+    /// Why the platform could not count it.
+    pub(super) error: BackendError,
+}
+
 /// Applies the tenant's thresholds to `plan`, blocking whole kinds per system; the messages of
 /// those reached. A system's entitlement count is read (from the platform, for a remote backend)
-/// only where a percentage threshold applies; when it cannot be, the system and why.
-pub(super) fn apply_thresholds(
-    context: &TenantContext,
-    plan: &mut [Action],
-) -> Result<Vec<String>, (String, BackendError)> {
+/// only where a percentage threshold applies.
+pub(super) fn apply_thresholds(context: &TenantContext, plan: &mut [Action]) -> Result<Vec<String>, CountFailed> {
     let policy = &context.parts.policy.thresholds;
     let mut totals = BTreeMap::new();
     for action in plan.iter() {
@@ -22,7 +30,10 @@ pub(super) fn apply_thresholds(
             && policy.iter().any(|t| t.counts_entitlements(&action.system, action.kind))
         {
             let count = context.parts.backend.entitlement_count(&context.parts.tenant, &action.system);
-            totals.insert(action.system.clone(), count.map_err(|e| (action.system.clone(), e))?);
+            totals.insert(
+                action.system.clone(),
+                count.map_err(|error| CountFailed { system: action.system.clone(), error })?,
+            );
         }
     }
     let reached = threshold::apply(policy, plan, |system| totals.get(system).copied().unwrap_or(0));

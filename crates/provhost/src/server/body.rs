@@ -6,12 +6,12 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::problem::Problem;
-use crate::api::Page;
+use crate::api::Paging;
 
 /// A JSON body; an empty body reads as `T::default()` when `T` allows it through `Option`.
 pub struct JsonBody<T>(pub T);
@@ -74,39 +74,16 @@ impl<T: DeserializeOwned + Default> FromRequest<Arc<AppState>> for JsonBody<T> {
     }
 }
 
-/// `?limit=&offset=` on a list.
-#[derive(Debug, Clone, Copy)]
-pub struct Paging {
-    /// At most this many items (1 to [`MAX_LIMIT`], default 50).
-    pub limit: usize,
-    /// Skip this many.
-    pub offset: usize,
-}
-
-impl Paging {
-    /// This paging, if its `limit` is 1 to [`MAX_LIMIT`] and its `offset` at most [`MAX_OFFSET`];
-    /// otherwise what does not fit.
-    pub fn bounded(self) -> Result<Self, String> {
-        if self.limit == 0 || self.limit > MAX_LIMIT {
-            return Err(format!("limit must be 1 to {MAX_LIMIT}, not {}", self.limit));
-        }
-        if self.offset > MAX_OFFSET {
-            return Err(format!("offset must be 0 to {MAX_OFFSET}, not {}", self.offset));
-        }
-        Ok(self)
+/// `paging`, if its `limit` is 1 to [`MAX_LIMIT`] and its `offset` at most [`MAX_OFFSET`];
+/// otherwise what does not fit.
+pub fn bounded(paging: Paging) -> Result<Paging, String> {
+    if paging.limit == 0 || paging.limit > MAX_LIMIT {
+        return Err(format!("limit must be 1 to {MAX_LIMIT}, not {}", paging.limit));
     }
-
-    /// A page of `items` fetched with one more than the limit, so it can tell whether more follow.
-    pub fn page<T: Serialize>(self, mut items: Vec<T>) -> Page<T> {
-        let more = items.len() > self.limit;
-        items.truncate(self.limit);
-        Page { next_offset: more.then_some(self.offset + self.limit), limit: self.limit, offset: self.offset, items }
+    if paging.offset > MAX_OFFSET {
+        return Err(format!("offset must be 0 to {MAX_OFFSET}, not {}", paging.offset));
     }
-
-    /// A page cut from a whole list.
-    pub fn slice<T: Serialize>(self, all: Vec<T>) -> Page<T> {
-        self.page(all.into_iter().skip(self.offset).take(self.limit + 1).collect())
-    }
+    Ok(paging)
 }
 
 /// No filters: a list that only pages.
@@ -145,7 +122,7 @@ impl<F: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
             }
         };
         let paging = Paging { limit: number("limit", 50)?, offset: number("offset", 0)? };
-        let paging = paging.bounded().map_err(invalid)?;
+        let paging = bounded(paging).map_err(invalid)?;
         let filters = serde_json::to_value(pairs).unwrap_or_default();
         let filter = serde_json::from_value(filters).map_err(|e| invalid(format!("query: {e}")))?;
         Ok(Listing(filter, paging))

@@ -26,7 +26,7 @@ use super::problem::Problem;
 use crate::event::{Event, EventError};
 use crate::pipeline::Execution::Queued;
 use crate::pipeline::{FanOut, Mode, Plugins, RunReport, fan_out};
-use crate::store::KeyRecord;
+use crate::store::{KeyRecord, RequestStatus};
 
 /// What an event did: one run report per plugin it triggered.
 #[derive(Serialize, ToSchema)]
@@ -52,16 +52,6 @@ pub struct Accepted {
     status: RequestStatus,
     /// Where to follow it: `GET /v1/events/{requestId}`.
     status_url: String,
-}
-
-/// Where a kept event request is.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RequestStatus {
-    /// Still running.
-    Running,
-    /// Answered: `httpStatus` and `response` hold the answer.
-    Done,
 }
 
 /// A kept event request and, once done, its answer.
@@ -237,6 +227,6 @@ pub async fn status(
         )
     })?;
     let response: Value = kept.response.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or(Value::Null);
-    let status = if kept.status == "done" { RequestStatus::Done } else { RequestStatus::Running };
-    Ok(axum::Json(EventStatus { id: kept.id, status, http_status: kept.http_status, response }).into_response())
+    Ok(axum::Json(EventStatus { id: kept.id, status: kept.status, http_status: kept.http_status, response })
+        .into_response())
 }

@@ -122,7 +122,6 @@ impl From<RunError> for Problem {
     fn from(e: RunError) -> Self {
         match e {
             RunError::Refused(refusal) => refusal.into(),
-            RunError::NotTriggered(m) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "not-triggered", m),
             RunError::UnknownTarget(m) => Problem::new(StatusCode::NOT_FOUND, "not-found", m),
             RunError::Backend(m) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "backend-unavailable", m),
             RunError::Store(e) => e.into(),

@@ -14,9 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::Caller;
 use super::blocking::off_worker;
-use super::body::{Listing, Paging};
+use super::body::Listing;
 use super::ids::OfAction;
 use super::problem::Problem;
+use crate::api::Paging;
 use crate::api::{DeliveryStatus, Page};
 use crate::audit::AuditRecord;
 use crate::model::{Action, ActionFilter, ActionState, parse_rfc3339};
@@ -164,7 +165,7 @@ const TAIL: usize = 96;
 fn audit_page(store: &dyn Store, filter: &AuditFilter, paging: Paging, budget: usize) -> Result<Vec<u8>, Problem> {
     let mut page = b"{\"items\":[".to_vec();
     let (mut count, mut more) = (0, false);
-    store.audit_each(filter, (paging.limit + 1, paging.offset), &mut |record| {
+    store.audit_each(filter, paging.and_one(), &mut |record| {
         let item = serde_json::to_vec(&record).unwrap_or_default();
         if count == paging.limit || (count > 0 && page.len() + 1 + item.len() + TAIL > budget) {
             more = true;
@@ -227,7 +228,7 @@ mod tests {
                 .unwrap();
         }
         let filter = AuditFilter { tenant: Some(DEMO_TENANT.into()), ..Default::default() };
-        let head = store.audit_head(DEMO_TENANT).unwrap().unwrap().0;
+        let head = store.audit_head(DEMO_TENANT).unwrap().unwrap().seq;
         let budget = 200_000;
         let (mut seen, mut pages, mut offset) = (Vec::new(), 0, Some(0));
         while let Some(at) = offset {

@@ -6,7 +6,7 @@ mod delivery;
 mod payload;
 
 pub use delivery::{SIGNATURE_HEADER, client, deliver_due, run_worker, sign};
-use payload::provisioning_completed;
+use payload::{Naming, provisioning_completed};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -25,6 +25,20 @@ pub enum Tracking<'a> {
     ByInvocation,
 }
 
+/// The tracking number and origin of [`Tracking::Fixed`], kept.
+struct Fixed {
+    id: String,
+    origin: String,
+}
+
+/// What ran an invocation, as its notifications name it.
+struct Source {
+    /// The plugin, or `executor` when the invocation is not on record.
+    plugin: String,
+    /// The key that requested its actions.
+    requester: String,
+}
+
 /// The notifications of a unit of work that ends actions, prepared before it: what each payload
 /// says that the backend knows (names, accounts, entitlements) is read here, so that the payloads
 /// are built inside the store's transaction from the actions as they ended and queued with them —
@@ -33,9 +47,10 @@ pub struct Outbox {
     hooks: Arc<Vec<Webhook>>,
     /// The key the unit of work runs under: the requester where no invocation names one.
     requester: String,
-    fixed: Option<(String, String)>,
+    /// The tracking number and origin every notification names, for a fixed tracking.
+    fixed: Option<Fixed>,
     /// By invocation: the plugin that ran it and the key that requested its actions.
-    sources: BTreeMap<String, (String, String)>,
+    sources: BTreeMap<String, Source>,
     parts: HashMap<String, payload::Part>,
     names: HashMap<String, String>,
 }
@@ -60,15 +75,15 @@ impl Outbox {
             return Ok(outbox);
         }
         match tracking {
-            Tracking::Fixed(id, origin) => outbox.fixed = Some((id.to_owned(), origin.to_owned())),
+            Tracking::Fixed(id, origin) => outbox.fixed = Some(Fixed { id: id.to_owned(), origin: origin.to_owned() }),
             Tracking::ByInvocation => {
                 for (action, _) in actions {
                     let invocation = action.invocation.clone().unwrap_or_default();
                     if let std::collections::btree_map::Entry::Vacant(entry) = outbox.sources.entry(invocation) {
                         let source = context.parts.store.invocation_source(&context.parts.tenant, entry.key())?;
                         let plugin = source.as_ref().map_or_else(|| "executor".into(), |s| s.plugin.clone());
-                        let key = source.and_then(|s| s.key_id).unwrap_or_else(|| outbox.requester.clone());
-                        entry.insert((plugin, key));
+                        let requester = source.and_then(|s| s.key_id).unwrap_or_else(|| outbox.requester.clone());
+                        entry.insert(Source { plugin, requester });
                     }
                 }
             }
@@ -89,23 +104,25 @@ impl Outbox {
         if self.hooks.is_empty() || ended.is_empty() {
             return Vec::new();
         }
-        let mut groups: BTreeMap<(&str, &str, &str), Vec<&Action>> = BTreeMap::new();
+        let mut groups: BTreeMap<Naming<'_>, Vec<&Action>> = BTreeMap::new();
         for action in ended {
-            let key = match &self.fixed {
-                Some((id, origin)) => (id.as_str(), origin.as_str(), self.requester.as_str()),
+            let naming = match &self.fixed {
+                Some(Fixed { id, origin }) => Naming { tracking_number: id, origin, requester: &self.requester },
                 None => {
                     let invocation = action.invocation.as_deref().unwrap_or_default();
                     match self.sources.get(invocation) {
-                        Some((plugin, key)) => (invocation, plugin.as_str(), key.as_str()),
-                        None => (invocation, "executor", self.requester.as_str()),
+                        Some(Source { plugin, requester }) => {
+                            Naming { tracking_number: invocation, origin: plugin, requester }
+                        }
+                        None => Naming { tracking_number: invocation, origin: "executor", requester: &self.requester },
                     }
                 }
             };
-            groups.entry(key).or_default().push(action);
+            groups.entry(naming).or_default().push(action);
         }
         let mut out = Vec::new();
-        for (said, actions) in groups {
-            for payload in provisioning_completed(said, &actions, &self.parts, &self.names) {
+        for (naming, actions) in groups {
+            for payload in provisioning_completed(naming, &actions, &self.parts, &self.names) {
                 let body = payload.to_string();
                 out.extend(self.hooks.iter().filter(|h| matches(h, &payload)).map(|h| (h.url.clone(), body.clone())));
             }

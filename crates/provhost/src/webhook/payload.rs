@@ -90,10 +90,21 @@ impl Part {
     }
 }
 
-/// One payload per person whose actions ran in this invocation; `parts` holds each action's
-/// account request as read before, `names` each person's display name.
+/// What a notification names besides its person: the unit that ran its actions and who asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Naming<'a> {
+    /// Its `trackingNumber`: the invocation, or the id a fixed tracking gives.
+    pub tracking_number: &'a str,
+    /// What ran the actions (the plugin, `api`, `approval`...), named in its `action`.
+    pub origin: &'a str,
+    /// The key that requested them.
+    pub requester: &'a str,
+}
+
+/// One payload per person whose actions ran in the unit `naming` names; `parts` holds each
+/// action's account request as read before, `names` each person's display name.
 pub fn provisioning_completed(
-    (invocation, origin, requester): (&str, &str, &str),
+    naming: Naming<'_>,
     actions: &[&Action],
     parts: &HashMap<String, Part>,
     names: &HashMap<String, String>,
@@ -112,8 +123,9 @@ pub fn provisioning_completed(
             };
             let requests: Vec<Value> =
                 actions.iter().filter_map(|a| parts.get(&a.id).map(|part| part.request(a))).collect();
+            let Naming { tracking_number, origin, requester } = naming;
             json!({
-                "trackingNumber": invocation,
+                "trackingNumber": tracking_number,
                 "sources": sources.join(", "),
                 "action": format!("provhost:{origin}"),
                 "errors": messages(ActionState::Error),

@@ -10,8 +10,9 @@ use postgres::{GenericClient, Row, Transaction};
 use super::{PostgresStore, StoreError, from_json};
 use crate::audit::not_held;
 use crate::{Anchored, AuditFilter, AuditStore};
+use provhost_core::api::Paging;
 use provhost_core::audit::{
-    AuditEntry, AuditRecord, ChainStart, Checkpoint, FORMAT, GENESIS, entries, record_hash, verify_chain,
+    AuditEntry, AuditRecord, ChainHead, ChainStart, Checkpoint, FORMAT, GENESIS, entries, record_hash, verify_chain,
 };
 use provhost_core::model::{new_id, now_rfc3339};
 
@@ -114,9 +115,9 @@ pub(super) fn lock_heads(tx: &mut Transaction<'_>, tenants: &[&str]) -> Result<(
 }
 
 /// The end of the tenant's chain, whose head this transaction has locked.
-fn chain_end(tx: &mut impl GenericClient, tenant: &str) -> Result<(u64, String), StoreError> {
+fn chain_end(tx: &mut impl GenericClient, tenant: &str) -> Result<ChainHead, StoreError> {
     let row = tx.query_opt("SELECT seq, hash FROM audit_heads WHERE tenant = $1", &[&tenant])?;
-    Ok(row.map_or((0, GENESIS.to_owned()), |r| (r.get::<_, i64>(0) as u64, r.get(1))))
+    Ok(row.map_or_else(ChainHead::empty, |r| ChainHead { seq: r.get::<_, i64>(0) as u64, hash: r.get(1) }))
 }
 
 fn set_head(tx: &mut Transaction<'_>, tenant: &str, seq: u64, hash: &str) -> Result<(), StoreError> {
@@ -131,7 +132,7 @@ pub(super) fn append(tx: &mut Transaction<'_>, tenant: &str, entries: &[AuditEnt
         return Ok(());
     }
     lock_heads(tx, &[tenant])?;
-    let (mut seq, mut prev) = chain_end(tx, tenant)?;
+    let ChainHead { mut seq, hash: mut prev } = chain_end(tx, tenant)?;
     for entry in entries {
         seq += 1;
         let mut record = AuditRecord {
@@ -176,7 +177,7 @@ impl AuditStore for PostgresStore {
     fn audit_each(
         &self,
         filter: &AuditFilter,
-        (limit, offset): (usize, usize),
+        Paging { limit, offset }: Paging,
         each: &mut dyn FnMut(AuditRecord) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
         let sql = format!(
@@ -242,11 +243,11 @@ impl AuditStore for PostgresStore {
         Ok(row.map(|r| ChainStart { seq: r.get::<_, i64>(0) as u64, prev_hash: r.get(1) }))
     }
 
-    fn audit_head(&self, tenant: &str) -> Result<Option<(u64, String)>, StoreError> {
+    fn audit_head(&self, tenant: &str) -> Result<Option<ChainHead>, StoreError> {
         let row = self.read(|c| {
             Ok(c.query_opt("SELECT seq, hash FROM audit WHERE tenant = $1 ORDER BY seq DESC LIMIT 1", &[&tenant])?)
         })?;
-        Ok(row.map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
+        Ok(row.map(|r| ChainHead { seq: r.get::<_, i64>(0) as u64, hash: r.get(1) }))
     }
 
     fn audit_hash_at(&self, tenant: &str, seq: u64) -> Result<Option<String>, StoreError> {
@@ -292,9 +293,12 @@ impl AuditStore for PostgresStore {
         }
         self.write(|tx| {
             lock_heads(tx, &[&first.tenant])?;
-            let (end_seq, end_hash) = chain_end(tx, &first.tenant)?;
-            let anchor = if end_seq == 0 { (first.seq, first.prev_hash.clone()) } else { (end_seq + 1, end_hash) };
-            verify_chain(records, Some((anchor.0, &anchor.1))).map_err(|b| {
+            let end = chain_end(tx, &first.tenant)?;
+            let start = match end.seq {
+                0 => ChainStart { seq: first.seq, prev_hash: first.prev_hash.clone() },
+                _ => end.next(),
+            };
+            verify_chain(records, &start).map_err(|b| {
                 StoreError::Conflict(format!(
                     "the import does not continue tenant '{}''s chain at record {} ({}): {}",
                     first.tenant, b.seq, b.id, b.reason

@@ -75,11 +75,12 @@ impl PostgresStore {
         decode(&row.ok_or_else(|| not_found(kind, id, tenant))?)
     }
 
-    /// Every row `sql` selects with the tenant and one more value, decoded.
+    /// Every row `sql` selects with the tenant and one more value, `by`, decoded.
     fn all<T>(
         &self,
         sql: &str,
-        (tenant, by): (&str, &str),
+        tenant: &str,
+        by: &str,
         decode: fn(&Row) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
         let rows = self.read(|c| Ok(c.query(sql, &[&tenant, &by])?))?;
@@ -193,7 +194,7 @@ impl DirectoryStore for PostgresStore {
         let sql = format!(
             "SELECT {ENTITLEMENT_COLUMNS} FROM entitlements WHERE tenant = $1 AND person = $2 ORDER BY system, display_name"
         );
-        self.all(&sql, (tenant, person), entitlement)
+        self.all(&sql, tenant, person, entitlement)
     }
 
     fn entitlement_count(&self, tenant: &str, system: &str) -> Result<u32, StoreError> {
@@ -212,6 +213,6 @@ impl DirectoryStore for PostgresStore {
     fn accounts_of(&self, tenant: &str, person: &str) -> Result<Vec<Account>, StoreError> {
         let sql =
             format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant = $1 AND person = $2 ORDER BY system, id");
-        self.all(&sql, (tenant, person), account)
+        self.all(&sql, tenant, person, account)
     }
 }

@@ -12,7 +12,8 @@ use provhost_core::policy::{TenantPolicy, WindowBudget};
 
 use super::PostgresStore;
 use crate::{
-    ActionStore, ApprovalStore, AuditStore, ClaimStore, Commit, DEMO_TENANT, Due, InvocationStore, StoreError, Verdict,
+    ActionStore, ApprovalStore, AuditStore, Batch, ClaimStore, Commit, DEMO_TENANT, Declined, Due, InvocationStore,
+    StoreError, Verdict,
 };
 
 /// Two stores on one fresh database with the demo tenant, and the demo's failed action (a
@@ -69,7 +70,11 @@ fn two_hosts_never_both_pass_the_last_slot_of_a_window_and_the_chain_never_forks
                 let audit = [record.plan_entry(std::slice::from_ref(&action))];
                 let commit =
                     Commit { record: &record, actions: &[action], observed: None, windows: &windows, audit: &audit };
-                host.commit(&commit).unwrap().is_ok()
+                match host.commit(&commit) {
+                    Ok(()) => true,
+                    Err(Declined::Refused(_)) => false,
+                    Err(e) => panic!("the store failed: {e}"),
+                }
             })
             .collect::<Vec<bool>>()
     });
@@ -79,7 +84,7 @@ fn two_hosts_never_both_pass_the_last_slot_of_a_window_and_the_chain_never_forks
     assert_eq!(used, 25, "the window is full, not past it");
     let chain = hosts[0].verify_audit(DEMO_TENANT).unwrap();
     assert!(chain.broken.is_none(), "{chain:?}");
-    let head = hosts[1].audit_head(DEMO_TENANT).unwrap().unwrap().0;
+    let head = hosts[1].audit_head(DEMO_TENANT).unwrap().unwrap().seq;
     assert_eq!(chain.verified, head, "every record from 1 to the head, none missing");
 }
 
@@ -100,8 +105,8 @@ fn of_two_hosts_deciding_on_one_blocked_action_one_decides_and_the_other_meets_a
             &|_| vec![],
         )
     });
-    let decided = outcomes.iter().filter(|o| matches!(o, Ok(Ok(_)))).count();
-    let conflicts = outcomes.iter().filter(|o| matches!(o, Err(StoreError::Conflict(_)))).count();
+    let decided = outcomes.iter().filter(|o| o.is_ok()).count();
+    let conflicts = outcomes.iter().filter(|o| matches!(o, Err(Declined::Store(StoreError::Conflict(_))))).count();
     assert_eq!((decided, conflicts), (1, 1), "{outcomes:?}");
     assert_eq!(hosts[1].action(DEMO_TENANT, &blocked.id).unwrap().state, ActionState::Pending);
 }
@@ -115,7 +120,7 @@ fn executors_on_two_hosts_claim_each_action_once() {
     let claimed = on_both(&hosts, 8, |host, n| {
         let mut mine = Vec::new();
         loop {
-            let due = [(DEMO_TENANT.to_string(), 4)];
+            let due = [Batch { tenant: DEMO_TENANT.to_string(), most: 4 }];
             let claims =
                 host.claim_actions(&format!("executor-{n}"), Duration::from_secs(60), Due::Tenants(&due)).unwrap();
             if claims.is_empty() {

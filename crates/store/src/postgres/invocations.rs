@@ -6,8 +6,8 @@ use postgres::Transaction;
 
 use super::actions::{check_windows, insert_actions, live_retry, still_managed};
 use super::audit::{append as append_audit, lock_heads};
-use super::{PostgresStore, StoreError, from_json, to_json};
-use crate::{Commit, InvocationSource, InvocationStore, OutcomeCount};
+use super::{PostgresStore, StoreError, from_json, parse_column, to_json};
+use crate::{Commit, Counts, Declined, InvocationSource, InvocationStore, OutcomeCount};
 use provhost_core::audit::InvocationRecord;
 use provhost_core::event::AttributeChanged;
 use provhost_core::model::{Action, Attribute, apply_attribute_changes};
@@ -43,85 +43,70 @@ fn insert_invocation(tx: &mut Transaction<'_>, r: &InvocationRecord) -> Result<(
 }
 
 /// Refuses a retry of an action that another commit retried meanwhile.
-fn check_retries(
-    tx: &mut Transaction<'_>,
-    tenant: &str,
-    actions: &[Action],
-) -> Result<Result<(), Refusal>, StoreError> {
+fn check_retries(tx: &mut Transaction<'_>, tenant: &str, actions: &[Action]) -> Result<(), Declined> {
     for (failed, retry) in actions.iter().filter_map(|a| a.retry_of.as_deref().map(|f| (f, a))) {
-        if let Some((live, state)) = live_retry(tx, tenant, failed, &retry.id)? {
-            return Ok(Err(Refusal::already_retried(failed, &live, &state)));
+        if let Some(live) = live_retry(tx, tenant, failed, &retry.id)? {
+            return Err(live.refusal(failed).into());
         }
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Records an observed attribute change on the person, where the store holds persons; past the
 /// bounds on a person's attributes, the commit is refused.
-fn apply_observed(
-    tx: &mut Transaction<'_>,
-    tenant: &str,
-    change: &AttributeChanged,
-) -> Result<Result<(), Refusal>, StoreError> {
+fn apply_observed(tx: &mut Transaction<'_>, tenant: &str, change: &AttributeChanged) -> Result<(), Declined> {
     let row = tx.query_opt(
         "SELECT attributes FROM persons WHERE tenant = $1 AND id = $2 FOR UPDATE",
         &[&tenant, &change.person],
     )?;
-    let Some(row) = row else { return Ok(Ok(())) };
+    let Some(row) = row else { return Ok(()) };
     let current: Vec<Attribute> = from_json("persons.attributes", row.get(0))?;
     let attributes = match apply_attribute_changes(&current, change.written()) {
         Ok(attributes) => attributes,
         Err(why) => {
-            return Ok(Err(Refusal::Invalid(format!(
+            return Err(Refusal::Invalid(format!(
                 "the event's attribute changes cannot be recorded on person '{}': {why}",
                 change.person
-            ))));
+            ))
+            .into());
         }
     };
     tx.execute(
         "UPDATE persons SET attributes = $3 WHERE tenant = $1 AND id = $2",
         &[&tenant, &change.person, &to_json(&attributes)],
     )?;
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Commits `commit` inside the write transaction `tx`: the tenant's chain head locked, the window
 /// budgets, retries, managed entitlements and the person's attribute bounds checked again, then the
 /// invocation, its audit entries and its actions written; the refusal instead, with nothing written.
-pub(super) fn commit_in(tx: &mut Transaction<'_>, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
+pub(super) fn commit_in(tx: &mut Transaction<'_>, commit: &Commit<'_>) -> Result<(), Declined> {
     let tenant = commit.record.tenant.as_str();
     lock_heads(tx, &[tenant])?;
-    if let Err(refusal) = check_windows(tx, tenant, commit.actions, commit.windows)? {
-        return Ok(Err(refusal));
-    }
-    if let Err(refusal) = check_retries(tx, tenant, commit.actions)? {
-        return Ok(Err(refusal));
-    }
+    check_windows(tx, tenant, commit.actions, commit.windows)?;
+    check_retries(tx, tenant, commit.actions)?;
     for action in commit.actions {
-        if let Err(refusal) = still_managed(tx, tenant, action)? {
-            return Ok(Err(refusal));
-        }
+        still_managed(tx, tenant, action)?;
     }
-    if let Some(change) = commit.observed
-        && let Err(refusal) = apply_observed(tx, tenant, change)?
-    {
-        return Ok(Err(refusal));
+    if let Some(change) = commit.observed {
+        apply_observed(tx, tenant, change)?;
     }
     insert_invocation(tx, commit.record)?;
     append_audit(tx, tenant, commit.audit)?;
     insert_actions(tx, tenant, commit.actions)?;
-    Ok(Ok(()))
+    Ok(())
 }
 
 impl InvocationStore for PostgresStore {
     fn commit_invocation(&self, record: &InvocationRecord, actions: &[Action]) -> Result<(), StoreError> {
         let audit = [record.plan_entry(actions)];
-        self.commit(&Commit { record, actions, observed: None, windows: &[], audit: &audit })?
-            .map_err(|m| StoreError::Conflict(m.to_string()))
+        self.commit(&Commit { record, actions, observed: None, windows: &[], audit: &audit })
+            .map_err(Declined::into_store_error)
     }
 
-    fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
-        self.write(|tx| commit_in(tx, commit))
+    fn commit(&self, commit: &Commit<'_>) -> Result<(), Declined> {
+        self.governed(|tx| commit_in(tx, commit))
     }
 
     fn invocation_source(&self, tenant: &str, id: &str) -> Result<Option<InvocationSource>, StoreError> {
@@ -134,14 +119,14 @@ impl InvocationStore for PostgresStore {
         Ok(row.map(|r| InvocationSource { plugin: r.get(0), key_id: r.get(1) }))
     }
 
-    fn counts(&self, tenant: &str) -> Result<(u64, u64), StoreError> {
+    fn counts(&self, tenant: &str) -> Result<Counts, StoreError> {
         let row = self.read(|c| {
             Ok(c.query_one(
                 "SELECT (SELECT COUNT(*) FROM invocations WHERE tenant = $1), (SELECT COUNT(*) FROM actions WHERE tenant = $1)",
                 &[&tenant],
             )?)
         })?;
-        Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
+        Ok(Counts { invocations: row.get::<_, i64>(0) as u64, actions: row.get::<_, i64>(1) as u64 })
     }
 
     fn plugin_outcomes(&self, tenant: &str, plugin: &str, since: &str) -> Result<Vec<OutcomeCount>, StoreError> {
@@ -152,9 +137,11 @@ impl InvocationStore for PostgresStore {
                 &[&tenant, &plugin, &since],
             )?)
         })?;
-        Ok(rows
-            .iter()
-            .map(|r| OutcomeCount { hour: r.get(0), outcome: r.get(1), count: r.get::<_, i64>(2) as u64 })
-            .collect())
+        rows.iter()
+            .map(|r| {
+                let outcome = parse_column("invocations.outcome", r.get(1))?;
+                Ok(OutcomeCount { hour: r.get(0), outcome, count: r.get::<_, i64>(2) as u64 })
+            })
+            .collect()
     }
 }

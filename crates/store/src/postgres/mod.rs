@@ -39,7 +39,8 @@ use std::time::Duration;
 
 use postgres::{Client, Transaction};
 
-use super::{GroupStats, StoreError, Upkeep, UpkeepStore};
+use super::{Declined, GroupStats, StoreError, Upkeep, UpkeepStore};
+use crate::declined::Settled;
 
 /// How many times a transaction that met a serialisation failure or a deadlock is tried in all.
 const TRIES: u32 = 8;
@@ -86,6 +87,25 @@ impl PostgresStore {
         unit: impl FnMut(&mut Transaction<'_>) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
         off_runtime(|| self.write_here(unit))
+    }
+
+    /// Runs `unit` as one transaction, like [`PostgresStore::write`]; a refusal commits what the
+    /// unit wrote before it (its audit record) and comes back as [`Declined::Refused`].
+    fn governed<T: Send>(
+        &self,
+        unit: impl FnMut(&mut Transaction<'_>) -> Result<T, Declined> + Send,
+    ) -> Result<T, Declined> {
+        off_runtime(|| self.governed_here(unit))
+    }
+
+    /// Runs `unit` as one transaction on this thread, like [`PostgresStore::write_here`]; a refusal
+    /// commits what the unit wrote before it (its audit record) and comes back as
+    /// [`Declined::Refused`].
+    fn governed_here<T>(
+        &self,
+        mut unit: impl FnMut(&mut Transaction<'_>) -> Result<T, Declined>,
+    ) -> Result<T, Declined> {
+        self.write_here(|tx| Settled::of(unit(tx)))?.declined()
     }
 
     /// [`PostgresStore::write`] on this thread, for units that hold what cannot cross threads.

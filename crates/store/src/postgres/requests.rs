@@ -4,7 +4,7 @@
 
 use postgres::Row;
 
-use super::{PostgresStore, StoreError};
+use super::{PostgresStore, StoreError, parse_column};
 use crate::requests::interrupted_response;
 use crate::{Begun, KeptRequest, RequestStore};
 use provhost_core::model::{new_id, now_rfc3339, rfc3339};
@@ -15,14 +15,14 @@ const CUT_OFF_AFTER: time::Duration = time::Duration::minutes(15);
 
 const COLUMNS: &str = "id, request_hash, status, http_status, response";
 
-fn read(r: &Row) -> KeptRequest {
-    KeptRequest {
+fn read(r: &Row) -> Result<KeptRequest, StoreError> {
+    Ok(KeptRequest {
         id: r.get(0),
         request_hash: r.get(1),
-        status: r.get(2),
+        status: parse_column("requests.status", r.get(2))?,
         http_status: r.get::<_, Option<i32>>(3).map(|s| s as u16),
         response: r.get(4),
-    }
+    })
 }
 
 impl RequestStore for PostgresStore {
@@ -46,7 +46,7 @@ impl RequestStore for PostgresStore {
                 &format!("SELECT {COLUMNS} FROM requests WHERE tenant = $1 AND idempotency_key = $2"),
                 &[&tenant, &idempotency_key],
             )?;
-            Ok(Begun::Existing(read(&existing)))
+            Ok(Begun::Existing(read(&existing)?))
         })
     }
 
@@ -63,7 +63,7 @@ impl RequestStore for PostgresStore {
 
     fn request(&self, tenant: &str, id: &str) -> Result<Option<KeptRequest>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM requests WHERE tenant = $1 AND id = $2");
-        Ok(self.read(|c| Ok(c.query_opt(&sql, &[&tenant, &id])?))?.as_ref().map(read))
+        self.read(|c| Ok(c.query_opt(&sql, &[&tenant, &id])?))?.as_ref().map(read).transpose()
     }
 
     /// Other hosts may be serving the database while this one starts, so only requests that

@@ -9,8 +9,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{SqliteStore, StoreError, from_json};
 use crate::audit::not_held;
 use crate::{Anchored, AuditFilter, AuditStore};
+use provhost_core::api::Paging;
 use provhost_core::audit::{
-    AuditEntry, AuditRecord, ChainStart, Checkpoint, FORMAT, GENESIS, entries, record_hash, verify_chain,
+    AuditEntry, AuditRecord, ChainHead, ChainStart, Checkpoint, FORMAT, entries, record_hash, verify_chain,
 };
 use provhost_core::model::{new_id, now_rfc3339};
 
@@ -96,18 +97,23 @@ fn index(tx: &Connection, r: &AuditRecord) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn chain_end(tx: &Connection, tenant: &str) -> Result<(u64, String), StoreError> {
-    let end = tx
+/// Where the tenant's chain ends (seq 0 when it has no record).
+fn chain_end(tx: &Connection, tenant: &str) -> Result<ChainHead, StoreError> {
+    Ok(head(tx, tenant)?.unwrap_or_else(ChainHead::empty))
+}
+
+/// The tenant's last record, if it has one.
+fn head(conn: &Connection, tenant: &str) -> Result<Option<ChainHead>, StoreError> {
+    Ok(conn
         .prepare_cached("SELECT seq, hash FROM audit WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1")?
-        .query_row([tenant], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))
-        .optional()?;
-    Ok(end.unwrap_or((0, GENESIS.to_owned())))
+        .query_row([tenant], |r| Ok(ChainHead { seq: r.get::<_, i64>(0)? as u64, hash: r.get(1)? }))
+        .optional()?)
 }
 
 /// Appends entries to the tenant's chain inside `tx` (a unit of [`SqliteStore::write`], so that
 /// concurrent writers take turns).
 pub(super) fn append(tx: &Connection, tenant: &str, entries: &[AuditEntry]) -> Result<(), StoreError> {
-    let (mut seq, mut prev) = chain_end(tx, tenant)?;
+    let ChainHead { mut seq, hash: mut prev } = chain_end(tx, tenant)?;
     for entry in entries {
         seq += 1;
         let (id, at) = (new_id(), now_rfc3339());
@@ -180,7 +186,7 @@ impl AuditStore for SqliteStore {
     fn audit_each(
         &self,
         filter: &AuditFilter,
-        (limit, offset): (usize, usize),
+        Paging { limit, offset }: Paging,
         each: &mut dyn FnMut(AuditRecord) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
         let page = (i64::try_from(limit).unwrap_or(i64::MAX), i64::try_from(offset).unwrap_or(i64::MAX));
@@ -249,12 +255,8 @@ impl AuditStore for SqliteStore {
             .optional()?)
     }
 
-    fn audit_head(&self, tenant: &str) -> Result<Option<(u64, String)>, StoreError> {
-        Ok(self
-            .read()?
-            .prepare_cached("SELECT seq, hash FROM audit WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1")?
-            .query_row([tenant], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
-            .optional()?)
+    fn audit_head(&self, tenant: &str) -> Result<Option<ChainHead>, StoreError> {
+        head(&*self.read()?, tenant)
     }
 
     fn audit_hash_at(&self, tenant: &str, seq: u64) -> Result<Option<String>, StoreError> {
@@ -303,9 +305,12 @@ impl AuditStore for SqliteStore {
             )));
         }
         self.write(|tx| {
-            let (end_seq, end_hash) = chain_end(tx, &first.tenant)?;
-            let anchor = if end_seq == 0 { (first.seq, first.prev_hash.clone()) } else { (end_seq + 1, end_hash) };
-            verify_chain(records, Some((anchor.0, &anchor.1))).map_err(|b| {
+            let end = chain_end(tx, &first.tenant)?;
+            let start = match end.seq {
+                0 => ChainStart { seq: first.seq, prev_hash: first.prev_hash.clone() },
+                _ => end.next(),
+            };
+            verify_chain(records, &start).map_err(|b| {
                 StoreError::Conflict(format!(
                     "the import does not continue tenant '{}''s chain at record {} ({}): {}",
                     first.tenant, b.seq, b.id, b.reason
@@ -356,7 +361,7 @@ mod tests {
     #[test]
     fn verify_names_where_the_chain_starts_and_a_chain_without_its_first_records_is_not_whole() {
         let store = store_with_records(5);
-        let head = store.audit_head(DEMO_TENANT).unwrap().unwrap().0;
+        let head = store.audit_head(DEMO_TENANT).unwrap().unwrap().seq;
         let whole = store.verify_audit(DEMO_TENANT).unwrap();
         assert_eq!((whole.first(), whole.verified, whole.is_whole()), (Some(1), head, true), "{whole:?}");
         assert!(whole.broken.is_none());

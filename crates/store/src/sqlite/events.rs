@@ -6,9 +6,9 @@ use rusqlite::{Connection, params};
 use super::audit::append as append_audit;
 use super::invocations::commit_in;
 use super::{SqliteStore, StoreError};
-use crate::{Commit, EventBounds, EventRange, EventStore, Kept, KeptEvent};
+use crate::{Commit, Declined, EventBounds, EventRange, EventStore, Kept, KeptEvent};
 use provhost_core::audit::AuditEntry;
-use provhost_core::refusal::Refusal;
+
 
 /// Drops a tenant's oldest kept events until the newer ones hold at most `?2` bytes.
 const DROP_OLDEST_SQL: &str = "DELETE FROM kept_events WHERE tenant = ?1 AND seq IN (
@@ -53,15 +53,10 @@ impl EventStore for SqliteStore {
         self.write(|tx| keep_in(tx, event, bounds))
     }
 
-    fn commit_keeping(
-        &self,
-        commit: &Commit<'_>,
-        event: &KeptEvent,
-        bounds: EventBounds,
-    ) -> Result<Result<Kept, Refusal>, StoreError> {
-        self.write(|tx| match commit_in(tx, commit)? {
-            Ok(()) => Ok(Ok(keep_in(tx, event, bounds)?)),
-            Err(refusal) => Ok(Err(refusal)),
+    fn commit_keeping(&self, commit: &Commit<'_>, event: &KeptEvent, bounds: EventBounds) -> Result<Kept, Declined> {
+        self.governed(|tx| {
+            commit_in(tx, commit)?;
+            Ok(keep_in(tx, event, bounds)?)
         })
     }
 

@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::actions::{check_windows, insert_actions, live_retry, still_managed};
 use super::audit::append as append_audit;
 use super::directory::to_json;
-use super::{SqliteStore, StoreError, from_json};
-use crate::{Commit, InvocationSource, InvocationStore, OutcomeCount};
+use super::{SqliteStore, StoreError, from_json, parse_column};
+use crate::{Commit, Counts, Declined, InvocationSource, InvocationStore, OutcomeCount};
 use provhost_core::audit::InvocationRecord;
 use provhost_core::event::AttributeChanged;
 use provhost_core::model::{Action, Attribute, apply_attribute_changes};
@@ -43,33 +43,34 @@ fn insert_invocation(tx: &Connection, record: &InvocationRecord) -> Result<(), S
 
 /// Refuses a retry of an action that another commit retried meanwhile: inside the write
 /// transaction, so that of two concurrent retries of one failed action exactly one commits.
-fn check_retries(tx: &Connection, tenant: &str, actions: &[Action]) -> Result<Result<(), Refusal>, StoreError> {
+fn check_retries(tx: &Connection, tenant: &str, actions: &[Action]) -> Result<(), Declined> {
     for (failed, retry) in actions.iter().filter_map(|a| a.retry_of.as_deref().map(|f| (f, a))) {
-        if let Some((live, state)) = live_retry(tx, tenant, failed, &retry.id)? {
-            return Ok(Err(Refusal::already_retried(failed, &live, &state)));
+        if let Some(live) = live_retry(tx, tenant, failed, &retry.id)? {
+            return Err(live.refusal(failed).into());
         }
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Records an observed attribute change on the person, where the embedded store holds them (a
 /// tenant whose directory is on a platform has no local copy to update). The bounds on a person's
 /// attributes are checked here again, where the change becomes final: past them, the commit is
 /// refused.
-fn apply_observed(tx: &Connection, tenant: &str, change: &AttributeChanged) -> Result<Result<(), Refusal>, StoreError> {
+fn apply_observed(tx: &Connection, tenant: &str, change: &AttributeChanged) -> Result<(), Declined> {
     let text: Option<String> = tx
         .prepare_cached("SELECT attributes FROM persons WHERE tenant = ?1 AND id = ?2")?
         .query_row([tenant, &change.person], |r| r.get(0))
         .optional()?;
-    let Some(text) = text else { return Ok(Ok(())) };
+    let Some(text) = text else { return Ok(()) };
     let current: Vec<Attribute> = from_json("persons.attributes", &text)?;
     let attributes = match apply_attribute_changes(&current, change.written()) {
         Ok(attributes) => attributes,
         Err(why) => {
-            return Ok(Err(Refusal::Invalid(format!(
+            return Err(Refusal::Invalid(format!(
                 "the event's attribute changes cannot be recorded on person '{}': {why}",
                 change.person
-            ))));
+            ))
+            .into());
         }
     };
     tx.prepare_cached("UPDATE persons SET attributes = ?3 WHERE tenant = ?1 AND id = ?2")?.execute(params![
@@ -77,44 +78,37 @@ fn apply_observed(tx: &Connection, tenant: &str, change: &AttributeChanged) -> R
         change.person,
         to_json(&attributes)
     ])?;
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Commits `commit` inside the write transaction `tx`: the window budgets, retries, managed
 /// entitlements and the person's attribute bounds checked again, then the invocation, its audit
 /// entries and its actions written; the refusal instead, with nothing written.
-pub(super) fn commit_in(tx: &Connection, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
-    if let Err(refusal) = check_windows(tx, &commit.record.tenant, commit.actions, commit.windows)? {
-        return Ok(Err(refusal));
-    }
-    if let Err(refusal) = check_retries(tx, &commit.record.tenant, commit.actions)? {
-        return Ok(Err(refusal));
-    }
+pub(super) fn commit_in(tx: &Connection, commit: &Commit<'_>) -> Result<(), Declined> {
+    let tenant = commit.record.tenant.as_str();
+    check_windows(tx, tenant, commit.actions, commit.windows)?;
+    check_retries(tx, tenant, commit.actions)?;
     for action in commit.actions {
-        if let Err(refusal) = still_managed(tx, &commit.record.tenant, action)? {
-            return Ok(Err(refusal));
-        }
+        still_managed(tx, tenant, action)?;
     }
-    if let Some(change) = commit.observed
-        && let Err(refusal) = apply_observed(tx, &commit.record.tenant, change)?
-    {
-        return Ok(Err(refusal));
+    if let Some(change) = commit.observed {
+        apply_observed(tx, tenant, change)?;
     }
     insert_invocation(tx, commit.record)?;
-    append_audit(tx, &commit.record.tenant, commit.audit)?;
-    insert_actions(tx, &commit.record.tenant, commit.actions)?;
-    Ok(Ok(()))
+    append_audit(tx, tenant, commit.audit)?;
+    insert_actions(tx, tenant, commit.actions)?;
+    Ok(())
 }
 
 impl InvocationStore for SqliteStore {
     fn commit_invocation(&self, record: &InvocationRecord, actions: &[Action]) -> Result<(), StoreError> {
         let audit = [record.plan_entry(actions)];
-        self.commit(&Commit { record, actions, observed: None, windows: &[], audit: &audit })?
-            .map_err(|m| StoreError::Conflict(m.to_string()))
+        self.commit(&Commit { record, actions, observed: None, windows: &[], audit: &audit })
+            .map_err(Declined::into_store_error)
     }
 
-    fn commit(&self, commit: &Commit<'_>) -> Result<Result<(), Refusal>, StoreError> {
-        self.write(|tx| commit_in(tx, commit))
+    fn commit(&self, commit: &Commit<'_>) -> Result<(), Declined> {
+        self.governed(|tx| commit_in(tx, commit))
     }
 
     fn invocation_source(&self, tenant: &str, id: &str) -> Result<Option<InvocationSource>, StoreError> {
@@ -125,7 +119,7 @@ impl InvocationStore for SqliteStore {
             .optional()?)
     }
 
-    fn counts(&self, tenant: &str) -> Result<(u64, u64), StoreError> {
+    fn counts(&self, tenant: &str) -> Result<Counts, StoreError> {
         let conn = self.read()?;
         let count = |table: &str| -> Result<u64, StoreError> {
             let n: i64 = conn
@@ -133,7 +127,7 @@ impl InvocationStore for SqliteStore {
                 .query_row([tenant], |r| r.get(0))?;
             Ok(n as u64)
         };
-        Ok((count("invocations")?, count("actions")?))
+        Ok(Counts { invocations: count("invocations")?, actions: count("actions")? })
     }
 
     fn plugin_outcomes(&self, tenant: &str, plugin: &str, since: &str) -> Result<Vec<OutcomeCount>, StoreError> {
@@ -142,9 +136,15 @@ impl InvocationStore for SqliteStore {
             "SELECT substr(started_at, 1, 13), outcome, COUNT(*) FROM invocations INDEXED BY invocations_by_plugin \
              WHERE tenant = ?1 AND plugin_name = ?2 AND started_at >= ?3 GROUP BY 1, 2 ORDER BY 1, 2",
         )?;
-        let rows = stmt.query_map([tenant, plugin, since], |r| {
-            Ok(OutcomeCount { hour: r.get(0)?, outcome: r.get(1)?, count: r.get::<_, i64>(2)? as u64 })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        let rows = stmt
+            .query_map([tenant, plugin, since], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(hour, outcome, count)| {
+                Ok(OutcomeCount { hour, outcome: parse_column("invocations.outcome", &outcome)?, count })
+            })
+            .collect()
     }
 }

@@ -7,7 +7,7 @@ use super::audit::append as append_audit;
 use super::directory::to_json;
 use super::{SqliteStore, StoreError, from_json};
 use crate::keys::is_past;
-use crate::{AuthError, DirectoryStore, KeyError, KeyRecord, KeyStore};
+use crate::{AuthError, DirectoryStore, IssuedKey, KeyError, KeyRecord, KeyStore};
 use provhost_core::audit::entries;
 use provhost_core::auth::{Credentials, hash_secret, new_key_id, new_salt, new_secret, secret_matches};
 use provhost_core::model::now_rfc3339;
@@ -52,7 +52,7 @@ impl KeyStore for SqliteStore {
         scopes: &Grants,
         description: &str,
         expires_at: Option<String>,
-    ) -> Result<(KeyRecord, String), StoreError> {
+    ) -> Result<IssuedKey, StoreError> {
         if !self.tenant_exists(tenant)? {
             return Err(super::directory::not_found("tenant", tenant, tenant));
         }
@@ -84,7 +84,7 @@ impl KeyStore for SqliteStore {
             expires_at,
             revoked_at: None,
         };
-        Ok((record, secret))
+        Ok(IssuedKey { record, secret })
     }
 
     fn keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {

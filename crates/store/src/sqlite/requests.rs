@@ -1,12 +1,19 @@
 //! HTTP requests kept for idempotency (a repeat returns the first response) and for the status
 //! of asynchronous ones.
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, StoreError};
 use crate::requests::interrupted_response;
-use crate::{Begun, KeptRequest, RequestStore};
+use crate::{Begun, KeptRequest, RequestStatus, RequestStore};
 use provhost_core::model::{new_id, now_rfc3339, rfc3339};
+
+impl FromSql for RequestStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value.as_str()?.parse().map_err(|why: String| FromSqlError::Other(why.into()))
+    }
+}
 
 fn read_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeptRequest> {
     Ok(KeptRequest {

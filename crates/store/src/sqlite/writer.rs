@@ -14,6 +14,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use rusqlite::Connection;
 
 use super::{GroupStats, SqliteStore, StoreError};
+use crate::Declined;
+use crate::declined::Settled;
 
 /// The most units one group transaction holds before it commits, so that a steady stream of
 /// writers cannot keep a group (and its first caller) waiting.
@@ -111,6 +113,12 @@ impl SqliteStore {
         let ended = writer.end_group(&self.stats);
         drop(writer);
         result.and_then(|value| ended.map(|()| value))
+    }
+
+    /// Runs `unit` as [`SqliteStore::write`] does; a refusal commits what the unit wrote before
+    /// it (its audit record) and comes back as [`Declined::Refused`].
+    pub(super) fn governed<T>(&self, unit: impl FnOnce(&Connection) -> Result<T, Declined>) -> Result<T, Declined> {
+        self.write(|tx| Settled::of(unit(tx)))?.declined()
     }
 
     /// The write connection with no group open on it: for settings, and for reads of an
@@ -249,7 +257,7 @@ mod tests {
         }
         let verification = store.verify_audit(DEMO_TENANT).unwrap();
         assert!(verification.broken.is_none(), "{verification:?}");
-        let invocations = store.counts(DEMO_TENANT).unwrap().0;
+        let invocations = store.counts(DEMO_TENANT).unwrap().invocations;
         assert!(invocations >= 200, "{invocations}");
     }
 }

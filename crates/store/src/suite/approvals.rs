@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use super::Make;
-use crate::{Commit, DEMO_TENANT, Notify, Store, Verdict};
+use crate::{Commit, DEMO_TENANT, Declined, Notify, Store, Verdict};
 use provhost_core::audit::InvocationRecord;
 use provhost_core::model::{Action, ActionFilter, ActionState, new_id, rfc3339};
 use provhost_core::policy::{TenantPolicy, WindowBudget};
+use provhost_core::refusal::Refusal;
 
 const NONE: Notify<'static> = &|_| Vec::new();
 
@@ -41,6 +42,14 @@ fn used(store: &dyn Store, failed: &Action) -> u32 {
     store.window_usage(DEMO_TENANT, &failed.system, failed.kind, Duration::from_secs(3600)).unwrap()
 }
 
+/// The refusal `unit` came back with; anything else fails the test.
+fn refusal_of<T: std::fmt::Debug>(unit: Result<T, Declined>) -> Refusal {
+    match unit {
+        Err(Declined::Refused(refusal)) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
 fn window(failed: &Action, max: u32) -> TenantPolicy {
     let per = Duration::from_secs(3600);
     TenantPolicy {
@@ -53,17 +62,17 @@ pub fn an_approval_cannot_push_a_window_past_its_maximum_and_a_refusal_is_record
     let (store, failed, ids) = blocked(make, 3);
     let policy = window(&failed, used(&*store, &failed) + 2);
     let before = store.audit(&Default::default(), 1000, 0).unwrap().len();
-    let refused = store.decide_blocked(DEMO_TENANT, &ids, Verdict::Approve, "phk_x", &policy, NONE).unwrap();
-    assert_eq!(refused.unwrap_err().code(), "threshold-exceeded");
+    let refused = refusal_of(store.decide_blocked(DEMO_TENANT, &ids, Verdict::Approve, "phk_x", &policy, NONE));
+    assert_eq!(refused.code(), "threshold-exceeded");
     assert!(ids.iter().all(|id| store.action(DEMO_TENANT, id).unwrap().state == ActionState::Blocked));
     let records = store.audit(&Default::default(), 1000, 0).unwrap();
     assert_eq!(records.len(), before + 1, "the refused approval is on record");
     let last = &records.last().unwrap().entry;
     assert_eq!((last.decision.as_str(), last.key_id.as_deref()), ("threshold-exceeded", Some("phk_x")));
     let two = store.decide_blocked(DEMO_TENANT, &ids[..2], Verdict::Approve, "phk_x", &policy, NONE).unwrap();
-    assert!(two.unwrap().iter().all(|a| a.state == ActionState::Pending));
+    assert!(two.iter().all(|a| a.state == ActionState::Pending));
     let rejected = store.decide_blocked(DEMO_TENANT, &ids[2..], Verdict::Reject, "phk_x", &policy, NONE).unwrap();
-    assert_eq!(rejected.unwrap()[0].state, ActionState::Rejected, "a rejection needs no room");
+    assert_eq!(rejected[0].state, ActionState::Rejected, "a rejection needs no room");
 }
 
 pub fn a_window_used_up_by_approvals_of_old_blocked_actions_refuses_the_next_commit(make: Make) {
@@ -77,28 +86,28 @@ pub fn a_window_used_up_by_approvals_of_old_blocked_actions_refuses_the_next_com
         let actions = [action];
         let commit =
             Commit { record: &record, actions: &actions, observed: None, windows: &policy.windows, audit: &audit };
-        store.commit(&commit).unwrap()
+        store.commit(&commit)
     };
     // Blocked two hours ago, they are older than the window: until approved they use none of it.
     assert_eq!(used(&*store, &failed), base);
     let approved = store.decide_blocked(DEMO_TENANT, &ids, Verdict::Approve, "phk_x", &policy, NONE).unwrap();
-    assert_eq!(approved.unwrap().len(), 2);
+    assert_eq!(approved.len(), 2);
     assert_eq!(used(&*store, &failed), base + 2, "approved now, they count now");
-    let refused = commit(next()).unwrap_err();
+    let refused = refusal_of(commit(next()));
     assert_eq!(refused.code(), "threshold-exceeded", "{refused}");
     let roomy = window(&failed, base + 3);
     let record = InvocationRecord::history(&new_id(), DEMO_TENANT, "test", "one more update");
     let actions = [next()];
     let audit = [record.plan_entry(&actions)];
     let commit = Commit { record: &record, actions: &actions, observed: None, windows: &roomy.windows, audit: &audit };
-    assert!(store.commit(&commit).unwrap().is_ok(), "with room for it, the same commit goes through");
+    store.commit(&commit).expect("with room for it, the same commit goes through");
 }
 
 pub fn under_four_eyes_the_key_that_caused_the_block_cannot_approve_it_and_another_can(make: Make) {
     let (store, _, ids) = blocked(make, 1);
     let four_eyes = TenantPolicy { four_eyes: true, ..Default::default() };
-    let own = store.decide_blocked(DEMO_TENANT, &ids, Verdict::Approve, "phk_causer", &four_eyes, NONE).unwrap();
-    let refusal = own.unwrap_err();
+    let own = store.decide_blocked(DEMO_TENANT, &ids, Verdict::Approve, "phk_causer", &four_eyes, NONE);
+    let refusal = refusal_of(own);
     assert_eq!(refusal.code(), "forbidden");
     assert!(refusal.to_string().contains("four eyes: API key 'phk_causer' caused the block"), "{refusal}");
     assert_eq!(store.action(DEMO_TENANT, &ids[0]).unwrap().state, ActionState::Blocked);
@@ -107,9 +116,9 @@ pub fn under_four_eyes_the_key_that_caused_the_block_cannot_approve_it_and_anoth
     let without = TenantPolicy::default();
     let undecided = blocked(make, 1);
     let mine = undecided.0.decide_blocked(DEMO_TENANT, &undecided.2, Verdict::Approve, "phk_causer", &without, NONE);
-    assert!(mine.unwrap().is_ok(), "without the rule the same key may approve");
+    mine.expect("without the rule the same key may approve");
     let other = store.decide_blocked(DEMO_TENANT, &ids, Verdict::Approve, "phk_other", &four_eyes, NONE).unwrap();
-    assert_eq!(other.unwrap()[0].state, ActionState::Pending, "another key may");
+    assert_eq!(other[0].state, ActionState::Pending, "another key may");
 }
 
 pub fn blocked_actions_are_counted_by_system_and_kind_with_the_latest_threshold(make: Make) {
@@ -119,10 +128,7 @@ pub fn blocked_actions_are_counted_by_system_and_kind_with_the_latest_threshold(
     let group = &groups[0];
     assert_eq!((group.system.as_str(), group.kind, group.count), (failed.system.as_str(), failed.kind, 3));
     assert!(group.threshold.starts_with("blocked "), "{}", group.threshold);
-    store
-        .decide_blocked(DEMO_TENANT, &ids[..1], Verdict::Reject, "phk_x", &TenantPolicy::default(), NONE)
-        .unwrap()
-        .unwrap();
+    store.decide_blocked(DEMO_TENANT, &ids[..1], Verdict::Reject, "phk_x", &TenantPolicy::default(), NONE).unwrap();
     assert_eq!(store.blocked_groups(DEMO_TENANT).unwrap()[0].count, 2, "a rejected action is no longer counted");
     assert!(store.blocked_groups("another-tenant").unwrap().is_empty(), "another tenant's are not counted");
 }

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use super::Make;
 use crate::{DEMO_TENANT, Store, StoreError, seed_demo};
-use provhost_core::audit::{ChainStart, Checkpoint, InvocationRecord};
+use provhost_core::audit::{ChainStart, Checkpoint, InvocationRecord, Outcome};
 use provhost_core::model::new_id;
 
 /// Seeds the demo tenant into `store` and commits `n` invocation records after it.
@@ -47,7 +47,6 @@ pub fn an_invocation_record_is_found_by_its_invocation_in_its_tenant_only(make: 
 }
 
 pub fn a_plugins_outcomes_are_counted_by_hour_in_its_tenant_only(make: Make) {
-    use provhost_core::audit::Outcome;
     let store = make();
     seed_demo(&*store).unwrap();
     let run = |plugin: &str, outcome: Outcome, at: &str| {
@@ -62,21 +61,25 @@ pub fn a_plugins_outcomes_are_counted_by_hour_in_its_tenant_only(make: Make) {
     run("mailer", Outcome::Limit, "2026-12-02T11:00:00.000Z");
     run("mailer", Outcome::Completed, "2026-12-01T09:00:00.000Z");
     run("other", Outcome::Trap, "2026-12-02T10:00:00.000Z");
-    let counts: Vec<(String, String, u64)> = store
+    let counts: Vec<(String, Outcome, u64)> = store
         .plugin_outcomes(DEMO_TENANT, "mailer", "2026-12-02T00:00:00.000Z")
         .unwrap()
         .into_iter()
         .map(|c| (c.hour, c.outcome, c.count))
         .collect();
-    let expected = [("2026-12-02T10", "completed", 2), ("2026-12-02T10", "trap", 1), ("2026-12-02T11", "limit", 1)];
-    assert_eq!(counts, expected.map(|(h, o, n)| (h.to_owned(), o.to_owned(), n)));
+    let expected = [
+        ("2026-12-02T10", Outcome::Completed, 2),
+        ("2026-12-02T10", Outcome::Trap, 1),
+        ("2026-12-02T11", Outcome::Limit, 1),
+    ];
+    assert_eq!(counts, expected.map(|(h, o, n)| (h.to_owned(), o, n)));
     assert!(store.plugin_outcomes("another-tenant", "mailer", "2026-01-01T00:00:00.000Z").unwrap().is_empty());
 }
 
 /// A checkpoint of the demo tenant's chain as it stands in `store`, signed at `at`.
 fn checkpoint_of(store: &dyn Store, at: &str) -> Checkpoint {
-    let (seq, hash) = store.audit_head(DEMO_TENANT).unwrap().unwrap();
-    Checkpoint::sign(b"a secret of sixteen bytes", DEMO_TENANT, ChainStart::genesis(), (seq, &hash), at)
+    let head = store.audit_head(DEMO_TENANT).unwrap().unwrap();
+    Checkpoint::sign(b"a secret of sixteen bytes", DEMO_TENANT, ChainStart::genesis(), head, at)
 }
 
 pub fn a_checkpoint_is_one_record_in_its_chain_and_the_last_one_is_found(make: Make) {
@@ -110,8 +113,8 @@ pub fn a_checkpoint_the_chain_does_not_hold_is_not_recorded(make: Make) {
     wrong.hash = "f".repeat(64);
     let err = store.record_checkpoint(&wrong, "mallory").unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-    assert!(err.to_string().contains(&format!("that record has hash {}", head.1)), "{err}");
-    let beyond = Checkpoint { seq: head.0 + 5, ..checkpoint_of(&*store, "2026-12-01T10:00:00.000Z") };
+    assert!(err.to_string().contains(&format!("that record has hash {}", head.hash)), "{err}");
+    let beyond = Checkpoint { seq: head.seq + 5, ..checkpoint_of(&*store, "2026-12-01T10:00:00.000Z") };
     let err = store.record_checkpoint(&beyond, "mallory").unwrap_err();
     assert!(err.to_string().contains("that record is not in the chain"), "{err}");
     assert_eq!(store.audit_head(DEMO_TENANT).unwrap(), Some(head), "nothing was appended");

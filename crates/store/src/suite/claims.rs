@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::Make;
-use crate::{Claim, DEMO_TENANT, Due, Effect, Finish, FollowUp, Store, seed_demo};
+use crate::{Batch, Claim, DEMO_TENANT, Due, Effect, Finish, FollowUp, Store, seed_demo};
 use provhost_core::audit::InvocationRecord;
 use provhost_core::model::{Action, ActionFilter, ActionState, new_id};
 
@@ -20,8 +20,8 @@ fn two_pending(make: Make) -> (Box<dyn Store>, Vec<String>) {
     (store, pending.into_iter().map(|a| a.id).collect())
 }
 
-fn demo() -> Vec<(String, usize)> {
-    vec![(DEMO_TENANT.to_string(), 10)]
+fn demo() -> Vec<Batch> {
+    vec![Batch { tenant: DEMO_TENANT.to_string(), most: 10 }]
 }
 
 fn done(by: &str) -> Finish {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::Make;
-use crate::{AuditFilter, Commit, DEMO_TENANT, EventBounds, EventRange, Kept, KeptEvent, seed_demo};
+use crate::{AuditFilter, Commit, DEMO_TENANT, Declined, EventBounds, EventRange, Kept, KeptEvent, seed_demo};
 use provhost_core::audit::{AuditEntry, InvocationRecord};
 use provhost_core::model::{Action, ActionFilter, ActionState, new_id};
 use provhost_core::policy::WindowBudget;
@@ -145,12 +145,12 @@ pub fn an_event_is_kept_in_its_invocations_commit_or_not_at_all(make: Make) {
     let on_record = |record: &InvocationRecord| store.invocation_source(DEMO_TENANT, &record.id).unwrap().is_some();
 
     let first = InvocationRecord::history(&new_id(), DEMO_TENANT, "p", "the first update");
-    assert!(matches!(commit(&first, ROOMY).unwrap(), Ok(Kept::Kept { dropped: 0, .. })));
+    assert!(matches!(commit(&first, ROOMY), Ok(Kept::Kept { dropped: 0, .. })));
     assert!(on_record(&first));
     assert_eq!(kept().iter().map(|k| k.invocation.as_str()).collect::<Vec<_>>(), [first.id.as_str()]);
 
     let refused = InvocationRecord::history(&new_id(), DEMO_TENANT, "p", "one update too many");
-    let refusal = commit(&refused, ROOMY).unwrap().unwrap_err();
+    let Err(Declined::Refused(refusal)) = commit(&refused, ROOMY) else { panic!("the window refuses the commit") };
     assert_eq!(refusal.code(), "threshold-exceeded", "{refusal}");
     assert!(!on_record(&refused), "a refused commit records nothing");
     assert_eq!(kept().len(), 1, "and keeps nothing");
@@ -170,7 +170,7 @@ pub fn an_event_is_kept_in_its_invocations_commit_or_not_at_all(make: Make) {
     let nothing = InvocationRecord::history(&new_id(), DEMO_TENANT, "q", "no action");
     let big = event(DEMO_TENANT, "q", 1, &nothing.started_at);
     let tight = EventBounds { max_event_bytes: big.bytes() - 1, max_tenant_bytes: big.bytes() };
-    assert_eq!(bare(&nothing, &big, tight).unwrap(), Ok(Kept::TooLarge { bytes: big.bytes() }));
+    assert_eq!(bare(&nothing, &big, tight).unwrap(), Kept::TooLarge { bytes: big.bytes() });
     assert!(on_record(&nothing));
     assert!(store.kept_events(DEMO_TENANT, "q", &all(EventRange::default())).unwrap().is_empty());
 }

@@ -1,7 +1,7 @@
 //! API keys: created, listed without secrets, verified, revoked, expired.
 
 use super::Make;
-use crate::{AuthError, DEMO_TENANT, KeyError, Store, seed_demo};
+use crate::{AuthError, DEMO_TENANT, IssuedKey, KeyError, Store, seed_demo};
 use provhost_core::auth::Credentials;
 use provhost_core::policy::Grants;
 
@@ -14,7 +14,7 @@ fn store(make: Make) -> Box<dyn Store> {
 pub fn a_created_key_verifies_and_lists_without_its_secret(make: Make) {
     let store = store(make);
     let scopes = Grants::parse(&["persons:read", "accounts:update@topdesk"]).unwrap();
-    let (key, secret) = store.create_key(DEMO_TENANT, &scopes, "workflow step", None).unwrap();
+    let IssuedKey { record: key, secret } = store.create_key(DEMO_TENANT, &scopes, "workflow step", None).unwrap();
     let ok = store.verify_key(&Credentials { id: key.id.clone(), secret: secret.clone() }).unwrap();
     assert_eq!(ok.scopes, scopes);
     let listed = serde_json::to_string(&store.keys(Some(DEMO_TENANT)).unwrap()).unwrap();
@@ -25,13 +25,13 @@ pub fn a_created_key_verifies_and_lists_without_its_secret(make: Make) {
 
 pub fn revoked_and_expired_keys_are_refused(make: Make) {
     let store = store(make);
-    let (key, secret) = store.create_key(DEMO_TENANT, &Grants::everything(), "", None).unwrap();
+    let IssuedKey { record: key, secret } = store.create_key(DEMO_TENANT, &Grants::everything(), "", None).unwrap();
     store.revoke_key(&key.id).unwrap();
     let err = store.verify_key(&Credentials { id: key.id.clone(), secret }).unwrap_err();
     assert!(matches!(err, KeyError::Auth(AuthError::Revoked(..))), "{err}");
     assert!(store.revoke_key(&key.id).is_err(), "revoking twice is reported");
 
-    let (old, secret) =
+    let IssuedKey { record: old, secret } =
         store.create_key(DEMO_TENANT, &Grants::everything(), "", Some("2020-01-01T00:00:00Z".into())).unwrap();
     let err = store.verify_key(&Credentials { id: old.id, secret }).unwrap_err();
     assert!(err.to_string().contains("expired at 2020-01-01T00:00:00Z"), "{err}");

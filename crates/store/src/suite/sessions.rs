@@ -15,8 +15,8 @@ fn day(ahead: bool) -> String {
 fn store_with_key(make: Make) -> (Box<dyn Store>, String) {
     let store = make();
     seed_demo(&*store).unwrap();
-    let (key, _) = store.create_key(DEMO_TENANT, &Grants::everything(), "console", None).unwrap();
-    (store, key.id)
+    let key = store.create_key(DEMO_TENANT, &Grants::everything(), "console", None).unwrap();
+    (store, key.record.id)
 }
 
 pub fn a_session_names_its_key_until_it_is_closed(make: Make) {

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::decided::{Decided, Planned};
+use crate::audit::Outcome;
 
 /// A kind of difference between two versions' decisions, as `--allow` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema)]
@@ -58,29 +59,47 @@ pub struct Delta {
     pub differences: Vec<Difference>,
 }
 
-/// The items of `new` not in `old` and of `old` not in `new`, each counted as often as it occurs.
-fn both_ways<T: Clone>(old: &[T], new: &[T], same: impl Fn(&T, &T) -> bool) -> (Vec<T>, Vec<T>, Vec<(T, T)>) {
+/// Two lists' items paired up, each counted as often as it occurs.
+struct Paired<T> {
+    /// The items of the new list not in the old.
+    added: Vec<T>,
+    /// The items of the old list not in the new.
+    removed: Vec<T>,
+    /// The items of both, as each list holds them.
+    matched: Vec<Matched<T>>,
+}
+
+/// One item of both lists.
+struct Matched<T> {
+    was: T,
+    now: T,
+}
+
+/// Pairs the items of `old` and `new` that are the `same`.
+fn both_ways<T: Clone>(old: &[T], new: &[T], same: impl Fn(&T, &T) -> bool) -> Paired<T> {
     let mut unused: Vec<Option<&T>> = old.iter().map(Some).collect();
     let (mut added, mut matched) = (Vec::new(), Vec::new());
     for item in new {
         match unused.iter_mut().find(|o| o.is_some_and(|o| same(o, item))) {
-            Some(slot) => matched.push((slot.take().expect("found").clone(), item.clone())),
+            Some(slot) => matched.push(Matched { was: slot.take().expect("found").clone(), now: item.clone() }),
             None => added.push(item.clone()),
         }
     }
-    (added, unused.into_iter().flatten().cloned().collect(), matched)
+    Paired { added, removed: unused.into_iter().flatten().cloned().collect(), matched }
 }
 
 /// How `new` differs from `old`.
 pub fn compare(old: &Decided, new: &Decided) -> Delta {
-    let (added, removed, matched) = both_ways(&old.actions, &new.actions, |a, b| a.key() == b.key());
+    let Paired { added, removed, matched } = both_ways(&old.actions, &new.actions, Planned::same_action);
     let changed: Vec<Changed> = matched
         .into_iter()
-        .filter(|(was, now)| was.blocked != now.blocked)
-        .map(|(was, now)| Changed { was, now })
+        .filter(|m| m.was.blocked != m.now.blocked)
+        .map(|Matched { was, now }| Changed { was, now })
         .collect();
-    let (refusals_added, refusals_removed, _) = both_ways(&old.refused, &new.refused, |a, b| a == b);
-    let (thresholds_added, thresholds_removed, _) = both_ways(&old.thresholds, &new.thresholds, |a, b| a == b);
+    let Paired { added: refusals_added, removed: refusals_removed, .. } =
+        both_ways(&old.refused, &new.refused, |a, b| a == b);
+    let Paired { added: thresholds_added, removed: thresholds_removed, .. } =
+        both_ways(&old.thresholds, &new.thresholds, |a, b| a == b);
     let mut differences = Vec::new();
     let mut note = |found: bool, kind| {
         if found {
@@ -93,7 +112,7 @@ pub fn compare(old: &Decided, new: &Decided) -> Delta {
     note(!refusals_added.is_empty() || !refusals_removed.is_empty(), Difference::Refusals);
     note(!thresholds_added.is_empty() || !thresholds_removed.is_empty(), Difference::Thresholds);
     let ended_otherwise = old.outcome != new.outcome;
-    let new_limit = ended_otherwise && new.outcome == "limit";
+    let new_limit = ended_otherwise && new.outcome == Outcome::Limit;
     let new_error = ended_otherwise && !new_limit && old.completed() && !new.completed();
     note(new_error, Difference::Errors);
     note(new_limit, Difference::Limits);
@@ -128,10 +147,11 @@ mod tests {
     }
 
     fn decided(outcome: &str, actions: Vec<Planned>, refused: &[&str]) -> Decided {
+        let outcome: Outcome = outcome.parse().unwrap();
         Decided {
-            outcome: outcome.into(),
+            outcome,
             detail: String::new(),
-            committed: outcome == "completed",
+            committed: outcome == Outcome::Completed,
             actions,
             refused: refused.iter().map(|r| r.to_string()).collect(),
             thresholds: Vec::new(),

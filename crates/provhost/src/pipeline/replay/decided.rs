@@ -29,9 +29,14 @@ pub struct Planned {
 }
 
 impl Planned {
-    /// What makes two plans' actions the same action: everything but whether it is blocked.
-    pub fn key(&self) -> (&str, &str, ActionKind, &str, &str, Option<&str>) {
-        (&self.person, &self.system, self.kind, &self.target, &self.origin, self.retry_of.as_deref())
+    /// Whether `other` is the same action: alike in everything but whether it is blocked.
+    pub fn same_action(&self, other: &Planned) -> bool {
+        self.person == other.person
+            && self.system == other.system
+            && self.kind == other.kind
+            && self.target == other.target
+            && self.origin == other.origin
+            && self.retry_of == other.retry_of
     }
 }
 
@@ -57,7 +62,8 @@ impl From<&Action> for Planned {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Decided {
     /// How it ended: `completed`, `plugin-error`, `trap`, `limit`, ...
-    pub outcome: String,
+    #[schema(value_type = String)]
+    pub outcome: Outcome,
     /// The plugin's summary or error, the trap or the limit, in words.
     pub detail: String,
     /// Whether its plan committed (a replay: whether it would).
@@ -76,7 +82,8 @@ impl Decided {
     /// What an invocation that ended `outcome` (in words: `detail`) decided: `actions` as
     /// concluded, the journal's refused calls, the thresholds reached.
     pub fn of<'a>(
-        (outcome, detail): (Outcome, &str),
+        outcome: Outcome,
+        detail: &str,
         committed: bool,
         actions: &[Action],
         refused: impl IntoIterator<Item = &'a CallRecord>,
@@ -84,7 +91,7 @@ impl Decided {
         duration_us: u64,
     ) -> Self {
         Decided {
-            outcome: outcome.as_str().to_owned(),
+            outcome,
             detail: detail.to_owned(),
             committed,
             actions: actions.iter().map(Planned::from).collect(),
@@ -99,6 +106,6 @@ impl Decided {
 
     /// Whether the invocation ended the way that lets a plan commit.
     pub fn completed(&self) -> bool {
-        self.outcome == "completed"
+        self.outcome == Outcome::Completed
     }
 }

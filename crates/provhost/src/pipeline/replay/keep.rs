@@ -5,8 +5,7 @@
 use crate::config::Retention;
 use crate::event::Event;
 use crate::gate::TenantContext;
-use crate::refusal::Refusal;
-use crate::store::{Commit, EventBounds, Kept, KeptEvent, StoreError};
+use crate::store::{Commit, Declined, EventBounds, Kept, KeptEvent};
 
 use super::Decided;
 
@@ -46,7 +45,7 @@ pub fn commit_keeping(
     context: &TenantContext,
     commit: &Commit<'_>,
     kept: Option<(&Event, Decided)>,
-) -> Result<Result<(), Refusal>, StoreError> {
+) -> Result<(), Declined> {
     let (retention, store, record) = (&context.parts.retention, &context.parts.store, commit.record);
     let Some((event, decided)) = kept.filter(|_| retention.keep_events && !record.dry_run) else {
         return store.commit(commit);
@@ -62,7 +61,7 @@ pub fn commit_keeping(
     };
     let bounds =
         EventBounds { max_event_bytes: retention.max_event_bytes, max_tenant_bytes: retention.max_tenant_bytes };
-    Ok(store.commit_keeping(commit, &kept, bounds)?.map(|kept| match kept {
+    store.commit_keeping(commit, &kept, bounds).map(|kept| match kept {
         Kept::Kept { dropped: 0, .. } => {}
         Kept::Kept { dropped, .. } => {
             tracing::debug!(dropped, "the tenant's oldest kept events made room within its max-tenant-bytes")
@@ -72,7 +71,7 @@ pub fn commit_keeping(
             max = retention.max_event_bytes,
             "the event is not kept for replays: it is larger than the tenant's [retention] max-event-bytes"
         ),
-    }))
+    })
 }
 
 #[cfg(test)]

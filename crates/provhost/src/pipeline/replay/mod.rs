@@ -183,7 +183,7 @@ pub fn replay(runtime: &Runtime, replay: Replay<'_>) -> Result<ReplayReport, Run
         "first": kept.first().map(|k| k.seq), "last": kept.last().map(|k| k.seq),
         "allow": allow, "summary": summary,
     });
-    store.record_replay(tenant.id(), &entries::replayed(by, (plugin, &sha256), message, details))?;
+    store.record_replay(tenant.id(), &entries::replayed(by, plugin, &sha256, message, details))?;
     Ok(ReplayReport {
         tenant: tenant.id().to_owned(),
         plugin: plugin.clone(),
@@ -222,21 +222,20 @@ fn replay_one(
         Ok(mut invocation) => {
             let completed = invocation.completed();
             let mut plan = std::mem::take(&mut invocation.plan);
-            let (thresholds, ended) = match completed.then(|| apply_thresholds(&context, &mut plan)) {
-                Some(Err((system, e))) => {
-                    (Vec::new(), (Outcome::Unavailable, format!("the threshold count for '{system}' failed: {e}")))
-                }
-                Some(Ok(thresholds)) => (thresholds, (Outcome::Completed, invocation.outcome.detail().to_owned())),
-                None => (Vec::new(), (invocation.outcome.outcome(), invocation.outcome.detail().to_owned())),
-            };
-            let committed = ended.0 == Outcome::Completed;
+            let (mut outcome, mut detail) = (invocation.outcome.outcome(), invocation.outcome.detail().to_owned());
+            let mut thresholds = Vec::new();
+            match completed.then(|| apply_thresholds(&context, &mut plan)) {
+                Some(Err(failed)) => (outcome, detail) = (Outcome::Unavailable, failed.to_string()),
+                Some(Ok(reached)) => thresholds = reached,
+                None => {}
+            }
             let (refused, us) = (invocation.journal.refused(), invocation.usage.wall_time_us);
-            Decided::of((ended.0, &ended.1), committed, &plan, refused, &thresholds, us)
+            Decided::of(outcome, &detail, outcome == Outcome::Completed, &plan, refused, &thresholds, us)
         }
         Err(busy @ InvokeError::Busy(_)) => return Err(busy.into()),
         Err(InvokeError::Backend(e)) => {
             let us = started.elapsed().as_micros() as u64;
-            Decided::of((Outcome::NotRun, &format!("the plugin was not run: {e}")), false, &[], [], &[], us)
+            Decided::of(Outcome::NotRun, &format!("the plugin was not run: {e}"), false, &[], [], &[], us)
         }
     };
     let delta = compare(&old, &new);

@@ -21,11 +21,12 @@ use tokio::sync::mpsc;
 use super::layout;
 use super::operator::Operator;
 use super::refused::Refused;
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, ChainHead};
 use crate::policy::Scope;
 use crate::server::AppState;
 use crate::server::blocking::off_worker;
-use crate::server::body::{Listing, Paging};
+use crate::api::Paging;
+use crate::server::body::Listing;
 use crate::store::{Anchored, Store, StoreError};
 
 /// The options of the audit page.
@@ -95,7 +96,7 @@ pub async fn list(
     let (store, tenant) = (app.store.clone(), operator.tenant().to_owned());
     let (records, more, head, held, verification) = off_worker(move || {
         let head = store.audit_head(&tenant)?;
-        let last = head.as_ref().map_or(0, |(seq, _)| *seq);
+        let last = head.as_ref().map_or(0, |head| head.seq);
         let start = store.audit_start(&tenant)?.map_or(1, |s| s.seq);
         let (records, more) = newest_first(&*store, &tenant, (start, last), paging)?;
         let held = last_checkpoint(&*store, &tenant, last)?;
@@ -107,7 +108,7 @@ pub async fn list(
         h1 { "Audit trail" }
         h2 { "The chain" }
         dl {
-            dt { "Last record" } dd { @match &head { Some((seq, hash)) => { "#" (seq) " " span class="mono" { (hash) } }, None => "none yet" } }
+            dt { "Last record" } dd { @match &head { Some(head) => { "#" (head.seq) " " span class="mono" { (head.hash) } }, None => "none yet" } }
             dt { "Last checkpoint" } dd { (checkpoint(&held)) }
             dt { "Verified" } dd {
                 @match &verification {
@@ -145,7 +146,7 @@ fn export_pages(
     page: usize,
     deliver: &mut dyn FnMut(Vec<Bytes>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
-    let Some((head, _)) = store.audit_head(tenant)? else { return Ok(()) };
+    let Some(ChainHead { seq: head, .. }) = store.audit_head(tenant)? else { return Ok(()) };
     let mut next = 1;
     while next <= head {
         let mut lines = Vec::with_capacity(page);
@@ -225,7 +226,7 @@ mod tests {
                 .commit_invocation(&InvocationRecord::history(&new_id(), DEMO_TENANT, "t", &n.to_string()), &[])
                 .unwrap();
         }
-        let (head, _) = store.audit_head(DEMO_TENANT).unwrap().unwrap();
+        let head = store.audit_head(DEMO_TENANT).unwrap().unwrap().seq;
         let (mut pages, mut seqs) = (Vec::new(), Vec::new());
         export_pages(&*store, DEMO_TENANT, 5, &mut |lines| {
             pages.push(lines.len());
@@ -261,7 +262,7 @@ mod tests {
                 .commit_invocation(&InvocationRecord::history(&new_id(), DEMO_TENANT, "t", &n.to_string()), &[])
                 .unwrap();
         }
-        let (head, _) = store.audit_head(DEMO_TENANT).unwrap().unwrap();
+        let head = store.audit_head(DEMO_TENANT).unwrap().unwrap().seq;
         let page = |offset, limit| {
             let (records, more) = newest_first(&store, DEMO_TENANT, (1, head), Paging { limit, offset }).unwrap();
             (records.iter().map(|r| r.seq).collect::<Vec<_>>(), more)

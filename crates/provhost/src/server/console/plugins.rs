@@ -13,6 +13,7 @@ use maud::{Markup, html};
 use super::operator::Operator;
 use super::refused::Refused;
 use super::{layout, replay};
+use crate::audit::Outcome;
 use crate::policy::Scope;
 use crate::server::AppState;
 use crate::server::blocking::off_worker;
@@ -31,15 +32,15 @@ const CLASSES: [(&str, &str); 5] = [
     ("other", "#4a5260"),
 ];
 
-/// The class of an outcome as records name it.
-fn class(outcome: &str) -> usize {
+/// The class of an outcome.
+fn class(outcome: Outcome) -> usize {
     match outcome {
-        "completed" | "committed" => 0,
-        "trap" => 2,
-        "limit" => 3,
-        "plugin-error" | "not-run" | "unavailable" => 4,
-        // `refused` at commit, or a refusal code of a denied request.
-        _ => 1,
+        Outcome::Completed | Outcome::Committed => 0,
+        Outcome::Trap => 2,
+        Outcome::Limit => 3,
+        Outcome::PluginError | Outcome::NotRun | Outcome::Unavailable => 4,
+        // Refused at commit, or a denied request.
+        Outcome::Refused | Outcome::Denied(_) => 1,
     }
 }
 
@@ -61,7 +62,7 @@ fn hours(now: time::OffsetDateTime) -> Vec<String> {
 fn chart(counts: &[OutcomeCount], hours: Vec<String>) -> Chart {
     let mut by_hour: BTreeMap<&str, [u64; 5]> = BTreeMap::new();
     for c in counts {
-        by_hour.entry(c.hour.as_str()).or_default()[class(&c.outcome)] += c.count;
+        by_hour.entry(c.hour.as_str()).or_default()[class(c.outcome)] += c.count;
     }
     hours
         .into_iter()
@@ -190,8 +191,11 @@ mod tests {
         let now = time::macros::datetime!(2026-12-02 19:42 UTC);
         let hours = hours(now);
         assert_eq!((hours.len(), hours[0].as_str(), hours[23].as_str()), (24, "2026-12-01T20", "2026-12-02T19"));
-        let count =
-            |hour: &str, outcome: &str, count| OutcomeCount { hour: hour.into(), outcome: outcome.into(), count };
+        let count = |hour: &str, outcome: &str, count| OutcomeCount {
+            hour: hour.into(),
+            outcome: outcome.parse().unwrap(),
+            count,
+        };
         let counts = [
             count("2026-12-02T19", "completed", 3),
             count("2026-12-02T19", "forbidden", 2),

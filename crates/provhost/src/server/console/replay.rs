@@ -19,7 +19,8 @@ use super::refused::Refused;
 use crate::pipeline::{Difference, Planned, ReplayReport, Replayed};
 use crate::policy::Scope;
 use crate::server::AppState;
-use crate::server::body::Paging;
+use crate::api::Paging;
+use crate::server::body::bounded;
 use crate::server::replay::{Asked, Component, configured, range, run, too_large};
 
 /// The kept events one page replays unless the form says otherwise.
@@ -80,7 +81,7 @@ pub async fn replay(
             text.parse().map_err(|_| Refused::bad_request(format!("limit must be a whole number, not '{text}'")))?
         }
     };
-    let paging = Paging { limit, offset: 0 }.bounded().map_err(Refused::bad_request)?;
+    let paging = bounded(Paging { limit, offset: 0 }).map_err(Refused::bad_request)?;
     let asked_range = range((field("since"), field("until"), field("after")), paging)?;
     if upload.file.is_empty() {
         return Err(Refused::bad_request("choose the new version's component (.wasm) to replay"));

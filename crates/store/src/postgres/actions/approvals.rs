@@ -13,7 +13,7 @@ use crate::postgres::audit::{append as append_audit, lock_heads};
 use crate::postgres::deliveries::insert as insert_deliveries;
 use crate::postgres::wakeups::announce;
 use crate::postgres::{PostgresStore, not_found};
-use crate::{ApprovalStore, Notify, Queued, StoreError, Verdict};
+use crate::{ApprovalStore, Declined, Notify, Queued, StoreError, Verdict};
 use provhost_core::audit::{Actor, entries};
 use provhost_core::model::{Action, ActionState};
 use provhost_core::policy::TenantPolicy;
@@ -28,9 +28,9 @@ impl ApprovalStore for PostgresStore {
         by: &str,
         policy: &TenantPolicy,
         notify: Notify<'_>,
-    ) -> Result<Result<Vec<Action>, Refusal>, StoreError> {
+    ) -> Result<Vec<Action>, Declined> {
         // `notify` stays on this thread: decisions are made on blocking threads.
-        self.write_here(|tx| {
+        self.governed_here(|tx| {
             lock_heads(tx, &[tenant])?;
             let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = $1 AND id = $2 FOR UPDATE");
             let mut approved = Vec::with_capacity(ids.len());
@@ -40,19 +40,17 @@ impl ApprovalStore for PostgresStore {
                 approved.push(still_blocked(found, id)?);
             }
             if verdict == Verdict::Approve {
-                let refused = match approval_rules(tx, tenant, &approved, (by, policy.four_eyes))? {
-                    Err(refusal) => Some(refusal),
-                    Ok(()) => check_windows(tx, tenant, &approved, &policy.windows)?.err(),
-                };
-                if let Some(refusal) = refused {
-                    append_audit(tx, tenant, &[entries::approval_refused(by, ids, &refusal)])?;
-                    return Ok(Err(refusal));
+                let checked = approval_rules(tx, tenant, &approved, by, policy.four_eyes)
+                    .and_then(|()| check_windows(tx, tenant, &approved, &policy.windows));
+                if let Err(Declined::Refused(refusal)) = &checked {
+                    append_audit(tx, tenant, &[entries::approval_refused(by, ids, refusal)])?;
                 }
+                checked?;
             }
             let Decided { state, message, audit_kind: kind } = verdict.decided(by);
             let mut moved = Vec::with_capacity(ids.len());
             for id in ids {
-                moved.push(set_state(tx, tenant, id, (state, &message))?);
+                moved.push(set_state(tx, tenant, id, state, &message)?);
                 tx.execute(
                     "UPDATE actions SET decided_by = $3, counted_at = CASE WHEN $4 THEN updated_at ELSE NULL END
                      WHERE tenant = $1 AND id = $2",
@@ -66,7 +64,7 @@ impl ApprovalStore for PostgresStore {
             }
             let decided: Vec<Action> = moved.into_iter().map(|(action, _)| action).collect();
             insert_deliveries(tx, tenant, &notify(&decided))?;
-            Ok(Ok(decided))
+            Ok(decided)
         })
     }
 
@@ -81,23 +79,23 @@ fn approval_rules(
     tx: &mut Transaction<'_>,
     tenant: &str,
     approved: &[Action],
-    (by, four_eyes): (&str, bool),
-) -> Result<Result<(), Refusal>, StoreError> {
+    by: &str,
+    four_eyes: bool,
+) -> Result<(), Declined> {
     for action in approved {
         if four_eyes && let Some(invocation) = &action.invocation {
             let caused_by =
                 tx.query_opt("SELECT key_id FROM invocations WHERE tenant = $1 AND id = $2", &[&tenant, invocation])?;
             if caused_by.and_then(|r| r.get::<_, Option<String>>(0)).as_deref() == Some(by) {
-                return Ok(Err(Refusal::Forbidden(format!(
+                return Err(Refusal::Forbidden(format!(
                     "four eyes: API key '{by}' caused the block of action '{}' (it made the request that planned it), so \
                      it cannot approve it; another key with actions:approve must",
                     action.id
-                ))));
+                ))
+                .into());
             }
         }
-        if let Err(refusal) = still_managed(tx, tenant, action)? {
-            return Ok(Err(refusal));
-        }
+        still_managed(tx, tenant, action)?;
     }
-    Ok(Ok(()))
+    Ok(())
 }

@@ -11,10 +11,11 @@ use postgres::{Row, Transaction};
 
 use super::transitions::{apply, set_state, unit_entry};
 use super::{ACTION_COLUMNS, action_from};
+use crate::claims::Wait;
 use crate::postgres::audit::append as append_audit;
 use crate::postgres::deliveries::insert as insert_deliveries;
 use crate::postgres::{PostgresStore, millis, now_ms};
-use crate::{Claim, ClaimStore, Due, Finish, Following, LeaseKey, Notify, StoreError};
+use crate::{Batch, Claim, ClaimStore, Due, Finish, Following, LeaseKey, Notify, OpenActions, StoreError};
 use provhost_core::audit::Actor;
 use provhost_core::model::{Action, ActionState};
 
@@ -69,15 +70,10 @@ fn due_of(tx: &mut Transaction<'_>, tenant: &str, now: i64, limit: usize) -> Res
     Ok(found)
 }
 
-/// Releases a claim's lease. An action left waiting keeps the platform's reference, is followed
-/// up at `next` and waits since `since` (kept from its first wait).
-fn release(
-    tx: &mut Transaction<'_>,
-    tenant: &str,
-    id: &str,
-    (reference, follow): (Option<&str>, Option<(i64, i64)>),
-) -> Result<(), StoreError> {
-    let (next, since) = follow.unzip();
+/// Releases a claim's lease. An action left waiting keeps the platform's reference and is followed
+/// up as `wait` says.
+fn release(tx: &mut Transaction<'_>, tenant: &str, id: &str, wait: Option<Wait<'_>>) -> Result<(), StoreError> {
+    let (reference, next, since) = (wait.map(|w| w.reference), wait.map(|w| w.next_ms), wait.map(|w| w.since_ms));
     tx.execute(
         "UPDATE actions SET lease_owner = NULL, lease_until_ms = $3, follow_ref = $4,
                 follow_since_ms = CASE WHEN $4::text IS NULL THEN NULL ELSE COALESCE(follow_since_ms, $5) END
@@ -120,26 +116,31 @@ impl ClaimStore for PostgresStore {
                     &[&tenant, &claim.id, &claim.token, &owner],
                 )?;
                 let Some(state) = held.map(|r| r.get::<_, String>(0)) else { continue };
-                let end = match result {
+                let (ended, message) = match result {
                     Finish::Success(effect, message) => {
                         apply(tx, tenant, effect)?;
-                        release(tx, tenant, &claim.id, (None, None))?;
+                        release(tx, tenant, &claim.id, None)?;
                         (ActionState::Success, message)
                     }
                     Finish::Error(message) => {
-                        release(tx, tenant, &claim.id, (None, None))?;
+                        release(tx, tenant, &claim.id, None)?;
                         (ActionState::Error, message)
                     }
                     Finish::Waiting(message, follow) => {
-                        let next = now.saturating_add(millis(follow.after));
-                        release(tx, tenant, &claim.id, (Some(&follow.reference), Some((next, now))))?;
+                        let next_ms = now.saturating_add(millis(follow.after));
+                        release(
+                            tx,
+                            tenant,
+                            &claim.id,
+                            Some(Wait { reference: &follow.reference, next_ms, since_ms: now }),
+                        )?;
                         if state == ActionState::Waiting.as_str() {
                             continue;
                         }
                         (ActionState::Waiting, message)
                     }
                 };
-                moved.push(set_state(tx, tenant, &claim.id, (end.0, end.1.as_str()))?);
+                moved.push(set_state(tx, tenant, &claim.id, ended, message)?);
             }
             if moved.is_empty() {
                 return Ok(Vec::new());
@@ -158,7 +159,7 @@ impl ClaimStore for PostgresStore {
             let found: Vec<Runnable> = match due {
                 Due::Tenants(tenants) => {
                     let mut found = Vec::new();
-                    for (tenant, most) in tenants {
+                    for Batch { tenant, most } in tenants {
                         found.extend(due_of(tx, tenant, now, *most)?);
                     }
                     found
@@ -245,7 +246,7 @@ impl ClaimStore for PostgresStore {
         Ok(n as u64)
     }
 
-    fn open_actions(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    fn open_actions(&self) -> Result<Vec<OpenActions>, StoreError> {
         let rows = self.read(|c| {
             Ok(c.query(
                 "SELECT tenant, COUNT(*) FROM actions WHERE state IN ('pending', 'running', 'waiting')
@@ -253,7 +254,7 @@ impl ClaimStore for PostgresStore {
                 &[],
             )?)
         })?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1) as u64)).collect())
+        Ok(rows.iter().map(|r| OpenActions { tenant: r.get(0), count: r.get::<_, i64>(1) as u64 }).collect())
     }
 }
 
@@ -301,7 +302,7 @@ fn claim_one(
         ),
         None => format!("picked up by executor {owner} (attempt {attempt})"),
     };
-    let (action, name) = set_state(tx, &row.tenant, &row.id, (ActionState::Running, &message))?;
+    let (action, name) = set_state(tx, &row.tenant, &row.id, ActionState::Running, &message)?;
     let claim = Claim {
         key: key(token),
         action: action.clone(),

@@ -7,10 +7,9 @@ use postgres::types::ToSql;
 
 use super::{ACTION_COLUMNS, action};
 use crate::postgres::{PostgresStore, not_found, parse_column};
-use crate::{ActionStore, BlockedGroup, HistoryEntry, StoreError};
+use crate::{ActionStore, BlockedGroup, Declined, HistoryEntry, LiveRetry, StoreError};
 use provhost_core::model::{Action, ActionFilter, ActionKind, rfc3339};
 use provhost_core::policy::{WindowBudget, first_overrun};
-use provhost_core::refusal::Refusal;
 
 /// What a window budget has used: the actions of a kind against a system that may run, counted
 /// from when they became runnable (committed, or approved), since the window's start.
@@ -44,23 +43,23 @@ pub(in crate::postgres) fn check_windows(
     tenant: &str,
     actions: &[Action],
     windows: &[WindowBudget],
-) -> Result<Result<(), Refusal>, StoreError> {
-    first_overrun(actions, windows, |system, kind, per| usage_since(tx, tenant, system, kind, &window_start(per)))
+) -> Result<(), Declined> {
+    first_overrun(actions, windows, |system, kind, per| Ok(usage_since(tx, tenant, system, kind, &window_start(per))?))
 }
 
-/// The live retry of `failed` other than `besides`, with its state.
+/// The live retry of `failed` other than `besides`.
 pub(in crate::postgres) fn live_retry(
     c: &mut impl GenericClient,
     tenant: &str,
     failed: &str,
     besides: &str,
-) -> Result<Option<(String, String)>, StoreError> {
+) -> Result<Option<LiveRetry>, StoreError> {
     let row = c.query_opt(
         "SELECT id, state FROM actions WHERE tenant = $1 AND retry_of = $2 AND id <> $3
          AND state NOT IN ('error', 'rejected') LIMIT 1",
         &[&tenant, &failed, &besides],
     )?;
-    Ok(row.map(|r| (r.get(0), r.get(1))))
+    row.map(|r| Ok(LiveRetry { id: r.get(0), state: parse_column("actions.state", r.get(1))? })).transpose()
 }
 
 /// The query of [`PostgresStore::actions_page`]: a filter not given is `NULL`, which the
@@ -129,7 +128,7 @@ impl ActionStore for PostgresStore {
         rows.iter().map(action).collect()
     }
 
-    fn live_retry(&self, tenant: &str, failed: &str) -> Result<Option<(String, String)>, StoreError> {
+    fn live_retry(&self, tenant: &str, failed: &str) -> Result<Option<LiveRetry>, StoreError> {
         self.read(|c| live_retry(c, tenant, failed, ""))
     }
 

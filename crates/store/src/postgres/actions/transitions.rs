@@ -8,7 +8,7 @@ use super::{ACTION_COLUMNS, action};
 use crate::postgres::directory::entitlement_type;
 use crate::postgres::wakeups::announce;
 use crate::postgres::{not_found, not_found_if_zero, to_json};
-use crate::{Effect, Queued, StoreError};
+use crate::{Declined, Effect, Queued, StoreError};
 use provhost_core::audit::entries::Change;
 use provhost_core::audit::{Actor, AuditEntry, entries, helloid_action};
 use provhost_core::model::{Action, ActionState, ActionTarget, now_rfc3339};
@@ -27,20 +27,16 @@ fn helloid_name(tx: &mut Transaction<'_>, tenant: &str, a: &Action) -> Result<&'
 
 /// Refuses acting on an entitlement the store holds as no longer managed; one the store does not
 /// hold (a platform's directory) is the platform's to refuse.
-pub(in crate::postgres) fn still_managed(
-    tx: &mut Transaction<'_>,
-    tenant: &str,
-    a: &Action,
-) -> Result<Result<(), Refusal>, StoreError> {
-    let ActionTarget::Entitlement(id) = &a.target else { return Ok(Ok(())) };
+pub(in crate::postgres) fn still_managed(tx: &mut Transaction<'_>, tenant: &str, a: &Action) -> Result<(), Declined> {
+    let ActionTarget::Entitlement(id) = &a.target else { return Ok(()) };
     let managed = tx.query_opt("SELECT managed FROM entitlements WHERE tenant = $1 AND id = $2", &[&tenant, id])?;
-    Ok(match managed.map(|r| r.get::<_, bool>(0)) {
-        Some(false) => Err(Refusal::Invalid(format!(
+    match managed.map(|r| r.get::<_, bool>(0)) {
+        Some(false) => Err(Declined::Refused(Refusal::Invalid(format!(
             "entitlement '{id}' is no longer managed; provisioning leaves it alone, so action '{}' ({} of it) is not acted on",
             a.id, a.kind
-        ))),
+        )))),
         _ => Ok(()),
-    })
+    }
 }
 
 /// The one audit record of a unit of work that moved `moved` (each action with its HelloID name).
@@ -130,7 +126,8 @@ pub(super) fn set_state(
     tx: &mut Transaction<'_>,
     tenant: &str,
     id: &str,
-    (state, message): (ActionState, &str),
+    state: ActionState,
+    message: &str,
 ) -> Result<(Action, &'static str), StoreError> {
     let at = now_rfc3339();
     let row = tx

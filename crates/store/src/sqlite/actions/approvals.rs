@@ -12,7 +12,7 @@ use crate::approvals::{Decided, still_blocked};
 use crate::sqlite::audit::append as append_audit;
 use crate::sqlite::deliveries::insert as insert_delivery;
 use crate::sqlite::directory::not_found;
-use crate::{ApprovalStore, Notify, SqliteStore, StoreError, Verdict};
+use crate::{ApprovalStore, Declined, Notify, SqliteStore, StoreError, Verdict};
 use provhost_core::audit::{Actor, entries};
 use provhost_core::model::Action;
 use provhost_core::policy::TenantPolicy;
@@ -27,8 +27,8 @@ impl ApprovalStore for SqliteStore {
         by: &str,
         policy: &TenantPolicy,
         notify: Notify<'_>,
-    ) -> Result<Result<Vec<Action>, Refusal>, StoreError> {
-        let decided = self.write(|tx| {
+    ) -> Result<Vec<Action>, Declined> {
+        self.governed(|tx| {
             let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = ?1 AND id = ?2");
             let mut approved = Vec::with_capacity(ids.len());
             for id in ids {
@@ -37,19 +37,17 @@ impl ApprovalStore for SqliteStore {
                 approved.push(still_blocked(found, id)?);
             }
             if verdict == Verdict::Approve {
-                let refused = match approval_rules(tx, tenant, &approved, (by, policy.four_eyes))? {
-                    Err(refusal) => Some(refusal),
-                    Ok(()) => check_windows(tx, tenant, &approved, &policy.windows)?.err(),
-                };
-                if let Some(refusal) = refused {
-                    append_audit(tx, tenant, &[entries::approval_refused(by, ids, &refusal)])?;
-                    return Ok(Err(refusal));
+                let checked = approval_rules(tx, tenant, &approved, by, policy.four_eyes)
+                    .and_then(|()| check_windows(tx, tenant, &approved, &policy.windows));
+                if let Err(Declined::Refused(refusal)) = &checked {
+                    append_audit(tx, tenant, &[entries::approval_refused(by, ids, refusal)])?;
                 }
+                checked?;
             }
             let Decided { state, message, audit_kind: kind } = verdict.decided(by);
             let mut moved = Vec::with_capacity(ids.len());
             for id in ids {
-                moved.push(set_state(tx, tenant, id, (state, &message))?);
+                moved.push(set_state(tx, tenant, id, state, &message)?);
                 tx.prepare_cached(
                     "UPDATE actions SET decided_by = ?3,
                             counted_at = CASE WHEN ?4 THEN updated_at ELSE NULL END
@@ -63,9 +61,8 @@ impl ApprovalStore for SqliteStore {
             for (url, body) in notify(&decided) {
                 insert_delivery(tx, tenant, &url, &body)?;
             }
-            Ok(Ok(decided))
-        })?;
-        Ok(decided)
+            Ok(decided)
+        })
     }
 
     fn refuse_decision(&self, tenant: &str, ids: &[String], by: &str, refusal: &Refusal) -> Result<(), StoreError> {
@@ -79,8 +76,9 @@ fn approval_rules(
     tx: &Connection,
     tenant: &str,
     approved: &[Action],
-    (by, four_eyes): (&str, bool),
-) -> Result<Result<(), Refusal>, StoreError> {
+    by: &str,
+    four_eyes: bool,
+) -> Result<(), Declined> {
     for action in approved {
         if four_eyes && let Some(invocation) = &action.invocation {
             let caused_by: Option<Option<String>> = tx
@@ -88,16 +86,15 @@ fn approval_rules(
                 .query_row([tenant, invocation], |r| r.get(0))
                 .optional()?;
             if caused_by.flatten().as_deref() == Some(by) {
-                return Ok(Err(Refusal::Forbidden(format!(
+                return Err(Refusal::Forbidden(format!(
                     "four eyes: API key '{by}' caused the block of action '{}' (it made the request that planned it), so \
                      it cannot approve it; another key with actions:approve must",
                     action.id
-                ))));
+                ))
+                .into());
             }
         }
-        if let Err(refusal) = still_managed(tx, tenant, action)? {
-            return Ok(Err(refusal));
-        }
+        still_managed(tx, tenant, action)?;
     }
-    Ok(Ok(()))
+    Ok(())
 }

@@ -11,10 +11,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::transitions::{apply, set_state, unit_entry};
 use super::{ACTION_COLUMNS, action, action_row};
+use crate::claims::Wait;
 use crate::sqlite::audit::append as append_audit;
 use crate::sqlite::clock::millis;
 use crate::sqlite::deliveries::insert as insert_delivery;
-use crate::{Claim, ClaimStore, Due, Finish, Following, LeaseKey, Notify, SqliteStore, StoreError};
+use crate::{Batch, Claim, ClaimStore, Due, Finish, Following, LeaseKey, Notify, OpenActions, SqliteStore, StoreError};
 use provhost_core::audit::Actor;
 use provhost_core::model::{Action, ActionState};
 
@@ -77,15 +78,10 @@ fn due_of(tx: &Connection, tenant: &str, now: i64, limit: usize) -> Result<Vec<R
     Ok(found)
 }
 
-/// Releases a claim's lease. An action left waiting keeps the platform's reference, is followed
-/// up at `next` and waits since `since` (kept from its first wait).
-fn release(
-    tx: &Connection,
-    tenant: &str,
-    id: &str,
-    (reference, follow): (Option<&str>, Option<(i64, i64)>),
-) -> Result<(), StoreError> {
-    let (next, since) = follow.unzip();
+/// Releases a claim's lease. An action left waiting keeps the platform's reference and is followed
+/// up as `wait` says.
+fn release(tx: &Connection, tenant: &str, id: &str, wait: Option<Wait<'_>>) -> Result<(), StoreError> {
+    let (reference, next, since) = (wait.map(|w| w.reference), wait.map(|w| w.next_ms), wait.map(|w| w.since_ms));
     tx.prepare_cached(
         "UPDATE actions SET lease_owner = NULL, lease_until_ms = ?3, follow_ref = ?4,
                 follow_since_ms = CASE WHEN ?4 IS NULL THEN NULL ELSE COALESCE(follow_since_ms, ?5) END
@@ -115,26 +111,31 @@ impl ClaimStore for SqliteStore {
                     .query_row(params![tenant, claim.id, claim.token, owner], |r| r.get(0))
                     .optional()?;
                 let Some(state) = held else { continue };
-                let end = match result {
+                let (ended, message) = match result {
                     Finish::Success(effect, message) => {
                         apply(tx, tenant, effect)?;
-                        release(tx, tenant, &claim.id, (None, None))?;
+                        release(tx, tenant, &claim.id, None)?;
                         (ActionState::Success, message)
                     }
                     Finish::Error(message) => {
-                        release(tx, tenant, &claim.id, (None, None))?;
+                        release(tx, tenant, &claim.id, None)?;
                         (ActionState::Error, message)
                     }
                     Finish::Waiting(message, follow) => {
-                        let next = now.saturating_add(millis(follow.after));
-                        release(tx, tenant, &claim.id, (Some(&follow.reference), Some((next, now))))?;
+                        let next_ms = now.saturating_add(millis(follow.after));
+                        release(
+                            tx,
+                            tenant,
+                            &claim.id,
+                            Some(Wait { reference: &follow.reference, next_ms, since_ms: now }),
+                        )?;
                         if state == ActionState::Waiting.as_str() {
                             continue;
                         }
                         (ActionState::Waiting, message)
                     }
                 };
-                moved.push(set_state(tx, tenant, &claim.id, (end.0, end.1.as_str()))?);
+                moved.push(set_state(tx, tenant, &claim.id, ended, message)?);
             }
             if moved.is_empty() {
                 return Ok(Vec::new());
@@ -155,7 +156,7 @@ impl ClaimStore for SqliteStore {
             let found: Vec<Runnable> = match due {
                 Due::Tenants(tenants) => {
                     let mut found = Vec::new();
-                    for (tenant, most) in tenants {
+                    for Batch { tenant, most } in tenants {
                         found.extend(due_of(tx, tenant, now, *most)?);
                     }
                     found
@@ -231,12 +232,12 @@ impl ClaimStore for SqliteStore {
         Ok(conn.prepare_cached(&sql)?.query_row([tenant], |r| r.get::<_, i64>(0))? as u64)
     }
 
-    fn open_actions(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    fn open_actions(&self) -> Result<Vec<OpenActions>, StoreError> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT tenant, COUNT(*) FROM actions INDEXED BY actions_due WHERE {OPEN} GROUP BY tenant"
         ))?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+        let rows = stmt.query_map([], |r| Ok(OpenActions { tenant: r.get(0)?, count: r.get::<_, i64>(1)? as u64 }))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
@@ -288,7 +289,7 @@ fn claim_one(
         ),
         None => format!("picked up by executor {owner} (attempt {attempt})"),
     };
-    let (action, name) = set_state(tx, &row.tenant, &row.id, (ActionState::Running, &message))?;
+    let (action, name) = set_state(tx, &row.tenant, &row.id, ActionState::Running, &message)?;
     let claim = Claim {
         key: LeaseKey { tenant: row.tenant.clone(), id: row.id.clone(), token },
         action: action.clone(),

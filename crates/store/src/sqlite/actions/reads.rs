@@ -5,10 +5,9 @@ use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use super::{ACTION_COLUMNS, action, action_row};
 use crate::sqlite::directory::not_found;
 use crate::sqlite::{SqliteStore, parse_column};
-use crate::{ActionStore, BlockedGroup, HistoryEntry, StoreError};
+use crate::{ActionStore, BlockedGroup, Declined, HistoryEntry, LiveRetry, StoreError};
 use provhost_core::model::{Action, ActionFilter, ActionKind, rfc3339};
 use provhost_core::policy::{WindowBudget, first_overrun};
-use provhost_core::refusal::Refusal;
 use std::time::Duration;
 
 /// What a window budget has used: the actions of a kind against a system that may run, counted
@@ -85,25 +84,26 @@ pub(in crate::sqlite) fn check_windows(
     tenant: &str,
     actions: &[Action],
     windows: &[WindowBudget],
-) -> Result<Result<(), Refusal>, StoreError> {
-    first_overrun(actions, windows, |system, kind, per| usage_since(tx, tenant, system, kind, &window_start(per)))
+) -> Result<(), Declined> {
+    first_overrun(actions, windows, |system, kind, per| Ok(usage_since(tx, tenant, system, kind, &window_start(per))?))
 }
 
 /// Another live retry of a failed action (`?2`) than `?3`.
 pub(in crate::sqlite) const LIVE_RETRY_SQL: &str = "SELECT id, state FROM actions INDEXED BY actions_by_retry \
      WHERE tenant = ?1 AND retry_of = ?2 AND id <> ?3 AND state NOT IN ('error', 'rejected') LIMIT 1";
 
-/// The live retry of `failed` other than `besides`, with its state.
+/// The live retry of `failed` other than `besides`.
 pub(in crate::sqlite) fn live_retry(
     conn: &Connection,
     tenant: &str,
     failed: &str,
     besides: &str,
-) -> Result<Option<(String, String)>, StoreError> {
-    Ok(conn
+) -> Result<Option<LiveRetry>, StoreError> {
+    let found: Option<(String, String)> = conn
         .prepare_cached(LIVE_RETRY_SQL)?
         .query_row([tenant, failed, besides], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+        .optional()?;
+    found.map(|(id, state)| Ok(LiveRetry { id, state: parse_column("actions.state", &state)? })).transpose()
 }
 
 impl ActionStore for SqliteStore {
@@ -148,7 +148,7 @@ impl ActionStore for SqliteStore {
         rows.into_iter().map(action).collect()
     }
 
-    fn live_retry(&self, tenant: &str, failed: &str) -> Result<Option<(String, String)>, StoreError> {
+    fn live_retry(&self, tenant: &str, failed: &str) -> Result<Option<LiveRetry>, StoreError> {
         live_retry(&*self.read()?, tenant, failed, "")
     }
 

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{ACTION_COLUMNS, action, action_row};
 use crate::sqlite::directory::{not_found, not_found_if_zero, to_json};
-use crate::{Effect, StoreError};
+use crate::{Declined, Effect, StoreError};
 use provhost_core::audit::entries::Change;
 use provhost_core::audit::{Actor, AuditEntry, entries, helloid_action};
 use provhost_core::model::{Action, ActionState, ActionTarget, now_rfc3339};
@@ -27,23 +27,19 @@ fn helloid_name(tx: &Connection, tenant: &str, a: &Action) -> Result<&'static st
 /// Refuses acting on an entitlement the store holds as no longer managed (unmanaged since the
 /// action was planned); one the store does not hold (a platform's directory) is the platform's to
 /// refuse.
-pub(in crate::sqlite) fn still_managed(
-    tx: &Connection,
-    tenant: &str,
-    a: &Action,
-) -> Result<Result<(), Refusal>, StoreError> {
-    let ActionTarget::Entitlement(id) = &a.target else { return Ok(Ok(())) };
+pub(in crate::sqlite) fn still_managed(tx: &Connection, tenant: &str, a: &Action) -> Result<(), Declined> {
+    let ActionTarget::Entitlement(id) = &a.target else { return Ok(()) };
     let managed: Option<bool> = tx
         .prepare_cached("SELECT managed FROM entitlements WHERE tenant = ?1 AND id = ?2")?
         .query_row([tenant, id], |r| r.get(0))
         .optional()?;
-    Ok(match managed {
-        Some(false) => Err(Refusal::Invalid(format!(
+    match managed {
+        Some(false) => Err(Declined::Refused(Refusal::Invalid(format!(
             "entitlement '{id}' is no longer managed; provisioning leaves it alone, so action '{}' ({} of it) is not acted on",
             a.id, a.kind
-        ))),
+        )))),
         _ => Ok(()),
-    })
+    }
 }
 
 /// The one audit record of a unit of work that moved `moved` (each action with its HelloID name).
@@ -109,7 +105,8 @@ pub(super) fn set_state(
     tx: &Connection,
     tenant: &str,
     id: &str,
-    (state, message): (ActionState, &str),
+    state: ActionState,
+    message: &str,
 ) -> Result<(Action, &'static str), StoreError> {
     let at = now_rfc3339();
     let sql = format!(
