@@ -132,7 +132,8 @@ fn a_client_that_does_not_read_its_answer_holds_its_place_until_it_is_cut_off() 
     let mut demo = Demo::new();
     demo.configure("[tenants.demo.share]\nmax-concurrent-reads = 1\n");
     large_records(&demo);
-    let server = Server::start(&demo, &["--write-timeout-ms", "1000"]);
+    // A write timeout long enough for several polls to meet the held place on a loaded machine.
+    let server = Server::start(&demo, &["--write-timeout-ms", "4000"]);
     // Pipelined requests for pages of about 4 MiB, none of whose answers is read: far more than
     // the connection's buffers hold, so the server's writes stop.
     let basic = base64::engine::general_purpose::STANDARD.encode(&demo.key);
@@ -145,7 +146,7 @@ fn a_client_that_does_not_read_its_answer_holds_its_place_until_it_is_cut_off() 
     // While the answers are written to a client that reads none of them, they hold the tenant's
     // one place for reads...
     let mut statuses = Vec::new();
-    while statuses.iter().rev().take_while(|s| **s == 429).count() < 10 {
+    while statuses.iter().rev().take_while(|s| **s == 429).count() < 3 {
         assert!(std::time::Instant::now() < deadline, "the answers being written held no place: {statuses:?}");
         statuses.push(poll());
         std::thread::sleep(Duration::from_millis(20));
@@ -157,7 +158,7 @@ fn a_client_that_does_not_read_its_answer_holds_its_place_until_it_is_cut_off() 
     }
     // (A place given back between two answers the buffers took whole is taken again by the next
     // answer, which then stalls: time for it to be cut off too.)
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(5));
     // Cut off: what reaches it is what the buffers held when it was, far from all 40 answers.
     let (mut received, mut buf) = (0usize, vec![0u8; 1 << 16]);
     loop {

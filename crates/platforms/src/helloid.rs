@@ -147,7 +147,7 @@ impl HelloIdBackend {
         match report.actions.as_slice() {
             [remote] => {
                 let seen = Seen { id: &remote.id, state: remote.state, message: remote.message.clone() };
-                self.settle(seen, &report.thresholds, (&tries, Instant::now() + self.pace.completion))
+                self.settle(seen, &report.thresholds, &tries, Instant::now() + self.pace.completion)
             }
             other => Finish::Error(format!(
                 "{PLATFORM} answered POST {path} with {} actions, where one was expected{tries}",
@@ -185,14 +185,14 @@ impl HelloIdBackend {
         }
         let read = segment(id).and_then(|id| self.get::<Action>(&format!("/v1/actions/{id}")));
         match read {
-            Ok(now) => self.settle(Seen { id, state: now.state, message: now.message }, &[], ("", Instant::now())),
+            Ok(now) => self.settle(Seen { id, state: now.state, message: now.message }, &[], "", Instant::now()),
             Err(e) => self.waiting(id, format!("{PLATFORM} action {id} is waiting; following it up failed: {e}")),
         }
     }
 
     /// Where an action HelloID accepted ends: followed until final or `deadline`; then `waiting`,
-    /// to be followed up.
-    fn settle(&self, mut seen: Seen<'_>, thresholds: &[String], (tries, deadline): (&str, Instant)) -> Finish {
+    /// to be followed up. `tries` is what the messages add about the tries it took.
+    fn settle(&self, mut seen: Seen<'_>, thresholds: &[String], tries: &str, deadline: Instant) -> Finish {
         let id = seen.id;
         loop {
             let said = format!("{PLATFORM} action {id}: {}{tries}", seen.message);

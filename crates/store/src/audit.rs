@@ -1,7 +1,7 @@
 //! The audit trail as stored: each tenant's hash chain, read with filters, exported, imported,
 //! verified, and the checkpoints taken of it.
 
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, RangeInclusive};
 
 use super::StoreError;
 use provhost_core::api::Paging;
@@ -130,9 +130,9 @@ pub trait AuditStore {
         each: &mut dyn FnMut(AuditRecord) -> Result<ControlFlow<()>, StoreError>,
     ) -> Result<(), StoreError>;
 
-    /// The tenant's records from `from_seq` to `to_seq`, in chain order, without their details
+    /// The tenant's records at the sequence numbers `seqs`, in chain order, without their details
     /// (`null`), which can be large and which a list of records does not show.
-    fn audit_headlines(&self, tenant: &str, seqs: (u64, u64)) -> Result<Vec<AuditRecord>, StoreError>;
+    fn audit_headlines(&self, tenant: &str, seqs: RangeInclusive<u64>) -> Result<Vec<AuditRecord>, StoreError>;
 
     /// Where the tenant's chain starts: its first record's sequence number and `prev_hash`.
     fn audit_start(&self, tenant: &str) -> Result<Option<ChainStart>, StoreError>;

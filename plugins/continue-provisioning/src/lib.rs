@@ -113,11 +113,14 @@ impl Run<'_> {
             return Ok(());
         }
         self.retried_in.push(system.to_string());
-        let failed = queries::list_actions(&ActionFilter {
-            person: Some(self.person.to_string()),
-            state: Some(ActionState::Error),
-            system: Some(system.to_string()),
-        }, 500)
+        let failed = queries::list_actions(
+            &ActionFilter {
+                person: Some(self.person.to_string()),
+                state: Some(ActionState::Error),
+                system: Some(system.to_string()),
+            },
+            500,
+        )
         .map_err(|e| format!("reading the failed actions of {} in {system}: {}", self.person, describe(&e)))?;
         // Newest first: the first of each target is its latest failure; older ones were retried.
         let mut seen: Vec<(ActionKind, &str)> = Vec::new();

@@ -92,20 +92,20 @@ impl Plugin for PropagateMail {
 
         let person = PersonId::from(event.person.as_str());
         let found = queries::get_person(&person).map_err(|e| format!("reading person {person}: {e:?}"))?;
-        let accounts = queries::list_accounts(&person, None).map_err(|e| format!("reading accounts of {person}: {e:?}"))?;
-        let entitlements =
-            queries::list_entitlements(&person, None).map_err(|e| format!("reading entitlements of {person}: {e:?}"))?;
+        let accounts =
+            queries::list_accounts(&person, None).map_err(|e| format!("reading accounts of {person}: {e:?}"))?;
+        let entitlements = queries::list_entitlements(&person, None)
+            .map_err(|e| format!("reading entitlements of {person}: {e:?}"))?;
         let mut person_systems: Vec<String> = accounts.iter().map(|a| a.system.clone()).collect();
         person_systems.dedup();
         let systems = downstream_systems(source, &person_systems);
         let reason = format!("{} changed in {source} by {}", changed.join(", "), event.source);
 
         let mut tally = Tally::default();
-        let failed = queries::list_actions(&ActionFilter {
-            person: Some(event.person.clone()),
-            state: Some(ActionState::Error),
-            system: None,
-        }, 500)
+        let failed = queries::list_actions(
+            &ActionFilter { person: Some(event.person.clone()), state: Some(ActionState::Error), system: None },
+            500,
+        )
         .map_err(|e| format!("reading failed actions of {person}: {e:?}"))?;
         let mut retried_accounts = Vec::new();
         for action in failed.iter().filter(|a| systems.contains(&a.system)) {

@@ -364,7 +364,10 @@ impl AuditCommand {
                         Ok(first) => {
                             let checkpoint = Checkpoint::sign(&secret, &tenant, first, head, &at);
                             store.record_checkpoint(&checkpoint, &by).with_context(|| {
-                                format!("tenant '{tenant}': the checkpoint of record {} was not recorded", checkpoint.seq)
+                                format!(
+                                    "tenant '{tenant}': the checkpoint of record {} was not recorded",
+                                    checkpoint.seq
+                                )
                             })?;
                             println!("{}", serde_json::to_string(&checkpoint).expect("checkpoints serialise"));
                         }

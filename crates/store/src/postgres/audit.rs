@@ -2,7 +2,7 @@
 //! filters, exporting, importing and verifying. The records and their hashes are the embedded
 //! store's, so an export from either store verifies and imports into the other.
 
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, RangeInclusive};
 
 use postgres::types::ToSql;
 use postgres::{GenericClient, Row, Transaction};
@@ -229,10 +229,11 @@ impl AuditStore for PostgresStore {
         each_row(&mut client, (&sql, &[&tenant, &(from_seq as i64)]), each)
     }
 
-    fn audit_headlines(&self, tenant: &str, (from, to): (u64, u64)) -> Result<Vec<AuditRecord>, StoreError> {
+    fn audit_headlines(&self, tenant: &str, seqs: RangeInclusive<u64>) -> Result<Vec<AuditRecord>, StoreError> {
+        let (from, to) = (*seqs.start() as i64, *seqs.end() as i64);
         let sql =
             format!("SELECT {HEADLINE_COLUMNS} FROM audit WHERE tenant = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq");
-        let rows = self.read(|c| Ok(c.query(&sql, &[&tenant, &(from as i64), &(to as i64)])?))?;
+        let rows = self.read(|c| Ok(c.query(&sql, &[&tenant, &from, &to])?))?;
         rows.iter().map(read).collect()
     }
 

@@ -1,7 +1,7 @@
 //! The audit table: appending to a tenant's chain inside a write transaction, reading with
 //! filters, exporting, importing and verifying.
 
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, RangeInclusive};
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -238,12 +238,13 @@ impl AuditStore for SqliteStore {
         Ok(())
     }
 
-    fn audit_headlines(&self, tenant: &str, (from, to): (u64, u64)) -> Result<Vec<AuditRecord>, StoreError> {
+    fn audit_headlines(&self, tenant: &str, seqs: RangeInclusive<u64>) -> Result<Vec<AuditRecord>, StoreError> {
+        let (from, to) = (*seqs.start() as i64, *seqs.end() as i64);
         let sql =
             format!("SELECT {HEADLINE_COLUMNS} FROM audit WHERE tenant = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq");
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![tenant, from as i64, to as i64], read)?.collect::<Result<Vec<_>, _>>()?;
+        let rows = stmt.query_map(params![tenant, from, to], read)?.collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(decode).collect()
     }
 

@@ -9,7 +9,6 @@ use super::{SqliteStore, StoreError};
 use crate::{Commit, Declined, EventBounds, EventRange, EventStore, Kept, KeptEvent};
 use provhost_core::audit::AuditEntry;
 
-
 /// Drops a tenant's oldest kept events until the newer ones hold at most `?2` bytes.
 const DROP_OLDEST_SQL: &str = "DELETE FROM kept_events WHERE tenant = ?1 AND seq IN (
          SELECT seq FROM (SELECT seq, SUM(bytes) OVER (ORDER BY seq DESC) AS held

@@ -124,13 +124,13 @@ pub fn a_checkpoint_the_chain_does_not_hold_is_not_recorded(make: Make) {
 pub fn headlines_are_a_range_of_the_chain_without_details(make: Make) {
     let store = make();
     with_records(&*store, 4);
-    let headlines = store.audit_headlines(DEMO_TENANT, (2, 4)).unwrap();
+    let headlines = store.audit_headlines(DEMO_TENANT, 2..=4).unwrap();
     assert_eq!(headlines.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3, 4]);
     for r in &headlines {
         assert_eq!(r.entry.details, serde_json::Value::Null);
         assert_eq!(Some(&r.hash), store.audit_hash_at(DEMO_TENANT, r.seq).unwrap().as_ref());
         assert!(r.entry.message.starts_with("run "), "{r:?}");
     }
-    assert!(store.audit_headlines(DEMO_TENANT, (50, 60)).unwrap().is_empty());
-    assert!(store.audit_headlines("another", (1, 4)).unwrap().is_empty());
+    assert!(store.audit_headlines(DEMO_TENANT, 50..=60).unwrap().is_empty());
+    assert!(store.audit_headlines("another", 1..=4).unwrap().is_empty());
 }

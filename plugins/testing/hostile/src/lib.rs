@@ -19,8 +19,8 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use provhost_sdk::{
-    AccountId, ActionFilter, ActionId, AttributeChanged, Outcome, PersonId, Plugin, actions, log, queries, settings,
-    register_plugin,
+    AccountId, ActionFilter, ActionId, AttributeChanged, Outcome, PersonId, Plugin, actions, log, queries,
+    register_plugin, settings,
 };
 
 thread_local! {

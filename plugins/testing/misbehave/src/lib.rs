@@ -9,7 +9,9 @@
 //! every event unless the tenant opted into reusing instances).
 //! Without a mode it does nothing.
 
-use provhost_sdk::{ActionId, AttributeChanged, Outcome, PersonId, Plugin, actions, log, queries, register_plugin, settings};
+use provhost_sdk::{
+    ActionId, AttributeChanged, Outcome, PersonId, Plugin, actions, log, queries, register_plugin, settings,
+};
 
 struct Misbehave;
 

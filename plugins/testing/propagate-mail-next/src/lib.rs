@@ -18,7 +18,8 @@ impl Plugin for Next {
             return Ok(released);
         }
         let person = PersonId::from(event.person.as_str());
-        let accounts = queries::list_accounts(&person, None).map_err(|e| format!("reading accounts of {person}: {e:?}"))?;
+        let accounts =
+            queries::list_accounts(&person, None).map_err(|e| format!("reading accounts of {person}: {e:?}"))?;
         for account in accounts.iter().filter(|a| a.system == ONE_MORE) {
             actions::update_account(&person, &AccountId::from(&account.id), "propagated to one more system")
                 .map_err(|e| format!("UpdateAccount on {ONE_MORE}: {e:?}"))?;

@@ -169,7 +169,7 @@ pub async fn list(
             button type="submit" { "Filter" }
         }
         @if actions.is_empty() { p { "No action matches." } } @else { (table(&actions)) }
-        (layout::pager(base.trim_end_matches('?'), (paging.offset, paging.limit), actions.len(), more))
+        (layout::pager(base.trim_end_matches('?'), paging, actions.len(), more))
     };
     Ok(layout::page("Actions", Some(&operator), body))
 }

@@ -5,7 +5,7 @@
 //! `GET /console/audit/export`: the chain as JSON lines, the same as `provhost audit export`,
 //! read a page at a time with the store given back before each page is sent.
 
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, RangeInclusive};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -21,11 +21,11 @@ use tokio::sync::mpsc;
 use super::layout;
 use super::operator::Operator;
 use super::refused::Refused;
+use crate::api::Paging;
 use crate::audit::{AuditRecord, ChainHead};
 use crate::policy::Scope;
 use crate::server::AppState;
 use crate::server::blocking::off_worker;
-use crate::api::Paging;
 use crate::server::body::Listing;
 use crate::store::{Anchored, Store, StoreError};
 
@@ -41,18 +41,19 @@ pub struct Options {
 type Held = (Anchored, Result<(), String>);
 
 /// The page of the tenant's records `paging` asks for, newest first, read on the chain's key from
-/// `(start, head)`, the first and last sequence numbers; and whether older ones follow.
+/// `chain`, its first to its last sequence number; and whether older ones follow.
 fn newest_first(
     store: &dyn Store,
     tenant: &str,
-    (start, head): (u64, u64),
+    chain: RangeInclusive<u64>,
     paging: Paging,
 ) -> Result<(Vec<AuditRecord>, bool), StoreError> {
+    let (start, head) = (*chain.start(), *chain.end());
     let Some(newest) = head.checked_sub(paging.offset as u64).filter(|n| *n >= start) else {
         return Ok((Vec::new(), false));
     };
     let oldest = newest.saturating_sub(paging.limit as u64 - 1).max(start);
-    let mut records = store.audit_headlines(tenant, (oldest, newest))?;
+    let mut records = store.audit_headlines(tenant, oldest..=newest)?;
     records.reverse();
     Ok((records, oldest > start))
 }
@@ -98,7 +99,7 @@ pub async fn list(
         let head = store.audit_head(&tenant)?;
         let last = head.as_ref().map_or(0, |head| head.seq);
         let start = store.audit_start(&tenant)?.map_or(1, |s| s.seq);
-        let (records, more) = newest_first(&*store, &tenant, (start, last), paging)?;
+        let (records, more) = newest_first(&*store, &tenant, start..=last, paging)?;
         let held = last_checkpoint(&*store, &tenant, last)?;
         let verification = if verify { Some(store.verify_audit(&tenant)?) } else { None };
         Ok((records, more, head, held, verification))
@@ -126,7 +127,7 @@ pub async fn list(
         p { a href="/console/audit/export" download="audit.jsonl" { "Download the export (JSON lines)" } }
         h2 { "Records, newest first" }
         @if records.is_empty() { p { "No records." } } @else { (super::actions::records(&records)) }
-        (layout::pager("/console/audit", (paging.offset, paging.limit), records.len(), more))
+        (layout::pager("/console/audit", paging, records.len(), more))
     };
     Ok(layout::page("Audit trail", Some(&operator), body))
 }
@@ -264,7 +265,7 @@ mod tests {
         }
         let head = store.audit_head(DEMO_TENANT).unwrap().unwrap().seq;
         let page = |offset, limit| {
-            let (records, more) = newest_first(&store, DEMO_TENANT, (1, head), Paging { limit, offset }).unwrap();
+            let (records, more) = newest_first(&store, DEMO_TENANT, 1..=head, Paging { limit, offset }).unwrap();
             (records.iter().map(|r| r.seq).collect::<Vec<_>>(), more)
         };
         assert_eq!(page(0, 2), (vec![head, head - 1], true));

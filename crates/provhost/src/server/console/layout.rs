@@ -9,6 +9,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::form::CSRF_FIELD;
 use super::operator::Operator;
 use super::refused::Refused;
+use crate::api::Paging;
 use crate::model::ActionState;
 use crate::policy::Scope;
 
@@ -76,7 +77,8 @@ pub fn state(state: ActionState) -> Markup {
 /// newer and older pages: `shown` items from `offset` in pages of `limit`, and whether more follow.
 /// Only a page with more after it links to them; the last one says how many there are in all, and
 /// an empty list says nothing (its page says it is empty).
-pub fn pager(base: &str, (offset, limit): (usize, usize), shown: usize, more: bool) -> Markup {
+pub fn pager(base: &str, paging: Paging, shown: usize, more: bool) -> Markup {
+    let Paging { offset, limit } = paging;
     let join = if base.contains('?') { '&' } else { '?' };
     let (first, last) = (offset + 1, offset + shown);
     html! {
@@ -124,7 +126,7 @@ mod tests {
     use super::*;
 
     fn text(offset: usize, shown: usize, more: bool) -> String {
-        pager("/console/actions?state=error", (offset, 50), shown, more).into_string()
+        pager("/console/actions?state=error", Paging { offset, limit: 50 }, shown, more).into_string()
     }
 
     #[test]

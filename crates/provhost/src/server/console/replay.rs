@@ -16,10 +16,10 @@ use super::form::upload;
 use super::layout;
 use super::operator::Operator;
 use super::refused::Refused;
+use crate::api::Paging;
 use crate::pipeline::{Difference, Planned, ReplayReport, Replayed};
 use crate::policy::Scope;
 use crate::server::AppState;
-use crate::api::Paging;
 use crate::server::body::bounded;
 use crate::server::replay::{Asked, Component, configured, range, run, too_large};
 
