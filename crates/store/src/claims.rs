@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use super::{Finish, Notify, StoreError};
-use provhost_core::model::Action;
+use super::{Effect, Finish, Notify, StoreError};
+use provhost_core::model::{Action, ActionState};
 
 /// What names a claim in every change after it: the action and the claim's fencing token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -66,6 +66,47 @@ pub(crate) struct Wait<'a> {
     pub next_ms: i64,
     /// Since when it waits, in ms on the store's clock; a wait that goes on keeps its first.
     pub since_ms: i64,
+}
+
+/// A duration in whole milliseconds, as both stores' clocks count (saturating).
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// What finishing a claim does to its action, alike in both stores: the effect to apply first,
+/// the wait to keep (an action left waiting on its platform is followed up `after` from `now_ms`,
+/// on the store's clock), and the state it ends in with its message.
+pub(crate) struct Ending<'a> {
+    /// What the action changed in the directory, applied before it is released.
+    pub effect: Option<&'a Effect>,
+    /// How a waiting action is followed up.
+    pub wait: Option<Wait<'a>>,
+    /// The state it ends in.
+    pub state: ActionState,
+    /// The message it ends with.
+    pub message: &'a str,
+}
+
+impl<'a> Ending<'a> {
+    /// How `finish` ends its action at `now_ms`.
+    pub(crate) fn of(finish: &'a Finish, now_ms: i64) -> Self {
+        match finish {
+            Finish::Success(effect, message) => {
+                Ending { effect: Some(effect), wait: None, state: ActionState::Success, message }
+            }
+            Finish::Error(message) => Ending { effect: None, wait: None, state: ActionState::Error, message },
+            Finish::Waiting(message, follow) => Ending {
+                effect: None,
+                wait: Some(Wait {
+                    reference: &follow.reference,
+                    next_ms: now_ms.saturating_add(millis(follow.after)),
+                    since_ms: now_ms,
+                }),
+                state: ActionState::Waiting,
+                message,
+            },
+        }
+    }
 }
 
 /// What to claim.

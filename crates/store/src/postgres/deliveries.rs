@@ -9,7 +9,8 @@ use postgres::{Row, Transaction};
 
 use super::audit::append as append_audit;
 use super::wakeups::announce;
-use super::{PostgresStore, StoreError, millis, now_ms};
+use super::{PostgresStore, StoreError, now_ms};
+use crate::claims::millis;
 use crate::deliveries::{claim_lost, in_turn, status_from};
 use crate::{Attempt, Delivery, DeliveryClaim, DeliveryStore, DirectoryStore, DueDeliveries, DuePage, Queued};
 use provhost_core::api::DeliveryStatus;

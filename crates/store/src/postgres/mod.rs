@@ -202,11 +202,6 @@ fn now_ms(tx: &mut impl postgres::GenericClient) -> Result<i64, StoreError> {
     Ok(tx.query_one("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint", &[])?.get(0))
 }
 
-/// A duration in whole milliseconds, saturating.
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// Decodes a JSON column, naming the column when it is unreadable.
 fn from_json<T: serde::de::DeserializeOwned>(column: &'static str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt { column, reason: e.to_string() })

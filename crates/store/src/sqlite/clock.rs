@@ -6,9 +6,11 @@
 //! next one starts.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rusqlite::Connection;
+
+use crate::claims::millis;
 
 use super::StoreError;
 
@@ -52,17 +54,14 @@ impl Clock {
     }
 }
 
-/// A duration in whole milliseconds, saturating.
-pub(super) fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 fn stored(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.prepare_cached("SELECT ms FROM store_clock WHERE id = 1")?.query_row([], |r| r.get(0))?)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn memory() -> Connection {

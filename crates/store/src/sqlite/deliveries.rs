@@ -7,8 +7,8 @@ use std::time::Duration;
 use rusqlite::{Connection, Row, params};
 
 use super::audit::append as append_audit;
-use super::clock::millis;
 use super::{SqliteStore, StoreError};
+use crate::claims::millis;
 use crate::deliveries::{claim_lost, in_turn, status_from};
 use crate::{Attempt, Delivery, DeliveryClaim, DeliveryStore, DirectoryStore, DueDeliveries, DuePage};
 use provhost_core::api::DeliveryStatus;

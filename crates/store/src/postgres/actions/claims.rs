@@ -11,10 +11,10 @@ use postgres::{Row, Transaction};
 
 use super::transitions::{apply, set_state, unit_entry};
 use super::{ACTION_COLUMNS, action_from};
-use crate::claims::Wait;
+use crate::claims::{Ending, Wait, millis};
 use crate::postgres::audit::append as append_audit;
 use crate::postgres::deliveries::insert as insert_deliveries;
-use crate::postgres::{PostgresStore, millis, now_ms};
+use crate::postgres::{PostgresStore, now_ms};
 use crate::{Batch, Claim, ClaimStore, Due, Finish, Following, LeaseKey, Notify, OpenActions, StoreError};
 use provhost_core::audit::Actor;
 use provhost_core::model::{Action, ActionState};
@@ -116,31 +116,15 @@ impl ClaimStore for PostgresStore {
                     &[&tenant, &claim.id, &claim.token, &owner],
                 )?;
                 let Some(state) = held.map(|r| r.get::<_, String>(0)) else { continue };
-                let (ended, message) = match result {
-                    Finish::Success(effect, message) => {
-                        apply(tx, tenant, effect)?;
-                        release(tx, tenant, &claim.id, None)?;
-                        (ActionState::Success, message)
-                    }
-                    Finish::Error(message) => {
-                        release(tx, tenant, &claim.id, None)?;
-                        (ActionState::Error, message)
-                    }
-                    Finish::Waiting(message, follow) => {
-                        let next_ms = now.saturating_add(millis(follow.after));
-                        release(
-                            tx,
-                            tenant,
-                            &claim.id,
-                            Some(Wait { reference: &follow.reference, next_ms, since_ms: now }),
-                        )?;
-                        if state == ActionState::Waiting.as_str() {
-                            continue;
-                        }
-                        (ActionState::Waiting, message)
-                    }
-                };
-                moved.push(set_state(tx, tenant, &claim.id, ended, message)?);
+                let ending = Ending::of(result, now);
+                if let Some(effect) = ending.effect {
+                    apply(tx, tenant, effect)?;
+                }
+                release(tx, tenant, &claim.id, ending.wait)?;
+                if ending.state == ActionState::Waiting && state == ActionState::Waiting.as_str() {
+                    continue;
+                }
+                moved.push(set_state(tx, tenant, &claim.id, ending.state, ending.message)?);
             }
             if moved.is_empty() {
                 return Ok(Vec::new());

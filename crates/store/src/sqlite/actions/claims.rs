@@ -11,9 +11,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::transitions::{apply, set_state, unit_entry};
 use super::{ACTION_COLUMNS, action, action_row};
-use crate::claims::Wait;
+use crate::claims::{Ending, Wait, millis};
 use crate::sqlite::audit::append as append_audit;
-use crate::sqlite::clock::millis;
 use crate::sqlite::deliveries::insert as insert_delivery;
 use crate::{Batch, Claim, ClaimStore, Due, Finish, Following, LeaseKey, Notify, OpenActions, SqliteStore, StoreError};
 use provhost_core::audit::Actor;
@@ -111,31 +110,15 @@ impl ClaimStore for SqliteStore {
                     .query_row(params![tenant, claim.id, claim.token, owner], |r| r.get(0))
                     .optional()?;
                 let Some(state) = held else { continue };
-                let (ended, message) = match result {
-                    Finish::Success(effect, message) => {
-                        apply(tx, tenant, effect)?;
-                        release(tx, tenant, &claim.id, None)?;
-                        (ActionState::Success, message)
-                    }
-                    Finish::Error(message) => {
-                        release(tx, tenant, &claim.id, None)?;
-                        (ActionState::Error, message)
-                    }
-                    Finish::Waiting(message, follow) => {
-                        let next_ms = now.saturating_add(millis(follow.after));
-                        release(
-                            tx,
-                            tenant,
-                            &claim.id,
-                            Some(Wait { reference: &follow.reference, next_ms, since_ms: now }),
-                        )?;
-                        if state == ActionState::Waiting.as_str() {
-                            continue;
-                        }
-                        (ActionState::Waiting, message)
-                    }
-                };
-                moved.push(set_state(tx, tenant, &claim.id, ended, message)?);
+                let ending = Ending::of(result, now);
+                if let Some(effect) = ending.effect {
+                    apply(tx, tenant, effect)?;
+                }
+                release(tx, tenant, &claim.id, ending.wait)?;
+                if ending.state == ActionState::Waiting && state == ActionState::Waiting.as_str() {
+                    continue;
+                }
+                moved.push(set_state(tx, tenant, &claim.id, ending.state, ending.message)?);
             }
             if moved.is_empty() {
                 return Ok(Vec::new());
