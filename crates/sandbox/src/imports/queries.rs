@@ -178,6 +178,20 @@ mod tests {
     }
 
     #[test]
+    fn a_plugin_asking_for_more_actions_than_the_bound_gets_the_bound() {
+        let (store, mut state) = demo_state(Limits::default());
+        let tenant = provhost_store::DEMO_TENANT;
+        let seed = store.actions(tenant, &model::ActionFilter::default(), 1).unwrap().remove(0);
+        let many: Vec<model::Action> =
+            (0..=LIST_ACTIONS_LIMIT).map(|_| model::Action { id: model::new_id(), ..seed.clone() }).collect();
+        let record = provhost_core::audit::InvocationRecord::history(&model::new_id(), tenant, "test", "many");
+        store.commit_invocation(&record, &many).unwrap();
+        let all = ActionFilter { person: None, state: None, system: None };
+        let listed = next::Host::list_actions(&mut state, all, u32::MAX).unwrap();
+        assert_eq!(listed.len(), LIST_ACTIONS_LIMIT, "u32::MAX asked for, the bound handed over");
+    }
+
+    #[test]
     fn a_persons_methods_after_the_deadline_trap() {
         use next::HostPerson as _;
         let (_store, mut state) = demo_state(Limits::default());
