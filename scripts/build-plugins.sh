@@ -20,6 +20,8 @@ for manifest in plugins/*/plugin.toml plugins/testing/*/plugin.toml; do
     name=$(basename "$(dirname "$manifest")")
     cp "$manifest" "plugins/target/wasm32-wasip2/release/${name//-/_}.toml"
 done
+# propagate-mail built against 0.1.0 is the same plugin: it runs under propagate-mail's manifest.
+cp plugins/propagate-mail/plugin.toml plugins/target/wasm32-wasip2/release/propagate_mail_v0_1.toml
 
 [ "${1:-all}" = rust ] && exit 0
 

@@ -124,9 +124,15 @@ impl Invocation {
 type Ready = (Store<HostState>, CapturedOutput, wasmtime::Result<Plugin>);
 
 /// Sets a store's fuel and makes its guest code yield to the executor, and stop once `deadline`
-/// passes.
-fn arm(store: &mut Store<HostState>, fuel: u64, deadline: Instant) {
+/// passes; a plugin being profiled is sampled at every tick instead of yielding.
+fn arm(store: &mut Store<HostState>, plugin: &LoadedPlugin, fuel: u64, deadline: Instant) {
     store.set_fuel(fuel).expect("fuel is enabled on the engine");
+    #[cfg(feature = "guest-profile")]
+    if let Some(profile) = plugin.profile.clone() {
+        return crate::profile::arm(store, profile, deadline);
+    }
+    #[cfg(not(feature = "guest-profile"))]
+    let _ = plugin;
     store.epoch_deadline_callback(move |_| {
         Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(YIELD_TICKS) })
     });
@@ -163,7 +169,7 @@ impl Runtime {
         let (mut store, output, instantiated, served, slots) = match warm {
             Some(mut instance) => {
                 instance.store.data_mut().renew(&id, context, limits, deadline);
-                arm(&mut instance.store, limits.fuel, deadline);
+                arm(&mut instance.store, plugin, limits.fuel, deadline);
                 (instance.store, instance.output, Ok(instance.bindings), instance.served, instance.slots)
             }
             None => {
@@ -236,7 +242,7 @@ impl Runtime {
             let output = CapturedOutput::new(limits.max_output_bytes as usize);
             let mut store = Store::new(&self.engine, HostState::new(id, context.clone(), limits, deadline, &output));
             store.limiter(|state| &mut state.limiter);
-            arm(&mut store, limits.fuel, deadline);
+            arm(&mut store, plugin, limits.fuel, deadline);
             let instantiated = self
                 .sandbox
                 .run_until(deadline, plugin.code.pre.instantiate_async(&mut store))

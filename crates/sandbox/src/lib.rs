@@ -11,6 +11,8 @@ mod inspect;
 mod invocation;
 mod memory;
 mod output;
+#[cfg(feature = "guest-profile")]
+mod profile;
 mod share;
 mod versions;
 mod warm;
@@ -21,6 +23,8 @@ pub use footprint::{Footprint, footprint};
 pub use inspect::{InspectError, Inspection, SUPPORTED_API_VERSIONS, import_status, inspect, interface};
 pub use invocation::{Invocation, InvocationOutcome, Usage};
 pub use output::CapturedOutput;
+#[cfg(feature = "guest-profile")]
+pub use profile::GuestProfile;
 pub use warm::{IdleInstances, MAX_IDLE_INSTANCES, WarmPool};
 
 use std::num::NonZeroU32;
@@ -126,6 +130,9 @@ pub struct LoadedPlugin {
     code: Arc<compiled::Compiled>,
     warm: Option<WarmPool>,
     idle: IdleInstances,
+    /// Where its invocations are sampled, while it is being profiled.
+    #[cfg(feature = "guest-profile")]
+    profile: Option<std::sync::Arc<profile::GuestProfile>>,
 }
 
 impl LoadedPlugin {
@@ -232,6 +239,8 @@ impl Runtime {
             code,
             warm: None,
             idle: self.idle.clone(),
+            #[cfg(feature = "guest-profile")]
+            profile: None,
         })
     }
 

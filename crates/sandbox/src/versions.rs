@@ -38,6 +38,15 @@ impl PluginPre {
         })
     }
 
+    /// The component, for its guest profile.
+    #[cfg(feature = "guest-profile")]
+    pub fn component(&self) -> &wasmtime::component::Component {
+        match self {
+            PluginPre::V0_1(pre) => pre.instance_pre().component(),
+            PluginPre::V0_2(pre) => pre.instance_pre().component(),
+        }
+    }
+
     /// A fresh instance in `store`.
     pub async fn instantiate_async(&self, store: &mut Store<HostState>) -> wasmtime::Result<Plugin> {
         Ok(match self {

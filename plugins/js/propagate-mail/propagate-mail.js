@@ -81,22 +81,26 @@ function onAttributeChanged(event) {
   }
 
   const person = event.person;
-  const found = read(() => getPerson(person), `reading person ${person}`);
-  const accounts = read(() => listAccounts(person, undefined), `reading accounts of ${person}`);
-  const entitlements = read(() => listEntitlements(person, undefined), `reading entitlements of ${person}`);
-  const personSystems = [];
-  for (const account of accounts) {
-    if (personSystems[personSystems.length - 1] !== account.system) personSystems.push(account.system);
-  }
   const setting = config('systems');
-  const systems = setting !== undefined
-    ? items(setting)
-    : personSystems.filter((s) => s !== source);
+  const named = setting !== undefined ? items(setting) : undefined;
+  // One downstream system named: every read asks the host for that system's records only.
+  const only = named !== undefined && named.length === 1 ? named[0] : undefined;
+  const found = read(() => getPerson(person), `reading person ${person}`);
+  const accounts = read(() => listAccounts(person, only), `reading accounts of ${person}`);
+  const entitlements = read(() => listEntitlements(person, only), `reading entitlements of ${person}`);
+  let systems = named;
+  if (systems === undefined) {
+    const personSystems = [];
+    for (const account of accounts) {
+      if (personSystems[personSystems.length - 1] !== account.system) personSystems.push(account.system);
+    }
+    systems = personSystems.filter((s) => s !== source);
+  }
   const reason = `${changed.join(', ')} changed in ${source} by ${event.source}`;
 
   const tally = new Tally();
   const failed = read(
-    () => listActions({ person, state: 'error', system: undefined }, 500),
+    () => listActions({ person, state: 'error', system: only }, 500),
     `reading failed actions of ${person}`,
   );
   const retriedAccounts = [];

@@ -3,7 +3,7 @@
 
 use provhost_sdk::{
     AccountId, ActionFilter, ActionId, ActionKind, ActionState, ActionTarget, AttributeChanged, EntitlementId, Error,
-    Outcome, PersonId, Plugin, Receipt, actions, audit_note, info, queries, settings, warn,
+    Outcome, PersonId, Plugin, Receipt, SystemId, actions, audit_note, info, queries, settings, warn,
 };
 
 /// The attributes that carry a person's mail identity, watched unless the setting `attributes`
@@ -61,12 +61,6 @@ fn list(setting: &str) -> Vec<String> {
     setting.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
-fn downstream_systems(source: &str, person_systems: &[String]) -> Vec<String> {
-    match settings::get("systems") {
-        Some(setting) => list(&setting),
-        None => person_systems.iter().filter(|s| *s != source).cloned().collect(),
-    }
-}
 
 impl Plugin for PropagateMail {
     fn on_attribute_changed(event: &AttributeChanged) -> Result<Outcome, String> {
@@ -91,19 +85,32 @@ impl Plugin for PropagateMail {
         }
 
         let person = PersonId::from(event.person.as_str());
+        let named = settings::get("systems").map(|setting| list(&setting));
+        // One downstream system named: every read asks the host for that system's records only.
+        let only = match named.as_deref() {
+            Some([system]) => Some(SystemId::from(system.as_str())),
+            _ => None,
+        };
         let found = queries::get_person(&person).map_err(|e| format!("reading person {person}: {e:?}"))?;
-        let accounts =
-            queries::list_accounts(&person, None).map_err(|e| format!("reading accounts of {person}: {e:?}"))?;
-        let entitlements = queries::list_entitlements(&person, None)
+        let accounts = queries::list_accounts(&person, only.as_ref())
+            .map_err(|e| format!("reading accounts of {person}: {e:?}"))?;
+        let entitlements = queries::list_entitlements(&person, only.as_ref())
             .map_err(|e| format!("reading entitlements of {person}: {e:?}"))?;
-        let mut person_systems: Vec<String> = accounts.iter().map(|a| a.system.clone()).collect();
-        person_systems.dedup();
-        let systems = downstream_systems(source, &person_systems);
+        let systems = named.unwrap_or_else(|| {
+            let mut person_systems: Vec<String> = accounts.iter().map(|a| a.system.clone()).collect();
+            person_systems.dedup();
+            person_systems.retain(|s| s != source);
+            person_systems
+        });
         let reason = format!("{} changed in {source} by {}", changed.join(", "), event.source);
 
         let mut tally = Tally::default();
         let failed = queries::list_actions(
-            &ActionFilter { person: Some(event.person.clone()), state: Some(ActionState::Error), system: None },
+            &ActionFilter {
+                person: Some(event.person.clone()),
+                state: Some(ActionState::Error),
+                system: only.map(|s| s.as_str().to_owned()),
+            },
             500,
         )
         .map_err(|e| format!("reading failed actions of {person}: {e:?}"))?;

@@ -72,23 +72,26 @@ def on_attribute_changed(event) -> handler.Outcome:
         return handler.Outcome("ignored: no mail attribute changed")
 
     person = event.person
-    found = read(lambda: queries.get_person(person), f"reading person {person}")
-    accounts = read(lambda: queries.list_accounts(person, None), f"reading accounts of {person}")
-    entitlements = read(lambda: queries.list_entitlements(person, None), f"reading entitlements of {person}")
-    person_systems = []
-    for account in accounts:
-        if not person_systems or person_systems[-1] != account.system:
-            person_systems.append(account.system)
     setting = settings.get("systems")
-    if setting is not None:
-        systems = items(setting)
+    named = items(setting) if setting is not None else None
+    # One downstream system named: every read asks the host for that system's records only.
+    only = named[0] if named is not None and len(named) == 1 else None
+    found = read(lambda: queries.get_person(person), f"reading person {person}")
+    accounts = read(lambda: queries.list_accounts(person, only), f"reading accounts of {person}")
+    entitlements = read(lambda: queries.list_entitlements(person, only), f"reading entitlements of {person}")
+    if named is not None:
+        systems = named
     else:
+        person_systems = []
+        for account in accounts:
+            if not person_systems or person_systems[-1] != account.system:
+                person_systems.append(account.system)
         systems = [s for s in person_systems if s != source]
     reason = f"{', '.join(changed)} changed in {source} by {event.source}"
 
     tally = Tally()
     failed = read(
-        lambda: queries.list_actions(types.ActionFilter(person, types.ActionState.ERROR, None), 500),
+        lambda: queries.list_actions(types.ActionFilter(person, types.ActionState.ERROR, only), 500),
         f"reading failed actions of {person}",
     )
     retried_accounts = []

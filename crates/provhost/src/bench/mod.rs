@@ -8,6 +8,7 @@ mod load;
 mod memory;
 mod native;
 mod process;
+mod profile;
 
 use std::fmt::Write;
 use std::num::NonZeroU32;
@@ -42,6 +43,9 @@ pub struct BenchOptions {
     /// A PostgreSQL server (a URL naming a database beside which the user may create others) to
     /// run the load on too, with one and with two servers, beside the embedded store.
     pub postgres: Option<String>,
+    /// Where to write a guest profile of each plugin's invocations, fresh and warm, before
+    /// anything is timed.
+    pub guest_profile: Option<PathBuf>,
 }
 
 impl BenchOptions {
@@ -102,7 +106,8 @@ fn write_scale_out(
 
 /// The parts `options` asks for, in the order they run.
 pub fn parts(options: &BenchOptions) -> usize {
-    ["invoke", "cli", "load", "memory", "console"].iter().filter(|p| options.wants(p)).count()
+    let profiles = usize::from(options.guest_profile.is_some());
+    profiles + ["invoke", "cli", "load", "memory", "console"].iter().filter(|p| options.wants(p)).count()
 }
 
 /// Runs every measurement and returns the report as Markdown; `starting` hears of each part as it
@@ -124,6 +129,25 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
 
+    let fresh = NonZeroU32::MIN;
+    let warm = NonZeroU32::new(WARM_EVENTS).expect("not zero");
+    let runs = || {
+        plugins.iter().map(|p| (p, fresh, "")).chain(plugins[1..].iter().map(|p| (p, warm, ", warm instance (opt-in)")))
+    };
+    if let Some(dir) = &options.guest_profile {
+        starting("guest profiles");
+        let cache = tempfile::tempdir()?;
+        let runtime = Runtime::new(cache.path().to_owned())?;
+        let profiled: Vec<_> = runs()
+            .map(|((label, path), events_per_instance, _)| profile::Profiled { label, path, events_per_instance })
+            .collect();
+        let written = profile::write(&runtime, &profiled, &event, options.iterations, dir)?;
+        let _ = writeln!(out, "Guest profiles ({} events each) written to {}.\n", options.iterations, dir.display());
+        for path in written {
+            let _ = writeln!(out, "- `{}`", path.display());
+        }
+        let _ = writeln!(out);
+    }
     if options.wants("invoke") {
         starting("in-process invocations");
         let cache = tempfile::tempdir()?;
@@ -134,13 +158,7 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
             "| plugin | contract | per event | of which instantiating | native baseline, same run | over native | sandboxed / native |\n\
              | --- | --- | ---: | ---: | ---: | ---: | ---: |"
         );
-        let fresh = NonZeroU32::MIN;
-        let warm = NonZeroU32::new(WARM_EVENTS).expect("not zero");
-        let runs = plugins
-            .iter()
-            .map(|p| (p, fresh, ""))
-            .chain(plugins[1..].iter().map(|p| (p, warm, ", warm instance (opt-in)")));
-        for ((label, path), events_per_instance, how) in runs {
+        for ((label, path), events_per_instance, how) in runs() {
             let f = invoke::sandboxed(&runtime, label, path, &event, options.iterations, events_per_instance)?;
             if path == &plugins[0].1 {
                 let _ = writeln!(

@@ -35,6 +35,11 @@ pub struct BenchArgs {
     /// Also write the report here (e.g. BENCHMARKS.md).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write a guest profile of each plugin's invocations, fresh and warm, into this directory
+    /// first, as Firefox-profiler JSON (https://profiler.firefox.com); needs provhost built with
+    /// the feature `guest-profile`.
+    #[arg(long, value_name = "DIR")]
+    guest_profile: Option<PathBuf>,
 }
 
 impl BenchArgs {
@@ -50,6 +55,7 @@ impl BenchArgs {
                 Some(Location::Postgres(url)) => Some(url.clone()),
                 _ => None,
             },
+            guest_profile: self.guest_profile,
         };
         let progress = data.progress(Some(parts(&options) as u64), "bench");
         let report = run(&options, &|part| progress.step(part))?;
