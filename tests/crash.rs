@@ -139,9 +139,9 @@ fn all_actions(server: &Server, key: &str) -> BTreeMap<String, Value> {
     }
 }
 
-/// Waits (up to 10 s) until no action is `pending` or `running`; returns every action.
+/// Waits (up to 30 s) until no action is `pending` or `running`; returns every action.
 fn settled(server: &Server, key: &str) -> BTreeMap<String, Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let actions = all_actions(server, key);
         let open: Vec<&Value> =
