@@ -5,7 +5,7 @@
 use std::ops::{ControlFlow, RangeInclusive};
 
 use postgres::types::ToSql;
-use postgres::{GenericClient, Row, Transaction};
+use postgres::{Row, Transaction};
 
 use super::{PostgresStore, StoreError, from_json};
 use crate::audit::not_held;
@@ -105,19 +105,24 @@ pub(super) fn lock_heads(tx: &mut Transaction<'_>, tenants: &[&str]) -> Result<(
     sorted.sort_unstable();
     sorted.dedup();
     for tenant in sorted {
-        tx.execute(
-            "INSERT INTO audit_heads (tenant, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant) DO NOTHING",
-            &[&tenant, &GENESIS],
-        )?;
-        tx.execute("SELECT 1 FROM audit_heads WHERE tenant = $1 FOR UPDATE", &[&tenant])?;
+        lock_head(tx, tenant)?;
     }
     Ok(())
 }
 
-/// The end of the tenant's chain, whose head this transaction has locked.
-fn chain_end(tx: &mut impl GenericClient, tenant: &str) -> Result<ChainHead, StoreError> {
-    let row = tx.query_opt("SELECT seq, hash FROM audit_heads WHERE tenant = $1", &[&tenant])?;
-    Ok(row.map_or_else(ChainHead::empty, |r| ChainHead { seq: r.get::<_, i64>(0) as u64, hash: r.get(1) }))
+/// Locks the head of the tenant's chain and reads where the chain ends, in one statement while
+/// the head exists (a transaction that locked it already keeps the lock and reads it again).
+fn lock_head(tx: &mut Transaction<'_>, tenant: &str) -> Result<ChainHead, StoreError> {
+    const LOCK: &str = "SELECT seq, hash FROM audit_heads WHERE tenant = $1 FOR UPDATE";
+    let head = |r: Row| ChainHead { seq: r.get::<_, i64>(0) as u64, hash: r.get(1) };
+    if let Some(row) = tx.query_opt(LOCK, &[&tenant])? {
+        return Ok(head(row));
+    }
+    tx.execute(
+        "INSERT INTO audit_heads (tenant, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant) DO NOTHING",
+        &[&tenant, &GENESIS],
+    )?;
+    Ok(head(tx.query_one(LOCK, &[&tenant])?))
 }
 
 fn set_head(tx: &mut Transaction<'_>, tenant: &str, seq: u64, hash: &str) -> Result<(), StoreError> {
@@ -131,8 +136,7 @@ pub(super) fn append(tx: &mut Transaction<'_>, tenant: &str, entries: &[AuditEnt
     if entries.is_empty() {
         return Ok(());
     }
-    lock_heads(tx, &[tenant])?;
-    let ChainHead { mut seq, hash: mut prev } = chain_end(tx, tenant)?;
+    let ChainHead { mut seq, hash: mut prev } = lock_head(tx, tenant)?;
     for entry in entries {
         seq += 1;
         let mut record = AuditRecord {
@@ -293,8 +297,7 @@ impl AuditStore for PostgresStore {
             )));
         }
         self.write(|tx| {
-            lock_heads(tx, &[&first.tenant])?;
-            let end = chain_end(tx, &first.tenant)?;
+            let end = lock_head(tx, &first.tenant)?;
             let start = match end.seq {
                 0 => ChainStart { seq: first.seq, prev_hash: first.prev_hash.clone() },
                 _ => end.next(),

@@ -53,10 +53,13 @@ fn check_retries(tx: &mut Transaction<'_>, tenant: &str, actions: &[Action]) -> 
 }
 
 /// Records an observed attribute change on the person, where the store holds persons; past the
-/// bounds on a person's attributes, the commit is refused.
+/// bounds on a person's attributes, the commit is refused. The person's row is locked `FOR NO KEY
+/// UPDATE`, which an executor's change to one of the person's accounts (whose foreign key holds a
+/// `KEY SHARE` lock on it until that transaction has the chain head too) does not block: a lock
+/// that did would close a cycle with the head this commit holds.
 fn apply_observed(tx: &mut Transaction<'_>, tenant: &str, change: &AttributeChanged) -> Result<(), Declined> {
     let row = tx.query_opt(
-        "SELECT attributes FROM persons WHERE tenant = $1 AND id = $2 FOR UPDATE",
+        "SELECT attributes FROM persons WHERE tenant = $1 AND id = $2 FOR NO KEY UPDATE",
         &[&tenant, &change.person],
     )?;
     let Some(row) = row else { return Ok(()) };
@@ -86,9 +89,7 @@ pub(super) fn commit_in(tx: &mut Transaction<'_>, commit: &Commit<'_>) -> Result
     lock_heads(tx, &[tenant])?;
     check_windows(tx, tenant, commit.actions, commit.windows)?;
     check_retries(tx, tenant, commit.actions)?;
-    for action in commit.actions {
-        still_managed(tx, tenant, action)?;
-    }
+    still_managed(tx, tenant, commit.actions)?;
     if let Some(change) = commit.observed {
         apply_observed(tx, tenant, change)?;
     }

@@ -95,7 +95,7 @@ fn approval_rules(
                 .into());
             }
         }
-        still_managed(tx, tenant, action)?;
+        still_managed(tx, tenant, std::slice::from_ref(action))?;
     }
     Ok(())
 }

@@ -25,17 +25,38 @@ fn helloid_name(tx: &mut Transaction<'_>, tenant: &str, a: &Action) -> Result<&'
     Ok(helloid_action(a.kind, &a.target, entitlement_type))
 }
 
-/// Refuses acting on an entitlement the store holds as no longer managed; one the store does not
-/// hold (a platform's directory) is the platform's to refuse.
-pub(in crate::postgres) fn still_managed(tx: &mut Transaction<'_>, tenant: &str, a: &Action) -> Result<(), Declined> {
-    let ActionTarget::Entitlement(id) = &a.target else { return Ok(()) };
-    let managed = tx.query_opt("SELECT managed FROM entitlements WHERE tenant = $1 AND id = $2", &[&tenant, id])?;
-    match managed.map(|r| r.get::<_, bool>(0)) {
-        Some(false) => Err(Declined::Refused(Refusal::Invalid(format!(
+/// Refuses acting on an entitlement the store holds as no longer managed, naming the first such
+/// action; one the store does not hold (a platform's directory) is the platform's to refuse.
+pub(in crate::postgres) fn still_managed(
+    tx: &mut Transaction<'_>,
+    tenant: &str,
+    actions: &[Action],
+) -> Result<(), Declined> {
+    let targets: Vec<&str> = actions
+        .iter()
+        .filter_map(|a| match &a.target {
+            ActionTarget::Entitlement(id) => Some(id.as_str()),
+            ActionTarget::Account(_) => None,
+        })
+        .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let rows = tx.query(
+        "SELECT id FROM entitlements WHERE tenant = $1 AND id = ANY($2) AND NOT managed",
+        &[&tenant, &targets],
+    )?;
+    let unmanaged: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let first = actions.iter().find_map(|a| match &a.target {
+        ActionTarget::Entitlement(id) if unmanaged.contains(id) => Some((a, id)),
+        _ => None,
+    });
+    match first {
+        Some((a, id)) => Err(Declined::Refused(Refusal::Invalid(format!(
             "entitlement '{id}' is no longer managed; provisioning leaves it alone, so action '{}' ({} of it) is not acted on",
             a.id, a.kind
         )))),
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
 
