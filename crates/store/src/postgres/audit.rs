@@ -4,11 +4,12 @@
 
 use std::ops::{ControlFlow, RangeInclusive};
 
+use postgres::Row;
 use postgres::types::ToSql;
-use postgres::{Row, Transaction};
 
 use super::{PostgresStore, StoreError, from_json};
 use crate::audit::not_held;
+use crate::postgres::statements::Tx;
 use crate::{Anchored, AuditFilter, AuditStore};
 use provhost_core::api::Paging;
 use provhost_core::audit::{
@@ -48,7 +49,7 @@ fn read(row: &Row) -> Result<AuditRecord, StoreError> {
     })
 }
 
-fn insert(tx: &mut Transaction<'_>, r: &AuditRecord) -> Result<(), StoreError> {
+fn insert(tx: &mut Tx<'_, '_>, r: &AuditRecord) -> Result<(), StoreError> {
     let e = &r.entry;
     let (seq, format, details) = (r.seq as i64, i64::from(r.format), e.details.to_string());
     tx.execute(
@@ -80,7 +81,7 @@ fn insert(tx: &mut Transaction<'_>, r: &AuditRecord) -> Result<(), StoreError> {
 }
 
 /// Indexes a record under every person and action its `details.refs` names.
-fn index(tx: &mut Transaction<'_>, r: &AuditRecord) -> Result<(), StoreError> {
+fn index(tx: &mut Tx<'_, '_>, r: &AuditRecord) -> Result<(), StoreError> {
     let refs = &r.entry.details["refs"];
     let named = |kind: &str| -> Vec<String> {
         refs[kind].as_array().into_iter().flatten().filter_map(|v| v.as_str()).map(str::to_owned).collect()
@@ -100,7 +101,7 @@ fn index(tx: &mut Transaction<'_>, r: &AuditRecord) -> Result<(), StoreError> {
 /// Locks the heads of these tenants' chains, in sorted order, creating the ones that have none:
 /// the first thing every transaction that appends to a chain does, so that transactions on
 /// different hosts append to one tenant's chain (and re-check its budgets) one after another.
-pub(super) fn lock_heads(tx: &mut Transaction<'_>, tenants: &[&str]) -> Result<(), StoreError> {
+pub(super) fn lock_heads(tx: &mut Tx<'_, '_>, tenants: &[&str]) -> Result<(), StoreError> {
     let mut sorted: Vec<&str> = tenants.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -112,7 +113,7 @@ pub(super) fn lock_heads(tx: &mut Transaction<'_>, tenants: &[&str]) -> Result<(
 
 /// Locks the head of the tenant's chain and reads where the chain ends, in one statement while
 /// the head exists (a transaction that locked it already keeps the lock and reads it again).
-fn lock_head(tx: &mut Transaction<'_>, tenant: &str) -> Result<ChainHead, StoreError> {
+fn lock_head(tx: &mut Tx<'_, '_>, tenant: &str) -> Result<ChainHead, StoreError> {
     const LOCK: &str = "SELECT seq, hash FROM audit_heads WHERE tenant = $1 FOR UPDATE";
     let head = |r: Row| ChainHead { seq: r.get::<_, i64>(0) as u64, hash: r.get(1) };
     if let Some(row) = tx.query_opt(LOCK, &[&tenant])? {
@@ -125,14 +126,14 @@ fn lock_head(tx: &mut Transaction<'_>, tenant: &str) -> Result<ChainHead, StoreE
     Ok(head(tx.query_one(LOCK, &[&tenant])?))
 }
 
-fn set_head(tx: &mut Transaction<'_>, tenant: &str, seq: u64, hash: &str) -> Result<(), StoreError> {
+fn set_head(tx: &mut Tx<'_, '_>, tenant: &str, seq: u64, hash: &str) -> Result<(), StoreError> {
     tx.execute("UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant = $1", &[&tenant, &(seq as i64), &hash])?;
     Ok(())
 }
 
 /// Appends entries to the tenant's chain inside `tx`, locking its head first (a transaction that
 /// locked it already keeps the lock).
-pub(super) fn append(tx: &mut Transaction<'_>, tenant: &str, entries: &[AuditEntry]) -> Result<(), StoreError> {
+pub(super) fn append(tx: &mut Tx<'_, '_>, tenant: &str, entries: &[AuditEntry]) -> Result<(), StoreError> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -213,8 +214,8 @@ impl AuditStore for PostgresStore {
             &offset,
         ];
         // The callback stays on this thread: a read made inside an async context is rare here.
-        let mut client = self.pool.take()?;
-        each_row(&mut client, (&sql, &values), &mut |r| Ok(each(r)))
+        let mut pooled = self.pool.take()?;
+        each_row(&mut pooled.client, (&sql, &values), &mut |r| Ok(each(r)))
     }
 
     fn audit_record(&self, id: &str) -> Result<AuditRecord, StoreError> {
@@ -229,8 +230,8 @@ impl AuditStore for PostgresStore {
         each: &mut dyn FnMut(AuditRecord) -> Result<ControlFlow<()>, StoreError>,
     ) -> Result<(), StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM audit WHERE tenant = $1 AND seq >= $2 ORDER BY seq");
-        let mut client = self.pool.take()?;
-        each_row(&mut client, (&sql, &[&tenant, &(from_seq as i64)]), each)
+        let mut pooled = self.pool.take()?;
+        each_row(&mut pooled.client, (&sql, &[&tenant, &(from_seq as i64)]), each)
     }
 
     fn audit_headlines(&self, tenant: &str, seqs: RangeInclusive<u64>) -> Result<Vec<AuditRecord>, StoreError> {

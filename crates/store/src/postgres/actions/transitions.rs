@@ -2,10 +2,9 @@
 //! and every later state change, each with its history row and audit record in the same
 //! transaction.
 
-use postgres::Transaction;
-
 use super::{ACTION_COLUMNS, action};
 use crate::postgres::directory::entitlement_type;
+use crate::postgres::statements::Tx;
 use crate::postgres::wakeups::announce;
 use crate::postgres::{not_found, not_found_if_zero, to_json};
 use crate::{Declined, Effect, Queued, StoreError};
@@ -15,7 +14,7 @@ use provhost_core::model::{Action, ActionState, ActionTarget, now_rfc3339};
 use provhost_core::refusal::Refusal;
 
 /// How HelloID names action `a`, with the entitlement's type read inside `tx`.
-fn helloid_name(tx: &mut Transaction<'_>, tenant: &str, a: &Action) -> Result<&'static str, StoreError> {
+fn helloid_name(tx: &mut Tx<'_, '_>, tenant: &str, a: &Action) -> Result<&'static str, StoreError> {
     let entitlement_type = match &a.target {
         ActionTarget::Entitlement(e) => tx
             .query_opt("SELECT kind FROM entitlements WHERE tenant = $1 AND id = $2", &[&tenant, e])?
@@ -28,7 +27,7 @@ fn helloid_name(tx: &mut Transaction<'_>, tenant: &str, a: &Action) -> Result<&'
 /// Refuses acting on an entitlement the store holds as no longer managed, naming the first such
 /// action; one the store does not hold (a platform's directory) is the platform's to refuse.
 pub(in crate::postgres) fn still_managed(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_, '_>,
     tenant: &str,
     actions: &[Action],
 ) -> Result<(), Declined> {
@@ -75,7 +74,7 @@ fn column<'a>(actions: &'a [Action], value: impl Fn(&'a Action) -> Option<&'a st
 /// statement for all the actions and one for all their history rows. Each action keeps the plugin
 /// of the invocation that planned it (inserted before them), which the console lists them by.
 pub(in crate::postgres) fn insert_actions(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_, '_>,
     tenant: &str,
     actions: &[Action],
 ) -> Result<(), StoreError> {
@@ -144,7 +143,7 @@ pub(in crate::postgres) fn insert_actions(
 /// Moves an action to `state` with its history entry; returns the action as it now is and its
 /// HelloID name, for the caller's one audit record of its unit.
 pub(super) fn set_state(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_, '_>,
     tenant: &str,
     id: &str,
     state: ActionState,
@@ -171,7 +170,7 @@ pub(super) fn set_state(
 }
 
 /// Applies what carrying an action out changed in the directory.
-pub(super) fn apply(tx: &mut Transaction<'_>, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
+pub(super) fn apply(tx: &mut Tx<'_, '_>, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
     let changed = match effect {
         Effect::Nothing => return Ok(()),
         Effect::AccountAttributes { account, attributes } => {
