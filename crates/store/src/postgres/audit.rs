@@ -49,12 +49,17 @@ fn read(row: &Row) -> Result<AuditRecord, StoreError> {
     })
 }
 
+/// Inserts a record with its index under every person and action its `details.refs` names, in
+/// one statement.
 fn insert(tx: &mut Tx<'_, '_>, r: &AuditRecord) -> Result<(), StoreError> {
     let e = &r.entry;
     let (seq, format, details) = (r.seq as i64, i64::from(r.format), e.details.to_string());
+    let refs = refs_of(r);
     tx.execute(
         &format!(
-            "INSERT INTO audit ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            "WITH indexed AS (INSERT INTO audit_refs (tenant, ref, seq)
+                              SELECT $1, r, $2 FROM UNNEST($19::text[]) AS r ON CONFLICT DO NOTHING)
+             INSERT INTO audit ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ),
         &[
             &r.tenant,
@@ -75,27 +80,22 @@ fn insert(tx: &mut Tx<'_, '_>, r: &AuditRecord) -> Result<(), StoreError> {
             &r.prev_hash,
             &r.hash,
             &format,
+            &refs,
         ],
     )?;
-    index(tx, r)
+    Ok(())
 }
 
-/// Indexes a record under every person and action its `details.refs` names.
-fn index(tx: &mut Tx<'_, '_>, r: &AuditRecord) -> Result<(), StoreError> {
+/// What a record is indexed under: `person:<id>` and `action:<id>` for each its `details.refs`
+/// names.
+fn refs_of(r: &AuditRecord) -> Vec<String> {
     let refs = &r.entry.details["refs"];
     let named = |kind: &str| -> Vec<String> {
         refs[kind].as_array().into_iter().flatten().filter_map(|v| v.as_str()).map(str::to_owned).collect()
     };
     let mut all: Vec<String> = named("persons").into_iter().map(|p| format!("person:{p}")).collect();
     all.extend(named("actions").into_iter().map(|a| format!("action:{a}")));
-    if all.is_empty() {
-        return Ok(());
-    }
-    tx.execute(
-        "INSERT INTO audit_refs (tenant, ref, seq) SELECT $1, r, $3 FROM UNNEST($2::text[]) AS r ON CONFLICT DO NOTHING",
-        &[&r.tenant, &all, &(r.seq as i64)],
-    )?;
-    Ok(())
+    all
 }
 
 /// Locks the heads of these tenants' chains, in sorted order, creating the ones that have none:
@@ -113,7 +113,7 @@ pub(super) fn lock_heads(tx: &mut Tx<'_, '_>, tenants: &[&str]) -> Result<(), St
 
 /// Locks the head of the tenant's chain and reads where the chain ends, in one statement while
 /// the head exists (a transaction that locked it already keeps the lock and reads it again).
-fn lock_head(tx: &mut Tx<'_, '_>, tenant: &str) -> Result<ChainHead, StoreError> {
+pub(super) fn lock_head(tx: &mut Tx<'_, '_>, tenant: &str) -> Result<ChainHead, StoreError> {
     const LOCK: &str = "SELECT seq, hash FROM audit_heads WHERE tenant = $1 FOR UPDATE";
     let head = |r: Row| ChainHead { seq: r.get::<_, i64>(0) as u64, hash: r.get(1) };
     if let Some(row) = tx.query_opt(LOCK, &[&tenant])? {
@@ -137,7 +137,21 @@ pub(super) fn append(tx: &mut Tx<'_, '_>, tenant: &str, entries: &[AuditEntry]) 
     if entries.is_empty() {
         return Ok(());
     }
-    let ChainHead { mut seq, hash: mut prev } = lock_head(tx, tenant)?;
+    let head = lock_head(tx, tenant)?;
+    append_at(tx, tenant, head, entries)
+}
+
+/// Appends entries to the tenant's chain after `head`, which this transaction locked and read
+/// with [`lock_head`].
+pub(super) fn append_at(
+    tx: &mut Tx<'_, '_>,
+    tenant: &str,
+    ChainHead { mut seq, hash: mut prev }: ChainHead,
+    entries: &[AuditEntry],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     for entry in entries {
         seq += 1;
         let mut record = AuditRecord {

@@ -3,7 +3,7 @@
 //! entitlements) see every other commit of the tenant on every host, settled.
 
 use super::actions::{check_windows, insert_actions, live_retry, still_managed};
-use super::audit::{append as append_audit, lock_heads};
+use super::audit::{append_at, lock_head};
 use super::{PostgresStore, StoreError, from_json, parse_column, to_json};
 use crate::postgres::statements::Tx;
 use crate::{Commit, Counts, Declined, InvocationSource, InvocationStore, OutcomeCount};
@@ -85,7 +85,7 @@ fn apply_observed(tx: &mut Tx<'_, '_>, tenant: &str, change: &AttributeChanged) 
 /// invocation, its audit entries and its actions written; the refusal instead, with nothing written.
 pub(super) fn commit_in(tx: &mut Tx<'_, '_>, commit: &Commit<'_>) -> Result<(), Declined> {
     let tenant = commit.record.tenant.as_str();
-    lock_heads(tx, &[tenant])?;
+    let head = lock_head(tx, tenant)?;
     check_windows(tx, tenant, commit.actions, commit.windows)?;
     check_retries(tx, tenant, commit.actions)?;
     still_managed(tx, tenant, commit.actions)?;
@@ -93,7 +93,7 @@ pub(super) fn commit_in(tx: &mut Tx<'_, '_>, commit: &Commit<'_>) -> Result<(), 
         apply_observed(tx, tenant, change)?;
     }
     insert_invocation(tx, commit.record)?;
-    append_audit(tx, tenant, commit.audit)?;
+    append_at(tx, tenant, head, commit.audit)?;
     insert_actions(tx, tenant, commit.actions)?;
     Ok(())
 }

@@ -71,7 +71,7 @@ fn column<'a>(actions: &'a [Action], value: impl Fn(&'a Action) -> Option<&'a st
 }
 
 /// Inserts actions as committed, with the first entry of their history, inside `tx`: one
-/// statement for all the actions and one for all their history rows. Each action keeps the plugin
+/// statement for all the actions and all their history rows. Each action keeps the plugin
 /// of the invocation that planned it (inserted before them), which the console lists them by.
 pub(in crate::postgres) fn insert_actions(
     tx: &mut Tx<'_, '_>,
@@ -104,13 +104,15 @@ pub(in crate::postgres) fn insert_actions(
     let [ids, persons, systems, kinds, states, origins, messages, retries, invocations, created, updated] = &columns;
     tx.execute(
         &format!(
-            "INSERT INTO actions (tenant, {ACTION_COLUMNS}, counted_at, plugin)
+            "WITH inserted AS (INSERT INTO actions (tenant, {ACTION_COLUMNS}, counted_at, plugin)
              SELECT $1, i, p, s, tt, ti, k, st, o, m, r, inv, c, u,
                     CASE WHEN st IN ('blocked', 'rejected') THEN NULL ELSE c END,
                     (SELECT plugin_name FROM invocations WHERE tenant = $1 AND id = inv)
              FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                          $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
-                  AS a(i, p, s, tt, ti, k, st, o, m, r, inv, c, u)"
+                  AS a(i, p, s, tt, ti, k, st, o, m, r, inv, c, u))
+             INSERT INTO action_history (tenant, action, seq, state, message, at)
+             SELECT $1, i, 0, st, m, c FROM UNNEST($2::text[], $8::text[], $10::text[], $13::text[]) AS h(i, st, m, c)"
         ),
         &[
             &tenant,
@@ -128,11 +130,6 @@ pub(in crate::postgres) fn insert_actions(
             created,
             updated,
         ],
-    )?;
-    tx.execute(
-        "INSERT INTO action_history (tenant, action, seq, state, message, at)
-         SELECT $1, i, 0, st, m, c FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[]) AS h(i, st, m, c)",
-        &[&tenant, ids, states, messages, created],
     )?;
     if actions.iter().any(|a| a.state == ActionState::Pending) {
         announce(tx, Queued::Actions)?;
