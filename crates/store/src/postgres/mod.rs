@@ -31,6 +31,7 @@ mod sessions;
 mod statements;
 #[cfg(test)]
 pub(crate) mod testing;
+mod tls;
 mod wakeups;
 
 pub use schema::SCHEMA_VERSION;

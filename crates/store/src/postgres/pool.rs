@@ -95,11 +95,14 @@ impl Pool {
     }
 }
 
-/// Opens a connection with `config`; errors name the database as `shown`. The connection plans
+/// Opens a connection with `config`, over TLS when it asks for `sslmode=require`; errors name the
+/// database as `shown`. The connection plans
 /// every run of a kept statement with its values, as it plans a statement given as text: the
 /// store's filtered reads rely on the planner folding away the filters not given.
 pub(super) fn connect(config: &postgres::Config, shown: &str) -> Result<Client, StoreError> {
-    let mut client = config.connect(NoTls).map_err(|e| StoreError::open(shown, super::described(&e)))?;
+    let connected =
+        if super::tls::wanted(config) { config.connect(super::tls::Rustls::new()) } else { config.connect(NoTls) };
+    let mut client = connected.map_err(|e| StoreError::open(shown, super::described(&e)))?;
     client
         .batch_execute("SET plan_cache_mode = force_custom_plan")
         .map_err(|e| StoreError::open(shown, super::described(&e)))?;
