@@ -9,6 +9,7 @@
 //! - the audit chain verifies;
 //! - an answered request replayed with its Idempotency-Key gets its first answer.
 //!
+//! The rounds run on the embedded store and on PostgreSQL (one body, both stores).
 //! `PROVHOST_CRASH_ROUNDS` sets the number of rounds (10 here; `scripts/crash.sh` runs 50).
 
 mod support;
@@ -32,9 +33,8 @@ const PLAN: usize = 7;
 /// One answered event: its Idempotency-Key, status and body.
 type Answered = (String, u16, Value);
 
-/// The demo tenant running propagate-mail, its event rate raised out of the way of the load.
-fn demo() -> Demo {
-    let mut demo = Demo::new();
+/// `demo` running propagate-mail, its event rate raised out of the way of the load.
+fn configured(mut demo: Demo) -> Demo {
     demo.configure(&format!(
         "{DEMO_UNRATED}[tenants.demo.plugins.propagate-mail]\ncomponent = {:?}\n",
         plugin("propagate-mail").to_str().unwrap()
@@ -139,9 +139,9 @@ fn all_actions(server: &Server, key: &str) -> BTreeMap<String, Value> {
     }
 }
 
-/// Waits (up to 10 s) until no action is `pending` or `running`; returns every action.
+/// Waits (up to 30 s) until no action is `pending` or `running`; returns every action.
 fn settled(server: &Server, key: &str) -> BTreeMap<String, Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let actions = all_actions(server, key);
         let open: Vec<&Value> =
@@ -172,10 +172,11 @@ fn ends(server: &Server, key: &str, action: &str) -> usize {
         .count()
 }
 
-#[test]
-fn killed_mid_load_and_restarted_the_service_loses_nothing_and_does_nothing_twice() {
+crate::on_both_stores!(killed_mid_load_and_restarted_the_service_loses_nothing_and_does_nothing_twice);
+
+fn killed_mid_load_and_restarted_the_service_loses_nothing_and_does_nothing_twice(demo: Demo) {
     let rounds: usize = std::env::var("PROVHOST_CRASH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(10);
-    let demo = demo();
+    let demo = configured(demo);
     let event = std::fs::read_to_string(mail_changed()).unwrap();
     let mut answered_before = 0;
     for round in 0..rounds {

@@ -363,7 +363,7 @@ fn approving_on_the_command_line_notifies_the_webhooks(mut demo: Demo) {
     let out = approve_exchange_grants(&demo, &demo.key);
     assert!(out.status.success(), "{}", stderr(&out));
     deliver();
-    let got = receiver.wait_for(before + 1, std::time::Duration::from_secs(10));
+    let got = receiver.wait_for(before + 1, std::time::Duration::from_secs(30));
     assert_eq!(got.len(), before + 1, "the approval's outcome was notified");
     assert!(got[before].body.contains("exchange-online"), "{}", got[before].body);
 }

@@ -544,7 +544,7 @@ fn notifications_are_signed_retried_and_dead_lettered() {
     assert!(payload["accountRequests"].as_array().unwrap().iter().all(|r| r["provisioningResult"] == "SUCCESS"));
 
     assert_eq!(dead.wait_for(2, Duration::from_secs(20)).len(), 2);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let dead_letters = loop {
         let (_, _, list) =
             body(auth(client().get(server.url("/v1/webhooks/deliveries?status=dead")), &demo.key).send().unwrap());
@@ -563,7 +563,7 @@ fn notifications_are_signed_retried_and_dead_lettered() {
         auth(client().post(server.url(&format!("/v1/webhooks/deliveries/{id}/redrive"))), &demo.key).send().unwrap(),
     );
     assert_eq!(s, 200);
-    assert_eq!(dead.wait_for(3, Duration::from_secs(10)).len(), 3, "re-driven and delivered");
+    assert_eq!(dead.wait_for(3, Duration::from_secs(30)).len(), 3, "re-driven and delivered");
 }
 
 /// How many events the server has received, from its metrics.
@@ -686,7 +686,7 @@ fn an_event_is_answered_at_commit_and_its_actions_are_carried_out_after() {
     assert_eq!(actions.len(), 7);
     assert!(actions.iter().all(|a| a["state"] == "pending"), "answered at commit, before execution: {result}");
     let id = actions[0]["id"].as_str().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let ended = loop {
         let (_, _, one) = body(auth(client().get(server.url(&format!("/v1/actions/{id}"))), &demo.key).send().unwrap());
         if one["state"] != "pending" && one["state"] != "running" {
@@ -719,7 +719,7 @@ fn run_no_wait_commits_and_a_server_on_the_same_data_carries_the_actions_out() {
     assert!(!actions.is_empty() && actions.iter().all(|a| a["state"] == "pending"), "{report}");
     let server = Server::start(&demo, &[]);
     let id = actions[0]["id"].as_str().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (_, _, one) = body(auth(client().get(server.url(&format!("/v1/actions/{id}"))), &demo.key).send().unwrap());
         if one["state"] == "success" {
@@ -743,7 +743,7 @@ fn json_logs_carry_the_event_and_invocation_ids_on_every_line() {
     );
     assert_eq!(status, 200, "{result}");
     let invocation = result["invocations"][0]["invocation"].as_str().unwrap().to_owned();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let line: Value = loop {
         let logs = server.logs.lock().unwrap().clone();
         let ended = logs

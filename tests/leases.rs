@@ -197,7 +197,7 @@ fn a_killed_servers_claim_is_taken_up_once_and_its_workflow_is_not_launched_agai
     let first = Server::start(&demo, &lease);
     let answer = post(&first, &demo, &re_enforce_path(), &[]);
     let id = answer["actions"][0]["id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while scim.requests() == 0 {
         assert!(Instant::now() < deadline, "the workflow was never launched");
         std::thread::sleep(Duration::from_millis(20));
@@ -206,7 +206,7 @@ fn a_killed_servers_claim_is_taken_up_once_and_its_workflow_is_not_launched_agai
 
     // Two servers on the same store compete for the claim once its lease passes.
     let (second, third) = (Server::start(&demo, &lease), Server::start(&demo, &lease));
-    let ended = wait_for(&second, &demo, &id, Duration::from_secs(20), |a| a["state"] == "success");
+    let ended = wait_for(&second, &demo, &id, Duration::from_secs(30), |a| a["state"] == "success");
     let history: Vec<&Value> = ended["history"].as_array().unwrap().iter().collect();
     let taken_up: Vec<&&Value> =
         history.iter().filter(|h| h["message"].as_str().unwrap().contains("taken up again")).collect();
@@ -241,7 +241,7 @@ fn a_waiting_action_is_followed_up_until_the_platform_ends_it_or_for_no_longer_t
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(get(&server, &demo, &format!("/v1/actions/{id}"))["history"].as_array().unwrap().len(), 3);
     scim.complete("Success");
-    let ended = wait_for(&server, &demo, &id, Duration::from_secs(10), |a| a["state"] == "success");
+    let ended = wait_for(&server, &demo, &id, Duration::from_secs(30), |a| a["state"] == "success");
     let history: Vec<&str> =
         ended["history"].as_array().unwrap().iter().map(|h| h["state"].as_str().unwrap()).collect();
     assert_eq!(history, ["pending", "running", "waiting", "success"]);
@@ -249,7 +249,7 @@ fn a_waiting_action_is_followed_up_until_the_platform_ends_it_or_for_no_longer_t
     // One that never ends there ends in error once its limit passed.
     let answer = post(&server, &demo, &re_enforce_path(), &[("prefer", "wait=10")]);
     let id = answer["actions"][0]["id"].as_str().unwrap().to_owned();
-    let ended = wait_for(&server, &demo, &id, Duration::from_secs(10), |a| a["state"] == "error");
+    let ended = wait_for(&server, &demo, &id, Duration::from_secs(30), |a| a["state"] == "error");
     assert!(ended["message"].as_str().unwrap().contains("did not complete within 1 s of waiting"), "{ended:#}");
     assert_eq!(scim.launches().len(), 2, "follow-ups never launch");
 }
@@ -271,7 +271,7 @@ fn the_executor_never_runs_a_tenant_the_configuration_does_not_name() {
     // The demo tenant is taken out of the configuration: its actions wait, and say why.
     demo.configure("[tenants.acme]\n");
     let server = Server::start(&demo, &[]);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let reason = loop {
         let logs = server.logs.lock().unwrap().clone();
         if let Some(line) = logs.iter().find(|l| l.contains("actions wait and are not carried out")) {

@@ -1,10 +1,61 @@
 //! The commands against a PostgreSQL store (`--store postgres://…`), through the binary and a
 //! real component, on a throwaway server `scripts/test.sh` starts: the same answers as on the
-//! embedded store, and `store copy` of an embedded store into a database.
+//! embedded store, `store copy` of an embedded store into a database, and a store whose URL
+//! asks for TLS (`sslmode=require`), against that server, which has none, and against one of
+//! this test's own that refuses every connection without it.
 
 mod support;
 
-use support::{Demo, JAN, json, mail_changed, stderr};
+use std::process::Command;
+
+use support::{Demo, JAN, json, mail_changed, repo, stderr};
+
+/// A PostgreSQL server with TLS on a self-signed certificate (`scripts/postgres.sh start-tls`),
+/// refusing TCP connections without it; stopped and removed when dropped.
+struct TlsServer {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl TlsServer {
+    fn start() -> TlsServer {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(repo().join("scripts/postgres.sh")).arg("start-tls").arg(dir.path()).output().unwrap();
+        assert!(out.status.success(), "starting a PostgreSQL with TLS: {}", stderr(&out));
+        let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        TlsServer { dir, url }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/postgres.sh")).arg("stop").arg(self.dir.path()).output();
+    }
+}
+
+#[test]
+fn a_store_url_that_requires_tls_is_refused_by_a_server_without_it_and_served_by_one_with_it() {
+    let Some(plain) = support::fresh_postgres_database() else { return };
+    let with_password = |url: &str| url.replacen("postgres://provhost@", "postgres://provhost:s3cret@", 1);
+    let required = format!("{}?sslmode=require", with_password(&plain));
+    let refused = Demo::new().provhost(&["--store", &required, "store", "migrate"]);
+    assert!(!refused.status.success(), "a server without TLS served a URL that requires it");
+    let said = stderr(&refused);
+    let shown = format!("{}?sslmode=require", plain.replacen("provhost@", "provhost:***@", 1));
+    assert!(said.contains(&shown) && said.contains("TLS") && !said.contains("s3cret"), "{said}");
+
+    let server = TlsServer::start();
+    let demo = Demo::on_store(&format!("{}?sslmode=require", with_password(&server.url)));
+    let out = demo.run("propagate-mail", &mail_changed(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["committed"], true);
+    let verify = demo.provhost(&["audit", "verify"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    // The same server refuses the same URL without TLS: the commands above ran over it.
+    let without = Demo::new().provhost(&["--store", &server.url, "store", "migrate"]);
+    assert!(!without.status.success(), "the TLS-only server served a connection without TLS");
+    assert!(stderr(&without).contains("no encryption"), "{}", stderr(&without));
+}
 
 #[test]
 fn every_command_works_against_a_postgres_store() {

@@ -166,7 +166,7 @@ fn delivered_once(db: &mut postgres::Client, receiver: &Receiver) {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(queued > 0);
-    let received = receiver.wait_for(queued, Duration::from_secs(10));
+    let received = receiver.wait_for(queued, Duration::from_secs(30));
     let ids: HashSet<&str> = received.iter().map(|r| r.header("X-Provhost-Delivery").unwrap()).collect();
     assert_eq!((received.len(), ids.len()), (queued, queued), "each notification arrives once, from one host");
 }
@@ -333,7 +333,7 @@ fn a_commit_made_elsewhere_wakes_a_hosts_executor_without_waiting_for_its_poll()
     let ids: Vec<String> =
         report["actions"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().into()).collect();
     assert!(!ids.is_empty());
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let rows = db.query("SELECT state FROM actions WHERE id = ANY($1)", &[&ids]).unwrap();
         if rows.iter().all(|r| r.get::<_, &str>(0) == "success") {

@@ -122,6 +122,11 @@ impl Demo {
         Some(Self::on(Some(fresh_postgres_database()?)))
     }
 
+    /// A demo whose store is the database at `url`, initialised by `provhost init`.
+    pub fn on_store(url: &str) -> Self {
+        Self::on(Some(url.to_owned()))
+    }
+
     fn on(store: Option<String>) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut demo = Demo { dir, key: String::new(), config: None, store };

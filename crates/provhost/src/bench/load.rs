@@ -1,5 +1,5 @@
-//! The server under load: a real `serve` on 127.0.0.1 with its store on disk (WAL), or one or
-//! more of them on a PostgreSQL database, and a
+//! The server under load: a real server on 127.0.0.1 with its store on disk (WAL), in this
+//! process, or one or more `provhost serve` processes on a PostgreSQL database, and a
 //! closed-loop load generator on loopback at rising concurrency, measuring sustained events per
 //! second and latency percentiles with every plan committed and synced, how many changes each
 //! group commit held, and how many actions the executor carried out per second meanwhile. The
@@ -10,10 +10,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::process::Serving;
 use crate::config::Config;
 use crate::runtime::Runtime;
 use crate::server::{AppState, serve};
-use crate::store::{IssuedKey, PostgresStore, ScratchDatabase, SqliteStore, Store, seed_demo};
+use crate::store::{ActionStore, IssuedKey, KeyStore, PostgresStore, ScratchDatabase, SqliteStore, Store, seed_demo};
 
 /// Figures at one concurrency.
 pub struct LoadFigures {
@@ -57,20 +58,42 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// Which store the server under load runs on, and on how many hosts.
 #[derive(Debug, Clone, Copy)]
 pub enum Setup<'a> {
-    /// The embedded SQLite store, one host.
+    /// The embedded SQLite store, one server in this process.
     Embedded,
     /// A fresh database on the PostgreSQL server at `server` (a URL naming any database the user
-    /// may create others beside), served by `hosts` servers, each with a store, a connection pool,
-    /// an instance pool and an executor of its own; the load is split evenly across them.
+    /// may create others beside), served by `hosts` `provhost serve` processes, each with a data
+    /// directory, a connection pool, an instance pool and an executor of its own; the load is split
+    /// evenly across them.
     Postgres {
         /// The server's URL.
         server: &'a str,
-        /// How many servers share the database.
+        /// How many `serve` processes share the database.
         hosts: usize,
     },
 }
 
-/// Runs the load at each concurrency for `duration` on `setup`.
+/// The configuration every server under load runs: the demo tenant with the plugin, its share
+/// raised so that no event is refused for being busy.
+fn config_text(plugin: &Path) -> String {
+    format!(
+        "[tenants.demo.share]\nmax-concurrent-events = 128\nevents-per-second = 1000000\n\n[tenants.demo.plugins.bench]\ncomponent = \"{}\"\ncapabilities = [\"persons:read\", \"accounts:update\", \"entitlements:re-enforce\", \"actions:retry\"]\n",
+        plugin.display()
+    )
+}
+
+/// What the store has counted so far: group commits and the changes they held (the embedded
+/// store's), actions ended, and on PostgreSQL the transactions the database committed.
+struct Counted {
+    groups: u64,
+    units: u64,
+    ended: u64,
+    transactions: Option<i64>,
+}
+
+/// Runs the load at each concurrency for `duration` on `setup`. The demo's first event (which
+/// retries the failed action the demo holds) is sent and answered before the first level, so
+/// that every level sees the state a served tenant is in, and none counts the retry the
+/// events of its first moment all plan and the store refuses for all but one.
 pub fn run(
     plugin: &Path,
     event: &Path,
@@ -79,104 +102,122 @@ pub fn run(
     setup: Setup<'_>,
 ) -> anyhow::Result<Vec<LoadFigures>> {
     let data = tempfile::tempdir()?;
-    let (database, hosts) = match setup {
-        Setup::Embedded => (None, 1),
-        Setup::Postgres { server, hosts } => (Some(ScratchDatabase::create(server)?), hosts.max(1)),
-    };
-    // On PostgreSQL, the first server's store also reads the database's count of commits.
-    let counted = database.as_ref().map(|db| PostgresStore::open(db.url())).transpose()?.map(Arc::new);
-    let stores: Vec<Arc<dyn Store>> = match (&database, &counted) {
-        (Some(db), Some(first)) => {
-            let others = (1..hosts).map(|_| Ok(Arc::new(PostgresStore::open(db.url())?) as Arc<dyn Store>));
-            std::iter::once(Ok(first.clone() as Arc<dyn Store>)).chain(others).collect::<anyhow::Result<_>>()?
-        }
-        _ => vec![Arc::new(SqliteStore::open(&data.path().join("provhost.db"))?)],
-    };
-    let store = stores[0].clone();
-    seed_demo(&*store)?;
-    let key = store.create_key("demo", &crate::policy::Grants::everything(), "bench", None)?;
-    let config_text = format!(
-        "[tenants.demo.share]\nmax-concurrent-events = 128\nevents-per-second = 1000000\n\n[tenants.demo.plugins.bench]\ncomponent = \"{}\"\ncapabilities = [\"persons:read\", \"accounts:update\", \"entitlements:re-enforce\", \"actions:retry\"]\n",
-        plugin.display()
-    );
-    let config = Arc::new(Config::parse(Path::new("bench.toml"), &config_text)?);
-    let states = stores
-        .iter()
-        .map(|store| {
-            let runtime = Arc::new(Runtime::new(data.path().join("cache"))?);
-            anyhow::Ok(Arc::new(AppState::new(store.clone(), runtime, config.clone())?))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let body = std::fs::read_to_string(event)?;
-    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    // The stores outlive the runtime's tasks: a PostgreSQL connection is closed off the runtime.
-    let (held, store) = ((stores.clone(), counted.clone()), store);
-    let figures = tokio.block_on(async move {
-        let mut urls = Vec::new();
-        let mut servers = Vec::new();
-        for state in states {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            urls.push(format!("http://{}/v1/events", listener.local_addr()?));
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            servers.push((
-                stop,
-                tokio::spawn(serve(listener, state, async move {
+    match setup {
+        Setup::Embedded => {
+            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("provhost.db"))?);
+            seed_demo(&*store)?;
+            let key = store.create_key("demo", &crate::policy::Grants::everything(), "bench", None)?;
+            let config = Arc::new(Config::parse(Path::new("bench.toml"), &config_text(plugin))?);
+            let runtime = Arc::new(Runtime::new(data.path().join("cache"))?);
+            let state = Arc::new(AppState::new(store.clone(), runtime, config)?);
+            let counted = || {
+                Ok(Counted {
+                    groups: store.group_stats().groups(),
+                    units: store.group_stats().units(),
+                    ended: store.actions_ended("demo")?,
+                    transactions: None,
+                })
+            };
+            let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            tokio.block_on(async {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                let urls = vec![format!("http://{}/v1/events", listener.local_addr()?)];
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let server = tokio::spawn(serve(listener, state, async move {
                     let _ = stopped.await;
-                })),
-            ));
+                }));
+                let figures = levels_of(data.path(), &urls, (&body, &key), (levels, duration), &counted).await;
+                let _ = stop.send(());
+                server.await??;
+                figures
+            })
         }
-        let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
-        let mut figures = Vec::new();
-        let wrk = wrk_script(data.path(), &body, &key)?;
-        let committed = |counted: Option<Arc<PostgresStore>>| async move {
-            match counted {
-                Some(store) => {
-                    anyhow::Ok(Some(tokio::task::spawn_blocking(move || store.transactions_committed()).await??))
-                }
-                None => anyhow::Ok(None),
+        Setup::Postgres { server, hosts } => {
+            let database = ScratchDatabase::create(server)?;
+            let store = PostgresStore::open(database.url())?;
+            seed_demo(&store)?;
+            let key = store.create_key("demo", &crate::policy::Grants::everything(), "bench", None)?;
+            let config = data.path().join("bench.toml");
+            std::fs::write(&config, config_text(plugin))?;
+            let serving = (0..hosts.max(1))
+                .map(|host| {
+                    let dir = data.path().join(format!("host-{host}"));
+                    std::fs::create_dir_all(&dir)?;
+                    Serving::start(&dir, &config, Some(database.url()))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let urls: Vec<String> = serving.iter().map(|s| format!("{}/v1/events", s.base)).collect();
+            let counted = || {
+                Ok(Counted {
+                    groups: 0,
+                    units: 0,
+                    ended: store.actions_ended("demo")?,
+                    transactions: Some(store.transactions_committed()?),
+                })
+            };
+            let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let figures = tokio.block_on(levels_of(data.path(), &urls, (&body, &key), (levels, duration), &counted));
+            drop(serving);
+            drop(store);
+            drop(database);
+            figures
+        }
+    }
+}
+
+/// Sends the first event, then measures each level against the servers at `urls`.
+async fn levels_of(
+    dir: &Path,
+    urls: &[String],
+    (body, key): (&str, &IssuedKey),
+    (levels, duration): (&[usize], Duration),
+    counted: &dyn Fn() -> anyhow::Result<Counted>,
+) -> anyhow::Result<Vec<LoadFigures>> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    let first = client
+        .post(&urls[0])
+        .basic_auth(&key.record.id, Some(&key.secret))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await?;
+    anyhow::ensure!(
+        first.status().is_success(),
+        "the first event was answered {}: {}",
+        first.status(),
+        first.text().await?
+    );
+    let wrk = wrk_script(dir, body, key)?;
+    let mut figures = Vec::new();
+    for &concurrency in levels {
+        let before = counted()?;
+        let started = Instant::now();
+        let measured = match &wrk {
+            Some(script) => {
+                let (urls, script) = (urls.to_vec(), script.clone());
+                tokio::task::spawn_blocking(move || run_wrk(&urls, &script, concurrency, duration)).await??
             }
+            None => in_process(&client, urls, body, key, concurrency, duration).await?,
         };
-        for &concurrency in levels {
-            let group = |s: &Arc<dyn Store>| (s.group_stats().groups(), s.group_stats().units());
-            let before: Vec<(u64, u64)> = stores.iter().map(group).collect();
-            let ended_before = store.actions_ended("demo")?;
-            let transactions_before = committed(counted.clone()).await?;
-            let started = Instant::now();
-            let measured = match &wrk {
-                Some(script) => {
-                    let (urls, script) = (urls.clone(), script.clone());
-                    tokio::task::spawn_blocking(move || run_wrk(&urls, &script, concurrency, duration)).await??
-                }
-                None => in_process(&client, &urls, &body, &key, concurrency, duration).await?,
-            };
-            let elapsed = started.elapsed().as_secs_f64();
-            let after: Vec<(u64, u64)> = stores.iter().map(group).collect();
-            let (groups, units) =
-                before.iter().zip(&after).fold((0, 0), |(g, u), (b, a)| (g + a.0 - b.0, u + a.1 - b.1));
-            let transactions_per_event = match (transactions_before, committed(counted.clone()).await?) {
-                (Some(before), Some(after)) => Some((after - before) as f64 / measured.answered.max(1) as f64),
-                _ => None,
-            };
-            figures.push(LoadFigures {
-                concurrency,
-                events_per_second: measured.answered as f64 / elapsed,
-                p50_ms: measured.p50_ms,
-                p99_ms: measured.p99_ms,
-                errors: measured.errors,
-                changes_per_commit: units as f64 / groups.max(1) as f64,
-                actions_per_second: (store.actions_ended("demo")? - ended_before) as f64 / elapsed,
-                transactions_per_event,
-                generator: if wrk.is_some() { "wrk" } else { "in-process" },
-            });
-        }
-        for (stop, server) in servers {
-            let _ = stop.send(());
-            server.await??;
-        }
-        anyhow::Ok(figures)
-    })?;
-    drop((tokio, held));
-    drop(database);
+        let elapsed = started.elapsed().as_secs_f64();
+        let after = counted()?;
+        let transactions_per_event = match (before.transactions, after.transactions) {
+            (Some(before), Some(after)) => Some((after - before) as f64 / measured.answered.max(1) as f64),
+            _ => None,
+        };
+        figures.push(LoadFigures {
+            concurrency,
+            events_per_second: measured.answered as f64 / elapsed,
+            p50_ms: measured.p50_ms,
+            p99_ms: measured.p99_ms,
+            errors: measured.errors,
+            changes_per_commit: (after.units - before.units) as f64 / (after.groups - before.groups).max(1) as f64,
+            actions_per_second: (after.ended - before.ended) as f64 / elapsed,
+            transactions_per_event,
+            generator: if wrk.is_some() { "wrk" } else { "in-process" },
+        });
+    }
     Ok(figures)
 }
 

@@ -1,9 +1,7 @@
 //! Resident memory of `provhost serve`: idle with one tenant and one plugin, and with many
 //! tenants each running the plugins of every language.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 /// The resident size of a process, in MiB, from /proc.
 fn rss_mib(pid: u32) -> anyhow::Result<f64> {
@@ -37,23 +35,6 @@ pub fn server_rss(tenants: usize, plugins: &[&Path]) -> anyhow::Result<f64> {
 }
 
 fn start_and_measure(data: &Path) -> anyhow::Result<f64> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--config")
-        .arg(data.join("provhost.toml"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().expect("piped")).read_line(&mut line)?;
-    let measured = if line.contains("listening") {
-        rss_mib(child.id())
-    } else {
-        Err(anyhow::anyhow!("serve did not start: {line}"))
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    measured
+    let serving = super::process::Serving::start(data, &data.join("provhost.toml"), None)?;
+    rss_mib(serving.pid())
 }

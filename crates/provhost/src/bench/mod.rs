@@ -83,24 +83,29 @@ fn write_scale_out(
     let _ = writeln!(out, "\n## Server under load: embedded store beside PostgreSQL, one and two servers (same run)\n");
     let _ = writeln!(
         out,
-        "| store | servers | concurrent requests | events/s | p50 | p99 | errors | actions executed/s | transactions per event |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| store | servers | concurrent requests | events/s | of SQLite's | p50 | p99 | errors | actions executed/s | transactions per event |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let rows = [("SQLite", 1, embedded), ("PostgreSQL", 1, one), ("PostgreSQL", 2, two)];
     for (store, servers, figures) in rows {
         for f in figures.iter().filter(|f| one.iter().any(|o| o.concurrency == f.concurrency)) {
             let per_event = f.transactions_per_event.map_or("—".to_string(), |t| format!("{t:.1}"));
+            let sqlite = embedded.iter().find(|e| e.concurrency == f.concurrency);
+            let ratio =
+                sqlite.map_or("—".to_string(), |e| format!("{:.2}", f.events_per_second / e.events_per_second));
             let _ = writeln!(
                 out,
-                "| {store} | {servers} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {per_event} |",
+                "| {store} | {servers} | {} | {:.0} | {ratio} | {:.2} ms | {:.2} ms | {} | {:.0} | {per_event} |",
                 f.concurrency, f.events_per_second, f.p50_ms, f.p99_ms, f.errors, f.actions_per_second
             );
         }
     }
     let _ = writeln!(
         out,
-        "\nTwo servers run in this one process, each with its store, connection pool, instance pool and \
-         executor, on the same cores as the load generator; the load is split evenly across them."
+        "\nSQLite's server runs in this process; each PostgreSQL server is a `provhost serve` process of its own \
+         (its data directory, connection pool, instance pool and executor) on the same database and the same \
+         cores as the load generator, which splits the load evenly across them. Transactions per event count \
+         every statement run outside a transaction (each read) as one."
     );
 }
 

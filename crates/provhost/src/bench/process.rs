@@ -1,8 +1,10 @@
 //! Whole processes: `provhost run` on its first run (compiling the plugin) and on later runs
-//! (from the compile cache), and a trivial `python3 -c` step for scale.
+//! (from the compile cache), a trivial `python3 -c` step for scale, and `provhost serve` started
+//! as a child for the figures that need a real server process.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::median_us;
@@ -41,4 +43,68 @@ pub fn python_step(runs: usize) -> Option<f64> {
     let mut times =
         (0..runs).map(|_| timed(Command::new("python3").args(["-c", "pass"]))).collect::<Result<Vec<_>, _>>().ok()?;
     Some(median_us(&mut times) / 1e3)
+}
+
+/// A `provhost serve` of this binary running as a child process on 127.0.0.1, stopped (SIGTERM,
+/// then killed if it lingers) when dropped.
+pub struct Serving {
+    child: Child,
+    /// Where it listens, `http://127.0.0.1:port`.
+    pub base: String,
+}
+
+impl Serving {
+    /// Starts `provhost serve` with its data directory `data`, the configuration at `config` and,
+    /// when given, the store at `store`; returns once it says where it listens.
+    pub fn start(data: &Path, config: &Path, store: Option<&str>) -> anyhow::Result<Self> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg("--data-dir").arg(data).arg("--config").arg(config);
+        if let Some(store) = store {
+            command.arg("--store").arg(store);
+        }
+        let mut child = command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("PROVHOST_STORE")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+        let mut said = Vec::new();
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => match line.strip_prefix("provhost: listening on ") {
+                    Some(base) => break base.to_owned(),
+                    None => said.push(line),
+                },
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    anyhow::bail!("provhost serve (data {}) did not start: {}", data.display(), said.join("\n"));
+                }
+            }
+        };
+        // The server's later lines are read and dropped, so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+        Ok(Self { child, base })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -159,7 +159,7 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
         seed_demo(&*store).unwrap();
         let id = pending(&*store);
-        let lease = Duration::from_millis(60);
+        let lease = Duration::from_millis(500);
         let claimed = Instant::now();
         let claim = store.claim_actions("a", lease, Due::These(DEMO_TENANT, std::slice::from_ref(&id))).unwrap();
         let keeper = Keeper::start(store.clone(), "a", lease, vec![claim[0].key.clone()], claimed);

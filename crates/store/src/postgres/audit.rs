@@ -4,11 +4,12 @@
 
 use std::ops::{ControlFlow, RangeInclusive};
 
+use postgres::Row;
 use postgres::types::ToSql;
-use postgres::{GenericClient, Row, Transaction};
 
 use super::{PostgresStore, StoreError, from_json};
 use crate::audit::not_held;
+use crate::postgres::statements::Tx;
 use crate::{Anchored, AuditFilter, AuditStore};
 use provhost_core::api::Paging;
 use provhost_core::audit::{
@@ -48,12 +49,17 @@ fn read(row: &Row) -> Result<AuditRecord, StoreError> {
     })
 }
 
-fn insert(tx: &mut Transaction<'_>, r: &AuditRecord) -> Result<(), StoreError> {
+/// Inserts a record with its index under every person and action its `details.refs` names, in
+/// one statement.
+fn insert(tx: &mut Tx<'_, '_>, r: &AuditRecord) -> Result<(), StoreError> {
     let e = &r.entry;
     let (seq, format, details) = (r.seq as i64, i64::from(r.format), e.details.to_string());
+    let refs = refs_of(r);
     tx.execute(
         &format!(
-            "INSERT INTO audit ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            "WITH indexed AS (INSERT INTO audit_refs (tenant, ref, seq)
+                              SELECT $1, r, $2 FROM UNNEST($19::text[]) AS r ON CONFLICT DO NOTHING)
+             INSERT INTO audit ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ),
         &[
             &r.tenant,
@@ -74,65 +80,78 @@ fn insert(tx: &mut Transaction<'_>, r: &AuditRecord) -> Result<(), StoreError> {
             &r.prev_hash,
             &r.hash,
             &format,
+            &refs,
         ],
     )?;
-    index(tx, r)
+    Ok(())
 }
 
-/// Indexes a record under every person and action its `details.refs` names.
-fn index(tx: &mut Transaction<'_>, r: &AuditRecord) -> Result<(), StoreError> {
+/// What a record is indexed under: `person:<id>` and `action:<id>` for each its `details.refs`
+/// names.
+fn refs_of(r: &AuditRecord) -> Vec<String> {
     let refs = &r.entry.details["refs"];
     let named = |kind: &str| -> Vec<String> {
         refs[kind].as_array().into_iter().flatten().filter_map(|v| v.as_str()).map(str::to_owned).collect()
     };
     let mut all: Vec<String> = named("persons").into_iter().map(|p| format!("person:{p}")).collect();
     all.extend(named("actions").into_iter().map(|a| format!("action:{a}")));
-    if all.is_empty() {
-        return Ok(());
-    }
-    tx.execute(
-        "INSERT INTO audit_refs (tenant, ref, seq) SELECT $1, r, $3 FROM UNNEST($2::text[]) AS r ON CONFLICT DO NOTHING",
-        &[&r.tenant, &all, &(r.seq as i64)],
-    )?;
-    Ok(())
+    all
 }
 
 /// Locks the heads of these tenants' chains, in sorted order, creating the ones that have none:
 /// the first thing every transaction that appends to a chain does, so that transactions on
 /// different hosts append to one tenant's chain (and re-check its budgets) one after another.
-pub(super) fn lock_heads(tx: &mut Transaction<'_>, tenants: &[&str]) -> Result<(), StoreError> {
+pub(super) fn lock_heads(tx: &mut Tx<'_, '_>, tenants: &[&str]) -> Result<(), StoreError> {
     let mut sorted: Vec<&str> = tenants.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
     for tenant in sorted {
-        tx.execute(
-            "INSERT INTO audit_heads (tenant, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant) DO NOTHING",
-            &[&tenant, &GENESIS],
-        )?;
-        tx.execute("SELECT 1 FROM audit_heads WHERE tenant = $1 FOR UPDATE", &[&tenant])?;
+        lock_head(tx, tenant)?;
     }
     Ok(())
 }
 
-/// The end of the tenant's chain, whose head this transaction has locked.
-fn chain_end(tx: &mut impl GenericClient, tenant: &str) -> Result<ChainHead, StoreError> {
-    let row = tx.query_opt("SELECT seq, hash FROM audit_heads WHERE tenant = $1", &[&tenant])?;
-    Ok(row.map_or_else(ChainHead::empty, |r| ChainHead { seq: r.get::<_, i64>(0) as u64, hash: r.get(1) }))
+/// Locks the head of the tenant's chain and reads where the chain ends, in one statement while
+/// the head exists (a transaction that locked it already keeps the lock and reads it again).
+pub(super) fn lock_head(tx: &mut Tx<'_, '_>, tenant: &str) -> Result<ChainHead, StoreError> {
+    const LOCK: &str = "SELECT seq, hash FROM audit_heads WHERE tenant = $1 FOR UPDATE";
+    let head = |r: Row| ChainHead { seq: r.get::<_, i64>(0) as u64, hash: r.get(1) };
+    if let Some(row) = tx.query_opt(LOCK, &[&tenant])? {
+        return Ok(head(row));
+    }
+    tx.execute(
+        "INSERT INTO audit_heads (tenant, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant) DO NOTHING",
+        &[&tenant, &GENESIS],
+    )?;
+    Ok(head(tx.query_one(LOCK, &[&tenant])?))
 }
 
-fn set_head(tx: &mut Transaction<'_>, tenant: &str, seq: u64, hash: &str) -> Result<(), StoreError> {
+fn set_head(tx: &mut Tx<'_, '_>, tenant: &str, seq: u64, hash: &str) -> Result<(), StoreError> {
     tx.execute("UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant = $1", &[&tenant, &(seq as i64), &hash])?;
     Ok(())
 }
 
 /// Appends entries to the tenant's chain inside `tx`, locking its head first (a transaction that
 /// locked it already keeps the lock).
-pub(super) fn append(tx: &mut Transaction<'_>, tenant: &str, entries: &[AuditEntry]) -> Result<(), StoreError> {
+pub(super) fn append(tx: &mut Tx<'_, '_>, tenant: &str, entries: &[AuditEntry]) -> Result<(), StoreError> {
     if entries.is_empty() {
         return Ok(());
     }
-    lock_heads(tx, &[tenant])?;
-    let ChainHead { mut seq, hash: mut prev } = chain_end(tx, tenant)?;
+    let head = lock_head(tx, tenant)?;
+    append_at(tx, tenant, head, entries)
+}
+
+/// Appends entries to the tenant's chain after `head`, which this transaction locked and read
+/// with [`lock_head`].
+pub(super) fn append_at(
+    tx: &mut Tx<'_, '_>,
+    tenant: &str,
+    ChainHead { mut seq, hash: mut prev }: ChainHead,
+    entries: &[AuditEntry],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     for entry in entries {
         seq += 1;
         let mut record = AuditRecord {
@@ -209,8 +228,8 @@ impl AuditStore for PostgresStore {
             &offset,
         ];
         // The callback stays on this thread: a read made inside an async context is rare here.
-        let mut client = self.pool.take()?;
-        each_row(&mut client, (&sql, &values), &mut |r| Ok(each(r)))
+        let mut pooled = self.pool.take()?;
+        each_row(&mut pooled.client, (&sql, &values), &mut |r| Ok(each(r)))
     }
 
     fn audit_record(&self, id: &str) -> Result<AuditRecord, StoreError> {
@@ -225,8 +244,8 @@ impl AuditStore for PostgresStore {
         each: &mut dyn FnMut(AuditRecord) -> Result<ControlFlow<()>, StoreError>,
     ) -> Result<(), StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM audit WHERE tenant = $1 AND seq >= $2 ORDER BY seq");
-        let mut client = self.pool.take()?;
-        each_row(&mut client, (&sql, &[&tenant, &(from_seq as i64)]), each)
+        let mut pooled = self.pool.take()?;
+        each_row(&mut pooled.client, (&sql, &[&tenant, &(from_seq as i64)]), each)
     }
 
     fn audit_headlines(&self, tenant: &str, seqs: RangeInclusive<u64>) -> Result<Vec<AuditRecord>, StoreError> {
@@ -293,8 +312,7 @@ impl AuditStore for PostgresStore {
             )));
         }
         self.write(|tx| {
-            lock_heads(tx, &[&first.tenant])?;
-            let end = chain_end(tx, &first.tenant)?;
+            let end = lock_head(tx, &first.tenant)?;
             let start = match end.seq {
                 0 => ChainStart { seq: first.seq, prev_hash: first.prev_hash.clone() },
                 _ => end.next(),

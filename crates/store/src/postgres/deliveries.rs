@@ -5,13 +5,14 @@
 
 use std::time::Duration;
 
-use postgres::{Row, Transaction};
+use postgres::Row;
 
 use super::audit::append as append_audit;
 use super::wakeups::announce;
 use super::{PostgresStore, StoreError, now_ms};
 use crate::claims::millis;
 use crate::deliveries::{claim_lost, in_turn, status_from};
+use crate::postgres::statements::Tx;
 use crate::{Attempt, Delivery, DeliveryClaim, DeliveryStore, DirectoryStore, DueDeliveries, DuePage, Queued};
 use provhost_core::api::DeliveryStatus;
 use provhost_core::audit::entries;
@@ -36,7 +37,7 @@ fn read(r: &Row) -> Result<Delivery, StoreError> {
 /// Claims up to `room` of the tenant's pending deliveries due by `due`, oldest first, that no
 /// sender holds or whose lease passed by `now`, skipping those another transaction has locked.
 fn claim_of(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_, '_>,
     (tenant, room): (&str, usize),
     (owner, now, until): (&str, i64, i64),
     due: &str,
@@ -60,7 +61,7 @@ fn claim_of(
 }
 
 /// Queues deliveries, due now, inside the transaction `tx` of the change they tell of.
-pub(super) fn insert(tx: &mut Transaction<'_>, tenant: &str, queued: &[(String, String)]) -> Result<(), StoreError> {
+pub(super) fn insert(tx: &mut Tx<'_, '_>, tenant: &str, queued: &[(String, String)]) -> Result<(), StoreError> {
     if queued.is_empty() {
         return Ok(());
     }

@@ -1,11 +1,12 @@
 //! Kept events in PostgreSQL: kept within the tenant's bound in one transaction (the invocation's
 //! commit, when it ran on the event), read by plugin and time in pages, purged by age.
 
-use postgres::{Row, Transaction};
+use postgres::Row;
 
 use super::audit::append as append_audit;
 use super::invocations::commit_in;
 use super::{PostgresStore, StoreError};
+use crate::postgres::statements::Tx;
 use crate::{Commit, Declined, EventBounds, EventRange, EventStore, Kept, KeptEvent};
 use provhost_core::audit::AuditEntry;
 
@@ -29,7 +30,7 @@ fn kept(row: &Row) -> KeptEvent {
 
 /// Keeps `event` inside the write transaction `tx` unless it is larger than `bounds` allow, then
 /// drops the tenant's oldest kept events until it holds at most `max_tenant_bytes`.
-fn keep_in(tx: &mut Transaction<'_>, event: &KeptEvent, bounds: EventBounds) -> Result<Kept, StoreError> {
+fn keep_in(tx: &mut Tx<'_, '_>, event: &KeptEvent, bounds: EventBounds) -> Result<Kept, StoreError> {
     let bytes = event.bytes();
     if bytes > bounds.max_event_bytes {
         return Ok(Kept::TooLarge { bytes });

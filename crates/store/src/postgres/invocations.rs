@@ -2,18 +2,17 @@
 //! tenant's chain head first, so that its re-checks (window budgets, retries, managed
 //! entitlements) see every other commit of the tenant on every host, settled.
 
-use postgres::Transaction;
-
 use super::actions::{check_windows, insert_actions, live_retry, still_managed};
-use super::audit::{append as append_audit, lock_heads};
+use super::audit::{append_at, lock_head};
 use super::{PostgresStore, StoreError, from_json, parse_column, to_json};
+use crate::postgres::statements::Tx;
 use crate::{Commit, Counts, Declined, InvocationSource, InvocationStore, OutcomeCount};
 use provhost_core::audit::InvocationRecord;
 use provhost_core::event::AttributeChanged;
 use provhost_core::model::{Action, Attribute, apply_attribute_changes};
 use provhost_core::refusal::Refusal;
 
-fn insert_invocation(tx: &mut Transaction<'_>, r: &InvocationRecord) -> Result<(), StoreError> {
+fn insert_invocation(tx: &mut Tx<'_, '_>, r: &InvocationRecord) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO invocations (tenant, id, plugin_name, plugin_sha256, event_kind, outcome, detail, dry_run,
                                   started_at, duration_us, fuel_used, peak_memory, host_calls, guest_output,
@@ -43,7 +42,7 @@ fn insert_invocation(tx: &mut Transaction<'_>, r: &InvocationRecord) -> Result<(
 }
 
 /// Refuses a retry of an action that another commit retried meanwhile.
-fn check_retries(tx: &mut Transaction<'_>, tenant: &str, actions: &[Action]) -> Result<(), Declined> {
+fn check_retries(tx: &mut Tx<'_, '_>, tenant: &str, actions: &[Action]) -> Result<(), Declined> {
     for (failed, retry) in actions.iter().filter_map(|a| a.retry_of.as_deref().map(|f| (f, a))) {
         if let Some(live) = live_retry(tx, tenant, failed, &retry.id)? {
             return Err(live.refusal(failed).into());
@@ -53,10 +52,13 @@ fn check_retries(tx: &mut Transaction<'_>, tenant: &str, actions: &[Action]) -> 
 }
 
 /// Records an observed attribute change on the person, where the store holds persons; past the
-/// bounds on a person's attributes, the commit is refused.
-fn apply_observed(tx: &mut Transaction<'_>, tenant: &str, change: &AttributeChanged) -> Result<(), Declined> {
+/// bounds on a person's attributes, the commit is refused. The person's row is locked `FOR NO KEY
+/// UPDATE`, which an executor's change to one of the person's accounts (whose foreign key holds a
+/// `KEY SHARE` lock on it until that transaction has the chain head too) does not block: a lock
+/// that did would close a cycle with the head this commit holds.
+fn apply_observed(tx: &mut Tx<'_, '_>, tenant: &str, change: &AttributeChanged) -> Result<(), Declined> {
     let row = tx.query_opt(
-        "SELECT attributes FROM persons WHERE tenant = $1 AND id = $2 FOR UPDATE",
+        "SELECT attributes FROM persons WHERE tenant = $1 AND id = $2 FOR NO KEY UPDATE",
         &[&tenant, &change.person],
     )?;
     let Some(row) = row else { return Ok(()) };
@@ -81,19 +83,17 @@ fn apply_observed(tx: &mut Transaction<'_>, tenant: &str, change: &AttributeChan
 /// Commits `commit` inside the write transaction `tx`: the tenant's chain head locked, the window
 /// budgets, retries, managed entitlements and the person's attribute bounds checked again, then the
 /// invocation, its audit entries and its actions written; the refusal instead, with nothing written.
-pub(super) fn commit_in(tx: &mut Transaction<'_>, commit: &Commit<'_>) -> Result<(), Declined> {
+pub(super) fn commit_in(tx: &mut Tx<'_, '_>, commit: &Commit<'_>) -> Result<(), Declined> {
     let tenant = commit.record.tenant.as_str();
-    lock_heads(tx, &[tenant])?;
+    let head = lock_head(tx, tenant)?;
     check_windows(tx, tenant, commit.actions, commit.windows)?;
     check_retries(tx, tenant, commit.actions)?;
-    for action in commit.actions {
-        still_managed(tx, tenant, action)?;
-    }
+    still_managed(tx, tenant, commit.actions)?;
     if let Some(change) = commit.observed {
         apply_observed(tx, tenant, change)?;
     }
     insert_invocation(tx, commit.record)?;
-    append_audit(tx, tenant, commit.audit)?;
+    append_at(tx, tenant, head, commit.audit)?;
     insert_actions(tx, tenant, commit.actions)?;
     Ok(())
 }

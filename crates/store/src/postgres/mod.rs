@@ -28,8 +28,10 @@ mod requests;
 mod schema;
 mod scratch;
 mod sessions;
+mod statements;
 #[cfg(test)]
 pub(crate) mod testing;
+mod tls;
 mod wakeups;
 
 pub use schema::SCHEMA_VERSION;
@@ -37,7 +39,9 @@ pub use scratch::ScratchDatabase;
 
 use std::time::Duration;
 
-use postgres::{Client, Transaction};
+use postgres::Client;
+
+use statements::{Cached, Tx};
 
 use super::{Declined, GroupStats, StoreError, Upkeep, UpkeepStore};
 use crate::declined::Settled;
@@ -72,19 +76,26 @@ impl PostgresStore {
 
     /// Brings the database to [`SCHEMA_VERSION`]; hosts starting together migrate one at a time.
     pub fn migrate(&self) -> Result<(), StoreError> {
-        off_runtime(|| schema::migrate(&mut *self.pool.take()?))
+        off_runtime(|| schema::migrate(&mut self.pool.take()?.client))
     }
 
     /// Runs `read` on a connection of the pool.
-    fn read<T: Send>(&self, read: impl FnOnce(&mut Client) -> Result<T, StoreError> + Send) -> Result<T, StoreError> {
-        off_runtime(|| read(&mut *self.pool.take()?))
+    fn read<T: Send>(
+        &self,
+        read: impl FnOnce(&mut Cached<'_, Client>) -> Result<T, StoreError> + Send,
+    ) -> Result<T, StoreError> {
+        off_runtime(|| {
+            let mut pooled = self.pool.take()?;
+            let pool::Connection { client, statements } = &mut *pooled;
+            read(&mut Cached::new(client, statements))
+        })
     }
 
     /// Runs `unit` as one transaction, committed before this returns; rolled back when it returns
     /// `Err`. A serialisation failure or deadlock runs it again, up to [`TRIES`] times in all.
     fn write<T: Send>(
         &self,
-        unit: impl FnMut(&mut Transaction<'_>) -> Result<T, StoreError> + Send,
+        unit: impl FnMut(&mut Tx<'_, '_>) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
         off_runtime(|| self.write_here(unit))
     }
@@ -93,7 +104,7 @@ impl PostgresStore {
     /// unit wrote before it (its audit record) and comes back as [`Declined::Refused`].
     fn governed<T: Send>(
         &self,
-        unit: impl FnMut(&mut Transaction<'_>) -> Result<T, Declined> + Send,
+        unit: impl FnMut(&mut Tx<'_, '_>) -> Result<T, Declined> + Send,
     ) -> Result<T, Declined> {
         off_runtime(|| self.governed_here(unit))
     }
@@ -101,25 +112,20 @@ impl PostgresStore {
     /// Runs `unit` as one transaction on this thread, like [`PostgresStore::write_here`]; a refusal
     /// commits what the unit wrote before it (its audit record) and comes back as
     /// [`Declined::Refused`].
-    fn governed_here<T>(
-        &self,
-        mut unit: impl FnMut(&mut Transaction<'_>) -> Result<T, Declined>,
-    ) -> Result<T, Declined> {
+    fn governed_here<T>(&self, mut unit: impl FnMut(&mut Tx<'_, '_>) -> Result<T, Declined>) -> Result<T, Declined> {
         self.write_here(|tx| Settled::of(unit(tx)))?.declined()
     }
 
     /// [`PostgresStore::write`] on this thread, for units that hold what cannot cross threads.
-    fn write_here<T>(
-        &self,
-        mut unit: impl FnMut(&mut Transaction<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn write_here<T>(&self, mut unit: impl FnMut(&mut Tx<'_, '_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let mut tries = 0;
         loop {
             tries += 1;
-            let mut client = self.pool.take()?;
+            let mut pooled = self.pool.take()?;
+            let pool::Connection { client, statements } = &mut *pooled;
             let attempt = (|| {
                 let mut tx = client.transaction().map_err(backend)?;
-                let value = unit(&mut tx)?;
+                let value = unit(&mut Cached::new(&mut tx, statements))?;
                 tx.commit().map_err(backend)?;
                 Ok(value)
             })();
@@ -198,7 +204,7 @@ pub fn without_password(url: &str) -> String {
 
 /// The database's clock in integer milliseconds: what leases and follow-ups are timed by, the
 /// same for every host.
-fn now_ms(tx: &mut impl postgres::GenericClient) -> Result<i64, StoreError> {
+fn now_ms(tx: &mut Cached<'_, impl postgres::GenericClient>) -> Result<i64, StoreError> {
     Ok(tx.query_one("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint", &[])?.get(0))
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use postgres::{Client, NoTls};
 
+use super::statements::Statements;
 use crate::StoreError;
 
 /// How long a caller waits for a free connection before the store reports that it is exhausted.
@@ -23,8 +24,14 @@ pub(super) struct Pool {
 
 #[derive(Default)]
 struct State {
-    idle: Vec<Client>,
+    idle: Vec<Connection>,
     open: usize,
+}
+
+/// An open connection with the statements prepared on it.
+pub(super) struct Connection {
+    pub(super) client: Client,
+    pub(super) statements: Statements,
 }
 
 impl Pool {
@@ -47,7 +54,7 @@ impl Pool {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(client) = state.idle.pop() {
-                if client.is_closed() {
+                if client.client.is_closed() {
                     state.open -= 1;
                     continue;
                 }
@@ -57,7 +64,10 @@ impl Pool {
                 state.open += 1;
                 drop(state);
                 return match connect(&self.config, &self.shown) {
-                    Ok(client) => Ok(Pooled { client: Some(client), pool: self }),
+                    Ok(client) => Ok(Pooled {
+                        client: Some(Connection { client, statements: Statements::default() }),
+                        pool: self,
+                    }),
                     Err(e) => {
                         self.forget();
                         Err(e)
@@ -85,26 +95,35 @@ impl Pool {
     }
 }
 
-/// Opens a connection with `config`; errors name the database as `shown`.
+/// Opens a connection with `config`, over TLS when it asks for `sslmode=require`; errors name the
+/// database as `shown`. The connection plans
+/// every run of a kept statement with its values, as it plans a statement given as text: the
+/// store's filtered reads rely on the planner folding away the filters not given.
 pub(super) fn connect(config: &postgres::Config, shown: &str) -> Result<Client, StoreError> {
-    config.connect(NoTls).map_err(|e| StoreError::open(shown, super::described(&e)))
+    let connected =
+        if super::tls::wanted(config) { config.connect(super::tls::Rustls::new()) } else { config.connect(NoTls) };
+    let mut client = connected.map_err(|e| StoreError::open(shown, super::described(&e)))?;
+    client
+        .batch_execute("SET plan_cache_mode = force_custom_plan")
+        .map_err(|e| StoreError::open(shown, super::described(&e)))?;
+    Ok(client)
 }
 
 /// A connection taken from the pool, given back when dropped.
 pub(super) struct Pooled<'a> {
-    client: Option<Client>,
+    client: Option<Connection>,
     pool: &'a Pool,
 }
 
 impl std::ops::Deref for Pooled<'_> {
-    type Target = Client;
-    fn deref(&self) -> &Client {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
         self.client.as_ref().expect("a pooled connection is held until dropped")
     }
 }
 
 impl std::ops::DerefMut for Pooled<'_> {
-    fn deref_mut(&mut self) -> &mut Client {
+    fn deref_mut(&mut self) -> &mut Connection {
         self.client.as_mut().expect("a pooled connection is held until dropped")
     }
 }
@@ -121,7 +140,7 @@ impl Drop for Pool {
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         let Some(client) = self.client.take() else { return };
-        if client.is_closed() {
+        if client.client.is_closed() {
             self.pool.forget();
             return;
         }

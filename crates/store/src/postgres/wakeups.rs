@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use postgres::Client;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Transaction};
 
 use super::pool::connect;
 use super::{PostgresStore, StoreError};
+use crate::postgres::statements::Tx;
 use crate::{Listening, Queued, Wake, WakeStore};
 
 /// The channel of committed actions.
@@ -27,7 +28,7 @@ const RECONNECT: Duration = Duration::from_secs(1);
 
 /// Tells every host, once `tx` commits, that it queued `work`. Notifications of one transaction
 /// on one channel are delivered once.
-pub(super) fn announce(tx: &mut Transaction<'_>, work: Queued) -> Result<(), StoreError> {
+pub(super) fn announce(tx: &mut Tx<'_, '_>, work: Queued) -> Result<(), StoreError> {
     Ok(tx.batch_execute(&format!("NOTIFY {}", channel(work)))?)
 }
 

@@ -3,14 +3,13 @@
 //! the blocked rows are then locked, so that of two hosts deciding on the same action one decides
 //! and the other finds it no longer blocked (a conflict, 409).
 
-use postgres::Transaction;
-
 use super::reads::check_windows;
 use super::transitions::{set_state, still_managed, unit_entry};
 use super::{ACTION_COLUMNS, action};
 use crate::approvals::{Decided, still_blocked};
 use crate::postgres::audit::{append as append_audit, lock_heads};
 use crate::postgres::deliveries::insert as insert_deliveries;
+use crate::postgres::statements::Tx;
 use crate::postgres::wakeups::announce;
 use crate::postgres::{PostgresStore, not_found};
 use crate::{ApprovalStore, Declined, Notify, Queued, StoreError, Verdict};
@@ -76,7 +75,7 @@ impl ApprovalStore for PostgresStore {
 /// The rules an approval holds besides the window budgets: four eyes (when the tenant asks for
 /// it), and entitlements still managed.
 fn approval_rules(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_, '_>,
     tenant: &str,
     approved: &[Action],
     by: &str,
@@ -95,7 +94,7 @@ fn approval_rules(
                 .into());
             }
         }
-        still_managed(tx, tenant, action)?;
+        still_managed(tx, tenant, std::slice::from_ref(action))?;
     }
     Ok(())
 }

@@ -7,13 +7,14 @@
 
 use std::time::Duration;
 
-use postgres::{Row, Transaction};
+use postgres::Row;
 
 use super::transitions::{apply, set_state, unit_entry};
 use super::{ACTION_COLUMNS, action_from};
 use crate::claims::{Ending, Wait, millis};
 use crate::postgres::audit::append as append_audit;
 use crate::postgres::deliveries::insert as insert_deliveries;
+use crate::postgres::statements::Tx;
 use crate::postgres::{PostgresStore, now_ms};
 use crate::{Batch, Claim, ClaimStore, Due, Finish, Following, LeaseKey, Notify, OpenActions, StoreError};
 use provhost_core::audit::Actor;
@@ -47,7 +48,7 @@ fn runnable(r: &Row) -> Runnable {
 /// Up to `limit` of the tenant's runnable actions, locked for this claim and skipped by every
 /// other: those whose lease passed (or whose follow-up is due) first, then pending ones, oldest
 /// first.
-fn due_of(tx: &mut Transaction<'_>, tenant: &str, now: i64, limit: usize) -> Result<Vec<Runnable>, StoreError> {
+fn due_of(tx: &mut Tx<'_, '_>, tenant: &str, now: i64, limit: usize) -> Result<Vec<Runnable>, StoreError> {
     let lapsed = tx.query(
         &format!(
             "SELECT {RUNNABLE_COLUMNS} FROM actions WHERE tenant = $1 AND state IN ('pending', 'running', 'waiting')
@@ -72,7 +73,7 @@ fn due_of(tx: &mut Transaction<'_>, tenant: &str, now: i64, limit: usize) -> Res
 
 /// Releases a claim's lease. An action left waiting keeps the platform's reference and is followed
 /// up as `wait` says.
-fn release(tx: &mut Transaction<'_>, tenant: &str, id: &str, wait: Option<Wait<'_>>) -> Result<(), StoreError> {
+fn release(tx: &mut Tx<'_, '_>, tenant: &str, id: &str, wait: Option<Wait<'_>>) -> Result<(), StoreError> {
     let (reference, next, since) = (wait.map(|w| w.reference), wait.map(|w| w.next_ms), wait.map(|w| w.since_ms));
     tx.execute(
         "UPDATE actions SET lease_owner = NULL, lease_until_ms = $3, follow_ref = $4,
@@ -244,7 +245,7 @@ impl ClaimStore for PostgresStore {
 
 /// Claims one runnable action; returns the claim and, for a carry-out, its state change.
 fn claim_one(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_, '_>,
     owner: &str,
     (now, until): (i64, i64),
     row: Runnable,

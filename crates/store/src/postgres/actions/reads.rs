@@ -6,6 +6,7 @@ use postgres::GenericClient;
 use postgres::types::ToSql;
 
 use super::{ACTION_COLUMNS, action};
+use crate::postgres::statements::Cached;
 use crate::postgres::{PostgresStore, not_found, parse_column};
 use crate::{ActionStore, BlockedGroup, Declined, HistoryEntry, LiveRetry, StoreError};
 use provhost_core::model::{Action, ActionFilter, ActionKind, rfc3339};
@@ -14,7 +15,7 @@ use provhost_core::policy::{WindowBudget, first_overrun};
 /// What a window budget has used: the actions of a kind against a system that may run, counted
 /// from when they became runnable (committed, or approved), since the window's start.
 fn usage_since(
-    c: &mut impl GenericClient,
+    c: &mut Cached<'_, impl GenericClient>,
     tenant: &str,
     system: &str,
     kind: ActionKind,
@@ -39,7 +40,7 @@ fn window_start(window: Duration) -> String {
 /// inside a transaction that holds the tenant's chain head, so no other commit of the tenant is
 /// counted half.
 pub(in crate::postgres) fn check_windows(
-    tx: &mut impl GenericClient,
+    tx: &mut Cached<'_, impl GenericClient>,
     tenant: &str,
     actions: &[Action],
     windows: &[WindowBudget],
@@ -49,7 +50,7 @@ pub(in crate::postgres) fn check_windows(
 
 /// The live retry of `failed` other than `besides`.
 pub(in crate::postgres) fn live_retry(
-    c: &mut impl GenericClient,
+    c: &mut Cached<'_, impl GenericClient>,
     tenant: &str,
     failed: &str,
     besides: &str,

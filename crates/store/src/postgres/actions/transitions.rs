@@ -2,10 +2,9 @@
 //! and every later state change, each with its history row and audit record in the same
 //! transaction.
 
-use postgres::Transaction;
-
 use super::{ACTION_COLUMNS, action};
 use crate::postgres::directory::entitlement_type;
+use crate::postgres::statements::Tx;
 use crate::postgres::wakeups::announce;
 use crate::postgres::{not_found, not_found_if_zero, to_json};
 use crate::{Declined, Effect, Queued, StoreError};
@@ -15,7 +14,7 @@ use provhost_core::model::{Action, ActionState, ActionTarget, now_rfc3339};
 use provhost_core::refusal::Refusal;
 
 /// How HelloID names action `a`, with the entitlement's type read inside `tx`.
-fn helloid_name(tx: &mut Transaction<'_>, tenant: &str, a: &Action) -> Result<&'static str, StoreError> {
+fn helloid_name(tx: &mut Tx<'_, '_>, tenant: &str, a: &Action) -> Result<&'static str, StoreError> {
     let entitlement_type = match &a.target {
         ActionTarget::Entitlement(e) => tx
             .query_opt("SELECT kind FROM entitlements WHERE tenant = $1 AND id = $2", &[&tenant, e])?
@@ -25,17 +24,38 @@ fn helloid_name(tx: &mut Transaction<'_>, tenant: &str, a: &Action) -> Result<&'
     Ok(helloid_action(a.kind, &a.target, entitlement_type))
 }
 
-/// Refuses acting on an entitlement the store holds as no longer managed; one the store does not
-/// hold (a platform's directory) is the platform's to refuse.
-pub(in crate::postgres) fn still_managed(tx: &mut Transaction<'_>, tenant: &str, a: &Action) -> Result<(), Declined> {
-    let ActionTarget::Entitlement(id) = &a.target else { return Ok(()) };
-    let managed = tx.query_opt("SELECT managed FROM entitlements WHERE tenant = $1 AND id = $2", &[&tenant, id])?;
-    match managed.map(|r| r.get::<_, bool>(0)) {
-        Some(false) => Err(Declined::Refused(Refusal::Invalid(format!(
+/// Refuses acting on an entitlement the store holds as no longer managed, naming the first such
+/// action; one the store does not hold (a platform's directory) is the platform's to refuse.
+pub(in crate::postgres) fn still_managed(
+    tx: &mut Tx<'_, '_>,
+    tenant: &str,
+    actions: &[Action],
+) -> Result<(), Declined> {
+    let targets: Vec<&str> = actions
+        .iter()
+        .filter_map(|a| match &a.target {
+            ActionTarget::Entitlement(id) => Some(id.as_str()),
+            ActionTarget::Account(_) => None,
+        })
+        .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let rows = tx.query(
+        "SELECT id FROM entitlements WHERE tenant = $1 AND id = ANY($2) AND NOT managed",
+        &[&tenant, &targets],
+    )?;
+    let unmanaged: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let first = actions.iter().find_map(|a| match &a.target {
+        ActionTarget::Entitlement(id) if unmanaged.contains(id) => Some((a, id)),
+        _ => None,
+    });
+    match first {
+        Some((a, id)) => Err(Declined::Refused(Refusal::Invalid(format!(
             "entitlement '{id}' is no longer managed; provisioning leaves it alone, so action '{}' ({} of it) is not acted on",
             a.id, a.kind
         )))),
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
 
@@ -51,10 +71,10 @@ fn column<'a>(actions: &'a [Action], value: impl Fn(&'a Action) -> Option<&'a st
 }
 
 /// Inserts actions as committed, with the first entry of their history, inside `tx`: one
-/// statement for all the actions and one for all their history rows. Each action keeps the plugin
+/// statement for all the actions and all their history rows. Each action keeps the plugin
 /// of the invocation that planned it (inserted before them), which the console lists them by.
 pub(in crate::postgres) fn insert_actions(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_, '_>,
     tenant: &str,
     actions: &[Action],
 ) -> Result<(), StoreError> {
@@ -84,13 +104,15 @@ pub(in crate::postgres) fn insert_actions(
     let [ids, persons, systems, kinds, states, origins, messages, retries, invocations, created, updated] = &columns;
     tx.execute(
         &format!(
-            "INSERT INTO actions (tenant, {ACTION_COLUMNS}, counted_at, plugin)
+            "WITH inserted AS (INSERT INTO actions (tenant, {ACTION_COLUMNS}, counted_at, plugin)
              SELECT $1, i, p, s, tt, ti, k, st, o, m, r, inv, c, u,
                     CASE WHEN st IN ('blocked', 'rejected') THEN NULL ELSE c END,
                     (SELECT plugin_name FROM invocations WHERE tenant = $1 AND id = inv)
              FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                          $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
-                  AS a(i, p, s, tt, ti, k, st, o, m, r, inv, c, u)"
+                  AS a(i, p, s, tt, ti, k, st, o, m, r, inv, c, u))
+             INSERT INTO action_history (tenant, action, seq, state, message, at)
+             SELECT $1, i, 0, st, m, c FROM UNNEST($2::text[], $8::text[], $10::text[], $13::text[]) AS h(i, st, m, c)"
         ),
         &[
             &tenant,
@@ -109,11 +131,6 @@ pub(in crate::postgres) fn insert_actions(
             updated,
         ],
     )?;
-    tx.execute(
-        "INSERT INTO action_history (tenant, action, seq, state, message, at)
-         SELECT $1, i, 0, st, m, c FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[]) AS h(i, st, m, c)",
-        &[&tenant, ids, states, messages, created],
-    )?;
     if actions.iter().any(|a| a.state == ActionState::Pending) {
         announce(tx, Queued::Actions)?;
     }
@@ -123,7 +140,7 @@ pub(in crate::postgres) fn insert_actions(
 /// Moves an action to `state` with its history entry; returns the action as it now is and its
 /// HelloID name, for the caller's one audit record of its unit.
 pub(super) fn set_state(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_, '_>,
     tenant: &str,
     id: &str,
     state: ActionState,
@@ -150,7 +167,7 @@ pub(super) fn set_state(
 }
 
 /// Applies what carrying an action out changed in the directory.
-pub(super) fn apply(tx: &mut Transaction<'_>, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
+pub(super) fn apply(tx: &mut Tx<'_, '_>, tenant: &str, effect: &Effect) -> Result<(), StoreError> {
     let changed = match effect {
         Effect::Nothing => return Ok(()),
         Effect::AccountAttributes { account, attributes } => {
