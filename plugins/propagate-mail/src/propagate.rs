@@ -61,7 +61,6 @@ fn list(setting: &str) -> Vec<String> {
     setting.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
-
 impl Plugin for PropagateMail {
     fn on_attribute_changed(event: &AttributeChanged) -> Result<Outcome, String> {
         let sources = list(&settings::get("source-system").unwrap_or_else(|| "active-directory".to_string()));

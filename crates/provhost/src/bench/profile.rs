@@ -9,6 +9,10 @@ use crate::event::Event;
 use crate::runtime::Runtime;
 
 /// One profile to take: the plugin's label, its component, how many events one instance serves.
+#[cfg_attr(
+    not(feature = "guest-profile"),
+    expect(dead_code, reason = "read by the guest profiler, which only the feature guest-profile builds")
+)]
 pub struct Profiled<'a> {
     /// The plugin's label in the report.
     pub label: &'a str,
