@@ -139,10 +139,12 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
     let runs = || {
         plugins.iter().map(|p| (p, fresh, "")).chain(plugins[1..].iter().map(|p| (p, warm, ", warm instance (opt-in)")))
     };
+    // One compile cache for the in-process parts, so that a component profiled first is not
+    // compiled again to be timed.
+    let in_process_cache = tempfile::tempdir()?;
     if let Some(dir) = &options.guest_profile {
         starting("guest profiles");
-        let cache = tempfile::tempdir()?;
-        let runtime = Runtime::new(cache.path().to_owned())?;
+        let runtime = Runtime::new(in_process_cache.path().to_owned())?;
         let profiled: Vec<_> = runs()
             .map(|((label, path), events_per_instance, _)| profile::Profiled { label, path, events_per_instance })
             .collect();
@@ -155,8 +157,7 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
     }
     if options.wants("invoke") {
         starting("in-process invocations");
-        let cache = tempfile::tempdir()?;
-        let runtime = Runtime::new(cache.path().to_owned())?;
+        let runtime = Runtime::new(in_process_cache.path().to_owned())?;
         let _ = writeln!(out, "## Per event, in process (instantiate + handle + plan; no store writes)\n");
         let _ = writeln!(
             out,
