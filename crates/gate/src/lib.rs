@@ -9,7 +9,8 @@
 //! - [`call`]: the calls and queries as values, and the WIT imports they come through;
 //! - [`context`]: what a tenant's calls run in (built by `provhost::tenant` alone);
 //! - [`plan`]: the actions planned so far (the one meaning of "plan" in provhost);
-//! - [`journal`]: each call with its decision, the plugin's notes and log lines.
+//! - [`journal`]: each call with its decision, the plugin's notes and log lines;
+//! - [`reads`]: what the invocation read from the directory, read from the backend once.
 //!
 //! The pure checks (scope, exclusion, threshold, window) live in `provhost_core::policy`, the refusals in
 //! `provhost_core::refusal`; both sit below the gate so the store can use them too.
@@ -18,6 +19,7 @@ mod call;
 mod context;
 mod journal;
 mod plan;
+mod reads;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -25,6 +27,7 @@ pub use call::{Call, Import, Query};
 pub use context::{TenantContext, TenantParts};
 pub use journal::{AuditNote, CallRecord, Journal, LogLine};
 pub use plan::{Intent, Plan};
+pub use reads::Reads;
 
 use std::sync::Arc;
 
@@ -38,6 +41,8 @@ use provhost_platforms::Backend;
 pub struct Gate {
     context: Arc<TenantContext>,
     bounds: Bounds,
+    /// The tenant's backend, with what this gate's calls and queries read from it so far.
+    reads: Reads,
     /// The actions planned so far.
     pub plan: Plan,
     /// Every call and its decision, every note and log line.
@@ -83,7 +88,8 @@ pub const MAX_ANSWER_BYTES: usize = 1 << 20;
 impl Gate {
     /// An empty plan for `invocation`, its calls held to `bounds`.
     pub fn new(invocation: &str, context: Arc<TenantContext>, bounds: Bounds) -> Self {
-        Self { plan: Plan::new(invocation, bounds.max_actions), journal: Journal::default(), context, bounds }
+        let reads = Reads::new(context.parts.backend.clone());
+        Self { plan: Plan::new(invocation, bounds.max_actions), journal: Journal::default(), reads, context, bounds }
     }
 
     /// Takes what was planned and journaled so far, leaving the gate empty.
@@ -96,9 +102,10 @@ impl Gate {
         &self.context.parts.tenant
     }
 
-    /// The tenant's backend.
+    /// The tenant's backend, through what this gate read from it so far: a person, entitlement
+    /// or account read once is not read again for the same invocation or request.
     pub fn backend(&self) -> &dyn Backend {
-        self.context.parts.backend.as_ref()
+        &self.reads
     }
 
     /// The shared context.

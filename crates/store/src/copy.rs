@@ -86,6 +86,7 @@ pub fn sqlite_to_postgres(from: &Path, to: &str) -> Result<Copied, StoreError> {
         &[],
     )?;
     tx.commit()?;
+    target.analyze()?;
     let chains =
         target.audit_tenants()?.iter().map(|tenant| target.verify_audit(tenant)).collect::<Result<Vec<_>, _>>()?;
     Ok(Copied { rows, chains })

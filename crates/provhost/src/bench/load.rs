@@ -127,7 +127,9 @@ pub fn run(
                 let server = tokio::spawn(serve(listener, state, async move {
                     let _ = stopped.await;
                 }));
-                let figures = levels_of(data.path(), &urls, (&body, &key), (levels, duration), &counted).await;
+                let settle = || Ok(());
+                let figures =
+                    levels_of(data.path(), &urls, (&body, &key), (levels, duration), (&settle, &counted)).await;
                 let _ = stop.send(());
                 server.await??;
                 figures
@@ -156,8 +158,12 @@ pub fn run(
                     transactions: Some(store.transactions_committed()?),
                 })
             };
+            // The planner's statistics of the new database, once it holds a served tenant's rows,
+            // as a running database's are: without them it takes the growing tables for empty.
+            let settle = || Ok(store.analyze()?);
             let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let figures = tokio.block_on(levels_of(data.path(), &urls, (&body, &key), (levels, duration), &counted));
+            let figures =
+                tokio.block_on(levels_of(data.path(), &urls, (&body, &key), (levels, duration), (&settle, &counted)));
             drop(serving);
             drop(store);
             drop(database);
@@ -166,13 +172,14 @@ pub fn run(
     }
 }
 
-/// Sends the first event, then measures each level against the servers at `urls`.
+/// Sends the first event and settles the store, then measures each level against the servers at
+/// `urls`.
 async fn levels_of(
     dir: &Path,
     urls: &[String],
     (body, key): (&str, &IssuedKey),
     (levels, duration): (&[usize], Duration),
-    counted: &dyn Fn() -> anyhow::Result<Counted>,
+    (settle, counted): (&dyn Fn() -> anyhow::Result<()>, &dyn Fn() -> anyhow::Result<Counted>),
 ) -> anyhow::Result<Vec<LoadFigures>> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
     let first = client
@@ -188,6 +195,7 @@ async fn levels_of(
         first.status(),
         first.text().await?
     );
+    settle()?;
     let wrk = wrk_script(dir, body, key)?;
     let mut figures = Vec::new();
     for &concurrency in levels {

@@ -83,6 +83,8 @@ fn apply_observed(tx: &mut Tx<'_, '_>, tenant: &str, change: &AttributeChanged) 
 /// Commits `commit` inside the write transaction `tx`: the tenant's chain head locked, the window
 /// budgets, retries, managed entitlements and the person's attribute bounds checked again, then the
 /// invocation, its audit entries and its actions written; the refusal instead, with nothing written.
+/// Every check comes before the first write, so a refused plan leaves its transaction as it found
+/// it: a group of plans goes on without it (see [`super::group`]).
 pub(super) fn commit_in(tx: &mut Tx<'_, '_>, commit: &Commit<'_>) -> Result<(), Declined> {
     let tenant = commit.record.tenant.as_str();
     let head = lock_head(tx, tenant)?;
@@ -106,7 +108,7 @@ impl InvocationStore for PostgresStore {
     }
 
     fn commit(&self, commit: &Commit<'_>) -> Result<(), Declined> {
-        self.governed(|tx| commit_in(tx, commit))
+        super::off_runtime(|| self.commit_grouped(commit))
     }
 
     fn invocation_source(&self, tenant: &str, id: &str) -> Result<Option<InvocationSource>, StoreError> {

@@ -8,17 +8,21 @@
 //!   last slot;
 //! - executors claim runnable actions with `FOR UPDATE SKIP LOCKED`, under leases timed by the
 //!   database's clock and fenced by tokens, so one host carries each action out at a time;
-//! - a serialisation failure or deadlock is retried a bounded number of times.
+//! - a serialisation failure or deadlock is retried a bounded number of times;
+//! - the plans of one tenant that arrive on one host while another commits share its next
+//!   transaction ([`group`]), so the head is locked, and the commit synced, once per group.
 //!
 //! The interface is synchronous, as the embedded store's is: callers run it on blocking threads.
 //! A call made from inside an asynchronous context (a plugin's query read through while its
-//! invocation runs) is carried out on a thread of its own, never on the async worker.
+//! invocation runs) blocks only after its worker has handed its other tasks on, or runs on a
+//! thread of its own (see [`off_runtime`]).
 
 mod actions;
 mod audit;
 mod deliveries;
 mod directory;
 mod events;
+mod group;
 #[cfg(test)]
 mod hosts;
 mod invocations;
@@ -56,6 +60,8 @@ const CONNECTIONS: usize = 32;
 pub struct PostgresStore {
     pool: pool::Pool,
     stats: GroupStats,
+    /// Each tenant's plans waiting to commit in a group on this host.
+    lanes: group::Lanes,
 }
 
 impl PostgresStore {
@@ -64,7 +70,11 @@ impl PostgresStore {
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let shown = without_password(url);
         let config: postgres::Config = url.parse().map_err(|e| StoreError::open(&shown, e))?;
-        let store = Self { pool: pool::Pool::new(config, shown, CONNECTIONS), stats: GroupStats::default() };
+        let store = Self {
+            pool: pool::Pool::new(config, shown, CONNECTIONS),
+            stats: GroupStats::default(),
+            lanes: group::Lanes::default(),
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -77,6 +87,14 @@ impl PostgresStore {
     /// Brings the database to [`SCHEMA_VERSION`]; hosts starting together migrate one at a time.
     pub fn migrate(&self) -> Result<(), StoreError> {
         off_runtime(|| schema::migrate(&mut self.pool.take()?.client))
+    }
+
+    /// Brings the planner's statistics of every table up to date, as autovacuum does in its own
+    /// time (at most once a minute): after a bulk load such as `provhost store copy`, and on a
+    /// new database about to grow fast, whose tables the planner would otherwise take for as
+    /// small as they were, scanning them whole where an index finds the row.
+    pub fn analyze(&self) -> Result<(), StoreError> {
+        off_runtime(|| Ok(self.pool.take()?.client.batch_execute("ANALYZE")?))
     }
 
     /// Runs `read` on a connection of the pool.
@@ -147,16 +165,21 @@ impl PostgresStore {
     }
 }
 
-/// Runs `work` here, or on a scoped thread of its own when this thread is inside an asynchronous
-/// runtime (where the client's blocking calls must not run).
+/// Runs `work` where the client's blocking calls may run: here on a thread outside any
+/// asynchronous runtime (a blocking task's thread included); on a worker of a multi-threaded
+/// runtime, here too, once the worker has handed its other tasks on (`block_in_place`); on a
+/// single-threaded runtime, which cannot hand them on, on a scoped thread of its own.
 fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return work();
+    match tokio::runtime::Handle::try_current() {
+        Err(_) => work(),
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        Ok(_) => std::thread::scope(|s| match s.spawn(work).join() {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
     }
-    std::thread::scope(|s| match s.spawn(work).join() {
-        Ok(value) => value,
-        Err(panic) => std::panic::resume_unwind(panic),
-    })
 }
 
 /// The engine's error as the store reports it: a serialisation failure or deadlock (which the

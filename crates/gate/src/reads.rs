@@ -1,0 +1,242 @@
+//! What one invocation or request read from the directory, kept for its life: a plugin that reads
+//! a person and then calls on them, and the gate checking each call, read the person, their
+//! entitlements and their accounts from the backend once instead of once per look. The commit
+//! checks again what must still hold (managed entitlements, retries, windows), so a read that
+//! went stale meanwhile cannot carry a decision past it.
+//!
+//! Only successful reads are kept, at most [`KEPT`] of each kind, so a plugin naming thousands of
+//! ids costs the host no more memory than one naming a few; past that, reads go to the backend.
+//! Actions are never kept: their states move while the invocation runs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use provhost_core::model::{Account, Action, ActionFilter, ActionKind, Entitlement, Person};
+use provhost_platforms::{Backend, BackendError, Job};
+use provhost_store::Finish;
+
+/// The most records of each kind one invocation keeps.
+pub const KEPT: usize = 64;
+
+/// A backend with what one invocation has read from it so far.
+pub struct Reads {
+    backend: Arc<dyn Backend>,
+    kept: Mutex<Kept>,
+}
+
+/// Records by id, and each person's lists, as read.
+#[derive(Default)]
+struct Kept {
+    persons: HashMap<String, Person>,
+    entitlements: HashMap<String, Entitlement>,
+    accounts: HashMap<String, Account>,
+    entitlements_of: HashMap<String, Vec<Entitlement>>,
+    accounts_of: HashMap<String, Vec<Account>>,
+}
+
+/// Keeps `value` under `key` unless the map is full.
+fn keep<T: Clone>(map: &mut HashMap<String, T>, key: &str, value: &T) {
+    if map.len() < KEPT {
+        map.insert(key.to_owned(), value.clone());
+    }
+}
+
+impl Reads {
+    /// Nothing read yet from `backend`.
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Self { backend, kept: Mutex::default() }
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The kept answer `find` picks, or the backend's answer from `read`, kept by `store`.
+    fn through<T: Clone>(
+        &self,
+        find: impl Fn(&Kept) -> Option<T>,
+        read: impl FnOnce(&dyn Backend) -> Result<T, BackendError>,
+        store: impl FnOnce(&mut Kept, &T),
+    ) -> Result<T, BackendError> {
+        if let Some(found) = find(&self.kept()) {
+            return Ok(found);
+        }
+        let read = read(self.backend.as_ref())?;
+        store(&mut self.kept(), &read);
+        Ok(read)
+    }
+}
+
+impl Backend for Reads {
+    fn persons(&self, tenant: &str) -> Result<Vec<Person>, BackendError> {
+        self.backend.persons(tenant)
+    }
+
+    fn person(&self, tenant: &str, id: &str) -> Result<Person, BackendError> {
+        self.through(|k| k.persons.get(id).cloned(), |b| b.person(tenant, id), |k, p| keep(&mut k.persons, id, p))
+    }
+
+    fn entitlements(&self, tenant: &str, person: &str) -> Result<Vec<Entitlement>, BackendError> {
+        self.through(
+            |k| k.entitlements_of.get(person).cloned(),
+            |b| b.entitlements(tenant, person),
+            |k, all| {
+                keep(&mut k.entitlements_of, person, all);
+                all.iter().for_each(|e| keep(&mut k.entitlements, &e.id, e));
+            },
+        )
+    }
+
+    fn accounts(&self, tenant: &str, person: &str) -> Result<Vec<Account>, BackendError> {
+        self.through(
+            |k| k.accounts_of.get(person).cloned(),
+            |b| b.accounts(tenant, person),
+            |k, all| {
+                keep(&mut k.accounts_of, person, all);
+                all.iter().for_each(|a| keep(&mut k.accounts, &a.id, a));
+            },
+        )
+    }
+
+    fn entitlement(&self, tenant: &str, id: &str) -> Result<Entitlement, BackendError> {
+        self.through(
+            |k| k.entitlements.get(id).cloned(),
+            |b| b.entitlement(tenant, id),
+            |k, e| keep(&mut k.entitlements, id, e),
+        )
+    }
+
+    fn account(&self, tenant: &str, id: &str) -> Result<Account, BackendError> {
+        self.through(|k| k.accounts.get(id).cloned(), |b| b.account(tenant, id), |k, a| keep(&mut k.accounts, id, a))
+    }
+
+    fn action(&self, tenant: &str, id: &str) -> Result<Action, BackendError> {
+        self.backend.action(tenant, id)
+    }
+
+    fn actions(&self, tenant: &str, filter: &ActionFilter, limit: usize) -> Result<Vec<Action>, BackendError> {
+        self.backend.actions(tenant, filter, limit)
+    }
+
+    fn entitlement_count(&self, tenant: &str, system: &str) -> Result<u32, BackendError> {
+        self.backend.entitlement_count(tenant, system)
+    }
+
+    fn carry_out(&self, tenant: &str, job: &Job<'_>) -> Result<Finish, BackendError> {
+        self.backend.carry_out(tenant, job)
+    }
+
+    fn unsupported(&self, kind: ActionKind) -> Option<String> {
+        self.backend.unsupported(kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provhost_platforms::MemoryBackend;
+
+    /// Counts the reads that reach the backend beneath.
+    struct Counting {
+        inner: MemoryBackend,
+        reads: Mutex<u32>,
+    }
+
+    impl Counting {
+        fn count(&self) {
+            *self.reads.lock().unwrap() += 1;
+        }
+    }
+
+    impl Backend for Counting {
+        fn persons(&self, tenant: &str) -> Result<Vec<Person>, BackendError> {
+            self.count();
+            self.inner.persons(tenant)
+        }
+        fn person(&self, tenant: &str, id: &str) -> Result<Person, BackendError> {
+            self.count();
+            self.inner.person(tenant, id)
+        }
+        fn entitlements(&self, tenant: &str, person: &str) -> Result<Vec<Entitlement>, BackendError> {
+            self.count();
+            self.inner.entitlements(tenant, person)
+        }
+        fn accounts(&self, tenant: &str, person: &str) -> Result<Vec<Account>, BackendError> {
+            self.count();
+            self.inner.accounts(tenant, person)
+        }
+        fn entitlement(&self, tenant: &str, id: &str) -> Result<Entitlement, BackendError> {
+            self.count();
+            self.inner.entitlement(tenant, id)
+        }
+        fn account(&self, tenant: &str, id: &str) -> Result<Account, BackendError> {
+            self.count();
+            self.inner.account(tenant, id)
+        }
+        fn action(&self, tenant: &str, id: &str) -> Result<Action, BackendError> {
+            self.count();
+            self.inner.action(tenant, id)
+        }
+        fn actions(&self, tenant: &str, filter: &ActionFilter, limit: usize) -> Result<Vec<Action>, BackendError> {
+            self.count();
+            self.inner.actions(tenant, filter, limit)
+        }
+        fn entitlement_count(&self, tenant: &str, system: &str) -> Result<u32, BackendError> {
+            self.inner.entitlement_count(tenant, system)
+        }
+        fn carry_out(&self, tenant: &str, job: &Job<'_>) -> Result<Finish, BackendError> {
+            self.inner.carry_out(tenant, job)
+        }
+    }
+
+    const PERSON: &str = "3f1c5a52-8d2e-4b7a-9a41-2f6d0c1e7b01";
+
+    /// The demo tenant's directory, counting reads.
+    fn counting() -> Arc<Counting> {
+        let store = provhost_store::SqliteStore::in_memory().unwrap();
+        provhost_store::seed_demo(&store).unwrap();
+        let inner = MemoryBackend::snapshot(&store, "demo").unwrap();
+        Arc::new(Counting { inner, reads: Mutex::new(0) })
+    }
+
+    #[test]
+    fn a_record_read_once_is_not_read_again_and_lists_fill_the_records() {
+        let backend = counting();
+        let reads = Reads::new(backend.clone());
+        let person = reads.person("t", PERSON).unwrap();
+        assert_eq!(reads.person("t", PERSON).unwrap().id, person.id);
+        let accounts = reads.accounts("t", PERSON).unwrap();
+        let entitlements = reads.entitlements("t", PERSON).unwrap();
+        assert!(!accounts.is_empty() && !entitlements.is_empty());
+        assert_eq!(reads.account("t", &accounts[0].id).unwrap().id, accounts[0].id);
+        assert_eq!(reads.entitlement("t", &entitlements[0].id).unwrap().id, entitlements[0].id);
+        assert_eq!(reads.accounts("t", PERSON).unwrap().len(), accounts.len());
+        assert_eq!(*backend.reads.lock().unwrap(), 3, "one read each of the person and their two lists");
+    }
+
+    #[test]
+    fn refusals_and_actions_are_read_every_time() {
+        let backend = counting();
+        let reads = Reads::new(backend.clone());
+        assert!(reads.person("t", "nobody").is_err());
+        assert!(reads.person("t", "nobody").is_err());
+        let filter = ActionFilter::default();
+        reads.actions("t", &filter, 10).unwrap();
+        reads.actions("t", &filter, 10).unwrap();
+        assert_eq!(*backend.reads.lock().unwrap(), 4);
+    }
+
+    #[test]
+    fn past_the_bound_reads_go_to_the_backend_and_keep_nothing_more() {
+        let backend = counting();
+        let reads = Reads::new(backend.clone());
+        for n in 0..KEPT + 10 {
+            let _ = reads.entitlements("t", &format!("p-{n}"));
+        }
+        let kept = reads.kept().entitlements_of.len();
+        assert_eq!(kept, KEPT);
+        let before = *backend.reads.lock().unwrap();
+        let _ = reads.entitlements("t", &format!("p-{}", KEPT + 5));
+        assert_eq!(*backend.reads.lock().unwrap(), before + 1);
+    }
+}
