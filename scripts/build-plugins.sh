@@ -33,15 +33,21 @@ stale() {
 }
 
 mkdir -p plugins/target/python plugins/target/js
+# The tools, even when every component is up to date: the documentation's tests build its
+# Python and JavaScript snippets with them.
 COMPONENTIZE_PY_VERSION=0.25.1
+if ! componentize-py --version 2>/dev/null | grep -q "$COMPONENTIZE_PY_VERSION"; then
+    python3 -m pip install --quiet --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
+    hash -r
+fi
+if [ ! -d plugins/js/node_modules/@bytecodealliance/componentize-js ]; then
+    (cd plugins/js && npm install --no-audit --no-fund --loglevel=error)
+fi
+
 for dir in plugins/python/*/; do
     name=$(basename "$dir")
     out="plugins/target/python/${name//-/_}.wasm"
     if stale "$out" "$dir" wit; then
-        if ! componentize-py --version 2>/dev/null | grep -q "$COMPONENTIZE_PY_VERSION"; then
-            python3 -m pip install --quiet --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
-            hash -r
-        fi
         componentize-py -d wit/0.2.0 -w plugin componentize -p "$dir" app -o "$out"
     fi
     cp "$dir/plugin.toml" "${out%.wasm}.toml"
@@ -52,9 +58,6 @@ for dir in plugins/js/*/; do
     [ "$name" = node_modules ] && continue
     out="plugins/target/js/${name//-/_}.wasm"
     if stale "$out" "$dir" wit plugins/js/build.mjs; then
-        if [ ! -d plugins/js/node_modules/@bytecodealliance/componentize-js ]; then
-            (cd plugins/js && npm install --no-audit --no-fund --loglevel=error)
-        fi
         node plugins/js/build.mjs "$dir/$name.js" "$out"
     fi
     cp "$dir/plugin.toml" "${out%.wasm}.toml"

@@ -92,8 +92,10 @@ impl Gate {
         Self { plan: Plan::new(invocation, bounds.max_actions), journal: Journal::default(), reads, context, bounds }
     }
 
-    /// Takes what was planned and journaled so far, leaving the gate empty.
+    /// Takes what was planned and journaled so far, leaving the gate empty (and forgetting what
+    /// it read).
     pub fn take(&mut self) -> (Vec<Action>, Journal) {
+        self.reads.forget();
         (self.plan.take_actions(), std::mem::take(&mut self.journal))
     }
 

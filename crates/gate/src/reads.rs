@@ -1,12 +1,15 @@
 //! What one invocation or request read from the directory, kept for its life: a plugin that reads
 //! a person and then calls on them, and the gate checking each call, read the person, their
-//! entitlements and their accounts from the backend once instead of once per look. The commit
-//! checks again what must still hold (managed entitlements, retries, windows), so a read that
-//! went stale meanwhile cannot carry a decision past it.
+//! entitlements and their accounts from the backend once instead of once per look. The answers
+//! are as they stood at the first read, as a snapshot's would be. Nothing final rests on them:
+//! the commit checks again, in its transaction, that the entitlements the store holds are still
+//! managed, the retries and the window budgets; an approval and the executor's carry-out read the
+//! person again for the exclusions as they stand then.
 //!
-//! Only successful reads are kept, at most [`KEPT`] of each kind, so a plugin naming thousands of
-//! ids costs the host no more memory than one naming a few; past that, reads go to the backend.
-//! Actions are never kept: their states move while the invocation runs.
+//! A `Reads` serves the one tenant of its gate. Only successful reads are kept, at most [`KEPT`]
+//! of each kind and [`KEPT_BYTES`] in all, so a plugin naming thousands of ids or the persons
+//! with the longest lists costs the host no more memory than one naming a few; past that, reads
+//! go to the backend. Actions are never kept: their states move while the invocation runs.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +21,9 @@ use provhost_store::Finish;
 /// The most records of each kind one invocation keeps.
 pub const KEPT: usize = 64;
 
+/// The most bytes (as JSON) of records one invocation keeps.
+pub const KEPT_BYTES: usize = 1 << 20;
+
 /// A backend with what one invocation has read from it so far.
 pub struct Reads {
     backend: Arc<dyn Backend>,
@@ -27,6 +33,8 @@ pub struct Reads {
 /// Records by id, and each person's lists, as read.
 #[derive(Default)]
 struct Kept {
+    /// What they take, as JSON.
+    bytes: usize,
     persons: HashMap<String, Person>,
     entitlements: HashMap<String, Entitlement>,
     accounts: HashMap<String, Account>,
@@ -34,17 +42,30 @@ struct Kept {
     accounts_of: HashMap<String, Vec<Account>>,
 }
 
-/// Keeps `value` under `key` unless the map is full.
-fn keep<T: Clone>(map: &mut HashMap<String, T>, key: &str, value: &T) {
-    if map.len() < KEPT {
-        map.insert(key.to_owned(), value.clone());
+/// Keeps `value` under `key` in the map `pick` chooses, unless the map or the byte budget is full.
+fn keep<T: Clone + serde::Serialize>(
+    kept: &mut Kept,
+    pick: impl Fn(&mut Kept) -> &mut HashMap<String, T>,
+    key: &str,
+    value: &T,
+) {
+    let bytes = serde_json::to_vec(value).map_or(usize::MAX, |json| json.len());
+    if pick(kept).len() >= KEPT || kept.bytes.saturating_add(bytes) > KEPT_BYTES {
+        return;
     }
+    kept.bytes += bytes;
+    pick(kept).insert(key.to_owned(), value.clone());
 }
 
 impl Reads {
     /// Nothing read yet from `backend`.
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         Self { backend, kept: Mutex::default() }
+    }
+
+    /// Forgets everything read so far.
+    pub fn forget(&self) {
+        *self.kept() = Kept::default();
     }
 
     fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
@@ -73,7 +94,11 @@ impl Backend for Reads {
     }
 
     fn person(&self, tenant: &str, id: &str) -> Result<Person, BackendError> {
-        self.through(|k| k.persons.get(id).cloned(), |b| b.person(tenant, id), |k, p| keep(&mut k.persons, id, p))
+        self.through(
+            |k| k.persons.get(id).cloned(),
+            |b| b.person(tenant, id),
+            |k, p| keep(k, |k| &mut k.persons, id, p),
+        )
     }
 
     fn entitlements(&self, tenant: &str, person: &str) -> Result<Vec<Entitlement>, BackendError> {
@@ -81,8 +106,8 @@ impl Backend for Reads {
             |k| k.entitlements_of.get(person).cloned(),
             |b| b.entitlements(tenant, person),
             |k, all| {
-                keep(&mut k.entitlements_of, person, all);
-                all.iter().for_each(|e| keep(&mut k.entitlements, &e.id, e));
+                keep(k, |k| &mut k.entitlements_of, person, all);
+                all.iter().for_each(|e| keep(k, |k| &mut k.entitlements, &e.id, e));
             },
         )
     }
@@ -92,8 +117,8 @@ impl Backend for Reads {
             |k| k.accounts_of.get(person).cloned(),
             |b| b.accounts(tenant, person),
             |k, all| {
-                keep(&mut k.accounts_of, person, all);
-                all.iter().for_each(|a| keep(&mut k.accounts, &a.id, a));
+                keep(k, |k| &mut k.accounts_of, person, all);
+                all.iter().for_each(|a| keep(k, |k| &mut k.accounts, &a.id, a));
             },
         )
     }
@@ -102,12 +127,16 @@ impl Backend for Reads {
         self.through(
             |k| k.entitlements.get(id).cloned(),
             |b| b.entitlement(tenant, id),
-            |k, e| keep(&mut k.entitlements, id, e),
+            |k, e| keep(k, |k| &mut k.entitlements, id, e),
         )
     }
 
     fn account(&self, tenant: &str, id: &str) -> Result<Account, BackendError> {
-        self.through(|k| k.accounts.get(id).cloned(), |b| b.account(tenant, id), |k, a| keep(&mut k.accounts, id, a))
+        self.through(
+            |k| k.accounts.get(id).cloned(),
+            |b| b.account(tenant, id),
+            |k, a| keep(k, |k| &mut k.accounts, id, a),
+        )
     }
 
     fn action(&self, tenant: &str, id: &str) -> Result<Action, BackendError> {
@@ -224,6 +253,20 @@ mod tests {
         reads.actions("t", &filter, 10).unwrap();
         reads.actions("t", &filter, 10).unwrap();
         assert_eq!(*backend.reads.lock().unwrap(), 4);
+    }
+
+    #[test]
+    fn records_past_the_byte_budget_are_not_kept() {
+        let backend = counting();
+        let reads = Reads::new(backend.clone());
+        reads.kept().bytes = KEPT_BYTES - 10;
+        reads.person("t", PERSON).unwrap();
+        reads.person("t", PERSON).unwrap();
+        assert_eq!(*backend.reads.lock().unwrap(), 2, "a person larger than what is left is read each time");
+        reads.forget();
+        reads.person("t", PERSON).unwrap();
+        reads.person("t", PERSON).unwrap();
+        assert_eq!(*backend.reads.lock().unwrap(), 3, "once forgotten, the budget is whole again");
     }
 
     #[test]

@@ -4,7 +4,6 @@
 use postgres::Row;
 
 use super::audit::append as append_audit;
-use super::invocations::commit_in;
 use super::{PostgresStore, StoreError};
 use crate::postgres::statements::Tx;
 use crate::{Commit, Declined, EventBounds, EventRange, EventStore, Kept, KeptEvent};
@@ -30,7 +29,7 @@ fn kept(row: &Row) -> KeptEvent {
 
 /// Keeps `event` inside the write transaction `tx` unless it is larger than `bounds` allow, then
 /// drops the tenant's oldest kept events until it holds at most `max_tenant_bytes`.
-fn keep_in(tx: &mut Tx<'_, '_>, event: &KeptEvent, bounds: EventBounds) -> Result<Kept, StoreError> {
+pub(super) fn keep_in(tx: &mut Tx<'_, '_>, event: &KeptEvent, bounds: EventBounds) -> Result<Kept, StoreError> {
     let bytes = event.bytes();
     if bytes > bounds.max_event_bytes {
         return Ok(Kept::TooLarge { bytes });
@@ -64,10 +63,8 @@ impl EventStore for PostgresStore {
     }
 
     fn commit_keeping(&self, commit: &Commit<'_>, event: &KeptEvent, bounds: EventBounds) -> Result<Kept, Declined> {
-        self.governed(|tx| {
-            commit_in(tx, commit)?;
-            Ok(keep_in(tx, event, bounds)?)
-        })
+        let kept = super::off_runtime(|| self.commit_grouped(commit, Some((event, bounds))))?;
+        Ok(kept.expect("a plan committed with its event says what keeping it did"))
     }
 
     fn kept_events(&self, tenant: &str, plugin: &str, range: &EventRange) -> Result<Vec<KeptEvent>, StoreError> {

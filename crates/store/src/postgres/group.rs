@@ -4,24 +4,28 @@
 //! plans that arrive on one host while a commit of the tenant is under way wait in the tenant's
 //! lane, and the next of them to run commits all that are waiting (up to [`MAX_UNITS`]) in one
 //! transaction: the head locked once, each plan checked again against the ones before it in the
-//! same transaction, one synced commit. A plan alone commits at once.
+//! same transaction, one synced commit. A plan alone commits at once. A plan whose group has
+//! committed is answered at once, without waiting for the lane.
 //!
 //! A refused plan writes nothing ([`commit_in`] refuses before it writes), so the others go on
-//! without it. A store failure rolls the whole group back; each of its plans is then committed
-//! again on its own, with its own retries, so one plan's failure is its own.
+//! without it. A statement of one plan that fails rolls the whole group back; each of its plans
+//! is then committed again on its own, with its own retries, so one plan's failure is its own.
+//! A failure that is no plan's own (no connection, a connection lost, a `COMMIT` that failed,
+//! which may have committed) is every member's answer, as the embedded store's group commit
+//! answers it: nothing is committed twice.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use super::events::keep_in;
 use super::invocations::commit_in;
-use super::statements::Cached;
+use super::statements::{Cached, Tx};
 use super::{PostgresStore, pool};
-use crate::{Commit, Declined, StoreError};
+use crate::{Commit, Declined, EventBounds, Kept, KeptEvent, StoreError};
 use provhost_core::audit::{AuditEntry, InvocationRecord};
 use provhost_core::event::AttributeChanged;
 use provhost_core::model::Action;
 use provhost_core::policy::WindowBudget;
-use provhost_core::refusal::Refusal;
 
 /// The most plans one group transaction holds, so that a steady stream cannot keep a group (and
 /// the plans in it) waiting.
@@ -31,47 +35,64 @@ pub(super) const MAX_UNITS: usize = 64;
 #[derive(Default)]
 pub(super) struct Lanes(Mutex<HashMap<String, Arc<Lane>>>);
 
-/// One tenant's plans waiting for a group, and who is committing one.
+/// One tenant's plans waiting for a group, and whether one is being committed from this host.
 #[derive(Default)]
 struct Lane {
-    waiting: Mutex<Vec<Arc<Slot>>>,
-    /// Held while a group of the tenant's plans is committed from this host.
-    committing: Mutex<()>,
+    state: Mutex<LaneState>,
+    /// Told when a group ends: its members have their answers, and the lane is free.
+    ended: Condvar,
 }
+
+#[derive(Default)]
+struct LaneState {
+    waiting: Vec<Arc<Slot>>,
+    committing: bool,
+}
+
+/// How a plan's commit ended: with what keeping its event did, if it kept one.
+type Ended = Result<Option<Kept>, Declined>;
 
 /// A plan waiting in a lane, and how its commit ended once it has.
 struct Slot {
     plan: Plan,
-    ended: Mutex<Option<Result<(), Declined>>>,
+    ended: Mutex<Option<Ended>>,
 }
 
-/// A [`Commit`] the lane holds until a group commits it.
+/// A [`Commit`] the lane holds until a group commits it, with the event to keep beside it.
 struct Plan {
     record: InvocationRecord,
     actions: Vec<Action>,
     observed: Option<AttributeChanged>,
     windows: Vec<WindowBudget>,
     audit: Vec<AuditEntry>,
+    keeping: Option<(KeptEvent, EventBounds)>,
 }
 
 impl Plan {
-    fn of(c: &Commit<'_>) -> Self {
+    fn of(c: &Commit<'_>, keeping: Option<(&KeptEvent, EventBounds)>) -> Self {
         Self {
             record: c.record.clone(),
             actions: c.actions.to_vec(),
             observed: c.observed.cloned(),
             windows: c.windows.to_vec(),
             audit: c.audit.to_vec(),
+            keeping: keeping.map(|(event, bounds)| (event.clone(), bounds)),
         }
     }
 
-    fn commit(&self) -> Commit<'_> {
-        Commit {
+    /// Commits the plan, and keeps its event, inside `tx`.
+    fn commit_in(&self, tx: &mut Tx<'_, '_>) -> Ended {
+        let commit = Commit {
             record: &self.record,
             actions: &self.actions,
             observed: self.observed.as_ref(),
             windows: &self.windows,
             audit: &self.audit,
+        };
+        commit_in(tx, &commit)?;
+        match &self.keeping {
+            Some((event, bounds)) => Ok(Some(keep_in(tx, event, *bounds)?)),
+            None => Ok(None),
         }
     }
 }
@@ -87,67 +108,108 @@ impl Lanes {
     }
 }
 
+/// Frees the lane when its committer is done, or unwound, and wakes its waiting members.
+struct Committing<'a>(&'a Lane);
+
+impl Drop for Committing<'_> {
+    fn drop(&mut self) {
+        locked(&self.0.state).committing = false;
+        self.0.ended.notify_all();
+    }
+}
+
+/// Why a group transaction did not commit.
+enum Failed {
+    /// A statement of one of its plans failed; the connection is sound, the group rolled back.
+    Plan(StoreError),
+    /// No connection, a connection lost or a `COMMIT` that failed: every member's answer.
+    Group(String),
+}
+
 impl PostgresStore {
-    /// Commits `commit` in a group with the tenant's other plans waiting on this host, on this
-    /// thread; answered once the group that held it committed (or refused it).
-    pub(super) fn commit_grouped(&self, commit: &Commit<'_>) -> Result<(), Declined> {
+    /// Commits `commit` (and keeps `keeping`'s event in the same transaction) in a group with the
+    /// tenant's other plans waiting on this host, on this thread; answered once the group that
+    /// held it committed (or refused it).
+    pub(super) fn commit_grouped(&self, commit: &Commit<'_>, keeping: Option<(&KeptEvent, EventBounds)>) -> Ended {
         let lane = self.lanes.lane(&commit.record.tenant);
-        let slot = Arc::new(Slot { plan: Plan::of(commit), ended: Mutex::new(None) });
-        locked(&lane.waiting).push(slot.clone());
-        let _committing = locked(&lane.committing);
+        let slot = Arc::new(Slot { plan: Plan::of(commit, keeping), ended: Mutex::new(None) });
+        let mut state = locked(&lane.state);
+        state.waiting.push(slot.clone());
         loop {
             if let Some(ended) = locked(&slot.ended).take() {
                 return ended;
             }
-            let group: Vec<Arc<Slot>> = {
-                let mut waiting = locked(&lane.waiting);
-                let n = waiting.len().min(MAX_UNITS);
-                waiting.drain(..n).collect()
-            };
-            if group.is_empty() {
-                // The group that held this plan ended in a panic: the plan commits on its own.
-                return self.governed_here(|tx| commit_in(tx, commit));
+            if state.committing {
+                state = lane.ended.wait(state).unwrap_or_else(|p| p.into_inner());
+                continue;
             }
-            let plans: Vec<Commit<'_>> = group.iter().map(|s| s.plan.commit()).collect();
-            for (slot, ended) in group.iter().zip(self.commit_group(&plans)) {
-                *locked(&slot.ended) = Some(ended);
+            state.committing = true;
+            let n = state.waiting.len().min(MAX_UNITS);
+            let mut group: Vec<Arc<Slot>> = state.waiting.drain(..n).collect();
+            if !group.iter().any(|s| Arc::ptr_eq(s, &slot)) && !state.waiting.iter().any(|s| Arc::ptr_eq(s, &slot)) {
+                // The group that held this plan ended in a panic: the plan commits again.
+                group.push(slot.clone());
+            }
+            drop(state);
+            let committing = Committing(&lane);
+            let plans: Vec<&Plan> = group.iter().map(|s| &s.plan).collect();
+            for (member, ended) in group.iter().zip(self.commit_group(&plans)) {
+                *locked(&member.ended) = Some(ended);
+            }
+            drop(committing);
+            state = locked(&lane.state);
+        }
+    }
+
+    /// Commits `plans` in one transaction; each alone, with its own retries, when a statement of
+    /// one of them failed.
+    fn commit_group(&self, plans: &[&Plan]) -> Vec<Ended> {
+        match self.group_transaction(plans) {
+            Ok(ended) => ended,
+            Err(Failed::Group(why)) => plans.iter().map(|_| Err(StoreError::GroupCommit(why.clone()).into())).collect(),
+            Err(Failed::Plan(e)) if plans.len() == 1 => vec![self.alone(plans[0], e)],
+            Err(Failed::Plan(e)) => {
+                tracing::debug!("a group of {} plans was rolled back ({e}); each is committed on its own", plans.len());
+                plans.iter().map(|plan| self.governed_here(|tx| plan.commit_in(tx))).collect()
             }
         }
     }
 
-    /// Commits `plans` in one transaction; each alone, with its own retries, when the group's
-    /// transaction failed.
-    fn commit_group(&self, plans: &[Commit<'_>]) -> Vec<Result<(), Declined>> {
-        if plans.len() > 1 {
-            match self.group_transaction(plans) {
-                Ok(ended) => return ended.into_iter().map(|e| e.map_err(Declined::Refused)).collect(),
-                Err(e) => tracing::debug!(
-                    "a group of {} plans could not be committed together ({e}); each is committed on its own",
-                    plans.len()
-                ),
-            }
+    /// A plan alone whose transaction failed with `e`: tried again while the failure is a
+    /// conflict with another host's transaction, as every store transaction is.
+    fn alone(&self, plan: &Plan, e: StoreError) -> Ended {
+        match e {
+            StoreError::Serialization { .. } => self.governed_here(|tx| plan.commit_in(tx)),
+            other => Err(other.into()),
         }
-        plans.iter().map(|plan| self.governed_here(|tx| commit_in(tx, plan))).collect()
     }
 
     /// One transaction committing every plan of `plans` that no rule refuses.
-    fn group_transaction(&self, plans: &[Commit<'_>]) -> Result<Vec<Result<(), Refusal>>, StoreError> {
-        let mut pooled = self.pool.take()?;
+    fn group_transaction(&self, plans: &[&Plan]) -> Result<Vec<Ended>, Failed> {
+        let mut pooled = self.pool.take().map_err(|e| Failed::Group(e.to_string()))?;
         let pool::Connection { client, statements } = &mut *pooled;
-        let mut tx = client.transaction()?;
+        let mut tx = client.transaction().map_err(|e| Failed::Group(super::described(&e)))?;
         let mut ended = Vec::with_capacity(plans.len());
-        {
+        let failed = {
             let mut cached = Cached::new(&mut tx, statements);
+            let mut failed = None;
             for plan in plans {
-                match commit_in(&mut cached, plan) {
-                    Ok(()) => ended.push(Ok(())),
-                    Err(Declined::Refused(refusal)) => ended.push(Err(refusal)),
-                    Err(Declined::Store(e)) => return Err(e),
+                match plan.commit_in(&mut cached) {
+                    Err(Declined::Store(e)) => {
+                        failed = Some(e);
+                        break;
+                    }
+                    other => ended.push(other),
                 }
             }
+            failed
+        };
+        if let Some(e) = failed {
+            drop(tx);
+            return Err(if pooled.client.is_closed() { Failed::Group(e.to_string()) } else { Failed::Plan(e) });
         }
-        tx.commit()?;
-        self.stats.count_group(ended.iter().filter(|e| e.is_ok()).count() as u64);
+        tx.commit().map_err(|e| Failed::Group(super::described(&e)))?;
+        self.stats.count_group(plans.len() as u64);
         Ok(ended)
     }
 }
@@ -159,6 +221,7 @@ mod tests {
     use super::*;
     use crate::{ActionStore, AuditStore, DEMO_TENANT, InvocationStore, UpkeepStore, seed_demo};
     use provhost_core::model::{ActionFilter, ActionState, new_id};
+    use provhost_core::refusal::Refusal;
 
     /// Commits a plan of one action like the demo's failed one (or of none), under `windows`.
     fn plan(store: &PostgresStore, id: &str, with_action: bool, windows: &[WindowBudget]) -> Result<(), Declined> {
@@ -173,14 +236,14 @@ mod tests {
     }
 
     /// Runs each of `plans` (an invocation id and whether it plans an action) on a thread of its
-    /// own while the tenant's lane is held, so that all of them wait, then lets them commit.
+    /// own while the tenant's lane is taken, so that all of them wait, then frees the lane.
     fn held_group(
         store: &Arc<PostgresStore>,
         plans: &[(&str, bool)],
         windows: &[WindowBudget],
     ) -> Vec<Result<(), Declined>> {
         let lane = store.lanes.lane(DEMO_TENANT);
-        let holding = locked(&lane.committing);
+        locked(&lane.state).committing = true;
         let running: Vec<_> = plans
             .iter()
             .map(|&(id, with_action)| {
@@ -188,10 +251,10 @@ mod tests {
                 std::thread::spawn(move || plan(&store, &id, with_action, &windows))
             })
             .collect();
-        while locked(&lane.waiting).len() < plans.len() {
+        while locked(&lane.state).waiting.len() < plans.len() {
             std::thread::sleep(Duration::from_millis(5));
         }
-        drop(holding);
+        drop(Committing(&lane));
         running.into_iter().map(|t| t.join().unwrap()).collect()
     }
 
@@ -221,8 +284,8 @@ mod tests {
         assert_eq!(ended.iter().filter(|e| e.is_ok()).count(), 3);
         assert_eq!(
             (store.group_stats().groups(), store.group_stats().units()),
-            (before.0 + 1, before.1 + 3),
-            "one transaction kept the three plans no rule refused"
+            (before.0 + 1, before.1 + 4),
+            "one transaction held the four plans, the refused one writing nothing"
         );
         assert_eq!(store.window_usage(DEMO_TENANT, &failed.system, failed.kind, hour).unwrap(), used + 2);
         let verified = store.verify_audit(DEMO_TENANT).unwrap();

@@ -108,7 +108,7 @@ impl InvocationStore for PostgresStore {
     }
 
     fn commit(&self, commit: &Commit<'_>) -> Result<(), Declined> {
-        super::off_runtime(|| self.commit_grouped(commit))
+        super::off_runtime(|| self.commit_grouped(commit, None)).map(drop)
     }
 
     fn invocation_source(&self, tenant: &str, id: &str) -> Result<Option<InvocationSource>, StoreError> {

@@ -39,6 +39,7 @@ mod tls;
 mod wakeups;
 
 pub use schema::SCHEMA_VERSION;
+pub(crate) use schema::TABLES;
 pub use scratch::ScratchDatabase;
 
 use std::time::Duration;
@@ -89,12 +90,13 @@ impl PostgresStore {
         off_runtime(|| schema::migrate(&mut self.pool.take()?.client))
     }
 
-    /// Brings the planner's statistics of every table up to date, as autovacuum does in its own
+    /// Brings the planner's statistics of provhost's tables up to date, as autovacuum does in its own
     /// time (at most once a minute): after a bulk load such as `provhost store copy`, and on a
     /// new database about to grow fast, whose tables the planner would otherwise take for as
     /// small as they were, scanning them whole where an index finds the row.
     pub fn analyze(&self) -> Result<(), StoreError> {
-        off_runtime(|| Ok(self.pool.take()?.client.batch_execute("ANALYZE")?))
+        let sql = format!("ANALYZE {}", TABLES.join(", "));
+        off_runtime(|| Ok(self.pool.take()?.client.batch_execute(&sql)?))
     }
 
     /// Runs `read` on a connection of the pool.
@@ -116,15 +118,6 @@ impl PostgresStore {
         unit: impl FnMut(&mut Tx<'_, '_>) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
         off_runtime(|| self.write_here(unit))
-    }
-
-    /// Runs `unit` as one transaction, like [`PostgresStore::write`]; a refusal commits what the
-    /// unit wrote before it (its audit record) and comes back as [`Declined::Refused`].
-    fn governed<T: Send>(
-        &self,
-        unit: impl FnMut(&mut Tx<'_, '_>) -> Result<T, Declined> + Send,
-    ) -> Result<T, Declined> {
-        off_runtime(|| self.governed_here(unit))
     }
 
     /// Runs `unit` as one transaction on this thread, like [`PostgresStore::write_here`]; a refusal
@@ -166,8 +159,8 @@ impl PostgresStore {
 }
 
 /// Runs `work` where the client's blocking calls may run: here on a thread outside any
-/// asynchronous runtime (a blocking task's thread included); on a worker of a multi-threaded
-/// runtime, here too, once the worker has handed its other tasks on (`block_in_place`); on a
+/// asynchronous runtime, and on a thread of a multi-threaded runtime (on a blocking task's thread
+/// at once; on a worker once it has handed its other tasks on, `block_in_place`); from a
 /// single-threaded runtime, which cannot hand them on, on a scoped thread of its own.
 fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     match tokio::runtime::Handle::try_current() {

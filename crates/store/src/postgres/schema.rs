@@ -254,6 +254,25 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// provhost's tables, in the order their references need (how a copy fills them).
+pub(crate) const TABLES: &[&str] = &[
+    "tenants",
+    "systems",
+    "persons",
+    "entitlements",
+    "accounts",
+    "invocations",
+    "actions",
+    "action_history",
+    "api_keys",
+    "console_sessions",
+    "audit",
+    "audit_refs",
+    "requests",
+    "deliveries",
+    "kept_events",
+];
+
 /// The schema version this build of provhost writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
