@@ -42,13 +42,15 @@ struct Kept {
     accounts_of: HashMap<String, Vec<Account>>,
 }
 
-/// Keeps `value` under `key` in the map `pick` chooses, unless the map or the byte budget is full.
-fn keep<T: Clone + serde::Serialize>(
-    kept: &mut Kept,
-    pick: impl Fn(&mut Kept) -> &mut HashMap<String, T>,
-    key: &str,
-    value: &T,
-) {
+/// One of the maps of [`Kept`].
+type Pick<T> = fn(&mut Kept) -> &mut HashMap<String, T>;
+
+/// Keeps `value` under `key` in the map `pick` chooses, unless it holds the key already or the
+/// map or the byte budget is full.
+fn keep<T: Clone + serde::Serialize>(kept: &mut Kept, pick: Pick<T>, key: &str, value: &T) {
+    if pick(kept).contains_key(key) {
+        return;
+    }
     let bytes = serde_json::to_vec(value).map_or(usize::MAX, |json| json.len());
     if pick(kept).len() >= KEPT || kept.bytes.saturating_add(bytes) > KEPT_BYTES {
         return;
@@ -72,18 +74,43 @@ impl Reads {
         self.kept.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The kept answer `find` picks, or the backend's answer from `read`, kept by `store`.
-    fn through<T: Clone>(
+    /// The record kept under `key` in the map `pick` chooses, or the backend's answer from
+    /// `read`, kept there.
+    fn through<T: Clone + serde::Serialize>(
         &self,
-        find: impl Fn(&Kept) -> Option<T>,
+        pick: Pick<T>,
+        key: &str,
         read: impl FnOnce(&dyn Backend) -> Result<T, BackendError>,
-        store: impl FnOnce(&mut Kept, &T),
     ) -> Result<T, BackendError> {
-        if let Some(found) = find(&self.kept()) {
+        self.through_filling(pick, key, read, |_, _| {})
+    }
+
+    /// A person's list kept in the map `lists` chooses, or the backend's answer from `read`, kept
+    /// there with each of its records under its id in the map `each` chooses.
+    fn list_through<T: Clone + serde::Serialize>(
+        &self,
+        (lists, each): (Pick<Vec<T>>, Pick<T>),
+        (person, id): (&str, fn(&T) -> &str),
+        read: impl FnOnce(&dyn Backend) -> Result<Vec<T>, BackendError>,
+    ) -> Result<Vec<T>, BackendError> {
+        self.through_filling(lists, person, read, |k, all| all.iter().for_each(|r| keep(k, each, id(r), r)))
+    }
+
+    /// [`Reads::through`], with `fill` also keeping what the backend's answer holds.
+    fn through_filling<T: Clone + serde::Serialize>(
+        &self,
+        pick: Pick<T>,
+        key: &str,
+        read: impl FnOnce(&dyn Backend) -> Result<T, BackendError>,
+        fill: impl FnOnce(&mut Kept, &T),
+    ) -> Result<T, BackendError> {
+        if let Some(found) = pick(&mut self.kept()).get(key).cloned() {
             return Ok(found);
         }
         let read = read(self.backend.as_ref())?;
-        store(&mut self.kept(), &read);
+        let mut kept = self.kept();
+        keep(&mut kept, pick, key, &read);
+        fill(&mut kept, &read);
         Ok(read)
     }
 }
@@ -94,49 +121,25 @@ impl Backend for Reads {
     }
 
     fn person(&self, tenant: &str, id: &str) -> Result<Person, BackendError> {
-        self.through(
-            |k| k.persons.get(id).cloned(),
-            |b| b.person(tenant, id),
-            |k, p| keep(k, |k| &mut k.persons, id, p),
-        )
+        self.through(|k| &mut k.persons, id, |b| b.person(tenant, id))
     }
 
     fn entitlements(&self, tenant: &str, person: &str) -> Result<Vec<Entitlement>, BackendError> {
-        self.through(
-            |k| k.entitlements_of.get(person).cloned(),
-            |b| b.entitlements(tenant, person),
-            |k, all| {
-                keep(k, |k| &mut k.entitlements_of, person, all);
-                all.iter().for_each(|e| keep(k, |k| &mut k.entitlements, &e.id, e));
-            },
-        )
+        let maps: (Pick<_>, Pick<_>) = (|k| &mut k.entitlements_of, |k| &mut k.entitlements);
+        self.list_through(maps, (person, |e| &e.id), |b| b.entitlements(tenant, person))
     }
 
     fn accounts(&self, tenant: &str, person: &str) -> Result<Vec<Account>, BackendError> {
-        self.through(
-            |k| k.accounts_of.get(person).cloned(),
-            |b| b.accounts(tenant, person),
-            |k, all| {
-                keep(k, |k| &mut k.accounts_of, person, all);
-                all.iter().for_each(|a| keep(k, |k| &mut k.accounts, &a.id, a));
-            },
-        )
+        let maps: (Pick<_>, Pick<_>) = (|k| &mut k.accounts_of, |k| &mut k.accounts);
+        self.list_through(maps, (person, |a| &a.id), |b| b.accounts(tenant, person))
     }
 
     fn entitlement(&self, tenant: &str, id: &str) -> Result<Entitlement, BackendError> {
-        self.through(
-            |k| k.entitlements.get(id).cloned(),
-            |b| b.entitlement(tenant, id),
-            |k, e| keep(k, |k| &mut k.entitlements, id, e),
-        )
+        self.through(|k| &mut k.entitlements, id, |b| b.entitlement(tenant, id))
     }
 
     fn account(&self, tenant: &str, id: &str) -> Result<Account, BackendError> {
-        self.through(
-            |k| k.accounts.get(id).cloned(),
-            |b| b.account(tenant, id),
-            |k, a| keep(k, |k| &mut k.accounts, id, a),
-        )
+        self.through(|k| &mut k.accounts, id, |b| b.account(tenant, id))
     }
 
     fn action(&self, tenant: &str, id: &str) -> Result<Action, BackendError> {

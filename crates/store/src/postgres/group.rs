@@ -104,7 +104,11 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Lanes {
     fn lane(&self, tenant: &str) -> Arc<Lane> {
-        locked(&self.0).entry(tenant.to_owned()).or_default().clone()
+        let mut lanes = locked(&self.0);
+        match lanes.get(tenant) {
+            Some(lane) => lane.clone(),
+            None => lanes.entry(tenant.to_owned()).or_default().clone(),
+        }
     }
 }
 
