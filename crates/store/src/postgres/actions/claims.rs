@@ -9,16 +9,19 @@ use std::time::Duration;
 
 use postgres::Row;
 
-use super::transitions::{apply, set_state, unit_entry};
-use super::{ACTION_COLUMNS, action_from};
-use crate::claims::{Ending, Wait, millis};
+use std::collections::HashMap;
+
+use super::ACTION_COLUMNS;
+use super::ends::end_claims;
+use super::transitions::{TARGET_KIND, moved_at, record_history, unit_entry};
+use crate::claims::millis;
 use crate::postgres::audit::append as append_audit;
 use crate::postgres::deliveries::insert as insert_deliveries;
 use crate::postgres::statements::Tx;
-use crate::postgres::{PostgresStore, now_ms};
+use crate::postgres::{PostgresStore, not_found, now_ms};
 use crate::{Batch, Claim, ClaimStore, Due, Finish, Following, LeaseKey, Notify, OpenActions, StoreError};
 use provhost_core::audit::Actor;
-use provhost_core::model::{Action, ActionState};
+use provhost_core::model::{Action, ActionState, now_rfc3339};
 
 /// An action's row as the claim query reads it.
 struct Runnable {
@@ -71,23 +74,10 @@ fn due_of(tx: &mut Tx<'_, '_>, tenant: &str, now: i64, limit: usize) -> Result<V
     Ok(found)
 }
 
-/// Releases a claim's lease. An action left waiting keeps the platform's reference and is followed
-/// up as `wait` says.
-fn release(tx: &mut Tx<'_, '_>, tenant: &str, id: &str, wait: Option<Wait<'_>>) -> Result<(), StoreError> {
-    let (reference, next, since) = (wait.map(|w| w.reference), wait.map(|w| w.next_ms), wait.map(|w| w.since_ms));
-    tx.execute(
-        "UPDATE actions SET lease_owner = NULL, lease_until_ms = $3, follow_ref = $4,
-                follow_since_ms = CASE WHEN $4::text IS NULL THEN NULL ELSE COALESCE(follow_since_ms, $5) END
-         WHERE tenant = $1 AND id = $2",
-        &[&tenant, &id, &next, &reference, &since],
-    )?;
-    Ok(())
-}
-
 /// The places of `keys` in the order their actions' rows are locked in every transaction that
 /// locks several (by tenant and id), so that an executor's ends and its keeper's renewals,
 /// running at once, never wait for each other round a cycle.
-fn lock_order<'a>(keys: impl Iterator<Item = &'a LeaseKey>) -> Vec<usize> {
+pub(super) fn lock_order<'a>(keys: impl Iterator<Item = &'a LeaseKey>) -> Vec<usize> {
     let keys: Vec<&LeaseKey> = keys.collect();
     let mut order: Vec<usize> = (0..keys.len()).collect();
     order.sort_by_key(|&at| (&keys[at].tenant, &keys[at].id));
@@ -95,7 +85,7 @@ fn lock_order<'a>(keys: impl Iterator<Item = &'a LeaseKey>) -> Vec<usize> {
 }
 
 /// An action as a claim moved it, with its HelloID name.
-type Moved = (Action, &'static str);
+pub(super) type Moved = (Action, &'static str);
 
 impl ClaimStore for PostgresStore {
     fn finish_actions(
@@ -108,25 +98,7 @@ impl ClaimStore for PostgresStore {
         // `notify` stays on this thread: executors call this from blocking threads.
         self.write_here(|tx| {
             let now = now_ms(tx)?;
-            let mut moved = Vec::with_capacity(results.len());
-            for at in lock_order(results.iter().map(|(key, _)| key)) {
-                let (claim, result) = &results[at];
-                let held = tx.query_opt(
-                    "SELECT state FROM actions WHERE tenant = $1 AND id = $2 AND lease_token = $3
-                     AND lease_owner = $4 AND state IN ('running', 'waiting') FOR UPDATE",
-                    &[&tenant, &claim.id, &claim.token, &owner],
-                )?;
-                let Some(state) = held.map(|r| r.get::<_, String>(0)) else { continue };
-                let ending = Ending::of(result, now);
-                if let Some(effect) = ending.effect {
-                    apply(tx, tenant, effect)?;
-                }
-                release(tx, tenant, &claim.id, ending.wait)?;
-                if ending.state == ActionState::Waiting && state == ActionState::Waiting.as_str() {
-                    continue;
-                }
-                moved.push(set_state(tx, tenant, &claim.id, ending.state, ending.message)?);
-            }
+            let moved = end_claims(tx, (tenant, owner), now, results)?;
             if moved.is_empty() {
                 return Ok(Vec::new());
             }
@@ -161,19 +133,20 @@ impl ClaimStore for PostgresStore {
                     rows.iter().map(runnable).collect()
                 }
             };
-            let mut claims = Vec::with_capacity(found.len());
-            let mut moved: Vec<(String, Moved)> = Vec::new();
-            for row in found {
-                let (claim, change) = claim_one(tx, owner, (now, until), row)?;
-                moved.extend(change.map(|c| (claim.key.tenant.clone(), c)));
-                claims.push(claim);
-            }
-            let mut tenants: Vec<String> = moved.iter().map(|(t, _)| t.clone()).collect();
+            let mut tenants: Vec<&str> = found.iter().map(|row| row.tenant.as_str()).collect();
             tenants.sort_unstable();
             tenants.dedup();
+            let mut claims = Vec::with_capacity(found.len());
             for tenant in tenants {
-                let mine: Vec<Moved> = moved.iter().filter(|(t, _)| *t == tenant).map(|(_, m)| m.clone()).collect();
-                append_audit(tx, &tenant, &[unit_entry(Actor::EXECUTOR, &mine)])?;
+                let rows: Vec<&Runnable> = found.iter().filter(|row| row.tenant == tenant).collect();
+                let mut moved: Vec<Moved> = Vec::new();
+                for (claim, change) in claim_rows(tx, (tenant, owner), (now, until), &rows)? {
+                    moved.extend(change);
+                    claims.push(claim);
+                }
+                if !moved.is_empty() {
+                    append_audit(tx, tenant, &[unit_entry(Actor::EXECUTOR, &moved)])?;
+                }
             }
             Ok(claims)
         })
@@ -243,56 +216,70 @@ impl ClaimStore for PostgresStore {
     }
 }
 
-/// Claims one runnable action; returns the claim and, for a carry-out, its state change.
-fn claim_one(
+/// Claims the runnable actions `rows` of one tenant in one statement (and their history in
+/// another); returns each claim in the order of `rows` with, for a carry-out, its state change.
+/// An action waiting on the platform is claimed to be followed up and keeps its state; any other
+/// moves to `running` with its attempt counted.
+fn claim_rows(
     tx: &mut Tx<'_, '_>,
-    owner: &str,
+    (tenant, owner): (&str, &str),
     (now, until): (i64, i64),
-    row: Runnable,
-) -> Result<(Claim, Option<Moved>), StoreError> {
-    let following = |reference: Option<String>| {
-        reference.map(|reference| Following {
-            reference,
-            waited: Duration::from_millis(row.follow_since.map_or(0, |since| now.saturating_sub(since).max(0)) as u64),
-        })
-    };
-    let key = |token: i64| LeaseKey { tenant: row.tenant.clone(), id: row.id.clone(), token };
-    if row.state == ActionState::Waiting.as_str() {
-        let found = tx.query_one(
-            &format!(
-                "UPDATE actions SET lease_owner = $3, lease_until_ms = $4, lease_token = lease_token + 1
-                 WHERE tenant = $1 AND id = $2 RETURNING lease_token, {ACTION_COLUMNS}"
-            ),
-            &[&row.tenant, &row.id, &owner, &until],
-        )?;
-        let claim = Claim {
-            key: key(found.get(0)),
-            action: action_from(&found, 1)?,
-            attempt: row.attempts.max(1) as u32,
-            follow: following(row.follow_ref.clone()),
-        };
-        return Ok((claim, None));
+    rows: &[&Runnable],
+) -> Result<Vec<(Claim, Option<Moved>)>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
     }
+    let notes: Vec<String> = rows.iter().map(|row| pick_up_note(owner, row)).collect();
+    let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+    let at = now_rfc3339();
+    let changed = tx.query(
+        &format!(
+            "UPDATE actions SET lease_owner = $2, lease_until_ms = $3, lease_token = lease_token + 1,
+                    attempts = CASE WHEN state = 'waiting' THEN attempts ELSE attempts + 1 END,
+                    message = CASE WHEN state = 'waiting' THEN message ELSE u.note END,
+                    updated_at = CASE WHEN state = 'waiting' THEN updated_at ELSE $4 END,
+                    state = CASE WHEN state = 'waiting' THEN state ELSE 'running' END
+             FROM UNNEST($5::text[], $6::text[]) AS u(claimed, note)
+             WHERE tenant = $1 AND id = u.claimed
+             RETURNING lease_token, attempts, {TARGET_KIND}, {ACTION_COLUMNS}"
+        ),
+        &[&tenant, &owner, &until, &at, &ids, &notes],
+    )?;
+    let mut by_id: HashMap<String, &Row> = changed.iter().map(|r| (r.get::<_, String>(3), r)).collect();
+    let mut claims = Vec::with_capacity(rows.len());
+    let mut steps = Vec::new();
+    for (row, note) in rows.iter().zip(&notes) {
+        let found = by_id.remove(&row.id).ok_or_else(|| not_found("action", &row.id, tenant))?;
+        let (action, name) = moved_at(found, 2)?;
+        let waited = row.follow_since.map_or(0, |since| now.saturating_sub(since).max(0)) as u64;
+        let follow =
+            row.follow_ref.clone().map(|reference| Following { reference, waited: Duration::from_millis(waited) });
+        let waiting = row.state == ActionState::Waiting.as_str();
+        let attempts: i64 = found.get(1);
+        let claim = Claim {
+            key: LeaseKey { tenant: tenant.to_owned(), id: row.id.clone(), token: found.get(0) },
+            action: action.clone(),
+            attempt: if waiting { attempts.max(1) } else { attempts } as u32,
+            follow,
+        };
+        let change = (!waiting).then(|| {
+            steps.push((row.id.as_str(), ActionState::Running.as_str(), note.as_str()));
+            (action, name)
+        });
+        claims.push((claim, change));
+    }
+    record_history(tx, tenant, &at, &steps)?;
+    Ok(claims)
+}
+
+/// The history message of an action `row` that a claim by `owner` takes up (unused for one
+/// waiting on the platform, whose state and message stay).
+fn pick_up_note(owner: &str, row: &Runnable) -> String {
     let attempt = row.attempts + 1;
-    let token: i64 = tx
-        .query_one(
-            "UPDATE actions SET lease_owner = $3, lease_until_ms = $4, attempts = $5, lease_token = lease_token + 1
-             WHERE tenant = $1 AND id = $2 RETURNING lease_token",
-            &[&row.tenant, &row.id, &owner, &until, &attempt],
-        )?
-        .get(0);
-    let message = match &row.previous {
+    match &row.previous {
         Some(previous) => format!(
             "taken up again by executor {owner} (attempt {attempt}): the lease of executor {previous} passed before it finished"
         ),
         None => format!("picked up by executor {owner} (attempt {attempt})"),
-    };
-    let (action, name) = set_state(tx, &row.tenant, &row.id, ActionState::Running, &message)?;
-    let claim = Claim {
-        key: key(token),
-        action: action.clone(),
-        attempt: attempt as u32,
-        follow: following(row.follow_ref.clone()),
-    };
-    Ok((claim, Some((action, name))))
+    }
 }

@@ -1,9 +1,10 @@
 //! Entitlement actions: how a row maps to an [`Action`]. Inserting a committed plan and every
-//! later state change live in [`transitions`], claims under leases that fence in [`claims`],
+//! later state change live in [`transitions`], claims under leases that fence in [`claims`] and their ends in [`ends`],
 //! approvals of blocked actions in [`approvals`], reads in [`reads`].
 
 mod approvals;
 mod claims;
+mod ends;
 mod reads;
 mod transitions;
 

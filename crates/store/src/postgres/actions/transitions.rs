@@ -2,7 +2,9 @@
 //! and every later state change, each with its history row and audit record in the same
 //! transaction.
 
-use super::{ACTION_COLUMNS, action};
+use postgres::Row;
+
+use super::{ACTION_COLUMNS, action_from};
 use crate::postgres::directory::entitlement_type;
 use crate::postgres::statements::Tx;
 use crate::postgres::wakeups::announce;
@@ -13,15 +15,48 @@ use provhost_core::audit::{Actor, AuditEntry, entries, helloid_action};
 use provhost_core::model::{Action, ActionState, ActionTarget, now_rfc3339};
 use provhost_core::refusal::Refusal;
 
-/// How HelloID names action `a`, with the entitlement's type read inside `tx`.
-fn helloid_name(tx: &mut Tx<'_, '_>, tenant: &str, a: &Action) -> Result<&'static str, StoreError> {
-    let entitlement_type = match &a.target {
-        ActionTarget::Entitlement(e) => tx
-            .query_opt("SELECT kind FROM entitlements WHERE tenant = $1 AND id = $2", &[&tenant, e])?
-            .and_then(|r| entitlement_type(r.get(0)).ok()),
-        ActionTarget::Account(_) => None,
-    };
-    Ok(helloid_action(a.kind, &a.target, entitlement_type))
+/// How HelloID names action `a` whose entitlement, if the store holds it, is of type `kind`.
+fn named(a: &Action, kind: Option<&str>) -> &'static str {
+    helloid_action(a.kind, &a.target, kind.and_then(|k| entitlement_type(k).ok()))
+}
+
+/// A column of a statement that changes actions and returns them: the type of the entitlement an
+/// action targets (`NULL` for an account, or an entitlement the store does not hold), read with
+/// the change so that the action's HelloID name costs no statement of its own. It comes right
+/// before the [`ACTION_COLUMNS`] it is returned with.
+pub(super) const TARGET_KIND: &str = "(SELECT e.kind FROM entitlements e WHERE e.tenant = actions.tenant \
+                                      AND e.id = actions.target_id AND actions.target_type = 'entitlement')";
+
+/// The action a changing statement returned at column `at` ([`TARGET_KIND`] and then the
+/// [`ACTION_COLUMNS`]), with its HelloID name.
+pub(super) fn moved_at(row: &Row, at: usize) -> Result<(Action, &'static str), StoreError> {
+    let changed = action_from(row, at + 1)?;
+    let name = named(&changed, row.get::<_, Option<&str>>(at));
+    Ok((changed, name))
+}
+
+/// The history rows of actions a batch moved, one per `(id, state, message)`, all at `at`: one
+/// statement. Each id appears once in a batch.
+pub(super) fn record_history(
+    tx: &mut Tx<'_, '_>,
+    tenant: &str,
+    at: &str,
+    steps: &[(&str, &str, &str)],
+) -> Result<(), StoreError> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = steps.iter().map(|s| s.0).collect();
+    let states: Vec<&str> = steps.iter().map(|s| s.1).collect();
+    let messages: Vec<&str> = steps.iter().map(|s| s.2).collect();
+    tx.execute(
+        "INSERT INTO action_history (tenant, action, seq, state, message, at)
+         SELECT $1, s.moved, (SELECT COUNT(*) FROM action_history h WHERE h.tenant = $1 AND h.action = s.moved),
+                s.state_to, s.note, $2
+         FROM UNNEST($3::text[], $4::text[], $5::text[]) AS s(moved, state_to, note)",
+        &[&tenant, &at, &ids, &states, &messages],
+    )?;
+    Ok(())
 }
 
 /// Refuses acting on an entitlement the store holds as no longer managed, naming the first such
@@ -151,19 +186,13 @@ pub(super) fn set_state(
         .query_opt(
             &format!(
                 "UPDATE actions SET state = $3, message = $4, updated_at = $5 WHERE tenant = $1 AND id = $2
-                 RETURNING {ACTION_COLUMNS}"
+                 RETURNING {TARGET_KIND}, {ACTION_COLUMNS}"
             ),
             &[&tenant, &id, &state.as_str(), &message, &at],
         )?
         .ok_or_else(|| not_found("action", id, tenant))?;
-    tx.execute(
-        "INSERT INTO action_history (tenant, action, seq, state, message, at)
-         VALUES ($1, $2, (SELECT COUNT(*) FROM action_history WHERE tenant = $1 AND action = $2), $3, $4, $5)",
-        &[&tenant, &id, &state.as_str(), &message, &at],
-    )?;
-    let changed = action(&row)?;
-    let name = helloid_name(tx, tenant, &changed)?;
-    Ok((changed, name))
+    record_history(tx, tenant, &at, &[(id, state.as_str(), message)])?;
+    moved_at(&row, 0)
 }
 
 /// Applies what carrying an action out changed in the directory.
