@@ -128,7 +128,7 @@ impl DeliveryStore for PostgresStore {
             "SELECT {COLUMNS} FROM deliveries WHERE tenant = $1 AND ($2::text IS NULL OR status = $2)
              ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
         );
-        let rows = self.read(|c| Ok(c.query(&sql, &[&tenant, &status, &(limit as i64), &(offset as i64)])?))?;
+        let rows = self.read(|c| Ok(c.query_planned(&sql, &[&tenant, &status, &(limit as i64), &(offset as i64)])?))?;
         rows.iter().map(read).collect()
     }
 

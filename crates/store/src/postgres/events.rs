@@ -70,7 +70,7 @@ impl EventStore for PostgresStore {
     fn kept_events(&self, tenant: &str, plugin: &str, range: &EventRange) -> Result<Vec<KeptEvent>, StoreError> {
         let (limit, offset, after) = (range.limit as i64, range.offset as i64, range.after.map(|seq| seq as i64));
         let rows = self.read(|c| {
-            Ok(c.query(
+            Ok(c.query_planned(
                 "SELECT seq, tenant, invocation, plugin, at, event, decided FROM kept_events
                  WHERE tenant = $1 AND plugin = $2
                    AND ($3::text IS NULL OR at >= $3) AND ($4::text IS NULL OR at < $4)

@@ -70,7 +70,7 @@ impl KeyStore for PostgresStore {
     fn keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
         let sql =
             format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE $1::text IS NULL OR tenant = $1 ORDER BY created_at, id");
-        let rows = self.read(|c| Ok(c.query(&sql, &[&tenant])?))?;
+        let rows = self.read(|c| Ok(c.query_planned(&sql, &[&tenant])?))?;
         rows.iter().map(record).collect()
     }
 

@@ -96,17 +96,13 @@ impl Pool {
 }
 
 /// Opens a connection with `config`, over TLS when it asks for `sslmode=require`; errors name the
-/// database as `shown`. The connection plans
-/// every run of a kept statement with its values, as it plans a statement given as text: the
-/// store's filtered reads rely on the planner folding away the filters not given.
+/// database as `shown`. Kept statements are planned as PostgreSQL chooses (once for any values,
+/// after their first runs, when that plan is no worse); the filtered reads that rely on the
+/// planner folding away the filters not given run through [`super::statements::Cached::query_planned`].
 pub(super) fn connect(config: &postgres::Config, shown: &str) -> Result<Client, StoreError> {
     let connected =
         if super::tls::wanted(config) { config.connect(super::tls::Rustls::new()) } else { config.connect(NoTls) };
-    let mut client = connected.map_err(|e| StoreError::open(shown, super::described(&e)))?;
-    client
-        .batch_execute("SET plan_cache_mode = force_custom_plan")
-        .map_err(|e| StoreError::open(shown, super::described(&e)))?;
-    Ok(client)
+    connected.map_err(|e| StoreError::open(shown, super::described(&e)))
 }
 
 /// A connection taken from the pool, given back when dropped.

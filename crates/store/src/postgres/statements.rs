@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use postgres::types::ToSql;
+use postgres::types::{ToSql, Type};
 use postgres::{GenericClient, Row, Statement, Transaction};
 
 /// How many statements one connection keeps; past it, the connection starts over. The store's
@@ -68,6 +68,17 @@ impl<'a, C: GenericClient> Cached<'a, C> {
     pub(super) fn query_opt(&mut self, sql: &str, values: Values<'_>) -> Result<Option<Row>, postgres::Error> {
         let statement = self.prepared(sql)?;
         self.client.query_opt(&statement, values)
+    }
+
+    /// The rows of `sql` planned with these `values`, in one round trip: for a read whose filters
+    /// not given are `NULL`, which only a plan made with the values folds away (a kept statement
+    /// is planned once for any values after its first runs). The statement kept for `sql` gives
+    /// the types of its values; the run itself is of the unnamed statement, planned anew.
+    pub(super) fn query_planned(&mut self, sql: &str, values: Values<'_>) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        let typed: Vec<(&(dyn ToSql + Sync), Type)> =
+            values.iter().copied().zip(statement.params().iter().cloned()).collect();
+        self.client.query_typed(sql, &typed)
     }
 
     /// Runs `sql`, one or more statements without values, as the simple protocol does.

@@ -64,7 +64,8 @@ pub(in crate::postgres) fn live_retry(
 }
 
 /// The query of [`PostgresStore::actions_page`]: a filter not given is `NULL`, which the
-/// planner folds away, since each page is planned with its values; the index on the tenant and
+/// planner folds away, since each page is planned with its values
+/// ([`Cached::query_planned`]); the index on the tenant and
 /// the first filter given, ending in `created_at`, then yields the page newest first unsorted.
 fn page_sql() -> String {
     format!(
@@ -125,7 +126,7 @@ impl ActionStore for PostgresStore {
             &filter.since,
             &filter.until,
         ];
-        let rows = self.read(|c| Ok(c.query(&page_sql(), &values)?))?;
+        let rows = self.read(|c| Ok(c.query_planned(&page_sql(), &values)?))?;
         rows.iter().map(action).collect()
     }
 
