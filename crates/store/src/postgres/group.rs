@@ -1,13 +1,14 @@
-//! Group commit of plans, per tenant and host. Every commit of a tenant's plan locks the tenant's
-//! chain head, so the tenant's commits run one after another whatever the host: alone, each would
-//! hold the head for its own transaction's round trips and its own synced commit. Instead, the
-//! plans that arrive on one host while a commit of the tenant is under way wait in the tenant's
-//! lane, and the next of them to run commits all that are waiting (up to [`MAX_UNITS`]) in one
-//! transaction: the head locked once, each plan checked again against the ones before it in the
-//! same transaction, one synced commit. A plan alone commits at once. A plan whose group has
+//! Group commit of plans, per tenant and host. Every commit of a tenant's plan takes the tenant's
+//! budget lock ([`super::budget`]), so the tenant's commits run one after another whatever the
+//! host: alone, each would hold it for its own transaction's round trips and its own synced
+//! commit. Instead, the plans that arrive on one host while a commit of the tenant is under way
+//! wait in the tenant's lane, and the next of them to run commits all that are waiting (up to
+//! [`MAX_UNITS`]) in one transaction: each plan checked again against the ones before it in the
+//! same transaction, the audit entries of those committed appended to the chain at the end (its
+//! head locked once, for the append alone), one synced commit. A plan alone commits at once. A plan whose group has
 //! committed is answered at once, without waiting for the lane.
 //!
-//! A refused plan writes nothing ([`commit_in`] refuses before it writes), so the others go on
+//! A refused plan writes nothing ([`commit_unchained`] refuses before it writes), so the others go on
 //! without it. A statement of one plan that fails rolls the whole group back; each of its plans
 //! is then committed again on its own, with its own retries, so one plan's failure is its own.
 //! A failure that is no plan's own (no connection, a connection lost, a `COMMIT` that failed,
@@ -17,8 +18,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use super::audit::append;
 use super::events::keep_in;
-use super::invocations::commit_in;
+use super::invocations::commit_unchained;
 use super::statements::{Cached, Tx};
 use super::{PostgresStore, pool};
 use crate::{Commit, Declined, EventBounds, Kept, KeptEvent, StoreError};
@@ -82,6 +84,13 @@ impl Plan {
 
     /// Commits the plan, and keeps its event, inside `tx`.
     fn commit_in(&self, tx: &mut Tx<'_, '_>) -> Ended {
+        let kept = self.commit_unchained(tx)?;
+        append(tx, &self.record.tenant, &self.audit)?;
+        Ok(kept)
+    }
+
+    /// [`Plan::commit_in`] but for its audit entries, which the group appends at its end.
+    fn commit_unchained(&self, tx: &mut Tx<'_, '_>) -> Ended {
         let commit = Commit {
             record: &self.record,
             actions: &self.actions,
@@ -89,7 +98,7 @@ impl Plan {
             windows: &self.windows,
             audit: &self.audit,
         };
-        commit_in(tx, &commit)?;
+        commit_unchained(tx, &commit)?;
         match &self.keeping {
             Some((event, bounds)) => Ok(Some(keep_in(tx, event, *bounds)?)),
             None => Ok(None),
@@ -197,14 +206,26 @@ impl PostgresStore {
         let failed = {
             let mut cached = Cached::new(&mut tx, statements);
             let mut failed = None;
+            let mut chained: Vec<AuditEntry> = Vec::new();
             for plan in plans {
-                match plan.commit_in(&mut cached) {
+                match plan.commit_unchained(&mut cached) {
                     Err(Declined::Store(e)) => {
                         failed = Some(e);
                         break;
                     }
-                    other => ended.push(other),
+                    other => {
+                        if other.is_ok() {
+                            chained.extend(plan.audit.iter().cloned());
+                        }
+                        ended.push(other);
+                    }
                 }
+            }
+            if failed.is_none()
+                && let Some(tenant) = plans.first().map(|plan| plan.record.tenant.as_str())
+                && let Err(e) = append(&mut cached, tenant, &chained)
+            {
+                failed = Some(e);
             }
             failed
         };
@@ -312,6 +333,81 @@ mod tests {
         for id in [&first, &second] {
             assert!(store.invocation_source(DEMO_TENANT, id).unwrap().is_some(), "{id} committed on its own");
         }
+        let verified = store.verify_audit(DEMO_TENANT).unwrap();
+        assert!(verified.broken.is_none(), "the chain verifies: {:?}", verified.broken);
+    }
+
+    /// Holds the demo tenant's budget lock on a connection of its own, as a commit under way on
+    /// another host would, until the returned transaction ends.
+    fn hold_budget(client: &mut postgres::Client) -> postgres::Transaction<'_> {
+        let mut tx = client.transaction().unwrap();
+        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('provhost budget ' || $1, 0))", &[&DEMO_TENANT])
+            .unwrap();
+        tx
+    }
+
+    /// Waits until `n` transactions wait for an advisory lock, as the database sees them; fails
+    /// past ten seconds.
+    fn until_waiting_for_budget(client: &mut postgres::Client, n: i64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let sql = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
+        while client.query_one(sql, &[]).unwrap().get::<_, i64>(0) < n {
+            assert!(std::time::Instant::now() < deadline, "{n} transactions never waited for the budget");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_commit_waits_for_the_budget_and_an_executor_ends_past_it_unless_it_unmanages() {
+        use crate::{ClaimStore, Due, Effect, Finish};
+        let Some(url) = crate::postgres::testing::fresh_database() else { return };
+        let store = Arc::new(PostgresStore::open(&url).unwrap());
+        seed_demo(&*store).unwrap();
+        let (mut holder, mut watcher) = (
+            super::pool::connect(&url.parse().unwrap(), "test").unwrap(),
+            super::pool::connect(&url.parse().unwrap(), "test").unwrap(),
+        );
+        let (first, second) = (new_id(), new_id());
+        plan(&store, &first, true, &[]).unwrap();
+        plan(&store, &second, true, &[]).unwrap();
+        let pending: Vec<Action> = store
+            .actions(DEMO_TENANT, &ActionFilter { state: Some(ActionState::Pending), ..ActionFilter::default() }, 10)
+            .unwrap();
+        let ids: Vec<String> = pending.iter().map(|a| a.id.clone()).collect();
+        assert_eq!(ids.len(), 2, "{pending:?}");
+        let claims = store.claim_actions("host-a", Duration::from_secs(60), Due::These(DEMO_TENANT, &ids)).unwrap();
+        assert_eq!(claims.len(), 2);
+        let held = hold_budget(&mut holder);
+
+        // A commit checks budgets: it waits for the one under way.
+        let committing = {
+            let store = store.clone();
+            std::thread::spawn(move || plan(&store, &new_id(), false, &[]))
+        };
+        until_waiting_for_budget(&mut watcher, 1);
+        // Ending an action checks none: it ends while the commit under way holds the budget.
+        let done = [(claims[0].key.clone(), Finish::Success(Effect::Nothing, "done".into()))];
+        let ended = store.finish_actions(DEMO_TENANT, "host-a", &done, &|_| Vec::new()).unwrap();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].state, ActionState::Success);
+
+        // Unmanaging changes what a commit checks: that end waits for the budget too.
+        let entitlement: String = watcher
+            .query_one("SELECT id FROM entitlements WHERE tenant = $1 AND managed ORDER BY id LIMIT 1", &[&DEMO_TENANT])
+            .unwrap()
+            .get(0);
+        let unmanaging = {
+            let (store, key) = (store.clone(), claims[1].key.clone());
+            std::thread::spawn(move || {
+                let done = [(key, Finish::Success(Effect::Unmanaged { entitlement }, "unmanaged".into()))];
+                store.finish_actions(DEMO_TENANT, "host-a", &done, &|_| Vec::new()).map(|ended| ended.len())
+            })
+        };
+        until_waiting_for_budget(&mut watcher, 2);
+        assert!(!committing.is_finished() && !unmanaging.is_finished());
+        held.rollback().unwrap();
+        committing.join().unwrap().unwrap();
+        assert_eq!(unmanaging.join().unwrap().unwrap(), 1);
         let verified = store.verify_audit(DEMO_TENANT).unwrap();
         assert!(verified.broken.is_none(), "the chain verifies: {:?}", verified.broken);
     }

@@ -1,9 +1,9 @@
-//! Invocation records, committed together with the actions they planned. The commit locks the
-//! tenant's chain head first, so that its re-checks (window budgets, retries, managed
-//! entitlements) see every other commit of the tenant on every host, settled.
+//! Invocation records, committed together with the actions they planned. The commit takes the
+//! tenant's budget lock first ([`super::budget`]), so that its re-checks (window budgets, retries,
+//! managed entitlements) see every other commit of the tenant on every host, settled.
 
 use super::actions::{check_windows, insert_actions, live_retry, still_managed};
-use super::audit::{append_at, lock_head};
+use super::budget::lock_budget;
 use super::{PostgresStore, StoreError, from_json, parse_column, to_json};
 use crate::postgres::statements::Tx;
 use crate::{Commit, Counts, Declined, InvocationSource, InvocationStore, OutcomeCount};
@@ -54,8 +54,8 @@ fn check_retries(tx: &mut Tx<'_, '_>, tenant: &str, actions: &[Action]) -> Resul
 /// Records an observed attribute change on the person, where the store holds persons; past the
 /// bounds on a person's attributes, the commit is refused. The person's row is locked `FOR NO KEY
 /// UPDATE`, which an executor's change to one of the person's accounts (whose foreign key holds a
-/// `KEY SHARE` lock on it until that transaction has the chain head too) does not block: a lock
-/// that did would close a cycle with the head this commit holds.
+/// `KEY SHARE` lock on it until that transaction ends) does not block: a lock that did would make
+/// the tenant's commits wait for its executor.
 fn apply_observed(tx: &mut Tx<'_, '_>, tenant: &str, change: &AttributeChanged) -> Result<(), Declined> {
     let row = tx.query_opt(
         "SELECT attributes FROM persons WHERE tenant = $1 AND id = $2 FOR NO KEY UPDATE",
@@ -80,14 +80,15 @@ fn apply_observed(tx: &mut Tx<'_, '_>, tenant: &str, change: &AttributeChanged) 
     Ok(())
 }
 
-/// Commits `commit` inside the write transaction `tx`: the tenant's chain head locked, the window
-/// budgets, retries, managed entitlements and the person's attribute bounds checked again, then the
-/// invocation, its audit entries and its actions written; the refusal instead, with nothing written.
-/// Every check comes before the first write, so a refused plan leaves its transaction as it found
-/// it: a group of plans goes on without it (see [`super::group`]).
-pub(super) fn commit_in(tx: &mut Tx<'_, '_>, commit: &Commit<'_>) -> Result<(), Declined> {
+/// Commits `commit` inside the write transaction `tx` but for its audit entries, which the caller
+/// appends to the chain after it (a group appends those of all its plans at its end): the tenant's
+/// budget lock taken, the window budgets, retries, managed entitlements and the person's attribute
+/// bounds checked again, then the invocation and its actions written; the refusal instead, with
+/// nothing written. Every check comes before the first write, so a refused plan leaves its
+/// transaction as it found it: a group of plans goes on without it (see [`super::group`]).
+pub(super) fn commit_unchained(tx: &mut Tx<'_, '_>, commit: &Commit<'_>) -> Result<(), Declined> {
     let tenant = commit.record.tenant.as_str();
-    let head = lock_head(tx, tenant)?;
+    lock_budget(tx, tenant)?;
     check_windows(tx, tenant, commit.actions, commit.windows)?;
     check_retries(tx, tenant, commit.actions)?;
     still_managed(tx, tenant, commit.actions)?;
@@ -95,7 +96,6 @@ pub(super) fn commit_in(tx: &mut Tx<'_, '_>, commit: &Commit<'_>) -> Result<(), 
         apply_observed(tx, tenant, change)?;
     }
     insert_invocation(tx, commit.record)?;
-    append_at(tx, tenant, head, commit.audit)?;
     insert_actions(tx, tenant, commit.actions)?;
     Ok(())
 }

@@ -19,6 +19,7 @@
 
 mod actions;
 mod audit;
+mod budget;
 mod deliveries;
 mod directory;
 mod events;

@@ -7,7 +7,8 @@ use super::reads::check_windows;
 use super::transitions::{set_state, still_managed, unit_entry};
 use super::{ACTION_COLUMNS, action};
 use crate::approvals::{Decided, still_blocked};
-use crate::postgres::audit::{append as append_audit, lock_heads};
+use crate::postgres::audit::append as append_audit;
+use crate::postgres::budget::lock_budget;
 use crate::postgres::deliveries::insert as insert_deliveries;
 use crate::postgres::statements::Tx;
 use crate::postgres::wakeups::announce;
@@ -30,7 +31,7 @@ impl ApprovalStore for PostgresStore {
     ) -> Result<Vec<Action>, Declined> {
         // `notify` stays on this thread: decisions are made on blocking threads.
         self.governed_here(|tx| {
-            lock_heads(tx, &[tenant])?;
+            lock_budget(tx, tenant)?;
             let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = $1 AND id = $2 FOR UPDATE");
             let mut approved = Vec::with_capacity(ids.len());
             for id in ids {

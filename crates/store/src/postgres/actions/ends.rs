@@ -12,9 +12,10 @@ use super::ACTION_COLUMNS;
 use super::claims::{Moved, lock_order};
 use super::transitions::{TARGET_KIND, apply, moved_at, record_history};
 use crate::claims::Ending;
+use crate::postgres::budget::lock_budget;
 use crate::postgres::not_found;
 use crate::postgres::statements::Tx;
-use crate::{Finish, LeaseKey, StoreError};
+use crate::{Effect, Finish, LeaseKey, StoreError};
 use provhost_core::model::{ActionState, now_rfc3339};
 
 /// Ends the claims of `owner` in `results`, all of `tenant`, at `now` (ms on the database's
@@ -28,6 +29,12 @@ pub(super) fn end_claims(
     now: i64,
     results: &[(LeaseKey, Finish)],
 ) -> Result<Vec<Moved>, StoreError> {
+    // Unmanaging or revoking changes what a commit checks: it waits for the commit under way.
+    let governed =
+        results.iter().any(|(_, f)| matches!(f, Finish::Success(Effect::Unmanaged { .. } | Effect::Revoked { .. }, _)));
+    if governed {
+        lock_budget(tx, tenant)?;
+    }
     let ids: Vec<&str> = results.iter().map(|(k, _)| k.id.as_str()).collect();
     let tokens: Vec<i64> = results.iter().map(|(k, _)| k.token).collect();
     // Locked in byte order of their ids, the order in which renewals lock them (see `lock_order`).
