@@ -12,7 +12,7 @@ use postgres::Row;
 use std::collections::HashMap;
 
 use super::ACTION_COLUMNS;
-use super::ends::end_claims;
+use super::ends::{Moved, end_claims, lock_order};
 use super::transitions::{TARGET_KIND, moved_at, record_history, unit_entry};
 use crate::claims::millis;
 use crate::postgres::audit::append as append_audit;
@@ -73,19 +73,6 @@ fn due_of(tx: &mut Tx<'_, '_>, tenant: &str, now: i64, limit: usize) -> Result<V
     }
     Ok(found)
 }
-
-/// The places of `keys` in the order their actions' rows are locked in every transaction that
-/// locks several (by tenant and id), so that an executor's ends and its keeper's renewals,
-/// running at once, never wait for each other round a cycle.
-pub(super) fn lock_order<'a>(keys: impl Iterator<Item = &'a LeaseKey>) -> Vec<usize> {
-    let keys: Vec<&LeaseKey> = keys.collect();
-    let mut order: Vec<usize> = (0..keys.len()).collect();
-    order.sort_by_key(|&at| (&keys[at].tenant, &keys[at].id));
-    order
-}
-
-/// An action as a claim moved it, with its HelloID name.
-pub(super) type Moved = (Action, &'static str);
 
 impl ClaimStore for PostgresStore {
     fn finish_actions(

@@ -9,14 +9,26 @@ use std::collections::{HashMap, HashSet};
 use postgres::Row;
 
 use super::ACTION_COLUMNS;
-use super::claims::{Moved, lock_order};
 use super::transitions::{TARGET_KIND, apply, moved_at, record_history};
 use crate::claims::Ending;
 use crate::postgres::budget::lock_budget;
 use crate::postgres::not_found;
 use crate::postgres::statements::Tx;
 use crate::{Effect, Finish, LeaseKey, StoreError};
-use provhost_core::model::{ActionState, now_rfc3339};
+use provhost_core::model::{Action, ActionState, now_rfc3339};
+
+/// The places of `keys` in the order their actions' rows are locked in every transaction that
+/// locks several (by tenant and id), so that an executor's ends and its keeper's renewals,
+/// running at once, never wait for each other round a cycle.
+pub(super) fn lock_order<'a>(keys: impl Iterator<Item = &'a LeaseKey>) -> Vec<usize> {
+    let keys: Vec<&LeaseKey> = keys.collect();
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|&at| (&keys[at].tenant, &keys[at].id));
+    order
+}
+
+/// An action as a claim moved it, with its HelloID name.
+pub(super) type Moved = (Action, &'static str);
 
 /// Ends the claims of `owner` in `results`, all of `tenant`, at `now` (ms on the database's
 /// clock): returns the actions that moved, in the order their rows were locked. A claim whose
