@@ -11,9 +11,12 @@
 use super::StoreError;
 use super::statements::Tx;
 
+/// The statement that takes the budget lock of the tenant named by its one value.
+pub(super) const LOCK_BUDGET: &str = "SELECT pg_advisory_xact_lock(hashtextextended('provhost budget ' || $1, 0))";
+
 /// Takes the tenant's budget lock in `tx`, waiting for any transaction on any host that holds it
 /// (a transaction that holds it already takes it again at once).
 pub(super) fn lock_budget(tx: &mut Tx<'_, '_>, tenant: &str) -> Result<(), StoreError> {
-    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('provhost budget ' || $1, 0))", &[&tenant])?;
+    tx.execute(LOCK_BUDGET, &[&tenant])?;
     Ok(())
 }

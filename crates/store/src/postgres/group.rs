@@ -341,8 +341,7 @@ mod tests {
     /// another host would, until the returned transaction ends.
     fn hold_budget(client: &mut postgres::Client) -> postgres::Transaction<'_> {
         let mut tx = client.transaction().unwrap();
-        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('provhost budget ' || $1, 0))", &[&DEMO_TENANT])
-            .unwrap();
+        tx.execute(crate::postgres::budget::LOCK_BUDGET, &[&DEMO_TENANT]).unwrap();
         tx
     }
 

@@ -5,11 +5,10 @@
 //! lease passed and whose action was taken up again changes nothing. A host that dies leaves its
 //! claims to lapse; once a lease passes, an executor on another host takes the action up.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use postgres::Row;
-
-use std::collections::HashMap;
 
 use super::ACTION_COLUMNS;
 use super::ends::{Moved, end_claims, lock_order};

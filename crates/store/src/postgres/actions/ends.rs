@@ -4,7 +4,7 @@
 //! history written in one `INSERT`: each action's row changes once, where a statement per step
 //! changed it twice.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use postgres::Row;
 
@@ -76,9 +76,8 @@ pub(super) fn end_claims(
     let mut by_id: HashMap<String, &Row> = changed.iter().map(|r| (r.get::<_, String>(1), r)).collect();
     let mut moved = Vec::with_capacity(ends.len());
     let mut steps = Vec::with_capacity(ends.len());
-    let mut seen = HashSet::new();
     for (id, ending, moves) in &ends {
-        if !moves || !seen.insert(*id) {
+        if !moves {
             continue;
         }
         let row = by_id.remove(*id).ok_or_else(|| not_found("action", id, tenant))?;

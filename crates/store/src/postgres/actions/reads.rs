@@ -64,9 +64,9 @@ pub(in crate::postgres) fn live_retry(
 }
 
 /// The query of [`PostgresStore::actions_page`]: a filter not given is `NULL`, which the
-/// planner folds away, since each page is planned with its values
-/// ([`Cached::query_planned`]); the index on the tenant and
-/// the first filter given, ending in `created_at`, then yields the page newest first unsorted.
+/// planner folds away, since each page is planned with its values ([`Cached::query_planned`]);
+/// the index on the tenant and the first filter given, ending in `created_at`, then yields the
+/// page newest first unsorted.
 fn page_sql() -> String {
     format!(
         "SELECT {ACTION_COLUMNS} FROM actions WHERE tenant = $1 AND ($2::text IS NULL OR person = $2)
