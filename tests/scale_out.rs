@@ -289,11 +289,22 @@ fn a_host_killed_mid_load_leaves_its_claims_to_the_other_and_nothing_is_lost() {
                 c.query("SELECT id FROM actions WHERE state = 'running' AND lease_owner LIKE $1", &[&owner]).unwrap();
             rows.iter().map(|r| r.get(0)).collect()
         };
+        let signal = |name: &str| {
+            std::process::Command::new("kill").args([name, &b.pid().to_string()]).status().unwrap();
+        };
         if killed.get().is_none() && !holding(&mut watch).is_empty() {
-            std::process::Command::new("kill").args(["-KILL", &b.pid().to_string()]).status().unwrap();
-            killed.set(Instant::now()).unwrap();
+            // Frozen first, so that claims it ends in the meantime (a batch ends in milliseconds)
+            // are not taken for stranded; killed only if it still holds some once frozen.
+            signal("-STOP");
             std::thread::sleep(Duration::from_millis(100));
-            *stranded.lock().unwrap() = holding(&mut watch);
+            let held = holding(&mut watch);
+            if held.is_empty() {
+                signal("-CONT");
+                return;
+            }
+            signal("-KILL");
+            killed.set(Instant::now()).unwrap();
+            *stranded.lock().unwrap() = held;
         }
     };
     let answers = load(&[&a, &b], &demo.key, &path, 600, &kill_when_claimed);
