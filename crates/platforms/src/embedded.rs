@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Backend, BackendError, Job};
+use super::{Backend, BackendError, BatchReads, Job};
 use provhost_core::model::{
     Account, Action, ActionFilter, ActionKind, ActionTarget, Attribute, Entitlement, EntitlementType, Person,
 };
@@ -23,13 +23,14 @@ impl EmbeddedBackend {
     }
 
     /// What running `action` does to the simulated target system, or the error it ends with.
-    fn simulate(&self, tenant: &str, action: &Action) -> Result<Finish, BackendError> {
-        let system = self.store.system(tenant, &action.system)?;
+    fn simulate(&self, tenant: &str, action: &Action, reads: &BatchReads) -> Result<Finish, BackendError> {
+        let system = reads.system(&action.system, || self.store.system(tenant, &action.system))?;
+        let entitlement = |id: &str| reads.entitlement(id, || self.store.entitlement(tenant, id));
         if let Some(failure) = system.failure {
             return Ok(Finish::Error(format!("{}: {failure}", system.name)));
         }
         if let ActionTarget::Entitlement(id) = &action.target {
-            let entitlement = self.store.entitlement(tenant, id)?;
+            let entitlement = entitlement(id)?;
             if !entitlement.managed {
                 return Ok(Finish::Error(format!(
                     "{}: {} is no longer managed; provisioning leaves it alone, so the {} was not carried out",
@@ -39,14 +40,14 @@ impl EmbeddedBackend {
         }
         let outcome = match (&action.kind, &action.target) {
             (ActionKind::Update, ActionTarget::Account(account)) => {
-                let person = self.store.person(tenant, &action.person)?;
-                let current = self.store.account(tenant, account)?;
+                let person = reads.person(&action.person, || self.store.person(tenant, &action.person))?;
+                let current = reads.account(account, || self.store.account(tenant, account))?;
                 let attributes = merged_attributes(&current.attributes, &person.attributes, &system.consumes);
                 let message = format!("{}: updated account {}", system.name, current.account_reference);
                 (Effect::AccountAttributes { account: account.clone(), attributes }, message)
             }
             (ActionKind::Grant, ActionTarget::Entitlement(id)) => {
-                let entitlement = self.store.entitlement(tenant, id)?;
+                let entitlement = entitlement(id)?;
                 let effect = match entitlement.kind {
                     EntitlementType::AccountAccess => self
                         .store
@@ -60,12 +61,12 @@ impl EmbeddedBackend {
                 (effect, format!("{}: granted {}", system.name, entitlement.display_name))
             }
             (ActionKind::Unmanage, ActionTarget::Entitlement(id)) => {
-                let entitlement = self.store.entitlement(tenant, id)?;
+                let entitlement = entitlement(id)?;
                 let message = format!("{}: {} is no longer managed", system.name, entitlement.display_name);
                 (Effect::Unmanaged { entitlement: id.clone() }, message)
             }
             (ActionKind::Revoke, ActionTarget::Entitlement(id)) => {
-                let entitlement = self.store.entitlement(tenant, id)?;
+                let entitlement = entitlement(id)?;
                 let message = format!("{}: revoked {}", system.name, entitlement.display_name);
                 (Effect::Revoked { entitlement: id.clone() }, message)
             }
@@ -121,7 +122,7 @@ impl Backend for EmbeddedBackend {
     }
 
     fn carry_out(&self, tenant: &str, job: &Job<'_>) -> Result<Finish, BackendError> {
-        self.simulate(tenant, job.action)
+        self.simulate(tenant, job.action, job.reads)
     }
 }
 
@@ -137,7 +138,13 @@ mod tests {
         let ids = [action.id.clone()];
         let lease = std::time::Duration::from_secs(60);
         let claim = store.claim_actions("test", lease, Due::These(DEMO_TENANT, &ids)).unwrap().remove(0);
-        let job = Job { action: &claim.action, attempt: claim.attempt, follow: None, noted: &|_| true };
+        let job = Job {
+            action: &claim.action,
+            attempt: claim.attempt,
+            follow: None,
+            noted: &|_| true,
+            reads: &BatchReads::default(),
+        };
         let finish = backend.carry_out(DEMO_TENANT, &job).unwrap();
         store.finish_actions(DEMO_TENANT, "test", &[(claim.key, finish)], &|_| Vec::new()).unwrap().remove(0)
     }

@@ -1,6 +1,7 @@
 //! Where persons, entitlements and accounts live and where committed actions are executed.
 //! provhost's embedded store is the default; platform backends implement the same trait.
 
+mod batch;
 mod breaker;
 mod client;
 mod embedded;
@@ -11,6 +12,7 @@ mod path;
 mod provisioning_plan;
 mod settings;
 
+pub use batch::BatchReads;
 pub use breaker::{Breaker, BreakerState};
 pub use client::{Auth, Call, ClientError, Reply, Resend, RestClient};
 pub use embedded::EmbeddedBackend;
@@ -92,6 +94,8 @@ pub struct Job<'a> {
     /// A reference the store could not record is not a reason to stop: a later attempt finds the
     /// platform's work by the action's idempotency key.
     pub noted: &'a dyn Fn(&str) -> bool,
+    /// The directory records the carry-outs of the job's batch have read, shared with this one.
+    pub reads: &'a BatchReads,
 }
 
 impl Job<'_> {

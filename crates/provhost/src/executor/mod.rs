@@ -7,7 +7,8 @@
 //! nothing runs twice and no attempt goes unrecorded. An action a platform still works on ends
 //! `waiting` and is followed up until it ends there. Exclusions are checked again just before the
 //! backend is called: an action whose person or system was excluded since its commit ends `error`
-//! with the exclusion, on record, and the platform never hears of it.
+//! with the exclusion, on record, and the platform never hears of it. The carry-outs of a batch
+//! share the directory records they read until its ends are recorded ([`BatchReads`]).
 //!
 //! `provhost run`, `provhost test` and approvals carry their own actions out at once
 //! ([`Executor::run_now`]), each with an owner of its own; `provhost serve` answers at commit and
@@ -21,7 +22,7 @@ pub use worker::Tenants;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::backend::{BackendError, Job};
+use crate::backend::{BackendError, BatchReads, Job};
 use crate::gate::TenantContext;
 use crate::model::{Action, ActionState};
 use crate::store::{Claim, Due, Effect, Finish, LeaseKey, StoreError};
@@ -113,6 +114,7 @@ impl Executor {
         let mut ended = Vec::with_capacity(claims.len());
         let mut results: Vec<(&Claim, Finish)> = Vec::new();
         let mut unrecorded: Option<Instant> = None;
+        let reads = BatchReads::default();
         for (n, claim) in claims.iter().enumerate() {
             if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
                 // Stopping: the claims not started lapse now, for the next executor to take up.
@@ -136,8 +138,13 @@ impl Executor {
                         true
                     })
             };
-            let job =
-                Job { action: &claim.action, attempt: claim.attempt, follow: claim.follow.as_ref(), noted: &noted };
+            let job = Job {
+                action: &claim.action,
+                attempt: claim.attempt,
+                follow: claim.follow.as_ref(),
+                noted: &noted,
+                reads: &reads,
+            };
             let carried = match excluded_now(context, claim) {
                 Ok(Some(why)) => Ok(Finish::Error(why)),
                 Ok(None) => context.parts.backend.carry_out(&context.parts.tenant, &job),
@@ -157,6 +164,7 @@ impl Executor {
             if unrecorded.is_some_and(|since| since.elapsed() >= FLUSH) {
                 ended.extend(self.record(context, &keeper, std::mem::take(&mut results), tracking)?);
                 unrecorded = None;
+                reads.forget();
             }
         }
         ended.extend(self.record(context, &keeper, results, tracking)?);
