@@ -14,7 +14,9 @@ use super::process::Serving;
 use crate::config::Config;
 use crate::runtime::Runtime;
 use crate::server::{AppState, serve};
-use crate::store::{ActionStore, IssuedKey, KeyStore, PostgresStore, ScratchDatabase, SqliteStore, Store, seed_demo};
+use crate::store::{
+    ActionStore, ClaimStore, IssuedKey, KeyStore, PostgresStore, ScratchDatabase, SqliteStore, Store, seed_demo,
+};
 
 /// Figures at one concurrency.
 pub struct LoadFigures {
@@ -32,6 +34,9 @@ pub struct LoadFigures {
     pub changes_per_commit: f64,
     /// Actions the executor carried out per second meanwhile.
     pub actions_per_second: f64,
+    /// Actions pending, running or waiting when the level ended: what the executor had still to
+    /// carry out. Growing from level to level, the executor did not keep up with the events.
+    pub unfinished: u64,
     /// On PostgreSQL, transactions the database committed per event answered: the event's commit,
     /// the executor's claims and ends, and every read (each a transaction of its own).
     pub transactions_per_event: Option<f64>,
@@ -87,6 +92,7 @@ struct Counted {
     groups: u64,
     units: u64,
     ended: u64,
+    open: u64,
     transactions: Option<i64>,
 }
 
@@ -116,6 +122,7 @@ pub fn run(
                     groups: store.group_stats().groups(),
                     units: store.group_stats().units(),
                     ended: store.actions_ended("demo")?,
+                    open: store.open_actions_of("demo")?,
                     transactions: None,
                 })
             };
@@ -155,6 +162,7 @@ pub fn run(
                     groups: 0,
                     units: 0,
                     ended: store.actions_ended("demo")?,
+                    open: store.open_actions_of("demo")?,
                     transactions: Some(store.transactions_committed()?),
                 })
             };
@@ -222,6 +230,7 @@ async fn levels_of(
             errors: measured.errors,
             changes_per_commit: (after.units - before.units) as f64 / (after.groups - before.groups).max(1) as f64,
             actions_per_second: (after.ended - before.ended) as f64 / elapsed,
+            unfinished: after.open,
             transactions_per_event,
             generator: if wrk.is_some() { "wrk" } else { "in-process" },
         });

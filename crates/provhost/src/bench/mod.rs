@@ -83,8 +83,8 @@ fn write_scale_out(
     let _ = writeln!(out, "\n## Server under load: embedded store beside PostgreSQL, one and two servers (same run)\n");
     let _ = writeln!(
         out,
-        "| store | servers | concurrent requests | events/s | of SQLite's | p50 | p99 | errors | actions executed/s | transactions per event |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| store | servers | concurrent requests | events/s | of SQLite's | p50 | p99 | errors | actions executed/s | actions left to carry out | transactions per event |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let rows = [("SQLite", 1, embedded), ("PostgreSQL", 1, one), ("PostgreSQL", 2, two)];
     for (store, servers, figures) in rows {
@@ -95,8 +95,8 @@ fn write_scale_out(
                 sqlite.map_or("—".to_string(), |e| format!("{:.2}", f.events_per_second / e.events_per_second));
             let _ = writeln!(
                 out,
-                "| {store} | {servers} | {} | {:.0} | {ratio} | {:.2} ms | {:.2} ms | {} | {:.0} | {per_event} |",
-                f.concurrency, f.events_per_second, f.p50_ms, f.p99_ms, f.errors, f.actions_per_second
+                "| {store} | {servers} | {} | {:.0} | {ratio} | {:.2} ms | {:.2} ms | {} | {:.0} | {} | {per_event} |",
+                f.concurrency, f.events_per_second, f.p50_ms, f.p99_ms, f.errors, f.actions_per_second, f.unfinished
             );
         }
     }
@@ -104,8 +104,10 @@ fn write_scale_out(
         out,
         "\nSQLite's server runs in this process; each PostgreSQL server is a `provhost serve` process of its own \
          (its data directory, connection pool, instance pool and executor) on the same database and the same \
-         cores as the load generator, which splits the load evenly across them. Transactions per event count \
-         every statement run outside a transaction (each read) as one."
+         cores as the load generator, which splits the load evenly across them. Actions left to carry out are \
+         those pending, running or waiting as the level ends: events/s counts answers, and a server whose \
+         executor falls behind answers faster for a while by leaving that work for later. Transactions per event \
+         count every statement run outside a transaction (each read) as one."
     );
 }
 
@@ -217,13 +219,13 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
         );
         let _ = writeln!(
             out,
-            "| concurrent requests | events/s | p50 | p99 | errors | store changes per synced commit | actions executed/s | generator |\n\
-             | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+            "| concurrent requests | events/s | p50 | p99 | errors | store changes per synced commit | actions executed/s | actions left to carry out | generator |\n\
+             | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
         );
         for f in &figures {
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.1} | {:.0} | {} |",
+                "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.1} | {:.0} | {} | {} |",
                 f.concurrency,
                 f.events_per_second,
                 f.p50_ms,
@@ -231,6 +233,7 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
                 f.errors,
                 f.changes_per_commit,
                 f.actions_per_second,
+                f.unfinished,
                 f.generator
             );
         }
