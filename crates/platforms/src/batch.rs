@@ -1,73 +1,105 @@
-//! The directory records one batch of carry-outs shares. An executor carries a batch of one
-//! tenant's claims out one after another, and the embedded backend reads the same systems,
-//! entitlements, persons and accounts for many of them: each is read once, at its first use in
-//! the batch, and then answered as it stood then, until the executor records the ends it has and
-//! forgets them ([`BatchReads::forget`]). An action's own effect is recorded only with its end, so
-//! an action of the batch sees no more of the effects of those before it than it would reading
-//! every record again; a change made elsewhere (a commit, another host, an operator failing a
-//! system) is seen from the next record of ends on, at most one flush of the executor later.
+//! The directory records one batch of carry-outs shares. An executor carries a batch of claims
+//! out one after another, and the embedded backend reads the same systems, entitlements, persons
+//! and accounts for many of them: each is read once, at its first use, and then answered as it
+//! stood then, until the executor records the ends it has and forgets them
+//! ([`BatchReads::forget`]), or until what is kept is older than the age it was made with,
+//! whichever comes first. An action's own effect is recorded only with its end, so an action of
+//! the batch sees no more of the effects of those before it than it would reading every record
+//! again. A change made elsewhere (a commit, another host, an operator failing or restoring a
+//! system) is seen by the carry-outs that start once the records read before it are forgotten: at
+//! most that age later.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use provhost_core::model::{Account, Entitlement, Person, System};
 
-/// What the carry-outs of one batch of one tenant's claims have read so far. A batch holds at
-/// most the executor's largest batch of claims, so it keeps at most that many records of each
-/// kind.
-#[derive(Default)]
-pub struct BatchReads(Mutex<Records>);
+/// What the carry-outs of one batch of claims have read so far, by tenant and id: at most one
+/// record of each kind per claim of the batch.
+pub struct BatchReads {
+    records: Mutex<Records>,
+    /// How long a record is answered from here after the first of those kept was read.
+    max_age: Duration,
+}
 
-/// Records by id, as read.
+/// A tenant's record id.
+type Key = (String, String);
+
+/// Records by tenant and id, as read, and when the first of them was.
 #[derive(Default)]
 struct Records {
-    systems: HashMap<String, System>,
-    entitlements: HashMap<String, Entitlement>,
-    persons: HashMap<String, Person>,
-    accounts: HashMap<String, Account>,
+    since: Option<Instant>,
+    systems: HashMap<Key, System>,
+    entitlements: HashMap<Key, Entitlement>,
+    persons: HashMap<Key, Person>,
+    accounts: HashMap<Key, Account>,
 }
 
 /// One of the maps of [`Records`].
-type Pick<T> = fn(&mut Records) -> &mut HashMap<String, T>;
+type Pick<T> = fn(&mut Records) -> &mut HashMap<Key, T>;
 
 impl BatchReads {
+    /// Nothing read yet; what is read is answered from here for at most `max_age`.
+    pub fn new(max_age: Duration) -> Self {
+        Self { records: Mutex::default(), max_age }
+    }
+
     /// Forgets everything read so far: the next carry-out reads each record again.
     pub fn forget(&self) {
         *self.records() = Records::default();
     }
 
-    /// The system `id` as first read in the batch, or `read`'s answer, kept.
-    pub fn system<E>(&self, id: &str, read: impl FnOnce() -> Result<System, E>) -> Result<System, E> {
-        self.through(|r| &mut r.systems, id, read)
+    /// The tenant's system `id` as first read in the batch, or `read`'s answer, kept.
+    pub fn system<E>(&self, tenant: &str, id: &str, read: impl FnOnce() -> Result<System, E>) -> Result<System, E> {
+        self.through(|r| &mut r.systems, (tenant, id), read)
     }
 
-    /// The entitlement `id` as first read in the batch, or `read`'s answer, kept.
-    pub fn entitlement<E>(&self, id: &str, read: impl FnOnce() -> Result<Entitlement, E>) -> Result<Entitlement, E> {
-        self.through(|r| &mut r.entitlements, id, read)
+    /// The tenant's entitlement `id` as first read in the batch, or `read`'s answer, kept.
+    pub fn entitlement<E>(
+        &self,
+        tenant: &str,
+        id: &str,
+        read: impl FnOnce() -> Result<Entitlement, E>,
+    ) -> Result<Entitlement, E> {
+        self.through(|r| &mut r.entitlements, (tenant, id), read)
     }
 
-    /// The person `id` as first read in the batch, or `read`'s answer, kept.
-    pub fn person<E>(&self, id: &str, read: impl FnOnce() -> Result<Person, E>) -> Result<Person, E> {
-        self.through(|r| &mut r.persons, id, read)
+    /// The tenant's person `id` as first read in the batch, or `read`'s answer, kept.
+    pub fn person<E>(&self, tenant: &str, id: &str, read: impl FnOnce() -> Result<Person, E>) -> Result<Person, E> {
+        self.through(|r| &mut r.persons, (tenant, id), read)
     }
 
-    /// The account `id` as first read in the batch, or `read`'s answer, kept.
-    pub fn account<E>(&self, id: &str, read: impl FnOnce() -> Result<Account, E>) -> Result<Account, E> {
-        self.through(|r| &mut r.accounts, id, read)
+    /// The tenant's account `id` as first read in the batch, or `read`'s answer, kept.
+    pub fn account<E>(&self, tenant: &str, id: &str, read: impl FnOnce() -> Result<Account, E>) -> Result<Account, E> {
+        self.through(|r| &mut r.accounts, (tenant, id), read)
     }
 
+    /// What is kept, forgotten first once the first of it is older than the age allowed.
     fn records(&self) -> MutexGuard<'_, Records> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        if records.since.is_some_and(|since| since.elapsed() > self.max_age) {
+            *records = Records::default();
+        }
+        records
     }
 
-    /// The record kept under `id` in the map `pick` chooses, or `read`'s answer, kept there. A
-    /// failed read is not kept: the next carry-out that needs the record tries again.
-    fn through<T: Clone, E>(&self, pick: Pick<T>, id: &str, read: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
-        if let Some(found) = pick(&mut self.records()).get(id) {
+    /// The record kept under `(tenant, id)` in the map `pick` chooses, or `read`'s answer, kept
+    /// there. A failed read is not kept: the next carry-out that needs the record tries again.
+    fn through<T: Clone, E>(
+        &self,
+        pick: Pick<T>,
+        (tenant, id): (&str, &str),
+        read: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let key = (tenant.to_owned(), id.to_owned());
+        if let Some(found) = pick(&mut self.records()).get(&key) {
             return Ok(found.clone());
         }
         let record = read()?;
-        pick(&mut self.records()).insert(id.to_owned(), record.clone());
+        let mut records = self.records();
+        records.since.get_or_insert_with(Instant::now);
+        pick(&mut records).insert(key, record.clone());
         Ok(record)
     }
 }
@@ -84,21 +116,39 @@ mod tests {
 
     #[test]
     fn a_record_is_read_once_until_forgotten_and_a_failed_read_is_not_kept() {
-        let reads = BatchReads::default();
+        let reads = BatchReads::new(Duration::from_secs(60));
         let calls = Cell::new(0);
         let read = |failure: Option<&str>| {
             calls.set(calls.get() + 1);
             Ok::<_, String>(system(failure))
         };
-        assert_eq!(reads.system("ad", || read(None)).unwrap().failure, None);
-        assert_eq!(reads.system("ad", || read(Some("down"))).unwrap().failure, None);
+        assert_eq!(reads.system("t", "ad", || read(None)).unwrap().failure, None);
+        assert_eq!(reads.system("t", "ad", || read(Some("down"))).unwrap().failure, None);
         assert_eq!(calls.get(), 1);
         reads.forget();
-        assert_eq!(reads.system("ad", || read(Some("down"))).unwrap().failure.as_deref(), Some("down"));
+        assert_eq!(reads.system("t", "ad", || read(Some("down"))).unwrap().failure.as_deref(), Some("down"));
         assert_eq!(calls.get(), 2);
 
-        assert!(reads.person("jan", || Err::<Person, _>("unreachable".to_owned())).is_err());
+        assert!(reads.person("t", "jan", || Err::<Person, _>("unreachable".to_owned())).is_err());
         let jan = Person { id: "jan".into(), display_name: "Jan".into(), attributes: vec![] };
-        assert_eq!(reads.person("jan", || Ok::<_, String>(jan.clone())).unwrap().id, "jan");
+        assert_eq!(reads.person("t", "jan", || Ok::<_, String>(jan.clone())).unwrap().id, "jan");
+    }
+
+    #[test]
+    fn another_tenants_record_of_the_same_id_is_read_for_it() {
+        let reads = BatchReads::new(Duration::from_secs(60));
+        assert_eq!(reads.system("t", "ad", || Ok::<_, String>(system(None))).unwrap().failure, None);
+        let other = reads.system("u", "ad", || Ok::<_, String>(system(Some("down")))).unwrap();
+        assert_eq!(other.failure.as_deref(), Some("down"));
+    }
+
+    #[test]
+    fn what_is_kept_is_read_again_once_older_than_its_age_without_a_forget() {
+        let reads = BatchReads::new(Duration::from_millis(30));
+        assert_eq!(reads.system("t", "ad", || Ok::<_, String>(system(None))).unwrap().failure, None);
+        assert_eq!(reads.system("t", "ad", || Ok::<_, String>(system(Some("down")))).unwrap().failure, None);
+        std::thread::sleep(Duration::from_millis(60));
+        let now = reads.system("t", "ad", || Ok::<_, String>(system(Some("down")))).unwrap();
+        assert_eq!(now.failure.as_deref(), Some("down"));
     }
 }

@@ -24,8 +24,8 @@ impl EmbeddedBackend {
 
     /// What running `action` does to the simulated target system, or the error it ends with.
     fn simulate(&self, tenant: &str, action: &Action, reads: &BatchReads) -> Result<Finish, BackendError> {
-        let system = reads.system(&action.system, || self.store.system(tenant, &action.system))?;
-        let entitlement = |id: &str| reads.entitlement(id, || self.store.entitlement(tenant, id));
+        let system = reads.system(tenant, &action.system, || self.store.system(tenant, &action.system))?;
+        let entitlement = |id: &str| reads.entitlement(tenant, id, || self.store.entitlement(tenant, id));
         if let Some(failure) = system.failure {
             return Ok(Finish::Error(format!("{}: {failure}", system.name)));
         }
@@ -40,8 +40,8 @@ impl EmbeddedBackend {
         }
         let outcome = match (&action.kind, &action.target) {
             (ActionKind::Update, ActionTarget::Account(account)) => {
-                let person = reads.person(&action.person, || self.store.person(tenant, &action.person))?;
-                let current = reads.account(account, || self.store.account(tenant, account))?;
+                let person = reads.person(tenant, &action.person, || self.store.person(tenant, &action.person))?;
+                let current = reads.account(tenant, account, || self.store.account(tenant, account))?;
                 let attributes = merged_attributes(&current.attributes, &person.attributes, &system.consumes);
                 let message = format!("{}: updated account {}", system.name, current.account_reference);
                 (Effect::AccountAttributes { account: account.clone(), attributes }, message)
@@ -143,7 +143,7 @@ mod tests {
             attempt: claim.attempt,
             follow: None,
             noted: &|_| true,
-            reads: &BatchReads::default(),
+            reads: &BatchReads::new(std::time::Duration::ZERO),
         };
         let finish = backend.carry_out(DEMO_TENANT, &job).unwrap();
         store.finish_actions(DEMO_TENANT, "test", &[(claim.key, finish)], &|_| Vec::new()).unwrap().remove(0)

@@ -35,8 +35,12 @@ pub struct LoadFigures {
     /// Actions the executor carried out per second meanwhile.
     pub actions_per_second: f64,
     /// Actions pending, running or waiting when the level ended: what the executor had still to
-    /// carry out. Growing from level to level, the executor did not keep up with the events.
+    /// carry out.
     pub unfinished: u64,
+    /// Events answered per second of the level and of the wait after it until every action was
+    /// carried out: the rate the server sustains with its executor keeping up. `None` when the
+    /// actions were not all carried out within [`DRAIN_LIMIT`].
+    pub sustained_events_per_second: Option<f64>,
     /// On PostgreSQL, transactions the database committed per event answered: the event's commit,
     /// the executor's claims and ends, and every read (each a transaction of its own).
     pub transactions_per_event: Option<f64>,
@@ -94,6 +98,23 @@ struct Counted {
     ended: u64,
     open: u64,
     transactions: Option<i64>,
+}
+
+/// The longest a level waits, after its load, for its actions to be carried out.
+const DRAIN_LIMIT: Duration = Duration::from_secs(120);
+
+/// How long after a level every action committed was carried out (none pending, running or
+/// waiting), polling `counted`; `None` past [`DRAIN_LIMIT`]. The next level starts from there, so
+/// no level inherits the work of the one before.
+async fn drained(counted: &dyn Fn() -> anyhow::Result<Counted>) -> anyhow::Result<Option<Duration>> {
+    let since = Instant::now();
+    while counted()?.open > 0 {
+        if since.elapsed() > DRAIN_LIMIT {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(Some(since.elapsed()))
 }
 
 /// Runs the load at each concurrency for `duration` on `setup`. The demo's first event (which
@@ -218,6 +239,7 @@ async fn levels_of(
         };
         let elapsed = started.elapsed().as_secs_f64();
         let after = counted()?;
+        let drain = drained(counted).await?;
         let transactions_per_event = match (before.transactions, after.transactions) {
             (Some(before), Some(after)) => Some((after - before) as f64 / measured.answered.max(1) as f64),
             _ => None,
@@ -231,6 +253,7 @@ async fn levels_of(
             changes_per_commit: (after.units - before.units) as f64 / (after.groups - before.groups).max(1) as f64,
             actions_per_second: (after.ended - before.ended) as f64 / elapsed,
             unfinished: after.open,
+            sustained_events_per_second: drain.map(|d| measured.answered as f64 / (elapsed + d.as_secs_f64())),
             transactions_per_event,
             generator: if wrk.is_some() { "wrk" } else { "in-process" },
         });

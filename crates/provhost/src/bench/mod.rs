@@ -72,6 +72,18 @@ fn plugins(root: &Path) -> Vec<(&'static str, PathBuf)> {
     ]
 }
 
+/// What the columns on carrying actions out say, under both load tables.
+const CARRIED_OUT: &str = "Events/s counts answers, not work done: actions left to carry out are those \
+    pending, running or waiting as the level ends (a batch under way is among them), each level starting \
+    from none. Where they are many, actions were planned faster than they were carried out, and that \
+    events/s is not kept up. Sustained events/s divides the events answered by the level's time and the \
+    wait after it until the last of their actions was carried out.";
+
+/// A level's sustained events/s, or why there is none.
+fn sustained(f: &load::LoadFigures) -> String {
+    f.sustained_events_per_second.map_or("not carried out within 2 min".to_string(), |e| format!("{e:.0}"))
+}
+
 /// The table of the load on the embedded store beside PostgreSQL with one and two servers, at the
 /// levels the PostgreSQL runs measured.
 fn write_scale_out(
@@ -83,8 +95,8 @@ fn write_scale_out(
     let _ = writeln!(out, "\n## Server under load: embedded store beside PostgreSQL, one and two servers (same run)\n");
     let _ = writeln!(
         out,
-        "| store | servers | concurrent requests | events/s | of SQLite's | p50 | p99 | errors | actions executed/s | actions left to carry out | transactions per event |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| store | servers | concurrent requests | events/s | of SQLite's | p50 | p99 | errors | actions executed/s | actions left to carry out | sustained events/s | of SQLite's | transactions per event |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let rows = [("SQLite", 1, embedded), ("PostgreSQL", 1, one), ("PostgreSQL", 2, two)];
     for (store, servers, figures) in rows {
@@ -93,10 +105,22 @@ fn write_scale_out(
             let sqlite = embedded.iter().find(|e| e.concurrency == f.concurrency);
             let ratio =
                 sqlite.map_or("—".to_string(), |e| format!("{:.2}", f.events_per_second / e.events_per_second));
+            let sustained_ratio =
+                match (f.sustained_events_per_second, sqlite.and_then(|e| e.sustained_events_per_second)) {
+                    (Some(f), Some(e)) => format!("{:.2}", f / e),
+                    _ => "—".to_string(),
+                };
             let _ = writeln!(
                 out,
-                "| {store} | {servers} | {} | {:.0} | {ratio} | {:.2} ms | {:.2} ms | {} | {:.0} | {} | {per_event} |",
-                f.concurrency, f.events_per_second, f.p50_ms, f.p99_ms, f.errors, f.actions_per_second, f.unfinished
+                "| {store} | {servers} | {} | {:.0} | {ratio} | {:.2} ms | {:.2} ms | {} | {:.0} | {} | {} | {sustained_ratio} | {per_event} |",
+                f.concurrency,
+                f.events_per_second,
+                f.p50_ms,
+                f.p99_ms,
+                f.errors,
+                f.actions_per_second,
+                f.unfinished,
+                sustained(f)
             );
         }
     }
@@ -104,10 +128,8 @@ fn write_scale_out(
         out,
         "\nSQLite's server runs in this process; each PostgreSQL server is a `provhost serve` process of its own \
          (its data directory, connection pool, instance pool and executor) on the same database and the same \
-         cores as the load generator, which splits the load evenly across them. Actions left to carry out are \
-         those pending, running or waiting as the level ends: events/s counts answers, and a server whose \
-         executor falls behind answers faster for a while by leaving that work for later. Transactions per event \
-         count every statement run outside a transaction (each read) as one."
+         cores as the load generator, which splits the load evenly across them. {CARRIED_OUT} Transactions per \
+         event count every statement run outside a transaction (each read) as one."
     );
 }
 
@@ -219,13 +241,13 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
         );
         let _ = writeln!(
             out,
-            "| concurrent requests | events/s | p50 | p99 | errors | store changes per synced commit | actions executed/s | actions left to carry out | generator |\n\
-             | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+            "| concurrent requests | events/s | p50 | p99 | errors | store changes per synced commit | actions executed/s | actions left to carry out | sustained events/s | generator |\n\
+             | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
         );
         for f in &figures {
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.1} | {:.0} | {} | {} |",
+                "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.1} | {:.0} | {} | {} | {} |",
                 f.concurrency,
                 f.events_per_second,
                 f.p50_ms,
@@ -234,6 +256,7 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
                 f.changes_per_commit,
                 f.actions_per_second,
                 f.unfinished,
+                sustained(f),
                 f.generator
             );
         }
@@ -241,7 +264,7 @@ pub fn run(options: &BenchOptions, starting: &dyn Fn(&str)) -> anyhow::Result<St
             out,
             "\nAn event is answered once its plan is committed (the plan with its invocation and audit records, \
              one store change); the executor carries the actions out after the answer, in store changes of its own. \
-             Concurrent changes share one synced commit."
+             Concurrent changes share one synced commit. {CARRIED_OUT}"
         );
         if let Some(server) = &options.postgres {
             starting("server under load on PostgreSQL");

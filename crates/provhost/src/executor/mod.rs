@@ -8,7 +8,8 @@
 //! `waiting` and is followed up until it ends there. Exclusions are checked again just before the
 //! backend is called: an action whose person or system was excluded since its commit ends `error`
 //! with the exclusion, on record, and the platform never hears of it. The carry-outs of a batch
-//! share the directory records they read until its ends are recorded ([`BatchReads`]).
+//! share the directory records they read until its ends are recorded, for at most `FLUSH`
+//! ([`BatchReads`]).
 //!
 //! `provhost run`, `provhost test` and approvals carry their own actions out at once
 //! ([`Executor::run_now`]), each with an owner of its own; `provhost serve` answers at commit and
@@ -114,7 +115,7 @@ impl Executor {
         let mut ended = Vec::with_capacity(claims.len());
         let mut results: Vec<(&Claim, Finish)> = Vec::new();
         let mut unrecorded: Option<Instant> = None;
-        let reads = BatchReads::default();
+        let reads = BatchReads::new(FLUSH);
         for (n, claim) in claims.iter().enumerate() {
             if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
                 // Stopping: the claims not started lapse now, for the next executor to take up.
