@@ -1,8 +1,9 @@
 //! The server under load: a real server on 127.0.0.1 with its store on disk (WAL), in this
 //! process, or one or more `provhost serve` processes on a PostgreSQL database, and a
-//! closed-loop load generator on loopback at rising concurrency, measuring sustained events per
+//! closed-loop load generator on loopback at rising concurrency, measuring events answered per
 //! second and latency percentiles with every plan committed and synced, how many changes each
-//! group commit held, and how many actions the executor carried out per second meanwhile. The
+//! group commit held, how many actions the executor carried out per second meanwhile, and the
+//! events per second sustained once the wait for every action to be carried out is counted. The
 //! generator is `wrk` in a process of its own when it is on the PATH (so it does not share the
 //! server's runtime), otherwise a lean in-process client.
 
@@ -41,8 +42,9 @@ pub struct LoadFigures {
     /// carried out: the rate the server sustains with its executor keeping up. `None` when the
     /// actions were not all carried out within [`DRAIN_LIMIT`].
     pub sustained_events_per_second: Option<f64>,
-    /// On PostgreSQL, transactions the database committed per event answered: the event's commit,
-    /// the executor's claims and ends, and every read (each a transaction of its own).
+    /// On PostgreSQL, transactions the database committed per event answered, over the level and
+    /// the wait after it: the event's commit, the executor's claims and ends, and every read (each
+    /// a transaction of its own).
     pub transactions_per_event: Option<f64>,
     /// What generated the load: `wrk` or `in-process`.
     pub generator: &'static str,
@@ -96,25 +98,31 @@ struct Counted {
     groups: u64,
     units: u64,
     ended: u64,
-    open: u64,
     transactions: Option<i64>,
 }
 
-/// The longest a level waits, after its load, for its actions to be carried out.
-const DRAIN_LIMIT: Duration = Duration::from_secs(120);
+/// The longest a level waits, after its load, for its actions to be carried out: past an
+/// executor's lease, so that an action whose attempt failed (and that is taken up again once its
+/// lease passes) is waited for.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(crate::executor::DEFAULT_LEASE.as_secs() + 60);
 
-/// How long after a level every action committed was carried out (none pending, running or
-/// waiting), polling `counted`; `None` past [`DRAIN_LIMIT`]. The next level starts from there, so
-/// no level inherits the work of the one before.
-async fn drained(counted: &dyn Fn() -> anyhow::Result<Counted>) -> anyhow::Result<Option<Duration>> {
+/// Waits until no action is pending, running or waiting (`open` counts them) and says how long
+/// that took; `None` past [`DRAIN_LIMIT`], said on the log with what was still open.
+async fn drained(open: &dyn Fn() -> anyhow::Result<u64>) -> anyhow::Result<Option<Duration>> {
     let since = Instant::now();
-    while counted()?.open > 0 {
+    loop {
+        let left = open()?;
+        if left == 0 {
+            return Ok(Some(since.elapsed()));
+        }
         if since.elapsed() > DRAIN_LIMIT {
+            tracing::warn!(
+                "{left} actions still pending, running or waiting after {DRAIN_LIMIT:?}; the next level starts with them"
+            );
             return Ok(None);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok(Some(since.elapsed()))
 }
 
 /// Runs the load at each concurrency for `duration` on `setup`. The demo's first event (which
@@ -143,7 +151,6 @@ pub fn run(
                     groups: store.group_stats().groups(),
                     units: store.group_stats().units(),
                     ended: store.actions_ended("demo")?,
-                    open: store.open_actions_of("demo")?,
                     transactions: None,
                 })
             };
@@ -156,8 +163,9 @@ pub fn run(
                     let _ = stopped.await;
                 }));
                 let settle = || Ok(());
+                let open = || Ok(store.open_actions_of("demo")?);
                 let figures =
-                    levels_of(data.path(), &urls, (&body, &key), (levels, duration), (&settle, &counted)).await;
+                    levels_of(data.path(), &urls, (&body, &key), (levels, duration), (&settle, &counted, &open)).await;
                 let _ = stop.send(());
                 server.await??;
                 figures
@@ -183,16 +191,21 @@ pub fn run(
                     groups: 0,
                     units: 0,
                     ended: store.actions_ended("demo")?,
-                    open: store.open_actions_of("demo")?,
                     transactions: Some(store.transactions_committed()?),
                 })
             };
             // The planner's statistics of the new database, once it holds a served tenant's rows,
             // as a running database's are: without them it takes the growing tables for empty.
             let settle = || Ok(store.analyze()?);
+            let open = || Ok(store.open_actions_of("demo")?);
             let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let figures =
-                tokio.block_on(levels_of(data.path(), &urls, (&body, &key), (levels, duration), (&settle, &counted)));
+            let figures = tokio.block_on(levels_of(
+                data.path(),
+                &urls,
+                (&body, &key),
+                (levels, duration),
+                (&settle, &counted, &open),
+            ));
             drop(serving);
             drop(store);
             drop(database);
@@ -201,14 +214,19 @@ pub fn run(
     }
 }
 
-/// Sends the first event and settles the store, then measures each level against the servers at
+/// What a load's levels read from the store: settling it before the first, what it counted, and
+/// how many actions are pending, running or waiting.
+type Measures<'a> =
+    (&'a dyn Fn() -> anyhow::Result<()>, &'a dyn Fn() -> anyhow::Result<Counted>, &'a dyn Fn() -> anyhow::Result<u64>);
+
+/// Sends the first event, settles the store and waits for the event's actions, then measures each level against the servers at
 /// `urls`.
 async fn levels_of(
     dir: &Path,
     urls: &[String],
     (body, key): (&str, &IssuedKey),
     (levels, duration): (&[usize], Duration),
-    (settle, counted): (&dyn Fn() -> anyhow::Result<()>, &dyn Fn() -> anyhow::Result<Counted>),
+    (settle, counted, open): Measures<'_>,
 ) -> anyhow::Result<Vec<LoadFigures>> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
     let first = client
@@ -225,6 +243,10 @@ async fn levels_of(
         first.text().await?
     );
     settle()?;
+    anyhow::ensure!(
+        drained(open).await?.is_some(),
+        "the first event's actions were not carried out within {DRAIN_LIMIT:?}"
+    );
     let wrk = wrk_script(dir, body, key)?;
     let mut figures = Vec::new();
     for &concurrency in levels {
@@ -238,9 +260,12 @@ async fn levels_of(
             None => in_process(&client, urls, body, key, concurrency, duration).await?,
         };
         let elapsed = started.elapsed().as_secs_f64();
+        let unfinished = open()?;
         let after = counted()?;
-        let drain = drained(counted).await?;
-        let transactions_per_event = match (before.transactions, after.transactions) {
+        let drain = drained(open).await?;
+        let sustained = drain.map(|_| measured.answered as f64 / started.elapsed().as_secs_f64());
+        let drained_at = counted()?;
+        let transactions_per_event = match (before.transactions, drained_at.transactions) {
             (Some(before), Some(after)) => Some((after - before) as f64 / measured.answered.max(1) as f64),
             _ => None,
         };
@@ -252,8 +277,8 @@ async fn levels_of(
             errors: measured.errors,
             changes_per_commit: (after.units - before.units) as f64 / (after.groups - before.groups).max(1) as f64,
             actions_per_second: (after.ended - before.ended) as f64 / elapsed,
-            unfinished: after.open,
-            sustained_events_per_second: drain.map(|d| measured.answered as f64 / (elapsed + d.as_secs_f64())),
+            unfinished,
+            sustained_events_per_second: sustained,
             transactions_per_event,
             generator: if wrk.is_some() { "wrk" } else { "in-process" },
         });

@@ -75,13 +75,14 @@ fn plugins(root: &Path) -> Vec<(&'static str, PathBuf)> {
 /// What the columns on carrying actions out say, under both load tables.
 const CARRIED_OUT: &str = "Events/s counts answers, not work done: actions left to carry out are those \
     pending, running or waiting as the level ends (a batch under way is among them), each level starting \
-    from none. Where they are many, actions were planned faster than they were carried out, and that \
-    events/s is not kept up. Sustained events/s divides the events answered by the level's time and the \
-    wait after it until the last of their actions was carried out.";
+    once the actions of the one before were carried out. Where they are many, actions were planned faster \
+    than they were carried out, and that events/s is not kept up. Sustained events/s divides the events \
+    answered by the level's time and the wait after it until the last of their actions was carried out.";
 
 /// A level's sustained events/s, or why there is none.
 fn sustained(f: &load::LoadFigures) -> String {
-    f.sustained_events_per_second.map_or("not carried out within 2 min".to_string(), |e| format!("{e:.0}"))
+    let limit = load::DRAIN_LIMIT.as_secs();
+    f.sustained_events_per_second.map_or(format!("not carried out within {limit} s"), |e| format!("{e:.0}"))
 }
 
 /// The table of the load on the embedded store beside PostgreSQL with one and two servers, at the
@@ -95,7 +96,7 @@ fn write_scale_out(
     let _ = writeln!(out, "\n## Server under load: embedded store beside PostgreSQL, one and two servers (same run)\n");
     let _ = writeln!(
         out,
-        "| store | servers | concurrent requests | events/s | of SQLite's | p50 | p99 | errors | actions executed/s | actions left to carry out | sustained events/s | of SQLite's | transactions per event |\n\
+        "| store | servers | concurrent requests | events/s | of SQLite's | p50 | p99 | errors | actions executed/s | actions left to carry out | sustained events/s | sustained, of SQLite's | transactions per event |\n\
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let rows = [("SQLite", 1, embedded), ("PostgreSQL", 1, one), ("PostgreSQL", 2, two)];
