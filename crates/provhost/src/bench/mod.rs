@@ -130,7 +130,8 @@ fn write_scale_out(
         "\nSQLite's server runs in this process; each PostgreSQL server is a `provhost serve` process of its own \
          (its data directory, connection pool, instance pool and executor) on the same database and the same \
          cores as the load generator, which splits the load evenly across them. {CARRIED_OUT} Transactions per \
-         event count every statement run outside a transaction (each read) as one."
+         event count those of the level and of the wait after it, every statement run outside a transaction \
+         (each read) as one."
     );
 }
 
