@@ -15,29 +15,27 @@ use std::time::{Duration, Instant};
 
 use provhost_core::model::{Account, Entitlement, Person, System};
 
-/// What the carry-outs of one batch of claims have read so far, by tenant and id: at most one
-/// record of each kind per claim of the batch.
+/// What the carry-outs of one batch of claims have read so far, of one tenant, by id: at most one
+/// record of each kind per claim of the batch. A read for another tenant forgets them first.
 pub struct BatchReads {
     records: Mutex<Records>,
     /// How long a record is answered from here after the first of those kept was read.
     max_age: Duration,
 }
 
-/// A tenant's record id.
-type Key = (String, String);
-
-/// Records by tenant and id, as read, and when the first of them was.
+/// Records of one tenant by id, as read, and when the first of them was.
 #[derive(Default)]
 struct Records {
+    tenant: String,
     since: Option<Instant>,
-    systems: HashMap<Key, System>,
-    entitlements: HashMap<Key, Entitlement>,
-    persons: HashMap<Key, Person>,
-    accounts: HashMap<Key, Account>,
+    systems: HashMap<String, System>,
+    entitlements: HashMap<String, Entitlement>,
+    persons: HashMap<String, Person>,
+    accounts: HashMap<String, Account>,
 }
 
 /// One of the maps of [`Records`].
-type Pick<T> = fn(&mut Records) -> &mut HashMap<Key, T>;
+type Pick<T> = fn(&mut Records) -> &mut HashMap<String, T>;
 
 impl BatchReads {
     /// Nothing read yet; what is read is answered from here for at most `max_age`.
@@ -75,16 +73,21 @@ impl BatchReads {
         self.through(|r| &mut r.accounts, (tenant, id), read)
     }
 
-    /// What is kept, forgotten first once the first of it is older than the age allowed.
-    fn records(&self) -> MutexGuard<'_, Records> {
-        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        if records.since.is_some_and(|since| since.elapsed() > self.max_age) {
-            *records = Records::default();
+    /// What is kept of `tenant`'s records: forgotten first once the first of it is older than the
+    /// age allowed, or when it is another tenant's.
+    fn records_of(&self, tenant: &str) -> MutexGuard<'_, Records> {
+        let mut records = self.records();
+        if records.tenant != tenant || records.since.is_some_and(|since| since.elapsed() > self.max_age) {
+            *records = Records { tenant: tenant.to_owned(), ..Records::default() };
         }
         records
     }
 
-    /// The record kept under `(tenant, id)` in the map `pick` chooses, or `read`'s answer, kept
+    fn records(&self) -> MutexGuard<'_, Records> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The tenant's record kept under `id` in the map `pick` chooses, or `read`'s answer, kept
     /// there. A failed read is not kept: the next carry-out that needs the record tries again.
     fn through<T: Clone, E>(
         &self,
@@ -92,14 +95,13 @@ impl BatchReads {
         (tenant, id): (&str, &str),
         read: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, E> {
-        let key = (tenant.to_owned(), id.to_owned());
-        if let Some(found) = pick(&mut self.records()).get(&key) {
+        if let Some(found) = pick(&mut self.records_of(tenant)).get(id) {
             return Ok(found.clone());
         }
         let record = read()?;
-        let mut records = self.records();
+        let mut records = self.records_of(tenant);
         records.since.get_or_insert_with(Instant::now);
-        pick(&mut records).insert(key, record.clone());
+        pick(&mut records).insert(id.to_owned(), record.clone());
         Ok(record)
     }
 }

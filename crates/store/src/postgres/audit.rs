@@ -133,8 +133,13 @@ fn set_head(tx: &mut Tx<'_, '_>, tenant: &str, seq: u64, hash: &str) -> Result<(
 
 /// Appends entries to the tenant's chain inside `tx`, locking its head first (a transaction that
 /// locked it already keeps the lock).
-pub(super) fn append(tx: &mut Tx<'_, '_>, tenant: &str, entries: &[AuditEntry]) -> Result<(), StoreError> {
-    if entries.is_empty() {
+pub(super) fn append<'e>(
+    tx: &mut Tx<'_, '_>,
+    tenant: &str,
+    entries: impl IntoIterator<Item = &'e AuditEntry>,
+) -> Result<(), StoreError> {
+    let mut entries = entries.into_iter().peekable();
+    if entries.peek().is_none() {
         return Ok(());
     }
     let head = lock_head(tx, tenant)?;
@@ -143,15 +148,12 @@ pub(super) fn append(tx: &mut Tx<'_, '_>, tenant: &str, entries: &[AuditEntry]) 
 
 /// Appends entries to the tenant's chain after `head`, which this transaction locked and read
 /// with [`lock_head`].
-pub(super) fn append_at(
+fn append_at<'e>(
     tx: &mut Tx<'_, '_>,
     tenant: &str,
     ChainHead { mut seq, hash: mut prev }: ChainHead,
-    entries: &[AuditEntry],
+    entries: impl Iterator<Item = &'e AuditEntry>,
 ) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
     for entry in entries {
         seq += 1;
         let mut record = AuditRecord {

@@ -206,7 +206,7 @@ impl PostgresStore {
         let failed = {
             let mut cached = Cached::new(&mut tx, statements);
             let mut failed = None;
-            let mut chained: Vec<AuditEntry> = Vec::new();
+            let mut chained: Vec<&AuditEntry> = Vec::new();
             for plan in plans {
                 match plan.commit_unchained(&mut cached) {
                     Err(Declined::Store(e)) => {
@@ -215,7 +215,7 @@ impl PostgresStore {
                     }
                     other => {
                         if other.is_ok() {
-                            chained.extend(plan.audit.iter().cloned());
+                            chained.extend(&plan.audit);
                         }
                         ended.push(other);
                     }
@@ -223,7 +223,7 @@ impl PostgresStore {
             }
             if failed.is_none()
                 && let Some(tenant) = plans.first().map(|plan| plan.record.tenant.as_str())
-                && let Err(e) = append(&mut cached, tenant, &chained)
+                && let Err(e) = append(&mut cached, tenant, chained)
             {
                 failed = Some(e);
             }
