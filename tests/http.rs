@@ -602,6 +602,15 @@ fn sigterm_during_a_slow_plugin_lets_it_finish_and_commit() {
 }
 
 #[test]
+fn sigterm_sent_as_soon_as_the_server_listens_is_a_clean_stop() {
+    let demo = demo("");
+    for _ in 0..5 {
+        let server = Server::start(&demo, &[]);
+        assert_eq!(server.stop().code(), Some(0), "a stop sent at once is a graceful one, not the signal's kill");
+    }
+}
+
+#[test]
 fn an_idempotency_key_whose_caller_disconnected_still_gets_its_answer_and_only_for_its_key() {
     let demo = demo("");
     let server = Server::start(&demo, &[]);

@@ -63,6 +63,12 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
+                if !status.success() {
+                    eprintln!(
+                        "provhost serve ended {status} after SIGTERM; it wrote: {:#?}",
+                        self.logs.lock().unwrap()
+                    );
+                }
                 return status;
             }
             assert!(Instant::now() < deadline, "provhost serve did not stop within 30 s of SIGTERM");

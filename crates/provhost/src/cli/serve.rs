@@ -52,22 +52,26 @@ pub struct ServeArgs {
     poll_ms: u64,
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn stop_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Listens for SIGTERM and Ctrl-C from now on, and resolves on the first of them. The handlers
+/// are installed before the server says it listens, so a stop sent at once is a graceful stop
+/// rather than the signal's default kill.
+fn stop_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// Hands the memory freed while the tenants were wired back to the system at once: reading each
@@ -105,12 +109,13 @@ impl ServeArgs {
         return_freed_memory();
         let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         tokio.block_on(async move {
+            let stop = stop_signal()?;
             let listener = tokio::net::TcpListener::bind(self.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", self.listen))?;
             let address = listener.local_addr()?;
             eprintln!("provhost: listening on http://{address}");
-            serve(listener, state, stop_signal()).await?;
+            serve(listener, state, stop).await?;
             eprintln!("provhost: stopped");
             anyhow::Ok(())
         })?;
