@@ -108,3 +108,27 @@ pub fn a_waiting_action_is_followed_up_when_due_without_a_record_until_it_ends(m
     let none = store.claim_actions("c", Duration::from_secs(60), Due::These(DEMO_TENANT, &ids[..1])).unwrap();
     assert!(none.is_empty(), "not due again before its next follow-up");
 }
+
+pub fn a_tenant_is_due_while_an_action_is_pending_or_its_lease_or_follow_up_passed(make: Make) {
+    let (store, ids) = two_pending(make);
+    let named = [DEMO_TENANT.to_string(), "acme".to_string()];
+    let due = || store.due_tenants(&named).unwrap();
+    assert_eq!(due(), [DEMO_TENANT], "a pending action is due; a tenant without actions is not");
+    let held = store.claim_actions("a", Duration::from_secs(60), Due::These(DEMO_TENANT, &ids[..1])).unwrap();
+    store.claim_actions("a", Duration::ZERO, Due::These(DEMO_TENANT, &ids[1..])).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(due(), [DEMO_TENANT], "a running action whose lease passed is due");
+    let retaken = store.claim_actions("b", Duration::from_secs(60), Due::These(DEMO_TENANT, &ids[1..])).unwrap();
+    assert_eq!(retaken.len(), 1);
+    assert!(due().is_empty(), "running actions whose leases hold are not due");
+
+    let now = FollowUp { reference: "task-7".into(), after: Duration::ZERO };
+    let waiting = Finish::Waiting("still running there".into(), now.clone());
+    store.finish_actions(DEMO_TENANT, "a", &[(held[0].key.clone(), waiting)], &|_| vec![]).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(due(), [DEMO_TENANT], "a waiting action whose follow-up is due is due");
+    let up = store.claim_actions("c", Duration::from_secs(60), Due::These(DEMO_TENANT, &ids[..1])).unwrap();
+    let later = Finish::Waiting("still running there".into(), FollowUp { after: Duration::from_secs(3600), ..now });
+    store.finish_actions(DEMO_TENANT, "c", &[(up[0].key.clone(), later)], &|_| vec![]).unwrap();
+    assert!(due().is_empty(), "a waiting action before its next follow-up is not due");
+}

@@ -46,6 +46,7 @@ macro_rules! store_suite {
             claims::a_claim_is_held_until_its_lease_passes_and_then_taken_up_again_with_the_attempt_recorded,
             claims::a_stale_claim_of_the_same_owner_cannot_end_or_renew_the_action,
             claims::a_waiting_action_is_followed_up_when_due_without_a_record_until_it_ends,
+            claims::a_tenant_is_due_while_an_action_is_pending_or_its_lease_or_follow_up_passed,
             deliveries::two_senders_never_claim_the_same_delivery,
             deliveries::an_expired_delivery_claim_is_taken_up_again_and_its_late_try_is_refused,
             demo::demo_tenant_has_persons_with_accounts_entitlements_and_a_failed_action,

@@ -142,9 +142,15 @@ impl ClaimStore for PostgresStore {
         let rows = self.read(|c| {
             let now = now_ms(c)?;
             Ok(c.query(
-                "SELECT t FROM UNNEST($1::text[]) AS t WHERE EXISTS (SELECT 1 FROM actions
-                     WHERE tenant = t AND state IN ('pending', 'running', 'waiting')
-                     AND (state = 'pending' OR lease_until_ms < $2))",
+                // One bounded probe of the due index per state, per tenant, stopping at the first
+                // action found: a correlated EXISTS would be planned as a hashed scan of every
+                // tenant's open actions, and a probe naming all three states at once as a walk
+                // over every open action of the tenant whose lease has not passed.
+                "SELECT t FROM UNNEST($1::text[]) AS t CROSS JOIN LATERAL (
+                     SELECT 1 FROM actions WHERE tenant = t AND state = 'pending'
+                     UNION ALL SELECT 1 FROM actions WHERE tenant = t AND state = 'running' AND lease_until_ms < $2
+                     UNION ALL SELECT 1 FROM actions WHERE tenant = t AND state = 'waiting' AND lease_until_ms < $2
+                     LIMIT 1) AS due",
                 &[&among, &now],
             )?)
         })?;
