@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::audit::append;
+use super::budget::lock_budget;
 use super::events::keep_in;
 use super::invocations::commit_unchained;
 use super::statements::{Cached, Tx};
@@ -82,14 +83,16 @@ impl Plan {
         }
     }
 
-    /// Commits the plan, and keeps its event, inside `tx`.
+    /// Commits the plan, and keeps its event, inside `tx`, the tenant's budget lock taken first.
     fn commit_in(&self, tx: &mut Tx<'_, '_>) -> Ended {
+        lock_budget(tx, &self.record.tenant)?;
         let kept = self.commit_unchained(tx)?;
         append(tx, &self.record.tenant, &self.audit)?;
         Ok(kept)
     }
 
-    /// [`Plan::commit_in`] but for its audit entries, which the group appends at its end.
+    /// [`Plan::commit_in`] but for the budget lock, which the group takes once before its first
+    /// plan, and for its audit entries, which the group appends at its end.
     fn commit_unchained(&self, tx: &mut Tx<'_, '_>) -> Ended {
         let commit = Commit {
             record: &self.record,
@@ -205,9 +208,12 @@ impl PostgresStore {
         let mut ended = Vec::with_capacity(plans.len());
         let failed = {
             let mut cached = Cached::new(&mut tx, statements);
-            let mut failed = None;
             let mut chained: Vec<&AuditEntry> = Vec::new();
-            for plan in plans {
+            // A group is one tenant's (its lane's): the budget lock, taken once, holds for every plan.
+            let tenant = plans.first().map(|plan| plan.record.tenant.as_str());
+            let mut failed = tenant.and_then(|tenant| lock_budget(&mut cached, tenant).err());
+            let plans_to_commit = if failed.is_none() { plans } else { &[] };
+            for plan in plans_to_commit {
                 match plan.commit_unchained(&mut cached) {
                     Err(Declined::Store(e)) => {
                         failed = Some(e);
@@ -222,7 +228,7 @@ impl PostgresStore {
                 }
             }
             if failed.is_none()
-                && let Some(tenant) = plans.first().map(|plan| plan.record.tenant.as_str())
+                && let Some(tenant) = tenant
                 && let Err(e) = append(&mut cached, tenant, chained)
             {
                 failed = Some(e);

@@ -1,9 +1,8 @@
-//! Invocation records, committed together with the actions they planned. The commit takes the
-//! tenant's budget lock first ([`super::budget`]), so that its re-checks (window budgets, retries,
+//! Invocation records, committed together with the actions they planned. The commit holds the
+//! tenant's budget lock from before its first re-check ([`super::budget`]), so that its re-checks (window budgets, retries,
 //! managed entitlements) see every other commit of the tenant on every host, settled.
 
 use super::actions::{check_windows, insert_actions, live_retry, still_managed};
-use super::budget::lock_budget;
 use super::{PostgresStore, StoreError, from_json, parse_column, to_json};
 use crate::postgres::statements::Tx;
 use crate::{Commit, Counts, Declined, InvocationSource, InvocationStore, OutcomeCount};
@@ -80,15 +79,15 @@ fn apply_observed(tx: &mut Tx<'_, '_>, tenant: &str, change: &AttributeChanged) 
     Ok(())
 }
 
-/// Commits `commit` inside the write transaction `tx` but for its audit entries, which the caller
-/// appends to the chain after it (a group appends those of all its plans at its end): the tenant's
-/// budget lock taken, the window budgets, retries, managed entitlements and the person's attribute
+/// Commits `commit` inside the write transaction `tx`, which holds the tenant's budget lock
+/// already ([`super::budget::lock_budget`]; a group takes it once for all its plans), but for its
+/// audit entries, which the caller appends to the chain after it (a group appends those of all its
+/// plans at its end): the window budgets, retries, managed entitlements and the person's attribute
 /// bounds checked again, then the invocation and its actions written; the refusal instead, with
 /// nothing written. Every check comes before the first write, so a refused plan leaves its
 /// transaction as it found it: a group of plans goes on without it (see [`super::group`]).
 pub(super) fn commit_unchained(tx: &mut Tx<'_, '_>, commit: &Commit<'_>) -> Result<(), Declined> {
     let tenant = commit.record.tenant.as_str();
-    lock_budget(tx, tenant)?;
     check_windows(tx, tenant, commit.actions, commit.windows)?;
     check_retries(tx, tenant, commit.actions)?;
     still_managed(tx, tenant, commit.actions)?;
