@@ -2,7 +2,7 @@
 //! tenant's budget lock from before its first re-check ([`super::budget`]), so that its re-checks (window budgets, retries,
 //! managed entitlements) see every other commit of the tenant on every host, settled.
 
-use super::actions::{check_windows, insert_actions, live_retry, still_managed};
+use super::actions::{check_windows, insert_plan, live_retry, still_managed};
 use super::{PostgresStore, StoreError, from_json, parse_column, to_json};
 use crate::postgres::statements::Tx;
 use crate::{Commit, Counts, Declined, InvocationSource, InvocationStore, OutcomeCount};
@@ -10,35 +10,6 @@ use provhost_core::audit::InvocationRecord;
 use provhost_core::event::AttributeChanged;
 use provhost_core::model::{Action, Attribute, apply_attribute_changes};
 use provhost_core::refusal::Refusal;
-
-fn insert_invocation(tx: &mut Tx<'_, '_>, r: &InvocationRecord) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO invocations (tenant, id, plugin_name, plugin_sha256, event_kind, outcome, detail, dry_run,
-                                  started_at, duration_us, fuel_used, peak_memory, host_calls, guest_output,
-                                  key_id, event_digest, event_summary)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        &[
-            &r.tenant,
-            &r.id,
-            &r.plugin_name,
-            &r.plugin_sha256,
-            &r.event_kind,
-            &r.outcome.as_str(),
-            &r.detail,
-            &r.dry_run,
-            &r.started_at,
-            &(r.duration_us as i64),
-            &(r.fuel_used as i64),
-            &(r.peak_memory as i64),
-            &i64::from(r.host_calls),
-            &r.guest_output,
-            &r.key_id,
-            &r.event_digest,
-            &r.event_summary,
-        ],
-    )?;
-    Ok(())
-}
 
 /// Refuses a retry of an action that another commit retried meanwhile.
 fn check_retries(tx: &mut Tx<'_, '_>, tenant: &str, actions: &[Action]) -> Result<(), Declined> {
@@ -94,8 +65,7 @@ pub(super) fn commit_unchained(tx: &mut Tx<'_, '_>, commit: &Commit<'_>) -> Resu
     if let Some(change) = commit.observed {
         apply_observed(tx, tenant, change)?;
     }
-    insert_invocation(tx, commit.record)?;
-    insert_actions(tx, tenant, commit.actions)?;
+    insert_plan(tx, commit.record, commit.actions)?;
     Ok(())
 }
 

@@ -20,6 +20,10 @@ pub(super) struct Cached<'a, C> {
     /// The connection or transaction itself, for what takes more than a statement and its values.
     pub(super) client: &'a mut C,
     statements: &'a mut Statements,
+    /// The channels this transaction has notified ([`super::wakeups::announce`]): PostgreSQL
+    /// delivers one notification per channel and transaction, so a second `NOTIFY` is only a
+    /// round trip.
+    pub(super) announced: Vec<&'static str>,
 }
 
 /// A transaction with its connection's statements: what a unit of work runs in.
@@ -30,7 +34,7 @@ type Values<'v> = &'v [&'v (dyn ToSql + Sync)];
 
 impl<'a, C: GenericClient> Cached<'a, C> {
     pub(super) fn new(client: &'a mut C, statements: &'a mut Statements) -> Self {
-        Self { client, statements }
+        Self { client, statements, announced: Vec::new() }
     }
 
     /// The statement for `sql`, prepared on this connection the first time it is run.

@@ -27,9 +27,14 @@ const STOP_CHECK: Duration = Duration::from_millis(500);
 const RECONNECT: Duration = Duration::from_secs(1);
 
 /// Tells every host, once `tx` commits, that it queued `work`. Notifications of one transaction
-/// on one channel are delivered once.
+/// on one channel are delivered once, so each channel is notified once per transaction.
 pub(super) fn announce(tx: &mut Tx<'_, '_>, work: Queued) -> Result<(), StoreError> {
-    Ok(tx.batch_execute(&format!("NOTIFY {}", channel(work)))?)
+    let channel = channel(work);
+    if !tx.announced.contains(&channel) {
+        tx.batch_execute(&format!("NOTIFY {channel}"))?;
+        tx.announced.push(channel);
+    }
+    Ok(())
 }
 
 fn channel(work: Queued) -> &'static str {

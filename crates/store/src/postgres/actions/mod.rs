@@ -9,7 +9,7 @@ mod reads;
 mod transitions;
 
 pub(super) use reads::{check_windows, live_retry};
-pub(super) use transitions::{insert_actions, still_managed};
+pub(super) use transitions::{insert_plan, still_managed};
 
 use postgres::Row;
 

@@ -1,5 +1,5 @@
-//! Inserting a committed plan's actions (one statement for the actions, one for their history),
-//! and every later state change, each with its history row and audit record in the same
+//! Inserting a committed plan (its invocation, actions and their history in one statement), and
+//! every later state change, each with its history row and audit record in the same
 //! transaction.
 
 use postgres::Row;
@@ -11,7 +11,7 @@ use crate::postgres::wakeups::announce;
 use crate::postgres::{not_found, not_found_if_zero, to_json};
 use crate::{Declined, Effect, Queued, StoreError};
 use provhost_core::audit::entries::Change;
-use provhost_core::audit::{Actor, AuditEntry, entries, helloid_action};
+use provhost_core::audit::{Actor, AuditEntry, InvocationRecord, entries, helloid_action};
 use provhost_core::model::{Action, ActionState, ActionTarget, now_rfc3339};
 use provhost_core::refusal::Refusal;
 
@@ -105,17 +105,15 @@ fn column<'a>(actions: &'a [Action], value: impl Fn(&'a Action) -> Option<&'a st
     actions.iter().map(value).collect()
 }
 
-/// Inserts actions as committed, with the first entry of their history, inside `tx`: one
-/// statement for all the actions and all their history rows. Each action keeps the plugin
-/// of the invocation that planned it (inserted before them), which the console lists them by.
-pub(in crate::postgres) fn insert_actions(
+/// Inserts a plan as committed inside `tx`, in one statement: its invocation `record`, its
+/// actions and the first entry of each one's history. Each action keeps the plugin of the
+/// invocation that planned it (this one, or one committed before), which the console lists
+/// them by.
+pub(in crate::postgres) fn insert_plan(
     tx: &mut Tx<'_, '_>,
-    tenant: &str,
+    record: &InvocationRecord,
     actions: &[Action],
 ) -> Result<(), StoreError> {
-    if actions.is_empty() {
-        return Ok(());
-    }
     let target = |a: &Action| match &a.target {
         ActionTarget::Entitlement(id) => ("entitlement", id.clone()),
         ActionTarget::Account(id) => ("account", id.clone()),
@@ -137,12 +135,20 @@ pub(in crate::postgres) fn insert_actions(
         column(actions, |a| Some(&a.updated_at)),
     ];
     let [ids, persons, systems, kinds, states, origins, messages, retries, invocations, created, updated] = &columns;
+    let r = record;
     tx.execute(
         &format!(
-            "WITH inserted AS (INSERT INTO actions (tenant, {ACTION_COLUMNS}, counted_at, plugin)
+            "WITH invocation AS (
+                 INSERT INTO invocations (tenant, id, plugin_name, plugin_sha256, event_kind, outcome, detail, dry_run,
+                                          started_at, duration_us, fuel_used, peak_memory, host_calls, guest_output,
+                                          key_id, event_digest, event_summary)
+                 VALUES ($1, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)
+                 RETURNING id, plugin_name),
+             inserted AS (INSERT INTO actions (tenant, {ACTION_COLUMNS}, counted_at, plugin)
              SELECT $1, i, p, s, tt, ti, k, st, o, m, r, inv, c, u,
                     CASE WHEN st IN ('blocked', 'rejected') THEN NULL ELSE c END,
-                    (SELECT plugin_name FROM invocations WHERE tenant = $1 AND id = inv)
+                    COALESCE((SELECT plugin_name FROM invocation WHERE invocation.id = inv),
+                             (SELECT plugin_name FROM invocations WHERE tenant = $1 AND id = inv))
              FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                          $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
                   AS a(i, p, s, tt, ti, k, st, o, m, r, inv, c, u))
@@ -150,7 +156,7 @@ pub(in crate::postgres) fn insert_actions(
              SELECT $1, i, 0, st, m, c FROM UNNEST($2::text[], $8::text[], $10::text[], $13::text[]) AS h(i, st, m, c)"
         ),
         &[
-            &tenant,
+            &r.tenant,
             ids,
             persons,
             systems,
@@ -164,6 +170,22 @@ pub(in crate::postgres) fn insert_actions(
             invocations,
             created,
             updated,
+            &r.id,
+            &r.plugin_name,
+            &r.plugin_sha256,
+            &r.event_kind,
+            &r.outcome.as_str(),
+            &r.detail,
+            &r.dry_run,
+            &r.started_at,
+            &(r.duration_us as i64),
+            &(r.fuel_used as i64),
+            &(r.peak_memory as i64),
+            &i64::from(r.host_calls),
+            &r.guest_output,
+            &r.key_id,
+            &r.event_digest,
+            &r.event_summary,
         ],
     )?;
     if actions.iter().any(|a| a.state == ActionState::Pending) {
