@@ -15,6 +15,8 @@ pub struct Server {
     pub base: String,
     /// What it wrote to standard error after it started listening, line by line.
     pub logs: Arc<Mutex<Vec<String>>>,
+    /// The thread that reads its standard error into `logs`, until the server closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -47,8 +49,9 @@ impl Server {
         };
         let logs = Arc::new(Mutex::new(Vec::new()));
         let kept = logs.clone();
-        std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| kept.lock().unwrap().push(line)));
-        Server { child: Some(child), base, logs }
+        let reader =
+            std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| kept.lock().unwrap().push(line)));
+        Server { child: Some(child), base, logs, reader: Some(reader) }
     }
 
     /// A URL on the server.
@@ -64,6 +67,10 @@ impl Server {
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 if !status.success() {
+                    // Its standard error is closed now: every line it wrote is read once the reader ends.
+                    if let Some(reader) = self.reader.take() {
+                        let _ = reader.join();
+                    }
                     eprintln!(
                         "provhost serve ended {status} after SIGTERM; it wrote: {:#?}",
                         self.logs.lock().unwrap()

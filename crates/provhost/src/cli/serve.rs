@@ -52,9 +52,10 @@ pub struct ServeArgs {
     poll_ms: u64,
 }
 
-/// Listens for SIGTERM and Ctrl-C from now on, and resolves on the first of them. The handlers
-/// are installed before the server says it listens, so a stop sent at once is a graceful stop
-/// rather than the signal's default kill.
+/// Listens for SIGTERM and Ctrl-C from now on, and resolves on the first of them. On Unix the
+/// handlers are installed here, before the server says it listens, so a stop sent once it listens
+/// is a graceful stop rather than the signal's default kill (one sent while the store opens and
+/// the tenants are wired, earlier, still ends the process at once, with nothing begun).
 fn stop_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     {

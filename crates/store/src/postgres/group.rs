@@ -212,8 +212,10 @@ impl PostgresStore {
             // A group is one tenant's (its lane's): the budget lock, taken once, holds for every plan.
             let tenant = plans.first().map(|plan| plan.record.tenant.as_str());
             let mut failed = tenant.and_then(|tenant| lock_budget(&mut cached, tenant).err());
-            let plans_to_commit = if failed.is_none() { plans } else { &[] };
-            for plan in plans_to_commit {
+            for plan in plans {
+                if failed.is_some() {
+                    break;
+                }
                 match plan.commit_unchained(&mut cached) {
                     Err(Declined::Store(e)) => {
                         failed = Some(e);

@@ -1,6 +1,7 @@
 //! Invocation records, committed together with the actions they planned. The commit holds the
-//! tenant's budget lock from before its first re-check ([`super::budget`]), so that its re-checks (window budgets, retries,
-//! managed entitlements) see every other commit of the tenant on every host, settled.
+//! tenant's budget lock from before its first re-check ([`super::budget`]), so that its re-checks
+//! (window budgets, retries, managed entitlements) see every other commit of the tenant on every
+//! host, settled.
 
 use super::actions::{check_windows, insert_plan, live_retry, still_managed};
 use super::{PostgresStore, StoreError, from_json, parse_column, to_json};

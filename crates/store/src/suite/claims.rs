@@ -115,7 +115,8 @@ pub fn a_tenant_is_due_while_an_action_is_pending_or_its_lease_or_follow_up_pass
     let due = || store.due_tenants(&named).unwrap();
     assert_eq!(due(), [DEMO_TENANT], "a pending action is due; a tenant without actions is not");
     let held = store.claim_actions("a", Duration::from_secs(60), Due::These(DEMO_TENANT, &ids[..1])).unwrap();
-    store.claim_actions("a", Duration::ZERO, Due::These(DEMO_TENANT, &ids[1..])).unwrap();
+    let lapsing = store.claim_actions("a", Duration::ZERO, Due::These(DEMO_TENANT, &ids[1..])).unwrap();
+    assert_eq!((held.len(), lapsing.len()), (1, 1));
     std::thread::sleep(Duration::from_millis(5));
     assert_eq!(due(), [DEMO_TENANT], "a running action whose lease passed is due");
     let retaken = store.claim_actions("b", Duration::from_secs(60), Due::These(DEMO_TENANT, &ids[1..])).unwrap();

@@ -138,7 +138,7 @@ pub(in crate::postgres) fn insert_plan(
     let r = record;
     tx.execute(
         &format!(
-            "WITH invocation AS (
+            "WITH planned AS (
                  INSERT INTO invocations (tenant, id, plugin_name, plugin_sha256, event_kind, outcome, detail, dry_run,
                                           started_at, duration_us, fuel_used, peak_memory, host_calls, guest_output,
                                           key_id, event_digest, event_summary)
@@ -147,7 +147,7 @@ pub(in crate::postgres) fn insert_plan(
              inserted AS (INSERT INTO actions (tenant, {ACTION_COLUMNS}, counted_at, plugin)
              SELECT $1, i, p, s, tt, ti, k, st, o, m, r, inv, c, u,
                     CASE WHEN st IN ('blocked', 'rejected') THEN NULL ELSE c END,
-                    COALESCE((SELECT plugin_name FROM invocation WHERE invocation.id = inv),
+                    COALESCE((SELECT plugin_name FROM planned WHERE planned.id = inv),
                              (SELECT plugin_name FROM invocations WHERE tenant = $1 AND id = inv))
              FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                          $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
