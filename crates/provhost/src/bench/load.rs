@@ -16,9 +16,7 @@ use crate::config::Config;
 use crate::model::{ActionFilter, ActionState};
 use crate::runtime::Runtime;
 use crate::server::{AppState, serve};
-use crate::store::{
-    ActionStore, ClaimStore, IssuedKey, KeyStore, PostgresStore, ScratchDatabase, SqliteStore, Store, seed_demo,
-};
+use crate::store::{ActionStore, IssuedKey, KeyStore, PostgresStore, ScratchDatabase, SqliteStore, Store, seed_demo};
 
 /// Figures at one concurrency.
 pub struct LoadFigures {
@@ -120,20 +118,17 @@ fn any_open(store: &dyn Store) -> anyhow::Result<bool> {
     Ok(false)
 }
 
-/// Waits until no action is pending, running or waiting (`any` polled, as [`any_open`] reads it;
-/// `open` counts them) and says how long that took; `None` past [`DRAIN_LIMIT`], said on the log
-/// with what was still open.
-async fn drained(
-    any: &dyn Fn() -> anyhow::Result<bool>,
-    open: &dyn Fn() -> anyhow::Result<u64>,
-) -> anyhow::Result<Option<Duration>> {
+/// Waits until none of the demo tenant's actions in `store` is pending, running or waiting
+/// ([`any_open`], polled) and says how long that took; `None` past [`DRAIN_LIMIT`], said on the
+/// log with how many were still open.
+async fn drained(store: &dyn Store) -> anyhow::Result<Option<Duration>> {
     let since = Instant::now();
     loop {
-        if !any()? {
+        if !any_open(store)? {
             return Ok(Some(since.elapsed()));
         }
         if since.elapsed() > DRAIN_LIMIT {
-            let left = open()?;
+            let left = store.open_actions_of("demo")?;
             tracing::warn!(
                 "{left} actions still pending, running or waiting after {DRAIN_LIMIT:?}; the next level starts with them"
             );
@@ -181,9 +176,7 @@ pub fn run(
                     let _ = stopped.await;
                 }));
                 let settle = || Ok(());
-                let open = || Ok(store.open_actions_of("demo")?);
-                let any = || any_open(&*store);
-                let measures = (&settle as _, &counted as _, &open as _, &any as _);
+                let measures = (&settle as _, &counted as _, &*store);
                 let figures = levels_of(data.path(), &urls, (&body, &key), (levels, duration), measures).await;
                 let _ = stop.send(());
                 server.await??;
@@ -216,9 +209,7 @@ pub fn run(
             // The planner's statistics of the new database, once it holds a served tenant's rows,
             // as a running database's are: without them it takes the growing tables for empty.
             let settle = || Ok(store.analyze()?);
-            let open = || Ok(store.open_actions_of("demo")?);
-            let any = || any_open(&store);
-            let measures = (&settle as _, &counted as _, &open as _, &any as _);
+            let measures = (&settle as _, &counted as _, &store as _);
             let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let figures = tokio.block_on(levels_of(data.path(), &urls, (&body, &key), (levels, duration), measures));
             drop(serving);
@@ -229,14 +220,9 @@ pub fn run(
     }
 }
 
-/// What a load's levels read from the store: settling it before the first, what it counted, how
-/// many actions are pending, running or waiting, and whether any is.
-type Measures<'a> = (
-    &'a dyn Fn() -> anyhow::Result<()>,
-    &'a dyn Fn() -> anyhow::Result<Counted>,
-    &'a dyn Fn() -> anyhow::Result<u64>,
-    &'a dyn Fn() -> anyhow::Result<bool>,
-);
+/// What a load's levels read from the store: settling it before the first, what it counted, and
+/// the store itself, for the actions still open.
+type Measures<'a> = (&'a dyn Fn() -> anyhow::Result<()>, &'a dyn Fn() -> anyhow::Result<Counted>, &'a dyn Store);
 
 /// Sends the first event, settles the store and waits for the event's actions, then measures each level against the servers at
 /// `urls`.
@@ -245,7 +231,7 @@ async fn levels_of(
     urls: &[String],
     (body, key): (&str, &IssuedKey),
     (levels, duration): (&[usize], Duration),
-    (settle, counted, open, any): Measures<'_>,
+    (settle, counted, store): Measures<'_>,
 ) -> anyhow::Result<Vec<LoadFigures>> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
     let first = client
@@ -263,7 +249,7 @@ async fn levels_of(
     );
     settle()?;
     anyhow::ensure!(
-        drained(any, open).await?.is_some(),
+        drained(store).await?.is_some(),
         "the first event's actions were not carried out within {DRAIN_LIMIT:?}"
     );
     let wrk = wrk_script(dir, body, key)?;
@@ -279,9 +265,9 @@ async fn levels_of(
             None => in_process(&client, urls, body, key, concurrency, duration).await?,
         };
         let elapsed = started.elapsed().as_secs_f64();
-        let unfinished = open()?;
+        let unfinished = store.open_actions_of("demo")?;
         let after = counted()?;
-        let drain = drained(any, open).await?;
+        let drain = drained(store).await?;
         let sustained = drain.map(|_| measured.answered as f64 / started.elapsed().as_secs_f64());
         let drained_at = counted()?;
         let transactions_per_event = match (before.transactions, drained_at.transactions) {
